@@ -1,0 +1,403 @@
+package config
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"os"
+	"reflect"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Duration is a time.Duration written as a Go duration ("30s", "1m30s") or
+// as a bare number of seconds (the seed's pull_time = 10).
+type Duration time.Duration
+
+// D returns the value as a time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+func (d Duration) String() string { return time.Duration(d).String() }
+
+// UnmarshalYAML implements yaml.Unmarshaler.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	v, err := ParseDuration(n.Value)
+	if err != nil || n.Kind != yaml.ScalarNode {
+		return &FieldError{Line: n.Line, Msg: fmt.Sprintf("invalid duration %q: use a number of seconds or a Go duration such as 30s, 5m, 25h", n.Value)}
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// MarshalYAML writes the Go duration form.
+func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(), nil }
+
+// ParseDuration accepts "30s"-style durations and bare seconds ("10", "2.5").
+func ParseDuration(s string) (time.Duration, error) {
+	s = strings.TrimSpace(s)
+	if f, err := strconv.ParseFloat(s, 64); err == nil {
+		if f < 0 {
+			return 0, fmt.Errorf("negative duration")
+		}
+		return time.Duration(f * float64(time.Second)), nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return 0, err
+	}
+	if d < 0 {
+		return 0, fmt.Errorf("negative duration")
+	}
+	return d, nil
+}
+
+// ByteSize is a size in bytes written as a number or with a unit
+// (KB, MB, GB = powers of 1000; KiB, MiB, GiB = powers of 1024).
+type ByteSize int64
+
+// UnmarshalYAML implements yaml.Unmarshaler.
+func (b *ByteSize) UnmarshalYAML(n *yaml.Node) error {
+	v, err := ParseByteSize(n.Value)
+	if err != nil || n.Kind != yaml.ScalarNode {
+		return &FieldError{Line: n.Line, Msg: fmt.Sprintf("invalid size %q: use bytes or a unit such as 512KiB, 100MiB, 1GiB", n.Value)}
+	}
+	*b = ByteSize(v)
+	return nil
+}
+
+// MarshalYAML writes the size in bytes.
+func (b ByteSize) MarshalYAML() (any, error) { return int64(b), nil }
+
+// ParseByteSize parses "1048576", "100MiB", "1GB", "512 KiB".
+func ParseByteSize(s string) (int64, error) {
+	s = strings.TrimSpace(s)
+	units := []struct {
+		suffix string
+		mult   int64
+	}{
+		{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"TiB", 1 << 40},
+		{"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"TB", 1e12}, {"B", 1},
+	}
+	mult := int64(1)
+	for _, u := range units {
+		if strings.HasSuffix(s, u.suffix) {
+			mult = u.mult
+			s = strings.TrimSpace(strings.TrimSuffix(s, u.suffix))
+			break
+		}
+	}
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil || f < 0 {
+		return 0, fmt.Errorf("invalid size")
+	}
+	return int64(f * float64(mult)), nil
+}
+
+// TLS is the client TLS block shared by every network component.
+type TLS struct {
+	CAFile             string `yaml:"ca_file"`
+	CertFile           string `yaml:"cert_file"`
+	KeyFile            string `yaml:"key_file"`
+	ServerName         string `yaml:"server_name"`
+	InsecureSkipVerify bool   `yaml:"insecure_skip_verify"`
+}
+
+// Validate checks that the files named exist and go together.
+func (t TLS) Validate() error {
+	if (t.CertFile == "") != (t.KeyFile == "") {
+		return fmt.Errorf("cert_file and key_file must be given together")
+	}
+	for _, f := range []string{t.CAFile, t.CertFile, t.KeyFile} {
+		if f == "" {
+			continue
+		}
+		if _, err := os.Stat(f); err != nil {
+			return fmt.Errorf("cannot read %s: %v", f, err)
+		}
+	}
+	return nil
+}
+
+// Config builds a *tls.Config: system roots plus ca_file, the client
+// certificate when given, verification on unless insecure_skip_verify.
+func (t TLS) Config() (*tls.Config, error) {
+	c := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: t.ServerName, InsecureSkipVerify: t.InsecureSkipVerify}
+	if t.CAFile != "" {
+		pem, err := os.ReadFile(t.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("tls ca_file: %w", err)
+		}
+		pool, err := x509.SystemCertPool()
+		if err != nil || pool == nil {
+			pool = x509.NewCertPool()
+		}
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("tls ca_file %s: no PEM certificates found", t.CAFile)
+		}
+		c.RootCAs = pool
+	}
+	if t.CertFile != "" {
+		cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("tls cert_file/key_file: %w", err)
+		}
+		c.Certificates = []tls.Certificate{cert}
+	}
+	return c, nil
+}
+
+// FieldError is a configuration error at a line of the YAML file. Load
+// prefixes the file name, giving "file:line: key: reason".
+type FieldError struct {
+	Line int
+	Key  string
+	Msg  string
+}
+
+func (e *FieldError) Error() string {
+	s := ""
+	if e.Line > 0 {
+		s = strconv.Itoa(e.Line) + ": "
+	}
+	if e.Key != "" {
+		s += e.Key + ": "
+	}
+	return s + e.Msg
+}
+
+// Errors is a list of configuration errors, reported together.
+type Errors []error
+
+func (es Errors) Error() string {
+	parts := make([]string, len(es))
+	for i, e := range es {
+		parts[i] = e.Error()
+	}
+	return strings.Join(parts, "\n")
+}
+
+// DecodeStrict decodes the mapping node n into v (a pointer to a struct
+// with yaml tags), refusing keys the struct does not declare. Keys listed in
+// skip are ignored (they belong to an enclosing component). Errors carry the
+// line and the key path, prefixed with prefix (e.g. "sinks[0]").
+func DecodeStrict(n *yaml.Node, v any, prefix string, skip ...string) error {
+	var errs Errors
+	checkKnown(n, reflect.TypeOf(v), prefix, skip, &errs)
+	if len(errs) > 0 {
+		return errs
+	}
+	if err := n.Decode(v); err != nil {
+		return decodeError(err, n, prefix)
+	}
+	return nil
+}
+
+// decodeError turns yaml.v3's "line N: cannot unmarshal ..." messages into
+// FieldErrors.
+func decodeError(err error, n *yaml.Node, prefix string) error {
+	var te *yaml.TypeError
+	var fe *FieldError
+	switch {
+	case asTypeError(err, &te):
+		var errs Errors
+		for _, m := range te.Errors {
+			line := 0
+			if strings.HasPrefix(m, "line ") {
+				rest := strings.TrimPrefix(m, "line ")
+				if i := strings.Index(rest, ":"); i > 0 {
+					line, _ = strconv.Atoi(rest[:i])
+					m = strings.TrimSpace(rest[i+1:])
+				}
+			}
+			errs = append(errs, &FieldError{Line: line, Key: keyAtLine(n, line, prefix), Msg: friendlyType(m)})
+		}
+		return errs
+	case asFieldError(err, &fe):
+		if fe.Key == "" {
+			fe.Key = keyAtLine(n, fe.Line, prefix)
+		}
+		return fe
+	}
+	return &FieldError{Line: n.Line, Key: prefix, Msg: err.Error()}
+}
+
+func friendlyType(m string) string {
+	// "cannot unmarshal !!str `abc` into int" -> "expected int, got string \"abc\""
+	r := strings.NewReplacer("!!str", "string", "!!int", "integer", "!!bool", "boolean", "!!seq", "list", "!!map", "mapping", "!!float", "number")
+	return r.Replace(m)
+}
+
+// keyAtLine finds the dotted key path of the mapping entry on line.
+func keyAtLine(n *yaml.Node, line int, prefix string) string {
+	var walk func(n *yaml.Node, path string) string
+	walk = func(n *yaml.Node, path string) string {
+		switch n.Kind {
+		case yaml.DocumentNode:
+			for _, c := range n.Content {
+				if p := walk(c, path); p != "" {
+					return p
+				}
+			}
+		case yaml.MappingNode:
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				k, v := n.Content[i], n.Content[i+1]
+				p := joinKey(path, k.Value)
+				if k.Line == line || (v.Kind == yaml.ScalarNode && v.Line == line) {
+					return p
+				}
+				if q := walk(v, p); q != "" {
+					return q
+				}
+			}
+		case yaml.SequenceNode:
+			for i, c := range n.Content {
+				p := fmt.Sprintf("%s[%d]", path, i)
+				if c.Kind == yaml.ScalarNode && c.Line == line {
+					return p
+				}
+				if q := walk(c, p); q != "" {
+					return q
+				}
+			}
+		}
+		return ""
+	}
+	return walk(n, prefix)
+}
+
+func joinKey(a, b string) string {
+	if a == "" {
+		return b
+	}
+	return a + "." + b
+}
+
+// checkKnown reports mapping keys that t (a struct, maybe behind pointers)
+// does not declare, recursing into nested structs, slices and maps of structs.
+func checkKnown(n *yaml.Node, t reflect.Type, path string, skip []string, errs *Errors) {
+	for t != nil && t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if n == nil || t == nil {
+		return
+	}
+	if n.Kind == yaml.DocumentNode && len(n.Content) == 1 {
+		n = n.Content[0]
+	}
+	if n.Kind == yaml.AliasNode {
+		n = n.Alias
+	}
+	if reflect.PointerTo(t).Implements(reflect.TypeOf((*yaml.Unmarshaler)(nil)).Elem()) {
+		return // custom types check themselves
+	}
+	switch t.Kind() {
+	case reflect.Struct:
+		if n.Kind != yaml.MappingNode {
+			return // the decoder reports the type error
+		}
+		fields := structFields(t)
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			if contains(skip, k.Value) {
+				continue
+			}
+			ft, ok := fields[k.Value]
+			if !ok {
+				*errs = append(*errs, &FieldError{Line: k.Line, Key: joinKey(path, k.Value), Msg: "unknown key" + suggest(k.Value, fields)})
+				continue
+			}
+			checkKnown(v, ft, joinKey(path, k.Value), nil, errs)
+		}
+	case reflect.Slice, reflect.Array:
+		if n.Kind != yaml.SequenceNode {
+			return
+		}
+		for i, c := range n.Content {
+			checkKnown(c, t.Elem(), fmt.Sprintf("%s[%d]", path, i), nil, errs)
+		}
+	case reflect.Map:
+		if n.Kind != yaml.MappingNode {
+			return
+		}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			checkKnown(n.Content[i+1], t.Elem(), joinKey(path, n.Content[i].Value), nil, errs)
+		}
+	}
+}
+
+func structFields(t reflect.Type) map[string]reflect.Type {
+	out := map[string]reflect.Type{}
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		if !f.IsExported() {
+			continue
+		}
+		tag := f.Tag.Get("yaml")
+		name, opts, _ := strings.Cut(tag, ",")
+		if name == "-" {
+			continue
+		}
+		if strings.Contains(opts, "inline") {
+			ft := f.Type
+			for ft.Kind() == reflect.Pointer {
+				ft = ft.Elem()
+			}
+			if ft.Kind() == reflect.Struct {
+				for k, v := range structFields(ft) {
+					out[k] = v
+				}
+			}
+			continue
+		}
+		if name == "" {
+			name = strings.ToLower(f.Name)
+		}
+		out[name] = f.Type
+	}
+	return out
+}
+
+func suggest(key string, fields map[string]reflect.Type) string {
+	best, bestD := "", 3
+	for k := range fields {
+		if d := editDistance(key, k); d < bestD || (d == bestD && best != "" && k < best) {
+			best, bestD = k, d
+		}
+	}
+	if best == "" {
+		return ""
+	}
+	return fmt.Sprintf(" (did you mean %q?)", best)
+}
+
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			c := 1
+			if a[i-1] == b[j-1] {
+				c = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+c)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,119 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// Sink is a destination. It stays small — connect, write a batch, close —
+// because the pipeline owns retries, buffering and the dead-letter file.
+type Sink interface {
+	// Start connects and checks the destination (a health check). An error
+	// here stops start-up with a message naming the cause and the fix.
+	Start(ctx context.Context) error
+	// Write delivers a batch. nil means every record was delivered. Otherwise
+	// a *BatchError names the records that failed (the rest were delivered);
+	// any other error fails the whole batch. Failures wrapped with Permanent
+	// are never retried: those records go to the dead-letter file.
+	Write(ctx context.Context, batch []*Record) error
+	// Close flushes and releases the connection.
+	Close() error
+}
+
+// ItemError is the failure of one record of a batch.
+type ItemError struct {
+	Index int // position in the batch passed to Write
+	Err   error
+}
+
+// BatchError reports per-record failures; records not listed were delivered.
+type BatchError struct {
+	Items []ItemError
+}
+
+func (e *BatchError) Error() string {
+	if len(e.Items) == 0 {
+		return "batch failed"
+	}
+	msg := fmt.Sprintf("%d record(s) failed", len(e.Items))
+	if len(e.Items) > 0 {
+		msg += ": " + e.Items[0].Err.Error()
+	}
+	return msg
+}
+
+// Add records the failure of batch[index].
+func (e *BatchError) Add(index int, err error) { e.Items = append(e.Items, ItemError{index, err}) }
+
+// ErrOrNil returns e when it holds a failure, else nil (an untyped nil error).
+func (e *BatchError) ErrOrNil() error {
+	if e == nil || len(e.Items) == 0 {
+		return nil
+	}
+	return e
+}
+
+type permanentError struct{ err error }
+
+func (p permanentError) Error() string { return p.err.Error() }
+func (p permanentError) Unwrap() error { return p.err }
+
+// Permanent marks err as not worth retrying: the record is rejected to the
+// dead-letter file with err as the reason.
+func Permanent(err error) error {
+	if err == nil {
+		return nil
+	}
+	return permanentError{err}
+}
+
+// IsPermanent reports whether err was marked with Permanent.
+func IsPermanent(err error) bool {
+	var p permanentError
+	return errors.As(err, &p)
+}
+
+// Routes says which records a sink receives.
+type Routes struct {
+	Streams []Stream           // empty means every stream
+	When    func(*Record) bool // optional condition; nil means all
+	Desc    string             // the condition as written, for `validate`
+}
+
+// Accepts reports whether the route takes r.
+func (rt Routes) Accepts(r *Record) bool {
+	if len(rt.Streams) > 0 {
+		ok := false
+		for _, s := range rt.Streams {
+			if s == r.Stream {
+				ok = true
+				break
+			}
+		}
+		if !ok {
+			return false
+		}
+	}
+	return rt.When == nil || rt.When(r)
+}
+
+func (rt Routes) String() string {
+	var b strings.Builder
+	if len(rt.Streams) == 0 {
+		b.WriteString("streams: all")
+	} else {
+		b.WriteString("streams: ")
+		for i, s := range rt.Streams {
+			if i > 0 {
+				b.WriteString(",")
+			}
+			b.WriteString(s.Plural())
+		}
+	}
+	if rt.Desc != "" {
+		b.WriteString("; when: " + rt.Desc)
+	}
+	return b.String()
+}

@@ -1,0 +1,47 @@
+package pipeline
+
+import (
+	"context"
+	"time"
+)
+
+// Partition is one tenant × stream: the unit that owns a cursor.
+type Partition struct {
+	Tenant     string // tenant id
+	TenantName string // display name, for logs; may be empty
+	Stream     Stream
+}
+
+// Key is the partition's checkpoint key, "<tenant>/<stream>".
+func (p Partition) Key() string { return p.Tenant + "/" + string(p.Stream) }
+
+func (p Partition) String() string {
+	if p.TenantName != "" {
+		return p.TenantName + " (" + p.Tenant + ") " + p.Stream.Plural()
+	}
+	return p.Tenant + " " + p.Stream.Plural()
+}
+
+// Position says where a fetch starts: after Cursor when it is set, else at
+// Since (clamped by the source into the API's 24 h window).
+type Position struct {
+	Cursor string
+	Since  time.Time
+}
+
+// Page is one API response: the unit of work and of acknowledgement.
+type Page struct {
+	Partition Partition
+	Records   []Record
+	Cursor    string // next_cursor: where the next fetch starts
+	HasMore   bool   // more items are ready now: fetch again at once
+	Bytes     int    // size of the response body, for metrics
+}
+
+// Source pulls pages from Sophos Central (or the emulator).
+type Source interface {
+	// Partitions lists the tenant × stream pairs to pull.
+	Partitions(ctx context.Context) ([]Partition, error)
+	// Fetch pulls the page at pos for p.
+	Fetch(ctx context.Context, p Partition, pos Position) (*Page, error)
+}
