@@ -1,0 +1,196 @@
+package pipeline
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+	"time"
+)
+
+// Checkpoint is the committed position of one partition.
+type Checkpoint struct {
+	Cursor     string    `json:"cursor"`
+	SavedAt    time.Time `json:"saved_at"`              // when the cursor was committed: the 24 h window is measured from here
+	TenantName string    `json:"tenant_name,omitempty"` // for `state show`
+}
+
+// CheckpointStore keeps every partition's cursor in one JSON file, replaced
+// atomically (temp file, fsync, rename, fsync of the directory) on every
+// commit. Commits are coalesced: Set only marks the store dirty, Flush (or
+// the committer started by Run) writes the newest state.
+type CheckpointStore struct {
+	path string
+
+	mu      sync.Mutex
+	cps     map[string]Checkpoint
+	dirty   bool
+	writeMu sync.Mutex // one writer at a time
+	commits int
+}
+
+type checkpointFile struct {
+	Version    int                   `json:"version"`
+	Partitions map[string]Checkpoint `json:"partitions"`
+}
+
+// OpenCheckpoints loads <dir>/checkpoints.json (absent = no checkpoints).
+func OpenCheckpoints(dir string) (*CheckpointStore, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("state_dir %s: %w", dir, err)
+	}
+	s := &CheckpointStore{path: filepath.Join(dir, "checkpoints.json"), cps: map[string]Checkpoint{}}
+	b, err := os.ReadFile(s.path)
+	if os.IsNotExist(err) {
+		return s, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read checkpoints: %w", err)
+	}
+	var f checkpointFile
+	if err := json.Unmarshal(b, &f); err != nil {
+		return nil, fmt.Errorf("checkpoint file %s is damaged (%v): move it aside to start from the 24 h window, or restore it", s.path, err)
+	}
+	if f.Partitions != nil {
+		s.cps = f.Partitions
+	}
+	return s, nil
+}
+
+// Path is the checkpoint file.
+func (s *CheckpointStore) Path() string { return s.path }
+
+// Get returns the checkpoint of the partition key, if any.
+func (s *CheckpointStore) Get(key string) (Checkpoint, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, ok := s.cps[key]
+	return c, ok
+}
+
+// All returns a copy of every checkpoint, keyed by partition key.
+func (s *CheckpointStore) All() map[string]Checkpoint {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make(map[string]Checkpoint, len(s.cps))
+	for k, v := range s.cps {
+		out[k] = v
+	}
+	return out
+}
+
+// Keys returns the partition keys in order.
+func (s *CheckpointStore) Keys() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	keys := make([]string, 0, len(s.cps))
+	for k := range s.cps {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// Set records a new position in memory; Flush makes it durable.
+func (s *CheckpointStore) Set(key string, c Checkpoint) {
+	s.mu.Lock()
+	s.cps[key] = c
+	s.dirty = true
+	s.mu.Unlock()
+}
+
+// Delete removes checkpoints whose key matches (used by `state reset`).
+func (s *CheckpointStore) Delete(match func(key string) bool) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for k := range s.cps {
+		if match(k) {
+			delete(s.cps, k)
+			n++
+		}
+	}
+	if n > 0 {
+		s.dirty = true
+	}
+	return n
+}
+
+// Commits counts the files written (for tests and metrics).
+func (s *CheckpointStore) Commits() int {
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	return s.commits
+}
+
+// Flush writes the checkpoints if anything changed since the last write.
+func (s *CheckpointStore) Flush() error {
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	s.mu.Lock()
+	if !s.dirty {
+		s.mu.Unlock()
+		return nil
+	}
+	f := checkpointFile{Version: 1, Partitions: make(map[string]Checkpoint, len(s.cps))}
+	for k, v := range s.cps {
+		f.Partitions[k] = v
+	}
+	s.dirty = false
+	s.mu.Unlock()
+
+	b, err := json.MarshalIndent(f, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := WriteFileAtomic(s.path, append(b, '\n'), 0o600); err != nil {
+		s.mu.Lock()
+		s.dirty = true
+		s.mu.Unlock()
+		return fmt.Errorf("commit checkpoints: %w", err)
+	}
+	s.commits++
+	return nil
+}
+
+// WriteFileAtomic replaces path with data: temp file in the same directory,
+// fsync, rename, fsync of the directory. A crash leaves the old or the new
+// file, never a mix.
+func WriteFileAtomic(path string, data []byte, perm os.FileMode) error {
+	dir := filepath.Dir(path)
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return err
+	}
+	name := tmp.Name()
+	ok := false
+	defer func() {
+		if !ok {
+			tmp.Close()
+			os.Remove(name)
+		}
+	}()
+	if _, err := tmp.Write(data); err != nil {
+		return err
+	}
+	if err := tmp.Chmod(perm); err != nil {
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(name, path); err != nil {
+		return err
+	}
+	ok = true
+	if d, err := os.Open(dir); err == nil {
+		d.Sync()
+		d.Close()
+	}
+	return nil
+}

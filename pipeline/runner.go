@@ -1,0 +1,596 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// BatchPolicy says how a sink's records are grouped into writes.
+type BatchPolicy struct {
+	MaxEvents int           // records per Write (default 500)
+	Timeout   time.Duration // wait this long for a partial batch to fill; 0 = write as soon as no more records are waiting
+}
+
+// RetryPolicy is the backoff between attempts of a failed write. Attempts
+// never stop by default: a record leaves only delivered or dead-lettered.
+type RetryPolicy struct {
+	Initial     time.Duration // default 1s
+	Max         time.Duration // default 1m
+	MaxAttempts int           // 0 = retry until delivered; N = dead-letter after N failed attempts
+}
+
+// SinkSpec is one configured sink with its routing and policies.
+type SinkSpec struct {
+	Name   string
+	Type   string
+	Sink   Sink
+	Routes Routes
+	Batch  BatchPolicy
+	Retry  RetryPolicy
+	Desc   string // for `validate`
+}
+
+// StageSpec is one configured transform stage.
+type StageSpec struct {
+	Name    string
+	Stage   Stage
+	Streams []Stream // empty = every stream
+	Desc    string
+}
+
+func (s StageSpec) applies(r *Record) bool {
+	if len(s.Streams) == 0 {
+		return true
+	}
+	for _, st := range s.Streams {
+		if st == r.Stream {
+			return true
+		}
+	}
+	return false
+}
+
+// Options configure Run.
+type Options struct {
+	Source      Source
+	Stages      []StageSpec
+	Sinks       []SinkSpec
+	Checkpoints *CheckpointStore
+	DeadLetter  *DeadLetter
+	// Observers learn about delivered pages (dedupe, auto-acknowledge).
+	Observers []DeliveryObserver
+	Log       *slog.Logger
+	Metrics   *Metrics
+
+	// Once pulls every partition until has_more is false, delivers, commits and returns.
+	Once bool
+	// Since is where a partition without a checkpoint starts.
+	Since time.Time
+	// Workers bounds the partitions pulled at once (default 4).
+	Workers int
+	// MaxInflightPages bounds pages pulled but not yet committed: the
+	// pipeline's memory bound and its back-pressure (default 4×Workers).
+	MaxInflightPages int
+	// NextPass is called after each pass in continuous mode: more=false ends
+	// the run (the seed's run: false), wait is the pause before the next pass.
+	NextPass func() (more bool, wait time.Duration)
+	// DrainTimeout bounds how long shutdown waits for in-flight pages (default 30s).
+	DrainTimeout time.Duration
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+	// WindowWarn is the checkpoint age that raises an ERROR (default 20h).
+	WindowWarn time.Duration
+}
+
+// Stats summarises a run.
+type Stats struct {
+	Pages, Records, Delivered, DeadLettered, Dropped int64
+	FailedPartitions                                 int
+}
+
+type pageState struct {
+	page    *Page
+	out     []*Record
+	seq     uint64
+	pending atomic.Int32
+	done    bool
+}
+
+type chunk struct {
+	ps   *pageState
+	recs []*Record
+}
+
+type partTracker struct {
+	next  uint64 // seq of the next page submitted
+	queue []*pageState
+}
+
+type runner struct {
+	o        Options
+	log      *slog.Logger
+	workers  []*sinkWorker
+	inflight chan struct{}
+	doneCh   chan *pageState
+
+	mu       sync.Mutex
+	trackers map[string]*partTracker
+	fetchPos map[string]Position
+	parts    map[string]Partition
+
+	commitSig chan struct{}
+	stats     struct {
+		pages, records, delivered, dlq, dropped atomic.Int64
+	}
+	warned sync.Map // partition key -> bool: 20 h warning given
+}
+
+// Run pulls, transforms and delivers until ctx ends (then drains in-flight
+// pages, commits and returns nil), until NextPass says stop, or, with Once,
+// until every partition is caught up and delivered.
+func Run(ctx context.Context, o Options) (Stats, error) {
+	if o.Workers <= 0 {
+		o.Workers = 4
+	}
+	if o.MaxInflightPages <= 0 {
+		o.MaxInflightPages = 4 * o.Workers
+	}
+	if o.DrainTimeout <= 0 {
+		o.DrainTimeout = 30 * time.Second
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.WindowWarn <= 0 {
+		o.WindowWarn = 20 * time.Hour
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	if o.Metrics == nil {
+		o.Metrics = NewMetrics()
+	}
+	if o.Checkpoints == nil || o.Source == nil || o.DeadLetter == nil {
+		return Stats{}, errors.New("pipeline: Source, Checkpoints and DeadLetter are required")
+	}
+	r := &runner{
+		o:         o,
+		log:       o.Log,
+		inflight:  make(chan struct{}, o.MaxInflightPages),
+		doneCh:    make(chan *pageState, o.MaxInflightPages),
+		trackers:  map[string]*partTracker{},
+		fetchPos:  map[string]Position{},
+		parts:     map[string]Partition{},
+		commitSig: make(chan struct{}, 1),
+	}
+
+	// Delivery outlives ctx: after a stop request in-flight pages still drain
+	// (bounded by DrainTimeout) so their cursors can be committed.
+	deliverCtx, stopDelivery := context.WithCancel(context.Background())
+	defer stopDelivery()
+
+	var sinkWG sync.WaitGroup
+	for i := range o.Sinks {
+		w := newSinkWorker(r, &o.Sinks[i], o.MaxInflightPages)
+		r.workers = append(r.workers, w)
+		sinkWG.Add(1)
+		go func() { defer sinkWG.Done(); w.run(deliverCtx) }()
+	}
+	ackDone := make(chan struct{})
+	go func() { defer close(ackDone); r.ackLoop() }()
+	commitDone := make(chan struct{})
+	commitStop := make(chan struct{})
+	go func() { defer close(commitDone); r.commitLoop(commitStop) }()
+
+	runErr := r.passes(ctx)
+
+	// Drain: wait until every in-flight page is committed, or give up.
+	drained := r.waitIdle(o.DrainTimeout)
+	if !drained {
+		r.log.Error(fmt.Sprintf("shutdown: %d page(s) were not delivered within %s; their cursors are not committed and they will be pulled again next run", len(r.inflight), o.DrainTimeout))
+	}
+	stopDelivery()
+	for _, w := range r.workers {
+		close(w.in)
+	}
+	sinkWG.Wait()
+	close(r.doneCh)
+	<-ackDone
+	close(commitStop)
+	<-commitDone
+	if err := o.Checkpoints.Flush(); err != nil && runErr == nil {
+		runErr = err
+	}
+	st := Stats{
+		Pages: r.stats.pages.Load(), Records: r.stats.records.Load(), Delivered: r.stats.delivered.Load(),
+		DeadLettered: r.stats.dlq.Load(), Dropped: r.stats.dropped.Load(),
+	}
+	return st, runErr
+}
+
+// passes runs pull passes until ctx ends, NextPass says stop, or (Once) after one.
+func (r *runner) passes(ctx context.Context) error {
+	for {
+		failed, err := r.pass(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if r.o.Once {
+			if err != nil {
+				return err
+			}
+			if failed > 0 {
+				return fmt.Errorf("%d partition(s) could not be pulled completely (see the errors above); their cursors stay where delivery ended", failed)
+			}
+			return nil
+		}
+		if err != nil {
+			r.log.Error(err.Error())
+		}
+		more, wait := true, 10*time.Second
+		if r.o.NextPass != nil {
+			more, wait = r.o.NextPass()
+		}
+		if !more {
+			return nil
+		}
+		r.checkWindow()
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(wait):
+		}
+	}
+}
+
+// pass pulls every partition until it is caught up.
+func (r *runner) pass(ctx context.Context) (failed int, err error) {
+	parts, err := r.o.Source.Partitions(ctx)
+	if err != nil {
+		if ctx.Err() != nil {
+			return 0, nil
+		}
+		return 0, fmt.Errorf("list partitions: %w", err)
+	}
+	sem := make(chan struct{}, r.o.Workers)
+	var wg sync.WaitGroup
+	var nFailed atomic.Int32
+	for _, p := range parts {
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+			wg.Wait()
+			return int(nFailed.Load()), nil
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			if err := r.pullPartition(ctx, p); err != nil && ctx.Err() == nil {
+				nFailed.Add(1)
+				r.log.Error(fmt.Sprintf("pull %s: %v", p, err), "source", sourceName(p.Stream))
+			}
+		}()
+	}
+	wg.Wait()
+	if r.o.Once {
+		r.waitIdleCtx(ctx)
+	}
+	return int(nFailed.Load()), nil
+}
+
+// waitIdleCtx waits until no page is in flight or ctx ends.
+func (r *runner) waitIdleCtx(ctx context.Context) {
+	for len(r.inflight) > 0 && ctx.Err() == nil {
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+func sourceName(s Stream) string {
+	if s == Alerts {
+		return "Alerts"
+	}
+	return "Events"
+}
+
+// position returns where the partition's next fetch starts.
+func (r *runner) position(p Partition) Position {
+	key := p.Key()
+	r.mu.Lock()
+	r.parts[key] = p
+	pos, ok := r.fetchPos[key]
+	r.mu.Unlock()
+	if ok {
+		return pos
+	}
+	cp, ok := r.o.Checkpoints.Get(key)
+	if !ok || cp.Cursor == "" {
+		return Position{Since: r.o.Since}
+	}
+	now := r.o.Now()
+	if age := now.Sub(cp.SavedAt); age > 24*time.Hour {
+		lostTo := now.Add(-24 * time.Hour)
+		r.log.Error(fmt.Sprintf("%s: the checkpoint is %s old, beyond Sophos Central's 24 h window: items from %s to %s could not be fetched and are lost; pulling resumes at %s",
+			p, age.Round(time.Second), cp.SavedAt.UTC().Format(time.RFC3339), lostTo.UTC().Format(time.RFC3339), lostTo.UTC().Format(time.RFC3339)), "source", sourceName(p.Stream))
+		r.o.Metrics.WindowGap.WithLabelValues(p.Tenant, string(p.Stream)).Add(lostTo.Sub(cp.SavedAt).Seconds())
+		return Position{Since: lostTo.Add(time.Minute)}
+	} else if age > r.o.WindowWarn {
+		r.log.Error(fmt.Sprintf("%s: the checkpoint is %s old; Sophos Central keeps 24 h, so data older than that will be lost if delivery does not catch up", p, age.Round(time.Second)), "source", sourceName(p.Stream))
+	}
+	return Position{Cursor: cp.Cursor}
+}
+
+func (r *runner) pullPartition(ctx context.Context, p Partition) error {
+	pos := r.position(p)
+	for {
+		select {
+		case r.inflight <- struct{}{}:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		r.o.Metrics.InflightPages.Set(float64(len(r.inflight)))
+		page, err := r.fetch(ctx, p, pos)
+		if err != nil {
+			<-r.inflight
+			return err
+		}
+		r.log.Log(ctx, LevelLogPlus, fmt.Sprintf("Pulled %d %s for %s", len(page.Records), p.Stream.Plural(), p), "source", sourceName(p.Stream))
+		r.submit(page)
+		pos = Position{Cursor: page.Cursor}
+		r.mu.Lock()
+		r.fetchPos[p.Key()] = pos
+		r.mu.Unlock()
+		if !page.HasMore {
+			return nil
+		}
+	}
+}
+
+// fetch pulls one page; the client already retried transient HTTP errors, so
+// here only a few more attempts cover a broken page body.
+func (r *runner) fetch(ctx context.Context, p Partition, pos Position) (*Page, error) {
+	var lastErr error
+	for attempt := 0; attempt < 3; attempt++ {
+		if attempt > 0 {
+			if !sleepCtx(ctx, backoff(attempt, time.Second, 10*time.Second)) {
+				return nil, ctx.Err()
+			}
+		}
+		page, err := r.o.Source.Fetch(ctx, p, pos)
+		if err == nil {
+			page.Partition = p
+			lbl := []string{p.Tenant, string(p.Stream)}
+			r.o.Metrics.PagesPulled.WithLabelValues(lbl...).Inc()
+			r.o.Metrics.RecordsPulled.WithLabelValues(lbl...).Add(float64(len(page.Records)))
+			r.o.Metrics.BytesPulled.WithLabelValues(lbl...).Add(float64(page.Bytes))
+			return page, nil
+		}
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		lastErr = err
+		r.o.Metrics.FetchErrors.WithLabelValues(p.Tenant, string(p.Stream)).Inc()
+		var pe interface{ Retryable() bool }
+		if errors.As(err, &pe) && !pe.Retryable() {
+			break
+		}
+		r.log.Error(fmt.Sprintf("fetch %s (attempt %d of 3): %v", p, attempt+1, err), "source", sourceName(p.Stream))
+	}
+	return nil, lastErr
+}
+
+// submit runs the stages over a page and hands it to the sinks.
+func (r *runner) submit(page *Page) {
+	key := page.Partition.Key()
+	r.mu.Lock()
+	tr := r.trackers[key]
+	if tr == nil {
+		tr = &partTracker{}
+		r.trackers[key] = tr
+	}
+	ps := &pageState{page: page, seq: tr.next}
+	tr.next++
+	tr.queue = append(tr.queue, ps)
+	r.mu.Unlock()
+
+	r.stats.pages.Add(1)
+	r.stats.records.Add(int64(len(page.Records)))
+	ps.out = r.runStages(page)
+
+	// Fan out. pending counts sinks that got records, plus one for this
+	// function so the page cannot finish before every chunk is queued.
+	ps.pending.Store(1)
+	for _, w := range r.workers {
+		recs := w.route(ps.out)
+		if len(recs) == 0 {
+			continue
+		}
+		ps.pending.Add(1)
+		w.in <- chunk{ps: ps, recs: recs}
+	}
+	r.partDone(ps)
+}
+
+// runStages applies the stages to every record of the page.
+func (r *runner) runStages(page *Page) []*Record {
+	out := make([]*Record, 0, len(page.Records))
+	if len(r.o.Stages) == 0 {
+		for i := range page.Records {
+			out = append(out, &page.Records[i])
+		}
+		return out
+	}
+	cur := make([]*Record, 0, 4)
+	next := make([]*Record, 0, 4)
+	for i := range page.Records {
+		cur = append(cur[:0], &page.Records[i])
+		for si := range r.o.Stages {
+			st := &r.o.Stages[si]
+			next = next[:0]
+			for _, rec := range cur {
+				if !st.applies(rec) {
+					next = append(next, rec)
+					continue
+				}
+				var err error
+				before := len(next)
+				next, err = st.Stage.Process(rec, next)
+				if err != nil {
+					next = next[:before]
+					r.deadLetter("", st.Name, []*Record{rec}, []error{fmt.Errorf("stage %s: %w", st.Name, err)})
+					continue
+				}
+				if len(next) == before {
+					r.stats.dropped.Add(1)
+					r.o.Metrics.StageDropped.WithLabelValues(st.Name).Inc()
+				}
+			}
+			cur, next = next, cur
+		}
+		out = append(out, cur...)
+	}
+	return out
+}
+
+// deadLetter writes records to the dead-letter file. If even that fails the
+// process cannot keep its promise, so it stops delivery of the page: the
+// error is logged and the records are retried by the caller's policy.
+func (r *runner) deadLetter(sink, stage string, recs []*Record, reasons []error) error {
+	if err := r.o.DeadLetter.Write(sink, stage, recs, reasons); err != nil {
+		r.log.Error(err.Error())
+		return err
+	}
+	who := sink
+	if who == "" {
+		who = "stage:" + stage
+	}
+	r.o.Metrics.DeadLetters.WithLabelValues(who).Add(float64(len(recs)))
+	r.stats.dlq.Add(int64(len(recs)))
+	for i, rec := range recs {
+		reason := ""
+		if i < len(reasons) && reasons[i] != nil {
+			reason = reasons[i].Error()
+		}
+		r.log.Error(fmt.Sprintf("dead-lettered %s %s (tenant %s): %s — see %s", rec.Stream, rec.ID, rec.Tenant, reason, r.o.DeadLetter.Path()))
+	}
+	return nil
+}
+
+// partDone is called when one sink finished its chunk of the page.
+func (r *runner) partDone(ps *pageState) {
+	if ps.pending.Add(-1) == 0 {
+		r.doneCh <- ps
+	}
+}
+
+// ackLoop commits pages in order per partition as they complete.
+func (r *runner) ackLoop() {
+	for ps := range r.doneCh {
+		key := ps.page.Partition.Key()
+		r.mu.Lock()
+		ps.done = true
+		tr := r.trackers[key]
+		var ready []*pageState
+		for len(tr.queue) > 0 && tr.queue[0].done {
+			ready = append(ready, tr.queue[0])
+			tr.queue[0] = nil
+			tr.queue = tr.queue[1:]
+		}
+		r.mu.Unlock()
+		if len(ready) == 0 {
+			continue
+		}
+		for _, done := range ready {
+			for _, obs := range r.o.Observers {
+				obs.Delivered(done.out)
+			}
+		}
+		last := ready[len(ready)-1]
+		now := r.o.Now()
+		p := last.page.Partition
+		r.o.Checkpoints.Set(key, Checkpoint{Cursor: last.page.Cursor, SavedAt: now, TenantName: p.TenantName})
+		r.o.Metrics.observeCommit(p, now)
+		r.warned.Delete(key)
+		for range ready {
+			<-r.inflight
+		}
+		r.o.Metrics.InflightPages.Set(float64(len(r.inflight)))
+		select {
+		case r.commitSig <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// commitLoop writes the checkpoint file whenever it changed.
+func (r *runner) commitLoop(stop <-chan struct{}) {
+	for {
+		select {
+		case <-r.commitSig:
+			if err := r.o.Checkpoints.Flush(); err != nil {
+				r.log.Error(err.Error())
+			}
+		case <-stop:
+			return
+		}
+	}
+}
+
+// waitIdle waits up to timeout until no page is in flight.
+func (r *runner) waitIdle(timeout time.Duration) bool {
+	deadline := time.Now().Add(timeout)
+	for len(r.inflight) > 0 {
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	return true
+}
+
+// checkWindow raises the 20 h alarm for partitions whose committed cursor is
+// getting old (a sink stuck for most of a day).
+func (r *runner) checkWindow() {
+	now := r.o.Now()
+	for key, cp := range r.o.Checkpoints.All() {
+		age := now.Sub(cp.SavedAt)
+		r.mu.Lock()
+		p, ok := r.parts[key]
+		r.mu.Unlock()
+		if !ok {
+			continue
+		}
+		r.o.Metrics.CheckpointAge.WithLabelValues(p.Tenant, string(p.Stream)).Set(age.Seconds())
+		if age > r.o.WindowWarn {
+			if _, done := r.warned.LoadOrStore(key, true); !done {
+				r.log.Error(fmt.Sprintf("%s: nothing has been committed for %s; Sophos Central keeps only 24 h — fix the failing sink (or give it buffer: disk) before data is lost", p, age.Round(time.Minute)), "source", sourceName(p.Stream))
+			}
+		}
+	}
+}
+
+func backoff(attempt int, initial, max time.Duration) time.Duration {
+	d := initial << min(attempt-1, 30)
+	if d > max || d <= 0 {
+		d = max
+	}
+	// Full jitter in [d/2, d].
+	return d/2 + time.Duration(rand.Int64N(int64(d/2)+1))
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
