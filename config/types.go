@@ -200,7 +200,10 @@ func DecodeStrict(n *yaml.Node, v any, prefix string, skip ...string) error {
 func decodeError(err error, n *yaml.Node, prefix string) error {
 	var te *yaml.TypeError
 	var fe *FieldError
+	var list Errors
 	switch {
+	case asErrors(err, &list):
+		return list
 	case asTypeError(err, &te):
 		var errs Errors
 		for _, m := range te.Errors {

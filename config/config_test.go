@@ -1,0 +1,122 @@
+package config
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+const good = `
+sophos:
+  client_id: abc
+  client_secret: ${TEST_SECRET:-s3cr3t-value}
+pull_time: 30s
+log_level: LOG+
+transforms:
+  - type: filter
+    min_severity: low
+sinks:
+  - name: soc
+    type: syslog
+    streams: [alerts, events]
+    address: tcp://127.0.0.1:514
+    batch: {max_events: 100, timeout: 1s}
+`
+
+func TestParseGood(t *testing.T) {
+	c, err := Parse("good.yaml", []byte(good))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Sophos.ClientID != "abc" || c.Sophos.ClientSecret.Value() != "s3cr3t-value" {
+		t.Fatalf("sophos = %+v", c.Sophos)
+	}
+	if c.PullTime.D() != 30*time.Second || c.LogLevel != "LOG+" {
+		t.Fatalf("pull_time %v log_level %v", c.PullTime, c.LogLevel)
+	}
+	if c.AlertsTxtFileName != "sophos_alerts" || !c.TxtFileCreation || c.JSONFileCreation || !c.Run {
+		t.Fatalf("seed defaults lost: %+v", c)
+	}
+	if len(c.Sinks) != 1 || c.Sinks[0].Name != "soc" || c.Sinks[0].Batch.MaxEvents != 100 || c.Sinks[0].Node == nil {
+		t.Fatalf("sinks = %+v", c.Sinks)
+	}
+	if len(c.Transforms) != 1 || c.Transforms[0].Type != "filter" {
+		t.Fatalf("transforms = %+v", c.Transforms)
+	}
+	if s := strings.Join([]string{c.Sophos.ClientSecret.String()}, ""); strings.Contains(s, "s3cr3t") {
+		t.Fatal("secret printed")
+	}
+}
+
+func TestSeedPullTimeSeconds(t *testing.T) {
+	c, err := Parse("x.yaml", []byte("sophos: {client_id: a, client_secret: b}\npull_time: 10\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.PullTime.D() != 10*time.Second {
+		t.Fatal(c.PullTime)
+	}
+}
+
+func TestEnvOverride(t *testing.T) {
+	t.Setenv("SOPHOS_CLIENT_ID", "from-env")
+	t.Setenv("SOPHOS_CLIENT_SECRET", "env-secret")
+	c, err := Parse("x.yaml", []byte("sophos: {client_id: file}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Sophos.ClientID != "from-env" || c.Sophos.ClientSecret.Value() != "env-secret" {
+		t.Fatal(c.Sophos)
+	}
+}
+
+func TestErrors(t *testing.T) {
+	cases := []struct {
+		name, yaml string
+		want       []string
+	}{
+		{"unknown key", "sophos: {client_id: a, client_secret: b}\npul_time: 10\n", []string{"x.yaml:2: pul_time: unknown key", `did you mean "pull_time"`}},
+		{"unknown nested key", "sophos:\n  client_id: a\n  client_secret: b\n  tenant: [x]\n", []string{"x.yaml:4: sophos.tenant: unknown key", `"tenants"`}},
+		{"wrong type", "sophos: {client_id: a, client_secret: b}\nworkers: many\n", []string{"x.yaml:2: workers:", "string"}},
+		{"bad duration", "sophos: {client_id: a, client_secret: b}\npull_time: soon\n", []string{"x.yaml:2: pull_time: invalid duration \"soon\""}},
+		{"missing secret", "sophos:\n  client_id: a\n", []string{"sophos.client_secret: missing", "SOPHOS_CLIENT_SECRET"}},
+		{"unset var", "sophos:\n  client_id: a\n  client_secret: ${NOPE_NOT_SET_VAR}\n", []string{"x.yaml:3: sophos.client_secret: missing", "${NOPE_NOT_SET_VAR}, which is not set"}},
+		{"bad log level", "sophos: {client_id: a, client_secret: b}\nlog_level: LOUD\n", []string{"x.yaml:2: log_level:", "OFF, ERROR, INFO, LOG, LOG+, VERBOSE"}},
+		{"bad bool", "sophos: {client_id: a, client_secret: b}\nrun: maybe\n", []string{"x.yaml:2: run:", "bool"}},
+		{"sink without name", "sophos: {client_id: a, client_secret: b}\nsinks:\n  - type: stdout\n", []string{"x.yaml:3: sinks[0].name: missing"}},
+		{"bad batch key", "sophos: {client_id: a, client_secret: b}\nsinks:\n  - name: a\n    type: stdout\n    batch: {max_event: 3}\n", []string{"x.yaml:5: batch.max_event: unknown key"}},
+		{"bad size", "sophos: {client_id: a, client_secret: b}\nsinks:\n  - name: a\n    type: stdout\n    buffer: {type: disk, max_bytes: lots}\n", []string{"x.yaml:5:", "invalid size \"lots\""}},
+		{"syntax", "sophos: {client_id: a\n", []string{"x.yaml:", "YAML syntax"}},
+		{"bad stream", "sophos: {client_id: a, client_secret: b}\nsinks:\n  - name: a\n    type: stdout\n    streams: [logs]\n", []string{"x.yaml:3: sinks[0].streams: unknown stream \"logs\""}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Setenv("SOPHOS_CLIENT_ID", "")
+			t.Setenv("SOPHOS_CLIENT_SECRET", "")
+			_, err := Parse("x.yaml", []byte(tc.yaml))
+			if err == nil {
+				t.Fatal("no error")
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not contain %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	f.Add([]byte(good))
+	f.Add([]byte("sophos: {client_id: a, client_secret: b}\nsinks: [{name: a, type: stdout, batch: {max_events: 3}}]\n"))
+	f.Add([]byte("a: [1, {b: *x}]\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		c, err := Parse("f.yaml", data)
+		if err == nil && c == nil {
+			t.Fatal("nil config without error")
+		}
+		if err != nil && err.Error() == "" {
+			t.Fatal("empty error message")
+		}
+	})
+}

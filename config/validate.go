@@ -1,0 +1,141 @@
+package config
+
+import (
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// LogLevels are the seed's five levels (LOG is INFO's alias).
+var LogLevels = []string{"OFF", "ERROR", "INFO", "LOG", "LOG+", "VERBOSE"}
+
+// Validate checks the values that do not depend on a component: the
+// components check their own keys when they are built.
+func (c *Config) Validate() error {
+	var errs Errors
+	add := func(msg string, path ...string) { errs = append(errs, c.fieldErr(msg, path...)) }
+
+	if c.Sophos.ClientID == "" {
+		add("missing: set sophos.client_id in the file or the SOPHOS_CLIENT_ID environment variable"+c.unsetHint("sophos", "client_id"), "sophos", "client_id")
+	}
+	if c.Sophos.ClientSecret == "" {
+		add("missing: set sophos.client_secret in the file or the SOPHOS_CLIENT_SECRET environment variable"+c.unsetHint("sophos", "client_secret"), "sophos", "client_secret")
+	}
+	for _, k := range []struct{ key, v string }{{"auth_url", c.Sophos.AuthURL}, {"api_host", c.Sophos.APIHost}} {
+		u, err := url.Parse(k.v)
+		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			add(fmt.Sprintf("%q is not an http(s) URL (default %s)", k.v, map[string]string{"auth_url": DefaultAuthURL, "api_host": DefaultAPIHost}[k.key]), "sophos", k.key)
+		}
+	}
+	if c.Sophos.FromDateOffsetMinutes < 0 {
+		add("must be 0 or more minutes", "sophos", "from_date_offset_minutes")
+	}
+	if c.PullTime.D() < time.Second {
+		add("must be at least 1 second (a number of seconds or a duration such as 30s)", "pull_time")
+	}
+	if !validLogLevel(c.LogLevel) {
+		add(fmt.Sprintf("%q is not a log level: use one of %s", c.LogLevel, strings.Join(LogLevels, ", ")), "log_level")
+	}
+	switch strings.ToLower(c.AlertsAutoAcknowledgeLevel) {
+	case "low", "medium", "high":
+	default:
+		add(fmt.Sprintf("%q: use low, medium or high", c.AlertsAutoAcknowledgeLevel), "alerts_auto_acknowledge_level")
+	}
+	if c.StateDir == "" {
+		add("must not be empty: checkpoints and buffers live there", "state_dir")
+	}
+	if c.Workers < 1 || c.Workers > 256 {
+		add("must be between 1 and 256", "workers")
+	}
+	if c.MaxInflightPages < 0 {
+		add("must be 0 (automatic) or more", "max_inflight_pages")
+	}
+	if !c.Sources.Alerts.Enabled && !c.Sources.Events.Enabled {
+		add("both sources are disabled: enable sources.alerts or sources.events", "sources")
+	}
+	names := map[string]int{}
+	for i, s := range c.Sinks {
+		p := fmt.Sprintf("sinks[%d]", i)
+		if s.Type == "" {
+			errs = append(errs, &FieldError{Line: s.Line, Key: p + ".type", Msg: "missing: txt | json | syslog | kafka | elasticsearch | stdout"})
+		}
+		if s.Name == "" {
+			errs = append(errs, &FieldError{Line: s.Line, Key: p + ".name", Msg: "missing: every sink needs a unique name (used in logs, metrics, buffers)"})
+		} else if prev, dup := names[s.Name]; dup {
+			errs = append(errs, &FieldError{Line: s.Line, Key: p + ".name", Msg: fmt.Sprintf("%q is already used by sinks[%d]", s.Name, prev)})
+		} else {
+			names[s.Name] = i
+		}
+		errs = append(errs, checkCommon(s, p)...)
+	}
+	for i, t := range c.Transforms {
+		p := fmt.Sprintf("transforms[%d]", i)
+		if t.Type == "" {
+			errs = append(errs, &FieldError{Line: t.Line, Key: p + ".type", Msg: "missing: filter | fields | dedupe"})
+		}
+		for _, s := range t.Streams {
+			if !validStream(s) {
+				errs = append(errs, &FieldError{Line: t.Line, Key: p + ".streams", Msg: fmt.Sprintf("unknown stream %q: use alerts or events", s)})
+			}
+		}
+	}
+	if len(errs) == 0 {
+		return nil
+	}
+	return errs
+}
+
+func checkCommon(s Component, p string) Errors {
+	var errs Errors
+	for _, st := range s.Streams {
+		if !validStream(st) {
+			errs = append(errs, &FieldError{Line: s.Line, Key: p + ".streams", Msg: fmt.Sprintf("unknown stream %q: use alerts or events", st)})
+		}
+	}
+	switch s.Buffer.Type {
+	case "", "memory", "disk":
+	default:
+		errs = append(errs, &FieldError{Line: s.Line, Key: p + ".buffer.type", Msg: fmt.Sprintf("%q: use memory or disk", s.Buffer.Type)})
+	}
+	switch s.Buffer.WhenFull {
+	case "", "block", "drop_newest":
+	default:
+		errs = append(errs, &FieldError{Line: s.Line, Key: p + ".buffer.when_full", Msg: fmt.Sprintf("%q: use block or drop_newest", s.Buffer.WhenFull)})
+	}
+	if s.Batch.MaxEvents < 0 || s.Batch.MaxEvents > 100000 {
+		errs = append(errs, &FieldError{Line: s.Line, Key: p + ".batch.max_events", Msg: "must be between 1 and 100000"})
+	}
+	if s.Retry.MaxAttempts < 0 {
+		errs = append(errs, &FieldError{Line: s.Line, Key: p + ".retry.max_attempts", Msg: "must be 0 (retry until delivered) or more"})
+	}
+	return errs
+}
+
+func validStream(s string) bool {
+	switch strings.ToLower(s) {
+	case "alert", "alerts", "event", "events":
+		return true
+	}
+	return false
+}
+
+func validLogLevel(l string) bool {
+	for _, v := range LogLevels {
+		if strings.EqualFold(l, v) {
+			return true
+		}
+	}
+	return false
+}
+
+// unsetHint explains an empty value that came from an unset ${VAR}.
+func (c *Config) unsetHint(path ...string) string {
+	line := fmt.Sprint(c.lineOf(path...))
+	for name, l := range c.unsetVars {
+		if l == line {
+			return fmt.Sprintf(" (the file says ${%s}, which is not set)", name)
+		}
+	}
+	return ""
+}
