@@ -1,0 +1,316 @@
+package sophos
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"strconv"
+	"time"
+)
+
+// maxBody bounds a response body (a 1000-item SIEM page is a few MB).
+const maxBody = 128 << 20
+
+// call is one logical API request; do may send it several times.
+type call struct {
+	method      string
+	rawURL      string // full URL when set (token endpoint); else base + path + "?" + query
+	base        string // host URL, no trailing slash
+	path        string // escaped absolute path
+	query       string // encoded query, without '?'
+	tenant      string // X-Tenant-ID
+	header      http.Header
+	body        []byte
+	contentType string // default application/json when body is set
+	idempotent  bool   // safe to resend after a 500 or a network error
+	noAuth      bool   // the token call itself
+}
+
+func (cl *call) url() string {
+	if cl.rawURL != "" {
+		return cl.rawURL
+	}
+	u := cl.base + cl.path
+	if cl.query != "" {
+		u += "?" + cl.query
+	}
+	return u
+}
+
+// displayPath is the path named in errors and logs (never the query).
+func (cl *call) displayPath() string {
+	if cl.rawURL != "" {
+		if u, err := url.Parse(cl.rawURL); err == nil {
+			return u.Path
+		}
+		return ""
+	}
+	return cl.path
+}
+
+// response is a complete HTTP answer.
+type response struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+// retryableStatus: throttling and server faults.
+func retryableStatus(s int) bool {
+	switch s {
+	case http.StatusTooManyRequests, http.StatusInternalServerError, http.StatusBadGateway,
+		http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+		return true
+	}
+	return false
+}
+
+// safeToResend: statuses that mean the request was not acted on, so even a
+// non-idempotent call may be sent again.
+func safeToResend(s int) bool {
+	return s == http.StatusTooManyRequests || s == http.StatusServiceUnavailable || s == http.StatusBadGateway || s == http.StatusGatewayTimeout
+}
+
+// do sends cl until it succeeds (2xx), fails for good, runs out of attempts
+// or ctx ends. A 401 renews the token and resends once. On an *APIError the
+// failed response is returned too.
+func (c *Client) do(ctx context.Context, cl *call) (*response, error) {
+	pol := c.cfg.Retry
+	var (
+		stale     string // token rejected by a 401
+		renewed   bool
+		lastErr   error
+		lastRes   *response
+		attempt   int
+		callStart = time.Now()
+	)
+	for attempt < pol.MaxAttempts {
+		attempt++
+		var tok string
+		if !cl.noAuth {
+			var err error
+			if tok, err = c.token(ctx, stale); err != nil {
+				return nil, err
+			}
+		}
+		res, err := c.roundTrip(ctx, cl, tok)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil, fmt.Errorf("sophos: %s %s: %w", cl.method, cl.displayPath(), ctx.Err())
+			}
+			lastErr, lastRes = err, nil
+			if !cl.idempotent {
+				return nil, err
+			}
+			c.log.Warn("sophos: request failed, retrying", "method", cl.method, "path", cl.displayPath(),
+				"attempt", attempt, "error", err.Error())
+			if werr := c.wait(ctx, c.backoff(attempt), cl); werr != nil {
+				return nil, werr
+			}
+			continue
+		}
+		if res.status >= 200 && res.status < 300 {
+			c.log.Debug("sophos: request", "method", cl.method, "path", cl.displayPath(), "status", res.status,
+				"bytes", len(res.body), "attempts", attempt, "duration", time.Since(callStart).String())
+			return res, nil
+		}
+		apiErr := newAPIError(res.status, cl.method, cl.displayPath(), res.body, c.redact)
+		apiErr.Attempts = attempt
+		lastErr, lastRes = apiErr, res
+		if res.status == http.StatusUnauthorized && !cl.noAuth && !renewed {
+			// Expired or revoked token: renew once and resend; not counted.
+			renewed, stale = true, tok
+			attempt--
+			c.log.Info("sophos: token rejected (401), renewing it", "method", cl.method, "path", cl.displayPath())
+			continue
+		}
+		if !retryableStatus(res.status) || !(cl.idempotent || safeToResend(res.status)) {
+			return res, apiErr
+		}
+		if attempt >= pol.MaxAttempts {
+			break
+		}
+		delay, fromHeader := c.retryAfter(res.header)
+		if !fromHeader {
+			delay = c.backoff(attempt)
+		}
+		c.log.Warn("sophos: request throttled or failed, retrying", "method", cl.method, "path", cl.displayPath(),
+			"status", res.status, "attempt", attempt, "wait", delay.String(), "retry_after", fromHeader)
+		if werr := c.wait(ctx, delay, cl); werr != nil {
+			return nil, werr
+		}
+	}
+	if lastRes != nil {
+		return lastRes, lastErr
+	}
+	return nil, fmt.Errorf("%w (gave up after %d attempts)", lastErr, attempt)
+}
+
+// roundTrip sends one attempt and reads the whole body within the
+// per-request timeout.
+func (c *Client) roundTrip(ctx context.Context, cl *call, tok string) (*response, error) {
+	actx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
+	defer cancel()
+	var body io.Reader
+	if cl.body != nil {
+		body = bytes.NewReader(cl.body)
+	}
+	req, err := http.NewRequestWithContext(actx, cl.method, cl.url(), body)
+	if err != nil {
+		return nil, fmt.Errorf("sophos: %s %s: %w", cl.method, cl.displayPath(), err)
+	}
+	for k, v := range cl.header {
+		req.Header[k] = v
+	}
+	req.Header.Set("User-Agent", c.cfg.UserAgent)
+	req.Header.Set("Accept", "application/json")
+	if cl.body != nil {
+		ct := cl.contentType
+		if ct == "" {
+			ct = "application/json"
+		}
+		req.Header.Set("Content-Type", ct)
+	}
+	if tok != "" {
+		req.Header.Set("Authorization", "Bearer "+tok)
+	}
+	if cl.tenant != "" {
+		req.Header.Set("X-Tenant-ID", cl.tenant)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return nil, c.netError(ctx, actx, cl, err)
+	}
+	defer resp.Body.Close()
+	b, err := readBody(resp)
+	if err != nil {
+		return nil, c.netError(ctx, actx, cl, err)
+	}
+	return &response{status: resp.StatusCode, header: resp.Header, body: b}, nil
+}
+
+// netError names a transport failure; a per-request timeout says so.
+func (c *Client) netError(ctx, actx context.Context, cl *call, err error) error {
+	if ctx.Err() == nil && errors.Is(actx.Err(), context.DeadlineExceeded) {
+		return fmt.Errorf("sophos: %s %s: no complete response within %s (timeout): %w", cl.method, cl.displayPath(), c.cfg.Timeout, context.DeadlineExceeded)
+	}
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err // the URL is named already, and may carry a long query
+	}
+	return fmt.Errorf("sophos: %s %s%s: %w", cl.method, hostOf(cl.url()), cl.displayPath(), err)
+}
+
+func hostOf(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return ""
+	}
+	return u.Scheme + "://" + u.Host
+}
+
+// readBody reads the body, sized by Content-Length when known.
+func readBody(resp *http.Response) ([]byte, error) {
+	if n := resp.ContentLength; n >= 0 && n <= maxBody {
+		b := make([]byte, n)
+		if _, err := io.ReadFull(resp.Body, b); err != nil {
+			return nil, fmt.Errorf("reading response body: %w", err)
+		}
+		return b, nil
+	}
+	var buf bytes.Buffer
+	buf.Grow(64 << 10)
+	n, err := buf.ReadFrom(io.LimitReader(resp.Body, maxBody+1))
+	if err != nil {
+		return nil, fmt.Errorf("reading response body: %w", err)
+	}
+	if n > maxBody {
+		return nil, fmt.Errorf("response body larger than %d MiB", maxBody>>20)
+	}
+	return buf.Bytes(), nil
+}
+
+// backoff is the wait after the given failed attempt (1-based): a random
+// duration in [d/2, d], d = min(Max, Initial·2^(attempt-1)).
+func (c *Client) backoff(attempt int) time.Duration {
+	pol := c.cfg.Retry
+	d := pol.Initial
+	for i := 1; i < attempt && d < pol.Max; i++ {
+		d *= 2
+	}
+	d = min(d, pol.Max)
+	return d/2 + rand.N(d/2+1)
+}
+
+// retryAfter reads Retry-After (seconds or an HTTP date), capped.
+func (c *Client) retryAfter(h http.Header) (time.Duration, bool) {
+	v := h.Get("Retry-After")
+	if v == "" {
+		return 0, false
+	}
+	var d time.Duration
+	if secs, err := strconv.ParseFloat(v, 64); err == nil && secs >= 0 {
+		d = time.Duration(secs * float64(time.Second))
+	} else if t, err := http.ParseTime(v); err == nil {
+		d = time.Until(t)
+	} else {
+		return 0, false
+	}
+	return max(0, min(d, c.cfg.Retry.MaxRetryAfter)), true
+}
+
+// wait sleeps d unless ctx ends first.
+func (c *Client) wait(ctx context.Context, d time.Duration, cl *call) error {
+	if d <= 0 {
+		return nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("sophos: %s %s: %w (while waiting to retry)", cl.method, cl.displayPath(), ctx.Err())
+	}
+}
+
+// getJSON GETs a regional/global resource and decodes it into v.
+func (c *Client) getJSON(ctx context.Context, cl *call, v any) error {
+	cl.method, cl.idempotent = http.MethodGet, true
+	res, err := c.do(ctx, cl)
+	if err != nil {
+		return err
+	}
+	return c.decode(cl, res, v)
+}
+
+// sendJSON sends in as the JSON body and decodes the answer into out (if
+// not nil).
+func (c *Client) sendJSON(ctx context.Context, cl *call, in, out any) error {
+	b, err := json.Marshal(in)
+	if err != nil {
+		return err
+	}
+	cl.body = b
+	res, err := c.do(ctx, cl)
+	if err != nil {
+		return err
+	}
+	if out == nil {
+		return nil
+	}
+	return c.decode(cl, res, out)
+}
+
+func (c *Client) decode(cl *call, res *response, v any) error {
+	if err := json.Unmarshal(res.body, v); err != nil {
+		return fmt.Errorf("sophos: %s %s: unexpected response body (%s): %w", cl.method, cl.displayPath(), snippet(c.redact(string(res.body)), 120), err)
+	}
+	return nil
+}

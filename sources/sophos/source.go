@@ -1,0 +1,123 @@
+package sophos
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	"github.com/sophos-connect/sophos-connect/pipeline"
+)
+
+// SourceOptions choose what a Source pulls.
+type SourceOptions struct {
+	Streams      []pipeline.Stream // default: alerts and events
+	Light        bool              // events: exclude the official noisy types
+	ExcludeTypes []string          // events: more types to exclude
+}
+
+// Source is the SIEM pipeline.Source: one partition per tenant × stream.
+type Source struct {
+	c   *Client
+	opt SourceOptions
+
+	mu      sync.Mutex
+	tenants map[string]Tenant // by id, from the last Partitions
+}
+
+var _ pipeline.Source = (*Source)(nil)
+
+// NewSource builds the SIEM source over c.
+func NewSource(c *Client, opt SourceOptions) (*Source, error) {
+	if len(opt.Streams) == 0 {
+		opt.Streams = []pipeline.Stream{pipeline.Alerts, pipeline.Events}
+	}
+	seen := map[pipeline.Stream]bool{}
+	var streams []pipeline.Stream
+	for _, s := range opt.Streams {
+		if s != pipeline.Alerts && s != pipeline.Events {
+			return nil, fmt.Errorf("sophos: unknown stream %q (want alert or event)", s)
+		}
+		if !seen[s] {
+			seen[s] = true
+			streams = append(streams, s)
+		}
+	}
+	opt.Streams = streams
+	return &Source{c: c, opt: opt}, nil
+}
+
+// Client returns the underlying API client.
+func (s *Source) Client() *Client { return s.c }
+
+// Partitions resolves the tenants (whoami, tenant listing, narrowing) and
+// returns tenants × enabled streams, tenant by tenant.
+func (s *Source) Partitions(ctx context.Context) ([]pipeline.Partition, error) {
+	ts, err := s.c.Tenants(ctx)
+	if err != nil {
+		return nil, err
+	}
+	m := make(map[string]Tenant, len(ts))
+	out := make([]pipeline.Partition, 0, len(ts)*len(s.opt.Streams))
+	for _, t := range ts {
+		m[t.ID] = t
+		name := t.Label()
+		if name == t.ID {
+			name = ""
+		}
+		for _, st := range s.opt.Streams {
+			out = append(out, pipeline.Partition{Tenant: t.ID, TenantName: name, Stream: st})
+		}
+	}
+	s.mu.Lock()
+	s.tenants = m
+	s.mu.Unlock()
+	return out, nil
+}
+
+// Tenants returns the tenants found by the last Partitions call.
+func (s *Source) Tenants() []Tenant {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]Tenant, 0, len(s.tenants))
+	for _, t := range s.tenants {
+		out = append(out, t)
+	}
+	return out
+}
+
+// Fetch pulls the page at pos for p.
+func (s *Source) Fetch(ctx context.Context, p pipeline.Partition, pos pipeline.Position) (*pipeline.Page, error) {
+	t, err := s.tenant(ctx, p.Tenant)
+	if err != nil {
+		return nil, err
+	}
+	opt := SIEMOptions{Limit: DefaultLimit}
+	if p.Stream == pipeline.Events {
+		opt.Light, opt.ExcludeTypes = s.opt.Light, s.opt.ExcludeTypes
+	}
+	return s.c.SIEMPage(ctx, t, p.Stream, pos, opt)
+}
+
+// tenant finds a tenant by id, resolving the tenants once if Fetch runs
+// before Partitions (e.g. a checkpoint replayed at start-up).
+func (s *Source) tenant(ctx context.Context, id string) (Tenant, error) {
+	s.mu.Lock()
+	t, ok := s.tenants[id]
+	loaded := s.tenants != nil
+	s.mu.Unlock()
+	if ok {
+		return t, nil
+	}
+	if !loaded {
+		if _, err := s.Partitions(ctx); err != nil {
+			return Tenant{}, err
+		}
+		s.mu.Lock()
+		t, ok = s.tenants[id]
+		s.mu.Unlock()
+		if ok {
+			return t, nil
+		}
+	}
+	return Tenant{}, fmt.Errorf("sophos: tenant %s is not among the tenants these credentials reach (check sophos.tenants, or clear its checkpoint with `state reset %s`)", id, id)
+}

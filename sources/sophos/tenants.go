@@ -1,0 +1,155 @@
+package sophos
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+)
+
+// Tenant is one Sophos Central tenant the credentials reach.
+type Tenant struct {
+	ID         string // X-Tenant-ID value, as sent by Sophos
+	Name       string
+	ShowAs     string
+	DataRegion string // short region id, e.g. eu01 ("" when unknown)
+	APIHost    string // base URL of every call about this tenant, trailing slash trimmed
+}
+
+// Label is the tenant's display name (ShowAs, else Name, else ID).
+func (t Tenant) Label() string {
+	switch {
+	case t.ShowAs != "":
+		return t.ShowAs
+	case t.Name != "":
+		return t.Name
+	}
+	return t.ID
+}
+
+// tenantsPageSize: the documented examples use 50 (maxSize 100 seen).
+const (
+	tenantsPageSize = 50
+	maxPages        = 100000 // bounds every paging loop
+)
+
+// Tenants resolves the tenants to pull: with tenant credentials the one
+// tenant (whoami.id at apiHosts.dataRegion); with partner or organization
+// credentials every tenant they manage, narrowed by Config.Tenants. A
+// configured tenant that does not exist is an error naming it.
+func (c *Client) Tenants(ctx context.Context) ([]Tenant, error) {
+	id, err := c.WhoAmI(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return c.TenantsFor(ctx, id)
+}
+
+// TenantsFor is Tenants for an Identity already fetched.
+func (c *Client) TenantsFor(ctx context.Context, id *Identity) ([]Tenant, error) {
+	var all []Tenant
+	if id.IDType == IDTypeTenant {
+		all = []Tenant{{ID: id.ID, DataRegion: id.Region(), APIHost: id.DataRegion}}
+	} else {
+		var err error
+		if all, err = c.ListTenants(ctx, id); err != nil {
+			return nil, err
+		}
+	}
+	return narrowTenants(all, c.cfg.Tenants, id)
+}
+
+// tenantJSON is the partner/organization tenant object.
+type tenantJSON struct {
+	ID         string `json:"id"`
+	Name       string `json:"name"`
+	ShowAs     string `json:"showAs"`
+	DataRegion string `json:"dataRegion"`
+	APIHost    string `json:"apiHost"`
+	Status     string `json:"status"`
+}
+
+// ListTenants lists every tenant of a partner or organization identity
+// (page-number paging until pages.total or an empty page), without narrowing.
+func (c *Client) ListTenants(ctx context.Context, id *Identity) ([]Tenant, error) {
+	hdr := http.Header{}
+	switch id.IDType {
+	case IDTypePartner:
+		hdr.Set("X-Partner-ID", id.ID)
+	case IDTypeOrganization:
+		hdr.Set("X-Organization-ID", id.ID)
+	default:
+		return nil, fmt.Errorf("sophos: listing tenants needs partner or organization credentials, these are %s credentials", id.IDType)
+	}
+	path := "/" + id.IDType + "/v1/tenants"
+	var out []Tenant
+	for page := 1; page <= maxPages; page++ {
+		var p struct {
+			Items []tenantJSON `json:"items"`
+			Pages struct {
+				Current int `json:"current"`
+				Total   int `json:"total"`
+			} `json:"pages"`
+		}
+		q := "page=" + strconv.Itoa(page) + "&pageSize=" + strconv.Itoa(tenantsPageSize) + "&pageTotal=true"
+		if err := c.getJSON(ctx, &call{base: c.globalHost(id), path: path, query: q, header: hdr}, &p); err != nil {
+			return nil, err
+		}
+		for _, t := range p.Items {
+			if t.ID == "" {
+				continue
+			}
+			if t.APIHost == "" {
+				return nil, fmt.Errorf("sophos: %s tenant %s (%s) has no apiHost (the tenant may not be provisioned yet)", id.IDType, t.ID, t.Name)
+			}
+			out = append(out, Tenant{ID: t.ID, Name: t.Name, ShowAs: t.ShowAs, DataRegion: t.DataRegion, APIHost: trimHost(t.APIHost)})
+		}
+		if len(p.Items) == 0 || (p.Pages.Total > 0 && page >= p.Pages.Total) {
+			break
+		}
+	}
+	return out, nil
+}
+
+// narrowTenants keeps the tenants named in want (ids, case-insensitively, or
+// names / showAs), in want's order; every entry must match.
+func narrowTenants(all []Tenant, want []string, id *Identity) ([]Tenant, error) {
+	if len(want) == 0 {
+		return all, nil
+	}
+	var out []Tenant
+	seen := map[string]bool{}
+	for _, w := range want {
+		w = strings.TrimSpace(w)
+		if w == "" {
+			continue
+		}
+		found := false
+		for _, t := range all {
+			if strings.EqualFold(t.ID, w) || (t.Name != "" && strings.EqualFold(t.Name, w)) || (t.ShowAs != "" && strings.EqualFold(t.ShowAs, w)) {
+				found = true
+				if !seen[t.ID] {
+					seen[t.ID] = true
+					out = append(out, t)
+				}
+			}
+		}
+		if !found {
+			if id.IDType == IDTypeTenant {
+				return nil, fmt.Errorf("sophos.tenants: %q is not the tenant these credentials belong to (%s): tenant credentials reach only their own tenant — remove sophos.tenants or use partner/organization credentials", w, id.ID)
+			}
+			names := make([]string, 0, min(len(all), 10))
+			for i, t := range all {
+				if i == 10 {
+					names = append(names, "…")
+					break
+				}
+				names = append(names, t.ID+" ("+t.Label()+")")
+			}
+			return nil, fmt.Errorf("sophos.tenants: tenant %q not found among the %d tenants of %s %s (known: %s) — fix or remove it (`sophos-connect tenants` lists them)",
+				w, len(all), id.IDType, id.ID, strings.Join(names, ", "))
+		}
+	}
+	return out, nil
+}
