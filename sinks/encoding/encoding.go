@@ -1,8 +1,16 @@
 // Package encoding turns records into the bytes a destination receives. The
 // encoders are shared by every sink.
+//
+// Every encoder reads the record's raw API item in place (key order kept,
+// pipeline/rawjson) and appends into the caller's buffer; scratch space lives
+// in the encoder and is reused, so steady-state encoding does not allocate.
 package encoding
 
 import (
+	"fmt"
+	"log/slog"
+	"strings"
+
 	"github.com/sophos-connect/sophos-connect/pipeline"
 )
 
@@ -18,8 +26,34 @@ type Encoder interface {
 type Options struct {
 	// CEFStrict also escapes newlines and carriage returns in CEF values
 	// (\n, \r) as the CEF specification requires; the official script does not.
+	// The other line formats (keyvalue, txt) then escape them the same way,
+	// so no line format ever spans two lines.
 	CEFStrict bool `yaml:"cef_strict"`
+
+	// KeepDhost turns the official script's dhost FQDN cleanup off
+	// (convert_dhost_field_to_valid_fqdn = false). The default (false) is the
+	// script's default: the cleanup runs.
+	KeepDhost bool `yaml:"keep_dhost"`
+
+	// Logger receives the official script's warnings (unmapped severity,
+	// threat name that does not split), once per distinct value. Nil means
+	// slog.Default().
+	Logger *slog.Logger `yaml:"-"`
 }
 
 // Formats lists the accepted format names.
 var Formats = []string{"raw", "ecs", "cef", "keyvalue", "official-json", "txt"}
+
+// New returns a fresh encoder for format (one of Formats). Each sink
+// goroutine needs its own: encoders reuse scratch buffers.
+func New(format string, opts Options) (Encoder, error) {
+	switch format {
+	case "raw":
+		return &rawEncoder{}, nil
+	case "txt":
+		return &txtEncoder{strict: opts.CEFStrict}, nil
+	case "official-json", "keyvalue", "cef", "ecs":
+		return nil, fmt.Errorf("format %q: not available in this build yet", format)
+	}
+	return nil, fmt.Errorf("unknown format %q (valid: %s)", format, strings.Join(Formats, ", "))
+}

@@ -1,0 +1,150 @@
+package encoding
+
+import (
+	"fmt"
+
+	"github.com/sophos-connect/sophos-connect/pipeline"
+	"github.com/sophos-connect/sophos-connect/pipeline/rawjson"
+)
+
+// txtEncoder writes the seed's ("Sophos API Connect") bracketed txt line,
+// reference §11.2:
+//
+//	events: [Timestamp: <created_at>] [EventID: <id>] [Severity: <severity>] [Name: <name>] [IP: ][EventType: <type>] [SourceInfo: <str(source_info)>] [Location: <location>] [Group: <group>] [CustomerID: <customer_id>]
+//	alerts: [Reporter: Sophos Central] [Timestamp: <created_at>] [AlertID: <id>] [Severity: <severity>] [IP: ][Description: <type> <description>] [AlertType: <type>] [Data: <str(data)>] [Location: <location>]
+//
+// Values are inserted raw (the seed concatenates strings), SourceInfo and
+// Data as Python's str() of the dict, i.e. its repr.
+//
+// Missing fields: the seed reads every field with item['key'] and joins the
+// plain ones with +, so a missing key (KeyError) or a null or non-string
+// plain field (TypeError) makes it crash instead of writing a line. We
+// write the line anyway: a missing or null plain field prints empty, a
+// non-string one prints as Python's str() (42, True); SourceInfo and Data
+// print empty when missing and None when null (str(None)).
+//
+// With strict set (Options.CEFStrict) newlines and carriage returns inside
+// values are written as \n and \r so a record never spans two lines; the
+// seed writes them raw.
+type txtEncoder struct {
+	p      py
+	strict bool
+	f      txtFields
+	buf    []byte
+}
+
+// txtFields holds the raw values the line needs (nil when absent).
+type txtFields struct {
+	createdAt, id, severity, name, typ, sourceInfo, location, group, customerID, description, data []byte
+}
+
+func (e *txtEncoder) Append(dst []byte, r *pipeline.Record) ([]byte, error) {
+	e.f = txtFields{}
+	f := &e.f
+	err := rawjson.EachMember(r.Raw, func(k, v []byte) bool {
+		// Python's dict keeps the last value of a repeated key.
+		switch {
+		case rawjson.KeyEquals(k, "created_at"):
+			f.createdAt = v
+		case rawjson.KeyEquals(k, "id"):
+			f.id = v
+		case rawjson.KeyEquals(k, "severity"):
+			f.severity = v
+		case rawjson.KeyEquals(k, "name"):
+			f.name = v
+		case rawjson.KeyEquals(k, "type"):
+			f.typ = v
+		case rawjson.KeyEquals(k, "source_info"):
+			f.sourceInfo = v
+		case rawjson.KeyEquals(k, "location"):
+			f.location = v
+		case rawjson.KeyEquals(k, "group"):
+			f.group = v
+		case rawjson.KeyEquals(k, "customer_id"):
+			f.customerID = v
+		case rawjson.KeyEquals(k, "description"):
+			f.description = v
+		case rawjson.KeyEquals(k, "data"):
+			f.data = v
+		}
+		return true
+	})
+	if err != nil {
+		return dst, fmt.Errorf("txt: record %q: %w", r.ID, err)
+	}
+	if r.Stream == pipeline.Alerts {
+		dst = append(dst, "[Reporter: Sophos Central] [Timestamp: "...)
+		dst = e.plain(dst, f.createdAt)
+		dst = append(dst, "] [AlertID: "...)
+		dst = e.plain(dst, f.id)
+		dst = append(dst, "] [Severity: "...)
+		dst = e.plain(dst, f.severity)
+		dst = append(dst, "] [IP: ][Description: "...)
+		dst = e.plain(dst, f.typ)
+		dst = append(dst, ' ')
+		dst = e.plain(dst, f.description)
+		dst = append(dst, "] [AlertType: "...)
+		dst = e.plain(dst, f.typ)
+		dst = append(dst, "] [Data: "...)
+		dst = e.str(dst, f.data)
+		dst = append(dst, "] [Location: "...)
+		dst = e.plain(dst, f.location)
+		return append(dst, ']'), nil
+	}
+	dst = append(dst, "[Timestamp: "...)
+	dst = e.plain(dst, f.createdAt)
+	dst = append(dst, "] [EventID: "...)
+	dst = e.plain(dst, f.id)
+	dst = append(dst, "] [Severity: "...)
+	dst = e.plain(dst, f.severity)
+	dst = append(dst, "] [Name: "...)
+	dst = e.plain(dst, f.name)
+	dst = append(dst, "] [IP: ][EventType: "...)
+	dst = e.plain(dst, f.typ)
+	dst = append(dst, "] [SourceInfo: "...)
+	dst = e.str(dst, f.sourceInfo)
+	dst = append(dst, "] [Location: "...)
+	dst = e.plain(dst, f.location)
+	dst = append(dst, "] [Group: "...)
+	dst = e.plain(dst, f.group)
+	dst = append(dst, "] [CustomerID: "...)
+	dst = e.plain(dst, f.customerID)
+	return append(dst, ']'), nil
+}
+
+// plain appends a string-concatenated field: its text, empty when missing or
+// null, str() when not a string.
+func (e *txtEncoder) plain(dst, v []byte) []byte {
+	if len(v) == 0 || v[0] == 'n' {
+		return dst
+	}
+	return e.str(dst, v)
+}
+
+// str appends Python's str(value), empty when the key is missing.
+func (e *txtEncoder) str(dst, v []byte) []byte {
+	if len(v) == 0 {
+		return dst
+	}
+	if !e.strict {
+		return e.p.appendStr(dst, v)
+	}
+	e.buf = e.p.appendStr(e.buf[:0], v)
+	return appendNoNewline(dst, e.buf)
+}
+
+// appendNoNewline appends s with \n and \r written as the two-character
+// escapes \n and \r.
+func appendNoNewline(dst, s []byte) []byte {
+	for _, c := range s {
+		switch c {
+		case '\n':
+			dst = append(dst, '\\', 'n')
+		case '\r':
+			dst = append(dst, '\\', 'r')
+		default:
+			dst = append(dst, c)
+		}
+	}
+	return dst
+}
