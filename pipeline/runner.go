@@ -125,6 +125,7 @@ type runner struct {
 	parts    map[string]Partition
 
 	commitSig chan struct{}
+	toRelease atomic.Int64 // committed-in-memory pages whose slots free after the next flush
 	stats     struct {
 		pages, records, delivered, dlq, dropped atomic.Int64
 	}
@@ -517,10 +518,7 @@ func (r *runner) ackLoop() {
 		r.o.Checkpoints.Set(key, Checkpoint{Cursor: last.page.Cursor, SavedAt: now, TenantName: p.TenantName})
 		r.o.Metrics.observeCommit(p, now)
 		r.warned.Delete(key)
-		for range ready {
-			<-r.inflight
-		}
-		r.o.Metrics.InflightPages.Set(float64(len(r.inflight)))
+		r.toRelease.Add(int64(len(ready)))
 		select {
 		case r.commitSig <- struct{}{}:
 		default:
@@ -528,15 +526,27 @@ func (r *runner) ackLoop() {
 	}
 }
 
-// commitLoop writes the checkpoint file whenever it changed.
+// commitLoop writes the checkpoint file whenever it changed, coalescing
+// commits, and only then frees the pages' in-flight slots: delivered but
+// uncommitted pages count against MaxInflightPages, so a crash repeats at
+// most that many pages.
 func (r *runner) commitLoop(stop <-chan struct{}) {
+	commit := func() {
+		n := r.toRelease.Swap(0)
+		if err := r.o.Checkpoints.Flush(); err != nil {
+			r.log.Error(err.Error())
+		}
+		for ; n > 0; n-- {
+			<-r.inflight
+		}
+		r.o.Metrics.InflightPages.Set(float64(len(r.inflight)))
+	}
 	for {
 		select {
 		case <-r.commitSig:
-			if err := r.o.Checkpoints.Flush(); err != nil {
-				r.log.Error(err.Error())
-			}
+			commit()
 		case <-stop:
+			commit()
 			return
 		}
 	}
