@@ -1,0 +1,132 @@
+package emulator
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Faults configures fault injection. Rates are probabilities per request in
+// [0, 1]; every draw comes from one RNG seeded by Options.Seed, so a
+// sequential client sees the same faults on every run.
+type Faults struct {
+	Rate429      float64       // "429=P": 429 Too Many Requests (standard body)
+	RetryAfter   time.Duration // "retry-after=D": the Retry-After value; half of the 429s carry it, half carry none (default 1s)
+	Rate503      float64       // "503=P": start a burst of 503 Service Unavailable
+	Burst503     int           // "503-burst=N": responses per 503 burst (default 3)
+	Midpage401   int           // "401-midpage[=N]": every token stops working after N SIEM pages (default 3)
+	Slow         time.Duration // "slow=D": delay every API response by D
+	Malformed    float64       // "malformed=P": a 200 body cut in the middle (broken JSON)
+	StaleCursor  float64       // "stale-cursor[=P]": a cursor is treated as older than 24 h (silent restart at now-24h; default P 0.1)
+	LateArrivals float64       // "late-arrivals[=P]": after a SIEM page, an item arrives with created_at up to 2 min in the past, behind a caught-up watermark (default P 0.2)
+	Replay       float64       // "replay[=P]": a SIEM page's next_cursor is the request's cursor, so the page is served again (default P 0.1)
+}
+
+// Enabled reports whether any fault is configured.
+func (f Faults) Enabled() bool { return f != (Faults{RetryAfter: f.RetryAfter, Burst503: f.Burst503}) }
+
+// String renders the faults in ParseFaults syntax.
+func (f Faults) String() string {
+	var parts []string
+	p := func(k string, v float64) {
+		if v > 0 {
+			parts = append(parts, k+"="+strconv.FormatFloat(v, 'g', -1, 64))
+		}
+	}
+	p("429", f.Rate429)
+	if f.Rate429 > 0 && f.RetryAfter > 0 {
+		parts = append(parts, "retry-after="+f.RetryAfter.String())
+	}
+	p("503", f.Rate503)
+	if f.Rate503 > 0 && f.Burst503 > 0 {
+		parts = append(parts, "503-burst="+strconv.Itoa(f.Burst503))
+	}
+	if f.Midpage401 > 0 {
+		parts = append(parts, "401-midpage="+strconv.Itoa(f.Midpage401))
+	}
+	if f.Slow > 0 {
+		parts = append(parts, "slow="+f.Slow.String())
+	}
+	p("malformed", f.Malformed)
+	p("stale-cursor", f.StaleCursor)
+	p("late-arrivals", f.LateArrivals)
+	p("replay", f.Replay)
+	return strings.Join(parts, ",")
+}
+
+// ParseFaults parses a comma-separated fault list, e.g.
+// "429=0.1,503=0.05,401-midpage,slow=200ms,stale-cursor,late-arrivals,malformed=0.01,retry-after=1s".
+// Keys: 429, 503, 503-burst, retry-after, 401-midpage, slow, malformed,
+// stale-cursor, late-arrivals, replay (alias page-replay). An empty spec is no faults.
+func ParseFaults(spec string) (Faults, error) {
+	var f Faults
+	for _, item := range strings.Split(spec, ",") {
+		item = strings.TrimSpace(item)
+		if item == "" {
+			continue
+		}
+		key, val, hasVal := strings.Cut(item, "=")
+		key = strings.ToLower(strings.TrimSpace(key))
+		val = strings.TrimSpace(val)
+		rate := func(def float64) (float64, error) {
+			if !hasVal {
+				return def, nil
+			}
+			v, err := strconv.ParseFloat(val, 64)
+			if err != nil || v < 0 || v > 1 {
+				return 0, fmt.Errorf("fault %q: want a probability between 0 and 1, got %q", key, val)
+			}
+			return v, nil
+		}
+		dur := func() (time.Duration, error) {
+			d, err := time.ParseDuration(val)
+			if err != nil || d < 0 {
+				return 0, fmt.Errorf("fault %q: want a duration like 200ms, got %q", key, val)
+			}
+			return d, nil
+		}
+		count := func(def int) (int, error) {
+			if !hasVal {
+				return def, nil
+			}
+			n, err := strconv.Atoi(val)
+			if err != nil || n < 1 {
+				return 0, fmt.Errorf("fault %q: want a count >= 1, got %q", key, val)
+			}
+			return n, nil
+		}
+		var err error
+		switch key {
+		case "429":
+			f.Rate429, err = rate(0.1)
+		case "503":
+			f.Rate503, err = rate(0.05)
+		case "503-burst":
+			f.Burst503, err = count(3)
+		case "retry-after":
+			f.RetryAfter, err = dur()
+		case "401-midpage":
+			f.Midpage401, err = count(3)
+		case "slow":
+			f.Slow, err = dur()
+		case "malformed":
+			f.Malformed, err = rate(0.01)
+		case "stale-cursor":
+			f.StaleCursor, err = rate(0.1)
+		case "late-arrivals":
+			f.LateArrivals, err = rate(0.2)
+		case "replay", "page-replay":
+			f.Replay, err = rate(0.1)
+		default:
+			return Faults{}, fmt.Errorf("unknown fault %q (known: 429, 503, 503-burst, retry-after, 401-midpage, slow, malformed, stale-cursor, late-arrivals, replay)", key)
+		}
+		if err != nil {
+			return Faults{}, err
+		}
+		if (key == "slow" || key == "retry-after") && !hasVal {
+			return Faults{}, fmt.Errorf("fault %q needs a duration, e.g. %s=200ms", key, key)
+		}
+	}
+	return f, nil
+}

@@ -1,0 +1,286 @@
+// Package emulator is a local Sophos Central: one listener plays the token
+// host, the global host (whoami, partner/organization tenants) and the
+// regional data hosts (SIEM, Common alerts, Endpoint, Account Health Check),
+// with the shapes and rules of reference/sophos-central-api.md. Data is
+// generated deterministically from a seed when served, so a backlog of
+// millions of events costs no memory.
+package emulator
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Server is a running emulator. Its methods are safe for concurrent use.
+type Server struct {
+	opts    Options
+	ln      net.Listener
+	http    *http.Server
+	url     string
+	caPEM   []byte
+	startMs int64
+
+	tenants []*tenant
+	byID    map[string]*tenant // lower-case id
+	idType  string             // tenant | partner | organization
+	ownerID string             // whoami id
+
+	mu       sync.Mutex
+	requests map[string]int
+	tokens   map[string]*token
+	refresh  map[string]bool
+	issued   uint64
+	reqSeq   uint64
+	rng      rnd // fault draws
+	burst    int // 503s left in the current burst
+	closed   chan struct{}
+	wg       sync.WaitGroup
+}
+
+// New starts an emulator listening on Options.Addr.
+func New(opts Options) (*Server, error) {
+	if err := opts.setDefaults(); err != nil {
+		return nil, err
+	}
+	s := &Server{
+		opts:     opts,
+		byID:     map[string]*tenant{},
+		requests: map[string]int{},
+		tokens:   map[string]*token{},
+		refresh:  map[string]bool{},
+		rng:      newRnd(hash4(uint64(opts.Seed), 0xFA17, 0, 0)),
+		closed:   make(chan struct{}),
+	}
+	s.startMs = opts.Now().UnixMilli()
+	for i := range opts.Tenants {
+		t := newTenant(s, i, s.startMs)
+		s.tenants = append(s.tenants, t)
+		s.byID[t.id] = t
+	}
+	switch {
+	case opts.Partner:
+		s.idType = "partner"
+		h, l := uuidOf(hash4(uint64(opts.Seed), 0x9A27, 0, 0))
+		s.ownerID = uuidString(h, l)
+	case opts.Organization:
+		s.idType = "organization"
+		h, l := uuidOf(hash4(uint64(opts.Seed), 0x0265, 0, 0))
+		s.ownerID = strings.ToUpper(uuidString(h, l)) // organization ids arrive in upper case
+	default:
+		s.idType = "tenant"
+		s.ownerID = s.tenants[0].id
+	}
+
+	ln, err := net.Listen("tcp", opts.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("emulator: listen %s: %w", opts.Addr, err)
+	}
+	s.ln = ln
+	scheme := "http"
+	if opts.TLS {
+		cfg, caPEM, err := selfSigned(opts.CAFile)
+		if err != nil {
+			ln.Close()
+			return nil, err
+		}
+		s.caPEM = caPEM
+		s.ln = tls.NewListener(ln, cfg)
+		scheme = "https"
+	}
+	s.url = scheme + "://" + ln.Addr().String()
+	s.http = &http.Server{Handler: s.routes(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: nil}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		_ = s.http.Serve(s.ln)
+	}()
+	return s, nil
+}
+
+// URL is the base URL (token host, global host, and the root of the data
+// hosts), e.g. http://127.0.0.1:PORT.
+func (s *Server) URL() string { return s.url }
+
+// AuthURL is the token endpoint: URL() + "/api/v2/oauth2/token".
+func (s *Server) AuthURL() string { return s.url + "/api/v2/oauth2/token" }
+
+// CAPEM returns the CA certificate (PEM) of a TLS emulator, nil otherwise.
+func (s *Server) CAPEM() []byte { return s.caPEM }
+
+// Options returns the effective options (defaults applied).
+func (s *Server) Options() Options { return s.opts }
+
+// Close stops the listener and waits for in-flight requests (bounded).
+func (s *Server) Close() {
+	select {
+	case <-s.closed:
+		return
+	default:
+		close(s.closed)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := s.http.Shutdown(ctx); err != nil {
+		_ = s.http.Close()
+	}
+	s.wg.Wait()
+}
+
+// TenantIDs lists the tenant ids in order (one for tenant credentials).
+func (s *Server) TenantIDs() []string {
+	out := make([]string, len(s.tenants))
+	for i, t := range s.tenants {
+		out[i] = t.id
+	}
+	return out
+}
+
+// WhoamiID is the id whoami returns (tenant, partner or organization id).
+func (s *Server) WhoamiID() string { return s.ownerID }
+
+// DataURL is the data host (apiHost) of a tenant: URL() + "/region/<id>".
+func (s *Server) DataURL(tenantID string) string {
+	t := s.tenant(tenantID)
+	if t == nil {
+		return ""
+	}
+	return s.regionURL(t.region.id)
+}
+
+func (s *Server) regionURL(r string) string { return s.url + "/region/" + r }
+
+func (s *Server) tenant(id string) *tenant { return s.byID[strings.ToLower(id)] }
+
+func (s *Server) now() time.Time { return s.opts.Now() }
+func (s *Server) nowMs() int64   { return s.opts.Now().UnixMilli() }
+
+// AllIDs is the ground truth for end-to-end tests: every item id of a
+// tenant's stream ("alert" or "event") that a client could fetch now (created
+// within the last 24 h, late arrivals included), in served order.
+func (s *Server) AllIDs(tenantID, stream string) []string {
+	t := s.tenant(tenantID)
+	st, ok := parseStreamName(stream)
+	if t == nil || !ok {
+		return nil
+	}
+	now := s.nowMs()
+	t.advance(now)
+	return t.ids(st, now)
+}
+
+// ServedIDs is an alias of AllIDs.
+func (s *Server) ServedIDs(tenantID, stream string) []string { return s.AllIDs(tenantID, stream) }
+
+// AddItems makes n new items of a stream arrive now. New alerts also add
+// their event twin (same id) to the events stream.
+func (s *Server) AddItems(tenantID, stream string, n int) {
+	t := s.tenant(tenantID)
+	st, ok := parseStreamName(stream)
+	if t == nil || !ok || n <= 0 {
+		return
+	}
+	now := s.nowMs()
+	t.advance(now)
+	t.addNow(st, n, now)
+}
+
+// Requests returns a copy of the request counters, keyed "<route> <status>",
+// e.g. "GET /siem/v1/events 200" (region prefixes are left out).
+func (s *Server) Requests() map[string]int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make(map[string]int, len(s.requests))
+	for k, v := range s.requests {
+		out[k] = v
+	}
+	return out
+}
+
+// RequestCount sums the counters of a route over all statuses (route like
+// "GET /siem/v1/events").
+func (s *Server) RequestCount(route string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for k, v := range s.requests {
+		if strings.HasPrefix(k, route+" ") {
+			n += v
+		}
+	}
+	return n
+}
+
+// ExpireTokens invalidates every issued access token now.
+func (s *Server) ExpireTokens() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, tk := range s.tokens {
+		tk.revoked = true
+	}
+}
+
+// Acknowledged reports whether an alert was acknowledged through the Common API.
+func (s *Server) Acknowledged(alertID string) bool {
+	hi, lo, ok := parseUUID(alertID)
+	if !ok {
+		return false
+	}
+	for _, t := range s.tenants {
+		t.mu.RLock()
+		a := t.acks[[2]uint64{hi, lo}]
+		t.mu.RUnlock()
+		if a {
+			return true
+		}
+	}
+	return false
+}
+
+// SetGlobalTamperProtection changes a tenant's global tamper protection
+// setting (on by default, off on every third partner tenant).
+func (s *Server) SetGlobalTamperProtection(tenantID string, enabled bool) {
+	if t := s.tenant(tenantID); t != nil {
+		t.mu.Lock()
+		t.globalTamper = enabled
+		t.mu.Unlock()
+	}
+}
+
+// EndpointIDs lists a tenant's endpoint ids.
+func (s *Server) EndpointIDs(tenantID string) []string {
+	t := s.tenant(tenantID)
+	if t == nil {
+		return nil
+	}
+	out := make([]string, len(t.hosts))
+	for i, h := range t.hosts {
+		out[i] = h.id
+	}
+	return out
+}
+
+func (s *Server) count(route string, status int) {
+	s.mu.Lock()
+	s.requests[fmt.Sprintf("%s %d", route, status)]++
+	s.mu.Unlock()
+}
+
+// sortedKeys is a test and log helper.
+func sortedKeys(m map[string]int) []string {
+	ks := make([]string, 0, len(m))
+	for k := range m {
+		ks = append(ks, k)
+	}
+	sort.Strings(ks)
+	return ks
+}
+
+var errClosed = errors.New("emulator closed")
