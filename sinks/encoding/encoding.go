@@ -52,7 +52,13 @@ func New(format string, opts Options) (Encoder, error) {
 		return &rawEncoder{}, nil
 	case "txt":
 		return &txtEncoder{strict: opts.CEFStrict}, nil
-	case "official-json", "keyvalue", "cef", "ecs":
+	case "official-json":
+		return &officialJSONEncoder{o: newOfficial(opts)}, nil
+	case "keyvalue":
+		return &keyvalueEncoder{o: newOfficial(opts), strict: opts.CEFStrict}, nil
+	case "cef":
+		return &cefEncoder{o: newOfficial(opts), strict: opts.CEFStrict}, nil
+	case "ecs":
 		return nil, fmt.Errorf("format %q: not available in this build yet", format)
 	}
 	return nil, fmt.Errorf("unknown format %q (valid: %s)", format, strings.Join(Formats, ", "))

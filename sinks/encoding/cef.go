@@ -1,0 +1,172 @@
+package encoding
+
+import (
+	"fmt"
+	"strconv"
+
+	"github.com/sophos-connect/sophos-connect/pipeline"
+)
+
+// cefEncoder writes the official script's CEF line (reference §10.6):
+//
+//	CEF:0|sophos|sophos central|1.0|<type>|<name>|<severity>|k1=v1 k2=v2 …
+//
+// after null dropping, the name mapping, flattening of nested dicts (keys
+// joined with _), pulling and escaping the header fields (\ and |), the key
+// renames, and escaping string values (\ and =). Non-string values print as
+// Python str(). The whole line is strip()ped.
+//
+// With strict set (Options.CEFStrict) newlines and carriage returns are
+// also escaped as \n and \r, in values as the CEF specification asks and in
+// keys and header fields too, so a record is always one line.
+type cefEncoder struct {
+	o      *official
+	strict bool
+	buf    []byte
+}
+
+// severityMap is the script's SEVERITY_MAP.
+var severityMap = [...]struct {
+	name string
+	cef  int
+}{{"none", 0}, {"low", 1}, {"medium", 5}, {"high", 8}, {"very_high", 10}}
+
+func (e *cefEncoder) Append(dst []byte, r *pipeline.Record) ([]byte, error) {
+	o := e.o
+	if err := o.load(r); err != nil {
+		return dst, fmt.Errorf("cef: record %q: %w", r.ID, err)
+	}
+	return e.encode(dst), nil
+}
+
+// encode writes the loaded record dict.
+func (e *cefEncoder) encode(dst []byte) []byte {
+	o := e.o
+	o.updateFields()
+	o.flatten()
+	start := len(dst)
+	dst = append(dst, "CEF:0|sophos|sophos central|1.0|"...)
+	dst = e.header(dst, "type")
+	dst = append(dst, '|')
+	dst = e.header(dst, "name")
+	dst = append(dst, '|')
+	dst = strconv.AppendInt(dst, int64(e.severity()), 10)
+	dst = append(dst, '|')
+	o.flat = o.updateCEFKeys(o.flat)
+	first := true
+	for i := range o.flat {
+		ent := &o.flat[i]
+		if ent.dead {
+			continue
+		}
+		if !first {
+			dst = append(dst, ' ')
+		}
+		first = false
+		dst = e.escape(dst, o.key(ent), 0)
+		dst = append(dst, '=')
+		e.buf = o.appendStrVal(e.buf[:0], ent)
+		if _, isStr := o.str(ent); isStr {
+			dst = e.escape(dst, e.buf, '=')
+		} else {
+			dst = e.escape(dst, e.buf, 0)
+		}
+	}
+	// The line starts with "CEF:", so only its end can have space to strip.
+	return trimRightPySpace(dst, start)
+}
+
+// header appends the flattened record's field (or NA) with \ and | escaped,
+// and removes the field.
+func (e *cefEncoder) header(dst []byte, field string) []byte {
+	o := e.o
+	i := o.findName(o.flat, field)
+	if i < 0 {
+		return append(dst, "NA"...)
+	}
+	// The script escapes a str and crashes on anything else; str() it.
+	e.buf = o.appendStrVal(e.buf[:0], &o.flat[i])
+	o.flat[i].dead = true
+	return e.escape(dst, e.buf, '|')
+}
+
+// severity pops the severity field and maps it, warning on unknown values.
+func (e *cefEncoder) severity() int {
+	o := e.o
+	i := o.findName(o.flat, "severity")
+	if i < 0 {
+		o.warn.unmappedSeverity([]byte("NA"))
+		return 0
+	}
+	ent := &o.flat[i]
+	ent.dead = true
+	if t, ok := o.str(ent); ok {
+		for _, s := range severityMap {
+			if textIs(t, s.name) {
+				return s.cef
+			}
+		}
+	}
+	e.buf = o.appendStrVal(e.buf[:0], ent)
+	o.warn.unmappedSeverity(e.buf)
+	return 0
+}
+
+// escape appends s with backslashes and special (| in the header, = in
+// string values, 0 for none) escaped by a backslash, and in strict mode
+// newlines and carriage returns as \n and \r.
+func (e *cefEncoder) escape(dst, s []byte, special byte) []byte {
+	for _, c := range s {
+		switch {
+		case special != 0 && (c == '\\' || c == special):
+			dst = append(dst, '\\', c)
+		case e.strict && c == '\n':
+			dst = append(dst, '\\', 'n')
+		case e.strict && c == '\r':
+			dst = append(dst, '\\', 'r')
+		default:
+			dst = append(dst, c)
+		}
+	}
+	return dst
+}
+
+// flatten is the script's flatten_json on the record dict: nested dicts
+// become keys joined with "_" (an empty dict disappears), everything else,
+// lists included, stays one value. A key produced twice keeps its first
+// position and its last value, as the script's out dict does.
+func (o *official) flatten() {
+	for i := range o.ents {
+		ent := o.ents[i]
+		if ent.dead {
+			continue
+		}
+		if ent.raw != nil && ent.raw[0] == '{' {
+			ns := len(o.arena)
+			o.arena = append(o.arena, o.arena[ent.ka:ent.kb]...)
+			o.arena = append(o.arena, '_')
+			o.flattenObj(ent.raw, ns, len(o.arena))
+			continue
+		}
+		o.flat = o.set(o.flat, ent.ka, ent.kb, ent)
+	}
+}
+
+// flattenObj flattens the members of obj under the prefix arena[ns:ne]
+// (which ends with "_").
+func (o *official) flattenObj(obj []byte, ns, ne int) {
+	start := o.p.dictMembers(obj)
+	for j := start; j < len(o.p.stack); j++ {
+		m := o.p.stack[j]
+		ks := len(o.arena)
+		o.arena = append(o.arena, o.arena[ns:ne]...)
+		o.arena = appendStr(o.arena, jsonText(m.key))
+		if m.val[0] == '{' {
+			o.arena = append(o.arena, '_')
+			o.flattenObj(m.val, ks, len(o.arena))
+			continue
+		}
+		o.flat = o.set(o.flat, int32(ks), int32(len(o.arena)), entry{raw: m.val})
+	}
+	o.p.stack = o.p.stack[:start]
+}

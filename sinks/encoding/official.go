@@ -1,0 +1,217 @@
+package encoding
+
+import (
+	"bytes"
+
+	"github.com/sophos-connect/sophos-connect/pipeline"
+	"github.com/sophos-connect/sophos-connect/pipeline/rawjson"
+)
+
+// official replays what the official Sophos SIEM script (v2.1.0) does to an
+// item before printing it (reference §10): it models the script's Python
+// dict — insertion order, a key set again keeping its position, a deleted
+// key set again going to the end — over the raw item without decoding it
+// into a map. Values stay raw JSON slices of the item; strings the script
+// computes (datastream, dhost, regex groups) and every key live, decoded, in
+// the arena.
+type official struct {
+	p         py
+	arena     []byte
+	ents      []entry // the record dict
+	flat      []entry // CEF: the flattened dict
+	keepDhost bool
+	warn      *warner // the script's stderr warnings
+}
+
+// entry is one dict item. The key is arena[ka:kb]. The value is raw (a JSON
+// value of the item) or, when raw is nil, the Python str arena[va:vb].
+type entry struct {
+	ka, kb int32
+	va, vb int32
+	raw    []byte
+	dead   bool
+}
+
+func newOfficial(o Options) *official {
+	return &official{keepDhost: o.KeepDhost, warn: newWarner(o.Logger)}
+}
+
+func (o *official) key(e *entry) []byte { return o.arena[e.ka:e.kb] }
+
+// str returns the value as Python str text; ok is false for non-strings.
+func (o *official) str(e *entry) (text, bool) {
+	if e.raw == nil {
+		return plainText(o.arena[e.va:e.vb]), true
+	}
+	if e.raw[0] == '"' {
+		return jsonText(e.raw), true
+	}
+	return text{}, false
+}
+
+// appendRepr appends repr(value).
+func (o *official) appendRepr(dst []byte, e *entry) []byte {
+	if e.raw == nil {
+		return appendRepr(dst, plainText(o.arena[e.va:e.vb]))
+	}
+	return o.p.appendRepr(dst, e.raw)
+}
+
+// appendStrVal appends str(value).
+func (o *official) appendStrVal(dst []byte, e *entry) []byte {
+	if e.raw == nil {
+		return append(dst, o.arena[e.va:e.vb]...)
+	}
+	return o.p.appendStr(dst, e.raw)
+}
+
+// appendJSONVal appends json.dumps(value, ensure_ascii=False).
+func (o *official) appendJSONVal(dst []byte, e *entry) []byte {
+	if e.raw == nil {
+		return appendJSONString(dst, plainText(o.arena[e.va:e.vb]))
+	}
+	return o.p.appendJSON(dst, e.raw)
+}
+
+// addText appends s to the arena and returns its range.
+func (o *official) addText(s string) (int32, int32) {
+	a := int32(len(o.arena))
+	o.arena = append(o.arena, s...)
+	return a, int32(len(o.arena))
+}
+
+// find returns the index of the live entry with key k, or -1.
+func (o *official) find(list []entry, k []byte) int {
+	for i := range list {
+		e := &list[i]
+		if !e.dead && int(e.kb-e.ka) == len(k) && bytes.Equal(o.arena[e.ka:e.kb], k) {
+			return i
+		}
+	}
+	return -1
+}
+
+func (o *official) findName(list []entry, k string) int {
+	for i := range list {
+		e := &list[i]
+		if !e.dead && int(e.kb-e.ka) == len(k) && string(o.arena[e.ka:e.kb]) == k {
+			return i
+		}
+	}
+	return -1
+}
+
+// set is d[key] = value: in place when key is present, appended otherwise.
+// v carries the value (raw or va/vb); its key fields are ignored.
+func (o *official) set(list []entry, ka, kb int32, v entry) []entry {
+	if i := o.find(list, o.arena[ka:kb]); i >= 0 {
+		list[i].raw, list[i].va, list[i].vb = v.raw, v.va, v.vb
+		return list
+	}
+	v.ka, v.kb, v.dead = ka, kb, false
+	return append(list, v)
+}
+
+// load builds the record dict: the item's members in order (a repeated key
+// keeps its first position and last value, as json.loads does), then the
+// client's "datastream", then remove_null_values drops top-level nulls.
+func (o *official) load(r *pipeline.Record) error {
+	return o.loadRaw(r.Raw, string(r.Stream))
+}
+
+// loadRaw is load for an item; datastream "" leaves the item as it is (the
+// script's unit tests call its formatters without the API client).
+func (o *official) loadRaw(raw []byte, datastream string) error {
+	o.arena = o.arena[:0]
+	o.ents = o.ents[:0]
+	o.flat = o.flat[:0]
+	err := rawjson.EachMember(raw, func(k, v []byte) bool {
+		ka := int32(len(o.arena))
+		o.arena = appendStr(o.arena, jsonText(k))
+		kb := int32(len(o.arena))
+		if i := o.find(o.ents, o.arena[ka:kb]); i >= 0 {
+			o.arena = o.arena[:ka]
+			o.ents[i].raw = v
+			return true
+		}
+		o.ents = append(o.ents, entry{ka: ka, kb: kb, raw: v})
+		return true
+	})
+	if err != nil {
+		return err
+	}
+	if datastream != "" {
+		ka, kb := o.addText("datastream")
+		va, vb := o.addText(datastream)
+		o.ents = o.set(o.ents, ka, kb, entry{va: va, vb: vb})
+	}
+	for i := range o.ents {
+		if e := &o.ents[i]; e.raw != nil && e.raw[0] == 'n' {
+			e.dead = true
+		}
+	}
+	return nil
+}
+
+// renames is the script's CEF_MAPPING minus its identity entries (name and
+// severity map to themselves and are skipped by update_cef_keys).
+var renames = [...]struct{ from, to string }{
+	{"device_event_class_id", "type"},
+	{"source", "suser"},
+	{"when", "end"},
+	{"user_id", "duid"},
+	{"created_at", "rt"},
+	{"full_file_path", "filePath"},
+	{"location", "dhost"},
+}
+
+func renameOf(k []byte) (string, bool) {
+	for _, m := range renames {
+		if string(k) == m.from {
+			return m.to, true
+		}
+	}
+	return "", false
+}
+
+// updateCEFKeys is the script's update_cef_keys: walking a snapshot of the
+// dict in order, each mapped key is set under its new name (moving to the
+// end unless the new name exists) and deleted; location's value gets the
+// FQDN cleanup first.
+func (o *official) updateCEFKeys(list []entry) []entry {
+	n := len(list)
+	for i := 0; i < n; i++ {
+		if list[i].dead {
+			continue
+		}
+		to, ok := renameOf(o.key(&list[i]))
+		if !ok {
+			continue
+		}
+		v := list[i]
+		if to == "dhost" && !o.keepDhost {
+			if t, ok := o.str(&v); ok {
+				v.raw = nil
+				v.va, v.vb = o.fqdn(t)
+			}
+			// A non-string location would crash the script; it is kept.
+		}
+		ka, kb := o.addText(to)
+		list = o.set(list, ka, kb, v)
+		list[i].dead = true
+	}
+	return list
+}
+
+// fqdn returns the arena range of the dhost value for location text t: the
+// text itself when it is a valid FQDN, else its conversion (§10.3).
+func (o *official) fqdn(t text) (int32, int32) {
+	a := int32(len(o.arena))
+	o.arena = appendStr(o.arena, t)
+	b := int32(len(o.arena))
+	if validFQDN(o.arena[a:b]) {
+		return a, b
+	}
+	o.arena = appendConvertFQDN(o.arena, o.arena[a:b])
+	return b, int32(len(o.arena))
+}
