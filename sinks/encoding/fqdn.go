@@ -37,7 +37,9 @@ func trimPySpace(s []byte) []byte {
 	return s
 }
 
-func isAlnum(c byte) bool { return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' }
+func isAlnum(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
+}
 
 // validLabel is re.match(r"^[a-zA-Z0-9]+(-[a-zA-Z0-9]+)*$", part). Python's
 // $ also matches before a final newline, so "abc\n" passes.
