@@ -341,7 +341,7 @@ func (r *runner) pullPartition(ctx context.Context, p Partition) error {
 			<-r.inflight
 			return err
 		}
-		r.log.Log(ctx, LevelLogPlus, fmt.Sprintf("Pulled %d %s for %s", len(page.Records), p.Stream.Plural(), p), "source", sourceName(p.Stream))
+		r.log.Log(ctx, LevelLogPlus, fmt.Sprintf("Pulled %d %s for %s", len(page.Records), p.Stream.Plural(), p.TenantLabel()), "source", sourceName(p.Stream))
 		r.submit(page)
 		pos = Position{Cursor: page.Cursor}
 		r.mu.Lock()

@@ -15,6 +15,14 @@ type Partition struct {
 // Key is the partition's checkpoint key, "<tenant>/<stream>".
 func (p Partition) Key() string { return p.Tenant + "/" + string(p.Stream) }
 
+// TenantLabel names the tenant for logs: "Name (id)" or the id.
+func (p Partition) TenantLabel() string {
+	if p.TenantName != "" {
+		return p.TenantName + " (" + p.Tenant + ")"
+	}
+	return p.Tenant
+}
+
 func (p Partition) String() string {
 	if p.TenantName != "" {
 		return p.TenantName + " (" + p.Tenant + ") " + p.Stream.Plural()
