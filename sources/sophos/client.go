@@ -53,6 +53,10 @@ func NewClient(cfg Config, log *slog.Logger) (*Client, error) {
 // secret is included: do not print it.
 func (c *Client) Config() Config { return c.cfg }
 
+// Close releases idle connections. The client stays usable (new
+// connections are opened on demand).
+func (c *Client) Close() { c.http.CloseIdleConnections() }
+
 // newTransport is http.DefaultTransport's setup plus the CA file (added to
 // the system roots) and the standard proxy variables.
 func newTransport(caFile string) (*http.Transport, error) {

@@ -82,6 +82,7 @@ func newTestClient(t testing.TB, emu *emulator.Server, mutate func(*Config)) (*C
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(c.Close) // before the emulator's Close: it waits for unused connections
 	return c, lb
 }
 
