@@ -308,10 +308,10 @@ func TestValidate(t *testing.T) {
 		}
 	}
 	for src, want := range map[string]string{
-		"set: [a, b]":          "expected a mapping of path: value",
-		"rename: {a: {b: c}}":  "the new name must be a path",
-		"add: {x: .inf}":       ".inf cannot be written as JSON",
-		"add: {x: {1: a}}":     "mapping keys must be strings",
+		"set: [a, b]":         "expected a mapping of path: value",
+		"rename: {a: {b: c}}": "the new name must be a path",
+		"add: {x: .inf}":      ".inf cannot be written as JSON",
+		"add: {x: {1: a}}":    "mapping keys must be strings",
 		"add: {x: 1}\nfoo: 2": "foo: unknown key",
 	} {
 		var n yaml.Node
