@@ -59,7 +59,7 @@ func New(format string, opts Options) (Encoder, error) {
 	case "cef":
 		return &cefEncoder{o: newOfficial(opts), strict: opts.CEFStrict}, nil
 	case "ecs":
-		return nil, fmt.Errorf("format %q: not available in this build yet", format)
+		return &ecsEncoder{}, nil
 	}
 	return nil, fmt.Errorf("unknown format %q (valid: %s)", format, strings.Join(Formats, ", "))
 }

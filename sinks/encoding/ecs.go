@@ -1,0 +1,424 @@
+package encoding
+
+import (
+	"fmt"
+
+	"github.com/sophos-connect/sophos-connect/pipeline"
+	"github.com/sophos-connect/sophos-connect/pipeline/rawjson"
+)
+
+// ECSVersion is the Elastic Common Schema version the ecs documents follow.
+const ECSVersion = "8.11.0"
+
+// ecsEncoder writes one Elastic Common Schema document per record, after the
+// mapping of the Elastic sophos_central integration (reference Appendix A).
+// Keys come in a fixed order; groups with nothing to say are left out.
+//
+//	@timestamp           when, else created_at (as sent; omitted when both are missing)
+//	ecs.version          ECSVersion
+//	message              events: name; alerts: description
+//	event.kind           "event" | "alert"
+//	event.category/type  alerts: ["host"] / ["info"] (the integration's constants)
+//	event.code           alerts: type
+//	event.action         events: name
+//	event.id             id
+//	event.created        created_at
+//	event.severity       severity through the official script's CEF map: none 0,
+//	                     low 1, medium 5, high 8, very_high 10; left out for other
+//	                     values (the text stays in sophos_central.*.severity)
+//	event.module/dataset "sophos_central" / "sophos_central.<alert|event>"
+//	organization.id      customer_id, else the record's tenant
+//	user.name/domain     source split at the first backslash (DOMAIN\user);
+//	                     Sophos's placeholder "n/a" maps to nothing
+//	user.id              events: user_id
+//	source.ip/port       [data.]source_info.ip (only a valid IP); IPS local port
+//	destination.ip/port  IPS remote ip / port (ports as numbers)
+//	process.*            events: IPS executableName/Path/Pid, AMSI processName,
+//	                     processId, processPath (→ working_directory, as the
+//	                     integration does), parentProcessPath/Id; appSha256 →
+//	                     process.hash.sha256. Alerts: data.ips_threat
+//	                     executable_name (→ executable, as the integration does) and
+//	                     executable_pid, data.hmpa_exploit process_name/pid
+//	host.name/id/type    location, endpoint id, endpoint type; host.os.platform
+//	threat.feed.name     events: threat (the integration's mapping)
+//	threat.software.name threat, both streams
+//	related.ip/user/hosts the IPs, user name and host name above
+//	sophos_central       tenant_id, then under "event" or "alert" every member
+//	                     of the item except those moved above (id, when,
+//	                     created_at, customer_id, user_id, appSha256, name for
+//	                     events, type and description for alerts)
+//
+// Under sophos_central the item's values are copied compacted (a repeated
+// key keeps its last value: Elasticsearch rejects duplicate keys), with
+// these changes so that one field never needs two mappings:
+// data.*_at epoch milliseconds become ISO-8601 UTC dates; data.event_service_id
+// and data.user_match_uuid in their BSON binary form {"type":3,"data":<base64>}
+// become the UUID string (Java legacy byte order, the same text as the
+// string form); data.threat_id and data.user_match_id in their string form
+// become {"id": <hex>} and in their object form keep their members, with
+// time/date (ms) and timestamp/timeSecond (s) as ISO dates and "id" added as
+// the ObjectId hex rebuilt from timestamp, machineIdentifier,
+// processIdentifier and counter.
+type ecsEncoder struct {
+	p   py
+	f   ecsFields
+	buf []byte
+}
+
+// ecsFields are the raw values the mapping reads (nil when absent).
+type ecsFields struct {
+	when, createdAt, id, customerID, typ, name, description, source, userID []byte
+	location, endpointID, endpointType, severity, threat, appSha256, data   []byte
+	srcIP, srcPort, dstIP, dstPort                                          []byte
+	pName, pExe, pPid, pWorkDir, ppExe, ppPid, platform                     []byte
+	sourceInfo, ips, amsi                                                   []byte
+}
+
+func (e *ecsEncoder) Append(dst []byte, r *pipeline.Record) ([]byte, error) {
+	if !rawjson.Valid(r.Raw) || r.Raw[rawjson.SkipSpace(r.Raw, 0)] != '{' {
+		return dst, fmt.Errorf("ecs: record %q: item is not a JSON object", r.ID)
+	}
+	alert := r.Stream == pipeline.Alerts
+	e.collect(r.Raw, alert)
+	f := &e.f
+	w := ecsWriter{dst: dst}
+	w.open("")
+
+	if ts := firstString(f.when, f.createdAt); ts != nil {
+		w.rawString("@timestamp", ts)
+	}
+	w.open("ecs")
+	w.str("version", ECSVersion)
+	w.close()
+	if alert {
+		w.rawString("message", f.description)
+	} else {
+		w.rawString("message", f.name)
+	}
+
+	w.open("event")
+	if alert {
+		w.str("kind", "alert")
+		w.literal("category", `["host"]`)
+		w.literal("type", `["info"]`)
+		w.rawString("code", f.typ)
+	} else {
+		w.str("kind", "event")
+		w.rawString("action", f.name)
+	}
+	w.rawString("id", f.id)
+	w.rawString("created", f.createdAt)
+	if sev, ok := ecsSeverity(f.severity); ok {
+		w.key("severity")
+		w.dst = appendInt(w.dst, sev)
+	}
+	w.str("module", "sophos_central")
+	if alert {
+		w.str("dataset", "sophos_central.alert")
+	} else {
+		w.str("dataset", "sophos_central.event")
+	}
+	w.close()
+
+	if isString(f.customerID) {
+		w.open("organization")
+		w.rawString("id", f.customerID)
+		w.close()
+	} else if r.Tenant != "" {
+		w.open("organization")
+		w.str("id", r.Tenant)
+		w.close()
+	}
+
+	// user
+	e.buf = e.buf[:0]
+	var domain, user []byte
+	if isString(f.source) {
+		e.buf = appendStr(e.buf, jsonText(f.source))
+		domain, user = splitUser(e.buf)
+	}
+	if user != nil || domain != nil || isString(f.userID) {
+		w.open("user")
+		w.text("name", user)
+		w.text("domain", domain)
+		if !alert {
+			w.rawString("id", f.userID)
+		}
+		w.close()
+	}
+
+	srcIP := validIP(f.srcIP)
+	dstIP := validIP(f.dstIP)
+	srcPort, srcPortOK := portNumber(f.srcPort)
+	dstPort, dstPortOK := portNumber(f.dstPort)
+	if srcIP != nil || srcPortOK {
+		w.open("source")
+		w.rawString("ip", srcIP)
+		if srcPortOK {
+			w.key("port")
+			w.dst = appendInt(w.dst, srcPort)
+		}
+		w.close()
+	}
+	if dstIP != nil || dstPortOK {
+		w.open("destination")
+		w.rawString("ip", dstIP)
+		if dstPortOK {
+			w.key("port")
+			w.dst = appendInt(w.dst, dstPort)
+		}
+		w.close()
+	}
+
+	pid, pidOK := intValue(f.pPid)
+	ppid, ppidOK := intValue(f.ppPid)
+	if isString(f.pName) || isString(f.pExe) || pidOK || isString(f.pWorkDir) || isString(f.ppExe) || ppidOK || isString(f.appSha256) {
+		w.open("process")
+		w.rawString("name", f.pName)
+		if pidOK {
+			w.key("pid")
+			w.dst = appendInt(w.dst, pid)
+		}
+		w.rawString("executable", f.pExe)
+		w.rawString("working_directory", f.pWorkDir)
+		if isString(f.ppExe) || ppidOK {
+			w.open("parent")
+			w.rawString("executable", f.ppExe)
+			if ppidOK {
+				w.key("pid")
+				w.dst = appendInt(w.dst, ppid)
+			}
+			w.close()
+		}
+		if isString(f.appSha256) {
+			w.open("hash")
+			w.rawString("sha256", f.appSha256)
+			w.close()
+		}
+		w.close()
+	}
+
+	if isString(f.location) || isString(f.endpointID) || isString(f.endpointType) || isString(f.platform) {
+		w.open("host")
+		w.rawString("name", f.location)
+		w.rawString("id", f.endpointID)
+		w.rawString("type", f.endpointType)
+		if isString(f.platform) {
+			w.open("os")
+			w.rawString("platform", f.platform)
+			w.close()
+		}
+		w.close()
+	}
+
+	if isString(f.threat) {
+		w.open("threat")
+		if !alert {
+			w.open("feed")
+			w.rawString("name", f.threat)
+			w.close()
+		}
+		w.open("software")
+		w.rawString("name", f.threat)
+		w.close()
+		w.close()
+	}
+
+	if srcIP != nil || dstIP != nil || user != nil || isString(f.location) {
+		w.open("related")
+		if srcIP != nil || dstIP != nil {
+			w.key("ip")
+			w.dst = append(w.dst, '[')
+			if srcIP != nil {
+				w.dst = appendJSONString(w.dst, jsonText(srcIP))
+			}
+			if dstIP != nil && (srcIP == nil || !textEq(jsonText(srcIP), jsonText(dstIP))) {
+				if srcIP != nil {
+					w.dst = append(w.dst, ',')
+				}
+				w.dst = appendJSONString(w.dst, jsonText(dstIP))
+			}
+			w.dst = append(w.dst, ']')
+		}
+		if user != nil {
+			w.key("user")
+			w.dst = append(w.dst, '[')
+			w.dst = appendJSONString(w.dst, plainText(user))
+			w.dst = append(w.dst, ']')
+		}
+		if isString(f.location) {
+			w.key("hosts")
+			w.dst = append(w.dst, '[')
+			w.dst = appendJSONString(w.dst, jsonText(f.location))
+			w.dst = append(w.dst, ']')
+		}
+		w.close()
+	}
+
+	w.open("sophos_central")
+	if r.Tenant != "" {
+		w.str("tenant_id", r.Tenant)
+	}
+	if alert {
+		w.open("alert")
+	} else {
+		w.open("event")
+	}
+	e.appendRest(&w, r.Raw, alert)
+	w.close()
+	w.close()
+
+	w.close()
+	return w.dst, nil
+}
+
+// collect reads the fields the mapping needs, the last of a repeated key
+// winning as in every JSON reader that keeps one.
+func (e *ecsEncoder) collect(raw []byte, alert bool) {
+	e.f = ecsFields{}
+	f := &e.f
+	_ = rawjson.EachMember(raw, func(k, v []byte) bool {
+		switch string(k[1 : len(k)-1]) {
+		case "when":
+			f.when = v
+		case "created_at":
+			f.createdAt = v
+		case "id":
+			f.id = v
+		case "customer_id":
+			f.customerID = v
+		case "type":
+			f.typ = v
+		case "name":
+			f.name = v
+		case "description":
+			f.description = v
+		case "source":
+			f.source = v
+		case "user_id":
+			f.userID = v
+		case "location":
+			f.location = v
+		case "endpoint_id":
+			f.endpointID = v
+		case "endpoint_type":
+			f.endpointType = v
+		case "severity":
+			f.severity = v
+		case "threat":
+			f.threat = v
+		case "appSha256":
+			f.appSha256 = v
+		case "data":
+			f.data = v
+		case "source_info":
+			f.sourceInfo = v
+		case "ips_threat_data":
+			f.ips = v
+		case "amsi_threat_data":
+			f.amsi = v
+		}
+		return true
+	})
+	if alert {
+		f.srcIP = lastMember(lastMember(f.data, "source_info"), "ip")
+		ips := lastMember(f.data, "ips_threat")
+		f.dstIP = lastMember(ips, "remote_ip")
+		f.dstPort = lastMember(ips, "remote_port")
+		f.srcPort = lastMember(ips, "local_port")
+		f.pExe = lastMember(ips, "executable_name")
+		f.pPid = lastMember(ips, "executable_pid")
+		hmpa := lastMember(f.data, "hmpa_exploit")
+		f.pName = lastMember(hmpa, "process_name")
+		if p := lastMember(hmpa, "process_pid"); p != nil {
+			f.pPid = p
+		}
+		f.platform = lastMember(f.data, "endpoint_platform")
+		if !isString(f.endpointID) {
+			f.endpointID = lastMember(f.data, "endpoint_id")
+		}
+		if !isString(f.endpointType) {
+			f.endpointType = lastMember(f.data, "endpoint_type")
+		}
+		f.appSha256 = nil // events only
+		return
+	}
+	f.srcIP = lastMember(f.sourceInfo, "ip")
+	f.srcPort = lastMember(f.ips, "localPort")
+	f.dstIP = lastMember(f.ips, "remoteIp")
+	f.dstPort = lastMember(f.ips, "remotePort")
+	f.pName = firstString(lastMember(f.ips, "executableName"), lastMember(f.amsi, "processName"))
+	f.pExe = lastMember(f.ips, "executablePath")
+	f.pPid = lastMember(f.ips, "executablePid")
+	if _, ok := intValue(f.pPid); !ok {
+		f.pPid = lastMember(f.amsi, "processId")
+	}
+	f.pWorkDir = lastMember(f.amsi, "processPath")
+	f.ppExe = lastMember(f.amsi, "parentProcessPath")
+	f.ppPid = lastMember(f.amsi, "parentProcessId")
+}
+
+// lastMember returns the last value of key in obj (nil when obj is not an
+// object or has no such key).
+func lastMember(obj []byte, key string) []byte {
+	if len(obj) == 0 || obj[0] != '{' {
+		return nil
+	}
+	var found []byte
+	_ = rawjson.EachMember(obj, func(k, v []byte) bool {
+		if rawjson.KeyEquals(k, key) {
+			found = v
+		}
+		return true
+	})
+	return found
+}
+
+func isString(v []byte) bool { return len(v) > 0 && v[0] == '"' }
+
+// firstString returns the first of a, b that is a JSON string.
+func firstString(a, b []byte) []byte {
+	if isString(a) {
+		return a
+	}
+	if isString(b) {
+		return b
+	}
+	return nil
+}
+
+// ecsSeverity maps a severity string like the official script's CEF map.
+func ecsSeverity(v []byte) (int, bool) {
+	if !isString(v) {
+		return 0, false
+	}
+	t := jsonText(v)
+	for _, s := range severityMap {
+		if textIs(t, s.name) {
+			return s.cef, true
+		}
+	}
+	return 0, false
+}
+
+// splitUser splits DOMAIN\user at the first backslash, as the integration's
+// grok ^(?:%{DATA:domain}\\)?%{GREEDYDATA:user}$ does. "" and "n/a" give
+// nothing.
+func splitUser(s []byte) (domain, user []byte) {
+	if len(s) == 0 || string(s) == "n/a" {
+		return nil, nil
+	}
+	for i, c := range s {
+		if c == '\\' {
+			domain, user = s[:i], s[i+1:]
+			if len(domain) == 0 {
+				domain = nil
+			}
+			if len(user) == 0 {
+				user = nil
+			}
+			return domain, user
+		}
+	}
+	return nil, s
+}
