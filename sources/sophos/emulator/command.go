@@ -1,0 +1,128 @@
+package emulator
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// RunCommand runs the `sophos-connect emulate` subcommand: it parses args
+// (flags of SPEC §6), starts an emulator, prints its base URL, auth URL,
+// client id and secret (a local fake: printing them is the point) and a
+// ready-to-use YAML snippet, and serves until ctx is done. -h returns
+// flag.ErrHelp after printing usage.
+func RunCommand(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("emulate", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var o Options
+	var faults string
+	var verbose bool
+	fs.StringVar(&o.Addr, "addr", "127.0.0.1:8443", "listen address (`host:port`; port 0 picks a free one)")
+	fs.BoolVar(&o.TLS, "tls", false, "serve HTTPS with a self-signed ECDSA certificate for 127.0.0.1/localhost")
+	fs.StringVar(&o.CAFile, "ca-file", "emulator-ca.pem", "with -tls: write the CA certificate (PEM) to this `file` (use it as sophos.ca_file)")
+	fs.Int64Var(&o.Seed, "seed", 1, "seed of the generated data and faults")
+	fs.IntVar(&o.Tenants, "tenants", 1, "number of tenants (more than one needs -partner or -organization)")
+	fs.BoolVar(&o.Partner, "partner", false, "issue partner credentials (tenants over two regions)")
+	fs.BoolVar(&o.Organization, "organization", false, "issue organization credentials")
+	fs.IntVar(&o.Events, "events", 1000, "events backlog per tenant over the last 23 h (-1 = none)")
+	fs.IntVar(&o.Alerts, "alerts", 100, "alerts backlog per tenant (each is also an event; -1 = none)")
+	fs.Float64Var(&o.Rate, "rate", 0, "new items per second per tenant (events:alerts about 10:1)")
+	fs.StringVar(&o.ClientID, "client-id", "emulator-client", "client id the token endpoint accepts")
+	fs.StringVar(&o.ClientSecret, "client-secret", "emulator-secret", "client secret the token endpoint accepts")
+	fs.DurationVar(&o.TokenTTL, "token-ttl", time.Hour, "access token lifetime (expires_in)")
+	fs.StringVar(&faults, "fault", "", "fault injection, e.g. 429=0.1,retry-after=1s,503=0.05,503-burst=3,401-midpage=3,slow=200ms,malformed=0.01,stale-cursor=0.1,late-arrivals=0.2,replay=0.1")
+	fs.DurationVar(&o.IsolationDelay, "isolation-delay", 2*time.Second, "how long an isolation change stays in progress (409 meanwhile)")
+	fs.BoolVar(&verbose, "v", false, "log every request to stderr")
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: sophos-connect emulate [flags]\n\nServe a local Sophos Central (token, whoami, tenants, SIEM, Common alerts, Endpoint, Health Check).\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		fs.Usage()
+		return fmt.Errorf("emulate: unexpected argument %q", fs.Arg(0))
+	}
+	f, err := ParseFaults(faults)
+	if err != nil {
+		return fmt.Errorf("emulate: -fault: %w", err)
+	}
+	o.Faults = f
+	if o.Events == 0 {
+		o.Events = -1
+	}
+	if o.Alerts == 0 {
+		o.Alerts = -1
+	}
+	if o.IsolationDelay == 0 {
+		o.IsolationDelay = -1
+	}
+	if !o.TLS {
+		o.CAFile = ""
+	} else if abs, err := filepath.Abs(o.CAFile); err == nil {
+		o.CAFile = abs
+	}
+	if verbose {
+		o.Log = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	s, err := New(o)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	printBanner(stdout, s)
+	<-ctx.Done()
+	return nil
+}
+
+func printBanner(w io.Writer, s *Server) {
+	o := s.opts
+	creds := s.idType + " credentials"
+	fmt.Fprintf(w, "Sophos Central emulator: seed %d, %d tenant(s), %s, %d events + %d alerts backlog per tenant", o.Seed, len(s.tenants), creds, o.Events, o.Alerts)
+	if o.Rate > 0 {
+		fmt.Fprintf(w, ", %g new items/s per tenant", o.Rate)
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintf(w, "  base URL:      %s\n", s.URL())
+	fmt.Fprintf(w, "  auth URL:      %s\n", s.AuthURL())
+	fmt.Fprintf(w, "  client id:     %s\n", o.ClientID)
+	fmt.Fprintf(w, "  client secret: %s\n", o.ClientSecret)
+	fmt.Fprintf(w, "  whoami:        %s %s\n", s.idType, s.ownerID)
+	for i, t := range s.tenants {
+		if i == 10 {
+			fmt.Fprintf(w, "  ... %d more tenants\n", len(s.tenants)-10)
+			break
+		}
+		fmt.Fprintf(w, "  tenant:        %s %q at %s\n", t.id, t.name, s.regionURL(t.region.id))
+	}
+	if o.TLS && o.CAFile != "" {
+		fmt.Fprintf(w, "  CA file:       %s\n", o.CAFile)
+	}
+	if f := o.Faults.String(); f != "" {
+		fmt.Fprintf(w, "  faults:        %s\n", f)
+	}
+	var y strings.Builder
+	y.WriteString("sophos:\n")
+	fmt.Fprintf(&y, "  client_id: %s\n", yamlQuote(o.ClientID))
+	fmt.Fprintf(&y, "  client_secret: %s\n", yamlQuote(o.ClientSecret))
+	fmt.Fprintf(&y, "  auth_url: %s\n", s.AuthURL())
+	fmt.Fprintf(&y, "  api_host: %s\n", s.URL())
+	if o.TLS && o.CAFile != "" {
+		fmt.Fprintf(&y, "  ca_file: %s\n", yamlQuote(o.CAFile))
+	}
+	fmt.Fprintf(w, "\nConfiguration snippet:\n\n%s\nServing until interrupted.\n", y.String())
+}
+
+// yamlQuote double-quotes a scalar when YAML could misread it.
+func yamlQuote(s string) string {
+	if s == "" || strings.ContainsAny(s, ":#{}[]&*!|>'\"%@`, \t\\") || strings.TrimSpace(s) != s {
+		return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(s) + `"`
+	}
+	return s
+}
