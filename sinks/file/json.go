@@ -1,0 +1,272 @@
+package file
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/sophos-connect/sophos-connect/pipeline"
+	"github.com/sophos-connect/sophos-connect/pipeline/rawjson"
+	"github.com/sophos-connect/sophos-connect/sinks/encoding"
+)
+
+// NewJSON builds a json sink: the seed's array file, or NDJSON lines (a line
+// file with a JSON format).
+func NewJSON(name string, c JSONConfig, log *slog.Logger) (pipeline.Sink, error) {
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if c.Layout == "lines" {
+		format := c.Format
+		if format == "" {
+			format = "raw"
+		}
+		return NewTxt(name, TxtConfig{Path: c.Path, Format: format, Rotate: c.Rotate, Sync: c.Sync}, log)
+	}
+	var enc encoding.Encoder
+	if c.Format != "" {
+		var err error
+		if enc, err = encoding.New(c.Format, encoding.Options{}); err != nil {
+			return nil, err
+		}
+	}
+	return &ArraySink{name: name, cfg: c, enc: enc, log: log, rot: rotator{path: c.Path, cfg: c.Rotate, now: time.Now}}, nil
+}
+
+// ArraySink keeps the seed's JSON file: one JSON array of API items. A batch
+// is appended in place — the closing bracket is overwritten by ", item, …]" in
+// one write — so the cost is O(batch), never a rewrite of the whole file, and
+// the file is a valid array at every moment except during that write. After
+// a crash during it, Start cuts the torn element and closes the array again.
+type ArraySink struct {
+	name string
+	cfg  JSONConfig
+	enc  encoding.Encoder // nil: the item as received
+	log  *slog.Logger
+
+	mu    sync.Mutex
+	f     *os.File
+	end   int64 // offset of the closing ']'
+	empty bool  // the array has no element yet
+	rot   rotator
+	buf   []byte
+	item  []byte
+}
+
+// Start opens (or creates) the file and repairs it if a crash tore a write.
+func (s *ArraySink) Start(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.open()
+}
+
+func (s *ArraySink) open() error {
+	if err := os.MkdirAll(filepath.Dir(s.cfg.Path), 0o755); err != nil {
+		return fmt.Errorf("sink %s: cannot create the directory of %s: %w", s.name, s.cfg.Path, err)
+	}
+	f, err := os.OpenFile(s.cfg.Path, os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return fmt.Errorf("sink %s: cannot open %s: %w — check the path and permissions", s.name, s.cfg.Path, err)
+	}
+	end, empty, repaired, err := openArray(f)
+	if err != nil {
+		f.Close()
+		return fmt.Errorf("sink %s: %s: %w", s.name, s.cfg.Path, err)
+	}
+	if repaired != "" {
+		s.log.Error(fmt.Sprintf("sink %s: repaired %s: %s (the records of that write will be written again)", s.name, s.cfg.Path, repaired))
+	}
+	s.f, s.end, s.empty = f, end, empty
+	s.rot.opened = time.Now()
+	return nil
+}
+
+// errNotArray means the file holds something else: never overwrite it.
+var errNotArray = errors.New("the file exists but is not a JSON array written by this tool: move it aside or choose another path")
+
+// openArray finds the closing bracket of the array in f, creating "[]" in an
+// empty file and repairing a torn tail. It returns the offset of ']', whether
+// the array is empty, and a description of any repair.
+func openArray(f *os.File) (end int64, empty bool, repaired string, err error) {
+	size := fileSize(f)
+	if size == 0 {
+		if _, err := f.WriteAt([]byte("[]"), 0); err != nil {
+			return 0, false, "", err
+		}
+		return 1, true, "", f.Sync()
+	}
+	// Fast path: the file ends with ']' (after optional space).
+	tail := make([]byte, min(size, 64))
+	if _, err := f.ReadAt(tail, size-int64(len(tail))); err != nil && err != io.EOF {
+		return 0, false, "", err
+	}
+	t := bytes.TrimRight(tail, " \t\r\n")
+	if len(t) > 0 && t[len(t)-1] == ']' {
+		end = size - int64(len(tail)-len(t)) - 1
+		// Empty when the only thing before ']' is '['.
+		head := make([]byte, min(end, 64))
+		if _, err := f.ReadAt(head, end-int64(len(head))); err != nil && err != io.EOF {
+			return 0, false, "", err
+		}
+		h := bytes.TrimRight(head, " \t\r\n")
+		empty = len(h) > 0 && h[len(h)-1] == '['
+		if len(h) == 0 {
+			return 0, false, "", errNotArray
+		}
+		return end, empty, "", nil
+	}
+	// Torn write: keep every complete element, close the array again.
+	data, err := io.ReadAll(io.NewSectionReader(f, 0, size))
+	if err != nil {
+		return 0, false, "", err
+	}
+	i := rawjson.SkipSpace(data, 0)
+	if i >= len(data) || data[i] != '[' {
+		return 0, false, "", errNotArray
+	}
+	lastEnd := i + 1 // just after '['
+	n := 0
+	j := i + 1
+	for {
+		j = rawjson.SkipSpace(data, j)
+		if n > 0 {
+			if j >= len(data) || data[j] != ',' {
+				break
+			}
+			j++
+		}
+		e, verr := rawjson.SkipValue(data, j)
+		if verr != nil {
+			break
+		}
+		lastEnd, j = e, e
+		n++
+	}
+	if err := f.Truncate(int64(lastEnd)); err != nil {
+		return 0, false, "", err
+	}
+	if _, err := f.WriteAt([]byte("]"), int64(lastEnd)); err != nil {
+		return 0, false, "", err
+	}
+	if err := f.Sync(); err != nil {
+		return 0, false, "", err
+	}
+	return int64(lastEnd), n == 0, fmt.Sprintf("cut %d bytes of a torn write after element %d", size-int64(lastEnd), n), nil
+}
+
+// Write appends the batch in place and fsyncs.
+func (s *ArraySink) Write(ctx context.Context, batch []*pipeline.Record) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.f == nil {
+		if err := s.open(); err != nil {
+			return err
+		}
+	}
+	var be pipeline.BatchError
+	buf := s.buf[:0]
+	first := s.empty
+	for i, r := range batch {
+		item := r.Raw
+		if s.enc != nil {
+			var err error
+			if s.item, err = s.enc.Append(s.item[:0], r); err != nil {
+				be.Add(i, pipeline.Permanent(fmt.Errorf("encode %s: %w", s.cfg.Format, err)))
+				continue
+			}
+			item = s.item
+		} else if !rawjson.Valid(item) {
+			be.Add(i, pipeline.Permanent(errors.New("the item is not valid JSON")))
+			continue
+		}
+		if !first {
+			buf = append(buf, ", "...)
+		}
+		first = false
+		buf = appendOneLine(buf, item)
+	}
+	if len(buf) == 0 {
+		return be.ErrOrNil()
+	}
+	buf = append(buf, ']')
+	s.buf = buf
+	if s.rot.due(s.end+1, int64(len(buf))) {
+		if err := s.rotateLocked(); err != nil {
+			return err
+		}
+		if buf[0] == ',' {
+			buf = buf[2:] // the new array starts with this batch
+		}
+	}
+	if _, err := s.f.WriteAt(buf, s.end); err != nil {
+		s.restoreEnd()
+		return fmt.Errorf("write %s: %w", s.cfg.Path, err)
+	}
+	if syncOn(s.cfg.Sync) {
+		if err := s.f.Sync(); err != nil {
+			return fmt.Errorf("fsync %s: %w", s.cfg.Path, err)
+		}
+	}
+	s.end += int64(len(buf)) - 1
+	s.empty = false
+	if cap(s.buf) > 8<<20 {
+		s.buf = nil
+	}
+	return be.ErrOrNil()
+}
+
+// restoreEnd puts the array back to its last good state after a failed write.
+func (s *ArraySink) restoreEnd() {
+	if err := s.f.Truncate(s.end); err == nil {
+		s.f.WriteAt([]byte("]"), s.end)
+	}
+}
+
+// appendOneLine appends a JSON value with its newlines outside strings
+// removed, so the array stays on one line as the seed's json.dump wrote it.
+func appendOneLine(dst, v []byte) []byte {
+	if bytes.IndexByte(v, '\n') < 0 {
+		return append(dst, v...)
+	}
+	for _, c := range v {
+		if c != '\n' && c != '\r' {
+			dst = append(dst, c)
+		}
+	}
+	return dst
+}
+
+func (s *ArraySink) rotateLocked() error {
+	if err := s.f.Close(); err != nil {
+		return err
+	}
+	s.f = nil
+	dst, err := s.rot.rotate()
+	if err != nil {
+		return err
+	}
+	s.log.Info(fmt.Sprintf("sink %s: rotated %s to %s", s.name, s.cfg.Path, dst))
+	return s.open()
+}
+
+// Close closes the file.
+func (s *ArraySink) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.f == nil {
+		return nil
+	}
+	err := s.f.Close()
+	s.f = nil
+	return err
+}

@@ -1,0 +1,80 @@
+package file
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+)
+
+// rotator decides when to rotate and moves files out of the way.
+type rotator struct {
+	path   string
+	cfg    Rotate
+	opened time.Time
+	now    func() time.Time
+}
+
+// due reports whether writing n more bytes to a file of size size should
+// start a new file first.
+func (r *rotator) due(size, n int64) bool {
+	if !r.cfg.enabled() || size == 0 {
+		return false
+	}
+	if r.cfg.MaxBytes > 0 && size+n > int64(r.cfg.MaxBytes) {
+		return true
+	}
+	return r.cfg.MaxAge > 0 && r.now().Sub(r.opened) >= r.cfg.MaxAge.D()
+}
+
+// rotate renames the current file to a timestamped name and prunes old ones.
+func (r *rotator) rotate() (string, error) {
+	stamp := r.now().UTC().Format("20060102T150405Z")
+	dst := rotatedName(r.path, stamp)
+	for i := 1; ; i++ {
+		if _, err := os.Stat(dst); os.IsNotExist(err) {
+			break
+		}
+		dst = rotatedName(r.path, fmt.Sprintf("%s.%d", stamp, i))
+	}
+	if err := os.Rename(r.path, dst); err != nil {
+		return "", fmt.Errorf("rotate %s: %w", r.path, err)
+	}
+	r.opened = r.now()
+	return dst, r.prune()
+}
+
+// prune keeps the newest cfg.Keep rotated files.
+func (r *rotator) prune() error {
+	if r.cfg.Keep <= 0 {
+		return nil
+	}
+	ext := filepath.Ext(r.path)
+	prefix := strings.TrimSuffix(r.path, ext) + "-"
+	matches, err := filepath.Glob(globEscape(prefix) + "*" + globEscape(ext))
+	if err != nil {
+		return err
+	}
+	var rotated []string
+	for _, m := range matches {
+		stamp := strings.TrimSuffix(strings.TrimPrefix(m, prefix), ext)
+		if len(stamp) >= 16 && stamp[8] == 'T' {
+			rotated = append(rotated, m)
+		}
+	}
+	sort.Strings(rotated) // timestamps sort chronologically
+	for len(rotated) > r.cfg.Keep {
+		if err := os.Remove(rotated[0]); err != nil && !os.IsNotExist(err) {
+			return err
+		}
+		rotated = rotated[1:]
+	}
+	return nil
+}
+
+func globEscape(s string) string {
+	r := strings.NewReplacer(`*`, `\*`, `?`, `\?`, `[`, `\[`, `\`, `\\`)
+	return r.Replace(s)
+}

@@ -1,0 +1,98 @@
+// Package sinks is the table of sink types: each entry decodes its own
+// config keys strictly, validates them and builds the sink. The table is
+// explicit (no init() registration) so `validate` can print it and a reader
+// can see every destination in one place.
+package sinks
+
+import (
+	"fmt"
+	"log/slog"
+	"sort"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/sophos-connect/sophos-connect/config"
+	"github.com/sophos-connect/sophos-connect/pipeline"
+	"github.com/sophos-connect/sophos-connect/sinks/file"
+	"github.com/sophos-connect/sophos-connect/sinks/stdout"
+)
+
+// Factory builds one sink type.
+type Factory struct {
+	Type  string
+	Doc   string
+	build func(c config.Component, prefix string, log *slog.Logger) (pipeline.Sink, string, error)
+}
+
+// Table lists every sink type.
+var Table = []Factory{
+	entry("txt", "a line file: one record per line (the seed's bracketed lines by default; any line format)",
+		file.DefaultTxtConfig, file.NewTxt, func(c file.TxtConfig) string { return fmt.Sprintf("path=%s format=%s", c.Path, c.Format) }),
+	entry("json", "a JSON file: the seed's array file (layout: array) or NDJSON (layout: lines)",
+		file.DefaultJSONConfig, file.NewJSON, func(c file.JSONConfig) string {
+			return fmt.Sprintf("path=%s layout=%s format=%s", c.Path, c.Layout, orDefault(c.Format, "as received"))
+		}),
+	entry("stdout", "standard output, one line per record",
+		stdout.DefaultConfig, stdout.New, func(c stdout.Config) string { return "format=" + c.Format }),
+}
+
+func orDefault(s, d string) string {
+	if s == "" {
+		return d
+	}
+	return s
+}
+
+// Types returns the sink type names.
+func Types() []string {
+	var out []string
+	for _, f := range Table {
+		out = append(out, f.Type)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Build decodes the component's keys, validates them and builds the sink.
+// It returns a one-line description for `validate`.
+func Build(c config.Component, prefix string, log *slog.Logger) (pipeline.Sink, string, error) {
+	for _, f := range Table {
+		if f.Type == c.Type {
+			return f.build(c, prefix, log)
+		}
+	}
+	return nil, "", &config.FieldError{Line: c.Line, Key: prefix + ".type", Msg: fmt.Sprintf("unknown sink type %q: use one of %s", c.Type, strings.Join(Types(), ", "))}
+}
+
+type validator[C any] interface {
+	*C
+	Validate() error
+}
+
+// entry adapts a sink package's Config/DefaultConfig/Validate/New to the table.
+func entry[C any, PC validator[C], S pipeline.Sink](typ, doc string, def func() C, newFn func(string, C, *slog.Logger) (S, error), describe func(C) string) Factory {
+	return Factory{Type: typ, Doc: doc, build: func(comp config.Component, prefix string, log *slog.Logger) (pipeline.Sink, string, error) {
+		cfg := def()
+		node := comp.Node
+		if node == nil && comp.Fields != nil {
+			node = &yaml.Node{}
+			if err := node.Encode(comp.Fields); err != nil {
+				return nil, "", err
+			}
+		}
+		if node != nil {
+			if err := config.DecodeStrict(node, &cfg, prefix, config.CommonKeys...); err != nil {
+				return nil, "", err
+			}
+		}
+		if err := PC(&cfg).Validate(); err != nil {
+			return nil, "", &config.FieldError{Line: comp.Line, Key: prefix, Msg: err.Error()}
+		}
+		s, err := newFn(comp.Name, cfg, log)
+		if err != nil {
+			return nil, "", &config.FieldError{Line: comp.Line, Key: prefix, Msg: err.Error()}
+		}
+		return s, describe(cfg), nil
+	}}
+}
