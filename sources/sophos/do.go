@@ -3,6 +3,8 @@ package sophos
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -105,7 +107,7 @@ func (c *Client) do(ctx context.Context, cl *call) (*response, error) {
 				return nil, fmt.Errorf("sophos: %s %s: %w", cl.method, cl.displayPath(), ctx.Err())
 			}
 			lastErr, lastRes = err, nil
-			if !cl.idempotent {
+			if !cl.idempotent || isCertError(err) {
 				return nil, err
 			}
 			c.log.Warn("sophos: request failed, retrying", "method", cl.method, "path", cl.displayPath(),
@@ -149,7 +151,10 @@ func (c *Client) do(ctx context.Context, cl *call) (*response, error) {
 	if lastRes != nil {
 		return lastRes, lastErr
 	}
-	return nil, fmt.Errorf("%w (gave up after %d attempts)", lastErr, attempt)
+	if attempt > 1 {
+		return nil, fmt.Errorf("%w (gave up after %d attempts)", lastErr, attempt)
+	}
+	return nil, lastErr
 }
 
 // roundTrip sends one attempt and reads the whole body within the
@@ -195,6 +200,15 @@ func (c *Client) roundTrip(ctx context.Context, cl *call, tok string) (*response
 	return &response{status: resp.StatusCode, header: resp.Header, body: b}, nil
 }
 
+// isCertError reports a TLS verification failure: retrying cannot help.
+func isCertError(err error) bool {
+	var ua x509.UnknownAuthorityError
+	var hn x509.HostnameError
+	var ci x509.CertificateInvalidError
+	var cv *tls.CertificateVerificationError
+	return errors.As(err, &ua) || errors.As(err, &hn) || errors.As(err, &ci) || errors.As(err, &cv)
+}
+
 // netError names a transport failure; a per-request timeout says so.
 func (c *Client) netError(ctx, actx context.Context, cl *call, err error) error {
 	if ctx.Err() == nil && errors.Is(actx.Err(), context.DeadlineExceeded) {
@@ -203,6 +217,9 @@ func (c *Client) netError(ctx, actx context.Context, cl *call, err error) error 
 	var ue *url.Error
 	if errors.As(err, &ue) {
 		err = ue.Err // the URL is named already, and may carry a long query
+	}
+	if isCertError(err) {
+		return fmt.Errorf("sophos: %s %s%s: the server's certificate is not trusted (set sophos.ca_file to its CA bundle if it is a private CA, e.g. the emulator's -tls CA): %w", cl.method, hostOf(cl.url()), cl.displayPath(), err)
 	}
 	return fmt.Errorf("sophos: %s %s%s: %w", cl.method, hostOf(cl.url()), cl.displayPath(), err)
 }

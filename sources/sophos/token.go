@@ -80,8 +80,11 @@ func (c *Client) fetchToken(ctx context.Context) (string, error) {
 		if errors.As(err, &au) || ctx.Err() != nil {
 			return "", err
 		}
-		return "", &AuthError{Cause: "cannot reach the token endpoint: " + c.redact(err.Error()),
-			Fix: "check sophos.auth_url, the network and the proxy settings (HTTPS_PROXY)", Err: err}
+		fix := "check sophos.auth_url, the network and the proxy settings (HTTPS_PROXY)"
+		if isCertError(err) {
+			fix = "check sophos.ca_file (the token endpoint's certificate is not trusted)"
+		}
+		return "", &AuthError{Cause: "cannot reach the token endpoint: " + c.redact(err.Error()), Fix: fix, Err: err}
 	}
 	var tr tokenResponse
 	if err := json.Unmarshal(res.body, &tr); err != nil || tr.AccessToken == "" ||
