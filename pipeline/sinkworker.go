@@ -2,8 +2,6 @@ package pipeline
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"time"
 )
 
@@ -15,6 +13,7 @@ type sinkWorker struct {
 	spec *SinkSpec
 	in   chan chunk
 	buf  []*Record
+	d    *Deliverer
 }
 
 func newSinkWorker(r *runner, spec *SinkSpec, capacity int) *sinkWorker {
@@ -27,7 +26,11 @@ func newSinkWorker(r *runner, spec *SinkSpec, capacity int) *sinkWorker {
 	if spec.Retry.Max <= 0 {
 		spec.Retry.Max = time.Minute
 	}
-	return &sinkWorker{r: r, spec: spec, in: make(chan chunk, capacity)}
+	d := &Deliverer{Name: spec.Name, Sink: spec.Sink, Retry: spec.Retry, DeadLetter: r.o.DeadLetter, Metrics: r.o.Metrics, Log: r.log,
+		OnDelivered:    func(n int) { r.stats.delivered.Add(int64(n)) },
+		OnDeadLettered: func(n int) { r.stats.dlq.Add(int64(n)) },
+	}
+	return &sinkWorker{r: r, spec: spec, in: make(chan chunk, capacity), d: d}
 }
 
 // route returns the records of out this sink takes (out itself when all).
@@ -115,109 +118,10 @@ func (w *sinkWorker) deliver(ctx context.Context, chunks []chunk) bool {
 	max := w.spec.Batch.MaxEvents
 	for start := 0; start < len(all); start += max {
 		end := min(start+max, len(all))
-		if !w.writeWithRetry(ctx, all[start:end]) {
+		if !w.d.Deliver(ctx, all[start:end]) {
 			return false
 		}
 	}
 	clear(w.buf)
 	return true
-}
-
-// writeWithRetry settles every record of batch: delivered, or dead-lettered.
-func (w *sinkWorker) writeWithRetry(ctx context.Context, batch []*Record) bool {
-	name := w.spec.Name
-	m := w.r.o.Metrics
-	todo := batch
-	for attempt := 1; ; attempt++ {
-		start := time.Now()
-		err := w.spec.Sink.Write(ctx, todo)
-		m.SinkBatches.WithLabelValues(name).Inc()
-		m.SinkLatency.WithLabelValues(name).Observe(time.Since(start).Seconds())
-		if err == nil {
-			w.delivered(len(todo))
-			return true
-		}
-		var retry, reject []*Record
-		var reasons []error
-		var be *BatchError
-		if errors.As(err, &be) {
-			failed := make(map[int]error, len(be.Items))
-			for _, it := range be.Items {
-				if it.Index >= 0 && it.Index < len(todo) {
-					failed[it.Index] = it.Err
-				}
-			}
-			for i, rec := range todo {
-				ferr, bad := failed[i]
-				switch {
-				case !bad:
-				case IsPermanent(ferr):
-					reject = append(reject, rec)
-					reasons = append(reasons, ferr)
-				default:
-					retry = append(retry, rec)
-				}
-			}
-			w.delivered(len(todo) - len(retry) - len(reject))
-			if len(retry) > 0 {
-				err = firstRetryable(be)
-			}
-		} else if IsPermanent(err) {
-			reject = todo
-			for range todo {
-				reasons = append(reasons, err)
-			}
-		} else {
-			retry = todo
-		}
-		if len(reject) > 0 {
-			m.SinkRejected.WithLabelValues(name).Add(float64(len(reject)))
-			for w.r.deadLetter(name, "", reject, reasons) != nil {
-				if !sleepCtx(ctx, time.Second) {
-					return false
-				}
-			}
-		}
-		if len(retry) == 0 {
-			return true
-		}
-		if w.spec.Retry.MaxAttempts > 0 && attempt >= w.spec.Retry.MaxAttempts {
-			reasons = reasons[:0]
-			giveUp := fmt.Errorf("gave up after %d attempts: %w", attempt, err)
-			for range retry {
-				reasons = append(reasons, giveUp)
-			}
-			m.SinkRejected.WithLabelValues(name).Add(float64(len(retry)))
-			for w.r.deadLetter(name, "", retry, reasons) != nil {
-				if !sleepCtx(ctx, time.Second) {
-					return false
-				}
-			}
-			return true
-		}
-		m.SinkRetried.WithLabelValues(name).Add(float64(len(retry)))
-		wait := backoff(attempt, w.spec.Retry.Initial, w.spec.Retry.Max)
-		w.r.log.Error(fmt.Sprintf("sink %s: %d record(s) not delivered (attempt %d): %v — retrying in %s", name, len(retry), attempt, err, wait.Round(time.Millisecond)))
-		if !sleepCtx(ctx, wait) {
-			return false
-		}
-		todo = retry
-	}
-}
-
-func (w *sinkWorker) delivered(n int) {
-	if n <= 0 {
-		return
-	}
-	w.r.o.Metrics.SinkDelivered.WithLabelValues(w.spec.Name).Add(float64(n))
-	w.r.stats.delivered.Add(int64(n))
-}
-
-func firstRetryable(be *BatchError) error {
-	for _, it := range be.Items {
-		if !IsPermanent(it.Err) {
-			return it.Err
-		}
-	}
-	return be
 }

@@ -1,0 +1,156 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+)
+
+// Deliverer writes batches to one sink until every record is settled:
+// delivered, or dead-lettered because the sink refused it for good (or, with
+// RetryPolicy.MaxAttempts, because it kept failing). Only failed records are
+// retried, with exponential backoff and jitter. The pipeline's sink workers
+// and the disk buffer's drainer both use it, so the policy lives in one place.
+type Deliverer struct {
+	Name       string
+	Sink       Sink
+	Retry      RetryPolicy
+	DeadLetter *DeadLetter
+	Metrics    *Metrics
+	Log        *slog.Logger
+	// OnDelivered and OnDeadLettered count outcomes (optional).
+	OnDelivered    func(n int)
+	OnDeadLettered func(n int)
+}
+
+func (d *Deliverer) defaults() {
+	if d.Retry.Initial <= 0 {
+		d.Retry.Initial = time.Second
+	}
+	if d.Retry.Max <= 0 {
+		d.Retry.Max = time.Minute
+	}
+	if d.Log == nil {
+		d.Log = slog.New(slog.DiscardHandler)
+	}
+	if d.Metrics == nil {
+		d.Metrics = NewMetrics()
+	}
+}
+
+// Deliver settles every record of batch. It returns false only if ctx ended
+// first; then some records may be neither delivered nor dead-lettered.
+func (d *Deliverer) Deliver(ctx context.Context, batch []*Record) bool {
+	d.defaults()
+	m := d.Metrics
+	todo := batch
+	for attempt := 1; ; attempt++ {
+		start := time.Now()
+		err := d.Sink.Write(ctx, todo)
+		m.SinkBatches.WithLabelValues(d.Name).Inc()
+		m.SinkLatency.WithLabelValues(d.Name).Observe(time.Since(start).Seconds())
+		if err == nil {
+			d.delivered(len(todo))
+			return true
+		}
+		var retry, reject []*Record
+		var reasons []error
+		var be *BatchError
+		if errors.As(err, &be) {
+			failed := make(map[int]error, len(be.Items))
+			for _, it := range be.Items {
+				if it.Index >= 0 && it.Index < len(todo) {
+					failed[it.Index] = it.Err
+				}
+			}
+			for i, rec := range todo {
+				ferr, bad := failed[i]
+				switch {
+				case !bad:
+				case IsPermanent(ferr):
+					reject = append(reject, rec)
+					reasons = append(reasons, ferr)
+				default:
+					retry = append(retry, rec)
+				}
+			}
+			d.delivered(len(todo) - len(retry) - len(reject))
+			if len(retry) > 0 {
+				err = firstRetryable(be)
+			}
+		} else if IsPermanent(err) {
+			reject = todo
+			for range todo {
+				reasons = append(reasons, err)
+			}
+		} else {
+			retry = todo
+		}
+		if len(reject) > 0 && !d.deadLetter(ctx, reject, reasons) {
+			return false
+		}
+		if len(retry) == 0 {
+			return true
+		}
+		if d.Retry.MaxAttempts > 0 && attempt >= d.Retry.MaxAttempts {
+			giveUp := fmt.Errorf("gave up after %d attempts: %w", attempt, err)
+			reasons = reasons[:0]
+			for range retry {
+				reasons = append(reasons, giveUp)
+			}
+			return d.deadLetter(ctx, retry, reasons)
+		}
+		m.SinkRetried.WithLabelValues(d.Name).Add(float64(len(retry)))
+		wait := backoff(attempt, d.Retry.Initial, d.Retry.Max)
+		d.Log.Error(fmt.Sprintf("sink %s: %d record(s) not delivered (attempt %d): %v — retrying in %s", d.Name, len(retry), attempt, err, wait.Round(time.Millisecond)))
+		if !sleepCtx(ctx, wait) {
+			return false
+		}
+		todo = retry
+	}
+}
+
+// deadLetter writes rejected records; if the dead-letter file itself fails,
+// it keeps trying (the records must not be lost) until ctx ends.
+func (d *Deliverer) deadLetter(ctx context.Context, recs []*Record, reasons []error) bool {
+	d.Metrics.SinkRejected.WithLabelValues(d.Name).Add(float64(len(recs)))
+	for {
+		err := d.DeadLetter.Write(d.Name, "", recs, reasons)
+		if err == nil {
+			break
+		}
+		d.Log.Error(err.Error())
+		if !sleepCtx(ctx, time.Second) {
+			return false
+		}
+	}
+	d.Metrics.DeadLetters.WithLabelValues(d.Name).Add(float64(len(recs)))
+	for i, rec := range recs {
+		d.Log.Error(fmt.Sprintf("sink %s rejected %s %s (tenant %s): %v — kept in %s", d.Name, rec.Stream, rec.ID, rec.Tenant, reasons[i], d.DeadLetter.Path()))
+	}
+	if d.OnDeadLettered != nil {
+		d.OnDeadLettered(len(recs))
+	}
+	return true
+}
+
+func (d *Deliverer) delivered(n int) {
+	if n <= 0 {
+		return
+	}
+	d.Metrics.SinkDelivered.WithLabelValues(d.Name).Add(float64(n))
+	if d.OnDelivered != nil {
+		d.OnDelivered(n)
+	}
+}
+
+func firstRetryable(be *BatchError) error {
+	for _, it := range be.Items {
+		if !IsPermanent(it.Err) {
+			return it.Err
+		}
+	}
+	return be
+}
