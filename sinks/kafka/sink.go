@@ -1,0 +1,206 @@
+package kafka
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strings"
+	"time"
+
+	kafkago "github.com/segmentio/kafka-go"
+	metaAPI "github.com/segmentio/kafka-go/protocol/metadata"
+	"github.com/segmentio/kafka-go/sasl"
+	"github.com/segmentio/kafka-go/sasl/plain"
+
+	"github.com/sophos-connect/sophos-connect/pipeline"
+	"github.com/sophos-connect/sophos-connect/sinks/encoding"
+)
+
+// Sink produces records to Kafka. It implements pipeline.Sink; Write is
+// synchronous: it returns once the brokers acknowledged every record under
+// required_acks, or with the records that were not.
+type Sink struct {
+	name  string
+	cfg   Config
+	log   *slog.Logger
+	enc   encoding.Encoder
+	topic pipeline.Template
+	key   keySpec
+	comp  kafkago.Compression
+	acks  kafkago.RequiredAcks
+	addr  net.Addr
+	tr    *kafkago.Transport
+
+	rr uint32     // round-robin partition for records without a key
+	w  writeState // Write's scratch, reused (Write is never concurrent)
+}
+
+var _ pipeline.Sink = (*Sink)(nil)
+
+// metadataTTL bounds how stale the cached partition leaders may be after a
+// leader change (kafka-go randomizes the refresh within it).
+const metadataTTL = 6 * time.Second
+
+// New builds the sink from a validated config; it does not connect (Start does).
+func New(name string, c Config, log *slog.Logger) (*Sink, error) {
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	if log == nil {
+		log = slog.Default()
+	}
+	opts := c.Options
+	if opts.Logger == nil {
+		opts.Logger = log
+	}
+	enc, err := encoding.New(c.Format, opts)
+	if err != nil {
+		return nil, err
+	}
+	key, _ := parseKey(c.Key)
+	comp, _ := compressionOf(c.Compression)
+	acks, _ := acksOf(c.RequiredAcks)
+	s := &Sink{
+		name: name, cfg: c, log: log.With("sink", name),
+		enc: enc, topic: c.topicTemplate(), key: key, comp: comp, acks: acks,
+		addr: kafkago.TCP(c.Brokers...),
+	}
+	s.tr, err = newTransport(c)
+	if err != nil {
+		return nil, err
+	}
+	if strings.EqualFold(c.SASL.Mechanism, "plain") && c.TLS == nil {
+		s.log.Warn("kafka: sasl plain without tls sends the password in clear text; add a tls block")
+	}
+	return s, nil
+}
+
+// newTransport builds the connection pool: TLS, SASL, client id, timeouts.
+func newTransport(c Config) (*kafkago.Transport, error) {
+	tr := &kafkago.Transport{
+		Dial:        (&net.Dialer{Timeout: c.WriteTimeout.D(), KeepAlive: 30 * time.Second}).DialContext,
+		DialTimeout: c.WriteTimeout.D(),
+		IdleTimeout: time.Minute,
+		MetadataTTL: metadataTTL,
+		ClientID:    c.ClientID,
+	}
+	if c.TLS != nil {
+		tc, err := c.TLS.Config()
+		if err != nil {
+			return nil, err
+		}
+		tr.TLS = tc
+	}
+	tr.SASL = mechanism(c.SASL)
+	return tr, nil
+}
+
+// mechanism returns the SASL client for s, or nil when SASL is off.
+func mechanism(s SASL) sasl.Mechanism {
+	switch m := strings.ToLower(s.Mechanism); m {
+	case "plain":
+		return plain.Mechanism{Username: s.Username, Password: s.Password}
+	case "scram-sha-256", "scram-sha-512":
+		return newScram(m, s.Username, s.Password)
+	}
+	return nil
+}
+
+// Start is the health check: it connects and authenticates, and fetches the
+// metadata. A fixed topic must exist (or be auto-created by the brokers) and
+// be writable; a templated topic only needs reachable brokers.
+func (s *Sink) Start(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.WriteTimeout.D()+5*time.Second)
+	defer cancel()
+	req := &metaAPI.Request{TopicNames: []string{}}
+	fixed := s.topic.Fixed()
+	if fixed {
+		req.TopicNames = []string{s.cfg.Topic}
+		req.AllowAutoTopicCreation = true
+	}
+	res, err := s.tr.RoundTrip(ctx, s.addr, req)
+	if err != nil {
+		return connError(s.cfg.Brokers, err)
+	}
+	md, ok := res.(*metaAPI.Response)
+	if !ok || len(md.Brokers) == 0 {
+		return fmt.Errorf("kafka %s: metadata lists no brokers", strings.Join(s.cfg.Brokers, ","))
+	}
+	if fixed {
+		if err := checkTopicMeta(s.cfg.Topic, md); err != nil {
+			return err
+		}
+	}
+	s.log.Info("kafka sink ready", "brokers", s.cfg.Brokers, "topic", s.cfg.Topic, "acks", s.cfg.RequiredAcks,
+		"compression", s.cfg.Compression, "tls", s.cfg.TLS != nil, "sasl", s.cfg.SASL.String())
+	return nil
+}
+
+// checkTopicMeta explains why topic cannot be written, from a metadata response.
+func checkTopicMeta(topic string, md *metaAPI.Response) error {
+	for _, t := range md.Topics {
+		if t.Name != topic {
+			continue
+		}
+		if t.ErrorCode != 0 {
+			err := partitionError(topic, kafkago.Error(t.ErrorCode), "")
+			var p interface{ Unwrap() error }
+			if errors.As(err, &p) && pipeline.IsPermanent(err) {
+				err = p.Unwrap() // at start every problem is simply fatal
+			}
+			return err
+		}
+		if len(t.Partitions) == 0 {
+			return fmt.Errorf("kafka: topic %q has no partitions", topic)
+		}
+		return nil
+	}
+	return partitionError(topic, kafkago.UnknownTopicOrPartition, "")
+}
+
+// Close releases the connections. Write is never running at this point.
+func (s *Sink) Close() error {
+	s.tr.CloseIdleConnections()
+	return nil
+}
+
+// String shows the mechanism and user, never the password.
+func (s SASL) String() string {
+	if s.Mechanism == "" {
+		return "off"
+	}
+	return strings.ToLower(s.Mechanism) + " as " + s.Username
+}
+
+// LogValue keeps the password out of structured logs.
+func (s SASL) LogValue() slog.Value { return slog.StringValue(s.String()) }
+
+func compressionOf(s string) (kafkago.Compression, bool) {
+	switch strings.ToLower(s) {
+	case "none", "":
+		return 0, s != ""
+	case "gzip":
+		return kafkago.Gzip, true
+	case "snappy":
+		return kafkago.Snappy, true
+	case "lz4":
+		return kafkago.Lz4, true
+	case "zstd":
+		return kafkago.Zstd, true
+	}
+	return 0, false
+}
+
+func acksOf(s string) (kafkago.RequiredAcks, bool) {
+	switch strings.ToLower(s) {
+	case "none":
+		return kafkago.RequireNone, true
+	case "one":
+		return kafkago.RequireOne, true
+	case "all":
+		return kafkago.RequireAll, true
+	}
+	return 0, false
+}
