@@ -1,0 +1,254 @@
+package syslog
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/sophos-connect/sophos-connect/config"
+	"github.com/sophos-connect/sophos-connect/sinks/encoding"
+)
+
+// Config is the syslog sink's own keys (SPEC §3). The pipeline handles the
+// common keys (name, type, streams, when, buffer, batch, retry).
+type Config struct {
+	// Address is udp://host:port, tcp://host:port, tcp+tls://host:port or
+	// unix:///path (datagram or stream socket, detected when connecting).
+	Address string `yaml:"address"`
+	// Protocol is rfc5424 (default) or rfc3164.
+	Protocol string `yaml:"protocol"`
+	// Framing is octet-counting (default for tcp and tcp+tls) or lf (default
+	// for unix stream sockets). Datagram transports carry one message per
+	// datagram and take no framing ("" or none).
+	Framing string `yaml:"framing"`
+	// Facility is a facility keyword (kern … local7) or number 0-23.
+	Facility string `yaml:"facility"`
+	// SeverityMap maps the record's severity (low, medium, high, …; any
+	// case) to a syslog severity name or number; entries override the
+	// defaults in DefaultSeverityMap.
+	SeverityMap map[string]string `yaml:"severity_map"`
+	// DefaultSeverity is used for record severities the map does not name.
+	DefaultSeverity string `yaml:"default_severity"`
+	// AppName is the RFC 5424 APP-NAME / RFC 3164 TAG.
+	AppName string `yaml:"app_name"`
+	// Hostname is the HOSTNAME field; "" means os.Hostname().
+	Hostname string `yaml:"hostname"`
+	// SDID is the RFC 5424 structured-data element carrying tenant and id.
+	SDID string `yaml:"sd_id"`
+	// Format is the shared encoder writing the MSG part (encoding.Formats).
+	Format string `yaml:"format"`
+	// Options are the shared encoders' keys (cef_strict, …), inline.
+	encoding.Options `yaml:",inline"`
+	// TLS configures tcp+tls:// (verification is on unless
+	// insecure_skip_verify).
+	TLS config.TLS `yaml:"tls"`
+	// MaxMessageBytes caps one syslog message (header and MSG, without the
+	// octet count); longer MSGs are cut at a UTF-8 boundary and counted.
+	// 0 means 2048 for udp, 8192 for unix datagram sockets and no limit for
+	// stream transports.
+	MaxMessageBytes config.ByteSize `yaml:"max_message_bytes"`
+	// DialTimeout bounds connecting (and the TLS handshake).
+	DialTimeout config.Duration `yaml:"dial_timeout"`
+	// WriteTimeout bounds writing one batch.
+	WriteTimeout config.Duration `yaml:"write_timeout"`
+}
+
+// Defaults for the keys left empty.
+const (
+	DefaultProtocol        = "rfc5424"
+	DefaultFacility        = "local4" // SPEC §3's example
+	DefaultAppName         = "sophos-connect"
+	DefaultFormat          = "cef"
+	DefaultDefaultSeverity = "notice"
+	// DefaultSDID names the structured-data element `[sophos@32473 id="…"
+	// tenant="…"]`. 32473 is the private enterprise number IANA reserves for
+	// examples (RFC 5612): it can never clash with a real vendor's SD-IDs.
+	// Sophos' own number is not ours to use; set sd_id to your own
+	// enterprise number if your SIEM needs one.
+	DefaultSDID = "sophos@32473"
+
+	defaultUDPMax      = 2048 // RFC 5426 §3.2: receivers SHOULD accept 2048
+	defaultUnixgramMax = 8192 // rsyslog imuxsock's default maxMessageSize
+	minMessageBytes    = 480  // RFC 5426 §3.2: receivers MUST accept 480
+	maxUDPPayload      = 65507
+)
+
+// DefaultSeverityMap maps Sophos severities to syslog severities. `none`
+// and `very_high` are the official CEF map's other names.
+var DefaultSeverityMap = map[string]string{
+	"none":      "info",
+	"low":       "notice",
+	"medium":    "warning",
+	"high":      "err",
+	"very_high": "crit",
+}
+
+// DefaultConfig returns the defaults; Address must still be set.
+func DefaultConfig() Config {
+	return Config{
+		Protocol:        DefaultProtocol,
+		Facility:        DefaultFacility,
+		DefaultSeverity: DefaultDefaultSeverity,
+		AppName:         DefaultAppName,
+		SDID:            DefaultSDID,
+		Format:          DefaultFormat,
+		DialTimeout:     config.Duration(10 * time.Second),
+		WriteTimeout:    config.Duration(30 * time.Second),
+	}
+}
+
+// Validate checks every key and reports all problems together, each naming
+// the key and the fix.
+func (c *Config) Validate() error {
+	var errs config.Errors
+	bad := func(key, format string, a ...any) {
+		errs = append(errs, &config.FieldError{Key: key, Msg: fmt.Sprintf(format, a...)})
+	}
+	ep, err := parseAddress(c.Address)
+	if err != nil {
+		bad("address", "%v", err)
+	}
+	switch c.Protocol {
+	case "", "rfc5424", "rfc3164":
+	default:
+		bad("protocol", "unknown protocol %q: use rfc5424 or rfc3164", c.Protocol)
+	}
+	switch c.Framing {
+	case "", framingNone, framingOctet, framingLF:
+	default:
+		bad("framing", "unknown framing %q: use octet-counting or lf (tcp, unix stream); datagrams take none", c.Framing)
+	}
+	if err == nil && ep.network == "udp" && c.Framing != "" && c.Framing != framingNone {
+		bad("framing", "%s does not apply to udp: each datagram carries one message; remove framing", c.Framing)
+	}
+	if err == nil && (ep.network == "tcp") && c.Framing == framingNone {
+		bad("framing", "none would glue messages together on a stream: use octet-counting or lf")
+	}
+	if _, ferr := parseFacility(c.facility()); ferr != nil {
+		bad("facility", "%v", ferr)
+	}
+	for k, v := range c.SeverityMap {
+		if _, serr := parseSeverity(v); serr != nil {
+			bad("severity_map."+k, "%v", serr)
+		}
+	}
+	if _, serr := parseSeverity(c.defaultSeverity()); serr != nil {
+		bad("default_severity", "%v", serr)
+	}
+	if msg := checkAppName(c.appName(), c.protocol()); msg != "" {
+		bad("app_name", "%s", msg)
+	}
+	if c.Hostname != "" {
+		if msg := checkHostname(c.Hostname); msg != "" {
+			bad("hostname", "%s", msg)
+		}
+	}
+	if msg := checkSDID(c.sdID()); msg != "" {
+		bad("sd_id", "%s", msg)
+	}
+	if c.Format != "" && !slices.Contains(encoding.Formats, c.Format) {
+		bad("format", "unknown format %q: use one of %s", c.Format, strings.Join(encoding.Formats, ", "))
+	}
+	if err == nil && !ep.tls && c.TLS != (config.TLS{}) {
+		bad("tls", "applies to tcp+tls:// addresses only: change the address scheme or remove tls")
+	}
+	if terr := c.TLS.Validate(); terr != nil {
+		bad("tls", "%v", terr)
+	}
+	if c.MaxMessageBytes < 0 || (c.MaxMessageBytes > 0 && c.MaxMessageBytes < minMessageBytes) {
+		bad("max_message_bytes", "%d is too small: use at least %d (RFC 5426), or 0 for the default", c.MaxMessageBytes, minMessageBytes)
+	}
+	if err == nil && ep.network == "udp" && c.MaxMessageBytes > maxUDPPayload {
+		bad("max_message_bytes", "%d exceeds the largest UDP datagram (%d)", c.MaxMessageBytes, maxUDPPayload)
+	}
+	if c.DialTimeout < 0 {
+		bad("dial_timeout", "must not be negative")
+	}
+	if c.WriteTimeout < 0 {
+		bad("write_timeout", "must not be negative")
+	}
+	if len(errs) > 0 {
+		return errs
+	}
+	return nil
+}
+
+func (c *Config) protocol() string { return or(c.Protocol, DefaultProtocol) }
+func (c *Config) facility() string { return or(c.Facility, DefaultFacility) }
+func (c *Config) appName() string  { return or(c.AppName, DefaultAppName) }
+func (c *Config) sdID() string     { return or(c.SDID, DefaultSDID) }
+func (c *Config) format() string   { return or(c.Format, DefaultFormat) }
+func (c *Config) defaultSeverity() string {
+	return or(c.DefaultSeverity, DefaultDefaultSeverity)
+}
+
+func (c *Config) dialTimeout() time.Duration {
+	if c.DialTimeout <= 0 {
+		return 10 * time.Second
+	}
+	return c.DialTimeout.D()
+}
+
+func (c *Config) writeTimeout() time.Duration {
+	if c.WriteTimeout <= 0 {
+		return 30 * time.Second
+	}
+	return c.WriteTimeout.D()
+}
+
+func or(v, def string) string {
+	if v == "" {
+		return def
+	}
+	return v
+}
+
+// checkHostname applies RFC 5424's HOSTNAME rule (1-255 printable US-ASCII,
+// no space), which RFC 3164 receivers accept too.
+func checkHostname(h string) string {
+	if len(h) > 255 || !printUSASCII(h) {
+		return fmt.Sprintf("%q is not a syslog hostname: use 1-255 printable ASCII characters without spaces", h)
+	}
+	return ""
+}
+
+// checkAppName applies RFC 5424's APP-NAME rule (1-48 printable US-ASCII)
+// or RFC 3164's TAG rule (1-32, no ':' or brackets, which end the tag).
+func checkAppName(a, protocol string) string {
+	if protocol == "rfc3164" {
+		if len(a) > 32 || !printUSASCII(a) || strings.ContainsAny(a, ":[]") {
+			return fmt.Sprintf("%q is not an RFC 3164 tag: use 1-32 printable ASCII characters without spaces, ':' or brackets", a)
+		}
+		return ""
+	}
+	if len(a) > 48 || !printUSASCII(a) {
+		return fmt.Sprintf("%q is not an RFC 5424 APP-NAME: use 1-48 printable ASCII characters without spaces", a)
+	}
+	return ""
+}
+
+// checkSDID applies RFC 5424's SD-NAME rule: 1-32 printable US-ASCII except
+// '=', ']' and '"'; a name without '@' is reserved for IANA.
+func checkSDID(id string) string {
+	if len(id) > 32 || !printUSASCII(id) || strings.ContainsAny(id, `="]`) {
+		return fmt.Sprintf("%q is not an SD-ID: use 1-32 printable ASCII characters without spaces, '=', ']' or '\"'", id)
+	}
+	if name, pen, ok := strings.Cut(id, "@"); !ok || name == "" || pen == "" || strings.Trim(pen, "0123456789") != "" {
+		return fmt.Sprintf("%q is not an enterprise SD-ID: use name@<private enterprise number>, e.g. %s", id, DefaultSDID)
+	}
+	return ""
+}
+
+// printUSASCII reports whether s is non-empty PRINTUSASCII (%d33-126).
+func printUSASCII(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < 33 || s[i] > 126 {
+			return false
+		}
+	}
+	return true
+}

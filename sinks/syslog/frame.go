@@ -1,0 +1,233 @@
+package syslog
+
+import (
+	"bytes"
+	"fmt"
+	"strconv"
+	"time"
+	"unicode/utf8"
+
+	"github.com/influxdata/go-syslog/v3/rfc5424"
+
+	"github.com/sophos-connect/sophos-connect/pipeline"
+)
+
+// Framings.
+const (
+	framingNone  = "none"           // datagrams: one message each
+	framingOctet = "octet-counting" // RFC 6587 §3.4.1 / RFC 5425: "LEN SP MSG"
+	framingLF    = "lf"             // RFC 6587 §3.4.2: MSG LF
+)
+
+// rfc5424Time is the builder's own TIMESTAMP layout (microseconds at most).
+const rfc5424Time = "2006-01-02T15:04:05.999999Z07:00"
+
+// framer turns a record and its encoded MSG into one syslog frame. It keeps
+// reused buffers, so it belongs to one goroutine (the sink's Write).
+type framer struct {
+	rfc3164  bool
+	framing  string // resolved for the connected socket
+	facility uint8
+	sev      severityMap
+	hostname string
+	appName  string
+	procID   string
+	sdID     string
+	max      int // message cap in bytes; 0 = none
+	now      func() time.Time
+
+	ts      []byte
+	payload []byte
+}
+
+// appendFrame appends r's frame to dst, msg being the encoder's output for
+// r. truncated reports a MSG cut to max. An error concerns this record only
+// and is permanent: retrying cannot change it.
+func (f *framer) appendFrame(dst []byte, r *pipeline.Record, msg []byte) (_ []byte, truncated bool, err error) {
+	pri := f.facility*8 + f.sev.of(r.Severity)
+	ts := r.WhenTime()
+	if ts.IsZero() || ts.Year() > 9999 {
+		ts = f.now()
+	}
+	p := f.payload[:0]
+	if f.rfc3164 {
+		p = f.header3164(p, pri, ts)
+	} else if p, err = f.header5424(p, pri, ts, r); err != nil {
+		return dst, false, err
+	}
+	msgStart := len(p)
+	if !f.rfc3164 {
+		msgStart++ // the SP before MSG
+		p = append(p, ' ')
+	}
+	p = appendMsg(p, msg, f.rfc3164, f.framing == framingLF)
+	if f.max > 0 && len(p) > f.max {
+		if msgStart >= f.max {
+			f.payload = p
+			return dst, false, fmt.Errorf("the syslog header alone is %d bytes, over max_message_bytes (%d): raise max_message_bytes", msgStart, f.max)
+		}
+		cut := f.max
+		for cut > msgStart && !utf8.RuneStart(p[cut]) {
+			cut-- // never split a character
+		}
+		p, truncated = p[:cut], true
+	}
+	switch {
+	case len(p) == msgStart && f.rfc3164:
+		p = append(p, '-') // RFC 3164 wants at least one visible character
+	case len(p) == msgStart:
+		p = p[:msgStart-1] // RFC 5424: no MSG, no SP
+	}
+	f.payload = p
+	switch f.framing {
+	case framingOctet:
+		dst = strconv.AppendInt(dst, int64(len(p)), 10)
+		dst = append(dst, ' ')
+		dst = append(dst, p...)
+	case framingLF:
+		dst = append(dst, p...)
+		dst = append(dst, '\n')
+	default:
+		dst = append(dst, p...)
+	}
+	return dst, truncated, nil
+}
+
+// header5424 appends "<PRI>1 TIMESTAMP HOSTNAME APP-NAME PROCID MSGID SD",
+// the fields up to MSGID built by go-syslog's rfc5424 builder.
+//
+// The structured data is appended here instead of through SetParameter,
+// because in go-syslog v3.0.0 (1) SetParameter keeps its state in package
+// variables, so two sinks building messages at once race; (2) String()
+// escapes PARAM-VALUEs with common.EscapeBytes, which keeps only the first
+// byte of every multi-byte character ("é" becomes "Ã"); (3) that escaping
+// costs ~165 allocations for two UUIDs. For ASCII values the bytes are
+// identical to the builder's (FuzzFrames checks it).
+func (f *framer) header5424(dst []byte, pri uint8, ts time.Time, r *pipeline.Record) ([]byte, error) {
+	f.ts = ts.UTC().AppendFormat(f.ts[:0], rfc5424Time)
+	var m rfc5424.SyslogMessage
+	m.SetPriority(pri).SetVersion(1).SetTimestamp(string(f.ts)).
+		SetHostname(f.hostname).SetAppname(f.appName).SetProcID(f.procID)
+	if id := string(r.Stream); id != "" {
+		m.SetMsgID(id) // the builder leaves MSGID nil ("-") if id is not 1-32 PRINTUSASCII
+	}
+	if m.Timestamp == nil || m.Hostname == nil || m.Appname == nil {
+		return dst, fmt.Errorf("go-syslog's builder refused the header (timestamp %s, hostname %q, app_name %q)", f.ts, f.hostname, f.appName)
+	}
+	s, err := m.String()
+	if err != nil {
+		return dst, fmt.Errorf("build RFC 5424 header: %w", err)
+	}
+	// s ends with the nil STRUCTURED-DATA "-" (no MSG was set): replace it.
+	dst = append(dst, s[:len(s)-1]...)
+	return f.appendSD(dst, r), nil
+}
+
+// appendSD appends [sdID id="…" tenant="…"], the parameters in the order
+// the builder sorts them, or "-" when the record has neither.
+func (f *framer) appendSD(dst []byte, r *pipeline.Record) []byte {
+	if r.ID == "" && r.Tenant == "" {
+		return append(dst, '-')
+	}
+	dst = append(dst, '[')
+	dst = append(dst, f.sdID...)
+	lf := f.framing == framingLF
+	if r.ID != "" {
+		dst = appendParam(dst, "id", r.ID, lf)
+	}
+	if r.Tenant != "" {
+		dst = appendParam(dst, "tenant", r.Tenant, lf)
+	}
+	return append(dst, ']')
+}
+
+// appendParam appends ` name="value"` escaping '"', '\' and ']' (RFC 5424
+// §6.3.3), replacing invalid UTF-8 (PARAM-VALUE is UTF-8) with U+FFFD and,
+// when lf, escaping LF as appendMsg does.
+func appendParam(dst []byte, name, value string, lf bool) []byte {
+	dst = append(dst, ' ')
+	dst = append(dst, name...)
+	dst = append(dst, '=', '"')
+	for i := 0; i < len(value); {
+		c := value[i]
+		if c < utf8.RuneSelf {
+			switch {
+			case c == '"' || c == '\\' || c == ']':
+				dst = append(dst, '\\', c)
+			case c == '\n' && lf:
+				dst = append(dst, "#012"...)
+			default:
+				dst = append(dst, c)
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(value[i:])
+		if r == utf8.RuneError && size == 1 {
+			dst = utf8.AppendRune(dst, utf8.RuneError)
+		} else {
+			dst = append(dst, value[i:i+size]...)
+		}
+		i += size
+	}
+	return append(dst, '"')
+}
+
+// header3164 appends "<PRI>Mmm dd hh:mm:ss HOSTNAME TAG[PID]: ". RFC 3164
+// has no zone: the time is written in UTC, like every Sophos time.
+func (f *framer) header3164(dst []byte, pri uint8, ts time.Time) []byte {
+	dst = append(dst, '<')
+	dst = strconv.AppendUint(dst, uint64(pri), 10)
+	dst = append(dst, '>')
+	dst = ts.UTC().AppendFormat(dst, time.Stamp)
+	dst = append(dst, ' ')
+	dst = append(dst, f.hostname...)
+	dst = append(dst, ' ')
+	dst = append(dst, f.appName...)
+	dst = append(dst, '[')
+	dst = append(dst, f.procID...)
+	return append(dst, ']', ':', ' ')
+}
+
+// appendMsg appends msg as valid UTF-8 (invalid bytes become U+FFFD).
+// ctl escapes every control character, as RFC 3164 requires printable
+// characters; lf escapes only LF, which would end an lf-framed message
+// early. Escapes are rsyslog's own "#ooo" (octal), what rsyslog stores for
+// control characters it receives anyway.
+func appendMsg(dst, msg []byte, ctl, lf bool) []byte {
+	if utf8.Valid(msg) && !needsEscape(msg, ctl, lf) {
+		return append(dst, msg...)
+	}
+	for i := 0; i < len(msg); {
+		c := msg[i]
+		if c < utf8.RuneSelf {
+			if (ctl && (c < 0x20 || c == 0x7f)) || (lf && c == '\n') {
+				dst = append(dst, '#', '0'+(c>>6), '0'+((c>>3)&7), '0'+(c&7))
+			} else {
+				dst = append(dst, c)
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRune(msg[i:])
+		if r == utf8.RuneError && size == 1 {
+			dst = utf8.AppendRune(dst, utf8.RuneError)
+		} else {
+			dst = append(dst, msg[i:i+size]...)
+		}
+		i += size
+	}
+	return dst
+}
+
+func needsEscape(msg []byte, ctl, lf bool) bool {
+	if ctl {
+		for _, c := range msg {
+			if c < 0x20 || c == 0x7f {
+				return true
+			}
+		}
+		return false
+	}
+	return lf && bytes.IndexByte(msg, '\n') >= 0
+}

@@ -1,0 +1,360 @@
+package syslog
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/sophos-connect/sophos-connect/pipeline"
+	"github.com/sophos-connect/sophos-connect/sinks/encoding"
+)
+
+// flushBytes is how much a batch buffers before writing it out: large
+// enough for few syscalls, small enough to bound memory per sink.
+const flushBytes = 64 << 10
+
+// Sink writes records as syslog messages. It implements pipeline.Sink;
+// Write is called by one goroutine at a time.
+type Sink struct {
+	name string
+	cfg  Config
+	log  *slog.Logger
+	ep   endpoint
+	tls  *tls.Config
+	enc  encoding.Encoder
+	f    framer
+
+	mu        sync.Mutex // guards conn against Close during Write
+	conn      net.Conn
+	dgram     bool
+	connected bool // a connection was made before (for counting reconnects)
+
+	buf     []byte // frames waiting to be written
+	pending []span // records in buf
+	msg     []byte // encoder output
+
+	truncated  atomic.Uint64
+	reconnects atomic.Uint64
+}
+
+// span is the end offset in Sink.buf of the frame of batch[index].
+type span struct{ index, end int }
+
+var _ pipeline.Sink = (*Sink)(nil)
+
+// New checks c and builds the sink; it does not connect (Start does).
+func New(name string, c Config, log *slog.Logger) (*Sink, error) {
+	if err := c.Validate(); err != nil {
+		return nil, fmt.Errorf("syslog sink %q: %w", name, err)
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	log = log.With("sink", name)
+	ep, _ := parseAddress(c.Address)
+	s := &Sink{name: name, cfg: c, log: log, ep: ep}
+	var err error
+	if ep.tls {
+		if s.tls, err = c.TLS.Config(); err != nil {
+			return nil, fmt.Errorf("syslog sink %q: tls: %w", name, err)
+		}
+	}
+	opts := c.Options
+	if opts.Logger == nil {
+		opts.Logger = log
+	}
+	if s.enc, err = encoding.New(c.format(), opts); err != nil {
+		return nil, fmt.Errorf("syslog sink %q: format: %w", name, err)
+	}
+	host := c.Hostname
+	if host == "" {
+		if host, err = os.Hostname(); err != nil {
+			return nil, fmt.Errorf("syslog sink %q: hostname: %w (set hostname)", name, err)
+		}
+		if msg := checkHostname(host); msg != "" {
+			return nil, fmt.Errorf("syslog sink %q: this machine's name %s (set hostname)", name, msg)
+		}
+	}
+	fac, _ := parseFacility(c.facility())
+	sev, err := newSeverityMap(c.SeverityMap, c.defaultSeverity())
+	if err != nil {
+		return nil, fmt.Errorf("syslog sink %q: %w", name, err)
+	}
+	s.f = framer{
+		rfc3164:  c.protocol() == "rfc3164",
+		facility: fac,
+		sev:      sev,
+		hostname: host,
+		appName:  c.appName(),
+		procID:   strconv.Itoa(os.Getpid()),
+		sdID:     c.sdID(),
+		now:      time.Now,
+	}
+	// Framing and the size cap depend on the socket kind, known for unix://
+	// only once connected; set them for the configured transport now.
+	s.setKind(ep.network == "udp")
+	return s, nil
+}
+
+// setKind resolves framing and max_message_bytes for a datagram or stream
+// socket.
+func (s *Sink) setKind(dgram bool) {
+	s.dgram = dgram
+	s.f.max = int(s.cfg.MaxMessageBytes)
+	switch {
+	case dgram:
+		s.f.framing = framingNone
+		if s.f.max == 0 && s.ep.network == "udp" {
+			s.f.max = defaultUDPMax
+		} else if s.f.max == 0 {
+			s.f.max = defaultUnixgramMax
+		}
+	case s.cfg.Framing != "" && s.cfg.Framing != framingNone:
+		s.f.framing = s.cfg.Framing
+	case s.ep.network == "unix":
+		s.f.framing = framingLF // what unix stream receivers (syslog-ng, rsyslog imptcp) expect
+	default:
+		s.f.framing = framingOctet
+	}
+}
+
+// Truncated is the number of messages cut to max_message_bytes so far.
+func (s *Sink) Truncated() uint64 { return s.truncated.Load() }
+
+// Reconnects is the number of connections made after the first.
+func (s *Sink) Reconnects() uint64 { return s.reconnects.Load() }
+
+// Start connects (for tcp+tls:// including the handshake and certificate
+// verification) so that a wrong address, a closed port or a bad
+// certificate stops start-up with the cause. udp:// cannot be checked
+// beyond resolving the address.
+func (s *Sink) Start(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.connect(ctx); err != nil {
+		return fmt.Errorf("syslog sink %q: %w", s.name, err)
+	}
+	return nil
+}
+
+// Close releases the connection. Frames are written at the end of each
+// Write, so nothing is pending.
+func (s *Sink) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.conn == nil {
+		return nil
+	}
+	err := s.conn.Close()
+	s.conn = nil
+	return err
+}
+
+// connect dials unless connected. Callers hold s.mu.
+func (s *Sink) connect(ctx context.Context) error {
+	if s.conn != nil {
+		return nil
+	}
+	c, dgram, err := dial(ctx, s.ep, s.cfg.dialTimeout(), s.tls)
+	if err != nil {
+		return fmt.Errorf("cannot connect to %s: %w", s.ep.raw, err)
+	}
+	if dgram && s.ep.network == "unix" && s.cfg.Framing != "" && s.cfg.Framing != framingNone {
+		c.Close()
+		return pipeline.Permanent(fmt.Errorf("%s is a datagram socket: framing %s does not apply; remove framing", s.ep.raw, s.cfg.Framing))
+	}
+	if !dgram && s.cfg.Framing == framingNone {
+		c.Close()
+		return pipeline.Permanent(fmt.Errorf("%s is a stream socket: framing none would glue messages together; use lf or octet-counting", s.ep.raw))
+	}
+	s.setKind(dgram)
+	s.conn = c
+	if s.connected {
+		s.reconnects.Add(1)
+		s.log.Info("syslog: reconnected", "address", s.ep.raw)
+	}
+	s.connected = true
+	return nil
+}
+
+// drop closes a connection that failed; the next Write reconnects.
+func (s *Sink) drop(why error) {
+	if s.conn == nil {
+		return
+	}
+	s.log.Warn("syslog: connection closed, will reconnect", "address", s.ep.raw, "cause", why)
+	s.conn.Close()
+	s.conn = nil
+}
+
+// Write sends the batch. A record counts as delivered once its bytes were
+// written to the socket without error — plain syslog has no receiver
+// acknowledgement (see the package doc). On an error the connection is
+// closed, the records not written are reported (a *pipeline.BatchError, or
+// a plain error when none was written) and the next Write reconnects.
+func (s *Sink) Write(ctx context.Context, batch []*pipeline.Record) error {
+	if len(batch) == 0 {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.conn != nil && !s.dgram {
+		// An idle stream may have been closed by a receiver that restarted:
+		// writing to it would "succeed" into a dead socket.
+		if why := peerGone(s.conn); why != nil {
+			s.drop(fmt.Errorf("receiver closed the connection: %w", why))
+		}
+	}
+	if err := s.connect(ctx); err != nil {
+		return fmt.Errorf("syslog sink %q: %w", s.name, err)
+	}
+	deadline := time.Now().Add(s.cfg.writeTimeout())
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
+	conn := s.conn
+	if err := conn.SetWriteDeadline(deadline); err != nil {
+		s.drop(err)
+		return fmt.Errorf("syslog sink %q: %w", s.name, err)
+	}
+	// Cancelling ctx interrupts a blocked write.
+	stop := context.AfterFunc(ctx, func() { conn.SetWriteDeadline(time.Unix(1, 0)) })
+	defer stop()
+
+	var res result
+	if s.dgram {
+		s.writeDatagrams(batch, &res)
+	} else {
+		s.writeStream(batch, &res)
+	}
+	if res.err != nil {
+		if ctx.Err() != nil {
+			res.err = fmt.Errorf("%w (%w)", ctx.Err(), res.err)
+		}
+		s.drop(res.err)
+	}
+	return res.outcome(s, len(batch))
+}
+
+// result collects a batch's failures.
+type result struct {
+	failed    pipeline.BatchError
+	permanent int
+	written   int
+	err       error // the connection error that stopped the batch
+}
+
+func (r *result) reject(i int, err error) {
+	r.failed.Add(i, pipeline.Permanent(err))
+	r.permanent++
+}
+
+// outcome is Write's return value.
+func (r *result) outcome(s *Sink, n int) error {
+	if len(r.failed.Items) == 0 {
+		return nil
+	}
+	if r.written == 0 && r.permanent == 0 {
+		return fmt.Errorf("syslog sink %q: nothing written to %s: %w", s.name, s.ep.raw, r.err)
+	}
+	slices.SortFunc(r.failed.Items, func(a, b pipeline.ItemError) int { return a.Index - b.Index })
+	return &r.failed
+}
+
+// frame appends batch[i]'s frame to s.buf, or rejects the record.
+func (s *Sink) frame(batch []*pipeline.Record, i int, res *result) bool {
+	var err error
+	s.msg, err = s.enc.Append(s.msg[:0], batch[i])
+	if err != nil {
+		res.reject(i, fmt.Errorf("encode: %w", err))
+		return false
+	}
+	buf, truncated, err := s.f.appendFrame(s.buf, batch[i], s.msg)
+	if err != nil {
+		res.reject(i, err)
+		return false
+	}
+	s.buf = buf
+	if truncated {
+		s.truncated.Add(1)
+	}
+	return true
+}
+
+// writeStream buffers frames and writes them in chunks of flushBytes.
+func (s *Sink) writeStream(batch []*pipeline.Record, res *result) {
+	s.buf, s.pending = s.buf[:0], s.pending[:0]
+	for i := range batch {
+		if s.frame(batch, i, res) {
+			s.pending = append(s.pending, span{i, len(s.buf)})
+		}
+		if len(s.buf) >= flushBytes || i == len(batch)-1 {
+			if !s.flush(res) {
+				for j := i + 1; j < len(batch); j++ {
+					res.failed.Add(j, s.notWritten(res.err))
+				}
+				return
+			}
+		}
+	}
+}
+
+// flush writes s.buf. On an error the records whose frames were written
+// completely count as written, the others fail.
+func (s *Sink) flush(res *result) bool {
+	if len(s.buf) == 0 {
+		return true
+	}
+	n, err := s.conn.Write(s.buf)
+	for _, p := range s.pending {
+		if err == nil || p.end <= n {
+			res.written++
+		} else {
+			res.failed.Add(p.index, s.notWritten(err))
+		}
+	}
+	s.buf, s.pending = s.buf[:0], s.pending[:0]
+	if err != nil {
+		res.err = err
+		return false
+	}
+	return true
+}
+
+// writeDatagrams sends one datagram per record.
+func (s *Sink) writeDatagrams(batch []*pipeline.Record, res *result) {
+	for i := range batch {
+		s.buf = s.buf[:0]
+		if !s.frame(batch, i, res) {
+			continue
+		}
+		_, err := s.conn.Write(s.buf)
+		switch {
+		case err == nil:
+			res.written++
+		case errors.Is(err, syscall.EMSGSIZE):
+			// Only this message is too large for the socket.
+			res.reject(i, fmt.Errorf("%d-byte message too large for %s: lower max_message_bytes", len(s.buf), s.ep.raw))
+		default:
+			res.err = err
+			for j := i; j < len(batch); j++ {
+				res.failed.Add(j, s.notWritten(err))
+			}
+			return
+		}
+	}
+}
+
+func (s *Sink) notWritten(err error) error {
+	return fmt.Errorf("not written to %s: %w", s.ep.raw, err)
+}

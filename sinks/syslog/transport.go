@@ -1,0 +1,102 @@
+package syslog
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// endpoint is a parsed address.
+type endpoint struct {
+	network string // "udp", "tcp" (plain or TLS) or "unix" (kind detected on dial)
+	addr    string // host:port or socket path
+	tls     bool
+	raw     string // as configured, for messages
+}
+
+// Default ports when the address omits one: 514 (RFC 5426, and the
+// customary plain TCP port) and 6514 (RFC 5425).
+const (
+	defaultPort    = "514"
+	defaultTLSPort = "6514"
+)
+
+func parseAddress(s string) (endpoint, error) {
+	if s == "" {
+		return endpoint{}, errors.New("missing: set e.g. tcp+tls://siem.example:6514, tcp://host:514, udp://host:514 or unix:///dev/log")
+	}
+	u, err := url.Parse(s)
+	if err != nil || u.Scheme == "" {
+		return endpoint{}, fmt.Errorf("%q is not a URL: write scheme://host:port (udp, tcp, tcp+tls) or unix:///path", s)
+	}
+	ep := endpoint{raw: s}
+	switch strings.ToLower(u.Scheme) {
+	case "unix":
+		p := u.Path
+		if p == "" {
+			p = u.Opaque
+		}
+		if u.Host != "" || p == "" || !strings.HasPrefix(p, "/") {
+			return endpoint{}, fmt.Errorf("%q: write an absolute socket path with three slashes, e.g. unix:///dev/log", s)
+		}
+		ep.network, ep.addr = "unix", p
+		return ep, nil
+	case "udp":
+		ep.network = "udp"
+	case "tcp":
+		ep.network = "tcp"
+	case "tcp+tls":
+		ep.network, ep.tls = "tcp", true
+	default:
+		return endpoint{}, fmt.Errorf("unknown scheme %q in %q: use udp://, tcp://, tcp+tls:// or unix://", u.Scheme, s)
+	}
+	if u.Host == "" || u.Hostname() == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.User != nil {
+		return endpoint{}, fmt.Errorf("%q: write %s://host:port and nothing else", s, u.Scheme)
+	}
+	port := u.Port()
+	if port == "" {
+		port = defaultPort
+		if ep.tls {
+			port = defaultTLSPort
+		}
+	}
+	ep.addr = net.JoinHostPort(u.Hostname(), port)
+	return ep, nil
+}
+
+// dial connects to ep. For unix:// it tries a datagram socket first (like
+// log/syslog and /dev/log) and falls back to a stream socket when the
+// socket's type differs. dgram reports which kind was connected.
+func dial(ctx context.Context, ep endpoint, timeout time.Duration, tc *tls.Config) (c net.Conn, dgram bool, err error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	d := &net.Dialer{KeepAlive: 30 * time.Second}
+	switch {
+	case ep.network == "unix":
+		c, err = d.DialContext(ctx, "unixgram", ep.addr)
+		if err == nil {
+			return c, true, nil
+		}
+		if !errors.Is(err, syscall.EPROTOTYPE) {
+			return nil, false, err
+		}
+		c, err = d.DialContext(ctx, "unix", ep.addr)
+		return c, false, err
+	case ep.tls:
+		td := &tls.Dialer{NetDialer: d, Config: tc}
+		c, err = td.DialContext(ctx, "tcp", ep.addr) // includes the handshake
+		return c, false, err
+	case ep.network == "udp":
+		c, err = d.DialContext(ctx, "udp", ep.addr)
+		return c, true, err
+	default:
+		c, err = d.DialContext(ctx, "tcp", ep.addr)
+		return c, false, err
+	}
+}
