@@ -18,11 +18,11 @@ var facilities = map[string]uint8{
 var severities = map[string]uint8{
 	"emerg": 0, "emergency": 0, "panic": 0,
 	"alert": 1,
-	"crit": 2, "critical": 2,
+	"crit":  2, "critical": 2,
 	"err": 3, "error": 3,
 	"warning": 4, "warn": 4,
 	"notice": 5,
-	"info": 6, "informational": 6,
+	"info":   6, "informational": 6,
 	"debug": 7,
 }
 
