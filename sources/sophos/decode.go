@@ -1,6 +1,7 @@
 package sophos
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/sophos-connect/sophos-connect/pipeline"
@@ -14,73 +15,146 @@ type decodedPage struct {
 	HasMore bool
 }
 
-// decodePage walks a SIEM page in place: each item stays a slice of body
-// (no copy, no reflection) and is normalized by pipeline.NewRecord. Like
-// encoding/json, duplicate keys keep the last value and space around the
-// value is allowed; anything else malformed is an error saying what.
+// decodePage walks a SIEM page in place, in one pass over the page plus
+// one over each item (pipeline.NewRecord): each item stays a slice of body
+// (no copy, no reflection). Like encoding/json, duplicate keys keep the last
+// value and space around the value is allowed; anything else malformed is an
+// error saying what.
 func decodePage(body []byte, stream pipeline.Stream, tenant string, capHint int) (decodedPage, error) {
 	var p decodedPage
-	end, err := rawjson.SkipValue(body, 0) // validates the whole document once
-	if err != nil {
-		return p, fmt.Errorf("body is not valid JSON: %w", err)
-	}
-	if rawjson.SkipSpace(body, end) != len(body) {
-		return p, fmt.Errorf("body has data after the JSON value (offset %d)", end)
-	}
-	if body[rawjson.SkipSpace(body, 0)] != '{' {
-		return p, fmt.Errorf("body is not a JSON object")
-	}
-	var items, cursor, hasMore []byte
-	_ = rawjson.EachMember(body, func(key, value []byte) bool { // syntax checked above
-		switch {
-		case rawjson.KeyEquals(key, "items"):
-			items = value
-		case rawjson.KeyEquals(key, "next_cursor"):
-			cursor = value
-		case rawjson.KeyEquals(key, "has_more"):
-			hasMore = value
+	i := rawjson.SkipSpace(body, 0)
+	if i >= len(body) || body[i] != '{' {
+		if !rawjson.Valid(body) {
+			_, err := rawjson.SkipValue(body, 0)
+			return p, fmt.Errorf("body is not valid JSON: %w", err)
 		}
-		return true
-	})
+		return p, errors.New("body is not a JSON object")
+	}
+	var (
+		items, cursor, hasMore []byte // raw values (last occurrence)
+		itemErr                error  // of the last "items"
+		synErr                 error
+	)
+	p.Records = make([]pipeline.Record, 0, capHint)
+	i = rawjson.SkipSpace(body, i+1)
+	if i < len(body) && body[i] == '}' {
+		i++
+	} else {
+		for {
+			i = rawjson.SkipSpace(body, i)
+			if i >= len(body) || body[i] != '"' {
+				synErr = fmt.Errorf("expected object key at offset %d", i)
+				break
+			}
+			ke, err := rawjson.SkipValue(body, i)
+			if err != nil {
+				synErr = err
+				break
+			}
+			key := body[i:ke]
+			i = rawjson.SkipSpace(body, ke)
+			if i >= len(body) || body[i] != ':' {
+				synErr = fmt.Errorf("expected ':' at offset %d", i)
+				break
+			}
+			vs := rawjson.SkipSpace(body, i+1)
+			var ve int
+			if rawjson.KeyEquals(key, "items") && vs < len(body) && body[vs] == '[' {
+				p.Records, itemErr = p.Records[:0], nil
+				if ve, err = decodeItems(body, vs, stream, tenant, &p.Records, &itemErr); err != nil {
+					synErr = err
+					break
+				}
+				items = body[vs:ve]
+			} else {
+				if ve, err = rawjson.SkipValue(body, vs); err != nil {
+					synErr = err
+					break
+				}
+				switch v := body[vs:ve]; {
+				case rawjson.KeyEquals(key, "items"):
+					items, itemErr = v, nil
+				case rawjson.KeyEquals(key, "next_cursor"):
+					cursor = v
+				case rawjson.KeyEquals(key, "has_more"):
+					hasMore = v
+				}
+			}
+			i = rawjson.SkipSpace(body, ve)
+			if i < len(body) && body[i] == '}' {
+				i++
+				break
+			}
+			if i >= len(body) || body[i] != ',' {
+				synErr = fmt.Errorf("expected ',' or '}' at offset %d", i)
+				break
+			}
+			i++
+		}
+	}
+	if synErr == nil && rawjson.SkipSpace(body, i) != len(body) {
+		synErr = fmt.Errorf("data after the JSON value at offset %d", i)
+	}
+	if synErr != nil {
+		if !errors.Is(synErr, rawjson.ErrSyntax) {
+			synErr = fmt.Errorf("%w: %v", rawjson.ErrSyntax, synErr)
+		}
+		return decodedPage{}, fmt.Errorf("body is not valid JSON: %w", synErr)
+	}
 	switch {
 	case items == nil:
-		return p, fmt.Errorf(`page has no "items"`)
+		return decodedPage{}, errors.New(`page has no "items"`)
 	case items[0] != '[':
-		return p, fmt.Errorf(`"items" is not an array`)
+		return decodedPage{}, errors.New(`"items" is not an array`)
 	case cursor == nil:
-		return p, fmt.Errorf(`page has no "next_cursor"`)
+		return decodedPage{}, errors.New(`page has no "next_cursor"`)
 	case cursor[0] != '"':
-		return p, fmt.Errorf(`"next_cursor" is not a string`)
+		return decodedPage{}, errors.New(`"next_cursor" is not a string`)
+	case itemErr != nil:
+		return decodedPage{}, itemErr
 	}
-	if c, err := rawjson.Unquote(nil, cursor); err == nil {
-		p.Cursor = string(c)
-	}
+	p.Cursor = rawjson.String(cursor)
 	switch string(hasMore) {
 	case "", "false": // absent: nothing more now
 	case "true":
 		p.HasMore = true
 	default:
-		return p, fmt.Errorf(`"has_more" is not a boolean`)
-	}
-	p.Records = make([]pipeline.Record, 0, capHint)
-	n := 0
-	var itemErr error
-	_ = rawjson.EachElement(items, func(item []byte) bool {
-		if item[0] != '{' {
-			itemErr = fmt.Errorf("item %d is not a JSON object", n)
-			return false
-		}
-		r, err := pipeline.NewRecord(stream, tenant, item)
-		if err != nil {
-			itemErr = fmt.Errorf("item %d: %w", n, err)
-			return false
-		}
-		p.Records = append(p.Records, r)
-		n++
-		return true
-	})
-	if itemErr != nil {
-		return decodedPage{}, itemErr
+		return decodedPage{}, errors.New(`"has_more" is not a boolean`)
 	}
 	return p, nil
+}
+
+// decodeItems walks the array at body[start] ('['), appending a record per
+// item to recs. It returns the offset after the array; a syntax error is
+// returned, while the first bad item is stored in itemErr (a later "items"
+// key may still replace this array, as in encoding/json).
+func decodeItems(body []byte, start int, stream pipeline.Stream, tenant string, recs *[]pipeline.Record, itemErr *error) (int, error) {
+	i := rawjson.SkipSpace(body, start+1)
+	if i < len(body) && body[i] == ']' {
+		return i + 1, nil
+	}
+	for n := 0; ; n++ {
+		es := rawjson.SkipSpace(body, i)
+		ee, err := rawjson.SkipValue(body, es)
+		if err != nil {
+			return ee, err
+		}
+		if *itemErr == nil {
+			if body[es] != '{' {
+				*itemErr = fmt.Errorf("item %d is not a JSON object", n)
+			} else if r, err := pipeline.NewRecord(stream, tenant, body[es:ee]); err != nil {
+				*itemErr = fmt.Errorf("item %d: %w", n, err)
+			} else {
+				*recs = append(*recs, r)
+			}
+		}
+		i = rawjson.SkipSpace(body, ee)
+		if i < len(body) && body[i] == ']' {
+			return i + 1, nil
+		}
+		if i >= len(body) || body[i] != ',' {
+			return i, fmt.Errorf("expected ',' or ']' at offset %d", i)
+		}
+		i++
+	}
 }
