@@ -261,3 +261,47 @@ func TestOptionsValidation(t *testing.T) {
 		}
 	}
 }
+
+func TestEveryDataRouteEnforcesTokenAndTenant(t *testing.T) {
+	s, _ := start(t, Options{})
+	a := newAPI(t, s)
+	ep := s.EndpointIDs(a.tenant)[0]
+	al := s.AllIDs(a.tenant, "alert")[0]
+	routes := [][2]string{
+		{"GET", "/siem/v1/events"}, {"GET", "/siem/v1/alerts"},
+		{"GET", "/common/v1/alerts"}, {"POST", "/common/v1/alerts/search"}, {"GET", "/common/v1/alerts/" + al},
+		{"POST", "/common/v1/alerts/" + al + "/actions"},
+		{"GET", "/endpoint/v1/endpoints"}, {"GET", "/endpoint/v1/endpoints/" + ep},
+		{"POST", "/endpoint/v1/endpoints/isolation"}, {"GET", "/endpoint/v1/endpoints/" + ep + "/isolation"},
+		{"PATCH", "/endpoint/v1/endpoints/" + ep + "/isolation"},
+		{"GET", "/endpoint/v1/endpoints/" + ep + "/tamper-protection"}, {"POST", "/endpoint/v1/endpoints/" + ep + "/tamper-protection"},
+		{"GET", "/endpoint/v1/settings/tamper-protection"},
+		{"POST", "/endpoint/v1/endpoints/" + ep + "/scans"}, {"POST", "/endpoint/v1/endpoints/" + ep + "/update-checks"},
+		{"GET", "/account-health-check/v1/health-check"},
+	}
+	base := s.DataURL(a.tenant)
+	for _, rt := range routes {
+		for _, c := range []struct {
+			name string
+			hdr  map[string]string
+			want int
+		}{
+			{"no token", map[string]string{"X-Tenant-ID": a.tenant}, 401},
+			{"no tenant", map[string]string{"Authorization": "Bearer " + a.token}, 401},
+			{"foreign tenant", map[string]string{"Authorization": "Bearer " + a.token, "X-Tenant-ID": "9b1d4e62-0a7c-4f35-b2e8-41c6d7a90f24"}, 403},
+		} {
+			r := do(t, nil, rt[0], base+rt[1], c.hdr, "")
+			if r.status != c.want {
+				t.Errorf("%s %s %s: %d, want %d", rt[0], rt[1], c.name, r.status, c.want)
+				continue
+			}
+			m := r.json(t)
+			if m["error"] == nil || m["correlationId"] == nil || m["requestId"] == nil || r.header.Get("Content-Type") != "application/json" {
+				t.Errorf("%s %s %s: not the standard error body: %s", rt[0], rt[1], c.name, r.body)
+			}
+		}
+	}
+	if n := s.Requests()["GET /siem/v1/events 401"]; n != 2 {
+		t.Errorf("request counter: %d", n)
+	}
+}

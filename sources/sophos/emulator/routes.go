@@ -42,7 +42,23 @@ func (s *Server) routes() http.Handler {
 	add("GET /siem/v1/events", data, s.handleSIEM(sEvents))
 	add("GET /siem/v1/alerts", data, s.handleSIEM(sAlerts))
 
-	s.addStep3(add)
+	add("GET /common/v1/alerts", data, s.handleCommonList)
+	add("POST /common/v1/alerts/search", data, s.handleCommonSearch)
+	add("GET /common/v1/alerts/{id}", data, s.handleCommonGet)
+	add("POST /common/v1/alerts/{id}/actions", data, s.handleCommonAction)
+
+	add("GET /endpoint/v1/endpoints", data, s.handleEndpointList)
+	add("GET /endpoint/v1/endpoints/{id}", data, s.handleEndpointGet)
+	add("POST /endpoint/v1/endpoints/isolation", data, s.handleIsolationBulk)
+	add("GET /endpoint/v1/endpoints/{id}/isolation", data, s.handleIsolationGet)
+	add("PATCH /endpoint/v1/endpoints/{id}/isolation", data, s.handleIsolationPatch)
+	add("GET /endpoint/v1/endpoints/{id}/tamper-protection", data, s.handleTamperGet)
+	add("POST /endpoint/v1/endpoints/{id}/tamper-protection", data, s.handleTamperPost)
+	add("GET /endpoint/v1/settings/tamper-protection", data, s.handleTamperGlobal)
+	add("POST /endpoint/v1/endpoints/{id}/scans", data, s.handleTask("scan"))
+	add("POST /endpoint/v1/endpoints/{id}/update-checks", data, s.handleTask("update-check"))
+
+	add("GET /account-health-check/v1/health-check", data, s.handleHealthCheck)
 
 	mux.Handle("/", s.wrap("unknown", open, func(w http.ResponseWriter, r *http.Request, _ *call) {
 		msg := "No such route: " + r.Method + " " + r.URL.Path
