@@ -128,13 +128,13 @@ func (fr *frameReader) resync(from int64, minSeq uint64) (frame, bool, error) {
 
 // tornEntries estimates how many entries a damaged tail [off, limit) held,
 // for the end of the log where no later sequence number can tell exactly:
-// it follows frame headers while they look sane and counts a last partial
-// frame whose first bytes are (a prefix of) the frame marker.
+// it follows frame headers while they look sane, and counts at least one
+// entry for a non-empty tail (the bytes were written for something).
 func (fr *frameReader) tornEntries(off int64) (int64, error) {
 	var n int64
-	for off < fr.limit {
-		rest := int(min(int64(frameHeaderSize), fr.limit-off))
-		b, err := fr.at(off, rest)
+	for pos := off; pos < fr.limit; {
+		rest := int(min(int64(frameHeaderSize), fr.limit-pos))
+		b, err := fr.at(pos, rest)
 		if err != nil {
 			return n, err
 		}
@@ -150,7 +150,10 @@ func (fr *frameReader) tornEntries(off int64) (int64, error) {
 		if length > MaxEntryBytes {
 			break
 		}
-		off += frameSize(int(length))
+		pos += frameSize(int(length))
+	}
+	if n == 0 && fr.limit > off {
+		n = 1
 	}
 	return n, nil
 }

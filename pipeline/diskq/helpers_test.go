@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -147,7 +148,7 @@ func snapshot(t testing.TB, dir string) map[string][]byte {
 
 func restore(t testing.TB, snap map[string][]byte) string {
 	t.Helper()
-	dir := t.TempDir()
+	dir := memDir(t)
 	for name, b := range snap {
 		if err := os.WriteFile(filepath.Join(dir, name), b, 0o600); err != nil {
 			t.Fatal(err)
@@ -199,4 +200,20 @@ func abandon(q *Queue) {
 	q.readMu.Unlock()
 	q.ack.f.Close()
 	q.lock.Close()
+}
+
+func slogTo(w io.Writer) *slog.Logger { return slog.New(slog.NewTextHandler(w, nil)) }
+
+// memDir is a temporary directory on tmpfs when there is one: the
+// corruption tests open hundreds of damaged copies and check logic, not
+// durability, so they need not wait for a shared disk's fsyncs.
+func memDir(t testing.TB) string {
+	t.Helper()
+	if fi, err := os.Stat("/dev/shm"); err == nil && fi.IsDir() {
+		if dir, err := os.MkdirTemp("/dev/shm", "diskq-test-"); err == nil {
+			t.Cleanup(func() { os.RemoveAll(dir) })
+			return dir
+		}
+	}
+	return t.TempDir()
 }

@@ -221,7 +221,7 @@ func (q *Queue) recover() error {
 			"bytes", d.Bytes, "entries_lost", d.Entries, "cut", d.Truncated, "reason", d.Reason)
 	}
 	if rec.AckFile != "" {
-		q.log.Warn("disk buffer: ack file "+rec.AckFile+"; entries still on disk will be delivered again")
+		q.log.Warn("disk buffer: ack file " + rec.AckFile + "; entries still on disk will be delivered again")
 	}
 	q.log.Info("disk buffer opened", "segments", len(segs), "entries", rec.Entries, "bytes", rec.Bytes,
 		"acked", q.acked, "lost_entries", rec.LostEntries, "lost_bytes", rec.LostBytes, "removed_segments", rec.Removed)
@@ -350,5 +350,3 @@ func (st *scanState) intact(f frame, s *segment) {
 		st.start, st.started = cursor{s.base, f.off}, true
 	}
 }
-
-
