@@ -75,11 +75,10 @@ type ecsFields struct {
 }
 
 func (e *ecsEncoder) Append(dst []byte, r *pipeline.Record) ([]byte, error) {
-	if !rawjson.Valid(r.Raw) || r.Raw[rawjson.SkipSpace(r.Raw, 0)] != '{' {
-		return dst, fmt.Errorf("ecs: record %q: item is not a JSON object", r.ID)
-	}
 	alert := r.Stream == pipeline.Alerts
-	e.collect(r.Raw, alert)
+	if err := e.collect(r.Raw, alert); err != nil {
+		return dst, fmt.Errorf("ecs: record %q: %w", r.ID, err)
+	}
 	f := &e.f
 	w := ecsWriter{dst: dst}
 	w.open("")
@@ -274,10 +273,10 @@ func (e *ecsEncoder) Append(dst []byte, r *pipeline.Record) ([]byte, error) {
 
 // collect reads the fields the mapping needs, the last of a repeated key
 // winning as in every JSON reader that keeps one.
-func (e *ecsEncoder) collect(raw []byte, alert bool) {
+func (e *ecsEncoder) collect(raw []byte, alert bool) error {
 	e.f = ecsFields{}
 	f := &e.f
-	_ = rawjson.EachMember(raw, func(k, v []byte) bool {
+	err := eachMember(raw, func(k, v []byte) {
 		switch string(k[1 : len(k)-1]) {
 		case "when":
 			f.when = v
@@ -318,8 +317,10 @@ func (e *ecsEncoder) collect(raw []byte, alert bool) {
 		case "amsi_threat_data":
 			f.amsi = v
 		}
-		return true
 	})
+	if err != nil {
+		return err
+	}
 	if alert {
 		f.srcIP = lastMember(lastMember(f.data, "source_info"), "ip")
 		ips := lastMember(f.data, "ips_threat")
@@ -341,7 +342,7 @@ func (e *ecsEncoder) collect(raw []byte, alert bool) {
 			f.endpointType = lastMember(f.data, "endpoint_type")
 		}
 		f.appSha256 = nil // events only
-		return
+		return nil
 	}
 	f.srcIP = lastMember(f.sourceInfo, "ip")
 	f.srcPort = lastMember(f.ips, "localPort")
@@ -356,6 +357,7 @@ func (e *ecsEncoder) collect(raw []byte, alert bool) {
 	f.pWorkDir = lastMember(f.amsi, "processPath")
 	f.ppExe = lastMember(f.amsi, "parentProcessPath")
 	f.ppPid = lastMember(f.amsi, "parentProcessId")
+	return nil
 }
 
 // lastMember returns the last value of key in obj (nil when obj is not an

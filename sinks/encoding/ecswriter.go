@@ -43,9 +43,8 @@ func (w *ecsWriter) close() {
 
 func (w *ecsWriter) str(k, v string) {
 	w.key(k)
-	w.dst = append(w.dst, '"')
-	w.dst = append(w.dst, v...) // callers pass identifiers that need no escaping
-	w.dst = append(w.dst, '"')
+	// The bytes are only read: no copy of v is needed.
+	w.dst = appendJSONString(w.dst, plainText(unsafe.Slice(unsafe.StringData(v), len(v))))
 }
 
 func (w *ecsWriter) literal(k, v string) {

@@ -1,6 +1,7 @@
 package encoding
 
 import (
+	"log/slog"
 	"os"
 	"path/filepath"
 	"testing"
@@ -38,8 +39,12 @@ func rec(stream pipeline.Stream, raw string) *pipeline.Record {
 	return &r
 }
 
+// mustNew returns an encoder; warnings go nowhere unless the test asks.
 func mustNew(t testing.TB, format string, o Options) Encoder {
 	t.Helper()
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
 	e, err := New(format, o)
 	if err != nil {
 		t.Fatal(err)

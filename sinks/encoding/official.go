@@ -4,7 +4,6 @@ import (
 	"bytes"
 
 	"github.com/sophos-connect/sophos-connect/pipeline"
-	"github.com/sophos-connect/sophos-connect/pipeline/rawjson"
 )
 
 // official replays what the official Sophos SIEM script (v2.1.0) does to an
@@ -125,17 +124,16 @@ func (o *official) loadRaw(raw []byte, datastream string) error {
 	o.arena = o.arena[:0]
 	o.ents = o.ents[:0]
 	o.flat = o.flat[:0]
-	err := rawjson.EachMember(raw, func(k, v []byte) bool {
+	err := eachMember(raw, func(k, v []byte) {
 		ka := int32(len(o.arena))
 		o.arena = appendStr(o.arena, jsonText(k))
 		kb := int32(len(o.arena))
 		if i := o.find(o.ents, o.arena[ka:kb]); i >= 0 {
 			o.arena = o.arena[:ka]
 			o.ents[i].raw = v
-			return true
+			return
 		}
 		o.ents = append(o.ents, entry{ka: ka, kb: kb, raw: v})
-		return true
 	})
 	if err != nil {
 		return err

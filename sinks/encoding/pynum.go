@@ -10,7 +10,8 @@ import (
 // made of it. An integer (no fraction, no exponent) is a Python int and
 // prints as written ("-0" becomes 0); anything else is a float and prints
 // as float.__repr__ (2.50 → 2.5, 1e3 → 1000.0, 1e16 → 1e+16). A float too
-// large for a double is inf: Python's json.dumps writes Infinity, repr inf.
+// large for a double is inf: repr prints inf; for JSON output the number is
+// kept as written (Python's json.dumps would write Infinity, invalid JSON).
 func appendPyNumber(dst, num []byte, jsonOut bool) []byte {
 	isFloat := false
 	for _, c := range num {
@@ -30,6 +31,11 @@ func appendPyNumber(dst, num []byte, jsonOut bool) []byte {
 	f, err := strconv.ParseFloat(unsafe.String(&num[0], len(num)), 64)
 	if err != nil && !math.IsInf(f, 0) {
 		// Not reachable for validated JSON; keep the text rather than lose it.
+		return append(dst, num...)
+	}
+	if jsonOut && math.IsInf(f, 0) {
+		// Python writes Infinity, which no JSON reader accepts; keep the
+		// number as the API wrote it so the line stays valid JSON.
 		return append(dst, num...)
 	}
 	return appendPyFloat(dst, f, jsonOut)

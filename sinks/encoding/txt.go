@@ -41,7 +41,7 @@ type txtFields struct {
 func (e *txtEncoder) Append(dst []byte, r *pipeline.Record) ([]byte, error) {
 	e.f = txtFields{}
 	f := &e.f
-	err := rawjson.EachMember(r.Raw, func(k, v []byte) bool {
+	err := eachMember(r.Raw, func(k, v []byte) {
 		// Python's dict keeps the last value of a repeated key.
 		switch {
 		case rawjson.KeyEquals(k, "created_at"):
@@ -67,7 +67,6 @@ func (e *txtEncoder) Append(dst []byte, r *pipeline.Record) ([]byte, error) {
 		case rawjson.KeyEquals(k, "data"):
 			f.data = v
 		}
-		return true
 	})
 	if err != nil {
 		return dst, fmt.Errorf("txt: record %q: %w", r.ID, err)

@@ -1,0 +1,35 @@
+package encoding
+
+import (
+	"testing"
+
+	"github.com/sophos-connect/sophos-connect/pipeline"
+)
+
+// BenchmarkEncode encodes the reference's sample items (8 events, 4 alerts)
+// round robin into a reused buffer, as a sink does.
+func BenchmarkEncode(b *testing.B) {
+	recs := append(pageRecords(b, "events_page.json", pipeline.Events), pageRecords(b, "alerts_page.json", pipeline.Alerts)...)
+	for _, format := range Formats {
+		b.Run(format, func(b *testing.B) {
+			enc := mustNew(b, format, Options{})
+			var buf []byte
+			var bytesOut int
+			for i := range recs { // warm the scratch buffers
+				buf, _ = enc.Append(buf[:0], recs[i])
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				var err error
+				buf, err = enc.Append(buf[:0], recs[i%len(recs)])
+				if err != nil {
+					b.Fatal(err)
+				}
+				bytesOut += len(buf)
+			}
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "records/s")
+			b.ReportMetric(float64(bytesOut)/float64(b.N), "B/record")
+		})
+	}
+}
