@@ -1,6 +1,7 @@
 package diskq
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -20,8 +21,8 @@ type Recovery struct {
 	Entries  int64  // intact entries kept that are not yet acknowledged
 	Bytes    int64  // bytes after the acknowledged position
 	Damage   []Damage
-	// LostEntries is the sum of Damage[].Entries: entries that were not yet
-	// acknowledged and are gone. LostBytes sums Damage[].Bytes.
+	// LostEntries sums Damage[].Entries and LostBytes Damage[].Bytes over
+	// the spans not reported before (Repeat false): what this Open found.
 	LostEntries int64
 	LostBytes   int64
 }
@@ -39,13 +40,20 @@ type Damage struct {
 	Bytes     int64  // its length
 	Entries   int64  // not-yet-acknowledged entries lost in it
 	Truncated bool   // the span was the file's tail and was cut off; else skipped in place
-	Reason    string
+	// Repeat marks a span skipped in place that an earlier Open already
+	// reported (it stays in its file until the segment is delivered); it is
+	// not counted again in Recovery.LostEntries/LostBytes.
+	Repeat bool
+	Reason string
 }
 
 func (d Damage) String() string {
 	what := "skipped"
 	if d.Truncated {
 		what = "cut"
+	}
+	if d.Repeat {
+		what += " (reported before)"
 	}
 	return fmt.Sprintf("%s@%d: %d bytes %s, %d entries lost (%s)", d.Segment, d.Offset, d.Bytes, what, d.Entries, d.Reason)
 }
@@ -135,6 +143,9 @@ func (q *Queue) recover() error {
 		if b, ok := parseSegName(e.Name()); ok && e.Type().IsRegular() {
 			bases = append(bases, b)
 		}
+		if strings.HasPrefix(e.Name(), reportedFileName+".tmp-") { // left by a crash
+			os.Remove(filepath.Join(q.dir, e.Name()))
+		}
 	}
 	slices.Sort(bases)
 	rec := &q.rec
@@ -161,10 +172,6 @@ func (q *Queue) recover() error {
 			rec.Removed++
 		}
 		lastHeaderOK = keep && headerOK && i == len(bases)-1
-	}
-	// Damage at the end of the log keeps its torn-frame count.
-	for _, i := range st.open {
-		rec.LostEntries += rec.Damage[i].Entries
 	}
 
 	nextSeq := max(st.prevSeq, q.acked) + 1
@@ -208,6 +215,9 @@ func (q *Queue) recover() error {
 	q.lost = slices.DeleteFunc(st.lost, func(r seqRange) bool { return r.to <= q.acked })
 	rec.Entries = q.pendingEntriesLocked()
 	rec.Bytes = q.pendingBytesLocked()
+	if err := q.markReported(); err != nil {
+		q.log.Warn("disk buffer: cannot record reported damage; it will be reported again", "err", err)
+	}
 
 	active := segs[len(segs)-1]
 	f, err := os.OpenFile(filepath.Join(q.dir, active.name), os.O_RDWR, 0o600)
@@ -217,7 +227,11 @@ func (q *Queue) recover() error {
 	q.w = writer{f: f, seg: active, size: active.size}
 
 	for _, d := range rec.Damage {
-		q.log.Warn("disk buffer: damaged data found", "segment", d.Segment, "offset", d.Offset,
+		level, msg := slog.LevelWarn, "disk buffer: damaged data found"
+		if d.Repeat {
+			level, msg = slog.LevelInfo, "disk buffer: damaged data still skipped (reported before)"
+		}
+		q.log.Log(context.Background(), level, msg, "segment", d.Segment, "offset", d.Offset,
 			"bytes", d.Bytes, "entries_lost", d.Entries, "cut", d.Truncated, "reason", d.Reason)
 	}
 	if rec.AckFile != "" {
@@ -249,7 +263,6 @@ func (q *Queue) scanSegment(base uint64, st *scanState, last bool) (*segment, bo
 	damage := func(off, end int64, truncated bool, reason string, entries int64) {
 		rec.Damage = append(rec.Damage, Damage{Segment: name, Offset: off, Bytes: end - off,
 			Truncated: truncated, Reason: reason, Entries: entries})
-		rec.LostBytes += end - off
 		st.open = append(st.open, len(rec.Damage)-1)
 	}
 
@@ -336,7 +349,6 @@ func (st *scanState) intact(f frame, s *segment) {
 				st.rec.Damage[i].Entries = 0
 			}
 		}
-		st.rec.LostEntries += gap
 		st.lost = append(st.lost, seqRange{low + 1, f.seq - 1})
 	} else {
 		for _, i := range st.open {
