@@ -136,6 +136,7 @@ func (e *cefEncoder) escape(dst, s []byte, special byte) []byte {
 // lists included, stays one value. A key produced twice keeps its first
 // position and its last value, as the script's out dict does.
 func (o *official) flatten() {
+	o.idx.reset()
 	for i := range o.ents {
 		ent := o.ents[i]
 		if ent.dead {
@@ -148,7 +149,7 @@ func (o *official) flatten() {
 			o.flattenObj(ent.raw, ns, len(o.arena))
 			continue
 		}
-		o.flat = o.set(o.flat, ent.ka, ent.kb, ent)
+		o.flat = o.setIndexed(o.flat, ent.ka, ent.kb, ent)
 	}
 }
 
@@ -166,7 +167,7 @@ func (o *official) flattenObj(obj []byte, ns, ne int) {
 			o.flattenObj(m.val, ks, len(o.arena))
 			continue
 		}
-		o.flat = o.set(o.flat, int32(ks), int32(len(o.arena)), entry{raw: m.val})
+		o.flat = o.setIndexed(o.flat, int32(ks), int32(len(o.arena)), entry{raw: m.val})
 	}
 	o.p.stack = o.p.stack[:start]
 }

@@ -2,6 +2,7 @@ package encoding
 
 import (
 	"fmt"
+	"unsafe"
 
 	"github.com/sophos-connect/sophos-connect/pipeline"
 	"github.com/sophos-connect/sophos-connect/pipeline/rawjson"
@@ -322,42 +323,104 @@ func (e *ecsEncoder) collect(raw []byte, alert bool) error {
 		return err
 	}
 	if alert {
-		f.srcIP = lastMember(lastMember(f.data, "source_info"), "ip")
-		ips := lastMember(f.data, "ips_threat")
-		f.dstIP = lastMember(ips, "remote_ip")
-		f.dstPort = lastMember(ips, "remote_port")
-		f.srcPort = lastMember(ips, "local_port")
-		f.pExe = lastMember(ips, "executable_name")
-		f.pPid = lastMember(ips, "executable_pid")
-		hmpa := lastMember(f.data, "hmpa_exploit")
-		f.pName = lastMember(hmpa, "process_name")
-		if p := lastMember(hmpa, "process_pid"); p != nil {
-			f.pPid = p
-		}
-		f.platform = lastMember(f.data, "endpoint_platform")
-		if !isString(f.endpointID) {
-			f.endpointID = lastMember(f.data, "endpoint_id")
-		}
-		if !isString(f.endpointType) {
-			f.endpointType = lastMember(f.data, "endpoint_type")
-		}
+		var sourceInfo, ips, hmpa []byte
+		walk(f.data, func(k string, v []byte) {
+			switch k {
+			case "source_info":
+				sourceInfo = v
+			case "ips_threat":
+				ips = v
+			case "hmpa_exploit":
+				hmpa = v
+			case "endpoint_platform":
+				f.platform = v
+			case "endpoint_id":
+				if !isString(f.endpointID) {
+					f.endpointID = v
+				}
+			case "endpoint_type":
+				if !isString(f.endpointType) {
+					f.endpointType = v
+				}
+			}
+		})
+		f.srcIP = lastMember(sourceInfo, "ip")
+		walk(ips, func(k string, v []byte) {
+			switch k {
+			case "remote_ip":
+				f.dstIP = v
+			case "remote_port":
+				f.dstPort = v
+			case "local_port":
+				f.srcPort = v
+			case "executable_name":
+				f.pExe = v
+			case "executable_pid":
+				f.pPid = v
+			}
+		})
+		walk(hmpa, func(k string, v []byte) {
+			switch k {
+			case "process_name":
+				f.pName = v
+			case "process_pid":
+				f.pPid = v
+			}
+		})
 		f.appSha256 = nil // events only
 		return nil
 	}
 	f.srcIP = lastMember(f.sourceInfo, "ip")
-	f.srcPort = lastMember(f.ips, "localPort")
-	f.dstIP = lastMember(f.ips, "remoteIp")
-	f.dstPort = lastMember(f.ips, "remotePort")
-	f.pName = firstString(lastMember(f.ips, "executableName"), lastMember(f.amsi, "processName"))
-	f.pExe = lastMember(f.ips, "executablePath")
-	f.pPid = lastMember(f.ips, "executablePid")
+	var ipsName, amsiName, amsiPid []byte
+	walk(f.ips, func(k string, v []byte) {
+		switch k {
+		case "localPort":
+			f.srcPort = v
+		case "remoteIp":
+			f.dstIP = v
+		case "remotePort":
+			f.dstPort = v
+		case "executableName":
+			ipsName = v
+		case "executablePath":
+			f.pExe = v
+		case "executablePid":
+			f.pPid = v
+		}
+	})
+	walk(f.amsi, func(k string, v []byte) {
+		switch k {
+		case "processName":
+			amsiName = v
+		case "processId":
+			amsiPid = v
+		case "processPath":
+			f.pWorkDir = v
+		case "parentProcessPath":
+			f.ppExe = v
+		case "parentProcessId":
+			f.ppPid = v
+		}
+	})
+	f.pName = firstString(ipsName, amsiName)
 	if _, ok := intValue(f.pPid); !ok {
-		f.pPid = lastMember(f.amsi, "processId")
+		f.pPid = amsiPid
 	}
-	f.pWorkDir = lastMember(f.amsi, "processPath")
-	f.ppExe = lastMember(f.amsi, "parentProcessPath")
-	f.ppPid = lastMember(f.amsi, "parentProcessId")
 	return nil
+}
+
+// walk calls fn for each member of obj (if it is an object) with the key
+// as written; the last of a repeated key is seen last and so wins. Keys with
+// escapes never match the plain names the callers look for.
+func walk(obj []byte, fn func(k string, v []byte)) {
+	if len(obj) == 0 || obj[0] != '{' {
+		return
+	}
+	_ = rawjson.EachMember(obj, func(k, v []byte) bool {
+		k = k[1 : len(k)-1]
+		fn(unsafe.String(unsafe.SliceData(k), len(k)), v)
+		return true
+	})
 }
 
 // lastMember returns the last value of key in obj (nil when obj is not an

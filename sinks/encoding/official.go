@@ -20,6 +20,7 @@ type official struct {
 	flat      []entry // CEF: the flattened dict
 	keepDhost bool
 	warn      *warner // the script's stderr warnings
+	idx       keyIndex
 }
 
 // entry is one dict item. The key is arena[ka:kb]. The value is raw (a JSON
@@ -124,16 +125,11 @@ func (o *official) loadRaw(raw []byte, datastream string) error {
 	o.arena = o.arena[:0]
 	o.ents = o.ents[:0]
 	o.flat = o.flat[:0]
+	o.idx.reset()
 	err := eachMember(raw, func(k, v []byte) {
 		ka := int32(len(o.arena))
 		o.arena = appendStr(o.arena, jsonText(k))
-		kb := int32(len(o.arena))
-		if i := o.find(o.ents, o.arena[ka:kb]); i >= 0 {
-			o.arena = o.arena[:ka]
-			o.ents[i].raw = v
-			return
-		}
-		o.ents = append(o.ents, entry{ka: ka, kb: kb, raw: v})
+		o.ents = o.setIndexed(o.ents, ka, int32(len(o.arena)), entry{raw: v})
 	})
 	if err != nil {
 		return err

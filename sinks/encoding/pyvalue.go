@@ -14,26 +14,7 @@ type member struct{ key, val []byte }
 // Its member stack is reused across records (one py per encoder).
 type py struct {
 	stack []member
-}
-
-// dictMembers pushes obj's members onto p.stack with Python dict semantics,
-// a repeated key keeping its first position and taking its last value, and
-// returns the index of the first pushed member. The caller pops them with
-// p.stack = p.stack[:start] when done; deeper calls may grow the stack, so
-// index it rather than keeping a sub-slice.
-func (p *py) dictMembers(obj []byte) int {
-	start := len(p.stack)
-	_ = rawjson.EachMember(obj, func(k, v []byte) bool {
-		for i := start; i < len(p.stack); i++ {
-			if keyEq(p.stack[i].key, k) {
-				p.stack[i].val = v
-				return true
-			}
-		}
-		p.stack = append(p.stack, member{k, v})
-		return true
-	})
-	return start
+	idx   keyIndex
 }
 
 // keyEq compares two quoted JSON keys by their decoded text.
