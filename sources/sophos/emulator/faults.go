@@ -24,7 +24,10 @@ type Faults struct {
 }
 
 // Enabled reports whether any fault is configured.
-func (f Faults) Enabled() bool { return f != (Faults{RetryAfter: f.RetryAfter, Burst503: f.Burst503}) }
+func (f Faults) Enabled() bool {
+	return f.Rate429 > 0 || f.Rate503 > 0 || f.Midpage401 > 0 || f.Slow > 0 || f.Malformed > 0 ||
+		f.StaleCursor > 0 || f.LateArrivals > 0 || f.Replay > 0
+}
 
 // String renders the faults in ParseFaults syntax.
 func (f Faults) String() string {

@@ -272,18 +272,45 @@ func (in *incident) appendCGPath(b []byte) []byte {
 	return b
 }
 
-// appendRemedy appends core_remedy_items for a cleanup (success or failure).
+// appendRemedy appends core_remedy_items for a cleanup (success or
+// failure): the file, and on Windows often the process and a Run key too.
 func (in *incident) appendRemedy(b []byte, ok bool) []byte {
-	b = append(b, `{"items":[{"type":"file","result":"`...)
+	result := "FAILED_TO_DELETE"
 	if ok {
-		b = append(b, "SUCCESS"...)
-	} else {
-		b = append(b, "FAILED_TO_DELETE"...)
+		result = "SUCCESS"
 	}
+	n := 1
+	if in.ep.platform == "windows" {
+		n += int(in.c>>40) % 3
+	}
+	b = append(b, `{"items":[{"type":"file","result":"`...)
+	b = append(b, result...)
 	b = append(b, `","suspendResult":"NOT_APPLICABLE","descriptor":"`...)
 	b = in.appendPath(b)
-	b = append(b, `","processPath":"","sophosPid":""}],"totalItems":1}`...)
-	return b
+	b = append(b, `","processPath":"","sophosPid":""}`...)
+	if n >= 2 {
+		b = append(b, `,{"type":"process","result":"`...)
+		b = append(b, result...)
+		b = append(b, `","suspendResult":"SUCCESS","descriptor":"`...)
+		b = in.appendPath(b)
+		b = append(b, `","processPath":"`...)
+		b = in.appendPath(b)
+		b = append(b, `","sophosPid":"`...)
+		b = appendInt(b, int64(1000+in.c%9000))
+		b = append(b, ':')
+		b = appendInt(b, int64(133570000000000000+(in.a>>8)%9999999999))
+		b = append(b, `"}`...)
+	}
+	if n >= 3 {
+		b = append(b, `,{"type":"regkey","result":"`...)
+		b = append(b, result...)
+		b = append(b, `","suspendResult":"NOT_APPLICABLE","descriptor":"HKCU\\Software\\Microsoft\\Windows\\CurrentVersion\\Run\\`...)
+		b = appendHexKey(b, in.b>>4, 6)
+		b = append(b, `","processPath":"","sophosPid":""}`...)
+	}
+	b = append(b, `],"totalItems":`...)
+	b = appendInt(b, int64(n))
+	return append(b, '}')
 }
 
 // userNA reports whether the item's source is "n/a" (system events).
@@ -397,7 +424,14 @@ func (t *tenant) appendEvent(b []byte, it item) []byte {
 		b = append(b, a.signer...)
 		b = append(b, `","thumbprint":"`...)
 		b = appendHexKey(b, in.c, 64)
-		b = append(b, `"}]`...)
+		b = append(b, '"', '}')
+		if in.c%2 == 0 {
+			// The intermediate CA of the signing chain.
+			b = append(b, `,{"signer":"DigiCert Trusted G4 Code Signing RSA4096 SHA384 2021 CA1","thumbprint":"`...)
+			b = appendHexKey(b, in.a^0xCA, 64)
+			b = append(b, '"', '}')
+		}
+		b = append(b, ']')
 	}
 	b = append(b, `,"name":"`...)
 	b = in.appendText(b, when)

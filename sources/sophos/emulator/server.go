@@ -9,11 +9,9 @@ package emulator
 import (
 	"context"
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
-	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -272,15 +270,3 @@ func (s *Server) count(route string, status int) {
 	s.requests[fmt.Sprintf("%s %d", route, status)]++
 	s.mu.Unlock()
 }
-
-// sortedKeys is a test and log helper.
-func sortedKeys(m map[string]int) []string {
-	ks := make([]string, 0, len(m))
-	for k := range m {
-		ks = append(ks, k)
-	}
-	sort.Strings(ks)
-	return ks
-}
-
-var errClosed = errors.New("emulator closed")

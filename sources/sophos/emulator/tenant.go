@@ -325,6 +325,26 @@ func (t *tenant) advance(nowMs int64) {
 	}
 	t.ticks = due
 	t.lastBatchMs = last
+	t.prune(nowMs)
+}
+
+// prune forgets arrivals that left the 24 h window more than an hour ago,
+// so a long -rate run keeps bounded memory (caller holds t.mu).
+func (t *tenant) prune(nowMs int64) {
+	cutoff := nowMs - windowMs - 3600_000
+	for s := range t.extra {
+		ex := t.extra[s]
+		i := sort.Search(len(ex), func(i int) bool { return ex[i].ms >= cutoff })
+		if i < 4096 || i < len(ex)/8 {
+			continue // amortize the copy
+		}
+		if s == int(sAlerts) && t.alertByID != nil {
+			for _, x := range ex[:i] {
+				delete(t.alertByID, [2]uint64{x.hi, x.lo})
+			}
+		}
+		t.extra[s] = append(ex[:0:0], ex[i:]...)
+	}
 }
 
 // addNow makes n items of a stream arrive now (AddItems). The batch gets a
