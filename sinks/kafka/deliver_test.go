@@ -85,7 +85,7 @@ func TestDeliverEveryCodec(t *testing.T) {
 	c := startCluster(t, kfake.NumBrokers(1), kfake.SeedTopics(6, "sophos-none", "sophos-gzip", "sophos-snappy", "sophos-lz4", "sophos-zstd"))
 	for _, codec := range Compressions {
 		t.Run(codec, func(t *testing.T) {
-			n := 2000
+			n := 1000
 			if codec == "snappy" { // the default gets the large run
 				n = 5000
 			}
@@ -133,7 +133,7 @@ func TestRequiredAcks(t *testing.T) {
 			cfg := testConfig(c, "acks-"+acks)
 			cfg.RequiredAcks = acks
 			s := newStarted(t, cfg)
-			recs := makeRecords(t, 1500, []string{"t1"}, 3)
+			recs := makeRecords(t, 1000, []string{"t1"}, 3)
 			writeAll(t, s, recs, 500)
 			msgs := readTopic(t, cfg.Brokers, cfg.Topic)
 			for deadline := time.Now().Add(10 * time.Second); acks == "none" && len(msgs) < len(recs) && time.Now().Before(deadline); {

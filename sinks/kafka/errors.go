@@ -59,36 +59,45 @@ func partitionError(topic string, code kafkago.Error, msg string) error {
 	return fmt.Errorf("kafka: topic %q: %w", topic, err)
 }
 
-// connError explains a failure to reach or authenticate with the brokers.
-func connError(brokers []string, err error) error {
+// connError explains a failed produce or metadata round trip; useTLS says
+// whether a TLS hint may help.
+func connError(brokers []string, useTLS bool, err error) error {
 	where := strings.Join(brokers, ",")
+	var netErr *net.OpError
+	code, isCode := kafkaCode(err)
+	switch {
+	case isCode && (code == kafkago.SASLAuthenticationFailed || code == kafkago.IllegalSASLState):
+		return fmt.Errorf("kafka %s: SASL authentication failed — check sasl.username and sasl.password: %w", where, err)
+	case errors.Is(err, context.DeadlineExceeded):
+		return fmt.Errorf("kafka %s: no answer within write_timeout: %w", where, err)
+	case errors.As(err, &netErr), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		if useTLS {
+			err = tlsHint(err)
+		}
+		return fmt.Errorf("kafka %s: connection failed (broker down or unreachable?): %w", where, err)
+	}
+	if useTLS {
+		err = tlsHint(err)
+	}
+	return fmt.Errorf("kafka %s: %w", where, err)
+}
+
+// tlsHint adds the likely fix to a TLS failure.
+func tlsHint(err error) error {
 	var (
-		code    kafkago.Error
 		certErr *tls.CertificateVerificationError
 		unkAuth x509.UnknownAuthorityError
 		host    x509.HostnameError
 		recErr  tls.RecordHeaderError
-		netErr  *net.OpError
+		alert   tls.AlertError
 	)
-	isCode := false
-	if c, ok := kafkaCode(err); ok {
-		code, isCode = c, true
-	}
 	switch {
-	case isCode && (code == kafkago.SASLAuthenticationFailed || code == kafkago.IllegalSASLState):
-		return fmt.Errorf("kafka %s: SASL authentication failed — check sasl.username and sasl.password: %w", where, err)
-	case isCode && code == kafkago.UnsupportedSASLMechanism:
-		return fmt.Errorf("kafka %s: the brokers do not accept this sasl.mechanism — ask which mechanisms are enabled: %w", where, err)
 	case errors.As(err, &certErr), errors.As(err, &unkAuth), errors.As(err, &host):
-		return fmt.Errorf("kafka %s: TLS certificate not trusted — check tls.ca_file and tls.server_name: %w", where, err)
+		return fmt.Errorf("certificate not trusted — check tls.ca_file and tls.server_name: %w", err)
 	case errors.As(err, &recErr):
-		return fmt.Errorf("kafka %s: the brokers do not speak TLS on this port — remove the tls block or use the TLS listener: %w", where, err)
-	case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
-		return fmt.Errorf("kafka %s: the broker closed the connection — a TLS listener needs the tls block, a SASL listener the sasl block: %w", where, err)
-	case errors.Is(err, context.DeadlineExceeded):
-		return fmt.Errorf("kafka %s: no answer in time — check brokers, the network and whether the listener expects TLS: %w", where, err)
-	case errors.As(err, &netErr):
-		return fmt.Errorf("kafka %s: cannot reach the brokers — check brokers and that Kafka is running: %w", where, err)
+		return fmt.Errorf("the broker does not speak TLS on this port — remove the tls block or use its TLS listener: %w", err)
+	case errors.As(err, &alert), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return fmt.Errorf("the broker refused the TLS session — does it require a client certificate (tls.cert_file, tls.key_file)? %w", err)
 	}
-	return fmt.Errorf("kafka %s: %w", where, err)
+	return err
 }

@@ -127,9 +127,14 @@ type readMsg struct {
 // by partition from offset 0 up to the high watermark.
 func readTopic(t testing.TB, brokers []string, topic string) []readMsg {
 	t.Helper()
+	return readTopicWith(t, &kafkago.Transport{}, brokers, topic)
+}
+
+// readTopicWith reads through tr (for TLS or SASL clusters) and closes it.
+func readTopicWith(t testing.TB, tr *kafkago.Transport, brokers []string, topic string) []readMsg {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	tr := &kafkago.Transport{}
 	defer tr.CloseIdleConnections()
 	cl := &kafkago.Client{Addr: kafkago.TCP(brokers...), Transport: tr, Timeout: 10 * time.Second}
 	md, err := cl.Metadata(ctx, &kafkago.MetadataRequest{Topics: []string{topic}})

@@ -2,10 +2,12 @@ package kafka
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sync"
 
 	kafkago "github.com/segmentio/kafka-go"
@@ -62,12 +64,10 @@ type topicState struct {
 	buckets [][]int32
 }
 
-// chunk is one partition's record batch in a produce request. Chunks of one
-// partition have successive rounds and are sent in that order.
+// chunk is one partition's record batch in a produce request.
 type chunk struct {
 	topic int32
 	part  int32
-	round int
 	idx   []int32 // batch indexes, in order
 	bytes int
 }
@@ -132,18 +132,37 @@ func (s *Sink) Write(ctx context.Context, batch []*pipeline.Record) error {
 	w.reset(len(batch))
 	s.encode(batch)
 
-	if err := s.layout(ctx); err != nil {
-		return err
+	err := s.layout(ctx)
+	if err == nil {
+		reuse := s.send(ctx, s.assign(len(batch)))
+		err = s.result(len(batch))
+		if !reuse {
+			// A request abandoned on a deadline may still be reading
+			// the buffers: give them up rather than overwrite them.
+			s.w = writeState{}
+		}
 	}
-	chunks := s.assign(len(batch))
-	reuse := s.send(ctx, chunks)
-	err := s.result(len(batch))
-	if !reuse {
-		// A request abandoned on a deadline may still be reading the
-		// buffers: give them up rather than overwrite them next time.
-		s.w = writeState{}
+	if err != nil && retriable(err) {
+		// Drop the pooled connections and cached metadata: after a broker
+		// restart or a leader change the next attempt starts afresh
+		// instead of failing again on dead connections or stale leaders.
+		s.tr.CloseIdleConnections()
 	}
 	return err
+}
+
+// retriable reports whether err leaves records worth retrying.
+func retriable(err error) bool {
+	var be *pipeline.BatchError
+	if !errors.As(err, &be) {
+		return !pipeline.IsPermanent(err)
+	}
+	for _, it := range be.Items {
+		if !pipeline.IsPermanent(it.Err) {
+			return true
+		}
+	}
+	return false
 }
 
 // encode fills w.msgs: value, key and header bytes in one arena, the topic
@@ -218,7 +237,7 @@ func (s *Sink) layout(ctx context.Context) error {
 	defer cancel()
 	res, err := s.tr.RoundTrip(mctx, s.addr, &metaAPI.Request{TopicNames: names, AllowAutoTopicCreation: true})
 	if err != nil {
-		return connError(s.cfg.Brokers, err)
+		return s.connError(err)
 	}
 	md := res.(*metaAPI.Response)
 	for _, t := range w.topics {
@@ -297,7 +316,7 @@ func (s *Sink) assign(n int) []chunk {
 			for j, i := range idx {
 				if c.bytes+w.msgs[i].size > limit && len(c.idx) > 0 {
 					chunks = append(chunks, c)
-					c = chunk{topic: int32(ti), part: int32(p), round: c.round + 1}
+					c = chunk{topic: int32(ti), part: int32(p)}
 				}
 				c.idx = idx[j-len(c.idx) : j+1]
 				c.bytes += w.msgs[i].size
@@ -318,7 +337,9 @@ type request struct {
 	bytes  int
 }
 
-// plan groups chunks into requests by leader and round.
+// plan groups chunks into requests by leader and round: a partition's n-th
+// chunk (chunks arrive in batch order per partition) goes in round n, so a
+// request never holds one partition twice.
 func (s *Sink) plan(chunks []chunk) []request {
 	w := &s.w
 	var reqs []request
@@ -326,14 +347,18 @@ func (s *Sink) plan(chunks []chunk) []request {
 		leader int32
 		round  int
 	}
+	type tp struct{ topic, part int32 }
+	rounds := map[tp]int{}
 	open := map[key]int{} // the request being filled for a leader and round
 	for _, c := range chunks {
-		k := key{w.topics[c.topic].leaders[c.part], c.round}
+		round := rounds[tp{c.topic, c.part}]
+		rounds[tp{c.topic, c.part}] = round + 1
+		k := key{w.topics[c.topic].leaders[c.part], round}
 		ri, ok := open[k]
 		if !ok || reqs[ri].bytes+c.bytes > maxRequestBytes {
 			ri = len(reqs)
 			open[k] = ri
-			reqs = append(reqs, request{round: c.round})
+			reqs = append(reqs, request{round: round})
 		}
 		reqs[ri].chunks = append(reqs[ri].chunks, c)
 		reqs[ri].bytes += c.bytes
@@ -376,6 +401,10 @@ func (s *Sink) send(ctx context.Context, chunks []chunk) (reuse bool) {
 			}
 			wg.Wait()
 		}
+		// Halves come back in completion order: restore batch order.
+		slices.SortFunc(again, func(a, b chunk) int {
+			return cmp.Or(cmp.Compare(a.topic, b.topic), cmp.Compare(a.part, b.part), cmp.Compare(a.idx[0], b.idx[0]))
+		})
 		chunks = again
 	}
 	return reuse
@@ -414,7 +443,7 @@ func (s *Sink) produce(ctx context.Context, r request) (split []chunk, abandoned
 	res, err := s.tr.RoundTrip(rctx, s.addr, req)
 	if err != nil {
 		abandoned = errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)
-		err = connError(s.cfg.Brokers, err)
+		err = s.connError(err)
 		for _, c := range r.chunks {
 			s.fail(c.idx, err)
 		}
@@ -436,7 +465,6 @@ func (s *Sink) produce(ctx context.Context, r request) (split []chunk, abandoned
 			a, b := c, c
 			a.idx, b.idx = c.idx[:half], c.idx[half:]
 			a.bytes, b.bytes = c.bytes/2, c.bytes-c.bytes/2
-			a.round, b.round = 0, 1
 			split = append(split, a, b)
 		case len(p.RecordErrors) > 0:
 			// The broker refused the batch for the listed records; the

@@ -2,7 +2,6 @@ package kafka
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -10,7 +9,6 @@ import (
 	"time"
 
 	kafkago "github.com/segmentio/kafka-go"
-	metaAPI "github.com/segmentio/kafka-go/protocol/metadata"
 	"github.com/segmentio/kafka-go/sasl"
 	"github.com/segmentio/kafka-go/sasl/plain"
 
@@ -71,6 +69,7 @@ func New(name string, c Config, log *slog.Logger) (*Sink, error) {
 	if err != nil {
 		return nil, err
 	}
+
 	if strings.EqualFold(c.SASL.Mechanism, "plain") && c.TLS == nil {
 		s.log.Warn("kafka: sasl plain without tls sends the password in clear text; add a tls block")
 	}
@@ -114,51 +113,29 @@ func mechanism(s SASL) sasl.Mechanism {
 func (s *Sink) Start(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.WriteTimeout.D()+5*time.Second)
 	defer cancel()
-	req := &metaAPI.Request{TopicNames: []string{}}
-	fixed := s.topic.Fixed()
-	if fixed {
-		req.TopicNames = []string{s.cfg.Topic}
-		req.AllowAutoTopicCreation = true
+	topics := []string{}
+	if s.topic.Fixed() {
+		topics = append(topics, s.cfg.Topic)
 	}
-	res, err := s.tr.RoundTrip(ctx, s.addr, req)
+	md, err := s.probe(ctx, topics)
 	if err != nil {
-		return connError(s.cfg.Brokers, err)
+		return err
 	}
-	md, ok := res.(*metaAPI.Response)
-	if !ok || len(md.Brokers) == 0 {
+	if len(md.Brokers) == 0 {
 		return fmt.Errorf("kafka %s: metadata lists no brokers", strings.Join(s.cfg.Brokers, ","))
 	}
-	if fixed {
+	if len(topics) > 0 {
 		if err := checkTopicMeta(s.cfg.Topic, md); err != nil {
 			return err
 		}
 	}
 	s.log.Info("kafka sink ready", "brokers", s.cfg.Brokers, "topic", s.cfg.Topic, "acks", s.cfg.RequiredAcks,
-		"compression", s.cfg.Compression, "tls", s.cfg.TLS != nil, "sasl", s.cfg.SASL.String())
+		"compression", s.cfg.Compression, "tls", s.cfg.TLS != nil, "sasl", s.cfg.SASL)
 	return nil
 }
 
-// checkTopicMeta explains why topic cannot be written, from a metadata response.
-func checkTopicMeta(topic string, md *metaAPI.Response) error {
-	for _, t := range md.Topics {
-		if t.Name != topic {
-			continue
-		}
-		if t.ErrorCode != 0 {
-			err := partitionError(topic, kafkago.Error(t.ErrorCode), "")
-			var p interface{ Unwrap() error }
-			if errors.As(err, &p) && pipeline.IsPermanent(err) {
-				err = p.Unwrap() // at start every problem is simply fatal
-			}
-			return err
-		}
-		if len(t.Partitions) == 0 {
-			return fmt.Errorf("kafka: topic %q has no partitions", topic)
-		}
-		return nil
-	}
-	return partitionError(topic, kafkago.UnknownTopicOrPartition, "")
-}
+// connError explains a failure to reach the brokers during Write.
+func (s *Sink) connError(err error) error { return connError(s.cfg.Brokers, s.tr.TLS != nil, err) }
 
 // Close releases the connections. Write is never running at this point.
 func (s *Sink) Close() error {
