@@ -47,7 +47,9 @@ const ECSVersion = "8.11.0"
 //	sophos_central       tenant_id, then under "event" or "alert" every member
 //	                     of the item except those moved above (id, when,
 //	                     created_at, customer_id, user_id, appSha256, name for
-//	                     events, type and description for alerts)
+//	                     events, type and description for alerts) — a member
+//	                     stays when it was not moved (not a string, or a
+//	                     date that does not parse)
 //
 // Under sophos_central the item's values are copied compacted (a repeated
 // key keeps its last value: Elasticsearch rejects duplicate keys), with
@@ -84,6 +86,15 @@ func (e *ecsEncoder) Append(dst []byte, r *pipeline.Record) ([]byte, error) {
 	w := ecsWriter{dst: dst}
 	w.open("")
 
+	// Elasticsearch rejects a whole document over one bad date, so only
+	// text that parses as RFC 3339 goes to the ECS date fields; anything else
+	// stays under sophos_central.
+	if !validDate(f.when) {
+		f.when = nil
+	}
+	if !validDate(f.createdAt) {
+		f.createdAt = nil
+	}
 	if ts := firstString(f.when, f.createdAt); ts != nil {
 		w.rawString("@timestamp", ts)
 	}
@@ -264,7 +275,7 @@ func (e *ecsEncoder) Append(dst []byte, r *pipeline.Record) ([]byte, error) {
 	} else {
 		w.open("event")
 	}
-	e.appendRest(&w, r.Raw, alert)
+	e.appendRest(&w, r.Raw, alert, f)
 	w.close()
 	w.close()
 

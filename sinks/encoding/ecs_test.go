@@ -154,3 +154,24 @@ func TestECSDuplicateKeysAndCompaction(t *testing.T) {
 		t.Fatalf("got  %s\nwant %s", out, want)
 	}
 }
+
+func TestECSUnparsableDatesStay(t *testing.T) {
+	doc := ecsDoc(t, rec(pipeline.Events, `{"id":"x","when":"yesterday","created_at":"2024-05-14T08:02:11.482Z"}`))
+	for _, c := range []struct {
+		path []string
+		want any
+	}{
+		{[]string{"@timestamp"}, "2024-05-14T08:02:11.482Z"},
+		{[]string{"event", "created"}, "2024-05-14T08:02:11.482Z"},
+		{[]string{"sophos_central", "event", "when"}, "yesterday"},
+		{[]string{"sophos_central", "event", "created_at"}, nil},
+	} {
+		if got := at(doc, c.path...); !reflect.DeepEqual(got, c.want) {
+			t.Errorf("%v = %#v, want %#v", c.path, got, c.want)
+		}
+	}
+	doc = ecsDoc(t, rec(pipeline.Events, `{"id":7,"when":5}`))
+	if at(doc, "@timestamp") != nil || at(doc, "sophos_central", "event", "id") != 7.0 || at(doc, "sophos_central", "event", "when") != 5.0 {
+		t.Errorf("non-string id/when must stay under sophos_central: %v", doc)
+	}
+}

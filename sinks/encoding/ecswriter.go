@@ -160,6 +160,16 @@ func portNumber(v []byte) (int, bool) {
 	return n, ok && n <= 65535
 }
 
+// validDate reports whether v is a JSON string holding an RFC 3339 time.
+func validDate(v []byte) bool {
+	if !isString(v) || len(v) < 3 || !plainASCII(v[1:len(v)-1]) {
+		return false
+	}
+	s := v[1 : len(v)-1]
+	_, err := time.Parse(time.RFC3339Nano, unsafe.String(&s[0], len(s)))
+	return err == nil
+}
+
 // appendISOMillis writes epoch milliseconds as an ISO-8601 UTC string.
 func appendISOMillis(dst []byte, ms int64) []byte {
 	dst = append(dst, '"')
@@ -186,23 +196,27 @@ func epochNumber(v []byte, scale int64) (int64, bool) {
 
 // appendRest writes the item's members that have no ECS home, with the
 // changes described on ecsEncoder.
-func (e *ecsEncoder) appendRest(w *ecsWriter, raw []byte, alert bool) {
+func (e *ecsEncoder) appendRest(w *ecsWriter, raw []byte, alert bool, f *ecsFields) {
 	p := &e.p
 	start := p.dictMembers(raw)
 	for i := start; i < len(p.stack); i++ {
 		m := p.stack[i]
 		k := m.key[1 : len(m.key)-1]
+		moved := false
 		switch string(k) {
-		case "id", "when", "created_at", "customer_id", "user_id", "appSha256":
-			continue
+		case "id", "customer_id", "user_id", "appSha256":
+			moved = isString(m.val) && (string(k) != "user_id" || !alert) && (string(k) != "appSha256" || !alert)
+		case "when":
+			moved = f.when != nil
+		case "created_at":
+			moved = f.createdAt != nil
 		case "name":
-			if !alert {
-				continue
-			}
+			moved = !alert && isString(m.val)
 		case "type", "description":
-			if alert {
-				continue
-			}
+			moved = alert && isString(m.val)
+		}
+		if moved {
+			continue
 		}
 		if w.more {
 			w.dst = append(w.dst, ',')
