@@ -10,6 +10,7 @@
 //	00000000000000004242.seg  their first entry (so names sort in log order)
 //	ack                       the acknowledged position (two checksummed slots)
 //	lock                      flock'ed while a Queue has the directory open
+//	reported.json             damaged spans already reported (only after damage)
 //
 // A segment is a 16-byte header (magic, version, crc) followed by frames;
 // see format.go for the bytes. Each frame carries a sync marker, the payload
@@ -37,7 +38,9 @@
 // Queue.Recovery() and logged, with its bytes and the number of
 // undelivered entries lost, which is exact whenever an intact entry follows
 // anywhere in the log (sequence numbers bound the gap) and counted from the
-// frame headers for the log's very tail (a torn write). Open fails only on
+// frame headers for the log's very tail (a torn write). A span skipped in
+// place stays in its file until the segment is delivered; later Opens list
+// it again with Repeat set and do not count it again. Open fails only on
 // I/O errors, a locked directory, or a segment written by a newer format
 // version, which it does not touch.
 //
@@ -76,6 +79,6 @@
 // None offers acknowledgement with deletion of consumed segments together
 // with torn-tail repair and resynchronisation past damage, and each would
 // add a dependency to audit for a component whose whole job is not to lose
-// data. The format here is small (two frame kinds, one ack file), fuzzed
+// data. The format here is small (one frame layout, one ack file), fuzzed
 // (FuzzSegmentReader) and corruption-tested at every byte offset.
 package diskq

@@ -296,7 +296,14 @@ func (q *Queue) syncLoop() {
 		q.writeMu.Lock()
 		if q.w.dirty && q.w.f != nil {
 			if err := q.w.f.Sync(); err != nil {
-				q.log.Error("disk buffer: fsync failed", "dir", q.dir, "err", err)
+				// As in write: after a failed fsync what is on disk is
+				// unknown until Open scans it again.
+				q.log.Error("disk buffer: fsync failed; no more appends until reopened", "err", err)
+				q.mu.Lock()
+				if q.failed == nil {
+					q.failed = fmt.Errorf("diskq %s: fsync failed (%w): reopen to recover", q.dir, err)
+				}
+				q.mu.Unlock()
 			} else {
 				q.w.dirty = false
 			}

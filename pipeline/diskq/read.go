@@ -120,6 +120,9 @@ func (q *Queue) Read(max int) ([]Entry, error) {
 					lost = append(lost, seqRange{minSeq + 1, f.seq - 1})
 				}
 				r.gap = false
+				if arena == nil { // room for what is published here, within reason: one allocation in the common case
+					arena = make([]byte, 0, min(limit-off, 4<<20))
+				}
 				arena = append(arena, f.payload...)
 				ends = append(ends, len(arena))
 				ins = append(ins, inflight{f.seq, cursor{s.base, off + f.size()}})
