@@ -1,9 +1,19 @@
 // Package encoding turns records into the bytes a destination receives. The
-// encoders are shared by every sink.
+// encoders are shared by every sink:
+//
+//	raw            the API item byte for byte plus "datastream" and "tenant_id"
+//	txt            the seed's bracketed event/alert line (reference §11.2)
+//	official-json  the official SIEM script's JSON line     } byte-identical to
+//	keyvalue       the official SIEM script's key-value line } the script v2.1.0
+//	cef            the official SIEM script's CEF line       } (reference §10)
+//	ecs            an Elastic Common Schema document (reference Appendix A)
 //
 // Every encoder reads the record's raw API item in place (key order kept,
-// pipeline/rawjson) and appends into the caller's buffer; scratch space lives
-// in the encoder and is reused, so steady-state encoding does not allocate.
+// pipeline/rawjson) and appends one record, without a line terminator, into
+// the caller's buffer. Scratch space lives in the encoder and is reused, so
+// steady-state encoding does not allocate; an encoder therefore serves one
+// goroutine. An item that is not exactly one JSON object is an error and
+// leaves dst as it was.
 package encoding
 
 import (
