@@ -83,7 +83,7 @@ func TestRestartResumesAfterAck(t *testing.T) {
 	for _, sync := range []SyncPolicy{SyncAlways, SyncInterval} {
 		t.Run(map[SyncPolicy]string{SyncAlways: "always", SyncInterval: "interval"}[sync], func(t *testing.T) {
 			dir := t.TempDir()
-			opts := Options{SegmentBytes: 2048, Sync: sync, SyncEvery: time.Hour}
+			opts := Options{SegmentBytes: 2048, Sync: sync, SyncEvery: 20 * time.Millisecond}
 			q := openQ(t, dir, opts)
 			appendRange(t, q, 0, 100, 7, fixed(90))
 			es, err := q.Read(60)
@@ -105,9 +105,19 @@ func TestRestartResumesAfterAck(t *testing.T) {
 			if err := q.Ack(70); err != nil {
 				t.Fatal(err)
 			}
-			if sync == SyncInterval {
-				if err := q.persistAck(); err != nil { // what the ticker does
-					t.Fatal(err)
+			if sync == SyncInterval { // the syncer writes the ack position within SyncEvery
+				deadline := time.Now().Add(10 * time.Second)
+				for {
+					q.ackMu.Lock()
+					synced := q.ackSynced
+					q.ackMu.Unlock()
+					if synced == 70 {
+						break
+					}
+					if time.Now().After(deadline) {
+						t.Fatalf("ack position not written by the syncer (at %d)", synced)
+					}
+					time.Sleep(5 * time.Millisecond)
 				}
 			}
 			appendRange(t, q, 100, 110, 4, fixed(90))
