@@ -6,6 +6,7 @@ package kafka
 
 import (
 	"fmt"
+	"log/slog"
 	"net"
 	"strconv"
 	"strings"
@@ -51,9 +52,9 @@ type Config struct {
 
 // SASL is the authentication block.
 type SASL struct {
-	Mechanism string `yaml:"mechanism"` // plain | scram-sha-256 | scram-sha-512; "" = off
-	Username  string `yaml:"username"`
-	Password  string `yaml:"password"`
+	Mechanism string        `yaml:"mechanism"` // plain | scram-sha-256 | scram-sha-512; "" = off
+	Username  string        `yaml:"username"`
+	Password  config.Secret `yaml:"password"`
 }
 
 // Defaults, also documented in DefaultConfig.
@@ -183,6 +184,28 @@ func contains(list []string, s string) bool {
 	}
 	return false
 }
+
+// LogValue keeps the password out of structured logs (slog would otherwise
+// marshal the struct, secret included).
+func (c Config) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.Any("brokers", c.Brokers), slog.String("topic", c.Topic), slog.String("key", c.Key),
+		slog.String("format", c.Format), slog.String("compression", c.Compression),
+		slog.String("required_acks", c.RequiredAcks), slog.Int("max_in_flight", c.MaxInFlight),
+		slog.Int64("batch_bytes", int64(c.BatchBytes)), slog.String("write_timeout", c.WriteTimeout.String()),
+		slog.Bool("tls", c.TLS != nil), slog.String("sasl", c.SASL.String()), slog.String("client_id", c.ClientID))
+}
+
+// String shows the mechanism and user, never the password.
+func (s SASL) String() string {
+	if s.Mechanism == "" {
+		return "off"
+	}
+	return strings.ToLower(s.Mechanism) + " as " + s.Username
+}
+
+// LogValue keeps the password out of structured logs.
+func (s SASL) LogValue() slog.Value { return slog.StringValue(s.String()) }
 
 // topicTemplate parses the validated topic.
 func (c *Config) topicTemplate() pipeline.Template { return pipeline.ParseTemplate(c.Topic) }

@@ -41,8 +41,9 @@ func newScram(mech, user, password string) *scramMechanism {
 // Name implements sasl.Mechanism.
 func (m *scramMechanism) Name() string { return m.name }
 
-// String never shows the password.
-func (m *scramMechanism) String() string { return m.name + " as " + m.user }
+// String and GoString never show the password.
+func (m *scramMechanism) String() string   { return m.name + " as " + m.user }
+func (m *scramMechanism) GoString() string { return m.String() }
 
 // Start sends client-first-message: "n,," + "n=user,r=nonce".
 func (m *scramMechanism) Start(ctx context.Context) (sasl.StateMachine, []byte, error) {

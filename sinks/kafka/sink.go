@@ -100,9 +100,9 @@ func newTransport(c Config) (*kafkago.Transport, error) {
 func mechanism(s SASL) sasl.Mechanism {
 	switch m := strings.ToLower(s.Mechanism); m {
 	case "plain":
-		return plain.Mechanism{Username: s.Username, Password: s.Password}
+		return plainMechanism{plain.Mechanism{Username: s.Username, Password: s.Password.Value()}}
 	case "scram-sha-256", "scram-sha-512":
-		return newScram(m, s.Username, s.Password)
+		return newScram(m, s.Username, s.Password.Value())
 	}
 	return nil
 }
@@ -143,16 +143,11 @@ func (s *Sink) Close() error {
 	return nil
 }
 
-// String shows the mechanism and user, never the password.
-func (s SASL) String() string {
-	if s.Mechanism == "" {
-		return "off"
-	}
-	return strings.ToLower(s.Mechanism) + " as " + s.Username
-}
+// plainMechanism is kafka-go's PLAIN that prints without its password.
+type plainMechanism struct{ plain.Mechanism }
 
-// LogValue keeps the password out of structured logs.
-func (s SASL) LogValue() slog.Value { return slog.StringValue(s.String()) }
+func (m plainMechanism) String() string   { return "PLAIN as " + m.Username }
+func (m plainMechanism) GoString() string { return m.String() }
 
 func compressionOf(s string) (kafkago.Compression, bool) {
 	switch strings.ToLower(s) {
