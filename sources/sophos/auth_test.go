@@ -35,6 +35,18 @@ func TestTokenCachedAndRenewedOn401(t *testing.T) {
 	if req[tokenRoute] != 2 || req["GET /whoami/v1 401"] != 1 || req["GET /whoami/v1 200"] != 6 {
 		t.Fatalf("after revocation: %v", req)
 	}
+	// A 401 that a fresh token does not cure (here: no X-Tenant-ID) costs
+	// exactly one renewal and one resend, then a clear error.
+	tn := oneTenant(t, c)
+	_, err := c.SIEMPage(testCtx(t), Tenant{APIHost: tn.APIHost}, pipeline.Events, pipeline.Position{}, SIEMOptions{})
+	var ae *APIError
+	if !errors.As(err, &ae) || ae.Status != 401 || !strings.Contains(err.Error(), "X-Tenant-ID") || !strings.Contains(err.Error(), "even after renewing") {
+		t.Fatalf("persistent 401: %v", err)
+	}
+	req = emu.Requests()
+	if req[tokenRoute] != 3 || req["GET /siem/v1/events 401"] != 2 {
+		t.Fatalf("want one renewal and one resend: %v", req)
+	}
 }
 
 // TestTokenRenewedBeforeExpiry: the token is renewed expires_in − 120 s
@@ -206,7 +218,7 @@ func TestPartnerFanOutTwoRegions(t *testing.T) {
 		t.Fatal(err)
 	}
 	parts, err := src.Partitions(testCtx(t))
-	if err != nil || len(parts) != 240 {
+	if err != nil || len(parts) != 240 || len(src.Tenants()) != 120 {
 		t.Fatalf("%d partitions, want 120 × 2: %v", len(parts), err)
 	}
 	for host, tns := range hosts {
@@ -288,5 +300,58 @@ func TestOrganizationCredentialsAndNarrowing(t *testing.T) {
 	_, err = c3.Tenants(testCtx(t))
 	if err == nil || !strings.Contains(err.Error(), `"No Such Tenant"`) || !strings.Contains(err.Error(), "sophos.tenants") {
 		t.Fatalf("unknown tenant: %v", err)
+	}
+}
+
+// TestSourceConcurrentFetch drains every partition of a partner at once
+// through 503 bursts and tokens dying mid-paging: one shared client, one
+// renewal at a time, exact results (run with -race). A token lives for 10
+// pages here: with 8 pagers sharing it, a token that dies after fewer pages
+// than there are concurrent requests can be refused to the very caller who
+// just fetched it, which no real Sophos token does.
+func TestSourceConcurrentFetch(t *testing.T) {
+	emu := newEmu(t, emulator.Options{Partner: true, Tenants: 4, Events: 3000, Alerts: 40,
+		Faults: emulator.Faults{Rate503: 0.05, Burst503: 2, Midpage401: 10}})
+	c, _ := newTestClient(t, emu, nil)
+	src, err := NewSource(c, SourceOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	parts, err := src.Partitions(testCtx(t))
+	if err != nil || len(parts) != 8 {
+		t.Fatalf("%d partitions: %v", len(parts), err)
+	}
+	got := make([][]string, len(parts))
+	errs := make([]error, len(parts))
+	var wg sync.WaitGroup
+	for i, p := range parts {
+		wg.Go(func() {
+			pos := pipeline.Position{}
+			for range 100 {
+				page, err := src.Fetch(testCtx(t), p, pos)
+				if err != nil {
+					errs[i] = err
+					return
+				}
+				got[i] = append(got[i], ids(page.Records)...)
+				if !page.HasMore {
+					return
+				}
+				pos = pipeline.Position{Cursor: page.Cursor}
+			}
+		})
+	}
+	wg.Wait()
+	for i, p := range parts {
+		if errs[i] != nil {
+			t.Fatalf("%s: %v", p, errs[i])
+		}
+		if want := emu.AllIDs(p.Tenant, string(p.Stream)); !slices.Equal(got[i], want) {
+			t.Fatalf("%s: %d ids, want %d", p, len(got[i]), len(want))
+		}
+	}
+	req := emu.Requests()
+	if req["GET /siem/v1/events 401"]+req["GET /siem/v1/alerts 401"] == 0 || req["GET /siem/v1/events 503"]+req["GET /siem/v1/alerts 503"] == 0 {
+		t.Fatalf("faults not exercised: %v", req)
 	}
 }

@@ -79,14 +79,23 @@ func safeToResend(s int) bool {
 	return s == http.StatusTooManyRequests || s == http.StatusServiceUnavailable || s == http.StatusBadGateway || s == http.StatusGatewayTimeout
 }
 
+// maxRenewals bounds token renewals within one call (see do).
+const maxRenewals = 3
+
 // do sends cl until it succeeds (2xx), fails for good, runs out of attempts
-// or ctx ends. A 401 renews the token and resends once. On an *APIError the
-// failed response is returned too.
+// or ctx ends. On an *APIError the failed response is returned too.
+//
+// A 401 renews the token and resends once. A second 401 fails the call when
+// this call fetched the rejected token itself (a brand-new token refused
+// means a configuration problem); when the token came from another caller's
+// renewal, it may have expired under concurrent use, so it is renewed again
+// (at most maxRenewals times per call). Renewals do not count as attempts.
 func (c *Client) do(ctx context.Context, cl *call) (*response, error) {
 	pol := c.cfg.Retry
 	var (
 		stale     string // token rejected by a 401
-		renewed   bool
+		renewals  int
+		fetched   bool // this call fetched the token in use
 		lastErr   error
 		lastRes   *response
 		attempt   int
@@ -97,7 +106,7 @@ func (c *Client) do(ctx context.Context, cl *call) (*response, error) {
 		var tok string
 		if !cl.noAuth {
 			var err error
-			if tok, err = c.token(ctx, stale); err != nil {
+			if tok, fetched, err = c.token(ctx, stale); err != nil {
 				return nil, err
 			}
 		}
@@ -125,9 +134,9 @@ func (c *Client) do(ctx context.Context, cl *call) (*response, error) {
 		apiErr := newAPIError(res.status, cl.method, cl.displayPath(), res.body, c.redact)
 		apiErr.Attempts = attempt
 		lastErr, lastRes = apiErr, res
-		if res.status == http.StatusUnauthorized && !cl.noAuth && !renewed {
-			// Expired or revoked token: renew once and resend; not counted.
-			renewed, stale = true, tok
+		if res.status == http.StatusUnauthorized && !cl.noAuth && renewals < maxRenewals && (renewals == 0 || !fetched) {
+			renewals++
+			stale = tok
 			attempt--
 			c.log.Info("sophos: token rejected (401), renewing it", "method", cl.method, "path", cl.displayPath())
 			continue

@@ -93,6 +93,10 @@ func (e *APIError) Temporary() bool {
 	return retryableStatus(e.Status) || e.Status == http.StatusConflict
 }
 
+// Retryable tells the pipeline whether fetching again later may help: not
+// for 400/401/403/404 (fix the request or the configuration).
+func (e *APIError) Retryable() bool { return e.Temporary() }
+
 // newAPIError decodes the standard error body leniently: every field is
 // optional and an empty or non-JSON body is fine.
 func newAPIError(status int, method, path string, body []byte, redact func(string) string) *APIError {
@@ -173,6 +177,16 @@ func (e *AuthError) Error() string {
 
 func (e *AuthError) Unwrap() error { return e.Err }
 
+// Retryable is true when the token endpoint was unreachable, failing or
+// rate limiting; false when it rejected the credentials or is not a token
+// endpoint.
+func (e *AuthError) Retryable() bool {
+	if e.Status == 0 {
+		return e.Err != nil && !isCertError(e.Err)
+	}
+	return retryableStatus(e.Status)
+}
+
 // authErrorFor maps a token endpoint answer to a cause and a fix.
 func authErrorFor(status int, code, message, tracking string, body []byte, redact func(string) string) *AuthError {
 	e := &AuthError{Status: status, Code: redact(code), Message: redact(message), TrackingID: tracking}
@@ -226,3 +240,6 @@ func (e *PageError) Error() string {
 }
 
 func (e *PageError) Unwrap() error { return e.Err }
+
+// Retryable is true: a broken body is usually a transient fault.
+func (e *PageError) Retryable() bool { return true }

@@ -16,21 +16,23 @@ const tokenMargin = 120 * time.Second
 
 // token returns a valid bearer token, fetching one when none is cached, the
 // cached one is near expiry, or it equals stale (the token a 401 rejected).
-// Only one fetch runs at a time; callers waiting for it honour ctx.
-func (c *Client) token(ctx context.Context, stale string) (string, error) {
+// Only one fetch runs at a time; callers waiting for it honour ctx. fetched
+// says whether this caller fetched the token itself.
+func (c *Client) token(ctx context.Context, stale string) (tok string, fetched bool, err error) {
 	if t := c.cachedToken(stale); t != "" {
-		return t, nil
+		return t, false, nil
 	}
 	select {
 	case c.tokSem <- struct{}{}:
 	case <-ctx.Done():
-		return "", ctx.Err()
+		return "", false, ctx.Err()
 	}
 	defer func() { <-c.tokSem }()
 	if t := c.cachedToken(stale); t != "" { // another caller renewed it meanwhile
-		return t, nil
+		return t, false, nil
 	}
-	return c.fetchToken(ctx)
+	tok, err = c.fetchToken(ctx)
+	return tok, err == nil, err
 }
 
 func (c *Client) cachedToken(stale string) string {

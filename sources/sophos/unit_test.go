@@ -140,6 +140,24 @@ func TestAPIErrorMessages(t *testing.T) {
 	if e.Code == "" || e.Message != "123" {
 		t.Fatalf("lenient scalars: %+v", e)
 	}
+	var retry interface{ Retryable() bool } // what the pipeline runner checks
+	for _, tc := range []struct {
+		err  error
+		want bool
+	}{
+		{newAPIError(503, "GET", "/x", nil, id), true},
+		{newAPIError(429, "GET", "/x", nil, id), true},
+		{newAPIError(400, "GET", "/x", nil, id), false},
+		{newAPIError(403, "GET", "/x", nil, id), false},
+		{authErrorFor(401, "oauth.invalid_client_secret", "", "", nil, id), false},
+		{authErrorFor(503, "", "", "", nil, id), true},
+		{&AuthError{Cause: "cannot reach", Err: errors.New("connection refused")}, true},
+		{&PageError{Reason: "cut"}, true},
+	} {
+		if !errors.As(tc.err, &retry) || retry.Retryable() != tc.want {
+			t.Errorf("%v: Retryable() != %v", tc.err, tc.want)
+		}
+	}
 	a := authErrorFor(401, "oauth.invalid_client_secret", "Unauthorized", "trk", nil, id)
 	if a.Error() != "auth failed: invalid client secret (401 oauth.invalid_client_secret) [trackingId trk] — check sophos.client_secret" {
 		t.Fatalf("auth: %s", a.Error())
