@@ -84,8 +84,9 @@ func ClampSince(since, now time.Time) time.Time {
 
 // SIEMPage fetches one page of the tenant's stream at pos: after pos.Cursor
 // when set, else from pos.Since clamped into the 24 h window. A 400 on a
-// from_date (clock skew, a long retry) is retried once with from_date =
-// now − 23h59m, now being the later of our clock and the server's Date.
+// from_date (clock skew, a long retry) is retried once with from_date
+// clamped to now − 23h59m, now being the later of our clock and the
+// server's Date.
 // A malformed page is a *PageError (not committed; fetch it again).
 func (c *Client) SIEMPage(ctx context.Context, t Tenant, stream pipeline.Stream, pos pipeline.Position, opt SIEMOptions) (*pipeline.Page, error) {
 	if stream != pipeline.Alerts && stream != pipeline.Events {
@@ -101,6 +102,9 @@ func (c *Client) SIEMPage(ctx context.Context, t Tenant, stream pipeline.Stream,
 			now = d
 		}
 		retry := now.Add(-Window + windowMargin)
+		if since.After(retry) { // clamp only: never ask for more than pos.Since did
+			retry = since
+		}
 		c.log.Warn("sophos: from_date rejected (400), retrying once at now−23h59m", "tenant", t.ID,
 			"stream", stream.Plural(), "from_date", since.Unix(), "retry_from_date", retry.Unix())
 		res, err = c.do(ctx, c.siemCall(t, stream, "", retry, opt))
