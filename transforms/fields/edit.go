@@ -11,8 +11,8 @@ import (
 // as Sophos sent them. Each returns a new slice and never writes into its
 // input (the source may share one buffer between the records of a page).
 
-// member locates one key in an object.
-type member struct {
+// memberPos locates one key in an object.
+type memberPos struct {
 	found    bool
 	keyStart int // offset of the key's opening quote
 	valStart int // offset of the value
@@ -24,8 +24,8 @@ type member struct {
 }
 
 // findMember looks for key in the object starting at data[start] == '{'.
-func findMember(data []byte, start int, key string) (member, error) {
-	m := member{prevEnd: -1, lastEnd: -1}
+func findMember(data []byte, start int, key string) (memberPos, error) {
+	m := memberPos{prevEnd: -1, lastEnd: -1}
 	i := rawjson.SkipSpace(data, start+1)
 	if i < len(data) && data[i] == '}' {
 		m.close = i

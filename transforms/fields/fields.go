@@ -9,15 +9,9 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/sophos-connect/sophos-connect/config"
 	"github.com/sophos-connect/sophos-connect/pipeline"
 )
-
-// typedKeys are the top-level item keys pipeline.NewRecord reads.
-var typedKeys = map[string]bool{
-	"id": true, "type": true, "severity": true, "name": true, "description": true, "group": true,
-	"when": true, "created_at": true, "location": true, "source": true,
-	"endpoint_id": true, "endpoint_type": true, "data": true,
-}
 
 type op struct {
 	kind  byte // 'r' rename, 's' set, 'a' add, 'd' drop
@@ -25,7 +19,7 @@ type op struct {
 	to    []string  // rename target
 	json  []byte    // fixed value
 	tmpl  *template // per-record string value
-	typed bool      // the op touches a key the typed fields come from
+	typed uint16    // typed-key bits of the top-level keys the op touches
 }
 
 // Fields is the stage. It is safe for concurrent use.
@@ -43,16 +37,16 @@ func New(c Config) (*Fields, error) {
 	for _, r := range c.Rename {
 		from, _ := splitPath(r.From)
 		to, _ := splitPath(r.To)
-		f.ops = append(f.ops, op{kind: 'r', path: from, to: to, typed: typedKeys[from[0]] || typedKeys[to[0]]})
+		f.ops = append(f.ops, op{kind: 'r', path: from, to: to, typed: typedBits[from[0]] | typedBits[to[0]]})
 	}
 	values := func(kind byte, key string, vs Values) error {
 		for _, v := range vs {
 			p, _ := splitPath(v.Path)
-			o := op{kind: kind, path: p, json: v.JSON, typed: typedKeys[p[0]]}
+			o := op{kind: kind, path: p, json: v.JSON, typed: typedBits[p[0]]}
 			if v.JSON == nil {
 				t, err := parseTemplate(v.Text, osLookup)
 				if err != nil {
-					return fmt.Errorf("%s.%s: %w", key, v.Path, err)
+					return &config.FieldError{Key: key + "." + v.Path, Line: v.Line, Msg: err.Error()}
 				}
 				if t.fixed != nil {
 					o.json = t.fixed
@@ -72,7 +66,7 @@ func New(c Config) (*Fields, error) {
 	}
 	for _, d := range c.Drop {
 		p, _ := splitPath(d)
-		f.ops = append(f.ops, op{kind: 'd', path: p, typed: typedKeys[p[0]]})
+		f.ops = append(f.ops, op{kind: 'd', path: p, typed: typedBits[p[0]]})
 	}
 	return f, nil
 }
@@ -82,56 +76,66 @@ func New(c Config) (*Fields, error) {
 // item that is not a JSON object, or a path through a non-object value, is
 // an error: the pipeline dead-letters the record with it.
 func (f *Fields) Process(r *pipeline.Record, out []*pipeline.Record) ([]*pipeline.Record, error) {
-	raw, retype, err := f.apply(r.Raw, r)
+	d := docs.Get().(*doc)
+	defer d.release()
+	raw, changed, retype, err := f.apply(d, r.Raw, r)
 	if err != nil {
 		return out, fmt.Errorf("fields: %w", err)
 	}
-	if retype {
-		nr, err := pipeline.NewRecord(r.Stream, r.Tenant, raw)
-		if err != nil {
+	if !changed {
+		return append(out, r), nil
+	}
+	if retype != 0 {
+		nr := *r
+		if err := d.retype(&nr, retype); err != nil {
 			return out, fmt.Errorf("fields: after the edits: %w", err)
 		}
 		*r = nr
-	} else {
-		r.Raw = raw
 	}
+	r.Raw = raw
 	return append(out, r), nil
 }
 
-// apply runs every op on raw for r.
-func (f *Fields) apply(raw []byte, r *pipeline.Record) (out []byte, retype bool, err error) {
-	var scratch []byte
+// apply runs every op on raw for r: one walk of the top level, edits on
+// the members, one copy out (none when nothing changed).
+func (f *Fields) apply(d *doc, raw []byte, r *pipeline.Record) (out []byte, changed bool, retype uint16, err error) {
+	if err := d.parse(raw); err != nil {
+		return raw, false, 0, err
+	}
+	any := false
 	for i := range f.ops {
 		o := &f.ops[i]
-		changed := false
+		var changed bool
 		switch o.kind {
 		case 'r':
 			var val []byte
-			var rest []byte
-			rest, val, err = deletePath(raw, o.path)
-			if err != nil || val == nil {
-				break
+			if val, err = d.remove(o.path); err == nil && val != nil {
+				_, err = d.set(o.to, val, false)
+				changed = err == nil
 			}
-			raw, _, err = setPath(rest, o.to, val, false)
-			changed = err == nil
 		case 's', 'a':
 			val := o.json
 			if o.tmpl != nil {
-				scratch = o.tmpl.appendJSON(scratch[:0], r)
-				val = scratch
+				val = o.tmpl.appendJSON(nil, r) // kept by the doc: a fresh buffer
 			}
-			raw, changed, err = setPath(raw, o.path, val, o.kind == 'a')
+			changed, err = d.set(o.path, val, o.kind == 'a')
 		case 'd':
 			var val []byte
-			raw, val, err = deletePath(raw, o.path)
+			val, err = d.remove(o.path)
 			changed = val != nil
 		}
 		if err != nil {
-			return raw, false, fmt.Errorf("%s %s: %w", opName(o.kind), joinPath(o.path), err)
+			return raw, false, 0, fmt.Errorf("%s %s: %w", opName(o.kind), joinPath(o.path), err)
 		}
-		retype = retype || (changed && o.typed)
+		any = any || changed
+		if changed {
+			retype |= o.typed
+		}
 	}
-	return raw, retype, nil
+	if !any {
+		return raw, false, 0, nil
+	}
+	return d.bytes(), true, retype, nil
 }
 
 func opName(k byte) string {

@@ -3,6 +3,7 @@ package fields
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -217,6 +218,34 @@ drop: [source_info, when, data.endpoint_java_id]
 	}
 }
 
+// TestRetypeMatchesNewRecord: after edits to typed keys the record is what
+// pipeline.NewRecord makes of the new bytes (the stage reads the typed
+// fields from its parsed members instead of walking the item again).
+func TestRetypeMatchesNewRecord(t *testing.T) {
+	for _, src := range []string{
+		`{rename: {location: host.name, description: summary, source: user}}`,
+		`{set: {severity: high, type: X, name: renamed, description: d, group: G, when: w, created_at: c, location: L, source: S}}`,
+		`{drop: [endpoint_id, endpoint_type]}`,
+		`{set: {data.endpoint_id: e1, endpoint_type: null}}`,
+		`{rename: {data: payload}}`,
+		`{add: {name: n, description: d, group: g, endpoint_id: x}}`,
+	} {
+		f, err := New(decode(t, src))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range samples.All() {
+			if _, err := f.Process(r, nil); err != nil {
+				t.Fatalf("%s: %v", src, err)
+			}
+			want, err := pipeline.NewRecord(r.Stream, r.Tenant, r.Raw)
+			if err != nil || fmt.Sprint(want) != fmt.Sprint(*r) {
+				t.Errorf("%s on %s:\n got %+v\nwant %+v (%v)", src, r.ID, *r, want, err)
+			}
+		}
+	}
+}
+
 func TestRetypeOnlyWhenNeeded(t *testing.T) {
 	f, err := New(decode(t, `{set: {extra: 1}}`))
 	if err != nil {
@@ -236,7 +265,7 @@ func TestProcessErrors(t *testing.T) {
 	cases := []struct{ yaml, raw, want string }{
 		{`{set: {source_info.ip.v4: x}}`, `{"id":"1","source_info":{"ip":"10.0.0.1"}}`, "fields: set source_info.ip.v4: source_info.ip is a string, not an object"},
 		{`{rename: {a: b.c}}`, `{"id":"1","a":1,"b":[1]}`, "fields: rename a: b is an array, not an object"},
-		{`{set: {x: 1}}`, `{"id":"1",`, "fields: set x: invalid JSON"},
+		{`{set: {x: 1}}`, `{"id":"1",`, "fields: invalid JSON"},
 		{`{set: {x: 1}}`, `"str"`, "not a JSON object"},
 	}
 	for _, c := range cases {
@@ -340,6 +369,12 @@ func FuzzFields(f *testing.F) {
 	for _, raw := range samples.Items(pipeline.Events)[:3] {
 		f.Add(string(raw), "source_info.ip", "new.key", `x"\y`)
 	}
+	alerts := samples.Items(pipeline.Alerts)
+	f.Add(string(alerts[0]), "data", "endpoint_type", "x")
+	f.Add(string(alerts[1]), "data.endpoint_id", "endpoint_id", "")
+	f.Add(string(alerts[2]), "description", "name", "n")
+	f.Add(string(samples.Items(pipeline.Events)[4]), "location", "host.name", "h")
+	f.Add(`{"id":"1","endpoint_id":"","data":{"endpoint_id":"d"}}`, "endpoint_id", "data.endpoint_type", "t")
 	f.Add(`{"a":{"b":null},"c":[1,{"d":2}]}`, "a.b.c", "c.d", "v")
 	f.Add(`{ }`, "a", "a", "")
 	f.Add(`{"a" : 1 , "b" :{ } }`, "b.x", "a", "é")
@@ -381,10 +416,30 @@ func FuzzFields(f *testing.F) {
 		if err == nil && valid && rawjson.Get(out3, path2...) != nil && !hasDuplicateKeys(out) {
 			t.Fatalf("after drop %s on %s: still present in %s", p2, out, out3)
 		}
-		rr := &pipeline.Record{Stream: pipeline.Events, ID: "x", Raw: in}
-		fl := &Fields{ops: []op{{kind: 'r', path: path1, to: path2}, {kind: 'a', path: path2, json: jv}, {kind: 'd', path: path1}}}
-		if _, err := fl.Process(rr, nil); err == nil && valid && !rawjson.Valid(rr.Raw) {
-			t.Fatalf("rename %s→%s on %s: invalid %s", p1, p2, raw, rr.Raw)
+		// The stage: rename, add, set, drop; the typed fields must be what
+		// pipeline.NewRecord reads from the result.
+		for _, stream := range []pipeline.Stream{pipeline.Events, pipeline.Alerts} {
+			rr, err := pipeline.NewRecord(stream, "t", in)
+			if err != nil {
+				continue
+			}
+			t1, t2 := typedBits[path1[0]], typedBits[path2[0]]
+			fl := &Fields{ops: []op{
+				{kind: 'r', path: path1, to: path2, typed: t1 | t2},
+				{kind: 'a', path: path2, json: jv, typed: t2},
+				{kind: 's', path: []string{"severity"}, json: jv, typed: bSeverity},
+				{kind: 'd', path: path1, typed: t1},
+			}}
+			if _, err := fl.Process(&rr, nil); err != nil {
+				continue
+			}
+			if valid && !rawjson.Valid(rr.Raw) {
+				t.Fatalf("rename %s→%s on %s: invalid %s", p1, p2, raw, rr.Raw)
+			}
+			want, err := pipeline.NewRecord(stream, "t", rr.Raw)
+			if err != nil || fmt.Sprint(want) != fmt.Sprint(rr) {
+				t.Fatalf("typed fields after the edits on %s:\n got %+v\nwant %+v (%v)", raw, rr, want, err)
+			}
 		}
 	})
 }
