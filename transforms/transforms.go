@@ -25,6 +25,9 @@ type Env struct {
 	StateDir string       // the collector's state_dir (dedupe's file)
 	Log      *slog.Logger // nil discards
 	Name     string       // the stage's name key, or e.g. "transforms[2]"; names dedupe's file
+	// DryRun builds stages that describe themselves but open and create no
+	// state files (for `validate`).
+	DryRun bool
 }
 
 // Factory builds one stage type from its YAML mapping.
@@ -84,6 +87,10 @@ var Table = []Factory{
 			name := env.Name
 			if name == "" {
 				name = prefix
+			}
+			if env.DryRun {
+				d, err := dedupe.NewDryRun(name, c, env.StateDir)
+				return d, locate(err, node, prefix)
 			}
 			d, err := dedupe.New(name, c, env.StateDir, env.Log)
 			return d, locate(err, node, prefix)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"strings"
 	"syscall"
 	"testing"
@@ -204,6 +205,21 @@ func TestDescribe(t *testing.T) {
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("Describe:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+func TestDryRun(t *testing.T) {
+	dir := t.TempDir() + "/absent"
+	n := stagesYAML(t, chain)[2]
+	s, err := Build("dedupe", n, "transforms[2]", Env{StateDir: dir, Name: "transforms[2]", DryRun: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := Describe(s); !strings.Contains(got, "state="+dir+"/dedupe-transforms_2_.db") {
+		t.Errorf("Describe = %q", got)
+	}
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Error("a dry run created state_dir")
 	}
 }
 

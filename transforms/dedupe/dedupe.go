@@ -79,11 +79,12 @@ func (c *Config) Validate() error {
 // Dedupe is the stage; it implements pipeline.Stage,
 // pipeline.DeliveryObserver and io.Closer, and is safe for concurrent use.
 type Dedupe struct {
-	name string
-	cfg  Config
-	path string // state file; "" = memory only
-	log  *slog.Logger
-	now  func() time.Time
+	name  string
+	cfg   Config
+	path  string // state file; "" = memory only
+	shown string // state file named by String (set even for a dry run)
+	log   *slog.Logger
+	now   func() time.Time
 
 	mu        sync.Mutex
 	tab       *table
@@ -140,11 +141,29 @@ func newDedupe(name string, c Config, stateDir string, log *slog.Logger, now fun
 			return nil, fmt.Errorf("dedupe: state_dir: %w", err)
 		}
 		d.path = filepath.Join(stateDir, "dedupe-"+fileName(name)+".db")
+		d.shown = d.path
 	} else {
 		log.Warn("dedupe keeps its ids in memory only: set state_dir so a restart still knows what was forwarded", "stage", name)
 	}
 	if err := d.load(); err != nil {
 		return nil, err
+	}
+	return d, nil
+}
+
+// NewDryRun builds a memory-only stage that describes itself (String) as
+// New would, without creating state_dir or reading its file: for
+// `validate`.
+func NewDryRun(name string, c Config, stateDir string) (*Dedupe, error) {
+	d, err := newDedupe(name, c, "", slog.New(slog.DiscardHandler), time.Now)
+	if err != nil {
+		return nil, err
+	}
+	if c.StateDir != "" {
+		stateDir = c.StateDir
+	}
+	if stateDir != "" {
+		d.shown = filepath.Join(stateDir, "dedupe-"+fileName(name)+".db")
 	}
 	return d, nil
 }
@@ -384,6 +403,17 @@ func (d *Dedupe) Close() error {
 	return d.snapshot()
 }
 
+// Abandoned forgets the pending ids of records that will never be
+// delivered (a page given up or to be fetched and processed again), so they
+// are not taken for repeats. Ids already remembered stay.
+func (d *Dedupe) Abandoned(records []*pipeline.Record) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, r := range records {
+		delete(d.pending, hashKey(string(r.Stream), r.ID))
+	}
+}
+
 // Len returns the number of remembered ids and of pending ones.
 func (d *Dedupe) Len() (remembered, pending int) {
 	d.mu.Lock()
@@ -398,8 +428,8 @@ func (d *Dedupe) Path() string { return d.path }
 // dedupe(ttl=25h0m0s, max_entries=2000000, state=state/dedupe-x.db).
 func (d *Dedupe) String() string {
 	state := "memory only"
-	if d.path != "" {
-		state = "state=" + d.path
+	if d.shown != "" {
+		state = "state=" + d.shown
 	}
 	return fmt.Sprintf("dedupe(ttl=%s, max_entries=%d, %s)", d.cfg.TTL, d.cfg.MaxEntries, state)
 }

@@ -121,6 +121,34 @@ func TestPendingExpires(t *testing.T) {
 	}
 }
 
+func TestAbandoned(t *testing.T) {
+	d := open(t, "", newClock(), nil)
+	a, b := rec(pipeline.Events, "a"), rec(pipeline.Events, "b")
+	forwarded(t, d, a, b)
+	d.Delivered([]*pipeline.Record{b})
+	d.Abandoned([]*pipeline.Record{a, b}) // the page is fetched again
+	if got := ids(forwarded(t, d, a, b)); got != "e:a" {
+		t.Errorf("after Abandoned forwarded %q, want e:a (b was delivered)", got)
+	}
+}
+
+func TestDryRun(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "not-created")
+	d, err := NewDryRun("x", DefaultConfig(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "dedupe(ttl=25h0m0s, max_entries=2000000, state=" + filepath.Join(dir, "dedupe-x.db") + ")"; d.String() != want {
+		t.Errorf("String() = %q, want %q", d.String(), want)
+	}
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Errorf("a dry run touched state_dir: %v", err)
+	}
+	if d.Close() != nil || d.Path() != "" {
+		t.Error("a dry run has no state file")
+	}
+}
+
 func TestEviction(t *testing.T) {
 	const max = 1000
 	c := newClock()
