@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 	"unicode/utf8"
@@ -137,6 +138,29 @@ func TestMessageSanitizing(t *testing.T) {
 			t.Errorf("appendMsg(%q, ctl=%v, lf=%v) = %q, want %q", tt.in, tt.ctl, tt.lf, got, tt.wantText)
 		}
 	}
+}
+
+// TestFramersConcurrent builds frames in two goroutines, as two syslog
+// sinks do: with -race it proves the builder is used without shared state
+// (go-syslog's SetParameter keeps some in package variables).
+func TestFramersConcurrent(t *testing.T) {
+	var wg sync.WaitGroup
+	for g := range 2 {
+		f := testFramer(t, "rfc5424", framingOctet)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 200 {
+				r := &pipeline.Record{Stream: pipeline.Events, Tenant: "t", ID: strconv.Itoa(g*1000 + i), When: "2024-05-14T08:02:11Z"}
+				out, _, err := f.appendFrame(nil, r, []byte("m"))
+				if err != nil || !strings.Contains(string(out), `id="`+r.ID+`"`) {
+					t.Errorf("frame %q: %v", out, err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
 }
 
 // FuzzFrames builds frames from arbitrary record fields and messages and

@@ -36,7 +36,7 @@ type rsyslogd struct {
 // rsyslogOptions selects the inputs.
 type rsyslogOptions struct {
 	tcp, udp bool
-	tls      *testPKI // imtcp through the gtls driver, client certificates required
+	tls      *testPKI // imtcp through the ossl driver, client certificates required
 	discard  bool     // drop messages instead of writing them (benchmarks)
 }
 
@@ -59,16 +59,18 @@ func needRsyslog(t testing.TB) string {
 	return bin
 }
 
-// needGTLS checks for rsyslog's GnuTLS netstream driver (Debian package
-// rsyslog-gnutls).
-func needGTLS(t testing.TB) {
+// needOSSL checks for rsyslog's OpenSSL netstream driver (Debian package
+// rsyslog-openssl). The GnuTLS driver (rsyslog-gnutls) works too but
+// generates Diffie-Hellman parameters at every start: seconds of CPU on a
+// busy machine, for each restart the tests make.
+func needOSSL(t testing.TB) {
 	t.Helper()
-	for _, pattern := range []string{"/usr/lib/*/rsyslog/lmnsd_gtls.so", "/usr/lib/rsyslog/lmnsd_gtls.so", "/usr/lib64/rsyslog/lmnsd_gtls.so"} {
+	for _, pattern := range []string{"/usr/lib/*/rsyslog/lmnsd_ossl.so", "/usr/lib/rsyslog/lmnsd_ossl.so", "/usr/lib64/rsyslog/lmnsd_ossl.so"} {
 		if m, _ := filepath.Glob(pattern); len(m) > 0 {
 			return
 		}
 	}
-	missing(t, "rsyslog's TLS driver lmnsd_gtls.so not found: install it with apt-get install rsyslog-gnutls")
+	missing(t, "rsyslog's TLS driver lmnsd_ossl.so not found: install it with apt-get install rsyslog-openssl")
 }
 
 func missing(t testing.TB, why string) {
@@ -85,7 +87,7 @@ func startRsyslog(t testing.TB, o rsyslogOptions) *rsyslogd {
 	t.Helper()
 	bin := needRsyslog(t)
 	if o.tls != nil {
-		needGTLS(t)
+		needOSSL(t)
 	}
 	r := &rsyslogd{t: t, bin: bin, dir: t.TempDir()}
 	r.conf = filepath.Join(r.dir, "rsyslog.conf")
@@ -100,13 +102,13 @@ func startRsyslog(t testing.TB, o rsyslogOptions) *rsyslogd {
 	var c strings.Builder
 	fmt.Fprintf(&c, "global(workDirectory=%q maxMessageSize=\"64k\"", r.dir)
 	if o.tls != nil {
-		fmt.Fprintf(&c, " defaultNetstreamDriver=\"gtls\" defaultNetstreamDriverCAFile=%q defaultNetstreamDriverCertFile=%q defaultNetstreamDriverKeyFile=%q",
+		fmt.Fprintf(&c, " defaultNetstreamDriver=\"ossl\" defaultNetstreamDriverCAFile=%q defaultNetstreamDriverCertFile=%q defaultNetstreamDriverKeyFile=%q",
 			o.tls.caFile, o.tls.serverCert, o.tls.serverKey)
 	}
 	c.WriteString(")\n")
 	if r.tcpPort != 0 {
 		if o.tls != nil {
-			c.WriteString(`module(load="imtcp" streamDriver.name="gtls" streamDriver.mode="1" streamDriver.authMode="x509/certvalid")` + "\n")
+			c.WriteString(`module(load="imtcp" streamDriver.name="ossl" streamDriver.mode="1" streamDriver.authMode="x509/certvalid")` + "\n")
 		} else {
 			c.WriteString(`module(load="imtcp")` + "\n")
 		}

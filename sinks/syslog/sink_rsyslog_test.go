@@ -227,6 +227,30 @@ func TestRsyslogTLS(t *testing.T) {
 		t.Log(err)
 	})
 
+	// TLS 1.3 lets the client finish its handshake before the server checks
+	// the client certificate: without the sink's post-handshake check,
+	// Start and Write would succeed and rsyslog would drop the session.
+	t.Run("no client certificate", func(t *testing.T) {
+		c := configFor(addr)
+		c.TLS = config.TLS{CAFile: pki.caFile}
+		err := newTestSink(t, c).Start(context.Background())
+		if err == nil || !strings.Contains(err.Error(), "wants a client certificate") {
+			t.Fatalf("want a client certificate error, got %v", err)
+		}
+		t.Log(err)
+	})
+
+	t.Run("client certificate from another CA", func(t *testing.T) {
+		other := newTestPKI(t)
+		c := configFor(addr)
+		c.TLS = config.TLS{CAFile: pki.caFile, CertFile: other.clientCert, KeyFile: other.clientKey}
+		err := newTestSink(t, c).Start(context.Background())
+		if err == nil || !strings.Contains(err.Error(), "refused the client certificate") {
+			t.Fatalf("want a refused certificate error, got %v", err)
+		}
+		t.Log(err)
+	})
+
 	t.Run("wrong server name", func(t *testing.T) {
 		c := configFor(addr)
 		c.TLS = config.TLS{CAFile: pki.caFile, CertFile: pki.clientCert, KeyFile: pki.clientKey, ServerName: "siem.example"}
@@ -277,30 +301,41 @@ func TestRsyslogKilledMidStream(t *testing.T) {
 // TestRsyslogRestartedWhileIdle restarts rsyslogd between two batches: the
 // connection looks fine to a writer (the kernel would take the bytes), but
 // the sink sees the close before writing and the next batch is delivered
-// through a new connection without any error.
+// through a new connection without any error. Plain TCP and TLS.
 func TestRsyslogRestartedWhileIdle(t *testing.T) {
-	rs := startRsyslog(t, rsyslogOptions{tcp: true})
-	c := configFor(fmt.Sprintf("tcp://127.0.0.1:%d", rs.tcpPort))
-	c.Format = testFormat()
-	s := newTestSink(t, c)
-	if err := s.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	recs := testRecords(t, 0, 100)
-	writeAll(t, s, recs[:50], 50)
-	rs.waitLines(50, 20*time.Second)
-	for round := range 3 {
-		rs.kill()
-		rs.start()
-		part := recs[50+round*10 : 60+round*10]
-		if err := s.Write(context.Background(), part); err != nil {
-			t.Fatalf("round %d: Write after the receiver restarted: %v", round, err)
-		}
-		rs.waitLines(60+round*10, 20*time.Second)
-	}
-	time.Sleep(100 * time.Millisecond)
-	checkReceived(t, rs.lines(), recs[:80], c)
-	if s.Reconnects() != 3 {
-		t.Errorf("Reconnects() = %d, want 3", s.Reconnects())
+	for _, withTLS := range []bool{false, true} {
+		t.Run(map[bool]string{false: "tcp", true: "tcp+tls"}[withTLS], func(t *testing.T) {
+			o := rsyslogOptions{tcp: true}
+			if withTLS {
+				o.tls = newTestPKI(t)
+			}
+			rs := startRsyslog(t, o)
+			c := configFor(fmt.Sprintf("tcp://127.0.0.1:%d", rs.tcpPort))
+			if withTLS {
+				c.Address = fmt.Sprintf("tcp+tls://127.0.0.1:%d", rs.tcpPort)
+				c.TLS = config.TLS{CAFile: o.tls.caFile, CertFile: o.tls.clientCert, KeyFile: o.tls.clientKey}
+			}
+			s := newTestSink(t, c)
+			if err := s.Start(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			recs := testRecords(t, 0, 100)
+			writeAll(t, s, recs[:50], 50)
+			rs.waitLines(50, 20*time.Second)
+			for round := range 3 {
+				rs.kill()
+				rs.start()
+				part := recs[50+round*10 : 60+round*10]
+				if err := s.Write(context.Background(), part); err != nil {
+					t.Fatalf("round %d: Write after the receiver restarted: %v", round, err)
+				}
+				rs.waitLines(60+round*10, 20*time.Second)
+			}
+			time.Sleep(100 * time.Millisecond)
+			checkReceived(t, rs.lines(), recs[:80], c)
+			if s.Reconnects() != 3 {
+				t.Errorf("Reconnects() = %d, want 3", s.Reconnects())
+			}
+		})
 	}
 }

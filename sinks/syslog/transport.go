@@ -89,8 +89,7 @@ func dial(ctx context.Context, ep endpoint, timeout time.Duration, tc *tls.Confi
 		c, err = d.DialContext(ctx, "unix", ep.addr)
 		return c, false, err
 	case ep.tls:
-		td := &tls.Dialer{NetDialer: d, Config: tc}
-		c, err = td.DialContext(ctx, "tcp", ep.addr) // includes the handshake
+		c, err = dialTLS(ctx, d, ep.addr, tc)
 		return c, false, err
 	case ep.network == "udp":
 		c, err = d.DialContext(ctx, "udp", ep.addr)
@@ -99,4 +98,55 @@ func dial(ctx context.Context, ep endpoint, timeout time.Duration, tc *tls.Confi
 		c, err = d.DialContext(ctx, "tcp", ep.addr)
 		return c, false, err
 	}
+}
+
+// dialTLS connects and completes the handshake. Under TLS 1.3 the client
+// finishes its handshake before the server has checked the client
+// certificate, so a receiver that rejects it (or wants one and got none)
+// closes the session only afterwards, and whatever was written meanwhile
+// is lost with no error. When the server asked for a certificate, wait
+// about one round trip for such a rejection before calling the session
+// usable.
+func dialTLS(ctx context.Context, d *net.Dialer, addr string, tc *tls.Config) (net.Conn, error) {
+	tc = tc.Clone()
+	requested := false
+	certs := tc.Certificates
+	tc.GetClientCertificate = func(cri *tls.CertificateRequestInfo) (*tls.Certificate, error) {
+		requested = true
+		for i := range certs {
+			if cri.SupportsCertificate(&certs[i]) == nil {
+				return &certs[i], nil
+			}
+		}
+		if len(certs) > 0 {
+			// Go would send none; sending ours gets the receiver's exact
+			// reason (e.g. unknown CA) instead of "certificate required".
+			return &certs[0], nil
+		}
+		return &tls.Certificate{}, nil
+	}
+	start := time.Now()
+	c, err := (&tls.Dialer{NetDialer: d, Config: tc}).DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	conn := c.(*tls.Conn)
+	if !requested || conn.ConnectionState().Version != tls.VersionTLS13 {
+		return conn, nil
+	}
+	// The dial took at least two round trips: long enough for the verdict.
+	wait := min(max(time.Since(start), 50*time.Millisecond), time.Second)
+	conn.SetReadDeadline(time.Now().Add(wait))
+	var b [1]byte
+	_, err = conn.Read(b[:])
+	conn.SetReadDeadline(time.Time{})
+	var ne net.Error
+	if err == nil || (errors.As(err, &ne) && ne.Timeout()) {
+		return conn, nil // still open (or it talked, which syslog receivers do not)
+	}
+	conn.Close()
+	if len(certs) == 0 {
+		return nil, fmt.Errorf("the receiver wants a client certificate (set tls.cert_file and tls.key_file): %w", err)
+	}
+	return nil, fmt.Errorf("the receiver refused the client certificate (is it signed by a CA the receiver trusts?): %w", err)
 }
