@@ -202,7 +202,7 @@ func (p *parser) parseComparison() (*node, error) {
 		}
 	} else {
 		vt := p.next()
-		if err := p.checkValue(vt, ot); err != nil {
+		if err := p.checkValue(vt, "after "+ot.text); err != nil {
 			return nil, err
 		}
 		v, err := p.normalize(n, vt)
@@ -312,16 +312,18 @@ func opFromToken(t token) (opKind, bool) {
 	return 0, false
 }
 
-func (p *parser) checkValue(vt, after token) error {
+// checkValue accepts a string or a bare word; where says where ("after ==",
+// "in the list").
+func (p *parser) checkValue(vt token, where string) error {
 	switch {
 	case vt.kind == tString:
 		return nil
 	case vt.kind == tWord && !isReserved(vt):
 		return nil
 	case vt.kind == tWord:
-		return p.errTok(vt, fmt.Sprintf("expected a value after %s, found keyword %s (quote it to compare with the text: %q)", after.text, vt.text, vt.text))
+		return p.errTok(vt, fmt.Sprintf("expected a value %s, found keyword %s (quote it to compare with the text: %q)", where, vt.text, vt.text))
 	}
-	return p.errTok(vt, fmt.Sprintf("expected a value after %s (a \"quoted string\" or a word), found %s", after.text, describe(vt)))
+	return p.errTok(vt, fmt.Sprintf("expected a value %s (a \"quoted string\" or a word), found %s", where, describe(vt)))
 }
 
 // parseValues parses the parenthesized value list of `in`.
@@ -332,7 +334,7 @@ func (p *parser) parseValues(ft token, n *node) error {
 	}
 	for {
 		vt := p.next()
-		if err := p.checkValue(vt, token{text: "in ("}); err != nil {
+		if err := p.checkValue(vt, "in the list"); err != nil {
 			return err
 		}
 		v, err := p.normalize(n, vt)
