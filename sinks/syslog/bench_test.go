@@ -32,30 +32,32 @@ func benchWrite(b *testing.B, s *Sink, recs []*pipeline.Record) {
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "records/s")
 }
 
-// BenchmarkSyslogTCP measures the sink over loopback TCP (RFC 5424,
-// octet-counting, the test encoder) into a Go receiver that drains the
-// socket: encoding, framing and the socket writes.
+// BenchmarkSyslogTCP measures the sink over loopback TCP (octet-counting)
+// into a Go receiver that drains the socket: encoding, framing and the
+// socket writes, per protocol and format (cef, the default, and raw).
 func BenchmarkSyslogTCP(b *testing.B) {
 	for _, protocol := range []string{"rfc5424", "rfc3164"} {
-		b.Run(protocol, func(b *testing.B) {
-			l, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer l.Close()
-			go func() {
-				for {
-					c, err := l.Accept()
-					if err != nil {
-						return
-					}
-					go func() { io.Copy(io.Discard, c); c.Close() }()
+		for _, format := range []string{testFormat(), "raw"} {
+			b.Run(protocol+"/"+format, func(b *testing.B) {
+				l, err := net.Listen("tcp", "127.0.0.1:0")
+				if err != nil {
+					b.Fatal(err)
 				}
-			}()
-			c := configFor("tcp://" + l.Addr().String())
-			c.Protocol = protocol
-			benchWrite(b, newTestSink(b, c), testRecords(b, 0, benchBatch))
-		})
+				defer l.Close()
+				go func() {
+					for {
+						c, err := l.Accept()
+						if err != nil {
+							return
+						}
+						go func() { io.Copy(io.Discard, c); c.Close() }()
+					}
+				}()
+				c := configFor("tcp://" + l.Addr().String())
+				c.Protocol, c.Format = protocol, format
+				benchWrite(b, newTestSink(b, c), testRecords(b, 0, benchBatch))
+			})
+		}
 	}
 }
 
