@@ -543,3 +543,47 @@ func (s *Server) getDoc(w http.ResponseWriter, r *http.Request, name, id string)
 	out = appendJSONString(out, id)
 	writeJSON(w, http.StatusNotFound, append(out, `,"found":false}`...))
 }
+
+// fieldMapping serves GET /{index}/_mapping/field/{fields} (exact field
+// names, comma-separated).
+func (s *Server) fieldMapping(w http.ResponseWriter, r *http.Request, expr, fields string) {
+	ixs, ok := s.readTargets(w, expr)
+	if !ok {
+		return
+	}
+	out := []byte{'{'}
+	for i, ix := range ixs {
+		if i > 0 {
+			out = append(out, ',')
+		}
+		out = appendJSONString(out, ix.name)
+		out = append(out, `:{"mappings":{`...)
+		n := 0
+		ix.mu.Lock()
+		for _, f := range strings.Split(fields, ",") {
+			fm, ok := ix.m.fields[f]
+			if !ok {
+				continue
+			}
+			if n > 0 {
+				out = append(out, ',')
+			}
+			n++
+			leaf := f[strings.LastIndexByte(f, '.')+1:]
+			out = appendJSONString(out, f)
+			out = append(out, `:{"full_name":`...)
+			out = appendJSONString(out, f)
+			out = append(out, `,"mapping":{`...)
+			out = appendJSONString(out, leaf)
+			out = append(out, `:{"type":`...)
+			out = appendJSONString(out, fm.es)
+			if fm.ignoreMalformed {
+				out = append(out, `,"ignore_malformed":true`...)
+			}
+			out = append(out, `}}}`...)
+		}
+		ix.mu.Unlock()
+		out = append(out, `}}`...)
+	}
+	writeJSON(w, http.StatusOK, append(out, '}'))
+}

@@ -312,6 +312,8 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request) int {
 		s.count(w, r, firstOr(parts, len(parts) == 2))
 	case len(parts) <= 2 && parts[len(parts)-1] == "_search":
 		s.search(w, r, firstOr(parts, len(parts) == 2))
+	case len(parts) == 4 && parts[1] == "_mapping" && parts[2] == "field":
+		s.fieldMapping(w, r, parts[0], parts[3])
 	case len(parts) == 3 && parts[1] == "_doc":
 		s.getDoc(w, r, parts[0], parts[2])
 	default:

@@ -1,0 +1,161 @@
+package elasticsearch
+
+import (
+	"fmt"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/sophos-connect/sophos-connect/config"
+	"github.com/sophos-connect/sophos-connect/sinks/encoding"
+)
+
+// Config is the elasticsearch sink's own keys (the pipeline handles name,
+// type, streams, when, buffer, batch and retry).
+type Config struct {
+	// Addresses are the cluster's HTTP(S) endpoints; requests rotate over
+	// them. Default http://127.0.0.1:9200 when cloud_id is not set either.
+	Addresses []string `yaml:"addresses"`
+	// CloudID is an Elastic Cloud deployment id (instead of addresses).
+	CloudID string `yaml:"cloud_id"`
+	// Username and Password authenticate with HTTP basic auth.
+	Username string `yaml:"username"`
+	Password string `yaml:"password"`
+	// APIKey is the base64 "id:api_key" value Elasticsearch returns as
+	// "encoded" (instead of username/password).
+	APIKey string     `yaml:"api_key"`
+	TLS    config.TLS `yaml:"tls"`
+
+	// Index is the target index or data stream: ${stream} and ${tenant}
+	// are expanded per record, and %Y, %m, %d from the record's `when` (UTC).
+	Index string `yaml:"index"`
+	// OpType is index (replays overwrite by _id) or create (required for
+	// data streams; a replay is refused with 409, which counts as delivered).
+	OpType string `yaml:"op_type"`
+	// Format is the document encoder (default ecs).
+	Format    string `yaml:"format"`
+	CEFStrict bool   `yaml:"cef_strict"`
+
+	// MaxBytes bounds one _bulk request body; a larger batch is split.
+	MaxBytes config.ByteSize `yaml:"max_bytes"`
+	// Concurrency bounds the _bulk requests of one batch sent at once.
+	Concurrency int `yaml:"concurrency"`
+	// Pipeline is an ingest pipeline to run on every document (optional).
+	Pipeline string `yaml:"pipeline"`
+	// Setup installs an index template (a data stream template with
+	// op_type create) mapping the ECS fields at start-up.
+	Setup bool `yaml:"setup"`
+	// Timeout bounds each request to the cluster.
+	Timeout config.Duration `yaml:"timeout"`
+}
+
+// Defaults.
+const (
+	DefaultAddress     = "http://127.0.0.1:9200"
+	DefaultIndex       = "sophos-${stream}"
+	DefaultMaxBytes    = 10 << 20
+	DefaultConcurrency = 2
+	DefaultTimeout     = 60 * time.Second
+)
+
+// DefaultConfig returns the defaults: index sophos-${stream}, op_type
+// index, format ecs, 10 MiB requests, 2 at a time, 60 s timeout.
+func DefaultConfig() Config {
+	return Config{
+		Index:       DefaultIndex,
+		OpType:      "index",
+		Format:      "ecs",
+		MaxBytes:    DefaultMaxBytes,
+		Concurrency: DefaultConcurrency,
+		Timeout:     config.Duration(DefaultTimeout),
+	}
+}
+
+// Validate checks the keys, naming each bad one and the fix.
+func (c *Config) Validate() error {
+	var errs config.Errors
+	bad := func(key, format string, a ...any) {
+		errs = append(errs, &config.FieldError{Key: key, Msg: fmt.Sprintf(format, a...)})
+	}
+	if len(c.Addresses) > 0 && c.CloudID != "" {
+		bad("cloud_id", "set either addresses or cloud_id, not both")
+	}
+	for i, a := range c.Addresses {
+		u, err := url.Parse(a)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			bad(fmt.Sprintf("addresses[%d]", i), "%q is not an http(s) URL: write it like https://es.example:9200", redactURL(a))
+		}
+	}
+	if c.CloudID != "" && !strings.Contains(c.CloudID, ":") {
+		bad("cloud_id", "not an Elastic Cloud id (expected name:base64 as shown in the deployment's page)")
+	}
+	if (c.Username == "") != (c.Password == "") {
+		bad("password", "username and password go together: set both, or neither")
+	}
+	if c.APIKey != "" && c.Username != "" {
+		bad("api_key", "use either api_key or username/password, not both")
+	}
+	if err := c.TLS.Validate(); err != nil {
+		bad("tls", "%v", err)
+	}
+	if _, err := parseIndex(c.Index); err != nil {
+		bad("index", "%v", err)
+	}
+	if c.OpType != "index" && c.OpType != "create" {
+		bad("op_type", "%q is not index or create (create for data streams)", c.OpType)
+	}
+	if !slices.Contains(encoding.Formats, c.Format) {
+		bad("format", "%q is not one of %s", c.Format, strings.Join(encoding.Formats, ", "))
+	}
+	if c.MaxBytes < 1024 {
+		bad("max_bytes", "%d is too small: use at least 1KiB (the default is 10MiB; Elasticsearch accepts up to 100MiB)", c.MaxBytes)
+	}
+	if c.Concurrency < 1 || c.Concurrency > 64 {
+		bad("concurrency", "%d is out of range: use 1 to 64", c.Concurrency)
+	}
+	if c.Timeout <= 0 {
+		bad("timeout", "must be positive, e.g. 60s")
+	}
+	if strings.ContainsAny(c.Pipeline, " /,") {
+		bad("pipeline", "%q is not an ingest pipeline id", c.Pipeline)
+	}
+	if len(errs) > 0 {
+		return errs
+	}
+	return nil
+}
+
+// redactURL drops any user:password@ from an address for messages.
+func redactURL(a string) string {
+	u, err := url.Parse(a)
+	if err != nil {
+		if i := strings.LastIndex(a, "@"); i >= 0 {
+			return "…@" + a[i+1:]
+		}
+		return a
+	}
+	u.User = nil
+	return u.String()
+}
+
+// where names the cluster for messages, without credentials.
+func (c *Config) where() string {
+	if c.CloudID != "" {
+		name, _, _ := strings.Cut(c.CloudID, ":")
+		return "Elastic Cloud deployment " + name
+	}
+	addrs := c.addresses()
+	out := make([]string, len(addrs))
+	for i, a := range addrs {
+		out[i] = redactURL(a)
+	}
+	return strings.Join(out, ", ")
+}
+
+func (c *Config) addresses() []string {
+	if len(c.Addresses) == 0 && c.CloudID == "" {
+		return []string{DefaultAddress}
+	}
+	return c.Addresses
+}

@@ -1,0 +1,119 @@
+// Package elasticsearch is the Elasticsearch sink: it indexes records as
+// documents through the _bulk API with the go-elasticsearch v8 client
+// (transport, auth, TLS, product check), building the NDJSON bodies itself
+// so that only the items a bulk response marks as failed are retried.
+//
+// Each document's _id is the record's stable id, so a replay overwrites
+// (op_type index) or is refused with 409 (op_type create, data streams),
+// never duplicated. Per-item outcomes: 2xx and 409-on-create are delivered;
+// 429 and 5xx are returned for retry in a *pipeline.BatchError; other 4xx
+// (mapping errors) are returned as pipeline.Permanent with the cluster's
+// reason, so the pipeline dead-letters them. A failed request as a whole
+// (429, 5xx, network) fails the batch with a plain error.
+package elasticsearch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	es "github.com/elastic/go-elasticsearch/v8"
+
+	"github.com/sophos-connect/sophos-connect/pipeline"
+	"github.com/sophos-connect/sophos-connect/sinks/encoding"
+)
+
+// Sink writes records to Elasticsearch. Write is called by one goroutine at
+// a time (the pipeline's sink worker); it may run several bulk requests of
+// one batch concurrently.
+type Sink struct {
+	name   string
+	cfg    Config
+	log    *slog.Logger
+	client *es.Client
+	enc    encoding.Encoder
+	index  indexName
+	create bool
+	where  string
+
+	// Write's scratch, reused across calls (Write is never concurrent).
+	body   []byte // NDJSON of the whole batch
+	ends   []int  // end offset in body of each encoded record
+	recIdx []int  // batch index of each encoded record
+	doc    []byte // compaction scratch
+}
+
+// New builds the sink and its client; it does not contact the cluster
+// (Start does).
+func New(name string, c Config, log *slog.Logger) (*Sink, error) {
+	if log == nil {
+		log = slog.Default()
+	}
+	if err := c.Validate(); err != nil {
+		return nil, fmt.Errorf("elasticsearch sink %q: %w", name, err)
+	}
+	ix, _ := parseIndex(c.Index)
+	enc, err := encoding.New(c.Format, encoding.Options{CEFStrict: c.CEFStrict})
+	if err != nil {
+		return nil, fmt.Errorf("elasticsearch sink %q: format: %w", name, err)
+	}
+	tlsConf, err := c.TLS.Config()
+	if err != nil {
+		return nil, fmt.Errorf("elasticsearch sink %q: %w", name, err)
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = tlsConf
+	tr.MaxIdleConnsPerHost = max(c.Concurrency, 2)
+	tr.ResponseHeaderTimeout = c.Timeout.D()
+
+	addrs := c.Addresses
+	if len(addrs) == 0 && c.CloudID == "" {
+		addrs = c.addresses()
+	}
+	ec := es.Config{
+		Addresses: addrs,
+		CloudID:   c.CloudID,
+		Username:  c.Username,
+		Password:  c.Password,
+		APIKey:    c.APIKey,
+		Transport: tr,
+		// The pipeline owns retries with backoff. The client only fails
+		// over to the next node (network errors, 502/503/504), once per node.
+		DisableRetry:  len(addrs) <= 1,
+		MaxRetries:    max(len(addrs)-1, 1),
+		RetryOnStatus: []int{502, 503, 504},
+	}
+	client, err := es.NewClient(ec)
+	if err != nil {
+		return nil, fmt.Errorf("elasticsearch sink %q: %w", name, err)
+	}
+	s := &Sink{
+		name:   name,
+		cfg:    c,
+		log:    log.With("sink", name),
+		client: client,
+		enc:    enc,
+		index:  ix,
+		create: c.OpType == "create",
+		where:  c.where(),
+	}
+	if s.create && c.Format != "ecs" {
+		s.log.Warn("elasticsearch: op_type create (data streams) needs an @timestamp field, which only format ecs writes", "format", c.Format)
+	}
+	return s, nil
+}
+
+// Close releases the client's connections.
+func (s *Sink) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := s.client.Close(ctx); err != nil && !errors.Is(err, es.ErrAlreadyClosed) {
+		return err
+	}
+	return nil
+}
+
+var _ pipeline.Sink = (*Sink)(nil)
