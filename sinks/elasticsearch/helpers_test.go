@@ -73,7 +73,9 @@ func makeRecords(t testing.TB, samples []sample, run string, n int, whenOf func(
 	return recs
 }
 
-func fixedWhen(i int) time.Time { return time.Date(2024, 5, 14, 8, 0, 0, 0, time.UTC).Add(time.Duration(i) * time.Second) }
+func fixedWhen(i int) time.Time {
+	return time.Date(2024, 5, 14, 8, 0, 0, 0, time.UTC).Add(time.Duration(i) * time.Second)
+}
 
 func runID() string { return fmt.Sprintf("%06x", rand.Uint32()&0xffffff) }
 
@@ -209,7 +211,9 @@ func (tg *target) docs(t testing.TB, expr string) map[string]hit {
 func (tg *target) cleanup(t *testing.T) {
 	code, b := tg.call(t, "GET", "/_data_stream/"+tg.prefix+"*", "")
 	if code == 200 {
-		var r struct{ DataStreams []struct{ Name string } `json:"data_streams"` }
+		var r struct {
+			DataStreams []struct{ Name string } `json:"data_streams"`
+		}
 		_ = json.Unmarshal(b, &r)
 		for _, ds := range r.DataStreams {
 			tg.call(t, "DELETE", "/_data_stream/"+ds.Name, "")

@@ -22,8 +22,6 @@ import (
 var bulkFilter = []string{"errors", "items.*.status", "items.*.error.type", "items.*.error.reason",
 	"items.*.error.caused_by.type", "items.*.error.caused_by.reason"}
 
-var ndjsonHeader = http.Header{"Content-Type": {"application/x-ndjson"}}
-
 var respPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
 // send runs one _bulk request and classifies its outcome.
@@ -34,7 +32,9 @@ func (s *Sink) send(ctx context.Context, rq request) outcome {
 		Body:       bytes.NewReader(rq.body),
 		Pipeline:   s.cfg.Pipeline,
 		FilterPath: bulkFilter,
-		Header:     ndjsonHeader,
+		// a fresh map each time: esapi adopts it as the request's header,
+		// which the transport then mutates (Authorization)
+		Header: http.Header{"Content-Type": {"application/x-ndjson"}},
 	}.Do(ctx, s.client)
 	if err != nil {
 		return outcome{whole: s.transportError("bulk request", err)}

@@ -18,6 +18,7 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"io"
+	"log"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
@@ -118,7 +119,10 @@ func New(opts Options) *Server {
 // certificate (use Certificate or Client for the CA).
 func NewTLS(opts Options) *Server {
 	s := newServer(opts)
-	s.hs = httptest.NewTLSServer(s)
+	s.hs = httptest.NewUnstartedServer(s)
+	// clients that reject the test certificate are expected: keep quiet
+	s.hs.Config.ErrorLog = log.New(io.Discard, "", 0)
+	s.hs.StartTLS()
 	s.URL = s.hs.URL
 	return s
 }
