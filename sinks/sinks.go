@@ -14,8 +14,11 @@ import (
 
 	"github.com/sophos-connect/sophos-connect/config"
 	"github.com/sophos-connect/sophos-connect/pipeline"
+	"github.com/sophos-connect/sophos-connect/sinks/elasticsearch"
 	"github.com/sophos-connect/sophos-connect/sinks/file"
+	"github.com/sophos-connect/sophos-connect/sinks/kafka"
 	"github.com/sophos-connect/sophos-connect/sinks/stdout"
+	"github.com/sophos-connect/sophos-connect/sinks/syslog"
 )
 
 // Factory builds one sink type.
@@ -31,10 +34,30 @@ var Table = []Factory{
 		file.DefaultTxtConfig, file.NewTxt, func(c file.TxtConfig) string { return fmt.Sprintf("path=%s format=%s", c.Path, c.Format) }),
 	entry("json", "a JSON file: the seed's array file (layout: array) or NDJSON (layout: lines)",
 		file.DefaultJSONConfig, file.NewJSON, func(c file.JSONConfig) string {
-			return fmt.Sprintf("path=%s layout=%s format=%s", c.Path, c.Layout, orDefault(c.Format, "as received"))
+			def := "as received"
+			if c.Layout == "lines" {
+				def = "raw"
+			}
+			return fmt.Sprintf("path=%s layout=%s format=%s", c.Path, c.Layout, orDefault(c.Format, def))
 		}),
 	entry("stdout", "standard output, one line per record",
 		stdout.DefaultConfig, stdout.New, func(c stdout.Config) string { return "format=" + c.Format }),
+	entry("syslog", "syslog over udp, tcp, tcp+tls or a unix socket (RFC 5424 or 3164)",
+		syslog.DefaultConfig, syslog.New, func(c syslog.Config) string {
+			return fmt.Sprintf("address=%s protocol=%s framing=%s format=%s", c.Address, c.Protocol, orDefault(c.Framing, "-"), c.Format)
+		}),
+	entry("kafka", "Kafka topics (segmentio/kafka-go), keyed by record id",
+		kafka.DefaultConfig, kafka.New, func(c kafka.Config) string {
+			return fmt.Sprintf("brokers=%s topic=%s key=%s format=%s acks=%s compression=%s", strings.Join(c.Brokers, ","), c.Topic, c.Key, c.Format, c.RequiredAcks, c.Compression)
+		}),
+	entry("elasticsearch", "Elasticsearch _bulk, idempotent by _id (go-elasticsearch v8)",
+		elasticsearch.DefaultConfig, elasticsearch.New, func(c elasticsearch.Config) string {
+			addr := strings.Join(c.Addresses, ",")
+			if c.CloudID != "" {
+				addr = "cloud_id"
+			}
+			return fmt.Sprintf("addresses=%s index=%s op_type=%s format=%s", addr, c.Index, c.OpType, c.Format)
+		}),
 }
 
 func orDefault(s, d string) string {

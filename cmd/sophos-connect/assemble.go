@@ -1,0 +1,268 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/sophos-connect/sophos-connect/config"
+	"github.com/sophos-connect/sophos-connect/pipeline"
+	"github.com/sophos-connect/sophos-connect/pipeline/buffer"
+	"github.com/sophos-connect/sophos-connect/sinks"
+	"github.com/sophos-connect/sophos-connect/sources/sophos"
+	"github.com/sophos-connect/sophos-connect/transforms"
+	"github.com/sophos-connect/sophos-connect/transforms/condition"
+)
+
+// assembly is the pipeline built from a config: stages and sinks, ready to
+// start.
+type assembly struct {
+	streams   []pipeline.Stream
+	stages    []pipeline.StageSpec
+	sinks     []pipeline.SinkSpec
+	buffers   []config.BufferConfig // per sink, same order
+	observers []pipeline.DeliveryObserver
+	closers   []io.Closer
+	buffered  []*buffer.Sink
+}
+
+// seedSinks turns the seed's file keys into txt/json sink components.
+func seedSinks(c *config.Config, streams []pipeline.Stream) []config.Component {
+	var out []config.Component
+	dir := c.SaveFileLocation
+	for _, st := range streams {
+		txtName, jsonName := c.EventsTxtFileName, c.EventsJSONFileName
+		if st == pipeline.Alerts {
+			txtName, jsonName = c.AlertsTxtFileName, c.AlertsJSONFileName
+		}
+		if c.TxtFileCreation {
+			out = append(out, config.Component{
+				Name: "seed-" + st.Plural() + "-txt", Type: "txt", Streams: []string{st.Plural()}, Seed: true,
+				Fields: map[string]any{"path": filepath.Join(dir, txtName), "format": "txt"},
+			})
+		}
+		if c.JSONFileCreation {
+			out = append(out, config.Component{
+				Name: "seed-" + st.Plural() + "-json", Type: "json", Streams: []string{st.Plural()}, Seed: true,
+				Fields: map[string]any{"path": filepath.Join(dir, jsonName), "layout": "array"},
+			})
+		}
+	}
+	return out
+}
+
+// enabledStreams intersects the command line's choice with the config.
+func enabledStreams(c *config.Config, g *globals) []pipeline.Stream {
+	wantA, wantE := true, true
+	if g != nil && (g.alerts || g.events) && !g.run {
+		wantA, wantE = g.alerts, g.events
+	}
+	var out []pipeline.Stream
+	if wantA && c.Sources.Alerts.Enabled {
+		out = append(out, pipeline.Alerts)
+	}
+	if wantE && c.Sources.Events.Enabled {
+		out = append(out, pipeline.Events)
+	}
+	return out
+}
+
+// assemble builds stages and sinks; every component error is collected so
+// `validate` reports them all at once with file:line.
+// With dryRun (validate) nothing is created on disk.
+func assemble(c *config.Config, streams []pipeline.Stream, log *slog.Logger, dryRun bool) (*assembly, error) {
+	as := &assembly{streams: streams}
+	var errs config.Errors
+	for i, t := range c.Transforms {
+		prefix := fmt.Sprintf("transforms[%d]", i)
+		name := t.Name
+		if name == "" {
+			name = fmt.Sprintf("%s-%d", t.Type, i)
+		}
+		st, err := transforms.Build(t.Type, t.Node, prefix, transforms.Env{StateDir: c.StateDir, Log: log, Name: name, DryRun: dryRun})
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		var sts []pipeline.Stream
+		for _, s := range t.Streams {
+			p, _ := pipeline.ParseStream(s)
+			sts = append(sts, p)
+		}
+		as.stages = append(as.stages, pipeline.StageSpec{Name: name, Stage: st, Streams: sts, Desc: transforms.Describe(st)})
+		if obs, ok := st.(pipeline.DeliveryObserver); ok {
+			as.observers = append(as.observers, obs)
+		}
+		if cl, ok := st.(io.Closer); ok {
+			as.closers = append(as.closers, cl)
+		}
+	}
+	comps := append(seedSinks(c, streams), c.Sinks...)
+	for i, s := range comps {
+		prefix := "sinks[" + fmt.Sprint(i-len(comps)+len(c.Sinks)) + "]"
+		if s.Seed {
+			prefix = s.Name
+		}
+		sink, desc, err := sinks.Build(s, prefix, log)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		routes := pipeline.Routes{}
+		for _, st := range s.Streams {
+			p, _ := pipeline.ParseStream(st)
+			routes.Streams = append(routes.Streams, p)
+		}
+		if strings.TrimSpace(s.When) != "" {
+			cond, err := condition.Parse(s.When)
+			if err != nil {
+				errs = append(errs, &config.FieldError{Line: s.Line, Key: prefix + ".when", Msg: err.Error()})
+				continue
+			}
+			routes.When = cond.Match
+			routes.Desc = cond.String()
+		}
+		as.buffers = append(as.buffers, s.Buffer)
+		as.sinks = append(as.sinks, pipeline.SinkSpec{
+			Name: s.Name, Type: s.Type, Sink: sink, Routes: routes, Desc: desc,
+			Batch: pipeline.BatchPolicy{MaxEvents: s.Batch.MaxEvents, Timeout: s.Batch.Timeout.D()},
+			Retry: pipeline.RetryPolicy{Initial: s.Retry.Initial.D(), Max: s.Retry.Max.D(), MaxAttempts: s.Retry.MaxAttempts},
+		})
+	}
+	if len(as.sinks) == 0 && len(errs) == 0 {
+		errs = append(errs, errors.New("no sinks: set txt_file_creation or json_file_creation, or declare sinks:"))
+	}
+	if len(errs) > 0 {
+		as.close()
+		return nil, errs
+	}
+	return as, nil
+}
+
+// addBuffers puts a disk buffer in front of every sink configured with
+// buffer: {type: disk}.
+func (as *assembly) addBuffers(stateDir string, dlq *pipeline.DeadLetter, m *pipeline.Metrics, log *slog.Logger) error {
+	for i := range as.sinks {
+		bc := as.buffers[i]
+		if bc.Type != "disk" {
+			continue
+		}
+		spec := &as.sinks[i]
+		d := &pipeline.Deliverer{Name: spec.Name, Sink: spec.Sink, Retry: spec.Retry, DeadLetter: dlq, Metrics: m, Log: log}
+		bs, err := buffer.New(d, buffer.Options{Dir: buffer.Dir(stateDir, spec.Name), MaxBytes: int64(bc.MaxBytes), WhenFull: bc.WhenFull, MaxEvents: spec.Batch.MaxEvents})
+		if err != nil {
+			return err
+		}
+		spec.Sink = bs
+		spec.Desc += fmt.Sprintf(" (disk buffer %s)", buffer.Dir(stateDir, spec.Name))
+		as.buffered = append(as.buffered, bs)
+	}
+	return nil
+}
+
+// drainBuffers waits while the disk buffers are emptying; it gives up once
+// no record has been delivered for stall (a destination still down), leaving
+// the rest on disk for the next run.
+func (as *assembly) drainBuffers(stall time.Duration, log *slog.Logger) {
+	pending := func() int64 {
+		var n int64
+		for _, b := range as.buffered {
+			n += b.Pending()
+		}
+		return n
+	}
+	last, lastChange := pending(), time.Now()
+	for last > 0 {
+		time.Sleep(20 * time.Millisecond)
+		n := pending()
+		if n < last {
+			last, lastChange = n, time.Now()
+			continue
+		}
+		if time.Since(lastChange) > stall {
+			log.Error(fmt.Sprintf("%d record(s) are still in disk buffers (a destination is down); they are kept and delivered by the next run", n))
+			return
+		}
+	}
+}
+
+// start starts every sink (its health check); on failure the started ones
+// are closed again.
+func (as *assembly) start(ctx context.Context) error {
+	for i, s := range as.sinks {
+		sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		err := s.Sink.Start(sctx)
+		cancel()
+		if err != nil {
+			for _, prev := range as.sinks[:i] {
+				prev.Sink.Close()
+			}
+			return fmt.Errorf("sink %s (%s) failed its start-up check: %w", s.Name, s.Type, err)
+		}
+	}
+	return nil
+}
+
+func (as *assembly) close() {
+	for _, s := range as.sinks {
+		s.Sink.Close()
+	}
+	for _, c := range as.closers {
+		c.Close()
+	}
+}
+
+// sophosConfig maps the `sophos:` section to the client's config.
+func sophosConfig(c *config.Config) sophos.Config {
+	return sophos.Config{
+		ClientID:              c.Sophos.ClientID,
+		ClientSecret:          c.Sophos.ClientSecret.Value(),
+		AuthURL:               c.Sophos.AuthURL,
+		APIHost:               c.Sophos.APIHost,
+		Tenants:               c.Sophos.Tenants,
+		CAFile:                c.Sophos.CAFile,
+		FromDateOffsetMinutes: c.Sophos.FromDateOffsetMinutes,
+		Timeout:               c.Sophos.Timeout.D(),
+	}
+}
+
+// parseSince reads -since: a duration, an RFC 3339 time or Unix seconds,
+// at most 24 h back. Empty means 24 h minus a safety margin.
+func parseSince(s string, now time.Time) (time.Time, error) {
+	const window = 24 * time.Hour
+	const margin = 5 * time.Minute
+	if s == "" {
+		return now.Add(-window + margin), nil
+	}
+	var t time.Time
+	if d, err := time.ParseDuration(s); err == nil {
+		t = now.Add(-d)
+	} else if tt, err := time.Parse(time.RFC3339, s); err == nil {
+		t = tt
+	} else if secs, err := parseUnix(s); err == nil {
+		t = time.Unix(secs, 0)
+	} else {
+		return time.Time{}, usageError{fmt.Sprintf("-since %q: use a duration (6h), an RFC 3339 time (2026-11-26T08:00:00Z) or Unix seconds", s)}
+	}
+	if now.Sub(t) > window {
+		return time.Time{}, usageError{fmt.Sprintf("-since %q is more than 24h ago: Sophos Central keeps only 24 hours", s)}
+	}
+	if t.After(now) {
+		return time.Time{}, usageError{fmt.Sprintf("-since %q is in the future", s)}
+	}
+	return t, nil
+}
+
+func parseUnix(s string) (int64, error) {
+	var v int64
+	_, err := fmt.Sscanf(s, "%d", &v)
+	if err != nil || fmt.Sprint(v) != s {
+		return 0, errors.New("not unix seconds")
+	}
+	return v, nil
+}

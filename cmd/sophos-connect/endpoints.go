@@ -1,0 +1,422 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/sophos-connect/sophos-connect/pipeline"
+	"github.com/sophos-connect/sophos-connect/sources/sophos"
+)
+
+// operator is what the endpoint and alert commands share: a client, the
+// tenants the credentials reach, and a logger writing the seed's log file.
+type operator struct {
+	client  *sophos.Client
+	tenants []sophos.Tenant
+	log     *slog.Logger
+	close   func()
+}
+
+func (a *app) newOperator(ctx context.Context, g *globals) (*operator, error) {
+	c, err := loadConfig(g)
+	if err != nil {
+		return nil, err
+	}
+	log, closeLog, err := newLogger(c.LogLevel, logFilePath(c), nil)
+	if err != nil {
+		return nil, err
+	}
+	client, err := sophos.NewClient(sophosConfig(c), log)
+	if err != nil {
+		closeLog()
+		return nil, configError{err}
+	}
+	tenants, err := client.Tenants(ctx)
+	if err != nil {
+		closeLog()
+		return nil, err
+	}
+	return &operator{client: client, tenants: tenants, log: log, close: closeLog}, nil
+}
+
+// tenant picks the tenant named by -tenant (id or name, any case); with one
+// tenant the flag is optional.
+func (o *operator) tenant(want string) (sophos.Tenant, error) {
+	if want == "" {
+		if len(o.tenants) == 1 {
+			return o.tenants[0], nil
+		}
+		var names []string
+		for _, t := range o.tenants {
+			names = append(names, t.Label())
+		}
+		return sophos.Tenant{}, usageError{fmt.Sprintf("these credentials reach %d tenants: choose one with -tenant ID|name (%s)", len(o.tenants), strings.Join(names, ", "))}
+	}
+	var hits []sophos.Tenant
+	for _, t := range o.tenants {
+		if strings.EqualFold(t.ID, want) || strings.EqualFold(t.Name, want) || strings.EqualFold(t.ShowAs, want) {
+			hits = append(hits, t)
+		}
+	}
+	switch len(hits) {
+	case 1:
+		return hits[0], nil
+	case 0:
+		return sophos.Tenant{}, fmt.Errorf("no tenant %q among the %d these credentials reach (see `sophos-connect tenants`)", want, len(o.tenants))
+	}
+	return sophos.Tenant{}, fmt.Errorf("tenant name %q is ambiguous (%d tenants): use its id", want, len(hits))
+}
+
+var uuidRE = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
+
+// resolveEndpoint accepts an endpoint id or a hostname (exact, any case),
+// refusing a hostname that names several endpoints.
+func (o *operator) resolveEndpoint(ctx context.Context, t sophos.Tenant, ref string) (*sophos.Endpoint, error) {
+	if uuidRE.MatchString(ref) {
+		return o.client.GetEndpoint(ctx, t, ref, sophos.ViewFull)
+	}
+	list, err := o.client.ListEndpoints(ctx, t, sophos.EndpointFilter{HostnameContains: ref, View: sophos.ViewFull})
+	if err != nil {
+		return nil, err
+	}
+	var hits []sophos.Endpoint
+	for _, e := range list {
+		if strings.EqualFold(e.Hostname, ref) {
+			hits = append(hits, e)
+		}
+	}
+	switch len(hits) {
+	case 1:
+		return &hits[0], nil
+	case 0:
+		return nil, fmt.Errorf("no endpoint named %q in tenant %s", ref, t.Label())
+	}
+	var ids []string
+	for _, e := range hits {
+		ids = append(ids, e.ID)
+	}
+	return nil, fmt.Errorf("hostname %q is ambiguous: %d endpoints (%s) — use the id", ref, len(hits), strings.Join(ids, ", "))
+}
+
+func (a *app) cmdEndpoints(ctx context.Context, g *globals, args []string) error {
+	if len(args) == 0 {
+		return usageError{"endpoints: use list, isolate, unisolate, scan, update-check or tamper"}
+	}
+	action, args := args[0], args[1:]
+	var tenantRef, comment, health, isolation, typ, search, online string
+	var asJSON, showPassword bool
+	rest, err := subFlags("endpoints "+action, g, args, func(fs *flag.FlagSet) {
+		fs.StringVar(&tenantRef, "tenant", "", "tenant id or name (partner/organization credentials)")
+		switch action {
+		case "list":
+			fs.StringVar(&health, "health", "", "health status filter: bad,suspicious,good,unknown")
+			fs.StringVar(&isolation, "isolation", "", "isolated | notIsolated")
+			fs.StringVar(&typ, "type", "", "computer,server")
+			fs.StringVar(&search, "search", "", "hostname contains")
+			fs.StringVar(&online, "online", "", "true | false")
+			fs.BoolVar(&asJSON, "json", false, "print JSON instead of a table")
+		case "isolate", "unisolate":
+			fs.StringVar(&comment, "comment", "", "isolation comment")
+		case "tamper":
+			fs.BoolVar(&showPassword, "show-password", false, "with show: also print the tamper protection password")
+		}
+	})
+	if err != nil {
+		return err
+	}
+	op, err := a.newOperator(ctx, g)
+	if err != nil {
+		return err
+	}
+	defer op.close()
+	switch action {
+	case "list":
+		if len(rest) > 0 {
+			return usageError{"endpoints list takes filters as flags, not arguments"}
+		}
+		f := sophos.EndpointFilter{HealthStatus: csv(health), Type: csv(typ), IsolationStatus: isolation, HostnameContains: search, View: sophos.ViewFull}
+		if online != "" {
+			v := online == "true"
+			if online != "true" && online != "false" {
+				return usageError{"-online: use true or false"}
+			}
+			f.Online = &v
+		}
+		tenants := op.tenants
+		if tenantRef != "" || len(op.tenants) == 1 {
+			t, err := op.tenant(tenantRef)
+			if err != nil {
+				return err
+			}
+			tenants = []sophos.Tenant{t}
+		}
+		return a.listEndpoints(ctx, op, tenants, f, asJSON)
+	case "isolate", "unisolate":
+		if len(rest) == 0 {
+			return usageError{"endpoints " + action + ": give one or more endpoint ids or hostnames"}
+		}
+		t, err := op.tenant(tenantRef)
+		if err != nil {
+			return err
+		}
+		return a.isolate(ctx, op, t, rest, action == "isolate", comment)
+	case "scan", "update-check":
+		if len(rest) != 1 {
+			return usageError{"endpoints " + action + ": give one endpoint id or hostname"}
+		}
+		t, err := op.tenant(tenantRef)
+		if err != nil {
+			return err
+		}
+		e, err := op.resolveEndpoint(ctx, t, rest[0])
+		if err != nil {
+			return err
+		}
+		var task *sophos.EndpointTask
+		if action == "scan" {
+			task, err = op.client.Scan(ctx, t, e.ID)
+		} else {
+			task, err = op.client.UpdateCheck(ctx, t, e.ID)
+		}
+		if err != nil {
+			return err
+		}
+		msg := fmt.Sprintf("%s requested for %s (%s): task %s, status %s, requested at %s", action, e.Hostname, e.ID, task.ID, task.Status, task.RequestedAt)
+		op.log.Info(msg)
+		fmt.Fprintln(a.stdout, msg)
+		return nil
+	case "tamper":
+		if len(rest) != 2 {
+			return usageError{"endpoints tamper ID on|off|show"}
+		}
+		t, err := op.tenant(tenantRef)
+		if err != nil {
+			return err
+		}
+		return a.tamper(ctx, op, t, rest[0], rest[1], showPassword)
+	}
+	return usageError{fmt.Sprintf("endpoints: unknown action %q: use list, isolate, unisolate, scan, update-check or tamper", action)}
+}
+
+func csv(s string) []string {
+	if strings.TrimSpace(s) == "" {
+		return nil
+	}
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func (a *app) listEndpoints(ctx context.Context, op *operator, tenants []sophos.Tenant, f sophos.EndpointFilter, asJSON bool) error {
+	type row struct {
+		tenant sophos.Tenant
+		e      sophos.Endpoint
+	}
+	var rows []row
+	for _, t := range tenants {
+		op.log.Log(ctx, pipeline.LevelVerbose, fmt.Sprintf("Initiating Health Status Query %s.", describeFilter(f)), "tenant", t.ID)
+		list, err := op.client.ListEndpoints(ctx, t, f)
+		if err != nil {
+			return err
+		}
+		for _, e := range list {
+			rows = append(rows, row{t, e})
+		}
+	}
+	sort.SliceStable(rows, func(i, j int) bool {
+		if rows[i].tenant.Label() != rows[j].tenant.Label() {
+			return rows[i].tenant.Label() < rows[j].tenant.Label()
+		}
+		return strings.ToLower(rows[i].e.Hostname) < strings.ToLower(rows[j].e.Hostname)
+	})
+	if asJSON {
+		list := make([]sophos.Endpoint, 0, len(rows))
+		for _, r := range rows {
+			list = append(list, r.e)
+		}
+		enc := json.NewEncoder(a.stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(list)
+	}
+	writeEndpointTable(a.stdout, len(tenants) > 1, func(yield func(sophos.Tenant, sophos.Endpoint)) {
+		for _, r := range rows {
+			yield(r.tenant, r.e)
+		}
+	}, time.Now())
+	return nil
+}
+
+// writeEndpointTable prints the health status check as an aligned table.
+func writeEndpointTable(w io.Writer, withTenant bool, each func(func(sophos.Tenant, sophos.Endpoint)), now time.Time) {
+	header := []string{"HOSTNAME", "TYPE", "OS", "HEALTH", "THREATS", "SERVICES", "ISOLATION", "TAMPER", "LAST SEEN", "ID"}
+	if withTenant {
+		header = append([]string{"TENANT"}, header...)
+	}
+	tw := newTable(w, header...)
+	n := 0
+	each(func(t sophos.Tenant, e sophos.Endpoint) {
+		n++
+		iso := "-"
+		if e.Isolation != nil {
+			iso = e.Isolation.Status
+		}
+		tamper := "-"
+		if e.TamperProtectionEnabled != nil {
+			tamper = map[bool]string{true: "on", false: "off"}[*e.TamperProtectionEnabled]
+		}
+		osName := strings.TrimSpace(e.OS.Name)
+		if osName == "" {
+			osName = e.OS.Platform
+		}
+		seen := "-"
+		if ls := e.LastSeen(); !ls.IsZero() {
+			seen = ls.UTC().Format("2006-01-02 15:04") + " (" + ago(now.Sub(ls)) + ")"
+		}
+		cells := []string{e.Hostname, e.Type, orDash(osName), orDash(e.Health.Overall), orDash(e.Health.Threats.Status), orDash(e.Health.Services.Status), iso, tamper, seen, e.ID}
+		if withTenant {
+			cells = append([]string{t.Label()}, cells...)
+		}
+		tw.row(cells...)
+	})
+	tw.flush()
+	fmt.Fprintf(w, "%d endpoint(s)\n", n)
+}
+
+func ago(d time.Duration) string {
+	switch {
+	case d < time.Minute:
+		return "just now"
+	case d < time.Hour:
+		return fmt.Sprintf("%dm ago", int(d.Minutes()))
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%dh ago", int(d.Hours()))
+	}
+	return fmt.Sprintf("%dd ago", int(d.Hours()/24))
+}
+
+func describeFilter(f sophos.EndpointFilter) string {
+	var parts []string
+	add := func(k, v string) {
+		if v != "" {
+			parts = append(parts, fmt.Sprintf("'%s': '%s'", k, v))
+		}
+	}
+	add("healthStatus", strings.Join(f.HealthStatus, ","))
+	add("type", strings.Join(f.Type, ","))
+	add("isolationStatus", f.IsolationStatus)
+	add("hostnameContains", f.HostnameContains)
+	if f.Online != nil {
+		add("online", fmt.Sprint(*f.Online))
+	}
+	add("view", f.View)
+	return "{" + strings.Join(parts, ", ") + "}"
+}
+
+// isolate checks each endpoint's state first, reports the ones already in
+// the wanted state, and changes the rest in one bulk call.
+func (a *app) isolate(ctx context.Context, op *operator, t sophos.Tenant, refs []string, on bool, comment string) error {
+	var ids []string
+	var names []string
+	for _, ref := range refs {
+		e, err := op.resolveEndpoint(ctx, t, ref)
+		if err != nil {
+			return err
+		}
+		status := "notIsolated"
+		if e.Isolation != nil && e.Isolation.Status != "" {
+			status = e.Isolation.Status
+		}
+		switch {
+		case on && status == "isolated":
+			a.say(op, fmt.Sprintf("%s is already isolated", e.Hostname))
+			continue
+		case !on && status == "notIsolated":
+			a.say(op, fmt.Sprintf("%s is already out of isolation mode.", e.Hostname))
+			continue
+		}
+		a.say(op, fmt.Sprintf("The current status of %s is %s.", e.Hostname, status))
+		ids = append(ids, e.ID)
+		names = append(names, e.Hostname)
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	res, err := op.client.SetIsolation(ctx, t, ids, on, comment)
+	if errors.Is(err, sophos.ErrIsolationInProgress) {
+		return fmt.Errorf("an isolation change of %s is still in progress (409): Sophos asks to wait between turning isolation on and off — try again in a minute", strings.Join(names, ", "))
+	}
+	if err != nil {
+		return err
+	}
+	verb := map[bool]string{true: "isolation requested", false: "removal from isolation requested"}[on]
+	for i, r := range res {
+		name := r.ID
+		if i < len(names) {
+			name = names[i]
+		}
+		a.say(op, fmt.Sprintf("%s: %s (enabled=%v, comment=%q)", name, verb, r.Isolation.Enabled, r.Isolation.Comment))
+	}
+	return nil
+}
+
+// say prints a task note and logs it at INFO, as the seed did.
+func (a *app) say(op *operator, msg string) {
+	op.log.Info(msg)
+	fmt.Fprintln(a.stdout, msg)
+}
+
+func (a *app) tamper(ctx context.Context, op *operator, t sophos.Tenant, ref, what string, showPassword bool) error {
+	e, err := op.resolveEndpoint(ctx, t, ref)
+	if err != nil {
+		return err
+	}
+	cur, err := op.client.TamperProtection(ctx, t, e.ID)
+	if err != nil {
+		return err
+	}
+	switch what {
+	case "show":
+		state := map[bool]string{true: "enabled", false: "disabled"}[cur.Enabled]
+		a.say(op, fmt.Sprintf("Tamper Protection is currently %s for %s (%s).", state, e.Hostname, e.ID))
+		if showPassword {
+			// Printed on request only; never logged.
+			fmt.Fprintf(a.stdout, "password: %s\n", cur.Password)
+		}
+		return nil
+	case "on", "off":
+		want := what == "on"
+		if cur.Enabled == want {
+			a.say(op, fmt.Sprintf("Tamper Protection is already %s for %s.", map[bool]string{true: "enabled", false: "disabled"}[want], e.ID))
+			return nil
+		}
+		if want {
+			global, err := op.client.GlobalTamperProtection(ctx, t)
+			if err != nil {
+				return err
+			}
+			if !global {
+				return fmt.Errorf("tamper protection is off for the whole tenant %s: turn it on globally in Sophos Central (Global Settings › Tamper Protection) before enabling it on %s", t.Label(), e.Hostname)
+			}
+		}
+		res, err := op.client.SetTamperProtection(ctx, t, e.ID, &want, false)
+		if err != nil {
+			return err
+		}
+		a.say(op, fmt.Sprintf("Tamper Protection is now %s for %s (%s).", map[bool]string{true: "enabled", false: "disabled"}[res.Enabled], e.Hostname, e.ID))
+		return nil
+	}
+	return usageError{"endpoints tamper ID on|off|show"}
+}

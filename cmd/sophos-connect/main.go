@@ -1,0 +1,230 @@
+// Command sophos-connect pulls Sophos Central alerts and events into a
+// pipeline of transforms and sinks (files, syslog, Kafka, Elasticsearch),
+// runs endpoint tasks and alert actions, and serves a Sophos Central
+// emulator for demos and tests. This package is wiring only.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+)
+
+// Exit codes (SPEC §2).
+const (
+	exitOK      = 0
+	exitRuntime = 1
+	exitUsage   = 2
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+// globals are the seed's flags plus the collector's own.
+type globals struct {
+	alerts, events, run, whoami, help bool
+	config                            string
+	once                              bool
+	since                             string
+}
+
+// app carries the process's streams so tests can run commands in-process.
+type app struct {
+	stdout, stderr io.Writer
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	a := &app{stdout: os.Stdout, stderr: os.Stderr}
+	os.Exit(a.main(ctx, os.Args[1:]))
+}
+
+// usageError is a command-line mistake: exit code 2 with the usage hint.
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+func (a *app) globalFlags(g *globals) *flag.FlagSet {
+	fs := flag.NewFlagSet("sophos-connect", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	for _, n := range []string{"a", "alerts"} {
+		fs.BoolVar(&g.alerts, n, false, "pull alerts only")
+	}
+	for _, n := range []string{"e", "events"} {
+		fs.BoolVar(&g.events, n, false, "pull events only")
+	}
+	for _, n := range []string{"r", "run"} {
+		fs.BoolVar(&g.run, n, false, "pull alerts and events (the default)")
+	}
+	for _, n := range []string{"w", "whoami"} {
+		fs.BoolVar(&g.whoami, n, false, "authenticate, print the identity and exit")
+	}
+	for _, n := range []string{"h", "help"} {
+		fs.BoolVar(&g.help, n, false, "show this help")
+	}
+	addConfigFlag(fs, &g.config)
+	fs.BoolVar(&g.once, "once", false, "one pass: pull until caught up, deliver, commit, exit")
+	fs.StringVar(&g.since, "since", "", "first-run lookback without a checkpoint: a duration (6h), RFC 3339 time or Unix seconds; at most 24h")
+	return fs
+}
+
+func addConfigFlag(fs *flag.FlagSet, p *string) {
+	for _, n := range []string{"c", "config"} {
+		fs.StringVar(p, n, *p, "config file (default $SOPHOS_CONNECT_CONFIG, else ./sophos-connect.yaml)")
+	}
+}
+
+// commands maps subcommands to their handlers.
+var commands = map[string]func(a *app, ctx context.Context, g *globals, args []string) error{
+	"validate":  (*app).cmdValidate,
+	"demo":      (*app).cmdDemo,
+	"emulate":   (*app).cmdEmulate,
+	"tenants":   (*app).cmdTenants,
+	"state":     (*app).cmdState,
+	"migrate":   (*app).cmdMigrate,
+	"version":   (*app).cmdVersion,
+	"endpoints": (*app).cmdEndpoints,
+	"alerts":    (*app).cmdAlerts,
+	"help":      func(a *app, _ context.Context, _ *globals, _ []string) error { a.usage(a.stdout); return nil },
+}
+
+func (a *app) main(ctx context.Context, args []string) int {
+	var g globals
+	fs := a.globalFlags(&g)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			a.usage(a.stdout)
+			return exitOK
+		}
+		fmt.Fprintf(a.stderr, "sophos-connect: %v\nRun `sophos-connect -h` for the flags and commands.\n", err)
+		return exitUsage
+	}
+	if g.help {
+		a.usage(a.stdout)
+		return exitOK
+	}
+	rest := fs.Args()
+	var err error
+	switch {
+	case len(rest) > 0:
+		cmd, ok := commands[rest[0]]
+		if !ok {
+			fmt.Fprintf(a.stderr, "sophos-connect: unknown command %q\nRun `sophos-connect -h` for the flags and commands.\n", rest[0])
+			return exitUsage
+		}
+		err = cmd(a, ctx, &g, rest[1:])
+	case g.whoami:
+		err = a.cmdWhoami(ctx, &g)
+	default:
+		err = a.cmdRun(ctx, &g)
+	}
+	return a.exitCode(err)
+}
+
+// configError marks errors in the configuration (exit code 2).
+type configError struct{ err error }
+
+func (e configError) Error() string { return e.err.Error() }
+func (e configError) Unwrap() error { return e.err }
+
+func (a *app) exitCode(err error) int {
+	if err == nil {
+		return exitOK
+	}
+	var ue usageError
+	var ce configError
+	switch {
+	case errors.As(err, &ue):
+		fmt.Fprintf(a.stderr, "sophos-connect: %v\nRun `sophos-connect -h` for the flags and commands.\n", err)
+		return exitUsage
+	case errors.As(err, &ce):
+		fmt.Fprintf(a.stderr, "sophos-connect: configuration errors:\n%s\n", indent(err.Error()))
+		return exitUsage
+	}
+	fmt.Fprintf(a.stderr, "sophos-connect: %v\n", err)
+	return exitRuntime
+}
+
+func indent(s string) string {
+	lines := strings.Split(s, "\n")
+	for i, l := range lines {
+		lines[i] = "  " + l
+	}
+	return strings.Join(lines, "\n")
+}
+
+// subFlags parses a subcommand's flags, which may come before, between or
+// after its arguments; -c/-config are accepted everywhere. It returns the
+// arguments.
+func subFlags(name string, g *globals, args []string, define func(fs *flag.FlagSet)) ([]string, error) {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	addConfigFlag(fs, &g.config)
+	if define != nil {
+		define(fs)
+	}
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return nil, usageError{fmt.Sprintf("%s: see `sophos-connect -h`", name)}
+			}
+			return nil, usageError{fmt.Sprintf("%s: %v", name, err)}
+		}
+		if fs.NArg() == 0 {
+			return pos, nil
+		}
+		pos = append(pos, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
+}
+
+func (a *app) usage(w io.Writer) {
+	fmt.Fprint(w, `sophos-connect — pull Sophos Central alerts and events into files, syslog, Kafka and Elasticsearch.
+
+Usage:
+  sophos-connect [flags]                 run the collector (alerts and events)
+  sophos-connect [flags] COMMAND [args]
+
+The seed's flags (single or double dash):
+  -a, -alerts            pull alerts only
+  -e, -events            pull events only
+  -r, -run               pull alerts and events (the default action)
+  -w, -whoami            authenticate, print the identity and exit
+  -h, -help              show this help
+Collector flags:
+  -c, -config FILE       config file (default $SOPHOS_CONNECT_CONFIG, else ./sophos-connect.yaml)
+  -once                  one pass: pull until caught up, deliver, commit, exit (cron mode)
+  -since D               first-run lookback without a checkpoint: 6h, an RFC 3339 time or Unix seconds (at most 24h)
+
+Commands:
+  validate [-c FILE]                     check the config and print the resolved pipeline
+  demo [-dir DIR]                        run against the built-in emulator into DIR (default ./demo-out); no config, no network
+  emulate [-addr 127.0.0.1:PORT] [-tls] [-partner] [-tenants N] [-events N] [-alerts N] [-rate N] [-fault SPEC] ...
+                                         serve the Sophos Central emulator until interrupted
+  tenants                                list the tenants the credentials reach
+  endpoints list [-health bad,suspicious] [-isolation isolated|notIsolated] [-type computer,server]
+                 [-search NAME] [-online true|false] [-json] [-tenant ID|NAME]
+                                         health status check of every endpoint
+  endpoints isolate|unisolate ID|HOSTNAME... [-comment C]
+  endpoints scan ID|HOSTNAME, endpoints update-check ID|HOSTNAME
+  endpoints tamper ID|HOSTNAME on|off|show [-show-password]
+  alerts list [-severity high,medium] [-category C] [-product P] [-from 6h] [-to T] [-json]
+  alerts ack ID, alerts action ID ACTION [-message M]
+                                         Common API alerts (only actions the alert allows)
+                                         every endpoints/alerts command takes -tenant ID|NAME
+  state show | state reset [TENANT] [STREAM]
+                                         inspect or clear checkpoints
+  migrate sophos.conf [-o FILE]          convert the seed's sophos.conf to YAML
+  version                                version and build info
+
+Exit codes: 0 success, 1 runtime failure, 2 usage or configuration error.
+`)
+}

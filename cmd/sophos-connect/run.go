@@ -1,0 +1,316 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/sophos-connect/sophos-connect/config"
+	"github.com/sophos-connect/sophos-connect/pipeline"
+	"github.com/sophos-connect/sophos-connect/sources/sophos"
+	"github.com/sophos-connect/sophos-connect/sources/sophos/autoack"
+)
+
+// loadConfig reads the config named by -c (or its defaults); errors in it
+// are configuration errors (exit 2).
+func loadConfig(g *globals) (*config.Config, error) {
+	c, err := config.Load(config.Path(g.config))
+	if err != nil {
+		return nil, configError{err}
+	}
+	return c, nil
+}
+
+// logFilePath puts the seed's log file beside its data files.
+func logFilePath(c *config.Config) string {
+	if c.LogFileName == "" {
+		return ""
+	}
+	if filepath.IsAbs(c.LogFileName) {
+		return c.LogFileName
+	}
+	return filepath.Join(c.SaveFileLocation, c.LogFileName)
+}
+
+func (a *app) cmdRun(ctx context.Context, g *globals) error {
+	c, err := loadConfig(g)
+	if err != nil {
+		return err
+	}
+	since, err := parseSince(g.since, time.Now())
+	if err != nil {
+		return err
+	}
+	log, closeLog, err := newLogger(c.LogLevel, logFilePath(c), a.stderr)
+	if err != nil {
+		return err
+	}
+	defer closeLog()
+	return a.collect(ctx, c, g, collectOptions{once: g.once, since: since, log: log, reload: func() (*config.Config, error) { return config.Load(c.File) }})
+}
+
+type collectOptions struct {
+	once   bool
+	since  time.Time
+	log    *slog.Logger
+	reload func() (*config.Config, error) // re-read every pass (the seed's run: false)
+	now    func() time.Time
+	stats  *pipeline.Stats // filled in when the run ends
+}
+
+// collect authenticates, builds and runs the pipeline.
+func (a *app) collect(ctx context.Context, c *config.Config, g *globals, o collectOptions) error {
+	log := o.log
+	streams := enabledStreams(c, g)
+	if len(streams) == 0 {
+		return configError{fmt.Errorf("%s: the stream chosen on the command line is disabled under sources:", c.File)}
+	}
+	log.Info("Configurations: " + describeConfig(c))
+	log.Info("Initiating Sophos " + streamsTitle(streams) + " Pull")
+
+	client, err := sophos.NewClient(sophosConfig(c), log)
+	if err != nil {
+		return configError{err}
+	}
+	id, err := client.WhoAmI(ctx)
+	if err != nil {
+		log.Error("WhoAmI Authentication unsuccessful: " + err.Error())
+		return err
+	}
+	log.Log(ctx, pipeline.LevelVerbose, "WhoAmI Authentication Successful", "id", id.ID, "idType", id.IDType)
+
+	src, err := sophos.NewSource(client, sophos.SourceOptions{
+		Streams: streams, Light: c.Sources.Events.Light, ExcludeTypes: c.Sources.Events.ExcludeTypes,
+	})
+	if err != nil {
+		return configError{err}
+	}
+	cps, err := pipeline.OpenCheckpoints(c.StateDir)
+	if err != nil {
+		return err
+	}
+	dlq, err := pipeline.OpenDeadLetter(c.StateDir)
+	if err != nil {
+		return err
+	}
+	defer dlq.Close()
+	as, err := assemble(c, streams, log, false)
+	if err != nil {
+		return configError{err}
+	}
+	defer as.close()
+	metrics := pipeline.NewMetrics()
+	if err := as.addBuffers(c.StateDir, dlq, metrics, log); err != nil {
+		return err
+	}
+	if err := as.start(ctx); err != nil {
+		return err
+	}
+	var ready atomic.Bool
+	if c.MetricsAddr != "" {
+		stopMetrics, err := serveMetrics(c.MetricsAddr, metrics, &ready, log)
+		if err != nil {
+			return err
+		}
+		defer stopMetrics()
+	}
+	ready.Store(true)
+
+	if c.AlertsAutoAcknowledgeStatus && containsStream(streams, pipeline.Alerts) {
+		acker, err := autoack.New(client, func(id string) (sophos.Tenant, bool) {
+			for _, t := range src.Tenants() {
+				if t.ID == id {
+					return t, true
+				}
+			}
+			return sophos.Tenant{}, false
+		}, c.AlertsAutoAcknowledgeLevel, log)
+		if err != nil {
+			return configError{err}
+		}
+		defer acker.Close()
+		if o.once {
+			defer func() {
+				wctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+				defer cancel()
+				acker.Wait(wctx)
+			}()
+		}
+		as.observers = append(as.observers, acker)
+	}
+	opts := pipeline.Options{
+		Source: src, Stages: as.stages, Sinks: as.sinks, Checkpoints: cps, DeadLetter: dlq,
+		Observers: as.observers, Log: log, Metrics: metrics, Once: o.once, Since: o.since,
+		Workers: c.Workers, MaxInflightPages: c.MaxInflightPages, Now: o.now,
+	}
+	if !o.once {
+		wait := c.PullTime.D()
+		opts.NextPass = func() (bool, time.Duration) {
+			if o.reload == nil {
+				return true, wait
+			}
+			nc, err := o.reload()
+			if err != nil {
+				log.Error("Config file contains the following errors: " + strings.ReplaceAll(err.Error(), "\n", "; ") + " — keeping the previous settings")
+				return true, wait
+			}
+			if !nc.Run {
+				for _, s := range streams {
+					log.Info("User Ended " + map[pipeline.Stream]string{pipeline.Alerts: "Alert_Pull", pipeline.Events: "Event_Pull"}[s])
+				}
+				return false, 0
+			}
+			wait = nc.PullTime.D()
+			return true, wait
+		}
+	}
+	st, err := pipeline.Run(ctx, opts)
+	if o.once && len(as.buffered) > 0 {
+		as.drainBuffers(5*time.Second, log)
+	}
+	if o.stats != nil {
+		*o.stats = st
+	}
+	log.Info(fmt.Sprintf("%d new logs added (%d records pulled in %d pages, %d dropped by stages, %d dead-lettered)", st.Records-st.Dropped, st.Records, st.Pages, st.Dropped, st.DeadLettered))
+	return err
+}
+
+func containsStream(list []pipeline.Stream, s pipeline.Stream) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func streamsTitle(streams []pipeline.Stream) string {
+	if len(streams) == 2 {
+		return "Alerts and Events"
+	}
+	if streams[0] == pipeline.Alerts {
+		return "Alerts"
+	}
+	return "Events"
+}
+
+// describeConfig is the seed's "Configurations: [...]" line, without secrets.
+func describeConfig(c *config.Config) string {
+	parts := []string{
+		"client_id=" + c.Sophos.ClientID,
+		"client_secret=" + c.Sophos.ClientSecret.String(),
+		"pull_time=" + c.PullTime.String(),
+		fmt.Sprintf("run=%v", c.Run),
+		"save_file_location=" + c.SaveFileLocation,
+		fmt.Sprintf("txt_file_creation=%v", c.TxtFileCreation),
+		fmt.Sprintf("json_file_creation=%v", c.JSONFileCreation),
+		"log_level=" + c.LogLevel,
+		fmt.Sprintf("alerts_auto_acknowledge_status=%v", c.AlertsAutoAcknowledgeStatus),
+		"alerts_auto_acknowledge_level=" + c.AlertsAutoAcknowledgeLevel,
+		"state_dir=" + c.StateDir,
+		fmt.Sprintf("sinks=%d", len(c.Sinks)),
+		fmt.Sprintf("transforms=%d", len(c.Transforms)),
+	}
+	return "[" + strings.Join(parts, ", ") + "]"
+}
+
+// serveMetrics serves /metrics, /healthz and /readyz until the returned
+// function is called.
+func serveMetrics(addr string, m *pipeline.Metrics, ready *atomic.Bool, log *slog.Logger) (func(), error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("metrics_addr %s: %w", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{}))
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") })
+	mux.HandleFunc("/readyz", func(w http.ResponseWriter, r *http.Request) {
+		if !ready.Load() {
+			http.Error(w, "not ready: authenticating and checking sinks", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ready")
+	})
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go srv.Serve(ln)
+	log.Info("metrics on http://" + ln.Addr().String() + "/metrics")
+	return func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+	}, nil
+}
+
+func (a *app) cmdWhoami(ctx context.Context, g *globals) error {
+	c, err := loadConfig(g)
+	if err != nil {
+		return err
+	}
+	client, err := sophos.NewClient(sophosConfig(c), nil)
+	if err != nil {
+		return configError{err}
+	}
+	id, err := client.WhoAmI(ctx)
+	if err != nil {
+		return err
+	}
+	tenants, err := client.TenantsFor(ctx, id)
+	if err != nil {
+		return err
+	}
+	region := id.Region()
+	if region == "" && len(tenants) > 0 {
+		var regions []string
+		seen := map[string]bool{}
+		for _, t := range tenants {
+			if t.DataRegion != "" && !seen[t.DataRegion] {
+				seen[t.DataRegion] = true
+				regions = append(regions, t.DataRegion)
+			}
+		}
+		region = strings.Join(regions, ",")
+	}
+	fmt.Fprintf(a.stdout, "id:          %s\nidType:      %s\ndata region: %s\ntenants:     %d\n", id.ID, id.IDType, orDash(region), len(tenants))
+	return nil
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func (a *app) cmdTenants(ctx context.Context, g *globals, args []string) error {
+	if _, err := subFlags("tenants", g, args, nil); err != nil {
+		return err
+	}
+	c, err := loadConfig(g)
+	if err != nil {
+		return err
+	}
+	client, err := sophos.NewClient(sophosConfig(c), nil)
+	if err != nil {
+		return configError{err}
+	}
+	tenants, err := client.Tenants(ctx)
+	if err != nil {
+		return err
+	}
+	tw := newTable(a.stdout, "ID", "NAME", "REGION", "API HOST")
+	for _, t := range tenants {
+		tw.row(t.ID, t.Label(), orDash(t.DataRegion), t.APIHost)
+	}
+	return tw.flush()
+}
+
+var errStop = errors.New("stop")
