@@ -327,4 +327,3 @@ func tenantHosts(emu *emulator.Server, tok string, partner bool) (map[string]str
 	}
 	return out, nil
 }
-
