@@ -38,6 +38,9 @@ const (
 	batchOverhead = 61
 	// maxRequestBytes bounds one produce request (brokers accept 100 MB).
 	maxRequestBytes = 16 << 20
+	// minRequestBytes is the smallest share a broker's records are cut to
+	// so that max_in_flight requests compress and travel in parallel.
+	minRequestBytes = 256 << 10
 )
 
 type span struct{ off, end int32 }
@@ -339,7 +342,10 @@ type request struct {
 
 // plan groups chunks into requests by leader and round: a partition's n-th
 // chunk (chunks arrive in batch order per partition) goes in round n, so a
-// request never holds one partition twice.
+// request never holds one partition twice. A broker's share of a round is
+// cut into up to max_in_flight requests of at least minRequestBytes: kafka-go
+// compresses a request on its connection's goroutine, so several requests
+// use several cores.
 func (s *Sink) plan(chunks []chunk) []request {
 	w := &s.w
 	var reqs []request
@@ -349,13 +355,21 @@ func (s *Sink) plan(chunks []chunk) []request {
 	}
 	type tp struct{ topic, part int32 }
 	rounds := map[tp]int{}
+	total := map[key]int{}
+	for _, c := range chunks {
+		round := rounds[tp{c.topic, c.part}]
+		rounds[tp{c.topic, c.part}] = round + 1
+		total[key{w.topics[c.topic].leaders[c.part], round}] += c.bytes
+	}
+	clear(rounds)
 	open := map[key]int{} // the request being filled for a leader and round
 	for _, c := range chunks {
 		round := rounds[tp{c.topic, c.part}]
 		rounds[tp{c.topic, c.part}] = round + 1
 		k := key{w.topics[c.topic].leaders[c.part], round}
+		limit := min(maxRequestBytes, max(minRequestBytes, total[k]/s.cfg.MaxInFlight))
 		ri, ok := open[k]
-		if !ok || reqs[ri].bytes+c.bytes > maxRequestBytes {
+		if !ok || reqs[ri].bytes+c.bytes > limit {
 			ri = len(reqs)
 			open[k] = ri
 			reqs = append(reqs, request{round: round})
