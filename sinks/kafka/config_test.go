@@ -15,9 +15,6 @@ import (
 	"github.com/sophos-connect/sophos-connect/config"
 )
 
-// commonKeys belong to the pipeline, not to the sink.
-var commonKeys = []string{"name", "type", "streams", "when", "buffer", "batch", "retry"}
-
 func decode(t *testing.T, src string) (Config, error) {
 	t.Helper()
 	var n yaml.Node
@@ -25,7 +22,7 @@ func decode(t *testing.T, src string) (Config, error) {
 		t.Fatal(err)
 	}
 	c := DefaultConfig()
-	err := config.DecodeStrict(&n, &c, "sinks[0]", commonKeys...)
+	err := config.DecodeStrict(&n, &c, "sinks[0]", config.CommonKeys...)
 	return c, err
 }
 

@@ -117,3 +117,20 @@ func TestUnencodableRecord(t *testing.T) {
 	}
 	checkDelivered(t, s, append(recs[:3:3], recs[4:]...), readTopic(t, cfg.Brokers, cfg.Topic), 1)
 }
+
+// TestWriteCancelled: a cancelled Write fails the whole batch with a
+// retriable error and leaves the sink usable.
+func TestWriteCancelled(t *testing.T) {
+	c := startCluster(t, kfake.NumBrokers(1), kfake.SeedTopics(2, "cancel"))
+	cfg := testConfig(c, "cancel")
+	s := newStarted(t, cfg)
+	recs := makeRecords(t, 300, []string{"t1"}, 12)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	err := s.Write(ctx, recs[:100])
+	if err == nil || pipeline.IsPermanent(err) || !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled Write: %v, want a retriable context error", err)
+	}
+	writeAll(t, s, recs, 100)
+	checkDelivered(t, s, recs, readTopic(t, cfg.Brokers, cfg.Topic), 2)
+}

@@ -31,9 +31,10 @@ import (
 var headerKeys = [...]string{"stream", "tenant", "type", "id"}
 
 const (
-	// recordOverhead is a generous bound of a record's framing in a v2
-	// batch (length, attributes, deltas, header key lengths).
-	recordOverhead = 32
+	// recordOverhead bounds a record's framing in a v2 batch: length,
+	// attributes, deltas and lengths (about 20 bytes) plus the header keys
+	// (18 bytes).
+	recordOverhead = 48
 	// batchOverhead is the v2 record batch header.
 	batchOverhead = 61
 	// maxRequestBytes bounds one produce request (brokers accept 100 MB).
@@ -306,6 +307,12 @@ func (s *Sink) assign(n int) []chunk {
 			s.rr++
 			m.part = int32(s.rr % uint32(len(t.ids)))
 		}
+		if t.leaders[m.part] < 0 {
+			// Kept out of the request: one leaderless partition would
+			// fail the whole request to that broker.
+			w.failed[i] = partitionError(t.name, kafkago.LeaderNotAvailable, fmt.Sprintf("partition %d has no leader", m.part))
+			continue
+		}
 		t.buckets[m.part] = append(t.buckets[m.part], int32(i))
 	}
 	var chunks []chunk
@@ -400,6 +407,12 @@ func (s *Sink) send(ctx context.Context, chunks []chunk) (reuse bool) {
 			var wg sync.WaitGroup
 			for _, r := range reqs {
 				if r.round != round {
+					continue
+				}
+				if err := ctx.Err(); err != nil {
+					for _, c := range r.chunks {
+						s.fail(c.idx, fmt.Errorf("kafka: not sent: %w", err))
+					}
 					continue
 				}
 				sem <- struct{}{}
