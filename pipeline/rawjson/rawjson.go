@@ -8,6 +8,7 @@
 package rawjson
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"strconv"
@@ -334,22 +335,21 @@ func Get(obj []byte, path ...string) []byte {
 }
 
 // String returns the string value of a raw JSON value: the unquoted text for a
-// string, "" for anything else (null, absent, numbers, objects).
+// string, "" for anything else (null, absent, numbers, objects). Invalid
+// UTF-8 becomes U+FFFD, as encoding/json does.
 func String(raw []byte) string {
 	if len(raw) < 2 || raw[0] != '"' {
 		return ""
 	}
 	inner := raw[1 : len(raw)-1]
-	for _, c := range inner {
-		if c == '\\' {
-			s, err := Unquote(nil, raw)
-			if err != nil {
-				return ""
-			}
-			return string(s)
-		}
+	if bytes.IndexByte(inner, '\\') < 0 && utf8.Valid(inner) {
+		return string(inner)
 	}
-	return string(inner)
+	s, err := Unquote(nil, raw)
+	if err != nil {
+		return ""
+	}
+	return string(s)
 }
 
 // Unquote appends the decoded text of the quoted JSON string raw to dst.
@@ -361,9 +361,15 @@ func Unquote(dst, raw []byte) ([]byte, error) {
 	s := raw[1 : len(raw)-1]
 	for i := 0; i < len(s); {
 		c := s[i]
+		if c >= utf8.RuneSelf {
+			r, size := utf8.DecodeRune(s[i:])
+			dst = utf8.AppendRune(dst, r) // RuneError for invalid bytes
+			i += size
+			continue
+		}
 		if c != '\\' {
 			j := i + 1
-			for j < len(s) && s[j] != '\\' {
+			for j < len(s) && s[j] != '\\' && s[j] < utf8.RuneSelf {
 				j++
 			}
 			dst = append(dst, s[i:j]...)
