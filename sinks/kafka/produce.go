@@ -24,8 +24,10 @@ import (
 // one record batch per partition from exactly the pipeline's batch, sends one
 // produce request per leader broker (several partitions each) through
 // kafka-go's Transport (pooled, TLS/SASL, cached metadata), and maps each
-// partition's result back to the batch indexes. It measured 1.3-2x faster
-// than a tuned Writer against kfake (see bench_test.go).
+// partition's result back to the batch indexes. Against kfake it delivered
+// more records per CPU-second than a Writer tuned for the same batches
+// (BatchSize 1000, BatchTimeout 1ms) and none of its occasional stalls; see
+// bench_test.go.
 
 // Header names set on every message.
 var headerKeys = [...]string{"stream", "tenant", "type", "id"}
