@@ -9,6 +9,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -92,6 +93,12 @@ func (s Secret) GoString() string { return s.String() }
 
 // MarshalYAML keeps secrets out of printed configs.
 func (s Secret) MarshalYAML() (any, error) { return s.String(), nil }
+
+// MarshalJSON keeps secrets out of JSON output.
+func (s Secret) MarshalJSON() ([]byte, error) { return []byte(`"` + s.String() + `"`), nil }
+
+// LogValue keeps secrets out of structured logs.
+func (s Secret) LogValue() slog.Value { return slog.StringValue(s.String()) }
 
 // Value is the secret itself, for the one place that sends it.
 func (s Secret) Value() string { return string(s) }

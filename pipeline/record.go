@@ -59,7 +59,9 @@ type Record struct {
 	EndpointID   string // endpoint_id (events) or data.endpoint_id (alerts)
 	EndpointType string // endpoint_type or data.endpoint_type
 
-	// Raw is the API item as a JSON object, keys in the API's order.
+	// Raw is the API item as a JSON object, keys in the API's order. It is
+	// never modified in place (a stage that edits it makes a new slice): the
+	// typed fields above may share its memory.
 	Raw []byte
 }
 
@@ -87,33 +89,33 @@ func NewRecord(stream Stream, tenant string, raw []byte) (Record, error) {
 		k := key[1 : len(key)-1]
 		switch string(k) {
 		case "id":
-			r.ID = rawjson.String(value)
+			r.ID = rawjson.StringView(value)
 		case "type":
-			r.Type = rawjson.String(value)
+			r.Type = rawjson.StringView(value)
 		case "severity":
-			r.Severity = rawjson.String(value)
+			r.Severity = rawjson.StringView(value)
 		case "name":
 			if stream == Events {
-				r.Name = rawjson.String(value)
+				r.Name = rawjson.StringView(value)
 			}
 		case "description":
 			if stream == Alerts {
-				r.Name = rawjson.String(value)
+				r.Name = rawjson.StringView(value)
 			}
 		case "group":
-			r.Group = rawjson.String(value)
+			r.Group = rawjson.StringView(value)
 		case "when":
-			r.When = rawjson.String(value)
+			r.When = rawjson.StringView(value)
 		case "created_at":
-			r.CreatedAt = rawjson.String(value)
+			r.CreatedAt = rawjson.StringView(value)
 		case "location":
-			r.Host = rawjson.String(value)
+			r.Host = rawjson.StringView(value)
 		case "source":
-			r.User = rawjson.String(value)
+			r.User = rawjson.StringView(value)
 		case "endpoint_id":
-			r.EndpointID = rawjson.String(value)
+			r.EndpointID = rawjson.StringView(value)
 		case "endpoint_type":
-			r.EndpointType = rawjson.String(value)
+			r.EndpointType = rawjson.StringView(value)
 		case "data":
 			data = value
 		}
@@ -124,10 +126,10 @@ func NewRecord(stream Stream, tenant string, raw []byte) (Record, error) {
 	}
 	if data != nil && (r.EndpointID == "" || r.EndpointType == "") && len(data) > 0 && data[0] == '{' {
 		if r.EndpointID == "" {
-			r.EndpointID = rawjson.String(rawjson.Get(data, "endpoint_id"))
+			r.EndpointID = rawjson.StringView(rawjson.Get(data, "endpoint_id"))
 		}
 		if r.EndpointType == "" {
-			r.EndpointType = rawjson.String(rawjson.Get(data, "endpoint_type"))
+			r.EndpointType = rawjson.StringView(rawjson.Get(data, "endpoint_type"))
 		}
 	}
 	if r.ID == "" {

@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"unicode/utf16"
 	"unicode/utf8"
+	"unsafe"
 )
 
 // ErrSyntax is wrapped by every error for malformed input.
@@ -350,6 +351,21 @@ func String(raw []byte) string {
 		return ""
 	}
 	return string(s)
+}
+
+// StringView is String without a copy when it can: for a string with no
+// escapes and valid UTF-8 it returns a string that shares raw's memory. The
+// caller must never modify raw afterwards (records keep the API's page body
+// immutable for exactly this reason).
+func StringView(raw []byte) string {
+	if len(raw) < 2 || raw[0] != '"' {
+		return ""
+	}
+	inner := raw[1 : len(raw)-1]
+	if len(inner) > 0 && bytes.IndexByte(inner, '\\') < 0 && utf8.Valid(inner) {
+		return unsafe.String(&inner[0], len(inner))
+	}
+	return String(raw)
 }
 
 // Unquote appends the decoded text of the quoted JSON string raw to dst.
