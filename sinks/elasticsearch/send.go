@@ -24,6 +24,13 @@ var bulkFilter = []string{"errors", "items.*.status", "items.*.error.type", "ite
 
 var respPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
+// outcome is what one request did: a failure of the whole request, or the
+// per-record failures (Index: position in the worker's recIdx).
+type outcome struct {
+	whole error
+	items []pipeline.ItemError
+}
+
 // send runs one _bulk request and classifies its outcome.
 func (s *Sink) send(ctx context.Context, rq request) outcome {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout.D())

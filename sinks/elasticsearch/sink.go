@@ -34,16 +34,12 @@ type Sink struct {
 	cfg    Config
 	log    *slog.Logger
 	client *es.Client
-	enc    encoding.Encoder
 	index  indexName
 	create bool
 	where  string
 
-	// Write's scratch, reused across calls (Write is never concurrent).
-	body   []byte // NDJSON of the whole batch
-	ends   []int  // end offset in body of each encoded record
-	recIdx []int  // batch index of each encoded record
-	doc    []byte // compaction scratch
+	workers   []*worker // one per concurrent request, each with its encoder
+	lastBytes int       // bulk body bytes of the last Write (benchmarks)
 }
 
 // New builds the sink and its client; it does not contact the cluster
@@ -56,9 +52,13 @@ func New(name string, c Config, log *slog.Logger) (*Sink, error) {
 		return nil, fmt.Errorf("elasticsearch sink %q: %w", name, err)
 	}
 	ix, _ := parseIndex(c.Index)
-	enc, err := encoding.New(c.Format, encoding.Options{CEFStrict: c.CEFStrict})
-	if err != nil {
-		return nil, fmt.Errorf("elasticsearch sink %q: format: %w", name, err)
+	workers := make([]*worker, c.Concurrency)
+	for i := range workers {
+		enc, err := encoding.New(c.Format, encoding.Options{CEFStrict: c.CEFStrict})
+		if err != nil {
+			return nil, fmt.Errorf("elasticsearch sink %q: format: %w", name, err)
+		}
+		workers[i] = &worker{enc: enc}
 	}
 	tlsConf, err := c.TLS.Config()
 	if err != nil {
@@ -91,14 +91,14 @@ func New(name string, c Config, log *slog.Logger) (*Sink, error) {
 		return nil, fmt.Errorf("elasticsearch sink %q: %w", name, err)
 	}
 	s := &Sink{
-		name:   name,
-		cfg:    c,
-		log:    log.With("sink", name),
-		client: client,
-		enc:    enc,
-		index:  ix,
-		create: c.OpType == "create",
-		where:  c.where(),
+		name:    name,
+		cfg:     c,
+		log:     log.With("sink", name),
+		client:  client,
+		workers: workers,
+		index:   ix,
+		create:  c.OpType == "create",
+		where:   c.where(),
 	}
 	if s.create && c.Format != "ecs" {
 		s.log.Warn("elasticsearch: op_type create (data streams) needs an @timestamp field, which only format ecs writes", "format", c.Format)

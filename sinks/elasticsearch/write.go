@@ -10,19 +10,37 @@ import (
 
 	"github.com/sophos-connect/sophos-connect/pipeline"
 	"github.com/sophos-connect/sophos-connect/pipeline/rawjson"
+	"github.com/sophos-connect/sophos-connect/sinks/encoding"
 )
 
-// request is one _bulk request: records lo..hi of the encoded ones.
+// minPart is the fewest records worth a part of their own: smaller batches
+// go out as one request.
+const minPart = 200
+
+// worker encodes a contiguous part of a batch and sends it, as one or more
+// _bulk requests of at most max_bytes, one request at a time. A Sink has
+// `concurrency` workers, so at most that many requests are in flight, and
+// encoding one part overlaps with sending another.
+type worker struct {
+	enc    encoding.Encoder
+	body   []byte // NDJSON of the part, reused across batches
+	ends   []int  // end offset in body of each encoded record
+	recIdx []int  // batch index of each encoded record
+	name   []byte // index name scratch
+}
+
+// request is one _bulk request: encoded records lo..hi of a worker.
 type request struct {
 	lo, hi int // positions in recIdx/ends
 	body   []byte
 }
 
-// outcome is what one request did: a failure of the whole request, or the
-// per-record failures (positions in recIdx).
-type outcome struct {
-	whole error
-	items []pipeline.ItemError
+// partResult is what a worker did with its part.
+type partResult struct {
+	failed    []pipeline.ItemError // batch indexes
+	wholeOnly bool                 // every record failed with its whole request
+	whole     error                // the first whole-request failure
+	bytes     int
 }
 
 // Write indexes the batch: nil when every record was delivered, a
@@ -32,51 +50,34 @@ func (s *Sink) Write(ctx context.Context, batch []*pipeline.Record) error {
 	if len(batch) == 0 {
 		return nil
 	}
-	var be pipeline.BatchError
-	s.encode(batch, &be)
-	reqs := s.split()
-	if len(reqs) == 0 {
-		return be.ErrOrNil()
-	}
-
-	outs := make([]outcome, len(reqs))
-	if len(reqs) == 1 || s.cfg.Concurrency == 1 {
-		for i := range reqs {
-			outs[i] = s.send(ctx, reqs[i])
-		}
+	parts := min(len(s.workers), max(1, len(batch)/minPart))
+	res := make([]partResult, parts)
+	if parts == 1 {
+		res[0] = s.workers[0].run(ctx, s, batch, 0)
 	} else {
-		sem := make(chan struct{}, s.cfg.Concurrency)
 		var wg sync.WaitGroup
-		for i := range reqs {
-			sem <- struct{}{}
-			wg.Go(func() {
-				defer func() { <-sem }()
-				outs[i] = s.send(ctx, reqs[i])
-			})
+		per := (len(batch) + parts - 1) / parts
+		for p := range parts {
+			lo, hi := p*per, min((p+1)*per, len(batch))
+			wg.Go(func() { res[p] = s.workers[p].run(ctx, s, batch[lo:hi], lo) })
 		}
 		wg.Wait()
 	}
-
-	allWhole := len(be.Items) == 0
-	var firstWhole error
-	for i, o := range outs {
-		if o.whole == nil {
-			allWhole = false
-			for _, it := range o.items {
-				be.Add(s.recIdx[it.Index], it.Err)
-			}
-			continue
+	var be pipeline.BatchError
+	allWhole := true
+	var whole error
+	s.lastBytes = 0
+	for _, r := range res {
+		be.Items = append(be.Items, r.failed...)
+		allWhole = allWhole && r.wholeOnly
+		if whole == nil {
+			whole = r.whole
 		}
-		if firstWhole == nil {
-			firstWhole = o.whole
-		}
-		for p := reqs[i].lo; p < reqs[i].hi; p++ {
-			be.Add(s.recIdx[p], o.whole)
-		}
+		s.lastBytes += r.bytes
 	}
-	if allWhole && firstWhole != nil {
+	if allWhole && whole != nil {
 		// Nothing was delivered: let the pipeline retry the whole batch.
-		return firstWhole
+		return whole
 	}
 	sort.SliceStable(be.Items, func(i, j int) bool { return be.Items[i].Index < be.Items[j].Index })
 	if n := len(be.Items); n > 0 {
@@ -85,71 +86,93 @@ func (s *Sink) Write(ctx context.Context, batch []*pipeline.Record) error {
 	return be.ErrOrNil()
 }
 
-// encode writes the action and source lines of every record into s.body.
-// Records that do not encode are Permanent failures in be.
-func (s *Sink) encode(batch []*pipeline.Record, be *pipeline.BatchError) {
-	s.body, s.ends, s.recIdx = s.body[:0], s.ends[:0], s.recIdx[:0]
-	action := []byte(`{"index":{"_index":`)
-	if s.create {
-		action = []byte(`{"create":{"_index":`)
+// run encodes part (whose first record is batch[base]) and sends it.
+func (w *worker) run(ctx context.Context, s *Sink, part []*pipeline.Record, base int) partResult {
+	var r partResult
+	w.encode(s, part, base, &r)
+	reqs := w.split(int(s.cfg.MaxBytes))
+	r.bytes = len(w.body)
+	r.wholeOnly = len(r.failed) == 0 && len(reqs) > 0
+	for _, rq := range reqs {
+		o := s.send(ctx, rq)
+		if o.whole != nil {
+			if r.whole == nil {
+				r.whole = o.whole
+			}
+			for p := rq.lo; p < rq.hi; p++ {
+				r.failed = append(r.failed, pipeline.ItemError{Index: w.recIdx[p], Err: o.whole})
+			}
+			continue
+		}
+		r.wholeOnly = false
+		for _, it := range o.items {
+			r.failed = append(r.failed, pipeline.ItemError{Index: w.recIdx[it.Index], Err: it.Err})
+		}
 	}
-	for i, r := range batch {
-		start := len(s.body)
-		s.body = append(s.body, action...)
-		s.body = s.appendIndex(s.body, r)
-		s.body = append(s.body, `,"_id":`...)
-		s.body = rawjson.AppendString(s.body, r.ID)
-		s.body = append(s.body, "}}\n"...)
-		if r.ID == "" {
-			s.body = s.body[:start]
-			be.Add(i, pipeline.Permanent(fmt.Errorf("elasticsearch: record has no id")))
+	return r
+}
+
+// encode writes the action and source lines of every record into w.body.
+// Records that do not encode are Permanent failures.
+func (w *worker) encode(s *Sink, part []*pipeline.Record, base int, r *partResult) {
+	w.body, w.ends, w.recIdx = w.body[:0], w.ends[:0], w.recIdx[:0]
+	action := `{"index":{"_index":`
+	if s.create {
+		action = `{"create":{"_index":`
+	}
+	fail := func(i int, err error) {
+		r.failed = append(r.failed, pipeline.ItemError{Index: base + i, Err: pipeline.Permanent(err)})
+	}
+	for i, rec := range part {
+		if rec.ID == "" {
+			fail(i, fmt.Errorf("elasticsearch: record has no id"))
 			continue
 		}
-		docStart := len(s.body)
+		start := len(w.body)
+		w.body = append(w.body, action...)
+		w.name = s.index.append(w.name[:0], rec)
+		w.body = appendJSONBytes(w.body, w.name)
+		w.body = append(w.body, `,"_id":`...)
+		w.body = rawjson.AppendString(w.body, rec.ID)
+		w.body = append(w.body, "}}\n"...)
+		docStart := len(w.body)
 		var err error
-		s.body, err = s.enc.Append(s.body, r)
+		w.body, err = w.enc.Append(w.body, rec)
 		if err != nil {
-			s.body = s.body[:start]
-			be.Add(i, pipeline.Permanent(fmt.Errorf("elasticsearch: encoding %s: %w", s.cfg.Format, err)))
+			w.body = w.body[:start]
+			fail(i, fmt.Errorf("elasticsearch: encoding %s: %w", s.cfg.Format, err))
 			continue
 		}
-		if bytes.IndexByte(s.body[docStart:], '\n') >= 0 {
-			// NDJSON: a document must be one line; newlines can only be
-			// insignificant space here (inside strings they are escaped).
+		if bytes.IndexByte(w.body[docStart:], '\n') >= 0 {
+			// NDJSON: a document must be one line; a newline can only be
+			// insignificant space here (inside strings it is escaped).
 			var cb bytes.Buffer
-			if err := json.Compact(&cb, s.body[docStart:]); err != nil {
-				s.body = s.body[:start]
-				be.Add(i, pipeline.Permanent(fmt.Errorf("elasticsearch: %s output is not JSON: %w", s.cfg.Format, err)))
+			if err := json.Compact(&cb, w.body[docStart:]); err != nil {
+				w.body = w.body[:start]
+				fail(i, fmt.Errorf("elasticsearch: %s output is not JSON: %w", s.cfg.Format, err))
 				continue
 			}
-			s.body = append(s.body[:docStart], cb.Bytes()...)
+			w.body = append(w.body[:docStart], cb.Bytes()...)
 		}
-		s.body = append(s.body, '\n')
-		s.ends = append(s.ends, len(s.body))
-		s.recIdx = append(s.recIdx, i)
+		w.body = append(w.body, '\n')
+		w.ends = append(w.ends, len(w.body))
+		w.recIdx = append(w.recIdx, base+i)
 	}
 }
 
-// appendIndex appends the record's index as a JSON string.
-func (s *Sink) appendIndex(dst []byte, r *pipeline.Record) []byte {
-	s.doc = s.index.append(s.doc[:0], r)
-	return appendJSONBytes(dst, s.doc)
-}
-
-// split cuts the encoded records into requests of at most max_bytes (a
+// split cuts the encoded records into requests of at most limit bytes (a
 // single larger record goes alone).
-func (s *Sink) split() []request {
+func (w *worker) split(limit int) []request {
 	var reqs []request
-	limit := int(s.cfg.MaxBytes)
 	lo, start := 0, 0
-	for p := range s.ends {
-		if s.ends[p]-start > limit && p > lo {
-			reqs = append(reqs, request{lo: lo, hi: p, body: s.body[start:s.ends[p-1]]})
-			lo, start = p, s.ends[p-1]
+	for p := range w.ends {
+		if w.ends[p]-start > limit && p > lo {
+			reqs = append(reqs, request{lo: lo, hi: p, body: w.body[start:w.ends[p-1]]})
+			lo, start = p, w.ends[p-1]
 		}
 	}
-	if lo < len(s.ends) {
-		reqs = append(reqs, request{lo: lo, hi: len(s.ends), body: s.body[start:s.ends[len(s.ends)-1]]})
+	if lo < len(w.ends) {
+		reqs = append(reqs, request{lo: lo, hi: len(w.ends), body: w.body[start:w.ends[len(w.ends)-1]]})
 	}
 	return reqs
 }

@@ -559,7 +559,7 @@ func (s *Server) fieldMapping(w http.ResponseWriter, r *http.Request, expr, fiel
 		out = appendJSONString(out, ix.name)
 		out = append(out, `:{"mappings":{`...)
 		n := 0
-		ix.mu.Lock()
+		ix.mapMu.RLock()
 		for _, f := range strings.Split(fields, ",") {
 			fm, ok := ix.m.fields[f]
 			if !ok {
@@ -582,7 +582,7 @@ func (s *Server) fieldMapping(w http.ResponseWriter, r *http.Request, expr, fiel
 			}
 			out = append(out, `}}}`...)
 		}
-		ix.mu.Unlock()
+		ix.mapMu.RUnlock()
 		out = append(out, `}}`...)
 	}
 	writeJSON(w, http.StatusOK, append(out, '}'))

@@ -295,72 +295,87 @@ func tokenName(v []byte) string {
 	return "VALUE_NUMBER_INT"
 }
 
-// apply executes the items in order.
+// apply executes the items in order. Items of concurrent requests run in
+// parallel: documents are parsed against the mapping under a read lock, and
+// only new fields and the document store take write locks.
 func (s *Server) apply(items []bulkItem) {
 	var c checker
 	var lastName, lastClass string
 	var lastIx *index
+	knownPipelines := map[string]bool{}
+	var st Stats
+	st.ItemStatus = map[int]int{}
+	defer func() {
+		s.mu.Lock()
+		for k, v := range st.ItemStatus {
+			s.stats.ItemStatus[k] += v
+		}
+		s.stats.Created += st.Created
+		s.stats.Updated += st.Updated
+		s.mu.Unlock()
+	}()
+	tally := func(it *bulkItem) {
+		if it.err != nil {
+			it.status = it.err.status
+		}
+		st.ItemStatus[it.status]++
+		switch it.result {
+		case "created":
+			st.Created++
+		case "updated":
+			st.Updated++
+		}
+	}
 	for i := range items {
 		it := &items[i]
+		if p := it.pipeline; p != "" && p != "_none" && !knownPipelines[p] {
+			s.mu.Lock()
+			_, ok := s.pipelines[p]
+			s.mu.Unlock()
+			if !ok {
+				it.err = &docError{status: 400, typ: "illegal_argument_exception", reason: "pipeline with id [" + p + "] does not exist"}
+				tally(it)
+				continue
+			}
+			knownPipelines[p] = true
+		}
+		if s.faultsOn.Load() {
+			s.mu.Lock()
+			fe := s.itemFault(it.id)
+			s.mu.Unlock()
+			if fe != nil {
+				it.err = fe
+				tally(it)
+				continue
+			}
+		}
 		class := it.op
 		if class != "create" {
 			class = "other"
 		}
-		s.mu.Lock()
-		if it.pipeline != "" && it.pipeline != "_none" {
-			if _, ok := s.pipelines[it.pipeline]; !ok {
-				s.mu.Unlock()
-				it.err = &docError{status: 400, typ: "illegal_argument_exception", reason: "pipeline with id [" + it.pipeline + "] does not exist"}
-				s.tally(it)
-				continue
-			}
-		}
-		if fe := s.itemFault(it.id); fe != nil {
-			s.mu.Unlock()
-			it.err = fe
-			s.tally(it)
-			continue
-		}
-		var ix *index
-		if lastIx != nil && it.index == lastName && class == lastClass && s.indices[lastIx.name] == lastIx {
-			ix = lastIx
-		} else {
+		ix := lastIx
+		if ix == nil || it.index != lastName || class != lastClass {
+			s.mu.Lock()
 			var derr *docError
 			ix, derr = s.writeTarget(it.index, it.op)
+			s.mu.Unlock()
 			if derr != nil {
-				s.mu.Unlock()
 				it.err = derr
-				s.tally(it)
+				tally(it)
+				lastIx = nil
 				continue
 			}
 			lastName, lastClass, lastIx = it.index, class, ix
 		}
 		if it.id == "" {
+			s.mu.Lock()
 			it.id = s.autoID()
+			s.mu.Unlock()
 		}
-		s.mu.Unlock()
-
 		it.concrete, it.indexUUID = ix.name, ix.uuid
-		ix.mu.Lock()
 		s.applyOne(ix, it, &c)
-		ix.mu.Unlock()
-		s.tally(it)
+		tally(it)
 	}
-}
-
-func (s *Server) tally(it *bulkItem) {
-	if it.err != nil {
-		it.status = it.err.status
-	}
-	s.mu.Lock()
-	s.stats.ItemStatus[it.status]++
-	switch it.result {
-	case "created":
-		s.stats.Created++
-	case "updated":
-		s.stats.Updated++
-	}
-	s.mu.Unlock()
 }
 
 // autoID makes a 20-character id like Elasticsearch's time-based UUIDs (s.mu held).
@@ -371,29 +386,49 @@ func (s *Server) autoID() string {
 	return base64.RawURLEncoding.EncodeToString(b[:])
 }
 
-// applyOne executes one item against its index (ix.mu held).
+// parse checks a document against the index mapping, adding the dynamic
+// fields it introduces.
+func (ix *index) parse(c *checker, src []byte, id string) *docError {
+	ix.mapMu.RLock()
+	c.reset(ix.m, src, id)
+	derr := c.check(ix.dataStream != "")
+	fresh := len(c.pending) > 0
+	ix.mapMu.RUnlock()
+	if derr != nil || !fresh {
+		return derr
+	}
+	// new fields: parse again under the write lock (another request may
+	// have mapped them meanwhile) and commit
+	ix.mapMu.Lock()
+	defer ix.mapMu.Unlock()
+	c.reset(ix.m, src, id)
+	if derr := c.check(ix.dataStream != ""); derr != nil {
+		return derr
+	}
+	c.commit()
+	return nil
+}
+
+// applyOne executes one item against its index.
 func (s *Server) applyOne(ix *index, it *bulkItem, c *checker) {
-	d := ix.docs[it.id]
 	switch it.op {
 	case "delete":
+		ix.mu.Lock()
+		defer ix.mu.Unlock()
+		d := ix.docs[it.id]
+		it.seqNo = ix.seqNo
+		ix.seqNo++
 		if d == nil {
 			it.status, it.result, it.version = 404, "not_found", 1
-			it.seqNo = ix.seqNo
-			ix.seqNo++
 			return
 		}
 		delete(ix.docs, it.id)
 		it.status, it.result, it.version = 200, "deleted", d.version+1
-		it.seqNo = ix.seqNo
-		ix.seqNo++
 		return
-	case "create":
-		if d != nil {
-			it.err = &docError{status: 409, typ: "version_conflict_engine_exception",
-				reason: "[" + it.id + "]: version conflict, document already exists (current version [" + strconv.FormatInt(d.version, 10) + "])"}
-			return
-		}
 	case "update":
+		ix.mu.Lock()
+		defer ix.mu.Unlock()
+		d := ix.docs[it.id]
 		src, created, noop, derr := updatedSource(d, it)
 		if derr != nil {
 			it.err = derr
@@ -403,17 +438,33 @@ func (s *Server) applyOne(ix *index, it *bulkItem, c *checker) {
 			it.status, it.result, it.version, it.seqNo = 200, "noop", d.version, d.seqNo
 			return
 		}
-		it.source = src
+		if it.err = ix.parse(c, src, it.id); it.err != nil {
+			return
+		}
 		if created {
 			d = nil
 		}
-	}
-	c.reset(ix.m, it.source, it.id)
-	if derr := c.check(ix.dataStream != ""); derr != nil {
-		it.err = derr
+		it.source = src
+		s.store(ix, it, d)
 		return
 	}
-	c.commit()
+	if it.err = ix.parse(c, it.source, it.id); it.err != nil {
+		return
+	}
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	d := ix.docs[it.id]
+	if it.op == "create" && d != nil {
+		it.err = &docError{status: 409, typ: "version_conflict_engine_exception",
+			reason: "[" + it.id + "]: version conflict, document already exists (current version [" + strconv.FormatInt(d.version, 10) + "])"}
+		return
+	}
+	s.store(ix, it, d)
+}
+
+// store writes the item's source as a new version of d (nil: a new
+// document) (ix.mu held).
+func (s *Server) store(ix *index, it *bulkItem, d *doc) {
 	if d == nil {
 		d = &doc{}
 		ix.docs[it.id] = d

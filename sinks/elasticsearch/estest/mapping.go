@@ -172,22 +172,21 @@ func (c *checker) reset(m *mapping, src []byte, id string) {
 	c.sawTimestamp = false
 }
 
-// check parses the document; nil means it is accepted.
+// check parses the document in one pass; nil means it is accepted.
 func (c *checker) check(dataStream bool) *docError {
 	i := rawjson.SkipSpace(c.src, 0)
 	if i >= len(c.src) || c.src[i] != '{' {
 		return &docError{status: 400, typ: "document_parsing_exception",
-			reason:       "[1:" + strconv.Itoa(i+1) + "] failed to parse: Root mapping definition has unsupported parameters or the source is not an object",
+			reason:       "[1:" + strconv.Itoa(i+1) + "] failed to parse: the document is not a JSON object",
 			causedType:   "not_x_content_exception",
 			causedReason: "Compressor detection can only be called on some xcontent bytes or compressed xcontent bytes"}
 	}
-	if end, err := rawjson.SkipValue(c.src, i); err != nil || rawjson.SkipSpace(c.src, end) != len(c.src) {
-		return &docError{status: 400, typ: "document_parsing_exception",
-			reason:     "[1:" + strconv.Itoa(len(c.src)) + "] failed to parse: Unexpected character or end-of-input in document",
-			causedType: "json_parse_exception", causedReason: "invalid JSON"}
-	}
-	if e := c.object(c.src[i:], 0); e != nil {
+	end, e := c.parseObject(i, 0, 0)
+	if e != nil {
 		return e
+	}
+	if end = rawjson.SkipSpace(c.src, end); end != len(c.src) {
+		return c.syntax(end, "unexpected data after the document")
 	}
 	if dataStream && !c.sawTimestamp {
 		return &docError{status: 400, typ: "document_parsing_exception",
@@ -195,6 +194,294 @@ func (c *checker) check(dataStream bool) *docError {
 			causedType: "illegal_argument_exception", causedReason: "data stream timestamp field [@timestamp] is missing"}
 	}
 	return nil
+}
+
+// syntax is the error for malformed JSON at offset i.
+func (c *checker) syntax(i int, what string) *docError {
+	ch := "end-of-input"
+	if i < len(c.src) {
+		ch = "'" + string(c.src[i]) + "'"
+	}
+	msg := "Unexpected character (" + ch + "): " + what
+	return &docError{status: 400, typ: "document_parsing_exception",
+		reason:     "[1:" + strconv.Itoa(i+1) + "] failed to parse: " + msg,
+		causedType: "json_parse_exception", causedReason: msg}
+}
+
+const maxDepth = 256
+
+// parseObject walks the object at src[i] ('{'), whose path is c.path[:plen],
+// and returns the offset after it.
+func (c *checker) parseObject(i, plen, depth int) (int, *docError) {
+	if depth > maxDepth {
+		return i, c.syntax(i, "the document is nested too deep")
+	}
+	src := c.src
+	mark := len(c.keys)
+	defer func() { c.keys = c.keys[:mark] }()
+	i = rawjson.SkipSpace(src, i+1)
+	if i < len(src) && src[i] == '}' {
+		return i + 1, nil
+	}
+	for {
+		if i >= len(src) || src[i] != '"' {
+			return i, c.syntax(i, "expected a field name")
+		}
+		ke, esc, ok := scanStringEsc(src, i)
+		if !ok {
+			return i, c.syntax(i, "invalid string")
+		}
+		key := src[i+1 : ke-1]
+		if esc {
+			key = unquoteKey(src[i:ke])
+		}
+		i = rawjson.SkipSpace(src, ke)
+		if i >= len(src) || src[i] != ':' {
+			return i, c.syntax(i, "expected ':'")
+		}
+		i = rawjson.SkipSpace(src, i+1)
+		if i >= len(src) {
+			return i, c.syntax(i, "expected a value")
+		}
+		v := src[i:]
+		if c.duplicate(mark, key) {
+			return i, &docError{status: 400, typ: "document_parsing_exception",
+				reason:     "[1:" + c.col(v) + "] failed to parse: Duplicate field '" + string(key) + "'",
+				causedType: "json_parse_exception", causedReason: "Duplicate field '" + string(key) + "'"}
+		}
+		if bad := badFieldName(key); bad != "" {
+			return i, &docError{status: 400, typ: "document_parsing_exception",
+				reason:     "[1:" + c.col(v) + "] failed to parse: " + bad,
+				causedType: "illegal_argument_exception", causedReason: bad}
+		}
+		c.path = c.path[:plen]
+		if plen > 0 {
+			c.path = append(c.path, '.')
+		}
+		start := len(c.path)
+		c.path = append(c.path, key...)
+		skip := false
+		if bytes.IndexByte(key, '.') >= 0 {
+			for j := start; j < len(c.path) && !skip; j++ {
+				if c.path[j] != '.' {
+					continue
+				}
+				f, ok := c.lookup(c.path[:j])
+				if !ok {
+					var e *docError
+					if skip, e = c.add(c.path[:j], field{t: ftObject, es: "object"}, v); e != nil {
+						return i, e
+					}
+				} else if f.t != ftObject {
+					return i, c.concreteAsObject(c.path[:j], f, v)
+				}
+			}
+		}
+		var e *docError
+		if skip {
+			i, e = c.skip(i)
+		} else {
+			i, e = c.parseValue(i, len(c.path), depth+1)
+		}
+		if e != nil {
+			return i, e
+		}
+		i = rawjson.SkipSpace(src, i)
+		if i >= len(src) {
+			return i, c.syntax(i, "unexpected end of object")
+		}
+		switch src[i] {
+		case '}':
+			return i + 1, nil
+		case ',':
+			i = rawjson.SkipSpace(src, i+1)
+		default:
+			return i, c.syntax(i, "expected ',' or '}'")
+		}
+	}
+}
+
+// skip passes over a value nothing is mapped for.
+func (c *checker) skip(i int) (int, *docError) {
+	end, err := rawjson.SkipValue(c.src, i)
+	if err != nil {
+		return i, c.syntax(i, err.Error())
+	}
+	return end, nil
+}
+
+// parseValue walks the value at src[i] for the path c.path[:plen].
+func (c *checker) parseValue(i, plen, depth int) (int, *docError) {
+	src := c.src
+	path := c.path[:plen]
+	switch src[i] {
+	case '{':
+		f, ok := c.lookup(path)
+		if ok {
+			switch f.t {
+			case ftAny:
+				return c.skip(i)
+			case ftObject:
+			default:
+				return i, c.concreteAsObject(path, f, src[i:])
+			}
+		} else if skip, e := c.add(path, field{t: ftObject, es: "object"}, src[i:]); e != nil {
+			return i, e
+		} else if skip {
+			return c.skip(i)
+		}
+		return c.parseObject(i, plen, depth)
+	case '[':
+		if depth > maxDepth {
+			return i, c.syntax(i, "the document is nested too deep")
+		}
+		i = rawjson.SkipSpace(src, i+1)
+		if i < len(src) && src[i] == ']' {
+			return i + 1, nil
+		}
+		for {
+			if i >= len(src) {
+				return i, c.syntax(i, "unexpected end of array")
+			}
+			c.path = c.path[:plen]
+			var e *docError
+			if i, e = c.parseValue(i, plen, depth+1); e != nil {
+				return i, e
+			}
+			i = rawjson.SkipSpace(src, i)
+			if i >= len(src) {
+				return i, c.syntax(i, "unexpected end of array")
+			}
+			switch src[i] {
+			case ']':
+				return i + 1, nil
+			case ',':
+				i = rawjson.SkipSpace(src, i+1)
+			default:
+				return i, c.syntax(i, "expected ',' or ']'")
+			}
+		}
+	}
+	end, ok := scanScalar(src, i)
+	if !ok {
+		return i, c.syntax(i, "expected a value")
+	}
+	v := src[i:end]
+	if v[0] == 'n' {
+		return end, nil
+	}
+	if plen == len("@timestamp") && string(path) == "@timestamp" {
+		c.sawTimestamp = true
+	}
+	f, found := c.lookup(path)
+	if !found {
+		_, e := c.add(path, c.dynamicType(v), v)
+		return end, e
+	}
+	return end, c.scalar(path, f, v)
+}
+
+// strStop marks the bytes that end a run of plain string content.
+var strStop = func() (t [256]bool) {
+	for c := range 0x20 {
+		t[c] = true
+	}
+	t['"'], t['\\'] = true, true
+	return t
+}()
+
+// scanString returns the offset after the JSON string at src[i] ('"').
+func scanString(src []byte, i int) (int, bool) {
+	end, _, ok := scanStringEsc(src, i)
+	return end, ok
+}
+
+// scanStringEsc also reports whether the string has escapes.
+func scanStringEsc(src []byte, i int) (end int, esc, ok bool) {
+	j := i + 1
+	for {
+		for j < len(src) && !strStop[src[j]] {
+			j++
+		}
+		if j >= len(src) {
+			return j, esc, false
+		}
+		switch src[j] {
+		case '"':
+			return j + 1, esc, true
+		case '\\':
+			esc = true
+			j++
+			if j >= len(src) {
+				return j, esc, false
+			}
+			if src[j] == 'u' {
+				if j+4 >= len(src) || !isHex(src[j+1]) || !isHex(src[j+2]) || !isHex(src[j+3]) || !isHex(src[j+4]) {
+					return j, esc, false
+				}
+				j += 5
+				continue
+			}
+			switch src[j] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+				j++
+				continue
+			}
+			return j, esc, false
+		default: // a control character
+			return j, esc, false
+		}
+	}
+}
+
+func isHex(c byte) bool { return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F' }
+
+// scanScalar returns the offset after the string, number or literal at src[i].
+func scanScalar(src []byte, i int) (int, bool) {
+	switch c := src[i]; {
+	case c == '"':
+		return scanString(src, i)
+	case c == 't':
+		return i + 4, bytes.HasPrefix(src[i:], []byte("true"))
+	case c == 'f':
+		return i + 5, bytes.HasPrefix(src[i:], []byte("false"))
+	case c == 'n':
+		return i + 4, bytes.HasPrefix(src[i:], []byte("null"))
+	case c == '-' || c >= '0' && c <= '9':
+		j := i
+		if src[j] == '-' {
+			j++
+		}
+		digits := func() int {
+			k := j
+			for j < len(src) && src[j] >= '0' && src[j] <= '9' {
+				j++
+			}
+			return j - k
+		}
+		if j < len(src) && src[j] == '0' {
+			j++
+		} else if digits() == 0 {
+			return j, false
+		}
+		if j < len(src) && src[j] == '.' {
+			j++
+			if digits() == 0 {
+				return j, false
+			}
+		}
+		if j < len(src) && (src[j] == 'e' || src[j] == 'E') {
+			j++
+			if j < len(src) && (src[j] == '+' || src[j] == '-') {
+				j++
+			}
+			if digits() == 0 {
+				return j, false
+			}
+		}
+		return j, true
+	}
+	return i, false
 }
 
 // commit adds the dynamic fields of an accepted document to the mapping.
@@ -240,96 +527,6 @@ func (c *checker) add(path []byte, f field, v []byte) (skip bool, e *docError) {
 	return false, nil
 }
 
-func (c *checker) object(obj []byte, plen int) *docError {
-	var derr *docError
-	mark := len(c.keys)
-	defer func() { c.keys = c.keys[:mark] }()
-	err := rawjson.EachMember(obj, func(k, v []byte) bool {
-		key := unquoteKey(k)
-		if c.duplicate(mark, key) {
-			derr = &docError{status: 400, typ: "document_parsing_exception",
-				reason:     "[1:" + c.col(v) + "] failed to parse: Duplicate field '" + string(key) + "'",
-				causedType: "json_parse_exception", causedReason: "Duplicate field '" + string(key) + "'"}
-			return false
-		}
-		c.path = c.path[:plen]
-		if bad := badFieldName(key); bad != "" {
-			derr = &docError{status: 400, typ: "document_parsing_exception",
-				reason:     "[1:" + c.col(v) + "] failed to parse: " + bad,
-				causedType: "illegal_argument_exception", causedReason: bad}
-			return false
-		}
-		if plen > 0 {
-			c.path = append(c.path, '.')
-		}
-		start := len(c.path)
-		c.path = append(c.path, key...)
-		if bytes.IndexByte(key, '.') >= 0 {
-			for i := start; i < len(c.path); i++ {
-				if c.path[i] != '.' {
-					continue
-				}
-				f, ok := c.lookup(c.path[:i])
-				if !ok {
-					if skip, e := c.add(c.path[:i], field{t: ftObject, es: "object"}, v); e != nil || skip {
-						derr = e
-						return false
-					}
-				} else if f.t != ftObject {
-					derr = c.concreteAsObject(c.path[:i], f, v)
-					return false
-				}
-			}
-		}
-		derr = c.value(v, len(c.path))
-		return derr == nil
-	})
-	if err != nil && derr == nil {
-		return &docError{status: 400, typ: "document_parsing_exception", reason: "[1:1] failed to parse: " + err.Error(),
-			causedType: "json_parse_exception", causedReason: err.Error()}
-	}
-	return derr
-}
-
-func (c *checker) value(v []byte, plen int) *docError {
-	path := c.path[:plen]
-	switch v[0] {
-	case '{':
-		f, ok := c.lookup(path)
-		if ok {
-			switch f.t {
-			case ftAny:
-				return nil
-			case ftObject:
-			default:
-				return c.concreteAsObject(path, f, v)
-			}
-		} else if skip, e := c.add(path, field{t: ftObject, es: "object"}, v); e != nil || skip {
-			return e
-		}
-		return c.object(v, plen)
-	case '[':
-		var derr *docError
-		_ = rawjson.EachElement(v, func(el []byte) bool {
-			c.path = c.path[:plen]
-			derr = c.value(el, plen)
-			return derr == nil
-		})
-		return derr
-	case 'n':
-		return nil
-	}
-	if plen == len("@timestamp") && string(path) == "@timestamp" {
-		c.sawTimestamp = true
-	}
-	f, ok := c.lookup(path)
-	if !ok {
-		_, e := c.add(path, c.dynamicType(v), v)
-		return e
-	}
-	return c.scalar(path, f, v)
-}
-
 // dynamicType is the type dynamic mapping gives a new scalar.
 func (c *checker) dynamicType(v []byte) field {
 	switch v[0] {
@@ -356,6 +553,9 @@ func (c *checker) concreteAsObject(path []byte, f field, v []byte) *docError {
 }
 
 func (c *checker) failParse(path []byte, f field, v []byte, cause string) *docError {
+	if end, err := rawjson.SkipValue(v, 0); err == nil {
+		v = v[:end]
+	}
 	preview := string(v)
 	if v[0] == '"' {
 		preview = string(unquoteKey(v))
@@ -373,6 +573,9 @@ func (c *checker) scalar(path []byte, f field, v []byte) *docError {
 			reason: "[1:" + c.col(v) + "] object mapping for [" + string(path) + "] tried to parse field [" + string(path) + "] as object, but found a concrete value"}
 	}
 	ok, cause := true, ""
+	if f.t == ftText || f.t == ftAny {
+		return nil // any scalar will do
+	}
 	isStr, isBool := v[0] == '"', v[0] == 't' || v[0] == 'f'
 	var s []byte
 	if isStr {
@@ -548,6 +751,10 @@ func isEpoch(s []byte) bool {
 
 // badFieldName says why Elasticsearch refuses a field name, or "".
 func badFieldName(key []byte) string {
+	if len(key) > 0 && key[0] != '.' && key[0] != ' ' && key[len(key)-1] != '.' && key[len(key)-1] != ' ' &&
+		bytes.Index(key, []byte("..")) < 0 {
+		return ""
+	}
 	switch {
 	case len(bytes.TrimSpace(key)) == 0:
 		return "field name cannot be an empty string"

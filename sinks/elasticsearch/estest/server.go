@@ -24,6 +24,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -101,6 +102,7 @@ type Server struct {
 	templates map[string]*indexTemplate
 	pipelines map[string][]byte
 	faults    Faults
+	faultsOn  atomic.Bool // any per-item fault set: lets fault-free runs skip the lock
 	rng       *rand.Rand
 	log       []Request
 	stats     Stats
@@ -161,6 +163,7 @@ func (s *Server) SetFaults(f Faults) {
 		f.ItemReject429IDs = m
 	}
 	s.faults = f
+	s.faultsOn.Store(f.ItemReject429Rate > 0 || f.ItemReject400Rate > 0 || len(f.ItemReject429IDs) > 0 || len(f.ItemReject400IDs) > 0)
 }
 
 // SetNoProductHeader switches the product header off (true) or on.

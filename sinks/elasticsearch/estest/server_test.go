@@ -380,3 +380,23 @@ func TestDuplicateKeysRejected(t *testing.T) {
 		t.Fatalf("duplicate: %+v", it)
 	}
 }
+
+func TestMalformedDocuments(t *testing.T) {
+	s := New(Options{})
+	defer s.Close()
+	docs := []string{`{"a":}`, `{"a":1,}`, `{"a":"x\q"}`, `{"a":01}`, `{"a":1} x`, `[1]`, `{"a":tru}`, `{"a":"` + "\x01" + `"}`, `{"":1}`}
+	var body strings.Builder
+	for i, d := range docs {
+		body.WriteString(`{"index":{"_index":"mal","_id":"` + string(rune('a'+i)) + `"}}` + "\n" + d + "\n")
+	}
+	body.WriteString(`{"index":{"_index":"mal","_id":"ok"}}` + "\n" + `{"a":[{"b":"\u00e9\n"},{"b":"x"}],"c":-1.5e3,"d":null,"e":true,"f":[[1,2],[3]]}` + "\n")
+	r := bulk(t, s, "/_bulk", body.String())
+	for i := range docs {
+		if it := r.Items[i]["index"]; it.Status != 400 || it.Error.Type != "document_parsing_exception" {
+			t.Errorf("%s: %+v", docs[i], it)
+		}
+	}
+	if it := r.Items[len(docs)]["index"]; it.Status != 201 {
+		t.Errorf("valid doc: %+v", it.Error)
+	}
+}

@@ -8,8 +8,8 @@ import (
 	"time"
 )
 
-// index is one index: its documents and mapping. mu guards docs, seqNo
-// and m; the Server's mu guards the maps of indices.
+// index is one index: its documents and mapping. mu guards docs and
+// seqNo, mapMu the mapping; the Server's mu guards the maps of indices.
 type index struct {
 	name       string
 	uuid       string
@@ -19,6 +19,7 @@ type index struct {
 	mu    sync.Mutex
 	docs  map[string]*doc
 	seqNo int64
+	mapMu sync.RWMutex
 	m     *mapping
 }
 
@@ -122,9 +123,9 @@ func (s *Server) IndexTemplate(name string) (json.RawMessage, bool) {
 // ("" when unmapped).
 func (s *Server) MappingType(name, field string) string {
 	for _, ix := range s.concrete(name) {
-		ix.mu.Lock()
+		ix.mapMu.RLock()
 		f, ok := ix.m.fields[field]
-		ix.mu.Unlock()
+		ix.mapMu.RUnlock()
 		if ok {
 			return f.es
 		}
