@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -58,7 +59,8 @@ func sumMetric(fams map[string]*dto.MetricFamily, name string, match map[string]
 // TestMetricsMatchWhatWasSent scrapes /metrics of a running collector with
 // the Prometheus text parser and checks the counters against the emulator.
 func TestMetricsMatchWhatWasSent(t *testing.T) {
-	emu := newEmu(t, emulator.Options{Tenants: 2, Partner: true, Events: 1500, Alerts: 120})
+	faults, _ := emulator.ParseFaults("429=0.2")
+	emu := newEmu(t, emulator.Options{Tenants: 2, Partner: true, Events: 1500, Alerts: 120, Faults: faults})
 	dir := t.TempDir()
 	addr := freeAddr(t)
 	cfg := writeConfig(t, dir, emu, fmt.Sprintf("metrics_addr: %s\npull_time: 1h\n", addr))
@@ -135,6 +137,16 @@ func TestMetricsMatchWhatWasSent(t *testing.T) {
 		if got := sumMetric(fams, "sophos_connect_sink_delivered_total", map[string]string{"sink": s.sink}); got != s.n {
 			t.Errorf("sink_delivered{%s} = %v, want %v", s.sink, got, s.n)
 		}
+	}
+	// API errors by status: the 429s the emulator injected.
+	served429 := 0
+	for k, n := range emu.Requests() {
+		if strings.HasSuffix(k, " 429") {
+			served429 += n
+		}
+	}
+	if got := sumMetric(fams, "sophos_connect_api_errors_total", map[string]string{"status": "429"}); served429 == 0 || got != float64(served429) {
+		t.Errorf("api_errors{429} = %v, the emulator served %d", got, served429)
 	}
 	if got := sumMetric(fams, "sophos_connect_sink_rejected_total", nil); got > 0 {
 		t.Errorf("rejected %v", got)

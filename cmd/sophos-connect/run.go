@@ -77,7 +77,10 @@ func (a *app) collect(ctx context.Context, c *config.Config, g *globals, o colle
 	log.Info("Configurations: " + describeConfig(c))
 	log.Info("Initiating Sophos " + streamsTitle(streams) + " Pull")
 
-	client, err := sophos.NewClient(sophosConfig(c), log)
+	metrics := pipeline.NewMetrics()
+	scfg := sophosConfig(c)
+	scfg.OnAPIError = metrics.APIError
+	client, err := sophos.NewClient(scfg, log)
 	if err != nil {
 		return configError{err}
 	}
@@ -108,7 +111,6 @@ func (a *app) collect(ctx context.Context, c *config.Config, g *globals, o colle
 		return configError{err}
 	}
 	defer as.close()
-	metrics := pipeline.NewMetrics()
 	if err := as.addBuffers(c.StateDir, dlq, metrics, log); err != nil {
 		return err
 	}

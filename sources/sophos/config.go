@@ -42,6 +42,9 @@ type Config struct {
 	// Retry bounds the retries of throttled (429) and failed (5xx, network)
 	// calls; zero fields take the defaults of DefaultRetry.
 	Retry RetryPolicy
+	// OnAPIError is told the status of every error response (each attempt),
+	// for the metrics; optional.
+	OnAPIError func(status int)
 	// Now is the clock for the SIEM 24 h window and token expiry; default
 	// time.Now. Tests move it together with the emulator's clock.
 	Now func() time.Time

@@ -131,6 +131,9 @@ func (c *Client) do(ctx context.Context, cl *call) (*response, error) {
 				"bytes", len(res.body), "attempts", attempt, "duration", time.Since(callStart).String())
 			return res, nil
 		}
+		if c.cfg.OnAPIError != nil {
+			c.cfg.OnAPIError(res.status)
+		}
 		apiErr := newAPIError(res.status, cl.method, cl.displayPath(), res.body, c.redact)
 		apiErr.Attempts = attempt
 		lastErr, lastRes = apiErr, res
