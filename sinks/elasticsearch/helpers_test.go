@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sophos-connect/sophos-connect/config"
 	"github.com/sophos-connect/sophos-connect/pipeline"
 	"github.com/sophos-connect/sophos-connect/sinks/elasticsearch/estest"
 )
@@ -85,6 +86,8 @@ func runID() string { return fmt.Sprintf("%06x", rand.Uint32()&0xffffff) }
 type target struct {
 	url                string
 	user, pass, apiKey string
+	caFile             string         // ELASTICSEARCH_CA_FILE: the cluster's CA
+	client             *http.Client   // for REST checks
 	srv                *estest.Server // nil for a real cluster
 	prefix             string         // every index/template name the test creates starts with it
 	run                string
@@ -108,12 +111,21 @@ func forEachTarget(t *testing.T, fn func(t *testing.T, tg *target)) {
 func clusterTarget(t *testing.T) *target {
 	u := os.Getenv("ELASTICSEARCH_URL")
 	if u == "" {
-		t.Skip("ELASTICSEARCH_URL not set: set it (with ELASTICSEARCH_USERNAME/ELASTICSEARCH_PASSWORD or ELASTICSEARCH_API_KEY if the cluster needs them) to run these tests against a real cluster")
+		t.Skip("ELASTICSEARCH_URL not set: set it (with ELASTICSEARCH_USERNAME/ELASTICSEARCH_PASSWORD or ELASTICSEARCH_API_KEY, and ELASTICSEARCH_CA_FILE for https with a private CA, if the cluster needs them) to run these tests against a real cluster")
 	}
 	run := runID()
 	tg := &target{url: strings.TrimRight(u, "/"), user: os.Getenv("ELASTICSEARCH_USERNAME"),
 		pass: os.Getenv("ELASTICSEARCH_PASSWORD"), apiKey: os.Getenv("ELASTICSEARCH_API_KEY"),
-		prefix: "sctest-" + run + "-", run: run}
+		caFile: os.Getenv("ELASTICSEARCH_CA_FILE"), prefix: "sctest-" + run + "-", run: run}
+	if tg.caFile != "" {
+		tc, err := config.TLS{CAFile: tg.caFile}.Config()
+		if err != nil {
+			t.Fatal(err)
+		}
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.TLSClientConfig = tc
+		tg.client = &http.Client{Transport: tr}
+	}
 	t.Cleanup(func() { tg.cleanup(t) })
 	return tg
 }
@@ -123,6 +135,7 @@ func (tg *target) config(index string) Config {
 	c := DefaultConfig()
 	c.Addresses = []string{tg.url}
 	c.Username, c.Password, c.APIKey = tg.user, tg.pass, tg.apiKey
+	c.TLS.CAFile = tg.caFile
 	c.Index = tg.prefix + index
 	c.Timeout = 20e9
 	return c
@@ -159,7 +172,11 @@ func (tg *target) call(t testing.TB, method, path, body string) (int, []byte) {
 	case tg.user != "":
 		req.SetBasicAuth(tg.user, tg.pass)
 	}
-	res, err := http.DefaultClient.Do(req)
+	client := tg.client
+	if client == nil {
+		client = http.DefaultClient
+	}
+	res, err := client.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

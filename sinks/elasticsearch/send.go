@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -174,6 +173,3 @@ func (s *Sink) transportError(what string, err error) error {
 	}
 	return fmt.Errorf("elasticsearch %s: %s failed: %w", s.where, what, err)
 }
-
-// drain reads what is left of a response body so the connection is reused.
-func drain(r io.Reader) { _, _ = io.Copy(io.Discard, io.LimitReader(r, 1<<20)) }

@@ -2,6 +2,7 @@ package estest
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"net/netip"
@@ -390,6 +391,13 @@ var strStop = func() (t [256]bool) {
 	return t
 }()
 
+// hasStop reports whether any byte of x is '"', '\\' or below 0x20 (SWAR).
+func hasStop(x uint64) bool {
+	const lo, hi = 0x0101010101010101, 0x8080808080808080
+	zero := func(v uint64) uint64 { return (v - lo) & ^v & hi }
+	return (zero(x^(lo*'"')) | zero(x^(lo*'\\')) | ((x - lo*0x20) & ^x & hi)) != 0
+}
+
 // scanString returns the offset after the JSON string at src[i] ('"').
 func scanString(src []byte, i int) (int, bool) {
 	end, _, ok := scanStringEsc(src, i)
@@ -400,6 +408,11 @@ func scanString(src []byte, i int) (int, bool) {
 func scanStringEsc(src []byte, i int) (end int, esc, ok bool) {
 	j := i + 1
 	for {
+		// eight bytes at a time while none is a quote, a backslash or a
+		// control character
+		for j+8 <= len(src) && !hasStop(binary.LittleEndian.Uint64(src[j:])) {
+			j += 8
+		}
 		for j < len(src) && !strStop[src[j]] {
 			j++
 		}

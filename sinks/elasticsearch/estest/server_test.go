@@ -400,3 +400,22 @@ func TestMalformedDocuments(t *testing.T) {
 		t.Errorf("valid doc: %+v", it.Error)
 	}
 }
+
+func TestHasStopMatchesTable(t *testing.T) {
+	for b := range 256 {
+		for pos := range 8 {
+			var w [8]byte
+			for i := range w {
+				w[i] = 'a'
+			}
+			w[pos] = byte(b)
+			x := uint64(0)
+			for i := 7; i >= 0; i-- {
+				x = x<<8 | uint64(w[i])
+			}
+			if hasStop(x) != strStop[b] {
+				t.Fatalf("byte %#x at %d: hasStop %v", b, pos, hasStop(x))
+			}
+		}
+	}
+}
