@@ -48,13 +48,14 @@ func New(name string, c Config, log *slog.Logger) (*Sink, error) {
 	if log == nil {
 		log = slog.Default()
 	}
+	log = log.With("sink", name)
 	if err := c.Validate(); err != nil {
 		return nil, fmt.Errorf("elasticsearch sink %q: %w", name, err)
 	}
 	ix, _ := parseIndex(c.Index)
 	workers := make([]*worker, c.Concurrency)
 	for i := range workers {
-		enc, err := encoding.New(c.Format, encoding.Options{CEFStrict: c.CEFStrict})
+		enc, err := encoding.New(c.Format, encoding.Options{CEFStrict: c.CEFStrict, Logger: log})
 		if err != nil {
 			return nil, fmt.Errorf("elasticsearch sink %q: format: %w", name, err)
 		}
@@ -93,7 +94,7 @@ func New(name string, c Config, log *slog.Logger) (*Sink, error) {
 	s := &Sink{
 		name:    name,
 		cfg:     c,
-		log:     log.With("sink", name),
+		log:     log,
 		client:  client,
 		workers: workers,
 		index:   ix,
