@@ -24,25 +24,22 @@ const (
 	testClientSecret = "e2e-secret-DO-NOT-PRINT"
 )
 
-// writeConfig writes a config pointing at the emulator.
+// writeConfig writes a config pointing at the emulator; extra YAML may
+// override the defaults below.
 func writeConfig(t *testing.T, dir string, emu *emulator.Server, extra string) string {
 	t.Helper()
-	y := fmt.Sprintf(`sophos:
-  client_id: %s
-  client_secret: %s
-  auth_url: %s
-  api_host: %s
-save_file_location: %s
-txt_file_creation: true
-json_file_creation: true
-state_dir: %s
-%s`, testClientID, testClientSecret, emu.AuthURL(), emu.URL(), dir, filepath.Join(dir, "state"), extra)
-	if !strings.Contains(extra, "log_level:") {
-		y += "log_level: ERROR\n"
+	y := fmt.Sprintf("sophos:\n  client_id: %s\n  client_secret: %s\n  auth_url: %s\n  api_host: %s\n",
+		testClientID, testClientSecret, emu.AuthURL(), emu.URL())
+	defaults := [][2]string{
+		{"save_file_location", dir}, {"txt_file_creation", "true"}, {"json_file_creation", "true"},
+		{"state_dir", filepath.Join(dir, "state")}, {"log_level", "ERROR"}, {"pull_time", "1"},
 	}
-	if !strings.Contains(extra, "pull_time:") {
-		y += "pull_time: 1\n"
+	for _, kv := range defaults {
+		if !regexp.MustCompile(`(?m)^` + kv[0] + `:`).MatchString(extra) {
+			y += kv[0] + ": " + kv[1] + "\n"
+		}
 	}
+	y += extra
 	p := filepath.Join(dir, "sophos-connect.yaml")
 	if err := os.WriteFile(p, []byte(y), 0o600); err != nil {
 		t.Fatal(err)

@@ -92,6 +92,7 @@ var commands = map[string]func(a *app, ctx context.Context, g *globals, args []s
 	"version":   (*app).cmdVersion,
 	"endpoints": (*app).cmdEndpoints,
 	"alerts":    (*app).cmdAlerts,
+	"replay":    (*app).cmdReplay,
 	"help":      func(a *app, _ context.Context, _ *globals, _ []string) error { a.usage(a.stdout); return nil },
 }
 
@@ -222,6 +223,7 @@ Commands:
                                          every endpoints/alerts command takes -tenant ID|NAME
   state show | state reset [TENANT] [STREAM]
                                          inspect or clear checkpoints
+  replay dlq [-sink NAME]                send the dead-letter file's records again once the cause is fixed
   migrate sophos.conf [-o FILE]          convert the seed's sophos.conf to YAML
   version                                version and build info
 
