@@ -7,6 +7,7 @@ package sinks
 import (
 	"fmt"
 	"log/slog"
+	"net/url"
 	"sort"
 	"strings"
 
@@ -52,7 +53,15 @@ var Table = []Factory{
 		}),
 	entry("elasticsearch", "Elasticsearch _bulk, idempotent by _id (go-elasticsearch v8)",
 		elasticsearch.DefaultConfig, elasticsearch.New, func(c elasticsearch.Config) string {
-			addr := strings.Join(c.Addresses, ",")
+			var hosts []string
+			for _, a := range c.Addresses {
+				if u, err := url.Parse(a); err == nil && u.User != nil {
+					u.User = nil
+					a = u.String()
+				}
+				hosts = append(hosts, a)
+			}
+			addr := strings.Join(hosts, ",")
 			if c.CloudID != "" {
 				addr = "cloud_id"
 			}

@@ -9,6 +9,7 @@ package rawjson
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"strconv"
@@ -172,6 +173,14 @@ func skipString(data []byte, i int) (int, error) {
 	start := i
 	i++
 	for i < len(data) {
+		// Skip 8 bytes at a time while none of them is '"', '\\' or a
+		// control character: most of an item's bytes are plain string text.
+		for i+8 <= len(data) && !hasSpecial(binary.LittleEndian.Uint64(data[i:])) {
+			i += 8
+		}
+		if i >= len(data) {
+			break
+		}
 		c := data[i]
 		switch {
 		case c == '"':
@@ -198,6 +207,19 @@ func skipString(data []byte, i int) (int, error) {
 		}
 	}
 	return start, syntaxErr(start, "unterminated string")
+}
+
+const (
+	lsb = 0x0101010101010101
+	msb = 0x8080808080808080
+)
+
+// hasSpecial reports whether any byte of w is '"', '\\' or below 0x20
+// (the classic "has zero byte" / "has less than" bit tricks).
+func hasSpecial(w uint64) bool {
+	quote := w ^ (lsb * '"')
+	bslash := w ^ (lsb * '\\')
+	return ((quote-lsb)&^quote|(bslash-lsb)&^bslash|(w-lsb*0x20)&^w)&msb != 0
 }
 
 func isHex4(b []byte) bool {
