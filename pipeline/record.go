@@ -5,6 +5,7 @@
 package pipeline
 
 import (
+	"bytes"
 	"fmt"
 	"strings"
 	"time"
@@ -83,57 +84,119 @@ func (r *Record) CreatedTime() time.Time {
 // NewRecord normalizes one raw API item. raw must be a JSON object; it is
 // kept, not copied.
 func NewRecord(stream Stream, tenant string, raw []byte) (Record, error) {
-	r := Record{Stream: stream, Tenant: tenant, Raw: raw}
-	var data []byte
-	err := rawjson.EachMember(raw, func(key, value []byte) bool {
-		k := key[1 : len(key)-1]
-		switch string(k) {
-		case "id":
-			r.ID = rawjson.StringView(value)
-		case "type":
-			r.Type = rawjson.StringView(value)
-		case "severity":
-			r.Severity = rawjson.StringView(value)
-		case "name":
-			if stream == Events {
-				r.Name = rawjson.StringView(value)
-			}
-		case "description":
-			if stream == Alerts {
-				r.Name = rawjson.StringView(value)
-			}
-		case "group":
-			r.Group = rawjson.StringView(value)
-		case "when":
-			r.When = rawjson.StringView(value)
-		case "created_at":
-			r.CreatedAt = rawjson.StringView(value)
-		case "location":
-			r.Host = rawjson.StringView(value)
-		case "source":
-			r.User = rawjson.StringView(value)
-		case "endpoint_id":
-			r.EndpointID = rawjson.StringView(value)
-		case "endpoint_type":
-			r.EndpointType = rawjson.StringView(value)
-		case "data":
-			data = value
-		}
-		return true
-	})
+	r, end, err := DecodeRecord(stream, tenant, raw, 0)
 	if err != nil {
-		return r, fmt.Errorf("item is not a JSON object: %w", err)
+		return r, err
 	}
-	if data != nil && (r.EndpointID == "" || r.EndpointType == "") && len(data) > 0 && data[0] == '{' {
+	if rawjson.SkipSpace(raw, end) != len(raw) {
+		return r, fmt.Errorf("item is not a JSON object: data after it at offset %d", end)
+	}
+	return r, nil
+}
+
+// DecodeRecord normalizes the JSON object that starts at data[start] in one
+// pass — validating it and reading the typed fields — and returns the offset
+// just after it. The record's Raw is data[start:end] (not copied). A syntax
+// error wraps rawjson.ErrSyntax; a valid object without an id is an error
+// that does not. Duplicate keys keep the last value, as in encoding/json.
+func DecodeRecord(stream Stream, tenant string, data []byte, start int) (Record, int, error) {
+	r := Record{Stream: stream, Tenant: tenant}
+	i := rawjson.SkipSpace(data, start)
+	objStart := i
+	if i >= len(data) || data[i] != '{' {
+		return r, i, fmt.Errorf("item is not a JSON object: %w", rawjson.ErrSyntax)
+	}
+	var dataObj []byte
+	i = rawjson.SkipSpace(data, i+1)
+	if i < len(data) && data[i] == '}' {
+		i++
+	} else {
+		for {
+			if i >= len(data) || data[i] != '"' {
+				return r, i, fmt.Errorf("item: expected a key at offset %d: %w", i, rawjson.ErrSyntax)
+			}
+			ke, err := rawjson.SkipValue(data, i)
+			if err != nil {
+				return r, ke, fmt.Errorf("item: %w", err)
+			}
+			key := data[i+1 : ke-1]
+			i = rawjson.SkipSpace(data, ke)
+			if i >= len(data) || data[i] != ':' {
+				return r, i, fmt.Errorf("item: expected ':' at offset %d: %w", i, rawjson.ErrSyntax)
+			}
+			vs := rawjson.SkipSpace(data, i+1)
+			ve, err := rawjson.SkipValue(data, vs)
+			if err != nil {
+				return r, ve, fmt.Errorf("item: %w", err)
+			}
+			r.setField(key, data[vs:ve], &dataObj)
+			i = rawjson.SkipSpace(data, ve)
+			if i < len(data) && data[i] == '}' {
+				i++
+				break
+			}
+			if i >= len(data) || data[i] != ',' {
+				return r, i, fmt.Errorf("item: expected ',' or '}' at offset %d: %w", i, rawjson.ErrSyntax)
+			}
+			i = rawjson.SkipSpace(data, i+1)
+		}
+	}
+	r.Raw = data[objStart:i]
+	if len(dataObj) > 0 && dataObj[0] == '{' && (r.EndpointID == "" || r.EndpointType == "") {
 		if r.EndpointID == "" {
-			r.EndpointID = rawjson.StringView(rawjson.Get(data, "endpoint_id"))
+			r.EndpointID = rawjson.StringView(rawjson.Get(dataObj, "endpoint_id"))
 		}
 		if r.EndpointType == "" {
-			r.EndpointType = rawjson.StringView(rawjson.Get(data, "endpoint_type"))
+			r.EndpointType = rawjson.StringView(rawjson.Get(dataObj, "endpoint_type"))
 		}
 	}
 	if r.ID == "" {
-		return r, fmt.Errorf("item has no id")
+		return r, i, fmt.Errorf("item has no id")
 	}
-	return r, nil
+	return r, i, nil
+}
+
+// setField stores a top-level member the record keeps typed. key is the raw
+// key text between the quotes (keys with escapes are compared unquoted).
+func (r *Record) setField(key, value []byte, dataObj *[]byte) {
+	name := string(key) // no allocation: used only in the switch
+	if bytes.IndexByte(key, '\\') >= 0 {
+		k, err := rawjson.Unquote(nil, append(append([]byte{'"'}, key...), '"'))
+		if err != nil {
+			return
+		}
+		name = string(k)
+	}
+	switch name {
+	case "id":
+		r.ID = rawjson.StringView(value)
+	case "type":
+		r.Type = rawjson.StringView(value)
+	case "severity":
+		r.Severity = rawjson.StringView(value)
+	case "name":
+		if r.Stream == Events {
+			r.Name = rawjson.StringView(value)
+		}
+	case "description":
+		if r.Stream == Alerts {
+			r.Name = rawjson.StringView(value)
+		}
+	case "group":
+		r.Group = rawjson.StringView(value)
+	case "when":
+		r.When = rawjson.StringView(value)
+	case "created_at":
+		r.CreatedAt = rawjson.StringView(value)
+	case "location":
+		r.Host = rawjson.StringView(value)
+	case "source":
+		r.User = rawjson.StringView(value)
+	case "endpoint_id":
+		r.EndpointID = rawjson.StringView(value)
+	case "endpoint_type":
+		r.EndpointType = rawjson.StringView(value)
+	case "data":
+		*dataObj = value
+	}
 }

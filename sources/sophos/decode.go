@@ -15,8 +15,8 @@ type decodedPage struct {
 	HasMore bool
 }
 
-// decodePage walks a SIEM page in place, in one pass over the page plus
-// one over each item (pipeline.NewRecord): each item stays a slice of body
+// decodePage walks a SIEM page in place, in one pass (pipeline.DecodeRecord
+// validates each item while reading its fields): each item stays a slice of body
 // (no copy, no reflection). Like encoding/json, duplicate keys keep the last
 // value and space around the value is allowed; anything else malformed is an
 // error saying what.
@@ -135,17 +135,28 @@ func decodeItems(body []byte, start int, stream pipeline.Stream, tenant string, 
 	}
 	for n := 0; ; n++ {
 		es := rawjson.SkipSpace(body, i)
-		ee, err := rawjson.SkipValue(body, es)
-		if err != nil {
-			return ee, err
-		}
-		if *itemErr == nil {
-			if body[es] != '{' {
+		var ee int
+		if es < len(body) && body[es] == '{' {
+			// One pass: validate the item and read its fields together.
+			r, end, err := pipeline.DecodeRecord(stream, tenant, body, es)
+			if errors.Is(err, rawjson.ErrSyntax) {
+				return end, err
+			}
+			ee = end
+			if *itemErr == nil {
+				if err != nil {
+					*itemErr = fmt.Errorf("item %d: %w", n, err)
+				} else {
+					*recs = append(*recs, r)
+				}
+			}
+		} else {
+			var err error
+			if ee, err = rawjson.SkipValue(body, es); err != nil {
+				return ee, err
+			}
+			if *itemErr == nil {
 				*itemErr = fmt.Errorf("item %d is not a JSON object", n)
-			} else if r, err := pipeline.NewRecord(stream, tenant, body[es:ee]); err != nil {
-				*itemErr = fmt.Errorf("item %d: %w", n, err)
-			} else {
-				*recs = append(*recs, r)
 			}
 		}
 		i = rawjson.SkipSpace(body, ee)
