@@ -64,6 +64,10 @@ type Record struct {
 	// never modified in place (a stage that edits it makes a new slice): the
 	// typed fields above may share its memory.
 	Raw []byte
+	// RawChecked says Raw is known to be exactly one valid JSON object
+	// (DecodeRecord checked it), so encoders need not check it again. A
+	// stage that rewrites Raw must write valid JSON or clear the flag.
+	RawChecked bool
 }
 
 // WhenTime parses When (falling back to CreatedAt); zero when neither parses.
@@ -142,6 +146,7 @@ func DecodeRecord(stream Stream, tenant string, data []byte, start int) (Record,
 		}
 	}
 	r.Raw = data[objStart:i]
+	r.RawChecked = true
 	if len(dataObj) > 0 && dataObj[0] == '{' && (r.EndpointID == "" || r.EndpointType == "") {
 		if r.EndpointID == "" {
 			r.EndpointID = rawjson.StringView(rawjson.Get(dataObj, "endpoint_id"))

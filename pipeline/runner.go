@@ -86,6 +86,9 @@ type Options struct {
 	Now func() time.Time
 	// WindowWarn is the checkpoint age that raises an ERROR (default 20h).
 	WindowWarn time.Duration
+	// CommitInterval is the least time between two checkpoint commits
+	// (default 20ms): delivered pages wait at most that long for theirs.
+	CommitInterval time.Duration
 }
 
 // Stats summarises a run.
@@ -150,6 +153,9 @@ func Run(ctx context.Context, o Options) (Stats, error) {
 	}
 	if o.WindowWarn <= 0 {
 		o.WindowWarn = 20 * time.Hour
+	}
+	if o.CommitInterval <= 0 {
+		o.CommitInterval = 20 * time.Millisecond
 	}
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
@@ -545,6 +551,14 @@ func (r *runner) commitLoop(stop <-chan struct{}) {
 		select {
 		case <-r.commitSig:
 			commit()
+			// Coalesce: pages finishing in the next moment share one
+			// fsync'ed commit instead of one each.
+			select {
+			case <-time.After(r.o.CommitInterval):
+			case <-stop:
+				commit()
+				return
+			}
 		case <-stop:
 			commit()
 			return

@@ -15,7 +15,7 @@ type rawEncoder struct{}
 
 func (rawEncoder) Append(dst []byte, r *pipeline.Record) ([]byte, error) {
 	raw := r.Raw
-	if !rawjson.Valid(raw) {
+	if !r.RawChecked && !rawjson.Valid(raw) {
 		return dst, fmt.Errorf("raw: record %q: %w", r.ID, rawjson.ErrSyntax)
 	}
 	end := len(raw) - 1
