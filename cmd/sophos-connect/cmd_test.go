@@ -294,3 +294,103 @@ func TestAutoAcknowledgeWired(t *testing.T) {
 		t.Fatalf("%d alerts, %d low", len(items), low)
 	}
 }
+
+// TestLogLevels runs the same pull at each of the seed's levels and checks
+// what the log file holds.
+func TestLogLevels(t *testing.T) {
+	emu := newEmu(t, emulator.Options{Events: 30, Alerts: 3})
+	cases := []struct {
+		level      string
+		want, not []string
+	}{
+		{"OFF", []string{"New Log File Created"}, []string{"Configurations", "Initiating", "Added"}},
+		{"ERROR", []string{"New Log File Created"}, []string{"Configurations", "Pulled"}},
+		{"INFO", []string{"Configurations: [", "client_secret=[redacted]", "Initiating Sophos Alerts and Events Pull", "new logs added"}, []string{"Pulled", "Event ID:"}},
+		{"LOG", []string{"Initiating Sophos Alerts and Events Pull"}, []string{"Pulled", "Event ID:"}},
+		{"LOG+", []string{"Pulled 30 events", "Added 30 new Event IDs", "Added 3 new Alert IDs"}, []string{"Event ID:"}},
+		{"VERBOSE", []string{"Event ID: ", " added. Name: ", "Alert ID: ", " added. Description: ", "WhoAmI Authentication Successful", "[Events Log ", "[Alerts Log "}, nil},
+	}
+	for _, tc := range cases {
+		t.Run(tc.level, func(t *testing.T) {
+			dir := t.TempDir()
+			cfg := writeConfig(t, dir, emu, "log_level: "+tc.level+"\n")
+			if code, _, e := runApp(t, ctxT(t), "-c", cfg, "-once"); code != 0 {
+				t.Fatal(e)
+			}
+			b, _ := os.ReadFile(filepath.Join(dir, "Sophos_log.log"))
+			log := string(b)
+			for _, w := range tc.want {
+				if !strings.Contains(log, w) {
+					t.Errorf("%s log lacks %q:\n%s", tc.level, w, log)
+				}
+			}
+			for _, n := range tc.not {
+				if strings.Contains(log, n) {
+					t.Errorf("%s log has %q", tc.level, n)
+				}
+			}
+			if strings.Contains(log, testClientSecret) {
+				t.Fatal("the secret reached the log")
+			}
+		})
+	}
+}
+
+// TestSinkRouting: a sink with `when:` gets only the records its condition
+// accepts; a sink with streams gets only that stream.
+func TestSinkRouting(t *testing.T) {
+	emu := newEmu(t, emulator.Options{Events: 800, Alerts: 80})
+	dir := t.TempDir()
+	high := filepath.Join(dir, "high.ndjson")
+	alerts := filepath.Join(dir, "alerts.ndjson")
+	cfg := writeConfig(t, dir, emu, `txt_file_creation: false
+sinks:
+  - {name: high, type: json, layout: lines, path: `+high+`, when: 'severity == "high"'}
+  - {name: alerts, type: json, layout: lines, path: `+alerts+`, streams: [alerts]}
+`)
+	if code, _, e := runApp(t, ctxT(t), "-c", cfg, "-once"); code != 0 {
+		t.Fatal(e)
+	}
+	read := func(p string) []map[string]any {
+		b, _ := os.ReadFile(p)
+		var out []map[string]any
+		for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+			var m map[string]any
+			if err := json.Unmarshal([]byte(l), &m); err != nil {
+				t.Fatalf("%s: %v", p, err)
+			}
+			out = append(out, m)
+		}
+		return out
+	}
+	hs := read(high)
+	for _, m := range hs {
+		if m["severity"] != "high" {
+			t.Fatalf("high sink got %v", m["severity"])
+		}
+	}
+	// Count the high ones the emulator served (the seed's JSON files hold all).
+	var wantHigh int
+	for _, f := range []string{"sophos_events.json", "sophos_alerts.json"} {
+		b, _ := os.ReadFile(filepath.Join(dir, f))
+		var items []struct{ Severity string }
+		json.Unmarshal(b, &items)
+		for _, it := range items {
+			if it.Severity == "high" {
+				wantHigh++
+			}
+		}
+	}
+	if len(hs) != wantHigh || wantHigh == 0 {
+		t.Fatalf("high sink got %d records, %d high ones were served", len(hs), wantHigh)
+	}
+	as := read(alerts)
+	if len(as) != len(groundTruth(emu, "alert")) {
+		t.Fatalf("alerts sink got %d of %d", len(as), len(groundTruth(emu, "alert")))
+	}
+	for _, m := range as {
+		if m["datastream"] != "alert" {
+			t.Fatalf("alerts sink got a %v", m["datastream"])
+		}
+	}
+}

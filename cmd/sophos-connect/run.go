@@ -149,6 +149,7 @@ func (a *app) collect(ctx context.Context, c *config.Config, g *globals, o colle
 		}
 		as.observers = append(as.observers, acker)
 	}
+	as.observers = append(as.observers, seedNotes{log})
 	opts := pipeline.Options{
 		Source: src, Stages: as.stages, Sinks: as.sinks, Checkpoints: cps, DeadLetter: dlq,
 		Observers: as.observers, Log: log, Metrics: metrics, Once: o.once, Since: o.since,
