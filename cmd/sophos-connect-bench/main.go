@@ -22,6 +22,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -177,14 +178,52 @@ sinks:
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	start := time.Now()
-	err := cmd.Run()
+	if err := cmd.Start(); err != nil {
+		return result{}, err
+	}
+	// Peak RSS: the kernel's high-water mark of the collector's own memory
+	// (VmHWM), sampled until it exits. (wait4's ru_maxrss is no good here:
+	// on Linux a child inherits the parent's RSS at fork, and this process
+	// holds the emulator and the sink's peer.)
+	var hwm atomic.Int64
+	stop := make(chan struct{})
+	go func() {
+		for {
+			if kb := vmHWM(cmd.Process.Pid); kb > hwm.Load() {
+				hwm.Store(kb)
+			}
+			select {
+			case <-stop:
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+	}()
+	err := cmd.Wait()
 	wall := time.Since(start)
+	close(stop)
 	if err != nil {
 		return result{}, fmt.Errorf("collector: %v\n%s", err, stderr.String())
 	}
 	ru := cmd.ProcessState.SysUsage().(*syscall.Rusage)
 	cpu := time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-	return result{wall: wall, cpu: cpu, rssMiB: float64(ru.Maxrss) / 1024}, nil
+	return result{wall: wall, cpu: cpu, rssMiB: float64(hwm.Load()) / 1024}, nil
+}
+
+// vmHWM reads the peak resident set size (KiB) of a running process.
+func vmHWM(pid int) int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(line, "VmHWM:") {
+			var kb int64
+			fmt.Sscanf(strings.TrimSpace(strings.TrimPrefix(line, "VmHWM:")), "%d", &kb)
+			return kb
+		}
+	}
+	return 0
 }
 
 func sinkConfig(sink, dir string, p *peer) string {

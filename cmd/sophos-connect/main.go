@@ -52,6 +52,12 @@ func main() {
 	}
 	code := a.main(ctx, os.Args[1:])
 	pprof.StopCPUProfile()
+	if p := os.Getenv("SOPHOS_CONNECT_MEMPROFILE"); p != "" {
+		if f, err := os.Create(p); err == nil {
+			pprof.Lookup("heap").WriteTo(f, 0)
+			f.Close()
+		}
+	}
 	stop()
 	os.Exit(code)
 }
