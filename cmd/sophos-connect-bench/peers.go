@@ -1,6 +1,17 @@
 package main
 
-import "fmt"
+import (
+	"bufio"
+	"fmt"
+	"net"
+	"strconv"
+	"sync"
+	"sync/atomic"
+
+	"github.com/twmb/franz-go/pkg/kfake"
+
+	"github.com/sophos-connect/sophos-connect/sinks/elasticsearch/estest"
+)
 
 // peer is a network sink's loopback counterpart.
 type peer struct {
@@ -13,6 +24,68 @@ func startPeer(sink string) (*peer, error) {
 	switch sink {
 	case "jsonl", "json", "txt":
 		return &peer{count: func() int { return -1 }, close: func() {}}, nil
+	case "syslog":
+		return syslogPeer()
+	case "kafka":
+		c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(6, "sophos-events"), kfake.BlackholeProduce())
+		if err != nil {
+			return nil, err
+		}
+		return &peer{
+			config: fmt.Sprintf("  - {name: out, type: kafka, brokers: [%s], topic: sophos-events, format: raw, batch: {max_events: 1000}}\n", c.ListenAddrs()[0]),
+			count:  func() int { return -1 }, // kfake discards the records here: its storage is not what is measured
+			close:  c.Close,
+		}, nil
+	case "elasticsearch":
+		s := estest.New(estest.Options{})
+		return &peer{
+			config: fmt.Sprintf("  - {name: out, type: elasticsearch, addresses: [%s], index: sophos-events, format: ecs, batch: {max_events: 1000}}\n", s.URL),
+			count:  func() int { return s.Count("sophos-events") },
+			close:  s.Close,
+		}, nil
 	}
-	return nil, fmt.Errorf("unknown sink %q", sink)
+	return nil, fmt.Errorf("unknown sink %q (jsonl, json, txt, syslog, kafka, elasticsearch)", sink)
+}
+
+// syslogPeer is a TCP receiver that reads octet-counted frames and counts them.
+func syslogPeer() (*peer, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	var n atomic.Int64
+	var wg sync.WaitGroup
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer c.Close()
+				r := bufio.NewReaderSize(c, 1<<20)
+				for {
+					lenStr, err := r.ReadString(' ')
+					if err != nil {
+						return
+					}
+					size, err := strconv.Atoi(lenStr[:len(lenStr)-1])
+					if err != nil {
+						return
+					}
+					if _, err := r.Discard(size); err != nil {
+						return
+					}
+					n.Add(1)
+				}
+			}()
+		}
+	}()
+	return &peer{
+		config: fmt.Sprintf("  - {name: out, type: syslog, address: tcp://%s, format: cef, batch: {max_events: 1000}}\n", ln.Addr()),
+		count:  func() int { return int(n.Load()) },
+		close:  func() { ln.Close(); wg.Wait() },
+	}, nil
 }

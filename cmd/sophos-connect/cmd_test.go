@@ -300,7 +300,7 @@ func TestAutoAcknowledgeWired(t *testing.T) {
 func TestLogLevels(t *testing.T) {
 	emu := newEmu(t, emulator.Options{Events: 30, Alerts: 3})
 	cases := []struct {
-		level      string
+		level     string
 		want, not []string
 	}{
 		{"OFF", []string{"New Log File Created"}, []string{"Configurations", "Initiating", "Added"}},
