@@ -11,22 +11,14 @@ import (
 
 	"github.com/sophos-connect/sophos-connect/config"
 	"github.com/sophos-connect/sophos-connect/pipeline"
+	"github.com/sophos-connect/sophos-connect/sources/sophos"
 	"github.com/sophos-connect/sophos-connect/transforms/condition"
 )
 
 // LightTypes are the nine noisy event types the official script excludes
-// with -l/--light (reference §4.3), in its order.
-var LightTypes = []string{
-	"Event::Endpoint::NonCompliant",
-	"Event::Endpoint::Compliant",
-	"Event::Endpoint::Device::AlertedOnly",
-	"Event::Endpoint::UpdateFailure",
-	"Event::Endpoint::SavScanComplete",
-	"Event::Endpoint::Application::Allowed",
-	"Event::Endpoint::UpdateSuccess",
-	"Event::Endpoint::WebControlViolation",
-	"Event::Endpoint::WebFilteringBlocked",
-}
+// with -l/--light (reference §4.3), in its order: the same list the source
+// sends as exclude_types, so a light filter and a light source agree.
+var LightTypes = sophos.LightExcludeTypes
 
 // Config is the filter stage's own keys.
 type Config struct {
