@@ -253,14 +253,23 @@ func serveMetrics(addr string, m *pipeline.Metrics, ready *atomic.Bool, log *slo
 	}, nil
 }
 
-func (a *app) cmdWhoami(ctx context.Context, g *globals) error {
+// newClient loads the config and builds the Sophos client for a command.
+func newClient(g *globals) (*sophos.Client, error) {
 	c, err := loadConfig(g)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	client, err := sophos.NewClient(sophosConfig(c), nil)
 	if err != nil {
-		return configError{err}
+		return nil, configError{err}
+	}
+	return client, nil
+}
+
+func (a *app) cmdWhoami(ctx context.Context, g *globals) error {
+	client, err := newClient(g)
+	if err != nil {
+		return err
 	}
 	id, err := client.WhoAmI(ctx)
 	if err != nil {
@@ -297,13 +306,9 @@ func (a *app) cmdTenants(ctx context.Context, g *globals, args []string) error {
 	if _, err := subFlags("tenants", g, args, nil); err != nil {
 		return err
 	}
-	c, err := loadConfig(g)
+	client, err := newClient(g)
 	if err != nil {
 		return err
-	}
-	client, err := sophos.NewClient(sophosConfig(c), nil)
-	if err != nil {
-		return configError{err}
 	}
 	tenants, err := client.Tenants(ctx)
 	if err != nil {

@@ -8,8 +8,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"path/filepath"
-	"sync"
 	"time"
 
 	"github.com/sophos-connect/sophos-connect/pipeline"
@@ -40,7 +38,7 @@ func NewJSON(name string, c JSONConfig, log *slog.Logger) (pipeline.Sink, error)
 			return nil, err
 		}
 	}
-	return &ArraySink{name: name, cfg: c, enc: enc, log: log, rot: rotator{path: c.Path, cfg: c.Rotate, now: time.Now}}, nil
+	return &ArraySink{handle: handle{name: name, path: c.Path, log: log, rot: rotator{path: c.Path, cfg: c.Rotate, now: time.Now}}, cfg: c, enc: enc}, nil
 }
 
 // ArraySink keeps the seed's JSON file: one JSON array of API items. A batch
@@ -49,16 +47,11 @@ func NewJSON(name string, c JSONConfig, log *slog.Logger) (pipeline.Sink, error)
 // the file is a valid array at every moment except during that write. After
 // a crash during it, Start cuts the torn element and closes the array again.
 type ArraySink struct {
-	name string
-	cfg  JSONConfig
-	enc  encoding.Encoder // nil: the item as received
-	log  *slog.Logger
-
-	mu    sync.Mutex
-	f     *os.File
-	end   int64 // offset of the closing ']'
-	empty bool  // the array has no element yet
-	rot   rotator
+	handle
+	cfg   JSONConfig
+	enc   encoding.Encoder // nil: the item as received
+	end   int64            // offset of the closing ']'
+	empty bool             // the array has no element yet
 	buf   []byte
 	item  []byte
 }
@@ -71,12 +64,9 @@ func (s *ArraySink) Start(ctx context.Context) error {
 }
 
 func (s *ArraySink) open() error {
-	if err := os.MkdirAll(filepath.Dir(s.cfg.Path), 0o755); err != nil {
-		return fmt.Errorf("sink %s: cannot create the directory of %s: %w", s.name, s.cfg.Path, err)
-	}
-	f, err := os.OpenFile(s.cfg.Path, os.O_CREATE|os.O_RDWR, 0o644)
+	f, err := s.openFile()
 	if err != nil {
-		return fmt.Errorf("sink %s: cannot open %s: %w — check the path and permissions", s.name, s.cfg.Path, err)
+		return err
 	}
 	end, empty, repaired, err := openArray(f)
 	if err != nil {
@@ -246,27 +236,4 @@ func appendOneLine(dst, v []byte) []byte {
 	return dst
 }
 
-func (s *ArraySink) rotateLocked() error {
-	if err := s.f.Close(); err != nil {
-		return err
-	}
-	s.f = nil
-	dst, err := s.rot.rotate()
-	if err != nil {
-		return err
-	}
-	s.log.Info(fmt.Sprintf("sink %s: rotated %s to %s", s.name, s.cfg.Path, dst))
-	return s.open()
-}
-
-// Close closes the file.
-func (s *ArraySink) Close() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.f == nil {
-		return nil
-	}
-	err := s.f.Close()
-	s.f = nil
-	return err
-}
+func (s *ArraySink) rotateLocked() error { return s.handle.rotateLocked(s.open) }

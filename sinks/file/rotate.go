@@ -2,12 +2,63 @@ package file
 
 import (
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 )
+
+// handle is what both file sinks keep: the open file, its lock and its
+// rotation policy.
+type handle struct {
+	name string // the sink's name, for messages
+	path string
+	log  *slog.Logger
+	mu   sync.Mutex
+	f    *os.File
+	rot  rotator
+}
+
+// openFile creates the directory and opens the file for reading and writing.
+func (h *handle) openFile() (*os.File, error) {
+	if err := os.MkdirAll(filepath.Dir(h.path), 0o755); err != nil {
+		return nil, fmt.Errorf("sink %s: cannot create the directory of %s: %w", h.name, h.path, err)
+	}
+	f, err := os.OpenFile(h.path, os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("sink %s: cannot open %s: %w — check the path and permissions", h.name, h.path, err)
+	}
+	return f, nil
+}
+
+// rotateLocked closes the file, moves it aside and reopens with reopen.
+func (h *handle) rotateLocked(reopen func() error) error {
+	if err := h.f.Close(); err != nil {
+		return err
+	}
+	h.f = nil
+	dst, err := h.rot.rotate()
+	if err != nil {
+		return err
+	}
+	h.log.Info(fmt.Sprintf("sink %s: rotated %s to %s", h.name, h.path, dst))
+	return reopen()
+}
+
+// Close closes the file.
+func (h *handle) Close() error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.f == nil {
+		return nil
+	}
+	err := h.f.Close()
+	h.f = nil
+	return err
+}
 
 // rotator decides when to rotate and moves files out of the way.
 type rotator struct {

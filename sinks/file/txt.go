@@ -7,8 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"path/filepath"
-	"sync"
 	"time"
 
 	"github.com/sophos-connect/sophos-connect/pipeline"
@@ -17,17 +15,11 @@ import (
 
 // TxtSink appends one line per record.
 type TxtSink struct {
-	name string
+	handle
 	cfg  TxtConfig
 	enc  encoding.Encoder
-	log  *slog.Logger
-
-	mu   sync.Mutex
-	f    *os.File
 	size int64
-	rot  rotator
 	buf  []byte
-	line []byte
 }
 
 // NewTxt builds a line-file sink.
@@ -42,7 +34,7 @@ func NewTxt(name string, c TxtConfig, log *slog.Logger) (*TxtSink, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &TxtSink{name: name, cfg: c, enc: enc, log: log, rot: rotator{path: c.Path, cfg: c.Rotate, now: time.Now}}, nil
+	return &TxtSink{handle: handle{name: name, path: c.Path, log: log, rot: rotator{path: c.Path, cfg: c.Rotate, now: time.Now}}, cfg: c, enc: enc}, nil
 }
 
 // Start opens the file (creating its directory) and cuts a torn last line
@@ -55,12 +47,9 @@ func (s *TxtSink) Start(ctx context.Context) error {
 }
 
 func (s *TxtSink) open() error {
-	if err := os.MkdirAll(filepath.Dir(s.cfg.Path), 0o755); err != nil {
-		return fmt.Errorf("sink %s: cannot create the directory of %s: %w", s.name, s.cfg.Path, err)
-	}
-	f, err := os.OpenFile(s.cfg.Path, os.O_CREATE|os.O_RDWR, 0o644)
+	f, err := s.openFile()
 	if err != nil {
-		return fmt.Errorf("sink %s: cannot open %s: %w — check the path and permissions", s.name, s.cfg.Path, err)
+		return err
 	}
 	size, err := repairLines(f)
 	if err != nil {
@@ -159,27 +148,4 @@ func (s *TxtSink) Write(ctx context.Context, batch []*pipeline.Record) error {
 	return be.ErrOrNil()
 }
 
-func (s *TxtSink) rotateLocked() error {
-	if err := s.f.Close(); err != nil {
-		return err
-	}
-	s.f = nil
-	dst, err := s.rot.rotate()
-	if err != nil {
-		return err
-	}
-	s.log.Info(fmt.Sprintf("sink %s: rotated %s to %s", s.name, s.cfg.Path, dst))
-	return s.open()
-}
-
-// Close closes the file.
-func (s *TxtSink) Close() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.f == nil {
-		return nil
-	}
-	err := s.f.Close()
-	s.f = nil
-	return err
-}
+func (s *TxtSink) rotateLocked() error { return s.handle.rotateLocked(s.open) }
