@@ -394,3 +394,37 @@ sinks:
 		}
 	}
 }
+
+func TestTenantsVersionEmulate(t *testing.T) {
+	emu := newEmu(t, emulator.Options{Tenants: 3, Partner: true})
+	cfg := writeConfig(t, t.TempDir(), emu, "")
+	code, out, errOut := runApp(t, ctxT(t), "tenants", "-c", cfg)
+	if code != 0 || strings.Count(out, "\n") != 4 || !strings.HasPrefix(out, "ID") {
+		t.Fatalf("tenants: %d\n%s%s", code, out, errOut)
+	}
+	for _, id := range emu.TenantIDs() {
+		if !strings.Contains(out, id) {
+			t.Fatalf("tenant %s missing:\n%s", id, out)
+		}
+	}
+	if code, out, _ := runApp(t, ctxT(t), "version"); code != 0 || !strings.HasPrefix(out, "sophos-connect ") {
+		t.Fatalf("version: %d %s", code, out)
+	}
+	// emulate serves until interrupted and prints what a client needs.
+	ctx, cancel := context.WithCancel(ctxT(t))
+	done := make(chan string, 1)
+	go func() {
+		_, out, _ := runApp(t, ctx, "emulate", "-addr", "127.0.0.1:0", "-client-id", "x", "-client-secret", "y")
+		done <- out
+	}()
+	time.Sleep(300 * time.Millisecond)
+	cancel()
+	select {
+	case out := <-done:
+		if !strings.Contains(out, "http://127.0.0.1:") || !strings.Contains(out, "client_id: x") {
+			t.Fatalf("emulate printed:\n%s", out)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("emulate did not stop")
+	}
+}
