@@ -366,7 +366,7 @@ func structFields(t reflect.Type) map[string]reflect.Type {
 func suggest(key string, fields map[string]reflect.Type) string {
 	best, bestD := "", 3
 	for k := range fields {
-		if d := editDistance(key, k); d < bestD || (d == bestD && best != "" && k < best) {
+		if d := EditDistance(key, k); d < bestD || (d == bestD && best != "" && k < best) {
 			best, bestD = k, d
 		}
 	}
@@ -376,7 +376,9 @@ func suggest(key string, fields map[string]reflect.Type) string {
 	return fmt.Sprintf(" (did you mean %q?)", best)
 }
 
-func editDistance(a, b string) int {
+// EditDistance is the Levenshtein distance of a and b, for "did you mean"
+// suggestions.
+func EditDistance(a, b string) int {
 	prev := make([]int, len(b)+1)
 	cur := make([]int, len(b)+1)
 	for j := range prev {

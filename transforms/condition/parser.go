@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/sophos-connect/sophos-connect/config"
 	"github.com/sophos-connect/sophos-connect/pipeline"
 )
 
@@ -271,7 +272,7 @@ func suggestField(name string) string {
 		return "tenant"
 	}
 	for _, f := range fieldNames {
-		if strings.EqualFold(f, name) || editDistance(f, strings.ToLower(name)) <= 2 {
+		if strings.EqualFold(f, name) || config.EditDistance(f, strings.ToLower(name)) <= 2 {
 			return f
 		}
 	}
@@ -382,22 +383,4 @@ func (p *parser) normalize(n *node, vt token) (string, error) {
 	return v, nil
 }
 
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			c := 1
-			if a[i-1] == b[j-1] {
-				c = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+c)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
-}
+
