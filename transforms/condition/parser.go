@@ -382,5 +382,3 @@ func (p *parser) normalize(n *node, vt token) (string, error) {
 	}
 	return v, nil
 }
-
-
