@@ -129,11 +129,17 @@ func DecodeRecord(stream Stream, tenant string, data []byte, start int) (Record,
 				return r, i, fmt.Errorf("item: expected ':' at offset %d: %w", i, rawjson.ErrSyntax)
 			}
 			vs := rawjson.SkipSpace(data, i+1)
-			ve, err := rawjson.SkipValue(data, vs)
+			var ve int
+			plain := false
+			if vs < len(data) && data[vs] == '"' {
+				ve, plain, err = rawjson.ScanString(data, vs)
+			} else {
+				ve, err = rawjson.SkipValue(data, vs)
+			}
 			if err != nil {
 				return r, ve, fmt.Errorf("item: %w", err)
 			}
-			r.setField(key, data[vs:ve], &dataObj)
+			r.setField(key, data[vs:ve], plain, &dataObj)
 			i = rawjson.SkipSpace(data, ve)
 			if i < len(data) && data[i] == '}' {
 				i++
@@ -163,7 +169,7 @@ func DecodeRecord(stream Stream, tenant string, data []byte, start int) (Record,
 
 // setField stores a top-level member the record keeps typed. key is the raw
 // key text between the quotes (keys with escapes are compared unquoted).
-func (r *Record) setField(key, value []byte, dataObj *[]byte) {
+func (r *Record) setField(key, value []byte, plain bool, dataObj *[]byte) {
 	name := string(key) // no allocation: used only in the switch
 	if bytes.IndexByte(key, '\\') >= 0 {
 		k, err := rawjson.Unquote(nil, append(append([]byte{'"'}, key...), '"'))
@@ -174,34 +180,42 @@ func (r *Record) setField(key, value []byte, dataObj *[]byte) {
 	}
 	switch name {
 	case "id":
-		r.ID = rawjson.StringView(value)
+		r.ID = text(value, plain)
 	case "type":
-		r.Type = rawjson.StringView(value)
+		r.Type = text(value, plain)
 	case "severity":
-		r.Severity = rawjson.StringView(value)
+		r.Severity = text(value, plain)
 	case "name":
 		if r.Stream == Events {
-			r.Name = rawjson.StringView(value)
+			r.Name = text(value, plain)
 		}
 	case "description":
 		if r.Stream == Alerts {
-			r.Name = rawjson.StringView(value)
+			r.Name = text(value, plain)
 		}
 	case "group":
-		r.Group = rawjson.StringView(value)
+		r.Group = text(value, plain)
 	case "when":
-		r.When = rawjson.StringView(value)
+		r.When = text(value, plain)
 	case "created_at":
-		r.CreatedAt = rawjson.StringView(value)
+		r.CreatedAt = text(value, plain)
 	case "location":
-		r.Host = rawjson.StringView(value)
+		r.Host = text(value, plain)
 	case "source":
-		r.User = rawjson.StringView(value)
+		r.User = text(value, plain)
 	case "endpoint_id":
-		r.EndpointID = rawjson.StringView(value)
+		r.EndpointID = text(value, plain)
 	case "endpoint_type":
-		r.EndpointType = rawjson.StringView(value)
+		r.EndpointType = text(value, plain)
 	case "data":
 		*dataObj = value
 	}
+}
+
+// text is a string value's text: a view of the page body when plain.
+func text(value []byte, plain bool) string {
+	if plain {
+		return rawjson.PlainView(value)
+	}
+	return rawjson.StringView(value)
 }

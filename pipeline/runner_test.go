@@ -132,7 +132,9 @@ func runOnce(t *testing.T, src Source, sinks []SinkSpec, dir string, stages ...S
 	return st, cps, dlq
 }
 
-func fastRetry() RetryPolicy { return RetryPolicy{Initial: time.Millisecond, Max: 5 * time.Millisecond} }
+func fastRetry() RetryPolicy {
+	return RetryPolicy{Initial: time.Millisecond, Max: 5 * time.Millisecond}
+}
 
 func TestRunDeliversEveryRecordAndCommits(t *testing.T) {
 	src := newListSource(3, 2500, 1000)

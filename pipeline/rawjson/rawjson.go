@@ -170,12 +170,27 @@ func skipNumber(data []byte, i int) (int, error) {
 }
 
 func skipString(data []byte, i int) (int, error) {
+	end, _, err := ScanString(data, i)
+	return end, err
+}
+
+// ScanString returns the end offset of the JSON string starting at data[i]
+// ('"') and whether it is plain: no escapes and only ASCII, so its text is
+// exactly the bytes between the quotes (see PlainView).
+func ScanString(data []byte, i int) (end int, plain bool, err error) {
 	start := i
 	i++
+	var high uint64 // OR of every word scanned: its top bits say non-ASCII
+	escaped := false
 	for i < len(data) {
 		// Skip 8 bytes at a time while none of them is '"', '\\' or a
 		// control character: most of an item's bytes are plain string text.
-		for i+8 <= len(data) && !hasSpecial(binary.LittleEndian.Uint64(data[i:])) {
+		for i+8 <= len(data) {
+			w := binary.LittleEndian.Uint64(data[i:])
+			if hasSpecial(w) {
+				break
+			}
+			high |= w
 			i += 8
 		}
 		if i >= len(data) {
@@ -184,29 +199,41 @@ func skipString(data []byte, i int) (int, error) {
 		c := data[i]
 		switch {
 		case c == '"':
-			return i + 1, nil
+			return i + 1, !escaped && high&msb == 0, nil
 		case c == '\\':
+			escaped = true
 			if i+1 >= len(data) {
-				return start, syntaxErr(i, "unterminated escape")
+				return start, false, syntaxErr(i, "unterminated escape")
 			}
 			switch data[i+1] {
 			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
 				i += 2
 			case 'u':
 				if len(data)-i < 6 || !isHex4(data[i+2:i+6]) {
-					return start, syntaxErr(i, "invalid \\u escape")
+					return start, false, syntaxErr(i, "invalid \\u escape")
 				}
 				i += 6
 			default:
-				return start, syntaxErr(i, "invalid escape")
+				return start, false, syntaxErr(i, "invalid escape")
 			}
 		case c < 0x20:
-			return start, syntaxErr(i, "control character in string")
+			return start, false, syntaxErr(i, "control character in string")
 		default:
+			high |= uint64(c)
 			i++
 		}
 	}
-	return start, syntaxErr(start, "unterminated string")
+	return start, false, syntaxErr(start, "unterminated string")
+}
+
+// PlainView returns the text of a string ScanString called plain, sharing
+// raw's memory. The caller must never modify raw afterwards.
+func PlainView(raw []byte) string {
+	inner := raw[1 : len(raw)-1]
+	if len(inner) == 0 {
+		return ""
+	}
+	return unsafe.String(&inner[0], len(inner))
 }
 
 const (

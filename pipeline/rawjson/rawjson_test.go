@@ -77,6 +77,15 @@ func TestAppendStringRoundTrips(t *testing.T) {
 	}
 }
 
+func TestScanStringPlain(t *testing.T) {
+	for s, want := range map[string]bool{`"abc"`: true, `""`: true, `"a\nb"`: false, `"é"`: false, `"0123456789abcdefghij"`: true, `"0123456789abcdéfghij"`: false, `"0123456789\"bcdefghij"`: false} {
+		end, plain, err := ScanString([]byte(s), 0)
+		if err != nil || end != len(s) || plain != want {
+			t.Errorf("ScanString(%s) = %d, %v, %v; want plain %v", s, end, plain, err, want)
+		}
+	}
+}
+
 func TestDeepNestingRefused(t *testing.T) {
 	deep := make([]byte, 0, 2*maxDepth+10)
 	for i := 0; i < maxDepth+5; i++ {
@@ -97,6 +106,11 @@ func FuzzRawJSON(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
+		if len(data) > 0 && data[0] == '"' {
+			if end, plain, err := ScanString(data, 0); err == nil && plain && PlainView(data[:end]) != String(data[:end]) {
+				t.Fatalf("plain string %q: view %q, String %q", data[:end], PlainView(data[:end]), String(data[:end]))
+			}
+		}
 		ok := Valid(data)
 		if ok != json.Valid(data) && depth(data) < maxDepth {
 			t.Fatalf("Valid(%q) = %v, encoding/json disagrees", data, ok)
