@@ -13,7 +13,7 @@ import (
 
 // BatchPolicy says how a sink's records are grouped into writes.
 type BatchPolicy struct {
-	MaxEvents int           // records per Write (default 500)
+	MaxEvents int           // records per Write (default 1000: one SIEM page)
 	Timeout   time.Duration // wait this long for a partial batch to fill; 0 = write as soon as no more records are waiting
 }
 

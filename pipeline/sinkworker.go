@@ -18,7 +18,7 @@ type sinkWorker struct {
 
 func newSinkWorker(r *runner, spec *SinkSpec, capacity int) *sinkWorker {
 	if spec.Batch.MaxEvents <= 0 {
-		spec.Batch.MaxEvents = 500
+		spec.Batch.MaxEvents = 1000
 	}
 	if spec.Retry.Initial <= 0 {
 		spec.Retry.Initial = time.Second

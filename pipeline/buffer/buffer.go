@@ -27,7 +27,7 @@ type Options struct {
 	Dir       string // the queue's directory, e.g. <state_dir>/buffer/<sink>
 	MaxBytes  int64  // 0 = 1 GiB
 	WhenFull  string // block (default) | drop_newest
-	MaxEvents int    // records per write to the real sink (default 500)
+	MaxEvents int    // records per write to the real sink (default 1000)
 }
 
 // Sink is a pipeline.Sink that buffers on disk in front of another.
@@ -58,7 +58,7 @@ func New(d *pipeline.Deliverer, o Options) (*Sink, error) {
 		o.MaxBytes = DefaultMaxBytes
 	}
 	if o.MaxEvents <= 0 {
-		o.MaxEvents = 500
+		o.MaxEvents = 1000
 	}
 	full, err := diskq.ParseFullPolicy(o.WhenFull)
 	if err != nil {
