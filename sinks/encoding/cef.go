@@ -142,11 +142,11 @@ func (o *official) flatten() {
 		if ent.dead {
 			continue
 		}
-		if ent.raw != nil && ent.raw[0] == '{' {
+		if o.kind(&ent) == '{' {
 			ns := len(o.arena)
 			o.arena = append(o.arena, o.arena[ent.ka:ent.kb]...)
 			o.arena = append(o.arena, '_')
-			o.flattenObj(ent.raw, ns, len(o.arena))
+			o.flattenObj(ent.n, ns, len(o.arena))
 			continue
 		}
 		o.flat = o.setIndexed(o.flat, ent.ka, ent.kb, ent)
@@ -155,19 +155,20 @@ func (o *official) flatten() {
 
 // flattenObj flattens the members of obj under the prefix arena[ns:ne]
 // (which ends with "_").
-func (o *official) flattenObj(obj []byte, ns, ne int) {
+func (o *official) flattenObj(obj int32, ns, ne int) {
+	t := &o.t
 	start := o.p.dictMembers(obj)
 	for j := start; j < len(o.p.stack); j++ {
 		m := o.p.stack[j]
 		ks := len(o.arena)
 		o.arena = append(o.arena, o.arena[ns:ne]...)
-		o.arena = appendStr(o.arena, jsonText(m.key))
-		if m.val[0] == '{' {
+		o.arena = t.appendStrText(o.arena, m.key)
+		if t.kind(m.val) == '{' {
 			o.arena = append(o.arena, '_')
 			o.flattenObj(m.val, ks, len(o.arena))
 			continue
 		}
-		o.flat = o.setIndexed(o.flat, int32(ks), int32(len(o.arena)), entry{raw: m.val})
+		o.flat = o.setIndexed(o.flat, int32(ks), int32(len(o.arena)), entry{n: m.val})
 	}
-	o.p.stack = o.p.stack[:start]
+	o.p.pop(start)
 }

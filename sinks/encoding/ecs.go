@@ -2,10 +2,8 @@ package encoding
 
 import (
 	"fmt"
-	"unsafe"
 
 	"github.com/sophos-connect/sophos-connect/pipeline"
-	"github.com/sophos-connect/sophos-connect/pipeline/rawjson"
 )
 
 // ECSVersion is the Elastic Common Schema version the ecs documents follow.
@@ -63,25 +61,29 @@ const ECSVersion = "8.11.0"
 // the ObjectId hex rebuilt from timestamp, machineIdentifier,
 // processIdentifier and counter.
 type ecsEncoder struct {
+	t   tape
 	p   py
 	f   ecsFields
 	buf []byte
 }
 
-// ecsFields are the raw values the mapping reads (nil when absent).
+// ecsFields are the raw values the mapping reads (nil when absent), and the
+// nodes of the objects it looks into (0 when absent).
 type ecsFields struct {
 	when, createdAt, id, customerID, typ, name, description, source, userID []byte
-	location, endpointID, endpointType, severity, threat, appSha256, data   []byte
+	location, endpointID, endpointType, severity, threat, appSha256         []byte
 	srcIP, srcPort, dstIP, dstPort                                          []byte
 	pName, pExe, pPid, pWorkDir, ppExe, ppPid, platform                     []byte
-	sourceInfo, ips, amsi                                                   []byte
+	data, sourceInfo, ips, amsi                                             int32
 }
 
 func (e *ecsEncoder) Append(dst []byte, r *pipeline.Record) ([]byte, error) {
 	alert := r.Stream == pipeline.Alerts
-	if err := e.collect(r.Raw, alert); err != nil {
-		return dst, fmt.Errorf("ecs: record %q: %w", r.ID, err)
+	if !e.t.parseItem(r.Raw) {
+		return dst, fmt.Errorf("ecs: record %q: %w", r.ID, itemError(r.Raw))
 	}
+	e.p.t = &e.t
+	e.collect(alert)
 	f := &e.f
 	w := ecsWriter{dst: dst}
 	w.open("")
@@ -275,7 +277,7 @@ func (e *ecsEncoder) Append(dst []byte, r *pipeline.Record) ([]byte, error) {
 	} else {
 		w.open("event")
 	}
-	e.appendRest(&w, r.Raw, alert, f)
+	e.appendRest(&w, alert, f)
 	w.close()
 	w.close()
 
@@ -284,42 +286,45 @@ func (e *ecsEncoder) Append(dst []byte, r *pipeline.Record) ([]byte, error) {
 }
 
 // collect reads the fields the mapping needs, the last of a repeated key
-// winning as in every JSON reader that keeps one.
-func (e *ecsEncoder) collect(raw []byte, alert bool) error {
+// winning as in every JSON reader that keeps one. Keys are matched as
+// written: one with escapes never matches.
+func (e *ecsEncoder) collect(alert bool) {
 	e.f = ecsFields{}
 	f := &e.f
-	err := eachMember(raw, func(k, v []byte) {
-		switch string(k[1 : len(k)-1]) {
+	t := &e.t
+	for k, end := t.itemMembers(); k < end; k = t.nodes[k+1].next {
+		v := k + 1
+		switch t.keyName(k) {
 		case "when":
-			f.when = v
+			f.when = t.text(v)
 		case "created_at":
-			f.createdAt = v
+			f.createdAt = t.text(v)
 		case "id":
-			f.id = v
+			f.id = t.text(v)
 		case "customer_id":
-			f.customerID = v
+			f.customerID = t.text(v)
 		case "type":
-			f.typ = v
+			f.typ = t.text(v)
 		case "name":
-			f.name = v
+			f.name = t.text(v)
 		case "description":
-			f.description = v
+			f.description = t.text(v)
 		case "source":
-			f.source = v
+			f.source = t.text(v)
 		case "user_id":
-			f.userID = v
+			f.userID = t.text(v)
 		case "location":
-			f.location = v
+			f.location = t.text(v)
 		case "endpoint_id":
-			f.endpointID = v
+			f.endpointID = t.text(v)
 		case "endpoint_type":
-			f.endpointType = v
+			f.endpointType = t.text(v)
 		case "severity":
-			f.severity = v
+			f.severity = t.text(v)
 		case "threat":
-			f.threat = v
+			f.threat = t.text(v)
 		case "appSha256":
-			f.appSha256 = v
+			f.appSha256 = t.text(v)
 		case "data":
 			f.data = v
 		case "source_info":
@@ -329,14 +334,12 @@ func (e *ecsEncoder) collect(raw []byte, alert bool) error {
 		case "amsi_threat_data":
 			f.amsi = v
 		}
-	})
-	if err != nil {
-		return err
 	}
 	if alert {
-		var sourceInfo, ips, hmpa []byte
-		walk(f.data, func(k string, v []byte) {
-			switch k {
+		var sourceInfo, ips, hmpa int32
+		for k, end := t.members(f.data); k < end; k = t.nodes[k+1].next {
+			v := k + 1
+			switch t.keyName(k) {
 			case "source_info":
 				sourceInfo = v
 			case "ips_threat":
@@ -344,110 +347,83 @@ func (e *ecsEncoder) collect(raw []byte, alert bool) error {
 			case "hmpa_exploit":
 				hmpa = v
 			case "endpoint_platform":
-				f.platform = v
+				f.platform = t.text(v)
 			case "endpoint_id":
 				if !isString(f.endpointID) {
-					f.endpointID = v
+					f.endpointID = t.text(v)
 				}
 			case "endpoint_type":
 				if !isString(f.endpointType) {
-					f.endpointType = v
+					f.endpointType = t.text(v)
 				}
 			}
-		})
-		f.srcIP = lastMember(sourceInfo, "ip")
-		walk(ips, func(k string, v []byte) {
-			switch k {
+		}
+		f.srcIP = t.valueText(t.lastMember(sourceInfo, "ip"))
+		for k, end := t.members(ips); k < end; k = t.nodes[k+1].next {
+			v := k + 1
+			switch t.keyName(k) {
 			case "remote_ip":
-				f.dstIP = v
+				f.dstIP = t.text(v)
 			case "remote_port":
-				f.dstPort = v
+				f.dstPort = t.text(v)
 			case "local_port":
-				f.srcPort = v
+				f.srcPort = t.text(v)
 			case "executable_name":
-				f.pExe = v
+				f.pExe = t.text(v)
 			case "executable_pid":
-				f.pPid = v
+				f.pPid = t.text(v)
 			}
-		})
-		walk(hmpa, func(k string, v []byte) {
-			switch k {
+		}
+		for k, end := t.members(hmpa); k < end; k = t.nodes[k+1].next {
+			v := k + 1
+			switch t.keyName(k) {
 			case "process_name":
-				f.pName = v
+				f.pName = t.text(v)
 			case "process_pid":
-				f.pPid = v
+				f.pPid = t.text(v)
 			}
-		})
+		}
 		f.appSha256 = nil // events only
-		return nil
+		return
 	}
-	f.srcIP = lastMember(f.sourceInfo, "ip")
+	f.srcIP = t.valueText(t.lastMember(f.sourceInfo, "ip"))
 	var ipsName, amsiName, amsiPid []byte
-	walk(f.ips, func(k string, v []byte) {
-		switch k {
+	for k, end := t.members(f.ips); k < end; k = t.nodes[k+1].next {
+		v := k + 1
+		switch t.keyName(k) {
 		case "localPort":
-			f.srcPort = v
+			f.srcPort = t.text(v)
 		case "remoteIp":
-			f.dstIP = v
+			f.dstIP = t.text(v)
 		case "remotePort":
-			f.dstPort = v
+			f.dstPort = t.text(v)
 		case "executableName":
-			ipsName = v
+			ipsName = t.text(v)
 		case "executablePath":
-			f.pExe = v
+			f.pExe = t.text(v)
 		case "executablePid":
-			f.pPid = v
+			f.pPid = t.text(v)
 		}
-	})
-	walk(f.amsi, func(k string, v []byte) {
-		switch k {
+	}
+	for k, end := t.members(f.amsi); k < end; k = t.nodes[k+1].next {
+		v := k + 1
+		switch t.keyName(k) {
 		case "processName":
-			amsiName = v
+			amsiName = t.text(v)
 		case "processId":
-			amsiPid = v
+			amsiPid = t.text(v)
 		case "processPath":
-			f.pWorkDir = v
+			f.pWorkDir = t.text(v)
 		case "parentProcessPath":
-			f.ppExe = v
+			f.ppExe = t.text(v)
 		case "parentProcessId":
-			f.ppPid = v
+			f.ppPid = t.text(v)
 		}
-	})
+	}
 	f.pName = firstString(ipsName, amsiName)
 	if _, ok := intValue(f.pPid); !ok {
 		f.pPid = amsiPid
 	}
-	return nil
-}
-
-// walk calls fn for each member of obj (if it is an object) with the key
-// as written; the last of a repeated key is seen last and so wins. Keys with
-// escapes never match the plain names the callers look for.
-func walk(obj []byte, fn func(k string, v []byte)) {
-	if len(obj) == 0 || obj[0] != '{' {
-		return
-	}
-	_ = rawjson.EachMember(obj, func(k, v []byte) bool {
-		k = k[1 : len(k)-1]
-		fn(unsafe.String(unsafe.SliceData(k), len(k)), v)
-		return true
-	})
-}
-
-// lastMember returns the last value of key in obj (nil when obj is not an
-// object or has no such key).
-func lastMember(obj []byte, key string) []byte {
-	if len(obj) == 0 || obj[0] != '{' {
-		return nil
-	}
-	var found []byte
-	_ = rawjson.EachMember(obj, func(k, v []byte) bool {
-		if rawjson.KeyEquals(k, key) {
-			found = v
-		}
-		return true
-	})
-	return found
 }
 
 func isString(v []byte) bool { return len(v) > 0 && v[0] == '"' }

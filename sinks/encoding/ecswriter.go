@@ -6,8 +6,6 @@ import (
 	"strconv"
 	"time"
 	"unsafe"
-
-	"github.com/sophos-connect/sophos-connect/pipeline/rawjson"
 )
 
 // ecsWriter writes nested JSON objects, tracking whether a comma is due.
@@ -73,50 +71,15 @@ func (w *ecsWriter) text(k string, v []byte) {
 func appendInt(dst []byte, n int) []byte { return strconv.AppendInt(dst, int64(n), 10) }
 
 // appendCompactString copies a raw JSON string, re-encoding it when it
-// holds escapes or non-ASCII (invalid UTF-8 and lone surrogates become
-// U+FFFD, so the output is always valid UTF-8 JSON).
+// holds escapes that appendJSONString would rewrite or invalid UTF-8
+// (invalid UTF-8 and lone surrogates become U+FFFD, so the output is
+// always valid UTF-8 JSON).
 func appendCompactString(dst, v []byte) []byte {
-	if plainASCII(v[1 : len(v)-1]) {
+	inner := v[1 : len(v)-1]
+	if plainASCII(inner) || jsonVerbatim(inner, stringFlags(inner)) {
 		return append(dst, v...)
 	}
 	return appendJSONString(dst, jsonText(v))
-}
-
-// appendCompact copies a raw JSON value without insignificant space; a
-// repeated object key keeps its first position and last value.
-func (p *py) appendCompact(dst, v []byte) []byte {
-	switch v[0] {
-	case '"':
-		return appendCompactString(dst, v)
-	case '{':
-		start := p.dictMembers(v)
-		dst = append(dst, '{')
-		for i := start; i < len(p.stack); i++ {
-			if i > start {
-				dst = append(dst, ',')
-			}
-			m := p.stack[i]
-			dst = appendCompactString(dst, m.key)
-			dst = append(dst, ':')
-			dst = p.appendCompact(dst, m.val)
-		}
-		p.stack = p.stack[:start]
-		return append(dst, '}')
-	case '[':
-		dst = append(dst, '[')
-		first := true
-		_ = rawjson.EachElement(v, func(e []byte) bool {
-			if !first {
-				dst = append(dst, ',')
-			}
-			first = false
-			dst = p.appendCompact(dst, e)
-			return true
-		})
-		return append(dst, ']')
-	default: // numbers and literals are already compact
-		return append(dst, v...)
-	}
 }
 
 // validIP returns v when it is a JSON string holding a plain IPv4 or IPv6
@@ -196,24 +159,26 @@ func epochNumber(v []byte, scale int64) (int64, bool) {
 
 // appendRest writes the item's members that have no ECS home, with the
 // changes described on ecsEncoder.
-func (e *ecsEncoder) appendRest(w *ecsWriter, raw []byte, alert bool, f *ecsFields) {
+func (e *ecsEncoder) appendRest(w *ecsWriter, alert bool, f *ecsFields) {
 	p := &e.p
-	start := p.dictMembers(raw)
+	t := &e.t
+	start := p.dictMembers(0)
 	for i := start; i < len(p.stack); i++ {
 		m := p.stack[i]
-		k := m.key[1 : len(m.key)-1]
+		k := t.keyName(m.key)
+		val := t.text(m.val)
 		moved := false
-		switch string(k) {
+		switch k {
 		case "id", "customer_id", "user_id", "appSha256":
-			moved = isString(m.val) && (string(k) != "user_id" || !alert) && (string(k) != "appSha256" || !alert)
+			moved = isString(val) && (k != "user_id" || !alert) && (k != "appSha256" || !alert)
 		case "when":
 			moved = f.when != nil
 		case "created_at":
 			moved = f.createdAt != nil
 		case "name":
-			moved = !alert && isString(m.val)
+			moved = !alert && isString(val)
 		case "type", "description":
-			moved = alert && isString(m.val)
+			moved = alert && isString(val)
 		}
 		if moved {
 			continue
@@ -222,25 +187,26 @@ func (e *ecsEncoder) appendRest(w *ecsWriter, raw []byte, alert bool, f *ecsFiel
 			w.dst = append(w.dst, ',')
 		}
 		w.more = true
-		w.dst = appendCompactString(w.dst, m.key)
+		w.dst = t.appendJSONStr(w.dst, m.key)
 		w.dst = append(w.dst, ':')
 		switch {
-		case alert && string(k) == "threat" && isString(m.val):
+		case alert && k == "threat" && isString(val):
 			w.dst = append(w.dst, `{"value":`...)
-			w.dst = appendCompactString(w.dst, m.val)
+			w.dst = t.appendJSONStr(w.dst, m.val)
 			w.dst = append(w.dst, '}')
-		case string(k) == "data" && m.val[0] == '{':
+		case k == "data" && val[0] == '{':
 			w.dst = e.appendData(w.dst, m.val)
 		default:
-			w.dst = p.appendCompact(w.dst, m.val)
+			w.dst = p.compact(w.dst, m.val)
 		}
 	}
-	p.stack = p.stack[:start]
+	p.pop(start)
 }
 
 // appendData writes an alert's data object with dates and ids normalized.
-func (e *ecsEncoder) appendData(dst, data []byte) []byte {
+func (e *ecsEncoder) appendData(dst []byte, data int32) []byte {
 	p := &e.p
+	t := &e.t
 	start := p.dictMembers(data)
 	dst = append(dst, '{')
 	for i := start; i < len(p.stack); i++ {
@@ -248,35 +214,35 @@ func (e *ecsEncoder) appendData(dst, data []byte) []byte {
 			dst = append(dst, ',')
 		}
 		m := p.stack[i]
-		k := m.key[1 : len(m.key)-1]
-		dst = appendCompactString(dst, m.key)
+		k := t.keyName(m.key)
+		dst = t.appendJSONStr(dst, m.key)
 		dst = append(dst, ':')
 		switch {
-		case len(k) > 3 && string(k[len(k)-3:]) == "_at":
-			if ms, ok := epochNumber(m.val, 1); ok {
+		case len(k) > 3 && k[len(k)-3:] == "_at":
+			if ms, ok := epochNumber(t.text(m.val), 1); ok {
 				dst = appendISOMillis(dst, ms)
 				continue
 			}
-		case string(k) == "event_service_id" || string(k) == "user_match_uuid":
-			if d, ok := bsonUUID(m.val); ok {
+		case k == "event_service_id" || k == "user_match_uuid":
+			if d, ok := t.bsonUUID(m.val); ok {
 				dst = d.appendTo(dst)
 				continue
 			}
-		case string(k) == "threat_id" || string(k) == "user_match_id":
-			if isString(m.val) {
+		case k == "threat_id" || k == "user_match_id":
+			switch t.kind(m.val) {
+			case '"':
 				dst = append(dst, `{"id":`...)
-				dst = appendCompactString(dst, m.val)
+				dst = t.appendJSONStr(dst, m.val)
 				dst = append(dst, '}')
 				continue
-			}
-			if m.val[0] == '{' {
+			case '{':
 				dst = e.appendObjectID(dst, m.val)
 				continue
 			}
 		}
-		dst = p.appendCompact(dst, m.val)
+		dst = p.compact(dst, m.val)
 	}
-	p.stack = p.stack[:start]
+	p.pop(start)
 	return append(dst, '}')
 }
 
@@ -296,13 +262,13 @@ func (u uuid16) appendTo(dst []byte) []byte {
 
 // bsonUUID decodes {"type":3|4,"data":"<base64 of 16 bytes>"}. Subtype 3 is
 // the Java driver's legacy layout: each 8-byte half reversed.
-func bsonUUID(v []byte) (uuid16, bool) {
+func (t *tape) bsonUUID(v int32) (uuid16, bool) {
 	var u uuid16
-	if len(v) == 0 || v[0] != '{' {
+	if t.kind(v) != '{' {
 		return u, false
 	}
-	typ, ok := intValue(lastMember(v, "type"))
-	d := lastMember(v, "data")
+	typ, ok := intValue(t.valueText(t.lastMember(v, "type")))
+	d := t.valueText(t.lastMember(v, "data"))
 	if !ok || (typ != 3 && typ != 4) || !isString(d) || !plainASCII(d[1:len(d)-1]) {
 		return u, false
 	}
@@ -324,8 +290,9 @@ func bsonUUID(v []byte) (uuid16, bool) {
 // appendObjectID writes a decomposed ObjectId object: its members, times as
 // ISO dates, plus "id" rebuilt as 24 hex digits when it has all parts and
 // no "id" of its own.
-func (e *ecsEncoder) appendObjectID(dst, obj []byte) []byte {
+func (e *ecsEncoder) appendObjectID(dst []byte, obj int32) []byte {
 	p := &e.p
+	t := &e.t
 	start := p.dictMembers(obj)
 	dst = append(dst, '{')
 	var ts, machine, process, counter int64
@@ -335,14 +302,15 @@ func (e *ecsEncoder) appendObjectID(dst, obj []byte) []byte {
 			dst = append(dst, ',')
 		}
 		m := p.stack[i]
-		k := m.key[1 : len(m.key)-1]
-		dst = appendCompactString(dst, m.key)
+		k := t.keyName(m.key)
+		val := t.text(m.val)
+		dst = t.appendJSONStr(dst, m.key)
 		dst = append(dst, ':')
-		n, isInt := intValue(m.val)
-		if m.val[0] == '"' {
+		n, isInt := intValue(val)
+		if val[0] == '"' {
 			isInt = false
 		}
-		switch string(k) {
+		switch k {
 		case "timestamp":
 			if isInt {
 				ts = int64(n)
@@ -367,21 +335,21 @@ func (e *ecsEncoder) appendObjectID(dst, obj []byte) []byte {
 			hasID = true
 		}
 		scale := int64(0)
-		switch string(k) {
+		switch k {
 		case "time", "date":
 			scale = 1
 		case "timestamp", "timeSecond":
 			scale = 1000
 		}
 		if scale != 0 {
-			if ms, ok := epochNumber(m.val, scale); ok {
+			if ms, ok := epochNumber(val, scale); ok {
 				dst = appendISOMillis(dst, ms)
 				continue
 			}
 		}
-		dst = p.appendCompact(dst, m.val)
+		dst = p.compact(dst, m.val)
 	}
-	p.stack = p.stack[:start]
+	p.pop(start)
 	if parts == 4 && !hasID && ts < 1<<32 && machine < 1<<24 && process < 1<<16 && counter < 1<<24 {
 		dst = append(dst, `,"id":"`...) // parts == 4 implies a member before
 		for _, x := range [...]struct{ v, bytes int64 }{{ts, 4}, {machine, 3}, {process, 2}, {counter, 3}} {

@@ -2,13 +2,15 @@ package encoding
 
 import (
 	"bytes"
+	"encoding/binary"
 	"hash/maphash"
 )
 
 // Python dicts find a repeated key in O(1); a linear scan per member is
 // quadratic, which an item with very many keys would turn into a stall.
-// keyIndex keeps the scan for small objects (the normal case, and no map
-// work at all) and switches to a hash index past indexFrom members.
+// keyIndex (the official script's dicts) and sigIndex (dictMembers) keep
+// the scan for small objects (the normal case, and no map work at all) and
+// switch to a hash index past indexFrom members.
 
 const indexFrom = 32
 
@@ -18,7 +20,6 @@ type keyIndex struct {
 	seed maphash.Seed
 	m    map[uint64]int32
 	on   bool
-	buf  []byte // decoded key scratch
 }
 
 func (x *keyIndex) reset() {
@@ -36,66 +37,109 @@ func (x *keyIndex) hash(b []byte) uint64 {
 	return maphash.Bytes(x.seed, b)
 }
 
-// decoded returns the decoded text of a quoted JSON key (a view of the key
-// itself when it has no escapes).
-func (x *keyIndex) decoded(quoted []byte) []byte {
-	inner := quoted[1 : len(quoted)-1]
-	if bytes.IndexByte(inner, '\\') < 0 {
-		return inner
-	}
-	x.buf = appendStr(x.buf[:0], jsonText(quoted))
-	return x.buf
+// sigIndex is the hash index of dictMembers: a member's key signature to
+// the stack position of the first member with that signature.
+type sigIndex struct {
+	m  map[uint64]int32
+	on bool
 }
 
-// dictMembers pushes obj's members onto p.stack with Python dict semantics,
-// a repeated key keeping its first position and taking its last value, and
-// returns the index of the first pushed member. The caller pops them with
-// p.stack = p.stack[:start] when done; deeper calls may grow the stack, so
-// index it rather than keeping a sub-slice.
-func (p *py) dictMembers(obj []byte) int {
+// keySig hashes a decoded key. Keys equal under keyNodesEq have equal
+// decoded text, hence equal signatures; equal signatures are then
+// confirmed with keyNodesEq. Keys of up to 16 bytes are hashed whole.
+func keySig(b []byte) uint64 {
+	n := len(b)
+	var x, y uint64
+	switch {
+	case n >= 8:
+		x = binary.LittleEndian.Uint64(b)
+		y = binary.LittleEndian.Uint64(b[n-8:])
+	case n >= 4:
+		x = uint64(binary.LittleEndian.Uint32(b))
+		y = uint64(binary.LittleEndian.Uint32(b[n-4:]))
+	default:
+		for _, c := range b {
+			x = x<<8 | uint64(c)
+		}
+	}
+	h := (x ^ uint64(n)*0x9e3779b97f4a7c15) * 0xbf58476d1ce4e5b9
+	h ^= (y ^ h>>29) * 0x94d049bb133111eb
+	return h ^ h>>32
+}
+
+// sig returns the signature of key node k's decoded text.
+func (p *py) sig(k int32) uint64 {
+	var b []byte
+	b, p.buf = p.t.strOf(p.buf, k)
+	return keySig(b)
+}
+
+// dictMembers pushes object node obj's members onto p.stack with Python
+// dict semantics, a repeated key keeping its first position and taking its
+// last value, and returns the index of the first pushed member. The caller
+// pops them with p.pop(start) when done; deeper calls may grow the stack,
+// so index it rather than keeping a sub-slice.
+func (p *py) dictMembers(obj int32) int {
+	t := p.t
 	start := len(p.stack)
 	x := &p.idx
-	x.reset()
-	_ = eachRawMember(obj, func(k, v []byte) {
-		n := len(p.stack) - start
-		if !x.on && n >= indexFrom {
-			x.on = true
-			for i := start; i < len(p.stack); i++ {
-				h := x.hash(x.decoded(p.stack[i].key))
-				if _, dup := x.m[h]; !dup {
-					x.m[h] = int32(i)
-				}
-			}
+	if x.on {
+		clear(x.m)
+		x.on = false
+	}
+	for k, end := obj+1, t.nodes[obj].next; k < end; k = t.nodes[k+1].next {
+		h := p.sig(k)
+		if j := p.find(start, k, h); j >= 0 {
+			p.stack[j].val = k + 1
+			continue
 		}
 		if x.on {
-			h := x.hash(x.decoded(k))
-			if i, ok := x.m[h]; ok {
-				if keyEq(p.stack[i].key, k) {
-					p.stack[i].val = v
-					return
-				}
-				// A collision: scan as the small case does.
-				for j := start; j < len(p.stack); j++ {
-					if keyEq(p.stack[j].key, k) {
-						p.stack[j].val = v
-						return
-					}
-				}
-			} else {
+			if _, dup := x.m[h]; !dup {
 				x.m[h] = int32(len(p.stack))
 			}
-			p.stack = append(p.stack, member{k, v})
-			return
 		}
+		p.stack = append(p.stack, member{k, k + 1})
+		p.sigs = append(p.sigs, h)
+	}
+	return start
+}
+
+// find returns the stack position (from start) of the first member whose
+// key equals key node k (signature h), or -1.
+func (p *py) find(start int, k int32, h uint64) int {
+	x := &p.idx
+	from := start
+	if !x.on && len(p.stack)-start >= indexFrom {
+		if x.m == nil {
+			x.m = make(map[uint64]int32)
+		}
+		x.on = true
 		for i := start; i < len(p.stack); i++ {
-			if keyEq(p.stack[i].key, k) {
-				p.stack[i].val = v
-				return
+			if _, dup := x.m[p.sigs[i]]; !dup {
+				x.m[p.sigs[i]] = int32(i)
 			}
 		}
-		p.stack = append(p.stack, member{k, v})
-	})
-	return start
+	}
+	if x.on {
+		i, ok := x.m[h]
+		if !ok {
+			return -1
+		}
+		// The first member with this signature: no earlier one can match.
+		from = int(i)
+	}
+	for j := from; j < len(p.stack); j++ {
+		if p.sigs[j] == h && p.t.keyNodesEq(p.stack[j].key, k) {
+			return j
+		}
+	}
+	return -1
+}
+
+// pop drops the members pushed since start.
+func (p *py) pop(start int) {
+	p.stack = p.stack[:start]
+	p.sigs = p.sigs[:start]
 }
 
 // setIndexed is o.set for the bulk phases (load, flatten), where list has
@@ -117,7 +161,7 @@ func (o *official) setIndexed(list []entry, ka, kb int32, v entry) []entry {
 	h := x.hash(o.arena[ka:kb])
 	if i, ok := x.m[h]; ok {
 		if bytes.Equal(o.key(&list[i]), o.arena[ka:kb]) {
-			list[i].raw, list[i].va, list[i].vb = v.raw, v.va, v.vb
+			list[i].n, list[i].va, list[i].vb = v.n, v.va, v.vb
 			return list
 		}
 		return o.set(list, ka, kb, v) // collision: scan

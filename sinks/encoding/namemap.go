@@ -120,7 +120,7 @@ func (o *official) updateFields() {
 		}
 		d := entry{va: na + int32(d0), vb: na + int32(d1)}
 		f := entry{va: na + int32(f0), vb: na + int32(f1)}
-		o.ents[ni].raw, o.ents[ni].va, o.ents[ni].vb = nil, d.va, d.vb
+		o.ents[ni].n, o.ents[ni].va, o.ents[ni].vb = 0, d.va, d.vb
 		ka, kb := o.addText("detection_identity_name")
 		o.ents = o.set(o.ents, ka, kb, d)
 		ka, kb = o.addText("filePath")

@@ -14,6 +14,7 @@ import (
 // computes (datastream, dhost, regex groups) and every key live, decoded, in
 // the arena.
 type official struct {
+	t         tape // the item being encoded
 	p         py
 	arena     []byte
 	ents      []entry // the record dict
@@ -23,54 +24,65 @@ type official struct {
 	idx       keyIndex
 }
 
-// entry is one dict item. The key is arena[ka:kb]. The value is raw (a JSON
-// value of the item) or, when raw is nil, the Python str arena[va:vb].
+// entry is one dict item. The key is arena[ka:kb]. The value is node n of
+// the item's tape or, when n is 0 (the item itself, never a member's
+// value), the Python str arena[va:vb].
 type entry struct {
 	ka, kb int32
 	va, vb int32
-	raw    []byte
+	n      int32
 	dead   bool
 }
 
 func newOfficial(o Options) *official {
-	return &official{keepDhost: o.KeepDhost, warn: newWarner(o.Logger)}
+	x := &official{keepDhost: o.KeepDhost, warn: newWarner(o.Logger)}
+	x.p.t = &x.t
+	return x
+}
+
+// kind is the first byte of the value's JSON text, 0 for an arena str.
+func (o *official) kind(e *entry) byte {
+	if e.n == 0 {
+		return 0
+	}
+	return o.t.nodes[e.n].kind
 }
 
 func (o *official) key(e *entry) []byte { return o.arena[e.ka:e.kb] }
 
 // str returns the value as Python str text; ok is false for non-strings.
 func (o *official) str(e *entry) (text, bool) {
-	if e.raw == nil {
+	if e.n == 0 {
 		return plainText(o.arena[e.va:e.vb]), true
 	}
-	if e.raw[0] == '"' {
-		return jsonText(e.raw), true
+	if o.t.nodes[e.n].kind == '"' {
+		return jsonText(o.t.text(e.n)), true
 	}
 	return text{}, false
 }
 
 // appendRepr appends repr(value).
 func (o *official) appendRepr(dst []byte, e *entry) []byte {
-	if e.raw == nil {
+	if e.n == 0 {
 		return appendRepr(dst, plainText(o.arena[e.va:e.vb]))
 	}
-	return o.p.appendRepr(dst, e.raw)
+	return o.p.repr(dst, e.n)
 }
 
 // appendStrVal appends str(value).
 func (o *official) appendStrVal(dst []byte, e *entry) []byte {
-	if e.raw == nil {
+	if e.n == 0 {
 		return append(dst, o.arena[e.va:e.vb]...)
 	}
-	return o.p.appendStr(dst, e.raw)
+	return o.p.str(dst, e.n)
 }
 
 // appendJSONVal appends json.dumps(value, ensure_ascii=False).
 func (o *official) appendJSONVal(dst []byte, e *entry) []byte {
-	if e.raw == nil {
+	if e.n == 0 {
 		return appendJSONString(dst, plainText(o.arena[e.va:e.vb]))
 	}
-	return o.p.appendJSON(dst, e.raw)
+	return o.p.json(dst, e.n)
 }
 
 // addText appends s to the arena and returns its range.
@@ -105,7 +117,7 @@ func (o *official) findName(list []entry, k string) int {
 // v carries the value (raw or va/vb); its key fields are ignored.
 func (o *official) set(list []entry, ka, kb int32, v entry) []entry {
 	if i := o.find(list, o.arena[ka:kb]); i >= 0 {
-		list[i].raw, list[i].va, list[i].vb = v.raw, v.va, v.vb
+		list[i].n, list[i].va, list[i].vb = v.n, v.va, v.vb
 		return list
 	}
 	v.ka, v.kb, v.dead = ka, kb, false
@@ -126,13 +138,14 @@ func (o *official) loadRaw(raw []byte, datastream string) error {
 	o.ents = o.ents[:0]
 	o.flat = o.flat[:0]
 	o.idx.reset()
-	err := eachMember(raw, func(k, v []byte) {
+	t := &o.t
+	if !t.parseItem(raw) {
+		return itemError(raw)
+	}
+	for k, end := t.itemMembers(); k < end; k = t.nodes[k+1].next {
 		ka := int32(len(o.arena))
-		o.arena = appendStr(o.arena, jsonText(k))
-		o.ents = o.setIndexed(o.ents, ka, int32(len(o.arena)), entry{raw: v})
-	})
-	if err != nil {
-		return err
+		o.arena = t.appendStrText(o.arena, k)
+		o.ents = o.setIndexed(o.ents, ka, int32(len(o.arena)), entry{n: k + 1})
 	}
 	if datastream != "" {
 		ka, kb := o.addText("datastream")
@@ -140,7 +153,7 @@ func (o *official) loadRaw(raw []byte, datastream string) error {
 		o.ents = o.set(o.ents, ka, kb, entry{va: va, vb: vb})
 	}
 	for i := range o.ents {
-		if e := &o.ents[i]; e.raw != nil && e.raw[0] == 'n' {
+		if e := &o.ents[i]; o.kind(e) == 'n' {
 			e.dead = true
 		}
 	}
@@ -185,7 +198,7 @@ func (o *official) updateCEFKeys(list []entry) []entry {
 		v := list[i]
 		if to == "dhost" && !o.keepDhost {
 			if t, ok := o.str(&v); ok {
-				v.raw = nil
+				v.n = 0
 				v.va, v.vb = o.fqdn(t)
 			}
 			// A non-string location would crash the script; it is kept.

@@ -2,30 +2,34 @@ package encoding
 
 import (
 	"bytes"
-
-	"github.com/sophos-connect/sophos-connect/pipeline/rawjson"
 )
 
-// member is one object member: the quoted key and the raw value, both
-// slices of the record's raw bytes.
-type member struct{ key, val []byte }
+// member is one object member: the key and value nodes of the item's tape.
+type member struct{ key, val int32 }
 
-// py prints raw JSON values as the Python objects json.loads makes of them.
-// Its member stack is reused across records (one py per encoder).
+// py prints the item's values (nodes of its tape) as the Python objects
+// json.loads makes of them. Its member stack is reused across records (one
+// py per encoder).
 type py struct {
+	t     *tape
 	stack []member
-	idx   keyIndex
+	sigs  []uint64 // sigs[i] is keySig of stack[i]'s decoded key
+	idx   sigIndex
+	buf   []byte // decoded key scratch
 }
 
-// keyEq compares two quoted JSON keys by their decoded text.
-func keyEq(a, b []byte) bool {
-	if bytes.Equal(a, b) {
+// keyNodesEq compares two key nodes by their decoded text. Keys differing
+// as written are equal only through escapes (the flags say whether either
+// has one).
+func (t *tape) keyNodesEq(a, b int32) bool {
+	ta, tb := t.text(a), t.text(b)
+	if string(ta) == string(tb) {
 		return true
 	}
-	if bytes.IndexByte(a, '\\') < 0 && bytes.IndexByte(b, '\\') < 0 {
+	if (t.nodes[a].flags|t.nodes[b].flags)&strEsc == 0 {
 		return false
 	}
-	return textEq(jsonText(a), jsonText(b))
+	return textEq(jsonText(ta), jsonText(tb))
 }
 
 // textEq compares two texts by their decoded characters.
@@ -51,62 +55,53 @@ func textIs(t text, s string) bool {
 	return textEq(t, plainText([]byte(s)))
 }
 
-// appendRepr appends Python's repr() of the value: dicts {'k': v}, lists
-// [a, b], True/False/None, numbers as Python prints them, strings quoted.
-func (p *py) appendRepr(dst, v []byte) []byte {
-	return p.appendValue(dst, v, false)
-}
+// repr appends Python's repr() of node n: dicts {'k': v}, lists [a, b],
+// True/False/None, numbers as Python prints them, strings quoted.
+func (p *py) repr(dst []byte, n int32) []byte { return p.value(dst, n, false) }
 
-// appendJSON appends json.dumps(value, ensure_ascii=False) with the default
-// ", " and ": " separators.
-func (p *py) appendJSON(dst, v []byte) []byte {
-	return p.appendValue(dst, v, true)
-}
+// json appends json.dumps(value, ensure_ascii=False) of node n with the
+// default ", " and ": " separators.
+func (p *py) json(dst []byte, n int32) []byte { return p.value(dst, n, true) }
 
-// appendStr appends Python's str() of the value: a string's text as is,
-// anything else as repr.
-func (p *py) appendStr(dst, v []byte) []byte {
-	if len(v) > 0 && v[0] == '"' {
-		return appendStr(dst, jsonText(v))
+// str appends Python's str() of node n: a string's text as is, anything
+// else as repr.
+func (p *py) str(dst []byte, n int32) []byte {
+	if p.t.nodes[n].kind == '"' {
+		return p.t.appendStrText(dst, n)
 	}
-	return p.appendRepr(dst, v)
+	return p.value(dst, n, false)
 }
 
-func (p *py) appendValue(dst, v []byte, jsonOut bool) []byte {
-	if len(v) == 0 {
-		return dst
-	}
-	switch v[0] {
+func (p *py) value(dst []byte, n int32, jsonOut bool) []byte {
+	t := p.t
+	switch t.nodes[n].kind {
 	case '"':
 		if jsonOut {
-			return appendJSONString(dst, jsonText(v))
+			return t.appendJSONStr(dst, n)
 		}
-		return appendRepr(dst, jsonText(v))
+		return t.appendReprStr(dst, n)
 	case '{':
-		start := p.dictMembers(v)
+		start := p.dictMembers(n)
 		dst = append(dst, '{')
 		for i := start; i < len(p.stack); i++ {
 			if i > start {
 				dst = append(dst, ',', ' ')
 			}
 			m := p.stack[i]
-			dst = p.appendValue(dst, m.key, jsonOut)
+			dst = p.value(dst, m.key, jsonOut)
 			dst = append(dst, ':', ' ')
-			dst = p.appendValue(dst, m.val, jsonOut)
+			dst = p.value(dst, m.val, jsonOut)
 		}
-		p.stack = p.stack[:start]
+		p.pop(start)
 		return append(dst, '}')
 	case '[':
 		dst = append(dst, '[')
-		first := true
-		_ = rawjson.EachElement(v, func(e []byte) bool {
-			if !first {
+		for v, end := n+1, t.nodes[n].next; v < end; v = t.nodes[v].next {
+			if v > n+1 {
 				dst = append(dst, ',', ' ')
 			}
-			first = false
-			dst = p.appendValue(dst, e, jsonOut)
-			return true
-		})
+			dst = p.value(dst, v, jsonOut)
+		}
 		return append(dst, ']')
 	case 't':
 		if jsonOut {
@@ -124,6 +119,42 @@ func (p *py) appendValue(dst, v []byte, jsonOut bool) []byte {
 		}
 		return append(dst, "None"...)
 	default:
-		return appendPyNumber(dst, v, jsonOut)
+		return appendPyNumber(dst, t.text(n), jsonOut)
+	}
+}
+
+// compact appends node n as JSON without insignificant space; a repeated
+// object key keeps its first position and last value. Strings are written
+// as appendJSONString writes them (the ECS document's form).
+func (p *py) compact(dst []byte, n int32) []byte {
+	t := p.t
+	switch t.nodes[n].kind {
+	case '"':
+		return t.appendJSONStr(dst, n)
+	case '{':
+		start := p.dictMembers(n)
+		dst = append(dst, '{')
+		for i := start; i < len(p.stack); i++ {
+			if i > start {
+				dst = append(dst, ',')
+			}
+			m := p.stack[i]
+			dst = t.appendJSONStr(dst, m.key)
+			dst = append(dst, ':')
+			dst = p.compact(dst, m.val)
+		}
+		p.pop(start)
+		return append(dst, '}')
+	case '[':
+		dst = append(dst, '[')
+		for v, end := n+1, t.nodes[n].next; v < end; v = t.nodes[v].next {
+			if v > n+1 {
+				dst = append(dst, ',')
+			}
+			dst = p.compact(dst, v)
+		}
+		return append(dst, ']')
+	default: // numbers and literals are already compact
+		return append(dst, t.text(n)...)
 	}
 }

@@ -2,6 +2,7 @@ package encoding
 
 import (
 	"fmt"
+	"unsafe"
 
 	"github.com/sophos-connect/sophos-connect/pipeline"
 	"github.com/sophos-connect/sophos-connect/pipeline/rawjson"
@@ -27,49 +28,59 @@ import (
 // values are written as \n and \r so a record never spans two lines; the
 // seed writes them raw.
 type txtEncoder struct {
+	t      tape
 	p      py
 	strict bool
 	f      txtFields
 	buf    []byte
 }
 
-// txtFields holds the raw values the line needs (nil when absent).
+// txtFields holds the nodes of the values the line needs (0 when absent).
 type txtFields struct {
-	createdAt, id, severity, name, typ, sourceInfo, location, group, customerID, description, data []byte
+	createdAt, id, severity, name, typ, sourceInfo, location, group, customerID, description, data int32
 }
 
 func (e *txtEncoder) Append(dst []byte, r *pipeline.Record) ([]byte, error) {
+	t := &e.t
+	if !t.parseItem(r.Raw) {
+		return dst, fmt.Errorf("txt: record %q: %w", r.ID, itemError(r.Raw))
+	}
+	e.p.t = t
 	e.f = txtFields{}
 	f := &e.f
-	err := eachMember(r.Raw, func(k, v []byte) {
-		// Python's dict keeps the last value of a repeated key.
-		switch {
-		case rawjson.KeyEquals(k, "created_at"):
+	for k, end := t.itemMembers(); k < end; k = t.nodes[k+1].next {
+		// Python's dict keeps the last value of a repeated key; a key is
+		// compared by its decoded text (rawjson.KeyEquals).
+		name := t.keyName(k)
+		if t.nodes[k].flags&strEsc != 0 {
+			e.buf, _ = rawjson.Unquote(e.buf[:0], t.text(k))
+			name = unsafe.String(unsafe.SliceData(e.buf), len(e.buf))
+		}
+		v := k + 1
+		switch name {
+		case "created_at":
 			f.createdAt = v
-		case rawjson.KeyEquals(k, "id"):
+		case "id":
 			f.id = v
-		case rawjson.KeyEquals(k, "severity"):
+		case "severity":
 			f.severity = v
-		case rawjson.KeyEquals(k, "name"):
+		case "name":
 			f.name = v
-		case rawjson.KeyEquals(k, "type"):
+		case "type":
 			f.typ = v
-		case rawjson.KeyEquals(k, "source_info"):
+		case "source_info":
 			f.sourceInfo = v
-		case rawjson.KeyEquals(k, "location"):
+		case "location":
 			f.location = v
-		case rawjson.KeyEquals(k, "group"):
+		case "group":
 			f.group = v
-		case rawjson.KeyEquals(k, "customer_id"):
+		case "customer_id":
 			f.customerID = v
-		case rawjson.KeyEquals(k, "description"):
+		case "description":
 			f.description = v
-		case rawjson.KeyEquals(k, "data"):
+		case "data":
 			f.data = v
 		}
-	})
-	if err != nil {
-		return dst, fmt.Errorf("txt: record %q: %w", r.ID, err)
 	}
 	if r.Stream == pipeline.Alerts {
 		dst = append(dst, "[Reporter: Sophos Central] [Timestamp: "...)
@@ -113,22 +124,22 @@ func (e *txtEncoder) Append(dst []byte, r *pipeline.Record) ([]byte, error) {
 
 // plain appends a string-concatenated field: its text, empty when missing or
 // null, str() when not a string.
-func (e *txtEncoder) plain(dst, v []byte) []byte {
-	if len(v) == 0 || v[0] == 'n' {
+func (e *txtEncoder) plain(dst []byte, v int32) []byte {
+	if v == 0 || e.t.kind(v) == 'n' {
 		return dst
 	}
 	return e.str(dst, v)
 }
 
 // str appends Python's str(value), empty when the key is missing.
-func (e *txtEncoder) str(dst, v []byte) []byte {
-	if len(v) == 0 {
+func (e *txtEncoder) str(dst []byte, v int32) []byte {
+	if v == 0 {
 		return dst
 	}
 	if !e.strict {
-		return e.p.appendStr(dst, v)
+		return e.p.str(dst, v)
 	}
-	e.buf = e.p.appendStr(e.buf[:0], v)
+	e.buf = e.p.str(e.buf[:0], v)
 	return appendNoNewline(dst, e.buf)
 }
 

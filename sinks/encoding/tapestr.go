@@ -1,0 +1,85 @@
+package encoding
+
+import (
+	"bytes"
+	"unicode/utf8"
+)
+
+// The string writers below copy a string node's text as it is whenever
+// that gives exactly the bytes the decode-and-re-encode path (pystring.go)
+// would write; the node's flags make the common case (no escape, ASCII)
+// a plain copy without a scan.
+
+// appendJSONStr appends string node n as appendJSONString writes its text
+// (Python's json.dumps(ensure_ascii=False), the ECS form too).
+func (t *tape) appendJSONStr(dst []byte, n int32) []byte {
+	nd := &t.nodes[n]
+	q := t.raw[nd.s:nd.e]
+	if nd.flags == 0 || jsonVerbatim(q[1:len(q)-1], nd.flags) {
+		return append(dst, q...)
+	}
+	return appendJSONString(dst, jsonText(q))
+}
+
+// jsonVerbatim reports whether appendJSONString writes the JSON string body
+// inner (with the given flags) back unchanged: the text is valid UTF-8 and
+// its only escapes are the ones appendJSONString itself writes (\" \\ \b \f
+// \n \r \t; it turns \/ into / and resolves \u). Raw control characters
+// cannot occur in validated JSON; DEL and non-ASCII are written as they are.
+func jsonVerbatim(inner []byte, flags byte) bool {
+	if flags&strEsc != 0 {
+		for i := bytes.IndexByte(inner, '\\'); i >= 0; {
+			if c := inner[i+1]; c == '/' || c == 'u' {
+				return false
+			}
+			j := bytes.IndexByte(inner[i+2:], '\\')
+			if j < 0 {
+				break
+			}
+			i += 2 + j
+		}
+	}
+	return flags&strHigh == 0 || utf8.Valid(inner)
+}
+
+// stringFlags computes a string body's flags where no node has them.
+func stringFlags(inner []byte) byte {
+	var f byte
+	for _, c := range inner {
+		if c == '\\' {
+			f |= strEsc
+		} else if c >= utf8.RuneSelf {
+			f |= strHigh
+		}
+	}
+	return f
+}
+
+// appendStrText appends string node n's decoded text (Python's str).
+func (t *tape) appendStrText(dst []byte, n int32) []byte {
+	nd := &t.nodes[n]
+	inner := t.raw[nd.s+1 : nd.e-1]
+	if nd.flags == 0 || nd.flags == strHigh && utf8.Valid(inner) {
+		return append(dst, inner...)
+	}
+	return appendStr(dst, jsonText(t.raw[nd.s:nd.e]))
+}
+
+// appendReprStr appends Python's repr() of string node n.
+func (t *tape) appendReprStr(dst []byte, n int32) []byte {
+	nd := &t.nodes[n]
+	q := t.raw[nd.s:nd.e]
+	return appendRepr(dst, jsonText(q))
+}
+
+// strOf returns string node n's text to print: the text itself when it
+// needs no decoding, else its decoded form in buf (returned for reuse).
+func (t *tape) strOf(buf []byte, n int32) ([]byte, []byte) {
+	nd := &t.nodes[n]
+	inner := t.raw[nd.s+1 : nd.e-1]
+	if nd.flags == 0 || nd.flags == strHigh && utf8.Valid(inner) {
+		return inner, buf
+	}
+	buf = appendStr(buf[:0], jsonText(t.raw[nd.s:nd.e]))
+	return buf, buf
+}
