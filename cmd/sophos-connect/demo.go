@@ -34,7 +34,7 @@ func (a *app) cmdDemo(ctx context.Context, g *globals, args []string) error {
 	}); err != nil {
 		return err
 	}
-	emu, err := emulator.New(emulator.Options{Seed: 1, Tenants: tenants, Partner: true, Events: events, Alerts: alerts, ClientID: demoClientID, ClientSecret: demoClientSecret})
+	emu, err := emulator.New(emulator.Options{Seed: time.Now().UnixNano(), Tenants: tenants, Partner: true, Events: events, Alerts: alerts, ClientID: demoClientID, ClientSecret: demoClientSecret})
 	if err != nil {
 		return fmt.Errorf("start the emulator: %w", err)
 	}
