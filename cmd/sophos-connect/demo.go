@@ -34,7 +34,7 @@ func (a *app) cmdDemo(ctx context.Context, g *globals, args []string) error {
 	}); err != nil {
 		return err
 	}
-	emu, err := emulator.New(emulator.Options{Seed: time.Now().UnixNano(), Tenants: tenants, Partner: true, Events: events, Alerts: alerts, ClientID: demoClientID, ClientSecret: demoClientSecret})
+	emu, err := emulator.New(emulator.Options{Seed: 1, Tenants: tenants, Partner: true, Events: events, Alerts: alerts, ClientID: demoClientID, ClientSecret: demoClientSecret})
 	if err != nil {
 		return fmt.Errorf("start the emulator: %w", err)
 	}
@@ -77,6 +77,7 @@ func (a *app) cmdDemo(ctx context.Context, g *globals, args []string) error {
 		st, _ := os.Stat(filepath.Join(dir, n))
 		fmt.Fprintf(a.stdout, "  %-24s %9d bytes\n", n, st.Size())
 	}
-	fmt.Fprintf(a.stdout, "  state/                   checkpoints; run the demo again and only new items are added\n")
+	fmt.Fprintf(a.stdout, "  state/                   checkpoints (tenant × stream cursors) and the dead-letter file\n")
+	fmt.Fprintf(a.stdout, "\nNext: `sophos-connect emulate` serves the same emulator for your own config; see README.md and examples/.\n")
 	return nil
 }
