@@ -1,6 +1,7 @@
 package encoding
 
 import (
+	"log/slog"
 	"testing"
 
 	"github.com/sophos-connect/sophos-connect/pipeline"
@@ -11,10 +12,27 @@ import (
 // the process's CPU time rather than wall time: on a shared machine it is
 // the steadier figure.
 func BenchmarkEncode(b *testing.B) {
+	benchEncode(b, func(format string) Encoder { return mustNew(b, format, Options{}) })
+}
+
+// BenchmarkEncodeOracle is BenchmarkEncode for the encoders before the tape
+// rewrite (oracle_test.go), for a before/after comparison under the same
+// machine load: go test -run XXX -bench 'Encode(Oracle)?/(ecs|cef)$' ./sinks/encoding/
+func BenchmarkEncodeOracle(b *testing.B) {
+	benchEncode(b, func(format string) Encoder {
+		e, err := refNew(format, refOptions{Logger: slog.New(slog.DiscardHandler)})
+		if err != nil {
+			b.Fatal(err)
+		}
+		return e
+	})
+}
+
+func benchEncode(b *testing.B, newEnc func(format string) Encoder) {
 	recs := append(pageRecords(b, "events_page.json", pipeline.Events), pageRecords(b, "alerts_page.json", pipeline.Alerts)...)
 	for _, format := range Formats {
 		b.Run(format, func(b *testing.B) {
-			enc := mustNew(b, format, Options{})
+			enc := newEnc(format)
 			var buf []byte
 			var bytesOut int
 			for i := range recs { // warm the scratch buffers

@@ -76,7 +76,7 @@ func appendInt(dst []byte, n int) []byte { return strconv.AppendInt(dst, int64(n
 // always valid UTF-8 JSON).
 func appendCompactString(dst, v []byte) []byte {
 	inner := v[1 : len(v)-1]
-	if plainASCII(inner) || jsonVerbatim(inner, stringFlags(inner)) {
+	if jsonVerbatimText(inner) {
 		return append(dst, v...)
 	}
 	return appendJSONString(dst, jsonText(v))

@@ -67,7 +67,7 @@ func New(format string, opts Options) (Encoder, error) {
 	case "keyvalue":
 		return &keyvalueEncoder{o: newOfficial(opts), strict: opts.CEFStrict}, nil
 	case "cef":
-		return &cefEncoder{o: newOfficial(opts), strict: opts.CEFStrict}, nil
+		return newCEFEncoder(newOfficial(opts), opts.CEFStrict), nil
 	case "ecs":
 		return &ecsEncoder{}, nil
 	}

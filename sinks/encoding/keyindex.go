@@ -3,7 +3,6 @@ package encoding
 import (
 	"bytes"
 	"encoding/binary"
-	"hash/maphash"
 )
 
 // Python dicts find a repeated key in O(1); a linear scan per member is
@@ -14,34 +13,51 @@ import (
 
 const indexFrom = 32
 
-// keyIndex maps a decoded key's hash to the position of the first member
-// with that hash; a hash collision falls back to a scan.
-type keyIndex struct {
-	seed maphash.Seed
+// sigIndex maps a key signature (keySig) to the position of the first
+// member with that signature; equal signatures are confirmed by comparing
+// the keys, and a mismatch falls back to a scan.
+//
+// Below indexFrom members a 256-bit filter stands in for the map: a key
+// whose signature bit is not set yet is certainly new and is appended
+// without a scan; only a set bit (a repeat, or one chance in 256 per member
+// so far) pays for the scan.
+type sigIndex struct {
 	m    map[uint64]int32
 	on   bool
+	seen [4]uint64
 }
 
-func (x *keyIndex) reset() {
+func (x *sigIndex) reset() {
 	if x.on {
 		clear(x.m)
 		x.on = false
 	}
+	x.seen = [4]uint64{}
 }
 
-func (x *keyIndex) hash(b []byte) uint64 {
+// fresh reports whether no member so far can have signature h, and marks h.
+func (x *sigIndex) fresh(h uint64) bool {
+	w, bit := &x.seen[h>>6&3], uint64(1)<<(h&63)
+	if *w&bit != 0 {
+		return false
+	}
+	*w |= bit
+	return true
+}
+
+// start turns the index on; the caller then adds the members so far.
+func (x *sigIndex) start() {
 	if x.m == nil {
-		x.seed = maphash.MakeSeed()
 		x.m = make(map[uint64]int32)
 	}
-	return maphash.Bytes(x.seed, b)
+	x.on = true
 }
 
-// sigIndex is the hash index of dictMembers: a member's key signature to
-// the stack position of the first member with that signature.
-type sigIndex struct {
-	m  map[uint64]int32
-	on bool
+// add records position i for h unless an earlier position has it.
+func (x *sigIndex) add(h uint64, i int) {
+	if _, dup := x.m[h]; !dup {
+		x.m[h] = int32(i)
+	}
 }
 
 // keySig hashes a decoded key. Keys equal under keyNodesEq have equal
@@ -83,20 +99,20 @@ func (p *py) dictMembers(obj int32) int {
 	t := p.t
 	start := len(p.stack)
 	x := &p.idx
-	if x.on {
-		clear(x.m)
-		x.on = false
-	}
+	x.reset()
 	for k, end := obj+1, t.nodes[obj].next; k < end; k = t.nodes[k+1].next {
 		h := p.sig(k)
+		if !x.on && len(p.stack)-start < indexFrom && x.fresh(h) {
+			p.stack = append(p.stack, member{k, k + 1})
+			p.sigs = append(p.sigs, h)
+			continue
+		}
 		if j := p.find(start, k, h); j >= 0 {
 			p.stack[j].val = k + 1
 			continue
 		}
 		if x.on {
-			if _, dup := x.m[h]; !dup {
-				x.m[h] = int32(len(p.stack))
-			}
+			x.add(h, len(p.stack))
 		}
 		p.stack = append(p.stack, member{k, k + 1})
 		p.sigs = append(p.sigs, h)
@@ -110,14 +126,9 @@ func (p *py) find(start int, k int32, h uint64) int {
 	x := &p.idx
 	from := start
 	if !x.on && len(p.stack)-start >= indexFrom {
-		if x.m == nil {
-			x.m = make(map[uint64]int32)
-		}
-		x.on = true
+		x.start()
 		for i := start; i < len(p.stack); i++ {
-			if _, dup := x.m[p.sigs[i]]; !dup {
-				x.m[p.sigs[i]] = int32(i)
-			}
+			x.add(p.sigs[i], i)
 		}
 	}
 	if x.on {
@@ -146,27 +157,29 @@ func (p *py) pop(start int) {
 // no dead entries and every key is set through here.
 func (o *official) setIndexed(list []entry, ka, kb int32, v entry) []entry {
 	x := &o.idx
+	k := o.arena[ka:kb]
+	h := keySig(k)
 	if !x.on && len(list) < indexFrom {
-		return o.set(list, ka, kb, v)
+		if x.fresh(h) {
+			v.ka, v.kb, v.sig, v.dead = ka, kb, h, false
+			return append(list, v)
+		}
+		return o.setSig(list, ka, kb, h, v)
 	}
 	if !x.on {
-		x.on = true
+		x.start()
 		for i := range list {
-			h := x.hash(o.arena[list[i].ka:list[i].kb])
-			if _, dup := x.m[h]; !dup {
-				x.m[h] = int32(i)
-			}
+			x.add(list[i].sig, i)
 		}
 	}
-	h := x.hash(o.arena[ka:kb])
 	if i, ok := x.m[h]; ok {
-		if bytes.Equal(o.key(&list[i]), o.arena[ka:kb]) {
+		if bytes.Equal(o.key(&list[i]), k) {
 			list[i].n, list[i].va, list[i].vb = v.n, v.va, v.vb
 			return list
 		}
-		return o.set(list, ka, kb, v) // collision: scan
+		return o.setSig(list, ka, kb, h, v) // collision: scan
 	}
 	x.m[h] = int32(len(list))
-	v.ka, v.kb, v.dead = ka, kb, false
+	v.ka, v.kb, v.sig, v.dead = ka, kb, h, false
 	return append(list, v)
 }

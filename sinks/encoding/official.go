@@ -21,7 +21,7 @@ type official struct {
 	flat      []entry // CEF: the flattened dict
 	keepDhost bool
 	warn      *warner // the script's stderr warnings
-	idx       keyIndex
+	idx       sigIndex
 }
 
 // entry is one dict item. The key is arena[ka:kb]. The value is node n of
@@ -32,6 +32,7 @@ type entry struct {
 	va, vb int32
 	n      int32
 	dead   bool
+	sig    uint64 // keySig of the key, set by set and setIndexed
 }
 
 func newOfficial(o Options) *official {
@@ -92,11 +93,11 @@ func (o *official) addText(s string) (int32, int32) {
 	return a, int32(len(o.arena))
 }
 
-// find returns the index of the live entry with key k, or -1.
-func (o *official) find(list []entry, k []byte) int {
+// find returns the index of the live entry with key k (signature h), or -1.
+func (o *official) find(list []entry, k []byte, h uint64) int {
 	for i := range list {
 		e := &list[i]
-		if !e.dead && int(e.kb-e.ka) == len(k) && bytes.Equal(o.arena[e.ka:e.kb], k) {
+		if e.sig == h && !e.dead && bytes.Equal(o.arena[e.ka:e.kb], k) {
 			return i
 		}
 	}
@@ -116,11 +117,17 @@ func (o *official) findName(list []entry, k string) int {
 // set is d[key] = value: in place when key is present, appended otherwise.
 // v carries the value (raw or va/vb); its key fields are ignored.
 func (o *official) set(list []entry, ka, kb int32, v entry) []entry {
-	if i := o.find(list, o.arena[ka:kb]); i >= 0 {
+	return o.setSig(list, ka, kb, keySig(o.arena[ka:kb]), v)
+}
+
+// setSig is set for a key whose signature h is known.
+func (o *official) setSig(list []entry, ka, kb int32, h uint64, v entry) []entry {
+	k := o.arena[ka:kb]
+	if i := o.find(list, k, h); i >= 0 {
 		list[i].n, list[i].va, list[i].vb = v.n, v.va, v.vb
 		return list
 	}
-	v.ka, v.kb, v.dead = ka, kb, false
+	v.ka, v.kb, v.sig, v.dead = ka, kb, h, false
 	return append(list, v)
 }
 
@@ -160,23 +167,24 @@ func (o *official) loadRaw(raw []byte, datastream string) error {
 	return nil
 }
 
-// renames is the script's CEF_MAPPING minus its identity entries (name and
-// severity map to themselves and are skipped by update_cef_keys).
-var renames = [...]struct{ from, to string }{
-	{"device_event_class_id", "type"},
-	{"source", "suser"},
-	{"when", "end"},
-	{"user_id", "duid"},
-	{"created_at", "rt"},
-	{"full_file_path", "filePath"},
-	{"location", "dhost"},
-}
-
+// renameOf is the script's CEF_MAPPING minus its identity entries (name
+// and severity map to themselves and are skipped by update_cef_keys).
 func renameOf(k []byte) (string, bool) {
-	for _, m := range renames {
-		if string(k) == m.from {
-			return m.to, true
-		}
+	switch string(k) {
+	case "device_event_class_id":
+		return "type", true
+	case "source":
+		return "suser", true
+	case "when":
+		return "end", true
+	case "user_id":
+		return "duid", true
+	case "created_at":
+		return "rt", true
+	case "full_file_path":
+		return "filePath", true
+	case "location":
+		return "dhost", true
 	}
 	return "", false
 }

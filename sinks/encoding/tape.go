@@ -2,6 +2,7 @@ package encoding
 
 import (
 	"encoding/binary"
+	"math/bits"
 	"unsafe"
 
 	"github.com/sophos-connect/sophos-connect/pipeline/rawjson"
@@ -25,6 +26,7 @@ import (
 type tape struct {
 	raw   []byte
 	nodes []node
+	open  []int32 // parse scratch: the open containers
 }
 
 // node is one JSON value: raw[s:e] is its text (strings with their quotes).
@@ -57,7 +59,7 @@ func (t *tape) parseItem(raw []byte) bool {
 	if i >= len(raw) || raw[i] != '{' {
 		return false
 	}
-	end, ok := t.value(i, 0)
+	end, ok := t.value(i)
 	return ok && rawjson.SkipSpace(raw, end) == len(raw)
 }
 
@@ -69,7 +71,7 @@ func (t *tape) parseValue(raw []byte) bool {
 	if len(raw) > 1<<31-1 {
 		return false
 	}
-	end, ok := t.value(0, 0)
+	end, ok := t.value(0)
 	return ok && rawjson.SkipSpace(raw, end) == len(raw)
 }
 
@@ -84,29 +86,61 @@ func itemError(raw []byte) error {
 
 func isJSONSpace(c byte) bool { return c == ' ' || c == '\n' || c == '\r' || c == '\t' }
 
-// value parses the value at raw[i:] (leading space allowed) at nesting
-// depth depth, appending its nodes; it returns the end offset.
-func (t *tape) value(i, depth int) (int, bool) {
-	raw := t.raw
+func skipSpace(raw []byte, i int) int {
 	for i < len(raw) && isJSONSpace(raw[i]) {
 		i++
 	}
+	return i
+}
+
+// value parses the value at raw[i:] (leading space allowed) and returns
+// its end offset. It is one loop over an explicit stack of open containers
+// (their node indices), not a recursion: the nodes slice then stays in a
+// local variable, which is what makes the appends cheap. The grammar and
+// the nesting limit are rawjson's: a container with maxTapeDepth open
+// containers around it is rejected.
+func (t *tape) value(i int) (int, bool) {
+	raw := t.raw
+	nodes := t.nodes
+	open := t.open[:0]
+	defer func() { t.nodes, t.open = nodes, open }()
+	var (
+		top   int32
+		c     byte
+		ok    bool
+		flags byte
+		s     int
+	)
+value:
+	i = skipSpace(raw, i)
 	if i >= len(raw) {
 		return i, false
 	}
-	idx := len(t.nodes)
-	t.nodes = append(t.nodes, node{s: int32(i)})
-	c := raw[i]
-	var ok bool
-	switch {
+	s = i
+	switch c = raw[i]; {
 	case c == '"':
-		var flags byte
-		i, flags, ok = scanString(raw, i)
-		t.nodes[idx].flags = flags
-	case c == '{':
-		i, ok = t.object(i, depth)
-	case c == '[':
-		i, ok = t.array(i, depth)
+		if i, flags, ok = scanString(raw, i); !ok {
+			return i, false
+		}
+		nodes = append(nodes, node{s: int32(s), e: int32(i), next: int32(len(nodes) + 1), kind: '"', flags: flags})
+		goto next
+	case c == '{' || c == '[':
+		if len(open) >= maxTapeDepth {
+			return i, false
+		}
+		nodes = append(nodes, node{s: int32(s), kind: c})
+		i = skipSpace(raw, i+1)
+		if i < len(raw) && raw[i] == c+2 { // '}' and ']' follow '{' and '[' by 2
+			i++
+			n := &nodes[len(nodes)-1]
+			n.e, n.next = int32(i), int32(len(nodes))
+			goto next
+		}
+		open = append(open, int32(len(nodes)-1))
+		if c == '[' {
+			goto value
+		}
+		goto key
 	case c == 't':
 		i, ok = literal(raw, i, "true")
 	case c == 'f':
@@ -116,97 +150,56 @@ func (t *tape) value(i, depth int) (int, bool) {
 	case c == '-' || c >= '0' && c <= '9':
 		i, ok = number(raw, i)
 		c = '0'
+	default:
+		return i, false
 	}
 	if !ok {
 		return i, false
 	}
-	n := &t.nodes[idx]
-	n.e, n.next, n.kind = int32(i), int32(len(t.nodes)), c
-	return i, true
-}
+	nodes = append(nodes, node{s: int32(s), e: int32(i), next: int32(len(nodes) + 1), kind: c})
+	goto next
 
-func (t *tape) object(i, depth int) (int, bool) {
-	raw := t.raw
-	if depth >= maxTapeDepth {
+key:
+	i = skipSpace(raw, i)
+	if i >= len(raw) || raw[i] != '"' {
+		return i, false
+	}
+	s = i
+	if i, flags, ok = scanString(raw, i); !ok {
+		return i, false
+	}
+	nodes = append(nodes, node{s: int32(s), e: int32(i), next: int32(len(nodes) + 1), kind: '"', flags: flags})
+	i = skipSpace(raw, i)
+	if i >= len(raw) || raw[i] != ':' {
 		return i, false
 	}
 	i++
-	for i < len(raw) && isJSONSpace(raw[i]) {
-		i++
-	}
-	if i < len(raw) && raw[i] == '}' {
-		return i + 1, true
-	}
-	for {
-		for i < len(raw) && isJSONSpace(raw[i]) {
-			i++
-		}
-		if i >= len(raw) || raw[i] != '"' {
-			return i, false
-		}
-		ks := i
-		end, flags, ok := scanString(raw, i)
-		if !ok {
-			return i, false
-		}
-		t.nodes = append(t.nodes, node{s: int32(ks), e: int32(end), next: int32(len(t.nodes) + 1), kind: '"', flags: flags})
-		i = end
-		for i < len(raw) && isJSONSpace(raw[i]) {
-			i++
-		}
-		if i >= len(raw) || raw[i] != ':' {
-			return i, false
-		}
-		if i, ok = t.value(i+1, depth+1); !ok {
-			return i, false
-		}
-		for i < len(raw) && isJSONSpace(raw[i]) {
-			i++
-		}
-		if i >= len(raw) {
-			return i, false
-		}
-		if raw[i] == '}' {
-			return i + 1, true
-		}
-		if raw[i] != ',' {
-			return i, false
-		}
-		i++
-	}
-}
+	goto value
 
-func (t *tape) array(i, depth int) (int, bool) {
-	raw := t.raw
-	if depth >= maxTapeDepth {
+next: // a value ended at i: continue or close the innermost open container
+	if len(open) == 0 {
+		return i, true
+	}
+	top = open[len(open)-1]
+	i = skipSpace(raw, i)
+	if i >= len(raw) {
 		return i, false
 	}
-	i++
-	for i < len(raw) && isJSONSpace(raw[i]) {
+	c = nodes[top].kind
+	switch raw[i] {
+	case ',':
 		i++
-	}
-	if i < len(raw) && raw[i] == ']' {
-		return i + 1, true
-	}
-	for {
-		var ok bool
-		if i, ok = t.value(i, depth+1); !ok {
-			return i, false
+		if c == '{' {
+			goto key
 		}
-		for i < len(raw) && isJSONSpace(raw[i]) {
-			i++
-		}
-		if i >= len(raw) {
-			return i, false
-		}
-		if raw[i] == ']' {
-			return i + 1, true
-		}
-		if raw[i] != ',' {
-			return i, false
-		}
+		goto value
+	case c + 2:
 		i++
+		nodes[top].e, nodes[top].next = int32(i), int32(len(nodes))
+		open = open[:len(open)-1]
+		goto next
 	}
+	return i, false
 }
 
 func literal(raw []byte, i int, lit string) (int, bool) {
@@ -262,65 +255,78 @@ const (
 	msb = 0x8080808080808080
 )
 
-// hasSpecial reports whether any byte of w is '"', '\\' or below 0x20
-// (rawjson's test; the borrow tricks are exact for "any byte").
-func hasSpecial(w uint64) bool {
+// specialBits marks (with its top bit) the first byte of w that is '"',
+// '\\' or below 0x20, and maybe later ones; 0 when w has none. These are
+// rawjson's "has zero byte" / "has less than" tricks: exact for the lowest
+// byte, a borrow can only mark bytes after it.
+func specialBits(w uint64) uint64 {
 	quote := w ^ (lsb * '"')
 	bslash := w ^ (lsb * '\\')
-	return ((quote-lsb)&^quote|(bslash-lsb)&^bslash|(w-lsb*0x20)&^w)&msb != 0
+	return ((quote-lsb)&^quote | (bslash-lsb)&^bslash | (w-lsb*0x20)&^w) & msb
+}
+
+// skipPlain returns the index of the first byte at or after i that is '"',
+// '\\' or a control character (len(raw) when none is), and whether a byte
+// before it is >= 0x80. It jumps straight to that byte instead of stepping
+// through the last word: one unpredictable branch per string, not one per
+// byte of its last word.
+func skipPlain(raw []byte, i int) (int, bool) {
+	var high uint64
+	for i+8 <= len(raw) {
+		w := binary.LittleEndian.Uint64(raw[i:])
+		if m := specialBits(w); m != 0 {
+			k := bits.TrailingZeros64(m) >> 3
+			return i + k, (high|w&(uint64(1)<<(8*k)-1))&msb != 0
+		}
+		high |= w
+		i += 8
+	}
+	for ; i < len(raw); i++ {
+		c := raw[i]
+		if c == '"' || c == '\\' || c < 0x20 {
+			break
+		}
+		high |= uint64(c)
+	}
+	return i, high&msb != 0
 }
 
 // scanString validates the string at raw[i] (raw[i] == '"') as rawjson
 // does and returns its end offset and flags.
 func scanString(raw []byte, i int) (int, byte, bool) {
 	var flags byte
-	var high uint64
 	i++
-	for i < len(raw) {
-		for i+8 <= len(raw) {
-			w := binary.LittleEndian.Uint64(raw[i:])
-			if hasSpecial(w) {
-				break
-			}
-			high |= w
-			i += 8
+	for {
+		j, high := skipPlain(raw, i)
+		if high {
+			flags |= strHigh
 		}
-		if i >= len(raw) {
-			break
+		if j >= len(raw) {
+			return j, 0, false
 		}
-		c := raw[i]
-		switch {
-		case c == '"':
-			if high&msb != 0 {
-				flags |= strHigh
-			}
-			return i + 1, flags, true
-		case c == '\\':
-			if i+1 >= len(raw) {
-				return i, 0, false
+		switch raw[j] {
+		case '"':
+			return j + 1, flags, true
+		case '\\':
+			if j+1 >= len(raw) {
+				return j, 0, false
 			}
 			flags |= strEsc
-			switch raw[i+1] {
+			switch raw[j+1] {
 			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
-				i += 2
+				i = j + 2
 			case 'u':
-				if len(raw)-i < 6 || !isHex4(raw[i+2:i+6]) {
-					return i, 0, false
+				if len(raw)-j < 6 || !isHex4(raw[j+2:j+6]) {
+					return j, 0, false
 				}
-				i += 6
+				i = j + 6
 			default:
-				return i, 0, false
+				return j, 0, false
 			}
-		case c < 0x20:
-			return i, 0, false
-		default:
-			if c >= 0x80 {
-				flags |= strHigh
-			}
-			i++
+		default: // a control character
+			return j, 0, false
 		}
 	}
-	return i, 0, false
 }
 
 func isHex4(b []byte) bool {

@@ -2,6 +2,7 @@ package encoding
 
 import (
 	"bytes"
+	"encoding/binary"
 	"unicode/utf8"
 )
 
@@ -40,6 +41,23 @@ func jsonVerbatim(inner []byte, flags byte) bool {
 		}
 	}
 	return flags&strHigh == 0 || utf8.Valid(inner)
+}
+
+// jsonVerbatimText is jsonVerbatim for a body without known flags. It
+// skips 8 bytes at a time while they hold neither a backslash nor a byte
+// >= 0x80: such a prefix is ASCII and not inside an escape, so the rest
+// alone decides.
+func jsonVerbatimText(inner []byte) bool {
+	i := 0
+	for ; i+8 <= len(inner); i += 8 {
+		w := binary.LittleEndian.Uint64(inner[i:])
+		bs := w ^ (lsb * '\\')
+		if (w|(bs-lsb)&^bs)&msb != 0 {
+			break
+		}
+	}
+	rest := inner[i:]
+	return jsonVerbatim(rest, stringFlags(rest))
 }
 
 // stringFlags computes a string body's flags where no node has them.
