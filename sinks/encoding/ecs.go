@@ -98,48 +98,48 @@ func (e *ecsEncoder) Append(dst []byte, r *pipeline.Record) ([]byte, error) {
 		f.createdAt = nil
 	}
 	if ts := firstString(f.when, f.createdAt); ts != nil {
-		w.rawString("@timestamp", ts)
+		w.rawString(`"@timestamp":`, ts)
 	}
-	w.open("ecs")
-	w.str("version", ECSVersion)
+	w.open(`"ecs":`)
+	w.literal(`"version":`, `"`+ECSVersion+`"`)
 	w.close()
 	if alert {
-		w.rawString("message", f.description)
+		w.rawString(`"message":`, f.description)
 	} else {
-		w.rawString("message", f.name)
+		w.rawString(`"message":`, f.name)
 	}
 
-	w.open("event")
+	w.open(`"event":`)
 	if alert {
-		w.str("kind", "alert")
-		w.literal("category", `["host"]`)
-		w.literal("type", `["info"]`)
-		w.rawString("code", f.typ)
+		w.literal(`"kind":`, `"alert"`)
+		w.literal(`"category":`, `["host"]`)
+		w.literal(`"type":`, `["info"]`)
+		w.rawString(`"code":`, f.typ)
 	} else {
-		w.str("kind", "event")
-		w.rawString("action", f.name)
+		w.literal(`"kind":`, `"event"`)
+		w.rawString(`"action":`, f.name)
 	}
-	w.rawString("id", f.id)
-	w.rawString("created", f.createdAt)
+	w.rawString(`"id":`, f.id)
+	w.rawString(`"created":`, f.createdAt)
 	if sev, ok := ecsSeverity(f.severity); ok {
-		w.key("severity")
+		w.key(`"severity":`)
 		w.dst = appendInt(w.dst, sev)
 	}
-	w.str("module", "sophos_central")
+	w.literal(`"module":`, `"sophos_central"`)
 	if alert {
-		w.str("dataset", "sophos_central.alert")
+		w.literal(`"dataset":`, `"sophos_central.alert"`)
 	} else {
-		w.str("dataset", "sophos_central.event")
+		w.literal(`"dataset":`, `"sophos_central.event"`)
 	}
 	w.close()
 
 	if isString(f.customerID) {
-		w.open("organization")
-		w.rawString("id", f.customerID)
+		w.open(`"organization":`)
+		w.rawString(`"id":`, f.customerID)
 		w.close()
 	} else if r.Tenant != "" {
-		w.open("organization")
-		w.str("id", r.Tenant)
+		w.open(`"organization":`)
+		w.str(`"id":`, r.Tenant)
 		w.close()
 	}
 
@@ -151,11 +151,11 @@ func (e *ecsEncoder) Append(dst []byte, r *pipeline.Record) ([]byte, error) {
 		domain, user = splitUser(e.buf)
 	}
 	if user != nil || domain != nil || isString(f.userID) {
-		w.open("user")
-		w.text("name", user)
-		w.text("domain", domain)
+		w.open(`"user":`)
+		w.text(`"name":`, user)
+		w.text(`"domain":`, domain)
 		if !alert {
-			w.rawString("id", f.userID)
+			w.rawString(`"id":`, f.userID)
 		}
 		w.close()
 	}
@@ -165,19 +165,19 @@ func (e *ecsEncoder) Append(dst []byte, r *pipeline.Record) ([]byte, error) {
 	srcPort, srcPortOK := portNumber(f.srcPort)
 	dstPort, dstPortOK := portNumber(f.dstPort)
 	if srcIP != nil || srcPortOK {
-		w.open("source")
-		w.rawString("ip", srcIP)
+		w.open(`"source":`)
+		w.rawString(`"ip":`, srcIP)
 		if srcPortOK {
-			w.key("port")
+			w.key(`"port":`)
 			w.dst = appendInt(w.dst, srcPort)
 		}
 		w.close()
 	}
 	if dstIP != nil || dstPortOK {
-		w.open("destination")
-		w.rawString("ip", dstIP)
+		w.open(`"destination":`)
+		w.rawString(`"ip":`, dstIP)
 		if dstPortOK {
-			w.key("port")
+			w.key(`"port":`)
 			w.dst = appendInt(w.dst, dstPort)
 		}
 		w.close()
@@ -186,61 +186,61 @@ func (e *ecsEncoder) Append(dst []byte, r *pipeline.Record) ([]byte, error) {
 	pid, pidOK := intValue(f.pPid)
 	ppid, ppidOK := intValue(f.ppPid)
 	if isString(f.pName) || isString(f.pExe) || pidOK || isString(f.pWorkDir) || isString(f.ppExe) || ppidOK || isString(f.appSha256) {
-		w.open("process")
-		w.rawString("name", f.pName)
+		w.open(`"process":`)
+		w.rawString(`"name":`, f.pName)
 		if pidOK {
-			w.key("pid")
+			w.key(`"pid":`)
 			w.dst = appendInt(w.dst, pid)
 		}
-		w.rawString("executable", f.pExe)
-		w.rawString("working_directory", f.pWorkDir)
+		w.rawString(`"executable":`, f.pExe)
+		w.rawString(`"working_directory":`, f.pWorkDir)
 		if isString(f.ppExe) || ppidOK {
-			w.open("parent")
-			w.rawString("executable", f.ppExe)
+			w.open(`"parent":`)
+			w.rawString(`"executable":`, f.ppExe)
 			if ppidOK {
-				w.key("pid")
+				w.key(`"pid":`)
 				w.dst = appendInt(w.dst, ppid)
 			}
 			w.close()
 		}
 		if isString(f.appSha256) {
-			w.open("hash")
-			w.rawString("sha256", f.appSha256)
+			w.open(`"hash":`)
+			w.rawString(`"sha256":`, f.appSha256)
 			w.close()
 		}
 		w.close()
 	}
 
 	if isString(f.location) || isString(f.endpointID) || isString(f.endpointType) || isString(f.platform) {
-		w.open("host")
-		w.rawString("name", f.location)
-		w.rawString("id", f.endpointID)
-		w.rawString("type", f.endpointType)
+		w.open(`"host":`)
+		w.rawString(`"name":`, f.location)
+		w.rawString(`"id":`, f.endpointID)
+		w.rawString(`"type":`, f.endpointType)
 		if isString(f.platform) {
-			w.open("os")
-			w.rawString("platform", f.platform)
+			w.open(`"os":`)
+			w.rawString(`"platform":`, f.platform)
 			w.close()
 		}
 		w.close()
 	}
 
 	if isString(f.threat) {
-		w.open("threat")
+		w.open(`"threat":`)
 		if !alert {
-			w.open("feed")
-			w.rawString("name", f.threat)
+			w.open(`"feed":`)
+			w.rawString(`"name":`, f.threat)
 			w.close()
 		}
-		w.open("software")
-		w.rawString("name", f.threat)
+		w.open(`"software":`)
+		w.rawString(`"name":`, f.threat)
 		w.close()
 		w.close()
 	}
 
 	if srcIP != nil || dstIP != nil || user != nil || isString(f.location) {
-		w.open("related")
+		w.open(`"related":`)
 		if srcIP != nil || dstIP != nil {
-			w.key("ip")
+			w.key(`"ip":`)
 			w.dst = append(w.dst, '[')
 			if srcIP != nil {
 				w.dst = appendJSONString(w.dst, jsonText(srcIP))
@@ -254,13 +254,13 @@ func (e *ecsEncoder) Append(dst []byte, r *pipeline.Record) ([]byte, error) {
 			w.dst = append(w.dst, ']')
 		}
 		if user != nil {
-			w.key("user")
+			w.key(`"user":`)
 			w.dst = append(w.dst, '[')
 			w.dst = appendJSONString(w.dst, plainText(user))
 			w.dst = append(w.dst, ']')
 		}
 		if isString(f.location) {
-			w.key("hosts")
+			w.key(`"hosts":`)
 			w.dst = append(w.dst, '[')
 			w.dst = appendJSONString(w.dst, jsonText(f.location))
 			w.dst = append(w.dst, ']')
@@ -268,14 +268,14 @@ func (e *ecsEncoder) Append(dst []byte, r *pipeline.Record) ([]byte, error) {
 		w.close()
 	}
 
-	w.open("sophos_central")
+	w.open(`"sophos_central":`)
 	if r.Tenant != "" {
-		w.str("tenant_id", r.Tenant)
+		w.str(`"tenant_id":`, r.Tenant)
 	}
 	if alert {
-		w.open("alert")
+		w.open(`"alert":`)
 	} else {
-		w.open("event")
+		w.open(`"event":`)
 	}
 	e.appendRest(&w, alert, f)
 	w.close()

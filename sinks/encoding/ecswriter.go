@@ -14,15 +14,14 @@ type ecsWriter struct {
 	more bool // the current object already has a member
 }
 
-// key starts a member named k of the current object.
+// key starts a member of the current object; k is the quoted name and the
+// colon, `"name":`, so that it is one copy.
 func (w *ecsWriter) key(k string) {
 	if w.more {
 		w.dst = append(w.dst, ',')
 	}
 	w.more = true
-	w.dst = append(w.dst, '"')
 	w.dst = append(w.dst, k...)
-	w.dst = append(w.dst, '"', ':')
 }
 
 // open starts a member object (k "" opens the document itself).
@@ -39,12 +38,14 @@ func (w *ecsWriter) close() {
 	w.more = true
 }
 
+// str writes text v as a JSON string.
 func (w *ecsWriter) str(k, v string) {
 	w.key(k)
 	// The bytes are only read: no copy of v is needed.
 	w.dst = appendJSONString(w.dst, plainText(unsafe.Slice(unsafe.StringData(v), len(v))))
 }
 
+// literal writes v, already JSON.
 func (w *ecsWriter) literal(k, v string) {
 	w.key(k)
 	w.dst = append(w.dst, v...)
@@ -133,11 +134,20 @@ func validDate(v []byte) bool {
 	return err == nil
 }
 
-// appendISOMillis writes epoch milliseconds as an ISO-8601 UTC string.
+// appendISOMillis writes epoch milliseconds (years 1 to 9999, as
+// epochNumber allows) as an ISO-8601 UTC string: what
+// AppendFormat(dst, "2006-01-02T15:04:05.000Z") writes, without the layout
+// interpretation.
 func appendISOMillis(dst []byte, ms int64) []byte {
-	dst = append(dst, '"')
-	dst = time.UnixMilli(ms).UTC().AppendFormat(dst, "2006-01-02T15:04:05.000Z")
-	return append(dst, '"')
+	t := time.UnixMilli(ms).UTC()
+	y, mo, d := t.Date()
+	h, mi, s := t.Clock()
+	f := t.Nanosecond() / 1e6
+	return append(dst, '"',
+		byte('0'+y/1000), byte('0'+y/100%10), byte('0'+y/10%10), byte('0'+y%10), '-',
+		byte('0'+int(mo)/10), byte('0'+int(mo)%10), '-', byte('0'+d/10), byte('0'+d%10), 'T',
+		byte('0'+h/10), byte('0'+h%10), ':', byte('0'+mi/10), byte('0'+mi%10), ':',
+		byte('0'+s/10), byte('0'+s%10), '.', byte('0'+f/100), byte('0'+f/10%10), byte('0'+f%10), 'Z', '"')
 }
 
 // epochNumber reads a JSON integer in the range of years 1..9999 at the

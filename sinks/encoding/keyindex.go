@@ -161,8 +161,7 @@ func (o *official) setIndexed(list []entry, ka, kb int32, v entry) []entry {
 	h := keySig(k)
 	if !x.on && len(list) < indexFrom {
 		if x.fresh(h) {
-			v.ka, v.kb, v.sig, v.dead = ka, kb, h, false
-			return append(list, v)
+			return pushEntry(list, ka, kb, h, &v)
 		}
 		return o.setSig(list, ka, kb, h, v)
 	}
@@ -180,6 +179,5 @@ func (o *official) setIndexed(list []entry, ka, kb int32, v entry) []entry {
 		return o.setSig(list, ka, kb, h, v) // collision: scan
 	}
 	x.m[h] = int32(len(list))
-	v.ka, v.kb, v.sig, v.dead = ka, kb, h, false
-	return append(list, v)
+	return pushEntry(list, ka, kb, h, &v)
 }

@@ -127,8 +127,18 @@ func (o *official) setSig(list []entry, ka, kb int32, h uint64, v entry) []entry
 		list[i].n, list[i].va, list[i].vb = v.n, v.va, v.vb
 		return list
 	}
-	v.ka, v.kb, v.sig, v.dead = ka, kb, h, false
-	return append(list, v)
+	return pushEntry(list, ka, kb, h, &v)
+}
+
+// pushEntry appends a live entry with key arena[ka:kb] (signature h) and
+// v's value. It fills the zeroed slot field by field: copying a whole
+// entry just built with narrow stores stalls store forwarding.
+func pushEntry(list []entry, ka, kb int32, h uint64, v *entry) []entry {
+	list = append(list, entry{})
+	e := &list[len(list)-1]
+	e.ka, e.kb, e.sig = ka, kb, h
+	e.n, e.va, e.vb = v.n, v.va, v.vb
+	return list
 }
 
 // load builds the record dict: the item's members in order (a repeated key

@@ -111,17 +111,28 @@ func appendUTF8(dst []byte, r rune) []byte {
 	return utf8.AppendRune(dst, r)
 }
 
-// appendStr appends the decoded text (Python's str of a str).
+// appendStr appends the decoded text (Python's str of a str). Runs of
+// ASCII without escapes are copied whole; escapes and non-ASCII go through
+// next, so invalid UTF-8 and lone surrogates become U+FFFD.
 func appendStr(dst []byte, t text) []byte {
 	if !t.json || plainASCII(t.b) {
 		if t.json || utf8.Valid(t.b) {
 			return append(dst, t.b...)
 		}
 	}
-	for i := 0; i < len(t.b); {
-		r, n := t.next(i)
+	b := t.b
+	for i := 0; i < len(b); {
+		j := i
+		for j < len(b) && b[j] < utf8.RuneSelf && (b[j] != '\\' || !t.json) {
+			j++
+		}
+		dst = append(dst, b[i:j]...)
+		if j == len(b) {
+			break
+		}
+		r, n := t.next(j)
 		dst = appendUTF8(dst, r)
-		i += n
+		i = j + n
 	}
 	return dst
 }

@@ -122,13 +122,13 @@ value:
 		if i, flags, ok = scanString(raw, i); !ok {
 			return i, false
 		}
-		nodes = append(nodes, node{s: int32(s), e: int32(i), next: int32(len(nodes) + 1), kind: '"', flags: flags})
+		nodes = pushNode(nodes, s, i, '"', flags)
 		goto next
 	case c == '{' || c == '[':
 		if len(open) >= maxTapeDepth {
 			return i, false
 		}
-		nodes = append(nodes, node{s: int32(s), kind: c})
+		nodes = pushNode(nodes, s, 0, c, 0)
 		i = skipSpace(raw, i+1)
 		if i < len(raw) && raw[i] == c+2 { // '}' and ']' follow '{' and '[' by 2
 			i++
@@ -156,7 +156,7 @@ value:
 	if !ok {
 		return i, false
 	}
-	nodes = append(nodes, node{s: int32(s), e: int32(i), next: int32(len(nodes) + 1), kind: c})
+	nodes = pushNode(nodes, s, i, c, 0)
 	goto next
 
 key:
@@ -168,7 +168,7 @@ key:
 	if i, flags, ok = scanString(raw, i); !ok {
 		return i, false
 	}
-	nodes = append(nodes, node{s: int32(s), e: int32(i), next: int32(len(nodes) + 1), kind: '"', flags: flags})
+	nodes = pushNode(nodes, s, i, '"', flags)
 	i = skipSpace(raw, i)
 	if i >= len(raw) || raw[i] != ':' {
 		return i, false
@@ -200,6 +200,17 @@ next: // a value ended at i: continue or close the innermost open container
 		goto next
 	}
 	return i, false
+}
+
+// pushNode appends a leaf node for raw[s:e] (a container's e and next are
+// set when it closes). The node is written field by field into the zeroed
+// slot: a node literal is built on the stack with narrow stores and copied
+// with a wide load, which the CPU cannot forward (a stall per node).
+func pushNode(nodes []node, s, e int, kind, flags byte) []node {
+	nodes = append(nodes, node{})
+	n := &nodes[len(nodes)-1]
+	n.s, n.e, n.next, n.kind, n.flags = int32(s), int32(e), int32(len(nodes)), kind, flags
+	return nodes
 }
 
 func literal(raw []byte, i int, lit string) (int, bool) {

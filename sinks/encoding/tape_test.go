@@ -1,7 +1,9 @@
 package encoding
 
 import (
+	"math/rand/v2"
 	"testing"
+	"time"
 
 	"github.com/sophos-connect/sophos-connect/pipeline"
 )
@@ -27,5 +29,25 @@ func BenchmarkTapeParse(b *testing.B) {
 		if !t.parseItem(recs[i%len(recs)].Raw) {
 			b.Fatal("rejected")
 		}
+	}
+}
+
+// TestISOMillisMatchesAppendFormat checks the hand-written date writer
+// against time's layout formatting over the whole range epochNumber lets
+// through.
+func TestISOMillisMatchesAppendFormat(t *testing.T) {
+	const lo, hi = -62135596800000, 253402300799999
+	rng := rand.New(rand.NewPCG(8, 9))
+	check := func(ms int64) {
+		want := `"` + time.UnixMilli(ms).UTC().Format("2006-01-02T15:04:05.000Z") + `"`
+		if got := string(appendISOMillis(nil, ms)); got != want {
+			t.Fatalf("%d: got %s, want %s", ms, got, want)
+		}
+	}
+	for _, ms := range []int64{lo, lo + 1, -1, 0, 1, 999, 1000, 1715677912655, 951782400000, hi - 1, hi} {
+		check(ms)
+	}
+	for i := 0; i < 100000; i++ {
+		check(lo + rng.Int64N(hi-lo+1))
 	}
 }
