@@ -67,13 +67,13 @@ type ecsEncoder struct {
 	buf []byte
 }
 
-// ecsFields are the raw values the mapping reads (nil when absent), and the
-// nodes of the objects it looks into (0 when absent).
+// ecsFields are the tape nodes of the values the mapping reads (0 when
+// absent).
 type ecsFields struct {
-	when, createdAt, id, customerID, typ, name, description, source, userID []byte
-	location, endpointID, endpointType, severity, threat, appSha256         []byte
-	srcIP, srcPort, dstIP, dstPort                                          []byte
-	pName, pExe, pPid, pWorkDir, ppExe, ppPid, platform                     []byte
+	when, createdAt, id, customerID, typ, name, description, source, userID int32
+	location, endpointID, endpointType, severity, threat, appSha256         int32
+	srcIP, srcPort, dstIP, dstPort                                          int32
+	pName, pExe, pPid, pWorkDir, ppExe, ppPid, platform                     int32
 	data, sourceInfo, ips, amsi                                             int32
 }
 
@@ -82,31 +82,32 @@ func (e *ecsEncoder) Append(dst []byte, r *pipeline.Record) ([]byte, error) {
 	if !e.t.parseItem(r.Raw) {
 		return dst, fmt.Errorf("ecs: record %q: %w", r.ID, itemError(r.Raw))
 	}
-	e.p.t = &e.t
+	t := &e.t
+	e.p.t = t
 	e.collect(alert)
 	f := &e.f
-	w := ecsWriter{dst: dst}
+	w := ecsWriter{dst: dst, t: t}
 	w.open("")
 
 	// Elasticsearch rejects a whole document over one bad date, so only
 	// text that parses as RFC 3339 goes to the ECS date fields; anything else
 	// stays under sophos_central.
-	if !validDate(f.when) {
-		f.when = nil
+	if !validDate(t.valueText(f.when)) {
+		f.when = 0
 	}
-	if !validDate(f.createdAt) {
-		f.createdAt = nil
+	if !validDate(t.valueText(f.createdAt)) {
+		f.createdAt = 0
 	}
-	if ts := firstString(f.when, f.createdAt); ts != nil {
-		w.rawString(`"@timestamp":`, ts)
+	if ts := t.firstStr(f.when, f.createdAt); ts != 0 {
+		w.node(`"@timestamp":`, ts)
 	}
 	w.open(`"ecs":`)
 	w.literal(`"version":`, `"`+ECSVersion+`"`)
 	w.close()
 	if alert {
-		w.rawString(`"message":`, f.description)
+		w.node(`"message":`, f.description)
 	} else {
-		w.rawString(`"message":`, f.name)
+		w.node(`"message":`, f.name)
 	}
 
 	w.open(`"event":`)
@@ -114,14 +115,14 @@ func (e *ecsEncoder) Append(dst []byte, r *pipeline.Record) ([]byte, error) {
 		w.literal(`"kind":`, `"alert"`)
 		w.literal(`"category":`, `["host"]`)
 		w.literal(`"type":`, `["info"]`)
-		w.rawString(`"code":`, f.typ)
+		w.node(`"code":`, f.typ)
 	} else {
 		w.literal(`"kind":`, `"event"`)
-		w.rawString(`"action":`, f.name)
+		w.node(`"action":`, f.name)
 	}
-	w.rawString(`"id":`, f.id)
-	w.rawString(`"created":`, f.createdAt)
-	if sev, ok := ecsSeverity(f.severity); ok {
+	w.node(`"id":`, f.id)
+	w.node(`"created":`, f.createdAt)
+	if sev, ok := ecsSeverity(t.valueText(f.severity)); ok {
 		w.key(`"severity":`)
 		w.dst = appendInt(w.dst, sev)
 	}
@@ -133,9 +134,9 @@ func (e *ecsEncoder) Append(dst []byte, r *pipeline.Record) ([]byte, error) {
 	}
 	w.close()
 
-	if isString(f.customerID) {
+	if t.isStr(f.customerID) {
 		w.open(`"organization":`)
-		w.rawString(`"id":`, f.customerID)
+		w.node(`"id":`, f.customerID)
 		w.close()
 	} else if r.Tenant != "" {
 		w.open(`"organization":`)
@@ -146,24 +147,24 @@ func (e *ecsEncoder) Append(dst []byte, r *pipeline.Record) ([]byte, error) {
 	// user
 	e.buf = e.buf[:0]
 	var domain, user []byte
-	if isString(f.source) {
-		e.buf = appendStr(e.buf, jsonText(f.source))
+	if t.isStr(f.source) {
+		e.buf = t.appendStrText(e.buf, f.source)
 		domain, user = splitUser(e.buf)
 	}
-	if user != nil || domain != nil || isString(f.userID) {
+	if user != nil || domain != nil || t.isStr(f.userID) {
 		w.open(`"user":`)
 		w.text(`"name":`, user)
 		w.text(`"domain":`, domain)
 		if !alert {
-			w.rawString(`"id":`, f.userID)
+			w.node(`"id":`, f.userID)
 		}
 		w.close()
 	}
 
-	srcIP := validIP(f.srcIP)
-	dstIP := validIP(f.dstIP)
-	srcPort, srcPortOK := portNumber(f.srcPort)
-	dstPort, dstPortOK := portNumber(f.dstPort)
+	srcIP := validIP(t.valueText(f.srcIP))
+	dstIP := validIP(t.valueText(f.dstIP))
+	srcPort, srcPortOK := portNumber(t.valueText(f.srcPort))
+	dstPort, dstPortOK := portNumber(t.valueText(f.dstPort))
 	if srcIP != nil || srcPortOK {
 		w.open(`"source":`)
 		w.rawString(`"ip":`, srcIP)
@@ -183,61 +184,61 @@ func (e *ecsEncoder) Append(dst []byte, r *pipeline.Record) ([]byte, error) {
 		w.close()
 	}
 
-	pid, pidOK := intValue(f.pPid)
-	ppid, ppidOK := intValue(f.ppPid)
-	if isString(f.pName) || isString(f.pExe) || pidOK || isString(f.pWorkDir) || isString(f.ppExe) || ppidOK || isString(f.appSha256) {
+	pid, pidOK := intValue(t.valueText(f.pPid))
+	ppid, ppidOK := intValue(t.valueText(f.ppPid))
+	if t.isStr(f.pName) || t.isStr(f.pExe) || pidOK || t.isStr(f.pWorkDir) || t.isStr(f.ppExe) || ppidOK || t.isStr(f.appSha256) {
 		w.open(`"process":`)
-		w.rawString(`"name":`, f.pName)
+		w.node(`"name":`, f.pName)
 		if pidOK {
 			w.key(`"pid":`)
 			w.dst = appendInt(w.dst, pid)
 		}
-		w.rawString(`"executable":`, f.pExe)
-		w.rawString(`"working_directory":`, f.pWorkDir)
-		if isString(f.ppExe) || ppidOK {
+		w.node(`"executable":`, f.pExe)
+		w.node(`"working_directory":`, f.pWorkDir)
+		if t.isStr(f.ppExe) || ppidOK {
 			w.open(`"parent":`)
-			w.rawString(`"executable":`, f.ppExe)
+			w.node(`"executable":`, f.ppExe)
 			if ppidOK {
 				w.key(`"pid":`)
 				w.dst = appendInt(w.dst, ppid)
 			}
 			w.close()
 		}
-		if isString(f.appSha256) {
+		if t.isStr(f.appSha256) {
 			w.open(`"hash":`)
-			w.rawString(`"sha256":`, f.appSha256)
+			w.node(`"sha256":`, f.appSha256)
 			w.close()
 		}
 		w.close()
 	}
 
-	if isString(f.location) || isString(f.endpointID) || isString(f.endpointType) || isString(f.platform) {
+	if t.isStr(f.location) || t.isStr(f.endpointID) || t.isStr(f.endpointType) || t.isStr(f.platform) {
 		w.open(`"host":`)
-		w.rawString(`"name":`, f.location)
-		w.rawString(`"id":`, f.endpointID)
-		w.rawString(`"type":`, f.endpointType)
-		if isString(f.platform) {
+		w.node(`"name":`, f.location)
+		w.node(`"id":`, f.endpointID)
+		w.node(`"type":`, f.endpointType)
+		if t.isStr(f.platform) {
 			w.open(`"os":`)
-			w.rawString(`"platform":`, f.platform)
+			w.node(`"platform":`, f.platform)
 			w.close()
 		}
 		w.close()
 	}
 
-	if isString(f.threat) {
+	if t.isStr(f.threat) {
 		w.open(`"threat":`)
 		if !alert {
 			w.open(`"feed":`)
-			w.rawString(`"name":`, f.threat)
+			w.node(`"name":`, f.threat)
 			w.close()
 		}
 		w.open(`"software":`)
-		w.rawString(`"name":`, f.threat)
+		w.node(`"name":`, f.threat)
 		w.close()
 		w.close()
 	}
 
-	if srcIP != nil || dstIP != nil || user != nil || isString(f.location) {
+	if srcIP != nil || dstIP != nil || user != nil || t.isStr(f.location) {
 		w.open(`"related":`)
 		if srcIP != nil || dstIP != nil {
 			w.key(`"ip":`)
@@ -259,10 +260,10 @@ func (e *ecsEncoder) Append(dst []byte, r *pipeline.Record) ([]byte, error) {
 			w.dst = appendJSONString(w.dst, plainText(user))
 			w.dst = append(w.dst, ']')
 		}
-		if isString(f.location) {
+		if t.isStr(f.location) {
 			w.key(`"hosts":`)
 			w.dst = append(w.dst, '[')
-			w.dst = appendJSONString(w.dst, jsonText(f.location))
+			w.dst = appendJSONString(w.dst, jsonText(t.text(f.location)))
 			w.dst = append(w.dst, ']')
 		}
 		w.close()
@@ -296,35 +297,35 @@ func (e *ecsEncoder) collect(alert bool) {
 		v := k + 1
 		switch t.keyName(k) {
 		case "when":
-			f.when = t.text(v)
+			f.when = v
 		case "created_at":
-			f.createdAt = t.text(v)
+			f.createdAt = v
 		case "id":
-			f.id = t.text(v)
+			f.id = v
 		case "customer_id":
-			f.customerID = t.text(v)
+			f.customerID = v
 		case "type":
-			f.typ = t.text(v)
+			f.typ = v
 		case "name":
-			f.name = t.text(v)
+			f.name = v
 		case "description":
-			f.description = t.text(v)
+			f.description = v
 		case "source":
-			f.source = t.text(v)
+			f.source = v
 		case "user_id":
-			f.userID = t.text(v)
+			f.userID = v
 		case "location":
-			f.location = t.text(v)
+			f.location = v
 		case "endpoint_id":
-			f.endpointID = t.text(v)
+			f.endpointID = v
 		case "endpoint_type":
-			f.endpointType = t.text(v)
+			f.endpointType = v
 		case "severity":
-			f.severity = t.text(v)
+			f.severity = v
 		case "threat":
-			f.threat = t.text(v)
+			f.threat = v
 		case "appSha256":
-			f.appSha256 = t.text(v)
+			f.appSha256 = v
 		case "data":
 			f.data = v
 		case "source_info":
@@ -347,96 +348,99 @@ func (e *ecsEncoder) collect(alert bool) {
 			case "hmpa_exploit":
 				hmpa = v
 			case "endpoint_platform":
-				f.platform = t.text(v)
+				f.platform = v
 			case "endpoint_id":
-				if !isString(f.endpointID) {
-					f.endpointID = t.text(v)
+				if !t.isStr(f.endpointID) {
+					f.endpointID = v
 				}
 			case "endpoint_type":
-				if !isString(f.endpointType) {
-					f.endpointType = t.text(v)
+				if !t.isStr(f.endpointType) {
+					f.endpointType = v
 				}
 			}
 		}
-		f.srcIP = t.valueText(t.lastMember(sourceInfo, "ip"))
+		f.srcIP = t.lastMember(sourceInfo, "ip")
 		for k, end := t.members(ips); k < end; k = t.nodes[k+1].next {
 			v := k + 1
 			switch t.keyName(k) {
 			case "remote_ip":
-				f.dstIP = t.text(v)
+				f.dstIP = v
 			case "remote_port":
-				f.dstPort = t.text(v)
+				f.dstPort = v
 			case "local_port":
-				f.srcPort = t.text(v)
+				f.srcPort = v
 			case "executable_name":
-				f.pExe = t.text(v)
+				f.pExe = v
 			case "executable_pid":
-				f.pPid = t.text(v)
+				f.pPid = v
 			}
 		}
 		for k, end := t.members(hmpa); k < end; k = t.nodes[k+1].next {
 			v := k + 1
 			switch t.keyName(k) {
 			case "process_name":
-				f.pName = t.text(v)
+				f.pName = v
 			case "process_pid":
-				f.pPid = t.text(v)
+				f.pPid = v
 			}
 		}
-		f.appSha256 = nil // events only
+		f.appSha256 = 0 // events only
 		return
 	}
-	f.srcIP = t.valueText(t.lastMember(f.sourceInfo, "ip"))
-	var ipsName, amsiName, amsiPid []byte
+	f.srcIP = t.lastMember(f.sourceInfo, "ip")
+	var ipsName, amsiName, amsiPid int32
 	for k, end := t.members(f.ips); k < end; k = t.nodes[k+1].next {
 		v := k + 1
 		switch t.keyName(k) {
 		case "localPort":
-			f.srcPort = t.text(v)
+			f.srcPort = v
 		case "remoteIp":
-			f.dstIP = t.text(v)
+			f.dstIP = v
 		case "remotePort":
-			f.dstPort = t.text(v)
+			f.dstPort = v
 		case "executableName":
-			ipsName = t.text(v)
+			ipsName = v
 		case "executablePath":
-			f.pExe = t.text(v)
+			f.pExe = v
 		case "executablePid":
-			f.pPid = t.text(v)
+			f.pPid = v
 		}
 	}
 	for k, end := t.members(f.amsi); k < end; k = t.nodes[k+1].next {
 		v := k + 1
 		switch t.keyName(k) {
 		case "processName":
-			amsiName = t.text(v)
+			amsiName = v
 		case "processId":
-			amsiPid = t.text(v)
+			amsiPid = v
 		case "processPath":
-			f.pWorkDir = t.text(v)
+			f.pWorkDir = v
 		case "parentProcessPath":
-			f.ppExe = t.text(v)
+			f.ppExe = v
 		case "parentProcessId":
-			f.ppPid = t.text(v)
+			f.ppPid = v
 		}
 	}
-	f.pName = firstString(ipsName, amsiName)
-	if _, ok := intValue(f.pPid); !ok {
+	f.pName = t.firstStr(ipsName, amsiName)
+	if _, ok := intValue(t.valueText(f.pPid)); !ok {
 		f.pPid = amsiPid
 	}
 }
 
 func isString(v []byte) bool { return len(v) > 0 && v[0] == '"' }
 
-// firstString returns the first of a, b that is a JSON string.
-func firstString(a, b []byte) []byte {
-	if isString(a) {
+// isStr reports whether node n is present and a string.
+func (t *tape) isStr(n int32) bool { return n != 0 && t.nodes[n].kind == '"' }
+
+// firstStr returns the first of nodes a, b that is a string, or 0.
+func (t *tape) firstStr(a, b int32) int32 {
+	if t.isStr(a) {
 		return a
 	}
-	if isString(b) {
+	if t.isStr(b) {
 		return b
 	}
-	return nil
+	return 0
 }
 
 // ecsSeverity maps a severity string like the official script's CEF map.

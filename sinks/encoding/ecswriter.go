@@ -12,6 +12,7 @@ import (
 type ecsWriter struct {
 	dst  []byte
 	more bool // the current object already has a member
+	t    *tape
 }
 
 // key starts a member of the current object; k is the quoted name and the
@@ -58,6 +59,15 @@ func (w *ecsWriter) rawString(k string, v []byte) {
 	}
 	w.key(k)
 	w.dst = appendCompactString(w.dst, v)
+}
+
+// node writes string node n of the item, if n is one.
+func (w *ecsWriter) node(k string, n int32) {
+	if !w.t.isStr(n) {
+		return
+	}
+	w.key(k)
+	w.dst = w.t.appendJSONStr(w.dst, n)
 }
 
 // text writes decoded text v, if not nil.
@@ -182,9 +192,9 @@ func (e *ecsEncoder) appendRest(w *ecsWriter, alert bool, f *ecsFields) {
 		case "id", "customer_id", "user_id", "appSha256":
 			moved = isString(val) && (k != "user_id" || !alert) && (k != "appSha256" || !alert)
 		case "when":
-			moved = f.when != nil
+			moved = f.when != 0
 		case "created_at":
-			moved = f.createdAt != nil
+			moved = f.createdAt != 0
 		case "name":
 			moved = !alert && isString(val)
 		case "type", "description":
