@@ -190,18 +190,18 @@ func newEscapeSet(special byte, strict bool) escapeSet {
 		add('\n')
 		add('\r')
 	}
+	for i := s.n; i < len(s.pats); i++ {
+		s.pats[i] = s.pats[0]
+	}
 	return s
 }
 
 // inWord reports whether any byte of w is in the set (the exact
-// "has a zero byte" test on w XOR each repeated byte).
+// "has a zero byte" test on w XOR each repeated byte). Unused patterns
+// repeat the first, so all four are tested without a loop.
 func (s *escapeSet) inWord(w uint64) bool {
-	var r uint64
-	for _, p := range s.pats[:s.n] {
-		x := w ^ p
-		r |= (x - lsb) &^ x
-	}
-	return r&msb != 0
+	a, b, c, d := w^s.pats[0], w^s.pats[1], w^s.pats[2], w^s.pats[3]
+	return ((a-lsb)&^a|(b-lsb)&^b|(c-lsb)&^c|(d-lsb)&^d)&msb != 0
 }
 
 // flatten is the script's flatten_json on the record dict: nested dicts
@@ -222,7 +222,7 @@ func (o *official) flatten() {
 			o.flattenObj(ent.n, ns, len(o.arena))
 			continue
 		}
-		o.flat = o.setIndexed(o.flat, ent.ka, ent.kb, ent)
+		o.flat = o.setIndexedSig(o.flat, ent.ka, ent.kb, ent.sig, ent)
 	}
 }
 

@@ -11,20 +11,20 @@ import (
 // the scan for small objects (the normal case, and no map work at all) and
 // switch to a hash index past indexFrom members.
 
-const indexFrom = 32
+const indexFrom = 64
 
 // sigIndex maps a key signature (keySig) to the position of the first
 // member with that signature; equal signatures are confirmed by comparing
 // the keys, and a mismatch falls back to a scan.
 //
-// Below indexFrom members a 256-bit filter stands in for the map: a key
+// Below indexFrom members a 512-bit filter stands in for the map: a key
 // whose signature bit is not set yet is certainly new and is appended
-// without a scan; only a set bit (a repeat, or one chance in 256 per member
+// without a scan; only a set bit (a repeat, or one chance in 512 per member
 // so far) pays for the scan.
 type sigIndex struct {
 	m    map[uint64]int32
 	on   bool
-	seen [4]uint64
+	seen [8]uint64
 }
 
 func (x *sigIndex) reset() {
@@ -32,12 +32,12 @@ func (x *sigIndex) reset() {
 		clear(x.m)
 		x.on = false
 	}
-	x.seen = [4]uint64{}
+	x.seen = [8]uint64{}
 }
 
 // fresh reports whether no member so far can have signature h, and marks h.
 func (x *sigIndex) fresh(h uint64) bool {
-	w, bit := &x.seen[h>>6&3], uint64(1)<<(h&63)
+	w, bit := &x.seen[h>>6&7], uint64(1)<<(h&63)
 	if *w&bit != 0 {
 		return false
 	}
@@ -156,9 +156,12 @@ func (p *py) pop(start int) {
 // setIndexed is o.set for the bulk phases (load, flatten), where list has
 // no dead entries and every key is set through here.
 func (o *official) setIndexed(list []entry, ka, kb int32, v entry) []entry {
+	return o.setIndexedSig(list, ka, kb, keySig(o.arena[ka:kb]), v)
+}
+
+// setIndexedSig is setIndexed for a key whose signature h is known.
+func (o *official) setIndexedSig(list []entry, ka, kb int32, h uint64, v entry) []entry {
 	x := &o.idx
-	k := o.arena[ka:kb]
-	h := keySig(k)
 	if !x.on && len(list) < indexFrom {
 		if x.fresh(h) {
 			return pushEntry(list, ka, kb, h, &v)
@@ -172,7 +175,7 @@ func (o *official) setIndexed(list []entry, ka, kb int32, v entry) []entry {
 		}
 	}
 	if i, ok := x.m[h]; ok {
-		if bytes.Equal(o.key(&list[i]), k) {
+		if bytes.Equal(o.key(&list[i]), o.arena[ka:kb]) {
 			list[i].n, list[i].va, list[i].vb = v.n, v.va, v.vb
 			return list
 		}

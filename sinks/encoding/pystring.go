@@ -177,22 +177,29 @@ func appendJSONString(dst []byte, t text) []byte {
 // appendRepr appends Python's repr() of a str: single quotes unless the text
 // has ' and no ", backslash escapes for \\, \n, \r, \t and the quote, \xhh
 // for other control characters and DEL, printable non-ASCII as is and
-// \xhh / \uhhhh / \Uhhhhhhhh for the rest.
+// \xhh / \uhhhh / \Uhhhhhhhh for the rest. Runs of printable ASCII are
+// copied whole.
 func appendRepr(dst []byte, t text) []byte {
 	if plainASCII(t.b) {
 		dst = append(dst, '\'')
 		dst = append(dst, t.b...)
 		return append(dst, '\'')
 	}
+	// Which quotes the decoded text holds: only an ASCII byte or an escape
+	// can be one (every byte of a multi-byte character is >= 0x80).
 	squote, dquote := false, false
 	for i := 0; i < len(t.b); {
-		r, n := t.next(i)
-		i += n
-		if r == '\'' {
-			squote = true
-		} else if r == '"' {
-			dquote = true
+		c := t.b[i]
+		if c == '\\' && t.json {
+			r, n := jsonEscape(t.b[i:])
+			squote = squote || r == '\''
+			dquote = dquote || r == '"'
+			i += n
+			continue
 		}
+		squote = squote || c == '\''
+		dquote = dquote || c == '"'
+		i++
 	}
 	quote := byte('\'')
 	if squote && !dquote {
@@ -200,8 +207,19 @@ func appendRepr(dst []byte, t text) []byte {
 	}
 	dst = append(dst, quote)
 	for i := 0; i < len(t.b); {
-		r, n := t.next(i)
-		i += n
+		j := i
+		for j < len(t.b) {
+			if c := t.b[j]; c < 0x20 || c >= 0x7f || c == quote || c == '\\' {
+				break
+			}
+			j++
+		}
+		dst = append(dst, t.b[i:j]...)
+		if j == len(t.b) {
+			break
+		}
+		r, n := t.next(j)
+		i = j + n
 		switch {
 		case r == rune(quote) || r == '\\':
 			dst = append(dst, '\\', byte(r))

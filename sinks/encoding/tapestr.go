@@ -83,10 +83,21 @@ func (t *tape) appendStrText(dst []byte, n int32) []byte {
 	return appendStr(dst, jsonText(t.raw[nd.s:nd.e]))
 }
 
-// appendReprStr appends Python's repr() of string node n.
+// appendReprStr appends Python's repr() of string node n. Text without
+// escapes and non-ASCII is printable ASCII without a double quote, so only
+// an apostrophe (which makes repr pick double quotes) or DEL changes it.
 func (t *tape) appendReprStr(dst []byte, n int32) []byte {
 	nd := &t.nodes[n]
 	q := t.raw[nd.s:nd.e]
+	if inner := q[1 : len(q)-1]; nd.flags == 0 && bytes.IndexByte(inner, 0x7f) < 0 {
+		quote := byte('\'')
+		if bytes.IndexByte(inner, '\'') >= 0 {
+			quote = '"'
+		}
+		dst = append(dst, quote)
+		dst = append(dst, inner...)
+		return append(dst, quote)
+	}
 	return appendRepr(dst, jsonText(q))
 }
 
