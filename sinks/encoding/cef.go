@@ -60,7 +60,7 @@ func (e *cefEncoder) encode(dst []byte) []byte {
 	dst = append(dst, '|')
 	dst = strconv.AppendInt(dst, int64(e.severity()), 10)
 	dst = append(dst, '|')
-	o.flat = o.updateCEFKeys(o.flat)
+	o.flat = o.updateCEFKeys(o.flat, &o.flatSeen)
 	first := true
 	for i := range o.flat {
 		ent := &o.flat[i]
@@ -211,18 +211,18 @@ func (s *escapeSet) inWord(w uint64) bool {
 func (o *official) flatten() {
 	o.idx.reset()
 	for i := range o.ents {
-		ent := o.ents[i]
+		ent := &o.ents[i]
 		if ent.dead {
 			continue
 		}
-		if o.kind(&ent) == '{' {
+		if o.kind(ent) == '{' {
 			ns := len(o.arena)
 			o.arena = append(o.arena, o.arena[ent.ka:ent.kb]...)
 			o.arena = append(o.arena, '_')
 			o.flattenObj(ent.n, ns, len(o.arena))
 			continue
 		}
-		o.flat = o.setIndexedSig(o.flat, ent.ka, ent.kb, ent.sig, ent)
+		o.flat = o.setIndexedSig(o.flat, &o.flatSeen, ent.ka, ent.kb, ent.sig, *ent)
 	}
 }
 
@@ -241,7 +241,7 @@ func (o *official) flattenObj(obj int32, ns, ne int) {
 			o.flattenObj(m.val, ks, len(o.arena))
 			continue
 		}
-		o.flat = o.setIndexed(o.flat, int32(ks), int32(len(o.arena)), entry{n: m.val})
+		o.flat = o.setIndexed(o.flat, &o.flatSeen, int32(ks), int32(len(o.arena)), entry{n: m.val})
 	}
 	o.p.pop(start)
 }

@@ -24,7 +24,7 @@ const indexFrom = 64
 type sigIndex struct {
 	m    map[uint64]int32
 	on   bool
-	seen [8]uint64
+	seen sigFilter // dictMembers' filter
 }
 
 func (x *sigIndex) reset() {
@@ -32,12 +32,16 @@ func (x *sigIndex) reset() {
 		clear(x.m)
 		x.on = false
 	}
-	x.seen = [8]uint64{}
+	x.seen = sigFilter{}
 }
 
-// fresh reports whether no member so far can have signature h, and marks h.
-func (x *sigIndex) fresh(h uint64) bool {
-	w, bit := &x.seen[h>>6&7], uint64(1)<<(h&63)
+// sigFilter is a 512-bit set of key signatures (one bit each).
+type sigFilter [8]uint64
+
+// fresh reports whether h's bit was clear (no key with signature h was
+// marked), and marks it.
+func (f *sigFilter) fresh(h uint64) bool {
+	w, bit := &f[h>>6&7], uint64(1)<<(h&63)
 	if *w&bit != 0 {
 		return false
 	}
@@ -102,7 +106,7 @@ func (p *py) dictMembers(obj int32) int {
 	x.reset()
 	for k, end := obj+1, t.nodes[obj].next; k < end; k = t.nodes[k+1].next {
 		h := p.sig(k)
-		if !x.on && len(p.stack)-start < indexFrom && x.fresh(h) {
+		if !x.on && len(p.stack)-start < indexFrom && x.seen.fresh(h) {
 			p.stack = append(p.stack, member{k, k + 1})
 			p.sigs = append(p.sigs, h)
 			continue
@@ -155,15 +159,16 @@ func (p *py) pop(start int) {
 
 // setIndexed is o.set for the bulk phases (load, flatten), where list has
 // no dead entries and every key is set through here.
-func (o *official) setIndexed(list []entry, ka, kb int32, v entry) []entry {
-	return o.setIndexedSig(list, ka, kb, keySig(o.arena[ka:kb]), v)
+func (o *official) setIndexed(list []entry, seen *sigFilter, ka, kb int32, v entry) []entry {
+	return o.setIndexedSig(list, seen, ka, kb, keySig(o.arena[ka:kb]), v)
 }
 
 // setIndexedSig is setIndexed for a key whose signature h is known.
-func (o *official) setIndexedSig(list []entry, ka, kb int32, h uint64, v entry) []entry {
+func (o *official) setIndexedSig(list []entry, seen *sigFilter, ka, kb int32, h uint64, v entry) []entry {
 	x := &o.idx
+	fresh := seen.fresh(h)
 	if !x.on && len(list) < indexFrom {
-		if x.fresh(h) {
+		if fresh {
 			return pushEntry(list, ka, kb, h, &v)
 		}
 		return o.setSig(list, ka, kb, h, v)

@@ -28,7 +28,7 @@ func (e *keyvalueEncoder) Append(dst []byte, r *pipeline.Record) ([]byte, error)
 	if err := o.load(r); err != nil {
 		return dst, fmt.Errorf("keyvalue: record %q: %w", r.ID, err)
 	}
-	o.ents = o.updateCEFKeys(o.ents)
+	o.ents = o.updateCEFKeys(o.ents, &o.entsSeen)
 	o.updateFields()
 	b := e.buf[:0]
 	if i := o.findName(o.ents, "rt"); i >= 0 {

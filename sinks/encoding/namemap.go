@@ -1,6 +1,7 @@
 package encoding
 
 import (
+	"bytes"
 	"regexp"
 )
 
@@ -77,7 +78,7 @@ func splitThreat(s []byte) (d0, d1, f0, f1 int, ok bool) {
 func (o *official) updateFields() {
 	if i := o.findName(o.ents, "description"); i >= 0 {
 		ka, kb := o.addText("name")
-		o.ents = o.set(o.ents, ka, kb, o.ents[i])
+		o.ents = o.set(o.ents, &o.entsSeen, ka, kb, o.ents[i])
 	}
 	ti := o.findName(o.ents, "type")
 	if ti < 0 {
@@ -87,14 +88,21 @@ func (o *official) updateFields() {
 	if !ok {
 		return // a non-string type is not in TYPE_HANDLERS (or crashes it)
 	}
+	// The type's text, decoded in the arena only when it has escapes.
+	typ, mark := t.b, len(o.arena)
+	if t.json && bytes.IndexByte(t.b, '\\') >= 0 {
+		o.arena = appendStr(o.arena, t)
+		typ = o.arena[mark:]
+	}
 	threat := false
 	for _, tt := range threatTypes {
-		if textIs(t, tt) {
+		if string(typ) == tt {
 			threat = true
 			break
 		}
 	}
-	dlp := !threat && textIs(t, dlpType)
+	dlp := !threat && string(typ) == dlpType
+	o.arena = o.arena[:mark]
 	if !threat && !dlp {
 		return
 	}
@@ -122,9 +130,9 @@ func (o *official) updateFields() {
 		f := entry{va: na + int32(f0), vb: na + int32(f1)}
 		o.ents[ni].n, o.ents[ni].va, o.ents[ni].vb = 0, d.va, d.vb
 		ka, kb := o.addText("detection_identity_name")
-		o.ents = o.set(o.ents, ka, kb, d)
+		o.ents = o.set(o.ents, &o.entsSeen, ka, kb, d)
 		ka, kb = o.addText("filePath")
-		o.ents = o.set(o.ents, ka, kb, f)
+		o.ents = o.set(o.ents, &o.entsSeen, ka, kb, f)
 		return
 	}
 	m := dlpRegexp.FindSubmatchIndex(o.arena[na:nb])
@@ -137,7 +145,7 @@ func (o *official) updateFields() {
 			continue
 		}
 		ka, kb := o.addText(gname)
-		o.ents = o.set(o.ents, ka, kb, entry{va: na + int32(m[2*g]), vb: na + int32(m[2*g+1])})
+		o.ents = o.set(o.ents, &o.entsSeen, ka, kb, entry{va: na + int32(m[2*g]), vb: na + int32(m[2*g+1])})
 	}
 }
 

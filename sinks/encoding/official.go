@@ -19,6 +19,9 @@ type official struct {
 	arena     []byte
 	ents      []entry // the record dict
 	flat      []entry // CEF: the flattened dict
+	// entsSeen and flatSeen have the signature bit of every key ever put in
+	// ents and flat: set appends a key whose bit is clear without a scan.
+	entsSeen, flatSeen sigFilter
 	keepDhost bool
 	warn      *warner // the script's stderr warnings
 	idx       sigIndex
@@ -115,12 +118,18 @@ func (o *official) findName(list []entry, k string) int {
 }
 
 // set is d[key] = value: in place when key is present, appended otherwise.
-// v carries the value (raw or va/vb); its key fields are ignored.
-func (o *official) set(list []entry, ka, kb int32, v entry) []entry {
-	return o.setSig(list, ka, kb, keySig(o.arena[ka:kb]), v)
+// v carries the value (raw or va/vb); its key fields are ignored. seen is
+// list's filter (entsSeen or flatSeen).
+func (o *official) set(list []entry, seen *sigFilter, ka, kb int32, v entry) []entry {
+	h := keySig(o.arena[ka:kb])
+	if seen.fresh(h) {
+		return pushEntry(list, ka, kb, h, &v)
+	}
+	return o.setSig(list, ka, kb, h, v)
 }
 
-// setSig is set for a key whose signature h is known.
+// setSig is set for a key whose signature h is known and already marked
+// in the list's filter.
 func (o *official) setSig(list []entry, ka, kb int32, h uint64, v entry) []entry {
 	k := o.arena[ka:kb]
 	if i := o.find(list, k, h); i >= 0 {
@@ -154,6 +163,7 @@ func (o *official) loadRaw(raw []byte, datastream string) error {
 	o.arena = o.arena[:0]
 	o.ents = o.ents[:0]
 	o.flat = o.flat[:0]
+	o.entsSeen, o.flatSeen = sigFilter{}, sigFilter{}
 	o.idx.reset()
 	t := &o.t
 	if !t.parseItem(raw) {
@@ -162,12 +172,12 @@ func (o *official) loadRaw(raw []byte, datastream string) error {
 	for k, end := t.itemMembers(); k < end; k = t.nodes[k+1].next {
 		ka := int32(len(o.arena))
 		o.arena = t.appendStrText(o.arena, k)
-		o.ents = o.setIndexed(o.ents, ka, int32(len(o.arena)), entry{n: k + 1})
+		o.ents = o.setIndexed(o.ents, &o.entsSeen, ka, int32(len(o.arena)), entry{n: k + 1})
 	}
 	if datastream != "" {
 		ka, kb := o.addText("datastream")
 		va, vb := o.addText(datastream)
-		o.ents = o.set(o.ents, ka, kb, entry{va: va, vb: vb})
+		o.ents = o.set(o.ents, &o.entsSeen, ka, kb, entry{va: va, vb: vb})
 	}
 	for i := range o.ents {
 		if e := &o.ents[i]; o.kind(e) == 'n' {
@@ -203,7 +213,7 @@ func renameOf(k []byte) (string, bool) {
 // dict in order, each mapped key is set under its new name (moving to the
 // end unless the new name exists) and deleted; location's value gets the
 // FQDN cleanup first.
-func (o *official) updateCEFKeys(list []entry) []entry {
+func (o *official) updateCEFKeys(list []entry, seen *sigFilter) []entry {
 	n := len(list)
 	for i := 0; i < n; i++ {
 		if list[i].dead {
@@ -222,7 +232,7 @@ func (o *official) updateCEFKeys(list []entry) []entry {
 			// A non-string location would crash the script; it is kept.
 		}
 		ka, kb := o.addText(to)
-		list = o.set(list, ka, kb, v)
+		list = o.set(list, seen, ka, kb, v)
 		list[i].dead = true
 	}
 	return list

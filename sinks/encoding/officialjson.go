@@ -21,7 +21,7 @@ func (e *officialJSONEncoder) Append(dst []byte, r *pipeline.Record) ([]byte, er
 	if err := o.load(r); err != nil {
 		return dst, fmt.Errorf("official-json: record %q: %w", r.ID, err)
 	}
-	o.ents = o.updateCEFKeys(o.ents)
+	o.ents = o.updateCEFKeys(o.ents, &o.entsSeen)
 	o.updateFields()
 	dst = append(dst, '{')
 	first := true
