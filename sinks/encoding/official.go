@@ -14,17 +14,17 @@ import (
 // computes (datastream, dhost, regex groups) and every key live, decoded, in
 // the arena.
 type official struct {
-	t         tape // the item being encoded
-	p         py
-	arena     []byte
-	ents      []entry // the record dict
-	flat      []entry // CEF: the flattened dict
+	t     tape // the item being encoded
+	p     py
+	arena []byte
+	ents  []entry // the record dict
+	flat  []entry // CEF: the flattened dict
 	// entsSeen and flatSeen have the signature bit of every key ever put in
 	// ents and flat: set appends a key whose bit is clear without a scan.
 	entsSeen, flatSeen sigFilter
-	keepDhost bool
-	warn      *warner // the script's stderr warnings
-	idx       sigIndex
+	keepDhost          bool
+	warn               *warner // the script's stderr warnings
+	idx                sigIndex
 }
 
 // entry is one dict item. The key is arena[ka:kb]. The value is node n of

@@ -2,6 +2,7 @@ package encoding
 
 import (
 	"bytes"
+	"flag"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
@@ -250,13 +251,15 @@ func randItem(rng *rand.Rand) []byte {
 	return b.Bytes()
 }
 
+var oracleItems = flag.Int("oracle.items", 400, "random items TestTapeMatchesOracle compares (400: about 10 s under -race)")
+
 // TestTapeMatchesOracle compares the encoders with the oracle on the seeds
 // and on random items (a fixed seed, so a failure reproduces).
 func TestTapeMatchesOracle(t *testing.T) {
 	pairs := newDiffPairs(t)
 	items := diffSeeds(t)
 	rng := rand.New(rand.NewPCG(7, 11))
-	n := 400 // about 10 s under -race; the fuzz target goes further
+	n := *oracleItems
 	if testing.Short() {
 		n = 50
 	}
