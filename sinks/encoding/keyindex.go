@@ -7,9 +7,9 @@ import (
 
 // Python dicts find a repeated key in O(1); a linear scan per member is
 // quadratic, which an item with very many keys would turn into a stall.
-// keyIndex (the official script's dicts) and sigIndex (dictMembers) keep
-// the scan for small objects (the normal case, and no map work at all) and
-// switch to a hash index past indexFrom members.
+// Both dict builders (official's setIndexed and py's dictMembers) first ask
+// a bit filter of key signatures, which settles a new key without a scan,
+// and switch to a hash index past indexFrom members.
 
 const indexFrom = 64
 

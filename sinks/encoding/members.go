@@ -31,11 +31,3 @@ func eachMember(raw []byte, fn func(k, v []byte)) error {
 	}
 	return nil
 }
-
-// eachRawMember walks an object already validated as part of the item.
-func eachRawMember(obj []byte, fn func(k, v []byte)) error {
-	return rawjson.EachMember(obj, func(k, v []byte) bool {
-		fn(k, v)
-		return true
-	})
-}

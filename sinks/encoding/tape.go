@@ -48,7 +48,8 @@ const maxTapeDepth = 512
 
 // parseItem parses raw as one JSON object with only space around it, the
 // input every encoder accepts; false means rawjson would reject it too
-// (itemError then gives the exact error).
+// (itemError then gives the exact error). Offsets are int32: an item of
+// 2 GiB or more is rejected (no API page comes near).
 func (t *tape) parseItem(raw []byte) bool {
 	t.raw = raw
 	t.nodes = t.nodes[:0]
@@ -60,18 +61,6 @@ func (t *tape) parseItem(raw []byte) bool {
 		return false
 	}
 	end, ok := t.value(i)
-	return ok && rawjson.SkipSpace(raw, end) == len(raw)
-}
-
-// parseValue parses raw as one JSON value of any kind with only space
-// around it.
-func (t *tape) parseValue(raw []byte) bool {
-	t.raw = raw
-	t.nodes = t.nodes[:0]
-	if len(raw) > 1<<31-1 {
-		return false
-	}
-	end, ok := t.value(0)
 	return ok && rawjson.SkipSpace(raw, end) == len(raw)
 }
 

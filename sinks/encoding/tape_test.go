@@ -6,7 +6,20 @@ import (
 	"time"
 
 	"github.com/sophos-connect/sophos-connect/pipeline"
+	"github.com/sophos-connect/sophos-connect/pipeline/rawjson"
 )
+
+// parseValue parses raw as one JSON value of any kind with only space
+// around it.
+func (t *tape) parseValue(raw []byte) bool {
+	t.raw = raw
+	t.nodes = t.nodes[:0]
+	if len(raw) > 1<<31-1 {
+		return false
+	}
+	end, ok := t.value(0)
+	return ok && rawjson.SkipSpace(raw, end) == len(raw)
+}
 
 // appendRepr appends Python's repr() of the JSON value v (any kind), on a
 // tape of its own: the tests' entry to py.repr.
