@@ -294,3 +294,35 @@ func benchSink(b *testing.B, mk func(string) pipeline.Sink) {
 	}
 	b.ReportMetric(float64(b.N*len(recs))/b.Elapsed().Seconds(), "records/s")
 }
+
+func TestRotateByAge(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "events.log")
+	ctx := context.Background()
+	s, err := NewTxt("a", TxtConfig{Path: path, Format: "raw", Rotate: Rotate{MaxAge: config.Duration(time.Hour)}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock := time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)
+	s.rot.now = func() time.Time { return clock }
+	s.Start(ctx)
+	s.rot.opened = clock
+	s.Write(ctx, records(t, pipeline.Events, 0, 2))
+	clock = clock.Add(59 * time.Minute)
+	s.Write(ctx, records(t, pipeline.Events, 2, 2))
+	if rotated, _ := filepath.Glob(filepath.Join(dir, "events-*.log")); len(rotated) != 0 {
+		t.Fatalf("rotated before max_age: %v", rotated)
+	}
+	clock = clock.Add(2 * time.Minute)
+	s.Write(ctx, records(t, pipeline.Events, 4, 2))
+	s.Close()
+	rotated, _ := filepath.Glob(filepath.Join(dir, "events-*.log"))
+	if len(rotated) != 1 {
+		t.Fatalf("want one file rotated after max_age, got %v", rotated)
+	}
+	old, _ := os.ReadFile(rotated[0])
+	cur, _ := os.ReadFile(path)
+	if strings.Count(string(old), "\n") != 4 || strings.Count(string(cur), "\n") != 2 {
+		t.Fatalf("rotated %d lines, current %d", strings.Count(string(old), "\n"), strings.Count(string(cur), "\n"))
+	}
+}
