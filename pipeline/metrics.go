@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 )
 
 // Metrics are the pipeline's Prometheus instruments. Counters are updated per
@@ -57,7 +58,7 @@ func NewMetrics() *Metrics {
 	m.Registry.MustRegister(m.RecordsPulled, m.PagesPulled, m.BytesPulled, m.FetchErrors, m.APIErrors,
 		m.CheckpointAge, m.CheckpointTime, m.WindowGap, m.StageDropped, m.SinkDelivered, m.SinkRetried,
 		m.SinkRejected, m.SinkBatches, m.SinkLatency, m.SinkBufferBytes, m.DeadLetters, m.InflightPages,
-		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -322,15 +323,27 @@ func TestObserversSeeDeliveredPagesInOrder(t *testing.T) {
 	src := newListSource(1, 500, 100)
 	src.parts = src.parts[:1]
 	obs := &dropOdd{}
-	s := newRecordingSink()
+	// The first page goes only to a sink whose first write is slow, the
+	// others only to a fast sink: pages 2-5 finish before page 1, yet the
+	// observer and the checkpoint must see them in page order.
+	index := func(r *Record) int { n, _ := strconv.Atoi(r.ID[strings.LastIndexByte(r.ID, '-')+1:]); return n }
+	slow := &slowFirstSink{recordingSink: *newRecordingSink()}
+	fast := newRecordingSink()
 	dir := t.TempDir()
 	cps, _ := OpenCheckpoints(dir)
 	dlq, _ := OpenDeadLetter(dir)
 	defer dlq.Close()
 	_, err := Run(context.Background(), Options{Source: src, Checkpoints: cps, DeadLetter: dlq, Once: true,
-		Sinks: []SinkSpec{{Name: "s", Sink: s}}, Observers: []DeliveryObserver{obs}})
+		Sinks: []SinkSpec{
+			{Name: "slow", Sink: slow, Routes: Routes{When: func(r *Record) bool { return index(r) < 100 }}},
+			{Name: "fast", Sink: fast, Routes: Routes{When: func(r *Record) bool { return index(r) >= 100 }}},
+		},
+		Observers: []DeliveryObserver{obs}})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if slow.count() != 100 || fast.count() != 400 {
+		t.Fatalf("slow %d, fast %d", slow.count(), fast.count())
 	}
 	if len(obs.delivered) != 500 {
 		t.Fatalf("observer saw %d records", len(obs.delivered))
@@ -339,6 +352,9 @@ func TestObserversSeeDeliveredPagesInOrder(t *testing.T) {
 		if want := fmt.Sprintf("t0-alert-%d", i); r.ID != want {
 			t.Fatalf("observer order: got %s at %d, want %s", r.ID, i, want)
 		}
+	}
+	if cp, _ := cps.Get(src.parts[0].Key()); cp.Cursor != "500" {
+		t.Fatalf("checkpoint %+v", cp)
 	}
 }
 

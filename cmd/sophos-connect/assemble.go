@@ -135,7 +135,7 @@ func assemble(c *config.Config, streams []pipeline.Stream, log *slog.Logger, dry
 		})
 	}
 	if len(as.sinks) == 0 && len(errs) == 0 {
-		errs = append(errs, errors.New("no sinks: set txt_file_creation or json_file_creation, or declare sinks:"))
+		errs = append(errs, errors.New("no sinks: set txt_file_creation or json_file_creation, or declare some under sinks"))
 	}
 	if len(errs) > 0 {
 		as.close()

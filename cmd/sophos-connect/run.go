@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -72,7 +71,7 @@ func (a *app) collect(ctx context.Context, c *config.Config, g *globals, o colle
 	log := o.log
 	streams := enabledStreams(c, g)
 	if len(streams) == 0 {
-		return configError{fmt.Errorf("%s: the stream chosen on the command line is disabled under sources:", c.File)}
+		return configError{fmt.Errorf("%s: the stream chosen on the command line is disabled under sources", c.File)}
 	}
 	log.Info("Configurations: " + describeConfig(c))
 	log.Info("Initiating Sophos " + streamsTitle(streams) + " Pull")
@@ -320,5 +319,3 @@ func (a *app) cmdTenants(ctx context.Context, g *globals, args []string) error {
 	}
 	return tw.flush()
 }
-
-var errStop = errors.New("stop")

@@ -369,7 +369,7 @@ func TestNextWaits(t *testing.T) {
 func TestRewindAndAckRules(t *testing.T) {
 	q := openQ(t, t.TempDir(), Options{SegmentBytes: 300})
 	appendRange(t, q, 0, 20, 20, fixed(40))
-	es, _ := q.Read(8)
+	q.Read(8)
 	if err := q.Ack(9); err == nil {
 		t.Fatal("ack beyond the last read entry accepted")
 	}
@@ -382,7 +382,7 @@ func TestRewindAndAckRules(t *testing.T) {
 	q.Rewind()
 	checkEntries(t, readAll(t, q), seq(5, 20), fixed(40))
 	q.Rewind()
-	es, _ = q.Read(100)
+	es, _ := q.Read(100)
 	checkEntries(t, es, seq(5, 20), fixed(40))
 	if st := q.Stats(); st.Entries != 15 || st.Unread != 0 || st.Bytes != 15*frameSize(40) {
 		t.Fatalf("stats: %+v", st)

@@ -156,15 +156,3 @@ func sameSet(a, b []string) bool {
 	}
 	return len(n) == len(m)
 }
-
-// noDuplicates reports whether no id repeats.
-func noDuplicates(ss []string) bool {
-	seen := map[string]bool{}
-	for _, s := range ss {
-		if seen[s] {
-			return false
-		}
-		seen[s] = true
-	}
-	return true
-}

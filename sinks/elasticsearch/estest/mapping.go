@@ -45,15 +45,6 @@ func newMapping() *mapping {
 	return &mapping{fields: map[string]field{}, dateDetection: true, dynamic: "true"}
 }
 
-func (m *mapping) clone() *mapping {
-	c := *m
-	c.fields = make(map[string]field, len(m.fields))
-	for k, v := range m.fields {
-		c.fields[k] = v
-	}
-	return &c
-}
-
 // typeFamily maps an Elasticsearch field type to its family.
 func typeFamily(es string) ftype {
 	switch es {
@@ -765,7 +756,7 @@ func isEpoch(s []byte) bool {
 // badFieldName says why Elasticsearch refuses a field name, or "".
 func badFieldName(key []byte) string {
 	if len(key) > 0 && key[0] != '.' && key[0] != ' ' && key[len(key)-1] != '.' && key[len(key)-1] != ' ' &&
-		bytes.Index(key, []byte("..")) < 0 {
+		!bytes.Contains(key, []byte("..")) {
 		return ""
 	}
 	switch {

@@ -79,9 +79,8 @@ func parseISO(v string) (int64, bool) {
 
 // alertView is what a Common alert is filtered and sorted on.
 type alertView struct {
-	it  item
-	in  incident
-	key string // paging key
+	it item
+	in incident
 }
 
 func (s *Server) serveAlerts(w http.ResponseWriter, t *tenant, aq alertQuery) {
