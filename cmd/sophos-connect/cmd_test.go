@@ -47,6 +47,15 @@ func TestWhoamiPrintsIdentity(t *testing.T) {
 	}
 }
 
+func TestWhoamiTenantCredentialsShowRegion(t *testing.T) {
+	emu := newEmu(t, emulator.Options{})
+	cfg := writeConfig(t, t.TempDir(), emu, "")
+	code, out, errOut := runApp(t, ctxT(t), "-c", cfg, "-w")
+	if code != 0 || !strings.Contains(out, "idType:      tenant") || strings.Contains(out, "data region: -") || !strings.Contains(out, "tenants:     1") {
+		t.Fatalf("whoami: %d\n%s%s", code, out, errOut)
+	}
+}
+
 func TestWhoamiWrongSecret(t *testing.T) {
 	emu := newEmu(t, emulator.Options{})
 	dir := t.TempDir()

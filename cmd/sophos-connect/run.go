@@ -279,6 +279,9 @@ func (a *app) cmdWhoami(ctx context.Context, g *globals) error {
 		return err
 	}
 	region := id.Region()
+	if region == "" {
+		region = id.DataRegion // a data host that is not api-<region>.central.sophos.com (the emulator)
+	}
 	if region == "" && len(tenants) > 0 {
 		var regions []string
 		seen := map[string]bool{}
