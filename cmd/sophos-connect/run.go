@@ -127,14 +127,7 @@ func (a *app) collect(ctx context.Context, c *config.Config, g *globals, o colle
 	ready.Store(true)
 
 	if c.AlertsAutoAcknowledgeStatus && containsStream(streams, pipeline.Alerts) {
-		acker, err := autoack.New(client, func(id string) (sophos.Tenant, bool) {
-			for _, t := range src.Tenants() {
-				if t.ID == id {
-					return t, true
-				}
-			}
-			return sophos.Tenant{}, false
-		}, c.AlertsAutoAcknowledgeLevel, log)
+		acker, err := autoack.New(client, src.TenantByID, c.AlertsAutoAcknowledgeLevel, log)
 		if err != nil {
 			return configError{err}
 		}

@@ -9,8 +9,8 @@ import (
 
 	"github.com/sophos-connect/sophos-connect/config"
 	"github.com/sophos-connect/sophos-connect/pipeline"
-	"github.com/sophos-connect/sophos-connect/sources/sophos"
 	"github.com/sophos-connect/sophos-connect/sources/sophos/emulator"
+	"github.com/sophos-connect/sophos-connect/sources/sophos/sophostest"
 )
 
 // TestCheckpointWaitsForBroker runs the real pipeline (Sophos emulator →
@@ -19,19 +19,7 @@ import (
 // broker comes up on the same port every event reaches the topic and the
 // checkpoint is committed.
 func TestCheckpointWaitsForBroker(t *testing.T) {
-	emu, err := emulator.New(emulator.Options{Seed: 3, Events: 2500, Alerts: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer emu.Close()
-	client, err := sophos.NewClient(sophos.Config{ClientID: "emulator-client", ClientSecret: "emulator-secret", AuthURL: emu.AuthURL(), APIHost: emu.URL()}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	src, err := sophos.NewSource(client, sophos.SourceOptions{Streams: []pipeline.Stream{pipeline.Events}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	emu, _, src := sophostest.Start(t, emulator.Options{Seed: 3, Events: 2500, Alerts: -1}, pipeline.Events)
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Second)
 	defer cancel()
 	parts, err := src.Partitions(ctx)

@@ -85,6 +85,14 @@ func (s *Source) Tenants() []Tenant {
 	return out
 }
 
+// TenantByID returns a tenant found by the last Partitions call.
+func (s *Source) TenantByID(id string) (Tenant, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t, ok := s.tenants[id]
+	return t, ok
+}
+
 // Fetch pulls the page at pos for p.
 func (s *Source) Fetch(ctx context.Context, p pipeline.Partition, pos pipeline.Position) (*pipeline.Page, error) {
 	t, err := s.tenant(ctx, p.Tenant)

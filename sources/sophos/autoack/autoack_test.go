@@ -10,6 +10,7 @@ import (
 	"github.com/sophos-connect/sophos-connect/pipeline"
 	"github.com/sophos-connect/sophos-connect/sources/sophos"
 	"github.com/sophos-connect/sophos-connect/sources/sophos/emulator"
+	"github.com/sophos-connect/sophos-connect/sources/sophos/sophostest"
 )
 
 // gateSink refuses every write until opened.
@@ -55,34 +56,14 @@ func TestLevels(t *testing.T) {
 // while it is down; once it delivers, exactly the alerts at or below the
 // level are acknowledged.
 func TestAcknowledgesOnlyAfterDelivery(t *testing.T) {
-	emu, err := emulator.New(emulator.Options{Seed: 5, Events: -1, Alerts: 60})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer emu.Close()
-	client, err := sophos.NewClient(sophos.Config{ClientID: "emulator-client", ClientSecret: "emulator-secret", AuthURL: emu.AuthURL(), APIHost: emu.URL()}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	src, err := sophos.NewSource(client, sophos.SourceOptions{Streams: []pipeline.Stream{pipeline.Alerts}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	emu, client, src := sophostest.Start(t, emulator.Options{Seed: 5, Events: -1, Alerts: 60}, pipeline.Alerts)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	parts, err := src.Partitions(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	lookup := func(id string) (sophos.Tenant, bool) {
-		for _, tn := range src.Tenants() {
-			if tn.ID == id {
-				return tn, true
-			}
-		}
-		return sophos.Tenant{}, false
-	}
-	acker, err := New(client, lookup, "medium", nil)
+	acker, err := New(client, src.TenantByID, "medium", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
