@@ -127,9 +127,8 @@ func (d *Deliverer) deadLetter(ctx context.Context, recs []*Record, reasons []er
 		}
 	}
 	d.Metrics.DeadLetters.WithLabelValues(d.Name).Add(float64(len(recs)))
-	for i, rec := range recs {
-		d.Log.Error(fmt.Sprintf("sink %s rejected %s %s (tenant %s): %v — kept in %s", d.Name, rec.Stream, rec.ID, rec.Tenant, reasons[i], d.DeadLetter.Path()))
-	}
+	d.Log.Error(fmt.Sprintf("sink %s rejected %d record(s) for good, first %s %s (tenant %s): %v — kept with each reason in %s",
+		d.Name, len(recs), recs[0].Stream, recs[0].ID, recs[0].Tenant, reasons[0], d.DeadLetter.Path()))
 	if d.OnDeadLettered != nil {
 		d.OnDeadLettered(len(recs))
 	}

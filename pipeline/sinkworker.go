@@ -39,22 +39,21 @@ func (w *sinkWorker) route(out []*Record) []*Record {
 	if len(rt.Streams) == 0 && rt.When == nil {
 		return out
 	}
-	n := 0
-	for _, rec := range out {
+	for i, rec := range out {
 		if rt.Accepts(rec) {
-			n++
+			continue
 		}
-	}
-	if n == len(out) {
-		return out
-	}
-	sel := make([]*Record, 0, n)
-	for _, rec := range out {
-		if rt.Accepts(rec) {
-			sel = append(sel, rec)
+		// The first refused record: copy what came before, filter the rest.
+		sel := make([]*Record, i, len(out)-1)
+		copy(sel, out[:i])
+		for _, rec := range out[i+1:] {
+			if rt.Accepts(rec) {
+				sel = append(sel, rec)
+			}
 		}
+		return sel
 	}
-	return sel
+	return out
 }
 
 func (w *sinkWorker) run(ctx context.Context) {
@@ -74,28 +73,25 @@ func (w *sinkWorker) run(ctx context.Context) {
 		}
 	gather:
 		for n < w.spec.Batch.MaxEvents {
+			var c chunk
+			var ok bool
 			select {
-			case c, ok := <-w.in:
-				if !ok {
-					break gather
-				}
-				pending = append(pending, c)
-				n += len(c.recs)
+			case c, ok = <-w.in:
 			default:
 				if linger == nil {
 					break gather
 				}
 				select {
-				case c, ok := <-w.in:
-					if !ok {
-						break gather
-					}
-					pending = append(pending, c)
-					n += len(c.recs)
+				case c, ok = <-w.in:
 				case <-linger:
 					break gather
 				}
 			}
+			if !ok {
+				break gather
+			}
+			pending = append(pending, c)
+			n += len(c.recs)
 		}
 		if !w.deliver(ctx, pending) {
 			// Delivery was stopped (shutdown timeout): leave the pages
