@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"encoding/json"
+	"flag"
 	"fmt"
 	"log/slog"
 	"net"
@@ -286,6 +288,16 @@ func (a *app) cmdWhoami(ctx context.Context, g *globals) error {
 		}
 		region = strings.Join(regions, ",")
 	}
+	if g.json {
+		enc := json.NewEncoder(a.stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(struct {
+			ID         string `json:"id"`
+			IDType     string `json:"idType"`
+			DataRegion string `json:"dataRegion"`
+			Tenants    int    `json:"tenants"`
+		}{id.ID, id.IDType, region, len(tenants)})
+	}
 	fmt.Fprintf(a.stdout, "id:          %s\nidType:      %s\ndata region: %s\ntenants:     %d\n", id.ID, id.IDType, orDash(region), len(tenants))
 	return nil
 }
@@ -297,10 +309,24 @@ func orDash(s string) string {
 	return s
 }
 
-func (a *app) cmdTenants(ctx context.Context, g *globals, args []string) error {
-	if _, err := subFlags("tenants", g, args, nil); err != nil {
-		return err
+func tenantsCmd() *command {
+	return &command{
+		Name: "tenants", Args: "[-json]", Short: "list the tenants the credentials reach",
+		Example: "sophos-connect tenants -c sophos-connect.yaml\nsophos-connect tenants -json",
+		Setup: func(fs *flag.FlagSet) runFunc {
+			var asJSON bool
+			fs.BoolVar(&asJSON, "json", false, "print JSON instead of a table")
+			return func(a *app, ctx context.Context, g *globals, args []string) error {
+				if len(args) > 0 {
+					return usageError{"tenants takes no arguments"}
+				}
+				return a.tenants(ctx, g, asJSON)
+			}
+		},
 	}
+}
+
+func (a *app) tenants(ctx context.Context, g *globals, asJSON bool) error {
 	client, err := newClient(g)
 	if err != nil {
 		return err
@@ -308,6 +334,21 @@ func (a *app) cmdTenants(ctx context.Context, g *globals, args []string) error {
 	tenants, err := client.Tenants(ctx)
 	if err != nil {
 		return err
+	}
+	if asJSON {
+		type entry struct {
+			ID         string `json:"id"`
+			Name       string `json:"name"`
+			DataRegion string `json:"dataRegion"`
+			APIHost    string `json:"apiHost"`
+		}
+		list := []entry{}
+		for _, t := range tenants {
+			list = append(list, entry{t.ID, t.Label(), t.DataRegion, t.APIHost})
+		}
+		enc := json.NewEncoder(a.stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(list)
 	}
 	tw := newTable(a.stdout, "ID", "NAME", "REGION", "API HOST")
 	for _, t := range tenants {

@@ -7,6 +7,7 @@
 //	keyvalue       the official SIEM script's key-value line } the script v2.1.0
 //	cef            the official SIEM script's CEF line       } (reference §10)
 //	ecs            an Elastic Common Schema document (reference Appendix A)
+//	python-json    the API item as the seed's json.dump wrote it (reference §11.3)
 //
 // Every encoder reads the record's raw API item in place (key order kept,
 // pipeline/rawjson) and appends one record, without a line terminator, into
@@ -52,7 +53,7 @@ type Options struct {
 }
 
 // Formats lists the accepted format names.
-var Formats = []string{"raw", "ecs", "cef", "keyvalue", "official-json", "txt"}
+var Formats = []string{"raw", "ecs", "cef", "keyvalue", "official-json", "txt", "python-json"}
 
 // New returns a fresh encoder for format (one of Formats). Each sink
 // goroutine needs its own: encoders reuse scratch buffers.
@@ -70,6 +71,8 @@ func New(format string, opts Options) (Encoder, error) {
 		return newCEFEncoder(newOfficial(opts), opts.CEFStrict), nil
 	case "ecs":
 		return &ecsEncoder{}, nil
+	case "python-json":
+		return &pyJSONEncoder{}, nil
 	}
 	return nil, fmt.Errorf("unknown format %q (valid: %s)", format, strings.Join(Formats, ", "))
 }

@@ -19,6 +19,25 @@ import (
 func RunCommand(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("emulate", flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	run := DefineFlags(fs)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: sophos-connect emulate [flags]\n\nServe a local Sophos Central (token, whoami, tenants, SIEM, Common alerts, Endpoint, Health Check).\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		fs.Usage()
+		return fmt.Errorf("emulate: unexpected argument %q", fs.Arg(0))
+	}
+	return run(ctx, stdout, stderr)
+}
+
+// DefineFlags defines the emulate command's flags on fs and returns the
+// function that, once fs is parsed, starts the emulator and serves until ctx
+// is done. The command line's help reads the flags from fs.
+func DefineFlags(fs *flag.FlagSet) func(ctx context.Context, stdout, stderr io.Writer) error {
 	var o Options
 	var faults string
 	var verbose bool
@@ -38,17 +57,12 @@ func RunCommand(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fs.StringVar(&faults, "fault", "", "fault injection, e.g. 429=0.1,retry-after=1s,503=0.05,503-burst=3,401-midpage=3,slow=200ms,malformed=0.01,stale-cursor=0.1,late-arrivals=0.2,replay=0.1")
 	fs.DurationVar(&o.IsolationDelay, "isolation-delay", 2*time.Second, "how long an isolation change stays in progress (409 meanwhile)")
 	fs.BoolVar(&verbose, "v", false, "log every request to stderr")
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: sophos-connect emulate [flags]\n\nServe a local Sophos Central (token, whoami, tenants, SIEM, Common alerts, Endpoint, Health Check).\n\nFlags:\n")
-		fs.PrintDefaults()
+	return func(ctx context.Context, stdout, stderr io.Writer) error {
+		return serveCommand(ctx, o, faults, verbose, stdout, stderr)
 	}
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if fs.NArg() > 0 {
-		fs.Usage()
-		return fmt.Errorf("emulate: unexpected argument %q", fs.Arg(0))
-	}
+}
+
+func serveCommand(ctx context.Context, o Options, faults string, verbose bool, stdout, stderr io.Writer) error {
 	f, err := ParseFaults(faults)
 	if err != nil {
 		return fmt.Errorf("emulate: -fault: %w", err)
