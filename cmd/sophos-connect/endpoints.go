@@ -320,7 +320,7 @@ func writeEndpointTable(w io.Writer, withTenant bool, each func(func(sophos.Tena
 		}
 		seen := "-"
 		if ls := e.LastSeen(); !ls.IsZero() {
-			seen = ls.Local().Format(timeLayout) + " (" + ago(now.Sub(ls)) + ")"
+			seen = ls.In(now.Location()).Format(timeLayout) + " (" + ago(now.Sub(ls)) + ")"
 		}
 		ip := "-"
 		if len(e.IPv4Addresses) > 0 {
