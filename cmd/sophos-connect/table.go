@@ -40,17 +40,15 @@ func terminalWidth(w io.Writer) int {
 	return 0
 }
 
-// fit shrinks the widest column, again and again, until the line fits; a
-// column never gets narrower than its header (or 8 characters).
+// fit cuts the widest column until the line fits; only when that column
+// is down to its floor (its header, at least 8 characters) is the next
+// widest cut too.
 func fit(widths []int, minw []int, limit int) []int {
-	total := func() int {
-		n := 0
-		for _, w := range widths {
-			n += w
-		}
-		return n + 2*(len(widths)-1)
+	total := 2 * (len(widths) - 1)
+	for _, w := range widths {
+		total += w
 	}
-	for total() > limit {
+	for total > limit {
 		wi := -1
 		for i, w := range widths {
 			if w > minw[i] && (wi < 0 || w > widths[wi]) {
@@ -58,19 +56,11 @@ func fit(widths []int, minw []int, limit int) []int {
 			}
 		}
 		if wi < 0 {
-			break // cannot shrink more: let the terminal wrap
+			break // nothing left to cut: let the terminal wrap
 		}
-		second := minw[wi]
-		for i, w := range widths {
-			if i != wi && w > second {
-				second = w
-			}
-		}
-		cut := min(total()-limit, widths[wi]-second)
-		if cut <= 0 {
-			cut = 1
-		}
-		widths[wi] = max(widths[wi]-cut, minw[wi])
+		cut := min(total-limit, widths[wi]-minw[wi])
+		widths[wi] -= cut
+		total -= cut
 	}
 	return widths
 }

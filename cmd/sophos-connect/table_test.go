@@ -9,7 +9,7 @@ import (
 // TestTableFitsWidth: with a width the widest column is cut with "…" and
 // every line fits; without one (a pipe) nothing is cut.
 func TestTableFitsWidth(t *testing.T) {
-	long := strings.Repeat("description ", 20)
+	long := strings.TrimSpace(strings.Repeat("description ", 20))
 	build := func(width int) string {
 		var b strings.Builder
 		tw := newTable(&b, "ID", "SEVERITY", "DESCRIPTION")
