@@ -265,6 +265,15 @@ func (r *runner) pass(ctx context.Context) (failed int, err error) {
 		}
 		return 0, fmt.Errorf("list partitions: %w", err)
 	}
+	// The seed's note at the start of each pull.
+	for _, s := range []Stream{Alerts, Events} {
+		for _, p := range parts {
+			if p.Stream == s {
+				r.log.Log(ctx, LevelLogPlus, "Pulling Sophos "+sourceName(s), "source", sourceName(s))
+				break
+			}
+		}
+	}
 	sem := make(chan struct{}, r.o.Workers)
 	var wg sync.WaitGroup
 	var nFailed atomic.Int32

@@ -29,6 +29,15 @@ type assembly struct {
 	observers []pipeline.DeliveryObserver
 	closers   []io.Closer
 	buffered  []*buffer.Sink
+	seedFiles []seedFile // the seed's txt/json file sinks, for adoption
+}
+
+// seedFile is one of the seed's file sinks: as.sinks[sink] writes path.
+type seedFile struct {
+	sink   int
+	path   string
+	kind   string // txt | json
+	stream pipeline.Stream
 }
 
 // seedSinks turns the seed's file keys into txt/json sink components.
@@ -49,7 +58,8 @@ func seedSinks(c *config.Config, streams []pipeline.Stream) []config.Component {
 		if c.JSONFileCreation {
 			out = append(out, config.Component{
 				Name: "seed-" + st.Plural() + "-json", Type: "json", Streams: []string{st.Plural()}, Seed: true,
-				Fields: map[string]any{"path": filepath.Join(dir, jsonName), "layout": "array"},
+				// python-json: the bytes the seed's json.dump wrote.
+				Fields: map[string]any{"path": filepath.Join(dir, jsonName), "layout": "array", "format": "python-json"},
 			})
 		}
 	}
@@ -126,6 +136,10 @@ func assemble(c *config.Config, streams []pipeline.Stream, log *slog.Logger, dry
 			}
 			routes.When = cond.Match
 			routes.Desc = cond.String()
+		}
+		if s.Seed && len(routes.Streams) == 1 {
+			path, _ := s.Fields["path"].(string)
+			as.seedFiles = append(as.seedFiles, seedFile{sink: len(as.sinks), path: path, kind: s.Type, stream: routes.Streams[0]})
 		}
 		as.buffers = append(as.buffers, s.Buffer)
 		as.sinks = append(as.sinks, pipeline.SinkSpec{

@@ -1,18 +1,14 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
-	"os"
 	"runtime"
 	"runtime/debug"
 	"strings"
 	"time"
-
-	"gopkg.in/yaml.v3"
 
 	"github.com/sophos-connect/sophos-connect/config"
 	"github.com/sophos-connect/sophos-connect/pipeline"
@@ -397,9 +393,12 @@ func (a *app) migrate(rest []string, out string) error {
 	if len(rest) != 1 {
 		return usageError{"migrate: give the seed's config file, e.g. `sophos-connect migrate sophos.conf -o sophos-connect.yaml`"}
 	}
-	y, secret, err := migrateSeed(rest[0], out != "")
+	y, warnings, secret, err := migrateSeed(rest[0], out)
 	if err != nil {
 		return err
+	}
+	for _, w := range warnings {
+		fmt.Fprintln(a.stderr, "warning: "+w)
 	}
 	if out == "" {
 		fmt.Fprint(a.stdout, y)
@@ -413,102 +412,4 @@ func (a *app) migrate(rest []string, out string) error {
 	}
 	fmt.Fprintf(a.stdout, "wrote %s — check it with `sophos-connect validate -c %s`\n", out, out)
 	return nil
-}
-
-// seedKeys are the seed's keys in its order; the longest first for the
-// substring match (events_txt_file_name must not match txt_file_creation).
-var seedKeys = []string{
-	"alerts_auto_acknowledge_status", "alerts_auto_acknowledge_level",
-	"events_auto_acknowledge_status", "events_auto_acknowledge_level",
-	"alerts_json_file_name", "events_json_file_name", "alerts_txt_file_name", "events_txt_file_name",
-	"save_file_location", "json_file_creation", "txt_file_creation",
-	"client_secret", "client_id", "log_file_name", "log_level", "pull_time", "run",
-}
-
-func migrateSeed(path string, keepSecret bool) (string, bool, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", false, err
-	}
-	defer f.Close()
-	vals := map[string]string{}
-	sc := bufio.NewScanner(f)
-	line := 0
-	var unknown []string
-	for sc.Scan() {
-		line++
-		text := strings.TrimSpace(sc.Text())
-		if text == "" || strings.HasPrefix(text, "#") || strings.HasPrefix(text, ";") || strings.HasPrefix(text, "[") {
-			continue
-		}
-		k, v, ok := strings.Cut(text, "=")
-		if !ok {
-			unknown = append(unknown, fmt.Sprintf("%s:%d: not a `key = value` line", path, line))
-			continue
-		}
-		k, v = strings.TrimSpace(k), strings.TrimSpace(v)
-		matched := false
-		for _, sk := range seedKeys {
-			if strings.Contains(k, sk) {
-				if _, dup := vals[sk]; !dup {
-					vals[sk] = v
-				}
-				matched = true
-				break
-			}
-		}
-		if !matched {
-			unknown = append(unknown, fmt.Sprintf("%s:%d: unknown key %q", path, line, k))
-		}
-	}
-	if err := sc.Err(); err != nil {
-		return "", false, err
-	}
-	if len(unknown) > 0 {
-		return "", false, configError{fmt.Errorf("%s", strings.Join(unknown, "\n"))}
-	}
-	root := &yaml.Node{Kind: yaml.MappingNode}
-	add := func(key string, value *yaml.Node) {
-		root.Content = append(root.Content, &yaml.Node{Kind: yaml.ScalarNode, Value: key}, value)
-	}
-	str := func(s string) *yaml.Node { return &yaml.Node{Kind: yaml.ScalarNode, Value: s, Tag: "!!str"} }
-	sophosNode := &yaml.Node{Kind: yaml.MappingNode}
-	id := vals["client_id"]
-	if id == "" {
-		id = "${SOPHOS_CLIENT_ID}"
-	}
-	secret := vals["client_secret"]
-	hadSecret := secret != ""
-	if secret == "" || !keepSecret {
-		secret = "${SOPHOS_CLIENT_SECRET}"
-	}
-	sophosNode.Content = append(sophosNode.Content, str("client_id"), str(id), str("client_secret"), str(secret))
-	add("sophos", sophosNode)
-	for _, k := range []string{"pull_time", "run", "save_file_location", "txt_file_creation", "json_file_creation",
-		"alerts_txt_file_name", "events_txt_file_name", "alerts_json_file_name", "events_json_file_name",
-		"log_level", "log_file_name", "alerts_auto_acknowledge_status", "alerts_auto_acknowledge_level"} {
-		v, ok := vals[k]
-		if !ok {
-			continue
-		}
-		switch v {
-		case "True", "False":
-			add(k, &yaml.Node{Kind: yaml.ScalarNode, Value: strings.ToLower(v), Tag: "!!bool"})
-		default:
-			if k == "pull_time" {
-				add(k, &yaml.Node{Kind: yaml.ScalarNode, Value: v})
-			} else {
-				add(k, str(v))
-			}
-		}
-	}
-	var b strings.Builder
-	b.WriteString("# Converted from " + path + " by `sophos-connect migrate`.\n# Sinks, transforms and sources can be added: see examples/ and README.md.\n")
-	enc := yaml.NewEncoder(&b)
-	enc.SetIndent(2)
-	if err := enc.Encode(root); err != nil {
-		return "", false, err
-	}
-	enc.Close()
-	return b.String(), hadSecret && !keepSecret, nil
 }

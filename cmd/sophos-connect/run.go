@@ -31,15 +31,17 @@ func loadConfig(g *globals) (*config.Config, error) {
 	return c, nil
 }
 
-// logFilePath puts the seed's log file beside its data files.
+// logFilePath puts the seed's log file where the seed put it: beside the
+// config (the seed's script directory held sophos.conf and the log), unless
+// log_file_name is absolute.
 func logFilePath(c *config.Config) string {
 	if c.LogFileName == "" {
 		return ""
 	}
-	if filepath.IsAbs(c.LogFileName) {
+	if filepath.IsAbs(c.LogFileName) || c.File == "" {
 		return c.LogFileName
 	}
-	return filepath.Join(c.SaveFileLocation, c.LogFileName)
+	return filepath.Join(filepath.Dir(c.File), c.LogFileName)
 }
 
 func (a *app) cmdRun(ctx context.Context, g *globals) error {
@@ -76,6 +78,7 @@ func (a *app) collect(ctx context.Context, c *config.Config, g *globals, o colle
 		return configError{fmt.Errorf("%s: the stream chosen on the command line is disabled under sources", c.File)}
 	}
 	log.Info("Configurations: " + describeConfig(c))
+	log.Info(fmt.Sprintf("(config %s: state_dir=%s, %d sinks, %d transforms)", c.File, c.StateDir, len(c.Sinks), len(c.Transforms)))
 	log.Info("Initiating Sophos " + streamsTitle(streams) + " Pull")
 
 	metrics := pipeline.NewMetrics()
@@ -90,7 +93,8 @@ func (a *app) collect(ctx context.Context, c *config.Config, g *globals, o colle
 		log.Error("WhoAmI Authentication unsuccessful: " + err.Error())
 		return err
 	}
-	log.Log(ctx, pipeline.LevelVerbose, "WhoAmI Authentication Successful", "id", id.ID, "idType", id.IDType)
+	log.Log(ctx, pipeline.LevelVerbose, "WhoAmI Authentication Successful")
+	log.Log(ctx, pipeline.LevelVerbose, fmt.Sprintf("(whoami: %s %s)", id.IDType, id.ID))
 
 	src, err := sophos.NewSource(client, sophos.SourceOptions{
 		Streams: streams, Light: c.Sources.Events.Light, ExcludeTypes: c.Sources.Events.ExcludeTypes,
@@ -112,11 +116,23 @@ func (a *app) collect(ctx context.Context, c *config.Config, g *globals, o colle
 		return configError{err}
 	}
 	defer as.close()
+	now := time.Now
+	if o.now != nil {
+		now = o.now
+	}
+	if err := as.adoptSeedFiles(cps, now(), log); err != nil {
+		return err
+	}
+	newJSON := as.missingSeedJSON()
 	if err := as.addBuffers(c.StateDir, dlq, metrics, log); err != nil {
 		return err
 	}
 	if err := as.start(ctx); err != nil {
 		return err
+	}
+	for _, sf := range newJSON {
+		name := sf.stream.Plural()
+		log.Info("No "+name+" json file existed, created a new "+name+" json file", "source", sourceTag(sf.stream))
 	}
 	var ready atomic.Bool
 	if c.MetricsAddr != "" {
@@ -177,7 +193,8 @@ func (a *app) collect(ctx context.Context, c *config.Config, g *globals, o colle
 	if o.stats != nil {
 		*o.stats = st
 	}
-	log.Info(fmt.Sprintf("%d new logs added (%d records pulled in %d pages, %d dropped by stages, %d dead-lettered)", st.Records-st.Dropped, st.Records, st.Pages, st.Dropped, st.DeadLettered))
+	log.Info(fmt.Sprintf("%d new logs added", st.Records-st.Dropped))
+	log.Info(fmt.Sprintf("(%d records pulled in %d pages, %d dropped by stages, %d dead-lettered)", st.Records, st.Pages, st.Dropped, st.DeadLettered))
 	return err
 }
 
@@ -213,9 +230,6 @@ func describeConfig(c *config.Config) string {
 		"log_level=" + c.LogLevel,
 		fmt.Sprintf("alerts_auto_acknowledge_status=%v", c.AlertsAutoAcknowledgeStatus),
 		"alerts_auto_acknowledge_level=" + c.AlertsAutoAcknowledgeLevel,
-		"state_dir=" + c.StateDir,
-		fmt.Sprintf("sinks=%d", len(c.Sinks)),
-		fmt.Sprintf("transforms=%d", len(c.Transforms)),
 	}
 	return "[" + strings.Join(parts, ", ") + "]"
 }
