@@ -33,8 +33,8 @@ func TestMigrateRealSeedConfigs(t *testing.T) {
 			noWarn: true, env: true,
 		},
 		{
-			name: "double and single quotes, CRLF, BOM",
-			conf: "\xef\xbb\xbfclient_id = \"0a1b2c3d-aaaa-bbbb-cccc-0123456789ab\"\r\nclient_secret = 'p@ss=w0rd \"x\"'\r\npull_time = \"30\"\r\nlog_level = 'VERBOSE'\r\njson_file_creation = \"True\"\r\n",
+			name:   "double and single quotes, CRLF, BOM",
+			conf:   "\xef\xbb\xbfclient_id = \"0a1b2c3d-aaaa-bbbb-cccc-0123456789ab\"\r\nclient_secret = 'p@ss=w0rd \"x\"'\r\npull_time = \"30\"\r\nlog_level = 'VERBOSE'\r\njson_file_creation = \"True\"\r\n",
 			want:   map[string]string{"sophos.client_id": "0a1b2c3d-aaaa-bbbb-cccc-0123456789ab", "sophos.client_secret": `p@ss=w0rd "x"`, "pull_time": "30", "log_level": "VERBOSE", "json_file_creation": "true"},
 			noWarn: true,
 		},

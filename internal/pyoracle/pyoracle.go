@@ -14,11 +14,16 @@ import (
 // script reads one JSON document per line (a JSON string holding the
 // document's text, so any bytes survive the trip) and writes one line per
 // document: json.dumps(json.loads(text)) with Python's defaults.
+// With the argument "array" it writes one line instead: the text
+// json.dump(list_of_documents, f) writes, as the seed wrote its JSON file.
 const script = `
 import json, sys
-for line in sys.stdin:
-    doc = json.loads(json.loads(line))
-    sys.stdout.write(json.dumps(json.dumps(doc)) + "\n")
+docs = [json.loads(json.loads(line)) for line in sys.stdin]
+if sys.argv[1:] == ["array"]:
+    sys.stdout.write(json.dumps(json.dumps(docs)) + "\n")
+else:
+    for doc in docs:
+        sys.stdout.write(json.dumps(json.dumps(doc)) + "\n")
 `
 
 // Python returns the python3 binary, skipping (or failing under CI) when
@@ -38,6 +43,22 @@ func Python(t testing.TB) string {
 // Dumps returns Python's json.dumps(json.loads(doc)) of every document.
 func Dumps(t testing.TB, docs []string) []string {
 	t.Helper()
+	res := run(t, docs)
+	if len(res) != len(docs) {
+		t.Fatalf("python3 answered %d documents for %d", len(res), len(docs))
+	}
+	return res
+}
+
+// DumpArray returns what the seed's json.dump(items, f) wrote for the
+// items (JSON texts): one array, Python's default separators and escapes.
+func DumpArray(t testing.TB, items []string) string {
+	t.Helper()
+	return run(t, items, "array")[0]
+}
+
+func run(t testing.TB, docs []string, args ...string) []string {
+	t.Helper()
 	py := Python(t)
 	var in bytes.Buffer
 	for _, d := range docs {
@@ -48,7 +69,7 @@ func Dumps(t testing.TB, docs []string) []string {
 		in.Write(b)
 		in.WriteByte('\n')
 	}
-	cmd := exec.Command(py, "-c", script)
+	cmd := exec.Command(py, append([]string{"-c", script}, args...)...)
 	cmd.Stdin = &in
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
@@ -57,15 +78,15 @@ func Dumps(t testing.TB, docs []string) []string {
 		t.Fatalf("python3: %v\n%s", err, stderr.String())
 	}
 	var res []string
+	if len(out) == 0 {
+		return nil
+	}
 	for _, l := range bytes.Split(bytes.TrimRight(out, "\n"), []byte("\n")) {
 		var s string
 		if err := json.Unmarshal(l, &s); err != nil {
 			t.Fatalf("python3 output %q: %v", l, err)
 		}
 		res = append(res, s)
-	}
-	if len(res) != len(docs) {
-		t.Fatalf("python3 answered %d documents for %d", len(res), len(docs))
 	}
 	return res
 }
