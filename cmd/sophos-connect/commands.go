@@ -37,7 +37,7 @@ func validateCmd() *command {
 }
 
 func (a *app) validate(g *globals, asJSON bool) error {
-	c, err := loadConfig(g)
+	c, err := loadChecked(g)
 	if err != nil {
 		return err
 	}

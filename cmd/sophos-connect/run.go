@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"sort"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -44,8 +45,68 @@ func logFilePath(c *config.Config) string {
 	return filepath.Join(filepath.Dir(c.File), c.LogFileName)
 }
 
+// loadChecked loads the config and, even when the file has errors, builds
+// its stages and sinks without side effects, so that validate and run report
+// the same list: every error of the file, sorted by line.
+func loadChecked(g *globals) (*config.Config, error) {
+	c, err := config.Load(config.Path(g.config))
+	if c == nil {
+		return nil, configError{err}
+	}
+	var all config.Errors
+	if err != nil {
+		var list config.Errors
+		if !asErrors(err, &list) {
+			list = config.Errors{err}
+		}
+		all = append(all, list...)
+	}
+	if as, aerr := assemble(c, enabledStreams(c, g), nil, true); aerr != nil {
+		var list config.Errors
+		asErrors(prefixErrors(c.File, aerr), &list)
+		all = append(all, list...)
+	} else {
+		as.close()
+	}
+	if len(all) == 0 {
+		return c, nil
+	}
+	return nil, configError{sortByFileLine(c.File, all)}
+}
+
+// sortByFileLine orders "file:line: …" messages by line (stable; those
+// without a line last) and drops repeats.
+func sortByFileLine(file string, errs config.Errors) config.Errors {
+	line := func(e error) int {
+		rest, ok := strings.CutPrefix(e.Error(), file+":")
+		if !ok {
+			return 1 << 30
+		}
+		n := 0
+		i := 0
+		for i < len(rest) && rest[i] >= '0' && rest[i] <= '9' {
+			n = n*10 + int(rest[i]-'0')
+			i++
+		}
+		if i == 0 || i >= len(rest) || rest[i] != ':' {
+			return 1 << 30
+		}
+		return n
+	}
+	seen := map[string]bool{}
+	var out config.Errors
+	for _, e := range errs {
+		if !seen[e.Error()] {
+			seen[e.Error()] = true
+			out = append(out, e)
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool { return line(out[i]) < line(out[j]) })
+	return out
+}
+
 func (a *app) cmdRun(ctx context.Context, g *globals) error {
-	c, err := loadConfig(g)
+	c, err := loadChecked(g)
 	if err != nil {
 		return err
 	}

@@ -30,6 +30,9 @@ type diffVariant struct {
 var diffVariants = func() []diffVariant {
 	var vs []diffVariant
 	for _, f := range Formats {
+		if f == "python-json" {
+			continue // newer than the oracle: TestPythonJSONMatchesPython asks python3 instead
+		}
 		vs = append(vs, diffVariant{f, Options{}}, diffVariant{f, Options{CEFStrict: true}})
 	}
 	return append(vs, diffVariant{"cef", Options{KeepDhost: true}}, diffVariant{"official-json", Options{KeepDhost: true}},

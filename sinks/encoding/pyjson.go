@@ -13,6 +13,10 @@ import (
 // escape, astral ones as a surrogate pair), key order kept, a repeated key
 // at its first position with its last value, numbers as Python prints them
 // (1.50 → 1.5, 1e3 → 1000.0). Nothing is added or renamed.
+//
+// One deliberate difference, for input the API does not send: a float
+// beyond the double range is written as the API wrote it (Python would
+// write Infinity, which no JSON reader accepts).
 type pyJSONEncoder struct {
 	t tape
 	p py
