@@ -264,7 +264,10 @@ func (a *app) listEndpoints(ctx context.Context, op *operator, tenants []sophos.
 	}
 	var rows []row
 	for _, t := range tenants {
-		op.log.Log(ctx, pipeline.LevelVerbose, fmt.Sprintf("Initiating Health Status Query %s.", describeFilter(f)), "tenant", t.ID)
+		op.log.Log(ctx, pipeline.LevelVerbose, fmt.Sprintf("Initiating Health Status Query %s.", describeFilter(f)))
+		if len(tenants) > 1 {
+			op.log.Log(ctx, pipeline.LevelVerbose, "(tenant "+t.Label()+" "+t.ID+")")
+		}
 		list, err := op.client.ListEndpoints(ctx, t, f)
 		if err != nil {
 			return err
