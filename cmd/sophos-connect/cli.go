@@ -65,6 +65,7 @@ func commandTable() []*command {
 		alertsCmd(),
 		stateCmd(),
 		replayCmd(),
+		statusCmd(),
 		migrateCmd(),
 		versionCmd(),
 		{
