@@ -1,6 +1,7 @@
 package encoding
 
 import (
+	"bytes"
 	"fmt"
 
 	"github.com/sophos-connect/sophos-connect/pipeline"
@@ -29,6 +30,19 @@ func (e *pyJSONEncoder) Append(dst []byte, r *pipeline.Record) ([]byte, error) {
 	e.p.t = &e.t
 	e.p.ascii = true
 	return e.p.value(dst, 0, true), nil
+}
+
+// appendJSONStrASCII appends string node n as appendJSONStringASCII writes
+// its text: a string with neither an escape nor a byte outside ASCII is
+// written as it is (raw control characters cannot occur in valid JSON),
+// unless it holds DEL.
+func (t *tape) appendJSONStrASCII(dst []byte, n int32) []byte {
+	nd := &t.nodes[n]
+	q := t.raw[nd.s:nd.e]
+	if nd.flags == 0 && bytes.IndexByte(q, 0x7f) < 0 {
+		return append(dst, q...)
+	}
+	return appendJSONStringASCII(dst, jsonText(q))
 }
 
 // appendJSONStringASCII appends t as Python's json.dumps (ensure_ascii=True)

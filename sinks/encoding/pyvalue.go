@@ -78,7 +78,7 @@ func (p *py) value(dst []byte, n int32, jsonOut bool) []byte {
 	switch t.nodes[n].kind {
 	case '"':
 		if jsonOut && p.ascii {
-			return appendJSONStringASCII(dst, jsonText(t.text(n)))
+			return t.appendJSONStrASCII(dst, n)
 		}
 		if jsonOut {
 			return t.appendJSONStr(dst, n)
