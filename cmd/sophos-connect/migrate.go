@@ -102,7 +102,11 @@ func migrateSeed(path, outPath string) (yml string, warnings []string, secretOmi
 			continue
 		}
 		kind := seedKind[key]
-		if i := strings.Index(v, "#"); i >= 0 && !isQuoted(v) {
+		if q, rest, ok := quotedHead(v); ok && strings.HasPrefix(rest, "#") {
+			// "value" # comment: the quotes say where the value ends.
+			warn(line, "%s: the text after the closing quote (%q) is taken as a comment and dropped", key, rest)
+			v = q
+		} else if i := strings.Index(v, "#"); i >= 0 && !isQuoted(v) {
 			if kind == "secret" {
 				warn(line, "%s has a '#' in its value: it is kept whole, as the seed read it; if the part from '#' is a comment, remove it from the value", key)
 			} else {
@@ -251,6 +255,19 @@ func validSeedLevel(v string) bool {
 		}
 	}
 	return false
+}
+
+// quotedHead splits `"value" rest` into the quoted value (quotes kept) and
+// the trimmed rest, when v starts with a quote that closes before its end.
+func quotedHead(v string) (quoted, rest string, ok bool) {
+	if len(v) < 2 || (v[0] != '"' && v[0] != '\'') {
+		return "", "", false
+	}
+	j := strings.IndexByte(v[1:], v[0])
+	if j < 0 || j+2 == len(v) {
+		return "", "", false
+	}
+	return v[:j+2], strings.TrimSpace(v[j+2:]), true
 }
 
 func isQuoted(v string) bool {

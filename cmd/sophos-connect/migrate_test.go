@@ -58,6 +58,12 @@ func TestMigrateRealSeedConfigs(t *testing.T) {
 			warnings: []string{":2: client_secret has a '#' in its value: it is kept whole", `:3: pull_time: the text from '#' ("# seconds") is taken as a comment`},
 		},
 		{
+			name:     "a comment after a quoted secret",
+			conf:     "client_id = \"abc\"   # the id\nclient_secret = 'd#ef' # rotated 2025\n",
+			want:     map[string]string{"sophos.client_id": "abc", "sophos.client_secret": "d#ef"},
+			warnings: []string{`:1: client_id: the text after the closing quote ("# the id")`, `:2: client_secret: the text after the closing quote ("# rotated 2025")`},
+		},
+		{
 			name:     "a save_file_location prefix without a trailing slash",
 			conf:     "client_id = abc\nclient_secret = def\nsave_file_location = /var/log/sophos/site1_\njson_file_creation = True\n",
 			want:     map[string]string{"save_file_location": "/var/log/sophos", "events_txt_file_name": "site1_sophos_events", "alerts_json_file_name": "site1_sophos_alerts.json"},
