@@ -237,6 +237,23 @@ func TestOperatorNeedsTenantWithPartner(t *testing.T) {
 	if len(seen) != 2 {
 		t.Errorf("alerts list shows %d tenants, want 2:\n%s", len(seen), out)
 	}
+	code, out, errOut = runApp(t, ctx, "alerts", "list", "-json", "-c", cfg)
+	var items []struct {
+		ID     string
+		Tenant struct{ ID, Name string }
+	}
+	if err := json.Unmarshal([]byte(out), &items); code != 0 || err != nil || len(items) == 0 {
+		t.Fatalf("alerts list -json: %d %v %s", code, err, errOut)
+	}
+	byTenant := map[string]int{}
+	for _, it := range items {
+		byTenant[it.Tenant.ID]++
+	}
+	for _, id := range emu.TenantIDs() {
+		if byTenant[id] == 0 {
+			t.Errorf("alerts list -json has no alert of tenant %s: %v", id, byTenant)
+		}
+	}
 	tid := emu.TenantIDs()[1]
 	if code, _, errOut := runApp(t, ctx, "alerts", "list", "-tenant", tid, "-c", cfg); code != 0 {
 		t.Fatalf("-tenant id: %s", errOut)
