@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"gopkg.in/yaml.v3"
 
@@ -73,6 +74,9 @@ func migrateSeed(path, outPath string) (yml string, warnings []string, secretOmi
 	line := 0
 	for sc.Scan() {
 		line++
+		if !utf8.Valid(sc.Bytes()) {
+			return "", nil, false, configError{fmt.Errorf("%s:%d: not UTF-8 text: save the file as UTF-8 (an editor may have written another encoding) and run migrate again", path, line)}
+		}
 		text := strings.TrimSpace(sc.Text()) // also drops the \r of CRLF
 		if text == "" || strings.HasPrefix(text, "#") || strings.HasPrefix(text, ";") || strings.HasPrefix(text, "[") {
 			continue

@@ -5,10 +5,12 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
-// FuzzMigrateSeed: whatever sophos.conf holds, migrate never fails on its
-// content and its YAML passes validate (loadChecked: the file, its stages
+// FuzzMigrateSeed: whatever UTF-8 sophos.conf holds, migrate never fails on
+// its content (other bytes are refused with the line) and its YAML passes
+// validate (loadChecked: the file, its stages
 // and sinks), with the credentials from the environment when blank.
 // go test -run XXX -fuzz FuzzMigrateSeed -fuzztime 60s ./cmd/sophos-connect/
 func FuzzMigrateSeed(f *testing.F) {
@@ -32,6 +34,9 @@ func FuzzMigrateSeed(f *testing.F) {
 		}
 		out := filepath.Join(dir, "sophos-connect.yaml")
 		y, _, _, err := migrateSeed(in, out)
+		if err != nil && !utf8.ValidString(conf) && strings.Contains(err.Error(), "not UTF-8 text") {
+			return // the one refusal: text migrate cannot read as the seed's
+		}
 		if err != nil {
 			t.Fatalf("migrate failed on %q: %v", conf, err)
 		}
