@@ -94,6 +94,12 @@ func (s *Server) wrap(route string, a access, h func(http.ResponseWriter, *http.
 		}()
 		var c call
 		if a != open {
+			if s.lim != nil {
+				if !s.lim.admit(s, rec) {
+					return
+				}
+				defer s.lim.done()
+			}
 			if s.injectFault(rec, r) {
 				return
 			}
