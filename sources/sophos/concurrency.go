@@ -1,0 +1,213 @@
+package sophos
+
+import (
+	"context"
+	"sync"
+	"time"
+)
+
+// Adaptive concurrency (AIMD). The limiter bounds the requests a Client —
+// one credential — has in flight. In adaptive mode it starts at aimdStart
+// and, once per window (one smoothed round-trip time), adds one when the
+// window used the whole limit without a 429/503. It multiplies the limit by
+// aimdDecrease on the first 429/503 of requests sent under the current limit
+// (once: answers to requests sent under an older limit do not count again)
+// and when two windows in a row had a mean latency above twice the base
+// latency (the lowest window mean seen; a server that slow even at one
+// request in flight resets it: not our load). Within one of the limit where
+// the last overload happened it probes 8 times more slowly, so a hard
+// server cap costs few 429s. A Retry-After pauses every request of the
+// credential until it has passed, in either mode.
+const (
+	aimdStart       = 4
+	aimdDecrease    = 0.9
+	aimdSlowProbe   = 0.125 // increase per window within one of the last overload point
+	aimdLatencyRise = 2.0   // window mean latency above this × the base latency: queueing
+	aimdEWMA        = 0.2   // smoothing of the window length
+)
+
+// DefaultMaxConcurrency bounds adaptive concurrency.
+const DefaultMaxConcurrency = 64
+
+// outcome of one request, for the controller.
+type outcome int
+
+const (
+	outcomeOK       outcome = iota // an answer that says nothing about load (2xx, 4xx)
+	outcomeOverload                // 429 or 503: the server asks for less
+	outcomeError                   // no answer (network error, timeout): no signal
+)
+
+type limiter struct {
+	adaptive bool
+	max      int
+
+	mu         sync.Mutex
+	limit      float64
+	inflight   int
+	changed    chan struct{} // closed (and replaced) when a slot frees or the limit or pause changes
+	pauseUntil time.Time
+
+	gen      uint64 // bumped on every decrease
+	ceiling  float64
+	srtt     time.Duration // smoothed window mean latency: the window length
+	base     time.Duration // lowest window mean latency
+	slowWins int           // consecutive windows above aimdLatencyRise × base
+	winStart time.Time
+	winSum   time.Duration
+	winN     int
+	winFull  bool
+	winOver  bool
+}
+
+// newLimiter: fixed > 0 pins the limit; else adaptive up to max.
+func newLimiter(fixed, max int) *limiter {
+	l := &limiter{changed: make(chan struct{}), max: max}
+	if fixed > 0 {
+		l.limit, l.max = float64(fixed), fixed
+	} else {
+		l.adaptive = true
+		l.limit = float64(min(aimdStart, max))
+	}
+	return l
+}
+
+// Limit returns the current concurrency limit.
+func (l *limiter) Limit() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return int(l.limit)
+}
+
+func (l *limiter) broadcast() {
+	close(l.changed)
+	l.changed = make(chan struct{})
+}
+
+// acquire waits for a slot (and for any Retry-After pause to end). The
+// returned function must be called with the request's outcome and latency.
+func (l *limiter) acquire(ctx context.Context) (func(outcome, time.Duration), error) {
+	for {
+		l.mu.Lock()
+		wait := time.Until(l.pauseUntil)
+		if wait <= 0 && l.inflight < max(1, int(l.limit)) {
+			l.inflight++
+			if l.inflight >= int(l.limit) {
+				l.winFull = true
+			}
+			gen := l.gen
+			l.mu.Unlock()
+			return func(o outcome, rtt time.Duration) { l.release(gen, o, rtt) }, nil
+		}
+		ch := l.changed
+		l.mu.Unlock()
+		var t *time.Timer
+		var timer <-chan time.Time
+		if wait > 0 {
+			t = time.NewTimer(wait)
+			timer = t.C
+		}
+		select {
+		case <-ch:
+		case <-timer:
+		case <-ctx.Done():
+		}
+		if t != nil {
+			t.Stop()
+		}
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+	}
+}
+
+// pause holds every request back for d (a Retry-After).
+func (l *limiter) pause(d time.Duration) {
+	if d <= 0 {
+		return
+	}
+	l.mu.Lock()
+	if until := time.Now().Add(d); until.After(l.pauseUntil) {
+		l.pauseUntil = until
+	}
+	l.mu.Unlock()
+}
+
+func (l *limiter) release(gen uint64, o outcome, rtt time.Duration) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	defer l.broadcast()
+	l.inflight--
+	if !l.adaptive {
+		return
+	}
+	now := time.Now()
+	switch o {
+	case outcomeOverload:
+		l.winOver = true
+		if gen == l.gen { // sent under the current limit
+			l.decrease(true)
+		}
+	case outcomeOK:
+		l.winSum += rtt
+		l.winN++
+	}
+	if l.winStart.IsZero() {
+		l.winStart = now
+	}
+	win := l.srtt
+	if win <= 0 {
+		win = rtt
+	}
+	if now.Sub(l.winStart) < win {
+		return
+	}
+	// End of a window.
+	if l.winN > 0 {
+		mean := l.winSum / time.Duration(l.winN)
+		rising := l.base > 0 && float64(mean) > aimdLatencyRise*float64(l.base)
+		switch {
+		case l.base == 0 || mean < l.base:
+			l.base = mean
+		case rising && l.limit <= 1:
+			// Slow even with one request in flight: not our load, the
+			// server is slower now.
+			l.base = mean
+			rising = false
+		}
+		// Two slow windows in a row: one can be noise (a GC, a busy host).
+		if rising && l.winN >= 2 {
+			l.slowWins++
+		} else {
+			l.slowWins = 0
+		}
+		if l.slowWins >= 2 && !l.winOver {
+			l.decrease(false)
+			l.winOver = true
+			l.slowWins = 0
+		}
+		if l.srtt == 0 {
+			l.srtt = mean
+		}
+		l.srtt = time.Duration((1-aimdEWMA)*float64(l.srtt) + aimdEWMA*float64(mean))
+	}
+	if !l.winOver && l.winFull {
+		step := 1.0
+		if l.ceiling > 0 && l.limit+1 >= l.ceiling {
+			step = aimdSlowProbe
+		}
+		l.limit = min(float64(l.max), l.limit+step)
+		if l.ceiling > 0 && l.limit > l.ceiling+1 {
+			l.ceiling = 0 // the server takes more now: forget the old cap
+		}
+	}
+	l.winStart, l.winSum, l.winN, l.winFull, l.winOver = now, 0, 0, false, false
+}
+
+func (l *limiter) decrease(overload bool) {
+	if overload {
+		l.ceiling = l.limit
+	}
+	l.limit = max(1, l.limit*aimdDecrease)
+	l.gen++
+}
