@@ -74,6 +74,9 @@ type Options struct {
 	Since time.Time
 	// Workers bounds the partitions pulled at once (default 4).
 	Workers int
+	// PagesPerTurn bounds the pages a partition pulls before the other
+	// partitions get their turn (default DefaultPagesPerTurn).
+	PagesPerTurn int
 	// MaxInflightPages bounds pages pulled but not yet committed: the
 	// pipeline's memory bound and its back-pressure (default 4×Workers).
 	MaxInflightPages int
@@ -141,6 +144,9 @@ type runner struct {
 func Run(ctx context.Context, o Options) (Stats, error) {
 	if o.Workers <= 0 {
 		o.Workers = 4
+	}
+	if o.PagesPerTurn <= 0 {
+		o.PagesPerTurn = DefaultPagesPerTurn
 	}
 	if o.MaxInflightPages <= 0 {
 		o.MaxInflightPages = 4 * o.Workers
@@ -265,31 +271,11 @@ func (r *runner) pass(ctx context.Context) (failed int, err error) {
 		}
 		return 0, fmt.Errorf("list partitions: %w", err)
 	}
-	sem := make(chan struct{}, r.o.Workers)
-	var wg sync.WaitGroup
-	var nFailed atomic.Int32
-	for _, p := range parts {
-		select {
-		case sem <- struct{}{}:
-		case <-ctx.Done():
-			wg.Wait()
-			return int(nFailed.Load()), nil
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			if err := r.pullPartition(ctx, p); err != nil && ctx.Err() == nil {
-				nFailed.Add(1)
-				r.log.Error(fmt.Sprintf("pull %s: %v", p, err), "source", sourceName(p.Stream))
-			}
-		}()
-	}
-	wg.Wait()
+	failed = r.schedule(ctx, parts)
 	if r.o.Once {
 		r.waitIdleCtx(ctx)
 	}
-	return int(nFailed.Load()), nil
+	return failed, nil
 }
 
 // waitIdleCtx waits until no page is in flight or ctx ends.
@@ -333,19 +319,24 @@ func (r *runner) position(p Partition) Position {
 	return Position{Cursor: cp.Cursor}
 }
 
-func (r *runner) pullPartition(ctx context.Context, p Partition) error {
+// pullPartition pulls up to maxPages pages of p (one turn); more says it
+// is not caught up yet.
+func (r *runner) pullPartition(ctx context.Context, p Partition, maxPages int) (more bool, err error) {
 	pos := r.position(p)
-	for {
+	for n := 0; ; n++ {
+		if n == maxPages {
+			return true, nil
+		}
 		select {
 		case r.inflight <- struct{}{}:
 		case <-ctx.Done():
-			return ctx.Err()
+			return false, ctx.Err()
 		}
 		r.o.Metrics.InflightPages.Set(float64(len(r.inflight)))
 		page, err := r.fetch(ctx, p, pos)
 		if err != nil {
 			<-r.inflight
-			return err
+			return false, err
 		}
 		r.log.Log(ctx, LevelLogPlus, fmt.Sprintf("Pulled %d %s for %s", len(page.Records), p.Stream.Plural(), p.TenantLabel()), "source", sourceName(p.Stream))
 		r.submit(page)
@@ -354,7 +345,7 @@ func (r *runner) pullPartition(ctx context.Context, p Partition) error {
 		r.fetchPos[p.Key()] = pos
 		r.mu.Unlock()
 		if !page.HasMore {
-			return nil
+			return false, nil
 		}
 	}
 }
