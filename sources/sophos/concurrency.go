@@ -8,14 +8,16 @@ import (
 
 // Adaptive concurrency (AIMD). The limiter bounds the requests a Client —
 // one credential — has in flight. In adaptive mode it starts at aimdStart
-// and, once per window (one smoothed round-trip time), adds one when the
-// window used the whole limit without a 429/503. It multiplies the limit by
-// aimdDecrease on the first 429/503 of requests sent under the current limit
-// (once: answers to requests sent under an older limit do not count again)
-// and when two windows in a row had a mean latency above twice the base
-// latency (the lowest window mean seen; a server that slow even at one
-// request in flight resets it: not our load). Within one of the limit where
-// the last overload happened it probes 8 times more slowly, so a hard
+// and adds one per answer while the limit is in use (slow start: it doubles
+// per round trip) until the first sign of overload; from then on each
+// window (one smoothed round-trip time) that used the whole limit adds one. Overload is a 429/503 answer to a request sent
+// under the current limit (answers to requests sent under an older limit do
+// not count again), or two windows in a row whose mean latency is above
+// twice the base latency (the lowest window mean seen; a server that slow
+// even at one request in flight resets it: not our load). It cuts the limit
+// to aimdDecrease × the requests that were in flight (for latency: down to
+// half, as far as the latency rose). Within one of the
+// point of the last overload it probes 8 times more slowly, so a hard
 // server cap costs few 429s. A Retry-After pauses every request of the
 // credential until it has passed, in either mode.
 const (
@@ -48,16 +50,17 @@ type limiter struct {
 	changed    chan struct{} // closed (and replaced) when a slot frees or the limit or pause changes
 	pauseUntil time.Time
 
-	gen      uint64 // bumped on every decrease
-	ceiling  float64
-	srtt     time.Duration // smoothed window mean latency: the window length
-	base     time.Duration // lowest window mean latency
-	slowWins int           // consecutive windows above aimdLatencyRise × base
-	winStart time.Time
-	winSum   time.Duration
-	winN     int
-	winFull  bool
-	winOver  bool
+	slowStart bool   // doubling per window until the first overload
+	gen       uint64 // bumped on every decrease
+	ceiling   float64
+	srtt      time.Duration // smoothed window mean latency: the window length
+	base      time.Duration // lowest window mean latency
+	slowWins  int           // consecutive windows above aimdLatencyRise × base
+	winStart  time.Time
+	winSum    time.Duration
+	winN      int
+	winFull   bool
+	winOver   bool
 }
 
 // newLimiter: fixed > 0 pins the limit; else adaptive up to max.
@@ -66,7 +69,7 @@ func newLimiter(fixed, max int) *limiter {
 	if fixed > 0 {
 		l.limit, l.max = float64(fixed), fixed
 	} else {
-		l.adaptive = true
+		l.adaptive, l.slowStart = true, true
 		l.limit = float64(min(aimdStart, max))
 	}
 	return l
@@ -146,11 +149,17 @@ func (l *limiter) release(gen uint64, o outcome, rtt time.Duration) {
 	case outcomeOverload:
 		l.winOver = true
 		if gen == l.gen { // sent under the current limit
-			l.decrease(true)
+			l.decrease(true, l.inflight+1)
 		}
 	case outcomeOK:
 		l.winSum += rtt
 		l.winN++
+		// Slow start: one more per answer while the limit is used, which
+		// doubles it per round trip yet oversteps a hard cap by one
+		// request, not by the whole limit.
+		if l.slowStart && l.inflight+1 >= int(l.limit) {
+			l.limit = min(float64(l.max), l.limit+1)
+		}
 	}
 	if l.winStart.IsZero() {
 		l.winStart = now
@@ -175,15 +184,19 @@ func (l *limiter) release(gen uint64, o outcome, rtt time.Duration) {
 			l.base = mean
 			rising = false
 		}
-		// Two slow windows in a row: one can be noise (a GC, a busy host).
+		// Two slow windows in a row (one in slow start): one can be noise
+		// (a GC, a busy host). A slow window never raises the limit. The
+		// cut follows the latency: twice the base takes 10 %, more takes
+		// up to half.
 		if rising && l.winN >= 2 {
 			l.slowWins++
-		} else {
-			l.slowWins = 0
-		}
-		if l.slowWins >= 2 && !l.winOver {
-			l.decrease(false)
+			if !l.winOver && (l.slowWins >= 2 || l.slowStart) {
+				f := min(aimdDecrease, max(0.5, aimdLatencyRise*float64(l.base)/float64(mean)))
+				l.cut(f, l.inflight+1, false)
+				l.slowWins = 0
+			}
 			l.winOver = true
+		} else {
 			l.slowWins = 0
 		}
 		if l.srtt == 0 {
@@ -193,7 +206,10 @@ func (l *limiter) release(gen uint64, o outcome, rtt time.Duration) {
 	}
 	if !l.winOver && l.winFull {
 		step := 1.0
-		if l.ceiling > 0 && l.limit+1 >= l.ceiling {
+		switch {
+		case l.slowStart:
+			step = 0 // grown per answer above
+		case l.ceiling > 0 && l.limit+1 >= l.ceiling:
 			step = aimdSlowProbe
 		}
 		l.limit = min(float64(l.max), l.limit+step)
@@ -204,10 +220,17 @@ func (l *limiter) release(gen uint64, o outcome, rtt time.Duration) {
 	l.winStart, l.winSum, l.winN, l.winFull, l.winOver = now, 0, 0, false, false
 }
 
-func (l *limiter) decrease(overload bool) {
+// decrease cuts the limit after an overload (or rising latency) seen with
+// inflight requests out: the server took fewer than the limit when that
+// is lower (after slow start's doubling, it is).
+func (l *limiter) decrease(overload bool, inflight int) { l.cut(aimdDecrease, inflight, overload) }
+
+func (l *limiter) cut(factor float64, inflight int, overload bool) {
+	at := min(l.limit, float64(inflight))
 	if overload {
-		l.ceiling = l.limit
+		l.ceiling = at
 	}
-	l.limit = max(1, l.limit*aimdDecrease)
+	l.limit = max(1, at*factor)
+	l.slowStart = false
 	l.gen++
 }

@@ -98,7 +98,11 @@ func (s *Server) wrap(route string, a access, h func(http.ResponseWriter, *http.
 				if !s.lim.admit(s, rec) {
 					return
 				}
-				defer s.lim.done()
+				// The slot frees as the answer starts: a client that sends
+				// its next request on reading this one is not refused
+				// because the handler has not returned yet.
+				rec.onAnswer = s.lim.done
+				defer rec.answer()
 			}
 			if s.injectFault(rec, r) {
 				return
