@@ -44,6 +44,7 @@ func (r *runner) schedule(ctx context.Context, parts []Partition) (failed int) {
 				more, err := r.pullPartition(ctx, p, r.o.PagesPerTurn)
 				switch {
 				case err != nil && ctx.Err() == nil:
+					r.o.Metrics.Board.Failed(p.Tenant, p.TenantName, string(p.Stream), err.Error(), r.o.Now())
 					r.log.Error(fmt.Sprintf("pull %s: %v", p, err), "source", sourceName(p.Stream))
 					finish(true)
 				case more && ctx.Err() == nil:
