@@ -27,7 +27,8 @@ type CheckpointStore struct {
 
 	mu      sync.Mutex
 	cps     map[string]Checkpoint
-	sorted  []string // keys of cps in order, rebuilt when keys come or go
+	sorted  []string // keys of cps in order as of the last Flush
+	added   []string // keys set since, not in sorted
 	buf     []byte   // the last file written, reused
 	dirty   bool
 	writeMu sync.Mutex // one writer at a time
@@ -99,6 +100,9 @@ func (s *CheckpointStore) Keys() []string {
 // Set records a new position in memory; Flush makes it durable.
 func (s *CheckpointStore) Set(key string, c Checkpoint) {
 	s.mu.Lock()
+	if _, ok := s.cps[key]; !ok {
+		s.added = append(s.added, key)
+	}
 	s.cps[key] = c
 	s.dirty = true
 	s.mu.Unlock()
@@ -116,7 +120,7 @@ func (s *CheckpointStore) Delete(match func(key string) bool) int {
 		}
 	}
 	if n > 0 {
-		s.sorted = s.sorted[:0] // rebuilt by the next Flush
+		s.sorted, s.added = s.sorted[:0], s.added[:0] // rebuilt by the next Flush
 		s.dirty = true
 	}
 	return n
@@ -138,13 +142,29 @@ func (s *CheckpointStore) Flush() error {
 		s.mu.Unlock()
 		return nil
 	}
-	if len(s.sorted) != len(s.cps) {
+	switch {
+	case len(s.sorted)+len(s.added) != len(s.cps): // keys were deleted
 		s.sorted = s.sorted[:0]
 		for k := range s.cps {
 			s.sorted = append(s.sorted, k)
 		}
 		sort.Strings(s.sorted)
+	case len(s.added) > 0: // merge the new keys in
+		sort.Strings(s.added)
+		merged := make([]string, 0, len(s.cps))
+		i, j := 0, 0
+		for i < len(s.sorted) || j < len(s.added) {
+			if j == len(s.added) || (i < len(s.sorted) && s.sorted[i] < s.added[j]) {
+				merged = append(merged, s.sorted[i])
+				i++
+			} else {
+				merged = append(merged, s.added[j])
+				j++
+			}
+		}
+		s.sorted = merged
 	}
+	s.added = s.added[:0]
 	b := s.encode(s.buf[:0])
 	s.dirty = false
 	s.mu.Unlock()

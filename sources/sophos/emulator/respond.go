@@ -24,7 +24,7 @@ func putBuf(b *[]byte) {
 type recorder struct {
 	http.ResponseWriter
 	status   int
-	onAnswer func() // called once, as the answer starts (the request leaves the concurrency limit)
+	onAnswer func() // called once, as the answer starts
 }
 
 // answer runs onAnswer once.
