@@ -80,6 +80,10 @@ type Options struct {
 	// MaxInflightPages bounds pages pulled but not yet committed: the
 	// pipeline's memory bound and its back-pressure (default 4×Workers).
 	MaxInflightPages int
+	// MaxInflightBytes bounds the response bytes of those pages (default
+	// DefaultMaxInflightBytes): many small pages of many tenants may be in
+	// flight, but only a few full ones.
+	MaxInflightBytes int64
 	// NextPass is called after each pass in continuous mode: more=false ends
 	// the run (the seed's run: false), wait is the pause before the next pass.
 	NextPass func() (more bool, wait time.Duration)
@@ -135,6 +139,8 @@ type runner struct {
 
 	commitSig chan struct{}
 	toRelease atomic.Int64 // committed-in-memory pages whose slots free after the next flush
+	relBytes  atomic.Int64 // and their bytes
+	budget    *byteBudget
 	stats     struct {
 		pages, records, delivered, dlq, dropped atomic.Int64
 	}
@@ -153,6 +159,9 @@ func Run(ctx context.Context, o Options) (Stats, error) {
 	}
 	if o.MaxInflightPages <= 0 {
 		o.MaxInflightPages = 4 * o.Workers
+	}
+	if o.MaxInflightBytes <= 0 {
+		o.MaxInflightBytes = DefaultMaxInflightBytes
 	}
 	if o.DrainTimeout <= 0 {
 		o.DrainTimeout = 30 * time.Second
@@ -185,6 +194,7 @@ func Run(ctx context.Context, o Options) (Stats, error) {
 		parts:     map[string]Partition{},
 		unflushed: map[string]Partition{},
 		commitSig: make(chan struct{}, 1),
+		budget:    newByteBudget(o.MaxInflightBytes),
 	}
 
 	// Delivery outlives ctx: after a stop request in-flight pages still drain
@@ -337,11 +347,16 @@ func (r *runner) pullPartition(ctx context.Context, p Partition, maxPages int) (
 			return false, ctx.Err()
 		}
 		r.o.Metrics.InflightPages.Set(float64(len(r.inflight)))
+		if err := r.budget.wait(ctx); err != nil {
+			<-r.inflight
+			return false, err
+		}
 		page, err := r.fetch(ctx, p, pos)
 		if err != nil {
 			<-r.inflight
 			return false, err
 		}
+		r.budget.add(int64(page.Bytes))
 		r.log.Log(ctx, LevelLogPlus, fmt.Sprintf("Pulled %d %s for %s", len(page.Records), p.Stream.Plural(), p.TenantLabel()), "source", sourceName(p.Stream))
 		r.submit(page)
 		pos = Position{Cursor: page.Cursor}
@@ -526,6 +541,9 @@ func (r *runner) ackLoop() {
 		r.mu.Unlock()
 		r.warned.Delete(key)
 		r.toRelease.Add(int64(len(ready)))
+		for _, done := range ready {
+			r.relBytes.Add(int64(done.page.Bytes))
+		}
 		select {
 		case r.commitSig <- struct{}{}:
 		default:
@@ -539,7 +557,8 @@ func (r *runner) ackLoop() {
 // most that many pages.
 func (r *runner) commitLoop(stop <-chan struct{}) {
 	commit := func() {
-		n := r.toRelease.Swap(0)
+		n, nb := r.toRelease.Swap(0), r.relBytes.Swap(0)
+		defer r.budget.release(nb)
 		r.mu.Lock()
 		flushed := r.unflushed
 		r.unflushed = map[string]Partition{}

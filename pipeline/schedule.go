@@ -58,3 +58,55 @@ func (r *runner) schedule(ctx context.Context, parts []Partition) (failed int) {
 	wg.Wait()
 	return failed
 }
+
+// DefaultMaxInflightBytes bounds the bytes of pages in flight: about 16
+// full SIEM pages (1000 items, some 800 KB), as many as the default
+// MaxInflightPages of four workers allowed.
+const DefaultMaxInflightBytes = 16 << 20
+
+// byteBudget holds fetches back while the pages in flight add up to max
+// bytes or more (one page always passes, however large).
+type byteBudget struct {
+	mu      sync.Mutex
+	used    int64
+	max     int64
+	changed chan struct{}
+}
+
+func newByteBudget(max int64) *byteBudget {
+	return &byteBudget{max: max, changed: make(chan struct{})}
+}
+
+func (b *byteBudget) wait(ctx context.Context) error {
+	for {
+		b.mu.Lock()
+		if b.used < b.max {
+			b.mu.Unlock()
+			return nil
+		}
+		ch := b.changed
+		b.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+func (b *byteBudget) add(n int64) {
+	b.mu.Lock()
+	b.used += n
+	b.mu.Unlock()
+}
+
+func (b *byteBudget) release(n int64) {
+	if n == 0 {
+		return
+	}
+	b.mu.Lock()
+	b.used -= n
+	close(b.changed)
+	b.changed = make(chan struct{})
+	b.mu.Unlock()
+}
