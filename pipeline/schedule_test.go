@@ -129,3 +129,52 @@ func TestSlowAndFailingTenantHoldOnlyTheirSlot(t *testing.T) {
 		t.Fatalf("records %d (want %d), err %v (want the failed partition reported)", st.Records, 10+200*3, err)
 	}
 }
+
+// sizedSource gives every page a size, as the Sophos source does.
+type sizedSource struct {
+	*listSource
+	size int
+}
+
+func (s *sizedSource) Fetch(ctx context.Context, p Partition, pos Position) (*Page, error) {
+	pg, err := s.listSource.Fetch(ctx, p, pos)
+	if pg != nil {
+		pg.Bytes = s.size
+	}
+	return pg, err
+}
+
+// While a sink is down, pulling stops once the pages in flight reach
+// MaxInflightBytes, long before MaxInflightPages; all arrive once it is up.
+func TestInflightBytesBound(t *testing.T) {
+	src := &sizedSource{listSource: newListSource(2, 200, 10), size: 1000}
+	sink := newRecordingSink()
+	sink.setDown(true)
+	dir := t.TempDir()
+	cps, _ := OpenCheckpoints(dir)
+	dlq, _ := OpenDeadLetter(dir)
+	t.Cleanup(func() { dlq.Close() })
+	done := make(chan error, 1)
+	go func() {
+		_, err := Run(context.Background(), Options{Source: src, Checkpoints: cps, DeadLetter: dlq, Once: true, Workers: 4,
+			MaxInflightPages: 64, MaxInflightBytes: 2500,
+			Sinks: []SinkSpec{{Name: "s", Sink: sink, Retry: fastRetry()}}})
+		done <- err
+	}()
+	time.Sleep(300 * time.Millisecond)
+	src.mu.Lock()
+	fetched := src.fetches
+	src.mu.Unlock()
+	// 0, 1000 and 2000 bytes in flight let a fetch start; 4 workers may
+	// each pass the check at once before their pages are counted.
+	if fetched < 3 || fetched > 6 {
+		t.Fatalf("%d pages fetched while the sink was down; the byte bound (2500, 1000 per page) allows 3 to 6", fetched)
+	}
+	sink.setDown(false)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if sink.count() != 800 {
+		t.Fatalf("%d of 800 delivered", sink.count())
+	}
+}
