@@ -2,6 +2,7 @@ package sophos
 
 import (
 	"context"
+	"math"
 	"sync"
 	"time"
 )
@@ -17,13 +18,15 @@ import (
 // even at one request in flight resets it: not our load). It cuts the limit
 // to aimdDecrease × the requests that were in flight (for latency: down to
 // half, as far as the latency rose). Within one of the
-// point of the last overload it probes 8 times more slowly, so a hard
-// server cap costs few 429s. A Retry-After pauses every request of the
+// point of the last overload it probes 8 times more slowly, and half as
+// often again each time the same point is refused (down to 1/16), so a
+// hard server cap costs few 429s. A Retry-After pauses every request of the
 // credential until it has passed, in either mode.
 const (
 	aimdStart       = 4
 	aimdDecrease    = 0.9
 	aimdSlowProbe   = 0.125 // increase per window within one of the last overload point
+	aimdMaxProbeDiv = 16    // repeated overloads there slow probing down to 1/16 of that
 	aimdLatencyRise = 2.0   // window mean latency above this × the base latency: queueing
 	aimdEWMA        = 0.2   // smoothing of the window length
 )
@@ -50,9 +53,10 @@ type limiter struct {
 	changed    chan struct{} // closed (and replaced) when a slot frees or the limit or pause changes
 	pauseUntil time.Time
 
-	slowStart bool   // doubling per window until the first overload
-	gen       uint64 // bumped on every decrease
-	ceiling   float64
+	slowStart bool          // doubling per window until the first overload
+	gen       uint64        // bumped on every decrease
+	ceiling   float64       // where the last overload happened (0 = none known)
+	probeDiv  float64       // slows probing near the ceiling after repeated overloads there
 	srtt      time.Duration // smoothed window mean latency: the window length
 	base      time.Duration // lowest window mean latency
 	slowWins  int           // consecutive windows above aimdLatencyRise × base
@@ -65,7 +69,7 @@ type limiter struct {
 
 // newLimiter: fixed > 0 pins the limit; else adaptive up to max.
 func newLimiter(fixed, max int) *limiter {
-	l := &limiter{changed: make(chan struct{}), max: max}
+	l := &limiter{changed: make(chan struct{}), max: max, probeDiv: 1}
 	if fixed > 0 {
 		l.limit, l.max = float64(fixed), fixed
 	} else {
@@ -210,11 +214,11 @@ func (l *limiter) release(gen uint64, o outcome, rtt time.Duration) {
 		case l.slowStart:
 			step = 0 // grown per answer above
 		case l.ceiling > 0 && l.limit+1 >= l.ceiling:
-			step = aimdSlowProbe
+			step = aimdSlowProbe / l.probeDiv
 		}
 		l.limit = min(float64(l.max), l.limit+step)
 		if l.ceiling > 0 && l.limit > l.ceiling+1 {
-			l.ceiling = 0 // the server takes more now: forget the old cap
+			l.ceiling, l.probeDiv = 0, 1 // the server takes more now: forget the old cap
 		}
 	}
 	l.winStart, l.winSum, l.winN, l.winFull, l.winOver = now, 0, 0, false, false
@@ -228,6 +232,14 @@ func (l *limiter) decrease(overload bool, inflight int) { l.cut(aimdDecrease, in
 func (l *limiter) cut(factor float64, inflight int, overload bool) {
 	at := min(l.limit, float64(inflight))
 	if overload {
+		// Refused again at the same cap: probe it half as often (up to
+		// aimdMaxProbeDiv), since each probe costs a 429 — or, for a rate
+		// limit, a Retry-After pause of the whole credential.
+		if l.ceiling > 0 && math.Abs(at-l.ceiling) < 1.5 {
+			l.probeDiv = min(aimdMaxProbeDiv, 2*l.probeDiv)
+		} else {
+			l.probeDiv = 1
+		}
 		l.ceiling = at
 	}
 	l.limit = max(1, at*factor)
