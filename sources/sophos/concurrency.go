@@ -9,19 +9,20 @@ import (
 
 // Adaptive concurrency (AIMD). The limiter bounds the requests a Client —
 // one credential — has in flight. In adaptive mode it starts at aimdStart
-// and adds one per answer while the limit is in use (slow start: it doubles
-// per round trip) until the first sign of overload; from then on each
-// window (one smoothed round-trip time) that used the whole limit adds one. Overload is a 429/503 answer to a request sent
-// under the current limit (answers to requests sent under an older limit do
-// not count again), or two windows in a row whose mean latency is above
-// twice the base latency (the lowest window mean seen; a server that slow
-// even at one request in flight resets it: not our load). It cuts the limit
-// to aimdDecrease × the requests that were in flight (for latency: down to
-// half, as far as the latency rose). Within one of the
-// point of the last overload it probes 8 times more slowly, and half as
-// often again each time the same point is refused (down to 1/16), so a
-// hard server cap costs few 429s. A Retry-After pauses every request of the
-// credential until it has passed, in either mode.
+// and adds one per answer while the limit is in use (slow start: it
+// doubles per round trip) until the first sign of overload; from then on
+// each window (one smoothed round-trip time) that used the whole limit adds
+// one. Overload is a 429/503 answer to a request sent under the current
+// limit (answers to requests sent under an older limit do not count again),
+// or two windows in a row whose mean latency is above twice the base
+// latency (the lowest window mean seen; a server that slow even at one
+// request in flight resets it: not our load). Overload cuts the limit to
+// aimdDecrease × the requests that were in flight (rising latency cuts
+// down to half, as far as the latency rose). Within one of the point of
+// the last overload it probes 8 times more slowly, and half as often again
+// each time the same point is refused (down to 1/16), so a hard server cap
+// costs few 429s. A Retry-After pauses every request of the credential
+// until it has passed, in either mode.
 const (
 	aimdStart       = 4
 	aimdDecrease    = 0.9
@@ -53,7 +54,7 @@ type limiter struct {
 	changed    chan struct{} // closed (and replaced) when a slot frees or the limit or pause changes
 	pauseUntil time.Time
 
-	slowStart bool          // doubling per window until the first overload
+	slowStart bool          // growing per answer until the first overload
 	gen       uint64        // bumped on every decrease
 	ceiling   float64       // where the last overload happened (0 = none known)
 	probeDiv  float64       // slows probing near the ceiling after repeated overloads there
