@@ -20,17 +20,19 @@ type simAPI struct {
 	ok, over atomic.Int64
 }
 
+// serve reports the nominal latency, so that a busy test machine's
+// scheduling delays do not look like queueing to the controller (the
+// latency signal has its own test).
 func (s *simAPI) serve() (outcome, time.Duration) {
-	t0 := time.Now()
 	n := s.inflight.Add(1)
 	defer s.inflight.Add(-1)
 	if int(n) > s.capacity {
 		s.over.Add(1)
-		return outcomeOverload, time.Since(t0)
+		return outcomeOverload, time.Millisecond
 	}
 	time.Sleep(s.latency)
 	s.ok.Add(1)
-	return outcomeOK, time.Since(t0)
+	return outcomeOK, s.latency
 }
 
 // pass sends n requests through l from 48 workers (more than the cap,
@@ -230,5 +232,34 @@ func TestRetryAfterPausesTheCredential(t *testing.T) {
 	wg.Wait()
 	if r := emu.LimitStats().RejectedRate; r != 1 {
 		t.Fatalf("%d requests refused by the rate limit, want 1: the Retry-After pause is not shared", r)
+	}
+}
+
+// Tenant pages after the first are fetched at once, and the list keeps
+// the API's order.
+func TestTenantPagesInParallelKeepOrder(t *testing.T) {
+	emu := newEmu(t, emulator.Options{Tenants: 230, Partner: true, Events: 1, Alerts: -1,
+		Limits: emulator.Limits{Latency: 50 * time.Millisecond}})
+	c, _ := newTestClient(t, emu, nil)
+	ts, err := c.Tenants(testCtx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := emu.TenantIDs()
+	if len(ts) != len(want) {
+		t.Fatalf("%d tenants, want %d", len(ts), len(want))
+	}
+	for i := range want {
+		if ts[i].ID != want[i] {
+			t.Fatalf("tenant %d is %s, want %s", i, ts[i].ID, want[i])
+		}
+	}
+	if n := emu.RequestCount("GET /partner/v1/tenants"); n != 5 {
+		t.Fatalf("%d tenant pages fetched, want 5", n)
+	}
+	// whoami and page 1, then pages 2..5 together (each answer takes
+	// 50 ms, so they overlap at the emulator).
+	if peak := emu.LimitStats().PeakInflight; peak < 2 {
+		t.Fatalf("at most %d request in flight while listing tenants: pages fetched one by one", peak)
 	}
 }

@@ -37,7 +37,7 @@ func TestParseLatencyAndRate(t *testing.T) {
 }
 
 func TestLimitConcurrency(t *testing.T) {
-	s, _ := start(t, Options{Limits: Limits{Latency: 700 * time.Millisecond, MaxConcurrency: 4}})
+	s, _ := start(t, Options{Limits: Limits{Latency: 1500 * time.Millisecond, MaxConcurrency: 4}})
 	a := newAPI(t, s)
 	var mu sync.Mutex
 	codes := map[int]int{}
