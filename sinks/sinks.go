@@ -18,6 +18,7 @@ import (
 	"github.com/sophos-connect/sophos-connect/sinks/elasticsearch"
 	"github.com/sophos-connect/sophos-connect/sinks/file"
 	"github.com/sophos-connect/sophos-connect/sinks/kafka"
+	"github.com/sophos-connect/sophos-connect/sinks/splunkhec"
 	"github.com/sophos-connect/sophos-connect/sinks/stdout"
 	"github.com/sophos-connect/sophos-connect/sinks/syslog"
 )
@@ -66,6 +67,11 @@ var Table = []Factory{
 				addr = "cloud_id"
 			}
 			return fmt.Sprintf("addresses=%s index=%s op_type=%s format=%s", addr, c.Index, c.OpType, c.Format)
+		}),
+	entry("splunk_hec", "Splunk HTTP Event Collector, with optional indexer acknowledgement",
+		splunkhec.DefaultConfig, splunkhec.New, func(c splunkhec.Config) string {
+			return fmt.Sprintf("url=%s index=%s sourcetype=%s source=%s format=%s compression=%s max_bytes=%d ack=%v ack_timeout=%s",
+				c.URL, orDefault(c.Index, "(token default)"), c.Sourcetype, c.Source, c.Format, c.Compression, c.MaxBytes, c.Ack, c.AckTimeout)
 		}),
 }
 
