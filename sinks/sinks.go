@@ -18,6 +18,7 @@ import (
 	"github.com/sophos-connect/sophos-connect/sinks/elasticsearch"
 	"github.com/sophos-connect/sophos-connect/sinks/file"
 	"github.com/sophos-connect/sophos-connect/sinks/kafka"
+	"github.com/sophos-connect/sophos-connect/sinks/sentinel"
 	"github.com/sophos-connect/sophos-connect/sinks/splunkhec"
 	"github.com/sophos-connect/sophos-connect/sinks/stdout"
 	"github.com/sophos-connect/sophos-connect/sinks/syslog"
@@ -72,6 +73,11 @@ var Table = []Factory{
 		splunkhec.DefaultConfig, splunkhec.New, func(c splunkhec.Config) string {
 			return fmt.Sprintf("url=%s index=%s sourcetype=%s source=%s format=%s compression=%s max_bytes=%d ack=%v ack_timeout=%s",
 				c.URL, orDefault(c.Index, "(token default)"), c.Sourcetype, c.Source, c.Format, c.Compression, c.MaxBytes, c.Ack, c.AckTimeout)
+		}),
+	entry("sentinel", "Microsoft Sentinel through the Azure Monitor Logs Ingestion API (a DCR stream)",
+		sentinel.DefaultConfig, sentinel.New, func(c sentinel.Config) string {
+			return fmt.Sprintf("endpoint=%s dcr=%s stream=%s format=%s compression=%s max_bytes=%d tenant_id=%s client_id=%s",
+				c.Endpoint, c.DCRImmutableID, c.Stream, c.Format, c.Compression, c.MaxBytes, c.TenantID, c.ClientID)
 		}),
 }
 
