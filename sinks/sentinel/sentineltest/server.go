@@ -179,7 +179,7 @@ func oauthErr(w http.ResponseWriter, status int, code, desc string) {
 	w.WriteHeader(status)
 	json.NewEncoder(w).Encode(map[string]any{"error": code,
 		"error_description": desc + "\r\nTrace ID: 00000000-0000-0000-0000-000000000000\r\nCorrelation ID: 00000000-0000-0000-0000-000000000000\r\nTimestamp: " + time.Now().UTC().Format("2006-01-02 15:04:05Z"),
-		"timestamp": time.Now().UTC().Format("2006-01-02 15:04:05Z")})
+		"timestamp":         time.Now().UTC().Format("2006-01-02 15:04:05Z")})
 }
 
 func (s *Server) token(w http.ResponseWriter, r *http.Request) {
