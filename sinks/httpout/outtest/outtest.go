@@ -5,9 +5,11 @@ package outtest
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
+	"regexp"
 	"testing"
 	"time"
 
@@ -145,4 +147,31 @@ func ExactlyOnce(t *testing.T, want []string, got map[string]int, rejected map[s
 		}
 	}
 	return repeats
+}
+
+var textID = regexp.MustCompile(`(?:^|[ |;\]])(?:id|externalId|event_id)="?([^ |;"]+)|\[EventID: ([^\]]+)\]`)
+
+// RecordID finds a record's id in what a receiver got: a JSON object's
+// "id" or ECS event.id (also inside a JSON string), or the id in a cef, keyvalue or txt line.
+func RecordID(rec []byte) string {
+	var obj struct {
+		ID    string `json:"id"`
+		Event struct {
+			ID string `json:"id"`
+		} `json:"event"` // ecs: event.id
+	}
+	if json.Unmarshal(rec, &obj) == nil && (obj.ID != "" || obj.Event.ID != "") {
+		return obj.ID + obj.Event.ID
+	}
+	var str string
+	if json.Unmarshal(rec, &str) == nil {
+		rec = []byte(str)
+		if json.Unmarshal(rec, &obj) == nil && obj.ID != "" {
+			return obj.ID
+		}
+	}
+	if m := textID.FindSubmatch(rec); m != nil {
+		return string(m[1]) + string(m[2])
+	}
+	return ""
 }

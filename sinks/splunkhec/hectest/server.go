@@ -27,6 +27,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/sophos-connect/sophos-connect/sinks/httpout/outtest"
 )
 
 // Token is one HEC token's settings.
@@ -450,37 +452,9 @@ func contains(ss []string, s string) bool {
 	return false
 }
 
-var idRe = regexp.MustCompile(`\\?"id\\?":\s*\\?"([^"\\]+)\\?"`)
-
-// eventID finds the record's "id" in an event (an object, or a string
-// holding JSON or CEF/key-value text with id=…).
-func eventID(ev json.RawMessage) string {
-	var obj struct {
-		ID string `json:"id"`
-	}
-	if json.Unmarshal(ev, &obj) == nil && obj.ID != "" {
-		return obj.ID
-	}
-	var str string
-	if json.Unmarshal(ev, &str) == nil {
-		if json.Unmarshal([]byte(str), &obj) == nil && obj.ID != "" {
-			return obj.ID
-		}
-		for _, key := range []string{"id=", "externalId=", "event_id="} {
-			if i := strings.Index(str, key); i >= 0 {
-				v := str[i+len(key):]
-				if j := strings.IndexAny(v, " ;|"); j >= 0 {
-					v = v[:j]
-				}
-				return v
-			}
-		}
-	}
-	if m := idRe.FindSubmatch(ev); m != nil {
-		return string(m[1])
-	}
-	return ""
-}
+// eventID finds the record's id in an event (an object, or a string
+// holding JSON or a cef, keyvalue or txt line).
+func eventID(ev json.RawMessage) string { return outtest.RecordID(ev) }
 
 // index stores events (mu held).
 func (s *Server) index(evs []Event) {
