@@ -1,5 +1,11 @@
 package httpout
 
+import (
+	"fmt"
+
+	"github.com/sophos-connect/sophos-connect/pipeline"
+)
+
 // Encoded is a batch of records encoded one after another into Body; record
 // i is Body[Start(i):Ends[i]]. Index maps an encoded record back to its
 // position in the batch given to the sink's Write (records that failed to
@@ -56,4 +62,24 @@ func (e *Encoded) Cut(maxBytes, overhead, maxEvents int) []Span {
 		out = append(out, Span{lo, len(e.Ends)})
 	}
 	return out
+}
+
+// Encode resets e and appends each record of batch with enc. A record that
+// does not encode is left out, with a permanent failure (prefixed by what)
+// in the returned BatchError, which BatchError completes later.
+func (e *Encoded) Encode(batch []*pipeline.Record, what string, enc func([]byte, *pipeline.Record) ([]byte, error)) *pipeline.BatchError {
+	e.Reset()
+	be := &pipeline.BatchError{}
+	for i, r := range batch {
+		start := len(e.Body)
+		var err error
+		e.Body, err = enc(e.Body, r)
+		if err != nil {
+			e.Body = e.Body[:start]
+			be.Add(i, pipeline.Permanent(fmt.Errorf("%s: %w", what, err)))
+			continue
+		}
+		e.Add(i)
+	}
+	return be
 }

@@ -85,15 +85,25 @@ func Settle(ctx context.Context, sp Span, send func(context.Context, Span) Resul
 	}
 }
 
+// SettleAll settles every span of e and returns the outcome of each
+// encoded record (see Settle).
+func SettleAll(ctx context.Context, e *Encoded, spans []Span, send func(context.Context, Span) Result) []error {
+	out := make([]error, e.Len())
+	for _, sp := range spans {
+		Settle(ctx, sp, send, out)
+	}
+	return out
+}
+
 func fill(out []error, sp Span, err error) {
 	for i := sp.Lo; i < sp.Hi; i++ {
 		out[i] = err
 	}
 }
 
-// BatchError turns per-record outcomes (indexed like e) plus the encoding
-// failures already collected into the pipeline's answer: nil when every
-// record was delivered.
+// BatchError adds per-record outcomes (indexed like e) to the encoding
+// failures be already holds (Encode) and returns the pipeline's answer: nil
+// when every record was delivered.
 func BatchError(e *Encoded, outcomes []error, be *pipeline.BatchError) error {
 	for i, err := range outcomes {
 		if err != nil {

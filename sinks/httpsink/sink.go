@@ -135,23 +135,7 @@ func (s *Sink) Write(ctx context.Context, batch []*pipeline.Record) error {
 	if len(batch) == 0 {
 		return nil
 	}
-	var be pipeline.BatchError
-	s.e.Reset()
-	for i, r := range batch {
-		start := len(s.e.Body)
-		var err error
-		s.e.Body, err = s.enc.Append(s.e.Body, r)
-		if err == nil && s.cfg.Body == "ndjson" && bytes.IndexByte(s.e.Body[start:], '\n') >= 0 {
-			err = errors.New("the encoded record spans lines; NDJSON needs one line per record (cef_strict escapes newlines)")
-		}
-		if err != nil {
-			s.e.Body = s.e.Body[:start]
-			be.Add(i, pipeline.Permanent(fmt.Errorf("http: encoding %s: %w", s.cfg.Format, err)))
-			continue
-		}
-		s.e.Add(i)
-	}
-	outcomes := make([]error, s.e.Len())
+	be := s.e.Encode(batch, "http: encoding "+s.cfg.Format, s.encode)
 	s.lastBytes = 0
 	var spans []httpout.Span
 	switch s.cfg.Body {
@@ -162,10 +146,17 @@ func (s *Sink) Write(ctx context.Context, batch []*pipeline.Record) error {
 	default:
 		spans = s.e.Cut(int(s.cfg.MaxBytes), 1, 0)
 	}
-	for _, sp := range spans {
-		httpout.Settle(ctx, sp, s.send, outcomes)
+	return httpout.BatchError(&s.e, httpout.SettleAll(ctx, &s.e, spans, s.send), be)
+}
+
+// encode appends one record in the configured format.
+func (s *Sink) encode(dst []byte, r *pipeline.Record) ([]byte, error) {
+	start := len(dst)
+	dst, err := s.enc.Append(dst, r)
+	if err == nil && s.cfg.Body == "ndjson" && bytes.IndexByte(dst[start:], '\n') >= 0 {
+		err = errors.New("the encoded record spans lines; NDJSON needs one line per record (cef_strict escapes newlines)")
 	}
-	return httpout.BatchError(&s.e, outcomes, &be)
+	return dst, err
 }
 
 // assemble builds the body of sp in the configured shape.

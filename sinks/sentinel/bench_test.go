@@ -1,7 +1,6 @@
 package sentinel
 
 import (
-	"context"
 	"testing"
 
 	"github.com/sophos-connect/sophos-connect/sinks/httpout/outtest"
@@ -16,23 +15,5 @@ import (
 func BenchmarkSentinel(b *testing.B) {
 	srv := testServer(b, sentineltest.Options{DiscardRows: true})
 	s := started(b, testConfig(b, srv))
-	const batch = 1000
-	pool := outtest.Records(b, "bench", 20*batch)
-	ctx := context.Background()
-	var body int64
-	cpu0 := outtest.CPUTime()
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		lo := (i * batch) % len(pool)
-		if err := s.Write(ctx, pool[lo:lo+batch]); err != nil {
-			b.Fatal(err)
-		}
-		body += int64(s.lastBytes)
-	}
-	b.StopTimer()
-	sec := b.Elapsed().Seconds()
-	b.ReportMetric(float64((outtest.CPUTime()-cpu0).Microseconds())/float64(b.N*batch), "cpu-µs/record")
-	b.ReportMetric(float64(b.N*batch)/sec, "records/s")
-	b.ReportMetric(float64(body)/sec/1e6, "MB/s")
-	b.ReportMetric(float64(body)/float64(b.N*batch), "B/record")
+	outtest.Bench(b, s.Write, func() int { return s.lastBytes })
 }

@@ -128,30 +128,15 @@ func (s *Sink) Write(ctx context.Context, batch []*pipeline.Record) error {
 	if len(batch) == 0 {
 		return nil
 	}
-	var be pipeline.BatchError
-	s.e.Reset()
-	for i, r := range batch {
-		start := len(s.e.Body)
-		var err error
-		if s.enc == nil {
-			s.e.Body, err = row(s.e.Body, r)
-		} else {
-			s.e.Body, err = s.enc.Append(s.e.Body, r)
-		}
-		if err != nil {
-			s.e.Body = s.e.Body[:start]
-			be.Add(i, pipeline.Permanent(fmt.Errorf("sentinel: encoding %s: %w", s.cfg.Format, err)))
-			continue
-		}
-		s.e.Add(i)
+	enc := row
+	if s.enc != nil {
+		enc = s.enc.Append
 	}
-	outcomes := make([]error, s.e.Len())
+	be := s.e.Encode(batch, "sentinel: encoding "+s.cfg.Format, enc)
 	s.lastBytes = 0
 	// each row costs a comma; the array its brackets
-	for _, sp := range s.e.Cut(int(s.cfg.MaxBytes)-2, 1, 0) {
-		httpout.Settle(ctx, sp, s.send, outcomes)
-	}
-	return httpout.BatchError(&s.e, outcomes, &be)
+	outcomes := httpout.SettleAll(ctx, &s.e, s.e.Cut(int(s.cfg.MaxBytes)-2, 1, 0), s.send)
+	return httpout.BatchError(&s.e, outcomes, be)
 }
 
 // send posts the rows of sp as one JSON array.

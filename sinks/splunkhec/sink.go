@@ -235,7 +235,7 @@ func (s *Sink) envelope(dst []byte, r *pipeline.Record) ([]byte, error) {
 		}
 	}
 	if err != nil {
-		return dst[:start], fmt.Errorf("splunk hec: encoding %s: %w", s.cfg.Format, err)
+		return dst[:start], err
 	}
 	return append(dst, "}\n"...), nil
 }
@@ -245,27 +245,14 @@ func (s *Sink) Write(ctx context.Context, batch []*pipeline.Record) error {
 	if len(batch) == 0 {
 		return nil
 	}
-	var be pipeline.BatchError
-	s.e.Reset()
-	for i, r := range batch {
-		var err error
-		s.e.Body, err = s.envelope(s.e.Body, r)
-		if err != nil {
-			be.Add(i, pipeline.Permanent(err))
-			continue
-		}
-		s.e.Add(i)
-	}
-	outcomes := make([]error, s.e.Len())
+	be := s.e.Encode(batch, "splunk hec: encoding "+s.cfg.Format, s.envelope)
 	s.acks = s.acks[:0]
 	s.lastBytes = 0
-	for _, sp := range s.e.Cut(int(s.cfg.MaxBytes), 0, 0) {
-		httpout.Settle(ctx, sp, s.send, outcomes)
-	}
+	outcomes := httpout.SettleAll(ctx, &s.e, s.e.Cut(int(s.cfg.MaxBytes), 0, 0), s.send)
 	if s.cfg.Ack && len(s.acks) > 0 {
 		s.waitAcks(ctx, outcomes)
 	}
-	return httpout.BatchError(&s.e, outcomes, &be)
+	return httpout.BatchError(&s.e, outcomes, be)
 }
 
 // send posts the records of sp and reads HEC's answer.

@@ -175,3 +175,17 @@ func RecordID(rec []byte) string {
 	}
 	return ""
 }
+
+// NextFault takes one scripted refusal for a test server: 503 while *busy
+// lasts, then 429 while *throttle lasts, else 0. The caller holds its lock.
+func NextFault(busy, throttle *int) int {
+	switch {
+	case *busy > 0:
+		*busy--
+		return 503
+	case *throttle > 0:
+		*throttle--
+		return 429
+	}
+	return 0
+}

@@ -17,6 +17,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"io"
+	"maps"
 	"mime"
 	"net/http"
 	"net/http/httptest"
@@ -103,11 +104,7 @@ func (s *Server) Requests() []Request {
 func (s *Server) IDs() map[string]int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := make(map[string]int, len(s.ids))
-	for k, v := range s.ids {
-		out[k] = v
-	}
-	return out
+	return maps.Clone(s.ids)
 }
 
 // Tokens is how many OAuth2 tokens were issued.

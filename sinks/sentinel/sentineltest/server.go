@@ -29,12 +29,15 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/sophos-connect/sophos-connect/sinks/httpout/outtest"
 )
 
 // Scope is the scope a Logs Ingestion token must be requested for.
@@ -152,11 +155,7 @@ func (s *Server) Rows(stream string) []map[string]json.RawMessage {
 func (s *Server) IDs() map[string]int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := make(map[string]int, len(s.ids))
-	for k, v := range s.ids {
-		out[k] = v
-	}
-	return out
+	return maps.Clone(s.ids)
 }
 
 // Stats returns a copy of the counters.
@@ -164,13 +163,7 @@ func (s *Server) Stats() Stats {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st := s.stats
-	st.Status, st.Dropped = map[int]int{}, map[string]int{}
-	for k, v := range s.stats.Status {
-		st.Status[k] = v
-	}
-	for k, v := range s.stats.Dropped {
-		st.Dropped[k] = v
-	}
+	st.Status, st.Dropped = maps.Clone(s.stats.Status), maps.Clone(s.stats.Dropped)
 	return st
 }
 
@@ -268,24 +261,17 @@ func (s *Server) doIngest(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.mu.Lock()
-	switch {
-	case f.Busy503 > 0:
-		f.Busy503--
+	if st := outtest.NextFault(&f.Busy503, &f.Throttle429); st != 0 {
 		ra := f.RetryAfter
 		s.mu.Unlock()
 		if ra != "" {
 			w.Header().Set("Retry-After", ra)
 		}
-		azErr(w, 503, "ServiceUnavailable", "The service is temporarily unavailable.")
-		return
-	case f.Throttle429 > 0:
-		f.Throttle429--
-		ra := f.RetryAfter
-		s.mu.Unlock()
-		if ra != "" {
-			w.Header().Set("Retry-After", ra)
+		if st == 503 {
+			azErr(w, 503, "ServiceUnavailable", "The service is temporarily unavailable.")
+		} else {
+			azErr(w, 429, "TooManyRequests", "Rate limit for the data collection rule exceeded.")
 		}
-		azErr(w, 429, "TooManyRequests", "Rate limit for the data collection rule exceeded.")
 		return
 	}
 	reject := append([]string(nil), f.RejectIDs...)

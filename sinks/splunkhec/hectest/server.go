@@ -19,6 +19,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
@@ -161,11 +162,7 @@ func (s *Server) IDs() map[string]int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.promote()
-	out := make(map[string]int, len(s.ids))
-	for k, v := range s.ids {
-		out[k] = v
-	}
-	return out
+	return maps.Clone(s.ids)
 }
 
 // Stats returns a copy of the counters.
@@ -173,13 +170,7 @@ func (s *Server) Stats() Stats {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st := s.stats
-	st.Status, st.Codes = map[int]int{}, map[int]int{}
-	for k, v := range s.stats.Status {
-		st.Status[k] = v
-	}
-	for k, v := range s.stats.Codes {
-		st.Codes[k] = v
-	}
+	st.Status, st.Codes = maps.Clone(s.stats.Status), maps.Clone(s.stats.Codes)
 	return st
 }
 
@@ -303,24 +294,17 @@ func (s *Server) event(w *statusRecorder, r *http.Request) {
 	if strings.EqualFold(r.Header.Get("Content-Encoding"), "gzip") {
 		s.stats.Gzip++
 	}
-	switch {
-	case f.Busy503 > 0:
-		f.Busy503--
+	if st := outtest.NextFault(&f.Busy503, &f.Throttle429); st != 0 {
 		ra := f.RetryAfter
 		s.mu.Unlock()
 		if ra != "" {
 			w.Header().Set("Retry-After", ra)
 		}
-		reply(w, 503, msg("Server is busy", 9))
-		return
-	case f.Throttle429 > 0:
-		f.Throttle429--
-		ra := f.RetryAfter
-		s.mu.Unlock()
-		if ra != "" {
-			w.Header().Set("Retry-After", ra)
+		if st == 503 {
+			reply(w, 503, msg("Server is busy", 9))
+		} else {
+			reply(w, 429, msg("Too many requests", 9))
 		}
-		reply(w, 429, msg("Too many requests", 9))
 		return
 	}
 	s.mu.Unlock()
