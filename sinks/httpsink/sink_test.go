@@ -37,14 +37,6 @@ func started(t testing.TB, c Config) *Sink {
 	return s
 }
 
-func ids(recs []*pipeline.Record) []string {
-	out := make([]string, len(recs))
-	for i, r := range recs {
-		out[i] = r.ID
-	}
-	return out
-}
-
 func TestConfigValidate(t *testing.T) {
 	for _, tc := range []struct {
 		edit func(*Config)
@@ -136,7 +128,7 @@ func TestBodies(t *testing.T) {
 		}
 	}
 	got := srv.IDs()
-	for _, id := range ids(recs) {
+	for _, id := range outtest.IDs(recs) {
 		if got[id] != 4 {
 			t.Fatalf("%s arrived %d times, want once per shape", id, got[id])
 		}
@@ -208,7 +200,7 @@ func TestOneRecordRefused(t *testing.T) {
 	if !errors.As(err, &be) || len(be.Items) != 1 || be.Items[0].Index != 321 || !pipeline.IsPermanent(be.Items[0].Err) {
 		t.Fatalf("want record 321 alone rejected, got %v", err)
 	}
-	if n := outtest.ExactlyOnce(t, ids(recs), srv.IDs(), map[string]bool{recs[321].ID: true}); n != 0 {
+	if n := outtest.ExactlyOnce(t, outtest.IDs(recs), srv.IDs(), map[string]bool{recs[321].ID: true}); n != 0 {
 		t.Fatalf("%d repeats", n)
 	}
 }

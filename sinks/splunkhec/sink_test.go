@@ -134,10 +134,7 @@ func TestBadEventAloneRejected(t *testing.T) {
 	}
 	ids := srv.IDs()
 	rej := map[string]bool{recs[117].ID: true}
-	want := make([]string, len(recs))
-	for i, r := range recs {
-		want[i] = r.ID
-	}
+	want := outtest.IDs(recs)
 	outtest.ExactlyOnce(t, want, ids, rej)
 	// 1 refused request, then the part before, the bad one alone, the part after
 	if st := srv.Stats(); st.EventRequests != 1+4 { // + the start-up token check
@@ -155,10 +152,7 @@ func TestSplitOn413(t *testing.T) {
 	if err := s.Write(context.Background(), recs); err != nil {
 		t.Fatal(err)
 	}
-	want := make([]string, len(recs))
-	for i, r := range recs {
-		want[i] = r.ID
-	}
+	want := outtest.IDs(recs)
 	if n := outtest.ExactlyOnce(t, want, srv.IDs(), nil); n != 0 {
 		t.Fatalf("%d repeats", n)
 	}
@@ -217,10 +211,7 @@ func TestAckTimeoutResends(t *testing.T) {
 	if err := s.Write(context.Background(), again); err != nil {
 		t.Fatal(err)
 	}
-	want := make([]string, len(recs))
-	for i, r := range recs {
-		want[i] = r.ID
-	}
+	want := outtest.IDs(recs)
 	if n := outtest.ExactlyOnce(t, want, srv.IDs(), nil); n != 0 {
 		t.Fatalf("%d repeats", n)
 	}

@@ -189,3 +189,12 @@ func NextFault(busy, throttle *int) int {
 	}
 	return 0
 }
+
+// IDs returns the records' ids.
+func IDs(recs []*pipeline.Record) []string {
+	out := make([]string, len(recs))
+	for i, r := range recs {
+		out[i] = r.ID
+	}
+	return out
+}
