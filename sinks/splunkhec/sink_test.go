@@ -3,8 +3,11 @@ package splunkhec
 import (
 	"context"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -214,5 +217,28 @@ func TestAckTimeoutResends(t *testing.T) {
 	want := outtest.IDs(recs)
 	if n := outtest.ExactlyOnce(t, want, srv.IDs(), nil); n != 0 {
 		t.Fatalf("%d repeats", n)
+	}
+}
+
+// TestTLS: HEC over https with a private CA: without tls.ca_file the start
+// fails naming the fix; with it, records are delivered.
+func TestTLS(t *testing.T) {
+	srv := hectest.NewTLS(hectest.Options{})
+	defer srv.Close()
+	c := testConfig(srv, "test-token")
+	err := newSink(t, c).Start(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "TLS failed") || !strings.Contains(err.Error(), "tls.ca_file") {
+		t.Fatalf("unknown CA: %v", err)
+	}
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c.TLS.CAFile = ca
+	if err := started(t, c).Write(context.Background(), outtest.Records(t, "tls", 5)); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(srv.IDs()); n != 5 {
+		t.Fatalf("%d events", n)
 	}
 }

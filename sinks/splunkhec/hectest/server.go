@@ -19,6 +19,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log"
 	"maps"
 	"net/http"
 	"net/http/httptest"
@@ -136,8 +137,10 @@ func New(o Options) *Server {
 func NewTLS(o Options) *Server {
 	s := New(o)
 	s.Server.Close()
-	h := s.Server.Config.Handler
-	s.Server = httptest.NewTLSServer(h)
+	ts := httptest.NewUnstartedServer(s.Server.Config.Handler)
+	ts.Config.ErrorLog = log.New(io.Discard, "", 0) // refused handshakes are what tests provoke
+	ts.StartTLS()
+	s.Server = ts
 	s.URL = s.Server.URL
 	return s
 }
