@@ -306,6 +306,13 @@ func (s *Sink) waitAcks(ctx context.Context, outcomes []error) {
 	deadline := time.Now().Add(s.cfg.AckTimeout.D())
 	pending := make(map[int64]httpout.Span, len(s.acks))
 	for _, p := range s.acks {
+		if prev, dup := pending[p.id]; dup {
+			// HEC handed out an ackId twice (restarted?): a true would not
+			// say which request it means, so the earlier one is resent
+			for i := prev.Lo; i < prev.Hi; i++ {
+				outcomes[i] = fmt.Errorf("splunk hec %s: ackId %d was given to two requests (HEC restarted?): sending again", s.base, p.id)
+			}
+		}
 		pending[p.id] = p.span
 	}
 	var lastErr error

@@ -242,3 +242,21 @@ func TestTLS(t *testing.T) {
 		t.Fatalf("%d events", n)
 	}
 }
+
+// TestReusedAckIDResent: if HEC hands out the same ackId twice in one write
+// (it restarted), the records of the earlier request are not taken as
+// acknowledged by the later ack.
+func TestReusedAckIDResent(t *testing.T) {
+	srv := hectest.New(hectest.Options{Tokens: map[string]hectest.Token{"t": {Ack: true}}})
+	defer srv.Close()
+	c := testConfig(srv, "t")
+	c.Ack, c.AckPollInterval, c.MaxBytes = true, config.Duration(10*time.Millisecond), 16<<10
+	s := started(t, c)
+	recs := outtest.Records(t, "reuse", 100)
+	srv.SetFaults(hectest.Faults{ResetAckIDsAfter: 1})
+	err := s.Write(context.Background(), recs)
+	var be *pipeline.BatchError
+	if !errors.As(err, &be) || len(be.Items) == 0 || !strings.Contains(be.Items[0].Err.Error(), "ackId 0 was given to two requests") || be.Items[0].Index != 0 {
+		t.Fatalf("want the first request's records resent, got %v", err)
+	}
+}

@@ -60,6 +60,9 @@ type Faults struct {
 	AckDelay    time.Duration
 	AckNever    int  // the next N accepted ack requests are lost: never acknowledged, never indexed
 	Unhealthy   bool // /services/collector/health answers 503 code 18
+	// ResetAckIDsAfter restarts the channels' ackId counters after N more
+	// acknowledged requests (HEC restarted and hands out ackIds again).
+	ResetAckIDsAfter int
 }
 
 // Event is an indexed event.
@@ -335,6 +338,11 @@ func (s *Server) event(w *statusRecorder, r *http.Request) {
 	}
 	id := c.next
 	c.next++
+	if s.faults.ResetAckIDsAfter > 0 {
+		if s.faults.ResetAckIDsAfter--; s.faults.ResetAckIDsAfter == 0 {
+			c.next = 0
+		}
+	}
 	p := &pendingAck{events: evs, ready: time.Now().Add(s.faults.AckDelay)}
 	if s.faults.AckNever > 0 {
 		s.faults.AckNever--
