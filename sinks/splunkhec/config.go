@@ -47,8 +47,8 @@ type Config struct {
 	// AckTimeout is how long to wait for an acknowledgement before sending
 	// the records again (default 5m).
 	AckTimeout config.Duration `yaml:"ack_timeout"`
-	// AckPollInterval is the pause between acknowledgement queries
-	// (default 1s).
+	// AckPollInterval is the longest pause between acknowledgement queries
+	// (default 1s; the first come after 100ms, 200ms, … up to it).
 	AckPollInterval config.Duration `yaml:"ack_poll_interval"`
 	// TLS is the client TLS block (ca_file for a private CA, ...).
 	TLS config.TLS `yaml:"tls"`

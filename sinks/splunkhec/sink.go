@@ -316,8 +316,11 @@ func (s *Sink) waitAcks(ctx context.Context, outcomes []error) {
 		pending[p.id] = p.span
 	}
 	var lastErr error
-	tick := time.NewTicker(s.cfg.AckPollInterval.D())
-	defer tick.Stop()
+	// the first queries come soon (an idle indexer acknowledges within
+	// a fraction of a second), then every ack_poll_interval
+	wait := min(100*time.Millisecond, s.cfg.AckPollInterval.D())
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
 	for len(pending) > 0 && time.Now().Before(deadline) {
 		select {
 		case <-ctx.Done():
@@ -327,8 +330,10 @@ func (s *Sink) waitAcks(ctx context.Context, outcomes []error) {
 				}
 			}
 			return
-		case <-tick.C:
+		case <-timer.C:
 		}
+		wait = min(2*wait, s.cfg.AckPollInterval.D())
+		timer.Reset(wait)
 		ids := make([]int64, 0, len(pending))
 		for id := range pending {
 			ids = append(ids, id)
