@@ -142,3 +142,16 @@ func TestOversizedRowRejectedAlone(t *testing.T) {
 		t.Fatalf("a call of %d bytes was taken", st.MaxBody)
 	}
 }
+
+// TestRoleMissingRetried: a 403 mid-run (the role assignment removed) holds
+// the records back for retry with the role to grant; it never dead-letters.
+func TestRoleMissingRetried(t *testing.T) {
+	srv := testServer(t, sentineltest.Options{NoRole: true})
+	s := newSink(t, testConfig(t, srv))
+	err := s.Write(context.Background(), outtest.Records(t, "nr", 20))
+	var be *pipeline.BatchError
+	if !errors.As(err, &be) || len(be.Items) != 20 || pipeline.IsPermanent(be.Items[0].Err) ||
+		!strings.Contains(be.Items[0].Err.Error(), "Monitoring Metrics Publisher") {
+		t.Fatalf("want all 20 for retry, got %v", err)
+	}
+}

@@ -260,3 +260,17 @@ func TestReusedAckIDResent(t *testing.T) {
 		t.Fatalf("want the first request's records resent, got %v", err)
 	}
 }
+
+// TestRefusedTokenRetried: a token refused mid-run (revoked, disabled) holds
+// the records back for retry; it never sends them to the dead-letter file.
+func TestRefusedTokenRetried(t *testing.T) {
+	srv := hectest.New(hectest.Options{})
+	defer srv.Close()
+	s := newSink(t, testConfig(srv, "revoked"))
+	err := s.Write(context.Background(), outtest.Records(t, "rv", 20))
+	var be *pipeline.BatchError
+	if !errors.As(err, &be) || len(be.Items) != 20 || pipeline.IsPermanent(be.Items[0].Err) ||
+		!strings.Contains(be.Items[0].Err.Error(), "403 code 4 Invalid token") {
+		t.Fatalf("want all 20 for retry, got %v", err)
+	}
+}
