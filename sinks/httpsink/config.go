@@ -57,16 +57,20 @@ type Config struct {
 type Auth struct {
 	// Type is none (default), basic, bearer or oauth2 (client credentials).
 	Type string `yaml:"type"`
-	// Username and Password are for basic.
-	Username string        `yaml:"username"`
+	// Username is the basic auth user.
+	Username string `yaml:"username"`
+	// Password is the basic auth password.
 	Password config.Secret `yaml:"password"`
 	// Token is the bearer token.
 	Token config.Secret `yaml:"token"`
-	// TokenURL, ClientID, ClientSecret and Scopes are for oauth2.
-	TokenURL     string        `yaml:"token_url"`
-	ClientID     string        `yaml:"client_id"`
+	// TokenURL is the OAuth2 token endpoint (oauth2).
+	TokenURL string `yaml:"token_url"`
+	// ClientID is the OAuth2 client id (oauth2).
+	ClientID string `yaml:"client_id"`
+	// ClientSecret is the OAuth2 client secret (oauth2).
 	ClientSecret config.Secret `yaml:"client_secret"`
-	Scopes       []string      `yaml:"scopes"`
+	// Scopes are the OAuth2 scopes requested (oauth2; default none).
+	Scopes []string `yaml:"scopes"`
 }
 
 // DefaultConfig returns the defaults: POST, ndjson, format raw, no
