@@ -35,7 +35,7 @@ sinks:
     token: tok-e2e
     index: sophos
     ack: true
-    ack_timeout: 500ms
+    ack_timeout: 1500ms
     ack_poll_interval: 50ms
     buffer: {type: disk}
     retry: {initial: 20ms, max: 200ms}

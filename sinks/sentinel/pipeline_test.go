@@ -65,7 +65,7 @@ func TestTokenRefreshedBeforeExpiry(t *testing.T) {
 		t.Fatal(err)
 	}
 	st := srv.Stats()
-	if st.Status[401] != 0 || st.Tokens != 2 {
+	if st.Status[401] != 0 || st.Tokens < 2 {
 		t.Fatalf("stats %+v: want a second token fetched ahead of expiry and no 401", st)
 	}
 }

@@ -21,7 +21,7 @@ func TestPipelineExactlyOnceWithFaults(t *testing.T) {
 	defer srv.Close()
 	c := testConfig(srv, "t")
 	c.Index = "sophos"
-	c.Ack, c.AckTimeout, c.AckPollInterval = true, config.Duration(400*time.Millisecond), config.Duration(20*time.Millisecond)
+	c.Ack, c.AckTimeout, c.AckPollInterval = true, config.Duration(1500*time.Millisecond), config.Duration(20*time.Millisecond)
 	c.MaxBytes = 64 << 10
 	s := started(t, c)
 

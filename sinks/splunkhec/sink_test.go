@@ -193,7 +193,7 @@ func TestAckTimeoutResends(t *testing.T) {
 	srv := hectest.New(hectest.Options{Tokens: map[string]hectest.Token{"t": {Ack: true}}})
 	defer srv.Close()
 	c := testConfig(srv, "t")
-	c.Ack, c.AckTimeout, c.AckPollInterval = true, config.Duration(300*time.Millisecond), config.Duration(20*time.Millisecond)
+	c.Ack, c.AckTimeout, c.AckPollInterval = true, config.Duration(1500*time.Millisecond), config.Duration(20*time.Millisecond)
 	c.MaxBytes = 16 << 10 // several requests, one of them lost
 	s := started(t, c)
 	recs := outtest.Records(t, "ack", 200)
