@@ -81,7 +81,7 @@ func BenchmarkFrame(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				var err error
-				if dst, _, err = f.appendFrame(dst[:0], r, msg); err != nil {
+				if dst, _, err = f.appendFrame(dst[:0], r, msg, nil); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -44,11 +44,18 @@ type Sink struct {
 	msg     []byte // encoder output
 
 	truncated  atomic.Uint64
+	oversized  atomic.Uint64 // dead-lettered, not sent
 	reconnects atomic.Uint64
+	warnAt     time.Time // last oversize WARN (rate limit)
+	warnQuiet  int       // oversize WARNs suppressed since
 }
 
-// span is the end offset in Sink.buf of the frame of batch[index].
-type span struct{ index, end int }
+// span is the end offset in Sink.buf of the frame of batch[index]; full > 0
+// marks a frame cut from full bytes.
+type span struct{ index, end, full int }
+
+// oversizeWarnEvery rate-limits the oversize WARN per sink.
+const oversizeWarnEvery = 10 * time.Second
 
 var _ pipeline.Sink = (*Sink)(nil)
 
@@ -90,8 +97,15 @@ func New(name string, c Config, log *slog.Logger) (*Sink, error) {
 	if err != nil {
 		return nil, fmt.Errorf("syslog sink %q: %w", name, err)
 	}
+	loc := time.Local
+	if c.utc() {
+		loc = time.UTC
+	}
 	s.f = framer{
 		rfc3164:  c.protocol() == "rfc3164",
+		cefHead:  c.protocol() == "rfc3164" && c.format() == "cef",
+		deadOver: c.oversize() == oversizeDeadLetter,
+		loc:      loc,
 		facility: fac,
 		sev:      sev,
 		hostname: host,
@@ -110,26 +124,15 @@ func New(name string, c Config, log *slog.Logger) (*Sink, error) {
 // socket.
 func (s *Sink) setKind(dgram bool) {
 	s.dgram = dgram
-	s.f.max = int(s.cfg.MaxMessageBytes)
-	switch {
-	case dgram:
-		s.f.framing = framingNone
-		if s.f.max == 0 && s.ep.network == "udp" {
-			s.f.max = defaultUDPMax
-		} else if s.f.max == 0 {
-			s.f.max = defaultUnixgramMax
-		}
-	case s.cfg.Framing != "" && s.cfg.Framing != framingNone:
-		s.f.framing = s.cfg.Framing
-	case s.ep.network == "unix":
-		s.f.framing = framingLF // what unix stream receivers (syslog-ng, rsyslog imptcp) expect
-	default:
-		s.f.framing = framingOctet
-	}
+	s.f.framing, s.f.max = s.cfg.resolve(s.ep, dgram)
 }
 
 // Truncated is the number of messages cut to max_message_bytes so far.
 func (s *Sink) Truncated() uint64 { return s.truncated.Load() }
+
+// Oversized is the number of messages over max_message_bytes that were not
+// sent at all (oversize: dead_letter, or not even the header fitted).
+func (s *Sink) Oversized() uint64 { return s.oversized.Load() }
 
 // Reconnects is the number of connections made after the first.
 func (s *Sink) Reconnects() uint64 { return s.reconnects.Load() }
@@ -271,35 +274,65 @@ func (r *result) outcome(s *Sink, n int) error {
 	return &r.failed
 }
 
-// frame appends batch[i]'s frame to s.buf, or rejects the record.
-func (s *Sink) frame(batch []*pipeline.Record, i int, res *result) bool {
+// frame appends batch[i]'s frame to s.buf, or rejects the record. full > 0
+// reports a frame cut from full bytes.
+func (s *Sink) frame(batch []*pipeline.Record, i int, res *result) (ok bool, full int) {
 	var err error
 	s.msg, err = s.enc.Append(s.msg[:0], batch[i])
 	if err != nil {
 		res.reject(i, fmt.Errorf("encode: %w", err))
-		return false
+		return false, 0
 	}
-	buf, truncated, err := s.f.appendFrame(s.buf, batch[i], s.msg)
+	var fields *encoding.Fields
+	if fe, ok := s.enc.(encoding.FieldEncoder); ok {
+		fields = fe.LastFields()
+	}
+	buf, full, err := s.f.appendFrame(s.buf, batch[i], s.msg, fields)
 	if err != nil {
+		if errors.Is(err, errOversize) {
+			s.oversized.Add(1)
+			s.warnOversize(batch[i], err)
+		}
 		res.reject(i, err)
-		return false
+		return false, 0
 	}
 	s.buf = buf
-	if truncated {
-		s.truncated.Add(1)
+	return true, full
+}
+
+// sentTruncated settles a truncated record whose frame was written: it was
+// delivered cut, and the full record goes to the dead-letter file (reason
+// "truncated: …") so that `replay dlq` can send it elsewhere.
+func (s *Sink) sentTruncated(r *pipeline.Record, i, full int, res *result) {
+	s.truncated.Add(1)
+	err := fmt.Errorf("truncated: the %d-byte message was cut to max_message_bytes (%d) at a field boundary and sent; this is the full record", full, s.f.max)
+	s.warnOversize(r, err)
+	res.failed.Add(i, pipeline.Permanent(err))
+	res.permanent++
+}
+
+// warnOversize logs at most one WARN per oversizeWarnEvery, naming the
+// record and how many similar messages were not logged.
+func (s *Sink) warnOversize(r *pipeline.Record, err error) {
+	now := time.Now()
+	if now.Sub(s.warnAt) < oversizeWarnEvery {
+		s.warnQuiet++
+		return
 	}
-	return true
+	s.log.Warn("syslog: message over max_message_bytes", "id", r.ID, "stream", r.Stream, "tenant", r.Tenant,
+		"cause", err, "max_message_bytes", s.f.max, "not_logged_since_last", s.warnQuiet)
+	s.warnAt, s.warnQuiet = now, 0
 }
 
 // writeStream buffers frames and writes them in chunks of flushBytes.
 func (s *Sink) writeStream(batch []*pipeline.Record, res *result) {
 	s.buf, s.pending = s.buf[:0], s.pending[:0]
 	for i := range batch {
-		if s.frame(batch, i, res) {
-			s.pending = append(s.pending, span{i, len(s.buf)})
+		if ok, full := s.frame(batch, i, res); ok {
+			s.pending = append(s.pending, span{i, len(s.buf), full})
 		}
 		if len(s.buf) >= flushBytes || i == len(batch)-1 {
-			if !s.flush(res) {
+			if !s.flush(batch, res) {
 				for j := i + 1; j < len(batch); j++ {
 					res.failed.Add(j, s.notWritten(res.err))
 				}
@@ -311,7 +344,7 @@ func (s *Sink) writeStream(batch []*pipeline.Record, res *result) {
 
 // flush writes s.buf. On an error the records whose frames were written
 // completely count as written, the others fail.
-func (s *Sink) flush(res *result) bool {
+func (s *Sink) flush(batch []*pipeline.Record, res *result) bool {
 	if len(s.buf) == 0 {
 		return true
 	}
@@ -319,6 +352,9 @@ func (s *Sink) flush(res *result) bool {
 	for _, p := range s.pending {
 		if err == nil || p.end <= n {
 			res.written++
+			if p.full > 0 {
+				s.sentTruncated(batch[p.index], p.index, p.full, res)
+			}
 		} else {
 			res.failed.Add(p.index, s.notWritten(err))
 		}
@@ -335,13 +371,17 @@ func (s *Sink) flush(res *result) bool {
 func (s *Sink) writeDatagrams(batch []*pipeline.Record, res *result) {
 	for i := range batch {
 		s.buf = s.buf[:0]
-		if !s.frame(batch, i, res) {
+		ok, full := s.frame(batch, i, res)
+		if !ok {
 			continue
 		}
 		_, err := s.conn.Write(s.buf)
 		switch {
 		case err == nil:
 			res.written++
+			if full > 0 {
+				s.sentTruncated(batch[i], i, full, res)
+			}
 		case errors.Is(err, syscall.EMSGSIZE):
 			// Only this message is too large for the socket.
 			res.reject(i, fmt.Errorf("%d-byte message too large for %s: lower max_message_bytes", len(s.buf), s.ep.raw))
