@@ -49,8 +49,9 @@ type Config struct {
 	// insecure_skip_verify).
 	TLS config.TLS `yaml:"tls"`
 	// MaxMessageBytes caps one syslog message (header and MSG, without the
-	// framing); 0 means 8192 for udp and unix datagram sockets (rsyslog's
-	// maxMessageSize), 65535 for streams and RELP.
+	// framing); 0 means 8192 for udp, unix datagram sockets and RELP
+	// (rsyslog's maxMessageSize and imrelp's maxDataSize), 65535 for tcp,
+	// tcp+tls and unix streams.
 	MaxMessageBytes config.ByteSize `yaml:"max_message_bytes"`
 	// Oversize is what happens to a message over max_message_bytes:
 	// truncate (default: cut at a field boundary, send, and keep the full
@@ -322,7 +323,9 @@ func (c *Config) resolve(ep endpoint, dgram bool) (framing string, max int) {
 	}
 	if max == 0 {
 		max = defaultStreamMax
-		if dgram {
+		if dgram || ep.relp {
+			// rsyslog's maxMessageSize, which is also imrelp's default
+			// maxDataSize (longer RELP messages it truncates silently).
 			max = defaultDatagramMax
 		}
 	}

@@ -66,8 +66,8 @@ func TestDefaults(t *testing.T) {
 		{"tcp://127.0.0.1:514", "", framingLF, 65535, true, true,
 			"address=tcp://127.0.0.1:514 protocol=rfc3164 (CEF header: no tag) timezone=local framing=lf max_message_bytes=65535 oversize=truncate format=cef"},
 		{"udp://127.0.0.1", "keyvalue", framingNone, 8192, false, false, ""},
-		{"relp://127.0.0.1", "", framingNone, 65535, true, true,
-			"address=relp://127.0.0.1 protocol=rfc3164 (CEF header: no tag) timezone=local framing=none max_message_bytes=65535 oversize=truncate format=cef window=128 (acknowledged)"},
+		{"relp://127.0.0.1", "", framingNone, 8192, true, true,
+			"address=relp://127.0.0.1 protocol=rfc3164 (CEF header: no tag) timezone=local framing=none max_message_bytes=8192 oversize=truncate format=cef window=128 (acknowledged)"},
 		{"unix:///dev/log", "", framingLF, 65535, true, true,
 			"address=unix:///dev/log protocol=rfc3164 (CEF header: no tag) timezone=local framing=lf (stream) / none (datagram) max_message_bytes=65535 (stream) / 8192 (datagram) oversize=truncate format=cef"},
 	} {

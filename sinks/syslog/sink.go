@@ -17,6 +17,7 @@ import (
 
 	"github.com/sophos-connect/sophos-connect/pipeline"
 	"github.com/sophos-connect/sophos-connect/sinks/encoding"
+	"github.com/sophos-connect/sophos-connect/sinks/syslog/relp"
 )
 
 // flushBytes is how much a batch buffers before writing it out: large
@@ -36,6 +37,7 @@ type Sink struct {
 
 	mu        sync.Mutex // guards conn against Close during Write
 	conn      net.Conn
+	relp      *relp.Client // the session on conn, for relp://
 	dgram     bool
 	connected bool // a connection was made before (for counting reconnects)
 
@@ -158,8 +160,13 @@ func (s *Sink) Close() error {
 	if s.conn == nil {
 		return nil
 	}
-	err := s.conn.Close()
-	s.conn = nil
+	var err error
+	if s.relp != nil {
+		err = s.relp.Close(time.Second) // close, and wait briefly for its rsp
+	} else {
+		err = s.conn.Close()
+	}
+	s.conn, s.relp = nil, nil
 	return err
 }
 
@@ -180,6 +187,16 @@ func (s *Sink) connect(ctx context.Context) error {
 		c.Close()
 		return pipeline.Permanent(fmt.Errorf("%s is a stream socket: framing none would glue messages together; use lf or octet-counting", s.ep.raw))
 	}
+	if s.ep.relp {
+		c.SetDeadline(time.Now().Add(s.cfg.dialTimeout()))
+		rc, err := relp.Open(c, s.cfg.window())
+		if err != nil {
+			c.Close()
+			return fmt.Errorf("cannot open a RELP session with %s: %w", s.ep.raw, err)
+		}
+		c.SetDeadline(time.Time{})
+		s.relp = rc
+	}
 	s.setKind(dgram)
 	s.conn = c
 	if s.connected {
@@ -197,7 +214,7 @@ func (s *Sink) drop(why error) {
 	}
 	s.log.Warn("syslog: connection closed, will reconnect", "address", s.ep.raw, "cause", why)
 	s.conn.Close()
-	s.conn = nil
+	s.conn, s.relp = nil, nil
 }
 
 // Write sends the batch. A record counts as delivered once its bytes were
@@ -211,6 +228,9 @@ func (s *Sink) Write(ctx context.Context, batch []*pipeline.Record) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.ep.relp {
+		return s.writeRELP(ctx, batch)
+	}
 	if s.conn != nil && !s.dgram {
 		// An idle stream may have been closed by a receiver that restarted:
 		// writing to it would "succeed" into a dead socket.
@@ -268,7 +288,11 @@ func (r *result) outcome(s *Sink, n int) error {
 		return nil
 	}
 	if r.written == 0 && r.permanent == 0 {
-		return fmt.Errorf("syslog sink %q: nothing written to %s: %w", s.name, s.ep.raw, r.err)
+		cause := r.err
+		if cause == nil {
+			cause = r.failed.Items[0].Err
+		}
+		return fmt.Errorf("syslog sink %q: nothing delivered to %s: %w", s.name, s.ep.raw, cause)
 	}
 	slices.SortFunc(r.failed.Items, func(a, b pipeline.ItemError) int { return a.Index - b.Index })
 	return &r.failed
@@ -397,4 +421,75 @@ func (s *Sink) writeDatagrams(batch []*pipeline.Record, res *result) {
 
 func (s *Sink) notWritten(err error) error {
 	return fmt.Errorf("not written to %s: %w", s.ep.raw, err)
+}
+
+// writeRELP sends the batch in a RELP session: a record counts as
+// delivered only once the receiver's "rsp 200" for it arrived. The records
+// not acknowledged when the session breaks are reported as failed, and the
+// pipeline sends them again over a new session (so a receiver that dies
+// with acknowledged-but-unwritten data is the receiver's problem, and one
+// that dies before acknowledging causes a resend: repeats, never loss).
+func (s *Sink) writeRELP(ctx context.Context, batch []*pipeline.Record) error {
+	for attempt := 0; ; attempt++ {
+		reused := s.conn != nil
+		if err := s.connect(ctx); err != nil {
+			return fmt.Errorf("syslog sink %q: %w", s.name, err)
+		}
+		res := s.sendRELP(ctx, batch)
+		if res.err != nil {
+			if ctx.Err() != nil {
+				res.err = fmt.Errorf("%w (%w)", ctx.Err(), res.err)
+			}
+			s.drop(res.err)
+			// A session that sat idle may have been closed by a receiver
+			// that restarted: try once more at once on a fresh one.
+			if reused && res.written == 0 && res.permanent == 0 && attempt == 0 && ctx.Err() == nil {
+				continue
+			}
+		}
+		return res.outcome(s, len(batch))
+	}
+}
+
+// sendRELP frames the batch and sends it through the session.
+func (s *Sink) sendRELP(ctx context.Context, batch []*pipeline.Record) *result {
+	var res result
+	deadline := time.Now().Add(s.cfg.writeTimeout())
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
+	conn := s.conn
+	conn.SetDeadline(deadline) // reads (the acks) and writes
+	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
+	defer stop()
+
+	s.buf, s.pending = s.buf[:0], s.pending[:0]
+	for i := range batch {
+		if ok, full := s.frame(batch, i, &res); ok {
+			s.pending = append(s.pending, span{i, len(s.buf), full})
+		}
+	}
+	msgs := make([][]byte, len(s.pending))
+	start := 0
+	for j, p := range s.pending {
+		msgs[j] = s.buf[start:p.end]
+		start = p.end
+	}
+	errs := make([]error, len(msgs))
+	res.err = s.relp.Send(msgs, errs)
+	for j, p := range s.pending {
+		switch {
+		case errs[j] == nil:
+			res.written++
+			if p.full > 0 {
+				s.sentTruncated(batch[p.index], p.index, p.full, &res)
+			}
+		default:
+			res.failed.Add(p.index, s.notWritten(errs[j]))
+		}
+	}
+	if res.err == nil {
+		conn.SetDeadline(time.Time{})
+	}
+	return &res
 }
