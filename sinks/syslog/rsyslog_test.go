@@ -40,6 +40,7 @@ type rsyslogOptions struct {
 	tls      *testPKI // imtcp through the ossl driver, client certificates required
 	discard  bool     // drop messages instead of writing them (benchmarks)
 	relp     bool     // imrelp (Debian rsyslog-relp)
+	relpTLS  *testPKI // imrelp with TLS (librelp's OpenSSL backend), client certificates required
 	// direct runs the main queue in Direct mode, so imrelp's rsp 200 means
 	// "written to the output file" instead of "queued in memory".
 	direct bool
@@ -105,6 +106,9 @@ func startRsyslog(t testing.TB, o rsyslogOptions) *rsyslogd {
 	if o.tls != nil {
 		needOSSL(t)
 	}
+	if o.relpTLS != nil {
+		o.relp = true
+	}
 	if o.relp {
 		needRELP(t)
 	}
@@ -156,7 +160,10 @@ func startRsyslog(t testing.TB, o rsyslogOptions) *rsyslogd {
 	if r.udpPort != 0 {
 		fmt.Fprintf(&c, "input(type=\"imudp\" address=\"127.0.0.1\" port=\"%d\" ruleset=\"in\")\n", r.udpPort)
 	}
-	if r.relpPort != 0 {
+	if r.relpPort != 0 && o.relpTLS != nil {
+		fmt.Fprintf(&c, "input(type=\"imrelp\" address=\"127.0.0.1\" port=\"%d\" ruleset=\"in\" maxDataSize=\"64k\" tls=\"on\" tls.tlslib=\"openssl\" tls.cacert=%q tls.mycert=%q tls.myprivkey=%q tls.authmode=\"certvalid\")\n",
+			r.relpPort, o.relpTLS.caFile, o.relpTLS.serverCert, o.relpTLS.serverKey)
+	} else if r.relpPort != 0 {
 		fmt.Fprintf(&c, "input(type=\"imrelp\" address=\"127.0.0.1\" port=\"%d\" ruleset=\"in\" maxDataSize=\"64k\")\n", r.relpPort)
 	}
 	// rsyslog's own messages, for the failure log.

@@ -119,3 +119,32 @@ func TestRELPRefusesNonRELP(t *testing.T) {
 		t.Fatalf("unclear error: %v", err)
 	}
 }
+
+// TestRsyslogRELPTLS: relp+tls:// to imrelp with TLS and client
+// certificates required: all records arrive once; a sink without a client
+// certificate is refused at Start.
+func TestRsyslogRELPTLS(t *testing.T) {
+	pki := newTestPKI(t)
+	rs := startRsyslog(t, rsyslogOptions{relpTLS: pki})
+	c := relpConfig(rs.relpPort)
+	c.Address = fmt.Sprintf("relp+tls://127.0.0.1:%d", rs.relpPort)
+	c.TLS = config.TLS{CAFile: pki.caFile, CertFile: pki.clientCert, KeyFile: pki.clientKey}
+	s := newTestSink(t, c)
+	if err := s.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	const n = 300
+	recs := testRecords(t, 0, n)
+	writeAll(t, s, recs, 100)
+	rs.waitLines(n, 20*time.Second)
+	time.Sleep(100 * time.Millisecond)
+	checkReceived(t, rs.lines(), recs, c)
+
+	c.TLS = config.TLS{CAFile: pki.caFile}
+	c.DialTimeout = config.Duration(2 * time.Second)
+	if err := newTestSink(t, c).Start(context.Background()); err == nil {
+		t.Fatal("Start without a client certificate succeeded")
+	} else {
+		t.Log(err)
+	}
+}
