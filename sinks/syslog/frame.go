@@ -280,12 +280,20 @@ func appendParam(dst []byte, name, value string, lf bool) []byte {
 // "<PRI>Mmm dd hh:mm:ss HOSTNAME " (the CEF guide's convention, which
 // ArcSight and QRadar parse). RFC 3164 has neither zone nor year: the time
 // is written in f.loc (receivers read it as their local time by default)
-// and receivers supply the year themselves.
+// and receivers supply the year themselves, from their clock.
 func (f *framer) header3164(dst []byte, pri uint8, ts time.Time) []byte {
 	dst = append(dst, '<')
 	dst = strconv.AppendUint(dst, uint64(pri), 10)
 	dst = append(dst, '>')
-	dst = ts.In(f.loc).AppendFormat(dst, time.Stamp)
+	ts = ts.In(f.loc)
+	if now := f.now().In(f.loc); ts.Year() != now.Year() {
+		// Receivers give a yearless stamp their own current year: a record
+		// from last year (sent just after New Year) would land a year in
+		// the future. Stamp it with the sending time instead; the record's
+		// own time stays in the MSG (CEF rt=, the JSON formats' fields).
+		ts = now
+	}
+	dst = ts.AppendFormat(dst, time.Stamp)
 	dst = append(dst, ' ')
 	dst = append(dst, f.hostname...)
 	dst = append(dst, ' ')

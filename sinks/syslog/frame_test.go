@@ -395,20 +395,27 @@ func deref(s *string) string {
 }
 
 // TestRFC3164TimeZoneAndCEFHeader: RFC 3164 times are written in the
-// configured zone — across New Year the date (and so the year a receiver
-// infers) follows the zone — and CEF gets the CEF guide's tagless header.
+// configured zone, a record from last year is stamped with the sending time
+// (receivers add their current year), and CEF gets the CEF guide's tagless
+// header.
 func TestRFC3164TimeZoneAndCEFHeader(t *testing.T) {
 	f := testFramer(t, "rfc3164", "lf")
 	f.cefHead = true
 	for _, tt := range []struct {
+		now        time.Time
 		loc        *time.Location
 		when, want string
 	}{
-		{time.FixedZone("CET", 3600), "2026-12-31T23:30:00Z", "<163>Jan  1 00:30:00 collector-1 CEF:0|x\n"},
-		{time.FixedZone("EST", -5*3600), "2027-01-01T02:00:00Z", "<163>Dec 31 21:00:00 collector-1 CEF:0|x\n"},
-		{time.UTC, "2027-01-01T02:00:00Z", "<163>Jan  1 02:00:00 collector-1 CEF:0|x\n"},
+		// The zone is applied before the date is written.
+		{time.Date(2027, 1, 1, 0, 40, 0, 0, time.UTC), time.FixedZone("CET", 3600), "2026-12-31T23:30:00Z", "<163>Jan  1 00:30:00 collector-1 CEF:0|x\n"},
+		{time.Date(2027, 1, 1, 2, 10, 0, 0, time.UTC), time.FixedZone("EST", -5*3600), "2027-01-01T02:00:00Z", "<163>Dec 31 21:00:00 collector-1 CEF:0|x\n"},
+		{time.Date(2027, 1, 1, 2, 10, 0, 0, time.UTC), time.UTC, "2027-01-01T02:00:00Z", "<163>Jan  1 02:00:00 collector-1 CEF:0|x\n"},
+		// A record from last year sent after New Year: a receiver would give
+		// "Dec 31" this year, so the sending time is written instead.
+		{time.Date(2027, 1, 1, 0, 0, 3, 0, time.UTC), time.UTC, "2026-12-31T23:59:58Z", "<163>Jan  1 00:00:03 collector-1 CEF:0|x\n"},
 	} {
 		f.loc = tt.loc
+		f.now = func() time.Time { return tt.now }
 		r := &pipeline.Record{Stream: pipeline.Alerts, Severity: "high", When: tt.when}
 		if got := frame(t, f, r, "CEF:0|x"); got != tt.want {
 			t.Errorf("%s in %s: got %q want %q", tt.when, tt.loc, got, tt.want)
