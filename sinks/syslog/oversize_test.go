@@ -2,10 +2,13 @@ package syslog
 
 import (
 	"context"
+	"log/slog"
 	"net"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -171,4 +174,108 @@ func TestMetrics(t *testing.T) {
 	if !found {
 		t.Fatalf("truncated counter not collected: %v", mfs)
 	}
+}
+
+// TestOversizeWarnRateLimited: one WARN naming the record id per 10 s per
+// sink, however many messages are cut; the next one says how many were
+// not logged.
+func TestOversizeWarnRateLimited(t *testing.T) {
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	var buf strings.Builder
+	var mu sync.Mutex
+	c := configFor("udp://" + pc.LocalAddr().String())
+	c.Format, c.Hostname = "cef", "collector-1"
+	s, err := New("soc", c, slog.New(slog.NewTextHandler(&lockedWriter{&mu, &buf}, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	batch := []*pipeline.Record{bigRecord(t), bigRecord(t), bigRecord(t)}
+	s.Write(context.Background(), batch)
+	mu.Lock()
+	out := buf.String()
+	mu.Unlock()
+	if n := strings.Count(out, "level=WARN"); n != 1 || !strings.Contains(out, "id=the-id-42") || s.Truncated() != 3 {
+		t.Fatalf("%d WARN lines, truncated %d:\n%s", n, s.Truncated(), out)
+	}
+	s.warnAt = time.Now().Add(-oversizeWarnEvery) // 10 s later
+	s.Write(context.Background(), batch[:1])
+	mu.Lock()
+	out = buf.String()
+	mu.Unlock()
+	if n := strings.Count(out, "level=WARN"); n != 2 || !strings.Contains(out, "not_logged_since_last=2") {
+		t.Fatalf("after 10 s: %d WARN lines:\n%s", n, out)
+	}
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  *strings.Builder
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
+// FuzzCutFields: for any pairs and cap, a cut message fits the cap, starts
+// with the syslog header and the encoder's head, holds the id pair, and is
+// otherwise a prefix of whole pairs; or, when not even that fits, the
+// record is refused.
+func FuzzCutFields(f *testing.F) {
+	f.Add("CEF:0|a|b|1|t|n|5|", "k1=v1 id=x k2=vvvvvvvvvvvvvv k3=é\n", uint16(90), true)
+	f.Add("", "a=\"1\"; id=\"2\"; b=\"3\";", uint16(70), false)
+	f.Fuzz(func(t *testing.T, head, pairsText string, max uint16, cef bool) {
+		if !utf8.ValidString(head) || !utf8.ValidString(pairsText) {
+			return // encoders write UTF-8 (JSON strings) with ASCII keys
+		}
+		fr := testFramer(t, "rfc3164", framingLF)
+		fr.cefHead = cef
+		var msg []byte
+		fields := &encoding.Fields{}
+		msg = append(msg, head...)
+		fields.Head = len(msg)
+		var pairs []string
+		for i, p := range strings.Fields(pairsText) {
+			if i > 0 || (!cef && head != "") {
+				msg = append(msg, ' ')
+			}
+			start := len(msg)
+			msg = append(msg, p...)
+			fields.Pairs = append(fields.Pairs, encoding.Pair{Start: start, End: len(msg), ID: strings.HasPrefix(p, "id=")})
+			pairs = append(pairs, p)
+		}
+		fr.max = int(max)
+		r := &pipeline.Record{Stream: pipeline.Events, When: "2024-05-14T08:02:11Z"}
+		out, full, err := fr.appendFrame(nil, r, msg, fields)
+		if err != nil {
+			return // refused: the header, or header and id, do not fit
+		}
+		line := strings.TrimSuffix(string(out), "\n")
+		if full == 0 {
+			return // it fitted whole
+		}
+		if len(line) > fr.max {
+			t.Fatalf("%d bytes over max %d", len(line), fr.max)
+		}
+		wantHead := string(appendMsg(nil, []byte(head), true, true))
+		if i := strings.Index(line, wantHead); i < 0 {
+			t.Fatalf("head %q lost: %q", wantHead, line)
+		}
+		id := -1
+		for i, p := range fields.Pairs {
+			if p.ID {
+				id = i
+				break
+			}
+		}
+		if id >= 0 && !strings.Contains(line, string(appendMsg(nil, []byte(pairs[id]), true, true))) {
+			t.Fatalf("id pair %q lost: %q", pairs[id], line)
+		}
+	})
 }
