@@ -95,7 +95,7 @@ func (f *framer) appendFrame(dst []byte, r *pipeline.Record, msg []byte, fields 
 		f.payload = p
 		switch {
 		case msgStart >= f.max:
-			return dst, 0, fmt.Errorf("the syslog header alone is %d bytes, over max_message_bytes (%d): raise max_message_bytes", msgStart, f.max)
+			return dst, 0, fmt.Errorf("%w: the syslog header alone is %d bytes, over max_message_bytes (%d): raise max_message_bytes", errOversize, msgStart, f.max)
 		case f.deadOver:
 			return dst, 0, fmt.Errorf("%w: the %d-byte message is over max_message_bytes (%d) and was not sent (oversize: dead_letter); raise max_message_bytes or send it elsewhere", errOversize, full, f.max)
 		case fields != nil:

@@ -133,7 +133,7 @@ func (s *Sink) setKind(dgram bool) {
 func (s *Sink) Truncated() uint64 { return s.truncated.Load() }
 
 // Oversized is the number of messages over max_message_bytes that were not
-// sent at all (oversize: dead_letter, or not even the header fitted).
+// sent at all (oversize: dead_letter, or not even the headers and id fit).
 func (s *Sink) Oversized() uint64 { return s.oversized.Load() }
 
 // Reconnects is the number of connections made after the first.
