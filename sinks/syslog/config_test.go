@@ -28,7 +28,7 @@ func TestConfigFromYAML(t *testing.T) {
 		t.Fatal(err)
 	}
 	if c.Protocol != "rfc3164" || c.Framing != "lf" || c.SeverityMap["high"] != "crit" || !c.CEFStrict ||
-		c.MaxMessageBytes != 8192 || c.WriteTimeout.D() != time.Minute || c.TLS.ServerName != "siem.example" || c.SDID != "acme@12345" {
+		c.MaxMessageBytes != 8192 || c.Oversize != "dead_letter" || c.Timezone != "utc" || c.WriteTimeout.D() != time.Minute || c.TLS.ServerName != "siem.example" || c.SDID != "acme@12345" {
 		t.Errorf("decoded %+v", c)
 	}
 	s, err := New("soc", c, nil)
@@ -36,7 +36,7 @@ func TestConfigFromYAML(t *testing.T) {
 		t.Fatal(err)
 	}
 	if s.f.framing != framingLF || s.f.max != 8192 || s.f.facility != 23 || s.f.sev.of("low") != 6 || s.f.sev.of("medium") != 4 ||
-		s.f.sev.of("odd") != 4 || s.f.appName != "sophos" || !s.f.rfc3164 || s.tls == nil || s.tls.ServerName != "siem.example" {
+		s.f.sev.of("odd") != 4 || s.f.appName != "sophos" || !s.f.rfc3164 || !s.f.deadOver || s.f.loc != time.UTC || s.tls == nil || s.tls.ServerName != "siem.example" {
 		t.Errorf("sink set up as %+v", s.f)
 	}
 
