@@ -156,3 +156,36 @@ func TestSyslogNGGluesOctetCounting(t *testing.T) {
 	}
 	t.Logf("%d octet-counted messages arrived at syslog-ng's network() as %d", n, len(got))
 }
+
+// TestReceiversMultilineCEF: a CEF value with a line break (the official
+// encoder keeps it raw) still arrives as one message over lf framing, the
+// break escaped as #012, at both receivers.
+func TestReceiversMultilineCEF(t *testing.T) {
+	rs := startRsyslog(t, rsyslogOptions{tcp: true})
+	ng := startSyslogNG(t, nil)
+	for name, tt := range map[string]struct {
+		addr  string
+		lines func() []receivedLine
+	}{
+		"rsyslog":   {fmt.Sprintf("tcp://127.0.0.1:%d", rs.tcpPort), rs.lines},
+		"syslog-ng": {fmt.Sprintf("tcp://127.0.0.1:%d", ng.tcpPort), ng.lines},
+	} {
+		t.Run(name, func(t *testing.T) {
+			c := DefaultConfig()
+			c.Address, c.Hostname = tt.addr, "h-multiline"
+			s := newTestSink(t, c)
+			r := testRecord(t, 7)
+			r.Raw = []byte(strings.Replace(string(r.Raw), `"group":"MALWARE"`, `"group":"line one\nline two"`, 1))
+			if !strings.Contains(encodeMsg(t, "cef", r), "line one\nline two") {
+				t.Fatal("the encoder no longer keeps the line break: this test needs another record")
+			}
+			writeAll(t, s, []*pipeline.Record{r, testRecord(t, 8)}, 2)
+			waitFor(t, 10*time.Second, "2 messages", func() bool { return len(tt.lines()) >= 2 })
+			time.Sleep(100 * time.Millisecond)
+			got := tt.lines()
+			if len(got) != 2 || !strings.Contains(got[0].raw, "group=line one#012line two ") || !strings.Contains(got[1].raw, "id="+testRecord(t, 8).ID) {
+				t.Fatalf("received %d messages: %q", len(got), got)
+			}
+		})
+	}
+}
