@@ -80,6 +80,7 @@ func (a *app) collect(ctx context.Context, c *config.Config, g *globals, o colle
 	metrics := pipeline.NewMetrics()
 	scfg := sophosConfig(c)
 	scfg.OnAPIError = metrics.APIError
+	scfg.OnConcurrencyLimit = func(n int) { metrics.APIConcurrency.Set(float64(n)) }
 	client, err := sophos.NewClient(scfg, log)
 	if err != nil {
 		return configError{err}

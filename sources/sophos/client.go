@@ -47,7 +47,7 @@ func NewClient(cfg Config, log *slog.Logger) (*Client, error) {
 		log:    log,
 		http:   &http.Client{Transport: tr, CheckRedirect: noAuthRedirect},
 		tokSem: make(chan struct{}, 1),
-		lim:    newLimiter(cfg.Concurrency, cfg.MaxConcurrency),
+		lim:    newLimiter(cfg.Concurrency, cfg.MaxConcurrency, cfg.OnConcurrencyLimit),
 	}, nil
 }
 

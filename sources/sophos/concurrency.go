@@ -66,18 +66,33 @@ type limiter struct {
 	winN      int
 	winFull   bool
 	winOver   bool
+	onLimit   func(int)
+	reported  int
 }
 
-// newLimiter: fixed > 0 pins the limit; else adaptive up to max.
-func newLimiter(fixed, max int) *limiter {
-	l := &limiter{changed: make(chan struct{}), max: max, probeDiv: 1}
+// newLimiter: fixed > 0 pins the limit; else adaptive up to max. onLimit,
+// if set, hears every change of the (whole) limit.
+func newLimiter(fixed, max int, onLimit func(int)) *limiter {
+	l := &limiter{changed: make(chan struct{}), max: max, probeDiv: 1, onLimit: onLimit}
 	if fixed > 0 {
 		l.limit, l.max = float64(fixed), fixed
 	} else {
 		l.adaptive, l.slowStart = true, true
 		l.limit = float64(min(aimdStart, max))
 	}
+	l.report()
 	return l
+}
+
+// report tells onLimit about a changed limit (called with mu held, or
+// before the limiter is shared).
+func (l *limiter) report() {
+	if n := max(1, int(l.limit)); n != l.reported {
+		l.reported = n
+		if l.onLimit != nil {
+			l.onLimit(n)
+		}
+	}
 }
 
 // Limit returns the current concurrency limit.
@@ -145,6 +160,7 @@ func (l *limiter) release(gen uint64, o outcome, rtt time.Duration) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	defer l.broadcast()
+	defer l.report()
 	l.inflight--
 	if !l.adaptive {
 		return

@@ -65,7 +65,7 @@ func (s *simAPI) pass(t *testing.T, l *limiter, n int) (limits []int, overloads 
 func TestAIMDConvergesToTheServersCap(t *testing.T) {
 	for _, capacity := range []int{6, 24} {
 		api := &simAPI{capacity: capacity, latency: 20 * time.Millisecond}
-		l := newLimiter(0, 64)
+		l := newLimiter(0, 64, nil)
 		const perPass = 400
 		// Converged within 3 passes: from the 4th on the limit stays
 		// within 10 % (and one) of the cap, and under 2 % of the requests
@@ -103,7 +103,7 @@ func TestAIMDBacksOffWhenLatencyRises(t *testing.T) {
 		time.Sleep(d)
 		return outcomeOK, time.Since(t0)
 	}
-	l := newLimiter(0, 64)
+	l := newLimiter(0, 64, nil)
 	var wg sync.WaitGroup
 	var maxAfter atomic.Int32
 	start := time.Now()
@@ -129,7 +129,7 @@ func TestAIMDBacksOffWhenLatencyRises(t *testing.T) {
 }
 
 func TestLimiterFixedAndPause(t *testing.T) {
-	l := newLimiter(3, 64)
+	l := newLimiter(3, 64, nil)
 	ctx := context.Background()
 	var rels []func(outcome, time.Duration)
 	for range 3 {
@@ -164,7 +164,8 @@ func TestLimiterFixedAndPause(t *testing.T) {
 func TestAdaptiveClientAgainstEmulatorCap(t *testing.T) {
 	emu := newEmu(t, emulator.Options{Tenants: 40, Partner: true, Events: 5, Alerts: 1,
 		Limits: emulator.Limits{Latency: 25 * time.Millisecond, Jitter: 5 * time.Millisecond, MaxConcurrency: 6}})
-	c, _ := newTestClient(t, emu, nil)
+	var reported atomic.Int32
+	c, _ := newTestClient(t, emu, func(cfg *Config) { cfg.OnConcurrencyLimit = func(n int) { reported.Store(int32(n)) } })
 	ctx := testCtx(t)
 	ts, err := c.Tenants(ctx)
 	if err != nil {
@@ -198,6 +199,9 @@ func TestAdaptiveClientAgainstEmulatorCap(t *testing.T) {
 	}
 	if lim := c.ConcurrencyLimit(); lim < 5 || lim > 7 {
 		t.Fatalf("limit %d after 600 requests against a cap of 6", lim)
+	}
+	if int(reported.Load()) != c.ConcurrencyLimit() {
+		t.Fatalf("OnConcurrencyLimit last heard %d, the limit is %d", reported.Load(), c.ConcurrencyLimit())
 	}
 	t.Logf("limit %d, %d refused of %d", c.ConcurrencyLimit(), refused, ok+refused)
 }

@@ -47,6 +47,9 @@ type Config struct {
 	Concurrency int
 	// MaxConcurrency bounds adaptive concurrency; default DefaultMaxConcurrency.
 	MaxConcurrency int
+	// OnConcurrencyLimit is told the concurrency limit whenever it changes
+	// (and once at the start), for the metrics; optional.
+	OnConcurrencyLimit func(limit int)
 	// OnAPIError is told the status of every error response (each attempt),
 	// for the metrics; optional.
 	OnAPIError func(status int)
