@@ -57,6 +57,15 @@ func (a *app) validate(g *globals, asJSON bool) error {
 	fmt.Fprintf(w, "%s: ok\n\n", c.File)
 	fmt.Fprintf(w, "source  sophos  %s (auth %s)\n", p.Source.APIHost, p.Source.AuthURL)
 	fmt.Fprintf(w, "        streams: %s; tenants: %s; pull every %s; state in %s\n", strings.Join(p.Source.Streams, ", "), p.Source.Tenants, p.Source.PullTime, p.StateDir)
+	wk, inflight := pullWorkers(c)
+	if c.Workers.Auto() {
+		fmt.Fprintf(w, "        workers: auto (adaptive, at most %d requests at once); max_inflight_pages: %d\n", c.MaxWorkers, inflight)
+	} else {
+		if inflight == 0 {
+			inflight = 4 * wk
+		}
+		fmt.Fprintf(w, "        workers: %d; max_inflight_pages: %d\n", wk, inflight)
+	}
 	if c.Sources.Events.Light || len(c.Sources.Events.ExcludeTypes) > 0 {
 		fmt.Fprintf(w, "        events: light=%v exclude_types=%v\n", c.Sources.Events.Light, c.Sources.Events.ExcludeTypes)
 	}
@@ -103,8 +112,10 @@ type pipelineView struct {
 		Routes string `json:"routes"`
 		Desc   string `json:"description"`
 	} `json:"sinks"`
-	StateDir    string `json:"state_dir"`
-	DeadLetters string `json:"dead_letters"`
+	Workers          string `json:"workers"` // a number or "auto"
+	MaxInflightPages int    `json:"max_inflight_pages"`
+	StateDir         string `json:"state_dir"`
+	DeadLetters      string `json:"dead_letters"`
 }
 
 func resolvedPipeline(c *config.Config, streams []pipeline.Stream, as *assembly) pipelineView {
@@ -153,6 +164,12 @@ func resolvedPipeline(c *config.Config, streams []pipeline.Stream, as *assembly)
 			Desc   string `json:"description"`
 		}{s.Name, s.Type, s.Routes.String(), s.Desc})
 	}
+	wk, inflight := pullWorkers(c)
+	p.Workers = c.Workers.String()
+	if inflight == 0 && !c.Workers.Auto() {
+		inflight = 4 * wk
+	}
+	p.MaxInflightPages = inflight
 	p.StateDir = c.StateDir
 	p.DeadLetters = strings.TrimRight(c.StateDir, "/") + "/dead-letter.ndjson"
 	return p

@@ -140,12 +140,13 @@ func (a *app) collect(ctx context.Context, c *config.Config, g *globals, o colle
 		return configError{fmt.Errorf("%s: the stream chosen on the command line is disabled under sources", c.File)}
 	}
 	log.Info("Configurations: " + describeConfig(c))
-	log.Info(fmt.Sprintf("(config %s: state_dir=%s, %d sinks, %d transforms)", c.File, c.StateDir, len(c.Sinks), len(c.Transforms)))
+	log.Info(fmt.Sprintf("(config %s: state_dir=%s, workers=%s, %d sinks, %d transforms)", c.File, c.StateDir, c.Workers.String(), len(c.Sinks), len(c.Transforms)))
 	log.Info("Initiating Sophos " + streamsTitle(streams) + " Pull")
 
 	metrics := pipeline.NewMetrics()
 	scfg := sophosConfig(c)
 	scfg.OnAPIError = metrics.APIError
+	scfg.OnConcurrencyLimit = func(n int) { metrics.APIConcurrency.Set(float64(n)) }
 	client, err := sophos.NewClient(scfg, log)
 	if err != nil {
 		return configError{err}
@@ -235,8 +236,9 @@ func (a *app) collect(ctx context.Context, c *config.Config, g *globals, o colle
 	opts := pipeline.Options{
 		Source: src, Stages: as.stages, Sinks: as.sinks, Checkpoints: cps, DeadLetter: dlq,
 		Observers: as.observers, Log: log, Metrics: metrics, Once: o.once, Since: o.since,
-		Workers: c.Workers, MaxInflightPages: c.MaxInflightPages, Now: o.now,
+		Now: o.now,
 	}
+	opts.Workers, opts.MaxInflightPages = pullWorkers(c)
 	if !o.once {
 		wait := c.PullTime.D()
 		opts.NextPass = func() (bool, time.Duration) {
