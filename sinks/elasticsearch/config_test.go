@@ -47,8 +47,44 @@ func TestDefaultConfigIsValid(t *testing.T) {
 	if err := c.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	if c.Format != "ecs" || c.OpType != "index" || c.where() != DefaultAddress {
+	if c.Format != "integration" || c.OpType != "create" || c.IDMode != "fingerprint" ||
+		c.Index != "logs-sophos_central.${stream}-default" || c.where() != "https://127.0.0.1:9200" {
 		t.Fatalf("defaults %+v at %s", c, c.where())
+	}
+	// other formats: sophos-${stream}, op_type index, the record id
+	c = DefaultConfig()
+	c.Format = "ecs"
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if c.OpType != "index" || c.IDMode != "id" || c.Index != "sophos-${stream}" {
+		t.Fatalf("ecs defaults %+v", c)
+	}
+	// the namespace names the data streams
+	c = DefaultConfig()
+	c.Namespace = "prod"
+	if err := c.Validate(); err != nil || c.Index != "logs-sophos_central.${stream}-prod" {
+		t.Fatalf("namespace prod: %v %s", err, c.Index)
+	}
+}
+
+func TestIntegrationFormatRules(t *testing.T) {
+	for _, tc := range []struct {
+		mod  func(c *Config)
+		want string
+	}{
+		{func(c *Config) { c.Index = "sophos-${stream}" }, "index: format integration writes to the integration's data streams"},
+		{func(c *Config) { c.OpType = "index" }, "op_type: format integration writes to data streams, which take only op_type create"},
+		{func(c *Config) { c.Namespace = "my-ns" }, `namespace: "my-ns" must not contain -`},
+		{func(c *Config) { c.Namespace = "Prod" }, "must be lowercase"},
+		{func(c *Config) { c.IDMode = "uuid" }, `id_mode: "uuid" is not id or fingerprint`},
+	} {
+		c := DefaultConfig()
+		tc.mod(&c)
+		err := c.Validate()
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("got %v, want %q", err, tc.want)
+		}
 	}
 }
 
