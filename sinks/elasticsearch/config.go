@@ -78,12 +78,12 @@ type Config struct {
 
 // Defaults.
 const (
-	DefaultAddress     = "https://127.0.0.1:9200"
-	DefaultIndex       = "sophos-${stream}"
-	DefaultNamespace   = "default"
+	DefaultAddress   = "https://127.0.0.1:9200"
+	DefaultIndex     = "sophos-${stream}"
+	DefaultNamespace = "default"
 	// IntegrationIndex is where format integration writes: the data
 	// streams of Elastic's sophos_central integration.
-	IntegrationIndex = "logs-sophos_central.${stream}-"
+	IntegrationIndex   = "logs-sophos_central.${stream}-"
 	DefaultMaxBytes    = 10 << 20
 	DefaultConcurrency = 2
 	DefaultTimeout     = 60 * time.Second

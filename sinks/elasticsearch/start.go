@@ -41,6 +41,11 @@ func (s *Sink) Start(ctx context.Context) error {
 		s.log.Warn("elasticsearch: GET / forbidden (403): the credentials lack the monitor cluster privilege, so the version is not checked; writing goes on",
 			"at", s.where, "reason", strings.Join(nonEmpty(errorReason(body)), ": "))
 		return s.checks(ctx)
+	case http.StatusBadRequest:
+		if bytes.Contains(body, []byte("HTTP request to an HTTPS server")) {
+			return fmt.Errorf("elasticsearch %s expects TLS (it answered: %s): use https:// in addresses", s.where, bytes.TrimSpace(body))
+		}
+		return s.statusError("health check GET /", res.StatusCode, body, 0)
 	default:
 		return s.statusError("health check GET /", res.StatusCode, body, 0)
 	}

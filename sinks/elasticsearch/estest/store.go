@@ -310,6 +310,9 @@ func (s *Server) writeTarget(name string, op string) (*index, *docError) {
 	if msg := invalidIndexName(name); msg != "" {
 		return nil, &docError{status: 400, typ: "invalid_index_name_exception", reason: msg}
 	}
+	if e := s.createForbidden(name); e != nil {
+		return nil, e
+	}
 	t := s.matchTemplate(name)
 	if t != nil && t.dataStream {
 		if op != "create" {
