@@ -175,8 +175,13 @@ func (c *Config) Validate() error {
 	if err := c.TLS.Validate(); err != nil {
 		bad("tls", "%v", err)
 	}
-	if _, err := parseIndex(c.Index); err != nil {
+	if ix, err := parseIndex(c.Index); err != nil {
 		bad("index", "%v", err)
+	} else if c.Setup && strings.HasPrefix(ix.pattern(), "*") {
+		bad("index", "%q gives the template pattern %q, with no literal prefix: it would match every index and outrank Fleet's logs-*-*; start the index with a fixed name (e.g. sophos-${stream}) or set setup: false", c.Index, ix.pattern())
+	}
+	if c.Setup && c.Format == "integration" {
+		bad("setup", "the Sophos Central integration installs its own templates: remove setup (it is for format ecs)")
 	}
 	if c.OpType != "index" && c.OpType != "create" {
 		bad("op_type", "%q is not index or create (create for data streams)", c.OpType)

@@ -170,14 +170,44 @@ func TestIndexExpansion(t *testing.T) {
 }
 
 func TestTemplateBody(t *testing.T) {
-	b := string(templateBody("sophos-*", false))
+	b := string(templateBody("sophos-*", false, featuresFor("8.19.7")))
 	for _, want := range []string{`"index_patterns":["sophos-*"]`, `"priority":200`, `"@timestamp":{"type":"date"}`,
-		`"ip":{"ignore_malformed":true,"type":"ip"}`, `"match_mapping_type":"string"`} {
+		`"ip":{"ignore_malformed":true,"type":"ip"}`, `"match_mapping_type":"string"`, `"date_detection":false`,
+		`"total_fields":{"ignore_dynamic_beyond_limit":true,"limit":2000}`, `"path_match":"sophos_central.alert.data.*_at"`} {
 		if !strings.Contains(b, want) {
 			t.Errorf("template lacks %s: %s", want, b)
 		}
 	}
-	if strings.Contains(b, "data_stream") || !strings.Contains(string(templateBody("x", true)), `"data_stream":{}`) {
+	ds := string(templateBody("x", true, featuresFor("8.11.0")))
+	if strings.Contains(b, "data_stream") || !strings.Contains(ds, `"data_stream":{}`) {
 		t.Error("data_stream only for op_type create")
+	}
+	if strings.Contains(b, "lifecycle") || !strings.Contains(ds, `"lifecycle":{"enabled":true}`) || strings.Contains(ds, "ignore_dynamic_beyond_limit") {
+		t.Errorf("8.11 data stream template: %s", ds)
+	}
+	old := string(templateBody("x", true, featuresFor("8.10.4")))
+	if strings.Contains(old, "lifecycle") {
+		t.Errorf("8.10 has no template lifecycle: %s", old)
+	}
+}
+
+func TestSetupRules(t *testing.T) {
+	c := ecsConfig()
+	c.Setup, c.Index = true, "${tenant}-${stream}"
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "no literal prefix") {
+		t.Errorf("got %v", err)
+	}
+	c = DefaultConfig()
+	c.Setup = true
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "installs its own templates") {
+		t.Errorf("got %v", err)
+	}
+	for _, tc := range []struct {
+		a, b string
+		want bool
+	}{{"sophos-*", "sophos-event-*", true}, {"sophos-*", "logs-*-*", false}, {"logs-sophos-*", "logs-*-*", true}, {"a-*", "b-*", false}} {
+		if got := patternsOverlap(tc.a, tc.b); got != tc.want {
+			t.Errorf("overlap(%s, %s) = %v", tc.a, tc.b, got)
+		}
 	}
 }

@@ -349,3 +349,48 @@ func TestPlainHTTPToTLSHint(t *testing.T) {
 		t.Fatalf("got %v", err)
 	}
 }
+
+// TestSetupRefusesOverlappingTemplate: a template of the same priority
+// with overlapping patterns is named before the PUT Elasticsearch would
+// refuse.
+func TestSetupRefusesOverlappingTemplate(t *testing.T) {
+	forEachTarget(t, func(t *testing.T, tg *target) {
+		other := "sctest-" + tg.run + "-other"
+		if code, b := tg.call(t, "PUT", "/_index_template/"+other, `{"index_patterns":["`+tg.prefix+`event*"],"priority":200}`); code != 200 {
+			t.Fatalf("%d %s", code, b)
+		}
+		t.Cleanup(func() { tg.call(t, "DELETE", "/_index_template/"+other, "") })
+		c := tg.config("${stream}")
+		c.Setup = true
+		s, _ := loggedSink(t, c)
+		err := s.Start(context.Background())
+		if err == nil || !strings.Contains(err.Error(), other) || !strings.Contains(err.Error(), "same priority") {
+			t.Fatalf("got %v", err)
+		}
+	})
+}
+
+// TestSetupMapsIntegrationFields: the setup template maps the ecs
+// documents' sophos_central dates as dates and keeps date detection off.
+func TestSetupMapsIntegrationFields(t *testing.T) {
+	samples := loadSamples(t)
+	forEachTarget(t, func(t *testing.T, tg *target) {
+		c := tg.config("${stream}")
+		c.Setup = true
+		c.PreserveDuplicateCustomFields = true
+		s := tg.sink(t, c)
+		writeBatches(t, s, makeRecords(t, samples, tg.run, 24, fixedWhen), 24)
+		for ix, fields := range map[string]map[string]string{
+			"alert": {"sophos_central.alert.when": "date", "sophos_central.alert.created_at": "date", "event.created": "date",
+				"sophos_central.alert.severity": "keyword"},
+			"event": {"sophos_central.event.when": "date", "sophos_central.event.source_info.ip": "ip", "source.ip": "ip"},
+		} {
+			for field, typ := range fields {
+				code, b := tg.call(t, "GET", "/"+tg.prefix+ix+"/_mapping/field/"+field, "")
+				if code != 200 || !strings.Contains(string(b), `"type":"`+typ+`"`) {
+					t.Errorf("%s %s: %d %s, want type %s", ix, field, code, b, typ)
+				}
+			}
+		}
+	})
+}

@@ -59,7 +59,7 @@ func (s *Sink) Start(ctx context.Context) error {
 		return err
 	}
 	if s.cfg.Setup {
-		return s.setup(ctx)
+		return s.setup(ctx, version)
 	}
 	return nil
 }
@@ -196,9 +196,16 @@ func (s *Sink) startError(err error) error {
 
 // setup installs the template: an index template for op_type index, a data
 // stream template for op_type create, with the ECS mappings.
-func (s *Sink) setup(ctx context.Context) error {
+func (s *Sink) setup(ctx context.Context, version string) error {
 	name := s.templateName()
-	body := templateBody(s.index.pattern(), s.create)
+	f := featuresFor(version)
+	if s.create && !f.lifecycle {
+		s.log.Warn("elasticsearch: this cluster has no data stream lifecycle (before 8.11): the data streams never roll over; attach an ILM policy to template "+name, "version", version)
+	}
+	if err := s.checkOverlap(ctx, name); err != nil {
+		return err
+	}
+	body := templateBody(s.index.pattern(), s.create, f)
 	res, err := esapi.IndicesPutIndexTemplateRequest{Name: name, Body: bytes.NewReader(body)}.Do(ctx, s.client)
 	if err != nil {
 		return s.transportError("installing index template "+name, err)
@@ -215,6 +222,52 @@ func (s *Sink) setup(ctx context.Context) error {
 	}
 	s.log.Info("elasticsearch: installed "+kind, "template", name, "pattern", s.index.pattern())
 	return nil
+}
+
+// checkOverlap refuses to install a template whose patterns overlap
+// another template's of the same priority: Elasticsearch refuses that with
+// a 400 that does not say which; this does.
+func (s *Sink) checkOverlap(ctx context.Context, name string) error {
+	res, err := esapi.IndicesGetIndexTemplateRequest{}.Do(ctx, s.client)
+	if err != nil {
+		return nil
+	}
+	defer res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		return nil
+	}
+	var out struct {
+		IndexTemplates []struct {
+			Name          string `json:"name"`
+			IndexTemplate struct {
+				IndexPatterns []string `json:"index_patterns"`
+				Priority      int      `json:"priority"`
+			} `json:"index_template"`
+		} `json:"index_templates"`
+	}
+	if json.NewDecoder(io.LimitReader(res.Body, 64<<20)).Decode(&out) != nil {
+		return nil
+	}
+	mine := s.index.pattern()
+	for _, t := range out.IndexTemplates {
+		if t.Name == name || t.IndexTemplate.Priority != templatePriority {
+			continue
+		}
+		for _, p := range t.IndexTemplate.IndexPatterns {
+			if patternsOverlap(mine, p) {
+				return fmt.Errorf("elasticsearch %s: index template %s (pattern %s) has the same priority %d as the one setup installs for %s and overlapping patterns, which Elasticsearch refuses: change index, delete or re-prioritize %s, or set setup: false",
+					s.where, t.Name, p, templatePriority, mine, t.Name)
+			}
+		}
+	}
+	return nil
+}
+
+// patternsOverlap reports whether some name could match both patterns
+// (checked on each pattern with its wildcards filled in).
+func patternsOverlap(a, b string) bool {
+	fill := func(p string) string { return strings.ReplaceAll(p, "*", "x") }
+	return globMatch(a, fill(b)) || globMatch(b, fill(a)) || globMatch(a, strings.ReplaceAll(b, "*", "")) || globMatch(b, strings.ReplaceAll(a, "*", ""))
 }
 
 // templateName is "sophos-connect-<sink name>", in the characters

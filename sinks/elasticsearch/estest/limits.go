@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"io"
 	"net/http"
+	"strconv"
+	"strings"
 )
 
 // Limits are cluster settings and privileges a real deployment has that
@@ -87,4 +89,24 @@ func (s *Server) createForbidden(name string) *docError {
 	return &docError{status: http.StatusForbidden, typ: "security_exception",
 		reason: "action [indices:admin/auto_create] is unauthorized for user [estest] with effective roles [writer] on indices [" + name +
 			"], this action is granted by the index privileges [auto_configure,create_index,manage,all]"}
+}
+
+// overlapError is Elasticsearch's refusal of a template whose patterns
+// overlap another's of the same priority (s.mu held).
+func (s *Server) overlapError(name string, t *indexTemplate) string {
+	for on, o := range s.templates {
+		if on == name || o.priority != t.priority {
+			continue
+		}
+		for _, a := range t.patterns {
+			for _, b := range o.patterns {
+				if globMatch(a, strings.ReplaceAll(b, "*", "x")) || globMatch(b, strings.ReplaceAll(a, "*", "x")) {
+					return "index template [" + name + "] has index patterns [" + strings.Join(t.patterns, ", ") +
+						"] matching patterns from existing templates [" + on + "] with patterns (" + on + " => [" + strings.Join(o.patterns, ", ") +
+						"]) that have the same priority [" + strconv.FormatInt(t.priority, 10) + "], multiple index templates may not match during index creation, please use a different priority"
+				}
+			}
+		}
+	}
+	return ""
 }

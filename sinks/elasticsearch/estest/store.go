@@ -268,6 +268,7 @@ func (s *Server) createIndex(name, dataStream string, t *indexTemplate, extra []
 		if err := m.merge(t.mappings); err != nil {
 			return nil, err
 		}
+		m.applySettings(t.raw)
 	}
 	if dataStream != "" {
 		if _, ok := m.fields["@timestamp"]; !ok {
