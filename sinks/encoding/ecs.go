@@ -176,12 +176,20 @@ func (e *ecsEncoder) alert() {
 	umid := p.in(data, "user_match_id")
 	e.objectID(umid, userMatchIDPaths, false)
 	// The pipeline tests threat_id.date before parsing user_match_id.date.
-	if p.present(p.in(tid, "date")) {
-		if !p.date(p.in(umid, "date"), al+"data.user_match_id.date", unixMs) && !p.present(p.in(umid, "date")) {
+	switch {
+	case p.present(tid) && e.t.kind(tid) != '{':
+		p.fail("runtime error") // the condition's script error, as above
+	case p.present(p.in(tid, "date")):
+		if p.present(umid) && e.t.kind(umid) != '{' {
+			s, _ := p.scalar(umid)
+			p.fail("cannot resolve [date] from object of type [%s] as part of path [json.data.user_match_id.date]", javaType(e.t.kind(umid), s))
+		} else if !p.date(p.in(umid, "date"), al+"data.user_match_id.date", unixMs) && !p.present(p.in(umid, "date")) {
 			p.fail("field [date] not present as part of path [json.data.user_match_id.date]")
 		}
 	}
-	p.date(p.in(umid, "timeSecond"), al+"data.user_match_id.time_sec", unixSec)
+	if !p.present(umid) || e.t.kind(umid) == '{' {
+		p.date(p.in(umid, "timeSecond"), al+"data.user_match_id.time_sec", unixSec)
+	}
 	p.date(p.in(data, "created_at"), al+"data.created_at", unixMs)
 
 	p.rename(p.top("threat"), al+"threat.value")
@@ -211,6 +219,19 @@ func (e *ecsEncoder) alert() {
 // quirk, in alert).
 func (e *ecsEncoder) objectID(obj int32, f *objectIDPaths, threat bool) {
 	p := &e.p
+	if p.present(obj) && e.t.kind(obj) != '{' {
+		// The API sends these ids as strings too. The pipeline's date
+		// processors test ctx.json?.data?.<id>?.<part> != null, a script
+		// error on a string; its converts skip (ignore_missing).
+		n := 3
+		if threat {
+			n = 4
+		}
+		for range n {
+			p.fail("runtime error")
+		}
+		return
+	}
 	p.date(p.in(obj, "timestamp"), f.timestamp, unixSec)
 	p.convert(p.in(obj, "machineIdentifier"), f.machine, toLong)
 	p.convert(p.in(obj, "processIdentifier"), f.process, toLong)

@@ -160,3 +160,19 @@ func toJSON(v any) string {
 	b, _ := json.Marshal(v)
 	return string(b)
 }
+
+// TestECSObjectIDStrings: threat_id and user_match_id as strings (the API
+// sends both forms) make the pipeline's date conditions fail: pipeline_error,
+// and no threat_id / user_match_id fields.
+func TestECSObjectIDStrings(t *testing.T) {
+	doc := ecsOf(t, pipeline.Alerts, `{"id":"a","when":"2024-05-14T08:52:27Z","data":{"threat_id":"6643a1b2c3d4e5f601234567","user_match_id":"6643a1b2c3d4e5f601234568"}}`, Options{})
+	if k := at(doc, "event.kind"); !reflect.DeepEqual(k, []any{"alert", "pipeline_error"}) {
+		t.Errorf("event.kind %v", k)
+	}
+	if at(doc, "sophos_central.alert.data") != nil {
+		t.Errorf("data: %s", toJSON(at(doc, "sophos_central.alert.data")))
+	}
+	if msgs, _ := at(doc, "error.message").([]any); len(msgs) == 0 {
+		t.Error("no error.message")
+	}
+}

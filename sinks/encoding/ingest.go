@@ -351,6 +351,8 @@ func (p *ingest) splitSource(src int32, domainPath, userPath string) {
 
 func javaType(kind byte, text []byte) string {
 	switch kind {
+	case '"':
+		return "java.lang.String"
 	case '{':
 		return "java.util.HashMap"
 	case '[':
