@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -345,4 +346,41 @@ func flatten(prefix string, v any, out map[string]string) {
 	}
 	b, _ := json.Marshal(v)
 	out[strings.TrimSuffix(prefix, ".")] = string(b)
+}
+
+// TestIntegrationMessageIsGoJSON: message is what httpjson's
+// json.Unmarshal into interface{} and json.Marshal give, on the sample
+// pages and on random items (the oracle tests' generator).
+func TestIntegrationMessageIsGoJSON(t *testing.T) {
+	items := diffSeeds(t)
+	rng := rand.New(rand.NewPCG(3, 4))
+	for i := 0; i < 2000; i++ {
+		items = append(items, randItem(rng))
+	}
+	enc := newIntegrationEncoder(Options{})
+	n := 0
+	for _, item := range items {
+		var v any
+		if json.Unmarshal(item, &v) != nil {
+			continue
+		}
+		if _, ok := v.(map[string]any); !ok {
+			continue
+		}
+		want, err := json.Marshal(v)
+		if err != nil {
+			continue
+		}
+		if !enc.t.parseItem(item) {
+			continue // nested beyond rawjson's limit: every encoder refuses it
+		}
+		got, ok := enc.appendGoJSON(nil, 0)
+		if !ok || !bytes.Equal(got, want) {
+			t.Fatalf("item %s:\n got %s\nwant %s", item, got, want)
+		}
+		n++
+	}
+	if n < 1000 {
+		t.Fatalf("only %d items compared", n)
+	}
 }
