@@ -115,12 +115,16 @@ func TestIntegrationFormatIntoDataStreams(t *testing.T) {
 					Message    string            `json:"message"`
 					DataStream map[string]string `json:"data_stream"`
 					Input      struct{ Type string }
+					Event      struct{ ID string }
 				}
 				if err := json.Unmarshal(h.Source, &src); err != nil {
 					t.Fatal(err)
 				}
+				// a cluster with the integration installed has run its
+				// pipeline: the item is parsed (event.id), not a message
+				carried := strings.Contains(src.Message, r.ID) || src.Event.ID == r.ID
 				if src.DataStream["dataset"] != "sophos_central."+st || src.DataStream["namespace"] != c.Namespace || src.Input.Type != "httpjson" ||
-					!strings.Contains(src.Message, r.ID) || !strings.HasPrefix(h.Index, ".ds-"+ds+"-") {
+					!carried || !strings.HasPrefix(h.Index, ".ds-"+ds+"-") {
 					t.Fatalf("%s stored as %s: %s", r.ID, h.Index, h.Source)
 				}
 			}
@@ -171,8 +175,13 @@ func TestMonitorForbiddenIsAWarning(t *testing.T) {
 // (no auto_configure) is held back and retried, with an ERROR naming the
 // privilege, not dead-lettered; once the privilege is there it delivers.
 func TestCreateIndexForbiddenIsRetried(t *testing.T) {
+	t.Run("no auto_configure", func(t *testing.T) { testForbiddenRetried(t, estest.Limits{NoCreateIndex: true}, "auto_configure") })
+	t.Run("write block", func(t *testing.T) { testForbiddenRetried(t, estest.Limits{WriteBlock: true}, "index.blocks.write") })
+}
+
+func testForbiddenRetried(t *testing.T, l estest.Limits, fix string) {
 	srv, tg := testServer(t, estest.Options{})
-	srv.SetLimits(estest.Limits{NoCreateIndex: true})
+	srv.SetLimits(l)
 	s, logs := loggedSink(t, tg.config("${stream}"))
 	if err := s.Start(context.Background()); err != nil {
 		t.Fatal(err)
@@ -188,7 +197,7 @@ func TestCreateIndexForbiddenIsRetried(t *testing.T) {
 			t.Fatalf("dead-lettered: %v", it.Err)
 		}
 	}
-	if l := logs.String(); !strings.Contains(l, "level=ERROR") || !strings.Contains(l, "auto_configure") {
+	if l := logs.String(); !strings.Contains(l, "level=ERROR") || !strings.Contains(l, fix) {
 		t.Fatalf("no ERROR naming the privilege: %s", l)
 	}
 	srv.SetLimits(estest.Limits{})

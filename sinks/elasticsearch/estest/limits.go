@@ -22,6 +22,9 @@ type Limits struct {
 	// writes that would create an index or data stream (the user lacks
 	// auto_configure / create_index).
 	NoCreateIndex bool
+	// WriteBlock refuses every bulk item with 403 cluster_block_exception,
+	// as an index with index.blocks.write (or the flood-stage block) does.
+	WriteBlock bool
 	// LogsTemplate installs the built-in "logs" template (index pattern
 	// logs-*-*, priority 100, data stream) that every Elasticsearch 8 has.
 	LogsTemplate bool
@@ -79,6 +82,15 @@ func (s *Server) monitorForbidden(w http.ResponseWriter) bool {
 	writeError(w, http.StatusForbidden, "security_exception",
 		"action [cluster:monitor/main] is unauthorized for API key id [estest] of user [estest], this action is granted by the cluster privileges [monitor,manage,all]")
 	return true
+}
+
+// writeBlocked is the per-item 403 of a write block on name (s.mu held).
+func (s *Server) writeBlocked(name string) *docError {
+	if !s.limits.WriteBlock {
+		return nil
+	}
+	return &docError{status: http.StatusForbidden, typ: "cluster_block_exception",
+		reason: "index [" + name + "] blocked by: [FORBIDDEN/8/index write (api)];"}
 }
 
 // createForbidden is the per-item 403 for creating name (s.mu held).

@@ -298,6 +298,9 @@ func (s *Server) createDataStream(name string, t *indexTemplate) (*dataStream, e
 // writeTarget resolves where a bulk item of op writes, auto-creating
 // indices and data streams the way action.auto_create_index does (s.mu held).
 func (s *Server) writeTarget(name string, op string) (*index, *docError) {
+	if e := s.writeBlocked(name); e != nil {
+		return nil, e
+	}
 	if ds, ok := s.streams[name]; ok {
 		if op != "create" {
 			return nil, &docError{status: 400, typ: "illegal_argument_exception",
