@@ -153,6 +153,29 @@ func TestOpTypeIndexOnDataStreamRefused(t *testing.T) {
 	})
 }
 
+// TestOpTypeIndexOnExistingDataStreamRefused: the same for data streams
+// that exist.
+func TestOpTypeIndexOnExistingDataStreamRefused(t *testing.T) {
+	forEachTarget(t, func(t *testing.T, tg *target) {
+		tmpl := "sctest-" + tg.run + "-ds"
+		if code, b := tg.call(t, "PUT", "/_index_template/"+tmpl, `{"index_patterns":["`+tg.prefix+`ds-*"],"priority":300,"data_stream":{}}`); code != 200 {
+			t.Fatalf("%d %s", code, b)
+		}
+		t.Cleanup(func() { tg.call(t, "DELETE", "/_index_template/"+tmpl, "") })
+		for _, st := range []string{"alert", "event"} {
+			if code, b := tg.call(t, "PUT", "/_data_stream/"+tg.prefix+"ds-"+st, ""); code != 200 {
+				t.Fatalf("%d %s", code, b)
+			}
+		}
+		c := tg.config("ds-${stream}")
+		s, _ := loggedSink(t, c)
+		err := s.Start(context.Background())
+		if err == nil || !strings.Contains(err.Error(), "is a data stream") {
+			t.Fatalf("got %v", err)
+		}
+	})
+}
+
 // TestMonitorForbiddenIsAWarning: an API key without the monitor privilege
 // gets 403 on GET /; the sink starts, warns, and writes.
 func TestMonitorForbiddenIsAWarning(t *testing.T) {

@@ -128,6 +128,14 @@ func (s *Sink) checkNotDataStream(ctx context.Context) error {
 	now := time.Now().UTC().Format(time.RFC3339)
 	for _, st := range []pipeline.Stream{pipeline.Alerts, pipeline.Events} {
 		name := string(s.index.append(nil, &pipeline.Record{Stream: st, Tenant: "tenant", When: now}))
+		if !strings.Contains(s.cfg.Index, "${tenant}") {
+			if r, err := (esapi.IndicesGetDataStreamRequest{Name: []string{name}}).Do(ctx, s.client); err == nil {
+				r.Body.Close()
+				if r.StatusCode == http.StatusOK {
+					return fmt.Errorf("elasticsearch %s: %q is a data stream, which takes only op_type create: set op_type: create, or another index", s.where, name)
+				}
+			}
+		}
 		best, prio, ds := "", -1, false
 		for _, t := range out.IndexTemplates {
 			for _, p := range t.IndexTemplate.IndexPatterns {
