@@ -161,7 +161,10 @@ func TestOpTypeIndexOnExistingDataStreamRefused(t *testing.T) {
 		if code, b := tg.call(t, "PUT", "/_index_template/"+tmpl, `{"index_patterns":["`+tg.prefix+`ds-*"],"priority":300,"data_stream":{}}`); code != 200 {
 			t.Fatalf("%d %s", code, b)
 		}
-		t.Cleanup(func() { tg.call(t, "DELETE", "/_index_template/"+tmpl, "") })
+		t.Cleanup(func() {
+			tg.call(t, "DELETE", "/_data_stream/"+tg.prefix+"ds-*", "") // before the template they use
+			tg.call(t, "DELETE", "/_index_template/"+tmpl, "")
+		})
 		for _, st := range []string{"alert", "event"} {
 			if code, b := tg.call(t, "PUT", "/_data_stream/"+tg.prefix+"ds-"+st, ""); code != 200 {
 				t.Fatalf("%d %s", code, b)
