@@ -10,6 +10,7 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"time"
 
 	kafkago "github.com/segmentio/kafka-go"
 	"github.com/segmentio/kafka-go/protocol"
@@ -140,6 +141,20 @@ func (s *Sink) connect(ctx context.Context, addr string) (_ *protocol.Conn, clos
 	return pc, func() { nc.Close() }, versions, false, nil
 }
 
+// autoCreateChecks is how many times (200ms apart) start-up asks again for
+// a topic that may be being auto-created.
+const autoCreateChecks = 8
+
+// creating reports a topic that is unknown or has no leader yet.
+func creating(md *metaAPI.Response) bool {
+	for _, t := range md.Topics {
+		if c := kafkago.Error(t.ErrorCode); c == kafkago.UnknownTopicOrPartition || c == kafkago.LeaderNotAvailable {
+			return true
+		}
+	}
+	return false
+}
+
 // probeBroker connects to one broker and fetches the topics' metadata (with
 // their authorized operations, from Metadata v8 on); final marks an error no
 // other broker would avoid.
@@ -149,11 +164,25 @@ func (s *Sink) probeBroker(ctx context.Context, addr string, topics []string) (_
 		return nil, final, err
 	}
 	defer closer()
-	res, err := pc.RoundTrip(&metaAPI.Request{TopicNames: topics, AllowAutoTopicCreation: len(topics) > 0, IncludeTopicAuthorizedOperations: true})
-	if err != nil {
-		return nil, false, fmt.Errorf("kafka %s: metadata request failed: %w", addr, err)
+	var md *metaAPI.Response
+	// A topic being auto-created reads as unknown (KRaft) or leaderless
+	// for a moment: ask again a few times before calling it missing.
+	for attempt := 0; ; attempt++ {
+		res, err := pc.RoundTrip(&metaAPI.Request{TopicNames: topics, AllowAutoTopicCreation: len(topics) > 0, IncludeTopicAuthorizedOperations: true})
+		if err != nil {
+			return nil, false, fmt.Errorf("kafka %s: metadata request failed: %w", addr, err)
+		}
+		md = res.(*metaAPI.Response)
+		if attempt == autoCreateChecks || !creating(md) {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return nil, false, fmt.Errorf("kafka %s: metadata: %w", addr, ctx.Err())
+		case <-time.After(200 * time.Millisecond):
+		}
 	}
-	pr := &probeResult{md: res.(*metaAPI.Response), metaVersion: versions[protocol.Metadata], unknown: map[string]bool{}}
+	pr := &probeResult{md: md, metaVersion: versions[protocol.Metadata], unknown: map[string]bool{}}
 	for _, t := range pr.md.Topics {
 		if kafkago.Error(t.ErrorCode) != kafkago.TopicAuthorizationFailed {
 			continue

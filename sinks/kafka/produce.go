@@ -345,12 +345,13 @@ func (s *Sink) followTopics(names []string) {
 // topicMissing is the error for the records of a topic that does not exist:
 // retried until the topic has been missing for topic_missing_timeout, then
 // permanent (dead-lettered) so one missing topic does not hold back every
-// other tenant's records. A topic not written for longer than the timeout
-// starts a new count.
+// other tenant's records. A topic not written for a while (twice the
+// timeout and a minute: longer than the pipeline's retry backoff) starts a
+// new count.
 func (s *Sink) topicMissing(topic string, now time.Time) error {
 	limit := s.cfg.TopicMissingTimeout.D()
 	m, seen := s.missing[topic]
-	if !seen || now.Sub(m.last) > limit {
+	if !seen || now.Sub(m.last) > 2*limit+time.Minute {
 		m.first = now
 	}
 	m.last = now

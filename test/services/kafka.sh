@@ -4,6 +4,8 @@
 # in ~/.m2). Listeners:
 #   PLAINTEXT  127.0.0.1:$KAFKA_BROKERS       ANONYMOUS is a super user
 #   SASL_SSL   127.0.0.1:$KAFKA_SASL_BROKERS  SCRAM-SHA-256/512 users, ACLs on
+#   BADADV     127.0.0.1:$KAFKA_BAD_ADVERTISED_BROKERS  PLAINTEXT that advertises
+#              a dead port (a wrong advertised.listeners)
 # auto.create.topics.enable=$autocreate (as on MSK and Confluent Cloud). A second
 # node, the same but with auto.create.topics.enable=true (the Apache default),
 # serves $KAFKA_AUTOCREATE_BROKERS / $KAFKA_AUTOCREATE_SASL_BROKERS.
@@ -19,10 +21,13 @@
 #   writer    SCRAM-SHA-256 and -512  DESCRIBE, WRITE, CREATE
 #   nowrite   SCRAM-SHA-512  DESCRIBE only
 #   nocreate  SCRAM-SHA-512  DESCRIBE, WRITE (no CREATE)
-#   unicode   SCRAM-SHA-256  DESCRIBE, WRITE; a non-ASCII password
+#   unicode   SCRAM-SHA-256  DESCRIBE, WRITE; a non-ASCII password that
+#             SASLprep would change (Kafka does no SASLprep)
 # Needs java (17+) and mvn. KAFKA_DIR (default /tmp/sophos-connect-kafka)
 # holds the config, data, logs and the env file.
 set -euo pipefail
+# Java reads its arguments (the unicode user's password) in the locale's charset.
+export LC_ALL=C.UTF-8
 here="$(cd "$(dirname "$0")" && pwd)"
 root="${KAFKA_DIR:-/tmp/sophos-connect-kafka}"
 envfile="$root/kafka.env"
@@ -52,7 +57,7 @@ admin() { jrun "$@" --bootstrap-server "127.0.0.1:$plain" >>"$dir/logs/tools.log
 configure() {
   node "$1"; local autocreate=$2 prefix=$3
   rm -rf "$dir"; mkdir -p "$dir/logs" "$dir/data" "$dir/tls"
-  plain=$(free_port); sasl=$(free_port); ctrl=$(free_port)
+  plain=$(free_port); sasl=$(free_port); ctrl=$(free_port); bad=$(free_port); dead=$(free_port)
   pass=kafka-test-store
   # A self-signed certificate for 127.0.0.1/localhost; its PEM is the tests' CA.
   keytool -genkeypair -noprompt -keyalg RSA -keysize 2048 -validity 30 -alias broker \
@@ -63,9 +68,9 @@ configure() {
 process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@127.0.0.1:$ctrl
-listeners=PLAINTEXT://127.0.0.1:$plain,SASL_SSL://127.0.0.1:$sasl,CONTROLLER://127.0.0.1:$ctrl
-advertised.listeners=PLAINTEXT://127.0.0.1:$plain,SASL_SSL://127.0.0.1:$sasl
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,SASL_SSL:SASL_SSL,CONTROLLER:PLAINTEXT
+listeners=PLAINTEXT://127.0.0.1:$plain,SASL_SSL://127.0.0.1:$sasl,CONTROLLER://127.0.0.1:$ctrl,BADADV://127.0.0.1:$bad
+advertised.listeners=PLAINTEXT://127.0.0.1:$plain,SASL_SSL://127.0.0.1:$sasl,BADADV://127.0.0.1:$dead
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,SASL_SSL:SASL_SSL,CONTROLLER:PLAINTEXT,BADADV:PLAINTEXT
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
 log.dirs=$dir/data
@@ -96,13 +101,14 @@ PROPS
     --add-scram 'SCRAM-SHA-512=[name=writer,password=writer-secret]' \
     --add-scram 'SCRAM-SHA-512=[name=nowrite,password=nowrite-secret]' \
     --add-scram 'SCRAM-SHA-512=[name=nocreate,password=nocreate-secret]' \
-    --add-scram 'SCRAM-SHA-256=[name=unicode,password=Grüße-Käse-✓]' \
+    --add-scram 'SCRAM-SHA-256=[name=unicode,password=Grüße-ﬁx-Ⅸ]' \
     >"$dir/logs/format.log" 2>&1 || { cat "$dir/logs/format.log" >&2; exit 1; }
   echo "$plain" >"$dir/plain.port"
   cat >"$nodeenv" <<ENV
 export ${prefix}BROKERS=127.0.0.1:$plain
 export ${prefix}SASL_BROKERS=127.0.0.1:$sasl
 export ${prefix}CA_FILE=$dir/tls/ca.pem
+export ${prefix}BAD_ADVERTISED_BROKERS=127.0.0.1:$bad
 ENV
 }
 
@@ -110,16 +116,18 @@ ENV
 launch() {
   node "$1"
   plain=$(cat "$dir/plain.port")
+  # a fresh log: "started" must be this run's
+  mv -f "$dir/logs/server.log" "$dir/logs/server.log.1" 2>/dev/null || true
   nohup java -Xms256m -Xmx512m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 -Djava.awt.headless=true \
     -Dlog4j2.configurationFile="$here/kafka/log4j2.yaml" -Dkafka.logs.dir="$dir/logs" \
     -cp "$(classpath)" kafka.Kafka "$dir/server.properties" >>"$dir/logs/stdout.log" 2>&1 &
   echo $! >"$pidfile"
   for _ in $(seq 1 120); do
-    if ! running; then tail -30 "$dir/logs/server.log" "$dir/logs/stdout.log" >&2; echo "kafka: broker exited" >&2; exit 1; fi
+    if ! running; then tail -n 30 "$dir/logs/server.log" "$dir/logs/stdout.log" >&2; echo "kafka: broker exited" >&2; exit 1; fi
     if grep -q "Kafka Server started" "$dir/logs/server.log" 2>/dev/null; then return 0; fi
     sleep 0.5
   done
-  echo "kafka: broker did not start within 60s" >&2; tail -30 "$dir/logs/server.log" >&2; exit 1
+  echo "kafka: broker did not start within 60s" >&2; tail -n 30 "$dir/logs/server.log" >&2; exit 1
 }
 
 # acls NAME grants the users their rights on the "sasl-" topics.
@@ -139,9 +147,11 @@ stop() {
   node "$1"
   if running; then
     local pid; pid=$(cat "$pidfile")
-    kill "$pid"
-    for _ in $(seq 1 60); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
-    kill -0 "$pid" 2>/dev/null && kill -9 "$pid"
+    kill "$pid" 2>/dev/null || true
+    for _ in $(seq 1 20); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
+    if kill -0 "$pid" 2>/dev/null; then kill -9 "$pid" 2>/dev/null || true; fi
+    # the ports are free only once it is gone
+    while kill -0 "$pid" 2>/dev/null; do sleep 0.2; done
   fi
   rm -f "$pidfile"
 }
@@ -160,7 +170,7 @@ start)
     cat "$root/main/node.env" "$root/autocreate/node.env"
     cat <<ENV
 export KAFKA_ADMIN_USER=admin KAFKA_ADMIN_PASSWORD=admin-secret
-export KAFKA_SCRAM_USERS='admin:admin-secret writer:writer-secret nowrite:nowrite-secret nocreate:nocreate-secret unicode:Grüße-Käse-✓'
+export KAFKA_SCRAM_USERS='admin:admin-secret writer:writer-secret nowrite:nowrite-secret nocreate:nocreate-secret unicode:Grüße-ﬁx-Ⅸ'
 export KAFKA_SASL_TOPIC_PREFIX=sasl-
 export KAFKA_RESTART_CMD='bash $here/kafka.sh restart'
 ENV
