@@ -59,7 +59,7 @@ func TestAgreesWithRealNode(t *testing.T) {
 			// ES 8 renamed mapper_parsing_exception for documents
 			esOnly: map[string]string{"item0.type": "document_parsing_exception"}},
 		{name: "object vs value", method: "POST", path: "/_bulk", ctype: ndjson,
-			body: nd(`{"index":{"_index":"`+ix+`-a","_id":"3"}}`, `{"count":{"a":1}}`),
+			body:   nd(`{"index":{"_index":"`+ix+`-a","_id":"3"}}`, `{"count":{"a":1}}`),
 			esOnly: map[string]string{"item0.type": "document_parsing_exception"}},
 		{name: "uppercase index", method: "POST", path: "/_bulk", ctype: ndjson,
 			body: nd(`{"index":{"_index":"`+strings.ToUpper(ix)+`","_id":"1"}}`, `{"a":1}`)},
@@ -80,7 +80,7 @@ func TestAgreesWithRealNode(t *testing.T) {
 		{name: "unknown action", method: "POST", path: "/_bulk", ctype: ndjson,
 			body: nd(`{"upsert":{"_index":"`+ix+`-a","_id":"1"}}`, `{"a":1}`)},
 		{name: "broken source", method: "POST", path: "/_bulk", ctype: ndjson,
-			body: nd(`{"index":{"_index":"`+ix+`-a","_id":"8"}}`, `{"count":`),
+			body:   nd(`{"index":{"_index":"`+ix+`-a","_id":"8"}}`, `{"count":`),
 			esOnly: map[string]string{"item0.type": "document_parsing_exception"}},
 		{name: "empty body", method: "POST", path: "/_bulk", ctype: ndjson, body: ""},
 		{name: "blank lines", method: "POST", path: "/_bulk", ctype: ndjson, body: "\n\n"},
@@ -119,7 +119,7 @@ func TestAgreesWithRealNode(t *testing.T) {
 			// ES 8: document_parsing_exception; OpenSearch: mapper_parsing_exception
 			esOnly: map[string]string{"item0.type": "document_parsing_exception"}},
 		{name: "filter_path", method: "POST", path: "/_bulk?filter_path=errors,items.*.status,items.*.error.type", ctype: ndjson,
-			body: nd(`{"index":{"_index":"`+ix+`-a","_id":"f1"}}`, `{"count":1}`, `{"index":{"_index":"`+ix+`-a","_id":"f2"}}`, `{"count":"x"}`),
+			body:   nd(`{"index":{"_index":"`+ix+`-a","_id":"f1"}}`, `{"count":1}`, `{"index":{"_index":"`+ix+`-a","_id":"f2"}}`, `{"count":"x"}`),
 			esOnly: map[string]string{"item1.type": "document_parsing_exception"}},
 		{name: "get doc", method: "GET", path: "/" + ix + "-a/_doc/1"},
 		{name: "get missing doc", method: "GET", path: "/" + ix + "-a/_doc/nope"},
