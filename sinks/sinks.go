@@ -18,6 +18,7 @@ import (
 	"github.com/sophos-connect/sophos-connect/sinks/elasticsearch"
 	"github.com/sophos-connect/sophos-connect/sinks/file"
 	"github.com/sophos-connect/sophos-connect/sinks/kafka"
+	"github.com/sophos-connect/sophos-connect/sinks/opensearch"
 	"github.com/sophos-connect/sophos-connect/sinks/stdout"
 	"github.com/sophos-connect/sophos-connect/sinks/syslog"
 )
@@ -49,7 +50,7 @@ var Table = []Factory{
 		}),
 	entry("kafka", "Kafka topics (segmentio/kafka-go), keyed by record id",
 		kafka.DefaultConfig, kafka.New, func(c kafka.Config) string {
-			return fmt.Sprintf("brokers=%s topic=%s key=%s format=%s acks=%s compression=%s", strings.Join(c.Brokers, ","), c.Topic, c.Key, c.Format, c.RequiredAcks, c.Compression)
+			return fmt.Sprintf("brokers=%s topic=%s key=%s format=%s acks=%s compression=%s topic_missing_timeout=%s", strings.Join(c.Brokers, ","), c.Topic, c.Key, c.Format, c.RequiredAcks, c.Compression, c.TopicMissingTimeout)
 		}),
 	entry("elasticsearch", "Elasticsearch _bulk, idempotent by _id (go-elasticsearch v8)",
 		elasticsearch.DefaultConfig, elasticsearch.New, func(c elasticsearch.Config) string {
@@ -66,6 +67,18 @@ var Table = []Factory{
 				addr = "cloud_id"
 			}
 			return fmt.Sprintf("addresses=%s index=%s op_type=%s format=%s", addr, c.Index, c.OpType, c.Format)
+		}),
+	entry("opensearch", "OpenSearch _bulk (Wazuh indexer, Graylog, Amazon OpenSearch), idempotent by _id (opensearch-go)",
+		opensearch.DefaultConfig, opensearch.New, func(c opensearch.Config) string {
+			var hosts []string
+			for _, a := range c.Addresses {
+				if u, err := url.Parse(a); err == nil && u.User != nil {
+					u.User = nil
+					a = u.String()
+				}
+				hosts = append(hosts, a)
+			}
+			return fmt.Sprintf("addresses=%s index=%s op_type=%s format=%s", strings.Join(hosts, ","), c.Index, c.OpType, c.Format)
 		}),
 }
 
