@@ -27,6 +27,7 @@ type realKafka struct {
 	brokers, saslBrokers, caFile       string
 	autoBrokers, autoSASLBrokers       string
 	autoCAFile, badAdvertised, restart string
+	restartBrokers                     string            // the node KAFKA_RESTART_CMD restarts
 	users                              map[string]string // SCRAM user → password
 }
 
@@ -37,7 +38,7 @@ func needKafka(t *testing.T) realKafka {
 		brokers: os.Getenv("KAFKA_BROKERS"), saslBrokers: os.Getenv("KAFKA_SASL_BROKERS"), caFile: os.Getenv("KAFKA_CA_FILE"),
 		autoBrokers: os.Getenv("KAFKA_AUTOCREATE_BROKERS"), autoSASLBrokers: os.Getenv("KAFKA_AUTOCREATE_SASL_BROKERS"),
 		autoCAFile: os.Getenv("KAFKA_AUTOCREATE_CA_FILE"), badAdvertised: os.Getenv("KAFKA_BAD_ADVERTISED_BROKERS"),
-		restart: os.Getenv("KAFKA_RESTART_CMD"), users: map[string]string{},
+		restart: os.Getenv("KAFKA_RESTART_CMD"), restartBrokers: os.Getenv("KAFKA_RESTART_BROKERS"), users: map[string]string{},
 	}
 	if k.brokers == "" {
 		why := "KAFKA_BROKERS is not set: start a real broker with `eval \"$(bash test/services/kafka.sh start)\"` to run this test"
@@ -434,18 +435,18 @@ func TestRealKafkaWrongAdvertisedListener(t *testing.T) {
 	t.Logf("Start: %v", err)
 }
 
-// TestRealKafkaRestartMidBatch restarts the broker (kafka.sh restart: same
-// data and ports) while Writes are in flight. Every record not acknowledged
+// TestRealKafkaRestartMidBatch restarts a broker (kafka.sh restart: the
+// second node, same data and ports) while Writes are in flight. Every record not acknowledged
 // is reported retriable, and writing those again after the restart delivers
 // them: none lost.
 func TestRealKafkaRestartMidBatch(t *testing.T) {
 	k := needKafka(t)
-	if k.restart == "" {
-		t.Fatal("KAFKA_RESTART_CMD is not set: kafka.sh writes it")
+	if k.restart == "" || k.restartBrokers == "" {
+		t.Fatal("KAFKA_RESTART_CMD or KAFKA_RESTART_BROKERS is not set: kafka.sh writes them")
 	}
 	topic := uniqueTopic("restart-")
-	createTopic(t, k.brokers, topic, 3)
-	cfg := realConfig(k.brokers, topic)
+	createTopic(t, k.restartBrokers, topic, 3)
+	cfg := realConfig(k.restartBrokers, topic)
 	cfg.WriteTimeout = config.Duration(2 * time.Second)
 	s := newStarted(t, cfg)
 	recs := makeRecords(t, 6000, []string{"tenant-a", "tenant-b"}, 64)

@@ -12,7 +12,9 @@
 #
 #   kafka.sh start    start (idempotent), wait until it serves, write the env file
 #   kafka.sh stop     stop it (keeps nothing: the next start formats afresh)
-#   kafka.sh restart  stop and start the same node, data and ports kept
+#   kafka.sh restart  stop and start the auto-create node (data and ports kept),
+#                     for outage tests: the main node, which other tests may be
+#                     using at the same time, keeps running
 #   kafka.sh env      print the env file (source it: KAFKA_BROKERS, ...)
 #
 # Users (created with kafka-storage format --add-scram), all but admin limited
@@ -172,16 +174,16 @@ start)
 export KAFKA_ADMIN_USER=admin KAFKA_ADMIN_PASSWORD=admin-secret
 export KAFKA_SCRAM_USERS='admin:admin-secret writer:writer-secret nowrite:nowrite-secret nocreate:nocreate-secret unicode:Grüße-ﬁx-Ⅸ'
 export KAFKA_SASL_TOPIC_PREFIX=sasl-
-export KAFKA_RESTART_CMD='bash $here/kafka.sh restart'
+export KAFKA_RESTART_CMD='KAFKA_DIR=$root bash $here/kafka.sh restart'
+export KAFKA_RESTART_BROKERS=$(sed -n 's/^export KAFKA_AUTOCREATE_BROKERS=//p' "$root/autocreate/node.env")
 ENV
   } >"$envfile"
   echo "kafka: brokers up in $((SECONDS - t0))s; env in $envfile" >&2
   cat "$envfile"
   ;;
 restart)
-  # Restarts the main node only (same data and ports), for outage tests.
-  stop main
-  launch main
+  stop autocreate
+  launch autocreate
   ;;
 stop)
   stop main
