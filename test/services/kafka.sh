@@ -6,7 +6,7 @@
 #   SASL_SSL   127.0.0.1:$KAFKA_SASL_BROKERS  SCRAM-SHA-256/512 users, ACLs on
 #   BADADV     127.0.0.1:$KAFKA_BAD_ADVERTISED_BROKERS  PLAINTEXT that advertises
 #              a dead port (a wrong advertised.listeners)
-# auto.create.topics.enable=$autocreate (as on MSK and Confluent Cloud). A second
+# auto.create.topics.enable=false (as on MSK and Confluent Cloud). A second
 # node, the same but with auto.create.topics.enable=true (the Apache default),
 # serves $KAFKA_AUTOCREATE_BROKERS / $KAFKA_AUTOCREATE_SASL_BROKERS.
 #
@@ -36,7 +36,14 @@ envfile="$root/kafka.env"
 # node NAME points dir and pidfile at one of the two nodes.
 node() { dir="$root/$1"; pidfile="$dir/kafka.pid"; nodeenv="$dir/node.env"; }
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# free_ports N prints N distinct loopback ports that were free a moment ago
+# (held open together, so none repeats).
+free_ports() {
+  python3 -c 'import socket,sys
+ss=[socket.socket() for _ in range(int(sys.argv[1]))]
+for s in ss: s.bind(("127.0.0.1",0))
+print(" ".join(str(s.getsockname()[1]) for s in ss))' "$1"
+}
 
 running() { [[ -f $pidfile ]] && kill -0 "$(cat "$pidfile")" 2>/dev/null; }
 
@@ -59,7 +66,7 @@ admin() { jrun "$@" --bootstrap-server "127.0.0.1:$plain" >>"$dir/logs/tools.log
 configure() {
   node "$1"; local autocreate=$2 prefix=$3
   rm -rf "$dir"; mkdir -p "$dir/logs" "$dir/data" "$dir/tls"
-  plain=$(free_port); sasl=$(free_port); ctrl=$(free_port); bad=$(free_port); dead=$(free_port)
+  read -r plain sasl ctrl bad dead <<<"$(free_ports 5)"
   pass=kafka-test-store
   # A self-signed certificate for 127.0.0.1/localhost; its PEM is the tests' CA.
   keytool -genkeypair -noprompt -keyalg RSA -keysize 2048 -validity 30 -alias broker \

@@ -28,7 +28,13 @@ version=2.19.6
 modules="transport-netty4 lang-painless ingest-common analysis-common mapper-extras"
 
 running() { [[ -f $pidfile ]] && kill -0 "$(cat "$pidfile")" 2>/dev/null; }
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# free_ports N prints N distinct loopback ports that were free a moment ago.
+free_ports() {
+  python3 -c 'import socket,sys
+ss=[socket.socket() for _ in range(int(sys.argv[1]))]
+for s in ss: s.bind(("127.0.0.1",0))
+print(" ".join(str(s.getsockname()[1]) for s in ss))' "$1"
+}
 
 # classpath [PROFILE] resolves the pom (or one module's profile) once; the
 # lists are kept beside the jars in ~/.m2.
@@ -82,8 +88,7 @@ POLICY
 
 configure() {
   rm -rf "$home"; mkdir -p "$home"/{config,data,logs,plugins,modules,tmp}
-  http=$(free_port); transport=$(free_port)
-  while [[ $transport == "$http" ]]; do transport=$(free_port); done
+  read -r http transport <<<"$(free_ports 2)"
   cp "$here/search/log4j2.properties" "$home/config/"
   cat >"$home/config/opensearch.yml" <<YML
 cluster.name: sophos-connect-test
