@@ -60,6 +60,10 @@ type Config struct {
 
 	// File is the path the config was read from ("" for built-in defaults).
 	File string `yaml:"-"`
+	// Dir is the absolute directory of File: relative paths in the file
+	// (state_dir, save_file_location, sink paths, TLS files) are resolved
+	// against it, not against the working directory.
+	Dir string `yaml:"-"`
 	// unsetVars are ${VAR}s that were not set, for clearer messages.
 	unsetVars map[string]string `yaml:"-"`
 	root      *yaml.Node        `yaml:"-"`
@@ -291,6 +295,7 @@ func Parse(name string, data []byte) (*Config, error) {
 	}
 	if doc.Kind == 0 || len(doc.Content) == 0 {
 		// An empty file is the defaults.
+		c.resolvePaths(configDir(name))
 		c.applyEnv()
 		return &c, prefixFile(name, c.Validate())
 	}
@@ -303,6 +308,7 @@ func Parse(name string, data []byte) (*Config, error) {
 	if err := DecodeStrict(root, &c, ""); err != nil {
 		return nil, prefixFile(name, err)
 	}
+	c.resolvePaths(configDir(name))
 	c.applyEnv()
 	return &c, prefixFile(name, c.Validate())
 }
@@ -423,11 +429,11 @@ func (c *Config) fieldErr(msg string, path ...string) *FieldError {
 	return &FieldError{Line: c.lineOf(path...), Key: strings.Join(path, "."), Msg: msg}
 }
 
-// ResolvePath makes a relative path relative to the working directory (as
-// the seed did); absolute paths are kept.
-func ResolvePath(p string) string {
+// ResolvePath makes a relative path relative to the config file's
+// directory; absolute paths are kept.
+func (c *Config) ResolvePath(p string) string {
 	if p == "" || filepath.IsAbs(p) {
 		return p
 	}
-	return filepath.Clean(p)
+	return filepath.Join(c.Dir, p)
 }

@@ -35,6 +35,12 @@ type assembly struct {
 func seedSinks(c *config.Config, streams []pipeline.Stream) []config.Component {
 	var out []config.Component
 	dir := c.SaveFileLocation
+	join := func(name string) string {
+		if filepath.IsAbs(name) {
+			return name
+		}
+		return filepath.Join(dir, name)
+	}
 	for _, st := range streams {
 		txtName, jsonName := c.EventsTxtFileName, c.EventsJSONFileName
 		if st == pipeline.Alerts {
@@ -43,13 +49,13 @@ func seedSinks(c *config.Config, streams []pipeline.Stream) []config.Component {
 		if c.TxtFileCreation {
 			out = append(out, config.Component{
 				Name: "seed-" + st.Plural() + "-txt", Type: "txt", Streams: []string{st.Plural()}, Seed: true,
-				Fields: map[string]any{"path": filepath.Join(dir, txtName), "format": "txt"},
+				Fields: map[string]any{"path": join(txtName), "format": "txt"},
 			})
 		}
 		if c.JSONFileCreation {
 			out = append(out, config.Component{
 				Name: "seed-" + st.Plural() + "-json", Type: "json", Streams: []string{st.Plural()}, Seed: true,
-				Fields: map[string]any{"path": filepath.Join(dir, jsonName), "layout": "array"},
+				Fields: map[string]any{"path": join(jsonName), "layout": "array"},
 			})
 		}
 	}

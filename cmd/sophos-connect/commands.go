@@ -61,6 +61,9 @@ func (a *app) cmdValidate(ctx context.Context, g *globals, args []string) error 
 		fmt.Fprintf(w, "   ├─► sink %s (%s)  [%s]  %s\n", s.Name, s.Type, s.Routes, s.Desc)
 	}
 	fmt.Fprintf(w, "\ndead letters: %s/dead-letter.ndjson\n", strings.TrimRight(c.StateDir, "/"))
+	if errs := checkOutputPaths(w, outputPaths(c, streams)); len(errs) > 0 {
+		return fmt.Errorf("%d path(s) above cannot be written by this user: create the directories or fix their owner and mode", len(errs))
+	}
 	return nil
 }
 
