@@ -92,6 +92,12 @@ func (a *app) collect(ctx context.Context, c *config.Config, g *globals, o colle
 
 	src, err := sophos.NewSource(client, sophos.SourceOptions{
 		Streams: streams, Light: c.Sources.Events.Light, ExcludeTypes: c.Sources.Events.ExcludeTypes,
+		TenantError: func(tenant, reason string, err error) {
+			metrics.TenantErrors.WithLabelValues(tenant, reason).Inc()
+			if reason == "not_found" { // 401/403 are logged by the pull that got them
+				log.Error("tenant " + tenant + " skipped, the other tenants go on: " + err.Error())
+			}
+		},
 	})
 	if err != nil {
 		return configError{err}
