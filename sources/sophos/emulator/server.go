@@ -37,8 +37,8 @@ type Server struct {
 	refresh  map[string]bool
 	issued   uint64
 	reqSeq   uint64
-	rng      rnd // fault draws
-	burst    int // 503s left in the current burst
+	rng      rnd             // fault draws
+	burst    int             // 503s left in the current burst
 	deny     map[string]int  // tenant id -> status its data calls answer (DenyTenant)
 	hidden   map[string]bool // tenant ids left out of the tenant listing (HideTenant)
 	closed   chan struct{}
