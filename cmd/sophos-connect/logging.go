@@ -147,3 +147,18 @@ func reopenLogFiles(log *slog.Logger) error {
 	}
 	return nil
 }
+
+// fileOnly is log writing to the log file only (for what main also prints
+// on stderr).
+func fileOnly(log *slog.Logger) *slog.Logger {
+	h, ok := log.Handler().(*seedHandler)
+	if !ok {
+		return slog.New(slog.DiscardHandler)
+	}
+	c := *h
+	c.outs = nil
+	for _, f := range h.files {
+		c.outs = append(c.outs, f)
+	}
+	return slog.New(&c)
+}
