@@ -20,8 +20,8 @@ type startRetry struct {
 	name string
 	log  *slog.Logger
 
-	mu     sync.Mutex
-	ok     bool
+	mu      sync.Mutex
+	ok      bool
 	lastErr error
 }
 
