@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -13,6 +14,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 
 	"github.com/sophos-connect/sophos-connect/sources/sophos/emulator"
 )
@@ -274,5 +278,41 @@ func TestSIGHUPReload(t *testing.T) {
 	assertExactlyOnce(t, "events txt across the reloads", txtIDs(t, txt), groundTruth(emu, "event"))
 	if strings.Count(log.String(), "Configurations:") != 2 {
 		t.Errorf("want two runs (start + one reload):\n%s", log)
+	}
+}
+
+// TestDeliveredMetricOncePerRecord: a disk-buffered sink counts each record
+// once in sophos_connect_sink_delivered_total (it used to count the
+// buffering and the drain), and "N new logs added" counts what was settled.
+func TestDeliveredMetricOncePerRecord(t *testing.T) {
+	emu := newEmu(t, emulator.Options{Seed: 11, Events: 500, Alerts: 50})
+	dir := t.TempDir()
+	addr := freeAddr(t)
+	out := filepath.Join(dir, "buffered.ndjson")
+	cfg := writeConfig(t, dir, emu, fmt.Sprintf("log_level: INFO\nmetrics_addr: %s\npull_time: 1h\ntxt_file_creation: false\njson_file_creation: false\nsinks:\n  - {name: nd, type: json, layout: lines, path: %s, buffer: {type: disk}}\n", addr, out))
+	log, _, stop := startApp(t, nil, "-c", cfg)
+	total := float64(len(streamKeys(emu)))
+	eventually(t, "the buffered sink to drain", log, func() bool {
+		b, _ := os.ReadFile(out)
+		return float64(bytes.Count(b, []byte("\n"))) == total
+	})
+	scrapeMetric := func() float64 {
+		resp, err := http.Get("http://" + addr + "/metrics")
+		if err != nil {
+			return -1
+		}
+		defer resp.Body.Close()
+		p := expfmt.NewTextParser(model.UTF8Validation)
+		fams, _ := p.TextToMetricFamilies(resp.Body)
+		return sumMetric(fams, "sophos_connect_sink_delivered_total", map[string]string{"sink": "nd"})
+	}
+	eventually(t, "the metric", log, func() bool { return scrapeMetric() >= total })
+	time.Sleep(200 * time.Millisecond)
+	if got := scrapeMetric(); got != total {
+		t.Fatalf("sink_delivered_total{sink=nd} = %v, want %v (once per record)", got, total)
+	}
+	stop()
+	if !strings.Contains(log.String(), fmt.Sprintf("%d new logs added", int(total))) {
+		t.Fatalf("want %d new logs added:\n%s", int(total), log)
 	}
 }
