@@ -250,7 +250,7 @@ func TestSIGHUPReload(t *testing.T) {
 
 	// SIGHUP with the file unchanged (logrotate): files reopened, no reload.
 	hup <- nil
-	eventually(t, "the reopen", log, func() bool { return strings.Contains(log.String(), "SIGHUP: reopening") })
+	eventually(t, "the reopen", log, func() bool { return strings.Contains(log.String(), "SIGHUP: reopened") })
 
 	os.WriteFile(cfg, append(append([]byte{}, good...), "sinkz: []\n"...), 0o600)
 	hup <- nil

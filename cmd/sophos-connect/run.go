@@ -217,11 +217,11 @@ func (a *app) collect(ctx context.Context, c *config.Config, g *globals, o colle
 					return
 				case <-o.hup:
 				}
-				log.Info("SIGHUP: reopening the output files and the log file")
 				if err := reopenLogFiles(log); err != nil {
 					log.Error(err.Error())
 				}
 				as.reopen(log)
+				log.Info("SIGHUP: reopened the output files and the log file")
 				if o.once || o.reloadOnHUP == nil {
 					continue
 				}
