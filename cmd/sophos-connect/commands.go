@@ -188,8 +188,10 @@ func (a *app) cmdEmulate(ctx context.Context, g *globals, args []string) error {
 // by substring, booleans True/False) to the YAML config.
 func (a *app) cmdMigrate(ctx context.Context, g *globals, args []string) error {
 	var out string
+	var force bool
 	rest, err := subFlags("migrate", g, args, func(fs *flag.FlagSet) {
 		fs.StringVar(&out, "o", "", "write the YAML here (mode 0600) instead of standard output")
+		fs.BoolVar(&force, "force", false, "with -o: replace an existing file, keeping its owner and mode")
 	})
 	if err != nil {
 		return err
@@ -208,7 +210,7 @@ func (a *app) cmdMigrate(ctx context.Context, g *globals, args []string) error {
 		}
 		return nil
 	}
-	if err := pipeline.WriteFileAtomic(out, []byte(y), 0o600); err != nil {
+	if err := writeMigrated(out, []byte(y), force); err != nil {
 		return err
 	}
 	fmt.Fprintf(a.stdout, "wrote %s — check it with `sophos-connect validate -c %s`\n", out, out)

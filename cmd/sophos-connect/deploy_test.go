@@ -5,6 +5,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/sophos-connect/sophos-connect/sources/sophos/emulator"
@@ -71,5 +72,44 @@ func TestValidatePrintsResolvedPaths(t *testing.T) {
 	code, out, errOut = runApp(t, ctxT(t), "validate", "-c", cfg)
 	if code == 0 || !strings.Contains(out, "NOT WRITABLE") || !strings.Contains(errOut, "cannot be written") {
 		t.Fatalf("exit %d, want a failure naming the path:\n%s%s", code, out, errOut)
+	}
+}
+
+// TestMigrateOutputRefusesAndKeepsOwner: migrate -o refuses to replace an
+// existing file; with -force it replaces it keeping owner, group and mode.
+func TestMigrateOutputRefusesAndKeepsOwner(t *testing.T) {
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "sophos.conf")
+	os.WriteFile(conf, []byte("client_id = my-id\nclient_secret = s3cret\npull_time = 30\n"), 0o600)
+	out := filepath.Join(dir, "sophos-connect.yaml")
+	if code, _, e := runApp(t, ctxT(t), "migrate", conf, "-o", out); code != 0 {
+		t.Fatal(e)
+	}
+	if st, _ := os.Stat(out); st.Mode().Perm() != 0o600 {
+		t.Fatalf("new file mode %v, want 0600", st.Mode().Perm())
+	}
+	os.WriteFile(out, []byte("# hand-edited\n"), 0o600)
+	code, _, errOut := runApp(t, ctxT(t), "migrate", conf, "-o", out)
+	if b, _ := os.ReadFile(out); code == 0 || !strings.Contains(errOut, "already exists: pass -force") || string(b) != "# hand-edited\n" {
+		t.Fatalf("exit %d, %s; file now %q", code, errOut, b)
+	}
+	os.Chmod(out, 0o640)
+	wantUID, wantGID := os.Getuid(), os.Getgid()
+	if os.Geteuid() == 0 {
+		wantUID, wantGID = 65534, 65534 // nobody:nogroup, as a service user would own it
+		if err := os.Chown(out, wantUID, wantGID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if code, _, e := runApp(t, ctxT(t), "migrate", conf, "-o", out, "-force"); code != 0 {
+		t.Fatal(e)
+	}
+	st, _ := os.Stat(out)
+	sys := st.Sys().(*syscall.Stat_t)
+	if st.Mode().Perm() != 0o640 || int(sys.Uid) != wantUID || int(sys.Gid) != wantGID {
+		t.Fatalf("after -force: mode %v uid %d gid %d, want 0640 %d %d", st.Mode().Perm(), sys.Uid, sys.Gid, wantUID, wantGID)
+	}
+	if b, _ := os.ReadFile(out); !strings.Contains(string(b), "pull_time: 30") {
+		t.Fatalf("not replaced:\n%s", b)
 	}
 }

@@ -254,7 +254,7 @@ Commands:
   state show | state reset [TENANT] [STREAM]
                                          inspect or clear checkpoints
   replay dlq [-sink NAME]                send the dead-letter file's records again once the cause is fixed
-  migrate sophos.conf [-o FILE]          convert the seed's sophos.conf to YAML
+  migrate sophos.conf [-o FILE [-force]] convert the seed's sophos.conf to YAML (-force replaces FILE, keeping its owner and mode)
   version                                version and build info
 
 Exit codes: 0 success, 1 runtime failure, 2 usage or configuration error.
