@@ -42,6 +42,9 @@ type Config struct {
 	EventsJSONFileName          string   `yaml:"events_json_file_name"`
 	LogLevel                    string   `yaml:"log_level"`
 	LogFileName                 string   `yaml:"log_file_name"`
+	// Rotate rotates the seed's txt and JSON files by size or age (default:
+	// never; use logrotate instead, see examples/logrotate.conf).
+	Rotate FileRotate `yaml:"rotate"`
 	AlertsAutoAcknowledgeStatus bool     `yaml:"alerts_auto_acknowledge_status"`
 	AlertsAutoAcknowledgeLevel  string   `yaml:"alerts_auto_acknowledge_level"`
 	// Parsed by the seed but never acted on; accepted so old files load.
@@ -67,6 +70,13 @@ type Config struct {
 	// unsetVars are ${VAR}s that were not set, for clearer messages.
 	unsetVars map[string]string `yaml:"-"`
 	root      *yaml.Node        `yaml:"-"`
+}
+
+// FileRotate is the seed's files' rotation, as a file sink's rotate: key.
+type FileRotate struct {
+	MaxBytes ByteSize `yaml:"max_bytes"` // start a new file before this size (0 = no limit)
+	MaxAge   Duration `yaml:"max_age"`   // start a new file after this age (0 = no limit)
+	Keep     int      `yaml:"keep"`      // rotated files kept (0 = all)
 }
 
 // Sophos holds the credentials and API locations.

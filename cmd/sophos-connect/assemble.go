@@ -42,6 +42,7 @@ func seedSinks(c *config.Config, streams []pipeline.Stream) []config.Component {
 		}
 		return filepath.Join(dir, name)
 	}
+	rot := map[string]any{"max_bytes": int64(c.Rotate.MaxBytes), "max_age": c.Rotate.MaxAge.String(), "keep": c.Rotate.Keep}
 	for _, st := range streams {
 		txtName, jsonName := c.EventsTxtFileName, c.EventsJSONFileName
 		if st == pipeline.Alerts {
@@ -50,13 +51,13 @@ func seedSinks(c *config.Config, streams []pipeline.Stream) []config.Component {
 		if c.TxtFileCreation {
 			out = append(out, config.Component{
 				Name: "seed-" + st.Plural() + "-txt", Type: "txt", Streams: []string{st.Plural()}, Seed: true,
-				Fields: map[string]any{"path": join(txtName), "format": "txt"},
+				Fields: map[string]any{"path": join(txtName), "format": "txt", "rotate": rot},
 			})
 		}
 		if c.JSONFileCreation {
 			out = append(out, config.Component{
 				Name: "seed-" + st.Plural() + "-json", Type: "json", Streams: []string{st.Plural()}, Seed: true,
-				Fields: map[string]any{"path": join(jsonName), "layout": "array"},
+				Fields: map[string]any{"path": join(jsonName), "layout": "array", "rotate": rot},
 			})
 		}
 	}

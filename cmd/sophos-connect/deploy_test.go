@@ -113,3 +113,41 @@ func TestMigrateOutputRefusesAndKeepsOwner(t *testing.T) {
 		t.Fatalf("not replaced:\n%s", b)
 	}
 }
+
+// TestSeedFilesRotate: the top-level rotate: key applies to the seed's txt
+// and JSON files; across the rotated files every id is there exactly once
+// and each JSON file is an array.
+func TestSeedFilesRotate(t *testing.T) {
+	emu := newEmu(t, emulator.Options{Seed: 14, Events: 2500, Alerts: 40})
+	dir := t.TempDir()
+	cfg := writeConfig(t, dir, emu, "rotate: {max_bytes: 64KiB, keep: 0}\n")
+	code, out, _ := runApp(t, ctxT(t), "validate", "-c", cfg)
+	if code != 0 || !strings.Contains(out, "rotate=max_bytes:65536") {
+		t.Fatalf("validate does not show the rotation:\n%s", out)
+	}
+	if code, _, errOut := runApp(t, ctxT(t), "-c", cfg, "-once"); code != 0 {
+		t.Fatalf("exit %d\n%s", code, errOut)
+	}
+	rotated, _ := filepath.Glob(filepath.Join(dir, "sophos_events-*.json"))
+	if len(rotated) < 2 {
+		t.Fatalf("rotated JSON files: %v", rotated)
+	}
+	ids := map[string]int{}
+	for _, f := range append(rotated, filepath.Join(dir, "sophos_events.json")) {
+		for id, n := range jsonArrayIDs(t, f) {
+			ids[id] += n
+		}
+	}
+	assertExactlyOnce(t, "events json across rotations", ids, groundTruth(emu, "event"))
+	txt, _ := filepath.Glob(filepath.Join(dir, "sophos_events-*"))
+	ids = map[string]int{}
+	for _, f := range append(txt, filepath.Join(dir, "sophos_events")) {
+		if strings.HasSuffix(f, ".json") {
+			continue
+		}
+		for id, n := range txtIDs(t, f) {
+			ids[id] += n
+		}
+	}
+	assertExactlyOnce(t, "events txt across rotations", ids, groundTruth(emu, "event"))
+}
