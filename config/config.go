@@ -31,22 +31,22 @@ type Config struct {
 	Sophos Sophos `yaml:"sophos"`
 
 	// The seed's keys, same names and defaults.
-	PullTime                    Duration `yaml:"pull_time"`
-	Run                         bool     `yaml:"run"`
-	SaveFileLocation            string   `yaml:"save_file_location"`
-	TxtFileCreation             bool     `yaml:"txt_file_creation"`
-	JSONFileCreation            bool     `yaml:"json_file_creation"`
-	AlertsTxtFileName           string   `yaml:"alerts_txt_file_name"`
-	EventsTxtFileName           string   `yaml:"events_txt_file_name"`
-	AlertsJSONFileName          string   `yaml:"alerts_json_file_name"`
-	EventsJSONFileName          string   `yaml:"events_json_file_name"`
-	LogLevel                    string   `yaml:"log_level"`
-	LogFileName                 string   `yaml:"log_file_name"`
+	PullTime           Duration `yaml:"pull_time"`
+	Run                bool     `yaml:"run"`
+	SaveFileLocation   string   `yaml:"save_file_location"`
+	TxtFileCreation    bool     `yaml:"txt_file_creation"`
+	JSONFileCreation   bool     `yaml:"json_file_creation"`
+	AlertsTxtFileName  string   `yaml:"alerts_txt_file_name"`
+	EventsTxtFileName  string   `yaml:"events_txt_file_name"`
+	AlertsJSONFileName string   `yaml:"alerts_json_file_name"`
+	EventsJSONFileName string   `yaml:"events_json_file_name"`
+	LogLevel           string   `yaml:"log_level"`
+	LogFileName        string   `yaml:"log_file_name"`
 	// Rotate rotates the seed's txt and JSON files by size or age (default:
 	// never; use logrotate instead, see examples/logrotate.conf).
-	Rotate FileRotate `yaml:"rotate"`
-	AlertsAutoAcknowledgeStatus bool     `yaml:"alerts_auto_acknowledge_status"`
-	AlertsAutoAcknowledgeLevel  string   `yaml:"alerts_auto_acknowledge_level"`
+	Rotate                      FileRotate `yaml:"rotate"`
+	AlertsAutoAcknowledgeStatus bool       `yaml:"alerts_auto_acknowledge_status"`
+	AlertsAutoAcknowledgeLevel  string     `yaml:"alerts_auto_acknowledge_level"`
 	// Parsed by the seed but never acted on; accepted so old files load.
 	EventsAutoAcknowledgeStatus bool   `yaml:"events_auto_acknowledge_status"`
 	EventsAutoAcknowledgeLevel  string `yaml:"events_auto_acknowledge_level"`
