@@ -132,6 +132,9 @@ type runner struct {
 	trackers map[string]*partTracker
 	fetchPos map[string]Position
 	parts    map[string]Partition
+	// unflushed are partitions committed in memory since the last flush:
+	// the status board shows a commit only once it reached disk.
+	unflushed map[string]Partition
 
 	commitSig chan struct{}
 	toRelease atomic.Int64 // committed-in-memory pages whose slots free after the next flush
@@ -180,6 +183,7 @@ func Run(ctx context.Context, o Options) (Stats, error) {
 		trackers:  map[string]*partTracker{},
 		fetchPos:  map[string]Position{},
 		parts:     map[string]Partition{},
+		unflushed: map[string]Partition{},
 		commitSig: make(chan struct{}, 1),
 	}
 
@@ -293,6 +297,7 @@ func (r *runner) pass(ctx context.Context) (failed int, err error) {
 			defer func() { <-sem }()
 			if err := r.pullPartition(ctx, p); err != nil && ctx.Err() == nil {
 				nFailed.Add(1)
+				r.o.Metrics.Board.Failed(p.Tenant, p.TenantName, string(p.Stream), err.Error(), r.o.Now())
 				r.log.Error(fmt.Sprintf("pull %s: %v", p, err), "source", sourceName(p.Stream))
 			}
 		}()
@@ -388,6 +393,7 @@ func (r *runner) fetch(ctx context.Context, p Partition, pos Position) (*Page, e
 			r.o.Metrics.PagesPulled.WithLabelValues(lbl...).Inc()
 			r.o.Metrics.RecordsPulled.WithLabelValues(lbl...).Add(float64(len(page.Records)))
 			r.o.Metrics.BytesPulled.WithLabelValues(lbl...).Add(float64(page.Bytes))
+			r.o.Metrics.Board.Pulled(p.Tenant, p.TenantName, string(p.Stream), len(page.Records), r.o.Now())
 			return page, nil
 		}
 		if ctx.Err() != nil {
@@ -395,6 +401,7 @@ func (r *runner) fetch(ctx context.Context, p Partition, pos Position) (*Page, e
 		}
 		lastErr = err
 		r.o.Metrics.FetchErrors.WithLabelValues(p.Tenant, string(p.Stream)).Inc()
+		r.o.Metrics.Board.Failed(p.Tenant, p.TenantName, string(p.Stream), err.Error(), r.o.Now())
 		var pe interface{ Retryable() bool }
 		if errors.As(err, &pe) && !pe.Retryable() {
 			break
@@ -432,6 +439,7 @@ func (r *runner) submit(page *Page) {
 		}
 		ps.pending.Add(1)
 		w.routed.Add(int64(len(recs)))
+		r.o.Metrics.SinkQueued.WithLabelValues(w.spec.Name).Add(float64(len(recs)))
 		w.in <- chunk{ps: ps, recs: recs}
 	}
 	r.partDone(ps)
@@ -537,6 +545,9 @@ func (r *runner) ackLoop() {
 		p := last.page.Partition
 		r.o.Checkpoints.Set(key, Checkpoint{Cursor: last.page.Cursor, SavedAt: now, TenantName: p.TenantName})
 		r.o.Metrics.observeCommit(p, now)
+		r.mu.Lock()
+		r.unflushed[key] = p
+		r.mu.Unlock()
 		r.warned.Delete(key)
 		r.toRelease.Add(int64(len(ready)))
 		select {
@@ -553,8 +564,14 @@ func (r *runner) ackLoop() {
 func (r *runner) commitLoop(stop <-chan struct{}) {
 	commit := func() {
 		n := r.toRelease.Swap(0)
+		r.mu.Lock()
+		flushed := r.unflushed
+		r.unflushed = map[string]Partition{}
+		r.mu.Unlock()
 		if err := r.o.Checkpoints.Flush(); err != nil {
 			r.log.Error(err.Error())
+		} else {
+			r.boardCommitted(flushed)
 		}
 		for ; n > 0; n-- {
 			<-r.inflight
@@ -630,5 +647,14 @@ func sleepCtx(ctx context.Context, d time.Duration) bool {
 		return false
 	case <-t.C:
 		return true
+	}
+}
+
+// boardCommitted shows the flushed partitions' commits on the status board.
+func (r *runner) boardCommitted(flushed map[string]Partition) {
+	for key, p := range flushed {
+		if cp, ok := r.o.Checkpoints.Get(key); ok {
+			r.o.Metrics.Board.Committed(p.Tenant, p.TenantName, string(p.Stream), cp.SavedAt)
+		}
 	}
 }
