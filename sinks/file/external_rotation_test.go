@@ -103,3 +103,45 @@ func TestExternalRotation(t *testing.T) {
 		}
 	}
 }
+
+// TestArrayTruncatedMidWrite: logrotate's copytruncate empties the file
+// after the sink's size check — before its cut (which would then extend the
+// empty file with NUL bytes) or between the cut and the append (leaving a
+// bare ", item]"). The sink notices and starts a new array with the batch.
+func TestArrayTruncatedMidWrite(t *testing.T) {
+	for _, stage := range []string{"cut", "append"} {
+		t.Run(stage, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "a.json")
+			sk, err := NewJSON("j", JSONConfig{Path: path, Layout: "array"}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx := context.Background()
+			sk.Start(ctx)
+			defer sk.Close()
+			if err := sk.Write(ctx, records(t, pipeline.Events, 0, 3)); err != nil {
+				t.Fatal(err)
+			}
+			a := sk.(*ArraySink)
+			a.testHook = func(at string) {
+				if at == stage {
+					os.Truncate(path, 0)
+					a.testHook = nil
+				}
+			}
+			if err := sk.Write(ctx, records(t, pipeline.Events, 3, 2)); err != nil {
+				t.Fatal(err)
+			}
+			if err := sk.Write(ctx, records(t, pipeline.Events, 5, 1)); err != nil {
+				t.Fatal(err)
+			}
+			b, _ := os.ReadFile(path)
+			if bytes.IndexByte(b, 0) >= 0 {
+				t.Fatalf("NUL bytes: %q", b)
+			}
+			if ids := readArray(t, path); len(ids) != 3 || ids[0] != "id-00003" || ids[2] != "id-00005" {
+				t.Fatalf("ids %v, want id-00003..5", ids)
+			}
+		})
+	}
+}

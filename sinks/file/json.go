@@ -54,6 +54,9 @@ type ArraySink struct {
 	empty bool             // the array has no element yet
 	buf   []byte
 	item  []byte
+	// testHook runs before the cut ("cut") and before the append
+	// ("append"): tests truncate the file there, as copytruncate could.
+	testHook func(stage string)
 }
 
 // Start opens (or creates) the file and repairs it if a crash tore a write.
@@ -198,19 +201,42 @@ func (s *ArraySink) Write(ctx context.Context, batch []*pipeline.Record) error {
 	}
 	// Cut the closing bracket and append ", items…]" (the file is
 	// O_APPEND, so the write lands at the cut).
+	if s.testHook != nil {
+		s.testHook("cut")
+	}
 	if err := s.f.Truncate(s.end); err != nil {
 		return fmt.Errorf("write %s: %w", s.cfg.Path, err)
+	}
+	if s.testHook != nil {
+		s.testHook("append")
 	}
 	if _, err := s.f.Write(buf); err != nil {
 		s.restoreEnd()
 		return fmt.Errorf("write %s: %w", s.cfg.Path, err)
+	}
+	end := s.end + int64(len(buf)) - 1
+	// A copytruncate after the size check leaves the emptied file with NUL
+	// bytes (the cut extended it) or a bare ", item…]" (it came after the
+	// cut): either way the file starts with NUL or ',', so the array
+	// starts again with this batch.
+	var head [1]byte
+	if n, _ := s.f.ReadAt(head[:], 0); n == 1 && (head[0] == 0 || head[0] == ',') {
+		s.log.Info(fmt.Sprintf("sink %s: %s was truncated during a write (copytruncate?); starting a new JSON array", s.name, s.cfg.Path))
+		fresh := append([]byte{'['}, bytes.TrimPrefix(buf, []byte(", "))...)
+		if err := s.f.Truncate(0); err != nil {
+			return fmt.Errorf("write %s: %w", s.cfg.Path, err)
+		}
+		if _, err := s.f.Write(fresh); err != nil {
+			return fmt.Errorf("write %s: %w", s.cfg.Path, err)
+		}
+		end = int64(len(fresh)) - 1
 	}
 	if syncOn(s.cfg.Sync) {
 		if err := s.f.Sync(); err != nil {
 			return fmt.Errorf("fsync %s: %w", s.cfg.Path, err)
 		}
 	}
-	s.end += int64(len(buf)) - 1
+	s.end = end
 	s.empty = false
 	if cap(s.buf) > 8<<20 {
 		s.buf = nil
