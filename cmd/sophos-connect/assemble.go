@@ -234,6 +234,16 @@ func (as *assembly) start(ctx context.Context, requireHealthy bool, log *slog.Lo
 	return nil
 }
 
+// allStarted reports whether every sink has passed its start-up check.
+func (as *assembly) allStarted() bool {
+	for _, st := range as.starters {
+		if st.failed() != nil {
+			return false
+		}
+	}
+	return true
+}
+
 // reopen closes every file sink's file so the next batch opens its path
 // again (SIGHUP after logrotate).
 func (as *assembly) reopen(log *slog.Logger) {

@@ -169,11 +169,26 @@ func TestSinkDownAtStartIsNotFatal(t *testing.T) {
 	dir := t.TempDir()
 	addr := freeAddr(t)
 	cfg := writeConfig(t, dir, emu, syslogSinkYAML(addr))
+	maddr := freeAddr(t)
+	b, _ := os.ReadFile(cfg)
+	os.WriteFile(cfg, append(b, "metrics_addr: "+maddr+"\n"...), 0o600)
 	log, _, stop := startApp(t, nil, "-c", cfg)
 	eventually(t, "the start-up ERROR", log, func() bool {
 		return strings.Contains(log.String(), "ERROR: sink siem (syslog) failed its start-up check")
 	})
-	b, _ := os.ReadFile(filepath.Join(dir, "Sophos_log.log"))
+	readyz := func() int {
+		resp, err := http.Get("http://" + maddr + "/readyz")
+		if err != nil {
+			return 0
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	eventually(t, "/readyz to answer", log, func() bool { return readyz() != 0 })
+	if code := readyz(); code != http.StatusServiceUnavailable {
+		t.Errorf("/readyz = %d while a sink is down at start, want 503", code)
+	}
+	b, _ = os.ReadFile(filepath.Join(dir, "Sophos_log.log"))
 	if !strings.Contains(string(b), "sink siem (syslog) failed its start-up check") {
 		t.Errorf("the start-up error is not in the log file:\n%s", b)
 	}
@@ -182,6 +197,7 @@ func TestSinkDownAtStartIsNotFatal(t *testing.T) {
 	rcv := listenLines(t, addr)
 	all := streamKeys(emu)
 	eventually(t, "the receiver to get everything", log, func() bool { return len(rcv.got()) == len(all) })
+	eventually(t, "/readyz once the sink passed its check", log, func() bool { return readyz() == http.StatusOK })
 	if code := stop(); code != 0 {
 		t.Fatalf("exit %d\n%s", code, log)
 	}

@@ -257,7 +257,20 @@ func (a *app) collect(ctx context.Context, c *config.Config, g *globals, o colle
 		}
 		defer stopMetrics()
 	}
-	ready.Store(true)
+	// Ready once every sink passed its start-up check (a sink down at start
+	// passes it later, before its first successful write).
+	go func() {
+		for runCtx.Err() == nil {
+			if as.allStarted() {
+				ready.Store(true)
+				return
+			}
+			select {
+			case <-runCtx.Done():
+			case <-time.After(200 * time.Millisecond):
+			}
+		}
+	}()
 
 	if c.AlertsAutoAcknowledgeStatus && containsStream(streams, pipeline.Alerts) {
 		acker, err := autoack.New(client, src.TenantByID, c.AlertsAutoAcknowledgeLevel, log)
