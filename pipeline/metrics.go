@@ -36,6 +36,7 @@ type Metrics struct {
 	SinkQueued      *prometheus.GaugeVec   // sink: records routed to the sink, not yet settled
 	DeadLetters     *prometheus.CounterVec // sink (or stage)
 	InflightPages   prometheus.Gauge
+	APIConcurrency  prometheus.Gauge // requests the Sophos client allows in flight
 
 	// Board is the status page's view, fed from the same places as the
 	// counters (per page or batch).
@@ -68,10 +69,11 @@ func NewMetrics() *Metrics {
 		SinkQueued:      prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "sophos_connect_sink_queued_records", Help: "Records routed to the sink and not yet delivered, buffered or dead-lettered."}, []string{"sink"}),
 		DeadLetters:     prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sophos_connect_dead_letters_total", Help: "Records written to the dead-letter file."}, []string{"source"}),
 		InflightPages:   prometheus.NewGauge(prometheus.GaugeOpts{Name: "sophos_connect_inflight_pages", Help: "Pages pulled but not yet committed."}),
+		APIConcurrency:  prometheus.NewGauge(prometheus.GaugeOpts{Name: "sophos_connect_api_concurrency_limit", Help: "Sophos API requests allowed in flight: the adaptive limit (workers: auto) or the fixed workers."}),
 	}
 	m.collectors = []prometheus.Collector{m.RecordsPulled, m.PagesPulled, m.BytesPulled, m.FetchErrors, m.TenantErrors, m.APIErrors,
 		m.CheckpointAge, m.CheckpointTime, m.WindowGap, m.StageDropped, m.SinkDelivered, m.SinkRetried,
-		m.SinkRejected, m.SinkBatches, m.SinkLatency, m.SinkBufferBytes, m.SinkQueued, m.DeadLetters, m.InflightPages,
+		m.SinkRejected, m.SinkBatches, m.SinkLatency, m.SinkBufferBytes, m.SinkQueued, m.DeadLetters, m.InflightPages, m.APIConcurrency,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})}
 	m.Registry.MustRegister(m.collectors...)
 	m.Board = status.NewBoard("", time.Now())

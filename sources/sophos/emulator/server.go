@@ -41,6 +41,7 @@ type Server struct {
 	burst    int             // 503s left in the current burst
 	deny     map[string]int  // tenant id -> status its data calls answer (DenyTenant)
 	hidden   map[string]bool // tenant ids left out of the tenant listing (HideTenant)
+	lim      *limiter
 	closed   chan struct{}
 	wg       sync.WaitGroup
 }
@@ -60,6 +61,9 @@ func New(opts Options) (*Server, error) {
 		closed:   make(chan struct{}),
 	}
 	s.startMs = opts.Now().UnixMilli()
+	if opts.Limits.Enabled() {
+		s.lim = newLimiter(opts.Limits, hash4(uint64(opts.Seed), 0x11A7, 0, 0))
+	}
 	for i := range opts.Tenants {
 		t := newTenant(s, i, s.startMs)
 		s.tenants = append(s.tenants, t)
