@@ -36,14 +36,14 @@ type Factory struct {
 // Table lists every sink type.
 var Table = []Factory{
 	entry("txt", "a line file: one record per line (the seed's bracketed lines by default; any line format)",
-		file.DefaultTxtConfig, file.NewTxt, func(c file.TxtConfig) string { return fmt.Sprintf("path=%s format=%s", c.Path, c.Format) }),
+		file.DefaultTxtConfig, file.NewTxt, func(c file.TxtConfig) string { return fmt.Sprintf("path=%s format=%s%s", c.Path, c.Format, c.Rotate) }),
 	entry("json", "a JSON file: the seed's array file (layout: array) or NDJSON (layout: lines)",
 		file.DefaultJSONConfig, file.NewJSON, func(c file.JSONConfig) string {
 			def := "as received"
 			if c.Layout == "lines" {
 				def = "raw"
 			}
-			return fmt.Sprintf("path=%s layout=%s format=%s", c.Path, c.Layout, orDefault(c.Format, def))
+			return fmt.Sprintf("path=%s layout=%s format=%s%s", c.Path, c.Layout, orDefault(c.Format, def), c.Rotate)
 		}),
 	entry("stdout", "standard output, one line per record",
 		stdout.DefaultConfig, stdout.New, func(c stdout.Config) string { return "format=" + c.Format }),
