@@ -82,6 +82,9 @@ func (a *app) validate(g *globals, asJSON bool) error {
 		fmt.Fprintf(w, "   ├─► sink %s (%s)  [%s]  %s\n", s.Name, s.Type, s.Routes, s.Desc)
 	}
 	fmt.Fprintf(w, "\ndead letters: %s\n", p.DeadLetters)
+	if errs := checkOutputPaths(w, outputPaths(c, streams)); len(errs) > 0 {
+		return fmt.Errorf("%d path(s) above cannot be written by this user: create the directories or fix their owner and mode", len(errs))
+	}
 	return nil
 }
 
@@ -376,7 +379,7 @@ func emulateCmd() *command {
 
 func migrateCmd() *command {
 	return &command{
-		Name: "migrate", Args: "sophos.conf [-o FILE]",
+		Name: "migrate", Args: "sophos.conf [-o FILE [-force]]",
 		Short: "convert the seed's sophos.conf (Sophos API Connect) to the YAML config",
 		Long: "Reads the seed's `key = value` lines as the seed did (quotes, True/False, blanks, comments,\n" +
 			"CRLF) and warns on stderr about every key it cannot carry over. With -o the secret goes to\n" +
@@ -384,9 +387,11 @@ func migrateCmd() *command {
 		Example: "sophos-connect migrate /opt/sophos-api-connect/sophos.conf -o sophos-connect.yaml",
 		Setup: func(fs *flag.FlagSet) runFunc {
 			var out string
+			var force bool
 			fs.StringVar(&out, "o", "", "write the YAML here (mode 0600) instead of standard output")
+			fs.BoolVar(&force, "force", false, "with -o: replace an existing file, keeping its owner and mode")
 			return func(a *app, ctx context.Context, g *globals, args []string) error {
-				return a.migrate(args, out)
+				return a.migrate(args, out, force)
 			}
 		},
 	}
@@ -406,7 +411,7 @@ func (a *app) printVersion() error {
 
 // cmdMigrate converts the seed's sophos.conf ("key = value" lines, keys found
 // by substring, booleans True/False) to the YAML config.
-func (a *app) migrate(rest []string, out string) error {
+func (a *app) migrate(rest []string, out string, force bool) error {
 	if len(rest) != 1 {
 		return usageError{"migrate: give the seed's config file, e.g. `sophos-connect migrate sophos.conf -o sophos-connect.yaml`"}
 	}
@@ -424,7 +429,7 @@ func (a *app) migrate(rest []string, out string) error {
 		}
 		return nil
 	}
-	if err := pipeline.WriteFileAtomic(out, []byte(y), 0o600); err != nil {
+	if err := writeMigrated(out, []byte(y), force); err != nil {
 		return err
 	}
 	fmt.Fprintf(a.stdout, "wrote %s — check it with `sophos-connect validate -c %s`\n", out, out)

@@ -226,8 +226,8 @@ func migrateSeed(path, outPath string) (yml string, warnings []string, secretOmi
 		case "path":
 			// log_file_name: the seed wrote it in its working directory,
 			// where sophos.conf is; sophos-connect writes a relative name
-			// beside its own config.
-			if !filepath.IsAbs(v) && outDir != confDir {
+			// in save_file_location.
+			if !filepath.IsAbs(v) && saveDir != confDir {
 				v = filepath.Join(confDir, v)
 			}
 			add(key, str(v), "")
@@ -235,7 +235,7 @@ func migrateSeed(path, outPath string) (yml string, warnings []string, secretOmi
 			add(key, str(v), "")
 		}
 	}
-	if _, ok := vals["log_file_name"]; !ok && outDir != confDir {
+	if lv, ok := vals["log_file_name"]; (!ok || lv.v == "") && saveDir != confDir {
 		add("log_file_name", str(filepath.Join(confDir, def.LogFileName)), "the seed's log, beside sophos.conf")
 	}
 	add("save_file_location", str(saveDir), "where the seed wrote its files")

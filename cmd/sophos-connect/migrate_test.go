@@ -126,6 +126,14 @@ func TestMigrateRealSeedConfigs(t *testing.T) {
 					t.Errorf("%s written, want it left out\n%s", k, b)
 				}
 			}
+			// The log continues where the seed wrote it: beside sophos.conf.
+			if sl, _ := get("save_file_location"); sl != dir {
+				if lf, _ := get("log_file_name"); lf != filepath.Join(dir, "Sophos_log.log") {
+					t.Errorf("save_file_location %s: log_file_name %q, want the seed's %s", sl, lf, filepath.Join(dir, "Sophos_log.log"))
+				}
+			} else if _, ok := get("log_file_name"); ok {
+				t.Errorf("log_file_name written although the log is already where the seed kept it\n%s", b)
+			}
 			if sd, ok := get("state_dir"); !ok || !filepath.IsAbs(sd) {
 				t.Errorf("state_dir not written explicitly: %q\n%s", sd, b)
 			}

@@ -21,12 +21,9 @@ func BenchmarkEncode(b *testing.B) {
 // machine load: go test -run XXX -bench 'Encode(Oracle)?/(ecs|cef)$' ./sinks/encoding/
 func BenchmarkEncodeOracle(b *testing.B) {
 	benchEncode(b, func(format string) Encoder {
-		if format == "python-json" {
-			return nil // newer than the oracle
-		}
 		e, err := refNew(format, refOptions{Logger: slog.New(slog.DiscardHandler)})
 		if err != nil {
-			b.Fatal(err)
+			return nil
 		}
 		return e
 	})
@@ -38,7 +35,7 @@ func benchEncode(b *testing.B, newEnc func(format string) Encoder) {
 		b.Run(format, func(b *testing.B) {
 			enc := newEnc(format)
 			if enc == nil {
-				b.Skip("no such encoder in this set")
+				b.Skip("no oracle for", format)
 			}
 			var buf []byte
 			var bytesOut int
@@ -77,13 +74,10 @@ func BenchmarkEncodeVsOracle(b *testing.B) {
 	const chunk = 96
 	for _, format := range Formats {
 		b.Run(format, func(b *testing.B) {
-			if format == "python-json" {
-				b.Skip("newer than the oracle")
-			}
 			enc := mustNew(b, format, Options{})
 			ref, err := refNew(format, refOptions{Logger: slog.New(slog.DiscardHandler)})
 			if err != nil {
-				b.Fatal(err)
+				b.Skip("no oracle for", format)
 			}
 			var buf []byte
 			run := func(e Encoder) time.Duration {
