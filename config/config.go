@@ -260,7 +260,7 @@ func Path(flagValue string) string {
 	if p := os.Getenv("SOPHOS_CONNECT_CONFIG"); p != "" {
 		return p
 	}
-	return DefaultFile
+	return defaultPath()
 }
 
 // Load reads, expands and checks a config file. Every error is reported as

@@ -41,6 +41,9 @@ type app struct {
 }
 
 func main() {
+	if runningAsService() { // started by the Windows service manager
+		os.Exit(runService(os.Args[1:]))
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	a := &app{stdout: os.Stdout, stderr: os.Stderr}
 	// SOPHOS_CONNECT_CPUPROFILE=FILE writes a pprof CPU profile of the run
@@ -110,6 +113,7 @@ var commands = map[string]func(a *app, ctx context.Context, g *globals, args []s
 	"alerts":    (*app).cmdAlerts,
 	"replay":    (*app).cmdReplay,
 	"status":    (*app).cmdStatus,
+	"service":   (*app).cmdService,
 	"help":      func(a *app, _ context.Context, _ *globals, _ []string) error { a.usage(a.stdout); return nil },
 }
 
@@ -243,6 +247,8 @@ Commands:
   replay dlq [-sink NAME]                send the dead-letter file's records again once the cause is fixed
   status [-addr HOST:PORT] [-json]       a running collector's status page as tables (else what the state dir holds)
   migrate sophos.conf [-o FILE]          convert the seed's sophos.conf to YAML
+  service install -c FILE | uninstall | start | stop [-name NAME]
+                                         the Windows service (event log + the seed's log file)
   version                                version and build info
 
 Exit codes: 0 success, 1 runtime failure, 2 usage or configuration error.
