@@ -114,6 +114,7 @@ var commands = map[string]func(a *app, ctx context.Context, g *globals, args []s
 	"replay":    (*app).cmdReplay,
 	"status":    (*app).cmdStatus,
 	"service":   (*app).cmdService,
+	"schema":    (*app).cmdSchema,
 	"help":      func(a *app, _ context.Context, _ *globals, _ []string) error { a.usage(a.stdout); return nil },
 }
 
@@ -249,6 +250,7 @@ Commands:
   migrate sophos.conf [-o FILE]          convert the seed's sophos.conf to YAML
   service install -c FILE | uninstall | start | stop [-name NAME]
                                          the Windows service (event log + the seed's log file)
+  schema                                 the config file's JSON Schema (draft 2020-12), for editors
   version                                version and build info
 
 Exit codes: 0 success, 1 runtime failure, 2 usage or configuration error.
