@@ -17,7 +17,11 @@ import (
 	"github.com/sophos-connect/sophos-connect/pipeline"
 	"github.com/sophos-connect/sophos-connect/sinks/elasticsearch"
 	"github.com/sophos-connect/sophos-connect/sinks/file"
+	"github.com/sophos-connect/sophos-connect/sinks/httpsink"
 	"github.com/sophos-connect/sophos-connect/sinks/kafka"
+	"github.com/sophos-connect/sophos-connect/sinks/opensearch"
+	"github.com/sophos-connect/sophos-connect/sinks/sentinel"
+	"github.com/sophos-connect/sophos-connect/sinks/splunkhec"
 	"github.com/sophos-connect/sophos-connect/sinks/stdout"
 	"github.com/sophos-connect/sophos-connect/sinks/syslog"
 )
@@ -35,27 +39,26 @@ type Factory struct {
 // Table lists every sink type.
 var Table = []Factory{
 	entry("txt", "a line file: one record per line (the seed's bracketed lines by default; any line format)",
-		file.DefaultTxtConfig, file.NewTxt, func(c file.TxtConfig) string { return fmt.Sprintf("path=%s format=%s", c.Path, c.Format) }),
+		file.DefaultTxtConfig, file.NewTxt, func(c file.TxtConfig) string { return fmt.Sprintf("path=%s format=%s%s", c.Path, c.Format, c.Rotate) }),
 	entry("json", "a JSON file: the seed's array file (layout: array) or NDJSON (layout: lines)",
 		file.DefaultJSONConfig, file.NewJSON, func(c file.JSONConfig) string {
 			def := "as received"
 			if c.Layout == "lines" {
 				def = "raw"
 			}
-			return fmt.Sprintf("path=%s layout=%s format=%s", c.Path, c.Layout, orDefault(c.Format, def))
+			return fmt.Sprintf("path=%s layout=%s format=%s%s", c.Path, c.Layout, orDefault(c.Format, def), c.Rotate)
 		}),
 	entry("stdout", "standard output, one line per record",
 		stdout.DefaultConfig, stdout.New, func(c stdout.Config) string { return "format=" + c.Format }),
-	entry("syslog", "syslog over udp, tcp, tcp+tls or a unix socket (RFC 5424 or 3164)",
-		syslog.DefaultConfig, syslog.New, func(c syslog.Config) string {
-			return fmt.Sprintf("address=%s protocol=%s framing=%s format=%s", c.Address, c.Protocol, orDefault(c.Framing, "-"), c.Format)
-		}),
+	entry("syslog", "syslog over udp, tcp, tcp+tls, relp (acknowledged), relp+tls or a unix socket (RFC 3164 or 5424)",
+		syslog.DefaultConfig, syslog.New, func(c syslog.Config) string { return c.Describe() }),
 	entry("kafka", "Kafka topics (segmentio/kafka-go), keyed by record id",
 		kafka.DefaultConfig, kafka.New, func(c kafka.Config) string {
-			return fmt.Sprintf("brokers=%s topic=%s key=%s format=%s acks=%s compression=%s", strings.Join(c.Brokers, ","), c.Topic, c.Key, c.Format, c.RequiredAcks, c.Compression)
+			return fmt.Sprintf("brokers=%s topic=%s key=%s format=%s acks=%s compression=%s topic_missing_timeout=%s", strings.Join(c.Brokers, ","), c.Topic, c.Key, c.Format, c.RequiredAcks, c.Compression, c.TopicMissingTimeout)
 		}),
 	entry("elasticsearch", "Elasticsearch _bulk, idempotent by _id (go-elasticsearch v8)",
 		elasticsearch.DefaultConfig, elasticsearch.New, func(c elasticsearch.Config) string {
+			c.Resolve()
 			var hosts []string
 			for _, a := range c.Addresses {
 				if u, err := url.Parse(a); err == nil && u.User != nil {
@@ -68,8 +71,53 @@ var Table = []Factory{
 			if c.CloudID != "" {
 				addr = "cloud_id"
 			}
-			return fmt.Sprintf("addresses=%s index=%s op_type=%s format=%s", addr, c.Index, c.OpType, c.Format)
+			if addr == "" {
+				addr = elasticsearch.DefaultAddress
+			}
+			return fmt.Sprintf("addresses=%s index=%s op_type=%s format=%s id_mode=%s", addr, c.Index, c.OpType, c.Format, c.IDMode)
 		}),
+	entry("opensearch", "OpenSearch _bulk (Wazuh indexer, Graylog, Amazon OpenSearch), idempotent by _id (opensearch-go)",
+		opensearch.DefaultConfig, opensearch.New, func(c opensearch.Config) string {
+			var hosts []string
+			for _, a := range c.Addresses {
+				if u, err := url.Parse(a); err == nil && u.User != nil {
+					u.User = nil
+					a = u.String()
+				}
+				hosts = append(hosts, a)
+			}
+			return fmt.Sprintf("addresses=%s index=%s op_type=%s format=%s", strings.Join(hosts, ","), c.Index, c.OpType, c.Format)
+		}),
+	entry("splunk_hec", "Splunk HTTP Event Collector, with optional indexer acknowledgement",
+		splunkhec.DefaultConfig, splunkhec.New, func(c splunkhec.Config) string {
+			return fmt.Sprintf("url=%s index=%s sourcetype=%s source=%s format=%s compression=%s max_bytes=%d ack=%v ack_timeout=%s",
+				c.URL, orDefault(c.Index, "(token default)"), c.Sourcetype, c.Source, c.Format, c.Compression, c.MaxBytes, c.Ack, c.AckTimeout)
+		}),
+	entry("sentinel", "Microsoft Sentinel through the Azure Monitor Logs Ingestion API (a DCR stream)",
+		sentinel.DefaultConfig, sentinel.New, func(c sentinel.Config) string {
+			return fmt.Sprintf("endpoint=%s dcr=%s stream=%s format=%s compression=%s max_bytes=%d tenant_id=%s client_id=%s",
+				c.Endpoint, c.DCRImmutableID, c.Stream, c.Format, c.Compression, c.MaxBytes, c.TenantID, c.ClientID)
+		}),
+	entry("http", "any HTTP(S) receiver: NDJSON, JSON array or one request per record; basic, bearer or OAuth2 auth",
+		httpsink.DefaultConfig, httpsink.New, func(c httpsink.Config) string {
+			var hdrs []string
+			for k := range c.Headers {
+				hdrs = append(hdrs, k)
+			}
+			sort.Strings(hdrs)
+			return fmt.Sprintf("url=%s method=%s body=%s format=%s compression=%s max_bytes=%d auth=%s headers=%s retry_on=%s reject_on=%s split_on=%s",
+				redactURL(c.URL), c.Method, c.Body, c.Format, c.Compression, c.MaxBytes, orDefault(c.Auth.Type, "none"), orDefault(strings.Join(hdrs, ","), "-"),
+				strings.Join(c.RetryOn, ","), strings.Join(c.RejectOn, ","), strings.Join(c.SplitOn, ","))
+		}),
+}
+
+// redactURL drops a query string (it may hold a key) from a URL for display.
+func redactURL(a string) string {
+	if u, err := url.Parse(a); err == nil && u.RawQuery != "" {
+		u.RawQuery = "…"
+		return u.String()
+	}
+	return a
 }
 
 func orDefault(s, d string) string {

@@ -4,9 +4,10 @@
 //	go run ./tools/package -version 1.2.3 -out dist
 //
 // It cross-compiles the binary for -arch (linux), and packs it with the
-// systemd unit, the sysusers.d entry, the config and env file in
-// /etc/sophos-connect (mode 0640, never overwritten on upgrade), the
-// logrotate snippet, the JSON Schema, the README and the `-h` text.
+// files of examples/: the systemd unit, the sysusers.d entry, the config
+// (mode 0640) and the credentials' env file (0600) in /etc/sophos-connect
+// (never overwritten on upgrade), the logrotate snippet; plus the JSON
+// Schema, the README and the `-h` text.
 package main
 
 import (
@@ -73,7 +74,7 @@ const (
 	unitPath   = "/usr/lib/systemd/system/sophos-connect.service"
 	usersPath  = "/usr/lib/sysusers.d/sophos-connect.conf"
 	configPath = "/etc/sophos-connect/sophos-connect.yaml"
-	envPath    = "/etc/sophos-connect/sophos-connect.env"
+	envPath    = "/etc/sophos-connect/env"
 	rotatePath = "/etc/logrotate.d/sophos-connect"
 	schemaPath = "/usr/share/sophos-connect/sophos-connect.schema.json"
 	docDir     = "/usr/share/doc/sophos-connect"
@@ -110,13 +111,16 @@ func Build(o Options) ([]string, error) {
 	} else {
 		help = ""
 	}
-	cfg, err := os.ReadFile(filepath.Join(o.Root, "packaging", "sophos-connect.yaml"))
+	// The examples are the single source: the systemd config (pointing at
+	// the installed schema) and the unit (with the packaged binary's path).
+	shippedCfg, err := rewrite(tmp, filepath.Join(o.Root, "examples", "systemd.yaml"),
+		"$schema=../sophos-connect.schema.json", "$schema="+schemaPath)
 	if err != nil {
 		return nil, err
 	}
-	cfg = bytes.Replace(cfg, []byte("$schema=../sophos-connect.schema.json"), []byte("$schema="+schemaPath), 1)
-	shippedCfg := filepath.Join(tmp, "sophos-connect.yaml")
-	if err := os.WriteFile(shippedCfg, cfg, 0o640); err != nil {
+	unit, err := rewrite(tmp, filepath.Join(o.Root, "examples", "sophos-connect.service"),
+		"/usr/local/bin/sophos-connect", binPath)
+	if err != nil {
 		return nil, err
 	}
 
@@ -131,11 +135,11 @@ func Build(o Options) ([]string, error) {
 	}
 	contents := files.Contents{
 		file(bin, binPath, 0o755),
-		file(root("examples/sophos-connect.service"), unitPath, 0o644),
-		file(root("packaging/sysusers.conf"), usersPath, 0o644),
+		file(unit, unitPath, 0o644),
+		file(root("examples/sophos-connect.sysusers"), usersPath, 0o644),
 		conf(shippedCfg, configPath, 0o640),
-		conf(root("packaging/sophos-connect.env"), envPath, 0o640),
-		conf(root("packaging/logrotate"), rotatePath, 0o644),
+		conf(root("examples/sophos-connect.env"), envPath, 0o600),
+		conf(root("examples/logrotate.conf"), rotatePath, 0o644),
 		file(root("sophos-connect.schema.json"), schemaPath, 0o644),
 		file(root("README.md"), docDir+"/README.md", 0o644),
 		file(root("examples"), docDir+"/examples", 0o755),
@@ -180,6 +184,19 @@ func Build(o Options) ([]string, error) {
 		out = append(out, p)
 	}
 	return out, nil
+}
+
+// rewrite copies src into dir with every old replaced by new.
+func rewrite(dir, src, old, new string) (string, error) {
+	b, err := os.ReadFile(src)
+	if err != nil {
+		return "", err
+	}
+	if !bytes.Contains(b, []byte(old)) {
+		return "", fmt.Errorf("%s no longer contains %q: update tools/package", src, old)
+	}
+	out := filepath.Join(dir, filepath.Base(src))
+	return out, os.WriteFile(out, bytes.ReplaceAll(b, []byte(old), []byte(new)), 0o644)
 }
 
 func pack(base *nfpm.Info, format, dir string) (string, error) {

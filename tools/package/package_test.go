@@ -72,10 +72,8 @@ func TestPackageContents(t *testing.T) {
 			t.Errorf("the .deb lacks %s", f)
 		}
 	}
-	for _, f := range []string{configPath, envPath} {
-		if files[f] != "-rw-r-----" {
-			t.Errorf("%s: mode %s, want -rw-r----- (it holds or names the credentials)", f, files[f])
-		}
+	if files[configPath] != "-rw-r-----" || files[envPath] != "-rw-------" {
+		t.Errorf("modes: config %s (want -rw-r-----), env %s (want -rw-------: it holds the credentials)", files[configPath], files[envPath])
 	}
 	ctl := t.TempDir()
 	run(t, "dpkg-deb", "-e", deb, ctl)
@@ -135,14 +133,16 @@ func TestPackageInstall(t *testing.T) {
 		t.Errorf("version: %s", out)
 	}
 	run(t, "getent", "passwd", "sophos-connect")
-	for _, f := range []string{configPath, envPath} {
-		fi, err := os.Stat(f)
-		if err != nil || fi.Mode().Perm() != 0o640 {
-			t.Errorf("%s: %v %v", f, fi.Mode(), err)
+	for f, mode := range map[string]os.FileMode{configPath: 0o640, envPath: 0o600} {
+		if fi, err := os.Stat(f); err != nil || fi.Mode().Perm() != mode {
+			t.Errorf("%s: %v, want %v", f, err, mode)
 		}
-		if grp := strings.TrimSpace(run(t, "stat", "-c", "%G", f)); grp != "sophos-connect" {
-			t.Errorf("%s: group %s, want sophos-connect (the service reads it)", f, grp)
-		}
+	}
+	if grp := strings.TrimSpace(run(t, "stat", "-c", "%G", configPath)); grp != "sophos-connect" {
+		t.Errorf("%s: group %s, want sophos-connect (the service reads it)", configPath, grp)
+	}
+	if unit, _ := os.ReadFile(unitPath); !strings.Contains(string(unit), "ExecStart="+binPath+" ") {
+		t.Errorf("the packaged unit does not start %s", binPath)
 	}
 	cmd := exec.Command(binPath, "validate", "-c", configPath)
 	cmd.Env = append(os.Environ(), "SOPHOS_CLIENT_ID=id", "SOPHOS_CLIENT_SECRET=secret")

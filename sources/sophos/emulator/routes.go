@@ -85,15 +85,32 @@ func (s *Server) wrap(route string, a access, h func(http.ResponseWriter, *http.
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		rec := &recorder{ResponseWriter: w}
+		// Counted, and the concurrency slot freed, as the answer starts:
+		// a client that acts on the answer sees the counters include it,
+		// and its next request is not refused because this handler has
+		// not returned yet.
+		var slot func()
+		rec.onAnswer = func() {
+			s.count(route, rec.status)
+			if slot != nil {
+				slot()
+			}
+		}
 		defer func() {
 			if rec.status == 0 {
 				rec.status = 200
 			}
-			s.count(route, rec.status)
+			rec.answer()
 			s.opts.Log.Debug("emulator request", "method", r.Method, "path", r.URL.Path, "status", rec.status, "duration", time.Since(start))
 		}()
 		var c call
 		if a != open {
+			if s.lim != nil {
+				if !s.lim.admit(s, rec) {
+					return
+				}
+				slot = s.lim.done
+			}
 			if s.injectFault(rec, r) {
 				return
 			}
@@ -112,6 +129,10 @@ func (s *Server) wrap(route string, a access, h func(http.ResponseWriter, *http.
 			t := s.tenant(strings.TrimSpace(id))
 			if t == nil {
 				s.writeError(rec, http.StatusForbidden, "The credentials do not cover tenant "+id)
+				return
+			}
+			if st := s.denied(t.id); st != 0 {
+				s.writeError(rec, st, "Access to tenant "+t.id+" is denied")
 				return
 			}
 			if t.region.id != r.PathValue("region") {
@@ -211,14 +232,15 @@ func (s *Server) handleTenants(w http.ResponseWriter, r *http.Request, _ *call) 
 		return
 	}
 	total := strings.EqualFold(q.Get("pageTotal"), "true")
+	tenants := s.listedTenants()
 	b := make([]byte, 0, 512*size)
 	b = append(b, `{"items":[`...)
 	from := (page - 1) * size
-	for i := from; i < from+size && i < len(s.tenants); i++ {
+	for i := from; i < from+size && i < len(tenants); i++ {
 		if i > from {
 			b = append(b, ',')
 		}
-		b = s.appendTenant(b, s.tenants[i])
+		b = s.appendTenant(b, tenants[i])
 	}
 	b = append(b, `],"pages":{"current":`...)
 	b = appendInt(b, int64(page))
@@ -226,9 +248,9 @@ func (s *Server) handleTenants(w http.ResponseWriter, r *http.Request, _ *call) 
 	b = appendInt(b, int64(size))
 	if total {
 		b = append(b, `,"total":`...)
-		b = appendInt(b, int64((len(s.tenants)+size-1)/size))
+		b = appendInt(b, int64((len(tenants)+size-1)/size))
 		b = append(b, `,"items":`...)
-		b = appendInt(b, int64(len(s.tenants)))
+		b = appendInt(b, int64(len(tenants)))
 	}
 	b = append(b, `,"maxSize":100}}`...)
 	s.writeBody(w, 200, b)
