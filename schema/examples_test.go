@@ -88,16 +88,16 @@ func TestExamplesMatchSchema(t *testing.T) {
 func TestSchemaRejects(t *testing.T) {
 	s := compiled(t)
 	for name, y := range map[string]string{
-		"unknown top-level key":  "pull_tme: 10\n",
-		"unknown sink key":       "sinks:\n  - type: kafka\n    brokers: [k:9092]\n    topik: x\n",
-		"unknown sink type":      "sinks:\n  - type: kafkaa\n",
-		"sink without type":      "sinks:\n  - name: x\n",
-		"key of another sink":    "sinks:\n  - type: txt\n    path: a.txt\n    brokers: [k:9092]\n",
-		"wrong type":             "workers: many\n",
-		"bad duration":           "pull_time: 10 minutes\n",
-		"unknown transform key":  "transforms:\n  - type: dedupe\n    ttl: 25h\n    ttll: 1h\n",
-		"bad size":               "sinks:\n  - type: kafka\n    brokers: [k:9092]\n    batch_bytes: 1 lot\n",
-		"list where a map goes":  "sophos: [a]\n",
+		"unknown top-level key": "pull_tme: 10\n",
+		"unknown sink key":      "sinks:\n  - type: kafka\n    brokers: [k:9092]\n    topik: x\n",
+		"unknown sink type":     "sinks:\n  - type: kafkaa\n",
+		"sink without type":     "sinks:\n  - name: x\n",
+		"key of another sink":   "sinks:\n  - type: txt\n    path: a.txt\n    brokers: [k:9092]\n",
+		"wrong type":            "workers: many\n",
+		"bad duration":          "pull_time: 10 minutes\n",
+		"unknown transform key": "transforms:\n  - type: dedupe\n    ttl: 25h\n    ttll: 1h\n",
+		"bad size":              "sinks:\n  - type: kafka\n    brokers: [k:9092]\n    batch_bytes: 1 lot\n",
+		"list where a map goes": "sophos: [a]\n",
 	} {
 		if err := s.Validate(yamlDoc(t, []byte(y))); err == nil {
 			t.Errorf("%s: accepted:\n%s", name, y)

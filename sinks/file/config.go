@@ -41,10 +41,13 @@ func (r Rotate) Validate() error {
 
 // TxtConfig configures a line file.
 type TxtConfig struct {
-	Path      string `yaml:"path"`
-	Format    string `yaml:"format"` // txt (default) | cef | keyvalue | official-json | ecs | raw
-	CEFStrict bool   `yaml:"cef_strict"`
-	Rotate    Rotate `yaml:"rotate"`
+	// Path is the file to append to (relative paths resolve beside the config file).
+	Path   string `yaml:"path"`
+	Format string `yaml:"format"` // txt (default) | cef | keyvalue | official-json | ecs | raw
+	// CEFStrict escapes newlines in the cef format, as the CEF specification requires (default false).
+	CEFStrict bool `yaml:"cef_strict"`
+	// Rotate closes the file and starts a new one at a size or age.
+	Rotate Rotate `yaml:"rotate"`
 	// Sync fsyncs after every batch (default true): a record is delivered
 	// only once it is on disk.
 	Sync *bool `yaml:"sync"`
@@ -66,6 +69,7 @@ func (c *TxtConfig) Validate() error {
 
 // JSONConfig configures a JSON file.
 type JSONConfig struct {
+	// Path is the file to append to (relative paths resolve beside the config file).
 	Path string `yaml:"path"`
 	// Layout is array (the seed's file: one JSON array, appended in place)
 	// or lines (NDJSON).
@@ -74,8 +78,11 @@ type JSONConfig struct {
 	// as received (the seed's file); for lines, raw (item + datastream +
 	// tenant_id). Any JSON format works: raw, ecs, official-json.
 	Format string `yaml:"format"`
+	// Rotate closes the file and starts a new one at a size or age.
 	Rotate Rotate `yaml:"rotate"`
-	Sync   *bool  `yaml:"sync"`
+	// Sync fsyncs after every batch (default true): a record is delivered
+	// only once it is on disk.
+	Sync *bool `yaml:"sync"`
 }
 
 // DefaultJSONConfig returns the defaults.
