@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/sophos-connect/sophos-connect/pipeline/rawjson"
 )
@@ -153,6 +154,12 @@ func DecodeRecord(stream Stream, tenant string, data []byte, start int) (Record,
 	}
 	r.Raw = data[objStart:i]
 	r.RawChecked = true
+	if !utf8.Valid(r.Raw) {
+		// Invalid UTF-8 never reaches a sink raw: each bad byte becomes
+		// U+FFFD, as encoding/json does, and the fields are read again.
+		clean, _, err := DecodeRecord(stream, tenant, ValidUTF8(r.Raw), 0)
+		return clean, i, err
+	}
 	if len(dataObj) > 0 && dataObj[0] == '{' && (r.EndpointID == "" || r.EndpointType == "") {
 		if r.EndpointID == "" {
 			r.EndpointID = rawjson.StringView(rawjson.Get(dataObj, "endpoint_id"))
@@ -165,6 +172,22 @@ func DecodeRecord(stream Stream, tenant string, data []byte, start int) (Record,
 		return r, i, fmt.Errorf("item has no id")
 	}
 	return r, i, nil
+}
+
+// ValidUTF8 returns b with every byte that is not part of valid UTF-8
+// replaced by U+FFFD (encoding/json's rule: one replacement per bad byte).
+func ValidUTF8(b []byte) []byte {
+	out := make([]byte, 0, len(b)+8)
+	for len(b) > 0 {
+		r, size := utf8.DecodeRune(b)
+		if r == utf8.RuneError && size == 1 {
+			out = utf8.AppendRune(out, utf8.RuneError)
+		} else {
+			out = append(out, b[:size]...)
+		}
+		b = b[size:]
+	}
+	return out
 }
 
 // setField stores a top-level member the record keeps typed. key is the raw

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -117,6 +118,8 @@ type partTracker struct {
 
 type runner struct {
 	o        Options
+	failedMu sync.Mutex
+	failed   []string // partitions that failed in the current pass
 	log      *slog.Logger
 	workers  []*sinkWorker
 	inflight chan struct{}
@@ -233,7 +236,7 @@ func (r *runner) passes(ctx context.Context) error {
 				return err
 			}
 			if failed > 0 {
-				return fmt.Errorf("%d partition(s) could not be pulled completely (see the errors above); their cursors stay where delivery ended", failed)
+				return &PartitionsFailedError{Partitions: r.failedNames()}
 			}
 			return nil
 		}
@@ -268,6 +271,9 @@ func (r *runner) pass(ctx context.Context) (failed int, err error) {
 	sem := make(chan struct{}, r.o.Workers)
 	var wg sync.WaitGroup
 	var nFailed atomic.Int32
+	r.failedMu.Lock()
+	r.failed = r.failed[:0]
+	r.failedMu.Unlock()
 	for _, p := range parts {
 		select {
 		case sem <- struct{}{}:
@@ -281,7 +287,11 @@ func (r *runner) pass(ctx context.Context) (failed int, err error) {
 			defer func() { <-sem }()
 			if err := r.pullPartition(ctx, p); err != nil && ctx.Err() == nil {
 				nFailed.Add(1)
-				r.log.Error(fmt.Sprintf("pull %s: %v", p, err), "source", sourceName(p.Stream))
+				r.failedMu.Lock()
+				r.failed = append(r.failed, p.String())
+				r.failedMu.Unlock()
+				r.o.Metrics.PartitionFailures.WithLabelValues(p.Tenant, string(p.Stream)).Inc()
+				r.log.Error(fmt.Sprintf("pull %s failed for this pass (it is retried next pass from its last committed cursor): %v", p, err), "source", sourceName(p.Stream), "tenant", p.Tenant, "stream", p.Stream.Plural())
 			}
 		}()
 	}
@@ -290,6 +300,20 @@ func (r *runner) pass(ctx context.Context) (failed int, err error) {
 		r.waitIdleCtx(ctx)
 	}
 	return int(nFailed.Load()), nil
+}
+
+func (r *runner) failedNames() []string {
+	r.failedMu.Lock()
+	defer r.failedMu.Unlock()
+	return append([]string(nil), r.failed...)
+}
+
+// PartitionsFailedError says which partitions a -once pass could not pull
+// completely; their cursors stay where delivery ended.
+type PartitionsFailedError struct{ Partitions []string }
+
+func (e *PartitionsFailedError) Error() string {
+	return fmt.Sprintf("%d partition(s) could not be pulled completely (see the errors above), their cursors stay where delivery ended: %s", len(e.Partitions), strings.Join(e.Partitions, ", "))
 }
 
 // waitIdleCtx waits until no page is in flight or ctx ends.
@@ -348,7 +372,12 @@ func (r *runner) pullPartition(ctx context.Context, p Partition) error {
 			return err
 		}
 		r.log.Log(ctx, LevelLogPlus, fmt.Sprintf("Pulled %d %s for %s", len(page.Records), p.Stream.Plural(), p.TenantLabel()), "source", sourceName(p.Stream))
-		r.submit(page)
+		if err := r.submit(ctx, page); err != nil {
+			// The page was held back (not committed, not delivered): the
+			// next pass pulls it again from pos.
+			<-r.inflight
+			return err
+		}
 		pos = Position{Cursor: page.Cursor}
 		r.mu.Lock()
 		r.fetchPos[p.Key()] = pos
@@ -371,6 +400,9 @@ func (r *runner) fetch(ctx context.Context, p Partition, pos Position) (*Page, e
 		}
 		page, err := r.o.Source.Fetch(ctx, p, pos)
 		if err == nil {
+			err = cursorFault(page, pos)
+		}
+		if err == nil {
 			page.Partition = p
 			lbl := []string{p.Tenant, string(p.Stream)}
 			r.o.Metrics.PagesPulled.WithLabelValues(lbl...).Inc()
@@ -392,8 +424,31 @@ func (r *runner) fetch(ctx context.Context, p Partition, pos Position) (*Page, e
 	return nil, lastErr
 }
 
-// submit runs the stages over a page and hands it to the sinks.
-func (r *runner) submit(page *Page) {
+// CursorFaultError is a SIEM page whose next_cursor cannot be committed:
+// empty, or the cursor just sent while has_more says there is more (the
+// partition would loop on it forever). The page is not used.
+type CursorFaultError struct{ Reason string }
+
+func (e *CursorFaultError) Error() string { return "API fault: " + e.Reason }
+
+func cursorFault(page *Page, pos Position) error {
+	switch {
+	case page.Cursor == "":
+		return &CursorFaultError{"the page has no next_cursor (an empty cursor is never committed)"}
+	case page.HasMore && pos.Cursor != "" && page.Cursor == pos.Cursor:
+		return &CursorFaultError{"next_cursor is the cursor just sent while has_more is true (the partition would loop on it)"}
+	}
+	return nil
+}
+
+// submit runs the stages over a page and hands it to the sinks. An error
+// means the page was held back: a record could not be dead-lettered, so
+// the page is neither delivered nor committed.
+func (r *runner) submit(ctx context.Context, page *Page) error {
+	out, err := r.runStages(ctx, page)
+	if err != nil {
+		return err
+	}
 	key := page.Partition.Key()
 	r.mu.Lock()
 	tr := r.trackers[key]
@@ -401,14 +456,13 @@ func (r *runner) submit(page *Page) {
 		tr = &partTracker{}
 		r.trackers[key] = tr
 	}
-	ps := &pageState{page: page, seq: tr.next}
+	ps := &pageState{page: page, seq: tr.next, out: out}
 	tr.next++
 	tr.queue = append(tr.queue, ps)
 	r.mu.Unlock()
 
 	r.stats.pages.Add(1)
 	r.stats.records.Add(int64(len(page.Records)))
-	ps.out = r.runStages(page)
 
 	// Fan out. pending counts sinks that got records, plus one for this
 	// function so the page cannot finish before every chunk is queued.
@@ -422,16 +476,30 @@ func (r *runner) submit(page *Page) {
 		w.in <- chunk{ps: ps, recs: recs}
 	}
 	r.partDone(ps)
+	return nil
 }
 
-// runStages applies the stages to every record of the page.
-func (r *runner) runStages(page *Page) []*Record {
+// runStages dead-letters the page's rejected items and applies the stages
+// to every record. It fails only when a dead-letter write kept failing until
+// ctx ended: then the page must be held back.
+func (r *runner) runStages(ctx context.Context, page *Page) ([]*Record, error) {
+	if len(page.Rejected) > 0 {
+		recs := make([]*Record, len(page.Rejected))
+		reasons := make([]error, len(page.Rejected))
+		for i, rj := range page.Rejected {
+			recs[i] = &Record{Stream: page.Partition.Stream, Tenant: page.Partition.Tenant, ID: rj.ID, Raw: rj.Raw}
+			reasons[i] = errors.New(rj.Reason)
+		}
+		if err := r.deadLetterHold(ctx, "source", recs, reasons); err != nil {
+			return nil, err
+		}
+	}
 	out := make([]*Record, 0, len(page.Records))
 	if len(r.o.Stages) == 0 {
 		for i := range page.Records {
 			out = append(out, &page.Records[i])
 		}
-		return out
+		return out, nil
 	}
 	cur := make([]*Record, 0, 4)
 	next := make([]*Record, 0, 4)
@@ -450,7 +518,9 @@ func (r *runner) runStages(page *Page) []*Record {
 				next, err = st.Stage.Process(rec, next)
 				if err != nil {
 					next = next[:before]
-					r.deadLetter("", st.Name, []*Record{rec}, []error{fmt.Errorf("stage %s: %w", st.Name, err)})
+					if err := r.deadLetterHold(ctx, st.Name, []*Record{rec}, []error{fmt.Errorf("stage %s: %w", st.Name, err)}); err != nil {
+						return nil, err
+					}
 					continue
 				}
 				if len(next) == before {
@@ -462,21 +532,26 @@ func (r *runner) runStages(page *Page) []*Record {
 		}
 		out = append(out, cur...)
 	}
-	return out
+	return out, nil
 }
 
-// deadLetter writes records to the dead-letter file. If even that fails the
-// process cannot keep its promise, so it stops delivery of the page: the
-// error is logged and the records are retried by the caller's policy.
-func (r *runner) deadLetter(sink, stage string, recs []*Record, reasons []error) error {
-	if err := r.o.DeadLetter.Write(sink, stage, recs, reasons); err != nil {
-		r.log.Error(err.Error())
-		return err
+// deadLetterHold writes records a stage (or the source) refused to the
+// dead-letter file. A failed write (state disk full) is retried with backoff
+// like a failed sink write, holding the page back meanwhile; if ctx ends
+// first the error is returned and the page must not be committed.
+func (r *runner) deadLetterHold(ctx context.Context, stage string, recs []*Record, reasons []error) error {
+	for attempt := 1; ; attempt++ {
+		err := r.o.DeadLetter.Write("", stage, recs, reasons)
+		if err == nil {
+			break
+		}
+		wait := backoff(attempt, 100*time.Millisecond, 10*time.Second)
+		r.log.Error(fmt.Sprintf("%v — the page of %s %s (tenant %s) is held back until it can be written; retrying in %s", err, recs[0].Stream, recs[0].ID, recs[0].Tenant, wait.Round(time.Millisecond)))
+		if !sleepCtx(ctx, wait) {
+			return fmt.Errorf("page held back, not committed: %w", err)
+		}
 	}
-	who := sink
-	if who == "" {
-		who = "stage:" + stage
-	}
+	who := "stage:" + stage
 	r.o.Metrics.DeadLetters.WithLabelValues(who).Add(float64(len(recs)))
 	r.stats.dlq.Add(int64(len(recs)))
 	for i, rec := range recs {

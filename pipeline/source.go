@@ -44,6 +44,17 @@ type Page struct {
 	Cursor    string // next_cursor: where the next fetch starts
 	HasMore   bool   // more items are ready now: fetch again at once
 	Bytes     int    // size of the response body, for metrics
+	// Rejected are items the source could not turn into records (not an
+	// object, no id, a broken key): they are dead-lettered with their
+	// reason and raw bytes, and the rest of the page goes on.
+	Rejected []Rejected
+}
+
+// Rejected is one malformed API item.
+type Rejected struct {
+	ID     string // may be empty
+	Raw    []byte // the item as received
+	Reason string
 }
 
 // Source pulls pages from Sophos Central (or the emulator).
