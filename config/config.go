@@ -53,6 +53,8 @@ type Config struct {
 	Workers     int    `yaml:"workers"`
 	// MaxInflightPages bounds memory: pages pulled but not yet committed.
 	MaxInflightPages int `yaml:"max_inflight_pages"`
+	// DeadLetter tunes state_dir/dead-letter.ndjson.
+	DeadLetter DeadLetterConfig `yaml:"dead_letter"`
 
 	Sources    Sources     `yaml:"sources"`
 	Transforms []Component `yaml:"transforms"`
@@ -63,6 +65,12 @@ type Config struct {
 	// unsetVars are ${VAR}s that were not set, for clearer messages.
 	unsetVars map[string]string `yaml:"-"`
 	root      *yaml.Node        `yaml:"-"`
+}
+
+// DeadLetterConfig tunes the dead-letter file.
+type DeadLetterConfig struct {
+	// MaxBytes rotates dead-letter.ndjson to dead-letter-<UTC time>.ndjson at this size; rotated files are kept (default 100MiB, 0 = never rotate).
+	MaxBytes ByteSize `yaml:"max_bytes"`
 }
 
 // Sophos holds the credentials and API locations.
@@ -242,8 +250,9 @@ func Defaults() Config {
 		AlertsAutoAcknowledgeLevel: "medium",
 		EventsAutoAcknowledgeLevel: "medium",
 
-		StateDir: "./state",
-		Workers:  4,
+		StateDir:   "./state",
+		Workers:    4,
+		DeadLetter: DeadLetterConfig{MaxBytes: 100 << 20},
 		Sources: Sources{
 			Alerts: AlertsSource{Enabled: true},
 			Events: EventsSource{Enabled: true},

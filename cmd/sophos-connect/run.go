@@ -100,11 +100,14 @@ func (a *app) collect(ctx context.Context, c *config.Config, g *globals, o colle
 	if err != nil {
 		return err
 	}
-	dlq, err := pipeline.OpenDeadLetter(c.StateDir)
+	dlq, err := pipeline.OpenDeadLetter(c.StateDir, pipeline.DeadLetterOptions{MaxBytes: int64(c.DeadLetter.MaxBytes)})
 	if err != nil {
 		return err
 	}
 	defer dlq.Close()
+	if dlq.Repaired > 0 {
+		log.Warn(fmt.Sprintf("%s: cut %d byte(s) of a torn last line (a write that never completed; its page was not committed and is pulled again)", dlq.Path(), dlq.Repaired))
+	}
 	as, err := assemble(c, streams, log, false)
 	if err != nil {
 		return configError{err}
