@@ -203,7 +203,11 @@ func Run(ctx context.Context, o Options) (Stats, error) {
 	// Drain: wait until every in-flight page is committed, or give up.
 	drained := r.waitIdle(o.DrainTimeout)
 	if !drained {
-		r.log.Error(fmt.Sprintf("shutdown: %d page(s) were not delivered within %s; their cursors are not committed and they will be pulled again next run", len(r.inflight), o.DrainTimeout))
+		msg := fmt.Sprintf("shutdown: %d page(s) were not delivered within %s; their cursors are not committed and they will be pulled again next run", len(r.inflight), o.DrainTimeout)
+		r.log.Error(msg)
+		if runErr == nil {
+			runErr = &UndeliveredError{msg}
+		}
 	}
 	stopDelivery()
 	for _, w := range r.workers {
@@ -423,6 +427,12 @@ func (r *runner) fetch(ctx context.Context, p Partition, pos Position) (*Page, e
 	}
 	return nil, lastErr
 }
+
+// UndeliveredError says a stop's drain timeout ran out with pages still
+// undelivered (not committed: they are pulled again next run).
+type UndeliveredError struct{ msg string }
+
+func (e *UndeliveredError) Error() string { return e.msg }
 
 // CursorFaultError is a SIEM page whose next_cursor cannot be committed:
 // empty, or the cursor just sent while has_more says there is more (the

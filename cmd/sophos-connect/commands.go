@@ -135,6 +135,15 @@ func (a *app) cmdState(ctx context.Context, g *globals, args []string) error {
 		}
 		return tw.flush()
 	case "reset":
+		lock, err := pipeline.LockStateDir(c.StateDir, "state reset")
+		if err != nil {
+			return err
+		}
+		defer lock.Unlock()
+		// Read again under the lock: a collector may have committed since.
+		if cps, err = pipeline.OpenCheckpoints(c.StateDir); err != nil {
+			return err
+		}
 		tenant, stream := "", ""
 		if len(rest) > 1 {
 			tenant = rest[1]

@@ -40,6 +40,11 @@ func (a *app) cmdReplay(ctx context.Context, g *globals, args []string) error {
 		return err
 	}
 	defer closeLog()
+	lock, err := pipeline.LockStateDir(c.StateDir, "replay dlq")
+	if err != nil {
+		return err
+	}
+	defer lock.Unlock()
 	path := filepath.Join(c.StateDir, pipeline.DeadLetterName)
 	files, err := pipeline.DeadLetterFiles(c.StateDir)
 	if err != nil {

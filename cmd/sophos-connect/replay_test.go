@@ -26,8 +26,9 @@ func TestReplayDeadLetters(t *testing.T) {
 		return fmt.Sprintf("sinks:\n  - name: search\n    type: elasticsearch\n    addresses: [%s]\n    index: sophos-alerts\n    streams: [alerts]\n    format: %s\n", es.URL, format)
 	}
 	cfg := writeConfig(t, dir, emu, "txt_file_creation: false\njson_file_creation: false\n"+sink("raw"))
-	if code, _, e := runApp(t, ctxT(t), "-c", cfg, "-once"); code != 0 {
-		t.Fatal(e)
+	// Completed, but records were dead-lettered: exit 3.
+	if code, _, e := runApp(t, ctxT(t), "-c", cfg, "-once"); code != exitIncomplete || !strings.Contains(e, "dead-lettered") {
+		t.Fatalf("exit %d, want 3: %s", code, e)
 	}
 	dlqPath := filepath.Join(dir, "state", "dead-letter.ndjson")
 	var refused []string

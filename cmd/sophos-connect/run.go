@@ -15,6 +15,7 @@ import (
 
 	"github.com/sophos-connect/sophos-connect/config"
 	"github.com/sophos-connect/sophos-connect/pipeline"
+	"github.com/sophos-connect/sophos-connect/pipeline/buffer"
 	"github.com/sophos-connect/sophos-connect/sources/sophos"
 	"github.com/sophos-connect/sophos-connect/sources/sophos/autoack"
 )
@@ -73,6 +74,11 @@ func (a *app) collect(ctx context.Context, c *config.Config, g *globals, o colle
 	if len(streams) == 0 {
 		return configError{fmt.Errorf("%s: the stream chosen on the command line is disabled under sources", c.File)}
 	}
+	lock, err := pipeline.LockStateDir(c.StateDir, runWhat(o.once))
+	if err != nil {
+		return err
+	}
+	defer lock.Unlock()
 	log.Info("Configurations: " + describeConfig(c))
 	log.Info("Initiating Sophos " + streamsTitle(streams) + " Pull")
 
@@ -179,7 +185,38 @@ func (a *app) collect(ctx context.Context, c *config.Config, g *globals, o colle
 		*o.stats = st
 	}
 	log.Info(fmt.Sprintf("%d new logs added (%d records pulled in %d pages, %d dropped by stages, %d dead-lettered)", st.Records-st.Dropped, st.Records, st.Pages, st.Dropped, st.DeadLettered))
+	if err == nil {
+		err = incomplete(dlq, as.buffered)
+	}
 	return err
+}
+
+// incomplete is the exit-3 outcome: the run completed, but records went to
+// the dead-letter file or are still waiting in disk buffers.
+func incomplete(dlq *pipeline.DeadLetter, buffered []*buffer.Sink) error {
+	var pending int64
+	for _, b := range buffered {
+		pending += b.Pending()
+	}
+	n := dlq.Count()
+	if n == 0 && pending == 0 {
+		return nil
+	}
+	var parts []string
+	if n > 0 {
+		parts = append(parts, fmt.Sprintf("%d record(s) were dead-lettered to %s (fix the cause, then `sophos-connect replay dlq`)", n, dlq.Path()))
+	}
+	if pending > 0 {
+		parts = append(parts, fmt.Sprintf("%d record(s) remain in disk buffers (delivered when the destination is back)", pending))
+	}
+	return incompleteError{"completed, but " + strings.Join(parts, "; ")}
+}
+
+func runWhat(once bool) string {
+	if once {
+		return "-once"
+	}
+	return "run"
 }
 
 func containsStream(list []pipeline.Stream, s pipeline.Stream) bool {
