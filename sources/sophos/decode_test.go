@@ -167,8 +167,8 @@ func FuzzDecodePage(f *testing.F) {
 }
 
 type refPage struct {
-	hasMore bool
-	cursor  string
+	hasMore  bool
+	cursor   string
 	items    []json.RawMessage
 	ids      []string
 	rejected []json.RawMessage // items that are not objects with an id
