@@ -75,12 +75,14 @@ type DeadLetterConfig struct {
 
 // Sophos holds the credentials and API locations.
 type Sophos struct {
-	ClientID              string   `yaml:"client_id"`
-	ClientSecret          Secret   `yaml:"client_secret"`
-	AuthURL               string   `yaml:"auth_url"`
-	APIHost               string   `yaml:"api_host"`
-	Tenants               []string `yaml:"tenants"`
-	CAFile                string   `yaml:"ca_file"`
+	ClientID     string   `yaml:"client_id"`
+	ClientSecret Secret   `yaml:"client_secret"`
+	AuthURL      string   `yaml:"auth_url"`
+	APIHost      string   `yaml:"api_host"`
+	Tenants      []string `yaml:"tenants"`
+	CAFile       string   `yaml:"ca_file"`
+	// TrustedHosts adds host patterns ("gw.example.com", "*.example.com"; "http://host:port" for plain http) that hosts named by API responses may match to receive the bearer token (default: *.sophos.com and api_host's own host).
+	TrustedHosts          []string `yaml:"trusted_hosts"`
 	FromDateOffsetMinutes int      `yaml:"from_date_offset_minutes"`
 	Timeout               Duration `yaml:"timeout"`
 }

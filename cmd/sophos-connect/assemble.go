@@ -226,6 +226,7 @@ func sophosConfig(c *config.Config) sophos.Config {
 		APIHost:               c.Sophos.APIHost,
 		Tenants:               c.Sophos.Tenants,
 		CAFile:                c.Sophos.CAFile,
+		TrustedHosts:          c.Sophos.TrustedHosts,
 		FromDateOffsetMinutes: c.Sophos.FromDateOffsetMinutes,
 		Timeout:               c.Sophos.Timeout.D(),
 	}

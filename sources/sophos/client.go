@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"strings"
 	"sync"
 	"time"
 )
@@ -110,10 +109,5 @@ func (c *Client) redact(s string) string {
 	c.tokMu.RLock()
 	tok, old := c.tok, c.tokOld
 	c.tokMu.RUnlock()
-	for _, secret := range []string{c.cfg.ClientSecret, tok, old} {
-		if len(secret) >= 4 && strings.Contains(s, secret) {
-			s = strings.ReplaceAll(s, secret, "[redacted]")
-		}
-	}
-	return s
+	return Redact(s, c.cfg.ClientSecret, tok, old)
 }

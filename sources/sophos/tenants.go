@@ -84,6 +84,7 @@ func (c *Client) ListTenants(ctx context.Context, id *Identity) ([]Tenant, error
 	}
 	path := "/" + id.IDType + "/v1/tenants"
 	var out []Tenant
+	seen := map[string]bool{}
 	for page := 1; page <= maxPages; page++ {
 		var p struct {
 			Items []tenantJSON `json:"items"`
@@ -96,16 +97,26 @@ func (c *Client) ListTenants(ctx context.Context, id *Identity) ([]Tenant, error
 		if err := c.getJSON(ctx, &call{base: c.globalHost(id), path: path, query: q, header: hdr}, &p); err != nil {
 			return nil, err
 		}
+		fresh := 0
 		for _, t := range p.Items {
-			if t.ID == "" {
-				continue
+			if t.ID == "" || seen[strings.ToLower(t.ID)] {
+				continue // a repeat: the listing ignores page, or overlaps
 			}
+			seen[strings.ToLower(t.ID)] = true
+			fresh++
 			if t.APIHost == "" {
 				return nil, fmt.Errorf("sophos: %s tenant %s (%s) has no apiHost (the tenant may not be provisioned yet)", id.IDType, t.ID, t.Name)
 			}
+			if err := c.checkHost(trimHost(t.APIHost), "tenant "+t.ID+" ("+t.Name+") apiHost"); err != nil {
+				c.log.Error(err.Error() + "; this tenant is skipped")
+				continue
+			}
 			out = append(out, Tenant{ID: t.ID, Name: t.Name, ShowAs: t.ShowAs, DataRegion: t.DataRegion, APIHost: trimHost(t.APIHost)})
 		}
-		if len(p.Items) == 0 || (p.Pages.Total > 0 && page >= p.Pages.Total) {
+		// Stop at the last page, an empty page, or a page that brings no
+		// new tenant (a listing without pages.total that ignores page
+		// would otherwise repeat forever).
+		if fresh == 0 || (p.Pages.Total > 0 && page >= p.Pages.Total) {
 			break
 		}
 	}
