@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sophos-connect/sophos-connect/pipeline"
 	"github.com/sophos-connect/sophos-connect/sources/sophos/emulator"
 )
 
@@ -48,4 +49,77 @@ func TestStateDirLockedSecondCommandExits2(t *testing.T) {
 	if code, _, stderr := runApp(t, ctxT(t), "-c", cfg, "state", "reset"); code != exitOK {
 		t.Fatalf("state reset after the collector stopped: %d %s", code, stderr)
 	}
+}
+
+// TestOnceCursorFaultFailsOnlyThatPartition: one tenant's events stream
+// answers with its own cursor and has_more forever. -once ends (exit 1)
+// naming that partition; the other tenant is delivered completely; the
+// faulty partition keeps its last good cursor and resumes once fixed.
+func TestOnceCursorFaultFailsOnlyThatPartition(t *testing.T) {
+	emu := newEmu(t, emulator.Options{Tenants: 2, Partner: true, Events: 2500, Alerts: 20,
+		Faults: emulator.Faults{SameCursor: true, Tenant: "2"}})
+	dir := t.TempDir()
+	cfg := writeConfig(t, dir, emu, "txt_file_creation: false\n")
+	code, _, stderr := runApp(t, ctxT(t), "-c", cfg, "-once")
+	bad := emu.TenantIDs()[1]
+	if code != exitRuntime || !strings.Contains(stderr, "1 partition(s) could not be pulled completely") || !strings.Contains(stderr, bad+") events") {
+		t.Fatalf("exit %d, want 1 naming tenant 2's events: %s", code, stderr)
+	}
+	got := jsonArrayIDs(t, filepath.Join(dir, "sophos_events.json"))
+	good := emu.TenantIDs()[0]
+	for _, id := range emu.AllIDs(good, "event") {
+		if got[id] != 1 {
+			t.Fatalf("healthy tenant's event %s delivered %d times", id, got[id])
+		}
+	}
+	n := 0
+	for _, id := range emu.AllIDs(bad, "event") {
+		n += got[id]
+	}
+	if n != 1000 {
+		t.Fatalf("faulty tenant: %d events delivered, want the first page (1000) only", n)
+	}
+}
+
+// TestMalformedItemsAreDeadLetteredTheRestDelivered: a fraction of the API's
+// items lose their id. Each goes to the dead-letter file with its raw bytes;
+// every other item is delivered once, the run completes with exit 3.
+func TestMalformedItemsAreDeadLetteredTheRestDelivered(t *testing.T) {
+	emu := newEmu(t, emulator.Options{Events: 800, Alerts: 30, Faults: emulator.Faults{MissingID: 0.1}})
+	dir := t.TempDir()
+	cfg := writeConfig(t, dir, emu, "txt_file_creation: false\n")
+	code, _, stderr := runApp(t, ctxT(t), "-c", cfg, "-once")
+	if code != exitIncomplete || !strings.Contains(stderr, "dead-lettered") {
+		t.Fatalf("exit %d, want 3: %s", code, stderr)
+	}
+	dead := map[string]int{}
+	if err := pipelineReadDLQ(filepath.Join(dir, "state"), func(stream, reason string, record []byte) {
+		if !strings.Contains(reason, "item has no id") || !strings.Contains(string(record), `"type":`) {
+			t.Fatalf("entry %s %q %s", stream, reason, record)
+		}
+		dead[stream]++
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for _, st := range []string{"event", "alert"} {
+		got := jsonArrayIDs(t, filepath.Join(dir, "sophos_"+st+"s.json"))
+		all := groundTruth(emu, st)
+		delivered := 0
+		for id := range all {
+			if got[id] > 1 {
+				t.Fatalf("%s delivered %d times", id, got[id])
+			}
+			delivered += got[id]
+		}
+		if dead[st] == 0 || delivered+dead[st] != len(all) {
+			t.Fatalf("%ss: %d delivered + %d dead-lettered != %d served", st, delivered, dead[st], len(all))
+		}
+	}
+}
+
+func pipelineReadDLQ(state string, fn func(stream, reason string, record []byte)) error {
+	return pipeline.ReadDeadLetters(filepath.Join(state, pipeline.DeadLetterName), func(e pipeline.DeadLetterEntry) error {
+		fn(string(e.Stream), e.Reason, e.Record)
+		return nil
+	})
 }
