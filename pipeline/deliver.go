@@ -53,6 +53,7 @@ func (d *Deliverer) Deliver(ctx context.Context, batch []*Record) bool {
 		m.SinkLatency.WithLabelValues(d.Name).Observe(time.Since(start).Seconds())
 		if err == nil {
 			d.delivered(len(todo))
+			m.Board.SinkRecovered(d.Name)
 			return true
 		}
 		var retry, reject []*Record
@@ -103,6 +104,7 @@ func (d *Deliverer) Deliver(ctx context.Context, batch []*Record) bool {
 			return d.deadLetter(ctx, retry, reasons)
 		}
 		m.SinkRetried.WithLabelValues(d.Name).Add(float64(len(retry)))
+		m.Board.SinkFailed(d.Name, err.Error(), time.Now())
 		wait := backoff(attempt, d.Retry.Initial, d.Retry.Max)
 		d.Log.Error(fmt.Sprintf("sink %s: %d record(s) not delivered (attempt %d): %v — retrying in %s", d.Name, len(retry), attempt, err, wait.Round(time.Millisecond)))
 		if !sleepCtx(ctx, wait) {

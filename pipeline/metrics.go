@@ -2,10 +2,14 @@ package pipeline
 
 import (
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	dto "github.com/prometheus/client_model/go"
+
+	"github.com/sophos-connect/sophos-connect/status"
 )
 
 // Metrics are the pipeline's Prometheus instruments. Counters are updated per
@@ -28,10 +32,17 @@ type Metrics struct {
 	SinkBatches     *prometheus.CounterVec // sink
 	SinkLatency     *prometheus.HistogramVec
 	SinkBufferBytes *prometheus.GaugeVec   // sink
+	SinkQueued      *prometheus.GaugeVec   // sink: records routed to the sink, not yet settled
 	DeadLetters     *prometheus.CounterVec // sink (or stage)
 	InflightPages   prometheus.Gauge
 	// PartitionFailures counts passes in which a partition failed (tenant, stream).
 	PartitionFailures *prometheus.CounterVec
+
+	// Board is the status page's view, fed from the same places as the
+	// counters (per page or batch).
+	Board *status.Board
+
+	collectors []prometheus.Collector
 }
 
 // NewMetrics creates the instruments in a fresh registry.
@@ -54,15 +65,74 @@ func NewMetrics() *Metrics {
 		SinkBatches:       prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sophos_connect_sink_batches_total", Help: "Batch writes attempted."}, []string{"sink"}),
 		SinkLatency:       prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "sophos_connect_sink_write_seconds", Help: "Latency of one batch write.", Buckets: prometheus.ExponentialBuckets(0.0005, 4, 10)}, []string{"sink"}),
 		SinkBufferBytes:   prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "sophos_connect_sink_buffer_bytes", Help: "Bytes held in the sink's disk buffer."}, []string{"sink"}),
+		SinkQueued:        prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "sophos_connect_sink_queued_records", Help: "Records routed to the sink and not yet delivered, buffered or dead-lettered."}, []string{"sink"}),
 		DeadLetters:       prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sophos_connect_dead_letters_total", Help: "Records written to the dead-letter file."}, []string{"source"}),
 		InflightPages:     prometheus.NewGauge(prometheus.GaugeOpts{Name: "sophos_connect_inflight_pages", Help: "Pages pulled but not yet committed."}),
 		PartitionFailures: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sophos_connect_partition_failures_total", Help: "Passes in which a partition could not be pulled completely (retried next pass from its last good cursor)."}, pt),
 	}
-	m.Registry.MustRegister(m.RecordsPulled, m.PagesPulled, m.BytesPulled, m.FetchErrors, m.APIErrors,
+	m.collectors = []prometheus.Collector{m.RecordsPulled, m.PagesPulled, m.BytesPulled, m.FetchErrors, m.APIErrors,
 		m.CheckpointAge, m.CheckpointTime, m.WindowGap, m.StageDropped, m.SinkDelivered, m.SinkRetried,
-		m.SinkRejected, m.SinkBatches, m.SinkLatency, m.SinkBufferBytes, m.DeadLetters, m.InflightPages, m.PartitionFailures,
-		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+		m.SinkRejected, m.SinkBatches, m.SinkLatency, m.SinkBufferBytes, m.SinkQueued, m.DeadLetters, m.InflightPages, m.PartitionFailures,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})}
+	m.Registry.MustRegister(m.collectors...)
+	m.Board = status.NewBoard("", time.Now())
+	m.Board.SetSinkCounters(m.sinkCounters)
 	return m
+}
+
+// sinkCounters reads a sink's totals for the status page from the metrics
+// themselves, so the page and /metrics always agree.
+func (m *Metrics) sinkCounters(sink string) status.SinkCounters {
+	return status.SinkCounters{
+		Delivered:     int64(currentValue(m.SinkDelivered.WithLabelValues(sink))),
+		Queued:        int64(currentValue(m.SinkQueued.WithLabelValues(sink))),
+		BufferedBytes: int64(currentValue(m.SinkBufferBytes.WithLabelValues(sink))),
+		DeadLettered:  int64(currentValue(m.DeadLetters.WithLabelValues(sink))),
+	}
+}
+
+// currentValue reads a counter's or gauge's value.
+func currentValue(c prometheus.Metric) float64 {
+	var d dto.Metric
+	if c.Write(&d) != nil {
+		return 0
+	}
+	return metricValue(&d)
+}
+
+func metricValue(m *dto.Metric) float64 {
+	switch {
+	case m.Counter != nil:
+		return m.Counter.GetValue()
+	case m.Gauge != nil:
+		return m.Gauge.GetValue()
+	}
+	return 0
+}
+
+// MetricNames lists the names of every metric the collector exports (for
+// tests that check dashboards and alert rules against them).
+func (m *Metrics) MetricNames() []string {
+	ch := make(chan *prometheus.Desc, 64)
+	go func() {
+		for _, c := range m.collectors {
+			c.Describe(ch)
+		}
+		close(ch)
+	}()
+	var names []string
+	for d := range ch {
+		// Desc has no accessor for its name; its String form is stable:
+		// Desc{fqName: "name", help: ...}.
+		s := d.String()
+		if i := strings.Index(s, `fqName: "`); i >= 0 {
+			s = s[i+len(`fqName: "`):]
+			if j := strings.IndexByte(s, '"'); j >= 0 {
+				names = append(names, s[:j])
+			}
+		}
+	}
+	return names
 }
 
 func (m *Metrics) observeCommit(p Partition, at time.Time) {

@@ -129,6 +129,9 @@ type runner struct {
 	trackers map[string]*partTracker
 	fetchPos map[string]Position
 	parts    map[string]Partition
+	// unflushed are partitions committed in memory since the last flush:
+	// the status board shows a commit only once it reached disk.
+	unflushed map[string]Partition
 
 	commitSig chan struct{}
 	toRelease atomic.Int64 // committed-in-memory pages whose slots free after the next flush
@@ -177,6 +180,7 @@ func Run(ctx context.Context, o Options) (Stats, error) {
 		trackers:  map[string]*partTracker{},
 		fetchPos:  map[string]Position{},
 		parts:     map[string]Partition{},
+		unflushed: map[string]Partition{},
 		commitSig: make(chan struct{}, 1),
 	}
 
@@ -294,6 +298,7 @@ func (r *runner) pass(ctx context.Context) (failed int, err error) {
 				r.failedMu.Lock()
 				r.failed = append(r.failed, p.String())
 				r.failedMu.Unlock()
+				r.o.Metrics.Board.Failed(p.Tenant, p.TenantName, string(p.Stream), err.Error(), r.o.Now())
 				r.o.Metrics.PartitionFailures.WithLabelValues(p.Tenant, string(p.Stream)).Inc()
 				r.log.Error(fmt.Sprintf("pull %s failed for this pass (it is retried next pass from its last committed cursor): %v", p, err), "source", sourceName(p.Stream), "tenant", p.Tenant, "stream", p.Stream.Plural())
 			}
@@ -412,6 +417,7 @@ func (r *runner) fetch(ctx context.Context, p Partition, pos Position) (*Page, e
 			r.o.Metrics.PagesPulled.WithLabelValues(lbl...).Inc()
 			r.o.Metrics.RecordsPulled.WithLabelValues(lbl...).Add(float64(len(page.Records)))
 			r.o.Metrics.BytesPulled.WithLabelValues(lbl...).Add(float64(page.Bytes))
+			r.o.Metrics.Board.Pulled(p.Tenant, p.TenantName, string(p.Stream), len(page.Records), r.o.Now())
 			return page, nil
 		}
 		if ctx.Err() != nil {
@@ -419,6 +425,7 @@ func (r *runner) fetch(ctx context.Context, p Partition, pos Position) (*Page, e
 		}
 		lastErr = err
 		r.o.Metrics.FetchErrors.WithLabelValues(p.Tenant, string(p.Stream)).Inc()
+		r.o.Metrics.Board.Failed(p.Tenant, p.TenantName, string(p.Stream), err.Error(), r.o.Now())
 		var pe interface{ Retryable() bool }
 		if errors.As(err, &pe) && !pe.Retryable() {
 			break
@@ -483,6 +490,7 @@ func (r *runner) submit(ctx context.Context, page *Page) error {
 			continue
 		}
 		ps.pending.Add(1)
+		r.o.Metrics.SinkQueued.WithLabelValues(w.spec.Name).Add(float64(len(recs)))
 		w.in <- chunk{ps: ps, recs: recs}
 	}
 	r.partDone(ps)
@@ -608,6 +616,9 @@ func (r *runner) ackLoop() {
 		p := last.page.Partition
 		r.o.Checkpoints.Set(key, Checkpoint{Cursor: last.page.Cursor, SavedAt: now, TenantName: p.TenantName})
 		r.o.Metrics.observeCommit(p, now)
+		r.mu.Lock()
+		r.unflushed[key] = p
+		r.mu.Unlock()
 		r.warned.Delete(key)
 		r.toRelease.Add(int64(len(ready)))
 		select {
@@ -624,8 +635,14 @@ func (r *runner) ackLoop() {
 func (r *runner) commitLoop(stop <-chan struct{}) {
 	commit := func() {
 		n := r.toRelease.Swap(0)
+		r.mu.Lock()
+		flushed := r.unflushed
+		r.unflushed = map[string]Partition{}
+		r.mu.Unlock()
 		if err := r.o.Checkpoints.Flush(); err != nil {
 			r.log.Error(err.Error())
+		} else {
+			r.boardCommitted(flushed)
 		}
 		for ; n > 0; n-- {
 			<-r.inflight
@@ -701,5 +718,14 @@ func sleepCtx(ctx context.Context, d time.Duration) bool {
 		return false
 	case <-t.C:
 		return true
+	}
+}
+
+// boardCommitted shows the flushed partitions' commits on the status board.
+func (r *runner) boardCommitted(flushed map[string]Partition) {
+	for key, p := range flushed {
+		if cp, ok := r.o.Checkpoints.Get(key); ok {
+			r.o.Metrics.Board.Committed(p.Tenant, p.TenantName, string(p.Stream), cp.SavedAt)
+		}
 	}
 }

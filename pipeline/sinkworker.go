@@ -117,6 +117,7 @@ func (w *sinkWorker) deliver(ctx context.Context, chunks []chunk) bool {
 		if !w.d.Deliver(ctx, all[start:end]) {
 			return false
 		}
+		w.r.o.Metrics.SinkQueued.WithLabelValues(w.spec.Name).Sub(float64(end - start))
 	}
 	clear(w.buf)
 	return true

@@ -9,8 +9,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	dto "github.com/prometheus/client_model/go"
 )
 
 type syncBuf struct {
@@ -37,16 +35,6 @@ func counterValue(t *testing.T, m *Metrics, name string) float64 {
 		}
 	}
 	return sum
-}
-
-func metricValue(m *dto.Metric) float64 {
-	if m.Counter != nil {
-		return m.Counter.GetValue()
-	}
-	if m.Gauge != nil {
-		return m.Gauge.GetValue()
-	}
-	return 0
 }
 
 // TestRestartAfterWindowReportsGap: a checkpoint older than 24 h is clamped

@@ -118,6 +118,7 @@ var commands = map[string]func(a *app, ctx context.Context, g *globals, args []s
 	"endpoints": (*app).cmdEndpoints,
 	"alerts":    (*app).cmdAlerts,
 	"replay":    (*app).cmdReplay,
+	"status":    (*app).cmdStatus,
 	"help":      func(a *app, _ context.Context, _ *globals, _ []string) error { a.usage(a.stdout); return nil },
 }
 
@@ -263,6 +264,7 @@ Commands:
   state show | state reset [TENANT] [STREAM]
                                          inspect or clear checkpoints
   replay dlq [-sink NAME]                send the dead-letter file's records again once the cause is fixed
+  status [-addr HOST:PORT] [-json]       a running collector's status page as tables (else what the state dir holds)
   migrate sophos.conf [-o FILE]          convert the seed's sophos.conf to YAML
   version                                version and build info
 

@@ -18,6 +18,7 @@ import (
 	"github.com/sophos-connect/sophos-connect/pipeline/buffer"
 	"github.com/sophos-connect/sophos-connect/sources/sophos"
 	"github.com/sophos-connect/sophos-connect/sources/sophos/autoack"
+	"github.com/sophos-connect/sophos-connect/status"
 )
 
 // loadConfig reads the config named by -c (or its defaults); errors in it
@@ -95,6 +96,12 @@ func (a *app) collect(ctx context.Context, c *config.Config, g *globals, o colle
 		return err
 	}
 	log.Log(ctx, pipeline.LevelVerbose, "WhoAmI Authentication Successful", "id", id.ID, "idType", id.IDType)
+	region := id.Region()
+	if region == "" {
+		region = id.DataRegion
+	}
+	metrics.Board.SetVersion(version)
+	metrics.Board.SetIdentity(status.Identity{ID: id.ID, IDType: id.IDType, DataRegion: region})
 
 	src, err := sophos.NewSource(client, sophos.SourceOptions{
 		Streams: streams, Light: c.Sources.Events.Light, ExcludeTypes: c.Sources.Events.ExcludeTypes,
@@ -125,6 +132,10 @@ func (a *app) collect(ctx context.Context, c *config.Config, g *globals, o colle
 	if err := as.start(ctx); err != nil {
 		return err
 	}
+	for _, s := range as.sinks {
+		metrics.Board.AddSink(s.Name, s.Type)
+	}
+	showCheckpoints(metrics.Board, cps)
 	var ready atomic.Bool
 	if c.MetricsAddr != "" {
 		stopMetrics, err := serveMetrics(c.MetricsAddr, metrics, &ready, log)
@@ -258,7 +269,20 @@ func describeConfig(c *config.Config) string {
 	return "[" + strings.Join(parts, ", ") + "]"
 }
 
-// serveMetrics serves /metrics, /healthz and /readyz until the returned
+// showCheckpoints puts the committed partitions on the status board, so a
+// tenant that is no longer pulled (or not yet, this run) still shows its age.
+func showCheckpoints(b *status.Board, cps *pipeline.CheckpointStore) {
+	for key, cp := range cps.All() {
+		i := strings.LastIndexByte(key, '/')
+		if i < 0 {
+			continue
+		}
+		b.Committed(key[:i], cp.TenantName, key[i+1:], cp.SavedAt)
+	}
+}
+
+// serveMetrics serves the status page (/ and /status.json), /metrics,
+// /healthz and /readyz until the returned
 // function is called.
 func serveMetrics(addr string, m *pipeline.Metrics, ready *atomic.Bool, log *slog.Logger) (func(), error) {
 	ln, err := net.Listen("tcp", addr)
@@ -267,6 +291,7 @@ func serveMetrics(addr string, m *pipeline.Metrics, ready *atomic.Bool, log *slo
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{}))
+	status.Register(mux, m.Board, nil)
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") })
 	mux.HandleFunc("/readyz", func(w http.ResponseWriter, r *http.Request) {
 		if !ready.Load() {
@@ -277,7 +302,7 @@ func serveMetrics(addr string, m *pipeline.Metrics, ready *atomic.Bool, log *slo
 	})
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go srv.Serve(ln)
-	log.Info("metrics on http://" + ln.Addr().String() + "/metrics")
+	log.Info("status page on http://" + ln.Addr().String() + "/ (metrics at /metrics)")
 	return func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
