@@ -26,6 +26,7 @@ type CheckpointStore struct {
 
 	mu      sync.Mutex
 	cps     map[string]Checkpoint
+	disk    map[string]Checkpoint // what the file on disk holds
 	dirty   bool
 	writeMu sync.Mutex // one writer at a time
 	commits int
@@ -41,7 +42,7 @@ func OpenCheckpoints(dir string) (*CheckpointStore, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("state_dir %s: %w", dir, err)
 	}
-	s := &CheckpointStore{path: filepath.Join(dir, "checkpoints.json"), cps: map[string]Checkpoint{}}
+	s := &CheckpointStore{path: filepath.Join(dir, "checkpoints.json"), cps: map[string]Checkpoint{}, disk: map[string]Checkpoint{}}
 	b, err := os.ReadFile(s.path)
 	if os.IsNotExist(err) {
 		return s, nil
@@ -56,6 +57,7 @@ func OpenCheckpoints(dir string) (*CheckpointStore, error) {
 	if f.Partitions != nil {
 		s.cps = f.Partitions
 	}
+	s.disk = s.All()
 	return s, nil
 }
 
@@ -152,7 +154,22 @@ func (s *CheckpointStore) Flush() error {
 		return fmt.Errorf("commit checkpoints: %w", err)
 	}
 	s.commits++
+	s.mu.Lock()
+	s.disk = f.Partitions
+	s.mu.Unlock()
 	return nil
+}
+
+// Durable returns the checkpoints as the file on disk holds them: the age
+// alarms measure from the last commit that reached disk, not the last try.
+func (s *CheckpointStore) Durable() map[string]Checkpoint {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make(map[string]Checkpoint, len(s.disk))
+	for k, v := range s.disk {
+		out[k] = v
+	}
+	return out
 }
 
 // WriteFileAtomic replaces path with data: temp file in the same directory,

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -326,3 +327,95 @@ func TestInvalidUTF8BecomesReplacementChar(t *testing.T) {
 	}
 }
 func utf8Valid(b []byte) bool { return utf8.Valid(b) }
+
+// A checkpoint commit that keeps failing (here: checkpoints.json replaced
+// by a directory, so the rename fails as on a broken state disk) holds the
+// pages in flight: pulling stops within MaxInflightPages pages, the failure
+// is reported (gauge, CommitError for /readyz, ERROR), the age gauge keeps
+// measuring from the last commit that reached disk, and once the disk is
+// fixed everything commits.
+func TestFailingCheckpointCommitStopsPulling(t *testing.T) {
+	src := newListSource(1, 10, 10)
+	src.parts = src.parts[:1]
+	key := src.parts[0].Key()
+	dir := t.TempDir()
+	cps, _ := OpenCheckpoints(dir)
+	dlq, _ := OpenDeadLetter(dir)
+	defer dlq.Close()
+	m := NewMetrics()
+	var logs syncBuf
+	sink := newRecordingSink()
+	var mu sync.Mutex
+	now := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	broken := make(chan struct{})
+	passes := 0
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		_, err := Run(ctx, Options{Source: src, Checkpoints: cps, DeadLetter: dlq, Metrics: m, Now: clock, MaxInflightPages: 3,
+			Log: slog.New(slog.NewTextHandler(&logs, nil)), Sinks: []SinkSpec{{Name: "s", Sink: sink, Retry: fastRetry()}},
+			NextPass: func() (bool, time.Duration) {
+				passes++
+				if passes == 1 {
+					waitFor(t, func() bool { cp, ok := cps.Durable()[key]; return ok && cp.Cursor == "10" })
+					os.Remove(cps.Path())
+					os.MkdirAll(filepath.Join(cps.Path(), "x"), 0o700) // a rename onto it fails
+					src.mu.Lock()
+					for i := 0; i < 100; i++ {
+						src.items[key] = append(src.items[key], fmt.Sprintf("late-%d", i))
+					}
+					src.mu.Unlock()
+					mu.Lock()
+					now = now.Add(time.Hour)
+					mu.Unlock()
+					close(broken)
+				}
+				return true, time.Millisecond
+			}})
+		done <- err
+	}()
+	<-broken
+	waitFor(t, func() bool { return m.CommitError() != "" })
+	time.Sleep(300 * time.Millisecond)
+	src.mu.Lock()
+	f1 := src.fetches
+	src.mu.Unlock()
+	time.Sleep(300 * time.Millisecond)
+	src.mu.Lock()
+	f2 := src.fetches
+	src.mu.Unlock()
+	if f2 != f1 || sink.count() > 10+3*10 {
+		t.Fatalf("pulling went on while commits failed: fetches %d → %d, delivered %d", f1, f2, sink.count())
+	}
+	if v := counterValue(t, m, "sophos_connect_checkpoint_commit_failing"); v != 1 {
+		t.Fatalf("commit-failing gauge %v", v)
+	}
+	if !strings.Contains(logs.String(), "checkpoints cannot be committed") {
+		t.Fatalf("no ERROR:\n%s", logs.String())
+	}
+	if cp := cps.Durable()[key]; cp.Cursor != "10" {
+		t.Fatalf("durable checkpoint %+v", cp)
+	}
+	// Fix the disk: the pages commit and pulling resumes.
+	os.RemoveAll(cps.Path())
+	waitFor(t, func() bool { cp := cps.Durable()[key]; return cp.Cursor == "110" })
+	if m.CommitError() != "" {
+		t.Fatalf("still failing: %s", m.CommitError())
+	}
+	cancel()
+	<-done
+	if sink.count() != 110 {
+		t.Fatalf("delivered %d, want 110", sink.count())
+	}
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(15 * time.Second); !cond(); time.Sleep(2 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("timed out")
+		}
+	}
+}

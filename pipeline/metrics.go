@@ -3,6 +3,7 @@ package pipeline
 import (
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -37,6 +38,9 @@ type Metrics struct {
 	InflightPages   prometheus.Gauge
 	// PartitionFailures counts passes in which a partition failed (tenant, stream).
 	PartitionFailures *prometheus.CounterVec
+	// CommitFailing is 1 while checkpoint commits fail.
+	CommitFailing prometheus.Gauge
+	commitErr     atomic.Value // string
 
 	// Board is the status page's view, fed from the same places as the
 	// counters (per page or batch).
@@ -68,11 +72,12 @@ func NewMetrics() *Metrics {
 		SinkQueued:        prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "sophos_connect_sink_queued_records", Help: "Records routed to the sink and not yet delivered, buffered or dead-lettered."}, []string{"sink"}),
 		DeadLetters:       prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sophos_connect_dead_letters_total", Help: "Records written to the dead-letter file."}, []string{"source"}),
 		InflightPages:     prometheus.NewGauge(prometheus.GaugeOpts{Name: "sophos_connect_inflight_pages", Help: "Pages pulled but not yet committed."}),
+		CommitFailing:     prometheus.NewGauge(prometheus.GaugeOpts{Name: "sophos_connect_checkpoint_commit_failing", Help: "1 while checkpoint commits to state_dir fail (pulling stops, /readyz is red)."}),
 		PartitionFailures: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sophos_connect_partition_failures_total", Help: "Passes in which a partition could not be pulled completely (retried next pass from its last good cursor)."}, pt),
 	}
 	m.collectors = []prometheus.Collector{m.RecordsPulled, m.PagesPulled, m.BytesPulled, m.FetchErrors, m.APIErrors,
 		m.CheckpointAge, m.CheckpointTime, m.WindowGap, m.StageDropped, m.SinkDelivered, m.SinkRetried,
-		m.SinkRejected, m.SinkBatches, m.SinkLatency, m.SinkBufferBytes, m.SinkQueued, m.DeadLetters, m.InflightPages, m.PartitionFailures,
+		m.SinkRejected, m.SinkBatches, m.SinkLatency, m.SinkBufferBytes, m.SinkQueued, m.DeadLetters, m.InflightPages, m.PartitionFailures, m.CommitFailing,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})}
 	m.Registry.MustRegister(m.collectors...)
 	m.Board = status.NewBoard("", time.Now())
@@ -133,6 +138,24 @@ func (m *Metrics) MetricNames() []string {
 		}
 	}
 	return names
+}
+
+// setCommitFailing records whether the last checkpoint commit failed.
+func (m *Metrics) setCommitFailing(err error) {
+	if err == nil {
+		m.commitErr.Store("")
+		m.CommitFailing.Set(0)
+		return
+	}
+	m.commitErr.Store(err.Error())
+	m.CommitFailing.Set(1)
+}
+
+// CommitError is the error of the last checkpoint commit while commits
+// fail ("" when they succeed): /readyz is red meanwhile.
+func (m *Metrics) CommitError() string {
+	s, _ := m.commitErr.Load().(string)
+	return s
 }
 
 func (m *Metrics) observeCommit(p Partition, at time.Time) {

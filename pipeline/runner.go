@@ -615,11 +615,9 @@ func (r *runner) ackLoop() {
 		now := r.o.Now()
 		p := last.page.Partition
 		r.o.Checkpoints.Set(key, Checkpoint{Cursor: last.page.Cursor, SavedAt: now, TenantName: p.TenantName})
-		r.o.Metrics.observeCommit(p, now)
 		r.mu.Lock()
 		r.unflushed[key] = p
 		r.mu.Unlock()
-		r.warned.Delete(key)
 		r.toRelease.Add(int64(len(ready)))
 		select {
 		case r.commitSig <- struct{}{}:
@@ -632,7 +630,17 @@ func (r *runner) ackLoop() {
 // commits, and only then frees the pages' in-flight slots: delivered but
 // uncommitted pages count against MaxInflightPages, so a crash repeats at
 // most that many pages.
+//
+// A commit that fails (state disk full or read-only) keeps the slots: after
+// at most MaxInflightPages pages pulling stops, /readyz turns red, an ERROR
+// is logged every minute, and the commit is retried with backoff.
 func (r *runner) commitLoop(stop <-chan struct{}) {
+	var (
+		failures  int
+		lastLog   time.Time
+		retry     <-chan time.Time
+		failStart time.Time
+	)
 	commit := func() {
 		n := r.toRelease.Swap(0)
 		r.mu.Lock()
@@ -640,10 +648,37 @@ func (r *runner) commitLoop(stop <-chan struct{}) {
 		r.unflushed = map[string]Partition{}
 		r.mu.Unlock()
 		if err := r.o.Checkpoints.Flush(); err != nil {
-			r.log.Error(err.Error())
-		} else {
-			r.boardCommitted(flushed)
+			// Nothing reached disk: the pages stay in flight.
+			r.toRelease.Add(n)
+			r.mu.Lock()
+			for k, p := range flushed {
+				r.unflushed[k] = p
+			}
+			r.mu.Unlock()
+			failures++
+			if failures == 1 {
+				failStart = r.o.Now()
+			}
+			r.o.Metrics.setCommitFailing(err)
+			if failures == 1 || time.Since(lastLog) >= time.Minute {
+				lastLog = time.Now()
+				r.log.Error(fmt.Sprintf("%v — checkpoints cannot be committed (failing since %s, %d attempt(s)); pulling stops once %d page(s) wait for a commit, /readyz is red, nothing is lost: fix the state_dir (disk full? read-only?)",
+					err, failStart.UTC().Format(time.RFC3339), failures, r.o.MaxInflightPages))
+			}
+			retry = time.After(backoff(min(failures, 6), 500*time.Millisecond, 30*time.Second))
+			return
 		}
+		if failures > 0 {
+			r.log.Info(fmt.Sprintf("checkpoints committed again after %d failed attempt(s)", failures))
+		}
+		failures, retry = 0, nil
+		r.o.Metrics.setCommitFailing(nil)
+		durable := r.o.Checkpoints.Durable()
+		for k, p := range flushed {
+			r.o.Metrics.observeCommit(p, durable[k].SavedAt)
+			r.warned.Delete(k)
+		}
+		r.boardCommitted(flushed)
 		for ; n > 0; n-- {
 			<-r.inflight
 		}
@@ -651,7 +686,12 @@ func (r *runner) commitLoop(stop <-chan struct{}) {
 	}
 	for {
 		select {
+		case <-retry:
+			commit()
 		case <-r.commitSig:
+			if retry != nil {
+				continue // failing: the retry timer decides
+			}
 			commit()
 			// Coalesce: pages finishing in the next moment share one
 			// fsync'ed commit instead of one each.
@@ -684,7 +724,7 @@ func (r *runner) waitIdle(timeout time.Duration) bool {
 // getting old (a sink stuck for most of a day).
 func (r *runner) checkWindow() {
 	now := r.o.Now()
-	for key, cp := range r.o.Checkpoints.All() {
+	for key, cp := range r.o.Checkpoints.Durable() {
 		age := now.Sub(cp.SavedAt)
 		r.mu.Lock()
 		p, ok := r.parts[key]

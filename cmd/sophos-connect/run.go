@@ -298,6 +298,10 @@ func serveMetrics(addr string, m *pipeline.Metrics, ready *atomic.Bool, log *slo
 			http.Error(w, "not ready: authenticating and checking sinks", http.StatusServiceUnavailable)
 			return
 		}
+		if e := m.CommitError(); e != "" {
+			http.Error(w, "not ready: checkpoints cannot be committed: "+e, http.StatusServiceUnavailable)
+			return
+		}
 		fmt.Fprintln(w, "ready")
 	})
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
