@@ -36,7 +36,7 @@ func scanArray(r io.Reader) (arrayScan, error) {
 	var sc arrayScan
 	br := bufio.NewReaderSize(r, 1<<20)
 	var (
-		off       int64 = -1
+		off       int64  = -1
 		stack     []byte // open brackets below the array: '[' or '{'
 		started   bool
 		inStr     bool

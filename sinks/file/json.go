@@ -81,7 +81,6 @@ func (s *ArraySink) open() error {
 	return nil
 }
 
-
 // openArray finds the closing bracket of the array in f, creating "[]" in an
 // empty file and repairing a torn tail. It returns the offset of ']', whether
 // the array is empty, and a description of any repair.
