@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -69,7 +70,18 @@ type Record struct {
 	// (DecodeRecord checked it), so encoders need not check it again. A
 	// stage that rewrites Raw must write valid JSON or clear the flag.
 	RawChecked bool
+
+	// delivered is set (atomically, by any sink) once a sink delivered or
+	// durably buffered the record: auto-acknowledge acts only on those.
+	delivered uint32
 }
+
+// MarkDelivered records that a sink delivered (or durably buffered) r.
+func (r *Record) MarkDelivered() { atomic.StoreUint32(&r.delivered, 1) }
+
+// WasDelivered reports whether at least one sink delivered or durably
+// buffered r (not dead-lettered, not routed nowhere).
+func (r *Record) WasDelivered() bool { return atomic.LoadUint32(&r.delivered) == 1 }
 
 // WhenTime parses When (falling back to CreatedAt); zero when neither parses.
 func (r *Record) WhenTime() time.Time {
