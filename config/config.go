@@ -309,7 +309,9 @@ func Parse(name string, data []byte) (*Config, error) {
 	if root.Kind != yaml.MappingNode {
 		return nil, prefixFile(name, &FieldError{Line: root.Line, Msg: "the file must be a mapping of keys (e.g. `sophos:`, `sinks:`)"})
 	}
-	c.unsetVars = expandEnv(root)
+	if errs := expandEnv(root); len(errs) > 0 {
+		return nil, prefixFile(name, errs)
+	}
 	c.root = root
 	if err := DecodeStrict(root, &c, ""); err != nil {
 		return nil, prefixFile(name, err)
@@ -372,12 +374,37 @@ func prefixFile(file string, err error) error {
 // environment variables and are left alone.
 var envRE = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)(:-([^}]*))?\}`)
 
-// expandEnv expands variables in every scalar value, in place, and returns
-// the variables that were unset (name → the key's line, for messages).
-func expandEnv(n *yaml.Node) map[string]string {
-	unset := map[string]string{}
-	var walk func(n *yaml.Node)
-	walk = func(n *yaml.Node) {
+// expandEnv expands variables in every scalar value, in place. A ${VAR}
+// that is unset and has no :-default is an error naming it and its line (an
+// empty value would silently turn ${DATA}/sophos into /sophos), and so is
+// ${…} in a key. ${VAR:-default} takes the default when VAR is unset or
+// empty; a VAR set to "" without a default expands to "".
+func expandEnv(n *yaml.Node) Errors {
+	var errs Errors
+	var walk func(n *yaml.Node, key string)
+	walk = func(n *yaml.Node, key string) {
+		join := func(k string) string {
+			if key == "" {
+				return k
+			}
+			return key + "." + k
+		}
+		switch n.Kind {
+		case yaml.MappingNode:
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				k := n.Content[i]
+				if strings.Contains(k.Value, "${") {
+					errs = append(errs, &FieldError{Line: k.Line, Key: join(k.Value), Msg: "${…} is not allowed in a key: only values are expanded"})
+				}
+				walk(n.Content[i+1], join(k.Value))
+			}
+			return
+		case yaml.SequenceNode:
+			for i, c := range n.Content {
+				walk(c, fmt.Sprintf("%s[%d]", key, i))
+			}
+			return
+		}
 		if n.Kind == yaml.ScalarNode && strings.Contains(n.Value, "${") {
 			n.Value = envRE.ReplaceAllStringFunc(n.Value, func(m string) string {
 				sub := envRE.FindStringSubmatch(m)
@@ -385,13 +412,16 @@ func expandEnv(n *yaml.Node) map[string]string {
 				if name == "stream" || name == "tenant" {
 					return m
 				}
-				if v, ok := os.LookupEnv(name); ok && v != "" {
+				v, ok := os.LookupEnv(name)
+				switch {
+				case ok && v != "":
 					return v
-				}
-				if sub[2] != "" {
+				case sub[2] != "":
 					return sub[3]
+				case ok:
+					return ""
 				}
-				unset[name] = fmt.Sprint(n.Line)
+				errs = append(errs, &FieldError{Line: n.Line, Key: key, Msg: fmt.Sprintf("${%s} is not set: export %s, or give a default with ${%s:-value}", name, name, name)})
 				return ""
 			})
 			// An expanded value is data, not YAML: keep it a string unless
@@ -399,11 +429,11 @@ func expandEnv(n *yaml.Node) map[string]string {
 			return
 		}
 		for _, c := range n.Content {
-			walk(c)
+			walk(c, key)
 		}
 	}
-	walk(n)
-	return unset
+	walk(n, "")
+	return errs
 }
 
 // lineOf returns the line of the dotted key path in the file (0 if unknown).
