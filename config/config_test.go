@@ -140,3 +140,32 @@ func TestSecretNeverPrinted(t *testing.T) {
 		t.Fatal("Value")
 	}
 }
+
+// TestUpperBounds: every number has an upper bound, so a typo is an error
+// at validate time, not an out-of-memory crash at run time.
+func TestUpperBounds(t *testing.T) {
+	base := "sophos: {client_id: a, client_secret: b}\n"
+	for _, tc := range []struct{ yaml, want string }{
+		{"max_inflight_pages: 100000000000\n", "max_inflight_pages: must be 0 (automatic: 4 × workers) to 4096"},
+		{"workers: 100000\n", "workers: must be between 1 and 256"},
+		{"pull_time: 48h\n", "pull_time: must be between 1 second and 24h"},
+		{"pull_time: 1e30\n", "invalid duration"},
+		{"dead_letter: {max_bytes: 1e30GiB}\n", "invalid size"},
+		{"dead_letter: {max_bytes: 2TiB}\n", "dead_letter.max_bytes: must be 0 (never rotate) or 1MiB to 1TiB"},
+		{"sinks:\n  - {name: s, type: stdout, batch: {max_events: 1000000}}\n", "batch.max_events: must be between 1 and 100000"},
+		{"sinks:\n  - {name: s, type: stdout, batch: {timeout: 5h}}\n", "batch.timeout: must be at most 1h"},
+		{"sinks:\n  - {name: s, type: stdout, retry: {max: 100h}}\n", "retry: initial must be at most 1h and max at most 24h"},
+		{"sinks:\n  - {name: s, type: stdout, retry: {max_attempts: 100000000}}\n", "retry.max_attempts: must be 0 (retry until delivered) to 1000000"},
+		{"sinks:\n  - {name: s, type: stdout, buffer: {type: disk, max_bytes: 10TiB}}\n", "buffer.max_bytes: must be at most 4TiB"},
+		{"sophos: {client_id: a, client_secret: b, timeout: 1h}\n", "sophos.timeout: must be at most 10m"},
+	} {
+		y := base + tc.yaml
+		if strings.HasPrefix(tc.yaml, "sophos:") {
+			y = tc.yaml
+		}
+		_, err := Parse("x.yaml", []byte(y))
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q: error %v, want %q", tc.yaml, err, tc.want)
+		}
+	}
+}

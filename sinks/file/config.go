@@ -28,6 +28,9 @@ func (r Rotate) Validate() error {
 	if r.MaxBytes < 0 || r.MaxAge < 0 || r.Keep < 0 {
 		return fmt.Errorf("rotate: max_bytes, max_age and keep must not be negative")
 	}
+	if r.Keep > 100000 {
+		return fmt.Errorf("rotate: keep %d: use at most 100000 rotated files (0 = keep all)", r.Keep)
+	}
 	return nil
 }
 
