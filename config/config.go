@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -434,6 +435,39 @@ func expandEnv(n *yaml.Node) Errors {
 	}
 	walk(n, "")
 	return errs
+}
+
+// InsecureTLS lists every "insecure_skip_verify: true" in the file as
+// "key (line N)", for a WARN at start and a line in `validate`.
+func (c *Config) InsecureTLS() []string {
+	var out []string
+	var walk func(n *yaml.Node, key string)
+	walk = func(n *yaml.Node, key string) {
+		switch n.Kind {
+		case yaml.MappingNode:
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				k, v := n.Content[i], n.Content[i+1]
+				path := k.Value
+				if key != "" {
+					path = key + "." + k.Value
+				}
+				if k.Value == "insecure_skip_verify" && v.Kind == yaml.ScalarNode {
+					if b, err := strconv.ParseBool(v.Value); err == nil && b {
+						out = append(out, fmt.Sprintf("%s (line %d)", path, k.Line))
+					}
+				}
+				walk(v, path)
+			}
+		case yaml.SequenceNode:
+			for i, e := range n.Content {
+				walk(e, fmt.Sprintf("%s[%d]", key, i))
+			}
+		}
+	}
+	if c.root != nil {
+		walk(c.root, "")
+	}
+	return out
 }
 
 // lineOf returns the line of the dotted key path in the file (0 if unknown).

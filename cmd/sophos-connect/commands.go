@@ -61,6 +61,9 @@ func (a *app) cmdValidate(ctx context.Context, g *globals, args []string) error 
 		fmt.Fprintf(w, "   ├─► sink %s (%s)  [%s]  %s\n", s.Name, s.Type, s.Routes, s.Desc)
 	}
 	fmt.Fprintf(w, "\ndead letters: %s/dead-letter.ndjson\n", strings.TrimRight(c.StateDir, "/"))
+	for _, k := range c.InsecureTLS() {
+		fmt.Fprintf(w, "WARNING: %s\n", insecureWarning(k))
+	}
 	return nil
 }
 

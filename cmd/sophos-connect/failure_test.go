@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/sophos-connect/sophos-connect/pipeline"
+	"github.com/sophos-connect/sophos-connect/sinks/elasticsearch/estest"
 	"github.com/sophos-connect/sophos-connect/sources/sophos/emulator"
 )
 
@@ -122,4 +123,22 @@ func pipelineReadDLQ(state string, fn func(stream, reason string, record []byte)
 		fn(string(e.Stream), e.Reason, e.Record)
 		return nil
 	})
+}
+
+// TestInsecureSkipVerifyIsWarned: validate prints a WARNING line and a run
+// logs a WARN at start for every insecure_skip_verify: true.
+func TestInsecureSkipVerifyIsWarned(t *testing.T) {
+	es := estest.New(estest.Options{})
+	defer es.Close()
+	emu := newEmu(t, emulator.Options{Events: 5, Alerts: 1})
+	dir := t.TempDir()
+	cfg := writeConfig(t, dir, emu, "log_level: INFO\ntxt_file_creation: false\njson_file_creation: false\nsinks:\n  - name: search\n    type: elasticsearch\n    addresses: ["+es.URL+"]\n    tls: {insecure_skip_verify: true}\n")
+	code, out, stderr := runApp(t, ctxT(t), "validate", "-c", cfg)
+	if code != 0 || !strings.Contains(out, "WARNING: sinks[0].tls.insecure_skip_verify (line ") {
+		t.Fatalf("validate: %d\n%s%s", code, out, stderr)
+	}
+	code, _, stderr = runApp(t, ctxT(t), "-c", cfg, "-once", "-since", "1h")
+	if code != 0 || !strings.Contains(stderr, "WARNING: sinks[0].tls.insecure_skip_verify (line ") {
+		t.Fatalf("run: %d\n%s", code, stderr)
+	}
 }

@@ -81,6 +81,9 @@ func (a *app) collect(ctx context.Context, c *config.Config, g *globals, o colle
 	}
 	defer lock.Unlock()
 	log.Info("Configurations: " + describeConfig(c))
+	for _, k := range c.InsecureTLS() {
+		log.Warn("WARNING: " + insecureWarning(k))
+	}
 	log.Info("Initiating Sophos " + streamsTitle(streams) + " Pull")
 
 	metrics := pipeline.NewMetrics()
@@ -221,6 +224,10 @@ func incomplete(dlq *pipeline.DeadLetter, buffered []*buffer.Sink) error {
 		parts = append(parts, fmt.Sprintf("%d record(s) remain in disk buffers (delivered when the destination is back)", pending))
 	}
 	return incompleteError{"completed, but " + strings.Join(parts, "; ")}
+}
+
+func insecureWarning(key string) string {
+	return key + ": insecure_skip_verify is true — the server's certificate is not verified, so anyone on the path can read and change this traffic; use ca_file instead"
 }
 
 func runWhat(once bool) string {
