@@ -142,3 +142,29 @@ func TestInsecureSkipVerifyIsWarned(t *testing.T) {
 		t.Fatalf("run: %d\n%s", code, stderr)
 	}
 }
+
+// TestLogLinesCannotBeForged: CR, LF, ESC, BEL and other controls from the
+// API are escaped in the log file and on stderr, so one call is one line.
+func TestLogLinesCannotBeForged(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "log.log")
+	var stderr strings.Builder
+	log, closeLog, err := newLogger("INFO", path, &stderr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log.Error("dead-lettered event x\r\n[System Log 01/01/2026 00:00:00] forged\x1b[2J\x07\x00\u0085 end", "id", "a\nb")
+	closeLog()
+	b, _ := os.ReadFile(path)
+	for _, out := range []string{string(b), stderr.String()} {
+		lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
+		last := lines[len(lines)-1]
+		if !strings.HasSuffix(last, `event x\r\n[System Log 01/01/2026 00:00:00] forged\x1b[2J\x07\x00\x85 end id=a\nb`) {
+			t.Fatalf("log line not escaped: %q", out)
+		}
+		for _, c := range "\r\x1b\x07\x00\u0085" {
+			if strings.ContainsRune(out, c) {
+				t.Fatalf("raw control %U in the log: %q", c, out)
+			}
+		}
+	}
+}

@@ -64,8 +64,8 @@ func (h *seedHandler) Handle(_ context.Context, r slog.Record) error {
 	if r.Level >= slog.LevelError {
 		b.WriteString("ERROR: ")
 	}
-	b.WriteString(r.Message)
-	b.WriteString(extra.String())
+	b.WriteString(escapeControls(r.Message))
+	b.WriteString(escapeControls(extra.String()))
 	b.WriteString("\n")
 	h.mu.Lock()
 	defer h.mu.Unlock()
