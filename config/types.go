@@ -110,6 +110,26 @@ func ParseByteSize(s string) (int64, error) {
 	return int64(f * float64(mult)), nil
 }
 
+// FileMode is a permission mode written in octal ("0640", "640").
+type FileMode string
+
+// DefaultFileMode is the mode of output files and the log: owner read/write,
+// group read (a SIEM agent's group), nothing for others.
+const DefaultFileMode = "0640"
+
+// Mode parses the value ("" is DefaultFileMode).
+func (m FileMode) Mode() (os.FileMode, error) {
+	s := strings.TrimSpace(string(m))
+	if s == "" {
+		s = DefaultFileMode
+	}
+	v, err := strconv.ParseUint(s, 8, 32)
+	if err != nil || v > 0o777 {
+		return 0, fmt.Errorf("file_mode %q: use an octal permission such as 0640 or 0600 (at most 0777)", string(m))
+	}
+	return os.FileMode(v), nil
+}
+
 // TLS is the client TLS block shared by every network component.
 type TLS struct {
 	CAFile             string `yaml:"ca_file"`

@@ -51,6 +51,9 @@ func (c *Config) Validate() error {
 	if c.Workers < 1 || c.Workers > 256 {
 		add("must be between 1 and 256", "workers")
 	}
+	if _, err := c.FileMode.Mode(); err != nil {
+		add(err.Error(), "file_mode")
+	}
 	if c.MaxInflightPages < 0 || c.MaxInflightPages > 4096 {
 		add("must be 0 (automatic: 4 × workers) to 4096: each page in flight holds up to 1000 records in memory", "max_inflight_pages")
 	}

@@ -168,3 +168,29 @@ func TestLogLinesCannotBeForged(t *testing.T) {
 		}
 	}
 }
+
+// TestOutputFileMode: output files are created 0640 by default; file_mode
+// changes it for the seed's files and for txt/json sinks without their own.
+func TestOutputFileMode(t *testing.T) {
+	emu := newEmu(t, emulator.Options{Events: 20, Alerts: 2})
+	for _, tc := range []struct {
+		extra string
+		want  os.FileMode
+	}{{"", 0o640}, {"file_mode: \"0600\"\n", 0o600}} {
+		dir := t.TempDir()
+		lines := filepath.Join(dir, "lines.ndjson")
+		cfg := writeConfig(t, dir, emu, tc.extra+"sinks:\n  - {name: lines, type: json, layout: lines, path: "+lines+"}\n")
+		if code, _, stderr := runApp(t, ctxT(t), "-c", cfg, "-once"); code != 0 {
+			t.Fatal(stderr)
+		}
+		for _, f := range []string{"sophos_events", "sophos_alerts.json", "lines.ndjson"} {
+			st, err := os.Stat(filepath.Join(dir, f))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if st.Mode().Perm() != tc.want {
+				t.Fatalf("%q: %s has mode %o, want %o", tc.extra, f, st.Mode().Perm(), tc.want)
+			}
+		}
+	}
+}

@@ -43,6 +43,8 @@ type TxtConfig struct {
 	// Sync fsyncs after every batch (default true): a record is delivered
 	// only once it is on disk.
 	Sync *bool `yaml:"sync"`
+	// FileMode is the permission of files this sink creates, octal (default: the top-level file_mode, 0640).
+	FileMode config.FileMode `yaml:"file_mode"`
 }
 
 // DefaultTxtConfig returns the defaults.
@@ -52,6 +54,9 @@ func DefaultTxtConfig() TxtConfig { return TxtConfig{Format: "txt"} }
 func (c *TxtConfig) Validate() error {
 	if strings.TrimSpace(c.Path) == "" {
 		return fmt.Errorf("path: missing: the file to write, e.g. /var/log/sophos/alerts.log")
+	}
+	if _, err := c.FileMode.Mode(); err != nil {
+		return err
 	}
 	if _, err := encoding.New(c.Format, encoding.Options{CEFStrict: c.CEFStrict}); err != nil {
 		return fmt.Errorf("format: %w", err)
@@ -71,6 +76,8 @@ type JSONConfig struct {
 	Format string `yaml:"format"`
 	Rotate Rotate `yaml:"rotate"`
 	Sync   *bool  `yaml:"sync"`
+	// FileMode is the permission of files this sink creates, octal (default: the top-level file_mode, 0640).
+	FileMode config.FileMode `yaml:"file_mode"`
 }
 
 // DefaultJSONConfig returns the defaults.
@@ -80,6 +87,9 @@ func DefaultJSONConfig() JSONConfig { return JSONConfig{Layout: "array"} }
 func (c *JSONConfig) Validate() error {
 	if strings.TrimSpace(c.Path) == "" {
 		return fmt.Errorf("path: missing: the file to write, e.g. /var/log/sophos/events.json")
+	}
+	if _, err := c.FileMode.Mode(); err != nil {
+		return err
 	}
 	switch c.Layout {
 	case "array", "lines":

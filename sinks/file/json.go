@@ -29,7 +29,7 @@ func NewJSON(name string, c JSONConfig, log *slog.Logger) (pipeline.Sink, error)
 		if format == "" {
 			format = "raw"
 		}
-		return NewTxt(name, TxtConfig{Path: c.Path, Format: format, Rotate: c.Rotate, Sync: c.Sync}, log)
+		return NewTxt(name, TxtConfig{Path: c.Path, Format: format, Rotate: c.Rotate, Sync: c.Sync, FileMode: c.FileMode}, log)
 	}
 	var enc encoding.Encoder
 	if c.Format != "" {
@@ -38,7 +38,7 @@ func NewJSON(name string, c JSONConfig, log *slog.Logger) (pipeline.Sink, error)
 			return nil, err
 		}
 	}
-	return &ArraySink{handle: handle{name: name, path: c.Path, log: log, rot: rotator{path: c.Path, cfg: c.Rotate, now: time.Now}}, cfg: c, enc: enc}, nil
+	return &ArraySink{handle: handle{name: name, path: c.Path, log: log, mode: mustMode(c.FileMode), rot: rotator{path: c.Path, cfg: c.Rotate, now: time.Now}}, cfg: c, enc: enc}, nil
 }
 
 // ArraySink keeps the seed's JSON file: one JSON array of API items. A batch
