@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"encoding/json"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -190,6 +192,35 @@ func TestOutputFileMode(t *testing.T) {
 			}
 			if st.Mode().Perm() != tc.want {
 				t.Fatalf("%q: %s has mode %o, want %o", tc.extra, f, st.Mode().Perm(), tc.want)
+			}
+		}
+	}
+}
+
+// TestEchoedSecretNeverLogged: a token endpoint that echoes the request
+// body (with the secret URL-encoded) in its 401: neither stderr nor the log
+// file holds the secret in any form.
+func TestEchoedSecretNeverLogged(t *testing.T) {
+	secret := `s3cr+t/&=é"x`
+	emu := newEmu(t, emulator.Options{ClientID: testClientID, ClientSecret: secret, Faults: emulator.Faults{EchoToken: true}})
+	dir := t.TempDir()
+	cfg := writeConfig(t, dir, emu, "log_level: VERBOSE\n")
+	b, _ := os.ReadFile(cfg)
+	nb := strings.Replace(string(b), "client_secret: "+testClientSecret, "client_secret: '"+secret+"'", 1)
+	if !strings.Contains(nb, secret) {
+		t.Fatal("the test secret is not in the config")
+	}
+	os.WriteFile(cfg, []byte(nb), 0o600)
+	code, stdout, stderr := runApp(t, ctxT(t), "-c", cfg, "-once")
+	if code != exitRuntime || !strings.Contains(stderr, "[redacted]") {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	logFile, _ := os.ReadFile(filepath.Join(dir, "Sophos_log.log"))
+	j, _ := json.Marshal(secret)
+	for _, text := range []string{stdout, stderr, string(logFile)} {
+		for _, f := range []string{secret, url.QueryEscape(secret), url.PathEscape(secret), string(j[1 : len(j)-1])} {
+			if strings.Contains(text, f) {
+				t.Fatalf("secret leaked as %q: %s", f, text)
 			}
 		}
 	}

@@ -64,8 +64,7 @@ func (h *seedHandler) Handle(_ context.Context, r slog.Record) error {
 	if r.Level >= slog.LevelError {
 		b.WriteString("ERROR: ")
 	}
-	b.WriteString(escapeControls(r.Message))
-	b.WriteString(escapeControls(extra.String()))
+	b.WriteString(redactLine(escapeControls(r.Message + extra.String())))
 	b.WriteString("\n")
 	h.mu.Lock()
 	defer h.mu.Unlock()

@@ -3,7 +3,41 @@ package main
 import (
 	"strconv"
 	"strings"
+	"sync"
+
+	"github.com/sophos-connect/sophos-connect/sources/sophos"
 )
+
+// logSecrets are removed from every log line in all their forms (as is,
+// URL-encoded, JSON-escaped), whatever component wrote the line.
+var logSecrets struct {
+	mu   sync.RWMutex
+	list []string
+}
+
+// redactInLogs registers a secret (the client secret, once the config is read).
+func redactInLogs(secret string) {
+	if len(secret) < 4 {
+		return
+	}
+	logSecrets.mu.Lock()
+	defer logSecrets.mu.Unlock()
+	for _, s := range logSecrets.list {
+		if s == secret {
+			return
+		}
+	}
+	logSecrets.list = append(logSecrets.list, secret)
+}
+
+func redactLine(s string) string {
+	logSecrets.mu.RLock()
+	defer logSecrets.mu.RUnlock()
+	if len(logSecrets.list) == 0 {
+		return s
+	}
+	return sophos.Redact(s, logSecrets.list...)
+}
 
 // escapeControls makes text from outside (API values, error bodies) safe
 // for a log line: CR, LF and the other C0 controls, DEL and C1 controls are

@@ -28,6 +28,7 @@ func loadConfig(g *globals) (*config.Config, error) {
 	if err != nil {
 		return nil, configError{err}
 	}
+	redactInLogs(c.Sophos.ClientSecret.Value())
 	return c, nil
 }
 
