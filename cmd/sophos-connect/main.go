@@ -268,6 +268,7 @@ Commands:
   migrate sophos.conf [-o FILE]          convert the seed's sophos.conf to YAML
   version                                version and build info
 
-Exit codes: 0 success, 1 runtime failure, 2 usage or configuration error.
+Exit codes: 0 success, 1 runtime failure or failed partitions, 2 usage or configuration error (or state_dir
+in use), 3 completed but records were dead-lettered or remain in disk buffers.
 `)
 }
