@@ -17,7 +17,10 @@ import (
 	"github.com/sophos-connect/sophos-connect/pipeline"
 	"github.com/sophos-connect/sophos-connect/sinks/elasticsearch"
 	"github.com/sophos-connect/sophos-connect/sinks/file"
+	"github.com/sophos-connect/sophos-connect/sinks/httpsink"
 	"github.com/sophos-connect/sophos-connect/sinks/kafka"
+	"github.com/sophos-connect/sophos-connect/sinks/sentinel"
+	"github.com/sophos-connect/sophos-connect/sinks/splunkhec"
 	"github.com/sophos-connect/sophos-connect/sinks/stdout"
 	"github.com/sophos-connect/sophos-connect/sinks/syslog"
 )
@@ -67,6 +70,36 @@ var Table = []Factory{
 			}
 			return fmt.Sprintf("addresses=%s index=%s op_type=%s format=%s", addr, c.Index, c.OpType, c.Format)
 		}),
+	entry("splunk_hec", "Splunk HTTP Event Collector, with optional indexer acknowledgement",
+		splunkhec.DefaultConfig, splunkhec.New, func(c splunkhec.Config) string {
+			return fmt.Sprintf("url=%s index=%s sourcetype=%s source=%s format=%s compression=%s max_bytes=%d ack=%v ack_timeout=%s",
+				c.URL, orDefault(c.Index, "(token default)"), c.Sourcetype, c.Source, c.Format, c.Compression, c.MaxBytes, c.Ack, c.AckTimeout)
+		}),
+	entry("sentinel", "Microsoft Sentinel through the Azure Monitor Logs Ingestion API (a DCR stream)",
+		sentinel.DefaultConfig, sentinel.New, func(c sentinel.Config) string {
+			return fmt.Sprintf("endpoint=%s dcr=%s stream=%s format=%s compression=%s max_bytes=%d tenant_id=%s client_id=%s",
+				c.Endpoint, c.DCRImmutableID, c.Stream, c.Format, c.Compression, c.MaxBytes, c.TenantID, c.ClientID)
+		}),
+	entry("http", "any HTTP(S) receiver: NDJSON, JSON array or one request per record; basic, bearer or OAuth2 auth",
+		httpsink.DefaultConfig, httpsink.New, func(c httpsink.Config) string {
+			var hdrs []string
+			for k := range c.Headers {
+				hdrs = append(hdrs, k)
+			}
+			sort.Strings(hdrs)
+			return fmt.Sprintf("url=%s method=%s body=%s format=%s compression=%s max_bytes=%d auth=%s headers=%s retry_on=%s reject_on=%s split_on=%s",
+				redactURL(c.URL), c.Method, c.Body, c.Format, c.Compression, c.MaxBytes, orDefault(c.Auth.Type, "none"), orDefault(strings.Join(hdrs, ","), "-"),
+				strings.Join(c.RetryOn, ","), strings.Join(c.RejectOn, ","), strings.Join(c.SplitOn, ","))
+		}),
+}
+
+// redactURL drops a query string (it may hold a key) from a URL for display.
+func redactURL(a string) string {
+	if u, err := url.Parse(a); err == nil && u.RawQuery != "" {
+		u.RawQuery = "…"
+		return u.String()
+	}
+	return a
 }
 
 func orDefault(s, d string) string {

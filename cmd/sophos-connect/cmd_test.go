@@ -120,6 +120,11 @@ func TestExamplesValidate(t *testing.T) {
 	t.Setenv("SOPHOS_CLIENT_SECRET", "secret")
 	t.Setenv("KAFKA_PASSWORD", "p")
 	t.Setenv("ES_API_KEY", "k")
+	for _, v := range []string{"SPLUNK_HEC_TOKEN", "AZURE_CLIENT_SECRET", "SIEM_CLIENT_SECRET"} {
+		t.Setenv(v, "s")
+	}
+	t.Setenv("AZURE_TENANT_ID", "72f988bf-86f1-41af-91ab-2d7cd011db47")
+	t.Setenv("AZURE_CLIENT_ID", "0c1ad2b3-4e5f-4a6b-8c7d-9e0f1a2b3c4d")
 	files, _ := filepath.Glob("../../examples/*.yaml")
 	if len(files) < 5 {
 		t.Fatalf("examples: %v", files)

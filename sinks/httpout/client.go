@@ -1,0 +1,55 @@
+package httpout
+
+import (
+	"bytes"
+	"crypto/rand"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/sophos-connect/sophos-connect/config"
+)
+
+// NewClient is an HTTP client with the sink's TLS settings; timeout bounds
+// each request (connection, upload and answer).
+func NewClient(t config.TLS, timeout time.Duration) (*http.Client, error) {
+	tc, err := t.Config()
+	if err != nil {
+		return nil, err
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = tc
+	tr.MaxIdleConnsPerHost = 4
+	// Do not ask for gzip answers: transparent decompression is fine, but
+	// the bodies that matter here are tiny JSON.
+	return &http.Client{Transport: tr, Timeout: timeout}, nil
+}
+
+// ReadBody reads at most 1 MiB of an answer (error bodies are small; a huge
+// one is not worth holding) and closes it.
+func ReadBody(res *http.Response) []byte {
+	defer res.Body.Close()
+	var b bytes.Buffer
+	b.ReadFrom(io.LimitReader(res.Body, 1<<20))
+	io.Copy(io.Discard, io.LimitReader(res.Body, 1<<20)) // let the connection be reused
+	return b.Bytes()
+}
+
+// NewUUID returns a random (version 4) UUID, e.g. for a Splunk channel.
+func NewUUID() string {
+	var b [16]byte
+	rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+}
+
+// Snippet is a short, single-line excerpt of a body for messages.
+func Snippet(b []byte) string {
+	b = bytes.TrimSpace(b)
+	if len(b) > 200 {
+		b = append(b[:200:200], "…"...)
+	}
+	return string(bytes.ReplaceAll(b, []byte("\n"), []byte(" ")))
+}

@@ -1,0 +1,200 @@
+// Package outtest is test support for the HTTP sinks: synthetic records and
+// a run of the real pipeline (Sophos emulator → SIEM source → runner → the
+// sink) that reports what was delivered, dead-lettered and committed.
+package outtest
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"regexp"
+	"testing"
+	"time"
+
+	"github.com/sophos-connect/sophos-connect/pipeline"
+	"github.com/sophos-connect/sophos-connect/sources/sophos/emulator"
+	"github.com/sophos-connect/sophos-connect/sources/sophos/sophostest"
+)
+
+// Tenant is the tenant id of Records.
+const Tenant = "3f8a2c71-5d1e-4b9a-8c07-6e2f19d4a5b8"
+
+// Records mints n records with ids <run>-0000000…, events and (every third)
+// alerts, each about 600 bytes of API JSON.
+func Records(t testing.TB, run string, n int) []*pipeline.Record {
+	t.Helper()
+	out := make([]*pipeline.Record, n)
+	base := time.Date(2024, 5, 14, 8, 0, 0, 0, time.UTC)
+	for i := range out {
+		id := fmt.Sprintf("%s-%07d", run, i)
+		when := base.Add(time.Duration(i) * 1234 * time.Millisecond).Format("2006-01-02T15:04:05.000Z")
+		var raw string
+		stream := pipeline.Events
+		if i%3 == 2 {
+			stream = pipeline.Alerts
+			raw = fmt.Sprintf(`{"id":%q,"allowedActions":["acknowledge"],"category":"malware","customer_id":%q,"severity":"high","created_at":%q,"data":{"endpoint_id":"e1f0c2a4-0b7d-4d2e-9a55-%012d","endpoint_type":"computer","source_info":{"ip":"10.1.2.%d"}},"description":"Malware detected: 'Troj/Agent-ABC' at 'C:\\Users\\alice\\Downloads\\invoice.exe'","event_service_event_id":%q,"location":"WS-%04d","type":"Event::Endpoint::Threat::Detected","when":%q,"source":"CORP\\alice","threat":"Troj/Agent-ABC"}`,
+				id, Tenant, when, i, i%250, id, i%97, when)
+		} else {
+			raw = fmt.Sprintf(`{"id":%q,"customer_id":%q,"severity":"medium","created_at":%q,"source_info":{"ip":"10.1.2.%d"},"endpoint_type":"computer","endpoint_id":"e1f0c2a4-0b7d-4d2e-9a55-%012d","origin":"SAV","type":"Event::Endpoint::Threat::CleanedUp","location":"WS-%04d","source":"CORP\\bob","group":"MALWARE","name":"Threat 'EICAR-AV-Test' in 'C:\\Temp\\eicar.com' has been cleaned up","when":%q,"threat":"EICAR-AV-Test"}`,
+				id, Tenant, when, i%250, i, i%97, when)
+		}
+		r, err := pipeline.NewRecord(stream, Tenant, []byte(raw))
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[i] = &r
+	}
+	return out
+}
+
+// Run is the outcome of a pipeline run.
+type Run struct {
+	Want        []string // ids the emulator served
+	Stats       pipeline.Stats
+	DeadLetters []pipeline.DeadLetterEntry
+	Committed   bool // the partition's checkpoint was committed
+}
+
+// RunPipeline serves `events` events of one tenant from the emulator and
+// runs the pipeline once into sink (already started) with short retries.
+// during, when set, runs while the pipeline is delivering; it may change the
+// receiver's faults and must return.
+func RunPipeline(t *testing.T, sink pipeline.Sink, events int, timeout time.Duration, during func()) Run {
+	t.Helper()
+	emu, _, src := sophostest.Start(t, emulator.Options{Seed: 11, Events: events, Alerts: -1}, pipeline.Events)
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	parts, err := src.Partitions(ctx)
+	if err != nil || len(parts) != 1 {
+		t.Fatalf("partitions: %v %v", parts, err)
+	}
+	want := emu.AllIDs(parts[0].Tenant, "event")
+	state := t.TempDir()
+	cps, err := pipeline.OpenCheckpoints(state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dlq, err := pipeline.OpenDeadLetter(state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dlq.Close()
+	type result struct {
+		st  pipeline.Stats
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		st, err := pipeline.Run(ctx, pipeline.Options{
+			Source: src, Checkpoints: cps, DeadLetter: dlq, Once: true, Since: time.Now().Add(-23 * time.Hour),
+			Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+			Sinks: []pipeline.SinkSpec{{Name: "out", Type: "http", Sink: sink,
+				Batch: pipeline.BatchPolicy{MaxEvents: 500},
+				Retry: pipeline.RetryPolicy{Initial: 20 * time.Millisecond, Max: 200 * time.Millisecond}}},
+		})
+		done <- result{st, err}
+	}()
+	if during != nil {
+		during()
+	}
+	var r result
+	select {
+	case r = <-done:
+	case <-ctx.Done():
+		t.Fatal("the run did not finish in time")
+	}
+	if r.err != nil {
+		t.Fatalf("Run: %v", r.err)
+	}
+	out := Run{Want: want, Stats: r.st}
+	if cp, ok := cps.Get(parts[0].Key()); ok && cp.Cursor != "" {
+		out.Committed = true
+	}
+	if err := pipeline.ReadDeadLetters(dlq.Path(), func(e pipeline.DeadLetterEntry) error {
+		out.DeadLetters = append(out.DeadLetters, e)
+		return nil
+	}); err != nil && out.Stats.DeadLettered > 0 {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// ExactlyOnce checks that the ids in got (times received, retries deduped by
+// the caller or not) are exactly want minus the rejected ones: every id
+// present, none unknown. It returns how many arrived more than once.
+func ExactlyOnce(t *testing.T, want []string, got map[string]int, rejected map[string]bool) (repeats int) {
+	t.Helper()
+	for _, id := range want {
+		n := got[id]
+		switch {
+		case rejected[id] && n > 0:
+			t.Fatalf("rejected record %s arrived (%d times)", id, n)
+		case !rejected[id] && n == 0:
+			t.Fatalf("record %s never arrived", id)
+		case n > 1:
+			repeats++
+		}
+	}
+	wantSet := map[string]bool{}
+	for _, id := range want {
+		wantSet[id] = true
+	}
+	for id := range got {
+		if !wantSet[id] {
+			t.Fatalf("unknown record %q arrived", id)
+		}
+	}
+	return repeats
+}
+
+var textID = regexp.MustCompile(`(?:^|[ |;\]])(?:id|externalId|event_id)="?([^ |;"]+)|\[EventID: ([^\]]+)\]`)
+
+// RecordID finds a record's id in what a receiver got: a JSON object's
+// "id" or ECS event.id (also inside a JSON string), or the id in a cef, keyvalue or txt line.
+func RecordID(rec []byte) string {
+	var obj struct {
+		ID    string `json:"id"`
+		Event struct {
+			ID string `json:"id"`
+		} `json:"event"` // ecs: event.id
+	}
+	if json.Unmarshal(rec, &obj) == nil && (obj.ID != "" || obj.Event.ID != "") {
+		return obj.ID + obj.Event.ID
+	}
+	var str string
+	if json.Unmarshal(rec, &str) == nil {
+		rec = []byte(str)
+		if json.Unmarshal(rec, &obj) == nil && obj.ID != "" {
+			return obj.ID
+		}
+	}
+	if m := textID.FindSubmatch(rec); m != nil {
+		return string(m[1]) + string(m[2])
+	}
+	return ""
+}
+
+// NextFault takes one scripted refusal for a test server: 503 while *busy
+// lasts, then 429 while *throttle lasts, else 0. The caller holds its lock.
+func NextFault(busy, throttle *int) int {
+	switch {
+	case *busy > 0:
+		*busy--
+		return 503
+	case *throttle > 0:
+		*throttle--
+		return 429
+	}
+	return 0
+}
+
+// IDs returns the records' ids.
+func IDs(recs []*pipeline.Record) []string {
+	out := make([]string, len(recs))
+	for i, r := range recs {
+		out[i] = r.ID
+	}
+	return out
+}

@@ -1,0 +1,242 @@
+// Package httpsink is the generic HTTP sink, for receivers that take
+// records over HTTP(S): NDJSON or JSON-array batches, or one request per
+// record, with basic, bearer or OAuth2 client-credentials auth and optional
+// gzip. The answer's status decides each record's fate through retry_on,
+// reject_on and split_on (defaults: 408/429/5xx retry, after Retry-After;
+// 400/413/422 split until the refused record is alone, which alone is
+// dead-lettered; other 4xx dead-letter the request's records).
+package httpsink
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/sophos-connect/sophos-connect/pipeline"
+	"github.com/sophos-connect/sophos-connect/sinks/encoding"
+	"github.com/sophos-connect/sophos-connect/sinks/httpout"
+)
+
+// Sink writes records to an HTTP endpoint. Write is called by one goroutine
+// at a time (the pipeline's sink worker).
+type Sink struct {
+	name   string
+	cfg    Config
+	log    *slog.Logger
+	client *http.Client
+	enc    encoding.Encoder
+	ctype  string
+	policy policy
+	oauth  *httpout.ClientCredentials
+
+	gate      httpout.Gate
+	e         httpout.Encoded
+	body      []byte
+	zbuf      bytes.Buffer
+	lastBytes int
+}
+
+// policy maps statuses to outcomes.
+type policy struct{ retry, reject, split []statusMatch }
+
+func parseAll(ss []string) []statusMatch {
+	var out []statusMatch
+	for _, s := range ss {
+		if m, err := parseStatus(s); err == nil {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// kind: 2xx delivered; then exact statuses (retry_on, reject_on, split_on),
+// then classes in the same order; anything else is retried.
+func (p policy) kind(status int) httpout.Kind {
+	if status >= 200 && status < 300 {
+		return httpout.OK
+	}
+	lists := []struct {
+		m []statusMatch
+		k httpout.Kind
+	}{{p.retry, httpout.Retry}, {p.reject, httpout.Reject}, {p.split, httpout.Split}}
+	for _, l := range lists {
+		if slices.ContainsFunc(l.m, func(m statusMatch) bool { return m.exact == status }) {
+			return l.k
+		}
+	}
+	for _, l := range lists {
+		if slices.ContainsFunc(l.m, func(m statusMatch) bool { return m.exact == 0 && m.class == status/100 }) {
+			return l.k
+		}
+	}
+	return httpout.Retry
+}
+
+// New builds the sink; it does not contact the receiver.
+func New(name string, c Config, log *slog.Logger) (*Sink, error) {
+	if log == nil {
+		log = slog.Default()
+	}
+	log = log.With("sink", name)
+	if err := c.Validate(); err != nil {
+		return nil, fmt.Errorf("http sink %q: %w", name, err)
+	}
+	enc, err := encoding.New(c.Format, encoding.Options{CEFStrict: c.CEFStrict, KeepDhost: c.KeepDhost, Logger: log})
+	if err != nil {
+		return nil, fmt.Errorf("http sink %q: %w", name, err)
+	}
+	client, err := httpout.NewClient(c.TLS, c.Timeout.D())
+	if err != nil {
+		return nil, fmt.Errorf("http sink %q: %w", name, err)
+	}
+	s := &Sink{name: name, cfg: c, log: log, client: client, enc: enc,
+		policy: policy{parseAll(c.RetryOn), parseAll(c.RejectOn), parseAll(c.SplitOn)}}
+	switch {
+	case c.Body == "ndjson":
+		s.ctype = "application/x-ndjson"
+	case slices.Contains(objectFormats, c.Format):
+		s.ctype = "application/json"
+	default:
+		s.ctype = "text/plain; charset=utf-8"
+	}
+	if c.Auth.Type == "oauth2" {
+		s.oauth = &httpout.ClientCredentials{TokenURL: c.Auth.TokenURL, ClientID: c.Auth.ClientID,
+			ClientSecret: c.Auth.ClientSecret.Value(), Scope: strings.Join(c.Auth.Scopes, " "), Client: client}
+	}
+	return s, nil
+}
+
+// Start gets a token with auth type oauth2 (checking the credentials);
+// otherwise it sends nothing: a generic receiver has no side-effect-free
+// check.
+func (s *Sink) Start(ctx context.Context) error {
+	if s.oauth == nil {
+		return nil
+	}
+	if _, err := s.oauth.Token(ctx); err != nil {
+		return fmt.Errorf("http sink %s: auth.token_url %s: %w: check auth.client_id, auth.client_secret and auth.scopes", s.name, s.cfg.Auth.TokenURL, err)
+	}
+	return nil
+}
+
+// Close releases idle connections.
+func (s *Sink) Close() error {
+	s.client.CloseIdleConnections()
+	return nil
+}
+
+// Write sends the batch; see the package comment for the outcomes.
+func (s *Sink) Write(ctx context.Context, batch []*pipeline.Record) error {
+	if len(batch) == 0 {
+		return nil
+	}
+	be := s.e.Encode(batch, "http: encoding "+s.cfg.Format, s.encode)
+	s.lastBytes = 0
+	var spans []httpout.Span
+	switch s.cfg.Body {
+	case "single":
+		spans = s.e.Cut(int(s.cfg.MaxBytes), 0, 1)
+	case "json_array":
+		spans = s.e.Cut(int(s.cfg.MaxBytes)-2, 1, 0)
+	default:
+		spans = s.e.Cut(int(s.cfg.MaxBytes), 1, 0)
+	}
+	return httpout.BatchError(&s.e, httpout.SettleAll(ctx, &s.e, spans, s.send), be)
+}
+
+// encode appends one record in the configured format.
+func (s *Sink) encode(dst []byte, r *pipeline.Record) ([]byte, error) {
+	start := len(dst)
+	dst, err := s.enc.Append(dst, r)
+	if err == nil && s.cfg.Body == "ndjson" && bytes.IndexByte(dst[start:], '\n') >= 0 {
+		err = errors.New("the encoded record spans lines; NDJSON needs one line per record (cef_strict escapes newlines)")
+	}
+	return dst, err
+}
+
+// assemble builds the body of sp in the configured shape.
+func (s *Sink) assemble(sp httpout.Span) []byte {
+	b := s.body[:0]
+	arr := s.cfg.Body == "json_array"
+	if arr {
+		b = append(b, '[')
+	}
+	for i := sp.Lo; i < sp.Hi; i++ {
+		if arr && i > sp.Lo {
+			b = append(b, ',')
+		}
+		b = append(b, s.e.Record(i)...)
+		if s.cfg.Body == "ndjson" {
+			b = append(b, '\n')
+		}
+	}
+	if arr {
+		b = append(b, ']')
+	}
+	s.body = b
+	return b
+}
+
+func (s *Sink) send(ctx context.Context, sp httpout.Span) httpout.Result {
+	body := s.assemble(sp)
+	s.lastBytes += len(body)
+	gz := s.cfg.Compression == "gzip"
+	if gz {
+		httpout.Gzip(&s.zbuf, body)
+		body = s.zbuf.Bytes()
+	}
+	var res *http.Response
+	for attempt := 0; attempt < 2; attempt++ {
+		if err := s.gate.Wait(ctx); err != nil {
+			return httpout.Fail(httpout.Retry, err)
+		}
+		req, err := http.NewRequestWithContext(ctx, s.cfg.Method, s.cfg.URL, bytes.NewReader(body))
+		if err != nil {
+			return httpout.Fail(httpout.Retry, err)
+		}
+		req.Header.Set("Content-Type", s.ctype)
+		if gz {
+			req.Header.Set("Content-Encoding", "gzip")
+		}
+		for k, v := range s.cfg.Headers {
+			req.Header.Set(k, v.Value())
+		}
+		token := ""
+		switch s.cfg.Auth.Type {
+		case "basic":
+			req.SetBasicAuth(s.cfg.Auth.Username, s.cfg.Auth.Password.Value())
+		case "bearer":
+			req.Header.Set("Authorization", "Bearer "+s.cfg.Auth.Token.Value())
+		case "oauth2":
+			if token, err = s.oauth.Token(ctx); err != nil {
+				return httpout.Fail(httpout.Retry, fmt.Errorf("http sink %s: getting a token from %s: %w", s.name, s.cfg.Auth.TokenURL, err))
+			}
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		if res, err = s.client.Do(req); err != nil {
+			return httpout.Fail(httpout.Retry, fmt.Errorf("http %s: %w", s.cfg.URL, err))
+		}
+		if res.StatusCode != http.StatusUnauthorized || s.oauth == nil || attempt > 0 {
+			break
+		}
+		httpout.ReadBody(res)
+		s.oauth.Invalidate(token) // expired or revoked: a new token, once
+	}
+	raw := httpout.ReadBody(res)
+	k := s.policy.kind(res.StatusCode)
+	if k == httpout.OK {
+		return httpout.Ok()
+	}
+	err := fmt.Errorf("http %s %s: %d %s: %s", s.cfg.Method, s.cfg.URL, res.StatusCode, http.StatusText(res.StatusCode), httpout.Snippet(raw))
+	if k == httpout.Retry && (res.StatusCode == http.StatusTooManyRequests || res.StatusCode == http.StatusServiceUnavailable) {
+		s.gate.HoldFor(res.Header)
+	}
+	return httpout.Fail(k, err)
+}
+
+var _ pipeline.Sink = (*Sink)(nil)

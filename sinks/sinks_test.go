@@ -1,0 +1,43 @@
+package sinks
+
+import (
+	"strings"
+	"testing"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/sophos-connect/sophos-connect/config"
+)
+
+// TestHTTPSinkTypes builds the splunk_hec, sentinel and http sinks from YAML
+// the way the collector does: keys decoded strictly (an unknown key is named
+// with its line), defaults kept, and the description `validate` prints
+// carries no secret.
+func TestHTTPSinkTypes(t *testing.T) {
+	for _, tc := range []struct{ yaml, want, secret string }{
+		{"type: splunk_hec\nurl: https://splunk:8088\ntoken: hec-s3cret\nfields: false\ncef_strict: true\nformat: cef\n",
+			"sourcetype=sophos:central:${stream}s source=sophos-connect format=cef compression=gzip max_bytes=1048576 ack=false", "hec-s3cret"},
+		{"type: sentinel\ntenant_id: 72f988bf-86f1-41af-91ab-2d7cd011db47\nclient_id: 0c1ad2b3-4e5f-4a6b-8c7d-9e0f1a2b3c4d\nclient_secret: az-s3cret\nendpoint: https://x.westeurope-1.ingest.monitor.azure.com\ndcr_immutable_id: dcr-00112233445566778899aabbccddeeff\n",
+			"stream=Custom-SophosCentral_CL format=sentinel compression=gzip max_bytes=1000000", "az-s3cret"},
+		{"type: http\nurl: https://siem/ingest?key=q-s3cret\nheaders: {Authorization: h-s3cret}\nauth: {type: bearer, token: b-s3cret}\n",
+			"method=POST body=ndjson format=raw compression=none max_bytes=1048576 auth=bearer headers=Authorization retry_on=408,429,5xx reject_on=4xx split_on=400,413,422", "s3cret"},
+	} {
+		var comp config.Component
+		if err := yaml.Unmarshal([]byte("name: x\n"+tc.yaml), &comp); err != nil {
+			t.Fatal(err)
+		}
+		s, desc, err := Build(comp, "sinks[0]", nil)
+		if err != nil {
+			t.Fatalf("%s: %v", comp.Type, err)
+		}
+		s.Close()
+		if !strings.Contains(desc, tc.want) || strings.Contains(desc, tc.secret) {
+			t.Errorf("%s: description %q", comp.Type, desc)
+		}
+		var bad config.Component
+		yaml.Unmarshal([]byte("name: x\n"+tc.yaml+"tokn: 1\n"), &bad)
+		if _, _, err := Build(bad, "sinks[0]", nil); err == nil || !strings.Contains(err.Error(), "tokn") {
+			t.Errorf("%s: unknown key: %v", comp.Type, err)
+		}
+	}
+}
