@@ -26,13 +26,14 @@ func TestStateDirLockedSecondCommandExits2(t *testing.T) {
 	defer cancel()
 	done := make(chan int, 1)
 	go func() { code, _, _ := runApp(t, ctx, "-c", cfg); done <- code }()
-	holder := filepath.Join(dir, "state", "lock.holder")
+	// Wait until the first pass committed: the collector is up and idle.
+	committed := filepath.Join(dir, "state", "checkpoints.json")
 	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(5 * time.Millisecond) {
-		if _, err := os.Stat(holder); err == nil {
+		if _, err := os.Stat(committed); err == nil {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatal("the collector never took the state_dir lock")
+			t.Fatal("the collector never committed its first pass")
 		}
 	}
 	for _, args := range [][]string{{"-once"}, {"replay", "dlq"}, {"state", "reset"}, {}} {

@@ -15,19 +15,15 @@ var logSecrets struct {
 	list []string
 }
 
-// redactInLogs registers a secret (the client secret, once the config is read).
+// redactInLogs sets the secret to remove (the client secret of the config
+// just read; a reload replaces it).
 func redactInLogs(secret string) {
-	if len(secret) < 4 {
-		return
-	}
 	logSecrets.mu.Lock()
 	defer logSecrets.mu.Unlock()
-	for _, s := range logSecrets.list {
-		if s == secret {
-			return
-		}
+	logSecrets.list = logSecrets.list[:0]
+	if len(secret) >= 4 {
+		logSecrets.list = append(logSecrets.list, secret)
 	}
-	logSecrets.list = append(logSecrets.list, secret)
 }
 
 func redactLine(s string) string {
