@@ -3,6 +3,9 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"io"
+	"net"
+	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -225,4 +228,54 @@ func TestEchoedSecretNeverLogged(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestReadyzRedWhileCommitsFail: a checkpoint file that cannot be replaced
+// (here a directory in its place) turns /readyz red with the cause; once
+// the state dir is fixed it is ready again.
+func TestReadyzRedWhileCommitsFail(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	emu := newEmu(t, emulator.Options{Events: 30, Alerts: 3})
+	dir := t.TempDir()
+	cfg := writeConfig(t, dir, emu, "pull_time: 1\nmetrics_addr: "+addr+"\n")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan int, 1)
+	go func() { code, _, _ := runApp(t, ctx, "-c", cfg); done <- code }()
+	readyz := func() (int, string) {
+		res, err := http.Get("http://" + addr + "/readyz")
+		if err != nil {
+			return 0, err.Error()
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		return res.StatusCode, string(b)
+	}
+	waitUntil := func(what string, cond func() bool) {
+		t.Helper()
+		for deadline := time.Now().Add(30 * time.Second); !cond(); time.Sleep(10 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatal("timed out waiting for " + what)
+			}
+		}
+	}
+	cp := filepath.Join(dir, "state", "checkpoints.json")
+	waitUntil("the first commit", func() bool { _, err := os.Stat(cp); return err == nil })
+	waitUntil("ready", func() bool { code, _ := readyz(); return code == 200 })
+	os.Remove(cp)
+	os.MkdirAll(filepath.Join(cp, "x"), 0o700)
+	emu.AddItems(emu.TenantIDs()[0], "event", 5)
+	waitUntil("/readyz red", func() bool {
+		code, body := readyz()
+		return code == 503 && strings.Contains(body, "checkpoints cannot be committed")
+	})
+	os.RemoveAll(cp)
+	waitUntil("ready again", func() bool { code, _ := readyz(); return code == 200 })
+	cancel()
+	<-done
 }
