@@ -54,7 +54,7 @@ type Config struct {
 	Workers     int    `yaml:"workers"`
 	// MaxInflightPages bounds memory: pages pulled but not yet committed.
 	MaxInflightPages int `yaml:"max_inflight_pages"`
-	// FileMode is the permission of new output files (the seed's txt/json files and every txt/json sink without its own file_mode), octal (default 0640).
+	// FileMode is the permission of new output files and the log file (the seed's txt/json files and every txt/json sink without its own file_mode), octal (default 0640).
 	FileMode FileMode `yaml:"file_mode"`
 	// DeadLetter tunes state_dir/dead-letter.ndjson.
 	DeadLetter DeadLetterConfig `yaml:"dead_letter"`

@@ -189,7 +189,7 @@ func TestOutputFileMode(t *testing.T) {
 		if code, _, stderr := runApp(t, ctxT(t), "-c", cfg, "-once"); code != 0 {
 			t.Fatal(stderr)
 		}
-		for _, f := range []string{"sophos_events", "sophos_alerts.json", "lines.ndjson"} {
+		for _, f := range []string{"sophos_events", "sophos_alerts.json", "lines.ndjson", "Sophos_log.log"} {
 			st, err := os.Stat(filepath.Join(dir, f))
 			if err != nil {
 				t.Fatal(err)

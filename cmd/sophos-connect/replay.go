@@ -35,7 +35,8 @@ func (a *app) cmdReplay(ctx context.Context, g *globals, args []string) error {
 	if err != nil {
 		return err
 	}
-	log, closeLog, err := newLogger(c.LogLevel, logFilePath(c), a.stderr)
+	mode, _ := c.FileMode.Mode() // validated with the config
+	log, closeLog, err := newLogger(c.LogLevel, logFilePath(c), a.stderr, mode)
 	if err != nil {
 		return err
 	}

@@ -52,7 +52,8 @@ func (a *app) cmdRun(ctx context.Context, g *globals) error {
 	if err != nil {
 		return err
 	}
-	log, closeLog, err := newLogger(c.LogLevel, logFilePath(c), a.stderr)
+	mode, _ := c.FileMode.Mode() // validated with the config
+	log, closeLog, err := newLogger(c.LogLevel, logFilePath(c), a.stderr, mode)
 	if err != nil {
 		return err
 	}
