@@ -237,6 +237,7 @@ func (d *DeadLetter) rotateFor(n int64) error {
 	if err := os.Rename(d.path, to); err != nil {
 		return fmt.Errorf("rotate dead-letter file %s: %w", d.path, err)
 	}
+	d.size = 0 // the current file is a new one now, even if opening it fails
 	syncDir(dir)
 	return d.reopen()
 }
