@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/sophos-connect/sophos-connect/config"
 	"github.com/sophos-connect/sophos-connect/pipeline"
 	"github.com/sophos-connect/sophos-connect/pipeline/buffer"
@@ -175,6 +177,9 @@ func assemble(c *config.Config, streams []pipeline.Stream, log *slog.Logger, dry
 // buffer: {type: disk}.
 func (as *assembly) addBuffers(stateDir string, dlq *pipeline.DeadLetter, m *pipeline.Metrics, log *slog.Logger) error {
 	for i := range as.sinks {
+		if c, ok := as.sinks[i].Sink.(prometheus.Collector); ok {
+			m.Registry.MustRegister(c) // a sink's own counters (syslog truncations, …)
+		}
 		bc := as.buffers[i]
 		if bc.Type != "disk" {
 			continue
