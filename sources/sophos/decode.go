@@ -3,6 +3,7 @@ package sophos
 import (
 	"errors"
 	"fmt"
+	"unicode/utf8"
 
 	"github.com/sophos-connect/sophos-connect/pipeline"
 	"github.com/sophos-connect/sophos-connect/pipeline/rawjson"
@@ -143,7 +144,7 @@ func decodeItems(body []byte, start int, stream pipeline.Stream, tenant string, 
 			}
 			ee = end
 			if err != nil {
-				*rejected = append(*rejected, pipeline.Rejected{ID: r.ID, Raw: body[es:ee], Reason: fmt.Sprintf("malformed API item %d: %v", n, err)})
+				*rejected = append(*rejected, pipeline.Rejected{ID: r.ID, Raw: validUTF8(body[es:ee]), Reason: fmt.Sprintf("malformed API item %d: %v", n, err)})
 			} else {
 				*recs = append(*recs, r)
 			}
@@ -152,7 +153,7 @@ func decodeItems(body []byte, start int, stream pipeline.Stream, tenant string, 
 			if ee, err = rawjson.SkipValue(body, es); err != nil {
 				return ee, err
 			}
-			*rejected = append(*rejected, pipeline.Rejected{Raw: body[es:ee], Reason: fmt.Sprintf("malformed API item %d: not a JSON object", n)})
+			*rejected = append(*rejected, pipeline.Rejected{Raw: validUTF8(body[es:ee]), Reason: fmt.Sprintf("malformed API item %d: not a JSON object", n)})
 		}
 		i = rawjson.SkipSpace(body, ee)
 		if i < len(body) && body[i] == ']' {
@@ -163,4 +164,12 @@ func decodeItems(body []byte, start int, stream pipeline.Stream, tenant string, 
 		}
 		i++
 	}
+}
+
+// validUTF8 keeps invalid UTF-8 out of the dead-letter file too.
+func validUTF8(b []byte) []byte {
+	if utf8.Valid(b) {
+		return b
+	}
+	return pipeline.ValidUTF8(b)
 }
