@@ -281,6 +281,12 @@ func (r *runner) pass(ctx context.Context) (failed int, err error) {
 	var nFailed atomic.Int32
 	r.failedMu.Lock()
 	r.failed = r.failed[:0]
+	if u, ok := r.o.Source.(Unpullable); ok {
+		for _, what := range u.Unpullable() {
+			nFailed.Add(1)
+			r.failed = append(r.failed, what)
+		}
+	}
 	r.failedMu.Unlock()
 	for _, p := range parts {
 		select {

@@ -57,6 +57,13 @@ type Rejected struct {
 	Reason string
 }
 
+// Unpullable is optionally implemented by a Source that had to leave out
+// some of what it should pull (a tenant refused for an untrusted host):
+// each entry counts as a failed partition of the pass.
+type Unpullable interface {
+	Unpullable() []string
+}
+
 // Source pulls pages from Sophos Central (or the emulator).
 type Source interface {
 	// Partitions lists the tenant × stream pairs to pull.

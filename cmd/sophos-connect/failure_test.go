@@ -279,3 +279,28 @@ func TestReadyzRedWhileCommitsFail(t *testing.T) {
 	cancel()
 	<-done
 }
+
+// TestForeignTenantHostRefused: one tenant's apiHost points at another host
+// over plain http. That tenant is refused with an ERROR naming the host, no
+// request carrying the token reaches it, the other tenants are delivered,
+// and -once exits 1 naming the refused tenant.
+func TestForeignTenantHostRefused(t *testing.T) {
+	emu := newEmu(t, emulator.Options{Tenants: 2, Partner: true, Events: 40, Alerts: 4,
+		Faults: emulator.Faults{ForeignHost: true, Tenant: "2"}})
+	dir := t.TempDir()
+	cfg := writeConfig(t, dir, emu, "txt_file_creation: false\n")
+	code, _, stderr := runApp(t, ctxT(t), "-c", cfg, "-once")
+	bad := emu.TenantIDs()[1]
+	if code != exitRuntime || !strings.Contains(stderr, "refusing tenant "+bad) || !strings.Contains(stderr, "http://localhost:") {
+		t.Fatalf("exit %d, want 1 with an ERROR naming tenant 2 and its host: %s", code, stderr)
+	}
+	if n := emu.ForeignRequests(); n != 0 {
+		t.Fatalf("%d request(s) carried the bearer token to the foreign host", n)
+	}
+	got := jsonArrayIDs(t, filepath.Join(dir, "sophos_events.json"))
+	for _, id := range emu.AllIDs(emu.TenantIDs()[0], "event") {
+		if got[id] != 1 {
+			t.Fatalf("healthy tenant's event %s delivered %d times", id, got[id])
+		}
+	}
+}

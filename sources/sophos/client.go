@@ -24,6 +24,17 @@ type Client struct {
 	tok    string
 	tokExp time.Time
 	tokOld string // the previous token, redacted too
+
+	refusedMu sync.Mutex
+	refused   []string // tenants the last listing refused (untrusted apiHost)
+}
+
+// Refused lists the tenants the last tenant listing refused because their
+// apiHost is not trusted, as "tenant ID (name): reason".
+func (c *Client) Refused() []string {
+	c.refusedMu.Lock()
+	defer c.refusedMu.Unlock()
+	return append([]string(nil), c.refused...)
 }
 
 // NewClient checks cfg and builds a client. It makes no request: the first

@@ -84,6 +84,12 @@ func (c *Client) ListTenants(ctx context.Context, id *Identity) ([]Tenant, error
 	}
 	path := "/" + id.IDType + "/v1/tenants"
 	var out []Tenant
+	var refused []string
+	defer func() {
+		c.refusedMu.Lock()
+		c.refused = refused
+		c.refusedMu.Unlock()
+	}()
 	seen := map[string]bool{}
 	for page := 1; page <= maxPages; page++ {
 		var p struct {
@@ -109,6 +115,7 @@ func (c *Client) ListTenants(ctx context.Context, id *Identity) ([]Tenant, error
 			}
 			if err := c.checkHost(trimHost(t.APIHost), "tenant "+t.ID+" ("+t.Name+") apiHost"); err != nil {
 				c.log.Error(err.Error() + "; this tenant is skipped")
+				refused = append(refused, err.Error())
 				continue
 			}
 			out = append(out, Tenant{ID: t.ID, Name: t.Name, ShowAs: t.ShowAs, DataRegion: t.DataRegion, APIHost: trimHost(t.APIHost)})
