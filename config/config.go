@@ -51,8 +51,13 @@ type Config struct {
 
 	StateDir    string `yaml:"state_dir"`
 	MetricsAddr string `yaml:"metrics_addr"`
-	Workers     int    `yaml:"workers"`
-	// MaxInflightPages bounds memory: pages pulled but not yet committed.
+	// Workers is how many Sophos API requests run at once: auto (the default)
+	// adapts it to what the API allows (AIMD, up to max_workers); a number pins it.
+	Workers Workers `yaml:"workers"`
+	// MaxWorkers bounds automatic workers (default 64).
+	MaxWorkers int `yaml:"max_workers"`
+	// MaxInflightPages bounds memory: pages pulled but not yet committed
+	// (default 0 = 4 × workers, or max_workers with workers: auto).
 	MaxInflightPages int `yaml:"max_inflight_pages"`
 	// FileMode is the permission of new output files and the log file (the seed's txt/json files and every txt/json sink without its own file_mode), octal (default 0640).
 	FileMode FileMode `yaml:"file_mode"`
@@ -256,7 +261,8 @@ func Defaults() Config {
 		EventsAutoAcknowledgeLevel: "medium",
 
 		StateDir:   "./state",
-		Workers:    4,
+		Workers:    WorkersAuto,
+		MaxWorkers: DefaultMaxWorkers,
 		DeadLetter: DeadLetterConfig{MaxBytes: 100 << 20},
 		Sources: Sources{
 			Alerts: AlertsSource{Enabled: true},

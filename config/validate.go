@@ -48,14 +48,17 @@ func (c *Config) Validate() error {
 	if c.StateDir == "" {
 		add("must not be empty: checkpoints and buffers live there", "state_dir")
 	}
-	if c.Workers < 1 || c.Workers > 256 {
-		add("must be between 1 and 256", "workers")
+	if c.Workers < 0 || c.Workers > 256 {
+		add("must be auto or between 1 and 256", "workers")
+	}
+	if c.MaxWorkers < 1 || c.MaxWorkers > 256 {
+		add("must be between 1 and 256 (the bound of workers: auto)", "max_workers")
 	}
 	if _, err := c.FileMode.Mode(); err != nil {
 		add(err.Error(), "file_mode")
 	}
 	if c.MaxInflightPages < 0 || c.MaxInflightPages > 4096 {
-		add("must be 0 (automatic: 4 × workers) to 4096: each page in flight holds up to 1000 records in memory", "max_inflight_pages")
+		add("must be 0 (automatic) to 4096: each page in flight holds up to 1000 records in memory", "max_inflight_pages")
 	}
 	if c.DeadLetter.MaxBytes < 0 || (c.DeadLetter.MaxBytes > 0 && c.DeadLetter.MaxBytes < 1<<20) || c.DeadLetter.MaxBytes > 1<<40 {
 		add("must be 0 (never rotate) or 1MiB to 1TiB (default 100MiB)", "dead_letter", "max_bytes")

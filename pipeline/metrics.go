@@ -39,8 +39,9 @@ type Metrics struct {
 	// PartitionFailures counts passes in which a partition failed (tenant, stream).
 	PartitionFailures *prometheus.CounterVec
 	// CommitFailing is 1 while checkpoint commits fail.
-	CommitFailing prometheus.Gauge
-	commitErr     atomic.Value // string
+	CommitFailing  prometheus.Gauge
+	commitErr      atomic.Value     // string
+	APIConcurrency prometheus.Gauge // requests the Sophos client allows in flight
 
 	// Board is the status page's view, fed from the same places as the
 	// counters (per page or batch).
@@ -74,10 +75,11 @@ func NewMetrics() *Metrics {
 		InflightPages:     prometheus.NewGauge(prometheus.GaugeOpts{Name: "sophos_connect_inflight_pages", Help: "Pages pulled but not yet committed."}),
 		CommitFailing:     prometheus.NewGauge(prometheus.GaugeOpts{Name: "sophos_connect_checkpoint_commit_failing", Help: "1 while checkpoint commits to state_dir fail (pulling stops, /readyz is red)."}),
 		PartitionFailures: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sophos_connect_partition_failures_total", Help: "Passes in which a partition could not be pulled completely (retried next pass from its last good cursor)."}, pt),
+		APIConcurrency:    prometheus.NewGauge(prometheus.GaugeOpts{Name: "sophos_connect_api_concurrency_limit", Help: "Sophos API requests allowed in flight: the adaptive limit (workers: auto) or the fixed workers."}),
 	}
 	m.collectors = []prometheus.Collector{m.RecordsPulled, m.PagesPulled, m.BytesPulled, m.FetchErrors, m.APIErrors,
 		m.CheckpointAge, m.CheckpointTime, m.WindowGap, m.StageDropped, m.SinkDelivered, m.SinkRetried,
-		m.SinkRejected, m.SinkBatches, m.SinkLatency, m.SinkBufferBytes, m.SinkQueued, m.DeadLetters, m.InflightPages, m.PartitionFailures, m.CommitFailing,
+		m.SinkRejected, m.SinkBatches, m.SinkLatency, m.SinkBufferBytes, m.SinkQueued, m.DeadLetters, m.InflightPages, m.APIConcurrency, m.PartitionFailures, m.CommitFailing,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})}
 	m.Registry.MustRegister(m.collectors...)
 	m.Board = status.NewBoard("", time.Now())

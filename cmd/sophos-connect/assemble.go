@@ -261,7 +261,23 @@ func sophosConfig(c *config.Config) sophos.Config {
 		TrustedHosts:          c.Sophos.TrustedHosts,
 		FromDateOffsetMinutes: c.Sophos.FromDateOffsetMinutes,
 		Timeout:               c.Sophos.Timeout.D(),
+		Concurrency:           int(c.Workers), // 0 = auto: adaptive
+		MaxConcurrency:        c.MaxWorkers,
 	}
+}
+
+// pullWorkers is how many partitions the runner pulls at once and its
+// in-flight page bound: with workers: auto, max_workers partitions, so the
+// adaptive limiter (not the runner) decides how many requests run.
+func pullWorkers(c *config.Config) (workers, inflight int) {
+	workers, inflight = int(c.Workers), c.MaxInflightPages
+	if c.Workers.Auto() {
+		workers = c.MaxWorkers
+		if inflight == 0 {
+			inflight = max(16, c.MaxWorkers)
+		}
+	}
+	return workers, inflight
 }
 
 // parseSince reads -since: a duration, an RFC 3339 time or Unix seconds,
