@@ -54,6 +54,7 @@ var Table = []Factory{
 		}),
 	entry("elasticsearch", "Elasticsearch _bulk, idempotent by _id (go-elasticsearch v8)",
 		elasticsearch.DefaultConfig, elasticsearch.New, func(c elasticsearch.Config) string {
+			c.Resolve()
 			var hosts []string
 			for _, a := range c.Addresses {
 				if u, err := url.Parse(a); err == nil && u.User != nil {
@@ -66,7 +67,10 @@ var Table = []Factory{
 			if c.CloudID != "" {
 				addr = "cloud_id"
 			}
-			return fmt.Sprintf("addresses=%s index=%s op_type=%s format=%s", addr, c.Index, c.OpType, c.Format)
+			if addr == "" {
+				addr = elasticsearch.DefaultAddress
+			}
+			return fmt.Sprintf("addresses=%s index=%s op_type=%s format=%s id_mode=%s", addr, c.Index, c.OpType, c.Format, c.IDMode)
 		}),
 	entry("splunk_hec", "Splunk HTTP Event Collector, with optional indexer acknowledgement",
 		splunkhec.DefaultConfig, splunkhec.New, func(c splunkhec.Config) string {

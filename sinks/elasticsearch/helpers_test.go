@@ -132,7 +132,7 @@ func clusterTarget(t *testing.T) *target {
 
 // config is a sink config pointing at the target.
 func (tg *target) config(index string) Config {
-	c := DefaultConfig()
+	c := ecsConfig()
 	c.Addresses = []string{tg.url}
 	c.Username, c.Password, c.APIKey = tg.user, tg.pass, tg.apiKey
 	c.TLS.CAFile = tg.caFile
@@ -278,4 +278,13 @@ func writeAll(t *testing.T, s *Sink, batch []*pipeline.Record, attempts int) (pe
 	}
 	t.Fatalf("batch not delivered after %d attempts", attempts)
 	return nil, 0
+}
+
+// ecsConfig is DefaultConfig with format ecs, index sophos-${stream},
+// op_type index and id_mode id: the sink as the tests before format
+// integration knew it.
+func ecsConfig() Config {
+	c := DefaultConfig()
+	c.Format = "ecs"
+	return c
 }

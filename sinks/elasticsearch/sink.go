@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	es "github.com/elastic/go-elasticsearch/v8"
@@ -40,6 +41,8 @@ type Sink struct {
 
 	workers   []*worker // one per concurrent request, each with its encoder
 	lastBytes int       // bulk body bytes of the last Write (benchmarks)
+
+	lastPrivLog atomic.Int64 // unix ns of the last per-item 403 ERROR
 }
 
 // New builds the sink and its client; it does not contact the cluster
@@ -55,7 +58,9 @@ func New(name string, c Config, log *slog.Logger) (*Sink, error) {
 	ix, _ := parseIndex(c.Index)
 	workers := make([]*worker, c.Concurrency)
 	for i := range workers {
-		enc, err := encoding.New(c.Format, encoding.Options{CEFStrict: c.CEFStrict, Logger: log})
+		enc, err := encoding.New(c.Format, encoding.Options{CEFStrict: c.CEFStrict, Logger: log,
+			ECSExtras: c.ECSExtras, PreserveOriginalEvent: c.PreserveOriginalEvent,
+			PreserveDuplicateCustomFields: c.PreserveDuplicateCustomFields, Namespace: c.Namespace})
 		if err != nil {
 			return nil, fmt.Errorf("elasticsearch sink %q: format: %w", name, err)
 		}
@@ -101,8 +106,8 @@ func New(name string, c Config, log *slog.Logger) (*Sink, error) {
 		create:  c.OpType == "create",
 		where:   c.where(),
 	}
-	if s.create && c.Format != "ecs" {
-		s.log.Warn("elasticsearch: op_type create (data streams) needs an @timestamp field, which only format ecs writes", "format", c.Format)
+	if s.create && c.Format != "ecs" && c.Format != "integration" {
+		s.log.Warn("elasticsearch: op_type create (data streams) needs an @timestamp field, which only formats ecs and integration write", "format", c.Format)
 	}
 	return s, nil
 }

@@ -107,6 +107,7 @@ type Server struct {
 	log       []Request
 	stats     Stats
 	uuidSeq   uint64
+	limits    Limits // limits.go
 }
 
 // New starts a server on a free loopback port.
@@ -212,7 +213,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			Header: r.Header.Clone(), Items: items, Status: rec.status})
 		s.mu.Unlock()
 	}()
-	if !s.authenticate(rec, r) {
+	if !s.authenticate(rec, r) || s.tooLarge(rec, r) {
 		return
 	}
 	items = s.route(rec, r)
@@ -292,6 +293,9 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request) int {
 	case len(parts) == 0:
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
 			methodNotAllowed(w, r, "GET, HEAD")
+			return 0
+		}
+		if s.monitorForbidden(w) {
 			return 0
 		}
 		s.info(w, r)
