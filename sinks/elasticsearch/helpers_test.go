@@ -110,6 +110,9 @@ func forEachTarget(t *testing.T, fn func(t *testing.T, tg *target)) {
 
 func clusterTarget(t *testing.T) *target {
 	u := os.Getenv("ELASTICSEARCH_URL")
+	if u == "" && os.Getenv("CI") != "" {
+		t.Fatal("ELASTICSEARCH_URL is not set and CI is: .ci/run starts a node (test/services/search.sh)")
+	}
 	if u == "" {
 		t.Skip("ELASTICSEARCH_URL not set: set it (with ELASTICSEARCH_USERNAME/ELASTICSEARCH_PASSWORD or ELASTICSEARCH_API_KEY, and ELASTICSEARCH_CA_FILE for https with a private CA, if the cluster needs them) to run these tests against a real cluster")
 	}
@@ -126,6 +129,7 @@ func clusterTarget(t *testing.T) *target {
 		tr.TLSClientConfig = tc
 		tg.client = &http.Client{Transport: tr}
 	}
+	tg.url = productShim(t, tg.url, tg.client)
 	t.Cleanup(func() { tg.cleanup(t) })
 	return tg
 }

@@ -50,9 +50,19 @@ func (s *Sink) Start(ctx context.Context) error {
 		return s.statusError("health check GET /", res.StatusCode, body, 0)
 	}
 	version := rawjson.String(rawjson.Get(body, "version", "number"))
-	s.log.Info("elasticsearch: connected", "cluster", rawjson.String(rawjson.Get(body, "cluster_name")),
-		"version", version, "at", s.where, "index", s.cfg.Index, "op_type", s.cfg.OpType)
-	if major, _, _ := strings.Cut(version, "."); major != "" && atoi(major) < 8 {
+	if s.product != "" {
+		// Another product's client does no product check: do it here.
+		if d := rawjson.String(rawjson.Get(body, "version", "distribution")); d != s.product {
+			return fmt.Errorf("%s %s: GET / reports distribution %q (version %s), not %s: check addresses (for Elasticsearch use sink type elasticsearch)",
+				s.product, s.where, d, version, s.product)
+		}
+		s.log.Info(s.product+": connected", "cluster", rawjson.String(rawjson.Get(body, "cluster_name")),
+			"version", version, "at", s.where, "index", s.cfg.Index, "op_type", s.cfg.OpType)
+	} else {
+		s.log.Info("elasticsearch: connected", "cluster", rawjson.String(rawjson.Get(body, "cluster_name")),
+			"version", version, "at", s.where, "index", s.cfg.Index, "op_type", s.cfg.OpType)
+	}
+	if major, _, _ := strings.Cut(version, "."); s.product == "" && major != "" && atoi(major) < 8 {
 		s.log.Warn("elasticsearch: this sink is built for Elasticsearch 8.x", "version", version)
 	}
 	if err := s.checks(ctx); err != nil {

@@ -585,6 +585,9 @@ func (s *Server) fieldMapping(w http.ResponseWriter, r *http.Request, expr, fiel
 			if fm.ignoreMalformed {
 				out = append(out, `,"ignore_malformed":true`...)
 			}
+			if fm.keywordSub {
+				out = append(out, `,"fields":{"keyword":{"type":"keyword","ignore_above":256}}`...)
+			}
 			out = append(out, `}}}`...)
 		}
 		ix.mapMu.RUnlock()

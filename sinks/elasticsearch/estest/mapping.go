@@ -31,6 +31,9 @@ type field struct {
 	t               ftype
 	es              string // Elasticsearch type name, for messages
 	ignoreMalformed bool
+	// keywordSub: a dynamically mapped string, text with a "keyword"
+	// multi-field (ignore_above 256), as a real node maps it
+	keywordSub bool
 }
 
 // mapping is an index's mapping: field paths (dotted) to types, grown by
@@ -549,7 +552,7 @@ func (c *checker) dynamicType(v []byte) field {
 		if c.m.dateDetection && looksLikeDate(unquoteKey(v)) {
 			return field{t: ftDate, es: "date"}
 		}
-		return field{t: ftText, es: "text"}
+		return field{t: ftText, es: "text", keywordSub: true}
 	case 't', 'f':
 		return field{t: ftBool, es: "boolean"}
 	}
