@@ -49,7 +49,7 @@ func (r *runner) schedule(ctx context.Context, parts []Partition) (failed int) {
 					r.failedMu.Unlock()
 					r.o.Metrics.Board.Failed(p.Tenant, p.TenantName, string(p.Stream), err.Error(), r.o.Now())
 					r.o.Metrics.PartitionFailures.WithLabelValues(p.Tenant, string(p.Stream)).Inc()
-					r.log.Error(fmt.Sprintf("pull %s failed for this pass (it is retried next pass from its last committed cursor): %v", p, err), "source", sourceName(p.Stream), "tenant", p.Tenant, "stream", p.Stream.Plural())
+					r.log.Error(fmt.Sprintf("pull %s: %v — failed for this pass, retried next pass from its last committed cursor", p, err), "source", sourceName(p.Stream), "tenant", p.Tenant, "stream", p.Stream.Plural())
 					finish(true)
 				case more && ctx.Err() == nil:
 					queue <- p

@@ -349,7 +349,8 @@ func (a *app) collect(ctx context.Context, c *config.Config, g *globals, o colle
 	if nc := next.Load(); nc != nil && ctx.Err() == nil && err == nil {
 		return reloadRequest{nc}
 	}
-	if err == nil && o.timeout > 0 && ctx.Err() == nil && runCtx.Err() == context.DeadlineExceeded {
+	var undelivered *pipeline.UndeliveredError
+	if (err == nil || errors.As(err, &undelivered)) && o.timeout > 0 && ctx.Err() == nil && runCtx.Err() == context.DeadlineExceeded {
 		var parts []string
 		for _, s := range as.sinks {
 			if n := st.Undelivered[s.Name]; n > 0 {
