@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 
@@ -33,6 +34,7 @@ type Sink struct {
 	ctype  string
 	policy policy
 	oauth  *httpout.ClientCredentials
+	where  string // URL for messages: its query (it may hold a key) hidden
 
 	gate      httpout.Gate
 	e         httpout.Encoded
@@ -94,7 +96,7 @@ func New(name string, c Config, log *slog.Logger) (*Sink, error) {
 	if err != nil {
 		return nil, fmt.Errorf("http sink %q: %w", name, err)
 	}
-	s := &Sink{name: name, cfg: c, log: log, client: client, enc: enc,
+	s := &Sink{name: name, cfg: c, log: log, client: client, enc: enc, where: displayURL(c.URL),
 		policy: policy{parseAll(c.RetryOn), parseAll(c.RejectOn), parseAll(c.SplitOn)}}
 	switch {
 	case c.Body == "ndjson":
@@ -219,7 +221,12 @@ func (s *Sink) send(ctx context.Context, sp httpout.Span) httpout.Result {
 			req.Header.Set("Authorization", "Bearer "+token)
 		}
 		if res, err = s.client.Do(req); err != nil {
-			return httpout.Fail(httpout.Retry, fmt.Errorf("http %s: %w", s.cfg.URL, err))
+			// *url.Error repeats the whole URL: keep only its cause
+			var ue *url.Error
+			if errors.As(err, &ue) {
+				err = ue.Err
+			}
+			return httpout.Fail(httpout.Retry, fmt.Errorf("http %s %s: %w", s.cfg.Method, s.where, err))
 		}
 		if res.StatusCode != http.StatusUnauthorized || s.oauth == nil || attempt > 0 {
 			break
@@ -232,11 +239,20 @@ func (s *Sink) send(ctx context.Context, sp httpout.Span) httpout.Result {
 	if k == httpout.OK {
 		return httpout.Ok()
 	}
-	err := fmt.Errorf("http %s %s: %d %s: %s", s.cfg.Method, s.cfg.URL, res.StatusCode, http.StatusText(res.StatusCode), httpout.Snippet(raw))
+	err := fmt.Errorf("http %s %s: %d %s: %s", s.cfg.Method, s.where, res.StatusCode, http.StatusText(res.StatusCode), httpout.Snippet(raw))
 	if k == httpout.Retry && (res.StatusCode == http.StatusTooManyRequests || res.StatusCode == http.StatusServiceUnavailable) {
 		s.gate.HoldFor(res.Header)
 	}
 	return httpout.Fail(k, err)
+}
+
+// displayURL hides a URL's query string (it may hold a key) for messages.
+func displayURL(a string) string {
+	if u, err := url.Parse(a); err == nil && u.RawQuery != "" {
+		u.RawQuery = "…"
+		return u.String()
+	}
+	return a
 }
 
 var _ pipeline.Sink = (*Sink)(nil)

@@ -1,0 +1,55 @@
+package httpsink
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/sophos-connect/sophos-connect/sinks/httpout/outtest"
+)
+
+// TestURLQueryKeyNotInErrors: a key in the URL's query string (many
+// receivers take one there) is hidden by validate, so it must not reach the
+// errors either: they are logged, shown on the status page and written to
+// the dead-letter file.
+func TestURLQueryKeyNotInErrors(t *testing.T) {
+	const key = "k3y/Secr+t=9"
+	forms := []string{key, url.QueryEscape(key), url.PathEscape(key)}
+	check := func(what string, err error) {
+		t.Helper()
+		if err == nil {
+			t.Fatalf("%s: no error", what)
+		}
+		for _, f := range forms {
+			if strings.Contains(err.Error(), f) {
+				t.Errorf("%s: the key (%q) is in the error: %v", what, f, err)
+			}
+		}
+	}
+	status := http.StatusServiceUnavailable
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(status)
+	}))
+	defer srv.Close()
+	c := DefaultConfig()
+	c.URL = srv.URL + "/ingest?api_key=" + url.QueryEscape(key)
+	s := started(t, c)
+	recs := outtest.Records(t, "q", 2)
+	check("503", s.Write(context.Background(), recs))
+	status = http.StatusNotFound // rejected: the reason goes to the dead-letter file
+	check("404", s.Write(context.Background(), recs))
+
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // nobody listens there now
+	c.URL = "http://" + addr + "/ingest?api_key=" + url.QueryEscape(key)
+	s = started(t, c)
+	check("connection refused", s.Write(context.Background(), recs))
+}
