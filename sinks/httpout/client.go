@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
+	"strings"
 	"time"
 
 	"github.com/sophos-connect/sophos-connect/config"
@@ -52,4 +54,24 @@ func Snippet(b []byte) string {
 		b = append(b[:200:200], "…"...)
 	}
 	return string(bytes.ReplaceAll(b, []byte("\n"), []byte(" ")))
+}
+
+// RedactURL drops user:password@ from a URL for messages, also from one
+// that does not parse (config errors echo what was written).
+func RedactURL(a string) string {
+	if u, err := url.Parse(a); err == nil {
+		if u.User == nil {
+			return a
+		}
+		u.User = nil
+		return u.String()
+	}
+	if i := strings.LastIndex(a, "@"); i >= 0 {
+		scheme, _, ok := strings.Cut(a, "://")
+		if ok && !strings.Contains(scheme, "@") {
+			return scheme + "://…@" + a[i+1:]
+		}
+		return "…@" + a[i+1:]
+	}
+	return a
 }

@@ -53,3 +53,23 @@ func TestURLQueryKeyNotInErrors(t *testing.T) {
 	s = started(t, c)
 	check("connection refused", s.Write(context.Background(), recs))
 }
+
+// TestURLCredentialsNotEchoed: a url or auth.token_url with user:password@
+// that is wrong in another way must not print the password in validate.
+func TestURLCredentialsNotEchoed(t *testing.T) {
+	for _, u := range []string{"htps://admin:pw5ecret@siem/ingest", "https://admin:pw5ecret@si em/ingest", "https://admin:pw5ecret@siem/ingest"} {
+		c := DefaultConfig()
+		c.URL = u
+		err := c.Validate()
+		if err == nil || strings.Contains(err.Error(), "pw5ecret") {
+			t.Errorf("url %s: want an error without the password, got %v", u, err)
+		}
+		c = DefaultConfig()
+		c.URL = "https://siem/ingest"
+		c.Auth = Auth{Type: "oauth2", TokenURL: u, ClientID: "id", ClientSecret: "s"}
+		err = c.Validate()
+		if err == nil || strings.Contains(err.Error(), "pw5ecret") {
+			t.Errorf("auth.token_url %s: want an error without the password, got %v", u, err)
+		}
+	}
+}

@@ -155,3 +155,25 @@ func TestRoleMissingRetried(t *testing.T) {
 		t.Fatalf("want all 20 for retry, got %v", err)
 	}
 }
+
+// TestURLCredentialsRejected: endpoint and authority_host with
+// user:password@ are refused (the API authenticates with the Entra token;
+// the URL is printed by validate, logs and the status page), and the
+// password is not echoed.
+func TestURLCredentialsRejected(t *testing.T) {
+	srv := testServer(t, sentineltest.Options{})
+	for _, u := range []string{"https://u:pw5ecret@dce.example", "http://u:pw5ecret@dce.example", "https://u:pw5ecret@dce example"} {
+		for _, key := range []string{"endpoint", "authority_host"} {
+			c := testConfig(t, srv)
+			if key == "endpoint" {
+				c.Endpoint = u
+			} else {
+				c.AuthorityHost = u
+			}
+			err := c.Validate()
+			if err == nil || !strings.Contains(err.Error(), key) || strings.Contains(err.Error(), "pw5ecret") {
+				t.Errorf("%s %s: want an error naming %s without the password, got %v", key, u, key, err)
+			}
+		}
+	}
+}
