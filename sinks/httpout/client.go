@@ -3,6 +3,7 @@ package httpout
 import (
 	"bytes"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -25,7 +26,27 @@ func NewClient(t config.TLS, timeout time.Duration) (*http.Client, error) {
 	tr.MaxIdleConnsPerHost = 4
 	// Do not ask for gzip answers: transparent decompression is fine, but
 	// the bodies that matter here are tiny JSON.
-	return &http.Client{Transport: tr, Timeout: timeout}, nil
+	return &http.Client{Transport: tr, Timeout: timeout, CheckRedirect: sameMethodRedirect}, nil
+}
+
+// sameMethodRedirect follows only redirects that resend the request as it
+// was (307, 308). After a 301, 302 or 303 Go's client would send a GET
+// without the body, and that GET's 200 would count the records as
+// delivered: stop with an error naming the new address instead.
+func sameMethodRedirect(req *http.Request, via []*http.Request) error {
+	if len(via) >= 10 {
+		return errors.New("stopped after 10 redirects")
+	}
+	if req.Method != via[0].Method {
+		status := 0
+		if req.Response != nil {
+			status = req.Response.StatusCode
+		}
+		to := *req.URL
+		to.User, to.RawQuery, to.Fragment = nil, "", ""
+		return fmt.Errorf("the receiver redirects (%d) to %s, which would turn the %s into a %s without the records: set the url to that address", status, to.String(), via[0].Method, req.Method)
+	}
+	return nil
 }
 
 // ReadBody reads at most 1 MiB of an answer (error bodies are small; a huge

@@ -73,3 +73,33 @@ func TestURLCredentialsNotEchoed(t *testing.T) {
 		}
 	}
 }
+
+// TestRedirectToGETNotDelivered: a receiver answering 301/302/303 (an
+// http→https redirect in front of it, a moved path) makes Go's client
+// repeat the request as a GET without the body; the 200 of that GET must
+// not count the records as delivered.
+func TestRedirectToGETNotDelivered(t *testing.T) {
+	var posts int
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case r.URL.Path == "/ingest":
+			http.Redirect(w, r, "/moved", http.StatusMovedPermanently)
+		case r.Method == http.MethodPost:
+			posts++
+			w.WriteHeader(http.StatusOK)
+		default:
+			w.Write([]byte("<html>a landing page</html>"))
+		}
+	}))
+	defer srv.Close()
+	c := DefaultConfig()
+	c.URL = srv.URL + "/ingest"
+	s := started(t, c)
+	err := s.Write(context.Background(), outtest.Records(t, "redir", 3))
+	if err == nil && posts == 0 {
+		t.Fatal("records counted as delivered, but the receiver only got a GET without them")
+	}
+	if err != nil && !strings.Contains(err.Error(), "/moved") {
+		t.Errorf("the error does not say where the receiver redirects: %v", err)
+	}
+}
