@@ -2,6 +2,8 @@ package httpsink
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -9,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/sophos-connect/sophos-connect/config"
 	"github.com/sophos-connect/sophos-connect/sinks/httpout/outtest"
 )
 
@@ -101,5 +104,51 @@ func TestRedirectToGETNotDelivered(t *testing.T) {
 	}
 	if err != nil && !strings.Contains(err.Error(), "/moved") {
 		t.Errorf("the error does not say where the receiver redirects: %v", err)
+	}
+}
+
+// TestEchoedSecretsRedacted: a receiver that echoes the request's
+// credentials in its error body (literally, URL-encoded, JSON-escaped or as
+// the Authorization header) must not get them into the error, which is
+// logged, shown on the status page and kept as the dead-letter reason.
+func TestEchoedSecretsRedacted(t *testing.T) {
+	const hdr, pass, tok, key = `h3ader/"val+ue`, `pa55/w"rd+x`, `t0ken/"b+c`, `qu3ry/k+y`
+	const access, csecret = `acc3ss/"t+k`, `cl1ent/"s+c`
+	for _, auth := range []Auth{{Type: "basic", Username: "siem", Password: pass}, {Type: "bearer", Token: tok},
+		{Type: "oauth2", ClientID: "app", ClientSecret: csecret}} {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path == "/token" {
+				b, _ := json.Marshal(map[string]any{"access_token": access, "token_type": "Bearer", "expires_in": 3600})
+				w.Write(b)
+				return
+			}
+			r.ParseForm()
+			w.WriteHeader(http.StatusForbidden)
+			b, _ := json.Marshal(map[string]any{"error": "refused", "headers": r.Header, "query": r.URL.RawQuery,
+				"decoded": r.URL.Query().Get("api_key") + " " + r.Header.Get("X-Api-Key")})
+			w.Write(b)
+		}))
+		c := DefaultConfig()
+		c.URL = srv.URL + "/ingest?api_key=" + url.QueryEscape(key)
+		c.Headers = map[string]config.Secret{"X-Api-Key": hdr}
+		c.Auth = auth
+		if auth.Type == "oauth2" {
+			c.Auth.TokenURL = srv.URL + "/token"
+		}
+		s := started(t, c)
+		err := s.Write(context.Background(), outtest.Records(t, "echo", 1))
+		srv.Close()
+		if err == nil {
+			t.Fatal("no error")
+		}
+		for _, v := range []string{hdr, pass, tok, key, "siem:" + pass, access, csecret} {
+			jb, _ := json.Marshal(v)
+			forms := []string{v, url.QueryEscape(v), string(jb[1 : len(jb)-1]), base64.StdEncoding.EncodeToString([]byte(v))}
+			for _, f := range forms {
+				if strings.Contains(err.Error(), f) {
+					t.Errorf("auth %s: %q (a form of %q) is in the error: %v", auth.Type, f, v, err)
+				}
+			}
+		}
 	}
 }
