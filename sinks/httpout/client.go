@@ -77,15 +77,22 @@ func Snippet(b []byte) string {
 	return string(bytes.ReplaceAll(b, []byte("\n"), []byte(" ")))
 }
 
-// RedactURL drops user:password@ from a URL for messages, also from one
-// that does not parse (config errors echo what was written).
+// RedactURL drops user:password@ and the query (it may hold a key) from a
+// URL for messages, also from one that does not parse (config errors echo
+// what was written).
 func RedactURL(a string) string {
 	if u, err := url.Parse(a); err == nil {
-		if u.User == nil {
+		if u.User == nil && u.RawQuery == "" {
 			return a
 		}
 		u.User = nil
+		if u.RawQuery != "" {
+			u.RawQuery = "…"
+		}
 		return u.String()
+	}
+	if i := strings.IndexByte(a, '?'); i >= 0 {
+		a = a[:i] + "?…"
 	}
 	if i := strings.LastIndex(a, "@"); i >= 0 {
 		scheme, _, ok := strings.Cut(a, "://")

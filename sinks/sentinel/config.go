@@ -99,8 +99,8 @@ func (c *Config) Validate() error {
 	}
 	if c.Endpoint == "" {
 		bad("endpoint", "missing: the DCR's (or DCE's) logs ingestion endpoint, e.g. https://my-dce.westeurope-1.ingest.monitor.azure.com")
-	} else if u, err := url.Parse(c.Endpoint); err != nil || u.Scheme != "https" || u.Host == "" || (u.Path != "" && u.Path != "/") {
-		bad("endpoint", "%q is not an https base URL: the logs ingestion endpoint without a path", httpout.RedactURL(c.Endpoint))
+	} else if u, err := url.Parse(c.Endpoint); err != nil || u.Scheme != "https" || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" {
+		bad("endpoint", "%q is not an https base URL: the logs ingestion endpoint without a path or query (the sink adds /dataCollectionRules/…?api-version=…)", httpout.RedactURL(c.Endpoint))
 	} else if u.User != nil {
 		bad("endpoint", "must not carry credentials: the API authenticates with client_id and client_secret")
 	}

@@ -25,6 +25,7 @@ func TestConfigValidate(t *testing.T) {
 		{func(c *Config) { c.ClientSecret = "" }, "client_secret: missing"},
 		{func(c *Config) { c.Endpoint = "http://dce.example" }, "not an https base URL"},
 		{func(c *Config) { c.Endpoint += "/dataCollectionRules/x" }, "without a path"},
+		{func(c *Config) { c.Endpoint += "/?api-version=2023-01-01" }, "without a path or query"},
 		{func(c *Config) { c.DCRImmutableID = "SophosDCR" }, "dcr_immutable_id"},
 		{func(c *Config) { c.Stream = "SophosCentral_CL" }, "Custom-<name>"},
 		{func(c *Config) { c.Format = "cef" }, `"cef" is not one of`},
