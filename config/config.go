@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -61,6 +62,10 @@ type Config struct {
 	// MaxInflightPages bounds memory: pages pulled but not yet committed
 	// (default 0 = 4 × workers, or max_workers with workers: auto).
 	MaxInflightPages int `yaml:"max_inflight_pages"`
+	// FileMode is the permission of new output files and the log file (the seed's txt/json files and every txt/json sink without its own file_mode), octal (default 0640).
+	FileMode FileMode `yaml:"file_mode"`
+	// DeadLetter tunes state_dir/dead-letter.ndjson.
+	DeadLetter DeadLetterConfig `yaml:"dead_letter"`
 
 	Sources    Sources     `yaml:"sources"`
 	Transforms []Component `yaml:"transforms"`
@@ -77,6 +82,12 @@ type Config struct {
 	root      *yaml.Node        `yaml:"-"`
 }
 
+// DeadLetterConfig tunes the dead-letter file.
+type DeadLetterConfig struct {
+	// MaxBytes rotates dead-letter.ndjson to dead-letter-<UTC time>.ndjson at this size; rotated files are kept (default 100MiB, 0 = never rotate).
+	MaxBytes ByteSize `yaml:"max_bytes"`
+}
+
 // FileRotate is the seed's files' rotation, as a file sink's rotate: key.
 type FileRotate struct {
 	MaxBytes ByteSize `yaml:"max_bytes"` // start a new file before this size (0 = no limit)
@@ -86,12 +97,14 @@ type FileRotate struct {
 
 // Sophos holds the credentials and API locations.
 type Sophos struct {
-	ClientID              string   `yaml:"client_id"`
-	ClientSecret          Secret   `yaml:"client_secret"`
-	AuthURL               string   `yaml:"auth_url"`
-	APIHost               string   `yaml:"api_host"`
-	Tenants               []string `yaml:"tenants"`
-	CAFile                string   `yaml:"ca_file"`
+	ClientID     string   `yaml:"client_id"`
+	ClientSecret Secret   `yaml:"client_secret"`
+	AuthURL      string   `yaml:"auth_url"`
+	APIHost      string   `yaml:"api_host"`
+	Tenants      []string `yaml:"tenants"`
+	CAFile       string   `yaml:"ca_file"`
+	// TrustedHosts adds host patterns ("gw.example.com", "*.example.com"; "http://host:port" for plain http) that hosts named by API responses may match to receive the bearer token (default: *.sophos.com and api_host's own host).
+	TrustedHosts          []string `yaml:"trusted_hosts"`
 	FromDateOffsetMinutes int      `yaml:"from_date_offset_minutes"`
 	Timeout               Duration `yaml:"timeout"`
 }
@@ -264,6 +277,7 @@ func Defaults() Config {
 		StateDir:   "./state",
 		Workers:    WorkersAuto,
 		MaxWorkers: DefaultMaxWorkers,
+		DeadLetter: DeadLetterConfig{MaxBytes: 100 << 20},
 		Sources: Sources{
 			Alerts: AlertsSource{Enabled: true},
 			Events: EventsSource{Enabled: true},
@@ -319,7 +333,9 @@ func Parse(name string, data []byte) (*Config, error) {
 	if root.Kind != yaml.MappingNode {
 		return nil, prefixFile(name, &FieldError{Line: root.Line, Msg: "the file must be a mapping of keys (e.g. `sophos:`, `sinks:`)"})
 	}
-	c.unsetVars = expandEnv(root)
+	if errs := expandEnv(root); len(errs) > 0 {
+		return nil, prefixFile(name, errs)
+	}
 	c.root = root
 	if err := DecodeStrict(root, &c, ""); err != nil {
 		return nil, prefixFile(name, err)
@@ -383,12 +399,37 @@ func prefixFile(file string, err error) error {
 // environment variables and are left alone.
 var envRE = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)(:-([^}]*))?\}`)
 
-// expandEnv expands variables in every scalar value, in place, and returns
-// the variables that were unset (name → the key's line, for messages).
-func expandEnv(n *yaml.Node) map[string]string {
-	unset := map[string]string{}
-	var walk func(n *yaml.Node)
-	walk = func(n *yaml.Node) {
+// expandEnv expands variables in every scalar value, in place. A ${VAR}
+// that is unset and has no :-default is an error naming it and its line (an
+// empty value would silently turn ${DATA}/sophos into /sophos), and so is
+// ${…} in a key. ${VAR:-default} takes the default when VAR is unset or
+// empty; a VAR set to "" without a default expands to "".
+func expandEnv(n *yaml.Node) Errors {
+	var errs Errors
+	var walk func(n *yaml.Node, key string)
+	walk = func(n *yaml.Node, key string) {
+		join := func(k string) string {
+			if key == "" {
+				return k
+			}
+			return key + "." + k
+		}
+		switch n.Kind {
+		case yaml.MappingNode:
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				k := n.Content[i]
+				if strings.Contains(k.Value, "${") {
+					errs = append(errs, &FieldError{Line: k.Line, Key: join(k.Value), Msg: "${…} is not allowed in a key: only values are expanded"})
+				}
+				walk(n.Content[i+1], join(k.Value))
+			}
+			return
+		case yaml.SequenceNode:
+			for i, c := range n.Content {
+				walk(c, fmt.Sprintf("%s[%d]", key, i))
+			}
+			return
+		}
 		if n.Kind == yaml.ScalarNode && strings.Contains(n.Value, "${") {
 			n.Value = envRE.ReplaceAllStringFunc(n.Value, func(m string) string {
 				sub := envRE.FindStringSubmatch(m)
@@ -396,13 +437,16 @@ func expandEnv(n *yaml.Node) map[string]string {
 				if name == "stream" || name == "tenant" {
 					return m
 				}
-				if v, ok := os.LookupEnv(name); ok && v != "" {
+				v, ok := os.LookupEnv(name)
+				switch {
+				case ok && v != "":
 					return v
-				}
-				if sub[2] != "" {
+				case sub[2] != "":
 					return sub[3]
+				case ok:
+					return ""
 				}
-				unset[name] = fmt.Sprint(n.Line)
+				errs = append(errs, &FieldError{Line: n.Line, Key: key, Msg: fmt.Sprintf("${%s} is not set: export %s, or give a default with ${%s:-value}", name, name, name)})
 				return ""
 			})
 			// An expanded value is data, not YAML: keep it a string unless
@@ -410,11 +454,44 @@ func expandEnv(n *yaml.Node) map[string]string {
 			return
 		}
 		for _, c := range n.Content {
-			walk(c)
+			walk(c, key)
 		}
 	}
-	walk(n)
-	return unset
+	walk(n, "")
+	return errs
+}
+
+// InsecureTLS lists every "insecure_skip_verify: true" in the file as
+// "key (line N)", for a WARN at start and a line in `validate`.
+func (c *Config) InsecureTLS() []string {
+	var out []string
+	var walk func(n *yaml.Node, key string)
+	walk = func(n *yaml.Node, key string) {
+		switch n.Kind {
+		case yaml.MappingNode:
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				k, v := n.Content[i], n.Content[i+1]
+				path := k.Value
+				if key != "" {
+					path = key + "." + k.Value
+				}
+				if k.Value == "insecure_skip_verify" && v.Kind == yaml.ScalarNode {
+					if b, err := strconv.ParseBool(v.Value); err == nil && b {
+						out = append(out, fmt.Sprintf("%s (line %d)", path, k.Line))
+					}
+				}
+				walk(v, path)
+			}
+		case yaml.SequenceNode:
+			for i, e := range n.Content {
+				walk(e, fmt.Sprintf("%s[%d]", key, i))
+			}
+		}
+	}
+	if c.root != nil {
+		walk(c.root, "")
+	}
+	return out
 }
 
 // lineOf returns the line of the dotted key path in the file (0 if unknown).

@@ -5,6 +5,7 @@
 package sinks
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/url"
@@ -170,7 +171,16 @@ func entry[C any, PC validator[C], S pipeline.Sink](typ, doc string, def func() 
 			}
 		}
 		if err := PC(&cfg).Validate(); err != nil {
-			return nil, "", &config.FieldError{Line: comp.Line, Key: prefix, Msg: err.Error()}
+			// one error per bad key, each with the sink's line and path
+			var list config.Errors
+			if !errors.As(err, &list) {
+				return nil, "", &config.FieldError{Line: comp.Line, Key: prefix, Msg: err.Error()}
+			}
+			out := make(config.Errors, len(list))
+			for i, e := range list {
+				out[i] = &config.FieldError{Line: comp.Line, Key: prefix, Msg: e.Error()}
+			}
+			return nil, "", out
 		}
 		s, err := newFn(comp.Name, cfg, log)
 		if err != nil {

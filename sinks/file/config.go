@@ -36,6 +36,9 @@ func (r Rotate) Validate() error {
 	if r.MaxBytes < 0 || r.MaxAge < 0 || r.Keep < 0 {
 		return fmt.Errorf("rotate: max_bytes, max_age and keep must not be negative")
 	}
+	if r.Keep > 100000 {
+		return fmt.Errorf("rotate: keep %d: use at most 100000 rotated files (0 = keep all)", r.Keep)
+	}
 	return nil
 }
 
@@ -51,6 +54,8 @@ type TxtConfig struct {
 	// Sync fsyncs after every batch (default true): a record is delivered
 	// only once it is on disk.
 	Sync *bool `yaml:"sync"`
+	// FileMode is the permission of files this sink creates, octal (default: the top-level file_mode, 0640).
+	FileMode config.FileMode `yaml:"file_mode"`
 }
 
 // DefaultTxtConfig returns the defaults.
@@ -60,6 +65,9 @@ func DefaultTxtConfig() TxtConfig { return TxtConfig{Format: "txt"} }
 func (c *TxtConfig) Validate() error {
 	if strings.TrimSpace(c.Path) == "" {
 		return fmt.Errorf("path: missing: the file to write, e.g. /var/log/sophos/alerts.log")
+	}
+	if _, err := c.FileMode.Mode(); err != nil {
+		return err
 	}
 	if _, err := encoding.New(c.Format, encoding.Options{CEFStrict: c.CEFStrict}); err != nil {
 		return fmt.Errorf("format: %w", err)
@@ -83,6 +91,8 @@ type JSONConfig struct {
 	// Sync fsyncs after every batch (default true): a record is delivered
 	// only once it is on disk.
 	Sync *bool `yaml:"sync"`
+	// FileMode is the permission of files this sink creates, octal (default: the top-level file_mode, 0640).
+	FileMode config.FileMode `yaml:"file_mode"`
 }
 
 // DefaultJSONConfig returns the defaults.
@@ -92,6 +102,9 @@ func DefaultJSONConfig() JSONConfig { return JSONConfig{Layout: "array"} }
 func (c *JSONConfig) Validate() error {
 	if strings.TrimSpace(c.Path) == "" {
 		return fmt.Errorf("path: missing: the file to write, e.g. /var/log/sophos/events.json")
+	}
+	if _, err := c.FileMode.Mode(); err != nil {
+		return err
 	}
 	switch c.Layout {
 	case "array", "lines":
