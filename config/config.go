@@ -29,30 +29,48 @@ const (
 
 // Config is the whole file.
 type Config struct {
+	// Sophos is the Sophos Central API credential and where to reach it.
 	Sophos Sophos `yaml:"sophos"`
 
-	// The seed's keys, same names and defaults.
-	PullTime           Duration `yaml:"pull_time"`
-	Run                bool     `yaml:"run"`
-	SaveFileLocation   string   `yaml:"save_file_location"`
-	TxtFileCreation    bool     `yaml:"txt_file_creation"`
-	JSONFileCreation   bool     `yaml:"json_file_creation"`
-	AlertsTxtFileName  string   `yaml:"alerts_txt_file_name"`
-	EventsTxtFileName  string   `yaml:"events_txt_file_name"`
-	AlertsJSONFileName string   `yaml:"alerts_json_file_name"`
-	EventsJSONFileName string   `yaml:"events_json_file_name"`
-	LogLevel           string   `yaml:"log_level"`
-	LogFileName        string   `yaml:"log_file_name"`
+	// The seed's keys follow, with the seed's names and defaults.
+
+	// PullTime is the pause between passes, in seconds or as a duration (default 10).
+	PullTime Duration `yaml:"pull_time"`
+	// Run is re-read every pass: false makes a running collector finish the pass and exit (default true).
+	Run bool `yaml:"run"`
+	// SaveFileLocation is the directory of the seed's txt/json files and log file (default: beside the config file).
+	SaveFileLocation string `yaml:"save_file_location"`
+	// TxtFileCreation writes the seed's txt files, one line per record (default true).
+	TxtFileCreation bool `yaml:"txt_file_creation"`
+	// JSONFileCreation writes the seed's JSON array files (default false).
+	JSONFileCreation bool `yaml:"json_file_creation"`
+	// AlertsTxtFileName is the seed's alerts txt file in save_file_location (default sophos_alerts).
+	AlertsTxtFileName string `yaml:"alerts_txt_file_name"`
+	// EventsTxtFileName is the seed's events txt file in save_file_location (default sophos_events).
+	EventsTxtFileName string `yaml:"events_txt_file_name"`
+	// AlertsJSONFileName is the seed's alerts JSON file in save_file_location (default sophos_alerts.json).
+	AlertsJSONFileName string `yaml:"alerts_json_file_name"`
+	// EventsJSONFileName is the seed's events JSON file in save_file_location (default sophos_events.json).
+	EventsJSONFileName string `yaml:"events_json_file_name"`
+	// LogLevel is OFF, ERROR, INFO (alias LOG), LOG+ (each pull) or VERBOSE (each record and request); default INFO.
+	LogLevel string `yaml:"log_level" enum:"OFF,ERROR,INFO,LOG,LOG+,VERBOSE"`
+	// LogFileName is the seed's log file, in save_file_location unless absolute (default Sophos_log.log).
+	LogFileName string `yaml:"log_file_name"`
 	// Rotate rotates the seed's txt and JSON files by size or age (default:
 	// never; use logrotate instead, see examples/logrotate.conf).
-	Rotate                      FileRotate `yaml:"rotate"`
-	AlertsAutoAcknowledgeStatus bool       `yaml:"alerts_auto_acknowledge_status"`
-	AlertsAutoAcknowledgeLevel  string     `yaml:"alerts_auto_acknowledge_level"`
-	// Parsed by the seed but never acted on; accepted so old files load.
-	EventsAutoAcknowledgeStatus bool   `yaml:"events_auto_acknowledge_status"`
-	EventsAutoAcknowledgeLevel  string `yaml:"events_auto_acknowledge_level"`
+	Rotate FileRotate `yaml:"rotate"`
+	// AlertsAutoAcknowledgeStatus acknowledges delivered alerts in Sophos Central, for good (default false).
+	AlertsAutoAcknowledgeStatus bool `yaml:"alerts_auto_acknowledge_status"`
+	// AlertsAutoAcknowledgeLevel acknowledges only alerts at or below this severity: low, medium or high (default medium).
+	AlertsAutoAcknowledgeLevel string `yaml:"alerts_auto_acknowledge_level" enum:"low,medium,high"`
+	// EventsAutoAcknowledgeStatus was parsed by the seed but never acted on; accepted so old files load.
+	EventsAutoAcknowledgeStatus bool `yaml:"events_auto_acknowledge_status"`
+	// EventsAutoAcknowledgeLevel was parsed by the seed but never acted on; accepted so old files load.
+	EventsAutoAcknowledgeLevel string `yaml:"events_auto_acknowledge_level"`
 
-	StateDir    string `yaml:"state_dir"`
+	// StateDir holds the checkpoints, the dead-letter file and disk buffers; locked by one collector at a time (default ./state, beside the config file).
+	StateDir string `yaml:"state_dir"`
+	// MetricsAddr serves the status page, /status.json, /metrics, /healthz and /readyz, e.g. 127.0.0.1:9464 (default off).
 	MetricsAddr string `yaml:"metrics_addr"`
 	// Workers is how many Sophos API requests run at once: auto (the default)
 	// adapts it to what the API allows (AIMD, up to max_workers); a number pins it.
@@ -67,9 +85,12 @@ type Config struct {
 	// DeadLetter tunes state_dir/dead-letter.ndjson.
 	DeadLetter DeadLetterConfig `yaml:"dead_letter"`
 
-	Sources    Sources     `yaml:"sources"`
+	// Sources enables and tunes the alerts and events streams.
+	Sources Sources `yaml:"sources"`
+	// Transforms are the ordered stages every record passes (filter, fields, dedupe).
 	Transforms []Component `yaml:"transforms"`
-	Sinks      []Component `yaml:"sinks"`
+	// Sinks are the destinations; each record goes to every sink whose streams and when it matches.
+	Sinks []Component `yaml:"sinks"`
 
 	// File is the path the config was read from ("" for built-in defaults).
 	File string `yaml:"-"`
@@ -97,16 +118,24 @@ type FileRotate struct {
 
 // Sophos holds the credentials and API locations.
 type Sophos struct {
-	ClientID     string   `yaml:"client_id"`
-	ClientSecret Secret   `yaml:"client_secret"`
-	AuthURL      string   `yaml:"auth_url"`
-	APIHost      string   `yaml:"api_host"`
-	Tenants      []string `yaml:"tenants"`
-	CAFile       string   `yaml:"ca_file"`
+	// ClientID is the API credential's client id ($SOPHOS_CLIENT_ID overrides it).
+	ClientID string `yaml:"client_id"`
+	// ClientSecret is the API credential's secret ($SOPHOS_CLIENT_SECRET overrides it; never printed).
+	ClientSecret Secret `yaml:"client_secret"`
+	// AuthURL is the token endpoint (default https://id.sophos.com/api/v2/oauth2/token).
+	AuthURL string `yaml:"auth_url"`
+	// APIHost is the global API host for whoami and the tenant list (default https://api.central.sophos.com).
+	APIHost string `yaml:"api_host"`
+	// Tenants limits partner or organization credentials to these tenant ids or names (default: every tenant).
+	Tenants []string `yaml:"tenants"`
+	// CAFile adds a CA bundle for the Sophos API's TLS (a proxy that inspects TLS).
+	CAFile string `yaml:"ca_file"`
 	// TrustedHosts adds host patterns ("gw.example.com", "*.example.com"; "http://host:port" for plain http) that hosts named by API responses may match to receive the bearer token (default: *.sophos.com and api_host's own host).
-	TrustedHosts          []string `yaml:"trusted_hosts"`
-	FromDateOffsetMinutes int      `yaml:"from_date_offset_minutes"`
-	Timeout               Duration `yaml:"timeout"`
+	TrustedHosts []string `yaml:"trusted_hosts"`
+	// FromDateOffsetMinutes moves a first run's start back by this many minutes, within the API's 24 h (default 0).
+	FromDateOffsetMinutes int `yaml:"from_date_offset_minutes"`
+	// Timeout bounds one API request (default 30s).
+	Timeout Duration `yaml:"timeout"`
 }
 
 // Secret is a string that never prints: fmt, logs and `validate` show
@@ -137,19 +166,25 @@ func (s Secret) Value() string { return string(s) }
 
 // Sources enables and tunes the two SIEM streams.
 type Sources struct {
+	// Alerts is the /siem/v1/alerts stream.
 	Alerts AlertsSource `yaml:"alerts"`
+	// Events is the /siem/v1/events stream.
 	Events EventsSource `yaml:"events"`
 }
 
 // AlertsSource configures /siem/v1/alerts.
 type AlertsSource struct {
+	// Enabled pulls this stream (default true; -a and -e choose on the command line).
 	Enabled bool `yaml:"enabled"`
 }
 
 // EventsSource configures /siem/v1/events.
 type EventsSource struct {
-	Enabled      bool     `yaml:"enabled"`
-	Light        bool     `yaml:"light"`
+	// Enabled pulls this stream (default true; -a and -e choose on the command line).
+	Enabled bool `yaml:"enabled"`
+	// Light leaves out the official script's nine noisy event types, server side (default false).
+	Light bool `yaml:"light"`
+	// ExcludeTypes are event types the API leaves out (its exclude_types parameter).
 	ExcludeTypes []string `yaml:"exclude_types"`
 }
 
@@ -157,13 +192,20 @@ type EventsSource struct {
 // component shares are decoded here; the rest (Node) is decoded strictly by
 // the component itself.
 type Component struct {
-	Name    string       `yaml:"name"`
-	Type    string       `yaml:"type"`
-	Streams []string     `yaml:"streams"`
-	When    string       `yaml:"when"`
-	Buffer  BufferConfig `yaml:"buffer"`
-	Batch   BatchConfig  `yaml:"batch"`
-	Retry   RetryConfig  `yaml:"retry"`
+	// Name identifies the entry in logs, metrics, the status page and the dead-letter file (default: its type and position).
+	Name string `yaml:"name"`
+	// Type selects the kind of stage or sink.
+	Type string `yaml:"type"`
+	// Streams limits the entry to alerts, events or both (default both).
+	Streams []string `yaml:"streams"`
+	// When routes only the records matching this condition to the sink (the filter language, e.g. severity >= medium).
+	When string `yaml:"when"`
+	// Buffer is where the sink's undelivered records wait: memory (back-pressure) or disk.
+	Buffer BufferConfig `yaml:"buffer"`
+	// Batch groups records into one write.
+	Batch BatchConfig `yaml:"batch"`
+	// Retry is the backoff between failed writes.
+	Retry RetryConfig `yaml:"retry"`
 
 	Node *yaml.Node `yaml:"-"` // the whole mapping, for the component's own keys
 	Line int        `yaml:"-"`
@@ -181,22 +223,27 @@ var TransformCommonKeys = []string{"name", "type", "streams"}
 
 // BufferConfig selects where a sink's undelivered records wait.
 type BufferConfig struct {
-	Type     string   `yaml:"type"`      // memory (default) | disk
-	MaxBytes ByteSize `yaml:"max_bytes"` // disk: cap (default 1GiB)
-	WhenFull string   `yaml:"when_full"` // block (default) | drop_newest
+	Type     string   `yaml:"type" enum:"memory,disk"`            // memory (default) | disk
+	MaxBytes ByteSize `yaml:"max_bytes"`                          // disk: cap (default 1GiB)
+	WhenFull string   `yaml:"when_full" enum:"block,drop_newest"` // block (default) | drop_newest
 }
 
 // BatchConfig groups records into sink writes.
 type BatchConfig struct {
-	MaxEvents int      `yaml:"max_events"`
-	Timeout   Duration `yaml:"timeout"`
+	// MaxEvents is the most records in one write (default 1000, one SIEM page).
+	MaxEvents int `yaml:"max_events"`
+	// Timeout waits this long for a partial batch to fill (default 0: write what is there).
+	Timeout Duration `yaml:"timeout"`
 }
 
 // RetryConfig is the backoff for failed writes.
 type RetryConfig struct {
-	Initial     Duration `yaml:"initial"`
-	Max         Duration `yaml:"max"`
-	MaxAttempts int      `yaml:"max_attempts"`
+	// Initial is the first pause after a failed write, doubled each time (default 1s).
+	Initial Duration `yaml:"initial"`
+	// Max caps the pause (default 1m).
+	Max Duration `yaml:"max"`
+	// MaxAttempts dead-letters records after this many failed writes (default 0: retry until delivered).
+	MaxAttempts int `yaml:"max_attempts"`
 }
 
 // UnmarshalYAML keeps the node and decodes the shared keys leniently: the

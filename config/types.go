@@ -132,11 +132,16 @@ func (m FileMode) Mode() (os.FileMode, error) {
 
 // TLS is the client TLS block shared by every network component.
 type TLS struct {
-	CAFile             string `yaml:"ca_file"`
-	CertFile           string `yaml:"cert_file"`
-	KeyFile            string `yaml:"key_file"`
-	ServerName         string `yaml:"server_name"`
-	InsecureSkipVerify bool   `yaml:"insecure_skip_verify"`
+	// CAFile is a PEM bundle of CAs to trust besides the system's.
+	CAFile string `yaml:"ca_file"`
+	// CertFile is the client certificate (PEM), with key_file, for mutual TLS.
+	CertFile string `yaml:"cert_file"`
+	// KeyFile is the client certificate's private key (PEM).
+	KeyFile string `yaml:"key_file"`
+	// ServerName is the name to verify the server's certificate against (default: the address's host).
+	ServerName string `yaml:"server_name"`
+	// InsecureSkipVerify turns certificate verification off (never in production; warned at start and by validate).
+	InsecureSkipVerify bool `yaml:"insecure_skip_verify"`
 }
 
 // Validate checks that the files named exist and go together.
@@ -481,4 +486,22 @@ func (w Workers) MarshalYAML() (any, error) {
 		return "auto", nil
 	}
 	return int(w), nil
+}
+
+// JSONSchema tells the config schema what workers takes: auto or a number.
+func (*Workers) JSONSchema() map[string]any {
+	return map[string]any{"anyOf": []any{
+		map[string]any{"const": "auto"},
+		map[string]any{"type": "integer", "minimum": 1},
+		map[string]any{"type": "string", "pattern": `^\$\{[A-Za-z_][A-Za-z0-9_]*(:-[^}]*)?\}$`},
+	}, "default": "auto"}
+}
+
+// JSONSchema tells the config schema what file_mode takes: octal digits,
+// quoted ("0640") or not (YAML reads 0640 as a number).
+func (*FileMode) JSONSchema() map[string]any {
+	return map[string]any{"anyOf": []any{
+		map[string]any{"type": "string", "pattern": `^0?[0-7]{3}$`},
+		map[string]any{"type": "integer", "minimum": 0, "maximum": 0o777},
+	}}
 }
