@@ -5,6 +5,7 @@
 package sinks
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/url"
@@ -28,9 +29,12 @@ import (
 
 // Factory builds one sink type.
 type Factory struct {
-	Type  string
-	Doc   string
-	build func(c config.Component, prefix string, log *slog.Logger) (pipeline.Sink, string, error)
+	Type string
+	Doc  string
+	// Defaults returns the sink's config struct with its defaults (for the
+	// config schema).
+	Defaults func() any
+	build    func(c config.Component, prefix string, log *slog.Logger) (pipeline.Sink, string, error)
 }
 
 // Table lists every sink type.
@@ -186,7 +190,7 @@ type validator[C any] interface {
 
 // entry adapts a sink package's Config/DefaultConfig/Validate/New to the table.
 func entry[C any, PC validator[C], S pipeline.Sink](typ, doc string, def func() C, newFn func(string, C, *slog.Logger) (S, error), describe func(C) string) Factory {
-	return Factory{Type: typ, Doc: doc, build: func(comp config.Component, prefix string, log *slog.Logger) (pipeline.Sink, string, error) {
+	return Factory{Type: typ, Doc: doc, Defaults: func() any { return def() }, build: func(comp config.Component, prefix string, log *slog.Logger) (pipeline.Sink, string, error) {
 		cfg := def()
 		node := comp.Node
 		if node == nil && comp.Fields != nil {
@@ -204,7 +208,14 @@ func entry[C any, PC validator[C], S pipeline.Sink](typ, doc string, def func() 
 			}
 		}
 		if err := PC(&cfg).Validate(); err != nil {
-			errs = append(errs, keyError(node, comp.Line, prefix, err))
+			// one error per bad value, each at the line of its key
+			var list config.Errors
+			if !errors.As(err, &list) {
+				list = config.Errors{err}
+			}
+			for _, e := range list {
+				errs = append(errs, keyError(node, comp.Line, prefix, e))
+			}
 		}
 		if len(errs) > 0 {
 			return nil, "", errs

@@ -41,3 +41,26 @@ func TestHTTPSinkTypes(t *testing.T) {
 		}
 	}
 }
+
+// TestEveryValidateErrorNamesItsSink: a sink with several bad keys gets
+// each reported with the sink's key path (and line), not only the first.
+func TestEveryValidateErrorNamesItsSink(t *testing.T) {
+	var comp config.Component
+	if err := yaml.Unmarshal([]byte("name: hec\ntype: splunk_hec\nurl: https://splunk:8088\ntoken: t\nack: true\nack_timeout: 50ms\n"), &comp); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err := Build(comp, "sinks[3]", nil)
+	if err == nil {
+		t.Fatal("no error")
+	}
+	lines := strings.Split(err.Error(), "\n")
+	if len(lines) < 2 {
+		t.Fatalf("want the ack_timeout and ack_poll_interval errors, got %v", err)
+	}
+	for _, l := range lines {
+		// "6: sinks[3].ack_timeout: …": the sink, the key and the key's line
+		if !strings.Contains(l, "sinks[3]: ") && !strings.HasPrefix(l, "6: sinks[3].ack_") {
+			t.Errorf("%q does not name the sink", l)
+		}
+	}
+}

@@ -67,6 +67,8 @@ func commandTable() []*command {
 		replayCmd(),
 		statusCmd(),
 		migrateCmd(),
+		serviceCmd(),
+		schemaCmd(),
 		versionCmd(),
 		{
 			Name: "help", Args: "[COMMAND...]", Short: "show the usage of sophos-connect or of one command",

@@ -82,6 +82,9 @@ func (a *app) validate(g *globals, asJSON bool) error {
 		fmt.Fprintf(w, "   ├─► sink %s (%s)  [%s]  %s\n", s.Name, s.Type, s.Routes, s.Desc)
 	}
 	fmt.Fprintf(w, "\ndead letters: %s\n", p.DeadLetters)
+	for _, k := range c.InsecureTLS() {
+		fmt.Fprintf(w, "WARNING: %s\n", insecureWarning(k))
+	}
 	if errs := checkOutputPaths(w, outputPaths(c, streams)); len(errs) > 0 {
 		return fmt.Errorf("%d path(s) above cannot be written by this user: create the directories or fix their owner and mode", len(errs))
 	}
@@ -310,7 +313,17 @@ func (a *app) stateReset(g *globals, args []string) error {
 		}
 		stream = string(s)
 	}
-	cps, err := openCheckpoints(g)
+	c, err := loadConfig(g)
+	if err != nil {
+		return err
+	}
+	lock, err := pipeline.LockStateDir(c.StateDir, "state reset")
+	if err != nil {
+		return err
+	}
+	defer lock.Unlock()
+	// Read under the lock: a collector may have committed since.
+	cps, err := pipeline.OpenCheckpoints(c.StateDir)
 	if err != nil {
 		return err
 	}

@@ -61,7 +61,7 @@ func integrationConfig(t *testing.T, tg *target) Config {
 	}
 	c := DefaultConfig()
 	c.Addresses = []string{tg.url}
-	c.Username, c.Password, c.APIKey = tg.user, tg.pass, tg.apiKey
+	c.Username, c.Password, c.APIKey = tg.user, secret(tg.pass), secret(tg.apiKey)
 	c.TLS.CAFile = tg.caFile
 	c.Timeout = 20e9
 	c.Namespace = "sctest" + tg.run
