@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"sort"
@@ -19,21 +18,7 @@ type alertOpts struct {
 }
 
 func alertsCmd() *command {
-	sub := func(action, args, short, example string, flags func(fs *flag.FlagSet, o *alertOpts)) *command {
-		return &command{
-			Name: "alerts " + action, Args: args, Short: short, Example: example,
-			Setup: func(fs *flag.FlagSet) runFunc {
-				o := &alertOpts{}
-				fs.StringVar(&o.tenant, "tenant", "", "tenant id or name (partner/organization credentials)")
-				if flags != nil {
-					flags(fs, o)
-				}
-				return func(a *app, ctx context.Context, g *globals, args []string) error {
-					return a.runAlerts(ctx, g, action, o, args)
-				}
-			},
-		}
-	}
+	sub := operatorSub("alerts", (*app).runAlerts, func(o *alertOpts) *string { return &o.tenant })
 	return &command{
 		Name: "alerts", Args: "list|ack|action ...", Short: "Common API alerts: list, acknowledge, act (only actions the alert allows)",
 		Long:    "Every alerts command takes -tenant ID|NAME for partner and organization credentials.",
@@ -80,13 +65,9 @@ func (a *app) runAlerts(ctx context.Context, g *globals, action string, o *alert
 		if f.To, err = parseWhen(to, now); err != nil {
 			return usageError{"-to: " + err.Error()}
 		}
-		tenants := op.tenants
-		if tenantRef != "" || len(op.tenants) == 1 {
-			t, err := op.tenant(tenantRef)
-			if err != nil {
-				return err
-			}
-			tenants = []sophos.Tenant{t}
+		tenants, err := op.listTenants(tenantRef)
+		if err != nil {
+			return err
 		}
 		return a.listAlerts(ctx, op, tenants, f, asJSON)
 	}
@@ -158,9 +139,7 @@ func (a *app) listAlerts(ctx context.Context, op *operator, tenants []sophos.Ten
 			it.Alert = r.al
 			list = append(list, it)
 		}
-		enc := json.NewEncoder(a.stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(list)
+		return a.writeJSON(list)
 	}
 	header := []string{"RAISED", "SEVERITY", "CATEGORY", "TYPE", "ALLOWED ACTIONS", "ID", "DESCRIPTION"}
 	multi := len(tenants) > 1

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"runtime"
@@ -49,9 +48,7 @@ func (a *app) validate(g *globals, asJSON bool) error {
 	defer as.close()
 	p := resolvedPipeline(c, streams, as)
 	if asJSON {
-		enc := json.NewEncoder(a.stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(p)
+		return a.writeJSON(p)
 	}
 	w := a.stdout
 	fmt.Fprintf(w, "%s: ok\n\n", c.File)
@@ -277,9 +274,7 @@ func (a *app) stateShow(g *globals, asJSON bool) error {
 			tenant, stream, _ := strings.Cut(k, "/")
 			list = append(list, entry{tenant, stream, cp.TenantName, cp.SavedAt, int64(now.Sub(cp.SavedAt).Seconds()), cp.Cursor})
 		}
-		enc := json.NewEncoder(a.stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(list)
+		return a.writeJSON(list)
 	}
 	if len(all) == 0 {
 		fmt.Fprintf(a.stdout, "no checkpoints in %s: the next run starts from the 24 h window (or -since)\n", cps.Path())

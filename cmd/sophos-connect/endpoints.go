@@ -76,6 +76,46 @@ func (o *operator) tenant(want string) (sophos.Tenant, error) {
 	return sophos.Tenant{}, fmt.Errorf("tenant name %q is ambiguous (%d tenants): use its id", want, len(hits))
 }
 
+// listTenants is the tenants a list command covers: the one -tenant names
+// (or the only one), else every tenant the credentials reach.
+func (o *operator) listTenants(want string) ([]sophos.Tenant, error) {
+	if want == "" && len(o.tenants) != 1 {
+		return o.tenants, nil
+	}
+	t, err := o.tenant(want)
+	if err != nil {
+		return nil, err
+	}
+	return []sophos.Tenant{t}, nil
+}
+
+// operatorSub returns the builder of the "group action" subcommands of an
+// operator command: each takes -tenant plus the flags it adds, and runs run.
+func operatorSub[O any](group string, run func(a *app, ctx context.Context, g *globals, action string, o *O, args []string) error, tenant func(*O) *string) func(action, args, short, example string, flags func(fs *flag.FlagSet, o *O)) *command {
+	return func(action, args, short, example string, flags func(fs *flag.FlagSet, o *O)) *command {
+		return &command{
+			Name: group + " " + action, Args: args, Short: short, Example: example,
+			Setup: func(fs *flag.FlagSet) runFunc {
+				o := new(O)
+				fs.StringVar(tenant(o), "tenant", "", "tenant id or name (partner/organization credentials)")
+				if flags != nil {
+					flags(fs, o)
+				}
+				return func(a *app, ctx context.Context, g *globals, args []string) error {
+					return run(a, ctx, g, action, o, args)
+				}
+			},
+		}
+	}
+}
+
+// writeJSON prints v as indented JSON.
+func (a *app) writeJSON(v any) error {
+	enc := json.NewEncoder(a.stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
 var uuidRE = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
 
 // resolveEndpoint accepts an endpoint id or a hostname (exact, any case),
@@ -114,21 +154,7 @@ type endpointOpts struct {
 }
 
 func endpointsCmd() *command {
-	sub := func(action, args, short, example string, flags func(fs *flag.FlagSet, o *endpointOpts)) *command {
-		return &command{
-			Name: "endpoints " + action, Args: args, Short: short, Example: example,
-			Setup: func(fs *flag.FlagSet) runFunc {
-				o := &endpointOpts{}
-				fs.StringVar(&o.tenant, "tenant", "", "tenant id or name (partner/organization credentials)")
-				if flags != nil {
-					flags(fs, o)
-				}
-				return func(a *app, ctx context.Context, g *globals, args []string) error {
-					return a.runEndpoints(ctx, g, action, o, args)
-				}
-			},
-		}
-	}
+	sub := operatorSub("endpoints", (*app).runEndpoints, func(o *endpointOpts) *string { return &o.tenant })
 	return &command{
 		Name: "endpoints", Args: "list|isolate|unisolate|scan|update-check|tamper ...",
 		Short:   "the seed's endpoint tasks: health status check, isolation, scans, update checks, tamper protection",
@@ -188,13 +214,9 @@ func (a *app) runEndpoints(ctx context.Context, g *globals, action string, o *en
 			}
 			f.Online = &v
 		}
-		tenants := op.tenants
-		if tenantRef != "" || len(op.tenants) == 1 {
-			t, err := op.tenant(tenantRef)
-			if err != nil {
-				return err
-			}
-			tenants = []sophos.Tenant{t}
+		tenants, err := op.listTenants(tenantRef)
+		if err != nil {
+			return err
 		}
 		return a.listEndpoints(ctx, op, tenants, f, asJSON)
 	case "isolate", "unisolate":
@@ -227,9 +249,7 @@ func (a *app) runEndpoints(ctx context.Context, g *globals, action string, o *en
 		if err != nil {
 			return err
 		}
-		msg := fmt.Sprintf("%s requested for %s (%s): task %s, status %s, requested at %s", action, e.Hostname, e.ID, task.ID, task.Status, task.RequestedAt)
-		op.log.Info(msg)
-		fmt.Fprintln(a.stdout, msg)
+		a.say(op, fmt.Sprintf("%s requested for %s (%s): task %s, status %s, requested at %s", action, e.Hostname, e.ID, task.ID, task.Status, task.RequestedAt))
 		return nil
 	case "tamper":
 		if len(rest) != 2 {
@@ -287,9 +307,7 @@ func (a *app) listEndpoints(ctx context.Context, op *operator, tenants []sophos.
 		for _, r := range rows {
 			list = append(list, r.e)
 		}
-		enc := json.NewEncoder(a.stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(list)
+		return a.writeJSON(list)
 	}
 	writeEndpointTable(a.stdout, len(tenants) > 1, func(yield func(sophos.Tenant, sophos.Endpoint)) {
 		for _, r := range rows {

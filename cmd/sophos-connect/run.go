@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -605,9 +604,7 @@ func (a *app) cmdWhoami(ctx context.Context, g *globals) error {
 		region = strings.Join(regions, ",")
 	}
 	if g.json {
-		enc := json.NewEncoder(a.stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(struct {
+		return a.writeJSON(struct {
 			ID         string `json:"id"`
 			IDType     string `json:"idType"`
 			DataRegion string `json:"dataRegion"`
@@ -662,9 +659,7 @@ func (a *app) tenants(ctx context.Context, g *globals, asJSON bool) error {
 		for _, t := range tenants {
 			list = append(list, entry{t.ID, t.Label(), t.DataRegion, t.APIHost})
 		}
-		enc := json.NewEncoder(a.stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(list)
+		return a.writeJSON(list)
 	}
 	tw := newTable(a.stdout, "ID", "NAME", "REGION", "API HOST")
 	for _, t := range tenants {

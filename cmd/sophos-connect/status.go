@@ -80,9 +80,7 @@ func (a *app) status(ctx context.Context, g *globals, addr string, asJSON bool) 
 		}
 	}
 	if asJSON {
-		enc := json.NewEncoder(a.stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(st)
+		return a.writeJSON(st)
 	}
 	if note != "" {
 		fmt.Fprintln(a.stdout, note)
