@@ -3,10 +3,11 @@ package httpout
 import (
 	"context"
 	"net/http"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/sophos-connect/sophos-connect/internal/retryafter"
 )
 
 // StatusKind is the usual meaning of an HTTP status for a batch of records:
@@ -33,18 +34,11 @@ const MaxRetryAfter = 5 * time.Minute
 // RetryAfter reads a Retry-After header (seconds or an HTTP date), capped at
 // MaxRetryAfter; ok is false when there is none.
 func RetryAfter(h http.Header, now time.Time) (d time.Duration, ok bool) {
-	v := strings.TrimSpace(h.Get("Retry-After"))
-	if v == "" {
+	d, ok = retryafter.Parse(strings.TrimSpace(h.Get("Retry-After")), now)
+	if !ok {
 		return 0, false
 	}
-	if s, err := strconv.ParseFloat(v, 64); err == nil && s >= 0 {
-		d = time.Duration(s * float64(time.Second))
-	} else if t, err := http.ParseTime(v); err == nil {
-		d = t.Sub(now)
-	} else {
-		return 0, false
-	}
-	return min(max(d, 0), MaxRetryAfter), true
+	return min(d, MaxRetryAfter), true
 }
 
 // Gate holds requests back after a receiver asked to wait (Retry-After):

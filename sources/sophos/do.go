@@ -12,8 +12,9 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/url"
-	"strconv"
 	"time"
+
+	"github.com/sophos-connect/sophos-connect/internal/retryafter"
 )
 
 // maxBody bounds a response body (a 1000-item SIEM page is a few MB).
@@ -310,16 +311,8 @@ func (c *Client) backoff(attempt int) time.Duration {
 
 // retryAfter reads Retry-After (seconds or an HTTP date), capped.
 func (c *Client) retryAfter(h http.Header) (time.Duration, bool) {
-	v := h.Get("Retry-After")
-	if v == "" {
-		return 0, false
-	}
-	var d time.Duration
-	if secs, err := strconv.ParseFloat(v, 64); err == nil && secs >= 0 {
-		d = time.Duration(secs * float64(time.Second))
-	} else if t, err := http.ParseTime(v); err == nil {
-		d = time.Until(t)
-	} else {
+	d, ok := retryafter.Parse(h.Get("Retry-After"), time.Now())
+	if !ok {
 		return 0, false
 	}
 	return max(0, min(d, c.cfg.Retry.MaxRetryAfter)), true
