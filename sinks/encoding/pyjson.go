@@ -55,18 +55,8 @@ func appendJSONStringASCII(dst []byte, t text) []byte {
 		r, n := t.next(i)
 		i += n
 		switch {
-		case r == '"' || r == '\\':
-			dst = append(dst, '\\', byte(r))
-		case r == '\n':
-			dst = append(dst, '\\', 'n')
-		case r == '\r':
-			dst = append(dst, '\\', 'r')
-		case r == '\t':
-			dst = append(dst, '\\', 't')
-		case r == '\b':
-			dst = append(dst, '\\', 'b')
-		case r == '\f':
-			dst = append(dst, '\\', 'f')
+		case r < 0x80 && namedEscape[r] != 0:
+			dst = append(dst, '\\', namedEscape[r])
 		case r >= 0x20 && r < 0x7f:
 			dst = append(dst, byte(r))
 		case r > 0xffff:

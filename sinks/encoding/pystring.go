@@ -139,6 +139,10 @@ func appendStr(dst []byte, t text) []byte {
 
 const lowerHex = "0123456789abcdef"
 
+// namedEscape is the letter after the backslash for the characters both of
+// Python's json.dumps modes escape by name (0: none).
+var namedEscape = [0x80]byte{'"': '"', '\\': '\\', '\n': 'n', '\r': 'r', '\t': 't', '\b': 'b', '\f': 'f'}
+
 // appendJSONString appends t as Python's json.dumps(ensure_ascii=False)
 // writes a str: only ", \ and control characters below U+0020 are escaped
 // (\n \r \t \b \f by name, the rest as \u00xx); /, <, >, &, DEL and
@@ -153,18 +157,8 @@ func appendJSONString(dst []byte, t text) []byte {
 		r, n := t.next(i)
 		i += n
 		switch {
-		case r == '"' || r == '\\':
-			dst = append(dst, '\\', byte(r))
-		case r == '\n':
-			dst = append(dst, '\\', 'n')
-		case r == '\r':
-			dst = append(dst, '\\', 'r')
-		case r == '\t':
-			dst = append(dst, '\\', 't')
-		case r == '\b':
-			dst = append(dst, '\\', 'b')
-		case r == '\f':
-			dst = append(dst, '\\', 'f')
+		case r < 0x80 && namedEscape[r] != 0:
+			dst = append(dst, '\\', namedEscape[r])
 		case r < 0x20:
 			dst = append(dst, '\\', 'u', '0', '0', lowerHex[r>>4], lowerHex[r&0xf])
 		default:
