@@ -58,6 +58,9 @@ type Config struct {
 	Transforms []Component `yaml:"transforms"`
 	Sinks      []Component `yaml:"sinks"`
 
+	// Cluster turns on distributed mode (keys in cluster/README.md); absent = one collector on its own.
+	Cluster *Section `yaml:"cluster"`
+
 	// File is the path the config was read from ("" for built-in defaults).
 	File string `yaml:"-"`
 	// unsetVars are ${VAR}s that were not set, for clearer messages.

@@ -36,6 +36,11 @@ type Metrics struct {
 	DeadLetters     *prometheus.CounterVec // sink (or stage)
 	InflightPages   prometheus.Gauge
 
+	// Distributed mode (package cluster); zero on a collector on its own.
+	ClusterRebalances      prometheus.Counter // group generations this member took part in
+	ClusterOwnedPartitions prometheus.Gauge
+	ClusterOwnedTenants    prometheus.Gauge
+
 	// Board is the status page's view, fed from the same places as the
 	// counters (per page or batch).
 	Board *status.Board
@@ -66,10 +71,15 @@ func NewMetrics() *Metrics {
 		SinkQueued:      prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "sophos_connect_sink_queued_records", Help: "Records routed to the sink and not yet delivered, buffered or dead-lettered."}, []string{"sink"}),
 		DeadLetters:     prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sophos_connect_dead_letters_total", Help: "Records written to the dead-letter file."}, []string{"source"}),
 		InflightPages:   prometheus.NewGauge(prometheus.GaugeOpts{Name: "sophos_connect_inflight_pages", Help: "Pages pulled but not yet committed."}),
+
+		ClusterRebalances:      prometheus.NewCounter(prometheus.CounterOpts{Name: "sophos_connect_cluster_rebalances_total", Help: "Distributed mode: group generations (assignments) this member received."}),
+		ClusterOwnedPartitions: prometheus.NewGauge(prometheus.GaugeOpts{Name: "sophos_connect_cluster_owned_partitions", Help: "Distributed mode: coordination-topic partitions this member owns."}),
+		ClusterOwnedTenants:    prometheus.NewGauge(prometheus.GaugeOpts{Name: "sophos_connect_cluster_owned_tenants", Help: "Distributed mode: tenants this member pulls."}),
 	}
 	m.collectors = []prometheus.Collector{m.RecordsPulled, m.PagesPulled, m.BytesPulled, m.FetchErrors, m.APIErrors,
 		m.CheckpointAge, m.CheckpointTime, m.WindowGap, m.StageDropped, m.SinkDelivered, m.SinkRetried,
 		m.SinkRejected, m.SinkBatches, m.SinkLatency, m.SinkBufferBytes, m.SinkQueued, m.DeadLetters, m.InflightPages,
+		m.ClusterRebalances, m.ClusterOwnedPartitions, m.ClusterOwnedTenants,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})}
 	m.Registry.MustRegister(m.collectors...)
 	m.Board = status.NewBoard("", time.Now())
