@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sophos-connect/sophos-connect/cluster"
 	"github.com/sophos-connect/sophos-connect/config"
 	"github.com/sophos-connect/sophos-connect/pipeline"
 	"github.com/sophos-connect/sophos-connect/pipeline/buffer"
@@ -29,6 +30,7 @@ type assembly struct {
 	observers []pipeline.DeliveryObserver
 	closers   []io.Closer
 	buffered  []*buffer.Sink
+	cluster   *cluster.Config // distributed mode; nil = on its own
 }
 
 // seedSinks turns the seed's file keys into txt/json sink components.
@@ -103,6 +105,11 @@ func assemble(c *config.Config, streams []pipeline.Stream, log *slog.Logger, dry
 		}
 	}
 	comps := append(seedSinks(c, streams), c.Sinks...)
+	if cc, err := clusterConfig(c, comps, len(c.Sinks)); err != nil {
+		errs = append(errs, err)
+	} else {
+		as.cluster = cc
+	}
 	for i, s := range comps {
 		prefix := "sinks[" + fmt.Sprint(i-len(comps)+len(c.Sinks)) + "]"
 		if s.Seed {

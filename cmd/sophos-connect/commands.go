@@ -49,6 +49,9 @@ func (a *app) cmdValidate(ctx context.Context, g *globals, args []string) error 
 	if c.Sources.Events.Light || len(c.Sources.Events.ExcludeTypes) > 0 {
 		fmt.Fprintf(w, "        events: light=%v exclude_types=%v\n", c.Sources.Events.Light, c.Sources.Events.ExcludeTypes)
 	}
+	if as.cluster != nil {
+		fmt.Fprintf(w, "        %s\n", as.cluster.Describe())
+	}
 	fmt.Fprintln(w, "   │")
 	if len(as.stages) == 0 {
 		fmt.Fprintln(w, "stages  (none)")

@@ -103,10 +103,6 @@ func (a *app) collect(ctx context.Context, c *config.Config, g *globals, o colle
 	if err != nil {
 		return configError{err}
 	}
-	cps, err := pipeline.OpenCheckpoints(c.StateDir)
-	if err != nil {
-		return err
-	}
 	dlq, err := pipeline.OpenDeadLetter(c.StateDir)
 	if err != nil {
 		return err
@@ -117,6 +113,19 @@ func (a *app) collect(ctx context.Context, c *config.Config, g *globals, o colle
 		return configError{err}
 	}
 	defer as.close()
+	// In distributed mode the cursors live in the cluster's Kafka topic; the
+	// state dir keeps only the disk buffers and the dead-letter file.
+	var cps pipeline.Checkpointer
+	if as.cluster == nil {
+		store, err := pipeline.OpenCheckpoints(c.StateDir)
+		if err != nil {
+			return err
+		}
+		showCheckpoints(metrics.Board, store)
+		cps = store
+	} else if o.once {
+		return configError{fmt.Errorf("%s: -once is not supported in distributed mode (cluster:): members share the tenants continuously; run one collector without cluster: for a catch-up pass", c.File)}
+	}
 	if err := as.addBuffers(c.StateDir, dlq, metrics, log); err != nil {
 		return err
 	}
@@ -126,7 +135,6 @@ func (a *app) collect(ctx context.Context, c *config.Config, g *globals, o colle
 	for _, s := range as.sinks {
 		metrics.Board.AddSink(s.Name, s.Type)
 	}
-	showCheckpoints(metrics.Board, cps)
 	var ready atomic.Bool
 	if c.MetricsAddr != "" {
 		stopMetrics, err := serveMetrics(c.MetricsAddr, metrics, &ready, log)
@@ -179,7 +187,12 @@ func (a *app) collect(ctx context.Context, c *config.Config, g *globals, o colle
 			return true, wait
 		}
 	}
-	st, err := pipeline.Run(ctx, opts)
+	var st pipeline.Stats
+	if as.cluster != nil {
+		st, err = runMember(ctx, as.cluster, log, metrics, opts)
+	} else {
+		st, err = pipeline.Run(ctx, opts)
+	}
 	if o.once && len(as.buffered) > 0 {
 		as.drainBuffers(5*time.Second, log)
 	}
