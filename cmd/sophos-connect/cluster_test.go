@@ -271,4 +271,3 @@ func tail(s string, n int) string {
 	}
 	return s
 }
-
