@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/twmb/franz-go/pkg/kfake"
 
 	"github.com/sophos-connect/sophos-connect/config"
@@ -101,7 +103,8 @@ func (s *memberSink) Write(_ context.Context, batch []*pipeline.Record) error {
 type testMember struct {
 	name   string
 	m      *Member
-	ks     *killSwitch
+	ks     *killSwitch // checkpoints and the receiver
+	group  *killSwitch // the consumer group's connections
 	cancel context.CancelFunc
 	done   chan error
 	ended  bool
@@ -111,9 +114,9 @@ const testInflight = 4 // max_inflight_pages of each member
 
 func startMember(t *testing.T, name string, cfg *Config, emu *emulator.Server, d *delivery, log *slog.Logger) *testMember {
 	t.Helper()
-	ks := &killSwitch{}
+	ks, group := &killSwitch{}, &killSwitch{}
 	ctx, cancel := context.WithCancel(context.Background())
-	m, err := New(ctx, cfg, log.With("member", name), nil, Options{Dial: ks.dial})
+	m, err := New(ctx, cfg, log.With("member", name), nil, Options{Dial: ks.dial, GroupDial: group.dial})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -129,7 +132,7 @@ func startMember(t *testing.T, name string, cfg *Config, emu *emulator.Server, d
 	if err != nil {
 		t.Fatal(err)
 	}
-	tm := &testMember{name: name, m: m, ks: ks, cancel: cancel, done: make(chan error, 1)}
+	tm := &testMember{name: name, m: m, ks: ks, group: group, cancel: cancel, done: make(chan error, 1)}
 	go func() {
 		defer client.Close()
 		defer dlq.Close()
@@ -163,19 +166,46 @@ func (tm *testMember) stop(t *testing.T) {
 	}
 }
 
-// kill cuts the member off from Kafka, lets it deliver for a moment more
-// (pages delivered whose cursors can no longer be committed: the repeats a
-// crash may cause), then cuts the receiver too and stops its goroutines: to
-// the group and the receiver it died, without leaving or committing.
-func (tm *testMember) kill() {
+// kill first cuts the member's checkpoint writes (it keeps its partitions
+// and delivering, but can commit nothing: the pages a crash repeats), then,
+// 300ms later, the group connections and the receiver, and stops its
+// goroutines: to the group and the receiver it died, without leaving or
+// committing. It returns the ids the member delivered after the first cut.
+func (tm *testMember) kill(d *delivery) map[string]bool {
+	d.mu.Lock()
+	before := map[string]int{}
+	for k, by := range d.ids {
+		before[k] = count(by, tm.name)
+	}
+	d.mu.Unlock()
 	tm.ks.kill()
 	time.Sleep(300 * time.Millisecond)
 	tm.ks.mu.Lock()
 	tm.ks.sinkDead = true
 	tm.ks.mu.Unlock()
+	tm.group.kill()
 	tm.ended = true
 	tm.cancel()
 	<-tm.done
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	after := map[string]bool{}
+	for k, by := range d.ids {
+		if count(by, tm.name) > before[k] {
+			after[k] = true
+		}
+	}
+	return after
+}
+
+func count(list []string, s string) int {
+	n := 0
+	for _, x := range list {
+		if x == s {
+			n++
+		}
+	}
+	return n
 }
 
 func testLog(t *testing.T) *slog.Logger {
@@ -261,8 +291,7 @@ func TestClusterKillAndAdd(t *testing.T) {
 	}
 	time.Sleep(500 * time.Millisecond)
 	killedAt := time.Now()
-	members["b"].kill()
-	dead := members["b"]
+	uncommitted := members["b"].kill(d)
 	delete(members, "b")
 	var failover time.Duration
 	waitFor(t, 60*time.Second, "b's tenants delivered again by a or c", func() bool {
@@ -288,6 +317,28 @@ func TestClusterKillAndAdd(t *testing.T) {
 		return len(p) > 0 && coverAll(members, cfg.Partitions) && everyTenantSince(d, tenants, addedAt)
 	})
 	checkDisjoint(t, members, cfg.Partitions)
+	// The metrics and the status board show each member's share.
+	for name, tm := range members {
+		parts, tns := tm.m.Owned()
+		if got := value(tm.m.metrics.ClusterOwnedPartitions); int(got) != len(parts) {
+			t.Errorf("%s: owned_partitions %v, owns %d", name, got, len(parts))
+		}
+		if got := value(tm.m.metrics.ClusterRebalances); got < 1 {
+			t.Errorf("%s: rebalances %v", name, got)
+		}
+		st := tm.m.metrics.Board.Snapshot(time.Now())
+		if st.Member == nil || st.Member.Group != cfg.Group || len(st.Member.Partitions) != len(parts) || st.Member.ID == "" {
+			t.Errorf("%s: board member %+v, owns %v", name, st.Member, parts)
+		}
+		waitFor(t, 10*time.Second, name+"'s owned tenants on the board and in the metrics", func() bool {
+			_, tns = tm.m.Owned()
+			st := tm.m.metrics.Board.Snapshot(time.Now())
+			return st.Member != nil && len(st.Member.Tenants) == len(tns) && int(value(tm.m.metrics.ClusterOwnedTenants)) == len(tns)
+		})
+	}
+	if got := value(members["a"].m.metrics.ClusterRebalances); got < 3 {
+		t.Errorf("member a saw %v generations, want at least 3 (start, b's death, d's arrival)", got)
+	}
 	waitFor(t, 30*time.Second, "d delivering", func() bool {
 		d.mu.Lock()
 		defer d.mu.Unlock()
@@ -323,7 +374,6 @@ func TestClusterKillAndAdd(t *testing.T) {
 	for _, tm := range members {
 		tm.stop(t)
 	}
-	_ = dead
 
 	// Every id arrived; the repeats are all of b's uncommitted pages.
 	d.mu.Lock()
@@ -356,10 +406,21 @@ func TestClusterKillAndAdd(t *testing.T) {
 	if max := testInflight * 1000; repeats > max {
 		t.Errorf("%d ids repeated: more than b's %d in-flight pages allow", repeats, testInflight)
 	}
+	// What b delivered after it could no longer commit must all come again
+	// (nothing of it may be lost), and it is bounded by b's in-flight pages:
+	// the runner stopped pulling once they were all delivered-but-uncommitted.
+	for k := range uncommitted {
+		if len(d.ids[k]) < 2 {
+			t.Errorf("%s was delivered by b after its commits stopped, and never again", k)
+		}
+	}
+	if len(uncommitted) > testInflight*1000 {
+		t.Errorf("b delivered %d ids after its commits stopped: more than its %d in-flight pages", len(uncommitted), testInflight)
+	}
 	if repeats == 0 {
 		t.Errorf("no id repeated: b delivered nothing after losing Kafka, so the test did not exercise a crash between delivery and commit")
 	}
-	t.Logf("%d ids delivered, %d repeated (all from b's uncommitted pages)", len(want), repeats)
+	t.Logf("%d ids delivered, %d repeated (all from b's uncommitted pages; b delivered %d ids after its commits stopped)", len(want), repeats, len(uncommitted))
 }
 
 func cfgDur(d time.Duration) config.Duration { return config.Duration(d) }
@@ -418,3 +479,15 @@ func everyTenantSince(d *delivery, tenants []string, since time.Time) bool {
 }
 
 var _ = fmt.Sprint
+
+// value reads a counter or gauge.
+func value(m prometheus.Metric) float64 {
+	var d dto.Metric
+	if err := m.Write(&d); err != nil {
+		return -1
+	}
+	if d.Counter != nil {
+		return d.Counter.GetValue()
+	}
+	return d.Gauge.GetValue()
+}

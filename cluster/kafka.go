@@ -21,13 +21,16 @@ type conns struct {
 	tr     *kafka.Transport
 }
 
-func newConns(c *Config, dial DialFunc) (*conns, error) {
+func newConns(c *Config, dial, groupDial DialFunc) (*conns, error) {
 	const timeout = 10 * time.Second
 	if dial == nil {
 		dial = (&net.Dialer{Timeout: timeout, KeepAlive: 30 * time.Second}).DialContext
 	}
+	if groupDial == nil {
+		groupDial = dial
+	}
 	tr := &kafka.Transport{Dial: dial, DialTimeout: timeout, IdleTimeout: time.Minute, ClientID: c.ClientID, MetadataTTL: 10 * time.Second}
-	d := &kafka.Dialer{Timeout: timeout, ClientID: c.ClientID, DialFunc: dial}
+	d := &kafka.Dialer{Timeout: timeout, ClientID: c.ClientID, DialFunc: groupDial}
 	if c.TLS != nil {
 		tc, err := c.TLS.Config()
 		if err != nil {

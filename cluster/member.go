@@ -30,7 +30,8 @@ type Member struct {
 
 // Options are for tests.
 type Options struct {
-	Dial DialFunc // default net.Dialer
+	Dial      DialFunc // checkpoints and topics; default net.Dialer
+	GroupDial DialFunc // the consumer group's connections; default Dial
 }
 
 // New connects to the brokers and creates the two topics if they are
@@ -42,7 +43,7 @@ func New(ctx context.Context, cfg *Config, log *slog.Logger, metrics *pipeline.M
 	if metrics == nil {
 		metrics = pipeline.NewMetrics()
 	}
-	k, err := newConns(cfg, o.Dial)
+	k, err := newConns(cfg, o.Dial, o.GroupDial)
 	if err != nil {
 		return nil, err
 	}

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -270,4 +271,43 @@ func tail(s string, n int) string {
 		return "…" + s[len(s)-n:]
 	}
 	return s
+}
+
+// TestClusterValidate: validate shows the cluster; file and stdout sinks
+// (the seed's included) are refused with the reason; -once is refused.
+func TestClusterValidate(t *testing.T) {
+	emu, err := emulator.New(emulator.Options{ClientID: testClientID, ClientSecret: testClientSecret})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer emu.Close()
+	const clusterBlock = "cluster:\n  brokers: [127.0.0.1:9]\n  group: sc-prod\n"
+	const kafkaSink = "sinks:\n  - name: bus\n    type: kafka\n    brokers: [127.0.0.1:9]\n    topic: sophos-${stream}\n"
+	ctx := context.Background()
+
+	dir := t.TempDir()
+	cfg := writeConfig(t, dir, emu, "txt_file_creation: false\njson_file_creation: false\n"+clusterBlock+kafkaSink)
+	code, out, errOut := runApp(t, ctx, "validate", "-c", cfg)
+	if code != 0 || !strings.Contains(out, "cluster: group sc-prod on 127.0.0.1:9, 64 partitions (topic sc-prod-coordination), checkpoints in sc-prod-checkpoints") {
+		t.Fatalf("validate: %d\n%s\n%s", code, out, errOut)
+	}
+	code, _, errOut = runApp(t, ctx, "-c", cfg, "-once")
+	if code != 2 || !strings.Contains(errOut, "-once is not supported in distributed mode") {
+		t.Errorf("-once in distributed mode: %d %s", code, errOut)
+	}
+
+	dir = t.TempDir()
+	cfg = writeConfig(t, dir, emu, "txt_file_creation: true\njson_file_creation: false\n"+clusterBlock+
+		"sinks:\n  - name: out\n    type: stdout\n")
+	code, _, errOut = runApp(t, ctx, "validate", "-c", cfg)
+	for _, want := range []string{
+		"txt_file_creation: true (the seed's file sink seed-alerts-txt): a txt sink cannot run in distributed mode",
+		"set txt_file_creation: false",
+		"sinks[0].type: a stdout sink cannot run in distributed mode",
+		"use a network sink",
+	} {
+		if code != 2 || !strings.Contains(errOut, want) {
+			t.Errorf("validate: exit %d, want 2 and %q in:\n%s", code, want, errOut)
+		}
+	}
 }
