@@ -335,6 +335,13 @@ func TestClusterKillAndAdd(t *testing.T) {
 			st := tm.m.metrics.Board.Snapshot(time.Now())
 			return st.Member != nil && len(st.Member.Tenants) == len(tns) && int(value(tm.m.metrics.ClusterOwnedTenants)) == len(tns)
 		})
+		// Only its own tenants are on its board: released ones moved away.
+		for _, ts := range tm.m.metrics.Board.Snapshot(time.Now()).Tenants {
+			p := PartitionOf(ts.ID, cfg.Partitions)
+			if !containsInt(parts, p) {
+				t.Errorf("%s's board shows tenant %s of partition %d, which it does not own (%v)", name, ts.ID, p, parts)
+			}
+		}
 	}
 	if got := value(members["a"].m.metrics.ClusterRebalances); got < 3 {
 		t.Errorf("member a saw %v generations, want at least 3 (start, b's death, d's arrival)", got)
@@ -490,4 +497,13 @@ func value(m prometheus.Metric) float64 {
 		return d.Counter.GetValue()
 	}
 	return d.Gauge.GetValue()
+}
+
+func containsInt(list []int, x int) bool {
+	for _, v := range list {
+		if v == x {
+			return true
+		}
+	}
+	return false
 }

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	kafka "github.com/segmentio/kafka-go"
 
 	"github.com/sophos-connect/sophos-connect/pipeline"
@@ -133,8 +134,14 @@ func (m *Member) Run(ctx context.Context, o pipeline.Options) (pipeline.Stats, e
 		m.metrics.ClusterRebalances.Inc()
 		m.metrics.ClusterOwnedPartitions.Set(float64(len(parts)))
 		m.mu.Lock()
+		released := m.tenants
 		m.owned, m.tenants, m.id = parts, nil, gen.MemberID
 		m.mu.Unlock()
+		for _, tn := range released {
+			if !now[PartitionOf(tn, m.cfg.Partitions)] {
+				m.forget(tn)
+			}
+		}
 		m.metrics.Board.SetMember(&status.Member{ID: gen.MemberID, Group: m.cfg.Group, Partitions: parts, Tenants: []string{}})
 		m.log.Info(fmt.Sprintf("cluster: member %s, generation %d: owns %d of %d partitions %v (gained %v, released %v)",
 			gen.MemberID, gen.ID, len(parts), m.cfg.Partitions, parts, gained, lost))
@@ -210,6 +217,15 @@ func (m *Member) generation(ctx context.Context, gen *kafka.Generation, owned ma
 	o.Checkpoints = store
 	o.DrainTimeout = m.cfg.DrainTimeout()
 	return pipeline.Run(ctx, o)
+}
+
+// forget drops a released tenant from this member's status board and
+// checkpoint gauges: its new owner reports it (a stale age here would be
+// read as a lagging tenant).
+func (m *Member) forget(tenant string) {
+	m.metrics.Board.Forget(tenant)
+	m.metrics.CheckpointAge.DeletePartialMatch(prometheus.Labels{"tenant": tenant})
+	m.metrics.CheckpointTime.DeletePartialMatch(prometheus.Labels{"tenant": tenant})
 }
 
 // commitTimeout bounds one checkpoint write: a quarter of the rebalance
