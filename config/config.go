@@ -50,8 +50,13 @@ type Config struct {
 
 	StateDir    string `yaml:"state_dir"`
 	MetricsAddr string `yaml:"metrics_addr"`
-	Workers     int    `yaml:"workers"`
-	// MaxInflightPages bounds memory: pages pulled but not yet committed.
+	// Workers is how many Sophos API requests run at once: auto (the default)
+	// adapts it to what the API allows (AIMD, up to max_workers); a number pins it.
+	Workers Workers `yaml:"workers"`
+	// MaxWorkers bounds automatic workers (default 64).
+	MaxWorkers int `yaml:"max_workers"`
+	// MaxInflightPages bounds memory: pages pulled but not yet committed
+	// (default 0 = 4 × workers, or max_workers with workers: auto).
 	MaxInflightPages int `yaml:"max_inflight_pages"`
 
 	Sources    Sources     `yaml:"sources"`
@@ -245,8 +250,9 @@ func Defaults() Config {
 		AlertsAutoAcknowledgeLevel: "medium",
 		EventsAutoAcknowledgeLevel: "medium",
 
-		StateDir: "./state",
-		Workers:  4,
+		StateDir:   "./state",
+		Workers:    WorkersAuto,
+		MaxWorkers: DefaultMaxWorkers,
 		Sources: Sources{
 			Alerts: AlertsSource{Enabled: true},
 			Events: EventsSource{Enabled: true},

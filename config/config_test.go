@@ -80,7 +80,9 @@ func TestErrors(t *testing.T) {
 	}{
 		{"unknown key", "sophos: {client_id: a, client_secret: b}\npul_time: 10\n", []string{"x.yaml:2: pul_time: unknown key", `did you mean "pull_time"`}},
 		{"unknown nested key", "sophos:\n  client_id: a\n  client_secret: b\n  tenant: [x]\n", []string{"x.yaml:4: sophos.tenant: unknown key", `"tenants"`}},
-		{"wrong type", "sophos: {client_id: a, client_secret: b}\nworkers: many\n", []string{"x.yaml:2: workers:", "string"}},
+		{"wrong type", "sophos: {client_id: a, client_secret: b}\nworkers: many\n", []string{"x.yaml:2: workers:", "use auto"}},
+		{"workers zero", "sophos: {client_id: a, client_secret: b}\nworkers: 0\n", []string{"x.yaml:2: workers:", "1 or more"}},
+		{"max_workers", "sophos: {client_id: a, client_secret: b}\nmax_workers: 0\n", []string{"max_workers", "between 1 and 256"}},
 		{"bad duration", "sophos: {client_id: a, client_secret: b}\npull_time: soon\n", []string{"x.yaml:2: pull_time: invalid duration \"soon\""}},
 		{"missing secret", "sophos:\n  client_id: a\n", []string{"sophos.client_secret: missing", "SOPHOS_CLIENT_SECRET"}},
 		{"unset var", "sophos:\n  client_id: a\n  client_secret: ${NOPE_NOT_SET_VAR}\n", []string{"x.yaml:3: sophos.client_secret: missing", "${NOPE_NOT_SET_VAR}, which is not set"}},
@@ -136,5 +138,29 @@ func TestSecretNeverPrinted(t *testing.T) {
 	}
 	if s.Value() != "hunter2" {
 		t.Fatal("Value")
+	}
+}
+
+func TestWorkers(t *testing.T) {
+	for _, tc := range []struct {
+		yaml string
+		want Workers
+		max  int
+	}{
+		{"", WorkersAuto, DefaultMaxWorkers},
+		{"workers: auto\nmax_workers: 32\n", WorkersAuto, 32},
+		{"workers: AUTO\n", WorkersAuto, DefaultMaxWorkers},
+		{"workers: 8\n", 8, DefaultMaxWorkers},
+	} {
+		c, err := Parse("x.yaml", []byte("sophos: {client_id: a, client_secret: b}\n"+tc.yaml))
+		if err != nil {
+			t.Fatalf("%q: %v", tc.yaml, err)
+		}
+		if c.Workers != tc.want || c.MaxWorkers != tc.max {
+			t.Fatalf("%q: workers %v, max_workers %d", tc.yaml, c.Workers, c.MaxWorkers)
+		}
+	}
+	if WorkersAuto.String() != "auto" || Workers(3).String() != "3" {
+		t.Fatal(WorkersAuto.String(), Workers(3).String())
 	}
 }

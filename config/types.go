@@ -406,3 +406,45 @@ func contains(list []string, s string) bool {
 	}
 	return false
 }
+
+// Workers is `workers`: "auto" (WorkersAuto) or a number of requests.
+type Workers int
+
+// WorkersAuto is `workers: auto`: adaptive concurrency.
+const WorkersAuto Workers = 0
+
+// DefaultMaxWorkers is the default `max_workers`.
+const DefaultMaxWorkers = 64
+
+// Auto reports whether concurrency adapts.
+func (w Workers) Auto() bool { return w == WorkersAuto }
+
+func (w Workers) String() string {
+	if w.Auto() {
+		return "auto"
+	}
+	return strconv.Itoa(int(w))
+}
+
+// UnmarshalYAML accepts auto or a whole number.
+func (w *Workers) UnmarshalYAML(n *yaml.Node) error {
+	v := strings.TrimSpace(n.Value)
+	if n.Kind == yaml.ScalarNode && strings.EqualFold(v, "auto") {
+		*w = WorkersAuto
+		return nil
+	}
+	i, err := strconv.Atoi(v)
+	if err != nil || n.Kind != yaml.ScalarNode || i < 1 {
+		return &FieldError{Line: n.Line, Msg: fmt.Sprintf("%q: use auto (adapt to what the API allows) or a number of requests at once, 1 or more", n.Value)}
+	}
+	*w = Workers(i)
+	return nil
+}
+
+// MarshalYAML writes auto or the number.
+func (w Workers) MarshalYAML() (any, error) {
+	if w.Auto() {
+		return "auto", nil
+	}
+	return int(w), nil
+}

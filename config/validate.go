@@ -45,8 +45,11 @@ func (c *Config) Validate() error {
 	if c.StateDir == "" {
 		add("must not be empty: checkpoints and buffers live there", "state_dir")
 	}
-	if c.Workers < 1 || c.Workers > 256 {
-		add("must be between 1 and 256", "workers")
+	if c.Workers < 0 || c.Workers > 256 {
+		add("must be auto or between 1 and 256", "workers")
+	}
+	if c.MaxWorkers < 1 || c.MaxWorkers > 256 {
+		add("must be between 1 and 256 (the bound of workers: auto)", "max_workers")
 	}
 	if c.MaxInflightPages < 0 {
 		add("must be 0 (automatic) or more", "max_inflight_pages")

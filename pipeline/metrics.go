@@ -35,6 +35,7 @@ type Metrics struct {
 	SinkQueued      *prometheus.GaugeVec   // sink: records routed to the sink, not yet settled
 	DeadLetters     *prometheus.CounterVec // sink (or stage)
 	InflightPages   prometheus.Gauge
+	APIConcurrency  prometheus.Gauge // requests the Sophos client allows in flight
 
 	// Distributed mode (package cluster); zero on a collector on its own.
 	ClusterRebalances      prometheus.Counter // group generations this member took part in
@@ -71,6 +72,7 @@ func NewMetrics() *Metrics {
 		SinkQueued:      prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "sophos_connect_sink_queued_records", Help: "Records routed to the sink and not yet delivered, buffered or dead-lettered."}, []string{"sink"}),
 		DeadLetters:     prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sophos_connect_dead_letters_total", Help: "Records written to the dead-letter file."}, []string{"source"}),
 		InflightPages:   prometheus.NewGauge(prometheus.GaugeOpts{Name: "sophos_connect_inflight_pages", Help: "Pages pulled but not yet committed."}),
+		APIConcurrency:  prometheus.NewGauge(prometheus.GaugeOpts{Name: "sophos_connect_api_concurrency_limit", Help: "Sophos API requests allowed in flight: the adaptive limit (workers: auto) or the fixed workers."}),
 
 		ClusterRebalances:      prometheus.NewCounter(prometheus.CounterOpts{Name: "sophos_connect_cluster_rebalances_total", Help: "Distributed mode: group generations (assignments) this member received."}),
 		ClusterOwnedPartitions: prometheus.NewGauge(prometheus.GaugeOpts{Name: "sophos_connect_cluster_owned_partitions", Help: "Distributed mode: coordination-topic partitions this member owns."}),
@@ -78,7 +80,7 @@ func NewMetrics() *Metrics {
 	}
 	m.collectors = []prometheus.Collector{m.RecordsPulled, m.PagesPulled, m.BytesPulled, m.FetchErrors, m.APIErrors,
 		m.CheckpointAge, m.CheckpointTime, m.WindowGap, m.StageDropped, m.SinkDelivered, m.SinkRetried,
-		m.SinkRejected, m.SinkBatches, m.SinkLatency, m.SinkBufferBytes, m.SinkQueued, m.DeadLetters, m.InflightPages,
+		m.SinkRejected, m.SinkBatches, m.SinkLatency, m.SinkBufferBytes, m.SinkQueued, m.DeadLetters, m.InflightPages, m.APIConcurrency,
 		m.ClusterRebalances, m.ClusterOwnedPartitions, m.ClusterOwnedTenants,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})}
 	m.Registry.MustRegister(m.collectors...)

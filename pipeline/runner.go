@@ -74,9 +74,16 @@ type Options struct {
 	Since time.Time
 	// Workers bounds the partitions pulled at once (default 4).
 	Workers int
+	// PagesPerTurn bounds the pages a partition pulls before the other
+	// partitions get their turn (default DefaultPagesPerTurn).
+	PagesPerTurn int
 	// MaxInflightPages bounds pages pulled but not yet committed: the
 	// pipeline's memory bound and its back-pressure (default 4×Workers).
 	MaxInflightPages int
+	// MaxInflightBytes bounds the response bytes of those pages (default
+	// DefaultMaxInflightBytes): many small pages of many tenants may be in
+	// flight, but only a few full ones.
+	MaxInflightBytes int64
 	// NextPass is called after each pass in continuous mode: more=false ends
 	// the run (the seed's run: false), wait is the pause before the next pass.
 	NextPass func() (more bool, wait time.Duration)
@@ -132,6 +139,8 @@ type runner struct {
 
 	commitSig chan struct{}
 	toRelease atomic.Int64 // committed-in-memory pages whose slots free after the next flush
+	relBytes  atomic.Int64 // and their bytes
+	budget    *byteBudget
 	stats     struct {
 		pages, records, delivered, dlq, dropped atomic.Int64
 	}
@@ -145,8 +154,14 @@ func Run(ctx context.Context, o Options) (Stats, error) {
 	if o.Workers <= 0 {
 		o.Workers = 4
 	}
+	if o.PagesPerTurn <= 0 {
+		o.PagesPerTurn = DefaultPagesPerTurn
+	}
 	if o.MaxInflightPages <= 0 {
 		o.MaxInflightPages = 4 * o.Workers
+	}
+	if o.MaxInflightBytes <= 0 {
+		o.MaxInflightBytes = DefaultMaxInflightBytes
 	}
 	if o.DrainTimeout <= 0 {
 		o.DrainTimeout = 30 * time.Second
@@ -179,6 +194,7 @@ func Run(ctx context.Context, o Options) (Stats, error) {
 		parts:     map[string]Partition{},
 		unflushed: map[string]Partition{},
 		commitSig: make(chan struct{}, 1),
+		budget:    newByteBudget(o.MaxInflightBytes),
 	}
 
 	// Delivery outlives ctx: after a stop request in-flight pages still drain
@@ -269,32 +285,11 @@ func (r *runner) pass(ctx context.Context) (failed int, err error) {
 		}
 		return 0, fmt.Errorf("list partitions: %w", err)
 	}
-	sem := make(chan struct{}, r.o.Workers)
-	var wg sync.WaitGroup
-	var nFailed atomic.Int32
-	for _, p := range parts {
-		select {
-		case sem <- struct{}{}:
-		case <-ctx.Done():
-			wg.Wait()
-			return int(nFailed.Load()), nil
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			if err := r.pullPartition(ctx, p); err != nil && ctx.Err() == nil {
-				nFailed.Add(1)
-				r.o.Metrics.Board.Failed(p.Tenant, p.TenantName, string(p.Stream), err.Error(), r.o.Now())
-				r.log.Error(fmt.Sprintf("pull %s: %v", p, err), "source", sourceName(p.Stream))
-			}
-		}()
-	}
-	wg.Wait()
+	failed = r.schedule(ctx, parts)
 	if r.o.Once {
 		r.waitIdleCtx(ctx)
 	}
-	return int(nFailed.Load()), nil
+	return failed, nil
 }
 
 // waitIdleCtx waits until no page is in flight or ctx ends.
@@ -338,20 +333,30 @@ func (r *runner) position(p Partition) Position {
 	return Position{Cursor: cp.Cursor}
 }
 
-func (r *runner) pullPartition(ctx context.Context, p Partition) error {
+// pullPartition pulls up to maxPages pages of p (one turn); more says it
+// is not caught up yet.
+func (r *runner) pullPartition(ctx context.Context, p Partition, maxPages int) (more bool, err error) {
 	pos := r.position(p)
-	for {
+	for n := 0; ; n++ {
+		if n == maxPages {
+			return true, nil
+		}
 		select {
 		case r.inflight <- struct{}{}:
 		case <-ctx.Done():
-			return ctx.Err()
+			return false, ctx.Err()
 		}
 		r.o.Metrics.InflightPages.Set(float64(len(r.inflight)))
+		if err := r.budget.wait(ctx); err != nil {
+			<-r.inflight
+			return false, err
+		}
 		page, err := r.fetch(ctx, p, pos)
 		if err != nil {
 			<-r.inflight
-			return err
+			return false, err
 		}
+		r.budget.add(int64(page.Bytes))
 		r.log.Log(ctx, LevelLogPlus, fmt.Sprintf("Pulled %d %s for %s", len(page.Records), p.Stream.Plural(), p.TenantLabel()), "source", sourceName(p.Stream))
 		r.submit(page)
 		pos = Position{Cursor: page.Cursor}
@@ -359,7 +364,7 @@ func (r *runner) pullPartition(ctx context.Context, p Partition) error {
 		r.fetchPos[p.Key()] = pos
 		r.mu.Unlock()
 		if !page.HasMore {
-			return nil
+			return false, nil
 		}
 	}
 }
@@ -536,6 +541,9 @@ func (r *runner) ackLoop() {
 		r.mu.Unlock()
 		r.warned.Delete(key)
 		r.toRelease.Add(int64(len(ready)))
+		for _, done := range ready {
+			r.relBytes.Add(int64(done.page.Bytes))
+		}
 		select {
 		case r.commitSig <- struct{}{}:
 		default:
@@ -549,7 +557,8 @@ func (r *runner) ackLoop() {
 // most that many pages.
 func (r *runner) commitLoop(stop <-chan struct{}) {
 	commit := func() {
-		n := r.toRelease.Swap(0)
+		n, nb := r.toRelease.Swap(0), r.relBytes.Swap(0)
+		defer r.budget.release(nb)
 		r.mu.Lock()
 		flushed := r.unflushed
 		r.unflushed = map[string]Partition{}
@@ -567,11 +576,15 @@ func (r *runner) commitLoop(stop <-chan struct{}) {
 	for {
 		select {
 		case <-r.commitSig:
+			t0 := time.Now()
 			commit()
 			// Coalesce: pages finishing in the next moment share one
-			// fsync'ed commit instead of one each.
+			// fsync'ed commit instead of one each. The pause grows with
+			// the commit's cost (the file holds every partition), so
+			// with thousands of tenants commits take at most a third of
+			// the time.
 			select {
-			case <-time.After(r.o.CommitInterval):
+			case <-time.After(max(r.o.CommitInterval, 2*time.Since(t0))):
 			case <-stop:
 				commit()
 				return

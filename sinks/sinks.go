@@ -46,10 +46,8 @@ var Table = []Factory{
 		}),
 	entry("stdout", "standard output, one line per record",
 		stdout.DefaultConfig, stdout.New, func(c stdout.Config) string { return "format=" + c.Format }),
-	entry("syslog", "syslog over udp, tcp, tcp+tls or a unix socket (RFC 5424 or 3164)",
-		syslog.DefaultConfig, syslog.New, func(c syslog.Config) string {
-			return fmt.Sprintf("address=%s protocol=%s framing=%s format=%s", c.Address, c.Protocol, orDefault(c.Framing, "-"), c.Format)
-		}),
+	entry("syslog", "syslog over udp, tcp, tcp+tls, relp (acknowledged), relp+tls or a unix socket (RFC 3164 or 5424)",
+		syslog.DefaultConfig, syslog.New, func(c syslog.Config) string { return c.Describe() }),
 	entry("kafka", "Kafka topics (segmentio/kafka-go), keyed by record id",
 		kafka.DefaultConfig, kafka.New, func(c kafka.Config) string {
 			return fmt.Sprintf("brokers=%s topic=%s key=%s format=%s acks=%s compression=%s", strings.Join(c.Brokers, ","), c.Topic, c.Key, c.Format, c.RequiredAcks, c.Compression)

@@ -46,22 +46,41 @@ func main() {
 	bin := flag.String("bin", "", "sophos-connect binary (default: build ./cmd/sophos-connect)")
 	dir := flag.String("dir", "", "work directory (default: a temporary directory)")
 	floor := flag.Bool("floor", true, "also measure the bare HTTP floor")
-	workers := flag.Int("workers", 4, "collector workers (partitions pulled at once)")
+	workers := flag.String("workers", "", "collector `workers` (auto or a number; default: not set, the collector's default auto)")
+	latency := flag.String("latency", "", "MSP mode: the emulator's latency per API request, e.g. 150ms±50ms")
+	rateLimit := flag.String("rate-limit", "", "MSP mode: the emulator's rate limit per credential, e.g. 20/s")
+	maxConc := flag.Int("max-concurrency", 0, "MSP mode: the emulator's limit of requests in flight")
 	flag.Parse()
 
+	set := map[string]bool{}
+	flag.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if set["latency"] || set["rate-limit"] || set["max-concurrency"] {
+		perTenant := 10
+		if set["events"] {
+			perTenant = max(1, *events / *tenants)
+		}
+		if err := runMSP(*tenants, perTenant, *runs, *bin, *dir, *workers, *latency, *rateLimit, *maxConc); err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if err := run(*sink, *events, *tenants, *runs, *bin, *dir, *floor, *workers); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
 }
 
-func run(sink string, events, tenants, runs int, bin, dir string, withFloor bool, workers int) error {
+// prepare makes the work directory and builds the collector unless bin is
+// given; cleanup removes a temporary directory.
+func prepare(bin, dir string) (string, string, func(), error) {
+	cleanup := func() {}
 	if dir == "" {
 		d, err := os.MkdirTemp("", "sophos-connect-bench-")
 		if err != nil {
-			return err
+			return "", "", cleanup, err
 		}
-		defer os.RemoveAll(d)
+		cleanup = func() { os.RemoveAll(d) }
 		dir = d
 	}
 	if bin == "" {
@@ -69,8 +88,17 @@ func run(sink string, events, tenants, runs int, bin, dir string, withFloor bool
 		build := exec.Command("go", "build", "-o", bin, "./cmd/sophos-connect")
 		build.Stdout, build.Stderr = os.Stderr, os.Stderr
 		if err := build.Run(); err != nil {
-			return fmt.Errorf("go build (run from the repository root): %w", err)
+			return "", "", cleanup, fmt.Errorf("go build (run from the repository root): %w", err)
 		}
+	}
+	return bin, dir, cleanup, nil
+}
+
+func run(sink string, events, tenants, runs int, bin, dir string, withFloor bool, workers string) error {
+	bin, dir, cleanup, err := prepare(bin, dir)
+	defer cleanup()
+	if err != nil {
+		return err
 	}
 	per := (events + tenants - 1) / tenants
 	fmt.Printf("backlog: %d events (%d tenants × %d), sink %s, %d run(s)\n", per*tenants, tenants, per, sink, runs)
@@ -97,7 +125,7 @@ func run(sink string, events, tenants, runs int, bin, dir string, withFloor bool
 			emu.Close()
 			return err
 		}
-		r, err := collectorRun(bin, emu, sink, peer, filepath.Join(dir, fmt.Sprintf("run%d", i)), workers)
+		r, err := collectorRun(bin, emu, sink, peer, filepath.Join(dir, fmt.Sprintf("run%d", i)), workers, false)
 		peer.close()
 		emu.Close()
 		if err != nil {
@@ -157,9 +185,12 @@ func report(sink string, col, flo []result) {
 }
 
 // collectorRun runs the binary with -once and measures the child process.
-func collectorRun(bin string, emu *emulator.Server, sink string, peer *peer, dir string, workers int) (result, error) {
+func collectorRun(bin string, emu *emulator.Server, sink string, peer *peer, dir string, workers string, alerts bool) (result, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return result{}, err
+	}
+	if workers != "" {
+		workers = "workers: " + workers + "\n"
 	}
 	cfg := fmt.Sprintf(`sophos:
   client_id: bench
@@ -171,12 +202,11 @@ log_level: ERROR
 log_file_name: ""
 save_file_location: %s
 state_dir: %s
-workers: %d
-sources:
-  alerts: {enabled: false}
+%ssources:
+  alerts: {enabled: %v}
   events: {enabled: true}
 sinks:
-%s`, emu.AuthURL(), emu.URL(), dir, filepath.Join(dir, "state"), workers, sinkConfig(sink, dir, peer))
+%s`, emu.AuthURL(), emu.URL(), dir, filepath.Join(dir, "state"), workers, alerts, sinkConfig(sink, dir, peer))
 	p := filepath.Join(dir, "bench.yaml")
 	if err := os.WriteFile(p, []byte(cfg), 0o600); err != nil {
 		return result{}, err

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/sophos-connect/sophos-connect/cluster"
 	"github.com/sophos-connect/sophos-connect/config"
 	"github.com/sophos-connect/sophos-connect/pipeline"
@@ -155,6 +157,9 @@ func assemble(c *config.Config, streams []pipeline.Stream, log *slog.Logger, dry
 // buffer: {type: disk}.
 func (as *assembly) addBuffers(stateDir string, dlq *pipeline.DeadLetter, m *pipeline.Metrics, log *slog.Logger) error {
 	for i := range as.sinks {
+		if c, ok := as.sinks[i].Sink.(prometheus.Collector); ok {
+			m.Registry.MustRegister(c) // a sink's own counters (syslog truncations, …)
+		}
 		bc := as.buffers[i]
 		if bc.Type != "disk" {
 			continue
@@ -235,7 +240,23 @@ func sophosConfig(c *config.Config) sophos.Config {
 		CAFile:                c.Sophos.CAFile,
 		FromDateOffsetMinutes: c.Sophos.FromDateOffsetMinutes,
 		Timeout:               c.Sophos.Timeout.D(),
+		Concurrency:           int(c.Workers), // 0 = auto: adaptive
+		MaxConcurrency:        c.MaxWorkers,
 	}
+}
+
+// pullWorkers is how many partitions the runner pulls at once and its
+// in-flight page bound: with workers: auto, max_workers partitions, so the
+// adaptive limiter (not the runner) decides how many requests run.
+func pullWorkers(c *config.Config) (workers, inflight int) {
+	workers, inflight = int(c.Workers), c.MaxInflightPages
+	if c.Workers.Auto() {
+		workers = c.MaxWorkers
+		if inflight == 0 {
+			inflight = max(16, c.MaxWorkers)
+		}
+	}
+	return workers, inflight
 }
 
 // parseSince reads -since: a duration, an RFC 3339 time or Unix seconds,

@@ -46,6 +46,15 @@ func (a *app) cmdValidate(ctx context.Context, g *globals, args []string) error 
 	}
 	fmt.Fprintf(w, "source  sophos  %s (auth %s)\n", c.Sophos.APIHost, c.Sophos.AuthURL)
 	fmt.Fprintf(w, "        streams: %s; tenants: %s; pull every %s; state in %s\n", strings.Join(names, ", "), tenants, c.PullTime, c.StateDir)
+	wk, inflight := pullWorkers(c)
+	if c.Workers.Auto() {
+		fmt.Fprintf(w, "        workers: auto (adaptive, at most %d requests at once); max_inflight_pages: %d\n", c.MaxWorkers, inflight)
+	} else {
+		if inflight == 0 {
+			inflight = 4 * wk
+		}
+		fmt.Fprintf(w, "        workers: %d; max_inflight_pages: %d\n", wk, inflight)
+	}
 	if c.Sources.Events.Light || len(c.Sources.Events.ExcludeTypes) > 0 {
 		fmt.Fprintf(w, "        events: light=%v exclude_types=%v\n", c.Sources.Events.Light, c.Sources.Events.ExcludeTypes)
 	}

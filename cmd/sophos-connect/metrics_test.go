@@ -148,6 +148,13 @@ func TestMetricsMatchWhatWasSent(t *testing.T) {
 	if got := sumMetric(fams, "sophos_connect_api_errors_total", map[string]string{"status": "429"}); served429 == 0 || got != float64(served429) {
 		t.Errorf("api_errors{429} = %v, the emulator served %d", got, served429)
 	}
+	// workers: auto, and 20 % of requests throttled: the adaptive limit is
+	// exported, somewhere between 1 and max_workers.
+	if _, ok := fams["sophos_connect_api_concurrency_limit"]; !ok {
+		t.Error("sophos_connect_api_concurrency_limit is not exported")
+	} else if got := sumMetric(fams, "sophos_connect_api_concurrency_limit", nil); got < 1 || got > 64 {
+		t.Errorf("api_concurrency_limit = %v, want 1..64", got)
+	}
 	if got := sumMetric(fams, "sophos_connect_sink_rejected_total", nil); got > 0 {
 		t.Errorf("rejected %v", got)
 	}

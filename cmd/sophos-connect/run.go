@@ -80,6 +80,7 @@ func (a *app) collect(ctx context.Context, c *config.Config, g *globals, o colle
 	metrics := pipeline.NewMetrics()
 	scfg := sophosConfig(c)
 	scfg.OnAPIError = metrics.APIError
+	scfg.OnConcurrencyLimit = func(n int) { metrics.APIConcurrency.Set(float64(n)) }
 	client, err := sophos.NewClient(scfg, log)
 	if err != nil {
 		return configError{err}
@@ -164,8 +165,9 @@ func (a *app) collect(ctx context.Context, c *config.Config, g *globals, o colle
 	opts := pipeline.Options{
 		Source: src, Stages: as.stages, Sinks: as.sinks, Checkpoints: cps, DeadLetter: dlq,
 		Observers: as.observers, Log: log, Metrics: metrics, Once: o.once, Since: o.since,
-		Workers: c.Workers, MaxInflightPages: c.MaxInflightPages, Now: o.now,
+		Now: o.now,
 	}
+	opts.Workers, opts.MaxInflightPages = pullWorkers(c)
 	if !o.once {
 		wait := c.PullTime.D()
 		opts.NextPass = func() (bool, time.Duration) {
@@ -236,6 +238,7 @@ func describeConfig(c *config.Config) string {
 		fmt.Sprintf("alerts_auto_acknowledge_status=%v", c.AlertsAutoAcknowledgeStatus),
 		"alerts_auto_acknowledge_level=" + c.AlertsAutoAcknowledgeLevel,
 		"state_dir=" + c.StateDir,
+		"workers=" + c.Workers.String(),
 		fmt.Sprintf("sinks=%d", len(c.Sinks)),
 		fmt.Sprintf("transforms=%d", len(c.Transforms)),
 	}

@@ -26,6 +26,7 @@ type cefEncoder struct {
 	buf    []byte
 	// The bytes escape rewrites with no special, with | and with =.
 	escPlain, escHeader, escValue escapeSet
+	fields                        Fields
 }
 
 func newCEFEncoder(o *official, strict bool) *cefEncoder {
@@ -60,6 +61,8 @@ func (e *cefEncoder) encode(dst []byte) []byte {
 	dst = append(dst, '|')
 	dst = strconv.AppendInt(dst, int64(e.severity()), 10)
 	dst = append(dst, '|')
+	e.fields.reset()
+	e.fields.Head = len(dst) - start
 	o.flat = o.updateCEFKeys(o.flat, &o.flatSeen)
 	first := true
 	for i := range o.flat {
@@ -71,6 +74,7 @@ func (e *cefEncoder) encode(dst []byte) []byte {
 			dst = append(dst, ' ')
 		}
 		first = false
+		pairStart := len(dst) - start
 		dst = e.escape(dst, o.key(ent), 0)
 		dst = append(dst, '=')
 		var v []byte
@@ -85,10 +89,16 @@ func (e *cefEncoder) encode(dst []byte) []byte {
 			v, special = e.buf, 0
 		}
 		dst = e.escape(dst, v, special)
+		e.fields.Pairs = append(e.fields.Pairs, Pair{pairStart, len(dst) - start, isIDKey(o.key(ent))})
 	}
 	// The line starts with "CEF:", so only its end can have space to strip.
-	return trimRightPySpace(dst, start)
+	dst = trimRightPySpace(dst, start)
+	e.fields.clamp(len(dst) - start)
+	return dst
 }
+
+// LastFields implements FieldEncoder.
+func (e *cefEncoder) LastFields() *Fields { return &e.fields }
 
 // header appends the flattened record's field (or NA) with \ and | escaped,
 // and removes the field.

@@ -21,6 +21,7 @@ type keyvalueEncoder struct {
 	o      *official
 	strict bool
 	buf    []byte
+	fields Fields
 }
 
 func (e *keyvalueEncoder) Append(dst []byte, r *pipeline.Record) ([]byte, error) {
@@ -30,28 +31,38 @@ func (e *keyvalueEncoder) Append(dst []byte, r *pipeline.Record) ([]byte, error)
 	}
 	o.ents = o.updateCEFKeys(o.ents, &o.entsSeen)
 	o.updateFields()
+	f := &e.fields
+	f.reset()
 	b := e.buf[:0]
 	if i := o.findName(o.ents, "rt"); i >= 0 {
 		b = o.appendStrVal(b, &o.ents[i])
 	}
+	f.Head = len(b)
 	for i := range o.ents {
 		ent := &o.ents[i]
 		if ent.dead {
 			continue
 		}
 		b = append(b, ' ')
+		start := len(b)
 		b = append(b, o.key(ent)...)
 		b = append(b, '=', '"')
 		b = o.appendStrVal(b, ent)
 		b = append(b, '"', ';')
+		f.Pairs = append(f.Pairs, Pair{start, len(b), isIDKey(o.key(ent))})
 	}
 	e.buf = b
-	b = trimPySpace(b)
+	t := trimPySpace(b)
+	f.shift(cap(b) - cap(t)) // the leading whitespace trimmed
+	f.clamp(len(t))
 	if e.strict {
-		return appendNoNewline(dst, b), nil
+		return f.appendNoNewline(dst, t), nil
 	}
-	return append(dst, b...), nil
+	return append(dst, t...), nil
 }
+
+// LastFields implements FieldEncoder.
+func (e *keyvalueEncoder) LastFields() *Fields { return &e.fields }
 
 // trimRightPySpace trims trailing Python whitespace from dst[start:].
 func trimRightPySpace(dst []byte, start int) []byte {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"strings"
 	"testing"
 	"time"
 
@@ -81,10 +82,32 @@ func BenchmarkFrame(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				var err error
-				if dst, _, err = f.appendFrame(dst[:0], r, msg); err != nil {
+				if dst, _, err = f.appendFrame(dst[:0], r, msg, nil); err != nil {
 					b.Fatal(err)
 				}
 			}
+		})
+	}
+}
+
+// BenchmarkRELPvsTCP compares acknowledged RELP with plain TCP into the
+// same real rsyslogd on loopback (imrelp and imtcp, messages parsed and
+// discarded), with the sink's defaults (cef, RFC 3164): the cost of
+// waiting for every rsp 200, at the default window.
+func BenchmarkRELPvsTCP(b *testing.B) {
+	rs := startRsyslog(b, rsyslogOptions{tcp: true, relp: true, discard: true})
+	for _, tt := range []struct{ name, addr string }{
+		{"tcp", fmt.Sprintf("tcp://127.0.0.1:%d", rs.tcpPort)},
+		{"relp", fmt.Sprintf("relp://127.0.0.1:%d", rs.relpPort)},
+		{"relp-window1024", fmt.Sprintf("relp://127.0.0.1:%d", rs.relpPort)},
+	} {
+		b.Run(tt.name, func(b *testing.B) {
+			c := DefaultConfig()
+			c.Address, c.Hostname = tt.addr, "collector-1"
+			if strings.HasSuffix(tt.name, "1024") {
+				c.Window = 1024
+			}
+			benchWrite(b, newTestSink(b, c), testRecords(b, 0, benchBatch))
 		})
 	}
 }

@@ -13,15 +13,20 @@ import (
 // Config is the syslog sink's own keys (SPEC §3). The pipeline handles the
 // common keys (name, type, streams, when, buffer, batch, retry).
 type Config struct {
-	// Address is udp://host:port, tcp://host:port, tcp+tls://host:port or
-	// unix:///path (datagram or stream socket, detected when connecting).
+	// Address is udp://host:port, tcp://host:port, tcp+tls://host:port,
+	// relp://host:port, relp+tls://host:port or unix:///path (datagram or
+	// stream socket, detected when connecting).
 	Address string `yaml:"address"`
-	// Protocol is rfc5424 (default) or rfc3164.
+	// Protocol is rfc3164 or rfc5424; default rfc3164 with the CEF header
+	// convention for format cef, rfc5424 for every other format.
 	Protocol string `yaml:"protocol"`
-	// Framing is octet-counting (default for tcp and tcp+tls) or lf (default
-	// for unix stream sockets). Datagram transports carry one message per
-	// datagram and take no framing ("" or none).
+	// Framing is lf (default for tcp:// and unix stream sockets) or
+	// octet-counting (default for tcp+tls://, as RFC 5425 requires).
+	// Datagram transports and RELP take no framing ("" or none).
 	Framing string `yaml:"framing"`
+	// Timezone is the zone of RFC 3164 timestamps, which carry none: local
+	// (default, what receivers assume) or utc.
+	Timezone string `yaml:"timezone"`
 	// Facility is a facility keyword (kern … local7) or number 0-23.
 	Facility string `yaml:"facility"`
 	// SeverityMap maps the record's severity (low, medium, high, …; any
@@ -44,10 +49,17 @@ type Config struct {
 	// insecure_skip_verify).
 	TLS config.TLS `yaml:"tls"`
 	// MaxMessageBytes caps one syslog message (header and MSG, without the
-	// octet count); longer MSGs are cut at a UTF-8 boundary and counted.
-	// 0 means 2048 for udp, 8192 for unix datagram sockets and no limit for
-	// stream transports.
+	// framing); 0 means 8192 for udp, unix datagram sockets and RELP
+	// (rsyslog's maxMessageSize and imrelp's maxDataSize), 65535 for tcp,
+	// tcp+tls and unix streams.
 	MaxMessageBytes config.ByteSize `yaml:"max_message_bytes"`
+	// Oversize is what happens to a message over max_message_bytes:
+	// truncate (default: cut at a field boundary, send, and keep the full
+	// record in the dead-letter file) or dead_letter (do not send it).
+	Oversize string `yaml:"oversize"`
+	// Window is the number of RELP messages sent but not yet acknowledged
+	// (default 128, relp:// only).
+	Window int `yaml:"window"`
 	// DialTimeout bounds connecting (and the TLS handshake).
 	DialTimeout config.Duration `yaml:"dial_timeout"`
 	// WriteTimeout bounds writing one batch.
@@ -56,7 +68,11 @@ type Config struct {
 
 // Defaults for the keys left empty.
 const (
-	DefaultProtocol        = "rfc5424"
+	DefaultProtocol        = "rfc5424" // for formats other than cef
+	DefaultCEFProtocol     = "rfc3164" // ArcSight's and QRadar's convention
+	DefaultTimezone        = "local"
+	DefaultOversize        = oversizeTruncate
+	DefaultWindow          = 128
 	DefaultFacility        = "local4" // SPEC §3's example
 	DefaultAppName         = "sophos-connect"
 	DefaultFormat          = "cef"
@@ -68,9 +84,10 @@ const (
 	// enterprise number if your SIEM needs one.
 	DefaultSDID = "sophos@32473"
 
-	defaultUDPMax      = 2048 // RFC 5426 §3.2: receivers SHOULD accept 2048
-	defaultUnixgramMax = 8192 // rsyslog imuxsock's default maxMessageSize
-	minMessageBytes    = 480  // RFC 5426 §3.2: receivers MUST accept 480
+	defaultDatagramMax = 8192  // rsyslog's default maxMessageSize (syslog-ng takes 64 KiB)
+	defaultStreamMax   = 65535 // syslog-ng's log-msg-size; rsyslog needs maxMessageSize raised to take it whole
+	maxWindow          = 65535
+	minMessageBytes    = 480 // RFC 5426 §3.2: receivers MUST accept 480
 	maxUDPPayload      = 65507
 )
 
@@ -87,12 +104,13 @@ var DefaultSeverityMap = map[string]string{
 // DefaultConfig returns the defaults; Address must still be set.
 func DefaultConfig() Config {
 	return Config{
-		Protocol:        DefaultProtocol,
 		Facility:        DefaultFacility,
 		DefaultSeverity: DefaultDefaultSeverity,
 		AppName:         DefaultAppName,
 		SDID:            DefaultSDID,
 		Format:          DefaultFormat,
+		Timezone:        DefaultTimezone,
+		Oversize:        DefaultOversize,
 		DialTimeout:     config.Duration(10 * time.Second),
 		WriteTimeout:    config.Duration(30 * time.Second),
 	}
@@ -117,13 +135,29 @@ func (c *Config) Validate() error {
 	switch c.Framing {
 	case "", framingNone, framingOctet, framingLF:
 	default:
-		bad("framing", "unknown framing %q: use octet-counting or lf (tcp, unix stream); datagrams take none", c.Framing)
+		bad("framing", "unknown framing %q: use lf or octet-counting (tcp, unix stream); datagrams and relp take none", c.Framing)
 	}
-	if err == nil && ep.network == "udp" && c.Framing != "" && c.Framing != framingNone {
-		bad("framing", "%s does not apply to udp: each datagram carries one message; remove framing", c.Framing)
+	if err == nil && (ep.network == "udp" || ep.relp) && c.Framing != "" && c.Framing != framingNone {
+		bad("framing", "%s does not apply to %s: each %s carries one message; remove framing", c.Framing, ep.scheme, map[bool]string{true: "RELP frame", false: "datagram"}[ep.relp])
 	}
-	if err == nil && (ep.network == "tcp") && c.Framing == framingNone {
-		bad("framing", "none would glue messages together on a stream: use octet-counting or lf")
+	if err == nil && ep.network == "tcp" && !ep.relp && c.Framing == framingNone {
+		bad("framing", "none would glue messages together on a stream: use lf or octet-counting")
+	}
+	switch c.Timezone {
+	case "", "local", "utc":
+	default:
+		bad("timezone", "unknown timezone %q: use local or utc", c.Timezone)
+	}
+	switch c.Oversize {
+	case "", oversizeTruncate, oversizeDeadLetter:
+	default:
+		bad("oversize", "unknown value %q: use truncate or dead_letter", c.Oversize)
+	}
+	if c.Window < 0 || c.Window > maxWindow {
+		bad("window", "%d is out of range: use 1-%d, or 0 for %d", c.Window, maxWindow, DefaultWindow)
+	}
+	if err == nil && !ep.relp && c.Window != 0 {
+		bad("window", "applies to relp:// addresses only: remove window")
 	}
 	if _, ferr := parseFacility(c.facility()); ferr != nil {
 		bad("facility", "%v", ferr)
@@ -151,7 +185,7 @@ func (c *Config) Validate() error {
 		bad("format", "unknown format %q: use one of %s", c.Format, strings.Join(encoding.Formats, ", "))
 	}
 	if err == nil && !ep.tls && c.TLS != (config.TLS{}) {
-		bad("tls", "applies to tcp+tls:// addresses only: change the address scheme or remove tls")
+		bad("tls", "applies to tcp+tls:// and relp+tls:// addresses only: change the address scheme or remove tls")
 	}
 	if terr := c.TLS.Validate(); terr != nil {
 		bad("tls", "%v", terr)
@@ -174,7 +208,20 @@ func (c *Config) Validate() error {
 	return nil
 }
 
-func (c *Config) protocol() string { return or(c.Protocol, DefaultProtocol) }
+func (c *Config) protocol() string {
+	if c.Protocol == "" && c.format() == "cef" {
+		return DefaultCEFProtocol
+	}
+	return or(c.Protocol, DefaultProtocol)
+}
+func (c *Config) oversize() string { return or(c.Oversize, DefaultOversize) }
+func (c *Config) utc() bool        { return c.Timezone == "utc" }
+func (c *Config) window() int {
+	if c.Window <= 0 {
+		return DefaultWindow
+	}
+	return c.Window
+}
 func (c *Config) facility() string { return or(c.Facility, DefaultFacility) }
 func (c *Config) appName() string  { return or(c.AppName, DefaultAppName) }
 func (c *Config) sdID() string     { return or(c.SDID, DefaultSDID) }
@@ -251,4 +298,76 @@ func printUSASCII(s string) bool {
 		}
 	}
 	return true
+}
+
+// Oversize policies.
+const (
+	oversizeTruncate   = "truncate"
+	oversizeDeadLetter = "dead_letter"
+)
+
+// resolve returns the framing and message cap for the configured transport
+// (dgram: the socket is a datagram socket, known for unix:// only once
+// connected).
+func (c *Config) resolve(ep endpoint, dgram bool) (framing string, max int) {
+	max = int(c.MaxMessageBytes)
+	switch {
+	case dgram || ep.relp:
+		framing = framingNone // one message per datagram or RELP frame
+	case c.Framing != "" && c.Framing != framingNone:
+		framing = c.Framing
+	case ep.tls:
+		framing = framingOctet // RFC 5425 requires it
+	default:
+		framing = framingLF // what every receiver reads on plain tcp and unix streams
+	}
+	if max == 0 {
+		max = defaultStreamMax
+		if dgram || ep.relp {
+			// rsyslog's maxMessageSize, which is also imrelp's default
+			// maxDataSize (longer RELP messages it truncates silently).
+			max = defaultDatagramMax
+		}
+	}
+	return framing, max
+}
+
+// Describe is what `validate` prints: the address and the framing,
+// protocol and size limit the sink will use, defaults resolved.
+func (c *Config) Describe() string {
+	ep, err := parseAddress(c.Address)
+	if err != nil {
+		return "address=" + c.Address
+	}
+	var fr string
+	var max int
+	if ep.network == "unix" {
+		sf, sm := c.resolve(ep, false)
+		df, dm := c.resolve(ep, true)
+		fr, max = fmt.Sprintf("%s (stream) / %s (datagram)", sf, df), sm
+		if sm != dm {
+			return fmt.Sprintf("address=%s protocol=%s framing=%s max_message_bytes=%d (stream) / %d (datagram) oversize=%s format=%s",
+				c.Address, c.protocolDesc(), fr, sm, dm, c.oversize(), c.format())
+		}
+	} else {
+		fr, max = c.resolve(ep, ep.network == "udp")
+	}
+	d := fmt.Sprintf("address=%s protocol=%s framing=%s max_message_bytes=%d oversize=%s format=%s",
+		c.Address, c.protocolDesc(), fr, max, c.oversize(), c.format())
+	if ep.relp {
+		d += fmt.Sprintf(" window=%d (acknowledged)", c.window())
+	}
+	return d
+}
+
+// protocolDesc names the protocol with the RFC 3164 header variant and zone.
+func (c *Config) protocolDesc() string {
+	p := c.protocol()
+	if p != "rfc3164" {
+		return p
+	}
+	if c.format() == "cef" {
+		p += " (CEF header: no tag)"
+	}
+	return p + " timezone=" + or(c.Timezone, DefaultTimezone)
 }

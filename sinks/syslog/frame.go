@@ -2,6 +2,7 @@ package syslog
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"github.com/influxdata/go-syslog/v3/rfc5424"
 
 	"github.com/sophos-connect/sophos-connect/pipeline"
+	"github.com/sophos-connect/sophos-connect/sinks/encoding"
 )
 
 // Framings.
@@ -19,6 +21,9 @@ const (
 	framingOctet = "octet-counting" // RFC 6587 §3.4.1 / RFC 5425: "LEN SP MSG"
 	framingLF    = "lf"             // RFC 6587 §3.4.2: MSG LF
 )
+
+// errOversize marks a message over max_message_bytes that was not sent.
+var errOversize = errors.New("oversize")
 
 // rfc5424Time is the builder's own TIMESTAMP layout (microseconds at most).
 const rfc5424Time = "2006-01-02T15:04:05.999999Z07:00"
@@ -34,11 +39,15 @@ type framer struct {
 	appName  string
 	procID   string
 	sdID     string
-	max      int // message cap in bytes; 0 = none
+	max      int            // message cap in bytes; 0 = none
+	deadOver bool           // oversize: dead_letter (else truncate)
+	cefHead  bool           // RFC 3164 without TAG: "<PRI>Mmm dd hh:mm:ss HOST CEF:0|…"
+	loc      *time.Location // RFC 3164 timestamps' zone
 	now      func() time.Time
 
 	ts      []byte
 	payload []byte
+	scratch []byte
 	heads   map[headKey]headParts // the builder's header per (PRI, MSGID)
 }
 
@@ -59,9 +68,11 @@ type headParts struct{ before, after string }
 const sentinelTime = "2000-01-01T00:00:00Z"
 
 // appendFrame appends r's frame to dst, msg being the encoder's output for
-// r. truncated reports a MSG cut to max. An error concerns this record only
-// and is permanent: retrying cannot change it.
-func (f *framer) appendFrame(dst []byte, r *pipeline.Record, msg []byte) (_ []byte, truncated bool, err error) {
+// r and fields where its key=value pairs lie (nil for other encoders).
+// full > 0 reports a message cut to max: full is the length it had. An
+// error concerns this record only and is permanent: retrying cannot change
+// it.
+func (f *framer) appendFrame(dst []byte, r *pipeline.Record, msg []byte, fields *encoding.Fields) (_ []byte, full int, err error) {
 	pri := f.facility*8 + f.sev.of(r.Severity)
 	ts := r.WhenTime()
 	if ts.IsZero() || ts.Year() > 9999 {
@@ -71,7 +82,7 @@ func (f *framer) appendFrame(dst []byte, r *pipeline.Record, msg []byte) (_ []by
 	if f.rfc3164 {
 		p = f.header3164(p, pri, ts)
 	} else if p, err = f.header5424(p, pri, ts, r); err != nil {
-		return dst, false, err
+		return dst, 0, err
 	}
 	msgStart := len(p)
 	if !f.rfc3164 {
@@ -80,15 +91,24 @@ func (f *framer) appendFrame(dst []byte, r *pipeline.Record, msg []byte) (_ []by
 	}
 	p = appendMsg(p, msg, f.rfc3164, f.framing == framingLF)
 	if f.max > 0 && len(p) > f.max {
-		if msgStart >= f.max {
-			f.payload = p
-			return dst, false, fmt.Errorf("the syslog header alone is %d bytes, over max_message_bytes (%d): raise max_message_bytes", msgStart, f.max)
+		full = len(p)
+		f.payload = p
+		switch {
+		case msgStart >= f.max:
+			return dst, 0, fmt.Errorf("%w: the syslog header alone is %d bytes, over max_message_bytes (%d): raise max_message_bytes", errOversize, msgStart, f.max)
+		case f.deadOver:
+			return dst, 0, fmt.Errorf("%w: the %d-byte message is over max_message_bytes (%d) and was not sent (oversize: dead_letter); raise max_message_bytes or send it elsewhere", errOversize, full, f.max)
+		case fields != nil:
+			if p = f.cutFields(p[:msgStart], msg, fields); p == nil {
+				return dst, 0, fmt.Errorf("%w: the header and id of the %d-byte message do not fit max_message_bytes (%d), not sent: raise max_message_bytes", errOversize, full, f.max)
+			}
+		default:
+			cut := f.max
+			for cut > msgStart && !utf8.RuneStart(p[cut]) {
+				cut-- // never split a character
+			}
+			p = p[:cut]
 		}
-		cut := f.max
-		for cut > msgStart && !utf8.RuneStart(p[cut]) {
-			cut-- // never split a character
-		}
-		p, truncated = p[:cut], true
 	}
 	switch {
 	case len(p) == msgStart && f.rfc3164:
@@ -108,7 +128,48 @@ func (f *framer) appendFrame(dst []byte, r *pipeline.Record, msg []byte) (_ []by
 	default:
 		dst = append(dst, p...)
 	}
-	return dst, truncated, nil
+	return dst, full, nil
+}
+
+// cutFields returns head followed by as many of msg's key=value pairs as
+// fit max — whole pairs from the start, the id pair always among them — or
+// nil if not even the encoder's header and the id pair fit.
+func (f *framer) cutFields(head, msg []byte, fl *encoding.Fields) []byte {
+	id := -1
+	for i, p := range fl.Pairs {
+		if p.ID {
+			id = i
+			break
+		}
+	}
+	ctl, lf := f.rfc3164, f.framing == framingLF
+	for k := len(fl.Pairs) - 1; k >= 0; k-- { // k pairs kept
+		end, sep := fl.Head, msg[fl.Head:fl.Head]
+		if k > 0 {
+			end, sep = fl.Pairs[k-1].End, []byte(" ")
+		} else if len(fl.Pairs) > 0 {
+			sep = msg[fl.Head:fl.Pairs[0].Start]
+		}
+		n := len(head) + end // escaping only lengthens, so this is a lower bound
+		if id >= k {
+			n += len(sep) + fl.Pairs[id].End - fl.Pairs[id].Start
+		}
+		if n > f.max {
+			continue
+		}
+		q := append(f.scratch[:0], head...)
+		q = appendMsg(q, msg[:end], ctl, lf)
+		if id >= k {
+			q = appendMsg(q, sep, ctl, lf)
+			q = appendMsg(q, msg[fl.Pairs[id].Start:fl.Pairs[id].End], ctl, lf)
+		}
+		f.scratch = q
+		if len(q) <= f.max {
+			f.payload = append(f.payload[:0], q...)
+			return f.payload
+		}
+	}
+	return nil
 }
 
 // header5424 appends "<PRI>1 TIMESTAMP HOSTNAME APP-NAME PROCID MSGID SD",
@@ -215,16 +276,30 @@ func appendParam(dst []byte, name, value string, lf bool) []byte {
 	return append(dst, '"')
 }
 
-// header3164 appends "<PRI>Mmm dd hh:mm:ss HOSTNAME TAG[PID]: ". RFC 3164
-// has no zone: the time is written in UTC, like every Sophos time.
+// header3164 appends "<PRI>Mmm dd hh:mm:ss HOSTNAME TAG[PID]: ", or for CEF
+// "<PRI>Mmm dd hh:mm:ss HOSTNAME " (the CEF guide's convention, which
+// ArcSight and QRadar parse). RFC 3164 has neither zone nor year: the time
+// is written in f.loc (receivers read it as their local time by default)
+// and receivers supply the year themselves, from their clock.
 func (f *framer) header3164(dst []byte, pri uint8, ts time.Time) []byte {
 	dst = append(dst, '<')
 	dst = strconv.AppendUint(dst, uint64(pri), 10)
 	dst = append(dst, '>')
-	dst = ts.UTC().AppendFormat(dst, time.Stamp)
+	ts = ts.In(f.loc)
+	if now := f.now().In(f.loc); ts.Year() != now.Year() {
+		// Receivers give a yearless stamp their own current year: a record
+		// from last year (sent just after New Year) would land a year in
+		// the future. Stamp it with the sending time instead; the record's
+		// own time stays in the MSG (CEF rt=, the JSON formats' fields).
+		ts = now
+	}
+	dst = ts.AppendFormat(dst, time.Stamp)
 	dst = append(dst, ' ')
 	dst = append(dst, f.hostname...)
 	dst = append(dst, ' ')
+	if f.cefHead {
+		return dst
+	}
 	dst = append(dst, f.appName...)
 	dst = append(dst, '[')
 	dst = append(dst, f.procID...)

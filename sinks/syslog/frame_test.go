@@ -31,12 +31,13 @@ func testFramer(t testing.TB, protocol, framing string) *framer {
 	f := s.f
 	f.procID = "4242"
 	f.now = func() time.Time { return fixedNow }
+	f.loc = time.UTC
 	return &f
 }
 
 func frame(t testing.TB, f *framer, r *pipeline.Record, msg string) string {
 	t.Helper()
-	out, _, err := f.appendFrame(nil, r, []byte(msg))
+	out, _, err := f.appendFrame(nil, r, []byte(msg), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,7 +65,7 @@ func TestFrameGolden(t *testing.T) {
 }
 
 func TestFrameDefaults(t *testing.T) {
-	f := testFramer(t, "rfc5424", "")
+	f := testFramer(t, "rfc5424", "octet-counting")
 	// No when: the clock; no tenant, id or stream: "-"; empty MSG: no SP.
 	got := frame(t, f, &pipeline.Record{Severity: "whatever"}, "")
 	if want := "63 <165>1 2024-05-14T09:00:00Z collector-1 sophos-connect 4242 - -"; got != want {
@@ -99,23 +100,23 @@ func TestTruncateAtUTF8Boundary(t *testing.T) {
 	msg := strings.Repeat("é€𝄞", 100) // 2-, 3- and 4-byte characters
 	for extra := range 8 {
 		f.max = 500 + extra
-		out, truncated, err := f.appendFrame(nil, r, []byte(msg))
+		out, truncated, err := f.appendFrame(nil, r, []byte(msg), nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !truncated || len(out) > f.max || len(out) < f.max-3 || !utf8.Valid(out) {
-			t.Fatalf("max %d: truncated=%v len=%d valid=%v", f.max, truncated, len(out), utf8.Valid(out))
+		if truncated == 0 || len(out) > f.max || len(out) < f.max-3 || !utf8.Valid(out) {
+			t.Fatalf("max %d: truncated=%d len=%d valid=%v", f.max, truncated, len(out), utf8.Valid(out))
 		}
 		if _, err := rfc5424.NewParser().Parse(out); err != nil {
 			t.Fatalf("max %d: parser: %v", f.max, err)
 		}
 	}
-	out, truncated, err := f.appendFrame(nil, r, []byte("short"))
-	if err != nil || truncated || !strings.HasSuffix(string(out), " short") {
-		t.Errorf("short message: %q %v %v", out, truncated, err)
+	out, truncated, err := f.appendFrame(nil, r, []byte("short"), nil)
+	if err != nil || truncated != 0 || !strings.HasSuffix(string(out), " short") {
+		t.Errorf("short message: %q %d %v", out, truncated, err)
 	}
 	f.max = 40 // smaller than the header: the record is refused, not mangled
-	if _, _, err := f.appendFrame(nil, r, []byte(msg)); err == nil || !strings.Contains(err.Error(), "max_message_bytes") {
+	if _, _, err := f.appendFrame(nil, r, []byte(msg), nil); err == nil || !strings.Contains(err.Error(), "max_message_bytes") {
 		t.Errorf("header over max: %v", err)
 	}
 }
@@ -152,7 +153,7 @@ func TestFramersConcurrent(t *testing.T) {
 			defer wg.Done()
 			for i := range 200 {
 				r := &pipeline.Record{Stream: pipeline.Events, Tenant: "t", ID: strconv.Itoa(g*1000 + i), When: "2024-05-14T08:02:11Z"}
-				out, _, err := f.appendFrame(nil, r, []byte("m"))
+				out, _, err := f.appendFrame(nil, r, []byte("m"), nil)
 				if err != nil || !strings.Contains(string(out), `id="`+r.ID+`"`) {
 					t.Errorf("frame %q: %v", out, err)
 					return
@@ -187,7 +188,7 @@ func FuzzFrames(f *testing.F) {
 			fr.max = int(max)
 		}
 		r := &pipeline.Record{Stream: pipeline.Stream(stream), Tenant: tenant, ID: id, Severity: severity, When: when}
-		out, truncated, err := fr.appendFrame(nil, r, msg)
+		out, truncated, err := fr.appendFrame(nil, r, msg, nil)
 		if err != nil {
 			if fr.max == 0 || !strings.Contains(err.Error(), "max_message_bytes") {
 				t.Fatalf("appendFrame: %v", err)
@@ -211,11 +212,11 @@ func FuzzFrames(f *testing.F) {
 		} else {
 			gotMsg = check5424(t, fr, r, payload)
 			checkStreams(t, fr.framing, out)
-			if !truncated {
+			if truncated == 0 {
 				compareBuilder(t, fr, r, msg, payload)
 			}
 		}
-		if truncated {
+		if truncated > 0 {
 			if !strings.HasPrefix(wantMsg, gotMsg) || len(gotMsg) >= len(wantMsg) {
 				t.Fatalf("truncated MSG %q is not a prefix of %q", gotMsg, wantMsg)
 			}
@@ -391,4 +392,33 @@ func deref(s *string) string {
 		return ""
 	}
 	return *s
+}
+
+// TestRFC3164TimeZoneAndCEFHeader: RFC 3164 times are written in the
+// configured zone, a record from last year is stamped with the sending time
+// (receivers add their current year), and CEF gets the CEF guide's tagless
+// header.
+func TestRFC3164TimeZoneAndCEFHeader(t *testing.T) {
+	f := testFramer(t, "rfc3164", "lf")
+	f.cefHead = true
+	for _, tt := range []struct {
+		now        time.Time
+		loc        *time.Location
+		when, want string
+	}{
+		// The zone is applied before the date is written.
+		{time.Date(2027, 1, 1, 0, 40, 0, 0, time.UTC), time.FixedZone("CET", 3600), "2026-12-31T23:30:00Z", "<163>Jan  1 00:30:00 collector-1 CEF:0|x\n"},
+		{time.Date(2027, 1, 1, 2, 10, 0, 0, time.UTC), time.FixedZone("EST", -5*3600), "2027-01-01T02:00:00Z", "<163>Dec 31 21:00:00 collector-1 CEF:0|x\n"},
+		{time.Date(2027, 1, 1, 2, 10, 0, 0, time.UTC), time.UTC, "2027-01-01T02:00:00Z", "<163>Jan  1 02:00:00 collector-1 CEF:0|x\n"},
+		// A record from last year sent after New Year: a receiver would give
+		// "Dec 31" this year, so the sending time is written instead.
+		{time.Date(2027, 1, 1, 0, 0, 3, 0, time.UTC), time.UTC, "2026-12-31T23:59:58Z", "<163>Jan  1 00:00:03 collector-1 CEF:0|x\n"},
+	} {
+		f.loc = tt.loc
+		f.now = func() time.Time { return tt.now }
+		r := &pipeline.Record{Stream: pipeline.Alerts, Severity: "high", When: tt.when}
+		if got := frame(t, f, r, "CEF:0|x"); got != tt.want {
+			t.Errorf("%s in %s: got %q want %q", tt.when, tt.loc, got, tt.want)
+		}
+	}
 }

@@ -73,6 +73,7 @@ func configFor(address string) Config {
 	c := DefaultConfig()
 	c.Address = address
 	c.Format = testFormat()
+	c.Protocol = "rfc5424" // the tests read the id from the structured data
 	c.DialTimeout = 0
 	c.WriteTimeout = 0
 	return c

@@ -18,14 +18,15 @@ import (
 // configuration, writing every message it receives to a file, one line per
 // message: "severity|hostname|app-name|msgid|structured-data|rawmsg".
 type rsyslogd struct {
-	t       testing.TB
-	bin     string
-	dir     string
-	conf    string
-	pidfile string
-	out     string // received messages
-	tcpPort int    // imtcp (plain or TLS); 0 = none
-	udpPort int    // imudp; 0 = none
+	t        testing.TB
+	bin      string
+	dir      string
+	conf     string
+	pidfile  string
+	out      string // received messages
+	tcpPort  int    // imtcp (plain or TLS); 0 = none
+	udpPort  int    // imudp; 0 = none
+	relpPort int    // imrelp; 0 = none
 
 	mu     sync.Mutex
 	cmd    *exec.Cmd
@@ -38,6 +39,11 @@ type rsyslogOptions struct {
 	tcp, udp bool
 	tls      *testPKI // imtcp through the ossl driver, client certificates required
 	discard  bool     // drop messages instead of writing them (benchmarks)
+	relp     bool     // imrelp (Debian rsyslog-relp)
+	relpTLS  *testPKI // imrelp with TLS (librelp's OpenSSL backend), client certificates required
+	// direct runs the main queue in Direct mode, so imrelp's rsp 200 means
+	// "written to the output file" instead of "queued in memory".
+	direct bool
 }
 
 // needRsyslog returns the rsyslogd binary. Without it the test is skipped
@@ -73,6 +79,17 @@ func needOSSL(t testing.TB) {
 	missing(t, "rsyslog's TLS driver lmnsd_ossl.so not found: install it with apt-get install rsyslog-openssl")
 }
 
+// needRELP checks for rsyslog's imrelp module (Debian package rsyslog-relp).
+func needRELP(t testing.TB) {
+	t.Helper()
+	for _, pattern := range []string{"/usr/lib/*/rsyslog/imrelp.so", "/usr/lib/rsyslog/imrelp.so", "/usr/lib64/rsyslog/imrelp.so"} {
+		if m, _ := filepath.Glob(pattern); len(m) > 0 {
+			return
+		}
+	}
+	missing(t, "rsyslog's RELP input imrelp.so not found: install it with apt-get install rsyslog-relp")
+}
+
 func missing(t testing.TB, why string) {
 	t.Helper()
 	if os.Getenv("CI") != "" {
@@ -89,6 +106,12 @@ func startRsyslog(t testing.TB, o rsyslogOptions) *rsyslogd {
 	if o.tls != nil {
 		needOSSL(t)
 	}
+	if o.relpTLS != nil {
+		o.relp = true
+	}
+	if o.relp {
+		needRELP(t)
+	}
 	r := &rsyslogd{t: t, bin: bin, dir: t.TempDir()}
 	r.conf = filepath.Join(r.dir, "rsyslog.conf")
 	r.pidfile = filepath.Join(r.dir, "rsyslogd.pid")
@@ -99,6 +122,9 @@ func startRsyslog(t testing.TB, o rsyslogOptions) *rsyslogd {
 	if o.udp {
 		r.udpPort = freePort(t, "udp")
 	}
+	if o.relp {
+		r.relpPort = freePort(t, "tcp")
+	}
 	var c strings.Builder
 	fmt.Fprintf(&c, "global(workDirectory=%q maxMessageSize=\"64k\"", r.dir)
 	if o.tls != nil {
@@ -106,6 +132,12 @@ func startRsyslog(t testing.TB, o rsyslogOptions) *rsyslogd {
 			o.tls.caFile, o.tls.serverCert, o.tls.serverKey)
 	}
 	c.WriteString(")\n")
+	if o.direct {
+		c.WriteString(`main_queue(queue.type="Direct")` + "\n")
+	}
+	if r.relpPort != 0 {
+		c.WriteString(`module(load="imrelp")` + "\n")
+	}
 	if r.tcpPort != 0 {
 		if o.tls != nil {
 			c.WriteString(`module(load="imtcp" streamDriver.name="ossl" streamDriver.mode="1" streamDriver.authMode="x509/certvalid")` + "\n")
@@ -127,6 +159,12 @@ func startRsyslog(t testing.TB, o rsyslogOptions) *rsyslogd {
 	}
 	if r.udpPort != 0 {
 		fmt.Fprintf(&c, "input(type=\"imudp\" address=\"127.0.0.1\" port=\"%d\" ruleset=\"in\")\n", r.udpPort)
+	}
+	if r.relpPort != 0 && o.relpTLS != nil {
+		fmt.Fprintf(&c, "input(type=\"imrelp\" address=\"127.0.0.1\" port=\"%d\" ruleset=\"in\" maxDataSize=\"64k\" tls=\"on\" tls.tlslib=\"openssl\" tls.cacert=%q tls.mycert=%q tls.myprivkey=%q tls.authmode=\"certvalid\")\n",
+			r.relpPort, o.relpTLS.caFile, o.relpTLS.serverCert, o.relpTLS.serverKey)
+	} else if r.relpPort != 0 {
+		fmt.Fprintf(&c, "input(type=\"imrelp\" address=\"127.0.0.1\" port=\"%d\" ruleset=\"in\" maxDataSize=\"64k\")\n", r.relpPort)
 	}
 	// rsyslog's own messages, for the failure log.
 	fmt.Fprintf(&c, "*.* action(type=\"omfile\" file=%q)\n", filepath.Join(r.dir, "internal.log"))
@@ -177,8 +215,11 @@ func (r *rsyslogd) start() {
 
 // ready polls the TCP port, or for UDP only looks for the bound socket.
 func (r *rsyslogd) ready() bool {
-	if r.tcpPort != 0 {
-		c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", r.tcpPort), time.Second)
+	for _, port := range []int{r.tcpPort, r.relpPort} {
+		if port == 0 {
+			continue
+		}
+		c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), time.Second)
 		if err != nil {
 			return false
 		}

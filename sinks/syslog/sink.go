@@ -17,6 +17,7 @@ import (
 
 	"github.com/sophos-connect/sophos-connect/pipeline"
 	"github.com/sophos-connect/sophos-connect/sinks/encoding"
+	"github.com/sophos-connect/sophos-connect/sinks/syslog/relp"
 )
 
 // flushBytes is how much a batch buffers before writing it out: large
@@ -36,6 +37,7 @@ type Sink struct {
 
 	mu        sync.Mutex // guards conn against Close during Write
 	conn      net.Conn
+	relp      *relp.Client // the session on conn, for relp://
 	dgram     bool
 	connected bool // a connection was made before (for counting reconnects)
 
@@ -44,11 +46,18 @@ type Sink struct {
 	msg     []byte // encoder output
 
 	truncated  atomic.Uint64
+	oversized  atomic.Uint64 // dead-lettered, not sent
 	reconnects atomic.Uint64
+	warnAt     time.Time // last oversize WARN (rate limit)
+	warnQuiet  int       // oversize WARNs suppressed since
 }
 
-// span is the end offset in Sink.buf of the frame of batch[index].
-type span struct{ index, end int }
+// span is the end offset in Sink.buf of the frame of batch[index]; full > 0
+// marks a frame cut from full bytes.
+type span struct{ index, end, full int }
+
+// oversizeWarnEvery rate-limits the oversize WARN per sink.
+const oversizeWarnEvery = 10 * time.Second
 
 var _ pipeline.Sink = (*Sink)(nil)
 
@@ -90,8 +99,15 @@ func New(name string, c Config, log *slog.Logger) (*Sink, error) {
 	if err != nil {
 		return nil, fmt.Errorf("syslog sink %q: %w", name, err)
 	}
+	loc := time.Local
+	if c.utc() {
+		loc = time.UTC
+	}
 	s.f = framer{
 		rfc3164:  c.protocol() == "rfc3164",
+		cefHead:  c.protocol() == "rfc3164" && c.format() == "cef",
+		deadOver: c.oversize() == oversizeDeadLetter,
+		loc:      loc,
 		facility: fac,
 		sev:      sev,
 		hostname: host,
@@ -110,26 +126,15 @@ func New(name string, c Config, log *slog.Logger) (*Sink, error) {
 // socket.
 func (s *Sink) setKind(dgram bool) {
 	s.dgram = dgram
-	s.f.max = int(s.cfg.MaxMessageBytes)
-	switch {
-	case dgram:
-		s.f.framing = framingNone
-		if s.f.max == 0 && s.ep.network == "udp" {
-			s.f.max = defaultUDPMax
-		} else if s.f.max == 0 {
-			s.f.max = defaultUnixgramMax
-		}
-	case s.cfg.Framing != "" && s.cfg.Framing != framingNone:
-		s.f.framing = s.cfg.Framing
-	case s.ep.network == "unix":
-		s.f.framing = framingLF // what unix stream receivers (syslog-ng, rsyslog imptcp) expect
-	default:
-		s.f.framing = framingOctet
-	}
+	s.f.framing, s.f.max = s.cfg.resolve(s.ep, dgram)
 }
 
 // Truncated is the number of messages cut to max_message_bytes so far.
 func (s *Sink) Truncated() uint64 { return s.truncated.Load() }
+
+// Oversized is the number of messages over max_message_bytes that were not
+// sent at all (oversize: dead_letter, or not even the headers and id fit).
+func (s *Sink) Oversized() uint64 { return s.oversized.Load() }
 
 // Reconnects is the number of connections made after the first.
 func (s *Sink) Reconnects() uint64 { return s.reconnects.Load() }
@@ -155,8 +160,13 @@ func (s *Sink) Close() error {
 	if s.conn == nil {
 		return nil
 	}
-	err := s.conn.Close()
-	s.conn = nil
+	var err error
+	if s.relp != nil {
+		err = s.relp.Close(time.Second) // close, and wait briefly for its rsp
+	} else {
+		err = s.conn.Close()
+	}
+	s.conn, s.relp = nil, nil
 	return err
 }
 
@@ -177,6 +187,16 @@ func (s *Sink) connect(ctx context.Context) error {
 		c.Close()
 		return pipeline.Permanent(fmt.Errorf("%s is a stream socket: framing none would glue messages together; use lf or octet-counting", s.ep.raw))
 	}
+	if s.ep.relp {
+		c.SetDeadline(time.Now().Add(s.cfg.dialTimeout()))
+		rc, err := relp.Open(c, s.cfg.window())
+		if err != nil {
+			c.Close()
+			return fmt.Errorf("cannot open a RELP session with %s: %w", s.ep.raw, err)
+		}
+		c.SetDeadline(time.Time{})
+		s.relp = rc
+	}
 	s.setKind(dgram)
 	s.conn = c
 	if s.connected {
@@ -194,7 +214,7 @@ func (s *Sink) drop(why error) {
 	}
 	s.log.Warn("syslog: connection closed, will reconnect", "address", s.ep.raw, "cause", why)
 	s.conn.Close()
-	s.conn = nil
+	s.conn, s.relp = nil, nil
 }
 
 // Write sends the batch. A record counts as delivered once its bytes were
@@ -208,6 +228,9 @@ func (s *Sink) Write(ctx context.Context, batch []*pipeline.Record) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.ep.relp {
+		return s.writeRELP(ctx, batch)
+	}
 	if s.conn != nil && !s.dgram {
 		// An idle stream may have been closed by a receiver that restarted:
 		// writing to it would "succeed" into a dead socket.
@@ -265,41 +288,75 @@ func (r *result) outcome(s *Sink, n int) error {
 		return nil
 	}
 	if r.written == 0 && r.permanent == 0 {
-		return fmt.Errorf("syslog sink %q: nothing written to %s: %w", s.name, s.ep.raw, r.err)
+		cause := r.err
+		if cause == nil {
+			cause = r.failed.Items[0].Err
+		}
+		return fmt.Errorf("syslog sink %q: nothing delivered to %s: %w", s.name, s.ep.raw, cause)
 	}
 	slices.SortFunc(r.failed.Items, func(a, b pipeline.ItemError) int { return a.Index - b.Index })
 	return &r.failed
 }
 
-// frame appends batch[i]'s frame to s.buf, or rejects the record.
-func (s *Sink) frame(batch []*pipeline.Record, i int, res *result) bool {
+// frame appends batch[i]'s frame to s.buf, or rejects the record. full > 0
+// reports a frame cut from full bytes.
+func (s *Sink) frame(batch []*pipeline.Record, i int, res *result) (ok bool, full int) {
 	var err error
 	s.msg, err = s.enc.Append(s.msg[:0], batch[i])
 	if err != nil {
 		res.reject(i, fmt.Errorf("encode: %w", err))
-		return false
+		return false, 0
 	}
-	buf, truncated, err := s.f.appendFrame(s.buf, batch[i], s.msg)
+	var fields *encoding.Fields
+	if fe, ok := s.enc.(encoding.FieldEncoder); ok {
+		fields = fe.LastFields()
+	}
+	buf, full, err := s.f.appendFrame(s.buf, batch[i], s.msg, fields)
 	if err != nil {
+		if errors.Is(err, errOversize) {
+			s.oversized.Add(1)
+			s.warnOversize(batch[i], err)
+		}
 		res.reject(i, err)
-		return false
+		return false, 0
 	}
 	s.buf = buf
-	if truncated {
-		s.truncated.Add(1)
+	return true, full
+}
+
+// sentTruncated settles a truncated record whose frame was written: it was
+// delivered cut, and the full record goes to the dead-letter file (reason
+// "truncated: …") so that `replay dlq` can send it elsewhere.
+func (s *Sink) sentTruncated(r *pipeline.Record, i, full int, res *result) {
+	s.truncated.Add(1)
+	err := fmt.Errorf("truncated: the %d-byte message was cut to max_message_bytes (%d) at a field boundary and sent; this is the full record", full, s.f.max)
+	s.warnOversize(r, err)
+	res.failed.Add(i, pipeline.Permanent(err))
+	res.permanent++
+}
+
+// warnOversize logs at most one WARN per oversizeWarnEvery, naming the
+// record and how many similar messages were not logged.
+func (s *Sink) warnOversize(r *pipeline.Record, err error) {
+	now := time.Now()
+	if now.Sub(s.warnAt) < oversizeWarnEvery {
+		s.warnQuiet++
+		return
 	}
-	return true
+	s.log.Warn("syslog: message over max_message_bytes", "id", r.ID, "stream", r.Stream, "tenant", r.Tenant,
+		"cause", err, "max_message_bytes", s.f.max, "not_logged_since_last", s.warnQuiet)
+	s.warnAt, s.warnQuiet = now, 0
 }
 
 // writeStream buffers frames and writes them in chunks of flushBytes.
 func (s *Sink) writeStream(batch []*pipeline.Record, res *result) {
 	s.buf, s.pending = s.buf[:0], s.pending[:0]
 	for i := range batch {
-		if s.frame(batch, i, res) {
-			s.pending = append(s.pending, span{i, len(s.buf)})
+		if ok, full := s.frame(batch, i, res); ok {
+			s.pending = append(s.pending, span{i, len(s.buf), full})
 		}
 		if len(s.buf) >= flushBytes || i == len(batch)-1 {
-			if !s.flush(res) {
+			if !s.flush(batch, res) {
 				for j := i + 1; j < len(batch); j++ {
 					res.failed.Add(j, s.notWritten(res.err))
 				}
@@ -311,7 +368,7 @@ func (s *Sink) writeStream(batch []*pipeline.Record, res *result) {
 
 // flush writes s.buf. On an error the records whose frames were written
 // completely count as written, the others fail.
-func (s *Sink) flush(res *result) bool {
+func (s *Sink) flush(batch []*pipeline.Record, res *result) bool {
 	if len(s.buf) == 0 {
 		return true
 	}
@@ -319,6 +376,9 @@ func (s *Sink) flush(res *result) bool {
 	for _, p := range s.pending {
 		if err == nil || p.end <= n {
 			res.written++
+			if p.full > 0 {
+				s.sentTruncated(batch[p.index], p.index, p.full, res)
+			}
 		} else {
 			res.failed.Add(p.index, s.notWritten(err))
 		}
@@ -335,13 +395,17 @@ func (s *Sink) flush(res *result) bool {
 func (s *Sink) writeDatagrams(batch []*pipeline.Record, res *result) {
 	for i := range batch {
 		s.buf = s.buf[:0]
-		if !s.frame(batch, i, res) {
+		ok, full := s.frame(batch, i, res)
+		if !ok {
 			continue
 		}
 		_, err := s.conn.Write(s.buf)
 		switch {
 		case err == nil:
 			res.written++
+			if full > 0 {
+				s.sentTruncated(batch[i], i, full, res)
+			}
 		case errors.Is(err, syscall.EMSGSIZE):
 			// Only this message is too large for the socket.
 			res.reject(i, fmt.Errorf("%d-byte message too large for %s: lower max_message_bytes", len(s.buf), s.ep.raw))
@@ -357,4 +421,75 @@ func (s *Sink) writeDatagrams(batch []*pipeline.Record, res *result) {
 
 func (s *Sink) notWritten(err error) error {
 	return fmt.Errorf("not written to %s: %w", s.ep.raw, err)
+}
+
+// writeRELP sends the batch in a RELP session: a record counts as
+// delivered only once the receiver's "rsp 200" for it arrived. The records
+// not acknowledged when the session breaks are reported as failed, and the
+// pipeline sends them again over a new session (so a receiver that dies
+// with acknowledged-but-unwritten data is the receiver's problem, and one
+// that dies before acknowledging causes a resend: repeats, never loss).
+func (s *Sink) writeRELP(ctx context.Context, batch []*pipeline.Record) error {
+	for attempt := 0; ; attempt++ {
+		reused := s.conn != nil
+		if err := s.connect(ctx); err != nil {
+			return fmt.Errorf("syslog sink %q: %w", s.name, err)
+		}
+		res := s.sendRELP(ctx, batch)
+		if res.err != nil {
+			if ctx.Err() != nil {
+				res.err = fmt.Errorf("%w (%w)", ctx.Err(), res.err)
+			}
+			s.drop(res.err)
+			// A session that sat idle may have been closed by a receiver
+			// that restarted: try once more at once on a fresh one.
+			if reused && res.written == 0 && res.permanent == 0 && attempt == 0 && ctx.Err() == nil {
+				continue
+			}
+		}
+		return res.outcome(s, len(batch))
+	}
+}
+
+// sendRELP frames the batch and sends it through the session.
+func (s *Sink) sendRELP(ctx context.Context, batch []*pipeline.Record) *result {
+	var res result
+	deadline := time.Now().Add(s.cfg.writeTimeout())
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
+	conn := s.conn
+	conn.SetDeadline(deadline) // reads (the acks) and writes
+	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
+	defer stop()
+
+	s.buf, s.pending = s.buf[:0], s.pending[:0]
+	for i := range batch {
+		if ok, full := s.frame(batch, i, &res); ok {
+			s.pending = append(s.pending, span{i, len(s.buf), full})
+		}
+	}
+	msgs := make([][]byte, len(s.pending))
+	start := 0
+	for j, p := range s.pending {
+		msgs[j] = s.buf[start:p.end]
+		start = p.end
+	}
+	errs := make([]error, len(msgs))
+	res.err = s.relp.Send(msgs, errs)
+	for j, p := range s.pending {
+		switch {
+		case errs[j] == nil:
+			res.written++
+			if p.full > 0 {
+				s.sentTruncated(batch[p.index], p.index, p.full, &res)
+			}
+		default:
+			res.failed.Add(p.index, s.notWritten(errs[j]))
+		}
+	}
+	if res.err == nil {
+		conn.SetDeadline(time.Time{})
+	}
+	return &res
 }

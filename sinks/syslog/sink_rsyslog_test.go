@@ -83,6 +83,13 @@ func checkReceived(t *testing.T, got []receivedLine, recs []*pipeline.Record, c 
 			}
 			sm := m.(*rfc3164.SyslogMessage)
 			msg = deref(sm.Message)
+			wantApp := "sophos-connect"
+			if c.format() == "cef" {
+				// The CEF convention has no tag: receivers take "CEF" for
+				// one, and the MSG is everything after the hostname.
+				wantApp = "CEF"
+				_, msg, _ = strings.Cut(l.raw, " collector-1 ")
+			}
 			// RFC 3164 has no structured data: find the record by its MSG.
 			for rid, r := range byID {
 				if strings.Contains(msg, rid) && seen[rid] == 0 {
@@ -90,7 +97,7 @@ func checkReceived(t *testing.T, got []receivedLine, recs []*pipeline.Record, c 
 					break
 				}
 			}
-			if l.appName != "sophos-connect" || l.hostname != "collector-1" {
+			if l.appName != wantApp || l.hostname != "collector-1" {
 				t.Fatalf("rsyslog parsed app %q host %q", l.appName, l.hostname)
 			}
 		} else {
@@ -179,20 +186,30 @@ func TestRsyslogUDP(t *testing.T) {
 	time.Sleep(100 * time.Millisecond)
 	checkReceived(t, rs.lines(), recs, c)
 
-	// One record far over the 2048-byte default: cut at a UTF-8 boundary,
-	// counted, and still a valid message.
+	// One record far over the 8192-byte default: cut between CEF pairs,
+	// keeping the header and id=, counted, reported as truncated (the
+	// pipeline dead-letters the full record), and still a valid message.
 	big := testRecord(t, n)
-	big.Raw = []byte(strings.Replace(string(big.Raw), `"group":"MALWARE"`, `"group":"`+strings.Repeat("é", 3000)+`"`, 1))
-	if err := s.Write(context.Background(), []*pipeline.Record{big}); err != nil {
-		t.Fatal(err)
+	big.Raw = []byte(strings.Replace(string(big.Raw), `"group":"MALWARE"`, `"group":"`+strings.Repeat("é", 5000)+`"`, 1))
+	err := s.Write(context.Background(), []*pipeline.Record{big})
+	var be *pipeline.BatchError
+	if !errors.As(err, &be) || len(be.Items) != 1 || !strings.HasPrefix(be.Items[0].Err.Error(), "truncated: ") {
+		t.Fatalf("want the record reported as truncated, got %v", err)
 	}
 	got := rs.waitLines(n+1, 10*time.Second)
 	last := got[len(got)-1].raw
-	if s.Truncated() != 1 || len(last) > 2048 || len(last) < 2040 || !utf8.ValidString(last) {
+	if s.Truncated() != 1 || len(last) > 8192 || !utf8.ValidString(last) {
 		t.Fatalf("truncated=%d, last message %d bytes, valid UTF-8 %v", s.Truncated(), len(last), utf8.ValidString(last))
 	}
 	if _, err := rfc5424.NewParser().Parse([]byte(last)); err != nil {
 		t.Fatalf("truncated message does not parse: %v", err)
+	}
+	full := encodeMsg(t, testFormat(), big)
+	_, msg, _ := strings.Cut(last, "] ")
+	// The test record's id is its first pair: the cut message is a prefix
+	// of the full one ending just before the oversized group= pair.
+	if !strings.HasPrefix(full, msg) || !strings.Contains(msg, "|id="+big.ID+" ") || !strings.HasPrefix(full[len(msg):], " group=éé") {
+		t.Fatalf("not cut at a pair boundary with the id kept:\n%.600s\nfull:\n%.600s", last, full)
 	}
 }
 

@@ -62,8 +62,12 @@ func TestUnixDatagram(t *testing.T) {
 			got <- append([]byte(nil), buf[:k]...) // no framing: the datagram is the message
 		}
 	}()
-	if err := s.Write(context.Background(), append(recs, big)); err != nil {
-		t.Fatal(err)
+	// The big record is sent cut and reported for the dead-letter file.
+	err = s.Write(context.Background(), append(recs, big))
+	var be *pipeline.BatchError
+	if !errors.As(err, &be) || len(be.Items) != 1 || be.Items[0].Index != n || !pipeline.IsPermanent(be.Items[0].Err) ||
+		!strings.HasPrefix(be.Items[0].Err.Error(), "truncated: ") {
+		t.Fatalf("want the big record alone reported as truncated, got %v", err)
 	}
 	for i := range n + 1 {
 		msg, ok := <-got
@@ -71,7 +75,7 @@ func TestUnixDatagram(t *testing.T) {
 			t.Fatalf("received %d datagrams of %d", i, n+1)
 		}
 		if i == n {
-			if len(msg) > defaultUnixgramMax || s.Truncated() != 1 {
+			if len(msg) > defaultDatagramMax || s.Truncated() != 1 {
 				t.Fatalf("big message: %d bytes, truncated %d", len(msg), s.Truncated())
 			}
 			sdID(t, msg)
@@ -220,7 +224,9 @@ func (r *stallingReceiver) received() ([]string, []error) {
 // new connection.
 func TestWriteFailureReportsUnwritten(t *testing.T) {
 	r := newStallingReceiver(t, 64<<10)
-	s := newTestSink(t, configFor("tcp://"+r.l.Addr().String()))
+	c := configFor("tcp://" + r.l.Addr().String())
+	c.Framing = framingOctet // the receiver parses octet counting
+	s := newTestSink(t, c)
 	const n = 6000 // ~8 MB: more than the socket buffers hold
 	recs := testRecords(t, 0, n)
 	err := s.Write(context.Background(), recs)

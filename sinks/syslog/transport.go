@@ -17,26 +17,30 @@ type endpoint struct {
 	network string // "udp", "tcp" (plain or TLS) or "unix" (kind detected on dial)
 	addr    string // host:port or socket path
 	tls     bool
+	relp    bool   // RELP over tcp (plain or TLS)
+	scheme  string // lower case, for messages
 	raw     string // as configured, for messages
 }
 
 // Default ports when the address omits one: 514 (RFC 5426, and the
-// customary plain TCP port) and 6514 (RFC 5425).
+// customary plain TCP port), 6514 (RFC 5425) and 2514 (rsyslog's RELP
+// examples; RELP has no assigned port).
 const (
-	defaultPort    = "514"
-	defaultTLSPort = "6514"
+	defaultPort     = "514"
+	defaultTLSPort  = "6514"
+	defaultRELPPort = "2514"
 )
 
 func parseAddress(s string) (endpoint, error) {
 	if s == "" {
-		return endpoint{}, errors.New("missing: set e.g. tcp+tls://siem.example:6514, tcp://host:514, udp://host:514 or unix:///dev/log")
+		return endpoint{}, errors.New("missing: set e.g. tcp+tls://siem.example:6514, tcp://host:514, udp://host:514, relp://host:2514 or unix:///dev/log")
 	}
 	u, err := url.Parse(s)
 	if err != nil || u.Scheme == "" {
-		return endpoint{}, fmt.Errorf("%q is not a URL: write scheme://host:port (udp, tcp, tcp+tls) or unix:///path", s)
+		return endpoint{}, fmt.Errorf("%q is not a URL: write scheme://host:port (udp, tcp, tcp+tls, relp, relp+tls) or unix:///path", s)
 	}
-	ep := endpoint{raw: s}
-	switch strings.ToLower(u.Scheme) {
+	ep := endpoint{raw: s, scheme: strings.ToLower(u.Scheme)}
+	switch ep.scheme {
 	case "unix":
 		p := u.Path
 		if p == "" {
@@ -53,18 +57,25 @@ func parseAddress(s string) (endpoint, error) {
 		ep.network = "tcp"
 	case "tcp+tls":
 		ep.network, ep.tls = "tcp", true
+	case "relp":
+		ep.network, ep.relp = "tcp", true
+	case "relp+tls":
+		ep.network, ep.relp, ep.tls = "tcp", true, true
 	default:
-		return endpoint{}, fmt.Errorf("unknown scheme %q in %q: use udp://, tcp://, tcp+tls:// or unix://", u.Scheme, s)
+		return endpoint{}, fmt.Errorf("unknown scheme %q in %q: use udp://, tcp://, tcp+tls://, relp://, relp+tls:// or unix://", u.Scheme, s)
 	}
 	if u.Host == "" || u.Hostname() == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.User != nil {
 		return endpoint{}, fmt.Errorf("%q: write %s://host:port and nothing else", s, u.Scheme)
 	}
 	port := u.Port()
-	if port == "" {
+	switch {
+	case port != "":
+	case ep.relp:
+		port = defaultRELPPort
+	case ep.tls:
+		port = defaultTLSPort
+	default:
 		port = defaultPort
-		if ep.tls {
-			port = defaultTLSPort
-		}
 	}
 	ep.addr = net.JoinHostPort(u.Hostname(), port)
 	return ep, nil

@@ -20,6 +20,7 @@ type Client struct {
 	log  *slog.Logger
 	http *http.Client
 
+	lim    *limiter      // requests in flight for the credential (adaptive by default)
 	tokSem chan struct{} // one token fetch at a time
 	tokMu  sync.RWMutex
 	tok    string
@@ -37,7 +38,7 @@ func NewClient(cfg Config, log *slog.Logger) (*Client, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	tr, err := newTransport(cfg.CAFile)
+	tr, err := newTransport(cfg.CAFile, max(cfg.Concurrency, cfg.MaxConcurrency))
 	if err != nil {
 		return nil, err
 	}
@@ -46,8 +47,13 @@ func NewClient(cfg Config, log *slog.Logger) (*Client, error) {
 		log:    log,
 		http:   &http.Client{Transport: tr, CheckRedirect: noAuthRedirect},
 		tokSem: make(chan struct{}, 1),
+		lim:    newLimiter(cfg.Concurrency, cfg.MaxConcurrency, cfg.OnConcurrencyLimit),
 	}, nil
 }
+
+// ConcurrencyLimit is the current bound on requests in flight (the
+// adaptive controller's value, or the fixed Concurrency).
+func (c *Client) ConcurrencyLimit() int { return c.lim.Limit() }
 
 // Config returns the effective configuration (defaults filled in). The
 // secret is included: do not print it.
@@ -59,13 +65,13 @@ func (c *Client) Close() { c.http.CloseIdleConnections() }
 
 // newTransport is http.DefaultTransport's setup plus the CA file (added to
 // the system roots) and the standard proxy variables.
-func newTransport(caFile string) (*http.Transport, error) {
+func newTransport(caFile string, conns int) (*http.Transport, error) {
 	tr := &http.Transport{
 		Proxy:                 http.ProxyFromEnvironment,
 		DialContext:           (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
 		ForceAttemptHTTP2:     true,
 		MaxIdleConns:          100,
-		MaxIdleConnsPerHost:   16, // one per tenant × stream in flight on a shared regional host
+		MaxIdleConnsPerHost:   max(16, conns), // one per request in flight on a shared regional host
 		IdleConnTimeout:       90 * time.Second,
 		TLSHandshakeTimeout:   10 * time.Second,
 		ExpectContinueTimeout: 1 * time.Second,

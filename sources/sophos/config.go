@@ -42,6 +42,14 @@ type Config struct {
 	// Retry bounds the retries of throttled (429) and failed (5xx, network)
 	// calls; zero fields take the defaults of DefaultRetry.
 	Retry RetryPolicy
+	// Concurrency pins the API requests in flight; 0 (the default) adapts
+	// it (AIMD, see concurrency.go) between 1 and MaxConcurrency.
+	Concurrency int
+	// MaxConcurrency bounds adaptive concurrency; default DefaultMaxConcurrency.
+	MaxConcurrency int
+	// OnConcurrencyLimit is told the concurrency limit whenever it changes
+	// (and once at the start), for the metrics; optional.
+	OnConcurrencyLimit func(limit int)
 	// OnAPIError is told the status of every error response (each attempt),
 	// for the metrics; optional.
 	OnAPIError func(status int)
@@ -119,6 +127,12 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.Now == nil {
 		c.Now = time.Now
+	}
+	if c.Concurrency < 0 || c.MaxConcurrency < 0 {
+		return c, fmt.Errorf("sophos: concurrency %d / max %d: must be 0 (adaptive / default) or more", c.Concurrency, c.MaxConcurrency)
+	}
+	if c.MaxConcurrency == 0 {
+		c.MaxConcurrency = DefaultMaxConcurrency
 	}
 	c.Retry = c.Retry.withDefaults()
 	return c, nil

@@ -110,7 +110,18 @@ func (c *Client) do(ctx context.Context, cl *call) (*response, error) {
 				return nil, err
 			}
 		}
+		var release func(outcome, time.Duration)
+		if !cl.noAuth {
+			var err error
+			if release, err = c.lim.acquire(ctx); err != nil {
+				return nil, fmt.Errorf("sophos: %s %s: %w", cl.method, cl.displayPath(), err)
+			}
+		}
+		sent := time.Now()
 		res, err := c.roundTrip(ctx, cl, tok)
+		if release != nil {
+			release(classify(res, err), time.Since(sent))
+		}
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil, fmt.Errorf("sophos: %s %s: %w", cl.method, cl.displayPath(), ctx.Err())
@@ -153,6 +164,9 @@ func (c *Client) do(ctx context.Context, cl *call) (*response, error) {
 		delay, fromHeader := c.retryAfter(res.header)
 		if !fromHeader {
 			delay = c.backoff(attempt)
+		} else if !cl.noAuth {
+			// Retry-After speaks for the credential: every request waits.
+			c.lim.pause(delay)
 		}
 		c.log.Warn("sophos: request throttled or failed, retrying", "method", cl.method, "path", cl.displayPath(),
 			"status", res.status, "attempt", attempt, "wait", delay.String(), "retry_after", fromHeader)
@@ -167,6 +181,17 @@ func (c *Client) do(ctx context.Context, cl *call) (*response, error) {
 		return nil, fmt.Errorf("%w (gave up after %d attempts)", lastErr, attempt)
 	}
 	return nil, lastErr
+}
+
+// classify tells the concurrency controller what an attempt says about load.
+func classify(res *response, err error) outcome {
+	switch {
+	case err != nil:
+		return outcomeError
+	case res.status == http.StatusTooManyRequests || res.status == http.StatusServiceUnavailable:
+		return outcomeOverload
+	}
+	return outcomeOK
 }
 
 // roundTrip sends one attempt and reads the whole body within the

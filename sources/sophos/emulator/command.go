@@ -22,6 +22,7 @@ func RunCommand(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	var o Options
 	var faults string
 	var verbose bool
+	var latency, rateLimit string
 	fs.StringVar(&o.Addr, "addr", "127.0.0.1:8443", "listen address (`host:port`; port 0 picks a free one)")
 	fs.BoolVar(&o.TLS, "tls", false, "serve HTTPS with a self-signed ECDSA certificate for 127.0.0.1/localhost")
 	fs.StringVar(&o.CAFile, "ca-file", "emulator-ca.pem", "with -tls: write the CA certificate (PEM) to this `file` (use it as sophos.ca_file)")
@@ -37,6 +38,9 @@ func RunCommand(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fs.DurationVar(&o.TokenTTL, "token-ttl", time.Hour, "access token lifetime (expires_in)")
 	fs.StringVar(&faults, "fault", "", "fault injection, e.g. 429=0.1,retry-after=1s,503=0.05,503-burst=3,401-midpage=3,slow=200ms,malformed=0.01,stale-cursor=0.1,late-arrivals=0.2,replay=0.1")
 	fs.DurationVar(&o.IsolationDelay, "isolation-delay", 2*time.Second, "how long an isolation change stays in progress (409 meanwhile)")
+	fs.StringVar(&latency, "latency", "", "added latency per API request, e.g. 150ms or 150ms±50ms (uniform spread)")
+	fs.StringVar(&rateLimit, "rate-limit", "", "API requests per second for the credentials (token bucket; 429 with Retry-After beyond), e.g. 20/s")
+	fs.IntVar(&o.Limits.MaxConcurrency, "max-concurrency", 0, "API requests in flight for the credentials (429 beyond); 0 = unlimited")
 	fs.BoolVar(&verbose, "v", false, "log every request to stderr")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: sophos-connect emulate [flags]\n\nServe a local Sophos Central (token, whoami, tenants, SIEM, Common alerts, Endpoint, Health Check).\n\nFlags:\n")
@@ -54,6 +58,15 @@ func RunCommand(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return fmt.Errorf("emulate: -fault: %w", err)
 	}
 	o.Faults = f
+	if o.Limits.Latency, o.Limits.Jitter, err = ParseLatency(latency); err != nil {
+		return fmt.Errorf("emulate: -latency: %w", err)
+	}
+	if o.Limits.RateLimit, err = ParseRate(rateLimit); err != nil {
+		return fmt.Errorf("emulate: -rate-limit: %w", err)
+	}
+	if o.Limits.MaxConcurrency < 0 {
+		return fmt.Errorf("emulate: -max-concurrency %d: want 0 (unlimited) or more", o.Limits.MaxConcurrency)
+	}
 	if o.Events == 0 {
 		o.Events = -1
 	}
@@ -103,6 +116,9 @@ func printBanner(w io.Writer, s *Server) {
 	}
 	if o.TLS && o.CAFile != "" {
 		fmt.Fprintf(w, "  CA file:       %s\n", o.CAFile)
+	}
+	if l := o.Limits; l.Enabled() {
+		fmt.Fprintf(w, "  limits:        latency %s±%s, rate limit %g/s, max concurrency %d (0 = unlimited)\n", l.Latency, l.Jitter, l.RateLimit, l.MaxConcurrency)
 	}
 	if f := o.Faults.String(); f != "" {
 		fmt.Fprintf(w, "  faults:        %s\n", f)

@@ -24,6 +24,7 @@ type Options struct {
 	TLS            bool             // serve HTTPS with a self-signed certificate
 	CAFile         string           // with TLS: write the CA certificate (PEM) here
 	Faults         Faults           // fault injection, see ParseFaults
+	Limits         Limits           // latency, rate and concurrency limits of a real API (none by default)
 	Addr           string           // listen address, default "127.0.0.1:0"
 	Now            func() time.Time // clock (default time.Now); tests move time with it
 	IsolationDelay time.Duration    // how long an isolation toggle stays in progress (409s meanwhile), default 2s; <0 = none
@@ -98,6 +99,9 @@ func (o *Options) setDefaults() error {
 	}
 	if o.Alerts > o.Events && o.Events > 0 {
 		errs = append(errs, fmt.Errorf("emulator: Alerts (%d) cannot exceed Events (%d): every alert is also an event", o.Alerts, o.Events))
+	}
+	if o.Limits.RateLimit < 0 || o.Limits.MaxConcurrency < 0 || o.Limits.Latency < 0 || o.Limits.Jitter < 0 || o.Limits.Jitter > o.Limits.Latency {
+		errs = append(errs, errors.New("emulator: Limits must be >= 0, with Jitter at most Latency"))
 	}
 	if o.Rate < 0 {
 		errs = append(errs, errors.New("emulator: Rate must be >= 0"))

@@ -23,13 +23,23 @@ func putBuf(b *[]byte) {
 // recorder captures the status for the request counters.
 type recorder struct {
 	http.ResponseWriter
-	status int
+	status   int
+	onAnswer func() // called once, as the answer starts
+}
+
+// answer runs onAnswer once.
+func (r *recorder) answer() {
+	if f := r.onAnswer; f != nil {
+		r.onAnswer = nil
+		f()
+	}
 }
 
 func (r *recorder) WriteHeader(code int) {
 	if r.status == 0 {
 		r.status = code
 	}
+	r.answer()
 	r.ResponseWriter.WriteHeader(code)
 }
 
@@ -37,6 +47,7 @@ func (r *recorder) Write(b []byte) (int, error) {
 	if r.status == 0 {
 		r.status = http.StatusOK
 	}
+	r.answer()
 	return r.ResponseWriter.Write(b)
 }
 

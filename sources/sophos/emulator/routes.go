@@ -85,15 +85,32 @@ func (s *Server) wrap(route string, a access, h func(http.ResponseWriter, *http.
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		rec := &recorder{ResponseWriter: w}
+		// Counted, and the concurrency slot freed, as the answer starts:
+		// a client that acts on the answer sees the counters include it,
+		// and its next request is not refused because this handler has
+		// not returned yet.
+		var slot func()
+		rec.onAnswer = func() {
+			s.count(route, rec.status)
+			if slot != nil {
+				slot()
+			}
+		}
 		defer func() {
 			if rec.status == 0 {
 				rec.status = 200
 			}
-			s.count(route, rec.status)
+			rec.answer()
 			s.opts.Log.Debug("emulator request", "method", r.Method, "path", r.URL.Path, "status", rec.status, "duration", time.Since(start))
 		}()
 		var c call
 		if a != open {
+			if s.lim != nil {
+				if !s.lim.admit(s, rec) {
+					return
+				}
+				slot = s.lim.done
+			}
 			if s.injectFault(rec, r) {
 				return
 			}

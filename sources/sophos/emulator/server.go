@@ -39,6 +39,7 @@ type Server struct {
 	reqSeq   uint64
 	rng      rnd // fault draws
 	burst    int // 503s left in the current burst
+	lim      *limiter
 	closed   chan struct{}
 	wg       sync.WaitGroup
 }
@@ -58,6 +59,9 @@ func New(opts Options) (*Server, error) {
 		closed:   make(chan struct{}),
 	}
 	s.startMs = opts.Now().UnixMilli()
+	if opts.Limits.Enabled() {
+		s.lim = newLimiter(opts.Limits, hash4(uint64(opts.Seed), 0x11A7, 0, 0))
+	}
 	for i := range opts.Tenants {
 		t := newTenant(s, i, s.startMs)
 		s.tenants = append(s.tenants, t)
