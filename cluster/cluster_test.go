@@ -88,6 +88,13 @@ func (s *memberSink) Write(_ context.Context, batch []*pipeline.Record) error {
 	if s.ks.isSinkDead() {
 		return errors.New("member killed")
 	}
+	// A receiver that takes its time: pages are in flight when a rebalance
+	// starts, so the hand-overs must drain and commit them (any repeat from
+	// a live member fails the test).
+	time.Sleep(30 * time.Millisecond)
+	if s.ks.isSinkDead() {
+		return errors.New("member killed")
+	}
 	s.d.mu.Lock()
 	defer s.d.mu.Unlock()
 	now := time.Now()

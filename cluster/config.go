@@ -148,9 +148,10 @@ func legalName(s string) bool {
 }
 
 // DrainTimeout is how long a member that loses tenants may take to deliver
-// and commit their in-flight pages: two thirds of the rebalance timeout, so
-// the final commit still lands before the group gives up on the member.
-func (c *Config) DrainTimeout() time.Duration { return c.RebalanceTimeout.D() * 2 / 3 }
+// their in-flight pages: half the rebalance timeout. The last commit (at
+// most a quarter) follows, and the member learns of the rebalance up to a
+// heartbeat late, so all of it fits before the group gives up on the member.
+func (c *Config) DrainTimeout() time.Duration { return c.RebalanceTimeout.D() / 2 }
 
 // Describe is the cluster line of `validate` (no secrets).
 func (c *Config) Describe() string {

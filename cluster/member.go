@@ -70,8 +70,8 @@ func (m *Member) Owned() (partitions []int, tenants []string) {
 // Run joins the group and runs the pipeline o over this member's share of
 // the tenants, one pipeline.Run per group generation: when the group
 // rebalances, the generation's context ends, the runner stops pulling,
-// delivers and commits its in-flight pages (within two thirds of the
-// rebalance timeout) and only then does the member rejoin and let its
+// delivers and commits its in-flight pages (within half the rebalance
+// timeout) and only then does the member rejoin and let its
 // partitions go. Each new generation reads the owned tenants' cursors from
 // the checkpoint topic before pulling. Run returns when ctx ends (after
 // leaving the group) or when the pipeline ends by itself (run: false).

@@ -55,8 +55,8 @@ func TestParseDefaultsAndErrors(t *testing.T) {
 		c.CoordinationTopic != "sophos-connect-prod-coordination" || c.CheckpointTopic != "sophos-connect-prod-checkpoints" {
 		t.Errorf("defaults: %+v", c)
 	}
-	if c.DrainTimeout() != 20*time.Second {
-		t.Errorf("drain timeout %s, want 20s (two thirds of the rebalance timeout)", c.DrainTimeout())
+	if c.DrainTimeout() != 15*time.Second {
+		t.Errorf("drain timeout %s, want 15s (half the rebalance timeout)", c.DrainTimeout())
 	}
 	if d := c.Describe(); !strings.Contains(d, "64 partitions") || !strings.Contains(d, "sasl off") {
 		t.Errorf("Describe: %s", d)
