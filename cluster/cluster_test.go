@@ -514,3 +514,68 @@ func containsInt(list []int, x int) bool {
 	}
 	return false
 }
+
+// TestMemberCutOffFromGroupStopsPulling: a member that loses the group
+// coordinator (its heartbeat fails) ends its generation and stops pulling
+// within about a heartbeat interval, long before the session timeout gives
+// its tenants to someone else: it cannot keep pulling beside the new owner.
+func TestMemberCutOffFromGroupStopsPulling(t *testing.T) {
+	kc, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.GroupMinSessionTimeout(500*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer kc.Close()
+	emu, err := emulator.New(emulator.Options{Seed: 24, Tenants: 3, Partner: true, Events: 50, Alerts: -1,
+		ClientID: "cl-client", ClientSecret: "cl-secret"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer emu.Close()
+	cfg := &Config{Brokers: kc.ListenAddrs(), Group: "sc-cut", Partitions: 4, ReplicationFactor: -1,
+		CoordinationTopic: "sc-cut-coordination", CheckpointTopic: "sc-cut-checkpoints",
+		SessionTimeout: cfgDur(10 * time.Second), HeartbeatInterval: cfgDur(300 * time.Millisecond),
+		RebalanceTimeout: cfgDur(4 * time.Second), ClientID: "sc-test"}
+	d := newDelivery()
+	stopFeed := make(chan struct{})
+	defer close(stopFeed)
+	go func() {
+		for {
+			select {
+			case <-stopFeed:
+				return
+			case <-time.After(50 * time.Millisecond):
+			}
+			for _, tn := range emu.TenantIDs() {
+				emu.AddItems(tn, "event", 2)
+			}
+		}
+	}()
+	a := startMember(t, "a", cfg, emu, d, testLog(t))
+	defer a.stop(t)
+	waitFor(t, 30*time.Second, "a delivering every tenant", func() bool { return everyTenantSince(d, emu.TenantIDs(), time.Time{}) })
+
+	cutAt := time.Now()
+	a.group.kill()
+	// Pulling stops once the generation ends; what was in flight drains.
+	var stoppedAt time.Time
+	waitFor(t, 8*time.Second, "a to stop delivering", func() bool {
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		var last time.Time
+		for _, at := range d.last {
+			if at.After(last) {
+				last = at
+			}
+		}
+		if time.Since(last) > time.Second {
+			stoppedAt = last
+			return true
+		}
+		return false
+	})
+	took := stoppedAt.Sub(cutAt)
+	t.Logf("cut off from the group: last delivery %s later (heartbeat_interval %s, session_timeout %s)", took.Round(10*time.Millisecond), cfg.HeartbeatInterval, cfg.SessionTimeout)
+	if took > 2*time.Second {
+		t.Errorf("a kept delivering for %s after losing the group: more than a heartbeat interval plus the drain", took)
+	}
+}
