@@ -246,7 +246,7 @@ func TestClusterKillAndAdd(t *testing.T) {
 		CoordinationTopic: "sc-test-coordination", CheckpointTopic: "sc-test-checkpoints",
 		SessionTimeout: cfgDur(3 * time.Second), HeartbeatInterval: cfgDur(300 * time.Millisecond),
 		RebalanceTimeout: cfgDur(6 * time.Second), ClientID: "sc-test"}
-	if err := cfg.validate(0); err != nil {
+	if err := cfg.validate(nil); err != nil {
 		t.Fatal(err)
 	}
 	log := testLog(t)

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"gopkg.in/yaml.v3"
+
 	"github.com/sophos-connect/sophos-connect/config"
 	"github.com/sophos-connect/sophos-connect/sinks/kafka"
 )
@@ -74,16 +76,16 @@ func Parse(s *config.Section) (*Config, error) {
 	if c.CheckpointTopic == "" && c.Group != "" {
 		c.CheckpointTopic = c.Group + "-checkpoints"
 	}
-	if err := c.validate(s.Line); err != nil {
+	if err := c.validate(s.Node); err != nil {
 		return nil, err
 	}
 	return &c, nil
 }
 
-func (c *Config) validate(line int) error {
+func (c *Config) validate(n *yaml.Node) error {
 	var errs config.Errors
 	add := func(key, format string, a ...any) {
-		errs = append(errs, &config.FieldError{Line: line, Key: "cluster." + key, Msg: fmt.Sprintf(format, a...)})
+		errs = append(errs, &config.FieldError{Line: lineOf(n, key), Key: "cluster." + key, Msg: fmt.Sprintf(format, a...)})
 	}
 	if len(c.Brokers) == 0 {
 		add("brokers", "missing: list the bootstrap brokers as host:port, e.g. [kafka1.example:9092]")
@@ -133,6 +135,32 @@ func (c *Config) validate(line int) error {
 		return nil
 	}
 	return errs
+}
+
+// lineOf is the line of key ("brokers[1]", "sasl.password") in the block,
+// else of its nearest parent, else of the block.
+func lineOf(n *yaml.Node, key string) int {
+	if n == nil {
+		return 0
+	}
+	line := n.Line
+	for _, part := range strings.Split(key, ".") {
+		name, idx, _ := strings.Cut(part, "[")
+		var next *yaml.Node
+		for i := 0; n.Kind == yaml.MappingNode && i+1 < len(n.Content); i += 2 {
+			if n.Content[i].Value == name {
+				line, next = n.Content[i].Line, n.Content[i+1]
+			}
+		}
+		if next == nil {
+			return line
+		}
+		if i, err := strconv.Atoi(strings.TrimSuffix(idx, "]")); err == nil && next.Kind == yaml.SequenceNode && i < len(next.Content) {
+			line, next = next.Content[i].Line, next.Content[i]
+		}
+		n = next
+	}
+	return line
 }
 
 func legalName(s string) bool {

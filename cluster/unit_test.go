@@ -70,7 +70,8 @@ func TestParseDefaultsAndErrors(t *testing.T) {
 		{"brokers: [k1:9092]\ngroup: g\npartitions: 0\n", "cluster.partitions: 0: must be between 1 and 10000"},
 		{"brokers: [k1:9092]\ngroup: g\nsession_timeout: 5s\n", "cluster.session_timeout: 5s: must be at least three heartbeat_intervals"},
 		{"brokers: [k1:9092]\ngroup: g\ncheckpoint_topic: x\ncoordination_topic: x\n", "must differ"},
-		{"brokers: [k1:9092]\ngroup: g\nsasl: {mechanism: scram-sha-512, username: u}\n", "cluster.sasl.password: missing"},
+		{"brokers: [k1:9092]\ngroup: g\nsasl: {mechanism: scram-sha-512, username: u}\n", "3: cluster.sasl.password: missing"},
+		{"group: g\nbrokers:\n  - k1:9092\n  - k2\n", `4: cluster.brokers[1]: "k2" is not host:port`},
 		{"brokers: [k1:9092]\ngroup: g\nparitions: 3\n", "unknown key"},
 	} {
 		_, err := parse(t, bad.y)
