@@ -108,8 +108,13 @@ func (m *Member) Run(ctx context.Context, o pipeline.Options) (pipeline.Stats, e
 			if ctx.Err() != nil || errors.Is(err, kafka.ErrGroupClosed) {
 				return total, nil
 			}
-			// kafka-go backs off and rejoins by itself.
-			m.log.Error("cluster: joining group " + m.cfg.Group + ": " + err.Error())
+			// kafka-go backs off and rejoins by itself; a rebalance in
+			// progress is the normal way to a new generation.
+			if errors.Is(err, kafka.RebalanceInProgress) {
+				m.log.Info("cluster: group " + m.cfg.Group + " is rebalancing; rejoining")
+			} else {
+				m.log.Error("cluster: joining group " + m.cfg.Group + " (retrying): " + err.Error())
+			}
 			continue
 		}
 		parts := assigned(gen, m.cfg.CoordinationTopic)
