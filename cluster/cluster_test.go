@@ -64,7 +64,8 @@ func (k *killSwitch) isSinkDead() bool {
 // delivery is what the shared receiver saw: every id with the members that
 // delivered it, in order, and when each tenant last received something.
 type delivery struct {
-	mu   sync.Mutex
+	delay time.Duration // each write takes this long (default 30ms)
+	mu    sync.Mutex
 	ids  map[string][]string  // stream/id -> members
 	last map[string]time.Time // tenant -> last delivery
 	by   map[string]string    // tenant -> member of the last delivery
@@ -91,7 +92,11 @@ func (s *memberSink) Write(_ context.Context, batch []*pipeline.Record) error {
 	// A receiver that takes its time: pages are in flight when a rebalance
 	// starts, so the hand-overs must drain and commit them (any repeat from
 	// a live member fails the test).
-	time.Sleep(30 * time.Millisecond)
+	delay := s.d.delay
+	if delay == 0 {
+		delay = 30 * time.Millisecond
+	}
+	time.Sleep(delay)
 	if s.ks.isSinkDead() {
 		return errors.New("member killed")
 	}
@@ -578,4 +583,96 @@ func TestMemberCutOffFromGroupStopsPulling(t *testing.T) {
 	if took > 2*time.Second {
 		t.Errorf("a kept delivering for %s after losing the group: more than a heartbeat interval plus the drain", took)
 	}
+}
+
+// TestHandOverDrainsInFlight: a member whose receiver is slow (250ms per
+// write) has pages in flight when a second member joins; it delivers and
+// commits them before letting its partitions go, so the new owner starts
+// exactly where it stopped: every id arrives exactly once.
+func TestHandOverDrainsInFlight(t *testing.T) {
+	kc, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.GroupMinSessionTimeout(500*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer kc.Close()
+	emu, err := emulator.New(emulator.Options{Seed: 25, Tenants: 6, Partner: true, Events: 200, Alerts: 20,
+		ClientID: "cl-client", ClientSecret: "cl-secret"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer emu.Close()
+	cfg := &Config{Brokers: kc.ListenAddrs(), Group: "sc-drain", Partitions: 8, ReplicationFactor: -1,
+		CoordinationTopic: "sc-drain-coordination", CheckpointTopic: "sc-drain-checkpoints",
+		SessionTimeout: cfgDur(5 * time.Second), HeartbeatInterval: cfgDur(300 * time.Millisecond),
+		RebalanceTimeout: cfgDur(10 * time.Second), ClientID: "sc-test"}
+	d := newDelivery()
+	d.delay = 250 * time.Millisecond
+	stopFeed := make(chan struct{})
+	feedDone := make(chan struct{})
+	go func() {
+		defer close(feedDone)
+		for {
+			select {
+			case <-stopFeed:
+				return
+			case <-time.After(50 * time.Millisecond):
+			}
+			for _, tn := range emu.TenantIDs() {
+				emu.AddItems(tn, "event", 2)
+			}
+		}
+	}()
+	log := testLog(t)
+	members := map[string]*testMember{"a": startMember(t, "a", cfg, emu, d, log)}
+	defer func() {
+		for _, tm := range members {
+			tm.stop(t)
+		}
+	}()
+	waitFor(t, 30*time.Second, "a delivering every tenant", func() bool { return everyTenantSince(d, emu.TenantIDs(), time.Time{}) })
+	waitFor(t, 10*time.Second, "pages in flight on a", func() bool { return value(members["a"].m.metrics.InflightPages) > 0 })
+	members["b"] = startMember(t, "b", cfg, emu, d, log)
+	joined := time.Now()
+	waitFor(t, 30*time.Second, "a and b sharing the partitions and every tenant flowing", func() bool {
+		pa, _ := members["a"].m.Owned()
+		pb, _ := members["b"].m.Owned()
+		return len(pa) > 0 && len(pb) > 0 && len(pa)+len(pb) == cfg.Partitions && everyTenantSince(d, emu.TenantIDs(), joined)
+	})
+	close(stopFeed)
+	<-feedDone
+	want := map[string]bool{}
+	for _, tn := range emu.TenantIDs() {
+		for _, st := range []string{"alert", "event"} {
+			for _, id := range emu.AllIDs(tn, st) {
+				want[st+"/"+id] = true
+			}
+		}
+	}
+	waitFor(t, 60*time.Second, "every id delivered", func() bool {
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		for k := range want {
+			if len(d.ids[k]) == 0 {
+				return false
+			}
+		}
+		return true
+	})
+	for _, tm := range members {
+		tm.stop(t)
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	moved := 0
+	for k := range want {
+		if by := d.ids[k]; len(by) != 1 {
+			t.Errorf("%s delivered %d times (by %v): a graceful hand-over must repeat nothing", k, len(by), by)
+		} else if by[0] == "b" {
+			moved++
+		}
+	}
+	if moved == 0 {
+		t.Error("b delivered nothing: no tenant was handed over")
+	}
+	t.Logf("%d ids delivered exactly once, %d of them by b after the hand-over", len(want), moved)
 }
