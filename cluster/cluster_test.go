@@ -66,9 +66,9 @@ func (k *killSwitch) isSinkDead() bool {
 type delivery struct {
 	delay time.Duration // each write takes this long (default 30ms)
 	mu    sync.Mutex
-	ids  map[string][]string  // stream/id -> members
-	last map[string]time.Time // tenant -> last delivery
-	by   map[string]string    // tenant -> member of the last delivery
+	ids   map[string][]string  // stream/id -> members
+	last  map[string]time.Time // tenant -> last delivery
+	by    map[string]string    // tenant -> member of the last delivery
 }
 
 func newDelivery() *delivery {
