@@ -48,8 +48,18 @@ type storedCheckpoint struct {
 // loadStore reads the checkpoint topic from its start to its end and keeps
 // the newest value of every key whose tenant owns says is this member's.
 func loadStore(ctx context.Context, log *slog.Logger, client *kafka.Client, topic, member string, gen int, timeout time.Duration, owns func(tenant string) bool) (*Store, error) {
-	s := &Store{ctx: ctx, log: log, client: client, topic: topic, member: member, gen: gen, timeout: timeout,
-		cps: map[string]pipeline.Checkpoint{}, dirty: map[string]bool{}}
+	cps, err := readCheckpoints(ctx, client, topic, owns)
+	if err != nil {
+		return nil, err
+	}
+	return &Store{ctx: ctx, log: log, client: client, topic: topic, member: member, gen: gen, timeout: timeout,
+		cps: cps, dirty: map[string]bool{}}, nil
+}
+
+// readCheckpoints reads the topic to its end: the newest value of every key
+// of the tenants owns accepts (a tombstone removes the key).
+func readCheckpoints(ctx context.Context, client *kafka.Client, topic string, owns func(tenant string) bool) (map[string]pipeline.Checkpoint, error) {
+	cps := map[string]pipeline.Checkpoint{}
 	lo, err := client.ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{
 		topic: {kafka.FirstOffsetOf(0), kafka.LastOffsetOf(0)}}})
 	if err != nil {
@@ -98,14 +108,14 @@ func loadStore(ctx context.Context, log *slog.Logger, client *kafka.Client, topi
 				return nil, err
 			}
 			if val == nil { // a tombstone: the checkpoint was reset
-				delete(s.cps, string(key))
+				delete(cps, string(key))
 				continue
 			}
 			var sc storedCheckpoint
 			if err := json.Unmarshal(val, &sc); err != nil {
 				return nil, fmt.Errorf("cluster: checkpoint topic %s offset %d (key %s) is not a checkpoint (%v): is another program writing to this topic?", topic, rec.Offset, key, err)
 			}
-			s.cps[string(key)] = sc.Checkpoint
+			cps[string(key)] = sc.Checkpoint
 		}
 		if off == before {
 			if resp.HighWatermark <= off {
@@ -114,7 +124,7 @@ func loadStore(ctx context.Context, log *slog.Logger, client *kafka.Client, topi
 			return nil, fmt.Errorf("cluster: checkpoint topic %s: no records at offset %d below the end %d", topic, off, resp.HighWatermark)
 		}
 	}
-	return s, nil
+	return cps, nil
 }
 
 func readAll(b kafka.Bytes) ([]byte, error) {

@@ -52,3 +52,32 @@ func runMember(ctx context.Context, cc *cluster.Config, log *slog.Logger, metric
 	defer m.Close()
 	return m.Run(ctx, opts)
 }
+
+// clusterState is `state show|reset` in distributed mode: the checkpoint
+// topic instead of the local file.
+func (a *app) clusterState(ctx context.Context, cc *cluster.Config, rest []string) error {
+	switch rest[0] {
+	case "show":
+		all, err := cluster.Checkpoints(ctx, cc)
+		if err != nil {
+			return err
+		}
+		if len(all) == 0 {
+			fmt.Fprintf(a.stdout, "no checkpoints in topic %s: the cluster starts every tenant from the 24 h window (or -since)\n", cc.CheckpointTopic)
+			return nil
+		}
+		return a.printCheckpoints(all)
+	case "reset":
+		tenant, stream, err := resetArgs(rest)
+		if err != nil {
+			return err
+		}
+		n, err := cluster.ResetCheckpoints(ctx, cc, resetMatch(tenant, stream))
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(a.stdout, "removed %d checkpoint(s) from topic %s\n", n, cc.CheckpointTopic)
+		return nil
+	}
+	return usageError{fmt.Sprintf("state: unknown action %q: use show or reset", rest[0])}
+}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	kafka "github.com/segmentio/kafka-go"
+	"github.com/twmb/franz-go/pkg/kfake"
 
 	"github.com/sophos-connect/sophos-connect/sources/sophos/emulator"
 )
@@ -309,5 +310,74 @@ func TestClusterValidate(t *testing.T) {
 		if code != 2 || !strings.Contains(errOut, want) {
 			t.Errorf("validate: exit %d, want 2 and %q in:\n%s", code, want, errOut)
 		}
+	}
+}
+
+// TestClusterStateShowReset: in distributed mode `state show` reads the
+// checkpoint topic and `state reset` writes tombstones — refused while a
+// member is in the group.
+func TestClusterStateShowReset(t *testing.T) {
+	kc, err := kfake.NewCluster(kfake.NumBrokers(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer kc.Close()
+	brokers := kc.ListenAddrs()[0]
+	emu, err := emulator.New(emulator.Options{ClientID: testClientID, ClientSecret: testClientSecret})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer emu.Close()
+	dir := t.TempDir()
+	cfg := writeConfig(t, dir, emu, fmt.Sprintf("txt_file_creation: false\njson_file_creation: false\ncluster:\n  brokers: [%s]\n  group: st\n  partitions: 4\n", brokers)+
+		"sinks:\n  - name: bus\n    type: kafka\n    brokers: [127.0.0.1:9]\n    topic: x\n")
+	ctx := context.Background()
+
+	code, out, errOut := runApp(t, ctx, "state", "show", "-c", cfg)
+	if code != 0 || !strings.Contains(out, "no checkpoints in topic st-checkpoints") {
+		t.Fatalf("state show before any run: %d %s %s", code, out, errOut)
+	}
+	client := &kafka.Client{Addr: kafka.TCP(brokers)}
+	if _, err := client.CreateTopics(ctx, &kafka.CreateTopicsRequest{Topics: []kafka.TopicConfig{{Topic: "st-checkpoints", NumPartitions: 1, ReplicationFactor: 1}}}); err != nil {
+		t.Fatal(err)
+	}
+	saved := time.Now().UTC().Add(-time.Hour).Format(time.RFC3339)
+	rec := func(k, v string) kafka.Record {
+		return kafka.Record{Key: kafka.NewBytes([]byte(k)), Value: kafka.NewBytes([]byte(v))}
+	}
+	if _, err := client.Produce(ctx, &kafka.ProduceRequest{Topic: "st-checkpoints", RequiredAcks: kafka.RequireAll, Records: kafka.NewRecordReader(
+		rec("tenant-a/event", `{"cursor":"old","saved_at":"`+saved+`"}`),
+		rec("tenant-a/event", `{"cursor":"cur-a","saved_at":"`+saved+`","tenant_name":"Acme","member":"m1","generation":3}`),
+		rec("tenant-b/alert", `{"cursor":"cur-b","saved_at":"`+saved+`"}`))}); err != nil {
+		t.Fatal(err)
+	}
+	code, out, _ = runApp(t, ctx, "state", "show", "-c", cfg)
+	if code != 0 || !strings.Contains(out, "tenant-a") || !strings.Contains(out, "cur-a") || strings.Contains(out, "old") || !strings.Contains(out, "Acme") || !strings.Contains(out, "cur-b") {
+		t.Fatalf("state show: %d\n%s", code, out)
+	}
+
+	// A running member: the reset is refused.
+	cg, err := kafka.NewConsumerGroup(kafka.ConsumerGroupConfig{ID: "st", Brokers: []string{brokers}, Topics: []string{"st-checkpoints"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	if _, err := cg.Next(gctx); err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	code, _, errOut = runApp(t, ctx, "state", "reset", "tenant-a", "-c", cfg)
+	if code == 0 || !strings.Contains(errOut, "running member(s): stop every member first") {
+		t.Errorf("reset with a running member: %d %s", code, errOut)
+	}
+	cg.Close()
+
+	code, out, errOut = runApp(t, ctx, "state", "reset", "tenant-a", "-c", cfg)
+	if code != 0 || !strings.Contains(out, "removed 1 checkpoint(s) from topic st-checkpoints") {
+		t.Fatalf("reset: %d %s %s", code, out, errOut)
+	}
+	code, out, _ = runApp(t, ctx, "state", "show", "-c", cfg)
+	if code != 0 || strings.Contains(out, "tenant-a") || !strings.Contains(out, "tenant-b") {
+		t.Errorf("state show after the reset: %d\n%s", code, out)
 	}
 }

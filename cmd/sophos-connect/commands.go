@@ -8,11 +8,13 @@ import (
 	"os"
 	"runtime"
 	"runtime/debug"
+	"sort"
 	"strings"
 	"time"
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/sophos-connect/sophos-connect/cluster"
 	"github.com/sophos-connect/sophos-connect/config"
 	"github.com/sophos-connect/sophos-connect/pipeline"
 	"github.com/sophos-connect/sophos-connect/sources/sophos/emulator"
@@ -119,6 +121,11 @@ func (a *app) cmdState(ctx context.Context, g *globals, args []string) error {
 	if err != nil {
 		return err
 	}
+	if cc, err := cluster.Parse(c.Cluster); err != nil {
+		return configError{err}
+	} else if cc != nil {
+		return a.clusterState(ctx, cc, rest) // the cursors live in the cluster's topic
+	}
 	cps, err := pipeline.OpenCheckpoints(c.StateDir)
 	if err != nil {
 		return err
@@ -130,38 +137,13 @@ func (a *app) cmdState(ctx context.Context, g *globals, args []string) error {
 			fmt.Fprintf(a.stdout, "no checkpoints in %s: the next run starts from the 24 h window (or -since)\n", cps.Path())
 			return nil
 		}
-		tw := newTable(a.stdout, "TENANT", "STREAM", "NAME", "SAVED", "AGE", "CURSOR")
-		now := time.Now()
-		for _, k := range cps.Keys() {
-			cp := all[k]
-			tenant, stream, _ := strings.Cut(k, "/")
-			cur := cp.Cursor
-			if len(cur) > 24 {
-				cur = cur[:24] + "…"
-			}
-			age := now.Sub(cp.SavedAt).Round(time.Second).String()
-			if now.Sub(cp.SavedAt) > 20*time.Hour {
-				age += " (near or past the 24 h window!)"
-			}
-			tw.row(tenant, stream, orDash(cp.TenantName), cp.SavedAt.UTC().Format(time.RFC3339), age, cur)
-		}
-		return tw.flush()
+		return a.printCheckpoints(all)
 	case "reset":
-		tenant, stream := "", ""
-		if len(rest) > 1 {
-			tenant = rest[1]
+		tenant, stream, err := resetArgs(rest)
+		if err != nil {
+			return err
 		}
-		if len(rest) > 2 {
-			s, err := pipeline.ParseStream(rest[2])
-			if err != nil {
-				return usageError{"state reset: " + err.Error()}
-			}
-			stream = string(s)
-		}
-		n := cps.Delete(func(key string) bool {
-			t, s, _ := strings.Cut(key, "/")
-			return (tenant == "" || tenant == "all" || strings.EqualFold(t, tenant)) && (stream == "" || s == stream)
-		})
+		n := cps.Delete(resetMatch(tenant, stream))
 		if err := cps.Flush(); err != nil {
 			return err
 		}
@@ -169,6 +151,54 @@ func (a *app) cmdState(ctx context.Context, g *globals, args []string) error {
 		return nil
 	}
 	return usageError{fmt.Sprintf("state: unknown action %q: use show or reset", rest[0])}
+}
+
+// printCheckpoints is the `state show` table.
+func (a *app) printCheckpoints(all map[string]pipeline.Checkpoint) error {
+	keys := make([]string, 0, len(all))
+	for k := range all {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	tw := newTable(a.stdout, "TENANT", "STREAM", "NAME", "SAVED", "AGE", "CURSOR")
+	now := time.Now()
+	for _, k := range keys {
+		cp := all[k]
+		tenant, stream, _ := strings.Cut(k, "/")
+		cur := cp.Cursor
+		if len(cur) > 24 {
+			cur = cur[:24] + "…"
+		}
+		age := now.Sub(cp.SavedAt).Round(time.Second).String()
+		if now.Sub(cp.SavedAt) > 20*time.Hour {
+			age += " (near or past the 24 h window!)"
+		}
+		tw.row(tenant, stream, orDash(cp.TenantName), cp.SavedAt.UTC().Format(time.RFC3339), age, cur)
+	}
+	return tw.flush()
+}
+
+// resetArgs reads `state reset [TENANT] [STREAM]`.
+func resetArgs(rest []string) (tenant, stream string, err error) {
+	if len(rest) > 1 {
+		tenant = rest[1]
+	}
+	if len(rest) > 2 {
+		s, err := pipeline.ParseStream(rest[2])
+		if err != nil {
+			return "", "", usageError{"state reset: " + err.Error()}
+		}
+		stream = string(s)
+	}
+	return tenant, stream, nil
+}
+
+// resetMatch selects the checkpoint keys a reset removes.
+func resetMatch(tenant, stream string) func(key string) bool {
+	return func(key string) bool {
+		t, s, _ := strings.Cut(key, "/")
+		return (tenant == "" || tenant == "all" || strings.EqualFold(t, tenant)) && (stream == "" || s == stream)
+	}
 }
 
 func (a *app) cmdVersion(ctx context.Context, g *globals, args []string) error {
