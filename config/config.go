@@ -31,19 +31,22 @@ type Config struct {
 	Sophos Sophos `yaml:"sophos"`
 
 	// The seed's keys, same names and defaults.
-	PullTime                    Duration `yaml:"pull_time"`
-	Run                         bool     `yaml:"run"`
-	SaveFileLocation            string   `yaml:"save_file_location"`
-	TxtFileCreation             bool     `yaml:"txt_file_creation"`
-	JSONFileCreation            bool     `yaml:"json_file_creation"`
-	AlertsTxtFileName           string   `yaml:"alerts_txt_file_name"`
-	EventsTxtFileName           string   `yaml:"events_txt_file_name"`
-	AlertsJSONFileName          string   `yaml:"alerts_json_file_name"`
-	EventsJSONFileName          string   `yaml:"events_json_file_name"`
-	LogLevel                    string   `yaml:"log_level"`
-	LogFileName                 string   `yaml:"log_file_name"`
-	AlertsAutoAcknowledgeStatus bool     `yaml:"alerts_auto_acknowledge_status"`
-	AlertsAutoAcknowledgeLevel  string   `yaml:"alerts_auto_acknowledge_level"`
+	PullTime           Duration `yaml:"pull_time"`
+	Run                bool     `yaml:"run"`
+	SaveFileLocation   string   `yaml:"save_file_location"`
+	TxtFileCreation    bool     `yaml:"txt_file_creation"`
+	JSONFileCreation   bool     `yaml:"json_file_creation"`
+	AlertsTxtFileName  string   `yaml:"alerts_txt_file_name"`
+	EventsTxtFileName  string   `yaml:"events_txt_file_name"`
+	AlertsJSONFileName string   `yaml:"alerts_json_file_name"`
+	EventsJSONFileName string   `yaml:"events_json_file_name"`
+	LogLevel           string   `yaml:"log_level"`
+	LogFileName        string   `yaml:"log_file_name"`
+	// Rotate rotates the seed's txt and JSON files by size or age (default:
+	// never; use logrotate instead, see examples/logrotate.conf).
+	Rotate                      FileRotate `yaml:"rotate"`
+	AlertsAutoAcknowledgeStatus bool       `yaml:"alerts_auto_acknowledge_status"`
+	AlertsAutoAcknowledgeLevel  string     `yaml:"alerts_auto_acknowledge_level"`
 	// Parsed by the seed but never acted on; accepted so old files load.
 	EventsAutoAcknowledgeStatus bool   `yaml:"events_auto_acknowledge_status"`
 	EventsAutoAcknowledgeLevel  string `yaml:"events_auto_acknowledge_level"`
@@ -68,9 +71,20 @@ type Config struct {
 
 	// File is the path the config was read from ("" for built-in defaults).
 	File string `yaml:"-"`
+	// Dir is the absolute directory of File: relative paths in the file
+	// (state_dir, save_file_location, sink paths, TLS files) are resolved
+	// against it, not against the working directory.
+	Dir string `yaml:"-"`
 	// unsetVars are ${VAR}s that were not set, for clearer messages.
 	unsetVars map[string]string `yaml:"-"`
 	root      *yaml.Node        `yaml:"-"`
+}
+
+// FileRotate is the seed's files' rotation, as a file sink's rotate: key.
+type FileRotate struct {
+	MaxBytes ByteSize `yaml:"max_bytes"` // start a new file before this size (0 = no limit)
+	MaxAge   Duration `yaml:"max_age"`   // start a new file after this age (0 = no limit)
+	Keep     int      `yaml:"keep"`      // rotated files kept (0 = all)
 }
 
 // Sophos holds the credentials and API locations.
@@ -300,6 +314,7 @@ func Parse(name string, data []byte) (*Config, error) {
 	}
 	if doc.Kind == 0 || len(doc.Content) == 0 {
 		// An empty file is the defaults.
+		c.resolvePaths(configDir(name))
 		c.applyEnv()
 		return &c, prefixFile(name, c.Validate())
 	}
@@ -312,6 +327,7 @@ func Parse(name string, data []byte) (*Config, error) {
 	if err := DecodeStrict(root, &c, ""); err != nil {
 		return nil, prefixFile(name, err)
 	}
+	c.resolvePaths(configDir(name))
 	c.applyEnv()
 	return &c, prefixFile(name, c.Validate())
 }
@@ -432,11 +448,11 @@ func (c *Config) fieldErr(msg string, path ...string) *FieldError {
 	return &FieldError{Line: c.lineOf(path...), Key: strings.Join(path, "."), Msg: msg}
 }
 
-// ResolvePath makes a relative path relative to the working directory (as
-// the seed did); absolute paths are kept.
-func ResolvePath(p string) string {
+// ResolvePath makes a relative path relative to the config file's
+// directory; absolute paths are kept.
+func (c *Config) ResolvePath(p string) string {
 	if p == "" || filepath.IsAbs(p) {
 		return p
 	}
-	return filepath.Clean(p)
+	return filepath.Join(c.Dir, p)
 }

@@ -20,6 +20,9 @@ type Deliverer struct {
 	DeadLetter *DeadLetter
 	Metrics    *Metrics
 	Log        *slog.Logger
+	// NoDeliveredMetric leaves SinkDelivered to another Deliverer of the
+	// same sink (a disk buffer's drainer counts the real deliveries).
+	NoDeliveredMetric bool
 	// OnDelivered and OnDeadLettered count outcomes (optional).
 	OnDelivered    func(n int)
 	OnDeadLettered func(n int)
@@ -141,7 +144,9 @@ func (d *Deliverer) delivered(n int) {
 	if n <= 0 {
 		return
 	}
-	d.Metrics.SinkDelivered.WithLabelValues(d.Name).Add(float64(n))
+	if !d.NoDeliveredMetric {
+		d.Metrics.SinkDelivered.WithLabelValues(d.Name).Add(float64(n))
+	}
 	if d.OnDelivered != nil {
 		d.OnDelivered(n)
 	}

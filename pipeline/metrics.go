@@ -21,6 +21,7 @@ type Metrics struct {
 	PagesPulled     *prometheus.CounterVec // tenant, stream
 	BytesPulled     *prometheus.CounterVec // tenant, stream
 	FetchErrors     *prometheus.CounterVec // tenant, stream
+	TenantErrors    *prometheus.CounterVec // tenant, reason: a tenant skipped in a pass
 	APIErrors       *prometheus.CounterVec // status
 	CheckpointAge   *prometheus.GaugeVec   // tenant, stream: seconds since the cursor was committed
 	CheckpointTime  *prometheus.GaugeVec   // tenant, stream: unix time of the last commit
@@ -58,6 +59,7 @@ func NewMetrics() *Metrics {
 		PagesPulled:     prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sophos_connect_pages_pulled_total", Help: "SIEM pages pulled."}, pt),
 		BytesPulled:     prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sophos_connect_bytes_pulled_total", Help: "Response bytes pulled."}, pt),
 		FetchErrors:     prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sophos_connect_fetch_errors_total", Help: "Page fetches that failed after the client's retries."}, pt),
+		TenantErrors:    prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sophos_connect_tenant_errors_total", Help: "Tenants skipped in a pass: not_found (a sophos.tenants entry the credentials do not reach), unauthorized (401), forbidden (403)."}, []string{"tenant", "reason"}),
 		APIErrors:       prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sophos_connect_api_errors_total", Help: "Sophos API error responses by HTTP status."}, []string{"status"}),
 		CheckpointAge:   prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "sophos_connect_checkpoint_age_seconds", Help: "Seconds since the partition's cursor was last committed (Sophos keeps 24 h)."}, pt),
 		CheckpointTime:  prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "sophos_connect_checkpoint_timestamp_seconds", Help: "Unix time of the partition's last committed cursor."}, pt),
@@ -78,7 +80,7 @@ func NewMetrics() *Metrics {
 		ClusterOwnedPartitions: prometheus.NewGauge(prometheus.GaugeOpts{Name: "sophos_connect_cluster_owned_partitions", Help: "Distributed mode: coordination-topic partitions this member owns."}),
 		ClusterOwnedTenants:    prometheus.NewGauge(prometheus.GaugeOpts{Name: "sophos_connect_cluster_owned_tenants", Help: "Distributed mode: tenants this member pulls."}),
 	}
-	m.collectors = []prometheus.Collector{m.RecordsPulled, m.PagesPulled, m.BytesPulled, m.FetchErrors, m.APIErrors,
+	m.collectors = []prometheus.Collector{m.RecordsPulled, m.PagesPulled, m.BytesPulled, m.FetchErrors, m.TenantErrors, m.APIErrors,
 		m.CheckpointAge, m.CheckpointTime, m.WindowGap, m.StageDropped, m.SinkDelivered, m.SinkRetried,
 		m.SinkRejected, m.SinkBatches, m.SinkLatency, m.SinkBufferBytes, m.SinkQueued, m.DeadLetters, m.InflightPages, m.APIConcurrency,
 		m.ClusterRebalances, m.ClusterOwnedPartitions, m.ClusterOwnedTenants,

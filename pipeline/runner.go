@@ -102,6 +102,12 @@ type Options struct {
 type Stats struct {
 	Pages, Records, Delivered, DeadLettered, Dropped int64
 	FailedPartitions                                 int
+	// Settled counts records (after the stages) of pages every sink has
+	// settled: the seed's "N new logs added".
+	Settled int64
+	// Undelivered is, per sink, the records routed to it that were neither
+	// delivered (or buffered) nor dead-lettered when the run ended.
+	Undelivered map[string]int64
 }
 
 type pageState struct {
@@ -142,7 +148,7 @@ type runner struct {
 	relBytes  atomic.Int64 // and their bytes
 	budget    *byteBudget
 	stats     struct {
-		pages, records, delivered, dlq, dropped atomic.Int64
+		pages, records, delivered, dlq, dropped, settled atomic.Int64
 	}
 	warned sync.Map // partition key -> bool: 20 h warning given
 }
@@ -236,7 +242,13 @@ func Run(ctx context.Context, o Options) (Stats, error) {
 	}
 	st := Stats{
 		Pages: r.stats.pages.Load(), Records: r.stats.records.Load(), Delivered: r.stats.delivered.Load(),
-		DeadLettered: r.stats.dlq.Load(), Dropped: r.stats.dropped.Load(),
+		DeadLettered: r.stats.dlq.Load(), Dropped: r.stats.dropped.Load(), Settled: r.stats.settled.Load(),
+		Undelivered: map[string]int64{},
+	}
+	for _, w := range r.workers {
+		if n := w.routed.Load() - w.settled.Load(); n > 0 {
+			st.Undelivered[w.spec.Name] = n
+		}
 	}
 	return st, runErr
 }
@@ -431,6 +443,7 @@ func (r *runner) submit(page *Page) {
 			continue
 		}
 		ps.pending.Add(1)
+		w.routed.Add(int64(len(recs)))
 		r.o.Metrics.SinkQueued.WithLabelValues(w.spec.Name).Add(float64(len(recs)))
 		w.in <- chunk{ps: ps, recs: recs}
 	}
@@ -527,6 +540,7 @@ func (r *runner) ackLoop() {
 			continue
 		}
 		for _, done := range ready {
+			r.stats.settled.Add(int64(len(done.out)))
 			for _, obs := range r.o.Observers {
 				obs.Delivered(done.out)
 			}

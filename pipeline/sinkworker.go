@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"sync/atomic"
 	"time"
 )
 
@@ -14,6 +15,8 @@ type sinkWorker struct {
 	in   chan chunk
 	buf  []*Record
 	d    *Deliverer
+	// routed and settled count this sink's records (Stats.Undelivered).
+	routed, settled atomic.Int64
 }
 
 func newSinkWorker(r *runner, spec *SinkSpec, capacity int) *sinkWorker {
@@ -26,11 +29,16 @@ func newSinkWorker(r *runner, spec *SinkSpec, capacity int) *sinkWorker {
 	if spec.Retry.Max <= 0 {
 		spec.Retry.Max = time.Minute
 	}
-	d := &Deliverer{Name: spec.Name, Sink: spec.Sink, Retry: spec.Retry, DeadLetter: r.o.DeadLetter, Metrics: r.o.Metrics, Log: r.log,
-		OnDelivered:    func(n int) { r.stats.delivered.Add(int64(n)) },
-		OnDeadLettered: func(n int) { r.stats.dlq.Add(int64(n)) },
+	w := &sinkWorker{r: r, spec: spec, in: make(chan chunk, capacity)}
+	// A disk-buffered sink's drainer counts its deliveries in the metric;
+	// counting the buffering too would count every record twice.
+	_, buffered := spec.Sink.(interface{ Buffered() })
+	w.d = &Deliverer{Name: spec.Name, Sink: spec.Sink, Retry: spec.Retry, DeadLetter: r.o.DeadLetter, Metrics: r.o.Metrics, Log: r.log,
+		NoDeliveredMetric: buffered,
+		OnDelivered:       func(n int) { r.stats.delivered.Add(int64(n)); w.settled.Add(int64(n)) },
+		OnDeadLettered:    func(n int) { r.stats.dlq.Add(int64(n)); w.settled.Add(int64(n)) },
 	}
-	return &sinkWorker{r: r, spec: spec, in: make(chan chunk, capacity), d: d}
+	return w
 }
 
 // route returns the records of out this sink takes (out itself when all).

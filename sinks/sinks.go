@@ -19,6 +19,7 @@ import (
 	"github.com/sophos-connect/sophos-connect/sinks/file"
 	"github.com/sophos-connect/sophos-connect/sinks/httpsink"
 	"github.com/sophos-connect/sophos-connect/sinks/kafka"
+	"github.com/sophos-connect/sophos-connect/sinks/opensearch"
 	"github.com/sophos-connect/sophos-connect/sinks/sentinel"
 	"github.com/sophos-connect/sophos-connect/sinks/splunkhec"
 	"github.com/sophos-connect/sophos-connect/sinks/stdout"
@@ -35,14 +36,14 @@ type Factory struct {
 // Table lists every sink type.
 var Table = []Factory{
 	entry("txt", "a line file: one record per line (the seed's bracketed lines by default; any line format)",
-		file.DefaultTxtConfig, file.NewTxt, func(c file.TxtConfig) string { return fmt.Sprintf("path=%s format=%s", c.Path, c.Format) }),
+		file.DefaultTxtConfig, file.NewTxt, func(c file.TxtConfig) string { return fmt.Sprintf("path=%s format=%s%s", c.Path, c.Format, c.Rotate) }),
 	entry("json", "a JSON file: the seed's array file (layout: array) or NDJSON (layout: lines)",
 		file.DefaultJSONConfig, file.NewJSON, func(c file.JSONConfig) string {
 			def := "as received"
 			if c.Layout == "lines" {
 				def = "raw"
 			}
-			return fmt.Sprintf("path=%s layout=%s format=%s", c.Path, c.Layout, orDefault(c.Format, def))
+			return fmt.Sprintf("path=%s layout=%s format=%s%s", c.Path, c.Layout, orDefault(c.Format, def), c.Rotate)
 		}),
 	entry("stdout", "standard output, one line per record",
 		stdout.DefaultConfig, stdout.New, func(c stdout.Config) string { return "format=" + c.Format }),
@@ -50,10 +51,11 @@ var Table = []Factory{
 		syslog.DefaultConfig, syslog.New, func(c syslog.Config) string { return c.Describe() }),
 	entry("kafka", "Kafka topics (segmentio/kafka-go), keyed by record id",
 		kafka.DefaultConfig, kafka.New, func(c kafka.Config) string {
-			return fmt.Sprintf("brokers=%s topic=%s key=%s format=%s acks=%s compression=%s", strings.Join(c.Brokers, ","), c.Topic, c.Key, c.Format, c.RequiredAcks, c.Compression)
+			return fmt.Sprintf("brokers=%s topic=%s key=%s format=%s acks=%s compression=%s topic_missing_timeout=%s", strings.Join(c.Brokers, ","), c.Topic, c.Key, c.Format, c.RequiredAcks, c.Compression, c.TopicMissingTimeout)
 		}),
 	entry("elasticsearch", "Elasticsearch _bulk, idempotent by _id (go-elasticsearch v8)",
 		elasticsearch.DefaultConfig, elasticsearch.New, func(c elasticsearch.Config) string {
+			c.Resolve()
 			var hosts []string
 			for _, a := range c.Addresses {
 				if u, err := url.Parse(a); err == nil && u.User != nil {
@@ -66,7 +68,22 @@ var Table = []Factory{
 			if c.CloudID != "" {
 				addr = "cloud_id"
 			}
-			return fmt.Sprintf("addresses=%s index=%s op_type=%s format=%s", addr, c.Index, c.OpType, c.Format)
+			if addr == "" {
+				addr = elasticsearch.DefaultAddress
+			}
+			return fmt.Sprintf("addresses=%s index=%s op_type=%s format=%s id_mode=%s", addr, c.Index, c.OpType, c.Format, c.IDMode)
+		}),
+	entry("opensearch", "OpenSearch _bulk (Wazuh indexer, Graylog, Amazon OpenSearch), idempotent by _id (opensearch-go)",
+		opensearch.DefaultConfig, opensearch.New, func(c opensearch.Config) string {
+			var hosts []string
+			for _, a := range c.Addresses {
+				if u, err := url.Parse(a); err == nil && u.User != nil {
+					u.User = nil
+					a = u.String()
+				}
+				hosts = append(hosts, a)
+			}
+			return fmt.Sprintf("addresses=%s index=%s op_type=%s format=%s", strings.Join(hosts, ","), c.Index, c.OpType, c.Format)
 		}),
 	entry("splunk_hec", "Splunk HTTP Event Collector, with optional indexer acknowledgement",
 		splunkhec.DefaultConfig, splunkhec.New, func(c splunkhec.Config) string {

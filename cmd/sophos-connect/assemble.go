@@ -32,6 +32,7 @@ type assembly struct {
 	observers []pipeline.DeliveryObserver
 	closers   []io.Closer
 	buffered  []*buffer.Sink
+	starters  []*startRetry   // per sink, same order
 	cluster   *cluster.Config // distributed mode; nil = on its own
 }
 
@@ -39,6 +40,13 @@ type assembly struct {
 func seedSinks(c *config.Config, streams []pipeline.Stream) []config.Component {
 	var out []config.Component
 	dir := c.SaveFileLocation
+	join := func(name string) string {
+		if filepath.IsAbs(name) {
+			return name
+		}
+		return filepath.Join(dir, name)
+	}
+	rot := map[string]any{"max_bytes": int64(c.Rotate.MaxBytes), "max_age": c.Rotate.MaxAge.String(), "keep": c.Rotate.Keep}
 	for _, st := range streams {
 		txtName, jsonName := c.EventsTxtFileName, c.EventsJSONFileName
 		if st == pipeline.Alerts {
@@ -47,13 +55,13 @@ func seedSinks(c *config.Config, streams []pipeline.Stream) []config.Component {
 		if c.TxtFileCreation {
 			out = append(out, config.Component{
 				Name: "seed-" + st.Plural() + "-txt", Type: "txt", Streams: []string{st.Plural()}, Seed: true,
-				Fields: map[string]any{"path": filepath.Join(dir, txtName), "format": "txt"},
+				Fields: map[string]any{"path": join(txtName), "format": "txt", "rotate": rot},
 			})
 		}
 		if c.JSONFileCreation {
 			out = append(out, config.Component{
 				Name: "seed-" + st.Plural() + "-json", Type: "json", Streams: []string{st.Plural()}, Seed: true,
-				Fields: map[string]any{"path": filepath.Join(dir, jsonName), "layout": "array"},
+				Fields: map[string]any{"path": join(jsonName), "layout": "array", "rotate": rot},
 			})
 		}
 	}
@@ -117,11 +125,15 @@ func assemble(c *config.Config, streams []pipeline.Stream, log *slog.Logger, dry
 		if s.Seed {
 			prefix = s.Name
 		}
-		sink, desc, err := sinks.Build(s, prefix, log)
+		built, desc, err := sinks.Build(s, prefix, log)
 		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
+		if log == nil {
+			log = slog.New(slog.DiscardHandler)
+		}
+		sink := &startRetry{Sink: built, name: s.Name, log: log}
 		routes := pipeline.Routes{}
 		for _, st := range s.Streams {
 			p, _ := pipeline.ParseStream(st)
@@ -137,6 +149,7 @@ func assemble(c *config.Config, streams []pipeline.Stream, log *slog.Logger, dry
 			routes.Desc = cond.String()
 		}
 		as.buffers = append(as.buffers, s.Buffer)
+		as.starters = append(as.starters, sink)
 		as.sinks = append(as.sinks, pipeline.SinkSpec{
 			Name: s.Name, Type: s.Type, Sink: sink, Routes: routes, Desc: desc,
 			Batch: pipeline.BatchPolicy{MaxEvents: s.Batch.MaxEvents, Timeout: s.Batch.Timeout.D()},
@@ -203,21 +216,49 @@ func (as *assembly) drainBuffers(stall time.Duration, log *slog.Logger) {
 	}
 }
 
-// start starts every sink (its health check); on failure the started ones
-// are closed again.
-func (as *assembly) start(ctx context.Context) error {
-	for i, s := range as.sinks {
+// start runs every sink's start-up check. A failure is an ERROR naming the
+// sink and the cause, and the sink retries in the background (startRetry);
+// with requireHealthy it stops start-up instead.
+func (as *assembly) start(ctx context.Context, requireHealthy bool, log *slog.Logger) error {
+	for _, s := range as.sinks {
 		sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		err := s.Sink.Start(sctx)
+		s.Sink.Start(sctx) // a disk buffer logs its sink's failure and returns nil
 		cancel()
-		if err != nil {
-			for _, prev := range as.sinks[:i] {
-				prev.Sink.Close()
-			}
-			return fmt.Errorf("sink %s (%s) failed its start-up check: %w", s.Name, s.Type, err)
+	}
+	for i, st := range as.starters {
+		err := st.failed()
+		if err == nil {
+			continue
+		}
+		s := as.sinks[i]
+		if requireHealthy {
+			return fmt.Errorf("sink %s (%s) failed its start-up check (-require-healthy): %w", s.Name, s.Type, err)
+		}
+		if as.buffers[i].Type != "disk" {
+			log.Error(fmt.Sprintf("sink %s (%s) failed its start-up check: %v — running anyway: its records wait (pulling pauses when the memory buffer is full) and the check is retried until it passes; -require-healthy makes this fatal", s.Name, s.Type, err))
 		}
 	}
 	return nil
+}
+
+// allStarted reports whether every sink has passed its start-up check.
+func (as *assembly) allStarted() bool {
+	for _, st := range as.starters {
+		if st.failed() != nil {
+			return false
+		}
+	}
+	return true
+}
+
+// reopen closes every file sink's file so the next batch opens its path
+// again (SIGHUP after logrotate).
+func (as *assembly) reopen(log *slog.Logger) {
+	for _, st := range as.starters {
+		if err := st.Reopen(); err != nil {
+			log.Error(fmt.Sprintf("sink %s: reopen: %v", st.name, err))
+		}
+	}
 }
 
 func (as *assembly) close() {

@@ -148,7 +148,8 @@ func onlyMissingFiles(s string) bool {
 		if l == "" || strings.HasPrefix(l, "sophos-connect: configuration errors") {
 			continue
 		}
-		if !strings.Contains(l, "no such file or directory") {
+		// Output directories of examples (/var/lib/...) need root here.
+		if !strings.Contains(l, "no such file or directory") && !strings.Contains(l, "cannot be written by this user") {
 			return false
 		}
 	}

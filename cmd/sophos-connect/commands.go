@@ -75,6 +75,9 @@ func (a *app) cmdValidate(ctx context.Context, g *globals, args []string) error 
 		fmt.Fprintf(w, "   ├─► sink %s (%s)  [%s]  %s\n", s.Name, s.Type, s.Routes, s.Desc)
 	}
 	fmt.Fprintf(w, "\ndead letters: %s/dead-letter.ndjson\n", strings.TrimRight(c.StateDir, "/"))
+	if errs := checkOutputPaths(w, outputPaths(c, streams)); len(errs) > 0 {
+		return fmt.Errorf("%d path(s) above cannot be written by this user: create the directories or fix their owner and mode", len(errs))
+	}
 	return nil
 }
 
@@ -227,8 +230,10 @@ func (a *app) cmdEmulate(ctx context.Context, g *globals, args []string) error {
 // by substring, booleans True/False) to the YAML config.
 func (a *app) cmdMigrate(ctx context.Context, g *globals, args []string) error {
 	var out string
+	var force bool
 	rest, err := subFlags("migrate", g, args, func(fs *flag.FlagSet) {
 		fs.StringVar(&out, "o", "", "write the YAML here (mode 0600) instead of standard output")
+		fs.BoolVar(&force, "force", false, "with -o: replace an existing file, keeping its owner and mode")
 	})
 	if err != nil {
 		return err
@@ -247,7 +252,7 @@ func (a *app) cmdMigrate(ctx context.Context, g *globals, args []string) error {
 		}
 		return nil
 	}
-	if err := pipeline.WriteFileAtomic(out, []byte(y), 0o600); err != nil {
+	if err := writeMigrated(out, []byte(y), force); err != nil {
 		return err
 	}
 	fmt.Fprintf(a.stdout, "wrote %s — check it with `sophos-connect validate -c %s`\n", out, out)

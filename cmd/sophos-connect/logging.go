@@ -35,6 +35,7 @@ func parseLevel(s string) slog.Level {
 type seedHandler struct {
 	mu     *sync.Mutex
 	outs   []io.Writer
+	files  []*rotLog // the log file among outs, for SIGHUP
 	level  slog.Level
 	source string
 	attrs  string
@@ -110,8 +111,54 @@ func newLogger(level string, logFile string, stderr io.Writer) (*slog.Logger, fu
 		if os.IsNotExist(statErr) {
 			fmt.Fprintf(f, "[System Log %s] New Log File Created\n", time.Now().Format("02/01/2006 15:04:05"))
 		}
-		h.outs = append(h.outs, f)
-		closer = func() { f.Close() }
+		lf := &rotLog{path: logFile, f: f}
+		h.outs = append(h.outs, lf)
+		h.files = append(h.files, lf)
+		closer = func() { h.mu.Lock(); defer h.mu.Unlock(); lf.f.Close() }
 	}
 	return slog.New(h), closer, nil
+}
+
+// rotLog is the log file, reopened by path on SIGHUP (after logrotate
+// moved it away). Writes happen under the handler's mutex.
+type rotLog struct {
+	path string
+	f    *os.File
+}
+
+func (l *rotLog) Write(b []byte) (int, error) { return l.f.Write(b) }
+
+// reopenLogFiles reopens the log file of a logger made by newLogger; a
+// failure keeps the old file.
+func reopenLogFiles(log *slog.Logger) error {
+	h, ok := log.Handler().(*seedHandler)
+	if !ok {
+		return nil
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, lf := range h.files {
+		f, err := os.OpenFile(lf.path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o640)
+		if err != nil {
+			return fmt.Errorf("reopen log file %s: %w (still writing to the old one)", lf.path, err)
+		}
+		lf.f.Close()
+		lf.f = f
+	}
+	return nil
+}
+
+// fileOnly is log writing to the log file only (for what main also prints
+// on stderr).
+func fileOnly(log *slog.Logger) *slog.Logger {
+	h, ok := log.Handler().(*seedHandler)
+	if !ok {
+		return slog.New(slog.DiscardHandler)
+	}
+	c := *h
+	c.outs = nil
+	for _, f := range h.files {
+		c.outs = append(c.outs, f)
+	}
+	return slog.New(&c)
 }

@@ -15,6 +15,7 @@ import (
 	"runtime/pprof"
 	"strings"
 	"syscall"
+	"time"
 )
 
 // Exit codes (SPEC §2).
@@ -33,16 +34,25 @@ type globals struct {
 	config                            string
 	once                              bool
 	since                             string
+	timeout                           time.Duration
+	requireHealthy                    bool
 }
 
 // app carries the process's streams so tests can run commands in-process.
 type app struct {
 	stdout, stderr io.Writer
+	// hup delivers SIGHUP (reopen files, reload the config); nil in tests
+	// that run the app in-process.
+	hup <-chan os.Signal
 }
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	a := &app{stdout: os.Stdout, stderr: os.Stderr}
+	// SIGHUP is caught from the first instant: its default action would
+	// kill a collector that logrotate signals while it starts.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	a := &app{stdout: os.Stdout, stderr: os.Stderr, hup: hup}
 	// SOPHOS_CONNECT_CPUPROFILE=FILE writes a pprof CPU profile of the run
 	// (how the README's performance figures were investigated).
 	if p := os.Getenv("SOPHOS_CONNECT_CPUPROFILE"); p != "" {
@@ -88,6 +98,8 @@ func (a *app) globalFlags(g *globals) *flag.FlagSet {
 	addConfigFlag(fs, &g.config)
 	fs.BoolVar(&g.once, "once", false, "one pass: pull until caught up, deliver, commit, exit")
 	fs.StringVar(&g.since, "since", "", "first-run lookback without a checkpoint: a duration (6h), RFC 3339 time or Unix seconds; at most 24h")
+	fs.DurationVar(&g.timeout, "timeout", 0, "with -once: bound the whole run (default 10m); what is undelivered then is reported and the exit code is 1")
+	fs.BoolVar(&g.requireHealthy, "require-healthy", false, "a sink failing its start-up check stops the collector (default: an ERROR, and the sink is retried)")
 	return fs
 }
 
@@ -221,6 +233,8 @@ Collector flags:
   -c, -config FILE       config file (default $SOPHOS_CONNECT_CONFIG, else ./sophos-connect.yaml)
   -once                  one pass: pull until caught up, deliver, commit, exit (cron mode)
   -since D               first-run lookback without a checkpoint: 6h, an RFC 3339 time or Unix seconds (at most 24h)
+  -timeout D             with -once: bound the whole run (default 10m); undelivered records then → exit 1
+  -require-healthy       a sink failing its start-up check is fatal (default: ERROR, retried in the background)
 
 Commands:
   validate [-c FILE]                     check the config and print the resolved pipeline
@@ -242,7 +256,7 @@ Commands:
                                          inspect or clear checkpoints
   replay dlq [-sink NAME]                send the dead-letter file's records again once the cause is fixed
   status [-addr HOST:PORT] [-json]       a running collector's status page as tables (else what the state dir holds)
-  migrate sophos.conf [-o FILE]          convert the seed's sophos.conf to YAML
+  migrate sophos.conf [-o FILE [-force]] convert the seed's sophos.conf to YAML (-force replaces FILE, keeping its owner and mode)
   version                                version and build info
 
 Exit codes: 0 success, 1 runtime failure, 2 usage or configuration error.

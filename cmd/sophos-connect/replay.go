@@ -66,7 +66,7 @@ func (a *app) cmdReplay(ctx context.Context, g *globals, args []string) error {
 	if only != "" && bySink[only] == nil {
 		return usageError{fmt.Sprintf("replay: no sink named %q in %s", only, c.File)}
 	}
-	if err := as.start(ctx); err != nil {
+	if err := as.start(ctx, true, log); err != nil {
 		return err
 	}
 	// Records refused again are collected in a new file, then swapped in.

@@ -1,11 +1,14 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -50,12 +53,75 @@ func (a *app) cmdRun(ctx context.Context, g *globals) error {
 	if err != nil {
 		return err
 	}
-	log, closeLog, err := newLogger(c.LogLevel, logFilePath(c), a.stderr)
-	if err != nil {
+	if g.timeout < 0 {
+		return usageError{"-timeout must be positive, e.g. 10m"}
+	}
+	for {
+		log, closeLog, err := newLogger(c.LogLevel, logFilePath(c), a.stderr)
+		if err != nil {
+			return err
+		}
+		raw, _ := os.ReadFile(c.File)
+		o := collectOptions{once: g.once, since: since, log: log, hup: a.hup, timeout: g.timeout,
+			requireHealthy: g.requireHealthy,
+			reload:         func() (*config.Config, error) { return config.Load(c.File) },
+			reloadOnHUP:    hupReloader(c.File, raw, g)}
+		if o.once && o.timeout == 0 {
+			o.timeout = defaultOnceTimeout
+		}
+		err = a.collect(ctx, c, g, o)
+		var rl reloadRequest
+		if errors.As(err, &rl) {
+			closeLog()
+			c = rl.cfg
+			continue
+		}
+		if err != nil {
+			// Start-up and run errors reach the log file too (stderr
+			// gets them from main).
+			fileOnly(log).Error(err.Error())
+		}
+		closeLog()
 		return err
 	}
-	defer closeLog()
-	return a.collect(ctx, c, g, collectOptions{once: g.once, since: since, log: log, reload: func() (*config.Config, error) { return config.Load(c.File) }})
+}
+
+// defaultOnceTimeout bounds a -once run without -timeout.
+const defaultOnceTimeout = 10 * time.Minute
+
+// reloadRequest ends collect so cmdRun starts again with cfg (SIGHUP with a
+// changed, valid config).
+type reloadRequest struct{ cfg *config.Config }
+
+func (reloadRequest) Error() string { return "reload" }
+
+// hupReloader returns what SIGHUP does with the config file: nil, nil when
+// it is unchanged (logrotate's HUP); the new config when it changed and is
+// valid — the YAML and every stage and sink build; an error otherwise.
+func hupReloader(file string, raw []byte, g *globals) func() (*config.Config, error) {
+	return func() (*config.Config, error) {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return nil, err
+		}
+		if bytes.Equal(b, raw) {
+			return nil, nil
+		}
+		nc, err := config.Load(file)
+		if err != nil {
+			return nil, err
+		}
+		streams := enabledStreams(nc, g)
+		if len(streams) == 0 {
+			return nil, errors.New("the stream chosen on the command line is disabled under sources")
+		}
+		as, err := assemble(nc, streams, nil, true)
+		if err != nil {
+			return nil, prefixErrors(nc.File, err)
+		}
+		as.close()
+		return nc, nil
+	}
 }
 
 type collectOptions struct {
@@ -65,6 +131,13 @@ type collectOptions struct {
 	reload func() (*config.Config, error) // re-read every pass (the seed's run: false)
 	now    func() time.Time
 	stats  *pipeline.Stats // filled in when the run ends
+	// hup delivers SIGHUP: reopen the files; then reloadOnHUP (continuous
+	// mode) says whether the config changed.
+	hup         <-chan os.Signal
+	reloadOnHUP func() (*config.Config, error)
+	// timeout bounds a -once run (0: none).
+	timeout        time.Duration
+	requireHealthy bool
 }
 
 // collect authenticates, builds and runs the pipeline.
@@ -74,7 +147,20 @@ func (a *app) collect(ctx context.Context, c *config.Config, g *globals, o colle
 	if len(streams) == 0 {
 		return configError{fmt.Errorf("%s: the stream chosen on the command line is disabled under sources", c.File)}
 	}
-	log.Info("Configurations: " + describeConfig(c))
+	log.Info("Configurations: " + describeConfig(c, streams))
+	// -timeout: pulling stops early enough to leave a fifth of the time
+	// (at most 30 s) for delivering the pages in flight.
+	var deadline time.Time
+	runCtx, cancelRun := context.WithCancel(ctx)
+	defer cancelRun()
+	drainTimeout := 30 * time.Second
+	if o.timeout > 0 {
+		deadline = time.Now().Add(o.timeout)
+		drainTimeout = min(o.timeout/5, 30*time.Second)
+		var cancelT context.CancelFunc
+		runCtx, cancelT = context.WithDeadline(runCtx, deadline.Add(-drainTimeout))
+		defer cancelT()
+	}
 	log.Info("Initiating Sophos " + streamsTitle(streams) + " Pull")
 
 	metrics := pipeline.NewMetrics()
@@ -85,7 +171,7 @@ func (a *app) collect(ctx context.Context, c *config.Config, g *globals, o colle
 	if err != nil {
 		return configError{err}
 	}
-	id, err := client.WhoAmI(ctx)
+	id, err := client.WhoAmI(runCtx)
 	if err != nil {
 		log.Error("WhoAmI Authentication unsuccessful: " + err.Error())
 		return err
@@ -100,6 +186,12 @@ func (a *app) collect(ctx context.Context, c *config.Config, g *globals, o colle
 
 	src, err := sophos.NewSource(client, sophos.SourceOptions{
 		Streams: streams, Light: c.Sources.Events.Light, ExcludeTypes: c.Sources.Events.ExcludeTypes,
+		TenantError: func(tenant, reason string, err error) {
+			metrics.TenantErrors.WithLabelValues(tenant, reason).Inc()
+			if reason == "not_found" { // 401/403 are logged by the pull that got them
+				log.Error("tenant " + tenant + " skipped, the other tenants go on: " + err.Error())
+			}
+		},
 	})
 	if err != nil {
 		return configError{err}
@@ -130,8 +222,38 @@ func (a *app) collect(ctx context.Context, c *config.Config, g *globals, o colle
 	if err := as.addBuffers(c.StateDir, dlq, metrics, log); err != nil {
 		return err
 	}
-	if err := as.start(ctx); err != nil {
+	if err := as.start(runCtx, o.requireHealthy, log); err != nil {
 		return err
+	}
+	var next atomic.Pointer[config.Config]
+	if o.hup != nil {
+		go func() {
+			for {
+				select {
+				case <-runCtx.Done():
+					return
+				case <-o.hup:
+				}
+				if err := reopenLogFiles(log); err != nil {
+					log.Error(err.Error())
+				}
+				as.reopen(log)
+				log.Info("SIGHUP: reopened the output files and the log file")
+				if o.once || o.reloadOnHUP == nil {
+					continue
+				}
+				nc, err := o.reloadOnHUP()
+				switch {
+				case err != nil:
+					log.Error("SIGHUP: the changed config is refused, the running one stays: " + strings.ReplaceAll(err.Error(), "\n", "; "))
+				case nc != nil:
+					log.Info("SIGHUP: the config changed; delivering the pages in flight, then running with the new one")
+					next.Store(nc)
+					cancelRun()
+					return
+				}
+			}
+		}()
 	}
 	for _, s := range as.sinks {
 		metrics.Board.AddSink(s.Name, s.Type)
@@ -144,7 +266,20 @@ func (a *app) collect(ctx context.Context, c *config.Config, g *globals, o colle
 		}
 		defer stopMetrics()
 	}
-	ready.Store(true)
+	// Ready once every sink passed its start-up check (a sink down at start
+	// passes it later, before its first successful write).
+	go func() {
+		for runCtx.Err() == nil {
+			if as.allStarted() {
+				ready.Store(true)
+				return
+			}
+			select {
+			case <-runCtx.Done():
+			case <-time.After(200 * time.Millisecond):
+			}
+		}
+	}()
 
 	if c.AlertsAutoAcknowledgeStatus && containsStream(streams, pipeline.Alerts) {
 		acker, err := autoack.New(client, src.TenantByID, c.AlertsAutoAcknowledgeLevel, log)
@@ -154,7 +289,11 @@ func (a *app) collect(ctx context.Context, c *config.Config, g *globals, o colle
 		defer acker.Close()
 		if o.once {
 			defer func() {
-				wctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+				wait := time.Minute
+				if !deadline.IsZero() {
+					wait = max(min(wait, time.Until(deadline)), time.Second)
+				}
+				wctx, cancel := context.WithTimeout(context.Background(), wait)
 				defer cancel()
 				acker.Wait(wctx)
 			}()
@@ -165,7 +304,7 @@ func (a *app) collect(ctx context.Context, c *config.Config, g *globals, o colle
 	opts := pipeline.Options{
 		Source: src, Stages: as.stages, Sinks: as.sinks, Checkpoints: cps, DeadLetter: dlq,
 		Observers: as.observers, Log: log, Metrics: metrics, Once: o.once, Since: o.since,
-		Now: o.now,
+		Now: o.now, DrainTimeout: drainTimeout,
 	}
 	opts.Workers, opts.MaxInflightPages = pullWorkers(c)
 	if !o.once {
@@ -191,17 +330,37 @@ func (a *app) collect(ctx context.Context, c *config.Config, g *globals, o colle
 	}
 	var st pipeline.Stats
 	if as.cluster != nil {
-		st, err = runMember(ctx, as.cluster, log, metrics, opts)
+		st, err = runMember(runCtx, as.cluster, log, metrics, opts)
 	} else {
-		st, err = pipeline.Run(ctx, opts)
+		st, err = pipeline.Run(runCtx, opts)
 	}
 	if o.once && len(as.buffered) > 0 {
-		as.drainBuffers(5*time.Second, log)
+		stall := 5 * time.Second
+		if !deadline.IsZero() {
+			stall = max(min(stall, time.Until(deadline)), 100*time.Millisecond)
+		}
+		as.drainBuffers(stall, log)
 	}
 	if o.stats != nil {
 		*o.stats = st
 	}
-	log.Info(fmt.Sprintf("%d new logs added (%d records pulled in %d pages, %d dropped by stages, %d dead-lettered)", st.Records-st.Dropped, st.Records, st.Pages, st.Dropped, st.DeadLettered))
+	log.Info(fmt.Sprintf("%d new logs added (%d records pulled in %d pages, %d dropped by stages, %d dead-lettered)", st.Settled, st.Records, st.Pages, st.Dropped, st.DeadLettered))
+	if nc := next.Load(); nc != nil && ctx.Err() == nil && err == nil {
+		return reloadRequest{nc}
+	}
+	if err == nil && o.timeout > 0 && ctx.Err() == nil && runCtx.Err() == context.DeadlineExceeded {
+		var parts []string
+		for _, s := range as.sinks {
+			if n := st.Undelivered[s.Name]; n > 0 {
+				parts = append(parts, fmt.Sprintf("%s: %d record(s)", s.Name, n))
+			}
+		}
+		what := "pulling had not caught up"
+		if len(parts) > 0 {
+			what = "undelivered — " + strings.Join(parts, ", ") + " (their pages are pulled again next run)"
+		}
+		return fmt.Errorf("-timeout %s reached: %s", o.timeout, what)
+	}
 	return err
 }
 
@@ -225,7 +384,8 @@ func streamsTitle(streams []pipeline.Stream) string {
 }
 
 // describeConfig is the seed's "Configurations: [...]" line, without secrets.
-func describeConfig(c *config.Config) string {
+// sinks counts every sink, the seed's file sinks included.
+func describeConfig(c *config.Config, streams []pipeline.Stream) string {
 	parts := []string{
 		"client_id=" + c.Sophos.ClientID,
 		"client_secret=" + c.Sophos.ClientSecret.String(),
@@ -239,7 +399,7 @@ func describeConfig(c *config.Config) string {
 		"alerts_auto_acknowledge_level=" + c.AlertsAutoAcknowledgeLevel,
 		"state_dir=" + c.StateDir,
 		"workers=" + c.Workers.String(),
-		fmt.Sprintf("sinks=%d", len(c.Sinks)),
+		fmt.Sprintf("sinks=%d", len(seedSinks(c, streams))+len(c.Sinks)),
 		fmt.Sprintf("transforms=%d", len(c.Transforms)),
 	}
 	return "[" + strings.Join(parts, ", ") + "]"

@@ -92,6 +92,10 @@ func New(d *pipeline.Deliverer, o Options) (*Sink, error) {
 	return &Sink{name: d.Name, inner: d, q: q, opts: o, log: log, m: d.Metrics}, nil
 }
 
+// Buffered marks a disk-buffered sink: its drainer, not the pipeline's
+// sink worker, counts deliveries in sophos_connect_sink_delivered_total.
+func (s *Sink) Buffered() {}
+
 // Start checks the real sink (a failure is logged, not fatal: that is what
 // the buffer is for) and starts the drainer.
 func (s *Sink) Start(ctx context.Context) error {

@@ -27,7 +27,7 @@ func BenchmarkElasticsearchSink(b *testing.B) {
 func benchSink(b *testing.B, format string) {
 	srv := estest.New(estest.Options{DiscardSource: true})
 	defer srv.Close()
-	c := DefaultConfig()
+	c := ecsConfig()
 	c.Addresses = []string{srv.URL}
 	c.Index = "bench-${stream}"
 	c.Format = format

@@ -15,7 +15,8 @@ import (
 // type, streams, when, buffer, batch and retry).
 type Config struct {
 	// Addresses are the cluster's HTTP(S) endpoints; requests rotate over
-	// them. Default http://127.0.0.1:9200 when cloud_id is not set either.
+	// them. Default https://127.0.0.1:9200 (Elasticsearch 8 enables TLS)
+	// when cloud_id is not set either.
 	Addresses []string `yaml:"addresses"`
 	// CloudID is an Elastic Cloud deployment id (instead of addresses).
 	CloudID string `yaml:"cloud_id"`
@@ -29,13 +30,38 @@ type Config struct {
 
 	// Index is the target index or data stream: ${stream} and ${tenant}
 	// are expanded per record, and %Y, %m, %d from the record's `when` (UTC).
+	// Default sophos-${stream}; format integration writes to
+	// logs-sophos_central.<alert|event>-<namespace> and takes no index.
 	Index string `yaml:"index"`
 	// OpType is index (replays overwrite by _id) or create (required for
-	// data streams; a replay is refused with 409, which counts as delivered).
+	// data streams; a replay is refused with 409, which counts as
+	// delivered). Default create for format integration, else index.
 	OpType string `yaml:"op_type"`
-	// Format is the document encoder (default ecs).
+	// Format is the document encoder: integration (the default: Elastic
+	// Agent's document, which the sophos_central integration's ingest
+	// pipeline in the cluster turns into its ECS document), ecs (that
+	// finished document, for clusters without the integration), or any
+	// other encoder.
 	Format    string `yaml:"format"`
 	CEFStrict bool   `yaml:"cef_strict"`
+	// Namespace is the data stream namespace of format integration
+	// (logs-sophos_central.<alert|event>-<namespace>). Default default.
+	Namespace string `yaml:"namespace"`
+	// IDMode chooses each document's _id: fingerprint (the integration's
+	// fingerprint of created_at, id and when, so a copy from Elastic Agent
+	// and one from sophos-connect are one document; the default with format
+	// integration) or id (the record's id; the default otherwise).
+	IDMode string `yaml:"id_mode"`
+	// ECSExtras adds to format ecs the fields the integration does not set
+	// (host.*, event.severity, event.module/dataset, ...). Default false.
+	ECSExtras bool `yaml:"ecs_extras"`
+	// PreserveOriginalEvent keeps the item in event.original (formats ecs
+	// and integration), like the integration's option. Default false.
+	PreserveOriginalEvent bool `yaml:"preserve_original_event"`
+	// PreserveDuplicateCustomFields keeps the sophos_central.* fields
+	// copied to ECS fields (formats ecs and integration), like the
+	// integration's option. Default false.
+	PreserveDuplicateCustomFields bool `yaml:"preserve_duplicate_custom_fields"`
 
 	// MaxBytes bounds one _bulk request body; a larger batch is split.
 	MaxBytes config.ByteSize `yaml:"max_bytes"`
@@ -52,23 +78,58 @@ type Config struct {
 
 // Defaults.
 const (
-	DefaultAddress     = "http://127.0.0.1:9200"
-	DefaultIndex       = "sophos-${stream}"
+	DefaultAddress   = "https://127.0.0.1:9200"
+	DefaultIndex     = "sophos-${stream}"
+	DefaultNamespace = "default"
+	// IntegrationIndex is where format integration writes: the data
+	// streams of Elastic's sophos_central integration.
+	IntegrationIndex   = "logs-sophos_central.${stream}-"
 	DefaultMaxBytes    = 10 << 20
 	DefaultConcurrency = 2
 	DefaultTimeout     = 60 * time.Second
 )
 
-// DefaultConfig returns the defaults: index sophos-${stream}, op_type
-// index, format ecs, 10 MiB requests, 2 at a time, 60 s timeout.
+// DefaultConfig returns the defaults: format integration into
+// logs-sophos_central.<stream>-default with op_type create and the
+// integration's fingerprint _id, 10 MiB requests, 2 at a time, 60 s timeout.
+// Other formats default to index sophos-${stream}, op_type index, id_mode id
+// (Resolve fills those in).
 func DefaultConfig() Config {
 	return Config{
-		Index:       DefaultIndex,
-		OpType:      "index",
-		Format:      "ecs",
+		Format:      "integration",
+		Namespace:   DefaultNamespace,
 		MaxBytes:    DefaultMaxBytes,
 		Concurrency: DefaultConcurrency,
 		Timeout:     config.Duration(DefaultTimeout),
+	}
+}
+
+// Resolve fills in the defaults that depend on the format (index, op_type,
+// id_mode), so that validate shows them.
+func (c *Config) Resolve() {
+	if c.Namespace == "" {
+		c.Namespace = DefaultNamespace
+	}
+	if c.Format == "integration" {
+		if c.Index == "" {
+			c.Index = IntegrationIndex + c.Namespace
+		}
+		if c.OpType == "" {
+			c.OpType = "create"
+		}
+		if c.IDMode == "" {
+			c.IDMode = "fingerprint"
+		}
+		return
+	}
+	if c.Index == "" {
+		c.Index = DefaultIndex
+	}
+	if c.OpType == "" {
+		c.OpType = "index"
+	}
+	if c.IDMode == "" {
+		c.IDMode = "id"
 	}
 }
 
@@ -77,6 +138,21 @@ func (c *Config) Validate() error {
 	var errs config.Errors
 	bad := func(key, format string, a ...any) {
 		errs = append(errs, &config.FieldError{Key: key, Msg: fmt.Sprintf(format, a...)})
+	}
+	c.Resolve()
+	if c.Format == "integration" {
+		if c.Index != IntegrationIndex+c.Namespace {
+			bad("index", "format integration writes to the integration's data streams logs-sophos_central.<alert|event>-<namespace>: remove index and set namespace (or use format ecs for an index of your own)")
+		}
+		if c.OpType != "create" {
+			bad("op_type", "format integration writes to data streams, which take only op_type create: remove op_type")
+		}
+	}
+	if msg := namespaceError(c.Namespace); msg != "" {
+		bad("namespace", "%q %s", c.Namespace, msg)
+	}
+	if c.IDMode != "id" && c.IDMode != "fingerprint" {
+		bad("id_mode", "%q is not id or fingerprint", c.IDMode)
 	}
 	if len(c.Addresses) > 0 && c.CloudID != "" {
 		bad("cloud_id", "set either addresses or cloud_id, not both")
@@ -99,8 +175,13 @@ func (c *Config) Validate() error {
 	if err := c.TLS.Validate(); err != nil {
 		bad("tls", "%v", err)
 	}
-	if _, err := parseIndex(c.Index); err != nil {
+	if ix, err := parseIndex(c.Index); err != nil {
 		bad("index", "%v", err)
+	} else if c.Setup && strings.HasPrefix(ix.pattern(), "*") {
+		bad("index", "%q gives the template pattern %q, with no literal prefix: it would match every index and outrank Fleet's logs-*-*; start the index with a fixed name (e.g. sophos-${stream}) or set setup: false", c.Index, ix.pattern())
+	}
+	if c.Setup && c.Format == "integration" {
+		bad("setup", "the Sophos Central integration installs its own templates: remove setup (it is for format ecs)")
 	}
 	if c.OpType != "index" && c.OpType != "create" {
 		bad("op_type", "%q is not index or create (create for data streams)", c.OpType)
@@ -124,6 +205,21 @@ func (c *Config) Validate() error {
 		return errs
 	}
 	return nil
+}
+
+// namespaceError checks a data stream namespace against Fleet's rules.
+func namespaceError(ns string) string {
+	switch {
+	case ns == "":
+		return "must not be empty (default: default)"
+	case len(ns) > 100:
+		return "is longer than 100 bytes"
+	case strings.ToLower(ns) != ns:
+		return "must be lowercase"
+	case strings.ContainsAny(ns, `-\/*?"<>|, #:`):
+		return `must not contain -, \, /, *, ?, ", <, >, |, ',', space, # or :`
+	}
+	return ""
 }
 
 // redactURL drops any user:password@ from an address for messages.

@@ -47,8 +47,44 @@ func TestDefaultConfigIsValid(t *testing.T) {
 	if err := c.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	if c.Format != "ecs" || c.OpType != "index" || c.where() != DefaultAddress {
+	if c.Format != "integration" || c.OpType != "create" || c.IDMode != "fingerprint" ||
+		c.Index != "logs-sophos_central.${stream}-default" || c.where() != "https://127.0.0.1:9200" {
 		t.Fatalf("defaults %+v at %s", c, c.where())
+	}
+	// other formats: sophos-${stream}, op_type index, the record id
+	c = DefaultConfig()
+	c.Format = "ecs"
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if c.OpType != "index" || c.IDMode != "id" || c.Index != "sophos-${stream}" {
+		t.Fatalf("ecs defaults %+v", c)
+	}
+	// the namespace names the data streams
+	c = DefaultConfig()
+	c.Namespace = "prod"
+	if err := c.Validate(); err != nil || c.Index != "logs-sophos_central.${stream}-prod" {
+		t.Fatalf("namespace prod: %v %s", err, c.Index)
+	}
+}
+
+func TestIntegrationFormatRules(t *testing.T) {
+	for _, tc := range []struct {
+		mod  func(c *Config)
+		want string
+	}{
+		{func(c *Config) { c.Index = "sophos-${stream}" }, "index: format integration writes to the integration's data streams"},
+		{func(c *Config) { c.OpType = "index" }, "op_type: format integration writes to data streams, which take only op_type create"},
+		{func(c *Config) { c.Namespace = "my-ns" }, `namespace: "my-ns" must not contain -`},
+		{func(c *Config) { c.Namespace = "Prod" }, "must be lowercase"},
+		{func(c *Config) { c.IDMode = "uuid" }, `id_mode: "uuid" is not id or fingerprint`},
+	} {
+		c := DefaultConfig()
+		tc.mod(&c)
+		err := c.Validate()
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("got %v, want %q", err, tc.want)
+		}
 	}
 }
 
@@ -134,14 +170,44 @@ func TestIndexExpansion(t *testing.T) {
 }
 
 func TestTemplateBody(t *testing.T) {
-	b := string(templateBody("sophos-*", false))
+	b := string(templateBody("sophos-*", false, featuresFor("8.19.7")))
 	for _, want := range []string{`"index_patterns":["sophos-*"]`, `"priority":200`, `"@timestamp":{"type":"date"}`,
-		`"ip":{"ignore_malformed":true,"type":"ip"}`, `"match_mapping_type":"string"`} {
+		`"ip":{"ignore_malformed":true,"type":"ip"}`, `"match_mapping_type":"string"`, `"date_detection":false`,
+		`"total_fields":{"ignore_dynamic_beyond_limit":true,"limit":2000}`, `"path_match":"sophos_central.alert.data.*_at"`} {
 		if !strings.Contains(b, want) {
 			t.Errorf("template lacks %s: %s", want, b)
 		}
 	}
-	if strings.Contains(b, "data_stream") || !strings.Contains(string(templateBody("x", true)), `"data_stream":{}`) {
+	ds := string(templateBody("x", true, featuresFor("8.11.0")))
+	if strings.Contains(b, "data_stream") || !strings.Contains(ds, `"data_stream":{}`) {
 		t.Error("data_stream only for op_type create")
+	}
+	if strings.Contains(b, "lifecycle") || !strings.Contains(ds, `"lifecycle":{"enabled":true}`) || strings.Contains(ds, "ignore_dynamic_beyond_limit") {
+		t.Errorf("8.11 data stream template: %s", ds)
+	}
+	old := string(templateBody("x", true, featuresFor("8.10.4")))
+	if strings.Contains(old, "lifecycle") {
+		t.Errorf("8.10 has no template lifecycle: %s", old)
+	}
+}
+
+func TestSetupRules(t *testing.T) {
+	c := ecsConfig()
+	c.Setup, c.Index = true, "${tenant}-${stream}"
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "no literal prefix") {
+		t.Errorf("got %v", err)
+	}
+	c = DefaultConfig()
+	c.Setup = true
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "installs its own templates") {
+		t.Errorf("got %v", err)
+	}
+	for _, tc := range []struct {
+		a, b string
+		want bool
+	}{{"sophos-*", "sophos-event-*", true}, {"sophos-*", "logs-*-*", false}, {"logs-sophos-*", "logs-*-*", true}, {"a-*", "b-*", false}} {
+		if got := patternsOverlap(tc.a, tc.b); got != tc.want {
+			t.Errorf("overlap(%s, %s) = %v", tc.a, tc.b, got)
+		}
 	}
 }

@@ -110,6 +110,9 @@ func forEachTarget(t *testing.T, fn func(t *testing.T, tg *target)) {
 
 func clusterTarget(t *testing.T) *target {
 	u := os.Getenv("ELASTICSEARCH_URL")
+	if u == "" && os.Getenv("CI") != "" {
+		t.Fatal("ELASTICSEARCH_URL is not set and CI is: .ci/run starts a node (test/services/search.sh)")
+	}
 	if u == "" {
 		t.Skip("ELASTICSEARCH_URL not set: set it (with ELASTICSEARCH_USERNAME/ELASTICSEARCH_PASSWORD or ELASTICSEARCH_API_KEY, and ELASTICSEARCH_CA_FILE for https with a private CA, if the cluster needs them) to run these tests against a real cluster")
 	}
@@ -126,13 +129,14 @@ func clusterTarget(t *testing.T) *target {
 		tr.TLSClientConfig = tc
 		tg.client = &http.Client{Transport: tr}
 	}
+	tg.url = productShim(t, tg.url, tg.client)
 	t.Cleanup(func() { tg.cleanup(t) })
 	return tg
 }
 
 // config is a sink config pointing at the target.
 func (tg *target) config(index string) Config {
-	c := DefaultConfig()
+	c := ecsConfig()
 	c.Addresses = []string{tg.url}
 	c.Username, c.Password, c.APIKey = tg.user, tg.pass, tg.apiKey
 	c.TLS.CAFile = tg.caFile
@@ -278,4 +282,13 @@ func writeAll(t *testing.T, s *Sink, batch []*pipeline.Record, attempts int) (pe
 	}
 	t.Fatalf("batch not delivered after %d attempts", attempts)
 	return nil, 0
+}
+
+// ecsConfig is DefaultConfig with format ecs, index sophos-${stream},
+// op_type index and id_mode id: the sink as the tests before format
+// integration knew it.
+func ecsConfig() Config {
+	c := DefaultConfig()
+	c.Format = "ecs"
+	return c
 }

@@ -44,7 +44,7 @@ func TestPipelineCheckpointWaitsForRetriedItems(t *testing.T) {
 	srv := estest.New(estest.Options{})
 	defer srv.Close()
 	srv.SetFaults(estest.Faults{ItemReject429IDs: map[string]int{stuck: 1 << 30}, ItemReject400IDs: map[string]bool{bad: true}})
-	c := DefaultConfig()
+	c := ecsConfig()
 	c.Addresses = []string{srv.URL}
 	c.Index = "sophos-${stream}"
 	sink, err := New("search", c, slog.New(slog.NewTextHandler(io.Discard, nil)))

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/elastic/go-elasticsearch/v8/esapi"
 
@@ -26,8 +27,9 @@ var respPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 // outcome is what one request did: a failure of the whole request, or the
 // per-record failures (Index: position in the worker's recIdx).
 type outcome struct {
-	whole error
-	items []pipeline.ItemError
+	whole  error
+	status int // the whole request's HTTP status when it failed with one
+	items  []pipeline.ItemError
 }
 
 // send runs one _bulk request and classifies its outcome.
@@ -53,7 +55,7 @@ func (s *Sink) send(ctx context.Context, rq request) outcome {
 		return outcome{whole: fmt.Errorf("elasticsearch %s: reading bulk response: %w", s.where, err)}
 	}
 	if res.StatusCode != http.StatusOK {
-		return outcome{whole: s.statusError("bulk request", res.StatusCode, buf.Bytes(), len(rq.body))}
+		return outcome{whole: s.statusError("bulk request", res.StatusCode, buf.Bytes(), len(rq.body)), status: res.StatusCode}
 	}
 	items, err := s.classify(buf.Bytes(), rq)
 	if err != nil {
@@ -123,7 +125,28 @@ func (s *Sink) itemError(res []byte) error {
 	if status == http.StatusTooManyRequests || status >= 500 || status == http.StatusConflict || status == 0 {
 		return err // retry: overload, a failing node, or a concurrent write
 	}
+	if status == http.StatusForbidden && (typ == "security_exception" || typ == "cluster_block_exception") {
+		// The cluster's configuration, not the document: retried (held back)
+		// until an operator fixes it, and said loudly.
+		s.privilegeError(typ, reason)
+		return err
+	}
 	return pipeline.Permanent(err) // mapping and other document errors: dead-letter
+}
+
+// privilegeError logs, at most once a minute, an ERROR naming what to fix
+// for a per-item 403.
+func (s *Sink) privilegeError(typ, reason string) {
+	now := time.Now().UnixNano()
+	last := s.lastPrivLog.Load()
+	if now-last < int64(time.Minute) || !s.lastPrivLog.CompareAndSwap(last, now) {
+		return
+	}
+	fix := fmt.Sprintf("grant the user the index privileges create_doc (or index) and auto_configure (or create_index) on %q", s.index.pattern())
+	if typ == "cluster_block_exception" {
+		fix = `the index has a write block: free disk space if it is the flood-stage block (read_only_allow_delete), or remove it with PUT <index>/_settings {"index.blocks.write": false}`
+	}
+	s.log.Error("elasticsearch: documents refused (403), holding them back and retrying: "+fix, "error", typ, "reason", reason)
 }
 
 // statusError explains a non-200 answer to a whole request.

@@ -18,9 +18,11 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	es "github.com/elastic/go-elasticsearch/v8"
+	"github.com/elastic/go-elasticsearch/v8/esapi"
 
 	"github.com/sophos-connect/sophos-connect/pipeline"
 	"github.com/sophos-connect/sophos-connect/sinks/encoding"
@@ -33,43 +35,57 @@ type Sink struct {
 	name   string
 	cfg    Config
 	log    *slog.Logger
-	client *es.Client
-	index  indexName
-	create bool
-	where  string
+	client esapi.Transport // the v8 client, or another product's (Backend)
+	close  func(ctx context.Context) error
+	// product is "" for Elasticsearch, else the distribution GET / must
+	// report (Backend.Distribution).
+	product string
+	index   indexName
+	create  bool
+	where   string
 
 	workers   []*worker // one per concurrent request, each with its encoder
 	lastBytes int       // bulk body bytes of the last Write (benchmarks)
+
+	lastPrivLog atomic.Int64 // unix ns of the last per-item 403 ERROR
+}
+
+// Backend is another product's client for the same REST API: the opensearch
+// sink runs this sink's bulk, classification and templates on the
+// opensearch-go client.
+type Backend struct {
+	// Transport performs the requests (addresses, auth, TLS, retries).
+	Transport esapi.Transport
+	// Close releases its connections.
+	Close func() error
+	// Distribution is what GET / must report as version.distribution,
+	// e.g. "opensearch".
+	Distribution string
+}
+
+// NewOn builds the sink on another product's client; c is validated as
+// for New (cloud_id and api_key do not apply).
+func NewOn(name string, c Config, log *slog.Logger, b Backend) (*Sink, error) {
+	s, err := buildSink(name, c, log)
+	if err != nil {
+		return nil, err
+	}
+	s.client, s.product = b.Transport, b.Distribution
+	s.close = func(context.Context) error { return b.Close() }
+	return s, nil
 }
 
 // New builds the sink and its client; it does not contact the cluster
 // (Start does).
 func New(name string, c Config, log *slog.Logger) (*Sink, error) {
-	if log == nil {
-		log = slog.Default()
+	s, err := buildSink(name, c, log)
+	if err != nil {
+		return nil, err
 	}
-	log = log.With("sink", name)
-	if err := c.Validate(); err != nil {
-		return nil, fmt.Errorf("elasticsearch sink %q: %w", name, err)
-	}
-	ix, _ := parseIndex(c.Index)
-	workers := make([]*worker, c.Concurrency)
-	for i := range workers {
-		enc, err := encoding.New(c.Format, encoding.Options{CEFStrict: c.CEFStrict, Logger: log})
-		if err != nil {
-			return nil, fmt.Errorf("elasticsearch sink %q: format: %w", name, err)
-		}
-		workers[i] = &worker{enc: enc}
-	}
-	tlsConf, err := c.TLS.Config()
+	tr, err := HTTPTransport(c)
 	if err != nil {
 		return nil, fmt.Errorf("elasticsearch sink %q: %w", name, err)
 	}
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.TLSClientConfig = tlsConf
-	tr.MaxIdleConnsPerHost = max(c.Concurrency, 2)
-	tr.ResponseHeaderTimeout = c.Timeout.D()
-
 	addrs := c.Addresses
 	if len(addrs) == 0 && c.CloudID == "" {
 		addrs = c.addresses()
@@ -91,18 +107,61 @@ func New(name string, c Config, log *slog.Logger) (*Sink, error) {
 	if err != nil {
 		return nil, fmt.Errorf("elasticsearch sink %q: %w", name, err)
 	}
+	s.client = client
+	s.close = func(ctx context.Context) error {
+		if err := client.Close(ctx); err != nil && !errors.Is(err, es.ErrAlreadyClosed) {
+			return err
+		}
+		return nil
+	}
+	return s, nil
+}
+
+// HTTPTransport is the HTTP transport a sink for c uses: its TLS settings,
+// enough idle connections for its concurrency, and the response timeout.
+func HTTPTransport(c Config) (*http.Transport, error) {
+	tlsConf, err := c.TLS.Config()
+	if err != nil {
+		return nil, err
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = tlsConf
+	tr.MaxIdleConnsPerHost = max(c.Concurrency, 2)
+	tr.ResponseHeaderTimeout = c.Timeout.D()
+	return tr, nil
+}
+
+// buildSink builds everything but the client.
+func buildSink(name string, c Config, log *slog.Logger) (*Sink, error) {
+	if log == nil {
+		log = slog.Default()
+	}
+	log = log.With("sink", name)
+	if err := c.Validate(); err != nil {
+		return nil, fmt.Errorf("elasticsearch sink %q: %w", name, err)
+	}
+	ix, _ := parseIndex(c.Index)
+	workers := make([]*worker, c.Concurrency)
+	for i := range workers {
+		enc, err := encoding.New(c.Format, encoding.Options{CEFStrict: c.CEFStrict, Logger: log,
+			ECSExtras: c.ECSExtras, PreserveOriginalEvent: c.PreserveOriginalEvent,
+			PreserveDuplicateCustomFields: c.PreserveDuplicateCustomFields, Namespace: c.Namespace})
+		if err != nil {
+			return nil, fmt.Errorf("elasticsearch sink %q: format: %w", name, err)
+		}
+		workers[i] = &worker{enc: enc}
+	}
 	s := &Sink{
 		name:    name,
 		cfg:     c,
 		log:     log,
-		client:  client,
 		workers: workers,
 		index:   ix,
 		create:  c.OpType == "create",
 		where:   c.where(),
 	}
-	if s.create && c.Format != "ecs" {
-		s.log.Warn("elasticsearch: op_type create (data streams) needs an @timestamp field, which only format ecs writes", "format", c.Format)
+	if s.create && c.Format != "ecs" && c.Format != "integration" {
+		s.log.Warn("elasticsearch: op_type create (data streams) needs an @timestamp field, which only formats ecs and integration write", "format", c.Format)
 	}
 	return s, nil
 }
@@ -111,10 +170,7 @@ func New(name string, c Config, log *slog.Logger) (*Sink, error) {
 func (s *Sink) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if err := s.client.Close(ctx); err != nil && !errors.Is(err, es.ErrAlreadyClosed) {
-		return err
-	}
-	return nil
+	return s.close(ctx)
 }
 
 var _ pipeline.Sink = (*Sink)(nil)

@@ -27,7 +27,13 @@ type worker struct {
 	ends   []int  // end offset in body of each encoded record
 	recIdx []int  // batch index of each encoded record
 	name   []byte // index name scratch
+	id     []byte // _id scratch
+	fp     encoding.Fingerprinter
 }
+
+// maxIDBytes is Elasticsearch's limit: a longer _id fails the whole bulk
+// request (400), so such a record is refused before sending.
+const maxIDBytes = 512
 
 // request is one _bulk request: encoded records lo..hi of a worker.
 type request struct {
@@ -94,22 +100,52 @@ func (w *worker) run(ctx context.Context, s *Sink, part []*pipeline.Record, base
 	r.bytes = len(w.body)
 	r.wholeOnly = len(r.failed) == 0 && len(reqs) > 0
 	for _, rq := range reqs {
-		o := s.send(ctx, rq)
-		if o.whole != nil {
-			if r.whole == nil {
-				r.whole = o.whole
-			}
-			for p := rq.lo; p < rq.hi; p++ {
-				r.failed = append(r.failed, pipeline.ItemError{Index: w.recIdx[p], Err: o.whole})
-			}
-			continue
-		}
-		r.wholeOnly = false
-		for _, it := range o.items {
-			r.failed = append(r.failed, pipeline.ItemError{Index: w.recIdx[it.Index], Err: it.Err})
-		}
+		w.sendSplitting(ctx, s, rq, &r)
 	}
 	return r
+}
+
+// sendSplitting sends rq. A whole-request 413 (the body is over the
+// cluster's or a proxy's limit) or 400 (one bad document fails the whole
+// request) is not retried as it is: the request is split in halves, each
+// sent the same way, down to the one document that causes it, which is
+// refused (dead-lettered) while the others are delivered.
+func (w *worker) sendSplitting(ctx context.Context, s *Sink, rq request, r *partResult) {
+	o := s.send(ctx, rq)
+	if o.whole != nil && (o.status == 413 || o.status == 400) {
+		if rq.hi-rq.lo > 1 {
+			mid := (rq.lo + rq.hi) / 2
+			s.log.Debug("elasticsearch: splitting a refused bulk request", "status", o.status, "documents", rq.hi-rq.lo)
+			w.sendSplitting(ctx, s, w.sub(rq.lo, mid), r)
+			w.sendSplitting(ctx, s, w.sub(mid, rq.hi), r)
+			return
+		}
+		r.wholeOnly = false
+		r.failed = append(r.failed, pipeline.ItemError{Index: w.recIdx[rq.lo], Err: pipeline.Permanent(o.whole)})
+		return
+	}
+	if o.whole != nil {
+		if r.whole == nil {
+			r.whole = o.whole
+		}
+		for p := rq.lo; p < rq.hi; p++ {
+			r.failed = append(r.failed, pipeline.ItemError{Index: w.recIdx[p], Err: o.whole})
+		}
+		return
+	}
+	r.wholeOnly = false
+	for _, it := range o.items {
+		r.failed = append(r.failed, pipeline.ItemError{Index: w.recIdx[it.Index], Err: it.Err})
+	}
+}
+
+// sub is the request of encoded records lo..hi.
+func (w *worker) sub(lo, hi int) request {
+	start := 0
+	if lo > 0 {
+		start = w.ends[lo-1]
+	}
+	return request{lo: lo, hi: hi, body: w.body[start:w.ends[hi-1]]}
 }
 
 // encode writes the action and source lines of every record into w.body.
@@ -124,8 +160,18 @@ func (w *worker) encode(s *Sink, part []*pipeline.Record, base int, r *partResul
 		r.failed = append(r.failed, pipeline.ItemError{Index: base + i, Err: pipeline.Permanent(err)})
 	}
 	for i, rec := range part {
-		if rec.ID == "" {
+		w.id = append(w.id[:0], rec.ID...)
+		if s.cfg.IDMode == "fingerprint" {
+			if id, ok := w.fp.Append(w.id[:0], rec.Raw); ok {
+				w.id = id
+			}
+		}
+		if len(w.id) == 0 {
 			fail(i, fmt.Errorf("elasticsearch: record has no id"))
+			continue
+		}
+		if len(w.id) > maxIDBytes {
+			fail(i, fmt.Errorf("elasticsearch: _id of %d bytes is over Elasticsearch's limit of %d (the whole bulk request would fail): use id_mode fingerprint", len(w.id), maxIDBytes))
 			continue
 		}
 		start := len(w.body)
@@ -133,7 +179,7 @@ func (w *worker) encode(s *Sink, part []*pipeline.Record, base int, r *partResul
 		w.name = s.index.append(w.name[:0], rec)
 		w.body = appendJSONBytes(w.body, w.name)
 		w.body = append(w.body, `,"_id":`...)
-		w.body = rawjson.AppendString(w.body, rec.ID)
+		w.body = appendJSONBytes(w.body, w.id)
 		w.body = append(w.body, "}}\n"...)
 		docStart := len(w.body)
 		var err error

@@ -23,7 +23,7 @@ func BenchmarkEncodeOracle(b *testing.B) {
 	benchEncode(b, func(format string) Encoder {
 		e, err := refNew(format, refOptions{Logger: slog.New(slog.DiscardHandler)})
 		if err != nil {
-			b.Fatal(err)
+			return nil
 		}
 		return e
 	})
@@ -34,6 +34,9 @@ func benchEncode(b *testing.B, newEnc func(format string) Encoder) {
 	for _, format := range Formats {
 		b.Run(format, func(b *testing.B) {
 			enc := newEnc(format)
+			if enc == nil {
+				b.Skip("no oracle for", format)
+			}
 			var buf []byte
 			var bytesOut int
 			for i := range recs { // warm the scratch buffers
@@ -74,7 +77,7 @@ func BenchmarkEncodeVsOracle(b *testing.B) {
 			enc := mustNew(b, format, Options{})
 			ref, err := refNew(format, refOptions{Logger: slog.New(slog.DiscardHandler)})
 			if err != nil {
-				b.Fatal(err)
+				b.Skip("no oracle for", format)
 			}
 			var buf []byte
 			run := func(e Encoder) time.Duration {

@@ -6,442 +6,435 @@ import (
 	"github.com/sophos-connect/sophos-connect/pipeline"
 )
 
-// ECSVersion is the Elastic Common Schema version the ecs documents follow.
+// ECSVersion is the Elastic Common Schema version the ecs documents name,
+// that of the integration version matched (IntegrationVersion).
 const ECSVersion = "8.11.0"
 
-// ecsEncoder writes one Elastic Common Schema document per record, after the
-// mapping of the Elastic sophos_central integration (reference Appendix A).
-// Keys come in a fixed order; groups with nothing to say are left out.
+// IntegrationVersion is the version of Elastic's sophos_central
+// integration whose ingest pipelines the ecs encoder reproduces (see
+// testdata/integration/README.md for the fixtures and what differs).
+const IntegrationVersion = "1.12.0 – 1.16.0 (ECS 8.11.0)"
+
+// ecsEncoder writes, for each record, the document the ingest pipeline of
+// Elastic's sophos_central integration (data streams sophos_central.alert
+// and sophos_central.event) builds from the same item: the same ECS fields
+// and values, event.kind as an array, the sophos_central.<stream>.* tree
+// with the integration's names, nesting and types, and the pipeline's
+// final clean-up (null, "" and empty objects and arrays dropped). The
+// processors are applied in the pipeline's order with Elasticsearch's
+// semantics (ingest.go); a value a processor cannot convert is reported
+// in error.message with event.kind pipeline_error, as the pipeline does.
 //
-//	@timestamp           when, else created_at (as sent; omitted when both are missing)
-//	ecs.version          ECSVersion
-//	message              events: name; alerts: description
-//	event.kind           "event" | "alert"
-//	event.category/type  alerts: ["host"] / ["info"] (the integration's constants)
-//	event.code           alerts: type
-//	event.action         events: name
-//	event.id             id
-//	event.created        created_at
-//	event.severity       severity through the official script's CEF map: none 0,
-//	                     low 1, medium 5, high 8, very_high 10; left out for other
-//	                     values (the text stays in sophos_central.*.severity)
-//	event.module/dataset "sophos_central" / "sophos_central.<alert|event>"
-//	organization.id      customer_id, else the record's tenant
-//	user.name/domain     source split at the first backslash (DOMAIN\user);
-//	                     Sophos's placeholder "n/a" maps to nothing
-//	user.id              events: user_id
-//	source.ip/port       [data.]source_info.ip (only a valid IP); IPS local port
-//	destination.ip/port  IPS remote ip / port (ports as numbers)
-//	process.*            events: IPS executableName/Path/Pid, AMSI processName,
-//	                     processId, processPath (→ working_directory, as the
-//	                     integration does), parentProcessPath/Id; appSha256 →
-//	                     process.hash.sha256. Alerts: data.ips_threat
-//	                     executable_name (→ executable, as the integration does) and
-//	                     executable_pid, data.hmpa_exploit process_name/pid
-//	host.name/id/type    location, endpoint id, endpoint type; host.os.platform
-//	threat.feed.name     events: threat (the integration's mapping)
-//	threat.software.name threat, both streams
-//	related.ip/user/hosts the IPs, user name and host name above
-//	sophos_central       tenant_id, then under "event" or "alert" every member
-//	                     of the item except those moved above (id, when,
-//	                     created_at, customer_id, user_id, appSha256, name for
-//	                     events, type and description for alerts) — a member
-//	                     stays when it was not moved (not a string, or a
-//	                     date that does not parse)
-//
-// Under sophos_central the item's values are copied compacted (a repeated
-// key keeps its last value: Elasticsearch rejects duplicate keys), with
-// these changes so that one field never needs two mappings:
-// data.*_at epoch milliseconds become ISO-8601 UTC dates; data.event_service_id
-// and data.user_match_uuid in their BSON binary form {"type":3,"data":<base64>}
-// become the UUID string (Java legacy byte order, the same text as the
-// string form); data.threat_id and data.user_match_id in their string form
-// become {"id": <hex>} and in their object form keep their members, with
-// time/date (ms) and timestamp/timeSecond (s) as ISO dates and "id" added as
-// the ObjectId hex rebuilt from timestamp, machineIdentifier,
-// processIdentifier and counter.
+// Options: preserve_original_event keeps event.original (the item as a
+// JSON string) and preserve_duplicate_custom_fields the sophos_central.*
+// fields copied to ECS fields, as the integration's options of the same
+// names do (both add their tag to tags). ecs_extras adds fields the
+// integration does not set: event.module, event.dataset, event.severity
+// (the official script's CEF severity), host.name/id/type (location,
+// endpoint id and type), host.os.platform, related.user, related.hosts
+// and sophos_central.tenant_id.
 type ecsEncoder struct {
-	t   tape
-	p   py
-	f   ecsFields
-	buf []byte
+	t    tape
+	d    odoc
+	p    ingest
+	opts Options
 }
 
-// ecsFields are the tape nodes of the values the mapping reads (0 when
-// absent).
-type ecsFields struct {
-	when, createdAt, id, customerID, typ, name, description, source, userID int32
-	location, endpointID, endpointType, severity, threat, appSha256         int32
-	srcIP, srcPort, dstIP, dstPort                                          int32
-	pName, pExe, pPid, pWorkDir, ppExe, ppPid, platform                     int32
-	data, sourceInfo, ips, amsi                                             int32
+func newECSEncoder(opts Options) *ecsEncoder {
+	e := &ecsEncoder{opts: opts}
+	e.p.d, e.p.t = &e.d, &e.t
+	return e
 }
 
 func (e *ecsEncoder) Append(dst []byte, r *pipeline.Record) ([]byte, error) {
-	alert := r.Stream == pipeline.Alerts
 	if !e.t.parseItem(r.Raw) {
 		return dst, fmt.Errorf("ecs: record %q: %w", r.ID, itemError(r.Raw))
 	}
-	t := &e.t
-	e.p.t = t
-	e.collect(alert)
-	f := &e.f
-	w := ecsWriter{dst: dst, t: t}
-	w.open("")
-
-	// Elasticsearch rejects a whole document over one bad date, so only
-	// text that parses as RFC 3339 goes to the ECS date fields; anything else
-	// stays under sophos_central.
-	if !validDate(t.valueText(f.when)) {
-		f.when = 0
-	}
-	if !validDate(t.valueText(f.createdAt)) {
-		f.createdAt = 0
-	}
-	if ts := t.firstStr(f.when, f.createdAt); ts != 0 {
-		w.node(`"@timestamp":`, ts)
-	}
-	w.open(`"ecs":`)
-	w.literal(`"version":`, `"`+ECSVersion+`"`)
-	w.close()
+	e.d.reset(&e.t)
+	e.p.errs = 0
+	alert := r.Stream == pipeline.Alerts
+	e.common(r, alert)
 	if alert {
-		w.node(`"message":`, f.description)
+		e.alert()
 	} else {
-		w.node(`"message":`, f.name)
+		e.event()
 	}
-
-	w.open(`"event":`)
-	if alert {
-		w.literal(`"kind":`, `"alert"`)
-		w.literal(`"category":`, `["host"]`)
-		w.literal(`"type":`, `["info"]`)
-		w.node(`"code":`, f.typ)
-	} else {
-		w.literal(`"kind":`, `"event"`)
-		w.node(`"action":`, f.name)
-	}
-	w.node(`"id":`, f.id)
-	w.node(`"created":`, f.createdAt)
-	if sev, ok := ecsSeverity(t.valueText(f.severity)); ok {
-		w.key(`"severity":`)
-		w.dst = appendInt(w.dst, sev)
-	}
-	w.literal(`"module":`, `"sophos_central"`)
-	if alert {
-		w.literal(`"dataset":`, `"sophos_central.alert"`)
-	} else {
-		w.literal(`"dataset":`, `"sophos_central.event"`)
-	}
-	w.close()
-
-	if t.isStr(f.customerID) {
-		w.open(`"organization":`)
-		w.node(`"id":`, f.customerID)
-		w.close()
-	} else if r.Tenant != "" {
-		w.open(`"organization":`)
-		w.str(`"id":`, r.Tenant)
-		w.close()
-	}
-
-	// user
-	e.buf = e.buf[:0]
-	var domain, user []byte
-	if t.isStr(f.source) {
-		e.buf = t.appendStrText(e.buf, f.source)
-		domain, user = splitUser(e.buf)
-	}
-	if user != nil || domain != nil || t.isStr(f.userID) {
-		w.open(`"user":`)
-		w.text(`"name":`, user)
-		w.text(`"domain":`, domain)
-		if !alert {
-			w.node(`"id":`, f.userID)
-		}
-		w.close()
-	}
-
-	srcIP := validIP(t.valueText(f.srcIP))
-	dstIP := validIP(t.valueText(f.dstIP))
-	srcPort, srcPortOK := portNumber(t.valueText(f.srcPort))
-	dstPort, dstPortOK := portNumber(t.valueText(f.dstPort))
-	if srcIP != nil || srcPortOK {
-		w.open(`"source":`)
-		w.rawString(`"ip":`, srcIP)
-		if srcPortOK {
-			w.key(`"port":`)
-			w.dst = appendInt(w.dst, srcPort)
-		}
-		w.close()
-	}
-	if dstIP != nil || dstPortOK {
-		w.open(`"destination":`)
-		w.rawString(`"ip":`, dstIP)
-		if dstPortOK {
-			w.key(`"port":`)
-			w.dst = appendInt(w.dst, dstPort)
-		}
-		w.close()
-	}
-
-	pid, pidOK := intValue(t.valueText(f.pPid))
-	ppid, ppidOK := intValue(t.valueText(f.ppPid))
-	if t.isStr(f.pName) || t.isStr(f.pExe) || pidOK || t.isStr(f.pWorkDir) || t.isStr(f.ppExe) || ppidOK || t.isStr(f.appSha256) {
-		w.open(`"process":`)
-		w.node(`"name":`, f.pName)
-		if pidOK {
-			w.key(`"pid":`)
-			w.dst = appendInt(w.dst, pid)
-		}
-		w.node(`"executable":`, f.pExe)
-		w.node(`"working_directory":`, f.pWorkDir)
-		if t.isStr(f.ppExe) || ppidOK {
-			w.open(`"parent":`)
-			w.node(`"executable":`, f.ppExe)
-			if ppidOK {
-				w.key(`"pid":`)
-				w.dst = appendInt(w.dst, ppid)
-			}
-			w.close()
-		}
-		if t.isStr(f.appSha256) {
-			w.open(`"hash":`)
-			w.node(`"sha256":`, f.appSha256)
-			w.close()
-		}
-		w.close()
-	}
-
-	if t.isStr(f.location) || t.isStr(f.endpointID) || t.isStr(f.endpointType) || t.isStr(f.platform) {
-		w.open(`"host":`)
-		w.node(`"name":`, f.location)
-		w.node(`"id":`, f.endpointID)
-		w.node(`"type":`, f.endpointType)
-		if t.isStr(f.platform) {
-			w.open(`"os":`)
-			w.node(`"platform":`, f.platform)
-			w.close()
-		}
-		w.close()
-	}
-
-	if t.isStr(f.threat) {
-		w.open(`"threat":`)
-		if !alert {
-			w.open(`"feed":`)
-			w.node(`"name":`, f.threat)
-			w.close()
-		}
-		w.open(`"software":`)
-		w.node(`"name":`, f.threat)
-		w.close()
-		w.close()
-	}
-
-	if srcIP != nil || dstIP != nil || user != nil || t.isStr(f.location) {
-		w.open(`"related":`)
-		if srcIP != nil || dstIP != nil {
-			w.key(`"ip":`)
-			w.dst = append(w.dst, '[')
-			if srcIP != nil {
-				w.dst = appendJSONString(w.dst, jsonText(srcIP))
-			}
-			if dstIP != nil && (srcIP == nil || !textEq(jsonText(srcIP), jsonText(dstIP))) {
-				if srcIP != nil {
-					w.dst = append(w.dst, ',')
-				}
-				w.dst = appendJSONString(w.dst, jsonText(dstIP))
-			}
-			w.dst = append(w.dst, ']')
-		}
-		if user != nil {
-			w.key(`"user":`)
-			w.dst = append(w.dst, '[')
-			w.dst = appendJSONString(w.dst, plainText(user))
-			w.dst = append(w.dst, ']')
-		}
-		if t.isStr(f.location) {
-			w.key(`"hosts":`)
-			w.dst = append(w.dst, '[')
-			w.dst = appendJSONString(w.dst, jsonText(t.text(f.location)))
-			w.dst = append(w.dst, ']')
-		}
-		w.close()
-	}
-
-	w.open(`"sophos_central":`)
-	if r.Tenant != "" {
-		w.str(`"tenant_id":`, r.Tenant)
-	}
-	if alert {
-		w.open(`"alert":`)
-	} else {
-		w.open(`"event":`)
-	}
-	e.appendRest(&w, alert, f)
-	w.close()
-	w.close()
-
-	w.close()
-	return w.dst, nil
+	e.finish(r, alert)
+	return e.d.write(dst), nil
 }
 
-// collect reads the fields the mapping needs, the last of a repeated key
-// winning as in every JSON reader that keeps one. Keys are matched as
-// written: one with escapes never matches.
-func (e *ecsEncoder) collect(alert bool) {
-	e.f = ecsFields{}
-	f := &e.f
-	t := &e.t
-	for k, end := t.itemMembers(); k < end; k = t.nodes[k+1].next {
-		v := k + 1
-		switch t.keyName(k) {
-		case "when":
-			f.when = v
-		case "created_at":
-			f.createdAt = v
-		case "id":
-			f.id = v
-		case "customer_id":
-			f.customerID = v
-		case "type":
-			f.typ = v
-		case "name":
-			f.name = v
-		case "description":
-			f.description = v
-		case "source":
-			f.source = v
-		case "user_id":
-			f.userID = v
-		case "location":
-			f.location = v
-		case "endpoint_id":
-			f.endpointID = v
-		case "endpoint_type":
-			f.endpointType = v
-		case "severity":
-			f.severity = v
-		case "threat":
-			f.threat = v
-		case "appSha256":
-			f.appSha256 = v
-		case "data":
-			f.data = v
-		case "source_info":
-			f.sourceInfo = v
-		case "ips_threat_data":
-			f.ips = v
-		case "amsi_threat_data":
-			f.amsi = v
+// common is what both pipelines do first.
+func (e *ecsEncoder) common(r *pipeline.Record, alert bool) {
+	d := &e.d
+	d.set("ecs.version", litVal(`"`+ECSVersion+`"`))
+	if alert {
+		d.appendTo("event.kind", litVal(`"alert"`), false)
+	} else {
+		d.appendTo("event.kind", litVal(`"event"`), false)
+	}
+	d.appendTo("event.category", litVal(`"host"`), false)
+	d.appendTo("event.type", litVal(`"info"`), false)
+	if e.opts.PreserveOriginalEvent {
+		d.set("event.original", d.text(r.Raw))
+		d.appendTo("tags", litVal(`"preserve_original_event"`), true)
+	}
+	if e.opts.PreserveDuplicateCustomFields {
+		d.appendTo("tags", litVal(`"preserve_duplicate_custom_fields"`), true)
+	}
+}
+
+const al = "sophos_central.alert."
+
+var alertRawData = []grokPattern{
+	compileGrok(`^Message\s*%{GREEDYDATA:sophos_central.alert.data.ips_threat.raw_data.message}\nReference\s*%{DATA:sophos_central.alert.data.ips_threat.raw_data.reference}\nPacket type\s*%{DATA:sophos_central.alert.data.ips_threat.raw_data.packet_type}\nLocal IP:\s*%{IP:sophos_central.alert.data.ips_threat.raw_data.local.ip}(\nLocal Port:\s*%{NUMBER:sophos_central.alert.data.ips_threat.raw_data.local.port:long})?(\nLocal MAC:\s*%{MAC:temp.local_mac})?(\n)?(Remote IP:\s*%{IP:sophos_central.alert.data.ips_threat.raw_data.remote.ip})?(\n)?(Remote Port:\s*%{NUMBER:sophos_central.alert.data.ips_threat.raw_data.remote.port:long})?(\n)?(Remote MAC:\s*%{MAC:temp.remote_mac})?(\n)?(PID:\s*%{NUMBER:sophos_central.alert.data.ips_threat.raw_data.pid})?(\n)?(Executable:\s*%{PATH:sophos_central.alert.data.ips_threat.raw_data.executable})?\n(Version:\s*%{DATA:sophos_central.alert.data.ips_threat.raw_data.version})?\n+(Signer:\s*%{DATA:sophos_central.alert.data.ips_threat.raw_data.signer})?\n(SHA-256:\s*%{WORD:sophos_central.alert.data.ips_threat.raw_data.sha_256})?$`),
+	compileGrok(`^Message\s*%{GREEDYDATA:sophos_central.alert.data.ips_threat.raw_data.message}\nReference\s*%{DATA:sophos_central.alert.data.ips_threat.raw_data.reference}\nPacket type\s*%{DATA:sophos_central.alert.data.ips_threat.raw_data.packet_type}\nLocal IP:\s*%{IP:sophos_central.alert.data.ips_threat.raw_data.local.ip}\nLocal Port:\s*%{NUMBER:sophos_central.alert.data.ips_threat.raw_data.local.port:long}\nLocal MAC:\s*%{MAC:temp.local_mac}\nRemote IP:\s*%{IP:sophos_central.alert.data.ips_threat.raw_data.remote.ip}\nRemote Port:\s*%{NUMBER:sophos_central.alert.data.ips_threat.raw_data.remote.port:long}\nRemote MAC:\s*%{MAC:temp.remote_mac}$`),
+	compileGrok(`^Message\s*%{GREEDYDATA:sophos_central.alert.data.ips_threat.raw_data.message}\nPacket type\s*%{DATA:sophos_central.alert.data.ips_threat.raw_data.packet_type}\nLocal IP:\s*%{IP:sophos_central.alert.data.ips_threat.raw_data.local.ip}(\nLocal Port:\s*%{NUMBER:sophos_central.alert.data.ips_threat.raw_data.local.port:long})?(\nLocal MAC:\s*%{MAC:temp.local_mac})?(\n)?(Remote IP:\s*%{IP:sophos_central.alert.data.ips_threat.raw_data.remote.ip})?(\n)?(Remote Port:\s*%{NUMBER:sophos_central.alert.data.ips_threat.raw_data.remote.port:long})?(\n)?(Remote MAC:\s*%{MAC:temp.remote_mac})?$`),
+	compileGrok(`^%{GREEDYDATA:sophos_central.alert.data.ips_threat.raw_data.message}$`),
+}
+
+// alert is the sophos_central.alert pipeline.
+func (e *ecsEncoder) alert() {
+	d, p := &e.d, &e.p
+	p.rename(p.top("description"), al+"description")
+	d.copyField("message", al+"description")
+	if p.date(p.top("when"), al+"when", iso8601) {
+		d.copyField("@timestamp", al+"when")
+	}
+	p.date(p.top("created_at"), al+"created_at", iso8601)
+	d.copyField("event.created", al+"created_at")
+	p.rename(p.top("type"), al+"type")
+	d.copyField("event.code", al+"type")
+	p.rename(p.top("id"), al+"id")
+	d.copyField("event.id", al+"id")
+
+	data := p.top("data")
+	p.rename(p.in(data, "endpoint_id"), al+"data.endpoint.id")
+	p.rename(p.in(data, "endpoint_type"), al+"data.endpoint.type")
+	p.convert(p.in(p.in(data, "source_info"), "ip"), al+"data.source_info_ip", toIP)
+	d.copyField("source.ip", al+"data.source_info_ip")
+	p.appendMustache("related.ip", "source.ip")
+
+	hmpa := p.in(data, "hmpa_exploit")
+	p.rename(p.in(hmpa, "process_name"), al+"data.hmpa_exploit.process_name")
+	d.copyField("process.name", al+"data.hmpa_exploit.process_name")
+	p.convert(p.in(hmpa, "process_pid"), al+"data.hmpa_exploit.process_pid", toLong)
+	d.copyField("process.pid", al+"data.hmpa_exploit.process_pid")
+
+	ips := p.in(data, "ips_threat")
+	p.rename(p.in(ips, "executable_name"), al+"data.ips_threat.executable.name")
+	d.copyField("process.executable", al+"data.ips_threat.executable.name")
+	p.rename(p.top("customer_id"), al+"customer_id")
+	d.copyField("organization.id", al+"customer_id")
+	p.rename(p.in(data, "certificates"), al+"data.certificates")
+
+	source := p.top("source")
+	p.splitSource(source, al+"source.domain.name", al+"source.user.name")
+	p.rename(source, al+"source.original")
+	d.copyField("user.domain", al+"source.domain.name")
+	d.copyField("user.name", al+"source.user.name")
+	p.rename(p.top("severity"), al+"severity")
+
+	remedy := p.in(data, "core_remedy_items")
+	p.convert(p.in(remedy, "totalItems"), al+"data.core_remedy.total_items", toLong)
+	e.remedyItems(p.in(remedy, "items"), al+"data.core_remedy.items")
+
+	p.rename(p.in(data, "endpoint_java_id"), al+"data.endpoint.java_id")
+	p.rename(p.in(data, "endpoint_platform"), al+"data.endpoint.platform")
+	p.convert(p.in(hmpa, "uid"), al+"data.hmpa_exploit.uid", toString)
+	p.rename(p.in(hmpa, "family_id"), al+"data.hmpa_exploit.family_id")
+	p.rename(p.in(hmpa, "process_version"), al+"data.hmpa_exploit.process_version")
+	p.rename(p.in(hmpa, "thumbprint"), al+"data.hmpa_exploit.thumbprint")
+	p.rename(p.in(hmpa, "process_path"), al+"data.hmpa_exploit.process_path")
+	p.rename(p.in(hmpa, "type"), al+"data.hmpa_exploit.type")
+	p.rename(p.in(hmpa, "version"), al+"data.hmpa_exploit.version")
+	p.date(p.in(data, "inserted_at"), al+"data.inserted_at", unixMs)
+
+	p.convert(p.in(ips, "remote_ip"), al+"data.ips_threat.remote.ip", toIP)
+	d.copyField("destination.ip", al+"data.ips_threat.remote.ip")
+	p.appendMustache("related.ip", "destination.ip")
+	p.rename(p.in(ips, "executable_pid"), al+"data.ips_threat.executable.pid")
+	p.convert(p.in(ips, "local_port"), al+"data.ips_threat.local_port", toLong)
+	p.convert(p.in(ips, "detection_type"), al+"data.ips_threat.detection_type", toLong)
+	p.convert(p.in(ips, "remote_port"), al+"data.ips_threat.remote.port", toLong)
+	d.copyField("destination.port", al+"data.ips_threat.remote.port")
+	p.rename(p.in(ips, "executable_path"), al+"data.ips_threat.executable.path")
+
+	rawData := p.in(ips, "raw_data")
+	p.grok(rawData, "raw_data", alertRawData)
+	p.rename(rawData, al+"data.ips_threat.raw_data.original")
+	p.mac("temp.local_mac", al+"data.ips_threat.raw_data.local.mac")
+	p.mac("temp.remote_mac", al+"data.ips_threat.raw_data.remote.mac")
+	p.appendMustache("related.hash", al+"data.ips_threat.raw_data.sha_256")
+
+	p.rename(p.in(ips, "executable_version"), al+"data.ips_threat.executable.version")
+	p.rename(p.in(ips, "tech_support_id"), al+"data.ips_threat.tech_support_id")
+	p.rename(p.in(data, "source_app_id"), al+"data.source_app_id")
+
+	tid := p.in(data, "threat_id")
+	e.objectID(tid, threatIDPaths, true)
+	p.rename(p.in(data, "threat_status"), al+"data.threat_status")
+	umid := p.in(data, "user_match_id")
+	e.objectID(umid, userMatchIDPaths, false)
+	// The pipeline tests threat_id.date before parsing user_match_id.date.
+	switch {
+	case p.present(tid) && e.t.kind(tid) != '{':
+		p.fail("runtime error") // the condition's script error, as above
+	case p.present(p.in(tid, "date")):
+		if p.present(umid) && e.t.kind(umid) != '{' {
+			s, _ := p.scalar(umid)
+			p.fail("cannot resolve [date] from object of type [%s] as part of path [json.data.user_match_id.date]", javaType(e.t.kind(umid), s))
+		} else if !p.date(p.in(umid, "date"), al+"data.user_match_id.date", unixMs) && !p.present(p.in(umid, "date")) {
+			p.fail("field [date] not present as part of path [json.data.user_match_id.date]")
 		}
 	}
-	if alert {
-		var sourceInfo, ips, hmpa int32
-		for k, end := t.members(f.data); k < end; k = t.nodes[k+1].next {
-			v := k + 1
-			switch t.keyName(k) {
-			case "source_info":
-				sourceInfo = v
-			case "ips_threat":
-				ips = v
-			case "hmpa_exploit":
-				hmpa = v
-			case "endpoint_platform":
-				f.platform = v
-			case "endpoint_id":
-				if !t.isStr(f.endpointID) {
-					f.endpointID = v
-				}
-			case "endpoint_type":
-				if !t.isStr(f.endpointType) {
-					f.endpointType = v
-				}
-			}
+	if !p.present(umid) || e.t.kind(umid) == '{' {
+		p.date(p.in(umid, "timeSecond"), al+"data.user_match_id.time_sec", unixSec)
+	}
+	p.date(p.in(data, "created_at"), al+"data.created_at", unixMs)
+
+	p.rename(p.top("threat"), al+"threat.value")
+	p.convert(p.top("threat_cleanable"), al+"threat.cleanable", toBoolean)
+	p.rename(p.top("event_service_event_id"), al+"event_service_event_id")
+	p.rename(p.top("location"), al+"location")
+	esid := p.in(data, "event_service_id")
+	p.rename(p.in(esid, "data"), al+"data.event_service_id.data")
+	p.convert(p.in(esid, "type"), al+"data.event_service_id.type", toLong)
+	uuid := p.in(data, "user_match_uuid")
+	p.rename(p.in(uuid, "data"), al+"data.user_match_uuid.data")
+	p.convert(p.in(uuid, "type"), al+"data.user_match_uuid.type", toLong)
+	p.date(p.in(data, "make_actionable_at"), al+"data.make_actionable_at", unixMs)
+	p.convert(p.in(data, "policy_type"), al+"data.policy_type", toLong)
+	p.rename(p.in(data, "app_id"), al+"data.app_id")
+
+	if !e.opts.PreserveDuplicateCustomFields {
+		for _, f := range alertDuplicates {
+			d.remove(f)
 		}
-		f.srcIP = t.lastMember(sourceInfo, "ip")
-		for k, end := t.members(ips); k < end; k = t.nodes[k+1].next {
-			v := k + 1
-			switch t.keyName(k) {
-			case "remote_ip":
-				f.dstIP = v
-			case "remote_port":
-				f.dstPort = v
-			case "local_port":
-				f.srcPort = v
-			case "executable_name":
-				f.pExe = v
-			case "executable_pid":
-				f.pPid = v
-			}
+	}
+}
+
+// objectID parses a threat_id / user_match_id object (BSON ObjectId
+// parts): timestamp, machineIdentifier, processIdentifier, counter and
+// time; date and timeSecond for threat_id (user_match_id's come after a
+// quirk, in alert).
+func (e *ecsEncoder) objectID(obj int32, f *objectIDPaths, threat bool) {
+	p := &e.p
+	if p.present(obj) && e.t.kind(obj) != '{' {
+		// The API sends these ids as strings too. The pipeline's date
+		// processors test ctx.json?.data?.<id>?.<part> != null, a script
+		// error on a string; its converts skip (ignore_missing).
+		n := 3
+		if threat {
+			n = 4
 		}
-		for k, end := t.members(hmpa); k < end; k = t.nodes[k+1].next {
-			v := k + 1
-			switch t.keyName(k) {
-			case "process_name":
-				f.pName = v
-			case "process_pid":
-				f.pPid = v
-			}
+		for range n {
+			p.fail("runtime error")
 		}
-		f.appSha256 = 0 // events only
 		return
 	}
-	f.srcIP = t.lastMember(f.sourceInfo, "ip")
-	var ipsName, amsiName, amsiPid int32
-	for k, end := t.members(f.ips); k < end; k = t.nodes[k+1].next {
-		v := k + 1
-		switch t.keyName(k) {
-		case "localPort":
-			f.srcPort = v
-		case "remoteIp":
-			f.dstIP = v
-		case "remotePort":
-			f.dstPort = v
-		case "executableName":
-			ipsName = v
-		case "executablePath":
-			f.pExe = v
-		case "executablePid":
-			f.pPid = v
+	p.date(p.in(obj, "timestamp"), f.timestamp, unixSec)
+	p.convert(p.in(obj, "machineIdentifier"), f.machine, toLong)
+	p.convert(p.in(obj, "processIdentifier"), f.process, toLong)
+	p.convert(p.in(obj, "counter"), f.counter, toLong)
+	p.date(p.in(obj, "time"), f.time, unixMs)
+	if threat {
+		p.date(p.in(obj, "date"), f.date, unixMs)
+		p.date(p.in(obj, "timeSecond"), f.timeSec, unixSec)
+	}
+}
+
+type objectIDPaths struct{ timestamp, machine, process, counter, time, date, timeSec string }
+
+func newObjectIDPaths(prefix string) *objectIDPaths {
+	return &objectIDPaths{prefix + "timestamp", prefix + "machine_identifier", prefix + "process_identifier",
+		prefix + "counter", prefix + "time", prefix + "date", prefix + "time_sec"}
+}
+
+var threatIDPaths, userMatchIDPaths = newObjectIDPaths(al + "data.threat_id."), newObjectIDPaths(al + "data.user_match_id.")
+
+// remedyItems is the pipelines' foreach renames of core_remedy_items.items
+// (sophosPid, suspendResult, processPath to snake case) and its rename.
+func (e *ecsEncoder) remedyItems(items int32, path string) {
+	if !e.p.present(items) {
+		return
+	}
+	if e.t.kind(items) == '[' {
+		e.d.set(path, val{kind: oItems, tape: items})
+		return
+	}
+	e.d.set(path, tapeVal(items))
+}
+
+// alertDuplicates are the sophos_central.alert fields the pipeline removes
+// unless preserve_duplicate_custom_fields: their values are in ECS fields.
+var alertDuplicates = []string{
+	al + "when", al + "description", al + "created_at", al + "type", al + "id",
+	al + "data.source_info_ip", al + "data.hmpa_exploit.process_name", al + "data.hmpa_exploit.process_pid",
+	al + "data.ips_threat.executable.name", al + "customer_id", al + "source.domain.name",
+	al + "source.user.name", al + "data.ips_threat.remote.ip", al + "data.ips_threat.remote.port",
+}
+
+const ev = "sophos_central.event."
+
+var eventRawData = []grokPattern{
+	compileGrok(`^Message\s*%{GREEDYDATA:sophos_central.event.ips_threat_data.raw_data.message}\nReference\s*%{DATA:sophos_central.event.ips_threat_data.raw_data.reference}\nPacket type\s*%{DATA:sophos_central.event.ips_threat_data.raw_data.packet_type}\nLocal IP:\s*%{IP:sophos_central.event.ips_threat_data.raw_data.local.ip}(\nLocal Port:\s*%{NUMBER:sophos_central.event.ips_threat_data.raw_data.local.port:long})?(\nLocal MAC:\s*%{MAC:temp.local_mac})?(\n)?(Remote IP:\s*%{IP:sophos_central.event.ips_threat_data.raw_data.remote.ip})?(\n)?(Remote Port:\s*%{NUMBER:sophos_central.event.ips_threat_data.raw_data.remote.port:long})?(\n)?(Remote MAC:\s*%{MAC:temp.remote_mac})?(\n)?(PID:\s*%{NUMBER:sophos_central.event.ips_threat_data.raw_data.pid})?(\n)?(Executable:\s*%{PATH:sophos_central.event.ips_threat_data.raw_data.executable})?\n(Version:\s*%{DATA:sophos_central.event.ips_threat_data.raw_data.version})?\n+(Signer:\s*%{DATA:sophos_central.event.ips_threat_data.raw_data.signer})?\n(SHA-256:\s*%{WORD:sophos_central.event.ips_threat_data.raw_data.sha_256})?$`),
+	compileGrok(`^Message\s*%{GREEDYDATA:sophos_central.event.ips_threat_data.raw_data.message}\nReference\s*%{DATA:sophos_central.event.ips_threat_data.raw_data.reference}\nPacket type\s*%{DATA:sophos_central.event.ips_threat_data.raw_data.packet_type}\nLocal IP:\s*%{IP:sophos_central.event.ips_threat_data.raw_data.local.ip}\nLocal Port:\s*%{NUMBER:sophos_central.event.ips_threat_data.raw_data.local.port:long}\nLocal MAC:\s*%{MAC:temp.local_mac}\nRemote IP:\s*%{IP:sophos_central.event.ips_threat_data.raw_data.remote.ip}\nRemote Port:\s*%{NUMBER:sophos_central.event.ips_threat_data.raw_data.remote.port:long}\nRemote MAC:\s*%{MAC:temp.remote_mac}$`),
+	compileGrok(`^Message\s*%{GREEDYDATA:sophos_central.event.ips_threat_data.raw_data.message}\nPacket type\s*%{DATA:sophos_central.event.ips_threat_data.raw_data.packet_type}\nLocal IP:\s*%{IP:sophos_central.event.ips_threat_data.raw_data.local.ip}(\nLocal Port:\s*%{NUMBER:sophos_central.event.ips_threat_data.raw_data.local.port:long})?(\nLocal MAC:\s*%{MAC:temp.local_mac})?(\n)?(Remote IP:\s*%{IP:sophos_central.event.ips_threat_data.raw_data.remote.ip})?(\n)?(Remote Port:\s*%{NUMBER:sophos_central.event.ips_threat_data.raw_data.remote.port:long})?(\n)?(Remote MAC:\s*%{MAC:temp.remote_mac})?$`),
+	compileGrok(`^%{GREEDYDATA:sophos_central.event.ips_threat_data.raw_data.message}$`),
+}
+
+// event is the sophos_central.event pipeline.
+func (e *ecsEncoder) event() {
+	d, p := &e.d, &e.p
+	p.date(p.top("created_at"), ev+"created_at", iso8601)
+	d.copyField("event.created", ev+"created_at")
+	p.rename(p.top("id"), ev+"id")
+	d.copyField("event.id", ev+"id")
+	p.rename(p.top("name"), ev+"name")
+	d.copyField("event.action", ev+"name")
+	p.rename(p.top("appSha256"), ev+"app_sha256")
+	d.copyField("process.hash.sha256", ev+"app_sha256")
+
+	amsi := p.top("amsi_threat_data")
+	p.rename(p.in(amsi, "parentProcessPath"), ev+"amsi_threat_data.parent_process.path")
+	d.copyField("process.parent.executable", ev+"amsi_threat_data.parent_process.path")
+	p.rename(p.in(amsi, "processName"), ev+"amsi_threat_data.process.name")
+	d.copyField("process.name", ev+"amsi_threat_data.process.name")
+	p.rename(p.in(amsi, "processPath"), ev+"amsi_threat_data.process.path")
+	d.copyField("process.working_directory", ev+"amsi_threat_data.process.path")
+	p.rename(p.in(amsi, "parentProcessId"), ev+"amsi_threat_data.parent_process.id")
+
+	ips := p.top("ips_threat_data")
+	p.convert(p.in(ips, "executablePid"), ev+"ips_threat_data.executable.pid", toLong)
+	d.copyField("process.pid", ev+"ips_threat_data.executable.pid")
+	p.rename(p.in(ips, "executableName"), ev+"ips_threat_data.executable.name")
+	p.rename(p.in(ips, "executablePath"), ev+"ips_threat_data.executable.path")
+	d.copyField("process.executable", ev+"ips_threat_data.executable.path")
+	p.convert(p.in(p.top("source_info"), "ip"), ev+"source_info.ip", toIP)
+	d.copyField("source.ip", ev+"source_info.ip")
+	p.appendMustache("related.ip", ev+"source_info.ip")
+	p.convert(p.in(ips, "localPort"), ev+"ips_threat_data.local_port", toLong)
+	d.copyField("source.port", ev+"ips_threat_data.local_port")
+	p.rename(p.top("threat"), ev+"threat")
+	d.copyField("threat.feed.name", ev+"threat")
+	p.rename(p.top("user_id"), ev+"user_id")
+	d.copyField("user.id", ev+"user_id")
+	p.rename(p.top("customer_id"), ev+"customer_id")
+	d.copyField("organization.id", ev+"customer_id")
+	p.convert(p.in(ips, "remoteIp"), ev+"ips_threat_data.remote.ip", toIP)
+	d.copyField("destination.ip", ev+"ips_threat_data.remote.ip")
+	p.appendMustache("related.ip", ev+"ips_threat_data.remote.ip")
+	p.convert(p.in(ips, "remotePort"), ev+"ips_threat_data.remote.port", toLong)
+	d.copyField("destination.port", ev+"ips_threat_data.remote.port")
+	if p.date(p.top("when"), ev+"when", iso8601) {
+		d.copyField("@timestamp", ev+"when")
+	}
+
+	p.rename(p.top("endpoint_id"), ev+"endpoint.id")
+	p.rename(p.top("endpoint_type"), ev+"endpoint.type")
+	p.rename(p.top("location"), ev+"location")
+	p.rename(p.top("group"), ev+"group")
+	p.rename(p.top("origin"), ev+"origin")
+	p.rename(p.top("appCerts"), ev+"app_certs")
+	p.rename(p.in(ips, "techSupportId"), ev+"ips_threat_data.tech_support_id")
+	p.convert(p.in(ips, "detectionType"), ev+"ips_threat_data.detection_type", toLong)
+	p.rename(p.in(ips, "executableVersion"), ev+"ips_threat_data.executable.version")
+
+	source := p.top("source")
+	p.splitSource(source, ev+"source.domain.name", ev+"source.user.name")
+	p.rename(source, ev+"source.original")
+	d.copyField("user.domain", ev+"source.domain.name")
+	d.copyField("user.name", ev+"source.user.name")
+	p.rename(p.in(amsi, "processId"), ev+"amsi_threat_data.process.id")
+
+	remedy := p.top("core_remedy_items")
+	e.remedyItems(p.in(remedy, "items"), ev+"core_remedy.items")
+	p.convert(p.in(remedy, "totalItems"), ev+"core_remedy.total_items", toLong)
+	p.rename(p.top("severity"), ev+"severity")
+	p.rename(p.top("type"), ev+"type")
+
+	rawData := p.in(ips, "rawData")
+	p.grok(rawData, "rawData", eventRawData)
+	p.rename(rawData, ev+"ips_threat_data.raw_data.original")
+	p.mac("temp.local_mac", ev+"ips_threat_data.raw_data.local.mac")
+	p.mac("temp.remote_mac", ev+"ips_threat_data.raw_data.remote.mac")
+	p.appendMustache("related.hash", ev+"ips_threat_data.raw_data.sha_256")
+
+	if !e.opts.PreserveDuplicateCustomFields {
+		for _, f := range eventDuplicates {
+			d.remove(f)
 		}
 	}
-	for k, end := t.members(f.amsi); k < end; k = t.nodes[k+1].next {
-		v := k + 1
-		switch t.keyName(k) {
-		case "processName":
-			amsiName = v
-		case "processId":
-			amsiPid = v
-		case "processPath":
-			f.pWorkDir = v
-		case "parentProcessPath":
-			f.ppExe = v
-		case "parentProcessId":
-			f.ppPid = v
+}
+
+var eventDuplicates = []string{
+	ev + "created_at", ev + "id", ev + "name", ev + "app_sha256",
+	ev + "amsi_threat_data.parent_process.path", ev + "amsi_threat_data.process.name",
+	ev + "amsi_threat_data.process.path", ev + "amsi_threat_data.parent_process.id",
+	ev + "ips_threat_data.executable.pid", ev + "ips_threat_data.executable.path", ev + "source_info.ip",
+	ev + "ips_threat_data.local_port", ev + "threat", ev + "user_id", ev + "customer_id",
+	ev + "source.domain.name", ev + "source.user.name", ev + "ips_threat_data.remote.ip",
+	ev + "ips_threat_data.remote.port", ev + "when",
+}
+
+// finish is what both pipelines do last, then the extras.
+func (e *ecsEncoder) finish(r *pipeline.Record, alert bool) {
+	d := &e.d
+	if e.p.errs > 0 {
+		d.appendTo("event.kind", litVal(`"pipeline_error"`), true)
+	}
+	d.remove("temp")
+	if _, ok := d.get("@timestamp"); !ok {
+		// Elastic Agent stamps the time it read the item; the pipeline
+		// keeps that when `when` does not parse. created_at is the
+		// stable stand-in (data streams need @timestamp).
+		d.copyField("@timestamp", "event.created")
+	}
+	if e.opts.ECSExtras {
+		e.extras(r, alert)
+	}
+}
+
+// extras adds the fields behind ecs_extras.
+func (e *ecsEncoder) extras(r *pipeline.Record, alert bool) {
+	d, p := &e.d, &e.p
+	d.set("event.module", litVal(`"sophos_central"`))
+	if alert {
+		d.set("event.dataset", litVal(`"sophos_central.alert"`))
+	} else {
+		d.set("event.dataset", litVal(`"sophos_central.event"`))
+	}
+	if sev, ok := ecsSeverity(e.t.valueText(p.top("severity"))); ok {
+		d.set("event.severity", intVal(int64(sev)))
+	}
+	loc := p.top("location")
+	if p.present(loc) && e.t.kind(loc) == '"' {
+		d.set("host.name", tapeVal(loc))
+		d.appendTo("related.hosts", tapeVal(loc), true)
+	}
+	epID, epType := p.top("endpoint_id"), p.top("endpoint_type")
+	if alert {
+		data := p.top("data")
+		epID, epType = p.in(data, "endpoint_id"), p.in(data, "endpoint_type")
+		if pl := p.in(data, "endpoint_platform"); p.present(pl) && e.t.kind(pl) == '"' {
+			d.set("host.os.platform", tapeVal(pl))
 		}
 	}
-	f.pName = t.firstStr(ipsName, amsiName)
-	if _, ok := intValue(t.valueText(f.pPid)); !ok {
-		f.pPid = amsiPid
+	if p.present(epID) && e.t.kind(epID) == '"' {
+		d.set("host.id", tapeVal(epID))
+	}
+	if p.present(epType) && e.t.kind(epType) == '"' {
+		d.set("host.type", tapeVal(epType))
+	}
+	if v, ok := d.get("user.name"); ok {
+		d.appendTo("related.user", v, true)
+	}
+	if r.Tenant != "" {
+		d.set("sophos_central.tenant_id", d.textString(r.Tenant))
 	}
 }
 
 func isString(v []byte) bool { return len(v) > 0 && v[0] == '"' }
-
-// isStr reports whether node n is present and a string.
-func (t *tape) isStr(n int32) bool { return n != 0 && t.nodes[n].kind == '"' }
-
-// firstStr returns the first of nodes a, b that is a string, or 0.
-func (t *tape) firstStr(a, b int32) int32 {
-	if t.isStr(a) {
-		return a
-	}
-	if t.isStr(b) {
-		return b
-	}
-	return 0
-}
 
 // ecsSeverity maps a severity string like the official script's CEF map.
 func ecsSeverity(v []byte) (int, bool) {
@@ -455,26 +448,4 @@ func ecsSeverity(v []byte) (int, bool) {
 		}
 	}
 	return 0, false
-}
-
-// splitUser splits DOMAIN\user at the first backslash, as the integration's
-// grok ^(?:%{DATA:domain}\\)?%{GREEDYDATA:user}$ does. "" and "n/a" give
-// nothing.
-func splitUser(s []byte) (domain, user []byte) {
-	if len(s) == 0 || string(s) == "n/a" {
-		return nil, nil
-	}
-	for i, c := range s {
-		if c == '\\' {
-			domain, user = s[:i], s[i+1:]
-			if len(domain) == 0 {
-				domain = nil
-			}
-			if len(user) == 0 {
-				user = nil
-			}
-			return domain, user
-		}
-	}
-	return nil, s
 }

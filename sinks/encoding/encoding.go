@@ -6,7 +6,10 @@
 //	official-json  the official SIEM script's JSON line     } byte-identical to
 //	keyvalue       the official SIEM script's key-value line } the script v2.1.0
 //	cef            the official SIEM script's CEF line       } (reference §10)
-//	ecs            an Elastic Common Schema document (reference Appendix A)
+//	ecs            the document the ingest pipeline of Elastic's sophos_central
+//	               integration builds (ecs.go)
+//	integration    what Elastic Agent's httpjson input sends for the
+//	               integration's pipeline to build that document (integration.go)
 //
 // Every encoder reads the record's raw API item in place (key order kept,
 // pipeline/rawjson) and appends one record, without a line terminator, into
@@ -45,6 +48,26 @@ type Options struct {
 	// script's default: the cleanup runs.
 	KeepDhost bool `yaml:"keep_dhost"`
 
+	// ECSExtras adds to format ecs the fields Elastic's integration does not
+	// set (event.module/dataset/severity, host.*, related.user/hosts,
+	// sophos_central.tenant_id). Default false: exactly the integration's
+	// document.
+	ECSExtras bool `yaml:"ecs_extras"`
+
+	// PreserveOriginalEvent keeps the item as a JSON string in
+	// event.original (formats ecs and integration), as the integration's
+	// option of that name does. Default false.
+	PreserveOriginalEvent bool `yaml:"preserve_original_event"`
+
+	// PreserveDuplicateCustomFields keeps the sophos_central.* fields whose
+	// values were copied to ECS fields (formats ecs and integration), as the
+	// integration's option of that name does. Default false.
+	PreserveDuplicateCustomFields bool `yaml:"preserve_duplicate_custom_fields"`
+
+	// Namespace is the data stream namespace of format integration (set by
+	// the elasticsearch sink; "" means default).
+	Namespace string `yaml:"-"`
+
 	// Logger receives the official script's warnings (unmapped severity,
 	// threat name that does not split), once per distinct value. Nil means
 	// slog.Default().
@@ -52,7 +75,7 @@ type Options struct {
 }
 
 // Formats lists the accepted format names.
-var Formats = []string{"raw", "ecs", "cef", "keyvalue", "official-json", "txt"}
+var Formats = []string{"raw", "ecs", "integration", "cef", "keyvalue", "official-json", "txt"}
 
 // New returns a fresh encoder for format (one of Formats). Each sink
 // goroutine needs its own: encoders reuse scratch buffers.
@@ -69,7 +92,9 @@ func New(format string, opts Options) (Encoder, error) {
 	case "cef":
 		return newCEFEncoder(newOfficial(opts), opts.CEFStrict), nil
 	case "ecs":
-		return &ecsEncoder{}, nil
+		return newECSEncoder(opts), nil
+	case "integration":
+		return newIntegrationEncoder(opts), nil
 	}
 	return nil, fmt.Errorf("unknown format %q (valid: %s)", format, strings.Join(Formats, ", "))
 }

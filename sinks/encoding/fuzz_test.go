@@ -13,7 +13,7 @@ import (
 )
 
 // FuzzEncoders feeds arbitrary JSON objects to every encoder: none may
-// panic; raw, official-json and ecs must give valid JSON (the last two
+// panic; raw, official-json, ecs and integration must give valid JSON (the last three
 // valid UTF-8 too); with cef_strict no line format may contain a newline or
 // carriage return; a failed Append leaves dst as it was.
 func FuzzEncoders(f *testing.F) {
@@ -75,7 +75,7 @@ func FuzzEncoders(f *testing.F) {
 				if !json.Valid(body) {
 					t.Fatalf("raw: invalid JSON %q", body)
 				}
-			case "official-json", "ecs":
+			case "official-json", "ecs", "integration":
 				if !json.Valid(body) || !utf8.Valid(body) {
 					t.Fatalf("%s: invalid JSON %q", v.format, body)
 				}

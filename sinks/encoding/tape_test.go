@@ -46,8 +46,8 @@ func BenchmarkTapeParse(b *testing.B) {
 }
 
 // TestISOMillisMatchesAppendFormat checks the hand-written date writer
-// against time's layout formatting over the whole range epochNumber lets
-// through.
+// against time's layout formatting over the whole range it accepts
+// (years 1 to 9999).
 func TestISOMillisMatchesAppendFormat(t *testing.T) {
 	const lo, hi = -62135596800000, 253402300799999
 	rng := rand.New(rand.NewPCG(8, 9))

@@ -23,6 +23,14 @@ type Rotate struct {
 
 func (r Rotate) enabled() bool { return r.MaxBytes > 0 || r.MaxAge > 0 }
 
+// String describes the rotation for `validate` ("" when off).
+func (r Rotate) String() string {
+	if !r.enabled() {
+		return ""
+	}
+	return fmt.Sprintf(" rotate=max_bytes:%d,max_age:%s,keep:%d", r.MaxBytes, r.MaxAge, r.Keep)
+}
+
 // Validate checks the rotation settings.
 func (r Rotate) Validate() error {
 	if r.MaxBytes < 0 || r.MaxAge < 0 || r.Keep < 0 {

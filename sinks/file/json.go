@@ -54,6 +54,9 @@ type ArraySink struct {
 	empty bool             // the array has no element yet
 	buf   []byte
 	item  []byte
+	// testHook runs before the cut ("cut") and before the append
+	// ("append"): tests truncate the file there, as copytruncate could.
+	testHook func(stage string)
 }
 
 // Start opens (or creates) the file and repairs it if a crash tore a write.
@@ -90,7 +93,7 @@ var errNotArray = errors.New("the file exists but is not a JSON array written by
 func openArray(f *os.File) (end int64, empty bool, repaired string, err error) {
 	size := fileSize(f)
 	if size == 0 {
-		if _, err := f.WriteAt([]byte("[]"), 0); err != nil {
+		if _, err := f.Write([]byte("[]")); err != nil {
 			return 0, false, "", err
 		}
 		return 1, true, "", f.Sync()
@@ -145,7 +148,7 @@ func openArray(f *os.File) (end int64, empty bool, repaired string, err error) {
 	if err := f.Truncate(int64(lastEnd)); err != nil {
 		return 0, false, "", err
 	}
-	if _, err := f.WriteAt([]byte("]"), int64(lastEnd)); err != nil {
+	if _, err := f.Write([]byte("]")); err != nil { // O_APPEND: at lastEnd
 		return 0, false, "", err
 	}
 	if err := f.Sync(); err != nil {
@@ -158,10 +161,8 @@ func openArray(f *os.File) (end int64, empty bool, repaired string, err error) {
 func (s *ArraySink) Write(ctx context.Context, batch []*pipeline.Record) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.f == nil {
-		if err := s.open(); err != nil {
-			return err
-		}
+	if err := s.ensureOpen(); err != nil {
+		return err
 	}
 	var be pipeline.BatchError
 	buf := s.buf[:0]
@@ -198,16 +199,44 @@ func (s *ArraySink) Write(ctx context.Context, batch []*pipeline.Record) error {
 			buf = buf[2:] // the new array starts with this batch
 		}
 	}
-	if _, err := s.f.WriteAt(buf, s.end); err != nil {
+	// Cut the closing bracket and append ", items…]" (the file is
+	// O_APPEND, so the write lands at the cut).
+	if s.testHook != nil {
+		s.testHook("cut")
+	}
+	if err := s.f.Truncate(s.end); err != nil {
+		return fmt.Errorf("write %s: %w", s.cfg.Path, err)
+	}
+	if s.testHook != nil {
+		s.testHook("append")
+	}
+	if _, err := s.f.Write(buf); err != nil {
 		s.restoreEnd()
 		return fmt.Errorf("write %s: %w", s.cfg.Path, err)
+	}
+	end := s.end + int64(len(buf)) - 1
+	// A copytruncate after the size check leaves the emptied file with NUL
+	// bytes (the cut extended it) or a bare ", item…]" (it came after the
+	// cut): either way the file starts with NUL or ',', so the array
+	// starts again with this batch.
+	var head [1]byte
+	if n, _ := s.f.ReadAt(head[:], 0); n == 1 && (head[0] == 0 || head[0] == ',') {
+		s.log.Info(fmt.Sprintf("sink %s: %s was truncated during a write (copytruncate?); starting a new JSON array", s.name, s.cfg.Path))
+		fresh := append([]byte{'['}, bytes.TrimPrefix(buf, []byte(", "))...)
+		if err := s.f.Truncate(0); err != nil {
+			return fmt.Errorf("write %s: %w", s.cfg.Path, err)
+		}
+		if _, err := s.f.Write(fresh); err != nil {
+			return fmt.Errorf("write %s: %w", s.cfg.Path, err)
+		}
+		end = int64(len(fresh)) - 1
 	}
 	if syncOn(s.cfg.Sync) {
 		if err := s.f.Sync(); err != nil {
 			return fmt.Errorf("fsync %s: %w", s.cfg.Path, err)
 		}
 	}
-	s.end += int64(len(buf)) - 1
+	s.end = end
 	s.empty = false
 	if cap(s.buf) > 8<<20 {
 		s.buf = nil
@@ -218,8 +247,33 @@ func (s *ArraySink) Write(ctx context.Context, batch []*pipeline.Record) error {
 // restoreEnd puts the array back to its last good state after a failed write.
 func (s *ArraySink) restoreEnd() {
 	if err := s.f.Truncate(s.end); err == nil {
-		s.f.WriteAt([]byte("]"), s.end)
+		s.f.Write([]byte("]"))
 	}
+}
+
+// ensureOpen opens the file when it is closed (start-up failed, SIGHUP) or
+// was renamed away (logrotate's create mode: the new file starts a new
+// array), and restarts the array in a file truncated under it
+// (copytruncate): the next batch begins with "[" again, so the file never
+// holds NUL bytes or a bare ", item]".
+func (s *ArraySink) ensureOpen() error {
+	if s.f != nil {
+		moved, size := s.checkLocked()
+		switch {
+		case moved:
+			s.log.Info(fmt.Sprintf("sink %s: %s was moved away (rotated); starting a new JSON array", s.name, s.cfg.Path))
+			s.f.Close()
+			s.f = nil
+		case size < s.end+1:
+			s.log.Info(fmt.Sprintf("sink %s: %s was truncated (copytruncate?) from %d to %d bytes; starting a new JSON array", s.name, s.cfg.Path, s.end+1, size))
+			s.f.Close()
+			s.f = nil
+		}
+	}
+	if s.f == nil {
+		return s.open()
+	}
+	return nil
 }
 
 // appendOneLine appends a JSON value with its newlines outside strings

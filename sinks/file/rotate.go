@@ -19,19 +19,49 @@ type handle struct {
 	log  *slog.Logger
 	mu   sync.Mutex
 	f    *os.File
+	fi   os.FileInfo // f's identity when opened, to notice a rename
 	rot  rotator
 }
 
-// openFile creates the directory and opens the file for reading and writing.
+// openFile creates the directory and opens the file for reading and
+// appending. O_APPEND: every write lands at the current end even after an
+// external truncation (logrotate's copytruncate), so no NUL-filled hole
+// can appear before it.
 func (h *handle) openFile() (*os.File, error) {
 	if err := os.MkdirAll(filepath.Dir(h.path), 0o755); err != nil {
 		return nil, fmt.Errorf("sink %s: cannot create the directory of %s: %w", h.name, h.path, err)
 	}
-	f, err := os.OpenFile(h.path, os.O_CREATE|os.O_RDWR, 0o644)
+	f, err := os.OpenFile(h.path, os.O_CREATE|os.O_RDWR|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("sink %s: cannot open %s: %w — check the path and permissions", h.name, h.path, err)
 	}
+	h.fi, _ = f.Stat()
 	return f, nil
+}
+
+// checkLocked runs before each batch. It reports whether the file at path is
+// no longer the one open (renamed or removed by logrotate's create mode, or
+// replaced) — the caller reopens — and otherwise the open file's size, which
+// the caller compares with what it wrote to notice a truncation.
+func (h *handle) checkLocked() (moved bool, size int64) {
+	cur, err := os.Stat(h.path)
+	if err != nil || h.fi == nil || !os.SameFile(cur, h.fi) {
+		return true, 0
+	}
+	return false, fileSize(h.f)
+}
+
+// Reopen closes the file; the next batch opens the path again (SIGHUP after
+// an external rotation).
+func (h *handle) Reopen() error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.f == nil {
+		return nil
+	}
+	err := h.f.Close()
+	h.f = nil
+	return err
 }
 
 // rotateLocked closes the file, moves it aside and reopens with reopen.

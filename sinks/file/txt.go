@@ -63,10 +63,6 @@ func (s *TxtSink) open() error {
 		f.Close()
 		return err
 	}
-	if _, err := f.Seek(size, io.SeekStart); err != nil {
-		f.Close()
-		return err
-	}
 	s.f, s.size = f, size
 	s.rot.opened = time.Now()
 	return nil
@@ -106,10 +102,8 @@ func repairLines(f *os.File) (int64, error) {
 func (s *TxtSink) Write(ctx context.Context, batch []*pipeline.Record) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.f == nil {
-		if err := s.open(); err != nil {
-			return err
-		}
+	if err := s.ensureOpen(); err != nil {
+		return err
 	}
 	var be pipeline.BatchError
 	buf := s.buf[:0]
@@ -133,7 +127,6 @@ func (s *TxtSink) Write(ctx context.Context, batch []*pipeline.Record) error {
 	if _, err := s.f.Write(buf); err != nil {
 		// Cut whatever part was written so the retry starts clean.
 		s.f.Truncate(s.size)
-		s.f.Seek(s.size, io.SeekStart)
 		return fmt.Errorf("write %s: %w", s.cfg.Path, err)
 	}
 	if syncOn(s.cfg.Sync) {
@@ -146,6 +139,29 @@ func (s *TxtSink) Write(ctx context.Context, batch []*pipeline.Record) error {
 		s.buf = nil // do not keep a huge buffer around
 	}
 	return be.ErrOrNil()
+}
+
+// ensureOpen opens the file when it is closed (start-up failed, SIGHUP) or
+// was renamed away, and follows a truncation (copytruncate): the next lines
+// start the truncated file again.
+func (s *TxtSink) ensureOpen() error {
+	if s.f != nil {
+		moved, size := s.checkLocked()
+		switch {
+		case moved:
+			s.log.Info(fmt.Sprintf("sink %s: %s was moved away (rotated); writing a new file", s.name, s.cfg.Path))
+			s.f.Close()
+			s.f = nil
+		case size < s.size:
+			s.log.Info(fmt.Sprintf("sink %s: %s was truncated (copytruncate?) from %d to %d bytes; appending from there", s.name, s.cfg.Path, s.size, size))
+			s.f.Close()
+			s.f = nil
+		}
+	}
+	if s.f == nil {
+		return s.open()
+	}
+	return nil
 }
 
 func (s *TxtSink) rotateLocked() error { return s.handle.rotateLocked(s.open) }

@@ -42,6 +42,8 @@ type Config struct {
 	BatchBytes config.ByteSize `yaml:"batch_bytes"`
 	// WriteTimeout bounds one produce request, acknowledgement included.
 	WriteTimeout config.Duration `yaml:"write_timeout"`
+	// TopicMissingTimeout is how long records for a topic that does not exist are retried before they are dead-lettered (default 5m; 0 = at once).
+	TopicMissingTimeout config.Duration `yaml:"topic_missing_timeout"`
 	// TLS, when present (even empty), connects with TLS.
 	TLS *config.TLS `yaml:"tls"`
 	// SASL authenticates the connections when Mechanism is set.
@@ -62,6 +64,9 @@ const (
 	defaultBatchBytes   = 1000000 // under Kafka's default message.max.bytes (1048588)
 	defaultWriteTimeout = 10 * time.Second
 	defaultMaxInFlight  = 5
+	// defaultTopicMissingTimeout leaves time to create a new tenant's topic
+	// before its records are dead-lettered.
+	defaultTopicMissingTimeout = 5 * time.Minute
 )
 
 // DefaultConfig is the SPEC's example: key id, raw values, snappy,
@@ -76,6 +81,8 @@ func DefaultConfig() Config {
 		BatchBytes:   defaultBatchBytes,
 		WriteTimeout: config.Duration(defaultWriteTimeout),
 		ClientID:     "sophos-connect",
+
+		TopicMissingTimeout: config.Duration(defaultTopicMissingTimeout),
 	}
 }
 
@@ -128,6 +135,9 @@ func (c *Config) Validate() error {
 	}
 	if c.WriteTimeout.D() < 100*time.Millisecond {
 		add("write_timeout", "%s: must be at least 100ms", c.WriteTimeout)
+	}
+	if c.TopicMissingTimeout < 0 {
+		add("topic_missing_timeout", "%s: must not be negative (0 dead-letters at once, default 5m)", c.TopicMissingTimeout)
 	}
 	if c.TLS != nil {
 		if err := c.TLS.Validate(); err != nil {
@@ -193,6 +203,7 @@ func (c Config) LogValue() slog.Value {
 		slog.String("format", c.Format), slog.String("compression", c.Compression),
 		slog.String("required_acks", c.RequiredAcks), slog.Int("max_in_flight", c.MaxInFlight),
 		slog.Int64("batch_bytes", int64(c.BatchBytes)), slog.String("write_timeout", c.WriteTimeout.String()),
+		slog.String("topic_missing_timeout", c.TopicMissingTimeout.String()),
 		slog.Bool("tls", c.TLS != nil), slog.String("sasl", c.SASL.String()), slog.String("client_id", c.ClientID))
 }
 

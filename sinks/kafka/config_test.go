@@ -44,8 +44,9 @@ func TestConfigFile(t *testing.T) {
 		Brokers: []string{"127.0.0.1:9092", "kafka2.example:9093"}, Topic: "sophos-${stream}-${tenant}", Key: "id", Format: "raw",
 		Compression: "zstd", RequiredAcks: "one", MaxInFlight: 8, BatchBytes: 512 << 10,
 		WriteTimeout: config.Duration(30 * time.Second), ClientID: "soc-collector",
-		TLS:  &config.TLS{ServerName: "kafka.example"},
-		SASL: SASL{Mechanism: "scram-sha-512", Username: "collector", Password: "pw"},
+		TopicMissingTimeout: config.Duration(10 * time.Minute),
+		TLS:                 &config.TLS{ServerName: "kafka.example"},
+		SASL:                SASL{Mechanism: "scram-sha-512", Username: "collector", Password: "pw"},
 	}
 	want.CEFStrict = true
 	if !reflect.DeepEqual(c, want) {

@@ -42,9 +42,9 @@ func partitionError(topic string, code kafkago.Error, msg string) error {
 	}
 	switch code {
 	case kafkago.UnknownTopicOrPartition:
-		return fmt.Errorf("kafka: topic %q does not exist — create it or enable auto-creation (auto.create.topics.enable) on the brokers: %w", topic, err)
+		return fmt.Errorf("kafka: topic %q does not exist — create topic %s or enable auto-create (auto.create.topics.enable) on the brokers: %w", topic, topic, err)
 	case kafkago.TopicAuthorizationFailed:
-		return pipeline.Permanent(fmt.Errorf("kafka: not authorized to write to topic %q — grant the sink's principal WRITE and DESCRIBE on it: %w", topic, err))
+		return pipeline.Permanent(authError(topic, false, err))
 	case kafkago.ClusterAuthorizationFailed, kafkago.TransactionalIDAuthorizationFailed:
 		return pipeline.Permanent(fmt.Errorf("kafka: not authorized to produce — check the sink's ACLs: %w", err))
 	case kafkago.InvalidTopic:
@@ -57,6 +57,17 @@ func partitionError(topic string, code kafkago.Error, msg string) error {
 		return pipeline.Permanent(fmt.Errorf("kafka: topic %q rejected the record: %w", topic, err))
 	}
 	return fmt.Errorf("kafka: topic %q: %w", topic, err)
+}
+
+// authError explains a TOPIC_AUTHORIZATION_FAILED. For a topic that does
+// not exist yet (the principal may describe it, the brokers answer "unknown"
+// when asked not to create it) the brokers refused to auto-create it: CREATE
+// is what is missing.
+func authError(topic string, createMissing bool, err error) error {
+	if createMissing {
+		return fmt.Errorf("kafka: topic %q does not exist and the sink's principal may not create it — grant it CREATE on the topic (or the cluster), or create topic %s: %w", topic, topic, err)
+	}
+	return fmt.Errorf("kafka: not authorized to write to topic %q — grant the sink's principal WRITE and DESCRIBE on it: %w", topic, err)
 }
 
 // connError explains a failed produce or metadata round trip; useTLS says

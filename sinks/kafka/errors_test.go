@@ -88,7 +88,7 @@ func TestMissingTemplatedTopic(t *testing.T) {
 			t.Fatalf("record %d of tenant-a failed: %v", i, err)
 		case r.Tenant == "tenant-b" && !bad:
 			t.Fatalf("record %d of tenant-b was not reported", i)
-		case bad && (pipeline.IsPermanent(err) || !strings.Contains(err.Error(), `topic "soc-tenant-b-`+string(r.Stream)+`" does not exist — create it or enable auto-creation`)):
+		case bad && (pipeline.IsPermanent(err) || !strings.Contains(err.Error(), `topic "soc-tenant-b-`+string(r.Stream)+`" does not exist — create topic soc-tenant-b-`+string(r.Stream)+` or enable auto-create`)):
 			t.Fatalf("record %d: %v, want a retriable missing-topic error", i, err)
 		case !bad:
 			delivered = append(delivered, r)

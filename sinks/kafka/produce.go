@@ -9,6 +9,7 @@ import (
 	"io"
 	"slices"
 	"sync"
+	"time"
 
 	kafkago "github.com/segmentio/kafka-go"
 	"github.com/segmentio/kafka-go/protocol"
@@ -239,6 +240,7 @@ func (s *Sink) layout(ctx context.Context) error {
 	for i, t := range w.topics {
 		names[i] = t.name
 	}
+	s.followTopics(names)
 	mctx, cancel := context.WithTimeout(ctx, s.cfg.WriteTimeout.D())
 	defer cancel()
 	res, err := s.tr.RoundTrip(mctx, s.addr, &metaAPI.Request{TopicNames: names, AllowAutoTopicCreation: true})
@@ -246,15 +248,24 @@ func (s *Sink) layout(ctx context.Context) error {
 		return s.connError(err)
 	}
 	md := res.(*metaAPI.Response)
+	now := s.now()
 	for _, t := range w.topics {
-		t.err = partitionError(t.name, kafkago.UnknownTopicOrPartition, "")
+		t.err = s.topicMissing(t.name, now)
 		for i := range md.Topics {
 			mt := &md.Topics[i]
 			if mt.Name != t.name {
 				continue
 			}
+			switch code := kafkago.Error(mt.ErrorCode); code {
+			case 0:
+				delete(s.missing, t.name)
+			case kafkago.UnknownTopicOrPartition:
+			case kafkago.TopicAuthorizationFailed:
+				t.err = s.topicAuthError(ctx, t.name)
+			default:
+				t.err = partitionError(t.name, code, "")
+			}
 			if mt.ErrorCode != 0 {
-				t.err = partitionError(t.name, kafkago.Error(mt.ErrorCode), "")
 				break
 			}
 			n := 0
@@ -284,6 +295,76 @@ func (s *Sink) layout(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// topicAuthError explains a topic's TOPIC_AUTHORIZATION_FAILED from the
+// metadata cache, which the transport fills without auto-creation (so a
+// topic the principal may describe but that does not exist shows as unknown
+// there). Permanent either way: an ACL change, not a retry, fixes it.
+func (s *Sink) topicAuthError(ctx context.Context, topic string) error {
+	createMissing := false
+	mctx, cancel := context.WithTimeout(ctx, s.cfg.WriteTimeout.D())
+	defer cancel()
+	if res, err := s.tr.RoundTrip(mctx, s.addr, &metaAPI.Request{TopicNames: []string{topic}}); err == nil {
+		md := res.(*metaAPI.Response)
+		createMissing = len(md.Topics) == 1 && kafkago.Error(md.Topics[0].ErrorCode) == kafkago.UnknownTopicOrPartition
+	}
+	return pipeline.Permanent(authError(topic, createMissing, kafkago.TopicAuthorizationFailed))
+}
+
+// followTopics makes the transport's metadata cache follow the topics of
+// this Write. A new topic restarts the connection pool (the cache's topic
+// list is read when the pool starts): kafka-go would otherwise wait for a
+// topic its cache never fetches.
+func (s *Sink) followTopics(names []string) {
+	added := false
+	for _, n := range names {
+		if !s.metaTopics[n] {
+			s.metaTopics[n] = true
+			added = true
+		}
+	}
+	if !added {
+		return
+	}
+	if len(s.metaTopics) > maxMetaTopics {
+		clear(s.metaTopics)
+		for _, n := range names {
+			s.metaTopics[n] = true
+		}
+	}
+	list := make([]string, 0, len(s.metaTopics))
+	for n := range s.metaTopics {
+		list = append(list, n)
+	}
+	slices.Sort(list)
+	s.tr.MetadataTopics = list
+	s.tr.CloseIdleConnections()
+}
+
+// topicMissing is the error for the records of a topic that does not exist:
+// retried until the topic has been missing for topic_missing_timeout, then
+// permanent (dead-lettered) so one missing topic does not hold back every
+// other tenant's records. A topic not written for a while (twice the
+// timeout and a minute: longer than the pipeline's retry backoff) starts a
+// new count.
+func (s *Sink) topicMissing(topic string, now time.Time) error {
+	limit := s.cfg.TopicMissingTimeout.D()
+	m, seen := s.missing[topic]
+	if !seen || now.Sub(m.last) > 2*limit+time.Minute {
+		m.first = now
+	}
+	m.last = now
+	s.missing[topic] = m
+	if len(s.missing) > maxMetaTopics {
+		clear(s.missing)
+	}
+	if gone := now.Sub(m.first); gone >= limit {
+		return pipeline.Permanent(fmt.Errorf("kafka: topic %q does not exist (missing for %s, topic_missing_timeout %s) — create topic %s or enable auto-create (auto.create.topics.enable) on the brokers, then replay the dead letters: %w",
+			topic, gone.Round(time.Second), limit, topic, kafkago.UnknownTopicOrPartition))
+	}
+	return fmt.Errorf("kafka: topic %q does not exist — create topic %s or enable auto-create (auto.create.topics.enable) on the brokers (retried for topic_missing_timeout %s, then dead-lettered): %w",
+		topic, topic, limit, kafkago.UnknownTopicOrPartition)
 }
 
 // assign picks each record's partition (murmur2 of the key, like the Java
@@ -439,13 +520,21 @@ func (s *Sink) send(ctx context.Context, chunks []chunk) (reuse bool) {
 	return reuse
 }
 
+// brokerTimeout is the produce request's timeout for the broker: 80% of
+// write_timeout, so the broker's answer (a timeout error for the partitions
+// whose replicas did not acknowledge in time) arrives before the client gives
+// up on the request and learns nothing.
+func brokerTimeout(writeTimeout time.Duration) int32 {
+	return int32(writeTimeout.Milliseconds() * 8 / 10)
+}
+
 // produce sends one request and settles its records. It returns the halves
 // of chunks refused as too large, and whether the request was abandoned.
 func (s *Sink) produce(ctx context.Context, r request) (split []chunk, abandoned bool) {
 	w := &s.w
 	req := &produceAPI.Request{
 		Acks:    int16(s.acks),
-		Timeout: int32(s.cfg.WriteTimeout.D().Milliseconds()),
+		Timeout: brokerTimeout(s.cfg.WriteTimeout.D()),
 	}
 	for _, c := range r.chunks {
 		name := w.topics[c.topic].name

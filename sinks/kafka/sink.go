@@ -2,7 +2,6 @@ package kafka
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"net"
 	"strings"
@@ -36,13 +35,28 @@ type Sink struct {
 
 	rr uint32     // round-robin partition for records without a key
 	w  writeState // Write's scratch, reused (Write is never concurrent)
+
+	// metaTopics are the topics the transport's metadata cache follows
+	// (Transport.MetadataTopics): the ones written so far.
+	metaTopics map[string]bool
+	// missing holds, per topic that did not exist, when that was first and
+	// last seen (topic_missing_timeout).
+	missing map[string]missingTopic
+	now     func() time.Time
 }
+
+type missingTopic struct{ first, last time.Time }
+
+// maxMetaTopics bounds the topics the metadata cache follows; past it the
+// list starts again from the current Write's topics.
+const maxMetaTopics = 10000
 
 var _ pipeline.Sink = (*Sink)(nil)
 
-// metadataTTL bounds how stale the cached partition leaders may be after a
-// leader change (kafka-go randomizes the refresh within it).
-const metadataTTL = 6 * time.Second
+// metadataTTL bounds how stale the cached partition layout may be (kafka-go
+// draws each refresh from [0, TTL), 30s on average); a leader change is
+// noticed sooner, as the failed produce drops the cache (Write).
+const metadataTTL = 60 * time.Second
 
 // snappyOnce sets kafka-go's snappy encoder to the standard speed.
 var snappyOnce sync.Once
@@ -83,11 +97,20 @@ func New(name string, c Config, log *slog.Logger) (*Sink, error) {
 	s := &Sink{
 		name: name, cfg: c, log: log.With("sink", name),
 		enc: enc, topic: c.topicTemplate(), key: key, comp: comp, acks: acks,
-		addr: kafkago.TCP(c.Brokers...),
+		addr:       kafkago.TCP(c.Brokers...),
+		metaTopics: map[string]bool{},
+		missing:    map[string]missingTopic{},
+		now:        time.Now,
 	}
 	s.tr, err = newTransport(c)
 	if err != nil {
 		return nil, err
+	}
+	// Without MetadataTopics kafka-go refreshes the metadata of every topic
+	// in the cluster; a placeholder until the first Write names real ones.
+	s.tr.MetadataTopics = []string{c.Topic}
+	if s.topic.Fixed() {
+		s.metaTopics[c.Topic] = true
 	}
 
 	if strings.EqualFold(c.SASL.Mechanism, "plain") && c.TLS == nil {
@@ -137,15 +160,12 @@ func (s *Sink) Start(ctx context.Context) error {
 	if s.topic.Fixed() {
 		topics = append(topics, s.cfg.Topic)
 	}
-	md, err := s.probe(ctx, topics)
+	pr, err := s.probe(ctx, topics)
 	if err != nil {
 		return err
 	}
-	if len(md.Brokers) == 0 {
-		return fmt.Errorf("kafka %s: metadata lists no brokers", strings.Join(s.cfg.Brokers, ","))
-	}
 	if len(topics) > 0 {
-		if err := checkTopicMeta(s.cfg.Topic, md); err != nil {
+		if err := checkTopicMeta(s.cfg.Topic, pr); err != nil {
 			return err
 		}
 	}

@@ -18,7 +18,7 @@ import (
 func TestStartMissingTopic(t *testing.T) {
 	c := startCluster(t, kfake.NumBrokers(1), kfake.SeedTopics(1, "other"))
 	err := startErr(t, testConfig(c, "sophos-events"))
-	want := `topic "sophos-events" does not exist — create it or enable auto-creation`
+	want := `topic "sophos-events" does not exist — create topic sophos-events or enable auto-create`
 	if err == nil || !strings.Contains(err.Error(), want) {
 		t.Fatalf("Start: %v, want %q", err, want)
 	}
@@ -79,7 +79,7 @@ func TestAuthorization(t *testing.T) {
 		return cfg
 	}
 	for user, want := range map[string]string{
-		"stranger": `not authorized to access topic "guarded" — grant the sink's principal WRITE and DESCRIBE`,
+		"stranger": `not authorized to write to topic "guarded" — grant the sink's principal WRITE and DESCRIBE`,
 		"reader":   `not authorized to write to topic "guarded" — grant the sink's principal WRITE`,
 	} {
 		err := startErr(t, cfgFor(user))

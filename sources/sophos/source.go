@@ -2,7 +2,9 @@ package sophos
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net/http"
 	"sync"
 
 	"github.com/sophos-connect/sophos-connect/pipeline"
@@ -13,6 +15,11 @@ type SourceOptions struct {
 	Streams      []pipeline.Stream // default: alerts and events
 	Light        bool              // events: exclude the official noisy types
 	ExcludeTypes []string          // events: more types to exclude
+	// TenantError learns about a tenant skipped in a pass: a configured one
+	// the credentials do not reach (reason "not_found"), or one whose data
+	// calls answer 401 or 403 ("unauthorized", "forbidden"). The pass goes
+	// on with the other tenants.
+	TenantError func(tenant, reason string, err error)
 }
 
 // Source is the SIEM pipeline.Source: one partition per tenant × stream.
@@ -53,7 +60,14 @@ func (s *Source) Client() *Client { return s.c }
 // returns tenants × enabled streams, tenant by tenant.
 func (s *Source) Partitions(ctx context.Context) ([]pipeline.Partition, error) {
 	ts, err := s.c.Tenants(ctx)
-	if err != nil {
+	var missing *MissingTenantsError
+	if errors.As(err, &missing) && len(ts) > 0 {
+		if s.opt.TenantError != nil {
+			for i, name := range missing.Missing {
+				s.opt.TenantError(name, "not_found", errors.New(missing.msgs[i]))
+			}
+		}
+	} else if err != nil {
 		return nil, err
 	}
 	m := make(map[string]Tenant, len(ts))
@@ -103,7 +117,17 @@ func (s *Source) Fetch(ctx context.Context, p pipeline.Partition, pos pipeline.P
 	if p.Stream == pipeline.Events {
 		opt.Light, opt.ExcludeTypes = s.opt.Light, s.opt.ExcludeTypes
 	}
-	return s.c.SIEMPage(ctx, t, p.Stream, pos, opt)
+	page, err := s.c.SIEMPage(ctx, t, p.Stream, pos, opt)
+	var ae *APIError
+	if err != nil && s.opt.TenantError != nil && errors.As(err, &ae) {
+		switch ae.Status {
+		case http.StatusUnauthorized:
+			s.opt.TenantError(p.Tenant, "unauthorized", err)
+		case http.StatusForbidden:
+			s.opt.TenantError(p.Tenant, "forbidden", err)
+		}
+	}
+	return page, err
 }
 
 // tenant finds a tenant by id, resolving the tenants once if Fetch runs

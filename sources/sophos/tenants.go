@@ -165,13 +165,26 @@ func (c *Client) ListTenants(ctx context.Context, id *Identity) ([]Tenant, error
 	return out, nil
 }
 
+// MissingTenantsError names the configured tenants (sophos.tenants) that
+// the credentials do not reach — a typo, or a tenant that left the partner
+// account. Tenants returns it together with the tenants that were found, so
+// one bad entry does not stop the others.
+type MissingTenantsError struct {
+	Missing []string // the sophos.tenants entries not found
+	msgs    []string
+}
+
+func (e *MissingTenantsError) Error() string { return strings.Join(e.msgs, "; ") }
+
 // narrowTenants keeps the tenants named in want (ids, case-insensitively, or
-// names / showAs), in want's order; every entry must match.
+// names / showAs), in want's order. Entries that match nothing are returned
+// as a *MissingTenantsError beside the tenants found.
 func narrowTenants(all []Tenant, want []string, id *Identity) ([]Tenant, error) {
 	if len(want) == 0 {
 		return all, nil
 	}
 	var out []Tenant
+	var missing *MissingTenantsError
 	seen := map[string]bool{}
 	for _, w := range want {
 		w = strings.TrimSpace(w)
@@ -188,21 +201,30 @@ func narrowTenants(all []Tenant, want []string, id *Identity) ([]Tenant, error) 
 				}
 			}
 		}
-		if !found {
-			if id.IDType == IDTypeTenant {
-				return nil, fmt.Errorf("sophos.tenants: %q is not the tenant these credentials belong to (%s): tenant credentials reach only their own tenant — remove sophos.tenants or use partner/organization credentials", w, id.ID)
-			}
-			names := make([]string, 0, min(len(all), 10))
-			for i, t := range all {
-				if i == 10 {
-					names = append(names, "…")
-					break
-				}
-				names = append(names, t.ID+" ("+t.Label()+")")
-			}
-			return nil, fmt.Errorf("sophos.tenants: tenant %q not found among the %d tenants of %s %s (known: %s) — fix or remove it (`sophos-connect tenants` lists them)",
-				w, len(all), id.IDType, id.ID, strings.Join(names, ", "))
+		if found {
+			continue
 		}
+		if missing == nil {
+			missing = &MissingTenantsError{}
+		}
+		missing.Missing = append(missing.Missing, w)
+		if id.IDType == IDTypeTenant {
+			missing.msgs = append(missing.msgs, fmt.Sprintf("sophos.tenants: %q is not the tenant these credentials belong to (%s): tenant credentials reach only their own tenant — remove sophos.tenants or use partner/organization credentials", w, id.ID))
+			continue
+		}
+		names := make([]string, 0, min(len(all), 10))
+		for i, t := range all {
+			if i == 10 {
+				names = append(names, "…")
+				break
+			}
+			names = append(names, t.ID+" ("+t.Label()+")")
+		}
+		missing.msgs = append(missing.msgs, fmt.Sprintf("sophos.tenants: tenant %q not found among the %d tenants of %s %s (known: %s) — fix or remove it (`sophos-connect tenants` lists them)",
+			w, len(all), id.IDType, id.ID, strings.Join(names, ", ")))
+	}
+	if missing != nil {
+		return out, missing
 	}
 	return out, nil
 }

@@ -55,6 +55,11 @@ func (s *Server) indexTemplateAPI(w http.ResponseWriter, r *http.Request, rest [
 			return
 		}
 		s.mu.Lock()
+		if msg := s.overlapError(name, t); msg != "" {
+			s.mu.Unlock()
+			writeError(w, http.StatusBadRequest, "illegal_argument_exception", msg)
+			return
+		}
 		_, exists := s.templates[name]
 		if exists && r.URL.Query().Get("create") == "true" {
 			s.mu.Unlock()
@@ -579,6 +584,9 @@ func (s *Server) fieldMapping(w http.ResponseWriter, r *http.Request, expr, fiel
 			out = appendJSONString(out, fm.es)
 			if fm.ignoreMalformed {
 				out = append(out, `,"ignore_malformed":true`...)
+			}
+			if fm.keywordSub {
+				out = append(out, `,"fields":{"keyword":{"type":"keyword","ignore_above":256}}`...)
 			}
 			out = append(out, `}}}`...)
 		}

@@ -19,6 +19,7 @@ type bulkItem struct {
 	op       string // response key: index, create, update, delete
 	index    string // target as requested
 	id       string
+	idSet    bool // "_id" was given (possibly empty)
 	pipeline string
 	source   []byte // index/create: the document; update: the update body
 
@@ -139,6 +140,11 @@ func injected400(id string) *docError {
 // parseBulk splits the NDJSON body into items, checking what Elasticsearch
 // checks before executing any item.
 func parseBulk(body []byte, defIndex, defPipeline string) ([]bulkItem, *bulkError) {
+	if len(body) == 0 {
+		// checked against a real node (realnode_test.go): no body at all
+		// fails before parsing, unlike a body of blank lines
+		return nil, &bulkError{400, "parse_exception", "request body is required"}
+	}
 	if len(bytes.TrimSpace(body)) == 0 {
 		return nil, &bulkError{400, "action_request_validation_exception", "Validation Failed: 1: no requests added;"}
 	}
@@ -241,7 +247,7 @@ func parseAction(l []byte, line int, defIndex, defPipeline string) (bulkItem, *b
 			case "_index":
 				it.index = val
 			case "_id":
-				it.id = val
+				it.id, it.idSet = val, true
 			case "pipeline":
 				it.pipeline = val
 			case "op_type":
@@ -328,6 +334,13 @@ func (s *Server) apply(items []bulkItem) {
 	}
 	for i := range items {
 		it := &items[i]
+		if it.idSet && it.id == "" {
+			// as a real node answers (realnode_test.go): per item, not
+			// a validation failure of the whole request
+			it.err = &docError{status: 400, typ: "illegal_argument_exception", reason: "if _id is specified it must not be empty"}
+			tally(it)
+			continue
+		}
 		if p := it.pipeline; p != "" && p != "_none" && !knownPipelines[p] {
 			s.mu.Lock()
 			_, ok := s.pipelines[p]

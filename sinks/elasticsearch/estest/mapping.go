@@ -31,6 +31,9 @@ type field struct {
 	t               ftype
 	es              string // Elasticsearch type name, for messages
 	ignoreMalformed bool
+	// keywordSub: a dynamically mapped string, text with a "keyword"
+	// multi-field (ignore_above 256), as a real node maps it
+	keywordSub bool
 }
 
 // mapping is an index's mapping: field paths (dotted) to types, grown by
@@ -38,11 +41,14 @@ type field struct {
 type mapping struct {
 	fields        map[string]field
 	dateDetection bool
-	dynamic       string // "true", "false" or "strict" (root level only)
+	dynamic       string        // "true", "false" or "strict" (root level only)
+	dyn           []dynTemplate // dynamic.go
+	totalLimit    int
+	ignoreBeyond  bool
 }
 
 func newMapping() *mapping {
-	return &mapping{fields: map[string]field{}, dateDetection: true, dynamic: "true"}
+	return &mapping{fields: map[string]field{}, dateDetection: true, dynamic: "true", totalLimit: DefaultTotalFieldsLimit}
 }
 
 // typeFamily maps an Elasticsearch field type to its family.
@@ -85,6 +91,11 @@ func (m *mapping) merge(raw []byte) error {
 	case string:
 		m.dynamic = d
 	}
+	dyn, err := parseDynamicTemplates(root)
+	if err != nil {
+		return err
+	}
+	m.dyn = append(m.dyn, dyn...)
 	props, _ := root["properties"].(map[string]any)
 	return m.mergeProps("", props)
 }
@@ -367,7 +378,7 @@ func (c *checker) parseValue(i, plen, depth int) (int, *docError) {
 	}
 	f, found := c.lookup(path)
 	if !found {
-		_, e := c.add(path, c.dynamicType(v), v)
+		_, e := c.add(path, c.dynamicField(path, v), v)
 		return end, e
 	}
 	return end, c.scalar(path, f, v)
@@ -527,6 +538,9 @@ func (c *checker) add(path []byte, f field, v []byte) (skip bool, e *docError) {
 		return false, &docError{status: 400, typ: "strict_dynamic_mapping_exception",
 			reason: "[1:" + c.col(v) + "] mapping set to strict, dynamic introduction of [" + leaf + "] within [" + parent + "] is not allowed"}
 	}
+	if drop, e := c.overLimit(); drop || e != nil {
+		return drop, e
+	}
 	c.pending = append(c.pending, pendingField{string(path), f})
 	return false, nil
 }
@@ -538,7 +552,7 @@ func (c *checker) dynamicType(v []byte) field {
 		if c.m.dateDetection && looksLikeDate(unquoteKey(v)) {
 			return field{t: ftDate, es: "date"}
 		}
-		return field{t: ftText, es: "text"}
+		return field{t: ftText, es: "text", keywordSub: true}
 	case 't', 'f':
 		return field{t: ftBool, es: "boolean"}
 	}

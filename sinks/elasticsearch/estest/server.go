@@ -47,6 +47,11 @@ type Options struct {
 	Seed uint64
 	// ClusterName is reported by GET /; default "estest".
 	ClusterName string
+	// Distribution "opensearch" answers GET / as an OpenSearch 2.19 node
+	// (version.distribution, no X-Elastic-Product header); the bulk and
+	// index APIs behave the same (TestAgreesWithRealNode compares them with
+	// a real OpenSearch node).
+	Distribution string
 }
 
 // Faults are injected failures. Per-item faults hit bulk items before they
@@ -107,6 +112,7 @@ type Server struct {
 	log       []Request
 	stats     Stats
 	uuidSeq   uint64
+	limits    Limits // limits.go
 }
 
 // New starts a server on a free loopback port.
@@ -196,7 +202,7 @@ func (s *Server) Stats() Stats {
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rec := &statusRecorder{ResponseWriter: w}
 	s.mu.Lock()
-	noHeader := s.opts.NoProductHeader
+	noHeader := s.opts.NoProductHeader || s.opts.Distribution == "opensearch"
 	s.mu.Unlock()
 	if !noHeader {
 		w.Header().Set("X-Elastic-Product", "Elasticsearch")
@@ -212,7 +218,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			Header: r.Header.Clone(), Items: items, Status: rec.status})
 		s.mu.Unlock()
 	}()
-	if !s.authenticate(rec, r) {
+	if !s.authenticate(rec, r) || s.tooLarge(rec, r) {
 		return
 	}
 	items = s.route(rec, r)
@@ -294,6 +300,9 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request) int {
 			methodNotAllowed(w, r, "GET, HEAD")
 			return 0
 		}
+		if s.monitorForbidden(w) {
+			return 0
+		}
 		s.info(w, r)
 	case parts[len(parts)-1] == "_bulk" && len(parts) <= 2:
 		if r.Method != http.MethodPost && r.Method != http.MethodPut {
@@ -348,6 +357,27 @@ func methodNotAllowed(w http.ResponseWriter, r *http.Request, allow string) {
 func (s *Server) info(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	if r.Method == http.MethodHead {
+		return
+	}
+	if s.opts.Distribution == "opensearch" {
+		io.WriteString(w, `{
+  "name" : "estest-node-1",
+  "cluster_name" : "`+s.opts.ClusterName+`",
+  "cluster_uuid" : "kR1Nq6tUT4aS0W3y8Vh3dA",
+  "version" : {
+    "distribution" : "opensearch",
+    "number" : "2.19.6",
+    "build_type" : "tar",
+    "build_hash" : "0000000000000000000000000000000000000000",
+    "build_date" : "2026-07-01T00:00:00.000000000Z",
+    "build_snapshot" : false,
+    "lucene_version" : "9.12.3",
+    "minimum_wire_compatibility_version" : "7.10.0",
+    "minimum_index_compatibility_version" : "7.0.0"
+  },
+  "tagline" : "The OpenSearch Project: https://opensearch.org/"
+}
+`)
 		return
 	}
 	io.WriteString(w, `{

@@ -268,6 +268,7 @@ func (s *Server) createIndex(name, dataStream string, t *indexTemplate, extra []
 		if err := m.merge(t.mappings); err != nil {
 			return nil, err
 		}
+		m.applySettings(t.raw)
 	}
 	if dataStream != "" {
 		if _, ok := m.fields["@timestamp"]; !ok {
@@ -297,6 +298,9 @@ func (s *Server) createDataStream(name string, t *indexTemplate) (*dataStream, e
 // writeTarget resolves where a bulk item of op writes, auto-creating
 // indices and data streams the way action.auto_create_index does (s.mu held).
 func (s *Server) writeTarget(name string, op string) (*index, *docError) {
+	if e := s.writeBlocked(name); e != nil {
+		return nil, e
+	}
 	if ds, ok := s.streams[name]; ok {
 		if op != "create" {
 			return nil, &docError{status: 400, typ: "illegal_argument_exception",
@@ -309,6 +313,9 @@ func (s *Server) writeTarget(name string, op string) (*index, *docError) {
 	}
 	if msg := invalidIndexName(name); msg != "" {
 		return nil, &docError{status: 400, typ: "invalid_index_name_exception", reason: msg}
+	}
+	if e := s.createForbidden(name); e != nil {
+		return nil, e
 	}
 	t := s.matchTemplate(name)
 	if t != nil && t.dataStream {

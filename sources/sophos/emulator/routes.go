@@ -131,6 +131,10 @@ func (s *Server) wrap(route string, a access, h func(http.ResponseWriter, *http.
 				s.writeError(rec, http.StatusForbidden, "The credentials do not cover tenant "+id)
 				return
 			}
+			if st := s.denied(t.id); st != 0 {
+				s.writeError(rec, st, "Access to tenant "+t.id+" is denied")
+				return
+			}
 			if t.region.id != r.PathValue("region") {
 				s.writeError(rec, http.StatusForbidden, "Tenant "+t.id+" is not served by this data region; use the tenant's apiHost")
 				return
@@ -228,14 +232,15 @@ func (s *Server) handleTenants(w http.ResponseWriter, r *http.Request, _ *call) 
 		return
 	}
 	total := strings.EqualFold(q.Get("pageTotal"), "true")
+	tenants := s.listedTenants()
 	b := make([]byte, 0, 512*size)
 	b = append(b, `{"items":[`...)
 	from := (page - 1) * size
-	for i := from; i < from+size && i < len(s.tenants); i++ {
+	for i := from; i < from+size && i < len(tenants); i++ {
 		if i > from {
 			b = append(b, ',')
 		}
-		b = s.appendTenant(b, s.tenants[i])
+		b = s.appendTenant(b, tenants[i])
 	}
 	b = append(b, `],"pages":{"current":`...)
 	b = appendInt(b, int64(page))
@@ -243,9 +248,9 @@ func (s *Server) handleTenants(w http.ResponseWriter, r *http.Request, _ *call) 
 	b = appendInt(b, int64(size))
 	if total {
 		b = append(b, `,"total":`...)
-		b = appendInt(b, int64((len(s.tenants)+size-1)/size))
+		b = appendInt(b, int64((len(tenants)+size-1)/size))
 		b = append(b, `,"items":`...)
-		b = appendInt(b, int64(len(s.tenants)))
+		b = appendInt(b, int64(len(tenants)))
 	}
 	b = append(b, `,"maxSize":100}}`...)
 	s.writeBody(w, 200, b)

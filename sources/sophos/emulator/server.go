@@ -37,8 +37,10 @@ type Server struct {
 	refresh  map[string]bool
 	issued   uint64
 	reqSeq   uint64
-	rng      rnd // fault draws
-	burst    int // 503s left in the current burst
+	rng      rnd             // fault draws
+	burst    int             // 503s left in the current burst
+	deny     map[string]int  // tenant id -> status its data calls answer (DenyTenant)
+	hidden   map[string]bool // tenant ids left out of the tenant listing (HideTenant)
 	lim      *limiter
 	closed   chan struct{}
 	wg       sync.WaitGroup
@@ -265,6 +267,51 @@ func (s *Server) EndpointIDs(tenantID string) []string {
 	out := make([]string, len(t.hosts))
 	for i, h := range t.hosts {
 		out[i] = h.id
+	}
+	return out
+}
+
+// DenyTenant makes every data call for the tenant answer status (401 or
+// 403, a tenant whose access was revoked); 0 restores it.
+func (s *Server) DenyTenant(tenantID string, status int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.deny == nil {
+		s.deny = map[string]int{}
+	}
+	s.deny[strings.ToLower(tenantID)] = status
+}
+
+// HideTenant leaves the tenant out of the partner/organization tenant
+// listing and denies its data calls (403), as for a tenant that left the
+// partner account; false brings it back.
+func (s *Server) HideTenant(tenantID string, hidden bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.hidden == nil {
+		s.hidden = map[string]bool{}
+	}
+	s.hidden[strings.ToLower(tenantID)] = hidden
+}
+
+func (s *Server) denied(tenantID string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.hidden[tenantID] {
+		return http.StatusForbidden
+	}
+	return s.deny[tenantID]
+}
+
+// listedTenants are the tenants the tenant listing shows.
+func (s *Server) listedTenants() []*tenant {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]*tenant, 0, len(s.tenants))
+	for _, t := range s.tenants {
+		if !s.hidden[t.id] {
+			out = append(out, t)
+		}
 	}
 	return out
 }

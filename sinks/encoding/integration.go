@@ -1,0 +1,222 @@
+package encoding
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"math"
+	"sort"
+	"strconv"
+	"time"
+	"unicode/utf8"
+
+	"github.com/sophos-connect/sophos-connect/pipeline"
+)
+
+// integrationEncoder writes what Elastic Agent's httpjson input of the
+// sophos_central integration sends to Elasticsearch, for the integration's
+// ingest pipeline (in the cluster) to build its document:
+//
+//	{"@timestamp": when (else created_at, else now), "message": <the item as
+//	 a JSON string>, "data_stream": {"type": "logs", "dataset":
+//	 "sophos_central.<alert|event>", "namespace": <namespace>}, "event":
+//	 {"dataset": …}, "input": {"type": "httpjson"}, "tags": [the
+//	 preserve_* options' tags, "forwarded", "sophos_central-<alert|event>"]}
+//
+// message is the item as httpjson re-encodes it (Go's encoding/json of the
+// decoded item: keys sorted, numbers as float64), written from the tape
+// without decoding (TestIntegrationMessageIsGoJSON holds it to
+// encoding/json), so event.original is the same text an Agent stores. The pipeline replaces @timestamp
+// with `when` when that parses.
+type integrationEncoder struct {
+	opts Options
+	ns   string
+	t    tape
+	msg  []byte
+	keys []int32
+	str  []byte
+}
+
+func newIntegrationEncoder(opts Options) *integrationEncoder {
+	ns := opts.Namespace
+	if ns == "" {
+		ns = "default"
+	}
+	return &integrationEncoder{opts: opts, ns: ns}
+}
+
+func (e *integrationEncoder) Append(dst []byte, r *pipeline.Record) ([]byte, error) {
+	if !e.t.parseItem(r.Raw) {
+		return dst, fmt.Errorf("integration: record %q: %w", r.ID, itemError(r.Raw))
+	}
+	var ok bool
+	if e.msg, ok = e.appendGoJSON(e.msg[:0], 0); !ok {
+		// a number beyond float64 (httpjson could not decode the page at
+		// all): send the item as received
+		var b bytes.Buffer
+		_ = json.Compact(&b, r.Raw)
+		e.msg = append(e.msg[:0], b.Bytes()...)
+	}
+	msg := e.msg
+
+	stream := "event"
+	if r.Stream == pipeline.Alerts {
+		stream = "alert"
+	}
+	ts := r.WhenTime()
+	if ts.IsZero() {
+		ts = time.Now()
+	}
+	dst = append(dst, `{"@timestamp":`...)
+	dst = appendISOMillis(dst, ts.UnixMilli())
+	dst = append(dst, `,"message":`...)
+	dst = appendJSONString(dst, plainText(msg))
+	dst = append(dst, `,"data_stream":{"type":"logs","dataset":"sophos_central.`...)
+	dst = append(dst, stream...)
+	dst = append(dst, `","namespace":`...)
+	dst = appendJSONString(dst, plainText([]byte(e.ns)))
+	dst = append(dst, `},"event":{"dataset":"sophos_central.`...)
+	dst = append(dst, stream...)
+	dst = append(dst, `"},"input":{"type":"httpjson"},"tags":[`...)
+	if e.opts.PreserveOriginalEvent {
+		dst = append(dst, `"preserve_original_event",`...)
+	}
+	if e.opts.PreserveDuplicateCustomFields {
+		dst = append(dst, `"preserve_duplicate_custom_fields",`...)
+	}
+	dst = append(dst, `"forwarded","sophos_central-`...)
+	dst = append(dst, stream...)
+	return append(dst, `"]}`...), nil
+}
+
+// appendGoJSON writes value n as Go's encoding/json writes it after
+// decoding it into an interface{} (what httpjson does with each item):
+// object keys sorted bytewise, a repeated key's last value, numbers as
+// float64, strings with Go's escapes (HTML-safe). ok is false for a number
+// a float64 cannot hold.
+func (e *integrationEncoder) appendGoJSON(dst []byte, n int32) ([]byte, bool) {
+	t := &e.t
+	nd := &t.nodes[n]
+	switch nd.kind {
+	case '"':
+		e.str = t.appendStrText(e.str[:0], n)
+		return appendGoString(dst, e.str), true
+	case '{':
+		start := len(e.keys)
+		for k, end := n+1, nd.next; k < end; k = t.nodes[k+1].next {
+			e.keys = append(e.keys, k)
+		}
+		keys := e.keys[start:]
+		// decoded key text for sorting; keys are mostly plain ASCII
+		sort.SliceStable(keys, func(i, j int) bool { return e.keyText(keys[i]) < e.keyText(keys[j]) })
+		dst = append(dst, '{')
+		first := true
+		for i, k := range keys {
+			if i+1 < len(keys) && e.keyText(keys[i+1]) == e.keyText(k) {
+				continue // a later duplicate wins
+			}
+			if !first {
+				dst = append(dst, ',')
+			}
+			first = false
+			dst = appendGoString(dst, []byte(e.keyText(k)))
+			dst = append(dst, ':')
+			var ok bool
+			if dst, ok = e.appendGoJSON(dst, k+1); !ok {
+				e.keys = e.keys[:start]
+				return dst, false
+			}
+		}
+		e.keys = e.keys[:start]
+		return append(dst, '}'), true
+	case '[':
+		dst = append(dst, '[')
+		for v, end := n+1, nd.next; v < end; v = t.nodes[v].next {
+			if v != n+1 {
+				dst = append(dst, ',')
+			}
+			var ok bool
+			if dst, ok = e.appendGoJSON(dst, v); !ok {
+				return dst, false
+			}
+		}
+		return append(dst, ']'), true
+	case '0':
+		f, err := strconv.ParseFloat(unsafeString(t.text(n)), 64)
+		if err != nil {
+			return dst, false
+		}
+		return appendGoFloat(dst, f), true
+	}
+	return append(dst, t.text(n)...), true // true, false, null
+}
+
+// keyText is key node k's decoded text (Go's map key).
+func (e *integrationEncoder) keyText(k int32) string {
+	if e.t.nodes[k].flags == 0 {
+		return e.t.keyName(k)
+	}
+	return string(e.t.appendStrText(nil, k))
+}
+
+// appendGoFloat is encoding/json's float64 format.
+func appendGoFloat(dst []byte, f float64) []byte {
+	abs := math.Abs(f)
+	format := byte('f')
+	if abs != 0 && (abs < 1e-6 || abs >= 1e21) {
+		format = 'e'
+	}
+	dst = strconv.AppendFloat(dst, f, format, -1, 64)
+	if format == 'e' {
+		// clean up e-09 to e-9
+		if n := len(dst); n >= 4 && dst[n-4] == 'e' && dst[n-3] == '-' && dst[n-2] == '0' {
+			dst[n-2] = dst[n-1]
+			dst = dst[:n-1]
+		}
+	}
+	return dst
+}
+
+// appendGoString is encoding/json's string form with HTML escaping: \"
+// \\ \b \f \n \r \t, \u00XX for other controls and < > &, \u2028 \u2029,
+// U+FFFD for invalid UTF-8.
+func appendGoString(dst, s []byte) []byte {
+	const hex = "0123456789abcdef"
+	dst = append(dst, '"')
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			switch {
+			case c == '"' || c == '\\':
+				dst = append(dst, '\\', c)
+			case c == '\n':
+				dst = append(dst, '\\', 'n')
+			case c == '\r':
+				dst = append(dst, '\\', 'r')
+			case c == '\t':
+				dst = append(dst, '\\', 't')
+			case c == '\b':
+				dst = append(dst, '\\', 'b')
+			case c == '\f':
+				dst = append(dst, '\\', 'f')
+			case c < 0x20 || c == '<' || c == '>' || c == '&':
+				dst = append(dst, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+			default:
+				dst = append(dst, c)
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRune(s[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			dst = append(dst, "\\ufffd"...)
+		case r == '\u2028' || r == '\u2029':
+			dst = append(dst, '\\', 'u', '2', '0', '2', hex[r&0xf])
+		default:
+			dst = append(dst, s[i:i+size]...)
+		}
+		i += size
+	}
+	return append(dst, '"')
+}
