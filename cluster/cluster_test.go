@@ -55,6 +55,14 @@ func (k *killSwitch) kill() {
 	}
 }
 
+// revive lets new connections through again (Kafka is back).
+func (k *killSwitch) revive() {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.dead = false
+	k.conns = nil
+}
+
 func (k *killSwitch) isSinkDead() bool {
 	k.mu.Lock()
 	defer k.mu.Unlock()

@@ -53,13 +53,9 @@ const (
 	DefaultRebalanceTimeout  = 30 * time.Second
 )
 
-// Parse decodes the cluster block strictly, applies the defaults and
-// validates it. A nil section is "no cluster": (nil, nil).
-func Parse(s *config.Section) (*Config, error) {
-	if s == nil || s.Node == nil {
-		return nil, nil
-	}
-	c := Config{
+// Default is the block's defaults (the topics default from the group).
+func Default() Config {
+	return Config{
 		Partitions:        DefaultPartitions,
 		ReplicationFactor: -1,
 		SessionTimeout:    config.Duration(DefaultSessionTimeout),
@@ -67,6 +63,15 @@ func Parse(s *config.Section) (*Config, error) {
 		RebalanceTimeout:  config.Duration(DefaultRebalanceTimeout),
 		ClientID:          "sophos-connect",
 	}
+}
+
+// Parse decodes the cluster block strictly, applies the defaults and
+// validates it. A nil section is "no cluster": (nil, nil).
+func Parse(s *config.Section) (*Config, error) {
+	if s == nil || s.Node == nil {
+		return nil, nil
+	}
+	c := Default()
 	if err := config.DecodeStrict(s.Node, &c, "cluster"); err != nil {
 		return nil, err
 	}

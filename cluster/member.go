@@ -186,7 +186,7 @@ func (m *Member) generation(ctx context.Context, gen *kafka.Generation, owned ma
 	var store *Store
 	for attempt := 1; ; attempt++ {
 		var err error
-		store, err = loadStore(ctx, m.log, m.k.client, m.cfg.CheckpointTopic, gen.MemberID, int(gen.ID), m.commitTimeout(), owns)
+		store, err = loadStore(ctx, m.k.client, m.cfg.CheckpointTopic, gen.MemberID, int(gen.ID), m.commitTimeout(), owns)
 		if err == nil {
 			break
 		}

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"strings"
 	"sync"
 	"time"
@@ -22,17 +21,16 @@ import (
 // distributed mode: Set marks a delivered page's cursor, Flush produces the
 // changed ones with acks from every in-sync replica.
 type Store struct {
-	ctx     context.Context // the generation: while it lasts, a failed commit is retried
-	log     *slog.Logger
 	client  *kafka.Client
 	topic   string
 	member  string
 	gen     int
 	timeout time.Duration
 
-	mu    sync.Mutex
-	cps   map[string]pipeline.Checkpoint
-	dirty map[string]bool
+	mu      sync.Mutex
+	cps     map[string]pipeline.Checkpoint
+	durable map[string]pipeline.Checkpoint // as Kafka has them
+	dirty   map[string]bool
 
 	writeMu sync.Mutex
 	writes  int
@@ -47,13 +45,17 @@ type storedCheckpoint struct {
 
 // loadStore reads the checkpoint topic from its start to its end and keeps
 // the newest value of every key whose tenant owns says is this member's.
-func loadStore(ctx context.Context, log *slog.Logger, client *kafka.Client, topic, member string, gen int, timeout time.Duration, owns func(tenant string) bool) (*Store, error) {
+func loadStore(ctx context.Context, client *kafka.Client, topic, member string, gen int, timeout time.Duration, owns func(tenant string) bool) (*Store, error) {
 	cps, err := readCheckpoints(ctx, client, topic, owns)
 	if err != nil {
 		return nil, err
 	}
-	return &Store{ctx: ctx, log: log, client: client, topic: topic, member: member, gen: gen, timeout: timeout,
-		cps: cps, dirty: map[string]bool{}}, nil
+	durable := make(map[string]pipeline.Checkpoint, len(cps))
+	for k, v := range cps {
+		durable[k] = v
+	}
+	return &Store{client: client, topic: topic, member: member, gen: gen, timeout: timeout,
+		cps: cps, durable: durable, dirty: map[string]bool{}}, nil
 }
 
 // readCheckpoints reads the topic to its end: the newest value of every key
@@ -158,6 +160,25 @@ func (s *Store) All() map[string]pipeline.Checkpoint {
 	return out
 }
 
+// DurableGet is the cursor as the checkpoint topic has it.
+func (s *Store) DurableGet(key string) (pipeline.Checkpoint, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, ok := s.durable[key]
+	return c, ok
+}
+
+// Durable returns the cursors as the checkpoint topic has them.
+func (s *Store) Durable() map[string]pipeline.Checkpoint {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make(map[string]pipeline.Checkpoint, len(s.durable))
+	for k, v := range s.durable {
+		out[k] = v
+	}
+	return out
+}
+
 // Set records a delivered page's cursor in memory; Flush sends it.
 func (s *Store) Set(key string, c pipeline.Checkpoint) {
 	s.mu.Lock()
@@ -167,12 +188,9 @@ func (s *Store) Set(key string, c pipeline.Checkpoint) {
 }
 
 // Flush produces every cursor set since the last Flush, acknowledged by all
-// in-sync replicas. While the generation lasts it retries until Kafka takes
-// them: the runner frees a page's in-flight slot only after Flush, so a
-// checkpoint topic that is down stops the pulling (at most max_inflight_pages
-// pages repeat after a crash) instead of letting uncommitted pages pile up.
-// Once the generation ended (the member is letting its tenants go) it tries
-// once; on failure the cursors stay pending and the error says so.
+// in-sync replicas. On failure they stay pending and the runner keeps their
+// pages in flight (so pulling stops after max_inflight_pages pages) and
+// retries the commit with backoff, exactly as with a failing state disk.
 func (s *Store) Flush() error {
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
@@ -182,6 +200,7 @@ func (s *Store) Flush() error {
 		return nil
 	}
 	keys := make([]string, 0, len(s.dirty))
+	vals := make([]pipeline.Checkpoint, 0, len(s.dirty))
 	recs := make([]kafka.Record, 0, len(s.dirty))
 	now := time.Now()
 	for k := range s.dirty {
@@ -191,21 +210,13 @@ func (s *Store) Flush() error {
 			return err
 		}
 		keys = append(keys, k)
+		vals = append(vals, s.cps[k])
 		recs = append(recs, kafka.Record{Time: now, Key: kafka.NewBytes([]byte(k)), Value: kafka.NewBytes(v)})
 	}
 	s.dirty = map[string]bool{}
 	s.mu.Unlock()
 
-	err := s.produce(recs)
-	for attempt := 1; err != nil && s.ctx.Err() == nil; attempt++ {
-		s.log.Error(fmt.Sprintf("cluster: commit %d checkpoint(s) to %s: %v (attempt %d; pulling waits until it succeeds)", len(keys), s.topic, err, attempt))
-		select {
-		case <-s.ctx.Done():
-		case <-time.After(min(time.Duration(attempt)*250*time.Millisecond, 5*time.Second)):
-		}
-		err = s.produce(recs)
-	}
-	if err != nil {
+	if err := s.produce(recs); err != nil {
 		s.mu.Lock()
 		for _, k := range keys {
 			s.dirty[k] = true
@@ -213,6 +224,11 @@ func (s *Store) Flush() error {
 		s.mu.Unlock()
 		return fmt.Errorf("cluster: commit %d checkpoint(s) to %s: %w (the pages stay uncommitted: retried at the next commit)", len(keys), s.topic, err)
 	}
+	s.mu.Lock()
+	for i, k := range keys {
+		s.durable[k] = vals[i]
+	}
+	s.mu.Unlock()
 	s.writes++
 	return nil
 }

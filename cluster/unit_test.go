@@ -3,8 +3,9 @@ package cluster
 import (
 	"context"
 	"errors"
-	"log/slog"
+	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -195,8 +196,7 @@ func TestStoreRoundTrip(t *testing.T) {
 	}
 
 	all := func(string) bool { return true }
-	log := slog.New(slog.DiscardHandler)
-	s1, err := loadStore(ctx, log, k.client, cfg.CheckpointTopic, "m1", 1, time.Second, all)
+	s1, err := loadStore(ctx, k.client, cfg.CheckpointTopic, "m1", 1, time.Second, all)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -223,7 +223,7 @@ func TestStoreRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	s2, err := loadStore(ctx, log, k.client, cfg.CheckpointTopic, "m2", 2, time.Second, func(tn string) bool { return tn != "t2" })
+	s2, err := loadStore(ctx, k.client, cfg.CheckpointTopic, "m2", 2, time.Second, func(tn string) bool { return tn != "t2" })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -231,7 +231,7 @@ func TestStoreRoundTrip(t *testing.T) {
 	if len(got) != 1 || got["t1/alert"].Cursor != "c2" || !got["t1/alert"].SavedAt.Equal(at.Add(time.Minute)) {
 		t.Errorf("second owner read %v, want only t1/alert at c2", got)
 	}
-	s3, err := loadStore(ctx, log, k.client, cfg.CheckpointTopic, "m3", 3, time.Second, all)
+	s3, err := loadStore(ctx, k.client, cfg.CheckpointTopic, "m3", 3, time.Second, all)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -243,11 +243,45 @@ func TestStoreRoundTrip(t *testing.T) {
 	}
 }
 
-// TestStoreFlushHoldsWhileKafkaIsDown: a commit that cannot reach Kafka is
-// retried for as long as the member owns its tenants — so the runner keeps
-// the pages' in-flight slots and stops pulling — and fails, keeping the
-// cursors pending, once the generation ends.
-func TestStoreFlushHoldsWhileKafkaIsDown(t *testing.T) {
+// pagesSource serves endless pages of one record for one partition.
+type pagesSource struct {
+	mu      sync.Mutex
+	fetched int
+}
+
+func (p *pagesSource) Partitions(context.Context) ([]pipeline.Partition, error) {
+	return []pipeline.Partition{{Tenant: "t1", Stream: pipeline.Events}}, nil
+}
+
+func (p *pagesSource) Fetch(_ context.Context, part pipeline.Partition, pos pipeline.Position) (*pipeline.Page, error) {
+	p.mu.Lock()
+	p.fetched++
+	n := p.fetched
+	p.mu.Unlock()
+	rec, err := pipeline.NewRecord(pipeline.Events, part.Tenant, []byte(fmt.Sprintf(`{"id":"e-%d","type":"Event::Endpoint::Test","when":"2026-12-01T20:00:00.000Z","severity":"low"}`, n)))
+	if err != nil {
+		return nil, err
+	}
+	return &pipeline.Page{Records: []pipeline.Record{rec}, Cursor: fmt.Sprintf("c-%d", n), HasMore: true}, nil
+}
+
+func (p *pagesSource) count() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.fetched
+}
+
+type nullSink struct{}
+
+func (nullSink) Start(context.Context) error                     { return nil }
+func (nullSink) Close() error                                    { return nil }
+func (nullSink) Write(context.Context, []*pipeline.Record) error { return nil }
+
+// TestCheckpointTopicDownStopsPulling: while the checkpoint topic cannot be
+// written, the runner keeps the delivered pages in flight, so pulling stops
+// after max_inflight_pages pages (the most a crash then repeats); once Kafka
+// answers again the pending cursor is committed and pulling resumes.
+func TestCheckpointTopicDownStopsPulling(t *testing.T) {
 	cfg, _ := kfakeConfig(t, "down")
 	ks := &killSwitch{}
 	k, err := newConns(cfg, ks.dial, nil)
@@ -260,33 +294,42 @@ func TestStoreFlushHoldsWhileKafkaIsDown(t *testing.T) {
 	if err := ensureTopics(ctx, k, cfg); err != nil {
 		t.Fatal(err)
 	}
-	s, err := loadStore(ctx, slog.New(slog.DiscardHandler), k.client, cfg.CheckpointTopic, "m1", 1, 500*time.Millisecond, func(string) bool { return true })
+	store, err := loadStore(ctx, k.client, cfg.CheckpointTopic, "m1", 1, 500*time.Millisecond, func(string) bool { return true })
 	if err != nil {
 		t.Fatal(err)
 	}
 	ks.kill()
-	k.close()
-	s.Set("t1/event", pipeline.Checkpoint{Cursor: "c1", SavedAt: time.Now()})
+	src := &pagesSource{}
+	dlq, err := pipeline.OpenDeadLetter(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dlq.Close()
+	const inflight = 3
 	done := make(chan error, 1)
-	go func() { done <- s.Flush() }()
-	select {
-	case err := <-done:
-		t.Fatalf("Flush returned %v while Kafka was unreachable and the generation alive", err)
-	case <-time.After(1500 * time.Millisecond):
+	go func() {
+		_, err := pipeline.Run(ctx, pipeline.Options{Source: src, Checkpoints: store, DeadLetter: dlq, Workers: 1, MaxInflightPages: inflight,
+			Sinks:    []pipeline.SinkSpec{{Name: "null", Type: "test", Sink: nullSink{}}},
+			NextPass: func() (bool, time.Duration) { return true, 10 * time.Millisecond }})
+		done <- err
+	}()
+	time.Sleep(1500 * time.Millisecond)
+	if n := src.count(); n > inflight {
+		t.Fatalf("%d pages pulled while no checkpoint could be committed: more than max_inflight_pages (%d)", n, inflight)
 	}
+	if _, ok := store.DurableGet("t1/event"); ok {
+		t.Fatal("a cursor counts as durable although Kafka never took it")
+	}
+	ks.revive()
+	waitFor(t, 60*time.Second, "pulling to resume once the checkpoint topic is back", func() bool { return src.count() > 10*inflight })
+	waitFor(t, 10*time.Second, "the cursor committed", func() bool { _, ok := store.DurableGet("t1/event"); return ok })
 	cancel()
-	select {
-	case err := <-done:
-		if err == nil || !strings.Contains(err.Error(), "stay uncommitted") {
-			t.Fatalf("Flush after the generation ended: %v", err)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("Flush did not give up after the generation ended")
+	<-done
+	back, err := readCheckpoints(context.Background(), k.client, cfg.CheckpointTopic, func(string) bool { return true })
+	if err != nil {
+		t.Fatal(err)
 	}
-	s.mu.Lock()
-	pending := s.dirty["t1/event"]
-	s.mu.Unlock()
-	if !pending {
-		t.Error("the failed cursor is no longer pending")
+	if cp := back["t1/event"]; cp.Cursor == "" || cp.Cursor == "c-1" {
+		t.Errorf("the topic holds %+v after the recovery, want a later cursor", cp)
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -28,30 +29,48 @@ const (
 
 // Config is the whole file.
 type Config struct {
+	// Sophos is the Sophos Central API credential and where to reach it.
 	Sophos Sophos `yaml:"sophos"`
 
-	// The seed's keys, same names and defaults.
-	PullTime           Duration `yaml:"pull_time"`
-	Run                bool     `yaml:"run"`
-	SaveFileLocation   string   `yaml:"save_file_location"`
-	TxtFileCreation    bool     `yaml:"txt_file_creation"`
-	JSONFileCreation   bool     `yaml:"json_file_creation"`
-	AlertsTxtFileName  string   `yaml:"alerts_txt_file_name"`
-	EventsTxtFileName  string   `yaml:"events_txt_file_name"`
-	AlertsJSONFileName string   `yaml:"alerts_json_file_name"`
-	EventsJSONFileName string   `yaml:"events_json_file_name"`
-	LogLevel           string   `yaml:"log_level"`
-	LogFileName        string   `yaml:"log_file_name"`
+	// The seed's keys follow, with the seed's names and defaults.
+
+	// PullTime is the pause between passes, in seconds or as a duration (default 10).
+	PullTime Duration `yaml:"pull_time"`
+	// Run is re-read every pass: false makes a running collector finish the pass and exit (default true).
+	Run bool `yaml:"run"`
+	// SaveFileLocation is the directory of the seed's txt/json files and log file (default: beside the config file).
+	SaveFileLocation string `yaml:"save_file_location"`
+	// TxtFileCreation writes the seed's txt files, one line per record (default true).
+	TxtFileCreation bool `yaml:"txt_file_creation"`
+	// JSONFileCreation writes the seed's JSON array files (default false).
+	JSONFileCreation bool `yaml:"json_file_creation"`
+	// AlertsTxtFileName is the seed's alerts txt file in save_file_location (default sophos_alerts).
+	AlertsTxtFileName string `yaml:"alerts_txt_file_name"`
+	// EventsTxtFileName is the seed's events txt file in save_file_location (default sophos_events).
+	EventsTxtFileName string `yaml:"events_txt_file_name"`
+	// AlertsJSONFileName is the seed's alerts JSON file in save_file_location (default sophos_alerts.json).
+	AlertsJSONFileName string `yaml:"alerts_json_file_name"`
+	// EventsJSONFileName is the seed's events JSON file in save_file_location (default sophos_events.json).
+	EventsJSONFileName string `yaml:"events_json_file_name"`
+	// LogLevel is OFF, ERROR, INFO (alias LOG), LOG+ (each pull) or VERBOSE (each record and request); default INFO.
+	LogLevel string `yaml:"log_level" enum:"OFF,ERROR,INFO,LOG,LOG+,VERBOSE"`
+	// LogFileName is the seed's log file, in save_file_location unless absolute (default Sophos_log.log).
+	LogFileName string `yaml:"log_file_name"`
 	// Rotate rotates the seed's txt and JSON files by size or age (default:
 	// never; use logrotate instead, see examples/logrotate.conf).
-	Rotate                      FileRotate `yaml:"rotate"`
-	AlertsAutoAcknowledgeStatus bool       `yaml:"alerts_auto_acknowledge_status"`
-	AlertsAutoAcknowledgeLevel  string     `yaml:"alerts_auto_acknowledge_level"`
-	// Parsed by the seed but never acted on; accepted so old files load.
-	EventsAutoAcknowledgeStatus bool   `yaml:"events_auto_acknowledge_status"`
-	EventsAutoAcknowledgeLevel  string `yaml:"events_auto_acknowledge_level"`
+	Rotate FileRotate `yaml:"rotate"`
+	// AlertsAutoAcknowledgeStatus acknowledges delivered alerts in Sophos Central, for good (default false).
+	AlertsAutoAcknowledgeStatus bool `yaml:"alerts_auto_acknowledge_status"`
+	// AlertsAutoAcknowledgeLevel acknowledges only alerts at or below this severity: low, medium or high (default medium).
+	AlertsAutoAcknowledgeLevel string `yaml:"alerts_auto_acknowledge_level" enum:"low,medium,high"`
+	// EventsAutoAcknowledgeStatus was parsed by the seed but never acted on; accepted so old files load.
+	EventsAutoAcknowledgeStatus bool `yaml:"events_auto_acknowledge_status"`
+	// EventsAutoAcknowledgeLevel was parsed by the seed but never acted on; accepted so old files load.
+	EventsAutoAcknowledgeLevel string `yaml:"events_auto_acknowledge_level"`
 
-	StateDir    string `yaml:"state_dir"`
+	// StateDir holds the checkpoints, the dead-letter file and disk buffers; locked by one collector at a time (default ./state, beside the config file).
+	StateDir string `yaml:"state_dir"`
+	// MetricsAddr serves the status page, /status.json, /metrics, /healthz and /readyz, e.g. 127.0.0.1:9464 (default off).
 	MetricsAddr string `yaml:"metrics_addr"`
 	// Workers is how many Sophos API requests run at once: auto (the default)
 	// adapts it to what the API allows (AIMD, up to max_workers); a number pins it.
@@ -61,10 +80,17 @@ type Config struct {
 	// MaxInflightPages bounds memory: pages pulled but not yet committed
 	// (default 0 = 4 × workers, or max_workers with workers: auto).
 	MaxInflightPages int `yaml:"max_inflight_pages"`
+	// FileMode is the permission of new output files and the log file (the seed's txt/json files and every txt/json sink without its own file_mode), octal (default 0640).
+	FileMode FileMode `yaml:"file_mode"`
+	// DeadLetter tunes state_dir/dead-letter.ndjson.
+	DeadLetter DeadLetterConfig `yaml:"dead_letter"`
 
-	Sources    Sources     `yaml:"sources"`
+	// Sources enables and tunes the alerts and events streams.
+	Sources Sources `yaml:"sources"`
+	// Transforms are the ordered stages every record passes (filter, fields, dedupe).
 	Transforms []Component `yaml:"transforms"`
-	Sinks      []Component `yaml:"sinks"`
+	// Sinks are the destinations; each record goes to every sink whose streams and when it matches.
+	Sinks []Component `yaml:"sinks"`
 
 	// Cluster turns on distributed mode (keys in cluster/README.md); absent = one collector on its own.
 	Cluster *Section `yaml:"cluster"`
@@ -80,6 +106,12 @@ type Config struct {
 	root      *yaml.Node        `yaml:"-"`
 }
 
+// DeadLetterConfig tunes the dead-letter file.
+type DeadLetterConfig struct {
+	// MaxBytes rotates dead-letter.ndjson to dead-letter-<UTC time>.ndjson at this size; rotated files are kept (default 100MiB, 0 = never rotate).
+	MaxBytes ByteSize `yaml:"max_bytes"`
+}
+
 // FileRotate is the seed's files' rotation, as a file sink's rotate: key.
 type FileRotate struct {
 	MaxBytes ByteSize `yaml:"max_bytes"` // start a new file before this size (0 = no limit)
@@ -89,14 +121,24 @@ type FileRotate struct {
 
 // Sophos holds the credentials and API locations.
 type Sophos struct {
-	ClientID              string   `yaml:"client_id"`
-	ClientSecret          Secret   `yaml:"client_secret"`
-	AuthURL               string   `yaml:"auth_url"`
-	APIHost               string   `yaml:"api_host"`
-	Tenants               []string `yaml:"tenants"`
-	CAFile                string   `yaml:"ca_file"`
-	FromDateOffsetMinutes int      `yaml:"from_date_offset_minutes"`
-	Timeout               Duration `yaml:"timeout"`
+	// ClientID is the API credential's client id ($SOPHOS_CLIENT_ID overrides it).
+	ClientID string `yaml:"client_id"`
+	// ClientSecret is the API credential's secret ($SOPHOS_CLIENT_SECRET overrides it; never printed).
+	ClientSecret Secret `yaml:"client_secret"`
+	// AuthURL is the token endpoint (default https://id.sophos.com/api/v2/oauth2/token).
+	AuthURL string `yaml:"auth_url"`
+	// APIHost is the global API host for whoami and the tenant list (default https://api.central.sophos.com).
+	APIHost string `yaml:"api_host"`
+	// Tenants limits partner or organization credentials to these tenant ids or names (default: every tenant).
+	Tenants []string `yaml:"tenants"`
+	// CAFile adds a CA bundle for the Sophos API's TLS (a proxy that inspects TLS).
+	CAFile string `yaml:"ca_file"`
+	// TrustedHosts adds host patterns ("gw.example.com", "*.example.com"; "http://host:port" for plain http) that hosts named by API responses may match to receive the bearer token (default: *.sophos.com and api_host's own host).
+	TrustedHosts []string `yaml:"trusted_hosts"`
+	// FromDateOffsetMinutes moves a first run's start back by this many minutes, within the API's 24 h (default 0).
+	FromDateOffsetMinutes int `yaml:"from_date_offset_minutes"`
+	// Timeout bounds one API request (default 30s).
+	Timeout Duration `yaml:"timeout"`
 }
 
 // Secret is a string that never prints: fmt, logs and `validate` show
@@ -127,19 +169,25 @@ func (s Secret) Value() string { return string(s) }
 
 // Sources enables and tunes the two SIEM streams.
 type Sources struct {
+	// Alerts is the /siem/v1/alerts stream.
 	Alerts AlertsSource `yaml:"alerts"`
+	// Events is the /siem/v1/events stream.
 	Events EventsSource `yaml:"events"`
 }
 
 // AlertsSource configures /siem/v1/alerts.
 type AlertsSource struct {
+	// Enabled pulls this stream (default true; -a and -e choose on the command line).
 	Enabled bool `yaml:"enabled"`
 }
 
 // EventsSource configures /siem/v1/events.
 type EventsSource struct {
-	Enabled      bool     `yaml:"enabled"`
-	Light        bool     `yaml:"light"`
+	// Enabled pulls this stream (default true; -a and -e choose on the command line).
+	Enabled bool `yaml:"enabled"`
+	// Light leaves out the official script's nine noisy event types, server side (default false).
+	Light bool `yaml:"light"`
+	// ExcludeTypes are event types the API leaves out (its exclude_types parameter).
 	ExcludeTypes []string `yaml:"exclude_types"`
 }
 
@@ -147,13 +195,20 @@ type EventsSource struct {
 // component shares are decoded here; the rest (Node) is decoded strictly by
 // the component itself.
 type Component struct {
-	Name    string       `yaml:"name"`
-	Type    string       `yaml:"type"`
-	Streams []string     `yaml:"streams"`
-	When    string       `yaml:"when"`
-	Buffer  BufferConfig `yaml:"buffer"`
-	Batch   BatchConfig  `yaml:"batch"`
-	Retry   RetryConfig  `yaml:"retry"`
+	// Name identifies the entry in logs, metrics, the status page and the dead-letter file (default: its type and position).
+	Name string `yaml:"name"`
+	// Type selects the kind of stage or sink.
+	Type string `yaml:"type"`
+	// Streams limits the entry to alerts, events or both (default both).
+	Streams []string `yaml:"streams"`
+	// When routes only the records matching this condition to the sink (the filter language, e.g. severity >= medium).
+	When string `yaml:"when"`
+	// Buffer is where the sink's undelivered records wait: memory (back-pressure) or disk.
+	Buffer BufferConfig `yaml:"buffer"`
+	// Batch groups records into one write.
+	Batch BatchConfig `yaml:"batch"`
+	// Retry is the backoff between failed writes.
+	Retry RetryConfig `yaml:"retry"`
 
 	Node *yaml.Node `yaml:"-"` // the whole mapping, for the component's own keys
 	Line int        `yaml:"-"`
@@ -171,22 +226,27 @@ var TransformCommonKeys = []string{"name", "type", "streams"}
 
 // BufferConfig selects where a sink's undelivered records wait.
 type BufferConfig struct {
-	Type     string   `yaml:"type"`      // memory (default) | disk
-	MaxBytes ByteSize `yaml:"max_bytes"` // disk: cap (default 1GiB)
-	WhenFull string   `yaml:"when_full"` // block (default) | drop_newest
+	Type     string   `yaml:"type" enum:"memory,disk"`            // memory (default) | disk
+	MaxBytes ByteSize `yaml:"max_bytes"`                          // disk: cap (default 1GiB)
+	WhenFull string   `yaml:"when_full" enum:"block,drop_newest"` // block (default) | drop_newest
 }
 
 // BatchConfig groups records into sink writes.
 type BatchConfig struct {
-	MaxEvents int      `yaml:"max_events"`
-	Timeout   Duration `yaml:"timeout"`
+	// MaxEvents is the most records in one write (default 1000, one SIEM page).
+	MaxEvents int `yaml:"max_events"`
+	// Timeout waits this long for a partial batch to fill (default 0: write what is there).
+	Timeout Duration `yaml:"timeout"`
 }
 
 // RetryConfig is the backoff for failed writes.
 type RetryConfig struct {
-	Initial     Duration `yaml:"initial"`
-	Max         Duration `yaml:"max"`
-	MaxAttempts int      `yaml:"max_attempts"`
+	// Initial is the first pause after a failed write, doubled each time (default 1s).
+	Initial Duration `yaml:"initial"`
+	// Max caps the pause (default 1m).
+	Max Duration `yaml:"max"`
+	// MaxAttempts dead-letters records after this many failed writes (default 0: retry until delivered).
+	MaxAttempts int `yaml:"max_attempts"`
 }
 
 // UnmarshalYAML keeps the node and decodes the shared keys leniently: the
@@ -267,6 +327,7 @@ func Defaults() Config {
 		StateDir:   "./state",
 		Workers:    WorkersAuto,
 		MaxWorkers: DefaultMaxWorkers,
+		DeadLetter: DeadLetterConfig{MaxBytes: 100 << 20},
 		Sources: Sources{
 			Alerts: AlertsSource{Enabled: true},
 			Events: EventsSource{Enabled: true},
@@ -283,7 +344,7 @@ func Path(flagValue string) string {
 	if p := os.Getenv("SOPHOS_CONNECT_CONFIG"); p != "" {
 		return p
 	}
-	return DefaultFile
+	return defaultPath()
 }
 
 // Load reads, expands and checks a config file. Every error is reported as
@@ -322,7 +383,9 @@ func Parse(name string, data []byte) (*Config, error) {
 	if root.Kind != yaml.MappingNode {
 		return nil, prefixFile(name, &FieldError{Line: root.Line, Msg: "the file must be a mapping of keys (e.g. `sophos:`, `sinks:`)"})
 	}
-	c.unsetVars = expandEnv(root)
+	if errs := expandEnv(root); len(errs) > 0 {
+		return nil, prefixFile(name, errs)
+	}
 	c.root = root
 	if err := DecodeStrict(root, &c, ""); err != nil {
 		return nil, prefixFile(name, err)
@@ -386,12 +449,37 @@ func prefixFile(file string, err error) error {
 // environment variables and are left alone.
 var envRE = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)(:-([^}]*))?\}`)
 
-// expandEnv expands variables in every scalar value, in place, and returns
-// the variables that were unset (name → the key's line, for messages).
-func expandEnv(n *yaml.Node) map[string]string {
-	unset := map[string]string{}
-	var walk func(n *yaml.Node)
-	walk = func(n *yaml.Node) {
+// expandEnv expands variables in every scalar value, in place. A ${VAR}
+// that is unset and has no :-default is an error naming it and its line (an
+// empty value would silently turn ${DATA}/sophos into /sophos), and so is
+// ${…} in a key. ${VAR:-default} takes the default when VAR is unset or
+// empty; a VAR set to "" without a default expands to "".
+func expandEnv(n *yaml.Node) Errors {
+	var errs Errors
+	var walk func(n *yaml.Node, key string)
+	walk = func(n *yaml.Node, key string) {
+		join := func(k string) string {
+			if key == "" {
+				return k
+			}
+			return key + "." + k
+		}
+		switch n.Kind {
+		case yaml.MappingNode:
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				k := n.Content[i]
+				if strings.Contains(k.Value, "${") {
+					errs = append(errs, &FieldError{Line: k.Line, Key: join(k.Value), Msg: "${…} is not allowed in a key: only values are expanded"})
+				}
+				walk(n.Content[i+1], join(k.Value))
+			}
+			return
+		case yaml.SequenceNode:
+			for i, c := range n.Content {
+				walk(c, fmt.Sprintf("%s[%d]", key, i))
+			}
+			return
+		}
 		if n.Kind == yaml.ScalarNode && strings.Contains(n.Value, "${") {
 			n.Value = envRE.ReplaceAllStringFunc(n.Value, func(m string) string {
 				sub := envRE.FindStringSubmatch(m)
@@ -399,13 +487,16 @@ func expandEnv(n *yaml.Node) map[string]string {
 				if name == "stream" || name == "tenant" {
 					return m
 				}
-				if v, ok := os.LookupEnv(name); ok && v != "" {
+				v, ok := os.LookupEnv(name)
+				switch {
+				case ok && v != "":
 					return v
-				}
-				if sub[2] != "" {
+				case sub[2] != "":
 					return sub[3]
+				case ok:
+					return ""
 				}
-				unset[name] = fmt.Sprint(n.Line)
+				errs = append(errs, &FieldError{Line: n.Line, Key: key, Msg: fmt.Sprintf("${%s} is not set: export %s, or give a default with ${%s:-value}", name, name, name)})
 				return ""
 			})
 			// An expanded value is data, not YAML: keep it a string unless
@@ -413,11 +504,44 @@ func expandEnv(n *yaml.Node) map[string]string {
 			return
 		}
 		for _, c := range n.Content {
-			walk(c)
+			walk(c, key)
 		}
 	}
-	walk(n)
-	return unset
+	walk(n, "")
+	return errs
+}
+
+// InsecureTLS lists every "insecure_skip_verify: true" in the file as
+// "key (line N)", for a WARN at start and a line in `validate`.
+func (c *Config) InsecureTLS() []string {
+	var out []string
+	var walk func(n *yaml.Node, key string)
+	walk = func(n *yaml.Node, key string) {
+		switch n.Kind {
+		case yaml.MappingNode:
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				k, v := n.Content[i], n.Content[i+1]
+				path := k.Value
+				if key != "" {
+					path = key + "." + k.Value
+				}
+				if k.Value == "insecure_skip_verify" && v.Kind == yaml.ScalarNode {
+					if b, err := strconv.ParseBool(v.Value); err == nil && b {
+						out = append(out, fmt.Sprintf("%s (line %d)", path, k.Line))
+					}
+				}
+				walk(v, path)
+			}
+		case yaml.SequenceNode:
+			for i, e := range n.Content {
+				walk(e, fmt.Sprintf("%s[%d]", key, i))
+			}
+		}
+	}
+	if c.root != nil {
+		walk(c.root, "")
+	}
+	return out
 }
 
 // lineOf returns the line of the dotted key path in the file (0 if unknown).

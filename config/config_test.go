@@ -85,7 +85,9 @@ func TestErrors(t *testing.T) {
 		{"max_workers", "sophos: {client_id: a, client_secret: b}\nmax_workers: 0\n", []string{"max_workers", "between 1 and 256"}},
 		{"bad duration", "sophos: {client_id: a, client_secret: b}\npull_time: soon\n", []string{"x.yaml:2: pull_time: invalid duration \"soon\""}},
 		{"missing secret", "sophos:\n  client_id: a\n", []string{"sophos.client_secret: missing", "SOPHOS_CLIENT_SECRET"}},
-		{"unset var", "sophos:\n  client_id: a\n  client_secret: ${NOPE_NOT_SET_VAR}\n", []string{"x.yaml:3: sophos.client_secret: missing", "${NOPE_NOT_SET_VAR}, which is not set"}},
+		{"unset var", "sophos:\n  client_id: a\n  client_secret: ${NOPE_NOT_SET_VAR}\n", []string{"x.yaml:3: sophos.client_secret: ${NOPE_NOT_SET_VAR} is not set"}},
+		{"unset var in a path", "sophos: {client_id: a, client_secret: b}\nstate_dir: ${NOPE_DATA_DIR}/sophos\n", []string{"x.yaml:2: state_dir: ${NOPE_DATA_DIR} is not set: export NOPE_DATA_DIR, or give a default with ${NOPE_DATA_DIR:-value}"}},
+		{"var in a key", "sophos: {client_id: a, client_secret: b}\n${NOPE_KEY}: 1\n", []string{"x.yaml:2: ${NOPE_KEY}: ${…} is not allowed in a key"}},
 		{"bad log level", "sophos: {client_id: a, client_secret: b}\nlog_level: LOUD\n", []string{"x.yaml:2: log_level:", "OFF, ERROR, INFO, LOG, LOG+, VERBOSE"}},
 		{"bad bool", "sophos: {client_id: a, client_secret: b}\nrun: maybe\n", []string{"x.yaml:2: run:", "bool"}},
 		{"sink without name", "sophos: {client_id: a, client_secret: b}\nsinks:\n  - type: stdout\n", []string{"x.yaml:3: sinks[0].name: missing"}},
@@ -138,6 +140,35 @@ func TestSecretNeverPrinted(t *testing.T) {
 	}
 	if s.Value() != "hunter2" {
 		t.Fatal("Value")
+	}
+}
+
+// TestUpperBounds: every number has an upper bound, so a typo is an error
+// at validate time, not an out-of-memory crash at run time.
+func TestUpperBounds(t *testing.T) {
+	base := "sophos: {client_id: a, client_secret: b}\n"
+	for _, tc := range []struct{ yaml, want string }{
+		{"max_inflight_pages: 100000000000\n", "max_inflight_pages: must be 0 (automatic) to 4096"},
+		{"workers: 100000\n", "workers: must be auto or between 1 and 256"},
+		{"pull_time: 48h\n", "pull_time: must be between 1 second and 24h"},
+		{"pull_time: 1e30\n", "invalid duration"},
+		{"dead_letter: {max_bytes: 1e30GiB}\n", "invalid size"},
+		{"dead_letter: {max_bytes: 2TiB}\n", "dead_letter.max_bytes: must be 0 (never rotate) or 1MiB to 1TiB"},
+		{"sinks:\n  - {name: s, type: stdout, batch: {max_events: 1000000}}\n", "batch.max_events: must be between 1 and 100000"},
+		{"sinks:\n  - {name: s, type: stdout, batch: {timeout: 5h}}\n", "batch.timeout: must be at most 1h"},
+		{"sinks:\n  - {name: s, type: stdout, retry: {max: 100h}}\n", "retry: initial must be at most 1h and max at most 24h"},
+		{"sinks:\n  - {name: s, type: stdout, retry: {max_attempts: 100000000}}\n", "retry.max_attempts: must be 0 (retry until delivered) to 1000000"},
+		{"sinks:\n  - {name: s, type: stdout, buffer: {type: disk, max_bytes: 10TiB}}\n", "buffer.max_bytes: must be at most 4TiB"},
+		{"sophos: {client_id: a, client_secret: b, timeout: 1h}\n", "sophos.timeout: must be at most 10m"},
+	} {
+		y := base + tc.yaml
+		if strings.HasPrefix(tc.yaml, "sophos:") {
+			y = tc.yaml
+		}
+		_, err := Parse("x.yaml", []byte(y))
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q: error %v, want %q", tc.yaml, err, tc.want)
+		}
 	}
 }
 

@@ -26,7 +26,7 @@ func (d Duration) String() string { return time.Duration(d).String() }
 func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 	v, err := ParseDuration(n.Value)
 	if err != nil || n.Kind != yaml.ScalarNode {
-		return &FieldError{Line: n.Line, Msg: fmt.Sprintf("invalid duration %q: use a number of seconds or a Go duration such as 30s, 5m, 25h", n.Value)}
+		return &FieldError{Line: n.Line, Msg: fmt.Sprintf("invalid duration %q: use a number of seconds or a Go duration such as 30s, 5m, 25h (at most 8760h)", n.Value)}
 	}
 	*d = Duration(v)
 	return nil
@@ -35,12 +35,23 @@ func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 // MarshalYAML writes the Go duration form.
 func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(), nil }
 
-// ParseDuration accepts "30s"-style durations and bare seconds ("10", "2.5").
+// MaxDuration bounds every duration in the file: longer is a typo (and
+// would overflow timers).
+const MaxDuration = 365 * 24 * time.Hour
+
+// MaxByteSize bounds every size in the file (16 TiB).
+const MaxByteSize = 16 << 40
+
+// ParseDuration accepts "30s"-style durations and bare seconds ("10", "2.5"),
+// from 0 to MaxDuration.
 func ParseDuration(s string) (time.Duration, error) {
 	s = strings.TrimSpace(s)
 	if f, err := strconv.ParseFloat(s, 64); err == nil {
 		if f < 0 {
 			return 0, fmt.Errorf("negative duration")
+		}
+		if f > MaxDuration.Seconds() {
+			return 0, fmt.Errorf("longer than %s", MaxDuration)
 		}
 		return time.Duration(f * float64(time.Second)), nil
 	}
@@ -50,6 +61,9 @@ func ParseDuration(s string) (time.Duration, error) {
 	}
 	if d < 0 {
 		return 0, fmt.Errorf("negative duration")
+	}
+	if d > MaxDuration {
+		return 0, fmt.Errorf("longer than %s", MaxDuration)
 	}
 	return d, nil
 }
@@ -62,7 +76,7 @@ type ByteSize int64
 func (b *ByteSize) UnmarshalYAML(n *yaml.Node) error {
 	v, err := ParseByteSize(n.Value)
 	if err != nil || n.Kind != yaml.ScalarNode {
-		return &FieldError{Line: n.Line, Msg: fmt.Sprintf("invalid size %q: use bytes or a unit such as 512KiB, 100MiB, 1GiB", n.Value)}
+		return &FieldError{Line: n.Line, Msg: fmt.Sprintf("invalid size %q: use bytes or a unit such as 512KiB, 100MiB, 1GiB (at most 16TiB)", n.Value)}
 	}
 	*b = ByteSize(v)
 	return nil
@@ -90,19 +104,44 @@ func ParseByteSize(s string) (int64, error) {
 		}
 	}
 	f, err := strconv.ParseFloat(s, 64)
-	if err != nil || f < 0 {
+	if err != nil || f < 0 || f*float64(mult) > MaxByteSize {
 		return 0, fmt.Errorf("invalid size")
 	}
 	return int64(f * float64(mult)), nil
 }
 
+// FileMode is a permission mode written in octal ("0640", "640").
+type FileMode string
+
+// DefaultFileMode is the mode of output files and the log: owner read/write,
+// group read (a SIEM agent's group), nothing for others.
+const DefaultFileMode = "0640"
+
+// Mode parses the value ("" is DefaultFileMode).
+func (m FileMode) Mode() (os.FileMode, error) {
+	s := strings.TrimSpace(string(m))
+	if s == "" {
+		s = DefaultFileMode
+	}
+	v, err := strconv.ParseUint(s, 8, 32)
+	if err != nil || v > 0o777 {
+		return 0, fmt.Errorf("file_mode %q: use an octal permission such as 0640 or 0600 (at most 0777)", string(m))
+	}
+	return os.FileMode(v), nil
+}
+
 // TLS is the client TLS block shared by every network component.
 type TLS struct {
-	CAFile             string `yaml:"ca_file"`
-	CertFile           string `yaml:"cert_file"`
-	KeyFile            string `yaml:"key_file"`
-	ServerName         string `yaml:"server_name"`
-	InsecureSkipVerify bool   `yaml:"insecure_skip_verify"`
+	// CAFile is a PEM bundle of CAs to trust besides the system's.
+	CAFile string `yaml:"ca_file"`
+	// CertFile is the client certificate (PEM), with key_file, for mutual TLS.
+	CertFile string `yaml:"cert_file"`
+	// KeyFile is the client certificate's private key (PEM).
+	KeyFile string `yaml:"key_file"`
+	// ServerName is the name to verify the server's certificate against (default: the address's host).
+	ServerName string `yaml:"server_name"`
+	// InsecureSkipVerify turns certificate verification off (never in production; warned at start and by validate).
+	InsecureSkipVerify bool `yaml:"insecure_skip_verify"`
 }
 
 // Validate checks that the files named exist and go together.
@@ -447,4 +486,22 @@ func (w Workers) MarshalYAML() (any, error) {
 		return "auto", nil
 	}
 	return int(w), nil
+}
+
+// JSONSchema tells the config schema what workers takes: auto or a number.
+func (*Workers) JSONSchema() map[string]any {
+	return map[string]any{"anyOf": []any{
+		map[string]any{"const": "auto"},
+		map[string]any{"type": "integer", "minimum": 1},
+		map[string]any{"type": "string", "pattern": `^\$\{[A-Za-z_][A-Za-z0-9_]*(:-[^}]*)?\}$`},
+	}, "default": "auto"}
+}
+
+// JSONSchema tells the config schema what file_mode takes: octal digits,
+// quoted ("0640") or not (YAML reads 0640 as a number).
+func (*FileMode) JSONSchema() map[string]any {
+	return map[string]any{"anyOf": []any{
+		map[string]any{"type": "string", "pattern": `^0?[0-7]{3}$`},
+		map[string]any{"type": "integer", "minimum": 0, "maximum": 0o777},
+	}}
 }

@@ -28,11 +28,14 @@ func (c *Config) Validate() error {
 			add(fmt.Sprintf("%q is not an http(s) URL (default %s)", k.v, map[string]string{"auth_url": DefaultAuthURL, "api_host": DefaultAPIHost}[k.key]), "sophos", k.key)
 		}
 	}
-	if c.Sophos.FromDateOffsetMinutes < 0 {
-		add("must be 0 or more minutes", "sophos", "from_date_offset_minutes")
+	if c.Sophos.FromDateOffsetMinutes < 0 || c.Sophos.FromDateOffsetMinutes >= 24*60 {
+		add("must be 0 to 1439 minutes (the API keeps 24 h)", "sophos", "from_date_offset_minutes")
 	}
-	if c.PullTime.D() < time.Second {
-		add("must be at least 1 second (a number of seconds or a duration such as 30s)", "pull_time")
+	if c.Sophos.Timeout.D() > 10*time.Minute {
+		add("must be at most 10m (per request attempt; default 30s)", "sophos", "timeout")
+	}
+	if c.PullTime.D() < time.Second || c.PullTime.D() > 24*time.Hour {
+		add("must be between 1 second and 24h (a number of seconds or a duration such as 30s): Sophos keeps 24 h", "pull_time")
 	}
 	if !validLogLevel(c.LogLevel) {
 		add(fmt.Sprintf("%q is not a log level: use one of %s", c.LogLevel, strings.Join(LogLevels, ", ")), "log_level")
@@ -51,8 +54,14 @@ func (c *Config) Validate() error {
 	if c.MaxWorkers < 1 || c.MaxWorkers > 256 {
 		add("must be between 1 and 256 (the bound of workers: auto)", "max_workers")
 	}
-	if c.MaxInflightPages < 0 {
-		add("must be 0 (automatic) or more", "max_inflight_pages")
+	if _, err := c.FileMode.Mode(); err != nil {
+		add(err.Error(), "file_mode")
+	}
+	if c.MaxInflightPages < 0 || c.MaxInflightPages > 4096 {
+		add("must be 0 (automatic) to 4096: each page in flight holds up to 1000 records in memory", "max_inflight_pages")
+	}
+	if c.DeadLetter.MaxBytes < 0 || (c.DeadLetter.MaxBytes > 0 && c.DeadLetter.MaxBytes < 1<<20) || c.DeadLetter.MaxBytes > 1<<40 {
+		add("must be 0 (never rotate) or 1MiB to 1TiB (default 100MiB)", "dead_letter", "max_bytes")
 	}
 	if !c.Sources.Alerts.Enabled && !c.Sources.Events.Enabled {
 		add("both sources are disabled: enable sources.alerts or sources.events", "sources")
@@ -109,8 +118,17 @@ func checkCommon(s Component, p string) Errors {
 	if s.Batch.MaxEvents < 0 || s.Batch.MaxEvents > 100000 {
 		errs = append(errs, &FieldError{Line: s.Line, Key: p + ".batch.max_events", Msg: "must be between 1 and 100000"})
 	}
-	if s.Retry.MaxAttempts < 0 {
-		errs = append(errs, &FieldError{Line: s.Line, Key: p + ".retry.max_attempts", Msg: "must be 0 (retry until delivered) or more"})
+	if s.Retry.MaxAttempts < 0 || s.Retry.MaxAttempts > 1000000 {
+		errs = append(errs, &FieldError{Line: s.Line, Key: p + ".retry.max_attempts", Msg: "must be 0 (retry until delivered) to 1000000"})
+	}
+	if s.Batch.Timeout.D() > time.Hour {
+		errs = append(errs, &FieldError{Line: s.Line, Key: p + ".batch.timeout", Msg: "must be at most 1h (default 0s: write at once)"})
+	}
+	if s.Retry.Initial.D() > time.Hour || s.Retry.Max.D() > 24*time.Hour {
+		errs = append(errs, &FieldError{Line: s.Line, Key: p + ".retry", Msg: "initial must be at most 1h and max at most 24h (defaults 1s and 1m)"})
+	}
+	if s.Buffer.MaxBytes < 0 || s.Buffer.MaxBytes > 4<<40 {
+		errs = append(errs, &FieldError{Line: s.Line, Key: p + ".buffer.max_bytes", Msg: "must be at most 4TiB (default 1GiB)"})
 	}
 	return errs
 }

@@ -25,8 +25,11 @@ type Checkpoint struct {
 type Checkpointer interface {
 	Get(key string) (Checkpoint, bool)
 	Set(key string, c Checkpoint)
-	All() map[string]Checkpoint
 	Flush() error
+	// DurableGet and Durable are what the last successful Flush made
+	// durable: the age alarms measure from there.
+	DurableGet(key string) (Checkpoint, bool)
+	Durable() map[string]Checkpoint
 }
 
 // CheckpointStore keeps every partition's cursor in one JSON file, replaced
@@ -38,9 +41,12 @@ type CheckpointStore struct {
 
 	mu      sync.Mutex
 	cps     map[string]Checkpoint
-	sorted  []string // keys of cps in order as of the last Flush
-	added   []string // keys set since, not in sorted
-	buf     []byte   // the last file written, reused
+	disk    map[string]Checkpoint // what the file on disk holds (Durable)
+	changed map[string]Checkpoint // set since the last Flush started
+	removed map[string]bool       // deleted since the last Flush started
+	sorted  []string              // keys of cps in order as of the last Flush
+	added   []string              // keys set since, not in sorted
+	buf     []byte                // the last file written, reused
 	dirty   bool
 	writeMu sync.Mutex // one writer at a time
 	commits int
@@ -56,7 +62,8 @@ func OpenCheckpoints(dir string) (*CheckpointStore, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("state_dir %s: %w", dir, err)
 	}
-	s := &CheckpointStore{path: filepath.Join(dir, "checkpoints.json"), cps: map[string]Checkpoint{}}
+	s := &CheckpointStore{path: filepath.Join(dir, "checkpoints.json"), cps: map[string]Checkpoint{},
+		disk: map[string]Checkpoint{}, changed: map[string]Checkpoint{}, removed: map[string]bool{}}
 	b, err := os.ReadFile(s.path)
 	if os.IsNotExist(err) {
 		return s, nil
@@ -70,6 +77,9 @@ func OpenCheckpoints(dir string) (*CheckpointStore, error) {
 	}
 	if f.Partitions != nil {
 		s.cps = f.Partitions
+	}
+	for k, v := range s.cps {
+		s.disk[k] = v
 	}
 	return s, nil
 }
@@ -115,6 +125,8 @@ func (s *CheckpointStore) Set(key string, c Checkpoint) {
 		s.added = append(s.added, key)
 	}
 	s.cps[key] = c
+	s.changed[key] = c
+	delete(s.removed, key)
 	s.dirty = true
 	s.mu.Unlock()
 }
@@ -127,6 +139,8 @@ func (s *CheckpointStore) Delete(match func(key string) bool) int {
 	for k := range s.cps {
 		if match(k) {
 			delete(s.cps, k)
+			delete(s.changed, k)
+			s.removed[k] = true
 			n++
 		}
 	}
@@ -178,17 +192,58 @@ func (s *CheckpointStore) Flush() error {
 	s.added = s.added[:0]
 	b := s.encode(s.buf[:0])
 	s.dirty = false
+	changed, removed := s.changed, s.removed
+	s.changed, s.removed = map[string]Checkpoint{}, map[string]bool{}
 	s.mu.Unlock()
 	s.buf = b // only the writer (writeMu) uses buf
 
 	if err := WriteFileAtomic(s.path, b, 0o600); err != nil {
 		s.mu.Lock()
 		s.dirty = true
+		for k, c := range changed { // not on disk: still to write (unless set again since)
+			_, newer := s.changed[k]
+			if _, alive := s.cps[k]; alive && !newer {
+				s.changed[k] = c
+			}
+		}
+		for k := range removed {
+			if _, set := s.cps[k]; !set {
+				s.removed[k] = true
+			}
+		}
 		s.mu.Unlock()
 		return fmt.Errorf("commit checkpoints: %w", err)
 	}
 	s.commits++
+	s.mu.Lock()
+	for k, c := range changed {
+		s.disk[k] = c
+	}
+	for k := range removed {
+		delete(s.disk, k)
+	}
+	s.mu.Unlock()
 	return nil
+}
+
+// DurableGet is one partition's checkpoint as the file on disk holds it.
+func (s *CheckpointStore) DurableGet(key string) (Checkpoint, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, ok := s.disk[key]
+	return c, ok
+}
+
+// Durable returns the checkpoints as the file on disk holds them: the age
+// alarms measure from the last commit that reached disk, not the last try.
+func (s *CheckpointStore) Durable() map[string]Checkpoint {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make(map[string]Checkpoint, len(s.disk))
+	for k, v := range s.disk {
+		out[k] = v
+	}
+	return out
 }
 
 // encode appends the checkpoint file: the JSON of checkpointFile, one

@@ -55,6 +55,9 @@ func (d *Deliverer) Deliver(ctx context.Context, batch []*Record) bool {
 		m.SinkBatches.WithLabelValues(d.Name).Inc()
 		m.SinkLatency.WithLabelValues(d.Name).Observe(time.Since(start).Seconds())
 		if err == nil {
+			for _, rec := range todo {
+				rec.MarkDelivered()
+			}
 			d.delivered(len(todo))
 			m.Board.SinkRecovered(d.Name)
 			return true
@@ -73,6 +76,7 @@ func (d *Deliverer) Deliver(ctx context.Context, batch []*Record) bool {
 				ferr, bad := failed[i]
 				switch {
 				case !bad:
+					rec.MarkDelivered()
 				case IsPermanent(ferr):
 					reject = append(reject, rec)
 					reasons = append(reasons, ferr)

@@ -3,6 +3,7 @@ package pipeline
 import (
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -36,7 +37,12 @@ type Metrics struct {
 	SinkQueued      *prometheus.GaugeVec   // sink: records routed to the sink, not yet settled
 	DeadLetters     *prometheus.CounterVec // sink (or stage)
 	InflightPages   prometheus.Gauge
-	APIConcurrency  prometheus.Gauge // requests the Sophos client allows in flight
+	// PartitionFailures counts passes in which a partition failed (tenant, stream).
+	PartitionFailures *prometheus.CounterVec
+	// CommitFailing is 1 while checkpoint commits fail.
+	CommitFailing  prometheus.Gauge
+	commitErr      atomic.Value     // string
+	APIConcurrency prometheus.Gauge // requests the Sophos client allows in flight
 
 	// Distributed mode (package cluster); zero on a collector on its own.
 	ClusterRebalances      prometheus.Counter // group generations this member took part in
@@ -54,27 +60,29 @@ type Metrics struct {
 func NewMetrics() *Metrics {
 	pt := []string{"tenant", "stream"}
 	m := &Metrics{
-		Registry:        prometheus.NewRegistry(),
-		RecordsPulled:   prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sophos_connect_records_pulled_total", Help: "Records pulled from Sophos Central."}, pt),
-		PagesPulled:     prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sophos_connect_pages_pulled_total", Help: "SIEM pages pulled."}, pt),
-		BytesPulled:     prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sophos_connect_bytes_pulled_total", Help: "Response bytes pulled."}, pt),
-		FetchErrors:     prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sophos_connect_fetch_errors_total", Help: "Page fetches that failed after the client's retries."}, pt),
-		TenantErrors:    prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sophos_connect_tenant_errors_total", Help: "Tenants skipped in a pass: not_found (a sophos.tenants entry the credentials do not reach), unauthorized (401), forbidden (403)."}, []string{"tenant", "reason"}),
-		APIErrors:       prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sophos_connect_api_errors_total", Help: "Sophos API error responses by HTTP status."}, []string{"status"}),
-		CheckpointAge:   prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "sophos_connect_checkpoint_age_seconds", Help: "Seconds since the partition's cursor was last committed (Sophos keeps 24 h)."}, pt),
-		CheckpointTime:  prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "sophos_connect_checkpoint_timestamp_seconds", Help: "Unix time of the partition's last committed cursor."}, pt),
-		WindowGap:       prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sophos_connect_window_gap_seconds_total", Help: "Seconds of history that fell out of Sophos's 24 h window before they could be fetched."}, pt),
-		StageDropped:    prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sophos_connect_stage_dropped_total", Help: "Records dropped by a transform stage."}, []string{"stage"}),
-		SinkDelivered:   prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sophos_connect_sink_delivered_total", Help: "Records delivered (or durably buffered) by a sink."}, []string{"sink"}),
-		SinkRetried:     prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sophos_connect_sink_retried_total", Help: "Record deliveries retried."}, []string{"sink"}),
-		SinkRejected:    prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sophos_connect_sink_rejected_total", Help: "Records a sink rejected for good (sent to the dead-letter file)."}, []string{"sink"}),
-		SinkBatches:     prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sophos_connect_sink_batches_total", Help: "Batch writes attempted."}, []string{"sink"}),
-		SinkLatency:     prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "sophos_connect_sink_write_seconds", Help: "Latency of one batch write.", Buckets: prometheus.ExponentialBuckets(0.0005, 4, 10)}, []string{"sink"}),
-		SinkBufferBytes: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "sophos_connect_sink_buffer_bytes", Help: "Bytes held in the sink's disk buffer."}, []string{"sink"}),
-		SinkQueued:      prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "sophos_connect_sink_queued_records", Help: "Records routed to the sink and not yet delivered, buffered or dead-lettered."}, []string{"sink"}),
-		DeadLetters:     prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sophos_connect_dead_letters_total", Help: "Records written to the dead-letter file."}, []string{"source"}),
-		InflightPages:   prometheus.NewGauge(prometheus.GaugeOpts{Name: "sophos_connect_inflight_pages", Help: "Pages pulled but not yet committed."}),
-		APIConcurrency:  prometheus.NewGauge(prometheus.GaugeOpts{Name: "sophos_connect_api_concurrency_limit", Help: "Sophos API requests allowed in flight: the adaptive limit (workers: auto) or the fixed workers."}),
+		Registry:          prometheus.NewRegistry(),
+		RecordsPulled:     prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sophos_connect_records_pulled_total", Help: "Records pulled from Sophos Central."}, pt),
+		PagesPulled:       prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sophos_connect_pages_pulled_total", Help: "SIEM pages pulled."}, pt),
+		BytesPulled:       prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sophos_connect_bytes_pulled_total", Help: "Response bytes pulled."}, pt),
+		FetchErrors:       prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sophos_connect_fetch_errors_total", Help: "Page fetches that failed after the client's retries."}, pt),
+		TenantErrors:      prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sophos_connect_tenant_errors_total", Help: "Tenants skipped in a pass: not_found (a sophos.tenants entry the credentials do not reach), unauthorized (401), forbidden (403)."}, []string{"tenant", "reason"}),
+		APIErrors:         prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sophos_connect_api_errors_total", Help: "Sophos API error responses by HTTP status."}, []string{"status"}),
+		CheckpointAge:     prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "sophos_connect_checkpoint_age_seconds", Help: "Seconds since the partition's cursor was last committed (Sophos keeps 24 h)."}, pt),
+		CheckpointTime:    prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "sophos_connect_checkpoint_timestamp_seconds", Help: "Unix time of the partition's last committed cursor."}, pt),
+		WindowGap:         prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sophos_connect_window_gap_seconds_total", Help: "Seconds of history that fell out of Sophos's 24 h window before they could be fetched."}, pt),
+		StageDropped:      prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sophos_connect_stage_dropped_total", Help: "Records dropped by a transform stage."}, []string{"stage"}),
+		SinkDelivered:     prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sophos_connect_sink_delivered_total", Help: "Records delivered (or durably buffered) by a sink."}, []string{"sink"}),
+		SinkRetried:       prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sophos_connect_sink_retried_total", Help: "Record deliveries retried."}, []string{"sink"}),
+		SinkRejected:      prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sophos_connect_sink_rejected_total", Help: "Records a sink rejected for good (sent to the dead-letter file)."}, []string{"sink"}),
+		SinkBatches:       prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sophos_connect_sink_batches_total", Help: "Batch writes attempted."}, []string{"sink"}),
+		SinkLatency:       prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "sophos_connect_sink_write_seconds", Help: "Latency of one batch write.", Buckets: prometheus.ExponentialBuckets(0.0005, 4, 10)}, []string{"sink"}),
+		SinkBufferBytes:   prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "sophos_connect_sink_buffer_bytes", Help: "Bytes held in the sink's disk buffer."}, []string{"sink"}),
+		SinkQueued:        prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "sophos_connect_sink_queued_records", Help: "Records routed to the sink and not yet delivered, buffered or dead-lettered."}, []string{"sink"}),
+		DeadLetters:       prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sophos_connect_dead_letters_total", Help: "Records written to the dead-letter file."}, []string{"source"}),
+		InflightPages:     prometheus.NewGauge(prometheus.GaugeOpts{Name: "sophos_connect_inflight_pages", Help: "Pages pulled but not yet committed."}),
+		CommitFailing:     prometheus.NewGauge(prometheus.GaugeOpts{Name: "sophos_connect_checkpoint_commit_failing", Help: "1 while checkpoint commits to state_dir fail (pulling stops, /readyz is red)."}),
+		PartitionFailures: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sophos_connect_partition_failures_total", Help: "Passes in which a partition could not be pulled completely (retried next pass from its last good cursor)."}, pt),
+		APIConcurrency:    prometheus.NewGauge(prometheus.GaugeOpts{Name: "sophos_connect_api_concurrency_limit", Help: "Sophos API requests allowed in flight: the adaptive limit (workers: auto) or the fixed workers."}),
 
 		ClusterRebalances:      prometheus.NewCounter(prometheus.CounterOpts{Name: "sophos_connect_cluster_rebalances_total", Help: "Distributed mode: group generations (assignments) this member received."}),
 		ClusterOwnedPartitions: prometheus.NewGauge(prometheus.GaugeOpts{Name: "sophos_connect_cluster_owned_partitions", Help: "Distributed mode: coordination-topic partitions this member owns."}),
@@ -82,7 +90,7 @@ func NewMetrics() *Metrics {
 	}
 	m.collectors = []prometheus.Collector{m.RecordsPulled, m.PagesPulled, m.BytesPulled, m.FetchErrors, m.TenantErrors, m.APIErrors,
 		m.CheckpointAge, m.CheckpointTime, m.WindowGap, m.StageDropped, m.SinkDelivered, m.SinkRetried,
-		m.SinkRejected, m.SinkBatches, m.SinkLatency, m.SinkBufferBytes, m.SinkQueued, m.DeadLetters, m.InflightPages, m.APIConcurrency,
+		m.SinkRejected, m.SinkBatches, m.SinkLatency, m.SinkBufferBytes, m.SinkQueued, m.DeadLetters, m.InflightPages, m.APIConcurrency, m.PartitionFailures, m.CommitFailing,
 		m.ClusterRebalances, m.ClusterOwnedPartitions, m.ClusterOwnedTenants,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})}
 	m.Registry.MustRegister(m.collectors...)
@@ -144,6 +152,24 @@ func (m *Metrics) MetricNames() []string {
 		}
 	}
 	return names
+}
+
+// setCommitFailing records whether the last checkpoint commit failed.
+func (m *Metrics) setCommitFailing(err error) {
+	if err == nil {
+		m.commitErr.Store("")
+		m.CommitFailing.Set(0)
+		return
+	}
+	m.commitErr.Store(err.Error())
+	m.CommitFailing.Set(1)
+}
+
+// CommitError is the error of the last checkpoint commit while commits
+// fail ("" when they succeed): /readyz is red meanwhile.
+func (m *Metrics) CommitError() string {
+	s, _ := m.commitErr.Load().(string)
+	return s
 }
 
 func (m *Metrics) observeCommit(p Partition, at time.Time) {

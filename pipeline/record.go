@@ -8,7 +8,9 @@ import (
 	"bytes"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/sophos-connect/sophos-connect/pipeline/rawjson"
 )
@@ -68,7 +70,18 @@ type Record struct {
 	// (DecodeRecord checked it), so encoders need not check it again. A
 	// stage that rewrites Raw must write valid JSON or clear the flag.
 	RawChecked bool
+
+	// delivered is set (atomically, by any sink) once a sink delivered or
+	// durably buffered the record: auto-acknowledge acts only on those.
+	delivered uint32
 }
+
+// MarkDelivered records that a sink delivered (or durably buffered) r.
+func (r *Record) MarkDelivered() { atomic.StoreUint32(&r.delivered, 1) }
+
+// WasDelivered reports whether at least one sink delivered or durably
+// buffered r (not dead-lettered, not routed nowhere).
+func (r *Record) WasDelivered() bool { return atomic.LoadUint32(&r.delivered) == 1 }
 
 // WhenTime parses When (falling back to CreatedAt); zero when neither parses.
 func (r *Record) WhenTime() time.Time {
@@ -153,6 +166,12 @@ func DecodeRecord(stream Stream, tenant string, data []byte, start int) (Record,
 	}
 	r.Raw = data[objStart:i]
 	r.RawChecked = true
+	if !utf8.Valid(r.Raw) {
+		// Invalid UTF-8 never reaches a sink raw: each bad byte becomes
+		// U+FFFD, as encoding/json does, and the fields are read again.
+		clean, _, err := DecodeRecord(stream, tenant, ValidUTF8(r.Raw), 0)
+		return clean, i, err
+	}
 	if len(dataObj) > 0 && dataObj[0] == '{' && (r.EndpointID == "" || r.EndpointType == "") {
 		if r.EndpointID == "" {
 			r.EndpointID = rawjson.StringView(rawjson.Get(dataObj, "endpoint_id"))
@@ -165,6 +184,22 @@ func DecodeRecord(stream Stream, tenant string, data []byte, start int) (Record,
 		return r, i, fmt.Errorf("item has no id")
 	}
 	return r, i, nil
+}
+
+// ValidUTF8 returns b with every byte that is not part of valid UTF-8
+// replaced by U+FFFD (encoding/json's rule: one replacement per bad byte).
+func ValidUTF8(b []byte) []byte {
+	out := make([]byte, 0, len(b)+8)
+	for len(b) > 0 {
+		r, size := utf8.DecodeRune(b)
+		if r == utf8.RuneError && size == 1 {
+			out = utf8.AppendRune(out, utf8.RuneError)
+		} else {
+			out = append(out, b[:size]...)
+		}
+		b = b[size:]
+	}
+	return out
 }
 
 // setField stores a top-level member the record keeps typed. key is the raw

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -130,6 +131,8 @@ type partTracker struct {
 
 type runner struct {
 	o        Options
+	failedMu sync.Mutex
+	failed   []string // partitions that failed in the current pass
 	log      *slog.Logger
 	workers  []*sinkWorker
 	inflight chan struct{}
@@ -226,7 +229,11 @@ func Run(ctx context.Context, o Options) (Stats, error) {
 	// Drain: wait until every in-flight page is committed, or give up.
 	drained := r.waitIdle(o.DrainTimeout)
 	if !drained {
-		r.log.Error(fmt.Sprintf("shutdown: %d page(s) were not delivered within %s; their cursors are not committed and they will be pulled again next run", len(r.inflight), o.DrainTimeout))
+		msg := fmt.Sprintf("shutdown: %d page(s) were not delivered within %s; their cursors are not committed and they will be pulled again next run", len(r.inflight), o.DrainTimeout)
+		r.log.Error(msg)
+		if runErr == nil {
+			runErr = &UndeliveredError{msg}
+		}
 	}
 	stopDelivery()
 	for _, w := range r.workers {
@@ -265,7 +272,7 @@ func (r *runner) passes(ctx context.Context) error {
 				return err
 			}
 			if failed > 0 {
-				return fmt.Errorf("%d partition(s) could not be pulled completely (see the errors above); their cursors stay where delivery ended", failed)
+				return &PartitionsFailedError{Partitions: r.failedNames()}
 			}
 			return nil
 		}
@@ -297,11 +304,35 @@ func (r *runner) pass(ctx context.Context) (failed int, err error) {
 		}
 		return 0, fmt.Errorf("list partitions: %w", err)
 	}
-	failed = r.schedule(ctx, parts)
+	r.failedMu.Lock()
+	r.failed = r.failed[:0]
+	unpullable := 0
+	if u, ok := r.o.Source.(Unpullable); ok {
+		for _, what := range u.Unpullable() {
+			unpullable++
+			r.failed = append(r.failed, what)
+		}
+	}
+	r.failedMu.Unlock()
+	failed = r.schedule(ctx, parts) + unpullable
 	if r.o.Once {
 		r.waitIdleCtx(ctx)
 	}
 	return failed, nil
+}
+
+func (r *runner) failedNames() []string {
+	r.failedMu.Lock()
+	defer r.failedMu.Unlock()
+	return append([]string(nil), r.failed...)
+}
+
+// PartitionsFailedError says which partitions a -once pass could not pull
+// completely; their cursors stay where delivery ended.
+type PartitionsFailedError struct{ Partitions []string }
+
+func (e *PartitionsFailedError) Error() string {
+	return fmt.Sprintf("%d partition(s) could not be pulled completely (see the errors above), their cursors stay where delivery ended: %s", len(e.Partitions), strings.Join(e.Partitions, ", "))
 }
 
 // waitIdleCtx waits until no page is in flight or ctx ends.
@@ -370,7 +401,13 @@ func (r *runner) pullPartition(ctx context.Context, p Partition, maxPages int) (
 		}
 		r.budget.add(int64(page.Bytes))
 		r.log.Log(ctx, LevelLogPlus, fmt.Sprintf("Pulled %d %s for %s", len(page.Records), p.Stream.Plural(), p.TenantLabel()), "source", sourceName(p.Stream))
-		r.submit(page)
+		if err := r.submit(ctx, page); err != nil {
+			// The page was held back (not committed, not delivered): the
+			// next pass pulls it again from pos.
+			r.budget.release(int64(page.Bytes))
+			<-r.inflight
+			return false, err
+		}
 		pos = Position{Cursor: page.Cursor}
 		r.mu.Lock()
 		r.fetchPos[p.Key()] = pos
@@ -392,6 +429,9 @@ func (r *runner) fetch(ctx context.Context, p Partition, pos Position) (*Page, e
 			}
 		}
 		page, err := r.o.Source.Fetch(ctx, p, pos)
+		if err == nil {
+			err = cursorFault(page, pos)
+		}
 		if err == nil {
 			page.Partition = p
 			lbl := []string{p.Tenant, string(p.Stream)}
@@ -416,8 +456,37 @@ func (r *runner) fetch(ctx context.Context, p Partition, pos Position) (*Page, e
 	return nil, lastErr
 }
 
-// submit runs the stages over a page and hands it to the sinks.
-func (r *runner) submit(page *Page) {
+// UndeliveredError says a stop's drain timeout ran out with pages still
+// undelivered (not committed: they are pulled again next run).
+type UndeliveredError struct{ msg string }
+
+func (e *UndeliveredError) Error() string { return e.msg }
+
+// CursorFaultError is a SIEM page whose next_cursor cannot be committed:
+// empty, or the cursor just sent while has_more says there is more (the
+// partition would loop on it forever). The page is not used.
+type CursorFaultError struct{ Reason string }
+
+func (e *CursorFaultError) Error() string { return "API fault: " + e.Reason }
+
+func cursorFault(page *Page, pos Position) error {
+	switch {
+	case page.Cursor == "":
+		return &CursorFaultError{"the page has no next_cursor (an empty cursor is never committed)"}
+	case page.HasMore && pos.Cursor != "" && page.Cursor == pos.Cursor:
+		return &CursorFaultError{"next_cursor is the cursor just sent while has_more is true (the partition would loop on it)"}
+	}
+	return nil
+}
+
+// submit runs the stages over a page and hands it to the sinks. An error
+// means the page was held back: a record could not be dead-lettered, so
+// the page is neither delivered nor committed.
+func (r *runner) submit(ctx context.Context, page *Page) error {
+	out, err := r.runStages(ctx, page)
+	if err != nil {
+		return err
+	}
 	key := page.Partition.Key()
 	r.mu.Lock()
 	tr := r.trackers[key]
@@ -425,14 +494,13 @@ func (r *runner) submit(page *Page) {
 		tr = &partTracker{}
 		r.trackers[key] = tr
 	}
-	ps := &pageState{page: page, seq: tr.next}
+	ps := &pageState{page: page, seq: tr.next, out: out}
 	tr.next++
 	tr.queue = append(tr.queue, ps)
 	r.mu.Unlock()
 
 	r.stats.pages.Add(1)
 	r.stats.records.Add(int64(len(page.Records)))
-	ps.out = r.runStages(page)
 
 	// Fan out. pending counts sinks that got records, plus one for this
 	// function so the page cannot finish before every chunk is queued.
@@ -448,16 +516,30 @@ func (r *runner) submit(page *Page) {
 		w.in <- chunk{ps: ps, recs: recs}
 	}
 	r.partDone(ps)
+	return nil
 }
 
-// runStages applies the stages to every record of the page.
-func (r *runner) runStages(page *Page) []*Record {
+// runStages dead-letters the page's rejected items and applies the stages
+// to every record. It fails only when a dead-letter write kept failing until
+// ctx ended: then the page must be held back.
+func (r *runner) runStages(ctx context.Context, page *Page) ([]*Record, error) {
+	if len(page.Rejected) > 0 {
+		recs := make([]*Record, len(page.Rejected))
+		reasons := make([]error, len(page.Rejected))
+		for i, rj := range page.Rejected {
+			recs[i] = &Record{Stream: page.Partition.Stream, Tenant: page.Partition.Tenant, ID: rj.ID, Raw: rj.Raw}
+			reasons[i] = errors.New(rj.Reason)
+		}
+		if err := r.deadLetterHold(ctx, "source", recs, reasons); err != nil {
+			return nil, err
+		}
+	}
 	out := make([]*Record, 0, len(page.Records))
 	if len(r.o.Stages) == 0 {
 		for i := range page.Records {
 			out = append(out, &page.Records[i])
 		}
-		return out
+		return out, nil
 	}
 	cur := make([]*Record, 0, 4)
 	next := make([]*Record, 0, 4)
@@ -476,7 +558,9 @@ func (r *runner) runStages(page *Page) []*Record {
 				next, err = st.Stage.Process(rec, next)
 				if err != nil {
 					next = next[:before]
-					r.deadLetter("", st.Name, []*Record{rec}, []error{fmt.Errorf("stage %s: %w", st.Name, err)})
+					if err := r.deadLetterHold(ctx, st.Name, []*Record{rec}, []error{fmt.Errorf("stage %s: %w", st.Name, err)}); err != nil {
+						return nil, err
+					}
 					continue
 				}
 				if len(next) == before {
@@ -488,21 +572,26 @@ func (r *runner) runStages(page *Page) []*Record {
 		}
 		out = append(out, cur...)
 	}
-	return out
+	return out, nil
 }
 
-// deadLetter writes records to the dead-letter file. If even that fails the
-// process cannot keep its promise, so it stops delivery of the page: the
-// error is logged and the records are retried by the caller's policy.
-func (r *runner) deadLetter(sink, stage string, recs []*Record, reasons []error) error {
-	if err := r.o.DeadLetter.Write(sink, stage, recs, reasons); err != nil {
-		r.log.Error(err.Error())
-		return err
+// deadLetterHold writes records a stage (or the source) refused to the
+// dead-letter file. A failed write (state disk full) is retried with backoff
+// like a failed sink write, holding the page back meanwhile; if ctx ends
+// first the error is returned and the page must not be committed.
+func (r *runner) deadLetterHold(ctx context.Context, stage string, recs []*Record, reasons []error) error {
+	for attempt := 1; ; attempt++ {
+		err := r.o.DeadLetter.Write("", stage, recs, reasons)
+		if err == nil {
+			break
+		}
+		wait := backoff(attempt, 100*time.Millisecond, 10*time.Second)
+		r.log.Error(fmt.Sprintf("%v — the page of %s %s (tenant %s) is held back until it can be written; retrying in %s", err, recs[0].Stream, recs[0].ID, recs[0].Tenant, wait.Round(time.Millisecond)))
+		if !sleepCtx(ctx, wait) {
+			return fmt.Errorf("page held back, not committed: %w", err)
+		}
 	}
-	who := sink
-	if who == "" {
-		who = "stage:" + stage
-	}
+	who := "stage:" + stage
 	r.o.Metrics.DeadLetters.WithLabelValues(who).Add(float64(len(recs)))
 	r.stats.dlq.Add(int64(len(recs)))
 	for i, rec := range recs {
@@ -549,11 +638,9 @@ func (r *runner) ackLoop() {
 		now := r.o.Now()
 		p := last.page.Partition
 		r.o.Checkpoints.Set(key, Checkpoint{Cursor: last.page.Cursor, SavedAt: now, TenantName: p.TenantName})
-		r.o.Metrics.observeCommit(p, now)
 		r.mu.Lock()
 		r.unflushed[key] = p
 		r.mu.Unlock()
-		r.warned.Delete(key)
 		r.toRelease.Add(int64(len(ready)))
 		for _, done := range ready {
 			r.relBytes.Add(int64(done.page.Bytes))
@@ -569,19 +656,57 @@ func (r *runner) ackLoop() {
 // commits, and only then frees the pages' in-flight slots: delivered but
 // uncommitted pages count against MaxInflightPages, so a crash repeats at
 // most that many pages.
+//
+// A commit that fails (state disk full or read-only) keeps the slots: after
+// at most MaxInflightPages pages pulling stops, /readyz turns red, an ERROR
+// is logged every minute, and the commit is retried with backoff.
 func (r *runner) commitLoop(stop <-chan struct{}) {
+	var (
+		failures  int
+		lastLog   time.Time
+		retry     <-chan time.Time
+		failStart time.Time
+	)
 	commit := func() {
 		n, nb := r.toRelease.Swap(0), r.relBytes.Swap(0)
-		defer r.budget.release(nb)
 		r.mu.Lock()
 		flushed := r.unflushed
 		r.unflushed = map[string]Partition{}
 		r.mu.Unlock()
 		if err := r.o.Checkpoints.Flush(); err != nil {
-			r.log.Error(err.Error())
-		} else {
-			r.boardCommitted(flushed)
+			// Nothing reached disk: the pages stay in flight (slots and bytes).
+			r.toRelease.Add(n)
+			r.relBytes.Add(nb)
+			r.mu.Lock()
+			for k, p := range flushed {
+				r.unflushed[k] = p
+			}
+			r.mu.Unlock()
+			failures++
+			if failures == 1 {
+				failStart = r.o.Now()
+			}
+			r.o.Metrics.setCommitFailing(err)
+			if failures == 1 || time.Since(lastLog) >= time.Minute {
+				lastLog = time.Now()
+				r.log.Error(fmt.Sprintf("%v — checkpoints cannot be committed (failing since %s, %d attempt(s)); pulling stops once %d page(s) wait for a commit, /readyz is red, nothing is lost: fix the state_dir (disk full? read-only?)",
+					err, failStart.UTC().Format(time.RFC3339), failures, r.o.MaxInflightPages))
+			}
+			retry = time.After(backoff(min(failures, 6), 500*time.Millisecond, 30*time.Second))
+			return
 		}
+		if failures > 0 {
+			r.log.Info(fmt.Sprintf("checkpoints committed again after %d failed attempt(s)", failures))
+		}
+		failures, retry = 0, nil
+		r.o.Metrics.setCommitFailing(nil)
+		for k, p := range flushed {
+			cp, _ := r.o.Checkpoints.DurableGet(k)
+			r.o.Metrics.observeCommit(p, cp.SavedAt)
+			r.warned.Delete(k)
+		}
+		r.boardCommitted(flushed)
+		r.budget.release(nb)
 		for ; n > 0; n-- {
 			<-r.inflight
 		}
@@ -589,7 +714,12 @@ func (r *runner) commitLoop(stop <-chan struct{}) {
 	}
 	for {
 		select {
+		case <-retry:
+			commit()
 		case <-r.commitSig:
+			if retry != nil {
+				continue // failing: the retry timer decides
+			}
 			t0 := time.Now()
 			commit()
 			// Coalesce: pages finishing in the next moment share one
@@ -626,7 +756,7 @@ func (r *runner) waitIdle(timeout time.Duration) bool {
 // getting old (a sink stuck for most of a day).
 func (r *runner) checkWindow() {
 	now := r.o.Now()
-	for key, cp := range r.o.Checkpoints.All() {
+	for key, cp := range r.o.Checkpoints.Durable() {
 		age := now.Sub(cp.SavedAt)
 		r.mu.Lock()
 		p, ok := r.parts[key]

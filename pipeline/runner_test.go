@@ -368,11 +368,24 @@ func TestShutdownDoesNotCommitUndelivered(t *testing.T) {
 	dlq, _ := OpenDeadLetter(dir)
 	defer dlq.Close()
 	ctx, cancel := context.WithCancel(context.Background())
-	time.AfterFunc(100*time.Millisecond, cancel)
+	go func() { // stop once a write has failed: pages are in flight
+		for {
+			s.mu.Lock()
+			w := s.writes
+			s.mu.Unlock()
+			if w > 0 {
+				cancel()
+				return
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}()
 	_, err := Run(ctx, Options{Source: src, Checkpoints: cps, DeadLetter: dlq, DrainTimeout: 200 * time.Millisecond,
 		Sinks: []SinkSpec{{Name: "s", Sink: s, Retry: fastRetry()}}, NextPass: func() (bool, time.Duration) { return true, time.Hour }})
-	if err != nil {
-		t.Fatal(err)
+	// Pages still undelivered at the drain timeout: an error (exit 1), not success.
+	var ue *UndeliveredError
+	if !errors.As(err, &ue) {
+		t.Fatalf("error %v, want *UndeliveredError", err)
 	}
 	if _, ok := cps.Get(src.parts[0].Key()); ok {
 		t.Fatal("a cursor was committed although nothing was delivered")

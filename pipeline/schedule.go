@@ -44,8 +44,12 @@ func (r *runner) schedule(ctx context.Context, parts []Partition) (failed int) {
 				more, err := r.pullPartition(ctx, p, r.o.PagesPerTurn)
 				switch {
 				case err != nil && ctx.Err() == nil:
+					r.failedMu.Lock()
+					r.failed = append(r.failed, p.String())
+					r.failedMu.Unlock()
 					r.o.Metrics.Board.Failed(p.Tenant, p.TenantName, string(p.Stream), err.Error(), r.o.Now())
-					r.log.Error(fmt.Sprintf("pull %s: %v", p, err), "source", sourceName(p.Stream))
+					r.o.Metrics.PartitionFailures.WithLabelValues(p.Tenant, string(p.Stream)).Inc()
+					r.log.Error(fmt.Sprintf("pull %s: %v — failed for this pass, retried next pass from its last committed cursor", p, err), "source", sourceName(p.Stream), "tenant", p.Tenant, "stream", p.Stream.Plural())
 					finish(true)
 				case more && ctx.Err() == nil:
 					queue <- p

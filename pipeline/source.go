@@ -44,6 +44,24 @@ type Page struct {
 	Cursor    string // next_cursor: where the next fetch starts
 	HasMore   bool   // more items are ready now: fetch again at once
 	Bytes     int    // size of the response body, for metrics
+	// Rejected are items the source could not turn into records (not an
+	// object, no id, a broken key): they are dead-lettered with their
+	// reason and raw bytes, and the rest of the page goes on.
+	Rejected []Rejected
+}
+
+// Rejected is one malformed API item.
+type Rejected struct {
+	ID     string // may be empty
+	Raw    []byte // the item as received
+	Reason string
+}
+
+// Unpullable is optionally implemented by a Source that had to leave out
+// some of what it should pull (a tenant refused for an untrusted host):
+// each entry counts as a failed partition of the pass.
+type Unpullable interface {
+	Unpullable() []string
 }
 
 // Source pulls pages from Sophos Central (or the emulator).

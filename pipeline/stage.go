@@ -11,7 +11,8 @@ type Stage interface {
 // page's records have been delivered by every sink (dedupe remembers only
 // delivered ids; auto-acknowledge acts only after delivery). Delivered is
 // called once per page, in page order per partition, before its checkpoint is
-// committed, with the records as they left the stages.
+// committed, with the records as they left the stages — including those a
+// sink dead-lettered or no sink routed: Record.WasDelivered tells them apart.
 type DeliveryObserver interface {
 	Delivered(records []*Record)
 }

@@ -5,6 +5,7 @@
 package sinks
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/url"
@@ -28,9 +29,12 @@ import (
 
 // Factory builds one sink type.
 type Factory struct {
-	Type  string
-	Doc   string
-	build func(c config.Component, prefix string, log *slog.Logger) (pipeline.Sink, string, error)
+	Type string
+	Doc  string
+	// Defaults returns the sink's config struct with its defaults (for the
+	// config schema).
+	Defaults func() any
+	build    func(c config.Component, prefix string, log *slog.Logger) (pipeline.Sink, string, error)
 }
 
 // Table lists every sink type.
@@ -152,7 +156,7 @@ type validator[C any] interface {
 
 // entry adapts a sink package's Config/DefaultConfig/Validate/New to the table.
 func entry[C any, PC validator[C], S pipeline.Sink](typ, doc string, def func() C, newFn func(string, C, *slog.Logger) (S, error), describe func(C) string) Factory {
-	return Factory{Type: typ, Doc: doc, build: func(comp config.Component, prefix string, log *slog.Logger) (pipeline.Sink, string, error) {
+	return Factory{Type: typ, Doc: doc, Defaults: func() any { return def() }, build: func(comp config.Component, prefix string, log *slog.Logger) (pipeline.Sink, string, error) {
 		cfg := def()
 		node := comp.Node
 		if node == nil && comp.Fields != nil {
@@ -167,7 +171,16 @@ func entry[C any, PC validator[C], S pipeline.Sink](typ, doc string, def func() 
 			}
 		}
 		if err := PC(&cfg).Validate(); err != nil {
-			return nil, "", &config.FieldError{Line: comp.Line, Key: prefix, Msg: err.Error()}
+			// one error per bad key, each with the sink's line and path
+			var list config.Errors
+			if !errors.As(err, &list) {
+				return nil, "", &config.FieldError{Line: comp.Line, Key: prefix, Msg: err.Error()}
+			}
+			out := make(config.Errors, len(list))
+			for i, e := range list {
+				out[i] = &config.FieldError{Line: comp.Line, Key: prefix, Msg: e.Error()}
+			}
+			return nil, "", out
 		}
 		s, err := newFn(comp.Name, cfg, log)
 		if err != nil {

@@ -41,3 +41,25 @@ func TestHTTPSinkTypes(t *testing.T) {
 		}
 	}
 }
+
+// TestEveryValidateErrorNamesItsSink: a sink with several bad keys gets
+// each reported with the sink's key path (and line), not only the first.
+func TestEveryValidateErrorNamesItsSink(t *testing.T) {
+	var comp config.Component
+	if err := yaml.Unmarshal([]byte("name: hec\ntype: splunk_hec\nurl: https://splunk:8088\ntoken: t\nack: true\nack_timeout: 50ms\n"), &comp); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err := Build(comp, "sinks[3]", nil)
+	if err == nil {
+		t.Fatal("no error")
+	}
+	lines := strings.Split(err.Error(), "\n")
+	if len(lines) < 2 {
+		t.Fatalf("want the ack_timeout and ack_poll_interval errors, got %v", err)
+	}
+	for _, l := range lines {
+		if !strings.Contains(l, "sinks[3]: ") {
+			t.Errorf("%q does not name the sink", l)
+		}
+	}
+}

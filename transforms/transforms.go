@@ -39,6 +39,9 @@ type Factory struct {
 	// New decodes node strictly (prefix names it in errors), validates and
 	// builds the stage.
 	New func(node *yaml.Node, prefix string, env Env) (pipeline.Stage, error)
+	// Defaults returns the stage's config struct with its defaults (for the
+	// config schema).
+	Defaults func() any
 }
 
 // CommonKeys are handled by the pipeline, not by the stages.
@@ -47,9 +50,10 @@ var CommonKeys = []string{"type", "streams", "name"}
 // Table lists every stage type.
 var Table = []Factory{
 	{
-		Type:    "filter",
-		Doc:     "keep or drop records: types (exact, prefix::, glob), exclude_types, min_severity, tenants, groups, field {path, equals|matches|regex}, light, when / drop_when conditions",
-		Example: "type: filter\nmin_severity: medium\nlight: true\ndrop_when: 'tenant in (\"lab\")'",
+		Type:     "filter",
+		Defaults: func() any { return filter.DefaultConfig() },
+		Doc:      "keep or drop records: types (exact, prefix::, glob), exclude_types, min_severity, tenants, groups, field {path, equals|matches|regex}, light, when / drop_when conditions",
+		Example:  "type: filter\nmin_severity: medium\nlight: true\ndrop_when: 'tenant in (\"lab\")'",
 		New: func(node *yaml.Node, prefix string, env Env) (pipeline.Stage, error) {
 			c := filter.DefaultConfig()
 			if err := decode(node, &c, prefix); err != nil {
@@ -60,9 +64,10 @@ var Table = []Factory{
 		},
 	},
 	{
-		Type:    "fields",
-		Doc:     "edit the raw item: rename (from: to), set, add (only if absent), drop, with dotted paths; values may use ${stream}, ${tenant}, ${env:NAME}",
-		Example: "type: fields\nrename: {location: host.name}\nadd: {collector: site-a}\ndrop: [customer_id]",
+		Type:     "fields",
+		Defaults: func() any { return fields.DefaultConfig() },
+		Doc:      "edit the raw item: rename (from: to), set, add (only if absent), drop, with dotted paths; values may use ${stream}, ${tenant}, ${env:NAME}",
+		Example:  "type: fields\nrename: {location: host.name}\nadd: {collector: site-a}\ndrop: [customer_id]",
 		New: func(node *yaml.Node, prefix string, env Env) (pipeline.Stage, error) {
 			c := fields.DefaultConfig()
 			if err := decode(node, &c, prefix); err != nil {
@@ -73,9 +78,10 @@ var Table = []Factory{
 		},
 	},
 	{
-		Type:    "dedupe",
-		Doc:     "drop repeats of (stream, id) delivered within ttl (default 25h); memory bounded by max_entries; survives restarts in state_dir",
-		Example: "type: dedupe\nttl: 25h\nmax_entries: 2000000",
+		Type:     "dedupe",
+		Defaults: func() any { return dedupe.DefaultConfig() },
+		Doc:      "drop repeats of (stream, id) delivered within ttl (default 25h); memory bounded by max_entries; survives restarts in state_dir",
+		Example:  "type: dedupe\nttl: 25h\nmax_entries: 2000000",
 		New: func(node *yaml.Node, prefix string, env Env) (pipeline.Stage, error) {
 			c := dedupe.DefaultConfig()
 			if err := decode(node, &c, prefix); err != nil {

@@ -24,7 +24,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/sophos-connect/sophos-connect/sources/sophos/emulator"
@@ -242,8 +241,7 @@ sinks:
 	if err != nil {
 		return result{}, fmt.Errorf("collector: %v\n%s", err, stderr.String())
 	}
-	ru := cmd.ProcessState.SysUsage().(*syscall.Rusage)
-	cpu := time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	cpu := cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
 	return result{wall: wall, cpu: cpu, rssMiB: float64(hwm.Load()) / 1024}, nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"gopkg.in/yaml.v3"
 	"io"
 	"log/slog"
 	"path/filepath"
@@ -36,6 +37,29 @@ type assembly struct {
 	cluster   *cluster.Config // distributed mode; nil = on its own
 }
 
+func fileMode(c *config.Config) string {
+	if c.FileMode == "" {
+		return config.DefaultFileMode
+	}
+	return string(c.FileMode)
+}
+
+// inheritFileMode gives a txt/json sink without its own file_mode the
+// top-level one.
+func inheritFileMode(s config.Component, c *config.Config) {
+	if (s.Type != "txt" && s.Type != "json") || s.Node == nil || s.Node.Kind != yaml.MappingNode {
+		return
+	}
+	for i := 0; i+1 < len(s.Node.Content); i += 2 {
+		if s.Node.Content[i].Value == "file_mode" {
+			return
+		}
+	}
+	s.Node.Content = append(s.Node.Content,
+		&yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: "file_mode", Line: s.Line},
+		&yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: fileMode(c), Line: s.Line})
+}
+
 // seedSinks turns the seed's file keys into txt/json sink components.
 func seedSinks(c *config.Config, streams []pipeline.Stream) []config.Component {
 	var out []config.Component
@@ -55,13 +79,13 @@ func seedSinks(c *config.Config, streams []pipeline.Stream) []config.Component {
 		if c.TxtFileCreation {
 			out = append(out, config.Component{
 				Name: "seed-" + st.Plural() + "-txt", Type: "txt", Streams: []string{st.Plural()}, Seed: true,
-				Fields: map[string]any{"path": join(txtName), "format": "txt", "rotate": rot},
+				Fields: map[string]any{"path": join(txtName), "format": "txt", "rotate": rot, "file_mode": fileMode(c)},
 			})
 		}
 		if c.JSONFileCreation {
 			out = append(out, config.Component{
 				Name: "seed-" + st.Plural() + "-json", Type: "json", Streams: []string{st.Plural()}, Seed: true,
-				Fields: map[string]any{"path": join(jsonName), "layout": "array", "rotate": rot},
+				Fields: map[string]any{"path": join(jsonName), "layout": "array", "rotate": rot, "file_mode": fileMode(c)},
 			})
 		}
 	}
@@ -119,6 +143,9 @@ func assemble(c *config.Config, streams []pipeline.Stream, log *slog.Logger, dry
 		errs = append(errs, err)
 	} else {
 		as.cluster = cc
+	}
+	for _, s := range c.Sinks {
+		inheritFileMode(s, c)
 	}
 	for i, s := range comps {
 		prefix := "sinks[" + fmt.Sprint(i-len(comps)+len(c.Sinks)) + "]"
@@ -279,6 +306,7 @@ func sophosConfig(c *config.Config) sophos.Config {
 		APIHost:               c.Sophos.APIHost,
 		Tenants:               c.Sophos.Tenants,
 		CAFile:                c.Sophos.CAFile,
+		TrustedHosts:          c.Sophos.TrustedHosts,
 		FromDateOffsetMinutes: c.Sophos.FromDateOffsetMinutes,
 		Timeout:               c.Sophos.Timeout.D(),
 		Concurrency:           int(c.Workers), // 0 = auto: adaptive

@@ -75,6 +75,9 @@ func (a *app) cmdValidate(ctx context.Context, g *globals, args []string) error 
 		fmt.Fprintf(w, "   ├─► sink %s (%s)  [%s]  %s\n", s.Name, s.Type, s.Routes, s.Desc)
 	}
 	fmt.Fprintf(w, "\ndead letters: %s/dead-letter.ndjson\n", strings.TrimRight(c.StateDir, "/"))
+	for _, k := range c.InsecureTLS() {
+		fmt.Fprintf(w, "WARNING: %s\n", insecureWarning(k))
+	}
 	if errs := checkOutputPaths(w, outputPaths(c, streams)); len(errs) > 0 {
 		return fmt.Errorf("%d path(s) above cannot be written by this user: create the directories or fix their owner and mode", len(errs))
 	}
@@ -142,6 +145,15 @@ func (a *app) cmdState(ctx context.Context, g *globals, args []string) error {
 		}
 		return a.printCheckpoints(all)
 	case "reset":
+		lock, err := pipeline.LockStateDir(c.StateDir, "state reset")
+		if err != nil {
+			return err
+		}
+		defer lock.Unlock()
+		// Read again under the lock: a collector may have committed since.
+		if cps, err = pipeline.OpenCheckpoints(c.StateDir); err != nil {
+			return err
+		}
 		tenant, stream, err := resetArgs(rest)
 		if err != nil {
 			return err

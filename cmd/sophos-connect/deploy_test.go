@@ -5,7 +5,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 
 	"github.com/sophos-connect/sophos-connect/sources/sophos/emulator"
@@ -105,9 +104,9 @@ func TestMigrateOutputRefusesAndKeepsOwner(t *testing.T) {
 		t.Fatal(e)
 	}
 	st, _ := os.Stat(out)
-	sys := st.Sys().(*syscall.Stat_t)
-	if st.Mode().Perm() != 0o640 || int(sys.Uid) != wantUID || int(sys.Gid) != wantGID {
-		t.Fatalf("after -force: mode %v uid %d gid %d, want 0640 %d %d", st.Mode().Perm(), sys.Uid, sys.Gid, wantUID, wantGID)
+	uid, gid := fileOwner(st)
+	if st.Mode().Perm() != 0o640 || uid != wantUID || gid != wantGID {
+		t.Fatalf("after -force: mode %v uid %d gid %d, want 0640 %d %d", st.Mode().Perm(), uid, gid, wantUID, wantGID)
 	}
 	if b, _ := os.ReadFile(out); !strings.Contains(string(b), "pull_time: 30") {
 		t.Fatalf("not replaced:\n%s", b)

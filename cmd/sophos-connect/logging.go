@@ -65,8 +65,7 @@ func (h *seedHandler) Handle(_ context.Context, r slog.Record) error {
 	if r.Level >= slog.LevelError {
 		b.WriteString("ERROR: ")
 	}
-	b.WriteString(r.Message)
-	b.WriteString(extra.String())
+	b.WriteString(redactLine(escapeControls(r.Message + extra.String())))
 	b.WriteString("\n")
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -93,7 +92,13 @@ func (h *seedHandler) WithGroup(string) slog.Handler { return h }
 // newLogger opens the log file (creating it with the seed's "New Log File
 // Created" line whatever the level) and returns a logger that writes to it
 // and to stderr. The returned closer closes the file.
-func newLogger(level string, logFile string, stderr io.Writer) (*slog.Logger, func(), error) {
+// mode (optional) is the log file's permission when it is created (file_mode;
+// default 0640).
+func newLogger(level string, logFile string, stderr io.Writer, mode ...os.FileMode) (*slog.Logger, func(), error) {
+	perm := os.FileMode(0o640)
+	if len(mode) > 0 {
+		perm = mode[0]
+	}
 	h := &seedHandler{mu: &sync.Mutex{}, level: parseLevel(level), source: "System", now: time.Now}
 	if stderr != nil {
 		h.outs = append(h.outs, stderr)
@@ -104,7 +109,7 @@ func newLogger(level string, logFile string, stderr io.Writer) (*slog.Logger, fu
 			return nil, nil, fmt.Errorf("log file %s: %w", logFile, err)
 		}
 		_, statErr := os.Stat(logFile)
-		f, err := os.OpenFile(logFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o640)
+		f, err := os.OpenFile(logFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, perm)
 		if err != nil {
 			return nil, nil, fmt.Errorf("open log file %s: %w — check log_file_name and save_file_location", logFile, err)
 		}

@@ -16,13 +16,22 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/sophos-connect/sophos-connect/pipeline"
 )
 
-// Exit codes (SPEC §2).
+// Exit codes (SPEC §2, README "Exit codes"): the one place they are defined.
 const (
-	exitOK      = 0
+	// exitOK: everything pulled was delivered or durably buffered.
+	exitOK = 0
+	// exitRuntime: a runtime failure, some partition failed, or pages were
+	// still undelivered when a stop's drain timeout ran out.
 	exitRuntime = 1
-	exitUsage   = 2
+	// exitUsage: a usage or configuration error, or state_dir in use.
+	exitUsage = 2
+	// exitIncomplete: the run completed, but records were dead-lettered or
+	// remain in disk buffers (see the dead-letter file / `replay dlq`).
+	exitIncomplete = 3
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -47,6 +56,9 @@ type app struct {
 }
 
 func main() {
+	if runningAsService() { // started by the Windows service manager
+		os.Exit(runService(os.Args[1:]))
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	// SIGHUP is caught from the first instant: its default action would
 	// kill a collector that logrotate signals while it starts.
@@ -122,6 +134,8 @@ var commands = map[string]func(a *app, ctx context.Context, g *globals, args []s
 	"alerts":    (*app).cmdAlerts,
 	"replay":    (*app).cmdReplay,
 	"status":    (*app).cmdStatus,
+	"service":   (*app).cmdService,
+	"schema":    (*app).cmdSchema,
 	"help":      func(a *app, _ context.Context, _ *globals, _ []string) error { a.usage(a.stdout); return nil },
 }
 
@@ -170,7 +184,15 @@ func (a *app) exitCode(err error) int {
 	}
 	var ue usageError
 	var ce configError
+	var inUse *pipeline.StateDirInUseError
+	var inc incompleteError
 	switch {
+	case errors.As(err, &inUse):
+		fmt.Fprintf(a.stderr, "sophos-connect: %v\n", err)
+		return exitUsage
+	case errors.As(err, &inc):
+		fmt.Fprintf(a.stderr, "sophos-connect: %v\n", err)
+		return exitIncomplete
 	case errors.As(err, &ue):
 		fmt.Fprintf(a.stderr, "sophos-connect: %v\nRun `sophos-connect -h` for the flags and commands.\n", err)
 		return exitUsage
@@ -181,6 +203,12 @@ func (a *app) exitCode(err error) int {
 	fmt.Fprintf(a.stderr, "sophos-connect: %v\n", err)
 	return exitRuntime
 }
+
+// incompleteError ends a run that completed but left records dead-lettered
+// or in disk buffers (exit code 3).
+type incompleteError struct{ msg string }
+
+func (e incompleteError) Error() string { return e.msg }
 
 func indent(s string) string {
 	lines := strings.Split(s, "\n")
@@ -257,8 +285,12 @@ Commands:
   replay dlq [-sink NAME]                send the dead-letter file's records again once the cause is fixed
   status [-addr HOST:PORT] [-json]       a running collector's status page as tables (else what the state dir holds)
   migrate sophos.conf [-o FILE [-force]] convert the seed's sophos.conf to YAML (-force replaces FILE, keeping its owner and mode)
+  service install -c FILE | uninstall | start | stop [-name NAME]
+                                         the Windows service (event log + the seed's log file)
+  schema                                 the config file's JSON Schema (draft 2020-12), for editors
   version                                version and build info
 
-Exit codes: 0 success, 1 runtime failure, 2 usage or configuration error.
+Exit codes: 0 success, 1 runtime failure or failed partitions, 2 usage or configuration error (or state_dir
+in use), 3 completed but records were dead-lettered or remain in disk buffers.
 `)
 }

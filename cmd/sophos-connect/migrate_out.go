@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"syscall"
 )
 
 // writeMigrated writes migrate's YAML to path atomically. A new file gets
@@ -25,9 +24,7 @@ func writeMigrated(path string, data []byte, force bool) error {
 			return fmt.Errorf("migrate: %s is not a regular file", path)
 		}
 		mode = st.Mode().Perm()
-		if sys, ok := st.Sys().(*syscall.Stat_t); ok {
-			uid, gid = int(sys.Uid), int(sys.Gid)
-		}
+		uid, gid = fileOwner(st)
 	case !errors.Is(err, os.ErrNotExist):
 		return fmt.Errorf("migrate: %w", err)
 	}

@@ -56,8 +56,9 @@ func runOutage(t *testing.T, peer outagePeer) {
 	peer.down(t)
 	emu.AddItems(tenant, "event", 400)
 	emu.AddItems(tenant, "alert", 20)
-	if code, _, e := runApp(t, ctx, "-c", cfg, "-once"); code != 0 {
-		t.Fatalf("-once while the destination is down must still succeed with a disk buffer: %s", e)
+	// Completed, records buffered on disk: exit 3, naming them.
+	if code, _, e := runApp(t, ctx, "-c", cfg, "-once"); code != exitIncomplete || !strings.Contains(e, "remain in disk buffers") {
+		t.Fatalf("-once while the destination is down must complete with exit 3 (records in the disk buffer), got %d: %s", code, e)
 	}
 	// The other sinks kept receiving and the checkpoint moved on.
 	assertExactlyOnce(t, "json events during the outage", jsonArrayIDs(t, filepath.Join(dir, "sophos_events.json")), groundTruth(emu, "event"))

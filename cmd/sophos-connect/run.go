@@ -18,6 +18,7 @@ import (
 
 	"github.com/sophos-connect/sophos-connect/config"
 	"github.com/sophos-connect/sophos-connect/pipeline"
+	"github.com/sophos-connect/sophos-connect/pipeline/buffer"
 	"github.com/sophos-connect/sophos-connect/sources/sophos"
 	"github.com/sophos-connect/sophos-connect/sources/sophos/autoack"
 	"github.com/sophos-connect/sophos-connect/status"
@@ -30,6 +31,7 @@ func loadConfig(g *globals) (*config.Config, error) {
 	if err != nil {
 		return nil, configError{err}
 	}
+	redactInLogs(c.Sophos.ClientSecret.Value())
 	return c, nil
 }
 
@@ -57,7 +59,8 @@ func (a *app) cmdRun(ctx context.Context, g *globals) error {
 		return usageError{"-timeout must be positive, e.g. 10m"}
 	}
 	for {
-		log, closeLog, err := newLogger(c.LogLevel, logFilePath(c), a.stderr)
+		mode, _ := c.FileMode.Mode() // validated with the config
+		log, closeLog, err := newLogger(c.LogLevel, logFilePath(c), a.stderr, mode)
 		if err != nil {
 			return err
 		}
@@ -147,7 +150,15 @@ func (a *app) collect(ctx context.Context, c *config.Config, g *globals, o colle
 	if len(streams) == 0 {
 		return configError{fmt.Errorf("%s: the stream chosen on the command line is disabled under sources", c.File)}
 	}
+	lock, err := pipeline.LockStateDir(c.StateDir, runWhat(o.once))
+	if err != nil {
+		return err
+	}
+	defer lock.Unlock()
 	log.Info("Configurations: " + describeConfig(c, streams))
+	for _, k := range c.InsecureTLS() {
+		log.Warn("WARNING: " + insecureWarning(k))
+	}
 	// -timeout: pulling stops early enough to leave a fifth of the time
 	// (at most 30 s) for delivering the pages in flight.
 	var deadline time.Time
@@ -196,11 +207,14 @@ func (a *app) collect(ctx context.Context, c *config.Config, g *globals, o colle
 	if err != nil {
 		return configError{err}
 	}
-	dlq, err := pipeline.OpenDeadLetter(c.StateDir)
+	dlq, err := pipeline.OpenDeadLetter(c.StateDir, pipeline.DeadLetterOptions{MaxBytes: int64(c.DeadLetter.MaxBytes)})
 	if err != nil {
 		return err
 	}
 	defer dlq.Close()
+	if dlq.Repaired > 0 {
+		log.Warn(fmt.Sprintf("%s: cut %d byte(s) of a torn last line (a write that never completed; its page was not committed and is pulled again)", dlq.Path(), dlq.Repaired))
+	}
 	as, err := assemble(c, streams, log, false)
 	if err != nil {
 		return configError{err}
@@ -348,7 +362,8 @@ func (a *app) collect(ctx context.Context, c *config.Config, g *globals, o colle
 	if nc := next.Load(); nc != nil && ctx.Err() == nil && err == nil {
 		return reloadRequest{nc}
 	}
-	if err == nil && o.timeout > 0 && ctx.Err() == nil && runCtx.Err() == context.DeadlineExceeded {
+	var undelivered *pipeline.UndeliveredError
+	if (err == nil || errors.As(err, &undelivered)) && o.timeout > 0 && ctx.Err() == nil && runCtx.Err() == context.DeadlineExceeded {
 		var parts []string
 		for _, s := range as.sinks {
 			if n := st.Undelivered[s.Name]; n > 0 {
@@ -361,7 +376,42 @@ func (a *app) collect(ctx context.Context, c *config.Config, g *globals, o colle
 		}
 		return fmt.Errorf("-timeout %s reached: %s", o.timeout, what)
 	}
+	if err == nil {
+		err = incomplete(dlq, as.buffered)
+	}
 	return err
+}
+
+// incomplete is the exit-3 outcome: the run completed, but records went to
+// the dead-letter file or are still waiting in disk buffers.
+func incomplete(dlq *pipeline.DeadLetter, buffered []*buffer.Sink) error {
+	var pending int64
+	for _, b := range buffered {
+		pending += b.Pending()
+	}
+	n := dlq.Count()
+	if n == 0 && pending == 0 {
+		return nil
+	}
+	var parts []string
+	if n > 0 {
+		parts = append(parts, fmt.Sprintf("%d record(s) were dead-lettered to %s (fix the cause, then `sophos-connect replay dlq`)", n, dlq.Path()))
+	}
+	if pending > 0 {
+		parts = append(parts, fmt.Sprintf("%d record(s) remain in disk buffers (delivered when the destination is back)", pending))
+	}
+	return incompleteError{"completed, but " + strings.Join(parts, "; ")}
+}
+
+func insecureWarning(key string) string {
+	return key + ": insecure_skip_verify is true — the server's certificate is not verified, so anyone on the path can read and change this traffic; use ca_file instead"
+}
+
+func runWhat(once bool) string {
+	if once {
+		return "-once"
+	}
+	return "run"
 }
 
 func containsStream(list []pipeline.Stream, s pipeline.Stream) bool {
@@ -432,6 +482,10 @@ func serveMetrics(addr string, m *pipeline.Metrics, ready *atomic.Bool, log *slo
 	mux.HandleFunc("/readyz", func(w http.ResponseWriter, r *http.Request) {
 		if !ready.Load() {
 			http.Error(w, "not ready: authenticating and checking sinks", http.StatusServiceUnavailable)
+			return
+		}
+		if e := m.CommitError(); e != "" {
+			http.Error(w, "not ready: checkpoints cannot be committed: "+e, http.StatusServiceUnavailable)
 			return
 		}
 		fmt.Fprintln(w, "ready")

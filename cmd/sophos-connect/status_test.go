@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -40,20 +41,15 @@ func getStatus(t *testing.T, addr string) (status.Status, []byte) {
 		return status.Status{}, nil
 	}
 	defer resp.Body.Close()
-	var buf strings.Builder
-	b := make([]byte, 32<<10)
-	for {
-		n, err := resp.Body.Read(b)
-		buf.Write(b[:n])
-		if err != nil {
-			break
-		}
-	}
+	b, err := io.ReadAll(resp.Body)
 	var st status.Status
-	if err := json.Unmarshal([]byte(buf.String()), &st); err != nil {
+	if err == nil {
+		err = json.Unmarshal(b, &st)
+	}
+	if err != nil {
 		t.Fatalf("/status.json: %v", err)
 	}
-	return st, []byte(buf.String())
+	return st, b
 }
 
 // startStatusCollector runs a collector with metrics_addr against a partner
@@ -156,10 +152,12 @@ func TestStatusJSONFromCollector(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pageBody := make([]byte, 1<<20)
-	n, _ := page.Body.Read(pageBody)
+	pageBody, err := io.ReadAll(page.Body)
 	page.Body.Close()
-	for what, b := range map[string][]byte{"status.json": raw, "page": pageBody[:n]} {
+	if err != nil || len(pageBody) < 1000 {
+		t.Fatalf("status page: %d bytes, %v", len(pageBody), err)
+	}
+	for what, b := range map[string][]byte{"status.json": raw, "page": pageBody} {
 		if strings.Contains(string(b), testClientSecret) || strings.Contains(string(b), "Bearer") || strings.Contains(string(b), emu.AuthURL()) {
 			t.Errorf("%s leaks a credential or the auth URL", what)
 		}

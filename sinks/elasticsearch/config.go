@@ -20,13 +20,15 @@ type Config struct {
 	Addresses []string `yaml:"addresses"`
 	// CloudID is an Elastic Cloud deployment id (instead of addresses).
 	CloudID string `yaml:"cloud_id"`
-	// Username and Password authenticate with HTTP basic auth.
+	// Username authenticates with HTTP basic auth, with password.
 	Username string `yaml:"username"`
-	Password string `yaml:"password"`
+	// Password is the basic-auth password (write ${VAR} to read it from the environment).
+	Password config.Secret `yaml:"password"`
 	// APIKey is the base64 "id:api_key" value Elasticsearch returns as
 	// "encoded" (instead of username/password).
-	APIKey string     `yaml:"api_key"`
-	TLS    config.TLS `yaml:"tls"`
+	APIKey config.Secret `yaml:"api_key"`
+	// TLS is the CA, client certificate and server name for https addresses.
+	TLS config.TLS `yaml:"tls"`
 
 	// Index is the target index or data stream: ${stream} and ${tenant}
 	// are expanded per record, and %Y, %m, %d from the record's `when` (UTC).
@@ -42,8 +44,9 @@ type Config struct {
 	// pipeline in the cluster turns into its ECS document), ecs (that
 	// finished document, for clusters without the integration), or any
 	// other encoder.
-	Format    string `yaml:"format"`
-	CEFStrict bool   `yaml:"cef_strict"`
+	Format string `yaml:"format"`
+	// CEFStrict escapes newlines in the cef format, as the CEF specification requires (default false).
+	CEFStrict bool `yaml:"cef_strict"`
 	// Namespace is the data stream namespace of format integration
 	// (logs-sophos_central.<alert|event>-<namespace>). Default default.
 	Namespace string `yaml:"namespace"`

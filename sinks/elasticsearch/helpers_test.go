@@ -138,7 +138,7 @@ func clusterTarget(t *testing.T) *target {
 func (tg *target) config(index string) Config {
 	c := ecsConfig()
 	c.Addresses = []string{tg.url}
-	c.Username, c.Password, c.APIKey = tg.user, tg.pass, tg.apiKey
+	c.Username, c.Password, c.APIKey = tg.user, secret(tg.pass), secret(tg.apiKey)
 	c.TLS.CAFile = tg.caFile
 	c.Index = tg.prefix + index
 	c.Timeout = 20e9
@@ -292,3 +292,5 @@ func ecsConfig() Config {
 	c.Format = "ecs"
 	return c
 }
+
+func secret(s string) config.Secret { return config.Secret(s) }

@@ -58,10 +58,12 @@ func integrationConfig(t *testing.T, tg *target) Config {
 	t.Helper()
 	if tg.srv != nil {
 		tg.srv.SetLimits(estest.Limits{LogsTemplate: true})
+	} else {
+		tg.logsTemplate(t)
 	}
 	c := DefaultConfig()
 	c.Addresses = []string{tg.url}
-	c.Username, c.Password, c.APIKey = tg.user, tg.pass, tg.apiKey
+	c.Username, c.Password, c.APIKey = tg.user, secret(tg.pass), secret(tg.apiKey)
 	c.TLS.CAFile = tg.caFile
 	c.Timeout = 20e9
 	c.Namespace = "sctest" + tg.run
@@ -142,6 +144,8 @@ func TestOpTypeIndexOnDataStreamRefused(t *testing.T) {
 	forEachTarget(t, func(t *testing.T, tg *target) {
 		if tg.srv != nil {
 			tg.srv.SetLimits(estest.Limits{LogsTemplate: true})
+		} else {
+			tg.logsTemplate(t)
 		}
 		c := tg.config("${stream}")
 		c.Index = "logs-sctest" + tg.run + "-${stream}"
@@ -428,4 +432,20 @@ func TestSetupMapsIntegrationFields(t *testing.T) {
 			}
 		}
 	})
+}
+
+// logsTemplate gives a real node Elasticsearch 8's built-in data stream
+// template for logs-*-* (priority 100) when it has none: OpenSearch, which
+// CI runs, ships without it.
+func (tg *target) logsTemplate(t *testing.T) {
+	t.Helper()
+	if code, _ := tg.call(t, "GET", "/_index_template/logs", ""); code == 200 {
+		return
+	}
+	name := "sctest-logs-" + tg.run
+	code, body := tg.call(t, "PUT", "/_index_template/"+name, `{"index_patterns":["logs-*-*"],"data_stream":{},"priority":100}`)
+	if code != 200 {
+		t.Fatalf("PUT _index_template/%s: %d %s", name, code, body)
+	}
+	t.Cleanup(func() { tg.call(t, "DELETE", "/_index_template/"+name, "") })
 }

@@ -94,8 +94,8 @@ func New(name string, c Config, log *slog.Logger) (*Sink, error) {
 		Addresses: addrs,
 		CloudID:   c.CloudID,
 		Username:  c.Username,
-		Password:  c.Password,
-		APIKey:    c.APIKey,
+		Password:  c.Password.Value(),
+		APIKey:    c.APIKey.Value(),
 		Transport: tr,
 		// The pipeline owns retries with backoff. The client only fails
 		// over to the next node (network errors, 502/503/504), once per node.

@@ -964,7 +964,9 @@ func refNew(format string, opts refOptions) (refEncoder, error) {
 	case "raw":
 		return &refRawEncoder{}, nil
 	case "txt":
-		return &refTxtEncoder{strict: opts.CEFStrict}, nil
+		// CR/LF are always escaped in txt (a record never spans two lines): the
+		// reference does so in its strict mode.
+		return &refTxtEncoder{strict: true}, nil
 	case "official-json":
 		return &refOfficialJSONEncoder{o: refNewOfficial(opts)}, nil
 	case "keyvalue":

@@ -1,6 +1,7 @@
 package encoding
 
 import (
+	"bytes"
 	"fmt"
 	"unsafe"
 
@@ -24,9 +25,11 @@ import (
 // non-string one prints as Python's str() (42, True); SourceInfo and Data
 // print empty when missing and None when null (str(None)).
 //
-// With strict set (Options.CEFStrict) newlines and carriage returns inside
-// values are written as \n and \r so a record never spans two lines; the
-// seed writes them raw.
+// A raw CR or LF is written as the two characters \r or \n (the seed wrote
+// them raw, so an API value could split a record or forge a line): that
+// happens only in plain values and in a SourceInfo/Data that is a string,
+// since Python's repr of a dict escapes them already. Other characters
+// follow the seed's rules unchanged.
 type txtEncoder struct {
 	t      tape
 	p      py
@@ -128,16 +131,14 @@ func (e *txtEncoder) plain(dst []byte, v int32) []byte {
 	if v == 0 || e.t.kind(v) == 'n' {
 		return dst
 	}
-	return e.str(dst, v)
+	e.buf = e.p.str(e.buf[:0], v)
+	return appendNoNewline(dst, e.buf)
 }
 
 // str appends Python's str(value), empty when the key is missing.
 func (e *txtEncoder) str(dst []byte, v int32) []byte {
 	if v == 0 {
 		return dst
-	}
-	if !e.strict {
-		return e.p.str(dst, v)
 	}
 	e.buf = e.p.str(e.buf[:0], v)
 	return appendNoNewline(dst, e.buf)
@@ -146,6 +147,9 @@ func (e *txtEncoder) str(dst []byte, v int32) []byte {
 // appendNoNewline appends s with \n and \r written as the two-character
 // escapes \n and \r.
 func appendNoNewline(dst, s []byte) []byte {
+	if bytes.IndexByte(s, '\n') < 0 && bytes.IndexByte(s, '\r') < 0 {
+		return append(dst, s...)
+	}
 	for _, c := range s {
 		switch c {
 		case '\n':

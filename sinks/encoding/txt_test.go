@@ -36,8 +36,12 @@ func TestTxtLayouts(t *testing.T) {
 			`{"id":"x","name":null,"source_info":null,"severity":5}`,
 			false,
 			`[Timestamp: ] [EventID: x] [Severity: 5] [Name: ] [IP: ][EventType: ] [SourceInfo: None] [Location: ] [Group: ] [CustomerID: ]`},
-		{"newline raw", pipeline.Events, `{"id":"x","name":"a\nb","source_info":{"m":"a\nb"}}`, false,
-			"[Timestamp: ] [EventID: x] [Severity: ] [Name: a\nb] [IP: ][EventType: ] [SourceInfo: {'m': 'a\\nb'}] [Location: ] [Group: ] [CustomerID: ]"},
+		// A raw CR/LF never splits a record: plain values escape it; repr'd
+		// dicts escape it by Python's rules (the same two characters).
+		{"newline escaped", pipeline.Events, `{"id":"x","name":"a\nb\r","source_info":{"m":"a\nb"}}`, false,
+			`[Timestamp: ] [EventID: x] [Severity: ] [Name: a\nb\r] [IP: ][EventType: ] [SourceInfo: {'m': 'a\nb'}] [Location: ] [Group: ] [CustomerID: ]`},
+		{"newline in a string source_info", pipeline.Events, `{"id":"x\n[EventID: forged]","source_info":"s\r\nt"}`, false,
+			`[Timestamp: ] [EventID: x\n[EventID: forged]] [Severity: ] [Name: ] [IP: ][EventType: ] [SourceInfo: s\r\nt] [Location: ] [Group: ] [CustomerID: ]`},
 		{"newline strict", pipeline.Events, `{"id":"x","name":"a\nb\r"}`, true,
 			`[Timestamp: ] [EventID: x] [Severity: ] [Name: a\nb\r] [IP: ][EventType: ] [SourceInfo: ] [Location: ] [Group: ] [CustomerID: ]`},
 		{"repeated key last wins", pipeline.Events, `{"id":"x","group":"A","group":"B"}`, false,

@@ -36,18 +36,26 @@ func (r Rotate) Validate() error {
 	if r.MaxBytes < 0 || r.MaxAge < 0 || r.Keep < 0 {
 		return fmt.Errorf("rotate: max_bytes, max_age and keep must not be negative")
 	}
+	if r.Keep > 100000 {
+		return fmt.Errorf("rotate: keep %d: use at most 100000 rotated files (0 = keep all)", r.Keep)
+	}
 	return nil
 }
 
 // TxtConfig configures a line file.
 type TxtConfig struct {
-	Path      string `yaml:"path"`
-	Format    string `yaml:"format"` // txt (default) | cef | keyvalue | official-json | ecs | raw
-	CEFStrict bool   `yaml:"cef_strict"`
-	Rotate    Rotate `yaml:"rotate"`
+	// Path is the file to append to (relative paths resolve beside the config file).
+	Path   string `yaml:"path"`
+	Format string `yaml:"format"` // txt (default) | cef | keyvalue | official-json | ecs | raw
+	// CEFStrict escapes newlines in the cef format, as the CEF specification requires (default false).
+	CEFStrict bool `yaml:"cef_strict"`
+	// Rotate closes the file and starts a new one at a size or age.
+	Rotate Rotate `yaml:"rotate"`
 	// Sync fsyncs after every batch (default true): a record is delivered
 	// only once it is on disk.
 	Sync *bool `yaml:"sync"`
+	// FileMode is the permission of files this sink creates, octal (default: the top-level file_mode, 0640).
+	FileMode config.FileMode `yaml:"file_mode"`
 }
 
 // DefaultTxtConfig returns the defaults.
@@ -58,6 +66,9 @@ func (c *TxtConfig) Validate() error {
 	if strings.TrimSpace(c.Path) == "" {
 		return fmt.Errorf("path: missing: the file to write, e.g. /var/log/sophos/alerts.log")
 	}
+	if _, err := c.FileMode.Mode(); err != nil {
+		return err
+	}
 	if _, err := encoding.New(c.Format, encoding.Options{CEFStrict: c.CEFStrict}); err != nil {
 		return fmt.Errorf("format: %w", err)
 	}
@@ -66,6 +77,7 @@ func (c *TxtConfig) Validate() error {
 
 // JSONConfig configures a JSON file.
 type JSONConfig struct {
+	// Path is the file to append to (relative paths resolve beside the config file).
 	Path string `yaml:"path"`
 	// Layout is array (the seed's file: one JSON array, appended in place)
 	// or lines (NDJSON).
@@ -74,8 +86,13 @@ type JSONConfig struct {
 	// as received (the seed's file); for lines, raw (item + datastream +
 	// tenant_id). Any JSON format works: raw, ecs, official-json.
 	Format string `yaml:"format"`
+	// Rotate closes the file and starts a new one at a size or age.
 	Rotate Rotate `yaml:"rotate"`
-	Sync   *bool  `yaml:"sync"`
+	// Sync fsyncs after every batch (default true): a record is delivered
+	// only once it is on disk.
+	Sync *bool `yaml:"sync"`
+	// FileMode is the permission of files this sink creates, octal (default: the top-level file_mode, 0640).
+	FileMode config.FileMode `yaml:"file_mode"`
 }
 
 // DefaultJSONConfig returns the defaults.
@@ -85,6 +102,9 @@ func DefaultJSONConfig() JSONConfig { return JSONConfig{Layout: "array"} }
 func (c *JSONConfig) Validate() error {
 	if strings.TrimSpace(c.Path) == "" {
 		return fmt.Errorf("path: missing: the file to write, e.g. /var/log/sophos/events.json")
+	}
+	if _, err := c.FileMode.Mode(); err != nil {
+		return err
 	}
 	switch c.Layout {
 	case "array", "lines":

@@ -326,3 +326,43 @@ func TestRotateByAge(t *testing.T) {
 		t.Fatalf("rotated %d lines, current %d", strings.Count(string(old), "\n"), strings.Count(string(cur), "\n"))
 	}
 }
+
+// TestArrayStructureCheckedAtOpen: the whole file's structure is checked
+// once at open. What a torn append leaves is repaired (even a cut right
+// after an inner ']', which the old last-byte check took for a closed
+// array); anything else is an error naming the byte, and the file is never
+// touched.
+func TestArrayStructureCheckedAtOpen(t *testing.T) {
+	for _, tc := range []struct{ in, want, err string }{
+		{in: `[{"a":[1]}, {"b":[2]`, want: `[{"a":[1]}]`},
+		{in: `[{"a":[1]}, {"b":"x]`, want: `[{"a":[1]}]`},
+		{in: `[{"a":[1]}, `, want: `[{"a":[1]}]`},
+		{in: `[`, want: `[]`},
+		{in: `[{"a":"]"}]` + "\n", want: `[{"a":"]"}]` + "\n"},
+		{in: `{"a":[1]}`, err: `byte 0: the file starts with '{', not '['`},
+		{in: `[{"a":1}}, {"b":2}]`, err: `byte 8: '}' closes nothing`},
+		{in: `[{"a":[1}]`, err: `byte 8: '}' closes '['`},
+		{in: `[{"a":1} {"b":2}]`, err: `byte 9: two elements without a ','`},
+		{in: `[{"a":1}] []`, err: `byte 10: data after the closing ']'`},
+		{in: `[{"a":1},,{"b":2}]`, err: `byte 9: ',' without an element`},
+	} {
+		path := filepath.Join(t.TempDir(), "a.json")
+		os.WriteFile(path, []byte(tc.in), 0o644)
+		s, _ := NewJSON("j", JSONConfig{Path: path, Layout: "array"}, nil)
+		err := s.Start(context.Background())
+		got, _ := os.ReadFile(path)
+		if tc.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.err) || !strings.Contains(err.Error(), path) {
+				t.Fatalf("%s: error %v, want %q naming the file", tc.in, err, tc.err)
+			}
+			if string(got) != tc.in {
+				t.Fatalf("%s: the damaged file was changed to %s", tc.in, got)
+			}
+			continue
+		}
+		if err != nil || string(got) != tc.want {
+			t.Fatalf("%s: %v, file %q, want %q", tc.in, err, got, tc.want)
+		}
+		s.Close()
+	}
+}

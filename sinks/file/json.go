@@ -29,7 +29,7 @@ func NewJSON(name string, c JSONConfig, log *slog.Logger) (pipeline.Sink, error)
 		if format == "" {
 			format = "raw"
 		}
-		return NewTxt(name, TxtConfig{Path: c.Path, Format: format, Rotate: c.Rotate, Sync: c.Sync}, log)
+		return NewTxt(name, TxtConfig{Path: c.Path, Format: format, Rotate: c.Rotate, Sync: c.Sync, FileMode: c.FileMode}, log)
 	}
 	var enc encoding.Encoder
 	if c.Format != "" {
@@ -38,7 +38,7 @@ func NewJSON(name string, c JSONConfig, log *slog.Logger) (pipeline.Sink, error)
 			return nil, err
 		}
 	}
-	return &ArraySink{handle: handle{name: name, path: c.Path, log: log, rot: rotator{path: c.Path, cfg: c.Rotate, now: time.Now}}, cfg: c, enc: enc}, nil
+	return &ArraySink{handle: handle{name: name, path: c.Path, log: log, mode: mustMode(c.FileMode), rot: rotator{path: c.Path, cfg: c.Rotate, now: time.Now}}, cfg: c, enc: enc}, nil
 }
 
 // ArraySink keeps the seed's JSON file: one JSON array of API items. A batch
@@ -84,9 +84,6 @@ func (s *ArraySink) open() error {
 	return nil
 }
 
-// errNotArray means the file holds something else: never overwrite it.
-var errNotArray = errors.New("the file exists but is not a JSON array written by this tool: move it aside or choose another path")
-
 // openArray finds the closing bracket of the array in f, creating "[]" in an
 // empty file and repairing a torn tail. It returns the offset of ']', whether
 // the array is empty, and a description of any repair.
@@ -98,63 +95,26 @@ func openArray(f *os.File) (end int64, empty bool, repaired string, err error) {
 		}
 		return 1, true, "", f.Sync()
 	}
-	// Fast path: the file ends with ']' (after optional space).
-	tail := make([]byte, min(size, 64))
-	if _, err := f.ReadAt(tail, size-int64(len(tail))); err != nil && err != io.EOF {
-		return 0, false, "", err
-	}
-	t := bytes.TrimRight(tail, " \t\r\n")
-	if len(t) > 0 && t[len(t)-1] == ']' {
-		end = size - int64(len(tail)-len(t)) - 1
-		// Empty when the only thing before ']' is '['.
-		head := make([]byte, min(end, 64))
-		if _, err := f.ReadAt(head, end-int64(len(head))); err != nil && err != io.EOF {
-			return 0, false, "", err
-		}
-		h := bytes.TrimRight(head, " \t\r\n")
-		empty = len(h) > 0 && h[len(h)-1] == '['
-		if len(h) == 0 {
-			return 0, false, "", errNotArray
-		}
-		return end, empty, "", nil
-	}
-	// Torn write: keep every complete element, close the array again.
-	data, err := io.ReadAll(io.NewSectionReader(f, 0, size))
+	// One streaming scan of the whole file checks its structure; only what
+	// a torn append can leave (a file that stops after its last complete
+	// element) is repaired, anything else is an error naming the offset.
+	sc, err := scanArray(io.NewSectionReader(f, 0, size))
 	if err != nil {
 		return 0, false, "", err
 	}
-	i := rawjson.SkipSpace(data, 0)
-	if i >= len(data) || data[i] != '[' {
-		return 0, false, "", errNotArray
+	if sc.closed {
+		return sc.end, sc.n == 0, "", nil
 	}
-	lastEnd := i + 1 // just after '['
-	n := 0
-	j := i + 1
-	for {
-		j = rawjson.SkipSpace(data, j)
-		if n > 0 {
-			if j >= len(data) || data[j] != ',' {
-				break
-			}
-			j++
-		}
-		e, verr := rawjson.SkipValue(data, j)
-		if verr != nil {
-			break
-		}
-		lastEnd, j = e, e
-		n++
-	}
-	if err := f.Truncate(int64(lastEnd)); err != nil {
+	if err := f.Truncate(sc.complete); err != nil {
 		return 0, false, "", err
 	}
-	if _, err := f.Write([]byte("]")); err != nil { // O_APPEND: at lastEnd
+	if _, err := f.Write([]byte("]")); err != nil { // O_APPEND: at sc.complete
 		return 0, false, "", err
 	}
 	if err := f.Sync(); err != nil {
 		return 0, false, "", err
 	}
-	return int64(lastEnd), n == 0, fmt.Sprintf("cut %d bytes of a torn write after element %d", size-int64(lastEnd), n), nil
+	return sc.complete, sc.n == 0, fmt.Sprintf("cut %d bytes of a torn write after element %d", size-sc.complete, sc.n), nil
 }
 
 // Write appends the batch in place and fsyncs.

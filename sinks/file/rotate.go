@@ -2,6 +2,7 @@ package file
 
 import (
 	"fmt"
+	"github.com/sophos-connect/sophos-connect/config"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -21,6 +22,16 @@ type handle struct {
 	f    *os.File
 	fi   os.FileInfo // f's identity when opened, to notice a rename
 	rot  rotator
+	mode os.FileMode // of files created
+}
+
+// mustMode is the FileMode a validated config names.
+func mustMode(m config.FileMode) os.FileMode {
+	mode, err := m.Mode()
+	if err != nil {
+		return 0o640
+	}
+	return mode
 }
 
 // openFile creates the directory and opens the file for reading and
@@ -31,7 +42,7 @@ func (h *handle) openFile() (*os.File, error) {
 	if err := os.MkdirAll(filepath.Dir(h.path), 0o755); err != nil {
 		return nil, fmt.Errorf("sink %s: cannot create the directory of %s: %w", h.name, h.path, err)
 	}
-	f, err := os.OpenFile(h.path, os.O_CREATE|os.O_RDWR|os.O_APPEND, 0o644)
+	f, err := os.OpenFile(h.path, os.O_CREATE|os.O_RDWR|os.O_APPEND, h.mode)
 	if err != nil {
 		return nil, fmt.Errorf("sink %s: cannot open %s: %w — check the path and permissions", h.name, h.path, err)
 	}

@@ -34,7 +34,7 @@ func NewTxt(name string, c TxtConfig, log *slog.Logger) (*TxtSink, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &TxtSink{handle: handle{name: name, path: c.Path, log: log, rot: rotator{path: c.Path, cfg: c.Rotate, now: time.Now}}, cfg: c, enc: enc}, nil
+	return &TxtSink{handle: handle{name: name, path: c.Path, log: log, mode: mustMode(c.FileMode), rot: rotator{path: c.Path, cfg: c.Rotate, now: time.Now}}, cfg: c, enc: enc}, nil
 }
 
 // Start opens the file (creating its directory) and cuts a torn last line

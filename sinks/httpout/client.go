@@ -3,9 +3,12 @@ package httpout
 import (
 	"bytes"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
+	"strings"
 	"time"
 
 	"github.com/sophos-connect/sophos-connect/config"
@@ -23,7 +26,27 @@ func NewClient(t config.TLS, timeout time.Duration) (*http.Client, error) {
 	tr.MaxIdleConnsPerHost = 4
 	// Do not ask for gzip answers: transparent decompression is fine, but
 	// the bodies that matter here are tiny JSON.
-	return &http.Client{Transport: tr, Timeout: timeout}, nil
+	return &http.Client{Transport: tr, Timeout: timeout, CheckRedirect: sameMethodRedirect}, nil
+}
+
+// sameMethodRedirect follows only redirects that resend the request as it
+// was (307, 308). After a 301, 302 or 303 Go's client would send a GET
+// without the body, and that GET's 200 would count the records as
+// delivered: stop with an error naming the new address instead.
+func sameMethodRedirect(req *http.Request, via []*http.Request) error {
+	if len(via) >= 10 {
+		return errors.New("stopped after 10 redirects")
+	}
+	if req.Method != via[0].Method {
+		status := 0
+		if req.Response != nil {
+			status = req.Response.StatusCode
+		}
+		to := *req.URL
+		to.User, to.RawQuery, to.Fragment = nil, "", ""
+		return fmt.Errorf("the receiver redirects (%d) to %s, which would turn the %s into a %s without the records: set the url to that address", status, to.String(), via[0].Method, req.Method)
+	}
+	return nil
 }
 
 // ReadBody reads at most 1 MiB of an answer (error bodies are small; a huge
@@ -52,4 +75,31 @@ func Snippet(b []byte) string {
 		b = append(b[:200:200], "…"...)
 	}
 	return string(bytes.ReplaceAll(b, []byte("\n"), []byte(" ")))
+}
+
+// RedactURL drops user:password@ and the query (it may hold a key) from a
+// URL for messages, also from one that does not parse (config errors echo
+// what was written).
+func RedactURL(a string) string {
+	if u, err := url.Parse(a); err == nil {
+		if u.User == nil && u.RawQuery == "" {
+			return a
+		}
+		u.User = nil
+		if u.RawQuery != "" {
+			u.RawQuery = "…"
+		}
+		return u.String()
+	}
+	if i := strings.IndexByte(a, '?'); i >= 0 {
+		a = a[:i] + "?…"
+	}
+	if i := strings.LastIndex(a, "@"); i >= 0 {
+		scheme, _, ok := strings.Cut(a, "://")
+		if ok && !strings.Contains(scheme, "@") {
+			return scheme + "://…@" + a[i+1:]
+		}
+		return "…@" + a[i+1:]
+	}
+	return a
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -93,7 +94,8 @@ func (c *ClientCredentials) Token(ctx context.Context) (string, error) {
 		return "", &TokenError{Status: res.StatusCode, Code: tr.Error, Description: tr.Description}
 	}
 	if jerr != nil || tr.AccessToken == "" {
-		return "", fmt.Errorf("token endpoint %s: no access_token in its answer (%.200s)", c.TokenURL, body)
+		// The body is not shown: whatever it is, it may hold the token.
+		return "", fmt.Errorf("token endpoint %s: no access_token in its answer (%d bytes of %s%s): it must answer RFC 6749 JSON", c.TokenURL, len(body), res.Header.Get("Content-Type"), jsonKeys(body))
 	}
 	if tr.TokenType != "" && !strings.EqualFold(tr.TokenType, "bearer") {
 		return "", fmt.Errorf("token endpoint %s issued a %q token; only bearer tokens are supported", c.TokenURL, tr.TokenType)
@@ -124,4 +126,19 @@ func (c *ClientCredentials) Invalidate(token string) {
 func IsTokenError(err error) bool {
 	var te *TokenError
 	return errors.As(err, &te)
+}
+
+// jsonKeys lists the top-level keys of a JSON object (not its values), for
+// a message about an answer that lacks the expected one.
+func jsonKeys(body []byte) string {
+	var m map[string]json.RawMessage
+	if json.Unmarshal(body, &m) != nil || len(m) == 0 {
+		return ""
+	}
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return "; keys " + strings.Join(keys, ", ")
 }

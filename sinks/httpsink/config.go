@@ -11,6 +11,7 @@ import (
 
 	"github.com/sophos-connect/sophos-connect/config"
 	"github.com/sophos-connect/sophos-connect/sinks/encoding"
+	"github.com/sophos-connect/sophos-connect/sinks/httpout"
 )
 
 // Config is the http sink's own keys (the pipeline handles name, type,
@@ -99,7 +100,7 @@ func (c *Config) Validate() error {
 		errs = append(errs, &config.FieldError{Key: key, Msg: fmt.Sprintf(format, a...)})
 	}
 	if u, err := url.Parse(c.URL); c.URL == "" || err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		bad("url", "%q is not an http(s) URL, e.g. https://siem.example/ingest", c.URL)
+		bad("url", "%q is not an http(s) URL, e.g. https://siem.example/ingest", httpout.RedactURL(c.URL))
 	} else if u.User != nil {
 		bad("url", "must not carry credentials: use auth (basic, bearer or oauth2)")
 	}
@@ -149,7 +150,9 @@ func (c *Config) Validate() error {
 		}
 	case "oauth2":
 		if u, err := url.Parse(a.TokenURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			bad("auth.token_url", "%q is not an http(s) URL: the authorization server's token endpoint", a.TokenURL)
+			bad("auth.token_url", "%q is not an http(s) URL: the authorization server's token endpoint", httpout.RedactURL(a.TokenURL))
+		} else if u.User != nil {
+			bad("auth.token_url", "must not carry credentials: use auth.client_id and auth.client_secret")
 		}
 		if a.ClientID == "" || a.ClientSecret == "" {
 			bad("auth.client_id", "client_id and client_secret are needed for auth type oauth2")

@@ -10,10 +10,13 @@ package httpsink
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 
@@ -33,6 +36,10 @@ type Sink struct {
 	ctype  string
 	policy policy
 	oauth  *httpout.ClientCredentials
+	where  string // URL for messages: its query (it may hold a key) hidden
+	// secrets are the credentials the requests carry, in every form a
+	// receiver may echo them in its error body (see redact)
+	secrets []string
 
 	gate      httpout.Gate
 	e         httpout.Encoded
@@ -94,7 +101,7 @@ func New(name string, c Config, log *slog.Logger) (*Sink, error) {
 	if err != nil {
 		return nil, fmt.Errorf("http sink %q: %w", name, err)
 	}
-	s := &Sink{name: name, cfg: c, log: log, client: client, enc: enc,
+	s := &Sink{name: name, cfg: c, log: log, client: client, enc: enc, where: displayURL(c.URL),
 		policy: policy{parseAll(c.RetryOn), parseAll(c.RejectOn), parseAll(c.SplitOn)}}
 	switch {
 	case c.Body == "ndjson":
@@ -103,6 +110,22 @@ func New(name string, c Config, log *slog.Logger) (*Sink, error) {
 		s.ctype = "application/json"
 	default:
 		s.ctype = "text/plain; charset=utf-8"
+	}
+	var creds []string
+	for _, v := range c.Headers {
+		creds = append(creds, v.Value())
+	}
+	creds = append(creds, c.Auth.Password.Value(), c.Auth.Token.Value(), c.Auth.ClientSecret.Value())
+	if c.Auth.Type == "basic" {
+		creds = append(creds, base64.StdEncoding.EncodeToString([]byte(c.Auth.Username+":"+c.Auth.Password.Value())))
+	}
+	if u, err := url.Parse(c.URL); err == nil {
+		for _, vs := range u.Query() {
+			creds = append(creds, vs...)
+		}
+	}
+	for _, v := range creds {
+		s.secrets = append(s.secrets, secretForms(v)...)
 	}
 	if c.Auth.Type == "oauth2" {
 		s.oauth = &httpout.ClientCredentials{TokenURL: c.Auth.TokenURL, ClientID: c.Auth.ClientID,
@@ -191,6 +214,7 @@ func (s *Sink) send(ctx context.Context, sp httpout.Span) httpout.Result {
 		body = s.zbuf.Bytes()
 	}
 	var res *http.Response
+	var token string // the OAuth2 access token sent
 	for attempt := 0; attempt < 2; attempt++ {
 		if err := s.gate.Wait(ctx); err != nil {
 			return httpout.Fail(httpout.Retry, err)
@@ -206,7 +230,6 @@ func (s *Sink) send(ctx context.Context, sp httpout.Span) httpout.Result {
 		for k, v := range s.cfg.Headers {
 			req.Header.Set(k, v.Value())
 		}
-		token := ""
 		switch s.cfg.Auth.Type {
 		case "basic":
 			req.SetBasicAuth(s.cfg.Auth.Username, s.cfg.Auth.Password.Value())
@@ -219,7 +242,12 @@ func (s *Sink) send(ctx context.Context, sp httpout.Span) httpout.Result {
 			req.Header.Set("Authorization", "Bearer "+token)
 		}
 		if res, err = s.client.Do(req); err != nil {
-			return httpout.Fail(httpout.Retry, fmt.Errorf("http %s: %w", s.cfg.URL, err))
+			// *url.Error repeats the whole URL: keep only its cause
+			var ue *url.Error
+			if errors.As(err, &ue) {
+				err = ue.Err
+			}
+			return httpout.Fail(httpout.Retry, fmt.Errorf("http %s %s: %w", s.cfg.Method, s.where, err))
 		}
 		if res.StatusCode != http.StatusUnauthorized || s.oauth == nil || attempt > 0 {
 			break
@@ -232,11 +260,46 @@ func (s *Sink) send(ctx context.Context, sp httpout.Span) httpout.Result {
 	if k == httpout.OK {
 		return httpout.Ok()
 	}
-	err := fmt.Errorf("http %s %s: %d %s: %s", s.cfg.Method, s.cfg.URL, res.StatusCode, http.StatusText(res.StatusCode), httpout.Snippet(raw))
+	err := fmt.Errorf("http %s %s: %d %s: %s", s.cfg.Method, s.where, res.StatusCode, http.StatusText(res.StatusCode), httpout.Snippet(s.redact(raw, token)))
 	if k == httpout.Retry && (res.StatusCode == http.StatusTooManyRequests || res.StatusCode == http.StatusServiceUnavailable) {
 		s.gate.HoldFor(res.Header)
 	}
 	return httpout.Fail(k, err)
+}
+
+// redact replaces the credentials (and the OAuth2 access token in use) in
+// a receiver's answer, which some echo, before it goes into an error.
+func (s *Sink) redact(body []byte, token string) []byte {
+	secrets := s.secrets
+	if token != "" {
+		secrets = append(secretForms(token), secrets...)
+	}
+	for _, f := range secrets {
+		body = bytes.ReplaceAll(body, []byte(f), []byte("[redacted]"))
+	}
+	return body
+}
+
+// secretForms is v as sent and as an answer may quote it: URL-encoded and
+// JSON-escaped (values under 4 bytes are not worth hiding: they would
+// blank out ordinary text).
+func secretForms(v string) []string {
+	if len(v) < 4 {
+		return nil
+	}
+	j, _ := json.Marshal(v)
+	forms := []string{v, url.QueryEscape(v), url.PathEscape(v), string(j[1 : len(j)-1])}
+	slices.SortFunc(forms, func(a, b string) int { return len(b) - len(a) }) // longest first
+	return slices.Compact(forms)
+}
+
+// displayURL hides a URL's query string (it may hold a key) for messages.
+func displayURL(a string) string {
+	if u, err := url.Parse(a); err == nil && u.RawQuery != "" {
+		u.RawQuery = "…"
+		return u.String()
+	}
+	return a
 }
 
 var _ pipeline.Sink = (*Sink)(nil)

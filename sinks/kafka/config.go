@@ -54,9 +54,11 @@ type Config struct {
 
 // SASL is the authentication block.
 type SASL struct {
-	Mechanism string        `yaml:"mechanism"` // plain | scram-sha-256 | scram-sha-512; "" = off
-	Username  string        `yaml:"username"`
-	Password  config.Secret `yaml:"password"`
+	Mechanism string `yaml:"mechanism"` // plain | scram-sha-256 | scram-sha-512; "" = off
+	// Username is the SASL user.
+	Username string `yaml:"username"`
+	// Password is the SASL password (write ${VAR} to read it from the environment).
+	Password config.Secret `yaml:"password"`
 }
 
 // Defaults, also documented in DefaultConfig.

@@ -21,7 +21,7 @@ type Config struct {
 	// Username authenticates with HTTP basic auth, with Password (both or neither).
 	Username string `yaml:"username"`
 	// Password is the basic auth password (use ${VAR} to read it from the environment).
-	Password string `yaml:"password"`
+	Password config.Secret `yaml:"password"`
 	// TLS is the CA, client certificate and server name for https addresses.
 	TLS config.TLS `yaml:"tls"`
 	// Index is the target index or data stream: ${stream}, ${tenant}, and %Y, %m, %d from `when` (UTC); default sophos-${stream}.

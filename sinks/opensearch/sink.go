@@ -26,7 +26,7 @@ func New(name string, c Config, log *slog.Logger) (*elasticsearch.Sink, error) {
 	client, err := opensearch.NewClient(opensearch.Config{
 		Addresses: addrs,
 		Username:  c.Username,
-		Password:  c.Password,
+		Password:  c.Password.Value(),
 		Transport: tr,
 		// The pipeline owns retries with backoff; the client only fails
 		// over to the next node (network errors, 502/503/504), once per node.

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/sophos-connect/sophos-connect/config"
+	"github.com/sophos-connect/sophos-connect/sinks/httpout"
 )
 
 // Config is the sentinel sink's own keys (the pipeline handles name, type,
@@ -98,8 +99,10 @@ func (c *Config) Validate() error {
 	}
 	if c.Endpoint == "" {
 		bad("endpoint", "missing: the DCR's (or DCE's) logs ingestion endpoint, e.g. https://my-dce.westeurope-1.ingest.monitor.azure.com")
-	} else if u, err := url.Parse(c.Endpoint); err != nil || u.Scheme != "https" || u.Host == "" || (u.Path != "" && u.Path != "/") {
-		bad("endpoint", "%q is not an https base URL: the logs ingestion endpoint without a path", c.Endpoint)
+	} else if u, err := url.Parse(c.Endpoint); err != nil || u.Scheme != "https" || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" {
+		bad("endpoint", "%q is not an https base URL: the logs ingestion endpoint without a path or query (the sink adds /dataCollectionRules/…?api-version=…)", httpout.RedactURL(c.Endpoint))
+	} else if u.User != nil {
+		bad("endpoint", "must not carry credentials: the API authenticates with client_id and client_secret")
 	}
 	if !dcrRe.MatchString(c.DCRImmutableID) {
 		bad("dcr_immutable_id", "%q is not a DCR immutable id (dcr- and 32 hex digits, shown in the DCR's JSON view)", c.DCRImmutableID)
@@ -117,7 +120,9 @@ func (c *Config) Validate() error {
 		bad("max_bytes", "%d is out of range: 1KiB to 1MiB (the API's limit per call; default 1000000)", c.MaxBytes)
 	}
 	if u, err := url.Parse(c.AuthorityHost); err != nil || u.Scheme != "https" || u.Host == "" {
-		bad("authority_host", "%q is not an https URL (default %s)", c.AuthorityHost, DefaultAuthorityHost)
+		bad("authority_host", "%q is not an https URL (default %s)", httpout.RedactURL(c.AuthorityHost), DefaultAuthorityHost)
+	} else if u.User != nil {
+		bad("authority_host", "must not carry credentials: the token request sends client_id and client_secret")
 	}
 	if c.Scope == "" {
 		bad("scope", "missing (default %s)", DefaultScope)

@@ -25,6 +25,7 @@ func TestConfigValidate(t *testing.T) {
 		{func(c *Config) { c.ClientSecret = "" }, "client_secret: missing"},
 		{func(c *Config) { c.Endpoint = "http://dce.example" }, "not an https base URL"},
 		{func(c *Config) { c.Endpoint += "/dataCollectionRules/x" }, "without a path"},
+		{func(c *Config) { c.Endpoint += "/?api-version=2023-01-01" }, "without a path or query"},
 		{func(c *Config) { c.DCRImmutableID = "SophosDCR" }, "dcr_immutable_id"},
 		{func(c *Config) { c.Stream = "SophosCentral_CL" }, "Custom-<name>"},
 		{func(c *Config) { c.Format = "cef" }, `"cef" is not one of`},
@@ -153,5 +154,27 @@ func TestRoleMissingRetried(t *testing.T) {
 	if !errors.As(err, &be) || len(be.Items) != 20 || pipeline.IsPermanent(be.Items[0].Err) ||
 		!strings.Contains(be.Items[0].Err.Error(), "Monitoring Metrics Publisher") {
 		t.Fatalf("want all 20 for retry, got %v", err)
+	}
+}
+
+// TestURLCredentialsRejected: endpoint and authority_host with
+// user:password@ are refused (the API authenticates with the Entra token;
+// the URL is printed by validate, logs and the status page), and the
+// password is not echoed.
+func TestURLCredentialsRejected(t *testing.T) {
+	srv := testServer(t, sentineltest.Options{})
+	for _, u := range []string{"https://u:pw5ecret@dce.example", "http://u:pw5ecret@dce.example", "https://u:pw5ecret@dce example"} {
+		for _, key := range []string{"endpoint", "authority_host"} {
+			c := testConfig(t, srv)
+			if key == "endpoint" {
+				c.Endpoint = u
+			} else {
+				c.AuthorityHost = u
+			}
+			err := c.Validate()
+			if err == nil || !strings.Contains(err.Error(), key) || strings.Contains(err.Error(), "pw5ecret") {
+				t.Errorf("%s %s: want an error naming %s without the password, got %v", key, u, key, err)
+			}
+		}
 	}
 }

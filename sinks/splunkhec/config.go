@@ -9,6 +9,7 @@ import (
 
 	"github.com/sophos-connect/sophos-connect/config"
 	"github.com/sophos-connect/sophos-connect/sinks/encoding"
+	"github.com/sophos-connect/sophos-connect/sinks/httpout"
 )
 
 // Config is the splunk_hec sink's own keys (the pipeline handles name, type,
@@ -93,7 +94,7 @@ func (c *Config) Validate() error {
 	if c.URL == "" {
 		bad("url", "missing: the HEC address, e.g. https://splunk.example:8088")
 	} else if u, err := url.Parse(c.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		bad("url", "%q is not an http(s) URL: write it like https://splunk.example:8088", c.URL)
+		bad("url", "%q is not an http(s) URL: write it like https://splunk.example:8088", httpout.RedactURL(c.URL))
 	} else if u.User != nil {
 		bad("url", "must not carry credentials: put the HEC token in token")
 	}

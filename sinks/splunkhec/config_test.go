@@ -46,3 +46,16 @@ func TestTokenNeverPrinted(t *testing.T) {
 		}
 	}
 }
+
+// TestURLCredentialsNotEchoed: a url with user:password@ that is wrong in
+// another way (scheme, host) must not print the password in validate.
+func TestURLCredentialsNotEchoed(t *testing.T) {
+	for _, u := range []string{"htps://admin:pw5ecret@splunk:8088", "https://admin:pw5ecret@spl unk:8088", "https://admin:pw5ecret@splunk:8088"} {
+		c := DefaultConfig()
+		c.URL, c.Token = u, "abc"
+		err := c.Validate()
+		if err == nil || strings.Contains(err.Error(), "pw5ecret") {
+			t.Errorf("url %s: want an error without the password, got %v", u, err)
+		}
+	}
+}

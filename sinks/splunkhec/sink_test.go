@@ -6,6 +6,10 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -273,4 +277,41 @@ func TestRefusedTokenRetried(t *testing.T) {
 		!strings.Contains(be.Items[0].Err.Error(), "403 code 4 Invalid token") {
 		t.Fatalf("want all 20 for retry, got %v", err)
 	}
+}
+
+// TestRedirectToGETNotDelivered: a proxy in front of HEC answering 301 (to
+// https, say) makes Go's client repeat the POST as a GET without the
+// events; the 200 of that GET must not count them as delivered.
+func TestRedirectToGETNotDelivered(t *testing.T) {
+	srv := hectest.New(hectest.Options{})
+	defer srv.Close()
+	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/services/collector/event" && r.Method == http.MethodPost && r.ContentLength > 0 {
+			http.Redirect(w, r, "/landing", http.StatusMovedPermanently)
+			return
+		}
+		if r.URL.Path == "/landing" {
+			w.Write([]byte(`{"text":"Success","code":0}`))
+			return
+		}
+		rp := httputil.NewSingleHostReverseProxy(mustURL(t, srv.URL))
+		rp.ServeHTTP(w, r)
+	}))
+	defer proxy.Close()
+	c := testConfig(srv, "test-token")
+	c.URL = proxy.URL
+	s := started(t, c)
+	recs := outtest.Records(t, "redir", 3)
+	err := s.Write(context.Background(), recs)
+	if err == nil && len(srv.IDs()) == 0 {
+		t.Fatal("records counted as delivered, but HEC never got them")
+	}
+}
+
+func mustURL(t *testing.T, s string) *url.URL {
+	u, err := url.Parse(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
 }

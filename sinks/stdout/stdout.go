@@ -16,8 +16,10 @@ import (
 
 // Config configures the sink.
 type Config struct {
-	Format    string `yaml:"format"` // default raw
-	CEFStrict bool   `yaml:"cef_strict"`
+	// Format is the line encoder (default raw).
+	Format string `yaml:"format"`
+	// CEFStrict escapes newlines in the cef format, as the CEF specification requires (default false).
+	CEFStrict bool `yaml:"cef_strict"`
 }
 
 // DefaultConfig returns the defaults.

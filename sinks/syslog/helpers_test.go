@@ -1,8 +1,10 @@
 package syslog
 
 import (
+	"bytes"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -108,4 +110,23 @@ func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool)
 // sdEscape is RFC 5424's PARAM-VALUE escaping, for the builder's input.
 func sdEscape(s string) string {
 	return strings.NewReplacer(`\`, `\\`, `"`, `\"`, `]`, `\]`).Replace(s)
+}
+
+// lockedBuffer collects a daemon's output: os/exec copies into it from its
+// own goroutine while a failing test prints it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }

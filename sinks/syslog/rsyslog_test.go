@@ -1,7 +1,6 @@
 package syslog
 
 import (
-	"bytes"
 	"fmt"
 	"net"
 	"os"
@@ -30,7 +29,7 @@ type rsyslogd struct {
 
 	mu     sync.Mutex
 	cmd    *exec.Cmd
-	stderr *bytes.Buffer
+	stderr *lockedBuffer
 	done   chan struct{}
 }
 
@@ -186,7 +185,7 @@ func (r *rsyslogd) start() {
 	r.t.Helper()
 	os.Remove(r.pidfile)
 	cmd := exec.Command(r.bin, "-n", "-f", r.conf, "-i", r.pidfile)
-	stderr := &bytes.Buffer{}
+	stderr := &lockedBuffer{}
 	cmd.Stdout, cmd.Stderr = stderr, stderr
 	if err := cmd.Start(); err != nil {
 		r.t.Fatalf("start rsyslogd: %v", err)

@@ -167,7 +167,7 @@ type stallingReceiver struct {
 func newStallingReceiver(t *testing.T, readFirst int) *stallingReceiver {
 	lc := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
 		// A small receive window makes the sender block early.
-		return c.Control(func(fd uintptr) { syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 8192) })
+		return c.Control(func(fd uintptr) { setRcvBuf(fd, 8192) })
 	}}
 	l, err := lc.Listen(context.Background(), "tcp", "127.0.0.1:0")
 	if err != nil {

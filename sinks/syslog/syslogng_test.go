@@ -1,7 +1,6 @@
 package syslog
 
 import (
-	"bytes"
 	"fmt"
 	"net"
 	"os"
@@ -24,7 +23,7 @@ type syslogNG struct {
 	dir, out                  string
 	tcpPort, udpPort, tlsPort int
 	cmd                       *exec.Cmd
-	stderr                    *bytes.Buffer
+	stderr                    *lockedBuffer
 	done                      chan struct{}
 }
 
@@ -78,7 +77,7 @@ func startSyslogNG(t testing.TB, pki *testPKI) *syslogNG {
 		"--module-path="+mods[0], "--persist-file="+filepath.Join(n.dir, "persist"),
 		"--pidfile="+filepath.Join(n.dir, "pid"), "--control="+filepath.Join(n.dir, "ctl"))
 	cmd.Env = append(os.Environ(), "LD_LIBRARY_PATH="+filepath.Join(root, "usr/lib/syslog-ng"))
-	n.stderr = &bytes.Buffer{}
+	n.stderr = &lockedBuffer{}
 	cmd.Stdout, cmd.Stderr = n.stderr, n.stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start syslog-ng: %v", err)

@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"strings"
 	"sync"
 	"time"
 )
@@ -26,6 +25,17 @@ type Client struct {
 	tok    string
 	tokExp time.Time
 	tokOld string // the previous token, redacted too
+
+	refusedMu sync.Mutex
+	refused   []string // tenants the last listing refused (untrusted apiHost)
+}
+
+// Refused lists the tenants the last tenant listing refused because their
+// apiHost is not trusted, as "tenant ID (name): reason".
+func (c *Client) Refused() []string {
+	c.refusedMu.Lock()
+	defer c.refusedMu.Unlock()
+	return append([]string(nil), c.refused...)
 }
 
 // NewClient checks cfg and builds a client. It makes no request: the first
@@ -116,10 +126,5 @@ func (c *Client) redact(s string) string {
 	c.tokMu.RLock()
 	tok, old := c.tok, c.tokOld
 	c.tokMu.RUnlock()
-	for _, secret := range []string{c.cfg.ClientSecret, tok, old} {
-		if len(secret) >= 4 && strings.Contains(s, secret) {
-			s = strings.ReplaceAll(s, secret, "[redacted]")
-		}
-	}
-	return s
+	return Redact(s, c.cfg.ClientSecret, tok, old)
 }

@@ -225,7 +225,16 @@ func TestRetryAfterPausesTheCredential(t *testing.T) {
 	get(ts[0]) // the last token
 	var wg sync.WaitGroup
 	wg.Go(func() { get(ts[1]) }) // refused, Retry-After: 1
-	for emu.LimitStats().RejectedRate == 0 {
+	// Wait for the client to have read the 429 and paused, not only for
+	// the emulator to have counted it: requests sent in between are
+	// refused too (they left before the client knew), which is no bug.
+	for {
+		c.lim.mu.Lock()
+		paused := !c.lim.pauseUntil.IsZero()
+		c.lim.mu.Unlock()
+		if paused {
+			break
+		}
 		time.Sleep(time.Millisecond)
 	}
 	// Sent while the credential is told to wait: they wait too, instead of

@@ -34,6 +34,10 @@ type Config struct {
 	APIHost      string   // global host; default DefaultAPIHost; http:// allowed (emulator); a bare host means https://
 	Tenants      []string // narrows partner/organization tenants: ids or names; empty = all
 	CAFile       string   // PEM bundle added to the system roots
+	// TrustedHosts are more host patterns ("*.example.com", "gw.example.com")
+	// the bearer token may go to when a response names them, besides
+	// DefaultTrustedHosts and api_host's own host.
+	TrustedHosts []string
 
 	FromDateOffsetMinutes int           // SIEM from_date_offset_minutes (≥ 0)
 	Timeout               time.Duration // per HTTP request (each attempt); default DefaultTimeout

@@ -3,6 +3,7 @@ package sophos
 import (
 	"errors"
 	"fmt"
+	"unicode/utf8"
 
 	"github.com/sophos-connect/sophos-connect/pipeline"
 	"github.com/sophos-connect/sophos-connect/pipeline/rawjson"
@@ -10,9 +11,10 @@ import (
 
 // decodedPage is a SIEM response: {"has_more":bool,"items":[…],"next_cursor":"…"}.
 type decodedPage struct {
-	Records []pipeline.Record
-	Cursor  string
-	HasMore bool
+	Records  []pipeline.Record
+	Rejected []pipeline.Rejected // malformed items: dead-lettered, the rest of the page goes on
+	Cursor   string
+	HasMore  bool
 }
 
 // decodePage walks a SIEM page in place, in one pass (pipeline.DecodeRecord
@@ -32,7 +34,6 @@ func decodePage(body []byte, stream pipeline.Stream, tenant string, capHint int)
 	}
 	var (
 		items, cursor, hasMore []byte // raw values (last occurrence)
-		itemErr                error  // of the last "items"
 		synErr                 error
 	)
 	p.Records = make([]pipeline.Record, 0, capHint)
@@ -60,8 +61,8 @@ func decodePage(body []byte, stream pipeline.Stream, tenant string, capHint int)
 			vs := rawjson.SkipSpace(body, i+1)
 			var ve int
 			if rawjson.KeyEquals(key, "items") && vs < len(body) && body[vs] == '[' {
-				p.Records, itemErr = p.Records[:0], nil
-				if ve, err = decodeItems(body, vs, stream, tenant, &p.Records, &itemErr); err != nil {
+				p.Records, p.Rejected = p.Records[:0], nil
+				if ve, err = decodeItems(body, vs, stream, tenant, &p.Records, &p.Rejected); err != nil {
 					synErr = err
 					break
 				}
@@ -73,7 +74,7 @@ func decodePage(body []byte, stream pipeline.Stream, tenant string, capHint int)
 				}
 				switch v := body[vs:ve]; {
 				case rawjson.KeyEquals(key, "items"):
-					items, itemErr = v, nil
+					items, p.Records, p.Rejected = v, p.Records[:0], nil
 				case rawjson.KeyEquals(key, "next_cursor"):
 					cursor = v
 				case rawjson.KeyEquals(key, "has_more"):
@@ -110,8 +111,6 @@ func decodePage(body []byte, stream pipeline.Stream, tenant string, capHint int)
 		return decodedPage{}, errors.New(`page has no "next_cursor"`)
 	case cursor[0] != '"':
 		return decodedPage{}, errors.New(`"next_cursor" is not a string`)
-	case itemErr != nil:
-		return decodedPage{}, itemErr
 	}
 	p.Cursor = rawjson.String(cursor)
 	switch string(hasMore) {
@@ -125,10 +124,11 @@ func decodePage(body []byte, stream pipeline.Stream, tenant string, capHint int)
 }
 
 // decodeItems walks the array at body[start] ('['), appending a record per
-// item to recs. It returns the offset after the array; a syntax error is
-// returned, while the first bad item is stored in itemErr (a later "items"
-// key may still replace this array, as in encoding/json).
-func decodeItems(body []byte, start int, stream pipeline.Stream, tenant string, recs *[]pipeline.Record, itemErr *error) (int, error) {
+// item to recs. It returns the offset after the array; a syntax error (the
+// body is broken: item boundaries are unknown) is returned, while an item
+// that is well-formed JSON but not a usable record (not an object, no id)
+// goes to rejected with its raw bytes, so the rest of the page is delivered.
+func decodeItems(body []byte, start int, stream pipeline.Stream, tenant string, recs *[]pipeline.Record, rejected *[]pipeline.Rejected) (int, error) {
 	i := rawjson.SkipSpace(body, start+1)
 	if i < len(body) && body[i] == ']' {
 		return i + 1, nil
@@ -143,21 +143,17 @@ func decodeItems(body []byte, start int, stream pipeline.Stream, tenant string, 
 				return end, err
 			}
 			ee = end
-			if *itemErr == nil {
-				if err != nil {
-					*itemErr = fmt.Errorf("item %d: %w", n, err)
-				} else {
-					*recs = append(*recs, r)
-				}
+			if err != nil {
+				*rejected = append(*rejected, pipeline.Rejected{ID: r.ID, Raw: validUTF8(body[es:ee]), Reason: fmt.Sprintf("malformed API item %d: %v", n, err)})
+			} else {
+				*recs = append(*recs, r)
 			}
 		} else {
 			var err error
 			if ee, err = rawjson.SkipValue(body, es); err != nil {
 				return ee, err
 			}
-			if *itemErr == nil {
-				*itemErr = fmt.Errorf("item %d is not a JSON object", n)
-			}
+			*rejected = append(*rejected, pipeline.Rejected{Raw: validUTF8(body[es:ee]), Reason: fmt.Sprintf("malformed API item %d: not a JSON object", n)})
 		}
 		i = rawjson.SkipSpace(body, ee)
 		if i < len(body) && body[i] == ']' {
@@ -168,4 +164,12 @@ func decodeItems(body []byte, start int, stream pipeline.Stream, tenant string, 
 		}
 		i++
 	}
+}
+
+// validUTF8 keeps invalid UTF-8 out of the dead-letter file too.
+func validUTF8(b []byte) []byte {
+	if utf8.Valid(b) {
+		return b
+	}
+	return pipeline.ValidUTF8(b)
 }

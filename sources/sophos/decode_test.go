@@ -77,12 +77,24 @@ func TestDecodePageMalformed(t *testing.T) {
 		{`{"items":[]}`, `no "next_cursor"`},
 		{`{"items":[],"next_cursor":5}`, `"next_cursor" is not a string`},
 		{`{"items":[],"next_cursor":"c","has_more":"yes"}`, `"has_more" is not a boolean`},
-		{`{"items":[{"id":"a"},7],"next_cursor":"c"}`, "item 1 is not a JSON object"},
-		{`{"items":[{"id":"a"},{"type":"x"}],"next_cursor":"c"}`, "item 1: item has no id"},
 	} {
 		_, err := decodePage([]byte(tc.body), pipeline.Events, "t", 1)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%q: error %v, want it to mention %q", tc.body, err, tc.want)
+		}
+	}
+	// A malformed item is rejected with its bytes and reason; the rest stays.
+	for _, tc := range []struct{ body, raw, want string }{
+		{`{"items":[{"id":"a"},7,{"id":"b"}],"next_cursor":"c"}`, `7`, "item 1: not a JSON object"},
+		{`{"items":[{"id":"a"},{"type":"x"},{"id":"b"}],"next_cursor":"c"}`, `{"type":"x"}`, "item 1: item has no id"},
+		{"{\"items\":[{\"id\":\"a\"},{\"type\":\"x\xff\"},{\"id\":\"b\"}],\"next_cursor\":\"c\"}", "{\"type\":\"x\uFFFD\"}", "item 1: item has no id"},
+	} {
+		p, err := decodePage([]byte(tc.body), pipeline.Events, "t", 1)
+		if err != nil || len(p.Records) != 2 || p.Records[1].ID != "b" || len(p.Rejected) != 1 {
+			t.Fatalf("%q: %+v %v", tc.body, p, err)
+		}
+		if rj := p.Rejected[0]; string(rj.Raw) != tc.raw || !strings.Contains(rj.Reason, tc.want) {
+			t.Fatalf("%q: rejected %q %q, want %q %q", tc.body, rj.Raw, rj.Reason, tc.raw, tc.want)
 		}
 	}
 	// Space around the value and duplicate keys (last wins) are valid JSON.
@@ -120,9 +132,7 @@ func FuzzDecodePage(f *testing.F) {
 		}
 		ref, refErr := referenceDecode(data)
 		if err != nil {
-			if refErr == nil && !(strings.Contains(err.Error(), "has no id") && bytes.Contains(data, []byte(`\`))) {
-				// The one accepted divergence: pipeline.NewRecord matches
-				// item keys as written, so an escaped "i\u0064" key is not id.
+			if refErr == nil {
 				t.Fatalf("rejected a page encoding/json reads fine: %v\n%q", err, data)
 			}
 			return
@@ -130,14 +140,24 @@ func FuzzDecodePage(f *testing.F) {
 		if refErr != nil {
 			t.Fatalf("accepted a page encoding/json rejects (%v): %q", refErr, data)
 		}
-		if p.HasMore != ref.hasMore || len(p.Records) != len(ref.items) {
-			t.Fatalf("has_more %v items %d, encoding/json: %v %d", p.HasMore, len(p.Records), ref.hasMore, len(ref.items))
+		if len(p.Rejected) > len(ref.rejected) && bytes.Contains(data, []byte(`\`)) {
+			// The one accepted divergence: pipeline.NewRecord matches
+			// item keys as written, so an escaped "i\u0064" key is not id.
+			return
+		}
+		if p.HasMore != ref.hasMore || len(p.Records) != len(ref.items) || len(p.Rejected) != len(ref.rejected) {
+			t.Fatalf("has_more %v items %d rejected %d, encoding/json: %v %d %d", p.HasMore, len(p.Records), len(p.Rejected), ref.hasMore, len(ref.items), len(ref.rejected))
+		}
+		for i, rj := range p.Rejected {
+			if !bytes.Equal(rj.Raw, pipeline.ValidUTF8(ref.rejected[i])) {
+				t.Fatalf("rejected item %d: %q, encoding/json %q", i, rj.Raw, ref.rejected[i])
+			}
 		}
 		if utf8.ValidString(p.Cursor) && p.Cursor != ref.cursor {
 			t.Fatalf("cursor %q, encoding/json %q", p.Cursor, ref.cursor)
 		}
 		for i, r := range p.Records {
-			if !bytes.Equal(r.Raw, ref.items[i]) {
+			if want := pipeline.ValidUTF8(ref.items[i]); !bytes.Equal(r.Raw, want) || !utf8.Valid(r.Raw) {
 				t.Fatalf("item %d: %q, encoding/json %q", i, r.Raw, ref.items[i])
 			}
 			if utf8.ValidString(r.ID) && r.ID != ref.ids[i] && !bytes.Contains(r.Raw, []byte(`\`)) {
@@ -148,10 +168,11 @@ func FuzzDecodePage(f *testing.F) {
 }
 
 type refPage struct {
-	hasMore bool
-	cursor  string
-	items   []json.RawMessage
-	ids     []string
+	hasMore  bool
+	cursor   string
+	items    []json.RawMessage
+	ids      []string
+	rejected []json.RawMessage // items that are not objects with an id
 }
 
 // referenceDecode reads a page with encoding/json under the same rules.
@@ -184,19 +205,19 @@ func referenceDecode(data []byte) (refPage, error) {
 			return p, errRef("has_more")
 		}
 	}
-	if err := json.Unmarshal(items, &p.items); err != nil {
+	var all []json.RawMessage
+	if err := json.Unmarshal(items, &all); err != nil {
 		return p, err
 	}
-	for i, it := range p.items {
-		p.items[i] = bytes.TrimSpace(it)
+	for _, it := range all {
+		it = bytes.TrimSpace(it)
 		var obj map[string]json.RawMessage
-		if !bytes.HasPrefix(p.items[i], []byte("{")) || json.Unmarshal(it, &obj) != nil {
-			return p, errRef("item not an object")
-		}
 		var id string
-		if json.Unmarshal(obj["id"], &id) != nil || id == "" {
-			return p, errRef("item id")
+		if !bytes.HasPrefix(it, []byte("{")) || json.Unmarshal(it, &obj) != nil || json.Unmarshal(obj["id"], &id) != nil || id == "" {
+			p.rejected = append(p.rejected, it)
+			continue
 		}
+		p.items = append(p.items, it)
 		p.ids = append(p.ids, id)
 	}
 	return p, nil

@@ -101,6 +101,12 @@ func (c *Client) do(ctx context.Context, cl *call) (*response, error) {
 		attempt   int
 		callStart = time.Now()
 	)
+	if !cl.noAuth && cl.rawURL == "" {
+		// The last guard: the bearer token never leaves for an untrusted host.
+		if err := c.checkHost(cl.base, "host"); err != nil {
+			return nil, err
+		}
+	}
 	for attempt < pol.MaxAttempts {
 		attempt++
 		var tok string

@@ -116,7 +116,7 @@ func newAPIError(status int, method, path string, body []byte, redact func(strin
 		e.Message = scalar(std.Message)
 		e.CorrelationID, e.RequestID = std.CorrelationID, std.RequestID
 	} else if s := strings.TrimSpace(string(body)); s != "" {
-		e.Message = "unexpected response: " + snippet(s, 200)
+		e.Message = "unexpected response: " + snippet(redact(s), 200) // redact before cutting: never half a secret
 	}
 	e.Code, e.Message = redact(e.Code), redact(e.Message)
 	return e
@@ -207,9 +207,7 @@ func authErrorFor(status int, code, message, tracking string, body []byte, redac
 		e.Cause, e.Fix = "the token endpoint is failing or rate limiting", "try again later; check https://status.sophos.com"
 	default:
 		e.Cause, e.Fix = "unexpected answer from the token endpoint", "check sophos.auth_url and any proxy between here and Sophos"
-		if code == "" && message == "" && len(body) > 0 {
-			e.Cause += ": " + redact(snippet(string(body), 120))
-		}
+
 	}
 	if e.Message != "" && !strings.EqualFold(e.Message, "Unauthorized") && !strings.Contains(e.Cause, e.Message) {
 		e.Cause += ": " + e.Message

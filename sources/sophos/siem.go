@@ -120,7 +120,7 @@ func (c *Client) SIEMPage(ctx context.Context, t Tenant, stream pipeline.Stream,
 	if err != nil {
 		return nil, &PageError{Tenant: t.ID, TenantName: part.TenantName, Stream: stream.Plural(), Reason: err.Error()}
 	}
-	return &pipeline.Page{Partition: part, Records: dp.Records, Cursor: dp.Cursor, HasMore: dp.HasMore, Bytes: len(res.body)}, nil
+	return &pipeline.Page{Partition: part, Records: dp.Records, Rejected: dp.Rejected, Cursor: dp.Cursor, HasMore: dp.HasMore, Bytes: len(res.body)}, nil
 }
 
 // siemCall builds the request. Parameters go in the official script's

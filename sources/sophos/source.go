@@ -88,6 +88,11 @@ func (s *Source) Partitions(ctx context.Context) ([]pipeline.Partition, error) {
 	return out, nil
 }
 
+// Unpullable lists what the last Partitions call had to leave out (tenants
+// refused for an untrusted apiHost): the pipeline counts each as a failed
+// partition, so -once does not end as if everything was pulled.
+func (s *Source) Unpullable() []string { return s.c.Refused() }
+
 // Tenants returns the tenants found by the last Partitions call.
 func (s *Source) Tenants() []Tenant {
 	s.mu.Lock()

@@ -101,26 +101,45 @@ func (c *Client) ListTenants(ctx context.Context, id *Identity) ([]Tenant, error
 		return &p, nil
 	}
 	var out []Tenant
-	add := func(p *tenantPage) error {
+	var refused []string
+	defer func() {
+		c.refusedMu.Lock()
+		c.refused = refused
+		c.refusedMu.Unlock()
+	}()
+	seen := map[string]bool{}
+	// add keeps a page's new tenants and says how many ids were new.
+	add := func(p *tenantPage) (int, error) {
+		fresh := 0
 		for _, t := range p.Items {
-			if t.ID == "" {
-				continue
+			if t.ID == "" || seen[strings.ToLower(t.ID)] {
+				continue // a repeat: the listing ignores page, or overlaps
 			}
+			seen[strings.ToLower(t.ID)] = true
+			fresh++
 			if t.APIHost == "" {
-				return fmt.Errorf("sophos: %s tenant %s (%s) has no apiHost (the tenant may not be provisioned yet)", id.IDType, t.ID, t.Name)
+				return fresh, fmt.Errorf("sophos: %s tenant %s (%s) has no apiHost (the tenant may not be provisioned yet)", id.IDType, t.ID, t.Name)
+			}
+			if err := c.checkHost(trimHost(t.APIHost), "tenant "+t.ID+" ("+t.Name+") apiHost"); err != nil {
+				c.log.Error(err.Error() + "; this tenant is skipped")
+				refused = append(refused, err.Error())
+				continue
 			}
 			out = append(out, Tenant{ID: t.ID, Name: t.Name, ShowAs: t.ShowAs, DataRegion: t.DataRegion, APIHost: trimHost(t.APIHost)})
 		}
-		return nil
+		return fresh, nil
 	}
 	first, err := get(1)
 	if err != nil {
 		return nil, err
 	}
-	if err := add(first); err != nil {
+	if _, err := add(first); err != nil {
 		return nil, err
 	}
-	if total := first.Pages.Total; total > 1 && len(first.Items) > 0 {
+	// A plausible page count (≤ 1000 pages: 50,000 tenants) is fetched at
+	// once; anything else is walked page by page until one brings no new
+	// tenant, so a listing that ignores page cannot run forever.
+	if total := first.Pages.Total; total > 1 && total <= 1000 && len(first.Items) > 0 {
 		// The page count is known: fetch the rest at once (the limiter
 		// bounds the requests), keeping the order. Thousands of tenants
 		// are 100 pages: 15 s one after another at 150 ms each.
@@ -144,21 +163,22 @@ func (c *Client) ListTenants(ctx context.Context, id *Identity) ([]Tenant, error
 			if errs[n] != nil {
 				return nil, errs[n]
 			}
-			if err := add(pages[n]); err != nil {
+			if _, err := add(pages[n]); err != nil {
 				return nil, err
 			}
 		}
 		return out, nil
 	}
-	for page := 2; page <= maxPages && len(first.Items) > 0 && first.Pages.Total == 0; page++ {
+	for page := 2; page <= maxPages && len(first.Items) > 0 && first.Pages.Total != 1; page++ {
 		p, err := get(page)
 		if err != nil {
 			return nil, err
 		}
-		if err := add(p); err != nil {
+		fresh, err := add(p)
+		if err != nil {
 			return nil, err
 		}
-		if len(p.Items) == 0 || (p.Pages.Total > 0 && page >= p.Pages.Total) {
+		if fresh == 0 || (p.Pages.Total > 0 && page >= p.Pages.Total) {
 			break
 		}
 	}

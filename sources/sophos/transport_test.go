@@ -55,7 +55,8 @@ func TestCAFile(t *testing.T) {
 func TestProxyFromEnvironment(t *testing.T) {
 	if base := os.Getenv("SOPHOS_TEST_PROXY_CHILD"); base != "" {
 		c, err := NewClient(Config{ClientID: "emulator-client", ClientSecret: testSecret,
-			AuthURL: "http://sophos-id.test/api/v2/oauth2/token", APIHost: "http://sophos-api.test", Timeout: 5 * time.Second}, nil)
+			AuthURL: "http://sophos-id.test/api/v2/oauth2/token", APIHost: "http://sophos-api.test", Timeout: 5 * time.Second,
+			TrustedHosts: []string{base}}, nil) // whoami names the emulator's own address as the global host
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -80,7 +81,7 @@ func TestProxyFromEnvironment(t *testing.T) {
 	}))
 	defer proxy.Close()
 	cmd := exec.Command(os.Args[0], "-test.run=^TestProxyFromEnvironment$", "-test.count=1")
-	cmd.Env = append(os.Environ(), "SOPHOS_TEST_PROXY_CHILD=1", "HTTP_PROXY="+proxy.URL, "http_proxy="+proxy.URL,
+	cmd.Env = append(os.Environ(), "SOPHOS_TEST_PROXY_CHILD="+emu.URL(), "HTTP_PROXY="+proxy.URL, "http_proxy="+proxy.URL,
 		"NO_PROXY=", "no_proxy=", "REQUEST_METHOD=")
 	out, err := cmd.CombinedOutput()
 	if err != nil {

@@ -43,10 +43,20 @@ func (c *Client) WhoAmI(ctx context.Context) (*Identity, error) {
 	if id.ID == "" {
 		return nil, fmt.Errorf("sophos: whoami answered without an id — check sophos.api_host (default %s)", DefaultAPIHost)
 	}
+	if id.GlobalHost != "" {
+		if err := c.checkHost(id.GlobalHost, "whoami apiHosts.global"); err != nil {
+			c.log.Error(err.Error())
+			return nil, err
+		}
+	}
 	switch id.IDType {
 	case IDTypeTenant:
 		if id.DataRegion == "" {
 			return nil, fmt.Errorf("sophos: whoami: tenant %s has no apiHosts.dataRegion (the tenant may not be provisioned yet)", id.ID)
+		}
+		if err := c.checkHost(id.DataRegion, "tenant "+id.ID+": whoami apiHosts.dataRegion"); err != nil {
+			c.log.Error(err.Error())
+			return nil, err
 		}
 	case IDTypePartner, IDTypeOrganization:
 	default:

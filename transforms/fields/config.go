@@ -174,3 +174,13 @@ func splitPath(p string) ([]string, error) {
 	}
 	return parts, nil
 }
+
+// JSONSchema tells the config schema what Values takes: path: value.
+func (*Values) JSONSchema() map[string]any {
+	return map[string]any{"type": "object", "propertyNames": map[string]any{"minLength": 1}}
+}
+
+// JSONSchema tells the config schema what Renames takes: from: to.
+func (*Renames) JSONSchema() map[string]any {
+	return map[string]any{"type": "object", "additionalProperties": map[string]any{"type": "string", "minLength": 1}}
+}

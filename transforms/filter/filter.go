@@ -48,10 +48,14 @@ type Config struct {
 // FieldMatch tests one field: a typed field name or raw.<dotted.path>, with
 // exactly one of equals, matches (glob) or regex.
 type FieldMatch struct {
-	Path    string  `yaml:"path"`
-	Equals  *string `yaml:"equals"`
-	Matches string  `yaml:"matches"`
-	Regex   string  `yaml:"regex"`
+	// Path is a typed field (type, severity, tenant, …) or raw.<dotted.path> into the API item.
+	Path string `yaml:"path"`
+	// Equals keeps records whose field is exactly this value.
+	Equals *string `yaml:"equals"`
+	// Matches keeps records whose field matches this glob (* and ?).
+	Matches string `yaml:"matches"`
+	// Regex keeps records whose field matches this regular expression (Go RE2 syntax).
+	Regex string `yaml:"regex"`
 }
 
 // DefaultConfig keeps everything.

@@ -5,8 +5,10 @@ package autoack
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"strings"
 	"sync"
 	"time"
@@ -78,6 +80,9 @@ func (a *Acker) Delivered(records []*pipeline.Record) {
 		if r.Stream != pipeline.Alerts || !a.severity[strings.ToLower(r.Severity)] {
 			continue
 		}
+		if !r.WasDelivered() {
+			continue // dead-lettered, or routed to no sink: nobody has it
+		}
 		if len(a.queue) >= maxQueue {
 			a.dropped++
 			continue
@@ -134,6 +139,13 @@ func (a *Acker) ack(ctx context.Context, j job) {
 	for attempt := 1; attempt <= a.attempts; attempt++ {
 		var res *sophos.AlertAction
 		res, err = a.client.Acknowledge(ctx, t, j.id)
+		if alreadyAcknowledged(err) {
+			a.mu.Lock()
+			a.acked++
+			a.mu.Unlock()
+			a.log.Log(ctx, pipeline.LevelVerbose, fmt.Sprintf("Alert ID %s was already acknowledged", j.id), "source", "Alerts")
+			return
+		}
 		if err == nil {
 			a.mu.Lock()
 			a.acked++
@@ -154,6 +166,19 @@ func (a *Acker) ack(ctx context.Context, j job) {
 	a.failed++
 	a.mu.Unlock()
 	a.log.Error(fmt.Sprintf("auto-acknowledge alert %s (tenant %s) failed after %d attempts: %v — it was delivered; acknowledge it in Sophos Central", j.id, t.Label(), a.attempts, err), "source", "Alerts")
+}
+
+// alreadyAcknowledged: the alert is gone (404) or Sophos says it was
+// acknowledged already (400): done, not a failure.
+func alreadyAcknowledged(err error) bool {
+	var ae *sophos.APIError
+	if !errors.As(err, &ae) {
+		return false
+	}
+	if ae.Status == http.StatusNotFound {
+		return true
+	}
+	return ae.Status == http.StatusBadRequest && strings.Contains(strings.ToLower(ae.Message+" "+ae.Code), "already acknowledged")
 }
 
 func describe(r *sophos.AlertAction) string {

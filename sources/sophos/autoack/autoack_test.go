@@ -120,3 +120,99 @@ func TestAcknowledgesOnlyAfterDelivery(t *testing.T) {
 		t.Fatalf("acked %d failed %d, want %d (high %d)", acked, failed, want, high)
 	}
 }
+
+// pickySink refuses some alerts for good (they are dead-lettered).
+type pickySink struct {
+	refuse func(id string) bool
+	mu     sync.Mutex
+	ids    []string
+}
+
+func (p *pickySink) Start(context.Context) error { return nil }
+func (p *pickySink) Close() error                { return nil }
+func (p *pickySink) Write(_ context.Context, b []*pipeline.Record) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var be pipeline.BatchError
+	for i, r := range b {
+		if p.refuse(r.ID) {
+			be.Add(i, pipeline.Permanent(errors.New("mapping conflict")))
+			continue
+		}
+		p.ids = append(p.ids, r.ID)
+	}
+	return be.ErrOrNil()
+}
+
+// TestAcknowledgesOnlyDeliveredAlerts: an alert the sink dead-lettered, or
+// that no sink routed, is not acknowledged; one already acknowledged in
+// Sophos Central (404) counts as done, not as a failure.
+func TestAcknowledgesOnlyDeliveredAlerts(t *testing.T) {
+	emu, client, src := sophostest.Start(t, emulator.Options{Seed: 7, Events: -1, Alerts: 80}, pipeline.Alerts)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	since := time.Now().Add(-23 * time.Hour)
+	if _, err := src.Partitions(ctx); err != nil {
+		t.Fatal(err)
+	}
+	tn := src.Tenants()[0]
+	page, err := client.SIEMPage(ctx, tn, pipeline.Alerts, pipeline.Position{Since: since}, sophos.SIEMOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := func(id string) byte { return id[len(id)-1] }
+	refused := func(id string) bool { return last(id) < '4' }                     // dead-lettered
+	unrouted := func(id string) bool { return last(id) >= '4' && last(id) < '8' } // no sink takes it
+	var pre string
+	for _, r := range page.Records {
+		if !refused(r.ID) && !unrouted(r.ID) && r.Severity != "high" {
+			pre = r.ID
+			break
+		}
+	}
+	if _, err := client.Acknowledge(ctx, tn, pre); err != nil {
+		t.Fatal(err)
+	}
+	acker, err := New(client, src.TenantByID, "medium", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	acker.backoff = time.Millisecond
+	defer acker.Close()
+	dir := t.TempDir()
+	cps, _ := pipeline.OpenCheckpoints(dir)
+	dlq, _ := pipeline.OpenDeadLetter(dir)
+	defer dlq.Close()
+	sink := &pickySink{refuse: refused}
+	_, err = pipeline.Run(ctx, pipeline.Options{Source: src, Checkpoints: cps, DeadLetter: dlq, Once: true, Since: since,
+		Sinks:     []pipeline.SinkSpec{{Name: "picky", Sink: sink, Routes: pipeline.Routes{When: func(r *pipeline.Record) bool { return !unrouted(r.ID) }}}},
+		Observers: []pipeline.DeliveryObserver{acker}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	acker.Wait(ctx)
+	var want, dead, skipped int
+	for _, r := range page.Records {
+		switch {
+		case r.Severity == "high": // above the level
+		case refused(r.ID):
+			dead++
+			if emu.Acknowledged(r.ID) {
+				t.Errorf("dead-lettered alert %s was acknowledged", r.ID)
+			}
+		case unrouted(r.ID):
+			skipped++
+			if emu.Acknowledged(r.ID) {
+				t.Errorf("alert %s that no sink routed was acknowledged", r.ID)
+			}
+		default:
+			want++
+			if !emu.Acknowledged(r.ID) {
+				t.Errorf("delivered alert %s not acknowledged", r.ID)
+			}
+		}
+	}
+	if acked, failed := acker.Counts(); acked != want || failed != 0 || dead == 0 || skipped == 0 {
+		t.Fatalf("acked %d failed %d, want %d acked and 0 failed (dead %d, unrouted %d)", acked, failed, want, dead, skipped)
+	}
+}

@@ -48,6 +48,16 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	if s.opts.Faults.EchoToken {
+		// A broken gateway: 401 with the request body in the message.
+		_, tracking := s.reqIDs()
+		b := append([]byte(`{"errorCode":"oauth.invalid_request","message":`), appendString(nil, "bad request: "+string(body))...)
+		b = append(b, `,"trackingId":"`+tracking+`"}`...)
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(401)
+		_, _ = w.Write(b)
+		return
+	}
 	id, secret := vals.Get("client_id"), vals.Get("client_secret")
 	if u, p, ok := r.BasicAuth(); ok && id == "" && secret == "" {
 		id, secret = u, p

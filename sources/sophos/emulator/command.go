@@ -36,7 +36,7 @@ func RunCommand(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fs.StringVar(&o.ClientID, "client-id", "emulator-client", "client id the token endpoint accepts")
 	fs.StringVar(&o.ClientSecret, "client-secret", "emulator-secret", "client secret the token endpoint accepts")
 	fs.DurationVar(&o.TokenTTL, "token-ttl", time.Hour, "access token lifetime (expires_in)")
-	fs.StringVar(&faults, "fault", "", "fault injection, e.g. 429=0.1,retry-after=1s,503=0.05,503-burst=3,401-midpage=3,slow=200ms,malformed=0.01,stale-cursor=0.1,late-arrivals=0.2,replay=0.1")
+	fs.StringVar(&faults, "fault", "", "fault injection, e.g. 429=0.1,retry-after=1s,503=0.05,503-burst=3,401-midpage=3,slow=200ms,malformed=0.01,stale-cursor=0.1,late-arrivals=0.2,replay=0.1; collector faults: same-cursor,empty-cursor,missing-id=0.1,foreign-host,echo-token,tenants-loop, limited with tenant=ID|N")
 	fs.DurationVar(&o.IsolationDelay, "isolation-delay", 2*time.Second, "how long an isolation change stays in progress (409 meanwhile)")
 	fs.StringVar(&latency, "latency", "", "added latency per API request, e.g. 150ms or 150ms±50ms (uniform spread)")
 	fs.StringVar(&rateLimit, "rate-limit", "", "API requests per second for the credentials (token bucket; 429 with Retry-After beyond), e.g. 20/s")

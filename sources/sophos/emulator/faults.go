@@ -21,12 +21,23 @@ type Faults struct {
 	StaleCursor  float64       // "stale-cursor[=P]": a cursor is treated as older than 24 h (silent restart at now-24h; default P 0.1)
 	LateArrivals float64       // "late-arrivals[=P]": after a SIEM page, an item arrives with created_at up to 2 min in the past, behind a caught-up watermark (default P 0.2)
 	Replay       float64       // "replay[=P]": a SIEM page's next_cursor is the request's cursor, so the page is served again (default P 0.1)
+
+	// The faults below are API bugs a collector must survive. With
+	// "tenant=ID" (or a 1-based index) the per-tenant ones hit only that tenant.
+	SameCursor  bool    // "same-cursor": after the first page, next_cursor is the cursor sent and has_more is true (a loop)
+	EmptyCursor bool    // "empty-cursor": after the first page, next_cursor is ""
+	MissingID   float64 // "missing-id[=P]": a fraction of SIEM items lose their "id" (default P 0.1)
+	ForeignHost bool    // "foreign-host": the tenant's apiHost (or whoami's dataRegion) is http://localhost:PORT, a listener that counts requests carrying a bearer token (ForeignRequests)
+	EchoToken   bool    // "echo-token": the token endpoint answers 401 with the request body echoed in "message" (the client secret, URL-encoded)
+	TenantsLoop bool    // "tenants-loop": the tenant listing ignores page and omits pages.total, so it never ends
+	Tenant      string  // "tenant=ID|N": limit same-cursor, empty-cursor, missing-id and foreign-host to one tenant
 }
 
 // Enabled reports whether any fault is configured.
 func (f Faults) Enabled() bool {
 	return f.Rate429 > 0 || f.Rate503 > 0 || f.Midpage401 > 0 || f.Slow > 0 || f.Malformed > 0 ||
-		f.StaleCursor > 0 || f.LateArrivals > 0 || f.Replay > 0
+		f.StaleCursor > 0 || f.LateArrivals > 0 || f.Replay > 0 || f.SameCursor || f.EmptyCursor || f.MissingID > 0 ||
+		f.ForeignHost || f.EchoToken || f.TenantsLoop
 }
 
 // String renders the faults in ParseFaults syntax.
@@ -55,6 +66,18 @@ func (f Faults) String() string {
 	p("stale-cursor", f.StaleCursor)
 	p("late-arrivals", f.LateArrivals)
 	p("replay", f.Replay)
+	for _, b := range []struct {
+		k string
+		v bool
+	}{{"same-cursor", f.SameCursor}, {"empty-cursor", f.EmptyCursor}, {"foreign-host", f.ForeignHost}, {"echo-token", f.EchoToken}, {"tenants-loop", f.TenantsLoop}} {
+		if b.v {
+			parts = append(parts, b.k)
+		}
+	}
+	p("missing-id", f.MissingID)
+	if f.Tenant != "" {
+		parts = append(parts, "tenant="+f.Tenant)
+	}
 	return strings.Join(parts, ",")
 }
 
@@ -121,8 +144,31 @@ func ParseFaults(spec string) (Faults, error) {
 			f.LateArrivals, err = rate(0.2)
 		case "replay", "page-replay":
 			f.Replay, err = rate(0.1)
+		case "same-cursor", "empty-cursor", "foreign-host", "echo-token", "tenants-loop":
+			if hasVal {
+				return Faults{}, fmt.Errorf("fault %q takes no value (limit it with tenant=ID)", key)
+			}
+			switch key {
+			case "same-cursor":
+				f.SameCursor = true
+			case "empty-cursor":
+				f.EmptyCursor = true
+			case "foreign-host":
+				f.ForeignHost = true
+			case "echo-token":
+				f.EchoToken = true
+			case "tenants-loop":
+				f.TenantsLoop = true
+			}
+		case "missing-id":
+			f.MissingID, err = rate(0.1)
+		case "tenant":
+			if val == "" {
+				return Faults{}, fmt.Errorf("fault \"tenant\" needs a tenant id or a 1-based index, e.g. tenant=2")
+			}
+			f.Tenant = val
 		default:
-			return Faults{}, fmt.Errorf("unknown fault %q (known: 429, 503, 503-burst, retry-after, 401-midpage, slow, malformed, stale-cursor, late-arrivals, replay)", key)
+			return Faults{}, fmt.Errorf("unknown fault %q (known: 429, 503, 503-burst, retry-after, 401-midpage, slow, malformed, stale-cursor, late-arrivals, replay, same-cursor, empty-cursor, missing-id, foreign-host, echo-token, tenants-loop, tenant)", key)
 		}
 		if err != nil {
 			return Faults{}, err
@@ -132,4 +178,15 @@ func ParseFaults(spec string) (Faults, error) {
 		}
 	}
 	return f, nil
+}
+
+// hits reports whether a per-tenant fault applies to t (index i).
+func (f *Faults) hits(t *tenant, i int) bool {
+	if f.Tenant == "" {
+		return true
+	}
+	if n, err := strconv.Atoi(f.Tenant); err == nil {
+		return n == i+1
+	}
+	return strings.EqualFold(f.Tenant, t.id)
 }

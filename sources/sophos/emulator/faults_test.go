@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -365,4 +366,103 @@ func (s *syncBuf) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+func TestParseCollectorFaults(t *testing.T) {
+	f, err := ParseFaults("same-cursor,empty-cursor,missing-id=0.5,foreign-host,echo-token,tenants-loop,tenant=2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Faults{SameCursor: true, EmptyCursor: true, MissingID: 0.5, ForeignHost: true, EchoToken: true, TenantsLoop: true, Tenant: "2"}
+	if f != want || !f.Enabled() {
+		t.Fatalf("got %+v", f)
+	}
+	if g, err := ParseFaults(f.String()); err != nil || g != f {
+		t.Fatalf("round trip %q: %+v %v", f.String(), g, err)
+	}
+	for _, bad := range []string{"same-cursor=1", "tenant=", "missing-id=2"} {
+		if _, err := ParseFaults(bad); err == nil {
+			t.Fatalf("%q accepted", bad)
+		}
+	}
+}
+
+func TestFaultCursorsHitOnlyTheChosenTenant(t *testing.T) {
+	for _, tc := range []struct {
+		f    Faults
+		want func(p siemPage, sent string) bool
+	}{
+		{Faults{SameCursor: true, Tenant: "2"}, func(p siemPage, sent string) bool { return *p.NextCursor == sent && *p.HasMore }},
+		{Faults{EmptyCursor: true, Tenant: "2"}, func(p siemPage, sent string) bool { return *p.NextCursor == "" }},
+	} {
+		s, _ := start(t, Options{Tenants: 2, Partner: true, Events: 300, Faults: tc.f})
+		for i, id := range s.TenantIDs() {
+			a := newAPI(t, s)
+			a.tenant = id
+			p1, _ := a.siem("events", "limit=100")
+			if *p1.NextCursor == "" {
+				t.Fatalf("%+v: the first page (from_date) is faulty too", tc.f)
+			}
+			p2, _ := a.siem("events", "limit=100&cursor="+url.QueryEscape(*p1.NextCursor))
+			if got := tc.want(p2, *p1.NextCursor); got != (i == 1) {
+				t.Fatalf("%+v tenant %d: fault applied = %v", tc.f, i+1, got)
+			}
+		}
+	}
+}
+
+func TestFaultMissingID(t *testing.T) {
+	s, _ := start(t, Options{Events: 1000, Faults: Faults{MissingID: 0.2}})
+	a := newAPI(t, s)
+	p, _ := a.siem("events", "limit=1000")
+	missing := 0
+	for _, it := range p.Items {
+		if _, ok := it["id"]; !ok {
+			missing++
+			if it["type"] == nil || it["when"] == nil {
+				t.Fatalf("the item lost more than its id: %v", it)
+			}
+		}
+	}
+	if missing < 100 || missing > 300 {
+		t.Fatalf("%d of %d items lost their id, want about 20%%", missing, len(p.Items))
+	}
+}
+
+func TestFaultForeignHostEchoTokenTenantsLoop(t *testing.T) {
+	s, _ := start(t, Options{Tenants: 3, Partner: true, Faults: Faults{ForeignHost: true, TenantsLoop: true, Tenant: "1"}})
+	tok := getToken(t, s)
+	hdr := map[string]string{"Authorization": "Bearer " + tok, "X-Partner-ID": s.WhoamiID()}
+	var first string
+	for page := 1; page <= 3; page++ {
+		r := do(t, nil, "GET", s.URL()+"/partner/v1/tenants?pageTotal=true&page="+strconv.Itoa(page), hdr, "")
+		var body struct {
+			Items []struct{ ID, APIHost string }
+			Pages map[string]any
+		}
+		json.Unmarshal(r.body, &body)
+		if _, ok := body.Pages["total"]; ok || len(body.Items) != 3 {
+			t.Fatalf("page %d: %s", page, r.body)
+		}
+		if page == 1 {
+			first = body.Items[0].ID
+			if !strings.HasPrefix(body.Items[0].APIHost, "http://localhost:") || strings.Contains(body.Items[1].APIHost, "localhost") {
+				t.Fatalf("apiHosts %+v", body.Items)
+			}
+			do(t, nil, "GET", body.Items[0].APIHost+"/siem/v1/events", hdr, "")
+		}
+		if body.Items[0].ID != first {
+			t.Fatal("tenants-loop: pages differ")
+		}
+	}
+	if s.ForeignRequests() != 1 {
+		t.Fatalf("foreign requests %d", s.ForeignRequests())
+	}
+
+	e, _ := start(t, Options{ClientSecret: "s3cr+t/x", Faults: Faults{EchoToken: true}})
+	r := do(t, nil, "POST", e.AuthURL(), map[string]string{"Content-Type": "application/x-www-form-urlencoded"},
+		"grant_type=client_credentials&client_id=emulator-client&client_secret="+url.QueryEscape("s3cr+t/x"))
+	if r.status != 401 || !strings.Contains(string(r.body), url.QueryEscape("s3cr+t/x")) {
+		t.Fatalf("echo-token: %d %s", r.status, r.body)
+	}
 }

@@ -159,7 +159,7 @@ func (s *Server) handleWhoami(w http.ResponseWriter, _ *http.Request, _ *call) {
 	b = append(b, '"')
 	if s.idType == "tenant" {
 		b = append(b, `,"dataRegion":"`...)
-		b = append(b, s.regionURL(s.tenants[0].region.id)...)
+		b = append(b, s.apiHost(0)...)
 		b = append(b, '"')
 	}
 	b = append(b, `}}`...)
@@ -209,7 +209,7 @@ func (s *Server) appendTenant(b []byte, t *tenant) []byte {
 		b = append(b, `"}`...)
 	}
 	b = append(b, `,"apiHost":"`...)
-	b = append(b, s.regionURL(t.region.id)...)
+	b = append(b, s.apiHost(t.idx)...)
 	b = append(b, `","status":"active"}`...)
 	return b
 }
@@ -232,6 +232,9 @@ func (s *Server) handleTenants(w http.ResponseWriter, r *http.Request, _ *call) 
 		return
 	}
 	total := strings.EqualFold(q.Get("pageTotal"), "true")
+	if s.opts.Faults.TenantsLoop {
+		page, total = 1, false // the same page forever, and no total to stop at
+	}
 	tenants := s.listedTenants()
 	b := make([]byte, 0, 512*size)
 	b = append(b, `{"items":[`...)

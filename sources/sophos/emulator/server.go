@@ -44,6 +44,10 @@ type Server struct {
 	lim      *limiter
 	closed   chan struct{}
 	wg       sync.WaitGroup
+
+	foreign     *http.Server // the foreign-host fault's listener
+	foreignURL  string
+	foreignReqs int // requests that reached it with a bearer token
 }
 
 // New starts an emulator listening on Options.Addr.
@@ -100,6 +104,12 @@ func New(opts Options) (*Server, error) {
 		scheme = "https"
 	}
 	s.url = scheme + "://" + ln.Addr().String()
+	if opts.Faults.ForeignHost {
+		if err := s.startForeign(); err != nil {
+			ln.Close()
+			return nil, err
+		}
+	}
 	s.http = &http.Server{Handler: s.routes(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: nil}
 	s.wg.Add(1)
 	go func() {
@@ -135,7 +145,54 @@ func (s *Server) Close() {
 	if err := s.http.Shutdown(ctx); err != nil {
 		_ = s.http.Close()
 	}
+	if s.foreign != nil {
+		_ = s.foreign.Close()
+	}
 	s.wg.Wait()
+}
+
+// startForeign serves the foreign-host fault's host: a different host name
+// (localhost, while the emulator is named by its IP) over plain http that
+// answers 403 and counts every request that carried a bearer token.
+func (s *Server) startForeign() error {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return fmt.Errorf("emulator: foreign-host listener: %w", err)
+	}
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	s.foreignURL = "http://localhost:" + port
+	s.foreign = &http.Server{ReadHeaderTimeout: 10 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "" {
+			s.mu.Lock()
+			s.foreignReqs++
+			s.mu.Unlock()
+		}
+		http.Error(w, "foreign host: this request should never have been sent", http.StatusForbidden)
+	})}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		_ = s.foreign.Serve(ln)
+	}()
+	return nil
+}
+
+// ForeignRequests counts requests with a bearer token that reached the
+// foreign-host fault's host: a client that leaks its token makes it > 0.
+func (s *Server) ForeignRequests() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.foreignReqs
+}
+
+// apiHost is the apiHost announced for tenant i (the foreign-host fault
+// may replace it).
+func (s *Server) apiHost(i int) string {
+	t := s.tenants[i]
+	if s.opts.Faults.ForeignHost && s.opts.Faults.hits(t, i) {
+		return s.foreignURL
+	}
+	return s.regionURL(t.region.id)
 }
 
 // TenantIDs lists the tenant ids in order (one for tenant credentials).

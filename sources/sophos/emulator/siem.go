@@ -1,6 +1,7 @@
 package emulator
 
 import (
+	"bytes"
 	"net/http"
 	"strconv"
 	"strings"
@@ -90,6 +91,7 @@ func (s *Server) handleSIEM(st streamID) func(http.ResponseWriter, *http.Request
 		}
 
 		t := c.t
+		faulty := s.opts.Faults.hits(t, t.idx)
 		buf := getBuf()
 		defer putBuf(buf)
 		const head = 32 // room for `{"has_more":false,"items":[`
@@ -112,10 +114,14 @@ func (s *Server) handleSIEM(st streamID) func(http.ResponseWriter, *http.Request
 			if n > 0 {
 				b = append(b, ',')
 			}
+			itemStart := len(b)
 			if st == sAlerts {
 				b = t.appendAlert(b, x)
 			} else {
 				b = t.appendEvent(b, x)
+			}
+			if faulty && s.draw(s.opts.Faults.MissingID) {
+				b = append(b[:itemStart], dropID(b[itemStart:])...)
 			}
 			n++
 		}
@@ -126,6 +132,14 @@ func (s *Server) handleSIEM(st streamID) func(http.ResponseWriter, *http.Request
 		next := encodeCursor(last)
 		if cursor != "" && s.draw(s.opts.Faults.Replay) {
 			next = cursor // the client will be served this page again
+		}
+		if cursor != "" && faulty {
+			switch {
+			case s.opts.Faults.SameCursor:
+				next, more = cursor, true // a loop: has_more forever on the same cursor
+			case s.opts.Faults.EmptyCursor:
+				next = ""
+			}
 		}
 		b = append(b, `],"next_cursor":"`...)
 		b = append(b, next...)
@@ -176,4 +190,22 @@ func (s *Server) midpage(w http.ResponseWriter, c *call) bool {
 		return false
 	}
 	return true
+}
+
+// dropID removes the top-level "id" member of a generated item (the
+// missing-id fault).
+func dropID(item []byte) []byte {
+	i := bytes.Index(item, []byte(`"id":"`))
+	if i < 0 {
+		return item
+	}
+	end := i + len(`"id":"`) + bytes.IndexByte(item[i+len(`"id":"`):], '"') + 1
+	switch {
+	case end < len(item) && item[end] == ',':
+		end++
+	case i > 0 && item[i-1] == ',':
+		i--
+	}
+	out := append([]byte(nil), item[:i]...)
+	return append(out, item[end:]...)
 }

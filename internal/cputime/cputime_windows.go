@@ -1,0 +1,19 @@
+//go:build windows
+
+package cputime
+
+import (
+	"time"
+
+	"golang.org/x/sys/windows"
+)
+
+func self() time.Duration {
+	var creation, exit, kernel, user windows.Filetime
+	if windows.GetProcessTimes(windows.CurrentProcess(), &creation, &exit, &kernel, &user) != nil {
+		return 0
+	}
+	// Filetime counts 100 ns intervals.
+	ticks := func(f windows.Filetime) int64 { return int64(f.HighDateTime)<<32 | int64(f.LowDateTime) }
+	return time.Duration((ticks(kernel) + ticks(user)) * 100)
+}
