@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -387,12 +388,62 @@ func Parse(name string, data []byte) (*Config, error) {
 		return nil, prefixFile(name, errs)
 	}
 	c.root = root
+	// Every error of the file at once: the keys and types, then the values
+	// of whatever decoded. The config is returned with the errors so the
+	// caller can check its components too (validate and run list them all).
+	var errs Errors
 	if err := DecodeStrict(root, &c, ""); err != nil {
-		return nil, prefixFile(name, err)
+		errs = append(errs, flatten(err)...)
 	}
 	c.resolvePaths(configDir(name))
 	c.applyEnv()
-	return &c, prefixFile(name, c.Validate())
+	if err := c.Validate(); err != nil {
+		errs = append(errs, flatten(err)...)
+	}
+	if len(errs) == 0 {
+		return &c, nil
+	}
+	SortByLine(errs)
+	return &c, prefixFile(name, dedupErrors(errs))
+}
+
+func flatten(err error) Errors {
+	var list Errors
+	if asErrors(err, &list) {
+		var out Errors
+		for _, e := range list {
+			out = append(out, flatten(e)...)
+		}
+		return out
+	}
+	return Errors{err}
+}
+
+// dedupErrors drops an error reported twice (a type error is also a value
+// the validation sees as missing).
+func dedupErrors(errs Errors) Errors {
+	seen := map[string]bool{}
+	var out Errors
+	for _, e := range errs {
+		if s := e.Error(); !seen[s] {
+			seen[s] = true
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// SortByLine orders errors by the line of the key they name (stable; those
+// without a line last).
+func SortByLine(errs Errors) {
+	line := func(e error) int {
+		var fe *FieldError
+		if asFieldError(e, &fe) && fe.Line > 0 {
+			return fe.Line
+		}
+		return 1 << 30
+	}
+	sort.SliceStable(errs, func(i, j int) bool { return line(errs[i]) < line(errs[j]) })
 }
 
 // applyEnv lets SOPHOS_CLIENT_ID / SOPHOS_CLIENT_SECRET override the file.

@@ -225,13 +225,93 @@ func (es Errors) Error() string {
 func DecodeStrict(n *yaml.Node, v any, prefix string, skip ...string) error {
 	var errs Errors
 	checkKnown(n, reflect.TypeOf(v), prefix, skip, &errs)
+	rv := reflect.ValueOf(v)
+	if rv.Kind() != reflect.Pointer || rv.IsNil() {
+		return fmt.Errorf("config: DecodeStrict needs a pointer, got %T", v)
+	}
+	decodeEach(n, rv.Elem(), prefix, skip, &errs)
 	if len(errs) > 0 {
 		return errs
 	}
-	if err := n.Decode(v); err != nil {
-		return decodeError(err, n, prefix)
-	}
 	return nil
+}
+
+var unmarshalerType = reflect.TypeOf((*yaml.Unmarshaler)(nil)).Elem()
+
+// decodeEach decodes n into v key by key and element by element, so that
+// one bad value does not hide the errors of the others (yaml.v3 stops at
+// the first error a custom type returns). Unknown keys are left to
+// checkKnown.
+func decodeEach(n *yaml.Node, v reflect.Value, prefix string, skip []string, errs *Errors) {
+	if n.Kind == yaml.DocumentNode && len(n.Content) == 1 {
+		n = n.Content[0]
+	}
+	t := v.Type()
+	custom := reflect.PointerTo(t).Implements(unmarshalerType)
+	switch {
+	case !custom && t.Kind() == reflect.Struct && n.Kind == yaml.MappingNode && !hasInline(t):
+		fields := fieldIndex(t)
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, val := n.Content[i], n.Content[i+1]
+			idx, ok := fields[k.Value]
+			if !ok || contains(skip, k.Value) {
+				continue
+			}
+			decodeEach(val, v.Field(idx), joinKey(prefix, k.Value), nil, errs)
+		}
+		return
+	case !custom && t.Kind() == reflect.Slice && n.Kind == yaml.SequenceNode:
+		s := reflect.MakeSlice(t, len(n.Content), len(n.Content))
+		for i, c := range n.Content {
+			decodeEach(c, s.Index(i), fmt.Sprintf("%s[%d]", prefix, i), nil, errs)
+		}
+		v.Set(s)
+		return
+	}
+	if err := n.Decode(v.Addr().Interface()); err != nil {
+		e := decodeError(err, n, prefix)
+		var list Errors
+		if !asErrors(e, &list) {
+			list = Errors{e}
+		}
+		for _, x := range list {
+			var fe *FieldError
+			if asFieldError(x, &fe) && fe.Key == "" {
+				fe.Key = prefix // the value node has no key of its own
+			}
+			*errs = append(*errs, x)
+		}
+	}
+}
+
+// fieldIndex maps yaml key names to field indexes (structs without inline
+// fields).
+func fieldIndex(t reflect.Type) map[string]int {
+	out := map[string]int{}
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		if !f.IsExported() {
+			continue
+		}
+		name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		if name == "-" {
+			continue
+		}
+		if name == "" {
+			name = strings.ToLower(f.Name)
+		}
+		out[name] = i
+	}
+	return out
+}
+
+func hasInline(t reflect.Type) bool {
+	for i := 0; i < t.NumField(); i++ {
+		if _, opts, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ","); strings.Contains(opts, "inline") {
+			return true
+		}
+	}
+	return false
 }
 
 // decodeError turns yaml.v3's "line N: cannot unmarshal ..." messages into

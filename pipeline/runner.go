@@ -304,6 +304,15 @@ func (r *runner) pass(ctx context.Context) (failed int, err error) {
 		}
 		return 0, fmt.Errorf("list partitions: %w", err)
 	}
+	// The seed's note at the start of each pull.
+	for _, s := range []Stream{Alerts, Events} {
+		for _, p := range parts {
+			if p.Stream == s {
+				r.log.Log(ctx, LevelLogPlus, "Pulling Sophos "+sourceName(s), "source", sourceName(s))
+				break
+			}
+		}
+	}
 	r.failedMu.Lock()
 	r.failed = r.failed[:0]
 	unpullable := 0

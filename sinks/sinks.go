@@ -149,6 +149,40 @@ func Build(c config.Component, prefix string, log *slog.Logger) (pipeline.Sink, 
 	return nil, "", &config.FieldError{Line: c.Line, Key: prefix + ".type", Msg: fmt.Sprintf("unknown sink type %q: use one of %s", c.Type, strings.Join(Types(), ", "))}
 }
 
+// keyError places a component's Validate error ("key: reason" or
+// "key.sub: reason") at the line of that key when the node has it, else at
+// the component's line.
+func keyError(node *yaml.Node, line int, prefix string, err error) error {
+	msg := err.Error()
+	k, rest, ok := strings.Cut(msg, ": ")
+	if ok && node != nil && !strings.ContainsAny(k, " \t") {
+		n := node
+		kl := 0
+		for _, part := range strings.Split(k, ".") {
+			if n == nil || n.Kind != yaml.MappingNode {
+				kl = 0
+				break
+			}
+			var next *yaml.Node
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				if n.Content[i].Value == part {
+					kl, next = n.Content[i].Line, n.Content[i+1]
+					break
+				}
+			}
+			if next == nil {
+				kl = 0
+				break
+			}
+			n = next
+		}
+		if kl > 0 {
+			return &config.FieldError{Line: kl, Key: prefix + "." + k, Msg: rest}
+		}
+	}
+	return &config.FieldError{Line: line, Key: prefix, Msg: msg}
+}
+
 type validator[C any] interface {
 	*C
 	Validate() error
@@ -165,22 +199,26 @@ func entry[C any, PC validator[C], S pipeline.Sink](typ, doc string, def func() 
 				return nil, "", err
 			}
 		}
+		// Every error at once: the keys and types, then the values of
+		// whatever decoded, each at the line of its key.
+		var errs config.Errors
 		if node != nil {
 			if err := config.DecodeStrict(node, &cfg, prefix, config.CommonKeys...); err != nil {
-				return nil, "", err
+				errs = append(errs, err)
 			}
 		}
 		if err := PC(&cfg).Validate(); err != nil {
-			// one error per bad key, each with the sink's line and path
+			// one error per bad value, each at the line of its key
 			var list config.Errors
 			if !errors.As(err, &list) {
-				return nil, "", &config.FieldError{Line: comp.Line, Key: prefix, Msg: err.Error()}
+				list = config.Errors{err}
 			}
-			out := make(config.Errors, len(list))
-			for i, e := range list {
-				out[i] = &config.FieldError{Line: comp.Line, Key: prefix, Msg: e.Error()}
+			for _, e := range list {
+				errs = append(errs, keyError(node, comp.Line, prefix, e))
 			}
-			return nil, "", out
+		}
+		if len(errs) > 0 {
+			return nil, "", errs
 		}
 		s, err := newFn(comp.Name, cfg, log)
 		if err != nil {

@@ -34,7 +34,16 @@ type assembly struct {
 	closers   []io.Closer
 	buffered  []*buffer.Sink
 	starters  []*startRetry   // per sink, same order
+	seedFiles []seedFile      // the seed's txt/json file sinks, for adoption
 	cluster   *cluster.Config // distributed mode; nil = on its own
+}
+
+// seedFile is one of the seed's file sinks: as.sinks[sink] writes path.
+type seedFile struct {
+	sink   int
+	path   string
+	kind   string // txt | json
+	stream pipeline.Stream
 }
 
 func fileMode(c *config.Config) string {
@@ -85,7 +94,8 @@ func seedSinks(c *config.Config, streams []pipeline.Stream) []config.Component {
 		if c.JSONFileCreation {
 			out = append(out, config.Component{
 				Name: "seed-" + st.Plural() + "-json", Type: "json", Streams: []string{st.Plural()}, Seed: true,
-				Fields: map[string]any{"path": join(jsonName), "layout": "array", "rotate": rot, "file_mode": fileMode(c)},
+				// python-json: the bytes the seed's json.dump wrote.
+				Fields: map[string]any{"path": join(jsonName), "layout": "array", "rotate": rot, "file_mode": fileMode(c), "format": "python-json"},
 			})
 		}
 	}
@@ -174,6 +184,10 @@ func assemble(c *config.Config, streams []pipeline.Stream, log *slog.Logger, dry
 			}
 			routes.When = cond.Match
 			routes.Desc = cond.String()
+		}
+		if s.Seed && len(routes.Streams) == 1 {
+			path, _ := s.Fields["path"].(string)
+			as.seedFiles = append(as.seedFiles, seedFile{sink: len(as.sinks), path: path, kind: s.Type, stream: routes.Streams[0]})
 		}
 		as.buffers = append(as.buffers, s.Buffer)
 		as.starters = append(as.starters, sink)

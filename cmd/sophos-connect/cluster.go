@@ -2,8 +2,12 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
+	"sort"
+	"strings"
+	"time"
 
 	"github.com/sophos-connect/sophos-connect/cluster"
 	"github.com/sophos-connect/sophos-connect/config"
@@ -53,31 +57,64 @@ func runMember(ctx context.Context, cc *cluster.Config, log *slog.Logger, metric
 	return m.Run(ctx, opts)
 }
 
-// clusterState is `state show|reset` in distributed mode: the checkpoint
-// topic instead of the local file.
-func (a *app) clusterState(ctx context.Context, cc *cluster.Config, rest []string) error {
-	switch rest[0] {
-	case "show":
-		all, err := cluster.Checkpoints(ctx, cc)
-		if err != nil {
-			return err
+// clusterShow is `state show` in distributed mode: the checkpoint topic.
+func (a *app) clusterShow(cc *cluster.Config, asJSON bool) error {
+	all, err := cluster.Checkpoints(context.Background(), cc)
+	if err != nil {
+		return err
+	}
+	keys := make([]string, 0, len(all))
+	for k := range all {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	now := time.Now()
+	if asJSON {
+		type entry struct {
+			Tenant     string    `json:"tenant"`
+			Stream     string    `json:"stream"`
+			TenantName string    `json:"tenant_name,omitempty"`
+			SavedAt    time.Time `json:"saved_at"`
+			AgeSeconds int64     `json:"age_seconds"`
+			Cursor     string    `json:"cursor"`
 		}
-		if len(all) == 0 {
-			fmt.Fprintf(a.stdout, "no checkpoints in topic %s: the cluster starts every tenant from the 24 h window (or -since)\n", cc.CheckpointTopic)
-			return nil
+		list := []entry{}
+		for _, k := range keys {
+			cp := all[k]
+			tenant, stream, _ := strings.Cut(k, "/")
+			list = append(list, entry{tenant, stream, cp.TenantName, cp.SavedAt, int64(now.Sub(cp.SavedAt).Seconds()), cp.Cursor})
 		}
-		return a.printCheckpoints(all)
-	case "reset":
-		tenant, stream, err := resetArgs(rest)
-		if err != nil {
-			return err
-		}
-		n, err := cluster.ResetCheckpoints(ctx, cc, resetMatch(tenant, stream))
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(a.stdout, "removed %d checkpoint(s) from topic %s\n", n, cc.CheckpointTopic)
+		enc := json.NewEncoder(a.stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(list)
+	}
+	if len(all) == 0 {
+		fmt.Fprintf(a.stdout, "no checkpoints in topic %s: the cluster starts every tenant from the 24 h window (or -since)\n", cc.CheckpointTopic)
 		return nil
 	}
-	return usageError{fmt.Sprintf("state: unknown action %q: use show or reset", rest[0])}
+	tw := newTable(a.stdout, "TENANT", "STREAM", "NAME", "SAVED", "AGE", "CURSOR")
+	for _, k := range keys {
+		cp := all[k]
+		tenant, stream, _ := strings.Cut(k, "/")
+		age := now.Sub(cp.SavedAt).Round(time.Second).String()
+		if now.Sub(cp.SavedAt) > 20*time.Hour {
+			age += " (near or past the 24 h window!)"
+		}
+		tw.row(tenant, stream, orDash(cp.TenantName), cp.SavedAt.Local().Format(timeLayout), age, cp.Cursor)
+	}
+	return tw.flush()
+}
+
+// clusterReset is `state reset` in distributed mode: tombstones in the
+// checkpoint topic, refused while the group has members.
+func (a *app) clusterReset(cc *cluster.Config, tenant, stream string) error {
+	n, err := cluster.ResetCheckpoints(context.Background(), cc, func(key string) bool {
+		t, s, _ := strings.Cut(key, "/")
+		return (tenant == "" || tenant == "all" || strings.EqualFold(t, tenant)) && (stream == "" || s == stream)
+	})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(a.stdout, "removed %d checkpoint(s) from topic %s\n", n, cc.CheckpointTopic)
+	return nil
 }

@@ -1,32 +1,44 @@
 package main
 
 import (
-	"bufio"
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
-	"os"
 	"runtime"
 	"runtime/debug"
-	"sort"
 	"strings"
 	"time"
-
-	"gopkg.in/yaml.v3"
 
 	"github.com/sophos-connect/sophos-connect/cluster"
 	"github.com/sophos-connect/sophos-connect/config"
 	"github.com/sophos-connect/sophos-connect/pipeline"
+	"github.com/sophos-connect/sophos-connect/sources/sophos/autoack"
 	"github.com/sophos-connect/sophos-connect/sources/sophos/emulator"
 )
 
-func (a *app) cmdValidate(ctx context.Context, g *globals, args []string) error {
-	if rest, err := subFlags("validate", g, args, nil); err != nil {
-		return err
-	} else if len(rest) > 0 {
-		return usageError{"validate takes no arguments: use -c FILE"}
+func validateCmd() *command {
+	return &command{
+		Name: "validate", Args: "[-c FILE] [-json]",
+		Short: "check the config and print the resolved pipeline (source → stages → sinks)",
+		Long: "Every error of the file is listed at once, as file:line: key: reason, sorted by line; the run\n" +
+			"prints the same list. Nothing is created on disk and nothing is sent to Sophos Central.",
+		Example: "sophos-connect validate -c /etc/sophos-connect/sophos-connect.yaml\nsophos-connect validate -json | jq .sinks",
+		Setup: func(fs *flag.FlagSet) runFunc {
+			var asJSON bool
+			fs.BoolVar(&asJSON, "json", false, "print the resolved pipeline as JSON")
+			return func(a *app, ctx context.Context, g *globals, args []string) error {
+				if len(args) > 0 {
+					return usageError{"validate takes no arguments: use -c FILE"}
+				}
+				return a.validate(g, asJSON)
+			}
+		},
 	}
-	c, err := loadConfig(g)
+}
+
+func (a *app) validate(g *globals, asJSON bool) error {
+	c, err := loadChecked(g)
 	if err != nil {
 		return err
 	}
@@ -36,18 +48,16 @@ func (a *app) cmdValidate(ctx context.Context, g *globals, args []string) error 
 		return configError{prefixErrors(c.File, err)}
 	}
 	defer as.close()
+	p := resolvedPipeline(c, streams, as)
+	if asJSON {
+		enc := json.NewEncoder(a.stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(p)
+	}
 	w := a.stdout
 	fmt.Fprintf(w, "%s: ok\n\n", c.File)
-	tenants := "every tenant the credentials reach"
-	if len(c.Sophos.Tenants) > 0 {
-		tenants = strings.Join(c.Sophos.Tenants, ", ")
-	}
-	var names []string
-	for _, s := range streams {
-		names = append(names, s.Plural())
-	}
-	fmt.Fprintf(w, "source  sophos  %s (auth %s)\n", c.Sophos.APIHost, c.Sophos.AuthURL)
-	fmt.Fprintf(w, "        streams: %s; tenants: %s; pull every %s; state in %s\n", strings.Join(names, ", "), tenants, c.PullTime, c.StateDir)
+	fmt.Fprintf(w, "source  sophos  %s (auth %s)\n", p.Source.APIHost, p.Source.AuthURL)
+	fmt.Fprintf(w, "        streams: %s; tenants: %s; pull every %s; state in %s\n", strings.Join(p.Source.Streams, ", "), p.Source.Tenants, p.Source.PullTime, p.StateDir)
 	wk, inflight := pullWorkers(c)
 	if c.Workers.Auto() {
 		fmt.Fprintf(w, "        workers: auto (adaptive, at most %d requests at once); max_inflight_pages: %d\n", c.MaxWorkers, inflight)
@@ -60,21 +70,22 @@ func (a *app) cmdValidate(ctx context.Context, g *globals, args []string) error 
 	if c.Sources.Events.Light || len(c.Sources.Events.ExcludeTypes) > 0 {
 		fmt.Fprintf(w, "        events: light=%v exclude_types=%v\n", c.Sources.Events.Light, c.Sources.Events.ExcludeTypes)
 	}
+	fmt.Fprintf(w, "        alerts auto-acknowledge: %s\n", p.AutoAcknowledge.Text)
 	if as.cluster != nil {
 		fmt.Fprintf(w, "        %s\n", as.cluster.Describe())
 	}
 	fmt.Fprintln(w, "   │")
-	if len(as.stages) == 0 {
+	if len(p.Stages) == 0 {
 		fmt.Fprintln(w, "stages  (none)")
 	}
-	for i, s := range as.stages {
-		fmt.Fprintf(w, "stage %d %s  [%s]  %s\n", i+1, s.Name, streamList(s.Streams), s.Desc)
+	for i, s := range p.Stages {
+		fmt.Fprintf(w, "stage %d %s  [%s]  %s\n", i+1, s.Name, s.Streams, s.Desc)
 	}
 	fmt.Fprintln(w, "   │")
-	for _, s := range as.sinks {
+	for _, s := range p.Sinks {
 		fmt.Fprintf(w, "   ├─► sink %s (%s)  [%s]  %s\n", s.Name, s.Type, s.Routes, s.Desc)
 	}
-	fmt.Fprintf(w, "\ndead letters: %s/dead-letter.ndjson\n", strings.TrimRight(c.StateDir, "/"))
+	fmt.Fprintf(w, "\ndead letters: %s\n", p.DeadLetters)
 	for _, k := range c.InsecureTLS() {
 		fmt.Fprintf(w, "WARNING: %s\n", insecureWarning(k))
 	}
@@ -82,6 +93,96 @@ func (a *app) cmdValidate(ctx context.Context, g *globals, args []string) error 
 		return fmt.Errorf("%d path(s) above cannot be written by this user: create the directories or fix their owner and mode", len(errs))
 	}
 	return nil
+}
+
+// pipelineView is what `validate` prints (and `validate -json` encodes).
+type pipelineView struct {
+	File   string `json:"file"`
+	Source struct {
+		APIHost  string   `json:"api_host"`
+		AuthURL  string   `json:"auth_url"`
+		Streams  []string `json:"streams"`
+		Tenants  string   `json:"tenants"`
+		PullTime string   `json:"pull_time"`
+	} `json:"source"`
+	AutoAcknowledge struct {
+		Enabled    bool     `json:"enabled"`
+		Level      string   `json:"level"`
+		Severities []string `json:"severities"` // acknowledged when enabled
+		Text       string   `json:"-"`
+	} `json:"alerts_auto_acknowledge"`
+	Stages []struct {
+		Name    string `json:"name"`
+		Streams string `json:"streams"`
+		Desc    string `json:"description"`
+	} `json:"stages"`
+	Sinks []struct {
+		Name   string `json:"name"`
+		Type   string `json:"type"`
+		Routes string `json:"routes"`
+		Desc   string `json:"description"`
+	} `json:"sinks"`
+	Workers          string `json:"workers"` // a number or "auto"
+	MaxInflightPages int    `json:"max_inflight_pages"`
+	StateDir         string `json:"state_dir"`
+	DeadLetters      string `json:"dead_letters"`
+}
+
+func resolvedPipeline(c *config.Config, streams []pipeline.Stream, as *assembly) pipelineView {
+	var p pipelineView
+	p.File = c.File
+	p.Source.APIHost, p.Source.AuthURL = c.Sophos.APIHost, c.Sophos.AuthURL
+	for _, s := range streams {
+		p.Source.Streams = append(p.Source.Streams, s.Plural())
+	}
+	p.Source.Tenants = "every tenant the credentials reach"
+	if len(c.Sophos.Tenants) > 0 {
+		p.Source.Tenants = strings.Join(c.Sophos.Tenants, ", ")
+	}
+	p.Source.PullTime = c.PullTime.String()
+	aa := &p.AutoAcknowledge
+	aa.Enabled, aa.Level = c.AlertsAutoAcknowledgeStatus, strings.ToLower(c.AlertsAutoAcknowledgeLevel)
+	aa.Severities = []string{}
+	if lv, err := autoack.Levels(c.AlertsAutoAcknowledgeLevel); err == nil {
+		for _, s := range []string{"low", "medium", "high"} {
+			if lv[s] {
+				aa.Severities = append(aa.Severities, s)
+			}
+		}
+	}
+	switch {
+	case !aa.Enabled:
+		aa.Text = fmt.Sprintf("off (alerts_auto_acknowledge_status: false; level %s would acknowledge %s)", aa.Level, strings.Join(aa.Severities, ", "))
+	case !containsStream(streams, pipeline.Alerts):
+		aa.Text = "off: the alerts stream is not pulled"
+		aa.Enabled = false
+	default:
+		aa.Text = fmt.Sprintf("ON: every alert of severity %s is acknowledged in Sophos Central, for good, once every sink has it", strings.Join(aa.Severities, ", "))
+	}
+	for _, s := range as.stages {
+		p.Stages = append(p.Stages, struct {
+			Name    string `json:"name"`
+			Streams string `json:"streams"`
+			Desc    string `json:"description"`
+		}{s.Name, streamList(s.Streams), s.Desc})
+	}
+	for _, s := range as.sinks {
+		p.Sinks = append(p.Sinks, struct {
+			Name   string `json:"name"`
+			Type   string `json:"type"`
+			Routes string `json:"routes"`
+			Desc   string `json:"description"`
+		}{s.Name, s.Type, s.Routes.String(), s.Desc})
+	}
+	wk, inflight := pullWorkers(c)
+	p.Workers = c.Workers.String()
+	if inflight == 0 && !c.Workers.Auto() {
+		inflight = 4 * wk
+	}
+	p.MaxInflightPages = inflight
+	p.StateDir = c.StateDir
+	p.DeadLetters = strings.TrimRight(c.StateDir, "/") + "/dead-letter.ndjson"
+	return p
 }
 
 // prefixErrors adds the file name to component errors ("line: key: msg").
@@ -115,13 +216,115 @@ func streamList(s []pipeline.Stream) string {
 	return "streams: " + strings.Join(n, ",")
 }
 
-func (a *app) cmdState(ctx context.Context, g *globals, args []string) error {
-	rest, err := subFlags("state", g, args, nil)
+func stateCmd() *command {
+	return &command{
+		Name: "state", Args: "show | reset [TENANT] [STREAM]", Short: "inspect or clear checkpoints",
+		Example: "sophos-connect state show\nsophos-connect state reset acme events",
+		Subs: []*command{
+			{
+				Name: "state show", Args: "[-json]", Short: "list the checkpoints (tenant, stream, saved at, age, cursor)",
+				Example: "sophos-connect state show -c sophos-connect.yaml\nsophos-connect state show -json",
+				Setup: func(fs *flag.FlagSet) runFunc {
+					var asJSON bool
+					fs.BoolVar(&asJSON, "json", false, "print JSON instead of a table")
+					return func(a *app, ctx context.Context, g *globals, args []string) error {
+						if len(args) > 0 {
+							return usageError{"state show takes no arguments"}
+						}
+						return a.stateShow(g, asJSON)
+					}
+				},
+			},
+			{
+				Name: "state reset", Args: "[TENANT|all] [alerts|events]",
+				Short: "remove checkpoints: the next run starts again from the 24 h window (or -since)",
+				Long:  "TENANT is a tenant id or name as `state show` lists it; a name that matches no checkpoint\nexits 1 and lists the ones there are.",
+				Example: "sophos-connect state reset                  # every checkpoint\n" +
+					"sophos-connect state reset acme events      # one tenant's events",
+				Setup: func(fs *flag.FlagSet) runFunc {
+					return func(a *app, ctx context.Context, g *globals, args []string) error {
+						return a.stateReset(g, args)
+					}
+				},
+			},
+		},
+	}
+}
+
+func openCheckpoints(g *globals) (*pipeline.CheckpointStore, error) {
+	c, err := loadConfig(g)
+	if err != nil {
+		return nil, err
+	}
+	return pipeline.OpenCheckpoints(c.StateDir)
+}
+
+func (a *app) stateShow(g *globals, asJSON bool) error {
+	c, err := loadConfig(g)
 	if err != nil {
 		return err
 	}
-	if len(rest) == 0 {
-		return usageError{"state: use `state show` or `state reset [TENANT] [STREAM]`"}
+	if cc, err := cluster.Parse(c.Cluster); err != nil {
+		return configError{err}
+	} else if cc != nil {
+		return a.clusterShow(cc, asJSON) // the cursors live in the cluster's topic
+	}
+	cps, err := pipeline.OpenCheckpoints(c.StateDir)
+	if err != nil {
+		return err
+	}
+	all := cps.All()
+	now := time.Now()
+	if asJSON {
+		type entry struct {
+			Tenant     string    `json:"tenant"`
+			Stream     string    `json:"stream"`
+			TenantName string    `json:"tenant_name,omitempty"`
+			SavedAt    time.Time `json:"saved_at"`
+			AgeSeconds int64     `json:"age_seconds"`
+			Cursor     string    `json:"cursor"`
+		}
+		list := []entry{}
+		for _, k := range cps.Keys() {
+			cp := all[k]
+			tenant, stream, _ := strings.Cut(k, "/")
+			list = append(list, entry{tenant, stream, cp.TenantName, cp.SavedAt, int64(now.Sub(cp.SavedAt).Seconds()), cp.Cursor})
+		}
+		enc := json.NewEncoder(a.stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(list)
+	}
+	if len(all) == 0 {
+		fmt.Fprintf(a.stdout, "no checkpoints in %s: the next run starts from the 24 h window (or -since)\n", cps.Path())
+		return nil
+	}
+	tw := newTable(a.stdout, "TENANT", "STREAM", "NAME", "SAVED", "AGE", "CURSOR")
+	for _, k := range cps.Keys() {
+		cp := all[k]
+		tenant, stream, _ := strings.Cut(k, "/")
+		age := now.Sub(cp.SavedAt).Round(time.Second).String()
+		if now.Sub(cp.SavedAt) > 20*time.Hour {
+			age += " (near or past the 24 h window!)"
+		}
+		tw.row(tenant, stream, orDash(cp.TenantName), cp.SavedAt.Local().Format(timeLayout), age, cp.Cursor)
+	}
+	return tw.flush()
+}
+
+func (a *app) stateReset(g *globals, args []string) error {
+	if len(args) > 2 {
+		return usageError{"state reset [TENANT|all] [alerts|events]"}
+	}
+	tenant, stream := "", ""
+	if len(args) > 0 {
+		tenant = args[0]
+	}
+	if len(args) > 1 {
+		s, err := pipeline.ParseStream(args[1])
+		if err != nil {
+			return usageError{"state reset: " + err.Error()}
+		}
+		stream = string(s)
 	}
 	c, err := loadConfig(g)
 	if err != nil {
@@ -130,93 +333,102 @@ func (a *app) cmdState(ctx context.Context, g *globals, args []string) error {
 	if cc, err := cluster.Parse(c.Cluster); err != nil {
 		return configError{err}
 	} else if cc != nil {
-		return a.clusterState(ctx, cc, rest) // the cursors live in the cluster's topic
+		return a.clusterReset(cc, tenant, stream)
 	}
+	lock, err := pipeline.LockStateDir(c.StateDir, "state reset")
+	if err != nil {
+		return err
+	}
+	defer lock.Unlock()
+	// Read under the lock: a collector may have committed since.
 	cps, err := pipeline.OpenCheckpoints(c.StateDir)
 	if err != nil {
 		return err
 	}
-	switch rest[0] {
-	case "show":
-		all := cps.All()
-		if len(all) == 0 {
-			fmt.Fprintf(a.stdout, "no checkpoints in %s: the next run starts from the 24 h window (or -since)\n", cps.Path())
-			return nil
-		}
-		return a.printCheckpoints(all)
-	case "reset":
-		lock, err := pipeline.LockStateDir(c.StateDir, "state reset")
-		if err != nil {
-			return err
-		}
-		defer lock.Unlock()
-		// Read again under the lock: a collector may have committed since.
-		if cps, err = pipeline.OpenCheckpoints(c.StateDir); err != nil {
-			return err
-		}
-		tenant, stream, err := resetArgs(rest)
-		if err != nil {
-			return err
-		}
-		n := cps.Delete(resetMatch(tenant, stream))
-		if err := cps.Flush(); err != nil {
-			return err
-		}
-		fmt.Fprintf(a.stdout, "removed %d checkpoint(s) from %s\n", n, cps.Path())
-		return nil
-	}
-	return usageError{fmt.Sprintf("state: unknown action %q: use show or reset", rest[0])}
-}
-
-// printCheckpoints is the `state show` table.
-func (a *app) printCheckpoints(all map[string]pipeline.Checkpoint) error {
-	keys := make([]string, 0, len(all))
-	for k := range all {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	tw := newTable(a.stdout, "TENANT", "STREAM", "NAME", "SAVED", "AGE", "CURSOR")
-	now := time.Now()
-	for _, k := range keys {
-		cp := all[k]
-		tenant, stream, _ := strings.Cut(k, "/")
-		cur := cp.Cursor
-		if len(cur) > 24 {
-			cur = cur[:24] + "…"
-		}
-		age := now.Sub(cp.SavedAt).Round(time.Second).String()
-		if now.Sub(cp.SavedAt) > 20*time.Hour {
-			age += " (near or past the 24 h window!)"
-		}
-		tw.row(tenant, stream, orDash(cp.TenantName), cp.SavedAt.UTC().Format(time.RFC3339), age, cur)
-	}
-	return tw.flush()
-}
-
-// resetArgs reads `state reset [TENANT] [STREAM]`.
-func resetArgs(rest []string) (tenant, stream string, err error) {
-	if len(rest) > 1 {
-		tenant = rest[1]
-	}
-	if len(rest) > 2 {
-		s, err := pipeline.ParseStream(rest[2])
-		if err != nil {
-			return "", "", usageError{"state reset: " + err.Error()}
-		}
-		stream = string(s)
-	}
-	return tenant, stream, nil
-}
-
-// resetMatch selects the checkpoint keys a reset removes.
-func resetMatch(tenant, stream string) func(key string) bool {
-	return func(key string) bool {
+	all := cps.All()
+	match := func(key string) bool {
 		t, s, _ := strings.Cut(key, "/")
-		return (tenant == "" || tenant == "all" || strings.EqualFold(t, tenant)) && (stream == "" || s == stream)
+		tn := all[key].TenantName
+		return (tenant == "" || tenant == "all" || strings.EqualFold(t, tenant) || (tn != "" && strings.EqualFold(tn, tenant))) && (stream == "" || s == stream)
+	}
+	if tenant != "" && tenant != "all" {
+		found := false
+		for k := range all {
+			found = found || match(k)
+		}
+		if !found {
+			var known []string
+			for _, k := range cps.Keys() {
+				t, s, _ := strings.Cut(k, "/")
+				known = append(known, fmt.Sprintf("  %s %s (%s)", t, s, orDash(all[k].TenantName)))
+			}
+			if len(known) == 0 {
+				known = []string{"  (none)"}
+			}
+			return fmt.Errorf("state reset: no checkpoint matches %q%s in %s; the checkpoints are:\n%s",
+				tenant, map[bool]string{true: " " + stream, false: ""}[stream != ""], cps.Path(), strings.Join(known, "\n"))
+		}
+	}
+	n := cps.Delete(match)
+	if err := cps.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintf(a.stdout, "removed %d checkpoint(s) from %s\n", n, cps.Path())
+	return nil
+}
+
+func versionCmd() *command {
+	return &command{
+		Name: "version", Short: "print the version and build info (also -version, --version)",
+		Example: "sophos-connect version",
+		Setup: func(fs *flag.FlagSet) runFunc {
+			return func(a *app, ctx context.Context, g *globals, args []string) error { return a.printVersion() }
+		},
 	}
 }
 
-func (a *app) cmdVersion(ctx context.Context, g *globals, args []string) error {
+func emulateCmd() *command {
+	return &command{
+		Name: "emulate", Args: "[-addr 127.0.0.1:PORT] [-tls] [-partner] [-tenants N] [-events N] [-rate N] [-fault SPEC]",
+		Short: "serve the Sophos Central emulator until interrupted (prints URLs, credentials and a config snippet)",
+		Example: "sophos-connect emulate -addr 127.0.0.1:8443 -partner -tenants 3 -rate 5\n" +
+			"sophos-connect emulate -tls -fault 429=0.1,503=0.05",
+		Setup: func(fs *flag.FlagSet) runFunc {
+			serve := emulator.DefineFlags(fs)
+			return func(a *app, ctx context.Context, g *globals, args []string) error {
+				if len(args) > 0 {
+					return usageError{fmt.Sprintf("emulate: unexpected argument %q", args[0])}
+				}
+				if err := serve(ctx, a.stdout, a.stderr); err != nil {
+					return usageError{"emulate: " + err.Error()}
+				}
+				return nil
+			}
+		},
+	}
+}
+
+func migrateCmd() *command {
+	return &command{
+		Name: "migrate", Args: "sophos.conf [-o FILE [-force]]",
+		Short: "convert the seed's sophos.conf (Sophos API Connect) to the YAML config",
+		Long: "Reads the seed's `key = value` lines as the seed did (quotes, True/False, blanks, comments,\n" +
+			"CRLF) and warns on stderr about every key it cannot carry over. With -o the secret goes to\n" +
+			"the file (mode 0600); without it the YAML goes to standard output with ${SOPHOS_CLIENT_SECRET}.",
+		Example: "sophos-connect migrate /opt/sophos-api-connect/sophos.conf -o sophos-connect.yaml",
+		Setup: func(fs *flag.FlagSet) runFunc {
+			var out string
+			var force bool
+			fs.StringVar(&out, "o", "", "write the YAML here (mode 0600) instead of standard output")
+			fs.BoolVar(&force, "force", false, "with -o: replace an existing file, keeping its owner and mode")
+			return func(a *app, ctx context.Context, g *globals, args []string) error {
+				return a.migrate(args, out, force)
+			}
+		},
+	}
+}
+
+func (a *app) printVersion() error {
 	fmt.Fprintf(a.stdout, "sophos-connect %s (%s, %s/%s)\n", version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
 	if bi, ok := debug.ReadBuildInfo(); ok {
 		for _, s := range bi.Settings {
@@ -228,34 +440,18 @@ func (a *app) cmdVersion(ctx context.Context, g *globals, args []string) error {
 	return nil
 }
 
-func (a *app) cmdEmulate(ctx context.Context, g *globals, args []string) error {
-	if err := emulator.RunCommand(ctx, args, a.stdout, a.stderr); err != nil {
-		if err == flag.ErrHelp {
-			return nil
-		}
-		return usageError{"emulate: " + err.Error()}
-	}
-	return nil
-}
-
 // cmdMigrate converts the seed's sophos.conf ("key = value" lines, keys found
 // by substring, booleans True/False) to the YAML config.
-func (a *app) cmdMigrate(ctx context.Context, g *globals, args []string) error {
-	var out string
-	var force bool
-	rest, err := subFlags("migrate", g, args, func(fs *flag.FlagSet) {
-		fs.StringVar(&out, "o", "", "write the YAML here (mode 0600) instead of standard output")
-		fs.BoolVar(&force, "force", false, "with -o: replace an existing file, keeping its owner and mode")
-	})
-	if err != nil {
-		return err
-	}
+func (a *app) migrate(rest []string, out string, force bool) error {
 	if len(rest) != 1 {
 		return usageError{"migrate: give the seed's config file, e.g. `sophos-connect migrate sophos.conf -o sophos-connect.yaml`"}
 	}
-	y, secret, err := migrateSeed(rest[0], out != "")
+	y, warnings, secret, err := migrateSeed(rest[0], out)
 	if err != nil {
 		return err
+	}
+	for _, w := range warnings {
+		fmt.Fprintln(a.stderr, "warning: "+w)
 	}
 	if out == "" {
 		fmt.Fprint(a.stdout, y)
@@ -269,102 +465,4 @@ func (a *app) cmdMigrate(ctx context.Context, g *globals, args []string) error {
 	}
 	fmt.Fprintf(a.stdout, "wrote %s — check it with `sophos-connect validate -c %s`\n", out, out)
 	return nil
-}
-
-// seedKeys are the seed's keys in its order; the longest first for the
-// substring match (events_txt_file_name must not match txt_file_creation).
-var seedKeys = []string{
-	"alerts_auto_acknowledge_status", "alerts_auto_acknowledge_level",
-	"events_auto_acknowledge_status", "events_auto_acknowledge_level",
-	"alerts_json_file_name", "events_json_file_name", "alerts_txt_file_name", "events_txt_file_name",
-	"save_file_location", "json_file_creation", "txt_file_creation",
-	"client_secret", "client_id", "log_file_name", "log_level", "pull_time", "run",
-}
-
-func migrateSeed(path string, keepSecret bool) (string, bool, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", false, err
-	}
-	defer f.Close()
-	vals := map[string]string{}
-	sc := bufio.NewScanner(f)
-	line := 0
-	var unknown []string
-	for sc.Scan() {
-		line++
-		text := strings.TrimSpace(sc.Text())
-		if text == "" || strings.HasPrefix(text, "#") || strings.HasPrefix(text, ";") || strings.HasPrefix(text, "[") {
-			continue
-		}
-		k, v, ok := strings.Cut(text, "=")
-		if !ok {
-			unknown = append(unknown, fmt.Sprintf("%s:%d: not a `key = value` line", path, line))
-			continue
-		}
-		k, v = strings.TrimSpace(k), strings.TrimSpace(v)
-		matched := false
-		for _, sk := range seedKeys {
-			if strings.Contains(k, sk) {
-				if _, dup := vals[sk]; !dup {
-					vals[sk] = v
-				}
-				matched = true
-				break
-			}
-		}
-		if !matched {
-			unknown = append(unknown, fmt.Sprintf("%s:%d: unknown key %q", path, line, k))
-		}
-	}
-	if err := sc.Err(); err != nil {
-		return "", false, err
-	}
-	if len(unknown) > 0 {
-		return "", false, configError{fmt.Errorf("%s", strings.Join(unknown, "\n"))}
-	}
-	root := &yaml.Node{Kind: yaml.MappingNode}
-	add := func(key string, value *yaml.Node) {
-		root.Content = append(root.Content, &yaml.Node{Kind: yaml.ScalarNode, Value: key}, value)
-	}
-	str := func(s string) *yaml.Node { return &yaml.Node{Kind: yaml.ScalarNode, Value: s, Tag: "!!str"} }
-	sophosNode := &yaml.Node{Kind: yaml.MappingNode}
-	id := vals["client_id"]
-	if id == "" {
-		id = "${SOPHOS_CLIENT_ID}"
-	}
-	secret := vals["client_secret"]
-	hadSecret := secret != ""
-	if secret == "" || !keepSecret {
-		secret = "${SOPHOS_CLIENT_SECRET}"
-	}
-	sophosNode.Content = append(sophosNode.Content, str("client_id"), str(id), str("client_secret"), str(secret))
-	add("sophos", sophosNode)
-	for _, k := range []string{"pull_time", "run", "save_file_location", "txt_file_creation", "json_file_creation",
-		"alerts_txt_file_name", "events_txt_file_name", "alerts_json_file_name", "events_json_file_name",
-		"log_level", "log_file_name", "alerts_auto_acknowledge_status", "alerts_auto_acknowledge_level"} {
-		v, ok := vals[k]
-		if !ok {
-			continue
-		}
-		switch v {
-		case "True", "False":
-			add(k, &yaml.Node{Kind: yaml.ScalarNode, Value: strings.ToLower(v), Tag: "!!bool"})
-		default:
-			if k == "pull_time" {
-				add(k, &yaml.Node{Kind: yaml.ScalarNode, Value: v})
-			} else {
-				add(k, str(v))
-			}
-		}
-	}
-	var b strings.Builder
-	b.WriteString("# Converted from " + path + " by `sophos-connect migrate`.\n# Sinks, transforms and sources can be added: see examples/ and README.md.\n")
-	enc := yaml.NewEncoder(&b)
-	enc.SetIndent(2)
-	if err := enc.Encode(root); err != nil {
-		return "", false, err
-	}
-	enc.Close()
-	return b.String(), hadSecret && !keepSecret, nil
 }

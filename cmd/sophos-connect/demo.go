@@ -23,17 +23,29 @@ const (
 // credentials, three tenants) into DIR with the seed's txt and json files:
 // no config, no network, no credentials. It stops by itself once every
 // tenant is caught up.
-func (a *app) cmdDemo(ctx context.Context, g *globals, args []string) error {
-	var dir string
-	var events, alerts, tenants int
-	if _, err := subFlags("demo", g, args, func(fs *flag.FlagSet) {
-		fs.StringVar(&dir, "dir", "./demo-out", "output directory")
-		fs.IntVar(&events, "events", 2000, "events per tenant in the emulator's backlog")
-		fs.IntVar(&alerts, "alerts", 200, "alerts per tenant in the emulator's backlog")
-		fs.IntVar(&tenants, "tenants", 3, "tenants behind the emulator's partner credentials")
-	}); err != nil {
-		return err
+func demoCmd() *command {
+	return &command{
+		Name: "demo", Args: "[-dir DIR]",
+		Short:   "run against the built-in emulator into DIR (default ./demo-out); no config, no network",
+		Example: "sophos-connect demo -dir /tmp/demo && ls /tmp/demo",
+		Setup: func(fs *flag.FlagSet) runFunc {
+			var dir string
+			var events, alerts, tenants int
+			fs.StringVar(&dir, "dir", "./demo-out", "output directory")
+			fs.IntVar(&events, "events", 2000, "events per tenant in the emulator's backlog")
+			fs.IntVar(&alerts, "alerts", 200, "alerts per tenant in the emulator's backlog")
+			fs.IntVar(&tenants, "tenants", 3, "tenants behind the emulator's partner credentials")
+			return func(a *app, ctx context.Context, g *globals, args []string) error {
+				if len(args) > 0 {
+					return usageError{fmt.Sprintf("demo: unexpected argument %q", args[0])}
+				}
+				return a.demo(ctx, g, dir, events, alerts, tenants)
+			}
+		},
 	}
+}
+
+func (a *app) demo(ctx context.Context, g *globals, dir string, events, alerts, tenants int) error {
 	emu, err := emulator.New(emulator.Options{Seed: 1, Tenants: tenants, Partner: true, Events: events, Alerts: alerts, ClientID: demoClientID, ClientSecret: demoClientSecret})
 	if err != nil {
 		return fmt.Errorf("start the emulator: %w", err)

@@ -107,32 +107,69 @@ func (o *operator) resolveEndpoint(ctx context.Context, t sophos.Tenant, ref str
 	return nil, fmt.Errorf("hostname %q is ambiguous: %d endpoints (%s) — use the id", ref, len(hits), strings.Join(ids, ", "))
 }
 
-func (a *app) cmdEndpoints(ctx context.Context, g *globals, args []string) error {
-	if len(args) == 0 {
-		return usageError{"endpoints: use list, isolate, unisolate, scan, update-check or tamper"}
-	}
-	action, args := args[0], args[1:]
-	var tenantRef, comment, health, isolation, typ, search, online string
-	var asJSON, showPassword bool
-	rest, err := subFlags("endpoints "+action, g, args, func(fs *flag.FlagSet) {
-		fs.StringVar(&tenantRef, "tenant", "", "tenant id or name (partner/organization credentials)")
-		switch action {
-		case "list":
-			fs.StringVar(&health, "health", "", "health status filter: bad,suspicious,good,unknown")
-			fs.StringVar(&isolation, "isolation", "", "isolated | notIsolated")
-			fs.StringVar(&typ, "type", "", "computer,server")
-			fs.StringVar(&search, "search", "", "hostname contains")
-			fs.StringVar(&online, "online", "", "true | false")
-			fs.BoolVar(&asJSON, "json", false, "print JSON instead of a table")
-		case "isolate", "unisolate":
-			fs.StringVar(&comment, "comment", "", "isolation comment")
-		case "tamper":
-			fs.BoolVar(&showPassword, "show-password", false, "with show: also print the tamper protection password")
+// endpointOpts are the endpoints commands' flags.
+type endpointOpts struct {
+	tenant, comment, health, isolation, typ, search, online string
+	asJSON, showPassword                                    bool
+}
+
+func endpointsCmd() *command {
+	sub := func(action, args, short, example string, flags func(fs *flag.FlagSet, o *endpointOpts)) *command {
+		return &command{
+			Name: "endpoints " + action, Args: args, Short: short, Example: example,
+			Setup: func(fs *flag.FlagSet) runFunc {
+				o := &endpointOpts{}
+				fs.StringVar(&o.tenant, "tenant", "", "tenant id or name (partner/organization credentials)")
+				if flags != nil {
+					flags(fs, o)
+				}
+				return func(a *app, ctx context.Context, g *globals, args []string) error {
+					return a.runEndpoints(ctx, g, action, o, args)
+				}
+			},
 		}
-	})
-	if err != nil {
-		return err
 	}
+	return &command{
+		Name: "endpoints", Args: "list|isolate|unisolate|scan|update-check|tamper ...",
+		Short:   "the seed's endpoint tasks: health status check, isolation, scans, update checks, tamper protection",
+		Long:    "Every endpoints command takes -tenant ID|NAME for partner and organization credentials.",
+		Example: "sophos-connect endpoints list -health bad,suspicious\nsophos-connect endpoints isolate web-01 -comment \"incident 4711\"",
+		Subs: []*command{
+			sub("list", "[-health bad,suspicious] [-isolation isolated|notIsolated] [-type computer,server] [-search NAME] [-online true|false] [-json]",
+				"health status check of every endpoint (every tenant with partner credentials)",
+				"sophos-connect endpoints list -health bad,suspicious -online true\nsophos-connect endpoints list -tenant Acme -json",
+				func(fs *flag.FlagSet, o *endpointOpts) {
+					fs.StringVar(&o.health, "health", "", "health status filter: bad,suspicious,good,unknown")
+					fs.StringVar(&o.isolation, "isolation", "", "isolated | notIsolated")
+					fs.StringVar(&o.typ, "type", "", "computer,server")
+					fs.StringVar(&o.search, "search", "", "hostname contains")
+					fs.StringVar(&o.online, "online", "", "true | false")
+					fs.BoolVar(&o.asJSON, "json", false, "print JSON instead of a table")
+				}),
+			sub("isolate", "ID|HOSTNAME... [-comment C]", "isolate endpoints from the network (state checked first)",
+				"sophos-connect endpoints isolate web-01 db-02 -comment \"incident 4711\"",
+				func(fs *flag.FlagSet, o *endpointOpts) {
+					fs.StringVar(&o.comment, "comment", "", "isolation comment")
+				}),
+			sub("unisolate", "ID|HOSTNAME... [-comment C]", "take endpoints out of isolation",
+				"sophos-connect endpoints unisolate web-01 -comment \"cleaned\"",
+				func(fs *flag.FlagSet, o *endpointOpts) {
+					fs.StringVar(&o.comment, "comment", "", "isolation comment")
+				}),
+			sub("scan", "ID|HOSTNAME", "start a scan on one endpoint", "sophos-connect endpoints scan web-01", nil),
+			sub("update-check", "ID|HOSTNAME", "start an update check on one endpoint", "sophos-connect endpoints update-check web-01", nil),
+			sub("tamper", "ID|HOSTNAME on|off|show [-show-password]", "show or change tamper protection",
+				"sophos-connect endpoints tamper web-01 show\nsophos-connect endpoints tamper web-01 on",
+				func(fs *flag.FlagSet, o *endpointOpts) {
+					fs.BoolVar(&o.showPassword, "show-password", false, "with show: also print the tamper protection password")
+				}),
+		},
+	}
+}
+
+func (a *app) runEndpoints(ctx context.Context, g *globals, action string, o *endpointOpts, rest []string) error {
+	tenantRef, comment, health, isolation, typ, search, online := o.tenant, o.comment, o.health, o.isolation, o.typ, o.search, o.online
+	asJSON, showPassword := o.asJSON, o.showPassword
 	op, err := a.newOperator(ctx, g)
 	if err != nil {
 		return err
@@ -227,7 +264,10 @@ func (a *app) listEndpoints(ctx context.Context, op *operator, tenants []sophos.
 	}
 	var rows []row
 	for _, t := range tenants {
-		op.log.Log(ctx, pipeline.LevelVerbose, fmt.Sprintf("Initiating Health Status Query %s.", describeFilter(f)), "tenant", t.ID)
+		op.log.Log(ctx, pipeline.LevelVerbose, fmt.Sprintf("Initiating Health Status Query %s.", describeFilter(f)))
+		if len(tenants) > 1 {
+			op.log.Log(ctx, pipeline.LevelVerbose, "(tenant "+t.Label()+" "+t.ID+")")
+		}
 		list, err := op.client.ListEndpoints(ctx, t, f)
 		if err != nil {
 			return err
@@ -261,7 +301,7 @@ func (a *app) listEndpoints(ctx context.Context, op *operator, tenants []sophos.
 
 // writeEndpointTable prints the health status check as an aligned table.
 func writeEndpointTable(w io.Writer, withTenant bool, each func(func(sophos.Tenant, sophos.Endpoint)), now time.Time) {
-	header := []string{"HOSTNAME", "TYPE", "OS", "HEALTH", "THREATS", "SERVICES", "ISOLATION", "TAMPER", "LAST SEEN", "ID"}
+	header := []string{"HOSTNAME", "TYPE", "OS", "IP", "ONLINE", "HEALTH", "THREATS", "SERVICES", "ISOLATION", "TAMPER", "LAST SEEN", "ID"}
 	if withTenant {
 		header = append([]string{"TENANT"}, header...)
 	}
@@ -283,9 +323,19 @@ func writeEndpointTable(w io.Writer, withTenant bool, each func(func(sophos.Tena
 		}
 		seen := "-"
 		if ls := e.LastSeen(); !ls.IsZero() {
-			seen = ls.UTC().Format("2006-01-02 15:04") + " (" + ago(now.Sub(ls)) + ")"
+			seen = ls.In(now.Location()).Format(timeLayout) + " (" + ago(now.Sub(ls)) + ")"
 		}
-		cells := []string{e.Hostname, e.Type, orDash(osName), orDash(e.Health.Overall), orDash(e.Health.Threats.Status), orDash(e.Health.Services.Status), iso, tamper, seen, e.ID}
+		ip := "-"
+		if len(e.IPv4Addresses) > 0 {
+			ip = strings.Join(e.IPv4Addresses, ",")
+		} else if len(e.IPv6Addresses) > 0 {
+			ip = strings.Join(e.IPv6Addresses, ",")
+		}
+		online := "-"
+		if e.Online != nil {
+			online = map[bool]string{true: "yes", false: "no"}[*e.Online]
+		}
+		cells := []string{e.Hostname, e.Type, orDash(osName), ip, online, orDash(e.Health.Overall), orDash(e.Health.Threats.Status), orDash(e.Health.Services.Status), iso, tamper, seen, e.ID}
 		if withTenant {
 			cells = append([]string{t.Label()}, cells...)
 		}

@@ -40,6 +40,7 @@ var version = "dev"
 // globals are the seed's flags plus the collector's own.
 type globals struct {
 	alerts, events, run, whoami, help bool
+	version, json                     bool
 	config                            string
 	once                              bool
 	since                             string
@@ -107,6 +108,8 @@ func (a *app) globalFlags(g *globals) *flag.FlagSet {
 	for _, n := range []string{"h", "help"} {
 		fs.BoolVar(&g.help, n, false, "show this help")
 	}
+	fs.BoolVar(&g.version, "version", false, "print the version and exit")
+	fs.BoolVar(&g.json, "json", false, "with -w: print the identity as JSON")
 	addConfigFlag(fs, &g.config)
 	fs.BoolVar(&g.once, "once", false, "one pass: pull until caught up, deliver, commit, exit")
 	fs.StringVar(&g.since, "since", "", "first-run lookback without a checkpoint: a duration (6h), RFC 3339 time or Unix seconds; at most 24h")
@@ -119,24 +122,6 @@ func addConfigFlag(fs *flag.FlagSet, p *string) {
 	for _, n := range []string{"c", "config"} {
 		fs.StringVar(p, n, *p, "config file (default $SOPHOS_CONNECT_CONFIG, else ./sophos-connect.yaml)")
 	}
-}
-
-// commands maps subcommands to their handlers.
-var commands = map[string]func(a *app, ctx context.Context, g *globals, args []string) error{
-	"validate":  (*app).cmdValidate,
-	"demo":      (*app).cmdDemo,
-	"emulate":   (*app).cmdEmulate,
-	"tenants":   (*app).cmdTenants,
-	"state":     (*app).cmdState,
-	"migrate":   (*app).cmdMigrate,
-	"version":   (*app).cmdVersion,
-	"endpoints": (*app).cmdEndpoints,
-	"alerts":    (*app).cmdAlerts,
-	"replay":    (*app).cmdReplay,
-	"status":    (*app).cmdStatus,
-	"service":   (*app).cmdService,
-	"schema":    (*app).cmdSchema,
-	"help":      func(a *app, _ context.Context, _ *globals, _ []string) error { a.usage(a.stdout); return nil },
 }
 
 func (a *app) main(ctx context.Context, args []string) int {
@@ -154,16 +139,19 @@ func (a *app) main(ctx context.Context, args []string) int {
 		a.usage(a.stdout)
 		return exitOK
 	}
+	if g.version {
+		return a.exitCode(a.printVersion())
+	}
 	rest := fs.Args()
 	var err error
 	switch {
 	case len(rest) > 0:
-		cmd, ok := commands[rest[0]]
-		if !ok {
+		cmd := findCommand(commandTable(), rest[:1])
+		if cmd == nil {
 			fmt.Fprintf(a.stderr, "sophos-connect: unknown command %q\nRun `sophos-connect -h` for the flags and commands.\n", rest[0])
 			return exitUsage
 		}
-		err = cmd(a, ctx, &g, rest[1:])
+		err = a.dispatch(ctx, &g, cmd, rest[1:])
 	case g.whoami:
 		err = a.cmdWhoami(ctx, &g)
 	default:
@@ -218,32 +206,6 @@ func indent(s string) string {
 	return strings.Join(lines, "\n")
 }
 
-// subFlags parses a subcommand's flags, which may come before, between or
-// after its arguments; -c/-config are accepted everywhere. It returns the
-// arguments.
-func subFlags(name string, g *globals, args []string, define func(fs *flag.FlagSet)) ([]string, error) {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	addConfigFlag(fs, &g.config)
-	if define != nil {
-		define(fs)
-	}
-	var pos []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				return nil, usageError{fmt.Sprintf("%s: see `sophos-connect -h`", name)}
-			}
-			return nil, usageError{fmt.Sprintf("%s: %v", name, err)}
-		}
-		if fs.NArg() == 0 {
-			return pos, nil
-		}
-		pos = append(pos, fs.Arg(0))
-		args = fs.Args()[1:]
-	}
-}
-
 func (a *app) usage(w io.Writer) {
 	fmt.Fprint(w, `sophos-connect — pull Sophos Central alerts and events into files, syslog, Kafka and Elasticsearch.
 
@@ -258,38 +220,16 @@ The seed's flags (single or double dash):
   -w, -whoami            authenticate, print the identity and exit
   -h, -help              show this help
 Collector flags:
+  -version               print the version and exit
+  -json                  with -w: print the identity as JSON
   -c, -config FILE       config file (default $SOPHOS_CONNECT_CONFIG, else ./sophos-connect.yaml)
   -once                  one pass: pull until caught up, deliver, commit, exit (cron mode)
   -since D               first-run lookback without a checkpoint: 6h, an RFC 3339 time or Unix seconds (at most 24h)
   -timeout D             with -once: bound the whole run (default 10m); undelivered records then → exit 1
   -require-healthy       a sink failing its start-up check is fatal (default: ERROR, retried in the background)
 
-Commands:
-  validate [-c FILE]                     check the config and print the resolved pipeline
-  demo [-dir DIR]                        run against the built-in emulator into DIR (default ./demo-out); no config, no network
-  emulate [-addr 127.0.0.1:PORT] [-tls] [-partner] [-tenants N] [-events N] [-alerts N] [-rate N] [-fault SPEC] ...
-                                         serve the Sophos Central emulator until interrupted
-  tenants                                list the tenants the credentials reach
-  endpoints list [-health bad,suspicious] [-isolation isolated|notIsolated] [-type computer,server]
-                 [-search NAME] [-online true|false] [-json] [-tenant ID|NAME]
-                                         health status check of every endpoint
-  endpoints isolate|unisolate ID|HOSTNAME... [-comment C]
-  endpoints scan ID|HOSTNAME, endpoints update-check ID|HOSTNAME
-  endpoints tamper ID|HOSTNAME on|off|show [-show-password]
-  alerts list [-severity high,medium] [-category C] [-product P] [-from 6h] [-to T] [-json]
-  alerts ack ID, alerts action ID ACTION [-message M]
-                                         Common API alerts (only actions the alert allows)
-                                         every endpoints/alerts command takes -tenant ID|NAME
-  state show | state reset [TENANT] [STREAM]
-                                         inspect or clear checkpoints
-  replay dlq [-sink NAME]                send the dead-letter file's records again once the cause is fixed
-  status [-addr HOST:PORT] [-json]       a running collector's status page as tables (else what the state dir holds)
-  migrate sophos.conf [-o FILE [-force]] convert the seed's sophos.conf to YAML (-force replaces FILE, keeping its owner and mode)
-  service install -c FILE | uninstall | start | stop [-name NAME]
-                                         the Windows service (event log + the seed's log file)
-  schema                                 the config file's JSON Schema (draft 2020-12), for editors
-  version                                version and build info
-
+Commands (sophos-connect COMMAND -h shows one command's flags and an example):
+`+commandList()+`
 Exit codes: 0 success, 1 runtime failure or failed partitions, 2 usage or configuration error (or state_dir
 in use), 3 completed but records were dead-lettered or remain in disk buffers.
 `)

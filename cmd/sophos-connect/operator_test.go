@@ -219,17 +219,48 @@ func TestAlertsCommands(t *testing.T) {
 func TestOperatorNeedsTenantWithPartner(t *testing.T) {
 	emu, cfg, _ := operatorSetup(t, emulator.Options{Partner: true, Tenants: 2})
 	ctx := ctxT(t)
-	code, _, errOut := runApp(t, ctx, "alerts", "list", "-c", cfg)
+	code, _, errOut := runApp(t, ctx, "alerts", "ack", "00000000-0000-4000-8000-000000000000", "-c", cfg)
 	if code != 2 || !strings.Contains(errOut, "-tenant") {
 		t.Fatalf("no -tenant with 2 tenants: %d %s", code, errOut)
+	}
+	// alerts list without -tenant covers every tenant, with a TENANT column.
+	code, out, errOut := runApp(t, ctx, "alerts", "list", "-c", cfg)
+	if code != 0 || !strings.HasPrefix(out, "TENANT") {
+		t.Fatalf("all-tenant alerts list: %d %s %s", code, out, errOut)
+	}
+	seen := map[string]bool{}
+	for _, l := range strings.Split(out, "\n")[1:] {
+		if f := strings.Fields(l); len(f) > 2 && f[len(f)-1] != "alert(s)" {
+			seen[f[0]] = true
+		}
+	}
+	if len(seen) != 2 {
+		t.Errorf("alerts list shows %d tenants, want 2:\n%s", len(seen), out)
+	}
+	code, out, errOut = runApp(t, ctx, "alerts", "list", "-json", "-c", cfg)
+	var items []struct {
+		ID     string
+		Tenant struct{ ID, Name string }
+	}
+	if err := json.Unmarshal([]byte(out), &items); code != 0 || err != nil || len(items) == 0 {
+		t.Fatalf("alerts list -json: %d %v %s", code, err, errOut)
+	}
+	byTenant := map[string]int{}
+	for _, it := range items {
+		byTenant[it.Tenant.ID]++
+	}
+	for _, id := range emu.TenantIDs() {
+		if byTenant[id] == 0 {
+			t.Errorf("alerts list -json has no alert of tenant %s: %v", id, byTenant)
+		}
 	}
 	tid := emu.TenantIDs()[1]
 	if code, _, errOut := runApp(t, ctx, "alerts", "list", "-tenant", tid, "-c", cfg); code != 0 {
 		t.Fatalf("-tenant id: %s", errOut)
 	}
 	// endpoints list without -tenant covers every tenant, with a TENANT column.
-	code, out, _ := runApp(t, ctx, "endpoints", "list", "-c", cfg)
-	if code != 0 || !strings.HasPrefix(out, "TENANT") {
+	code, out, _ = runApp(t, ctx, "endpoints", "list", "-c", cfg)
+	if code != 0 || !strings.HasPrefix(out, "TENANT") || !strings.Contains(out, "IP") || !strings.Contains(out, "ONLINE") {
 		t.Fatalf("all-tenant list: %d %s", code, out)
 	}
 }

@@ -18,19 +18,33 @@ import (
 // failure, through the stages to every sink that routes it). Records that
 // are delivered leave the file; records refused again stay, with the new
 // reason. Run it while the collector is stopped.
-func (a *app) cmdReplay(ctx context.Context, g *globals, args []string) error {
-	var only string
-	var attempts int
-	rest, err := subFlags("replay", g, args, func(fs *flag.FlagSet) {
-		fs.StringVar(&only, "sink", "", "replay only the records this sink refused")
-		fs.IntVar(&attempts, "attempts", 3, "attempts per record before it stays in the file")
-	})
-	if err != nil {
-		return err
+func replayCmd() *command {
+	return &command{
+		Name: "replay", Args: "dlq [-sink NAME]", Short: "send dead-lettered records again once the cause is fixed",
+		Example: "sophos-connect replay dlq -sink siem",
+		Subs: []*command{{
+			Name: "replay dlq", Args: "[-sink NAME] [-attempts N]",
+			Short: "send the dead-letter file's records again (run it while the collector is stopped)",
+			Long: "Each record goes back to the sink that refused it (or, for a stage failure, through the stages\n" +
+				"to every sink that routes it). Delivered records leave the file; refused ones stay with the new reason.",
+			Example: "sophos-connect replay dlq -c sophos-connect.yaml -sink siem",
+			Setup: func(fs *flag.FlagSet) runFunc {
+				var only string
+				var attempts int
+				fs.StringVar(&only, "sink", "", "replay only the records this sink refused")
+				fs.IntVar(&attempts, "attempts", 3, "attempts per record before it stays in the file")
+				return func(a *app, ctx context.Context, g *globals, args []string) error {
+					if len(args) > 0 {
+						return usageError{"replay dlq takes no arguments: use -sink NAME"}
+					}
+					return a.replayDLQ(ctx, g, only, attempts)
+				}
+			},
+		}},
 	}
-	if len(rest) != 1 || rest[0] != "dlq" {
-		return usageError{"replay: use `replay dlq [-sink NAME]`"}
-	}
+}
+
+func (a *app) replayDLQ(ctx context.Context, g *globals, only string, attempts int) error {
 	c, err := loadConfig(g)
 	if err != nil {
 		return err

@@ -3,13 +3,16 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -35,7 +38,9 @@ func loadConfig(g *globals) (*config.Config, error) {
 	return c, nil
 }
 
-// logFilePath puts the seed's log file beside its data files.
+// logFilePath puts the seed's log file beside its data files (a deployed
+// config directory is often read-only); `migrate` writes an absolute
+// log_file_name when that is not where the seed kept it.
 func logFilePath(c *config.Config) string {
 	if c.LogFileName == "" {
 		return ""
@@ -46,8 +51,68 @@ func logFilePath(c *config.Config) string {
 	return filepath.Join(c.SaveFileLocation, c.LogFileName)
 }
 
+// loadChecked loads the config and, even when the file has errors, builds
+// its stages and sinks without side effects, so that validate and run report
+// the same list: every error of the file, sorted by line.
+func loadChecked(g *globals) (*config.Config, error) {
+	c, err := config.Load(config.Path(g.config))
+	if c == nil {
+		return nil, configError{err}
+	}
+	var all config.Errors
+	if err != nil {
+		var list config.Errors
+		if !asErrors(err, &list) {
+			list = config.Errors{err}
+		}
+		all = append(all, list...)
+	}
+	if as, aerr := assemble(c, enabledStreams(c, g), nil, true); aerr != nil {
+		var list config.Errors
+		asErrors(prefixErrors(c.File, aerr), &list)
+		all = append(all, list...)
+	} else {
+		as.close()
+	}
+	if len(all) == 0 {
+		return c, nil
+	}
+	return nil, configError{sortByFileLine(c.File, all)}
+}
+
+// sortByFileLine orders "file:line: …" messages by line (stable; those
+// without a line last) and drops repeats.
+func sortByFileLine(file string, errs config.Errors) config.Errors {
+	line := func(e error) int {
+		rest, ok := strings.CutPrefix(e.Error(), file+":")
+		if !ok {
+			return 1 << 30
+		}
+		n := 0
+		i := 0
+		for i < len(rest) && rest[i] >= '0' && rest[i] <= '9' {
+			n = n*10 + int(rest[i]-'0')
+			i++
+		}
+		if i == 0 || i >= len(rest) || rest[i] != ':' {
+			return 1 << 30
+		}
+		return n
+	}
+	seen := map[string]bool{}
+	var out config.Errors
+	for _, e := range errs {
+		if !seen[e.Error()] {
+			seen[e.Error()] = true
+			out = append(out, e)
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool { return line(out[i]) < line(out[j]) })
+	return out
+}
+
 func (a *app) cmdRun(ctx context.Context, g *globals) error {
-	c, err := loadConfig(g)
+	c, err := loadChecked(g)
 	if err != nil {
 		return err
 	}
@@ -156,6 +221,7 @@ func (a *app) collect(ctx context.Context, c *config.Config, g *globals, o colle
 	}
 	defer lock.Unlock()
 	log.Info("Configurations: " + describeConfig(c, streams))
+	log.Info(fmt.Sprintf("(config %s: state_dir=%s, workers=%s, %d sinks, %d transforms)", c.File, c.StateDir, c.Workers.String(), len(seedSinks(c, streams))+len(c.Sinks), len(c.Transforms)))
 	for _, k := range c.InsecureTLS() {
 		log.Warn("WARNING: " + insecureWarning(k))
 	}
@@ -187,7 +253,8 @@ func (a *app) collect(ctx context.Context, c *config.Config, g *globals, o colle
 		log.Error("WhoAmI Authentication unsuccessful: " + err.Error())
 		return err
 	}
-	log.Log(ctx, pipeline.LevelVerbose, "WhoAmI Authentication Successful", "id", id.ID, "idType", id.IDType)
+	log.Log(ctx, pipeline.LevelVerbose, "WhoAmI Authentication Successful")
+	log.Log(ctx, pipeline.LevelVerbose, fmt.Sprintf("(whoami: %s %s)", id.IDType, id.ID))
 	region := id.Region()
 	if region == "" {
 		region = id.DataRegion
@@ -221,11 +288,19 @@ func (a *app) collect(ctx context.Context, c *config.Config, g *globals, o colle
 	}
 	defer as.close()
 	// In distributed mode the cursors live in the cluster's Kafka topic; the
-	// state dir keeps only the disk buffers and the dead-letter file.
+	// state dir keeps only the disk buffers and the dead-letter file (and
+	// there are no seed files to adopt: file sinks are refused).
+	now := time.Now
+	if o.now != nil {
+		now = o.now
+	}
 	var cps pipeline.Checkpointer
 	if as.cluster == nil {
 		store, err := pipeline.OpenCheckpoints(c.StateDir)
 		if err != nil {
+			return err
+		}
+		if err := as.adoptSeedFiles(store, now(), log); err != nil {
 			return err
 		}
 		showCheckpoints(metrics.Board, store)
@@ -233,11 +308,16 @@ func (a *app) collect(ctx context.Context, c *config.Config, g *globals, o colle
 	} else if o.once {
 		return configError{fmt.Errorf("%s: -once is not supported in distributed mode (cluster:): members share the tenants continuously; run one collector without cluster: for a catch-up pass", c.File)}
 	}
+	newJSON := as.missingSeedJSON()
 	if err := as.addBuffers(c.StateDir, dlq, metrics, log); err != nil {
 		return err
 	}
 	if err := as.start(runCtx, o.requireHealthy, log); err != nil {
 		return err
+	}
+	for _, sf := range newJSON {
+		name := sf.stream.Plural()
+		log.Info("No "+name+" json file existed, created a new "+name+" json file", "source", sourceTag(sf.stream))
 	}
 	var next atomic.Pointer[config.Config]
 	if o.hup != nil {
@@ -358,7 +438,8 @@ func (a *app) collect(ctx context.Context, c *config.Config, g *globals, o colle
 	if o.stats != nil {
 		*o.stats = st
 	}
-	log.Info(fmt.Sprintf("%d new logs added (%d records pulled in %d pages, %d dropped by stages, %d dead-lettered)", st.Settled, st.Records, st.Pages, st.Dropped, st.DeadLettered))
+	log.Info(fmt.Sprintf("%d new logs added", st.Settled))
+	log.Info(fmt.Sprintf("(%d records pulled in %d pages, %d dropped by stages, %d dead-lettered)", st.Records, st.Pages, st.Dropped, st.DeadLettered))
 	if nc := next.Load(); nc != nil && ctx.Err() == nil && err == nil {
 		return reloadRequest{nc}
 	}
@@ -447,10 +528,6 @@ func describeConfig(c *config.Config, streams []pipeline.Stream) string {
 		"log_level=" + c.LogLevel,
 		fmt.Sprintf("alerts_auto_acknowledge_status=%v", c.AlertsAutoAcknowledgeStatus),
 		"alerts_auto_acknowledge_level=" + c.AlertsAutoAcknowledgeLevel,
-		"state_dir=" + c.StateDir,
-		"workers=" + c.Workers.String(),
-		fmt.Sprintf("sinks=%d", len(seedSinks(c, streams))+len(c.Sinks)),
-		fmt.Sprintf("transforms=%d", len(c.Transforms)),
 	}
 	return "[" + strings.Join(parts, ", ") + "]"
 }
@@ -541,6 +618,16 @@ func (a *app) cmdWhoami(ctx context.Context, g *globals) error {
 		}
 		region = strings.Join(regions, ",")
 	}
+	if g.json {
+		enc := json.NewEncoder(a.stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(struct {
+			ID         string `json:"id"`
+			IDType     string `json:"idType"`
+			DataRegion string `json:"dataRegion"`
+			Tenants    int    `json:"tenants"`
+		}{id.ID, id.IDType, region, len(tenants)})
+	}
 	fmt.Fprintf(a.stdout, "id:          %s\nidType:      %s\ndata region: %s\ntenants:     %d\n", id.ID, id.IDType, orDash(region), len(tenants))
 	return nil
 }
@@ -552,10 +639,24 @@ func orDash(s string) string {
 	return s
 }
 
-func (a *app) cmdTenants(ctx context.Context, g *globals, args []string) error {
-	if _, err := subFlags("tenants", g, args, nil); err != nil {
-		return err
+func tenantsCmd() *command {
+	return &command{
+		Name: "tenants", Args: "[-json]", Short: "list the tenants the credentials reach",
+		Example: "sophos-connect tenants -c sophos-connect.yaml\nsophos-connect tenants -json",
+		Setup: func(fs *flag.FlagSet) runFunc {
+			var asJSON bool
+			fs.BoolVar(&asJSON, "json", false, "print JSON instead of a table")
+			return func(a *app, ctx context.Context, g *globals, args []string) error {
+				if len(args) > 0 {
+					return usageError{"tenants takes no arguments"}
+				}
+				return a.tenants(ctx, g, asJSON)
+			}
+		},
 	}
+}
+
+func (a *app) tenants(ctx context.Context, g *globals, asJSON bool) error {
 	client, err := newClient(g)
 	if err != nil {
 		return err
@@ -563,6 +664,21 @@ func (a *app) cmdTenants(ctx context.Context, g *globals, args []string) error {
 	tenants, err := client.Tenants(ctx)
 	if err != nil {
 		return err
+	}
+	if asJSON {
+		type entry struct {
+			ID         string `json:"id"`
+			Name       string `json:"name"`
+			DataRegion string `json:"dataRegion"`
+			APIHost    string `json:"apiHost"`
+		}
+		list := []entry{}
+		for _, t := range tenants {
+			list = append(list, entry{t.ID, t.Label(), t.DataRegion, t.APIHost})
+		}
+		enc := json.NewEncoder(a.stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(list)
 	}
 	tw := newTable(a.stdout, "ID", "NAME", "REGION", "API HOST")
 	for _, t := range tenants {

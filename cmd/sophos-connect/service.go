@@ -98,18 +98,38 @@ func eventType(line string) string {
 
 var errNotWindows = errors.New("the service command manages a Windows service; on Linux run the systemd unit (examples/sophos-connect.service, or the .deb/.rpm package), see the README's Deploying section")
 
-func (a *app) cmdService(ctx context.Context, g *globals, args []string) error {
-	var name string
-	rest, err := subFlags("service", g, args, func(fs *flag.FlagSet) {
-		fs.StringVar(&name, "name", serviceName, "the service name (several collectors need several names)")
-	})
-	if err != nil {
-		return err
+func serviceCmd() *command {
+	sub := func(action, args, short, example string) *command {
+		return &command{
+			Name: "service " + action, Args: args, Short: short, Example: example,
+			Setup: func(fs *flag.FlagSet) runFunc {
+				var name string
+				fs.StringVar(&name, "name", serviceName, "the service name (several collectors need several names)")
+				return func(a *app, ctx context.Context, g *globals, args []string) error {
+					if len(args) > 0 {
+						return usageError{fmt.Sprintf("service %s: unexpected argument %q", action, args[0])}
+					}
+					return a.runService(ctx, g, action, name)
+				}
+			},
+		}
 	}
-	if len(rest) != 1 {
-		return usageError{"service: use `service install -c FILE`, `service uninstall`, `service start` or `service stop`"}
+	return &command{
+		Name: "service", Args: "install -c FILE | uninstall | start | stop [-name NAME]",
+		Short:   "the Windows service (event log + the seed's log file)",
+		Example: "sophos-connect service install -c C:\\ProgramData\\sophos-connect\\sophos-connect.yaml\nsophos-connect service start",
+		Subs: []*command{
+			sub("install", "-c FILE [-name NAME]", "install the Windows service (automatic start) running this binary with -c FILE",
+				"sophos-connect service install -c C:\\ProgramData\\sophos-connect\\sophos-connect.yaml"),
+			sub("uninstall", "[-name NAME]", "remove the Windows service (its config, state and log files stay)", "sophos-connect service uninstall"),
+			sub("start", "[-name NAME]", "start the Windows service", "sophos-connect service start"),
+			sub("stop", "[-name NAME]", "stop the Windows service (it drains and commits first)", "sophos-connect service stop -name sophos-connect-site2"),
+		},
 	}
-	switch rest[0] {
+}
+
+func (a *app) runService(ctx context.Context, g *globals, action, name string) error {
+	switch action {
 	case "install":
 		exe, err := os.Executable()
 		if err != nil {
@@ -143,7 +163,7 @@ func (a *app) cmdService(ctx context.Context, g *globals, args []string) error {
 		}
 		fmt.Fprintf(a.stdout, "service %s stopped\n", name)
 	default:
-		return usageError{fmt.Sprintf("service: unknown action %q: use install, uninstall, start or stop", rest[0])}
+		return usageError{fmt.Sprintf("service: unknown action %q: use install, uninstall, start or stop", action)}
 	}
 	return nil
 }

@@ -24,15 +24,27 @@ import (
 // cmdStatus prints a running collector's /status.json as tables, or, when
 // none answers, what its state dir says (checkpoints, dead letters, disk
 // buffers).
-func (a *app) cmdStatus(ctx context.Context, g *globals, args []string) error {
-	var addr string
-	var asJSON bool
-	if _, err := subFlags("status", g, args, func(fs *flag.FlagSet) {
-		fs.StringVar(&addr, "addr", "", "the collector's metrics_addr (default: metrics_addr from the config)")
-		fs.BoolVar(&asJSON, "json", false, "print the status document (the shape of /status.json)")
-	}); err != nil {
-		return err
+func statusCmd() *command {
+	return &command{
+		Name: "status", Args: "[-addr HOST:PORT] [-json]",
+		Short:   "a running collector's status page as tables (else what the state dir holds)",
+		Example: "sophos-connect status -c sophos-connect.yaml\nsophos-connect status -addr 127.0.0.1:9464 -json",
+		Setup: func(fs *flag.FlagSet) runFunc {
+			var addr string
+			var asJSON bool
+			fs.StringVar(&addr, "addr", "", "the collector's metrics_addr (default: metrics_addr from the config)")
+			fs.BoolVar(&asJSON, "json", false, "print the status document (the shape of /status.json)")
+			return func(a *app, ctx context.Context, g *globals, args []string) error {
+				if len(args) > 0 {
+					return usageError{fmt.Sprintf("status: unexpected argument %q", args[0])}
+				}
+				return a.status(ctx, g, addr, asJSON)
+			}
+		},
 	}
+}
+
+func (a *app) status(ctx context.Context, g *globals, addr string, asJSON bool) error {
 	var c *config.Config
 	if addr == "" || g.config != "" {
 		var err error

@@ -10,6 +10,7 @@
 //	               integration builds (ecs.go)
 //	integration    what Elastic Agent's httpjson input sends for the
 //	               integration's pipeline to build that document (integration.go)
+//	python-json    the API item as the seed's json.dump wrote it (reference §11.3)
 //
 // Every encoder reads the record's raw API item in place (key order kept,
 // pipeline/rawjson) and appends one record, without a line terminator, into
@@ -75,7 +76,7 @@ type Options struct {
 }
 
 // Formats lists the accepted format names.
-var Formats = []string{"raw", "ecs", "integration", "cef", "keyvalue", "official-json", "txt"}
+var Formats = []string{"raw", "ecs", "integration", "cef", "keyvalue", "official-json", "txt", "python-json"}
 
 // New returns a fresh encoder for format (one of Formats). Each sink
 // goroutine needs its own: encoders reuse scratch buffers.
@@ -95,6 +96,8 @@ func New(format string, opts Options) (Encoder, error) {
 		return newECSEncoder(opts), nil
 	case "integration":
 		return newIntegrationEncoder(opts), nil
+	case "python-json":
+		return &pyJSONEncoder{}, nil
 	}
 	return nil, fmt.Errorf("unknown format %q (valid: %s)", format, strings.Join(Formats, ", "))
 }

@@ -16,6 +16,7 @@ type py struct {
 	sigs  []uint64 // sigs[i] is keySig of stack[i]'s decoded key
 	idx   sigIndex
 	buf   []byte // decoded key scratch
+	ascii bool   // json output with ensure_ascii (the seed's json.dump)
 }
 
 // keyNodesEq compares two key nodes by their decoded text. Keys differing
@@ -76,6 +77,9 @@ func (p *py) value(dst []byte, n int32, jsonOut bool) []byte {
 	t := p.t
 	switch t.nodes[n].kind {
 	case '"':
+		if jsonOut && p.ascii {
+			return t.appendJSONStrASCII(dst, n)
+		}
 		if jsonOut {
 			return t.appendJSONStr(dst, n)
 		}

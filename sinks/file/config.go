@@ -84,7 +84,9 @@ type JSONConfig struct {
 	Layout string `yaml:"layout"`
 	// Format of each element. Empty means: for array, the API item exactly
 	// as received (the seed's file); for lines, raw (item + datastream +
-	// tenant_id). Any JSON format works: raw, ecs, official-json.
+	// tenant_id). Any JSON format works: raw, ecs, official-json, and
+	// python-json (the item as the seed's Python json.dump wrote it: the
+	// seed's json file sinks use it).
 	Format string `yaml:"format"`
 	// Rotate closes the file and starts a new one at a size or age.
 	Rotate Rotate `yaml:"rotate"`
@@ -112,9 +114,9 @@ func (c *JSONConfig) Validate() error {
 		return fmt.Errorf("layout: %q: use array (the seed's JSON file) or lines (NDJSON)", c.Layout)
 	}
 	switch c.Format {
-	case "", "raw", "ecs", "official-json":
+	case "", "raw", "ecs", "official-json", "python-json":
 	default:
-		return fmt.Errorf("format: %q is not a JSON format: use raw, ecs or official-json (or leave it empty for the items as received)", c.Format)
+		return fmt.Errorf("format: %q is not a JSON format: use raw, ecs, official-json or python-json (the seed's json.dump bytes), or leave it empty for the items as received", c.Format)
 	}
 	return c.Rotate.Validate()
 }

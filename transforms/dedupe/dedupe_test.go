@@ -538,3 +538,22 @@ func BenchmarkProcess(b *testing.B) {
 		i++
 	}
 }
+
+func TestSetGrowsAndFinds(t *testing.T) {
+	s := NewSet()
+	now := time.Now()
+	for i := range 5000 {
+		s.Add("event", fmt.Sprintf("id-%d", i), now)
+	}
+	if s.Len() != 5000 {
+		t.Fatalf("Len %d", s.Len())
+	}
+	for i := range 5000 {
+		if !s.Has("event", fmt.Sprintf("id-%d", i)) {
+			t.Fatalf("id-%d lost after growing", i)
+		}
+	}
+	if s.Has("alert", "id-1") || s.Has("event", "id-5000") {
+		t.Fatal("found a key never added")
+	}
+}

@@ -19,6 +19,25 @@ import (
 func RunCommand(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("emulate", flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	run := DefineFlags(fs)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: sophos-connect emulate [flags]\n\nServe a local Sophos Central (token, whoami, tenants, SIEM, Common alerts, Endpoint, Health Check).\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		fs.Usage()
+		return fmt.Errorf("emulate: unexpected argument %q", fs.Arg(0))
+	}
+	return run(ctx, stdout, stderr)
+}
+
+// DefineFlags defines the emulate command's flags on fs and returns the
+// function that, once fs is parsed, starts the emulator and serves until ctx
+// is done. The command line's help reads the flags from fs.
+func DefineFlags(fs *flag.FlagSet) func(ctx context.Context, stdout, stderr io.Writer) error {
 	var o Options
 	var faults string
 	var verbose bool
@@ -42,28 +61,24 @@ func RunCommand(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fs.StringVar(&rateLimit, "rate-limit", "", "API requests per second for the credentials (token bucket; 429 with Retry-After beyond), e.g. 20/s")
 	fs.IntVar(&o.Limits.MaxConcurrency, "max-concurrency", 0, "API requests in flight for the credentials (429 beyond); 0 = unlimited")
 	fs.BoolVar(&verbose, "v", false, "log every request to stderr")
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: sophos-connect emulate [flags]\n\nServe a local Sophos Central (token, whoami, tenants, SIEM, Common alerts, Endpoint, Health Check).\n\nFlags:\n")
-		fs.PrintDefaults()
+	return func(ctx context.Context, stdout, stderr io.Writer) error {
+		var err error
+		if o.Limits.Latency, o.Limits.Jitter, err = ParseLatency(latency); err != nil {
+			return fmt.Errorf("emulate: -latency: %w", err)
+		}
+		if o.Limits.RateLimit, err = ParseRate(rateLimit); err != nil {
+			return fmt.Errorf("emulate: -rate-limit: %w", err)
+		}
+		return serveCommand(ctx, o, faults, verbose, stdout, stderr)
 	}
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if fs.NArg() > 0 {
-		fs.Usage()
-		return fmt.Errorf("emulate: unexpected argument %q", fs.Arg(0))
-	}
+}
+
+func serveCommand(ctx context.Context, o Options, faults string, verbose bool, stdout, stderr io.Writer) error {
 	f, err := ParseFaults(faults)
 	if err != nil {
 		return fmt.Errorf("emulate: -fault: %w", err)
 	}
 	o.Faults = f
-	if o.Limits.Latency, o.Limits.Jitter, err = ParseLatency(latency); err != nil {
-		return fmt.Errorf("emulate: -latency: %w", err)
-	}
-	if o.Limits.RateLimit, err = ParseRate(rateLimit); err != nil {
-		return fmt.Errorf("emulate: -rate-limit: %w", err)
-	}
 	if o.Limits.MaxConcurrency < 0 {
 		return fmt.Errorf("emulate: -max-concurrency %d: want 0 (unlimited) or more", o.Limits.MaxConcurrency)
 	}
