@@ -93,6 +93,9 @@ type Config struct {
 	// Sinks are the destinations; each record goes to every sink whose streams and when it matches.
 	Sinks []Component `yaml:"sinks"`
 
+	// Cluster turns on distributed mode (keys in cluster/README.md); absent = one collector on its own.
+	Cluster *Section `yaml:"cluster"`
+
 	// File is the path the config was read from ("" for built-in defaults).
 	File string `yaml:"-"`
 	// Dir is the absolute directory of File: relative paths in the file

@@ -18,6 +18,20 @@ type Checkpoint struct {
 	TenantName string    `json:"tenant_name,omitempty"` // for `state show`
 }
 
+// Checkpointer is where the runner keeps cursors: the local file
+// (CheckpointStore) or, in distributed mode, the cluster's compacted topic.
+// Set only marks a cursor committed in memory; Flush makes every Set durable
+// and is called only after the pages it covers were delivered.
+type Checkpointer interface {
+	Get(key string) (Checkpoint, bool)
+	Set(key string, c Checkpoint)
+	Flush() error
+	// DurableGet and Durable are what the last successful Flush made
+	// durable: the age alarms measure from there.
+	DurableGet(key string) (Checkpoint, bool)
+	Durable() map[string]Checkpoint
+}
+
 // CheckpointStore keeps every partition's cursor in one JSON file, replaced
 // atomically (temp file, fsync, rename, fsync of the directory) on every
 // commit. Commits are coalesced: Set only marks the store dirty, Flush (or

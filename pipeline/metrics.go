@@ -44,6 +44,11 @@ type Metrics struct {
 	commitErr      atomic.Value     // string
 	APIConcurrency prometheus.Gauge // requests the Sophos client allows in flight
 
+	// Distributed mode (package cluster); zero on a collector on its own.
+	ClusterRebalances      prometheus.Counter // group generations this member took part in
+	ClusterOwnedPartitions prometheus.Gauge
+	ClusterOwnedTenants    prometheus.Gauge
+
 	// Board is the status page's view, fed from the same places as the
 	// counters (per page or batch).
 	Board *status.Board
@@ -78,10 +83,15 @@ func NewMetrics() *Metrics {
 		CommitFailing:     prometheus.NewGauge(prometheus.GaugeOpts{Name: "sophos_connect_checkpoint_commit_failing", Help: "1 while checkpoint commits to state_dir fail (pulling stops, /readyz is red)."}),
 		PartitionFailures: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sophos_connect_partition_failures_total", Help: "Passes in which a partition could not be pulled completely (retried next pass from its last good cursor)."}, pt),
 		APIConcurrency:    prometheus.NewGauge(prometheus.GaugeOpts{Name: "sophos_connect_api_concurrency_limit", Help: "Sophos API requests allowed in flight: the adaptive limit (workers: auto) or the fixed workers."}),
+
+		ClusterRebalances:      prometheus.NewCounter(prometheus.CounterOpts{Name: "sophos_connect_cluster_rebalances_total", Help: "Distributed mode: group generations (assignments) this member received."}),
+		ClusterOwnedPartitions: prometheus.NewGauge(prometheus.GaugeOpts{Name: "sophos_connect_cluster_owned_partitions", Help: "Distributed mode: coordination-topic partitions this member owns."}),
+		ClusterOwnedTenants:    prometheus.NewGauge(prometheus.GaugeOpts{Name: "sophos_connect_cluster_owned_tenants", Help: "Distributed mode: tenants this member pulls."}),
 	}
 	m.collectors = []prometheus.Collector{m.RecordsPulled, m.PagesPulled, m.BytesPulled, m.FetchErrors, m.TenantErrors, m.APIErrors,
 		m.CheckpointAge, m.CheckpointTime, m.WindowGap, m.StageDropped, m.SinkDelivered, m.SinkRetried,
 		m.SinkRejected, m.SinkBatches, m.SinkLatency, m.SinkBufferBytes, m.SinkQueued, m.DeadLetters, m.InflightPages, m.APIConcurrency, m.PartitionFailures, m.CommitFailing,
+		m.ClusterRebalances, m.ClusterOwnedPartitions, m.ClusterOwnedTenants,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})}
 	m.Registry.MustRegister(m.collectors...)
 	m.Board = status.NewBoard("", time.Now())

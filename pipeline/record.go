@@ -124,6 +124,7 @@ func DecodeRecord(stream Stream, tenant string, data []byte, start int) (Record,
 		return r, i, fmt.Errorf("item is not a JSON object: %w", rawjson.ErrSyntax)
 	}
 	var dataObj []byte
+	badKey := false // a top-level key that is not valid UTF-8
 	i = rawjson.SkipSpace(data, i+1)
 	if i < len(data) && data[i] == '}' {
 		i++
@@ -137,6 +138,9 @@ func DecodeRecord(stream Stream, tenant string, data []byte, start int) (Record,
 				return r, ke, fmt.Errorf("item: %w", err)
 			}
 			key := data[i+1 : ke-1]
+			if !badKey && !utf8.Valid(key) {
+				badKey = true
+			}
 			i = rawjson.SkipSpace(data, ke)
 			if i >= len(data) || data[i] != ':' {
 				return r, i, fmt.Errorf("item: expected ':' at offset %d: %w", i, rawjson.ErrSyntax)
@@ -170,6 +174,11 @@ func DecodeRecord(stream Stream, tenant string, data []byte, start int) (Record,
 		// Invalid UTF-8 never reaches a sink raw: each bad byte becomes
 		// U+FFFD, as encoding/json does, and the fields are read again.
 		clean, _, err := DecodeRecord(stream, tenant, ValidUTF8(r.Raw), 0)
+		if err == nil && badKey {
+			// A repaired key would be a different field: the item is
+			// refused (dead-lettered with its bytes), not guessed at.
+			err = fmt.Errorf("item %s has a key that is not valid UTF-8", clean.ID)
+		}
 		return clean, i, err
 	}
 	if len(dataObj) > 0 && dataObj[0] == '{' && (r.EndpointID == "" || r.EndpointType == "") {

@@ -62,7 +62,7 @@ type Options struct {
 	Source      Source
 	Stages      []StageSpec
 	Sinks       []SinkSpec
-	Checkpoints *CheckpointStore
+	Checkpoints Checkpointer // the local file store, or the cluster's Kafka topic
 	DeadLetter  *DeadLetter
 	// Observers learn about delivered pages (dedupe, auto-acknowledge).
 	Observers []DeliveryObserver

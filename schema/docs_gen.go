@@ -4,6 +4,18 @@ package schema
 
 // fieldDocs are the config structs' field comments (see ScanDocs).
 var fieldDocs = map[string]string{
+	"github.com/sophos-connect/sophos-connect/cluster.Config.Brokers":                                   "Brokers are the bootstrap brokers, host:port (required).",
+	"github.com/sophos-connect/sophos-connect/cluster.Config.CheckpointTopic":                           "CheckpointTopic is the compacted topic of cursors, keyed tenant/stream (default <group>-checkpoints).",
+	"github.com/sophos-connect/sophos-connect/cluster.Config.ClientID":                                  "ClientID is sent to the brokers (default sophos-connect).",
+	"github.com/sophos-connect/sophos-connect/cluster.Config.CoordinationTopic":                         "CoordinationTopic carries no data; members are assigned its partitions (default <group>-coordination).",
+	"github.com/sophos-connect/sophos-connect/cluster.Config.Group":                                     "Group is the consumer group every member joins, e.g. sophos-connect-prod (required).",
+	"github.com/sophos-connect/sophos-connect/cluster.Config.HeartbeatInterval":                         "HeartbeatInterval is how often a member tells the group it is alive (default 3s).",
+	"github.com/sophos-connect/sophos-connect/cluster.Config.Partitions":                                "Partitions is the coordination topic's partition count: the unit of assignment (default 64).",
+	"github.com/sophos-connect/sophos-connect/cluster.Config.RebalanceTimeout":                          "RebalanceTimeout is how long the group waits for members to drain and rejoin in a rebalance (default 30s).",
+	"github.com/sophos-connect/sophos-connect/cluster.Config.ReplicationFactor":                         "ReplicationFactor of the two topics when the collector creates them (default -1: the brokers' default.replication.factor).",
+	"github.com/sophos-connect/sophos-connect/cluster.Config.SASL":                                      "SASL authenticates when mechanism is set (as the Kafka sink's sasl).",
+	"github.com/sophos-connect/sophos-connect/cluster.Config.SessionTimeout":                            "SessionTimeout is how long the group waits for a silent member before its tenants move (default 30s).",
+	"github.com/sophos-connect/sophos-connect/cluster.Config.TLS":                                       "TLS, when present (even empty), connects with TLS (as the Kafka sink's tls).",
 	"github.com/sophos-connect/sophos-connect/config.AlertsSource.Enabled":                              "Enabled pulls this stream (default true; -a and -e choose on the command line).",
 	"github.com/sophos-connect/sophos-connect/config.BatchConfig.MaxEvents":                             "MaxEvents is the most records in one write (default 1000, one SIEM page).",
 	"github.com/sophos-connect/sophos-connect/config.BatchConfig.Timeout":                               "Timeout waits this long for a partial batch to fill (default 0: write what is there).",
@@ -21,6 +33,7 @@ var fieldDocs = map[string]string{
 	"github.com/sophos-connect/sophos-connect/config.Config.AlertsAutoAcknowledgeStatus":                "AlertsAutoAcknowledgeStatus acknowledges delivered alerts in Sophos Central, for good (default false).",
 	"github.com/sophos-connect/sophos-connect/config.Config.AlertsJSONFileName":                         "AlertsJSONFileName is the seed's alerts JSON file in save_file_location (default sophos_alerts.json).",
 	"github.com/sophos-connect/sophos-connect/config.Config.AlertsTxtFileName":                          "AlertsTxtFileName is the seed's alerts txt file in save_file_location (default sophos_alerts).",
+	"github.com/sophos-connect/sophos-connect/config.Config.Cluster":                                    "Cluster turns on distributed mode (keys in cluster/README.md); absent = one collector on its own.",
 	"github.com/sophos-connect/sophos-connect/config.Config.DeadLetter":                                 "DeadLetter tunes state_dir/dead-letter.ndjson.",
 	"github.com/sophos-connect/sophos-connect/config.Config.EventsAutoAcknowledgeLevel":                 "EventsAutoAcknowledgeLevel was parsed by the seed but never acted on; accepted so old files load.",
 	"github.com/sophos-connect/sophos-connect/config.Config.EventsAutoAcknowledgeStatus":                "EventsAutoAcknowledgeStatus was parsed by the seed but never acted on; accepted so old files load.",

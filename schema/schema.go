@@ -14,6 +14,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/sophos-connect/sophos-connect/cluster"
 	"github.com/sophos-connect/sophos-connect/config"
 	"github.com/sophos-connect/sophos-connect/sinks"
 	"github.com/sophos-connect/sophos-connect/transforms"
@@ -66,6 +67,7 @@ func Build(docs map[string]string) (Object, Missing, map[string]bool) {
 	root := b.object(reflect.TypeOf(config.Config{}), reflect.ValueOf(config.Defaults()), "", map[string]func() Object{
 		"transforms": b.transforms,
 		"sinks":      b.sinks,
+		"cluster":    b.cluster,
 	})
 	root["$schema"] = "https://json-schema.org/draft/2020-12/schema"
 	root["$id"] = ID
@@ -300,6 +302,12 @@ func (b *builder) sinks() Object {
 		types, docs, defs = append(types, f.Type), append(docs, f.Doc), append(defs, f.Defaults)
 	}
 	return b.components("sinks", config.CommonKeys, types, docs, defs)
+}
+
+// cluster is the distributed-mode block, decoded by package cluster.
+func (b *builder) cluster() Object {
+	d := cluster.Default()
+	return b.object(reflect.TypeOf(d), reflect.ValueOf(d), "cluster", nil)
 }
 
 func (b *builder) transforms() Object {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/sophos-connect/sophos-connect/cluster"
 	"github.com/sophos-connect/sophos-connect/config"
 	"github.com/sophos-connect/sophos-connect/pipeline"
 	"github.com/sophos-connect/sophos-connect/pipeline/buffer"
@@ -32,8 +33,9 @@ type assembly struct {
 	observers []pipeline.DeliveryObserver
 	closers   []io.Closer
 	buffered  []*buffer.Sink
-	starters  []*startRetry // per sink, same order
-	seedFiles []seedFile    // the seed's txt/json file sinks, for adoption
+	starters  []*startRetry   // per sink, same order
+	seedFiles []seedFile      // the seed's txt/json file sinks, for adoption
+	cluster   *cluster.Config // distributed mode; nil = on its own
 }
 
 // seedFile is one of the seed's file sinks: as.sinks[sink] writes path.
@@ -147,6 +149,11 @@ func assemble(c *config.Config, streams []pipeline.Stream, log *slog.Logger, dry
 		}
 	}
 	comps := append(seedSinks(c, streams), c.Sinks...)
+	if cc, err := clusterConfig(c, comps, len(c.Sinks)); err != nil {
+		errs = append(errs, err)
+	} else {
+		as.cluster = cc
+	}
 	for _, s := range c.Sinks {
 		inheritFileMode(s, c)
 	}

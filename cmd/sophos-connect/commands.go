@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sophos-connect/sophos-connect/cluster"
 	"github.com/sophos-connect/sophos-connect/config"
 	"github.com/sophos-connect/sophos-connect/pipeline"
 	"github.com/sophos-connect/sophos-connect/sources/sophos/autoack"
@@ -67,6 +68,9 @@ func (a *app) validate(g *globals, asJSON bool) error {
 		fmt.Fprintf(w, "        events: light=%v exclude_types=%v\n", c.Sources.Events.Light, c.Sources.Events.ExcludeTypes)
 	}
 	fmt.Fprintf(w, "        alerts auto-acknowledge: %s\n", p.AutoAcknowledge.Text)
+	if as.cluster != nil {
+		fmt.Fprintf(w, "        %s\n", as.cluster.Describe())
+	}
 	fmt.Fprintln(w, "   │")
 	if len(p.Stages) == 0 {
 		fmt.Fprintln(w, "stages  (none)")
@@ -253,7 +257,16 @@ func openCheckpoints(g *globals) (*pipeline.CheckpointStore, error) {
 }
 
 func (a *app) stateShow(g *globals, asJSON bool) error {
-	cps, err := openCheckpoints(g)
+	c, err := loadConfig(g)
+	if err != nil {
+		return err
+	}
+	if cc, err := cluster.Parse(c.Cluster); err != nil {
+		return configError{err}
+	} else if cc != nil {
+		return a.clusterShow(cc, asJSON) // the cursors live in the cluster's topic
+	}
+	cps, err := pipeline.OpenCheckpoints(c.StateDir)
 	if err != nil {
 		return err
 	}
@@ -311,6 +324,11 @@ func (a *app) stateReset(g *globals, args []string) error {
 	c, err := loadConfig(g)
 	if err != nil {
 		return err
+	}
+	if cc, err := cluster.Parse(c.Cluster); err != nil {
+		return configError{err}
+	} else if cc != nil {
+		return a.clusterReset(cc, tenant, stream)
 	}
 	lock, err := pipeline.LockStateDir(c.StateDir, "state reset")
 	if err != nil {

@@ -273,10 +273,6 @@ func (a *app) collect(ctx context.Context, c *config.Config, g *globals, o colle
 	if err != nil {
 		return configError{err}
 	}
-	cps, err := pipeline.OpenCheckpoints(c.StateDir)
-	if err != nil {
-		return err
-	}
 	dlq, err := pipeline.OpenDeadLetter(c.StateDir, pipeline.DeadLetterOptions{MaxBytes: int64(c.DeadLetter.MaxBytes)})
 	if err != nil {
 		return err
@@ -290,12 +286,26 @@ func (a *app) collect(ctx context.Context, c *config.Config, g *globals, o colle
 		return configError{err}
 	}
 	defer as.close()
+	// In distributed mode the cursors live in the cluster's Kafka topic; the
+	// state dir keeps only the disk buffers and the dead-letter file (and
+	// there are no seed files to adopt: file sinks are refused).
 	now := time.Now
 	if o.now != nil {
 		now = o.now
 	}
-	if err := as.adoptSeedFiles(cps, now(), log); err != nil {
-		return err
+	var cps pipeline.Checkpointer
+	if as.cluster == nil {
+		store, err := pipeline.OpenCheckpoints(c.StateDir)
+		if err != nil {
+			return err
+		}
+		if err := as.adoptSeedFiles(store, now(), log); err != nil {
+			return err
+		}
+		showCheckpoints(metrics.Board, store)
+		cps = store
+	} else if o.once {
+		return configError{fmt.Errorf("%s: -once is not supported in distributed mode (cluster:): members share the tenants continuously; run one collector without cluster: for a catch-up pass", c.File)}
 	}
 	newJSON := as.missingSeedJSON()
 	if err := as.addBuffers(c.StateDir, dlq, metrics, log); err != nil {
@@ -341,7 +351,6 @@ func (a *app) collect(ctx context.Context, c *config.Config, g *globals, o colle
 	for _, s := range as.sinks {
 		metrics.Board.AddSink(s.Name, s.Type)
 	}
-	showCheckpoints(metrics.Board, cps)
 	var ready atomic.Bool
 	if c.MetricsAddr != "" {
 		stopMetrics, err := serveMetrics(c.MetricsAddr, metrics, &ready, log)
@@ -412,7 +421,12 @@ func (a *app) collect(ctx context.Context, c *config.Config, g *globals, o colle
 			return true, wait
 		}
 	}
-	st, err := pipeline.Run(runCtx, opts)
+	var st pipeline.Stats
+	if as.cluster != nil {
+		st, err = runMember(runCtx, as.cluster, log, metrics, opts)
+	} else {
+		st, err = pipeline.Run(runCtx, opts)
+	}
 	if o.once && len(as.buffered) > 0 {
 		stall := 5 * time.Second
 		if !deadline.IsZero() {
