@@ -117,6 +117,14 @@ type FileMode string
 // group read (a SIEM agent's group), nothing for others.
 const DefaultFileMode = "0640"
 
+// OrDefault is the value as written, or DefaultFileMode when empty.
+func (m FileMode) OrDefault() string {
+	if m == "" {
+		return DefaultFileMode
+	}
+	return string(m)
+}
+
 // Mode parses the value ("" is DefaultFileMode).
 func (m FileMode) Mode() (os.FileMode, error) {
 	s := strings.TrimSpace(string(m))

@@ -543,45 +543,22 @@ func (r *runner) runStages(ctx context.Context, page *Page) ([]*Record, error) {
 			return nil, err
 		}
 	}
-	out := make([]*Record, 0, len(page.Records))
-	if len(r.o.Stages) == 0 {
-		for i := range page.Records {
-			out = append(out, &page.Records[i])
-		}
-		return out, nil
-	}
-	cur := make([]*Record, 0, 4)
-	next := make([]*Record, 0, 4)
+	in := make([]*Record, len(page.Records))
 	for i := range page.Records {
-		cur = append(cur[:0], &page.Records[i])
-		for si := range r.o.Stages {
-			st := &r.o.Stages[si]
-			next = next[:0]
-			for _, rec := range cur {
-				if !st.applies(rec) {
-					next = append(next, rec)
-					continue
-				}
-				var err error
-				before := len(next)
-				next, err = st.Stage.Process(rec, next)
-				if err != nil {
-					next = next[:before]
-					if err := r.deadLetterHold(ctx, st.Name, []*Record{rec}, []error{fmt.Errorf("stage %s: %w", st.Name, err)}); err != nil {
-						return nil, err
-					}
-					continue
-				}
-				if len(next) == before {
-					r.stats.dropped.Add(1)
-					r.o.Metrics.StageDropped.WithLabelValues(st.Name).Inc()
-				}
-			}
-			cur, next = next, cur
-		}
-		out = append(out, cur...)
+		in[i] = &page.Records[i]
 	}
-	return out, nil
+	if len(r.o.Stages) == 0 {
+		return in, nil
+	}
+	return RunStages(r.o.Stages, in, make([]*Record, 0, len(in)), StageHooks{
+		Refused: func(st *StageSpec, rec *Record, err error) error {
+			return r.deadLetterHold(ctx, st.Name, []*Record{rec}, []error{fmt.Errorf("stage %s: %w", st.Name, err)})
+		},
+		Dropped: func(st *StageSpec) {
+			r.stats.dropped.Add(1)
+			r.o.Metrics.StageDropped.WithLabelValues(st.Name).Inc()
+		},
+	})
 }
 
 // deadLetterHold writes records a stage (or the source) refused to the

@@ -2,16 +2,21 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/sophos-connect/sophos-connect/cluster"
+	"github.com/sophos-connect/sophos-connect/collector"
 	"github.com/sophos-connect/sophos-connect/config"
 	"github.com/sophos-connect/sophos-connect/pipeline"
+	"github.com/sophos-connect/sophos-connect/seed"
 	"github.com/sophos-connect/sophos-connect/sources/sophos/autoack"
 	"github.com/sophos-connect/sophos-connect/sources/sophos/emulator"
 )
@@ -42,11 +47,11 @@ func (a *app) validate(g *globals, asJSON bool) error {
 		return err
 	}
 	streams := enabledStreams(c, g)
-	as, err := assemble(c, streams, nil, true)
+	as, err := collector.Assemble(c, streams, nil, true)
 	if err != nil {
-		return configError{prefixErrors(c.File, err)}
+		return configError{collector.PrefixErrors(c.File, err)}
 	}
-	defer as.close()
+	defer as.Close()
 	p := resolvedPipeline(c, streams, as)
 	if asJSON {
 		return a.writeJSON(p)
@@ -55,7 +60,7 @@ func (a *app) validate(g *globals, asJSON bool) error {
 	fmt.Fprintf(w, "%s: ok\n\n", c.File)
 	fmt.Fprintf(w, "source  sophos  %s (auth %s)\n", p.Source.APIHost, p.Source.AuthURL)
 	fmt.Fprintf(w, "        streams: %s; tenants: %s; pull every %s; state in %s\n", strings.Join(p.Source.Streams, ", "), p.Source.Tenants, p.Source.PullTime, p.StateDir)
-	wk, inflight := pullWorkers(c)
+	wk, inflight := collector.PullWorkers(c)
 	if c.Workers.Auto() {
 		fmt.Fprintf(w, "        workers: auto (adaptive, at most %d requests at once); max_inflight_pages: %d\n", c.MaxWorkers, inflight)
 	} else {
@@ -68,8 +73,8 @@ func (a *app) validate(g *globals, asJSON bool) error {
 		fmt.Fprintf(w, "        events: light=%v exclude_types=%v\n", c.Sources.Events.Light, c.Sources.Events.ExcludeTypes)
 	}
 	fmt.Fprintf(w, "        alerts auto-acknowledge: %s\n", p.AutoAcknowledge.Text)
-	if as.cluster != nil {
-		fmt.Fprintf(w, "        %s\n", as.cluster.Describe())
+	if as.Cluster != nil {
+		fmt.Fprintf(w, "        %s\n", as.Cluster.Describe())
 	}
 	fmt.Fprintln(w, "   │")
 	if len(p.Stages) == 0 {
@@ -84,9 +89,9 @@ func (a *app) validate(g *globals, asJSON bool) error {
 	}
 	fmt.Fprintf(w, "\ndead letters: %s\n", p.DeadLetters)
 	for _, k := range c.InsecureTLS() {
-		fmt.Fprintf(w, "WARNING: %s\n", insecureWarning(k))
+		fmt.Fprintf(w, "WARNING: %s\n", collector.InsecureWarning(k))
 	}
-	if errs := checkOutputPaths(w, outputPaths(c, streams)); len(errs) > 0 {
+	if errs := checkOutputPaths(w, collector.OutputPaths(c, streams)); len(errs) > 0 {
 		return fmt.Errorf("%d path(s) above cannot be written by this user: create the directories or fix their owner and mode", len(errs))
 	}
 	return nil
@@ -125,7 +130,7 @@ type pipelineView struct {
 	DeadLetters      string `json:"dead_letters"`
 }
 
-func resolvedPipeline(c *config.Config, streams []pipeline.Stream, as *assembly) pipelineView {
+func resolvedPipeline(c *config.Config, streams []pipeline.Stream, as *collector.Assembly) pipelineView {
 	var p pipelineView
 	p.File = c.File
 	p.Source.APIHost, p.Source.AuthURL = c.Sophos.APIHost, c.Sophos.AuthURL
@@ -150,20 +155,20 @@ func resolvedPipeline(c *config.Config, streams []pipeline.Stream, as *assembly)
 	switch {
 	case !aa.Enabled:
 		aa.Text = fmt.Sprintf("off (alerts_auto_acknowledge_status: false; level %s would acknowledge %s)", aa.Level, strings.Join(aa.Severities, ", "))
-	case !containsStream(streams, pipeline.Alerts):
+	case !slices.Contains(streams, pipeline.Alerts):
 		aa.Text = "off: the alerts stream is not pulled"
 		aa.Enabled = false
 	default:
 		aa.Text = fmt.Sprintf("ON: every alert of severity %s is acknowledged in Sophos Central, for good, once every sink has it", strings.Join(aa.Severities, ", "))
 	}
-	for _, s := range as.stages {
+	for _, s := range as.Stages {
 		p.Stages = append(p.Stages, struct {
 			Name    string `json:"name"`
 			Streams string `json:"streams"`
 			Desc    string `json:"description"`
 		}{s.Name, streamList(s.Streams), s.Desc})
 	}
-	for _, s := range as.sinks {
+	for _, s := range as.Sinks {
 		p.Sinks = append(p.Sinks, struct {
 			Name   string `json:"name"`
 			Type   string `json:"type"`
@@ -171,7 +176,7 @@ func resolvedPipeline(c *config.Config, streams []pipeline.Stream, as *assembly)
 			Desc   string `json:"description"`
 		}{s.Name, s.Type, s.Routes.String(), s.Desc})
 	}
-	wk, inflight := pullWorkers(c)
+	wk, inflight := collector.PullWorkers(c)
 	p.Workers = c.Workers.String()
 	if inflight == 0 && !c.Workers.Auto() {
 		inflight = 4 * wk
@@ -180,26 +185,6 @@ func resolvedPipeline(c *config.Config, streams []pipeline.Stream, as *assembly)
 	p.StateDir = c.StateDir
 	p.DeadLetters = strings.TrimRight(c.StateDir, "/") + "/dead-letter.ndjson"
 	return p
-}
-
-// prefixErrors adds the file name to component errors ("line: key: msg").
-func prefixErrors(file string, err error) error {
-	var out config.Errors
-	var list config.Errors
-	if !asErrors(err, &list) {
-		list = config.Errors{err}
-	}
-	for _, e := range list {
-		var nested config.Errors
-		if asErrors(e, &nested) {
-			for _, n := range nested {
-				out = append(out, fmt.Errorf("%s:%s", file, n.Error()))
-			}
-			continue
-		}
-		out = append(out, fmt.Errorf("%s:%s", file, e.Error()))
-	}
-	return out
 }
 
 func streamList(s []pipeline.Stream) string {
@@ -441,7 +426,11 @@ func (a *app) migrate(rest []string, out string, force bool) error {
 	if len(rest) != 1 {
 		return usageError{"migrate: give the seed's config file, e.g. `sophos-connect migrate sophos.conf -o sophos-connect.yaml`"}
 	}
-	y, warnings, secret, err := migrateSeed(rest[0], out)
+	y, warnings, secret, err := seed.Migrate(rest[0], out)
+	var bad *seed.InputError
+	if errors.As(err, &bad) {
+		return configError{bad.Err}
+	}
 	if err != nil {
 		return err
 	}
@@ -455,9 +444,28 @@ func (a *app) migrate(rest []string, out string, force bool) error {
 		}
 		return nil
 	}
-	if err := writeMigrated(out, []byte(y), force); err != nil {
+	var exists *seed.ExistsError
+	if err := seed.WriteMigrated(out, []byte(y), force); errors.As(err, &exists) {
+		return usageError{err.Error()}
+	} else if err != nil {
 		return err
 	}
 	fmt.Fprintf(a.stdout, "wrote %s — check it with `sophos-connect validate -c %s`\n", out, out)
 	return nil
+}
+
+// checkOutputPaths prints each path with "ok" or the reason it cannot be
+// written, and returns the errors.
+func checkOutputPaths(w io.Writer, paths []collector.OutputPath) config.Errors {
+	var errs config.Errors
+	fmt.Fprintln(w, "\npaths (relative ones resolved against the config file's directory):")
+	for _, p := range paths {
+		status := "ok"
+		if err := config.CheckWritableDir(p.Dir); err != nil {
+			status = "NOT WRITABLE: " + err.Error()
+			errs = append(errs, fmt.Errorf("%s %s: %v", p.What, p.Path, err))
+		}
+		fmt.Fprintf(w, "  %-22s %s  %s\n", p.What, p.Path, status)
+	}
+	return errs
 }

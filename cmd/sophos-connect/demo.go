@@ -9,7 +9,9 @@ import (
 	"sort"
 	"time"
 
+	"github.com/sophos-connect/sophos-connect/collector"
 	"github.com/sophos-connect/sophos-connect/config"
+	"github.com/sophos-connect/sophos-connect/seed"
 	"github.com/sophos-connect/sophos-connect/sources/sophos/emulator"
 )
 
@@ -66,14 +68,14 @@ func (a *app) demo(ctx context.Context, g *globals, dir string, events, alerts, 
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	log, closeLog, err := newLogger(c.LogLevel, filepath.Join(dir, c.LogFileName), a.stderr)
+	log, closeLog, err := seed.NewLogger(c.LogLevel, filepath.Join(dir, c.LogFileName), a.stderr)
 	if err != nil {
 		return err
 	}
 	defer closeLog()
 	fmt.Fprintf(a.stdout, "demo: Sophos Central emulator at %s (partner, %d tenants, %d events + %d alerts each)\n", emu.URL(), tenants, events, alerts)
 	start := time.Now()
-	if err := a.collect(ctx, &c, g, collectOptions{once: true, since: time.Now().Add(-24*time.Hour + 5*time.Minute), log: log}); err != nil {
+	if err := collector.Run(ctx, &c, collector.Options{Streams: wantStreams(g), Once: true, Since: time.Now().Add(-24*time.Hour + 5*time.Minute), Log: log, Version: version}); err != nil {
 		return err
 	}
 	fmt.Fprintf(a.stdout, "\ndemo: done in %s. Files in %s:\n", time.Since(start).Round(time.Millisecond), dir)

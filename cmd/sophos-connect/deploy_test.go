@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/sophos-connect/sophos-connect/seed"
 	"github.com/sophos-connect/sophos-connect/sources/sophos/emulator"
 )
 
@@ -104,7 +105,7 @@ func TestMigrateOutputRefusesAndKeepsOwner(t *testing.T) {
 		t.Fatal(e)
 	}
 	st, _ := os.Stat(out)
-	uid, gid := fileOwner(st)
+	uid, gid := seed.FileOwner(st)
 	if st.Mode().Perm() != 0o640 || uid != wantUID || gid != wantGID {
 		t.Fatalf("after -force: mode %v uid %d gid %d, want 0640 %d %d", st.Mode().Perm(), uid, gid, wantUID, wantGID)
 	}

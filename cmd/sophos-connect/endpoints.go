@@ -13,7 +13,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sophos-connect/sophos-connect/collector"
 	"github.com/sophos-connect/sophos-connect/pipeline"
+	"github.com/sophos-connect/sophos-connect/seed"
 	"github.com/sophos-connect/sophos-connect/sources/sophos"
 )
 
@@ -31,11 +33,11 @@ func (a *app) newOperator(ctx context.Context, g *globals) (*operator, error) {
 	if err != nil {
 		return nil, err
 	}
-	log, closeLog, err := newLogger(c.LogLevel, logFilePath(c), nil)
+	log, closeLog, err := seed.NewLogger(c.LogLevel, seed.LogFilePath(c), nil)
 	if err != nil {
 		return nil, err
 	}
-	client, err := sophos.NewClient(sophosConfig(c), log)
+	client, err := sophos.NewClient(collector.SophosConfig(c), log)
 	if err != nil {
 		closeLog()
 		return nil, configError{err}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/sophos-connect/sophos-connect/pipeline"
+	"github.com/sophos-connect/sophos-connect/seed"
 	"github.com/sophos-connect/sophos-connect/sinks/elasticsearch/estest"
 	"github.com/sophos-connect/sophos-connect/sources/sophos/emulator"
 )
@@ -154,7 +155,7 @@ func TestInsecureSkipVerifyIsWarned(t *testing.T) {
 func TestLogLinesCannotBeForged(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "log.log")
 	var stderr strings.Builder
-	log, closeLog, err := newLogger("INFO", path, &stderr)
+	log, closeLog, err := seed.NewLogger("INFO", path, &stderr)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,6 +17,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/sophos-connect/sophos-connect/collector"
 	"github.com/sophos-connect/sophos-connect/pipeline"
 )
 
@@ -160,7 +161,8 @@ func (a *app) main(ctx context.Context, args []string) int {
 	return a.exitCode(err)
 }
 
-// configError marks errors in the configuration (exit code 2).
+// configError marks errors in the configuration (exit code 2); the
+// collector's own are collector.ConfigError.
 type configError struct{ err error }
 
 func (e configError) Error() string { return e.err.Error() }
@@ -172,8 +174,9 @@ func (a *app) exitCode(err error) int {
 	}
 	var ue usageError
 	var ce configError
+	var cce collector.ConfigError
 	var inUse *pipeline.StateDirInUseError
-	var inc incompleteError
+	var inc collector.IncompleteError
 	switch {
 	case errors.As(err, &inUse):
 		fmt.Fprintf(a.stderr, "sophos-connect: %v\n", err)
@@ -184,19 +187,13 @@ func (a *app) exitCode(err error) int {
 	case errors.As(err, &ue):
 		fmt.Fprintf(a.stderr, "sophos-connect: %v\nRun `sophos-connect -h` for the flags and commands.\n", err)
 		return exitUsage
-	case errors.As(err, &ce):
+	case errors.As(err, &ce), errors.As(err, &cce):
 		fmt.Fprintf(a.stderr, "sophos-connect: configuration errors:\n%s\n", indent(err.Error()))
 		return exitUsage
 	}
 	fmt.Fprintf(a.stderr, "sophos-connect: %v\n", err)
 	return exitRuntime
 }
-
-// incompleteError ends a run that completed but left records dead-lettered
-// or in disk buffers (exit code 3).
-type incompleteError struct{ msg string }
-
-func (e incompleteError) Error() string { return e.msg }
 
 func indent(s string) string {
 	lines := strings.Split(s, "\n")

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"github.com/sophos-connect/sophos-connect/seed"
 	"os"
 	"path/filepath"
 	"strings"
@@ -33,7 +34,7 @@ func FuzzMigrateSeed(f *testing.F) {
 			t.Fatal(err)
 		}
 		out := filepath.Join(dir, "sophos-connect.yaml")
-		y, _, _, err := migrateSeed(in, out)
+		y, _, _, err := seed.Migrate(in, out)
 		if err != nil && !utf8.ValidString(conf) && strings.Contains(err.Error(), "not UTF-8 text") {
 			return // the one refusal: text migrate cannot read as the seed's
 		}

@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/sophos-connect/sophos-connect/collector"
 	"github.com/sophos-connect/sophos-connect/config"
 	"github.com/sophos-connect/sophos-connect/pipeline"
 	"github.com/sophos-connect/sophos-connect/pipeline/buffer"
@@ -109,12 +110,12 @@ func offlineStatus(c *config.Config, now time.Time) (status.Status, error) {
 	if err != nil {
 		return status.Status{}, err
 	}
-	as, err := assemble(c, []pipeline.Stream{pipeline.Alerts, pipeline.Events}, nil, true)
+	as, err := collector.Assemble(c, []pipeline.Stream{pipeline.Alerts, pipeline.Events}, nil, true)
 	if err != nil {
 		return status.Status{}, configError{err}
 	}
-	defer as.close()
-	for _, s := range as.sinks {
+	defer as.Close()
+	for _, s := range as.Sinks {
 		b.AddSink(s.Name, s.Type)
 	}
 	b.SetSinkCounters(func(sink string) status.SinkCounters {

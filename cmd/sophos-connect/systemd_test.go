@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"github.com/sophos-connect/sophos-connect/collector"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -87,15 +88,15 @@ func TestSystemdUnitVerifies(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, p := range outputPaths(cfg, enabledStreams(cfg, nil)) {
+	for _, p := range collector.OutputPaths(cfg, enabledStreams(cfg, nil)) {
 		ok := false
 		for _, w := range writable {
-			if p.path == w || strings.HasPrefix(p.path, w+"/") {
+			if p.Path == w || strings.HasPrefix(p.Path, w+"/") {
 				ok = true
 			}
 		}
 		if !ok {
-			t.Errorf("%s %s is not writable under the unit's ProtectSystem=strict (writable: %v)", p.what, p.path, writable)
+			t.Errorf("%s %s is not writable under the unit's ProtectSystem=strict (writable: %v)", p.What, p.Path, writable)
 		}
 	}
 }

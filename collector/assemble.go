@@ -1,0 +1,295 @@
+package collector
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/sophos-connect/sophos-connect/cluster"
+	"github.com/sophos-connect/sophos-connect/config"
+	"github.com/sophos-connect/sophos-connect/pipeline"
+	"github.com/sophos-connect/sophos-connect/pipeline/buffer"
+	"github.com/sophos-connect/sophos-connect/seed"
+	"github.com/sophos-connect/sophos-connect/sinks"
+	"github.com/sophos-connect/sophos-connect/sources/sophos"
+	"github.com/sophos-connect/sophos-connect/transforms"
+	"github.com/sophos-connect/sophos-connect/transforms/condition"
+)
+
+// Assembly is the pipeline built from a config: stages and sinks, ready to
+// start.
+type Assembly struct {
+	Streams []pipeline.Stream
+	Stages  []pipeline.StageSpec
+	Sinks   []pipeline.SinkSpec
+	Cluster *cluster.Config // distributed mode; nil = on its own
+
+	buffers   []config.BufferConfig // per sink, same order
+	observers []pipeline.DeliveryObserver
+	closers   []io.Closer
+	buffered  []*buffer.Sink
+	starters  []*startRetry // per sink, same order
+	seedFiles []seed.File   // the seed's txt/json file sinks, for adoption
+}
+
+// inheritFileMode gives a txt/json sink without its own file_mode the
+// top-level one.
+func inheritFileMode(s config.Component, c *config.Config) {
+	if (s.Type != "txt" && s.Type != "json") || s.Node == nil || s.Node.Kind != yaml.MappingNode {
+		return
+	}
+	for i := 0; i+1 < len(s.Node.Content); i += 2 {
+		if s.Node.Content[i].Value == "file_mode" {
+			return
+		}
+	}
+	s.Node.Content = append(s.Node.Content,
+		&yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: "file_mode", Line: s.Line},
+		&yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: c.FileMode.OrDefault(), Line: s.Line})
+}
+
+// EnabledStreams intersects the command line's choice (nil: both) with the
+// config's sources.
+func EnabledStreams(c *config.Config, want []pipeline.Stream) []pipeline.Stream {
+	var out []pipeline.Stream
+	if (want == nil || containsStream(want, pipeline.Alerts)) && c.Sources.Alerts.Enabled {
+		out = append(out, pipeline.Alerts)
+	}
+	if (want == nil || containsStream(want, pipeline.Events)) && c.Sources.Events.Enabled {
+		out = append(out, pipeline.Events)
+	}
+	return out
+}
+
+// Assemble builds stages and sinks; every component error is collected so
+// `validate` reports them all at once with file:line.
+// With dryRun (validate) nothing is created on disk.
+func Assemble(c *config.Config, streams []pipeline.Stream, log *slog.Logger, dryRun bool) (*Assembly, error) {
+	as := &Assembly{Streams: streams}
+	var errs config.Errors
+	for i, t := range c.Transforms {
+		prefix := fmt.Sprintf("transforms[%d]", i)
+		name := t.Name
+		if name == "" {
+			name = fmt.Sprintf("%s-%d", t.Type, i)
+		}
+		st, err := transforms.Build(t.Type, t.Node, prefix, transforms.Env{StateDir: c.StateDir, Log: log, Name: name, DryRun: dryRun})
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		var sts []pipeline.Stream
+		for _, s := range t.Streams {
+			p, _ := pipeline.ParseStream(s)
+			sts = append(sts, p)
+		}
+		as.Stages = append(as.Stages, pipeline.StageSpec{Name: name, Stage: st, Streams: sts, Desc: transforms.Describe(st)})
+		if obs, ok := st.(pipeline.DeliveryObserver); ok {
+			as.observers = append(as.observers, obs)
+		}
+		if cl, ok := st.(io.Closer); ok {
+			as.closers = append(as.closers, cl)
+		}
+	}
+	comps := append(seed.Sinks(c, streams), c.Sinks...)
+	if cc, err := clusterConfig(c, comps, len(c.Sinks)); err != nil {
+		errs = append(errs, err)
+	} else {
+		as.Cluster = cc
+	}
+	for _, s := range c.Sinks {
+		inheritFileMode(s, c)
+	}
+	for i, s := range comps {
+		prefix := "sinks[" + fmt.Sprint(i-len(comps)+len(c.Sinks)) + "]"
+		if s.Seed {
+			prefix = s.Name
+		}
+		built, desc, err := sinks.Build(s, prefix, log)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if log == nil {
+			log = slog.New(slog.DiscardHandler)
+		}
+		sink := &startRetry{Sink: built, name: s.Name, log: log}
+		routes := pipeline.Routes{}
+		for _, st := range s.Streams {
+			p, _ := pipeline.ParseStream(st)
+			routes.Streams = append(routes.Streams, p)
+		}
+		if strings.TrimSpace(s.When) != "" {
+			cond, err := condition.Parse(s.When)
+			if err != nil {
+				errs = append(errs, &config.FieldError{Line: s.Line, Key: prefix + ".when", Msg: err.Error()})
+				continue
+			}
+			routes.When = cond.Match
+			routes.Desc = cond.String()
+		}
+		if s.Seed && len(routes.Streams) == 1 {
+			path, _ := s.Fields["path"].(string)
+			as.seedFiles = append(as.seedFiles, seed.File{Sink: len(as.Sinks), Path: path, Kind: s.Type, Stream: routes.Streams[0]})
+		}
+		as.buffers = append(as.buffers, s.Buffer)
+		as.starters = append(as.starters, sink)
+		as.Sinks = append(as.Sinks, pipeline.SinkSpec{
+			Name: s.Name, Type: s.Type, Sink: sink, Routes: routes, Desc: desc,
+			Batch: pipeline.BatchPolicy{MaxEvents: s.Batch.MaxEvents, Timeout: s.Batch.Timeout.D()},
+			Retry: pipeline.RetryPolicy{Initial: s.Retry.Initial.D(), Max: s.Retry.Max.D(), MaxAttempts: s.Retry.MaxAttempts},
+		})
+	}
+	if len(as.Sinks) == 0 && len(errs) == 0 {
+		errs = append(errs, errors.New("no sinks: set txt_file_creation or json_file_creation, or declare some under sinks"))
+	}
+	if len(errs) > 0 {
+		as.Close()
+		return nil, errs
+	}
+	return as, nil
+}
+
+// addBuffers puts a disk buffer in front of every sink configured with
+// buffer: {type: disk}.
+func (as *Assembly) addBuffers(stateDir string, dlq *pipeline.DeadLetter, m *pipeline.Metrics, log *slog.Logger) error {
+	for i := range as.Sinks {
+		if c, ok := as.Sinks[i].Sink.(prometheus.Collector); ok {
+			m.Registry.MustRegister(c) // a sink's own counters (syslog truncations, …)
+		}
+		bc := as.buffers[i]
+		if bc.Type != "disk" {
+			continue
+		}
+		spec := &as.Sinks[i]
+		d := &pipeline.Deliverer{Name: spec.Name, Sink: spec.Sink, Retry: spec.Retry, DeadLetter: dlq, Metrics: m, Log: log}
+		bs, err := buffer.New(d, buffer.Options{Dir: buffer.Dir(stateDir, spec.Name), MaxBytes: int64(bc.MaxBytes), WhenFull: bc.WhenFull, MaxEvents: spec.Batch.MaxEvents})
+		if err != nil {
+			return err
+		}
+		spec.Sink = bs
+		spec.Desc += fmt.Sprintf(" (disk buffer %s)", buffer.Dir(stateDir, spec.Name))
+		as.buffered = append(as.buffered, bs)
+	}
+	return nil
+}
+
+// drainBuffers waits while the disk buffers are emptying; it gives up once
+// no record has been delivered for stall (a destination still down), leaving
+// the rest on disk for the next run.
+func (as *Assembly) drainBuffers(stall time.Duration, log *slog.Logger) {
+	pending := func() int64 {
+		var n int64
+		for _, b := range as.buffered {
+			n += b.Pending()
+		}
+		return n
+	}
+	last, lastChange := pending(), time.Now()
+	for last > 0 {
+		time.Sleep(20 * time.Millisecond)
+		n := pending()
+		if n < last {
+			last, lastChange = n, time.Now()
+			continue
+		}
+		if time.Since(lastChange) > stall {
+			log.Error(fmt.Sprintf("%d record(s) are still in disk buffers (a destination is down); they are kept and delivered by the next run", n))
+			return
+		}
+	}
+}
+
+// start runs every sink's start-up check. A failure is an ERROR naming the
+// sink and the cause, and the sink retries in the background (startRetry);
+// with requireHealthy it stops start-up instead.
+func (as *Assembly) start(ctx context.Context, requireHealthy bool, log *slog.Logger) error {
+	for _, s := range as.Sinks {
+		sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		s.Sink.Start(sctx) // a disk buffer logs its sink's failure and returns nil
+		cancel()
+	}
+	for i, st := range as.starters {
+		err := st.failed()
+		if err == nil {
+			continue
+		}
+		s := as.Sinks[i]
+		if requireHealthy {
+			return fmt.Errorf("sink %s (%s) failed its start-up check (-require-healthy): %w", s.Name, s.Type, err)
+		}
+		if as.buffers[i].Type != "disk" {
+			log.Error(fmt.Sprintf("sink %s (%s) failed its start-up check: %v — running anyway: its records wait (pulling pauses when the memory buffer is full) and the check is retried until it passes; -require-healthy makes this fatal", s.Name, s.Type, err))
+		}
+	}
+	return nil
+}
+
+// allStarted reports whether every sink has passed its start-up check.
+func (as *Assembly) allStarted() bool {
+	for _, st := range as.starters {
+		if st.failed() != nil {
+			return false
+		}
+	}
+	return true
+}
+
+// reopen closes every file sink's file so the next batch opens its path
+// again (SIGHUP after logrotate).
+func (as *Assembly) reopen(log *slog.Logger) {
+	for _, st := range as.starters {
+		if err := st.Reopen(); err != nil {
+			log.Error(fmt.Sprintf("sink %s: reopen: %v", st.name, err))
+		}
+	}
+}
+
+// Close closes every sink and stage.
+func (as *Assembly) Close() {
+	for _, s := range as.Sinks {
+		s.Sink.Close()
+	}
+	for _, c := range as.closers {
+		c.Close()
+	}
+}
+
+// SophosConfig maps the `sophos:` section to the client's config.
+func SophosConfig(c *config.Config) sophos.Config {
+	return sophos.Config{
+		ClientID:              c.Sophos.ClientID,
+		ClientSecret:          c.Sophos.ClientSecret.Value(),
+		AuthURL:               c.Sophos.AuthURL,
+		APIHost:               c.Sophos.APIHost,
+		Tenants:               c.Sophos.Tenants,
+		CAFile:                c.Sophos.CAFile,
+		TrustedHosts:          c.Sophos.TrustedHosts,
+		FromDateOffsetMinutes: c.Sophos.FromDateOffsetMinutes,
+		Timeout:               c.Sophos.Timeout.D(),
+		Concurrency:           int(c.Workers), // 0 = auto: adaptive
+		MaxConcurrency:        c.MaxWorkers,
+	}
+}
+
+// PullWorkers is how many partitions the runner pulls at once and its
+// in-flight page bound: with workers: auto, max_workers partitions, so the
+// adaptive limiter (not the runner) decides how many requests run.
+func PullWorkers(c *config.Config) (workers, inflight int) {
+	workers, inflight = int(c.Workers), c.MaxInflightPages
+	if c.Workers.Auto() {
+		workers = c.MaxWorkers
+		if inflight == 0 {
+			inflight = max(16, c.MaxWorkers)
+		}
+	}
+	return workers, inflight
+}

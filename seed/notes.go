@@ -1,0 +1,42 @@
+package seed
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+
+	"github.com/sophos-connect/sophos-connect/pipeline"
+)
+
+// Notes is a pipeline.DeliveryObserver writing the seed's per-pull and
+// per-item notes once records are delivered: "Added N new Event IDs" at
+// LOG+, and at VERBOSE one line per item, as Sophos API Connect did.
+type Notes struct{ Log *slog.Logger }
+
+func (n Notes) Delivered(records []*pipeline.Record) {
+	ctx := context.Background()
+	if len(records) == 0 || !n.Log.Enabled(ctx, pipeline.LevelLogPlus) {
+		return
+	}
+	var alerts, events int
+	verbose := n.Log.Enabled(ctx, pipeline.LevelVerbose)
+	for _, r := range records {
+		if r.Stream == pipeline.Alerts {
+			alerts++
+			if verbose {
+				n.Log.Log(ctx, pipeline.LevelVerbose, fmt.Sprintf("Alert ID: %s created at %s added. Description: %s", r.ID, r.CreatedAt, r.Name), "source", "Alerts")
+			}
+		} else {
+			events++
+			if verbose {
+				n.Log.Log(ctx, pipeline.LevelVerbose, fmt.Sprintf("Event ID: %s created at %s added. Name: %s", r.ID, r.CreatedAt, r.Name), "source", "Events")
+			}
+		}
+	}
+	if alerts > 0 {
+		n.Log.Log(ctx, pipeline.LevelLogPlus, fmt.Sprintf("Added %d new Alert IDs", alerts), "source", "Alerts")
+	}
+	if events > 0 {
+		n.Log.Log(ctx, pipeline.LevelLogPlus, fmt.Sprintf("Added %d new Event IDs", events), "source", "Events")
+	}
+}
