@@ -379,10 +379,28 @@ func (r *runner) waitIdleCtx(ctx context.Context) {
 }
 
 func sourceName(s Stream) string {
-	if s == Alerts {
+	switch s {
+	case Alerts:
 		return "Alerts"
+	case Detections:
+		return "Detections"
+	case Cases:
+		return "Cases"
 	}
 	return "Events"
+}
+
+// NotAvailable is implemented by a source error that means "this tenant has
+// no such stream" (no licence): the partition is skipped and marked on the
+// status page, and the pass does not count it as failed.
+type NotAvailable interface{ NotAvailable() string }
+
+func notAvailable(err error) (string, bool) {
+	var na NotAvailable
+	if err != nil && errors.As(err, &na) {
+		return na.NotAvailable(), true
+	}
+	return "", false
 }
 
 // position returns where the partition's next fetch starts.
@@ -398,6 +416,11 @@ func (r *runner) position(p Partition) Position {
 	cp, ok := r.o.Checkpoints.Get(key)
 	if !ok || cp.Cursor == "" {
 		return Position{Since: r.o.Since}
+	}
+	if !p.Stream.SIEM() {
+		// Detections and cases keep their windows in the cursor: Sophos'
+		// 24 h SIEM cursor window does not apply to them.
+		return Position{Cursor: cp.Cursor}
 	}
 	// The cursor is sent even when it is older than the API's window: the
 	// API then restarts it at its horizon, and the answer's time tells the
@@ -422,7 +445,7 @@ func (r *runner) apiNow() time.Time {
 // Both times are the API's, so a host clock that runs fast or slow neither
 // invents a gap nor hides one.
 func gapBefore(p Partition, pos Position, page *Page) (Gap, bool) {
-	if pos.Cursor == "" || pos.ServedUntil.IsZero() || page.APITime.IsZero() {
+	if !p.Stream.SIEM() || pos.Cursor == "" || pos.ServedUntil.IsZero() || page.APITime.IsZero() {
 		return Gap{}, false
 	}
 	horizon := page.APITime.Add(-APIWindow)
@@ -510,6 +533,9 @@ func (r *runner) fetch(ctx context.Context, p Partition, pos Position) (*Page, e
 			}
 		}
 		page, err := r.o.Source.Fetch(ctx, p, pos)
+		if _, ok := notAvailable(err); ok {
+			return nil, err // not an error of the pass: schedule marks it
+		}
 		if err == nil {
 			err = cursorFault(page, pos)
 		}
@@ -870,6 +896,9 @@ func (r *runner) checkWindow() {
 			continue
 		}
 		r.o.Metrics.CheckpointAge.WithLabelValues(p.Tenant, string(p.Stream)).Set(age.Seconds())
+		if !p.Stream.SIEM() {
+			continue // the 24 h window is the SIEM API's
+		}
 		level := 0
 		switch {
 		case age > r.o.WindowError:

@@ -46,7 +46,8 @@ type Server struct {
 	closed   chan struct{}
 	wg       sync.WaitGroup
 
-	clockShift atomic.Int64 // AdvanceClock's total, in nanoseconds
+	runs       map[string]*queryRun // detections query runs by id
+	clockShift atomic.Int64         // AdvanceClock's total, in nanoseconds
 
 	foreign     *http.Server // the foreign-host fault's listener
 	foreignURL  string
