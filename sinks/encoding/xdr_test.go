@@ -56,7 +56,7 @@ func TestXDREncodings(t *testing.T) {
 			}
 			Host        struct{ Name string }
 			User        struct{ Name, Domain string }
-			SophosCentr map[string]any `json:"sophos_central"`
+			SophosCentr map[string]any           `json:"sophos_central"`
 			DataStream  struct{ Dataset string } `json:"data_stream"`
 		}
 		out := encodeXDR(t, format, det)
