@@ -56,15 +56,30 @@ func inheritFileMode(s config.Component, c *config.Config) {
 		&yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: c.FileMode.OrDefault(), Line: s.Line})
 }
 
-// EnabledStreams intersects the command line's choice (nil: both) with the
-// config's sources.
+// EnabledStreams is the streams a run pulls. want is the command line's
+// choice (nil: no stream flag, the config's sources decide): alerts and
+// events in want are pulled when the config enables them; detections and
+// cases in want (-x) are pulled even when the config leaves them off.
 func EnabledStreams(c *config.Config, want []pipeline.Stream) []pipeline.Stream {
-	var out []pipeline.Stream
-	if (want == nil || containsStream(want, pipeline.Alerts)) && c.Sources.Alerts.Enabled {
-		out = append(out, pipeline.Alerts)
+	enabled := map[pipeline.Stream]bool{}
+	for _, s := range c.EnabledStreams() {
+		p, _ := pipeline.ParseStream(s)
+		enabled[p] = true
 	}
-	if (want == nil || containsStream(want, pipeline.Events)) && c.Sources.Events.Enabled {
-		out = append(out, pipeline.Events)
+	if want != nil {
+		for _, s := range pipeline.AllStreams {
+			if !containsStream(want, s) {
+				enabled[s] = false
+			} else if !s.SIEM() {
+				enabled[s] = true
+			}
+		}
+	}
+	var out []pipeline.Stream
+	for _, s := range pipeline.AllStreams {
+		if enabled[s] {
+			out = append(out, s)
+		}
 	}
 	return out
 }

@@ -29,6 +29,7 @@ type StageHooks struct {
 // RunStages applies the stages, in order, to each record of in and appends
 // what comes out to out. A stage runs only on the records of its Streams
 // (StageSpec.Streams; empty = every stream); the others pass it unchanged.
+// A gap record skips the stages.
 // The runner and `replay dlq` both run stages through here, so a stage
 // feature applies to both.
 func RunStages(stages []StageSpec, in []*Record, out []*Record, h StageHooks) ([]*Record, error) {
@@ -38,6 +39,10 @@ func RunStages(stages []StageSpec, in []*Record, out []*Record, h StageHooks) ([
 	cur := make([]*Record, 0, 4)
 	next := make([]*Record, 0, 4)
 	for _, r := range in {
+		if r.IsGap() {
+			out = append(out, r) // a gap reaches every sink as it is
+			continue
+		}
 		cur = append(cur[:0], r)
 		for si := range stages {
 			st := &stages[si]

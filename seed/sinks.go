@@ -22,8 +22,13 @@ func Sinks(c *config.Config, streams []pipeline.Stream) []config.Component {
 	rot := map[string]any{"max_bytes": int64(c.Rotate.MaxBytes), "max_age": c.Rotate.MaxAge.String(), "keep": c.Rotate.Keep}
 	for _, st := range streams {
 		txtName, jsonName := c.EventsTxtFileName, c.EventsJSONFileName
-		if st == pipeline.Alerts {
+		switch st {
+		case pipeline.Alerts:
 			txtName, jsonName = c.AlertsTxtFileName, c.AlertsJSONFileName
+		case pipeline.Detections:
+			txtName, jsonName = c.DetectionsTxtFileName, c.DetectionsJSONFileName
+		case pipeline.Cases:
+			txtName, jsonName = c.CasesTxtFileName, c.CasesJSONFileName
 		}
 		if c.TxtFileCreation {
 			out = append(out, config.Component{

@@ -238,23 +238,27 @@ func (a *app) tenants(ctx context.Context, g *globals, asJSON bool) error {
 	return tw.flush()
 }
 
-// wantStreams is the command line's choice of streams (nil: both): -a or
-// -e alone narrow it, -r (or both) keep both.
+// wantStreams is the command line's choice of streams (nil: no stream
+// flag, the config decides): -a, -e, -r pick among alerts and events, -x
+// adds detections and cases (alone: only those).
 func wantStreams(g *globals) []pipeline.Stream {
-	if g == nil || !(g.alerts || g.events) || g.run {
+	if g == nil || !(g.alerts || g.events || g.run || g.xdr) {
 		return nil
 	}
-	var out []pipeline.Stream
-	if g.alerts {
+	out := []pipeline.Stream{}
+	if g.alerts || g.run {
 		out = append(out, pipeline.Alerts)
 	}
-	if g.events {
+	if g.events || g.run {
 		out = append(out, pipeline.Events)
+	}
+	if g.xdr {
+		out = append(out, pipeline.Detections, pipeline.Cases)
 	}
 	return out
 }
 
-// enabledStreams intersects the command line's choice with the config.
+// enabledStreams is the streams a run pulls (collector.EnabledStreams).
 func enabledStreams(c *config.Config, g *globals) []pipeline.Stream {
 	return collector.EnabledStreams(c, wantStreams(g))
 }
