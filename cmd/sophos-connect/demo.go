@@ -48,7 +48,11 @@ func demoCmd() *command {
 }
 
 func (a *app) demo(ctx context.Context, g *globals, dir string, events, alerts, tenants int) error {
-	emu, err := emulator.New(emulator.Options{Seed: 1, Tenants: tenants, Partner: true, Events: events, Alerts: alerts, ClientID: demoClientID, ClientSecret: demoClientSecret})
+	// An XDR tenant, an MDR tenant (alerts empty, findings as cases) and a
+	// tenant without the licence, then XDR tenants again.
+	kinds := []string{emulator.KindXDR, emulator.KindMDR, emulator.KindUnlicensed}
+	emu, err := emulator.New(emulator.Options{Seed: 1, Tenants: tenants, Partner: true, Events: events, Alerts: alerts, ClientID: demoClientID, ClientSecret: demoClientSecret,
+		XDR: emulator.XDR{Kinds: kinds}})
 	if err != nil {
 		return fmt.Errorf("start the emulator: %w", err)
 	}
@@ -65,6 +69,8 @@ func (a *app) demo(ctx context.Context, g *globals, dir string, events, alerts, 
 	c.JSONFileCreation = true
 	c.StateDir = filepath.Join(dir, "state")
 	c.LogLevel = "LOG+"
+	c.Sophos.Streams = []string{"alerts", "events", "detections", "cases"} // all four streams
+	c.Sources.Cases.Detections = true
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
@@ -73,7 +79,7 @@ func (a *app) demo(ctx context.Context, g *globals, dir string, events, alerts, 
 		return err
 	}
 	defer closeLog()
-	fmt.Fprintf(a.stdout, "demo: Sophos Central emulator at %s (partner, %d tenants, %d events + %d alerts each)\n", emu.URL(), tenants, events, alerts)
+	fmt.Fprintf(a.stdout, "demo: Sophos Central emulator at %s (partner, %d tenants, %d events + %d alerts each; XDR detections and cases: tenant 1 XDR, tenant 2 MDR, tenant 3 not licensed)\n", emu.URL(), tenants, events, alerts)
 	start := time.Now()
 	if err := collector.Run(ctx, &c, collector.Options{Streams: wantStreams(g), Once: true, Since: time.Now().Add(-24*time.Hour + 5*time.Minute), Log: log, Version: version}); err != nil {
 		return err
