@@ -17,6 +17,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/sophos-connect/sophos-connect/internal/useragent"
 	"github.com/sophos-connect/sophos-connect/pipeline"
 )
 
@@ -57,6 +58,7 @@ type app struct {
 }
 
 func main() {
+	useragent.SetVersion(version)
 	if runningAsService() { // started by the Windows service manager
 		os.Exit(runService(os.Args[1:]))
 	}

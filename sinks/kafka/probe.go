@@ -18,6 +18,8 @@ import (
 	metaAPI "github.com/segmentio/kafka-go/protocol/metadata"
 	"github.com/segmentio/kafka-go/protocol/saslauthenticate"
 	"github.com/segmentio/kafka-go/protocol/saslhandshake"
+
+	"github.com/sophos-connect/sophos-connect/pipeline"
 )
 
 // The health check opens its own connection, step by step (dial, TLS,
