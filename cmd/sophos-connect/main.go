@@ -47,6 +47,7 @@ type globals struct {
 	since                             string
 	timeout                           time.Duration
 	requireHealthy                    bool
+	logFormat                         string // -log-format: overrides log_format
 }
 
 // app carries the process's streams so tests can run commands in-process.
@@ -117,6 +118,7 @@ func (a *app) globalFlags(g *globals) *flag.FlagSet {
 	fs.StringVar(&g.since, "since", "", "first-run lookback without a checkpoint: a duration (6h), RFC 3339 time or Unix seconds; at most 24h")
 	fs.DurationVar(&g.timeout, "timeout", 0, "with -once: bound the whole run (default 10m); what is undelivered then is reported and the exit code is 1")
 	fs.BoolVar(&g.requireHealthy, "require-healthy", false, "a sink failing its start-up check stops the collector (default: an ERROR, and the sink is retried)")
+	fs.StringVar(&g.logFormat, "log-format", "", "seed (the seed's log lines) or json (one JSON object per line); overrides log_format")
 	return fs
 }
 
