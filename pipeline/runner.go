@@ -352,10 +352,28 @@ func (r *runner) waitIdleCtx(ctx context.Context) {
 }
 
 func sourceName(s Stream) string {
-	if s == Alerts {
+	switch s {
+	case Alerts:
 		return "Alerts"
+	case Detections:
+		return "Detections"
+	case Cases:
+		return "Cases"
 	}
 	return "Events"
+}
+
+// NotAvailable is implemented by a source error that means "this tenant has
+// no such stream" (no licence): the partition is skipped and marked on the
+// status page, and the pass does not count it as failed.
+type NotAvailable interface{ NotAvailable() string }
+
+func notAvailable(err error) (string, bool) {
+	var na NotAvailable
+	if err != nil && errors.As(err, &na) {
+		return na.NotAvailable(), true
+	}
+	return "", false
 }
 
 // position returns where the partition's next fetch starts.
@@ -371,6 +389,11 @@ func (r *runner) position(p Partition) Position {
 	cp, ok := r.o.Checkpoints.Get(key)
 	if !ok || cp.Cursor == "" {
 		return Position{Since: r.o.Since}
+	}
+	if !p.Stream.SIEM() {
+		// Detections and cases keep their windows in the cursor: Sophos'
+		// 24 h SIEM cursor window does not apply to them.
+		return Position{Cursor: cp.Cursor}
 	}
 	now := r.o.Now()
 	if age := now.Sub(cp.SavedAt); age > 24*time.Hour {
@@ -438,6 +461,9 @@ func (r *runner) fetch(ctx context.Context, p Partition, pos Position) (*Page, e
 			}
 		}
 		page, err := r.o.Source.Fetch(ctx, p, pos)
+		if _, ok := notAvailable(err); ok {
+			return nil, err // not an error of the pass: schedule marks it
+		}
 		if err == nil {
 			err = cursorFault(page, pos)
 		}

@@ -64,6 +64,9 @@ type (
 		RecordsLastHour int64      `json:"records_last_hour"`
 		LastError       string     `json:"last_error"`
 		LastErrorAt     *time.Time `json:"last_error_at"`
+		// NotAvailable is set while the tenant has no such stream (e.g.
+		// "not licensed: …" for detections and cases): not an error.
+		NotAvailable string `json:"not_available,omitempty"`
 	}
 	SinkStatus struct {
 		Name          string     `json:"name"`
@@ -182,6 +185,7 @@ type partState struct {
 	lastErr              string
 	lastErrAt            time.Time
 	lastHour             minutes
+	notAvailable         string
 }
 
 type sinkState struct {
@@ -377,6 +381,7 @@ func (b *Board) Pulled(tenant, name, stream string, n int, at time.Time) {
 	p := b.part(tenant, name, stream)
 	p.lastPull = at
 	p.lastErr, p.lastErrAt = "", time.Time{}
+	p.notAvailable = ""
 	p.lastHour.add(at, int64(n))
 	b.thru.add(at, int64(n))
 	b.pulled += int64(n)
@@ -392,6 +397,18 @@ func (b *Board) Failed(tenant, name, stream, msg string, at time.Time) {
 	b.mu.Lock()
 	p := b.part(tenant, name, stream)
 	p.lastErr, p.lastErrAt = msg, at
+	b.mu.Unlock()
+}
+
+// NotAvailable marks tenant × stream as not available (not licensed) with
+// the reason; the next successful page clears it. It is not an error.
+func (b *Board) NotAvailable(tenant, name, stream, reason string, at time.Time) {
+	if b == nil {
+		return
+	}
+	b.mu.Lock()
+	p := b.part(tenant, name, stream)
+	p.notAvailable = reason
 	b.mu.Unlock()
 }
 
@@ -564,6 +581,7 @@ func (b *Board) Snapshot(now time.Time) Status {
 		ss := StreamStatus{
 			Stream: p.stream, LastPull: timePtr(p.lastPull), CheckpointAt: timePtr(p.committed),
 			RecordsLastHour: p.lastHour.sum(now), LastError: p.lastErr, LastErrorAt: timePtr(p.lastErrAt), Band: BandNone,
+			NotAvailable: p.notAvailable,
 		}
 		if !p.committed.IsZero() {
 			age := now.Sub(p.committed)

@@ -45,6 +45,8 @@ type Server struct {
 	closed   chan struct{}
 	wg       sync.WaitGroup
 
+	runs map[string]*queryRun // detections query runs by id
+
 	foreign     *http.Server // the foreign-host fault's listener
 	foreignURL  string
 	foreignReqs int // requests that reached it with a bearer token

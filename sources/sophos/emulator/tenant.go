@@ -95,11 +95,16 @@ type tenant struct {
 	acks         map[[2]uint64]bool
 	globalTamper bool
 	alertByID    map[[2]uint64]item // lazily built for the Common API
+
+	x xdrState // detections and cases (xdr_model.go)
 }
 
 func newTenant(s *Server, idx int, startMs int64) *tenant {
 	o := &s.opts
 	t := &tenant{srv: s, idx: idx, startMs: startMs, ne: int64(o.Events), na: int64(o.Alerts), acks: map[[2]uint64]bool{}}
+	if s.kindOf(idx) == KindMDR {
+		t.na = 0 // MDR: findings are raised as cases, the alert feeds stay empty
+	}
 	t.key = hash4(uint64(o.Seed), 0x7E4A, uint64(idx), 0)
 	t.hi, t.lo = uuidOf(t.key)
 	t.id = uuidString(t.hi, t.lo)
@@ -375,6 +380,9 @@ func (t *tenant) arriveEvent(ms int64) item {
 
 // arriveAlert appends a new alert and its event twin at ms (caller holds t.mu).
 func (t *tenant) arriveAlert(ms int64) item {
+	if t.srv.kindOf(t.idx) == KindMDR {
+		return t.arriveEvent(ms) // MDR tenants raise no alerts
+	}
 	it := item{ms: ms, key: t.alertKey(t.na + t.extraCount[sAlerts]), alert: true}
 	t.extraCount[sAlerts]++
 	it.hi, it.lo = uuidOf(it.key)
