@@ -495,7 +495,7 @@ func Parse(name string, data []byte) (*Config, error) {
 		if err.Error() == "EOF" {
 			doc = yaml.Node{}
 		} else {
-			return nil, prefixFile(name, yamlSyntaxError(err))
+			return nil, prefixFile(name, tabHint(yamlSyntaxError(err), data))
 		}
 	}
 	if doc.Kind == 0 || len(doc.Content) == 0 {
@@ -589,6 +589,30 @@ func (c *Config) applyEnv() {
 		}
 		c.SecretSources = append(c.SecretSources, src)
 	}
+}
+
+// tabHint names the cause when a syntax error's line is indented with a tab
+// (YAML allows only spaces there, and yaml.v3 says only "found character
+// that cannot start any token").
+func tabHint(err error, data []byte) error {
+	var fe *FieldError
+	if !errors.As(err, &fe) || fe.Line <= 0 {
+		return err
+	}
+	lines := strings.Split(string(data), "\n")
+	for _, n := range []int{fe.Line, fe.Line + 1} { // yaml.v3 may count from 0 here
+		if n-1 >= len(lines) {
+			continue
+		}
+		l := lines[n-1]
+		indent := l[:len(l)-len(strings.TrimLeft(l, " \t"))]
+		if strings.Contains(indent, "\t") {
+			fe.Line = n
+			fe.Msg = "a tab in the indentation: YAML indents with spaces only (replace the tab with spaces) — " + fe.Msg
+			return fe
+		}
+	}
+	return err
 }
 
 func yamlSyntaxError(err error) error {

@@ -53,3 +53,11 @@ func TestSecretFiles(t *testing.T) {
 		}
 	}
 }
+
+// TestTabIndentNamed: a tab in the indentation is named as such, at its line.
+func TestTabIndentNamed(t *testing.T) {
+	_, err := Parse("x.yaml", []byte("sophos:\n\tclient_id: a\n"))
+	if err == nil || !strings.Contains(err.Error(), "x.yaml:2:") || !strings.Contains(err.Error(), "a tab in the indentation") {
+		t.Fatalf("got %v", err)
+	}
+}

@@ -156,7 +156,7 @@ func (a *app) main(ctx context.Context, args []string) int {
 	case len(rest) > 0:
 		cmd := findCommand(commandTable(), rest[:1])
 		if cmd == nil {
-			fmt.Fprintf(a.stderr, "sophos-connect: unknown command %q\nRun `sophos-connect -h` for the flags and commands.\n", rest[0])
+			fmt.Fprintf(a.stderr, "sophos-connect: unknown command %q%s\nRun `sophos-connect -h` for the flags and commands.\n", rest[0], didYouMean(rest[0], commandNames()))
 			return exitUsage
 		}
 		err = a.dispatch(ctx, &g, cmd, rest[1:])
