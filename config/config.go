@@ -95,6 +95,8 @@ type Config struct {
 	FileMode FileMode `yaml:"file_mode"`
 	// DeadLetter tunes state_dir/dead-letter.ndjson.
 	DeadLetter DeadLetterConfig `yaml:"dead_letter"`
+	// GapRecords sends a record of type sophos-connect:gap to every sink when a span of a stream fell out of the API's 24 h window, so the SIEM shows the hole (default true).
+	GapRecords bool `yaml:"gap_records"`
 
 	// Sources enables and tunes the alerts and events streams.
 	Sources Sources `yaml:"sources"`
@@ -450,6 +452,7 @@ func Defaults() Config {
 		Workers:    WorkersAuto,
 		MaxWorkers: DefaultMaxWorkers,
 		DeadLetter: DeadLetterConfig{MaxBytes: 100 << 20},
+		GapRecords: true,
 		Sources: Sources{
 			Alerts: AlertsSource{Enabled: true},
 			Events: EventsSource{Enabled: true},

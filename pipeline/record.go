@@ -97,15 +97,35 @@ type Record struct {
 
 	// delivered is set (atomically, by any sink) once a sink delivered or
 	// durably buffered the record: auto-acknowledge acts only on those.
-	delivered uint32
+	// Bit 63 means "some sink"; bit i < 63 names the pipeline's sink i (the
+	// delivery ledger counts per sink).
+	delivered uint64
 }
 
+const anySinkBit = uint64(1) << 63
+
 // MarkDelivered records that a sink delivered (or durably buffered) r.
-func (r *Record) MarkDelivered() { atomic.StoreUint32(&r.delivered, 1) }
+func (r *Record) MarkDelivered() { atomic.OrUint64(&r.delivered, anySinkBit) }
+
+// MarkDeliveredBy records that the pipeline's sink number i delivered (or
+// durably buffered) r.
+func (r *Record) MarkDeliveredBy(i int) {
+	bit := anySinkBit
+	if i >= 0 && i < 63 {
+		bit |= 1 << uint(i)
+	}
+	atomic.OrUint64(&r.delivered, bit)
+}
 
 // WasDelivered reports whether at least one sink delivered or durably
 // buffered r (not dead-lettered, not routed nowhere).
-func (r *Record) WasDelivered() bool { return atomic.LoadUint32(&r.delivered) == 1 }
+func (r *Record) WasDelivered() bool { return atomic.LoadUint64(&r.delivered)&anySinkBit != 0 }
+
+// DeliveredBy reports whether the pipeline's sink number i delivered (or
+// durably buffered) r; false for i ≥ 63.
+func (r *Record) DeliveredBy(i int) bool {
+	return i >= 0 && i < 63 && atomic.LoadUint64(&r.delivered)&(1<<uint(i)) != 0
+}
 
 // WhenTime parses When (falling back to CreatedAt); zero when neither parses.
 func (r *Record) WhenTime() time.Time {

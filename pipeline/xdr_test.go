@@ -56,3 +56,17 @@ func TestDetectionSeverityBuckets(t *testing.T) {
 		}
 	}
 }
+
+// TestStreamTemplates: ${stream} names the new streams in every template
+// (Splunk's default sourcetype sophos:central:${stream}s, Kafka topics,
+// Elasticsearch data streams).
+func TestStreamTemplates(t *testing.T) {
+	for st, want := range map[Stream]string{Detections: "sophos:central:detections", Cases: "sophos:central:cases", Alerts: "sophos:central:alerts"} {
+		if got := string(ParseTemplate("sophos:central:${stream}s").Append(nil, &Record{Stream: st})); got != want {
+			t.Errorf("%s: %q, want %q", st, got, want)
+		}
+	}
+	if got := string(ParseTemplate("logs-sophos_central.${stream}-default").Append(nil, &Record{Stream: Cases})); got != "logs-sophos_central.case-default" {
+		t.Errorf("data stream %q", got)
+	}
+}

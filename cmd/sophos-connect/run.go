@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/sophos-connect/sophos-connect/config"
+	"github.com/sophos-connect/sophos-connect/gaps"
 	"github.com/sophos-connect/sophos-connect/pipeline"
 	"github.com/sophos-connect/sophos-connect/pipeline/buffer"
 	"github.com/sophos-connect/sophos-connect/sources/sophos"
@@ -407,6 +408,7 @@ func (a *app) collect(ctx context.Context, c *config.Config, g *globals, o colle
 		Source: src, Stages: as.stages, Sinks: as.sinks, Checkpoints: cps, DeadLetter: dlq,
 		Observers: as.observers, Log: log, Metrics: metrics, Once: o.once, Since: o.since,
 		Now: o.now, DrainTimeout: drainTimeout,
+		Gaps: gaps.Open(c.StateDir), NoGapRecords: !c.GapRecords,
 	}
 	opts.Workers, opts.MaxInflightPages = pullWorkers(c)
 	if !o.once {

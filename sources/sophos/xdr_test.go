@@ -72,9 +72,9 @@ func (s *recSink) keys(tenant string, st pipeline.Stream) map[string]int {
 // xdrHarness is partner credentials over an XDR, an MDR and an unlicensed
 // tenant, and a collector whose state lives in dir.
 type xdrHarness struct {
-	emu  *emulator.Server
-	dir  string
-	logs *logBuf
+	emu             *emulator.Server
+	dir             string
+	logs            *logBuf
 	xdr, mdr, unlic string
 }
 
@@ -271,4 +271,3 @@ func contains(list []string, s string) bool {
 	}
 	return false
 }
-

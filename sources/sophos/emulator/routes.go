@@ -91,6 +91,9 @@ func isDataPath(p string) bool {
 func (s *Server) wrap(route string, a access, h func(http.ResponseWriter, *http.Request, *call)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
+		// The Date header tells the emulator's clock (AdvanceClock), as a
+		// real API's tells its own, not the host's.
+		w.Header().Set("Date", s.now().UTC().Format(http.TimeFormat))
 		rec := &recorder{ResponseWriter: w}
 		// Counted, and the concurrency slot freed, as the answer starts:
 		// a client that acts on the answer sees the counters include it,
