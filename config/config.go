@@ -209,7 +209,7 @@ type DetectionsSource struct {
 	Enabled bool `yaml:"enabled"`
 	// Overlap re-reads this much before the last window's end, for detections that arrive late; repeats are dropped by id (default 10m).
 	Overlap Duration `yaml:"overlap"`
-	// MaxWindow is the longest window one query asks for; a longer gap is split into windows of this size (default 1h).
+	// MaxWindow is the longest window one query asks for; a longer gap is split into windows of this size (default 6h).
 	MaxWindow Duration `yaml:"max_window"`
 	// Lookback is where a tenant without a checkpoint starts, back from now (default 24h; -since overrides it).
 	Lookback Duration `yaml:"lookback"`
@@ -229,7 +229,7 @@ type CasesSource struct {
 	PageSize int `yaml:"page_size"`
 	// Detections attaches each forwarded case's detections (with their MITRE mapping) as a "detections" list (one more request per forwarded case; default false).
 	Detections bool `yaml:"detections"`
-	// MaxRemembered bounds the (id, updatedAt) memory per tenant, kept in the checkpoint apart from any dedupe stage (default 10000; when more cases than this are in the window, the oldest are re-sent once).
+	// MaxRemembered bounds the (id, updatedAt) memory per tenant, kept in the checkpoint apart from any dedupe stage (default 10000, 16 bytes each; beyond it the oldest-created cases are forgotten and re-sent when read again).
 	MaxRemembered int `yaml:"max_remembered"`
 }
 
@@ -273,7 +273,7 @@ func (s Sources) validateXDR(fe func(string, ...string) *FieldError) Errors {
 		errs = append(errs, fe("must be at most 24h (default 10m)", "sources", "detections", "overlap"))
 	}
 	if d.MaxWindow.D() < time.Minute || d.MaxWindow.D() > 24*time.Hour {
-		errs = append(errs, fe("must be 1m to 24h (default 1h)", "sources", "detections", "max_window"))
+		errs = append(errs, fe("must be 1m to 24h (default 6h)", "sources", "detections", "max_window"))
 	} else if d.Overlap.D() >= d.MaxWindow.D() {
 		errs = append(errs, fe(fmt.Sprintf("overlap %s must be shorter than max_window %s, or windows would never advance", d.Overlap, d.MaxWindow), "sources", "detections", "overlap"))
 	}
@@ -459,7 +459,7 @@ func Defaults() Config {
 		Sources: Sources{
 			Alerts: AlertsSource{Enabled: true},
 			Events: EventsSource{Enabled: true},
-			Detections: DetectionsSource{Overlap: Duration(10 * time.Minute), MaxWindow: Duration(time.Hour),
+			Detections: DetectionsSource{Overlap: Duration(10 * time.Minute), MaxWindow: Duration(6 * time.Hour),
 				Lookback: Duration(24 * time.Hour), PageSize: 1000, PollTimeout: Duration(5 * time.Minute)},
 			Cases: CasesSource{Window: Duration(30 * 24 * time.Hour), PageSize: 50, MaxRemembered: 10000},
 		},
