@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/sophos-connect/sophos-connect/pipeline"
@@ -80,6 +81,9 @@ func (e *leefEncoder) Append(dst []byte, r *pipeline.Record) ([]byte, error) {
 	f := &e.f
 	f.read(t)
 	e.arena = e.arena[:0]
+	if r.Stream == pipeline.Detections || r.Stream == pipeline.Cases {
+		return e.xdr(dst, r)
+	}
 	if e.v1 {
 		dst = append(dst, "LEEF:1.0|Sophos|Central|1.0|"...)
 	} else {
@@ -296,4 +300,67 @@ func leefValue(dst, s []byte) []byte {
 		start = i + 1
 	}
 	return append(dst, s[start:]...)
+}
+
+// xdr writes a detection or case from the record's typed fields (the same
+// for both streams, pipeline/xdr.go) and the XDR facts: the event id is a
+// detection's rule or a case's type, cat its attack type or "case", and
+// the MITRE ids go in mitreTactics / mitreTechniques (comma-separated).
+func (e *leefEncoder) xdr(dst []byte, r *pipeline.Record) ([]byte, error) {
+	facts, err := factsOf(r)
+	if err != nil {
+		return dst, fmt.Errorf("leef: %w", err)
+	}
+	if e.v1 {
+		dst = append(dst, "LEEF:1.0|Sophos|Central|1.0|"...)
+	} else {
+		dst = append(dst, "LEEF:2.0|Sophos|Central|1.0|"...)
+	}
+	eventID, cat := r.Type, "case"
+	if r.Stream == pipeline.Detections {
+		eventID, cat = r.Name, facts.category
+		if cat == "" {
+			cat = "detection"
+		}
+	}
+	dst = leefHeader(dst, []byte(eventID))
+	if e.v1 {
+		dst = append(dst, '|')
+	} else {
+		dst = append(dst, "|x09|"...)
+	}
+	first := true
+	attr := func(k, v string) {
+		if v == "" {
+			return
+		}
+		if !first {
+			dst = append(dst, '\t')
+		}
+		first = false
+		dst = append(dst, k...)
+		dst = append(dst, '=')
+		dst = leefValue(dst, []byte(v))
+	}
+	if when := r.WhenTime(); !when.IsZero() {
+		attr("devTime", string(when.UTC().AppendFormat(e.buf[:0], "2006-01-02T15:04:05.000-0700")))
+		attr("devTimeFormat", LEEFDevTimeFormat)
+	}
+	attr("cat", cat)
+	attr("sev", strconv.Itoa(leefSev([]byte(r.Severity))))
+	if r.User != "n/a" {
+		attr("usrName", r.User)
+	}
+	attr("identHostName", r.Host)
+	attr("sophosId", r.ID)
+	attr("sophosTenantId", r.Tenant)
+	attr("sophosEndpointId", r.EndpointID)
+	attr("sophosEndpointType", r.EndpointType)
+	attr("sophosSeverity", r.Severity)
+	attr("caseStatus", facts.status)
+	attr("mitreTactics", strings.Join(facts.tactics, ","))
+	attr("mitreTechniques", strings.Join(facts.techniques, ","))
+	attr("name", r.Name)
+	attr("description", facts.message)
+	return dst, nil
 }

@@ -172,6 +172,12 @@ func (e *ocsfEncoder) Append(dst []byte, r *pipeline.Record) ([]byte, error) {
 	}
 	e.read()
 	e.arena = e.arena[:0]
+	switch r.Stream {
+	case pipeline.Detections:
+		return e.detection(dst, r), nil
+	case pipeline.Cases:
+		return e.incident(dst, r), nil
+	}
 	f := &e.f
 	timeMs, ok := e.ms(f.when)
 	if !ok {
@@ -264,10 +270,7 @@ func (e *ocsfEncoder) Append(dst []byte, r *pipeline.Record) ([]byte, error) {
 		e.actor(m.shape == shapePeripheral)
 	}
 	e.unmapped()
-	if e.opts.RawData {
-		w.key("raw_data")
-		w.b = rawjson.AppendString(w.b, unsafe.String(unsafe.SliceData(r.Raw), len(r.Raw)))
-	}
+	e.rawData(r)
 	w.b = append(w.b, '}')
 	return w.b, nil
 }
@@ -758,5 +761,13 @@ func (f *itemFields) read(t *tape) {
 		if f.sourceInfo == 0 {
 			f.sourceInfo = t.lastMember(f.data, "source_info")
 		}
+	}
+}
+
+// rawData writes the item as a JSON string when ocsf.raw_data is set.
+func (e *ocsfEncoder) rawData(r *pipeline.Record) {
+	if e.opts.RawData {
+		e.w.key("raw_data")
+		e.w.b = rawjson.AppendString(e.w.b, unsafe.String(unsafe.SliceData(r.Raw), len(r.Raw)))
 	}
 }

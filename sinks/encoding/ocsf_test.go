@@ -36,7 +36,7 @@ func catalogueRecords(t testing.TB, stream pipeline.Stream, perType int) []*pipe
 	return out
 }
 
-func ocsfStreams() []pipeline.Stream { return []pipeline.Stream{pipeline.Alerts, pipeline.Events} }
+func ocsfStreams() []pipeline.Stream { return pipeline.AllStreams }
 
 // TestOCSFCatalogueValidates encodes every record type of the emulator's
 // catalogue, with and without raw_data, and validates each against the
@@ -75,7 +75,7 @@ func TestOCSFCatalogueValidates(t *testing.T) {
 				if raw != (v.RawData == string(r.Raw)) {
 					t.Errorf("%s: raw_data with ocsf.raw_data=%v: %q", r.Type, raw, v.RawData)
 				}
-				key := string(stream) + " " + r.Type
+				key := string(stream) + " " + catalogueKey(r)
 				if classes[key] == nil {
 					classes[key] = map[int64]bool{}
 				}
@@ -88,6 +88,14 @@ func TestOCSFCatalogueValidates(t *testing.T) {
 	for _, typ := range emulator.CatalogueTypes("alert") {
 		if got := classes["alert "+typ]; len(got) != 1 || !got[2004] {
 			t.Errorf("alert %s: classes %v, want Detection Finding (2004) only", typ, got)
+		}
+	}
+	for _, stream := range []string{"detection", "case"} {
+		want := map[string]int64{"detection": 2004, "case": 2005}[stream]
+		for _, typ := range emulator.CatalogueTypes(stream) {
+			if got := classes[stream+" "+typ]; len(got) != 1 || !got[want] {
+				t.Errorf("%s %s: classes %v, want %d", stream, typ, got, want)
+			}
 		}
 	}
 	for _, typ := range emulator.CatalogueTypes("event") {
@@ -319,4 +327,18 @@ func trimAttr(a jmap) jmap {
 		out["enum"] = e
 	}
 	return out
+}
+
+// catalogueKey is the record's catalogue type: the SIEM type, a
+// detection's rule, a case's status.
+func catalogueKey(r *pipeline.Record) string {
+	switch r.Stream {
+	case pipeline.Detections:
+		return r.Name
+	case pipeline.Cases:
+		var v struct{ Status string }
+		_ = json.Unmarshal(r.Raw, &v)
+		return v.Status
+	}
+	return r.Type
 }

@@ -1,6 +1,9 @@
 package emulator
 
-import "time"
+import (
+	"encoding/json"
+	"time"
+)
 
 // CatalogueItem is one item of the emulator's catalogue: its type and the
 // API item (a JSON object) exactly as the SIEM endpoint would serve it.
@@ -16,6 +19,12 @@ type CatalogueItem struct {
 // encoder must map. It needs no server: the items are rendered from a
 // tenant built with seed, as the SIEM endpoints render them.
 func Catalogue(stream string, perType int, seed int64) []CatalogueItem {
+	switch stream {
+	case "detection", "detections":
+		return xdrCatalogue(false, perType, seed)
+	case "case", "cases":
+		return xdrCatalogue(true, perType, seed)
+	}
 	st, ok := parseStreamName(stream)
 	if !ok || perType <= 0 {
 		return nil
@@ -73,6 +82,16 @@ func Catalogue(stream string, perType int, seed int64) []CatalogueItem {
 // CatalogueTypes lists the types the emulator generates on stream "alert"
 // or "event", in catalogue order.
 func CatalogueTypes(stream string) []string {
+	switch stream {
+	case "detection", "detections":
+		var out []string
+		for _, r := range detectionRules {
+			out = append(out, r.rule)
+		}
+		return out
+	case "case", "cases":
+		return append([]string(nil), caseStatuses...)
+	}
 	st, ok := parseStreamName(stream)
 	if !ok {
 		return nil
@@ -81,6 +100,75 @@ func CatalogueTypes(stream string) []string {
 	for _, et := range evTypes {
 		if et.alertW > 0 || (st == sEvents && et.eventW > 0) {
 			out = append(out, et.typ)
+		}
+	}
+	return out
+}
+
+// xdrCatalogue is Catalogue for the detections stream (one "type" per
+// detection rule) and the cases stream (one per status; MDR-managed and
+// self-managed, with and without severity and assignee, half of them with
+// their detections attached as the cases source does).
+func xdrCatalogue(cases bool, perType int, seed int64) []CatalogueItem {
+	if perType <= 0 {
+		return nil
+	}
+	o := Options{Seed: seed, XDR: XDR{Kinds: []string{KindMDR}}}
+	if err := o.setDefaults(); err != nil {
+		return nil
+	}
+	s := &Server{opts: o}
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC).UnixMilli()
+	t := newTenant(s, 0, now)
+	r := newRnd(hash4(t.key, 0xCA7B, 0, 0))
+	var out []CatalogueItem
+	if !cases {
+		found := map[string]int{}
+		for i := 0; i < 10_000 && len(out) < perType*len(detectionRules); i++ {
+			d := t.newDetection(&r, now-int64(i)*1000, now-int64(i)*1000)
+			if found[d.DetectionRule] >= perType {
+				continue
+			}
+			found[d.DetectionRule]++
+			b, err := json.Marshal(d)
+			if err != nil {
+				return nil
+			}
+			out = append(out, CatalogueItem{Type: d.DetectionRule, Item: b})
+		}
+		return out
+	}
+	for i := range 12 {
+		t.x.detections = append(t.x.detections, t.newDetection(&r, now-int64(i)*60_000, now-int64(i)*60_000))
+	}
+	for i := range perType {
+		for j, status := range caseStatuses {
+			if i%2 == 1 {
+				t.srv.opts.XDR.Kinds = []string{KindXDR} // self-managed
+			} else {
+				t.srv.opts.XDR.Kinds = []string{KindMDR}
+			}
+			c := t.newCase(&r, now-int64(i*5+j)*3_600_000)
+			for c.Status != status {
+				c.changeStatus(c.updatedMs + 60_000)
+			}
+			b, err := json.Marshal(c)
+			if err != nil {
+				return nil
+			}
+			if (i+j)%2 == 0 && len(c.detections) > 0 {
+				// Attached as sources/sophos does: "detections": [...] last.
+				dets := make([]*detection, 0, len(c.detections))
+				for _, k := range c.detections {
+					dets = append(dets, t.x.detections[k])
+				}
+				db, err := json.Marshal(dets)
+				if err != nil {
+					return nil
+				}
+				b = append(append(append(b[:len(b)-1], `,"detections":`...), db...), '}')
+			}
+			out = append(out, CatalogueItem{Type: status, Item: b})
 		}
 	}
 	return out
