@@ -97,6 +97,8 @@ type Config struct {
 	DeadLetter DeadLetterConfig `yaml:"dead_letter"`
 	// GapRecords sends a record of type sophos-connect:gap to every sink when a span of a stream fell out of the API's 24 h window, so the SIEM shows the hole (default true).
 	GapRecords bool `yaml:"gap_records"`
+	// Reconcile turns on a periodic reconciliation against Sophos Central (what `sophos-connect reconcile` does) while the collector runs.
+	Reconcile ReconcileConfig `yaml:"reconcile"`
 
 	// Sources enables and tunes the alerts and events streams.
 	Sources Sources `yaml:"sources"`
@@ -127,6 +129,14 @@ type Config struct {
 type DeadLetterConfig struct {
 	// MaxBytes rotates dead-letter.ndjson to dead-letter-<UTC time>.ndjson at this size; rotated files are kept (default 100MiB, 0 = never rotate).
 	MaxBytes ByteSize `yaml:"max_bytes"`
+}
+
+// ReconcileConfig is the periodic reconciliation.
+type ReconcileConfig struct {
+	// Every is how often to reconcile, e.g. 1h (default 0: never; the reconcile command works either way).
+	Every Duration `yaml:"every"`
+	// Since is the window each reconciliation checks, at most 24h (default 24h).
+	Since Duration `yaml:"since"`
 }
 
 // FileRotate is the seed's files' rotation, as a file sink's rotate: key.
