@@ -17,8 +17,10 @@ import (
 
 	"github.com/sophos-connect/sophos-connect/config"
 	"github.com/sophos-connect/sophos-connect/gaps"
+	"github.com/sophos-connect/sophos-connect/ledger"
 	"github.com/sophos-connect/sophos-connect/pipeline"
 	"github.com/sophos-connect/sophos-connect/pipeline/buffer"
+	"github.com/sophos-connect/sophos-connect/reconcile"
 	"github.com/sophos-connect/sophos-connect/seed"
 	"github.com/sophos-connect/sophos-connect/sources/sophos"
 	"github.com/sophos-connect/sophos-connect/sources/sophos/autoack"
@@ -93,6 +95,9 @@ type Options struct {
 	RequireHealthy bool
 	// Version is shown on the status page.
 	Version string
+	// Repair (reconcile -repair) replaces the SIEM source with the repaired
+	// alerts, and the checkpoints with ones that keep nothing.
+	Repair *reconcile.RepairSource
 }
 
 // Run authenticates, builds and runs the pipeline of c until ctx ends (or,
@@ -188,7 +193,9 @@ func Run(ctx context.Context, c *config.Config, o Options) error {
 		now = o.Now
 	}
 	var cps pipeline.Checkpointer
-	if as.Cluster == nil {
+	if o.Repair != nil {
+		cps = &reconcile.MemoryCheckpoints{}
+	} else if as.Cluster == nil {
 		store, err := pipeline.OpenCheckpoints(c.StateDir)
 		if err != nil {
 			return err
@@ -268,7 +275,7 @@ func Run(ctx context.Context, c *config.Config, o Options) error {
 		}
 	}()
 
-	if c.AlertsAutoAcknowledgeStatus && containsStream(streams, pipeline.Alerts) {
+	if c.AlertsAutoAcknowledgeStatus && containsStream(streams, pipeline.Alerts) && o.Repair == nil {
 		acker, err := autoack.New(client, src.TenantByID, c.AlertsAutoAcknowledgeLevel, log)
 		if err != nil {
 			return ConfigError{err}
@@ -288,8 +295,23 @@ func Run(ctx context.Context, c *config.Config, o Options) error {
 		as.observers = append(as.observers, acker)
 	}
 	as.observers = append(as.observers, seed.Notes{Log: log})
+	// The ledger of what was read and delivered, for reconcile.
+	led, err := ledger.Open(c.StateDir, nil)
+	if err != nil {
+		return err
+	}
+	if err := led.Compact(); err != nil {
+		log.Error("ledger: " + err.Error())
+	}
+	var source pipeline.Source = src
+	if o.Repair != nil {
+		source = o.Repair
+	} else if !o.Once {
+		go periodic(runCtx, c, client, src, led, cps, streams, metrics, log)
+	}
 	opts := pipeline.Options{
-		Source: src, Stages: as.Stages, Sinks: as.Sinks, Checkpoints: cps, DeadLetter: dlq,
+		Source: source, APIClock: src, PageObservers: []pipeline.PageObserver{led},
+		Stages: as.Stages, Sinks: as.Sinks, Checkpoints: cps, DeadLetter: dlq,
 		Observers: as.observers, Log: log, Metrics: metrics, Once: o.Once, Since: o.Since,
 		Now: o.Now, DrainTimeout: drainTimeout,
 		Gaps: gaps.Open(c.StateDir), NoGapRecords: !c.GapRecords,

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -98,12 +99,16 @@ func (a *app) cmdRun(ctx context.Context, g *globals) error {
 	if g.timeout < 0 {
 		return usageError{"-timeout must be positive, e.g. 10m"}
 	}
+	if g.logFormat != "" && g.logFormat != "seed" && g.logFormat != "json" {
+		return usageError{fmt.Sprintf("-log-format %q: use seed or json", g.logFormat)}
+	}
 	for {
 		mode, _ := c.FileMode.Mode() // validated with the config
 		log, closeLog, err := seed.NewLogger(c.LogLevel, seed.LogFilePath(c), a.stderr, mode)
 		if err != nil {
 			return err
 		}
+		log = seed.WithLogFormat(log, cmp.Or(g.logFormat, c.LogFormat))
 		raw, _ := os.ReadFile(c.File)
 		o := collector.Options{Streams: wantStreams(g), Once: g.once, Since: since, Log: log, Hup: a.hup, Timeout: g.timeout,
 			RequireHealthy: g.requireHealthy, Version: version,
