@@ -65,7 +65,7 @@ func Replay(ctx context.Context, c *config.Config, o ReplayOptions) (ReplayResul
 		res.Empty = true
 		return res, nil
 	}
-	as, err := Assemble(c, []pipeline.Stream{pipeline.Alerts, pipeline.Events}, o.Log, false)
+	as, err := Assemble(c, EnabledStreams(c, nil), o.Log, false) // every configured stream's sinks, the seed's files included
 	if err != nil {
 		return res, ConfigError{err}
 	}

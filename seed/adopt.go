@@ -49,7 +49,10 @@ func Adopt(files []File, sinks []pipeline.SinkSpec, cps *pipeline.CheckpointStor
 		}
 	}
 	for _, sf := range files {
-		if hasCheckpoint[sf.Stream] {
+		// Only the seed's own streams: it never wrote detections or cases,
+		// and a case's id repeats by design (each status change is a new
+		// record of the same case), so ids must not block them.
+		if hasCheckpoint[sf.Stream] || !sf.Stream.SIEM() {
 			continue
 		}
 		f, err := os.Open(sf.Path)
