@@ -69,4 +69,3 @@ func TestLateArrivalsDefaultOffsetLosesNothing(t *testing.T) {
 	}
 	t.Logf("from_date_offset_minutes 0: %d of %d events lost to late arrivals", lost, len(want))
 }
-
