@@ -59,6 +59,14 @@ type commonAlerts struct {
 	tenants map[string]sophos.Tenant
 }
 
+func (c commonAlerts) DetectionCounts(ctx context.Context, tenant string, from, to time.Time) (map[int64]int, error) {
+	t, ok := c.tenants[tenant]
+	if !ok {
+		return nil, fmt.Errorf("tenant %s is not reached by these credentials", tenant)
+	}
+	return c.client.DetectionCounts(ctx, t, from, to)
+}
+
 func (c commonAlerts) AlertIDs(ctx context.Context, tenant string, from, to time.Time) ([]string, error) {
 	t, ok := c.tenants[tenant]
 	if !ok {
@@ -83,12 +91,12 @@ func reconcileTenants(ctx context.Context, client *sophos.Client, tenants []soph
 	}
 	var sts []pipeline.Stream
 	for _, s := range streams {
-		if s == pipeline.Alerts || s == pipeline.Events {
+		if s == pipeline.Alerts || s == pipeline.Events || s == pipeline.Detections {
 			sts = append(sts, s)
 		}
 	}
 	return reconcile.Run(ctx, reconcile.Options{Ledger: led, Checkpoints: cps, Tenants: list, Streams: sts,
-		Since: now.Add(-since), Now: now, Alerts: commonAlerts{client, byID}})
+		Since: now.Add(-since), Now: now, Alerts: commonAlerts{client, byID}, Detections: commonAlerts{client, byID}})
 }
 
 // showReconciled puts results on the metric and the status board.
