@@ -89,13 +89,7 @@ func reconcileTenants(ctx context.Context, client *sophos.Client, tenants []soph
 		}
 		list = append(list, reconcile.Tenant{ID: t.ID, Name: name})
 	}
-	var sts []pipeline.Stream
-	for _, s := range streams {
-		if s == pipeline.Alerts || s == pipeline.Events || s == pipeline.Detections {
-			sts = append(sts, s)
-		}
-	}
-	return reconcile.Run(ctx, reconcile.Options{Ledger: led, Checkpoints: cps, Tenants: list, Streams: sts,
+	return reconcile.Run(ctx, reconcile.Options{Ledger: led, Checkpoints: cps, Tenants: list, Streams: streams,
 		Since: now.Add(-since), Now: now, Alerts: commonAlerts{client, byID}, Detections: commonAlerts{client, byID}})
 }
 
@@ -172,7 +166,7 @@ func (a *app) reconcile(ctx context.Context, g *globals, o reconcileOpts) error 
 		if err := tw.flush(); err != nil {
 			return err
 		}
-		fmt.Fprintln(a.stdout, "(events: Sophos offers no count to compare with upstream; their hours are checked per sink: routed against delivered)")
+		fmt.Fprintln(a.stdout, "(events and cases: Sophos offers no count to compare with upstream; their hours are checked per sink: routed against delivered)")
 	}
 	if !o.repair || missing == 0 {
 		if missing > 0 {
