@@ -40,6 +40,9 @@ func (c *Config) Validate() error {
 	if !validLogLevel(c.LogLevel) {
 		add(fmt.Sprintf("%q is not a log level: use one of %s", c.LogLevel, strings.Join(LogLevels, ", ")), "log_level")
 	}
+	if c.LogFormat != "seed" && c.LogFormat != "json" {
+		add(fmt.Sprintf("%q: use seed (the default) or json", c.LogFormat), "log_format")
+	}
 	switch strings.ToLower(c.AlertsAutoAcknowledgeLevel) {
 	case "low", "medium", "high":
 	default:

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -125,12 +126,16 @@ func (a *app) cmdRun(ctx context.Context, g *globals) error {
 	if g.timeout < 0 {
 		return usageError{"-timeout must be positive, e.g. 10m"}
 	}
+	if g.logFormat != "" && g.logFormat != "seed" && g.logFormat != "json" {
+		return usageError{fmt.Sprintf("-log-format %q: use seed or json", g.logFormat)}
+	}
 	for {
 		mode, _ := c.FileMode.Mode() // validated with the config
 		log, closeLog, err := newLogger(c.LogLevel, logFilePath(c), a.stderr, mode)
 		if err != nil {
 			return err
 		}
+		log = withLogFormat(log, cmp.Or(g.logFormat, c.LogFormat))
 		raw, _ := os.ReadFile(c.File)
 		o := collectOptions{once: g.once, since: since, log: log, hup: a.hup, timeout: g.timeout,
 			requireHealthy: g.requireHealthy,
