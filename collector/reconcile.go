@@ -20,6 +20,14 @@ type commonAlerts struct {
 	tenants map[string]sophos.Tenant
 }
 
+func (c commonAlerts) DetectionCounts(ctx context.Context, tenant string, from, to time.Time) (map[int64]int, error) {
+	t, ok := c.tenants[tenant]
+	if !ok {
+		return nil, fmt.Errorf("tenant %s is not reached by these credentials", tenant)
+	}
+	return c.client.DetectionCounts(ctx, t, from, to)
+}
+
 func (c commonAlerts) AlertIDs(ctx context.Context, tenant string, from, to time.Time) ([]string, error) {
 	t, ok := c.tenants[tenant]
 	if !ok {
@@ -42,14 +50,8 @@ func ReconcileTenants(ctx context.Context, client *sophos.Client, tenants []soph
 		}
 		list = append(list, reconcile.Tenant{ID: t.ID, Name: name})
 	}
-	var sts []pipeline.Stream
-	for _, s := range streams {
-		if s == pipeline.Alerts || s == pipeline.Events {
-			sts = append(sts, s)
-		}
-	}
-	return reconcile.Run(ctx, reconcile.Options{Ledger: led, Checkpoints: cps, Tenants: list, Streams: sts,
-		Since: now.Add(-since), Now: now, Alerts: commonAlerts{client, byID}})
+	return reconcile.Run(ctx, reconcile.Options{Ledger: led, Checkpoints: cps, Tenants: list, Streams: streams,
+		Since: now.Add(-since), Now: now, Alerts: commonAlerts{client, byID}, Detections: commonAlerts{client, byID}})
 }
 
 // ShowReconciled puts results on the metric and the status board.

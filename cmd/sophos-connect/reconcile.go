@@ -116,7 +116,7 @@ func (a *app) reconcile(ctx context.Context, g *globals, o reconcileOpts) error 
 		if err := tw.flush(); err != nil {
 			return err
 		}
-		fmt.Fprintln(a.stdout, "(events: Sophos offers no count to compare with upstream; their hours are checked per sink: routed against delivered)")
+		fmt.Fprintln(a.stdout, "(events and cases: Sophos offers no count to compare with upstream; their hours are checked per sink: routed against delivered)")
 	}
 	if !o.repair || missing == 0 {
 		if missing > 0 {
