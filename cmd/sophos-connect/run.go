@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -261,6 +262,12 @@ func (a *app) collect(ctx context.Context, c *config.Config, g *globals, o colle
 	id, err := client.WhoAmI(runCtx)
 	if err != nil {
 		log.Error("WhoAmI Authentication unsuccessful: " + err.Error())
+		if ae := (*sophos.AuthError)(nil); errors.As(err, &ae) && ae.Refused() {
+			// Credentials the token endpoint refuses are a configuration
+			// error (exit 2): no retry or restart can fix them, and the unit's
+			// RestartPreventExitStatus=2 keeps systemd from looping.
+			return configError{err}
+		}
 		return err
 	}
 	log.Log(ctx, pipeline.LevelVerbose, "WhoAmI Authentication Successful")
@@ -272,6 +279,9 @@ func (a *app) collect(ctx context.Context, c *config.Config, g *globals, o colle
 	metrics.Board.SetVersion(version)
 	metrics.Board.SetIdentity(status.Identity{ID: id.ID, IDType: id.IDType, DataRegion: region})
 
+	// Tenants named in sophos.tenants that the credentials do not reach:
+	// under -once each is a failed partition (exit 1, named).
+	var missingTenants sync.Map
 	src, err := sophos.NewSource(client, sophos.SourceOptions{
 		Streams: streams, Light: c.Sources.Events.Light, ExcludeTypes: c.Sources.Events.ExcludeTypes,
 		Detections: sophos.DetectionsOptions{Overlap: c.Sources.Detections.Overlap.D(), MaxWindow: c.Sources.Detections.MaxWindow.D(),
@@ -282,6 +292,7 @@ func (a *app) collect(ctx context.Context, c *config.Config, g *globals, o colle
 			metrics.TenantErrors.WithLabelValues(tenant, reason).Inc()
 			if reason == "not_found" { // 401/403 are logged by the pull that got them
 				log.Error("tenant " + tenant + " skipped, the other tenants go on: " + err.Error())
+				missingTenants.Store(tenant, err.Error())
 			}
 		},
 	})
@@ -328,7 +339,10 @@ func (a *app) collect(ctx context.Context, c *config.Config, g *globals, o colle
 	if err := as.addBuffers(c.StateDir, dlq, metrics, log); err != nil {
 		return err
 	}
-	if err := as.start(runCtx, o.requireHealthy, log); err != nil {
+	for _, s := range as.sinks {
+		metrics.Board.AddSink(s.Name, s.Type)
+	}
+	if err := as.startOnce(runCtx, o.requireHealthy, o.once, metrics.Board, log); err != nil {
 		return err
 	}
 	for _, sf := range newJSON {
@@ -364,9 +378,6 @@ func (a *app) collect(ctx context.Context, c *config.Config, g *globals, o colle
 				}
 			}
 		}()
-	}
-	for _, s := range as.sinks {
-		metrics.Board.AddSink(s.Name, s.Type)
 	}
 	var ready atomic.Bool
 	if c.MetricsAddr != "" {
@@ -488,6 +499,14 @@ func (a *app) collect(ctx context.Context, c *config.Config, g *globals, o colle
 			what = "undelivered — " + strings.Join(parts, ", ") + " (their pages are pulled again next run)"
 		}
 		return fmt.Errorf("-timeout %s reached: %s", o.timeout, what)
+	}
+	if err == nil && o.once {
+		var names []string
+		missingTenants.Range(func(k, v any) bool { names = append(names, k.(string)); return true })
+		if len(names) > 0 {
+			sort.Strings(names)
+			return fmt.Errorf("-once: %d tenant(s) named in sophos.tenants were not found (failed partitions): %s — check sophos.tenants against `sophos-connect tenants`", len(names), strings.Join(names, ", "))
+		}
 	}
 	if err == nil {
 		err = incomplete(dlq, as.buffered)

@@ -1,0 +1,88 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sophos-connect/sophos-connect/pipeline"
+	"github.com/sophos-connect/sophos-connect/sinks/splunkhec/hectest"
+	"github.com/sophos-connect/sophos-connect/sources/sophos/emulator"
+)
+
+// TestOnceMissingNamedTenantExits1: a tenant named in sophos.tenants that
+// the credentials do not reach is a failed partition under -once: exit 1,
+// named — even when every other tenant was delivered.
+func TestOnceMissingNamedTenantExits1(t *testing.T) {
+	emu := newEmu(t, emulator.Options{Seed: 6, Tenants: 2, Partner: true, Events: 50, Alerts: 5})
+	dir := t.TempDir()
+	cfg := writeConfig(t, dir, emu, "")
+	b, _ := os.ReadFile(cfg)
+	b = []byte(strings.Replace(string(b), "sophos:\n", fmt.Sprintf("sophos:\n  tenants: [%s, No Such Tenant]\n", emu.TenantIDs()[0]), 1))
+	os.WriteFile(cfg, b, 0o600)
+	code, _, errOut := runApp(t, ctxT(t), "-c", cfg, "-once")
+	if code != exitRuntime || !strings.Contains(errOut, "tenant(s) named in sophos.tenants were not found (failed partitions): No Such Tenant") {
+		t.Fatalf("exit %d, want %d naming the tenant:\n%s", code, exitRuntime, errOut)
+	}
+}
+
+// TestOnceWrongHECTokenFailsFast: a splunk_hec sink whose token HEC refuses
+// fails a -once run within seconds (not at -timeout), exit 1, naming the
+// sink, the answer and the fix; nothing is committed. With a disk buffer the
+// same.
+func TestOnceWrongHECTokenFailsFast(t *testing.T) {
+	for _, buffered := range []bool{false, true} {
+		t.Run(fmt.Sprintf("disk_buffer=%v", buffered), func(t *testing.T) {
+			hec := hectest.New(hectest.Options{Tokens: map[string]hectest.Token{"right": {}}})
+			defer hec.Close()
+			emu := newEmu(t, emulator.Options{Seed: 7, Events: 100, Alerts: 10})
+			dir := t.TempDir()
+			buf := ""
+			if buffered {
+				buf = "    buffer: {type: disk}\n"
+			}
+			cfg := writeConfig(t, dir, emu, fmt.Sprintf("txt_file_creation: false\njson_file_creation: false\nsinks:\n  - name: splunk\n    type: splunk_hec\n    url: %s\n    token: wrong-token-value\n%s", hec.URL, buf))
+			start := time.Now()
+			code, _, errOut := runApp(t, ctxT(t), "-c", cfg, "-once", "-timeout", "10m")
+			took := time.Since(start)
+			if code != exitRuntime || took > 30*time.Second {
+				t.Fatalf("exit %d after %s, want %d within 30 s:\n%s", code, took, exitRuntime, errOut)
+			}
+			for _, want := range []string{"sink splunk (splunk_hec)", "token was refused", "check the token", "no checkpoint moved"} {
+				if !strings.Contains(errOut, want) {
+					t.Errorf("stderr lacks %q:\n%s", want, errOut)
+				}
+			}
+			if strings.Contains(errOut, "wrong-token-value") {
+				t.Fatalf("the token is in the output:\n%s", errOut)
+			}
+			cps, err := pipeline.OpenCheckpoints(dir + "/state")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n := len(cps.All()); n != 0 {
+				t.Fatalf("%d checkpoints committed", n)
+			}
+			if len(hec.Events()) != 0 {
+				t.Fatal("records reached HEC")
+			}
+		})
+	}
+}
+
+// TestRefusedSophosCredentialExits2: a client secret the token endpoint
+// refuses is a configuration error (exit 2), so systemd's
+// RestartPreventExitStatus=2 stops the restart loop.
+func TestRefusedSophosCredentialExits2(t *testing.T) {
+	emu := newEmu(t, emulator.Options{Seed: 8, Events: 10, Alerts: 1})
+	dir := t.TempDir()
+	cfg := writeConfig(t, dir, emu, "")
+	b, _ := os.ReadFile(cfg)
+	os.WriteFile(cfg, []byte(strings.Replace(string(b), "client_secret: "+testClientSecret, "client_secret: not-the-secret", 1)), 0o600)
+	code, _, errOut := runApp(t, ctxT(t), "-c", cfg, "-once")
+	if code != exitUsage || !strings.Contains(errOut, "check sophos.client") {
+		t.Fatalf("exit %d, want %d:\n%s", code, exitUsage, errOut)
+	}
+}
