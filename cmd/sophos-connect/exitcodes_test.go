@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"strings"
@@ -84,5 +85,34 @@ func TestRefusedSophosCredentialExits2(t *testing.T) {
 	code, _, errOut := runApp(t, ctxT(t), "-c", cfg, "-once")
 	if code != exitUsage || !strings.Contains(errOut, "check sophos.client") {
 		t.Fatalf("exit %d, want %d:\n%s", code, exitUsage, errOut)
+	}
+}
+
+// TestValidateJSONOnInvalidConfig: validate -json prints {"ok": false,
+// "errors": [{file, line, key, message}]} for an invalid config (it printed
+// nothing), exit 2; a valid one says ok and where each secret comes from.
+func TestValidateJSONOnInvalidConfig(t *testing.T) {
+	dir := t.TempDir()
+	cfg := dir + "/c.yaml"
+	os.WriteFile(cfg, []byte("sophos: {client_id: a, client_secret: b}\nmetrics_addr: 9464\npull_time: 0\n"), 0o600)
+	code, out, _ := runApp(t, ctxT(t), "validate", "-c", cfg, "-json")
+	var doc struct {
+		OK     bool `json:"ok"`
+		Errors []struct {
+			File, Key, Message string
+			Line               int
+		} `json:"errors"`
+	}
+	if err := json.Unmarshal([]byte(out), &doc); err != nil || code != exitUsage || doc.OK || len(doc.Errors) != 2 {
+		t.Fatalf("exit %d, %v: %s", code, err, out)
+	}
+	if e := doc.Errors[0]; e.File != cfg || e.Line != 2 || e.Key != "metrics_addr" || !strings.Contains(e.Message, "missing port") {
+		t.Fatalf("first error: %+v", e)
+	}
+	os.WriteFile(dir+"/secret", []byte("s3cret\n"), 0o600)
+	os.WriteFile(cfg, []byte("sophos: {client_id: a, client_secret_file: secret}\nstate_dir: st\n"), 0o600)
+	code, out, errOut := runApp(t, ctxT(t), "validate", "-c", cfg)
+	if code != 0 || !strings.Contains(out, "sophos.client_secret") || !strings.Contains(out, "from file "+dir+"/secret") || strings.Contains(out, "s3cret") {
+		t.Fatalf("exit %d:\n%s\n%s", code, out, errOut)
 	}
 }

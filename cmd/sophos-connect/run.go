@@ -64,6 +64,9 @@ func loadChecked(g *globals) (*config.Config, error) {
 		return nil, configError{err}
 	}
 	var all config.Errors
+	if err == nil {
+		err = c.CheckFiles() // the CA bundle the run opens
+	}
 	if err != nil {
 		var list config.Errors
 		if !asErrors(err, &list) {
