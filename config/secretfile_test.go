@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -88,5 +89,19 @@ func TestValidateOpensWhatTheRunOpens(t *testing.T) {
 	os.WriteFile(p, []byte("sophos: {client_id: a, client_secret: b}\nmetrics_addr: :9464\n"), 0o600)
 	if _, err := Load(p); err != nil {
 		t.Fatalf(":9464 is a listen address: %v", err)
+	}
+}
+
+func TestParseEnvFile(t *testing.T) {
+	got, err := ParseEnvFile("env", []byte("# c\n; c\nA=1\n B = two words \nC=\"x \\\"y\\\"\"\nD='$not ${expanded}'\n\nE=\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := [][2]string{{"A", "1"}, {"B", "two words"}, {"C", `x "y"`}, {"D", "$not ${expanded}"}, {"E", ""}}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("got %q, want %q", got, want)
+	}
+	if _, err := ParseEnvFile("env", []byte("A=1\nnot a pair\n")); err == nil || !strings.Contains(err.Error(), "env:2:") {
+		t.Fatalf("got %v", err)
 	}
 }

@@ -116,3 +116,26 @@ func TestValidateJSONOnInvalidConfig(t *testing.T) {
 		t.Fatalf("exit %d:\n%s\n%s", code, out, errOut)
 	}
 }
+
+// TestEnvFileOnEveryCommand: -env-file (systemd EnvironmentFile= syntax)
+// gives validate, status and state the credentials that only the unit's
+// env file holds; without it the same command fails naming the variable.
+func TestEnvFileOnEveryCommand(t *testing.T) {
+	dir := t.TempDir()
+	cfg := dir + "/c.yaml"
+	os.WriteFile(cfg, []byte("sophos:\n  client_id: ${I27_ID}\n  client_secret: ${I27_SECRET}\nstate_dir: st\n"), 0o600)
+	env := dir + "/env"
+	os.WriteFile(env, []byte("# credentials\nI27_ID=abc\n; another comment\nI27_SECRET=\"quoted \\\"secret\\\"\"\n\n"), 0o600)
+	if code, _, errOut := runApp(t, ctxT(t), "validate", "-c", cfg); code != exitUsage || !strings.Contains(errOut, "${I27_ID} is not set") {
+		t.Fatalf("without -env-file: exit %d: %s", code, errOut)
+	}
+	for _, args := range [][]string{{"validate"}, {"state", "show"}, {"status"}} {
+		code, out, errOut := runApp(t, ctxT(t), append(args, "-env-file", env, "-c", cfg)...)
+		if code != 0 || strings.Contains(out+errOut, "is not set") || strings.Contains(out+errOut, "quoted") {
+			t.Fatalf("%v -env-file: exit %d:\n%s\n%s", args, code, out, errOut)
+		}
+	}
+	if code, _, errOut := runApp(t, ctxT(t), "validate", "-env-file", dir+"/nope", "-c", cfg); code != exitUsage || !strings.Contains(errOut, "-env-file") {
+		t.Fatalf("missing env file: exit %d: %s", code, errOut)
+	}
+}

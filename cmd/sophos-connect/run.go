@@ -34,7 +34,11 @@ import (
 // loadConfig reads the config named by -c (or its defaults); errors in it
 // are configuration errors (exit 2).
 func loadConfig(g *globals) (*config.Config, error) {
-	c, err := config.Load(config.Path(g.config))
+	path, err := configPath(g)
+	if err != nil {
+		return nil, err
+	}
+	c, err := config.Load(path)
 	if err != nil {
 		return nil, configError{err}
 	}
@@ -59,7 +63,11 @@ func logFilePath(c *config.Config) string {
 // its stages and sinks without side effects, so that validate and run report
 // the same list: every error of the file, sorted by line.
 func loadChecked(g *globals) (*config.Config, error) {
-	c, err := config.Load(config.Path(g.config))
+	path, err := configPath(g)
+	if err != nil {
+		return nil, err
+	}
+	c, err := config.Load(path)
 	if c == nil {
 		return nil, configError{err}
 	}
