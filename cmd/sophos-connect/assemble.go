@@ -37,6 +37,10 @@ type assembly struct {
 	starters  []*startRetry   // per sink, same order
 	seedFiles []seedFile      // the seed's txt/json file sinks, for adoption
 	cluster   *cluster.Config // distributed mode; nil = on its own
+	// registered are the sinks' own metric collectors, unregistered on
+	// close: a reload registers the new sinks' in the same registry.
+	registered []prometheus.Collector
+	registry   *prometheus.Registry
 }
 
 // seedFile is one of the seed's file sinks: as.sinks[sink] writes path.
@@ -234,6 +238,7 @@ func (as *assembly) addBuffers(stateDir string, dlq *pipeline.DeadLetter, m *pip
 	for i := range as.sinks {
 		if c, ok := as.sinks[i].Sink.(prometheus.Collector); ok {
 			m.Registry.MustRegister(c) // a sink's own counters (syslog truncations, …)
+			as.registered, as.registry = append(as.registered, c), m.Registry
 		}
 		bc := as.buffers[i]
 		if bc.Type != "disk" {
@@ -341,6 +346,9 @@ func (as *assembly) reopen(log *slog.Logger) {
 }
 
 func (as *assembly) close() {
+	for _, c := range as.registered {
+		as.registry.Unregister(c)
+	}
 	for _, s := range as.sinks {
 		s.Sink.Close()
 	}

@@ -1,16 +1,22 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+
 	"github.com/sophos-connect/sophos-connect/pipeline"
 	"github.com/sophos-connect/sophos-connect/sinks/splunkhec/hectest"
 	"github.com/sophos-connect/sophos-connect/sources/sophos/emulator"
+	"github.com/sophos-connect/sophos-connect/status"
 )
 
 // TestOnceMissingNamedTenantExits1: a tenant named in sophos.tenants that
@@ -137,5 +143,57 @@ func TestEnvFileOnEveryCommand(t *testing.T) {
 	}
 	if code, _, errOut := runApp(t, ctxT(t), "validate", "-env-file", dir+"/nope", "-c", cfg); code != exitUsage || !strings.Contains(errOut, "-env-file") {
 		t.Fatalf("missing env file: exit %d: %s", code, errOut)
+	}
+}
+
+// TestReloadKeepsBoardAndCounters: a SIGHUP reload is not a restart — the
+// status page's uptime, totals and chart and the Prometheus counters go on
+// from where they were (they were reset).
+func TestReloadKeepsBoardAndCounters(t *testing.T) {
+	emu := newEmu(t, emulator.Options{Seed: 12, Events: 200, Alerts: 20})
+	dir := t.TempDir()
+	addr := freeAddr(t)
+	cfg := writeConfig(t, dir, emu, fmt.Sprintf("log_level: INFO\nmetrics_addr: %s\n", addr))
+	good, _ := os.ReadFile(cfg)
+	hup := make(chan os.Signal, 1)
+	log, _, stop := startApp(t, hup, "-c", cfg)
+	want := int64(len(streamKeys(emu)))
+	var before status.Status
+	eventually(t, "the first pass on the board", log, func() bool {
+		st, err := status.Fetch(context.Background(), addr)
+		before = st
+		return err == nil && st.Totals.RecordsPulled == want
+	})
+	os.WriteFile(cfg, append(append([]byte{}, good...), "pull_time: 2\n"...), 0o600)
+	hup <- nil
+	eventually(t, "the reload", log, func() bool { return strings.Count(log.String(), "Configurations:") == 2 })
+	var after status.Status
+	eventually(t, "the page after the reload", log, func() bool {
+		st, err := status.Fetch(context.Background(), addr)
+		after = st
+		return err == nil && st.Now.After(before.Now)
+	})
+	if !after.StartedAt.Equal(before.StartedAt) || after.Totals.RecordsPulled != want || after.Totals.Delivered < before.Totals.Delivered {
+		t.Fatalf("reset by the reload: before %+v\nafter %+v", before.Totals, after.Totals)
+	}
+	var sum int64
+	for _, n := range after.Throughput {
+		sum += n
+	}
+	if sum != want {
+		t.Fatalf("chart after the reload sums to %d, want %d", sum, want)
+	}
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	fams, _ := parser.TextToMetricFamilies(resp.Body)
+	if got := sumMetric(fams, "sophos_connect_records_pulled_total", nil); got != float64(want) {
+		t.Fatalf("records_pulled_total after the reload = %v, want %v", got, want)
+	}
+	if code := stop(); code != 0 {
+		t.Fatalf("exit %d\n%s", code, log)
 	}
 }

@@ -141,6 +141,7 @@ func (a *app) cmdRun(ctx context.Context, g *globals) error {
 	if g.logFormat != "" && g.logFormat != "seed" && g.logFormat != "json" {
 		return usageError{fmt.Sprintf("-log-format %q: use seed or json", g.logFormat)}
 	}
+	metrics := pipeline.NewMetrics()
 	for {
 		mode, _ := c.FileMode.Mode() // validated with the config
 		log, closeLog, err := newLogger(c.LogLevel, logFilePath(c), a.stderr, mode)
@@ -149,7 +150,7 @@ func (a *app) cmdRun(ctx context.Context, g *globals) error {
 		}
 		log = withLogFormat(log, cmp.Or(g.logFormat, c.LogFormat))
 		raw, _ := os.ReadFile(c.File)
-		o := collectOptions{once: g.once, since: since, log: log, hup: a.hup, timeout: g.timeout,
+		o := collectOptions{once: g.once, since: since, log: log, hup: a.hup, timeout: g.timeout, metrics: metrics,
 			requireHealthy: g.requireHealthy,
 			reload:         func() (*config.Config, error) { return config.Load(c.File) },
 			reloadOnHUP:    hupReloader(c.File, raw, g)}
@@ -222,6 +223,8 @@ type collectOptions struct {
 	// mode) says whether the config changed.
 	hup         <-chan os.Signal
 	reloadOnHUP func() (*config.Config, error)
+	// metrics (optional) are kept across reloads.
+	metrics *pipeline.Metrics
 	// timeout bounds a -once run (0: none).
 	timeout        time.Duration
 	requireHealthy bool
@@ -262,7 +265,12 @@ func (a *app) collect(ctx context.Context, c *config.Config, g *globals, o colle
 	}
 	log.Info("Initiating Sophos " + streamsTitle(streams) + " Pull")
 
-	metrics := pipeline.NewMetrics()
+	// The metrics and the status board outlive a SIGHUP reload (a reload is
+	// not a restart): cmdRun passes the same ones to every collect.
+	metrics := o.metrics
+	if metrics == nil {
+		metrics = pipeline.NewMetrics()
+	}
 	scfg := sophosConfig(c)
 	scfg.OnAPIError = metrics.APIError
 	scfg.OnConcurrencyLimit = func(n int) { metrics.APIConcurrency.Set(float64(n)) }
@@ -350,9 +358,11 @@ func (a *app) collect(ctx context.Context, c *config.Config, g *globals, o colle
 	if err := as.addBuffers(c.StateDir, dlq, metrics, log); err != nil {
 		return err
 	}
+	var names, types []string
 	for _, s := range as.sinks {
-		metrics.Board.AddSink(s.Name, s.Type)
+		names, types = append(names, s.Name), append(types, s.Type)
 	}
+	metrics.Board.SetSinks(names, types)
 	if err := as.startOnce(runCtx, o.requireHealthy, o.once, metrics.Board, log); err != nil {
 		return err
 	}
