@@ -9,7 +9,9 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"sort"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -95,6 +97,8 @@ type Options struct {
 	RequireHealthy bool
 	// Version is shown on the status page.
 	Version string
+	// Metrics (optional) are kept across reloads.
+	Metrics *pipeline.Metrics
 	// Repair (reconcile -repair) replaces the SIEM source with the repaired
 	// alerts, and the checkpoints with ones that keep nothing.
 	Repair *reconcile.RepairSource
@@ -134,7 +138,12 @@ func Run(ctx context.Context, c *config.Config, o Options) error {
 	}
 	log.Info("Initiating Sophos " + streamsTitle(streams) + " Pull")
 
-	metrics := pipeline.NewMetrics()
+	// The metrics and the status board outlive a SIGHUP reload (a reload is
+	// not a restart): the caller passes the same ones to every Run.
+	metrics := o.Metrics
+	if metrics == nil {
+		metrics = pipeline.NewMetrics()
+	}
 	scfg := SophosConfig(c)
 	scfg.OnAPIError = metrics.APIError
 	scfg.OnConcurrencyLimit = func(n int) { metrics.APIConcurrency.Set(float64(n)) }
@@ -145,6 +154,12 @@ func Run(ctx context.Context, c *config.Config, o Options) error {
 	id, err := client.WhoAmI(runCtx)
 	if err != nil {
 		log.Error("WhoAmI Authentication unsuccessful: " + err.Error())
+		if ae := (*sophos.AuthError)(nil); errors.As(err, &ae) && ae.Refused() {
+			// Credentials the token endpoint refuses are a configuration
+			// error (exit 2): no retry or restart can fix them, and the unit's
+			// RestartPreventExitStatus=2 keeps systemd from looping.
+			return ConfigError{err}
+		}
 		return err
 	}
 	log.Log(ctx, pipeline.LevelVerbose, "WhoAmI Authentication Successful")
@@ -156,6 +171,9 @@ func Run(ctx context.Context, c *config.Config, o Options) error {
 	metrics.Board.SetVersion(o.Version)
 	metrics.Board.SetIdentity(status.Identity{ID: id.ID, IDType: id.IDType, DataRegion: region})
 
+	// Tenants named in sophos.tenants that the credentials do not reach:
+	// under -once each is a failed partition (exit 1, named).
+	var missingTenants sync.Map
 	src, err := sophos.NewSource(client, sophos.SourceOptions{
 		Streams: streams, Light: c.Sources.Events.Light, ExcludeTypes: c.Sources.Events.ExcludeTypes,
 		Detections: sophos.DetectionsOptions{Overlap: c.Sources.Detections.Overlap.D(), MaxWindow: c.Sources.Detections.MaxWindow.D(),
@@ -166,6 +184,7 @@ func Run(ctx context.Context, c *config.Config, o Options) error {
 			metrics.TenantErrors.WithLabelValues(tenant, reason).Inc()
 			if reason == "not_found" { // 401/403 are logged by the pull that got them
 				log.Error("tenant " + tenant + " skipped, the other tenants go on: " + err.Error())
+				missingTenants.Store(tenant, err.Error())
 			}
 		},
 	})
@@ -212,7 +231,12 @@ func Run(ctx context.Context, c *config.Config, o Options) error {
 	if err := as.addBuffers(c.StateDir, dlq, metrics, log); err != nil {
 		return err
 	}
-	if err := as.start(runCtx, o.RequireHealthy, log); err != nil {
+	var names, types []string
+	for _, s := range as.Sinks {
+		names, types = append(names, s.Name), append(types, s.Type)
+	}
+	metrics.Board.SetSinks(names, types)
+	if err := as.startOnce(runCtx, o.RequireHealthy, o.Once, metrics.Board, log); err != nil {
 		return err
 	}
 	for _, sf := range newJSON {
@@ -248,9 +272,6 @@ func Run(ctx context.Context, c *config.Config, o Options) error {
 				}
 			}
 		}()
-	}
-	for _, s := range as.Sinks {
-		metrics.Board.AddSink(s.Name, s.Type)
 	}
 	var ready atomic.Bool
 	if c.MetricsAddr != "" {
@@ -372,6 +393,14 @@ func Run(ctx context.Context, c *config.Config, o Options) error {
 			what = "undelivered — " + strings.Join(parts, ", ") + " (their pages are pulled again next run)"
 		}
 		return fmt.Errorf("-timeout %s reached: %s", o.Timeout, what)
+	}
+	if err == nil && o.Once {
+		var names []string
+		missingTenants.Range(func(k, v any) bool { names = append(names, k.(string)); return true })
+		if len(names) > 0 {
+			sort.Strings(names)
+			return fmt.Errorf("-once: %d tenant(s) named in sophos.tenants were not found (failed partitions): %s — check sophos.tenants against `sophos-connect tenants`", len(names), strings.Join(names, ", "))
+		}
 	}
 	if err == nil {
 		err = incomplete(dlq, as.buffered)

@@ -21,7 +21,11 @@ import (
 // loadConfig reads the config named by -c (or its defaults); errors in it
 // are configuration errors (exit 2).
 func loadConfig(g *globals) (*config.Config, error) {
-	c, err := config.Load(config.Path(g.config))
+	path, err := configPath(g)
+	if err != nil {
+		return nil, err
+	}
+	c, err := config.Load(path)
 	if err != nil {
 		return nil, configError{err}
 	}
@@ -33,11 +37,18 @@ func loadConfig(g *globals) (*config.Config, error) {
 // its stages and sinks without side effects, so that validate and run report
 // the same list: every error of the file, sorted by line.
 func loadChecked(g *globals) (*config.Config, error) {
-	c, err := config.Load(config.Path(g.config))
+	path, err := configPath(g)
+	if err != nil {
+		return nil, err
+	}
+	c, err := config.Load(path)
 	if c == nil {
 		return nil, configError{err}
 	}
 	var all config.Errors
+	if err == nil {
+		err = c.CheckFiles() // the CA bundle the run opens
+	}
 	if err != nil {
 		var list config.Errors
 		if !asErrors(err, &list) {
@@ -102,6 +113,7 @@ func (a *app) cmdRun(ctx context.Context, g *globals) error {
 	if g.logFormat != "" && g.logFormat != "seed" && g.logFormat != "json" {
 		return usageError{fmt.Sprintf("-log-format %q: use seed or json", g.logFormat)}
 	}
+	metrics := pipeline.NewMetrics()
 	for {
 		mode, _ := c.FileMode.Mode() // validated with the config
 		log, closeLog, err := seed.NewLogger(c.LogLevel, seed.LogFilePath(c), a.stderr, mode)
@@ -111,7 +123,7 @@ func (a *app) cmdRun(ctx context.Context, g *globals) error {
 		log = seed.WithLogFormat(log, cmp.Or(g.logFormat, c.LogFormat))
 		raw, _ := os.ReadFile(c.File)
 		o := collector.Options{Streams: wantStreams(g), Once: g.once, Since: since, Log: log, Hup: a.hup, Timeout: g.timeout,
-			RequireHealthy: g.requireHealthy, Version: version,
+			RequireHealthy: g.requireHealthy, Version: version, Metrics: metrics,
 			Reload:      func() (*config.Config, error) { return config.Load(c.File) },
 			ReloadOnHUP: collector.HUPReloader(c.File, raw, wantStreams(g))}
 		if o.Once && o.Timeout == 0 {
