@@ -59,9 +59,12 @@ func main() {
 	}
 }
 
+// findRoot returns the product's repository root: the nearest directory
+// holding cmd/sophos-connect (tools/ is a module of its own, so the nearest
+// go.mod is not it).
 func findRoot(dir string) string {
 	for d := dir; filepath.Dir(d) != d; d = filepath.Dir(d) {
-		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
+		if st, err := os.Stat(filepath.Join(d, "cmd", "sophos-connect")); err == nil && st.IsDir() {
 			return d
 		}
 	}
@@ -92,7 +95,9 @@ func Build(o Options) ([]string, error) {
 		bin = filepath.Join(tmp, "sophos-connect")
 		cmd := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w -X main.version="+o.Version, "-o", bin, "./cmd/sophos-connect")
 		cmd.Dir = o.Root
-		cmd.Env = append(os.Environ(), "GOOS=linux", "GOARCH="+o.Arch, "CGO_ENABLED=0")
+		// GOWORK=off: the product builds with its own go.mod's versions, not
+		// the workspace's (which the tools module's needs may raise).
+		cmd.Env = append(os.Environ(), "GOOS=linux", "GOARCH="+o.Arch, "CGO_ENABLED=0", "GOWORK=off")
 		if out, err := cmd.CombinedOutput(); err != nil {
 			return nil, fmt.Errorf("go build: %v\n%s", err, out)
 		}

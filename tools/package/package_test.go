@@ -176,3 +176,25 @@ func TestPackageInstall(t *testing.T) {
 		t.Error("dpkg -P left the config")
 	}
 }
+
+// TestProductModuleGraphHasNoTools: the tools live in their own module, so
+// the product's module graph (GOWORK=off: the product's go.mod alone) holds
+// none of the packaging libraries.
+func TestProductModuleGraphHasNoTools(t *testing.T) {
+	wd, _ := os.Getwd()
+	cmd := exec.Command("go", "mod", "graph")
+	cmd.Dir = findRoot(wd)
+	cmd.Env = append(os.Environ(), "GOWORK=off")
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("go mod graph: %v", err)
+	}
+	if !strings.Contains(string(out), "github.com/segmentio/kafka-go") {
+		t.Fatalf("go mod graph of the product does not look like the product's:\n%.500s", out)
+	}
+	for _, tool := range []string{"github.com/goreleaser/nfpm", "github.com/go-git/go-git"} {
+		if strings.Contains(string(out), tool) {
+			t.Errorf("the product's module graph holds %s: it belongs in tools/go.mod", tool)
+		}
+	}
+}
