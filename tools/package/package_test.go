@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/sophos-connect/sophos-connect/tools/internal/debrpm"
 )
 
 // build makes both packages once per test binary run.
@@ -14,7 +16,7 @@ func build(t *testing.T) (deb, rpm string) {
 	t.Helper()
 	wd, _ := os.Getwd()
 	out := t.TempDir()
-	paths, err := Build(Options{Root: findRoot(wd), Version: "1.2.3", Arch: "amd64", Out: out, Formats: []string{"deb", "rpm"}})
+	paths, err := debrpm.Build(debrpm.Options{Root: findRoot(wd), Version: "1.2.3", Arch: "amd64", Out: out, Formats: []string{"deb", "rpm"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -45,7 +47,7 @@ func run(t *testing.T, name string, args ...string) string {
 // wantFiles are the packaged files (directories aside).
 var wantFiles = []string{
 	binPath, unitPath, usersPath, configPath, envPath, rotatePath, schemaPath,
-	docDir + "/README.md", docDir + "/sophos-connect.help.txt", docDir + "/examples/sophos-connect.service",
+	docDir + "/README.md", docDir + "/LICENSE", docDir + "/NOTICE", docDir + "/sophos-connect.help.txt", docDir + "/examples/sophos-connect.service",
 }
 
 func debFiles(t *testing.T, deb string) map[string]string {
