@@ -34,8 +34,11 @@ func loadImage(t *testing.T) string {
 	rand.Read(id)
 	name := "localhost/sophos-connect-test:" + hex.EncodeToString(id)
 	archive := filepath.Join(dist(t), ImageName(testVersion))
-	podman(t, "pull", "-q", "oci-archive:"+archive)
-	podman(t, "tag", "oci-archive:"+archive, name)
+	lines := strings.Fields(podman(t, "pull", "-q", "oci-archive:"+archive))
+	if len(lines) == 0 {
+		t.Fatal("podman pull printed no image id")
+	}
+	podman(t, "tag", lines[len(lines)-1], name)
 	t.Cleanup(func() { exec.Command("podman", "rmi", "-f", name).Run() })
 	return name
 }
