@@ -8,8 +8,8 @@ package schema
 
 import (
 	"encoding/json"
-	"fmt"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 
@@ -147,6 +147,13 @@ func (b *builder) object(t reflect.Type, v reflect.Value, path string, special m
 			s["description"] = d
 		}
 		props[name] = s
+		if f.Type == secretType {
+			if !slices.Contains(config.SecretKeys, name) {
+				*b.missing = append(*b.missing, p+" (a secret key missing from config.SecretKeys: its "+name+"_file sibling would not be read)")
+			}
+			props[name+"_file"] = Object{"type": "string",
+				"description": "A file holding " + name + " instead (read at start and on reload; one trailing newline dropped), e.g. a Kubernetes or Docker secret, or $CREDENTIALS_DIRECTORY/… from systemd's LoadCredential=."}
+		}
 	})
 	return Object{"type": "object", "properties": props, "additionalProperties": false}
 }
@@ -291,20 +298,9 @@ func (b *builder) components(path string, common []string, types []string, docs 
 	return Object{"type": "array", "items": Object{
 		"type":       "object",
 		"required":   []string{"type"},
-		"properties": Object{"type": Object{"enum": types, "description": typeList(path, types, docs)}},
+		"properties": Object{"type": Object{"enum": types}},
 		"allOf":      branches,
 	}}
-}
-
-// typeList describes a components list's `type` key: every type with its
-// one line, so an editor hovering over `type:` shows the choices.
-func typeList(path string, types, docs []string) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "The %s type selects the other keys:", strings.TrimSuffix(path, "s"))
-	for i, t := range types {
-		fmt.Fprintf(&b, "\n- %s: %s", t, docs[i])
-	}
-	return b.String()
 }
 
 func (b *builder) sinks() Object {
