@@ -115,6 +115,11 @@ func (d *Deliverer) Deliver(ctx context.Context, batch []*Record) bool {
 			}
 			return d.deadLetter(ctx, retry, reasons)
 		}
+		if ctx.Err() != nil {
+			// Shutdown or -timeout cancelled the write: not a sink failure
+			// (no ERROR, no red sink); the records stay unsettled.
+			return false
+		}
 		m.SinkRetried.WithLabelValues(d.Name).Add(float64(len(retry)))
 		m.Board.SinkFailed(d.Name, err.Error(), time.Now())
 		wait := backoff(attempt, d.Retry.Initial, d.Retry.Max)

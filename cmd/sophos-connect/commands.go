@@ -290,7 +290,7 @@ func stateCmd() *command {
 				},
 			},
 			{
-				Name: "state reset", Args: "[TENANT|all] [alerts|events]",
+				Name: "state reset", Args: "[TENANT|all] [alerts|events|detections|cases]",
 				Short: "remove checkpoints: the next run starts again from the 24 h window (or -since)",
 				Long:  "TENANT is a tenant id or name as `state show` lists it; a name that matches no checkpoint\nexits 1 and lists the ones there are.",
 				Example: "sophos-connect state reset                  # every checkpoint\n" +
@@ -394,7 +394,7 @@ func (a *app) stateGaps(g *globals, asJSON bool) error {
 
 func (a *app) stateReset(g *globals, args []string) error {
 	if len(args) > 2 {
-		return usageError{"state reset [TENANT|all] [alerts|events]"}
+		return usageError{"state reset [TENANT|all] [alerts|events|detections|cases]"}
 	}
 	tenant, stream := "", ""
 	if len(args) > 0 {

@@ -217,7 +217,8 @@ func TestEchoedSecretNeverLogged(t *testing.T) {
 	}
 	os.WriteFile(cfg, []byte(nb), 0o600)
 	code, stdout, stderr := runApp(t, ctxT(t), "-c", cfg, "-once")
-	if code != exitRuntime || !strings.Contains(stderr, "[redacted]") {
+	// Refused credentials are a configuration error (exit 2, issue 27).
+	if code != exitUsage || !strings.Contains(stderr, "[redacted]") {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
 	logFile, _ := os.ReadFile(filepath.Join(dir, "Sophos_log.log"))

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -169,4 +171,30 @@ func TestStatusShowsDrainerError(t *testing.T) {
 		sk := board.Snapshot(time.Now()).Sinks[0]
 		return sk.LastError == "" && sk.State == status.SinkOK && sk.Undelivered == 0
 	})
+}
+
+type ctxSink struct{}
+
+func (ctxSink) Start(context.Context) error { return nil }
+func (ctxSink) Close() error                { return nil }
+func (ctxSink) Write(ctx context.Context, _ []*pipeline.Record) error {
+	<-ctx.Done()
+	return ctx.Err() // "operation was canceled", as HTTP clients say
+}
+
+// TestShutdownCancellationIsNotAnError: a write cancelled by shutdown (or
+// -timeout) logs no ERROR and leaves the sink's state alone.
+func TestShutdownCancellationIsNotAnError(t *testing.T) {
+	var logs strings.Builder
+	m := pipeline.NewMetrics()
+	m.Board.AddSink("s", "http")
+	d := &pipeline.Deliverer{Name: "s", Sink: ctxSink{}, Metrics: m, Log: slog.New(slog.NewTextHandler(&logs, nil))}
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(50*time.Millisecond, cancel)
+	if d.Deliver(ctx, recs(t, 0, 3)) {
+		t.Fatal("a cancelled delivery reported success")
+	}
+	if strings.Contains(logs.String(), "ERROR") || m.Board.Snapshot(time.Now()).Sinks[0].LastError != "" {
+		t.Fatalf("cancellation logged as a failure:\n%s", logs.String())
+	}
 }

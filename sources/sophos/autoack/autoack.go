@@ -44,6 +44,7 @@ type Acker struct {
 
 	mu      sync.Mutex
 	queue   []job
+	busy    bool // a popped job is being sent: Wait must not return yet
 	wake    chan struct{}
 	stop    chan struct{}
 	done    chan struct{}
@@ -121,8 +122,12 @@ func (a *Acker) run() {
 		}
 		j := a.queue[0]
 		a.queue = a.queue[1:]
+		a.busy = true
 		a.mu.Unlock()
 		a.ack(ctx, j)
+		a.mu.Lock()
+		a.busy = false
+		a.mu.Unlock()
 		if ctx.Err() != nil {
 			return
 		}
@@ -188,13 +193,14 @@ func describe(r *sophos.AlertAction) string {
 	return fmt.Sprintf("{'id': '%s', 'action': '%s', 'status': '%s'}", r.ID, r.Action, r.Status)
 }
 
-// Wait blocks until the queue is empty or ctx ends (used by -once).
+// Wait blocks until the queue is empty and the last acknowledgement has
+// been answered, or ctx ends (used by -once, which exits right after).
 func (a *Acker) Wait(ctx context.Context) {
 	for {
 		a.mu.Lock()
-		n := len(a.queue)
+		idle := len(a.queue) == 0 && !a.busy
 		a.mu.Unlock()
-		if n == 0 {
+		if idle {
 			return
 		}
 		select {

@@ -216,3 +216,35 @@ func TestAcknowledgesOnlyDeliveredAlerts(t *testing.T) {
 		t.Fatalf("acked %d failed %d, want %d acked and 0 failed (dead %d, unrouted %d)", acked, failed, want, dead, skipped)
 	}
 }
+
+// TestWaitCoversTheLastAcknowledgement: Wait (what -once calls before it
+// exits) returned as soon as the queue was empty, while the job just popped
+// was still on the wire — so -once could exit with the last alert
+// unacknowledged (seen as a CI flake of TestAcknowledgesOnlyDeliveredAlerts).
+func TestWaitCoversTheLastAcknowledgement(t *testing.T) {
+	emu, client, src := sophostest.Start(t, emulator.Options{Seed: 3, Events: -1, Alerts: 5,
+		Limits: emulator.Limits{Latency: 150 * time.Millisecond}}, pipeline.Alerts)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := src.Partitions(ctx); err != nil {
+		t.Fatal(err)
+	}
+	tn := src.Tenants()[0]
+	page, err := client.SIEMPage(ctx, tn, pipeline.Alerts, pipeline.Position{Since: time.Now().Add(-23 * time.Hour)}, sophos.SIEMOptions{})
+	if err != nil || len(page.Records) == 0 {
+		t.Fatalf("no alerts: %v", err)
+	}
+	acker, err := New(client, src.TenantByID, "high", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer acker.Close()
+	r := &page.Records[0]
+	r.MarkDelivered()
+	acker.Delivered([]*pipeline.Record{r})
+	acker.Wait(ctx)
+	if acked, failed := acker.Counts(); acked != 1 || failed != 0 || !emu.Acknowledged(r.ID) {
+		t.Fatalf("Wait returned with acked %d failed %d, emulator acknowledged %v: the last acknowledgement was still in flight",
+			acked, failed, emu.Acknowledged(r.ID))
+	}
+}
