@@ -9,8 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"gopkg.in/yaml.v3"
-
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/sophos-connect/sophos-connect/cluster"
@@ -43,22 +41,6 @@ type Assembly struct {
 	// close: a reload registers the new sinks' in the same registry.
 	registered []prometheus.Collector
 	registry   *prometheus.Registry
-}
-
-// inheritFileMode gives a txt/json sink without its own file_mode the
-// top-level one.
-func inheritFileMode(s config.Component, c *config.Config) {
-	if (s.Type != "txt" && s.Type != "json") || s.Node == nil || s.Node.Kind != yaml.MappingNode {
-		return
-	}
-	for i := 0; i+1 < len(s.Node.Content); i += 2 {
-		if s.Node.Content[i].Value == "file_mode" {
-			return
-		}
-	}
-	s.Node.Content = append(s.Node.Content,
-		&yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: "file_mode", Line: s.Line},
-		&yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: c.FileMode.OrDefault(), Line: s.Line})
 }
 
 // EnabledStreams is the streams a run pulls. want is the command line's
@@ -125,15 +107,12 @@ func Assemble(c *config.Config, streams []pipeline.Stream, log *slog.Logger, dry
 	} else {
 		as.Cluster = cc
 	}
-	for _, s := range c.Sinks {
-		inheritFileMode(s, c)
-	}
 	for i, s := range comps {
 		prefix := "sinks[" + fmt.Sprint(i-len(comps)+len(c.Sinks)) + "]"
 		if s.Seed {
 			prefix = s.Name
 		}
-		built, desc, err := sinks.Build(s, prefix, log)
+		built, desc, err := sinks.Build(s, prefix, log, sinks.Env{FileMode: c.FileMode})
 		if err != nil {
 			errs = append(errs, err)
 			continue

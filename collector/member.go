@@ -8,6 +8,8 @@ import (
 	"github.com/sophos-connect/sophos-connect/cluster"
 	"github.com/sophos-connect/sophos-connect/config"
 	"github.com/sophos-connect/sophos-connect/pipeline"
+	"github.com/sophos-connect/sophos-connect/seed"
+	"github.com/sophos-connect/sophos-connect/sinks"
 )
 
 // clusterConfig reads the cluster block (nil when absent) and refuses the
@@ -19,17 +21,12 @@ func clusterConfig(c *config.Config, comps []config.Component, nUser int) (*clus
 	}
 	var errs config.Errors
 	for i, s := range comps {
-		switch s.Type {
-		case "txt", "json", "stdout":
-		default:
+		if f := sinks.Lookup(s.Type); f == nil || !f.Local {
 			continue
 		}
 		why := fmt.Sprintf("a %s sink cannot run in distributed mode: each member pulls only its share of the tenants and a member's tenants move to another machine when it fails, so the output would be split across hosts and a moved tenant's file would stop mid-stream; use a network sink (syslog, kafka, elasticsearch, splunk_hec, sentinel, http)", s.Type)
 		if s.Seed {
-			key := "txt_file_creation"
-			if s.Type == "json" {
-				key = "json_file_creation"
-			}
+			key := seed.Key(s)
 			errs = append(errs, &config.FieldError{Key: key, Msg: "true (the seed's file sink " + s.Name + "): " + why + " — set " + key + ": false"})
 			continue
 		}

@@ -6,6 +6,7 @@ import (
 	"github.com/sophos-connect/sophos-connect/config"
 	"github.com/sophos-connect/sophos-connect/pipeline"
 	"github.com/sophos-connect/sophos-connect/seed"
+	"github.com/sophos-connect/sophos-connect/sinks"
 )
 
 // OutputPath is one place the collector writes to, for `validate`.
@@ -24,18 +25,7 @@ func OutputPaths(c *config.Config, streams []pipeline.Stream) []OutputPath {
 		out = append(out, OutputPath{What: "log file", Path: lf, Dir: filepath.Dir(lf)})
 	}
 	for _, s := range append(seed.Sinks(c, streams), c.Sinks...) {
-		if s.Type != "txt" && s.Type != "json" {
-			continue
-		}
-		p, _ := s.Fields["path"].(string)
-		if s.Node != nil {
-			for i := 0; i+1 < len(s.Node.Content); i += 2 {
-				if s.Node.Content[i].Value == "path" {
-					p = s.Node.Content[i+1].Value
-				}
-			}
-		}
-		if p != "" {
+		for _, p := range sinks.Paths(s) {
 			out = append(out, OutputPath{What: "sink " + s.Name, Path: p, Dir: filepath.Dir(p)})
 		}
 	}

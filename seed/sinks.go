@@ -2,6 +2,7 @@ package seed
 
 import (
 	"path/filepath"
+	"strings"
 
 	"github.com/sophos-connect/sophos-connect/config"
 	"github.com/sophos-connect/sophos-connect/pipeline"
@@ -45,6 +46,15 @@ func Sinks(c *config.Config, streams []pipeline.Stream) []config.Component {
 		}
 	}
 	return out
+}
+
+// Key is the seed's config key that declared one of its sink components
+// (txt_file_creation or json_file_creation).
+func Key(c config.Component) string {
+	if strings.HasSuffix(c.Name, "-json") {
+		return "json_file_creation"
+	}
+	return "txt_file_creation"
 }
 
 // LogFilePath puts the seed's log file beside its data files (a deployed

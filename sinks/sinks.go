@@ -27,37 +27,66 @@ import (
 	"github.com/sophos-connect/sophos-connect/sinks/syslog"
 )
 
-// Factory builds one sink type.
+// Stability of a sink type, as its README states it: stable (local, or
+// tested against the real peer in CI; keys and defaults are kept), beta
+// (tested against an in-repo server built from the vendor's documentation;
+// keys may still change), alpha (new; may change or go).
+const (
+	Stable = "stable"
+	Beta   = "beta"
+	Alpha  = "alpha"
+)
+
+// Factory builds one sink type and says what the collector needs to know
+// about it without naming it.
 type Factory struct {
 	Type string
 	Doc  string
+	// Folder is the sink's package folder under sinks/ (txt and json share
+	// file/); its testdata/config.yaml holds an example of every type in it.
+	Folder string
+	// Stability is Stable, Beta or Alpha.
+	Stability string
+	// Local is true for a sink whose output stays on this machine (files,
+	// standard output): distributed mode refuses it.
+	Local bool
 	// Defaults returns the sink's config struct with its defaults (for the
 	// config schema).
 	Defaults func() any
-	build    func(c config.Component, prefix string, log *slog.Logger) (pipeline.Sink, string, error)
+	build    func(c config.Component, prefix string, log *slog.Logger, env Env) (pipeline.Sink, string, error)
+	paths    func(c config.Component) []string
+}
+
+// Env is what a sink takes from the rest of the config.
+type Env struct {
+	// FileMode is the top-level file_mode: the mode of the files a sink
+	// creates unless its own file_mode says otherwise.
+	FileMode config.FileMode
 }
 
 // Table lists every sink type.
 var Table = []Factory{
-	entry("txt", "a line file: one record per line (the seed's bracketed lines by default; any line format)",
-		file.DefaultTxtConfig, file.NewTxt, func(c file.TxtConfig) string { return fmt.Sprintf("path=%s format=%s%s", c.Path, c.Format, c.Rotate) }),
-	entry("json", "a JSON file: the seed's array file (layout: array) or NDJSON (layout: lines)",
+	local(entry("txt", "file", Stable, "a line file: one record per line (the seed's bracketed lines by default; any line format)",
+		file.DefaultTxtConfig, file.NewTxt, func(c file.TxtConfig) string { return fmt.Sprintf("path=%s format=%s%s", c.Path, c.Format, c.Rotate) },
+		writes(func(c *file.TxtConfig) ([]string, *config.FileMode) { return []string{c.Path}, &c.FileMode }))),
+	local(entry("json", "file", Stable, "a JSON file: the seed's array file (layout: array) or NDJSON (layout: lines)",
 		file.DefaultJSONConfig, file.NewJSON, func(c file.JSONConfig) string {
 			def := "as received"
 			if c.Layout == "lines" {
 				def = "raw"
 			}
 			return fmt.Sprintf("path=%s layout=%s format=%s%s", c.Path, c.Layout, orDefault(c.Format, def), c.Rotate)
-		}),
-	entry("stdout", "standard output, one line per record",
-		stdout.DefaultConfig, stdout.New, func(c stdout.Config) string { return "format=" + c.Format }),
-	entry("syslog", "syslog over udp, tcp, tcp+tls, relp (acknowledged), relp+tls or a unix socket (RFC 3164 or 5424)",
+		},
+		writes(func(c *file.JSONConfig) ([]string, *config.FileMode) { return []string{c.Path}, &c.FileMode }))),
+	local(entry("stdout", "stdout", Stable, "standard output, one line per record",
+		stdout.DefaultConfig, stdout.New, func(c stdout.Config) string { return "format=" + c.Format })),
+	entry("syslog", "syslog", Stable, "syslog over udp, tcp, tcp+tls, relp (acknowledged), relp+tls or a unix socket (RFC 3164 or 5424)",
 		syslog.DefaultConfig, syslog.New, func(c syslog.Config) string { return c.Describe() }),
-	entry("kafka", "Kafka topics (segmentio/kafka-go), keyed by record id",
+	entry("kafka", "kafka", Stable, "Kafka topics (segmentio/kafka-go), keyed by record id",
 		kafka.DefaultConfig, kafka.New, func(c kafka.Config) string {
 			return fmt.Sprintf("brokers=%s topic=%s key=%s format=%s acks=%s compression=%s topic_missing_timeout=%s", strings.Join(c.Brokers, ","), c.Topic, c.Key, c.Format, c.RequiredAcks, c.Compression, c.TopicMissingTimeout)
 		}),
-	entry("elasticsearch", "Elasticsearch _bulk, idempotent by _id (go-elasticsearch v8)",
+	entry("elasticsearch", "elasticsearch", Stable, "Elasticsearch _bulk, idempotent by _id (go-elasticsearch v8)",
 		elasticsearch.DefaultConfig, elasticsearch.New, func(c elasticsearch.Config) string {
 			c.Resolve()
 			var hosts []string
@@ -77,7 +106,7 @@ var Table = []Factory{
 			}
 			return fmt.Sprintf("addresses=%s index=%s op_type=%s format=%s id_mode=%s", addr, c.Index, c.OpType, c.Format, c.IDMode)
 		}),
-	entry("opensearch", "OpenSearch _bulk (Wazuh indexer, Graylog, Amazon OpenSearch), idempotent by _id (opensearch-go)",
+	entry("opensearch", "opensearch", Stable, "OpenSearch _bulk (Wazuh indexer, Graylog, Amazon OpenSearch), idempotent by _id (opensearch-go)",
 		opensearch.DefaultConfig, opensearch.New, func(c opensearch.Config) string {
 			var hosts []string
 			for _, a := range c.Addresses {
@@ -89,17 +118,17 @@ var Table = []Factory{
 			}
 			return fmt.Sprintf("addresses=%s index=%s op_type=%s format=%s", strings.Join(hosts, ","), c.Index, c.OpType, c.Format)
 		}),
-	entry("splunk_hec", "Splunk HTTP Event Collector, with optional indexer acknowledgement",
+	entry("splunk_hec", "splunkhec", Beta, "Splunk HTTP Event Collector, with optional indexer acknowledgement",
 		splunkhec.DefaultConfig, splunkhec.New, func(c splunkhec.Config) string {
 			return fmt.Sprintf("url=%s index=%s sourcetype=%s source=%s format=%s compression=%s max_bytes=%d ack=%v ack_timeout=%s",
 				c.URL, orDefault(c.Index, "(token default)"), c.Sourcetype, c.Source, c.Format, c.Compression, c.MaxBytes, c.Ack, c.AckTimeout)
 		}),
-	entry("sentinel", "Microsoft Sentinel through the Azure Monitor Logs Ingestion API (a DCR stream)",
+	entry("sentinel", "sentinel", Beta, "Microsoft Sentinel through the Azure Monitor Logs Ingestion API (a DCR stream)",
 		sentinel.DefaultConfig, sentinel.New, func(c sentinel.Config) string {
 			return fmt.Sprintf("endpoint=%s dcr=%s stream=%s format=%s compression=%s max_bytes=%d tenant_id=%s client_id=%s",
 				c.Endpoint, c.DCRImmutableID, c.Stream, c.Format, c.Compression, c.MaxBytes, c.TenantID, c.ClientID)
 		}),
-	entry("http", "any HTTP(S) receiver: NDJSON, JSON array or one request per record; basic, bearer or OAuth2 auth",
+	entry("http", "httpsink", Beta, "any HTTP(S) receiver: NDJSON, JSON array or one request per record; basic, bearer or OAuth2 auth",
 		httpsink.DefaultConfig, httpsink.New, func(c httpsink.Config) string {
 			var hdrs []string
 			for k := range c.Headers {
@@ -138,49 +167,69 @@ func Types() []string {
 	return out
 }
 
+// Lookup returns the factory of a sink type (nil for an unknown type).
+func Lookup(typ string) *Factory {
+	for i := range Table {
+		if Table[i].Type == typ {
+			return &Table[i]
+		}
+	}
+	return nil
+}
+
 // Build decodes the component's keys, validates them and builds the sink.
 // It returns a one-line description for `validate`.
-func Build(c config.Component, prefix string, log *slog.Logger) (pipeline.Sink, string, error) {
-	for _, f := range Table {
-		if f.Type == c.Type {
-			return f.build(c, prefix, log)
-		}
+func Build(c config.Component, prefix string, log *slog.Logger, env Env) (pipeline.Sink, string, error) {
+	if f := Lookup(c.Type); f != nil {
+		return f.build(c, prefix, log, env)
 	}
 	return nil, "", &config.FieldError{Line: c.Line, Key: prefix + ".type", Msg: fmt.Sprintf("unknown sink type %q: use one of %s", c.Type, strings.Join(Types(), ", "))}
 }
 
-// keyError places a component's Validate error ("key: reason" or
-// "key.sub: reason") at the line of that key when the node has it, else at
-// the component's line.
-func keyError(node *yaml.Node, line int, prefix string, err error) error {
-	msg := err.Error()
-	k, rest, ok := strings.Cut(msg, ": ")
-	if ok && node != nil && !strings.ContainsAny(k, " \t") {
-		n := node
-		kl := 0
-		for _, part := range strings.Split(k, ".") {
-			if n == nil || n.Kind != yaml.MappingNode {
-				kl = 0
-				break
-			}
-			var next *yaml.Node
-			for i := 0; i+1 < len(n.Content); i += 2 {
-				if n.Content[i].Value == part {
-					kl, next = n.Content[i].Line, n.Content[i+1]
-					break
-				}
-			}
-			if next == nil {
-				kl = 0
-				break
-			}
-			n = next
-		}
-		if kl > 0 {
-			return &config.FieldError{Line: kl, Key: prefix + "." + k, Msg: rest}
-		}
+// Paths lists the local files a sink component writes (none for network
+// sinks and unknown types), as configured; errors in the component are
+// left to Build.
+func Paths(c config.Component) []string {
+	if f := Lookup(c.Type); f != nil && f.paths != nil {
+		return f.paths(c)
 	}
-	return &config.FieldError{Line: line, Key: prefix, Msg: msg}
+	return nil
+}
+
+// keyError places a sink's Validate error at the line of its key
+// (FieldError.Key, dotted for nested keys) when the node has it, else at the
+// component's line.
+func keyError(node *yaml.Node, line int, prefix string, err error) error {
+	var fe *config.FieldError
+	if !errors.As(err, &fe) || fe.Key == "" {
+		return &config.FieldError{Line: line, Key: prefix, Msg: err.Error()}
+	}
+	if kl := keyLine(node, fe.Key); kl > 0 {
+		return &config.FieldError{Line: kl, Key: prefix + "." + fe.Key, Msg: fe.Msg}
+	}
+	return &config.FieldError{Line: line, Key: prefix, Msg: fe.Error()}
+}
+
+// keyLine is the line of a dotted key in a mapping node (0: not there).
+func keyLine(n *yaml.Node, key string) int {
+	kl := 0
+	for _, part := range strings.Split(key, ".") {
+		if n == nil || n.Kind != yaml.MappingNode {
+			return 0
+		}
+		var next *yaml.Node
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if n.Content[i].Value == part {
+				kl, next = n.Content[i].Line, n.Content[i+1]
+				break
+			}
+		}
+		if next == nil {
+			return 0
+		}
+		n = next
+	}
+	return kl
 }
 
 type validator[C any] interface {
@@ -188,24 +237,73 @@ type validator[C any] interface {
 	Validate() error
 }
 
+// option sets what a Factory says about its sink beyond building it.
+type option[C any] func(f *Factory, o *entryOpts[C])
+
+type entryOpts[C any] struct {
+	writes func(*C) ([]string, *config.FileMode)
+}
+
+// local marks a sink whose output stays on this machine.
+func local(f Factory) Factory {
+	f.Local = true
+	return f
+}
+
+// writes names the files a sink writes and its file_mode key (which
+// defaults to the top-level file_mode).
+func writes[C any](fn func(*C) ([]string, *config.FileMode)) option[C] {
+	return func(_ *Factory, o *entryOpts[C]) { o.writes = fn }
+}
+
+// decode reads a component's keys over the defaults.
+func decode[C any](comp config.Component, prefix string, cfg *C) (*yaml.Node, error) {
+	node := comp.Node
+	if node == nil && comp.Fields != nil {
+		node = &yaml.Node{}
+		if err := node.Encode(comp.Fields); err != nil {
+			return nil, err
+		}
+	}
+	if node == nil {
+		return nil, nil
+	}
+	return node, config.DecodeStrict(node, cfg, prefix, config.CommonKeys...)
+}
+
 // entry adapts a sink package's Config/DefaultConfig/Validate/New to the table.
-func entry[C any, PC validator[C], S pipeline.Sink](typ, doc string, def func() C, newFn func(string, C, *slog.Logger) (S, error), describe func(C) string) Factory {
-	return Factory{Type: typ, Doc: doc, Defaults: func() any { return def() }, build: func(comp config.Component, prefix string, log *slog.Logger) (pipeline.Sink, string, error) {
-		cfg := def()
-		node := comp.Node
-		if node == nil && comp.Fields != nil {
-			node = &yaml.Node{}
-			if err := node.Encode(comp.Fields); err != nil {
-				return nil, "", err
+func entry[C any, PC validator[C], S pipeline.Sink](typ, folder, stability, doc string, def func() C, newFn func(string, C, *slog.Logger) (S, error), describe func(C) string, opts ...option[C]) Factory {
+	f := Factory{Type: typ, Folder: folder, Stability: stability, Doc: doc, Defaults: func() any { return def() }}
+	var o entryOpts[C]
+	for _, opt := range opts {
+		opt(&f, &o)
+	}
+	if o.writes != nil {
+		f.paths = func(comp config.Component) []string {
+			cfg := def()
+			decode(comp, "", &cfg)
+			paths, _ := o.writes(&cfg)
+			var out []string
+			for _, p := range paths {
+				if p != "" {
+					out = append(out, p)
+				}
 			}
+			return out
+		}
+	}
+	f.build = func(comp config.Component, prefix string, log *slog.Logger, env Env) (pipeline.Sink, string, error) {
+		cfg := def()
+		if o.writes != nil && env.FileMode != "" {
+			_, mode := o.writes(&cfg)
+			*mode = env.FileMode
 		}
 		// Every error at once: the keys and types, then the values of
 		// whatever decoded, each at the line of its key.
 		var errs config.Errors
-		if node != nil {
-			if err := config.DecodeStrict(node, &cfg, prefix, config.CommonKeys...); err != nil {
-				errs = append(errs, err)
-			}
+		node, err := decode(comp, prefix, &cfg)
+		if err != nil {
+			errs = append(errs, err)
 		}
 		if err := PC(&cfg).Validate(); err != nil {
 			// one error per bad value, each at the line of its key
@@ -225,5 +323,6 @@ func entry[C any, PC validator[C], S pipeline.Sink](typ, doc string, def func() 
 			return nil, "", &config.FieldError{Line: comp.Line, Key: prefix, Msg: err.Error()}
 		}
 		return s, describe(cfg), nil
-	}}
+	}
+	return f
 }

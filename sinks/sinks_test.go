@@ -26,7 +26,7 @@ func TestHTTPSinkTypes(t *testing.T) {
 		if err := yaml.Unmarshal([]byte("name: x\n"+tc.yaml), &comp); err != nil {
 			t.Fatal(err)
 		}
-		s, desc, err := Build(comp, "sinks[0]", nil)
+		s, desc, err := Build(comp, "sinks[0]", nil, Env{})
 		if err != nil {
 			t.Fatalf("%s: %v", comp.Type, err)
 		}
@@ -36,7 +36,7 @@ func TestHTTPSinkTypes(t *testing.T) {
 		}
 		var bad config.Component
 		yaml.Unmarshal([]byte("name: x\n"+tc.yaml+"tokn: 1\n"), &bad)
-		if _, _, err := Build(bad, "sinks[0]", nil); err == nil || !strings.Contains(err.Error(), "tokn") {
+		if _, _, err := Build(bad, "sinks[0]", nil, Env{}); err == nil || !strings.Contains(err.Error(), "tokn") {
 			t.Errorf("%s: unknown key: %v", comp.Type, err)
 		}
 	}
@@ -49,7 +49,7 @@ func TestEveryValidateErrorNamesItsSink(t *testing.T) {
 	if err := yaml.Unmarshal([]byte("name: hec\ntype: splunk_hec\nurl: https://splunk:8088\ntoken: t\nack: true\nack_timeout: 50ms\n"), &comp); err != nil {
 		t.Fatal(err)
 	}
-	_, _, err := Build(comp, "sinks[3]", nil)
+	_, _, err := Build(comp, "sinks[3]", nil, Env{})
 	if err == nil {
 		t.Fatal("no error")
 	}

@@ -34,10 +34,18 @@ func (r Rotate) String() string {
 // Validate checks the rotation settings.
 func (r Rotate) Validate() error {
 	if r.MaxBytes < 0 || r.MaxAge < 0 || r.Keep < 0 {
-		return fmt.Errorf("rotate: max_bytes, max_age and keep must not be negative")
+		return &config.FieldError{Key: "rotate", Msg: "max_bytes, max_age and keep must not be negative"}
 	}
 	if r.Keep > 100000 {
-		return fmt.Errorf("rotate: keep %d: use at most 100000 rotated files (0 = keep all)", r.Keep)
+		return &config.FieldError{Key: "rotate.keep", Msg: fmt.Sprintf("%d: use at most 100000 rotated files (0 = keep all)", r.Keep)}
+	}
+	return nil
+}
+
+// validateFileMode puts the file_mode error at its key.
+func validateFileMode(m config.FileMode) error {
+	if _, err := m.Mode(); err != nil {
+		return &config.FieldError{Key: "file_mode", Msg: strings.TrimPrefix(err.Error(), "file_mode ")}
 	}
 	return nil
 }
@@ -66,13 +74,13 @@ func DefaultTxtConfig() TxtConfig { return TxtConfig{Format: "txt"} }
 // Validate checks the settings.
 func (c *TxtConfig) Validate() error {
 	if strings.TrimSpace(c.Path) == "" {
-		return fmt.Errorf("path: missing: the file to write, e.g. /var/log/sophos/alerts.log")
+		return &config.FieldError{Key: "path", Msg: "missing: the file to write, e.g. /var/log/sophos/alerts.log"}
 	}
-	if _, err := c.FileMode.Mode(); err != nil {
+	if err := validateFileMode(c.FileMode); err != nil {
 		return err
 	}
 	if _, err := encoding.New(c.Format, c.encodingOptions()); err != nil {
-		return fmt.Errorf("format: %w", err)
+		return &config.FieldError{Key: "format", Msg: err.Error()}
 	}
 	return c.Rotate.Validate()
 }
@@ -107,20 +115,20 @@ func DefaultJSONConfig() JSONConfig { return JSONConfig{Layout: "array"} }
 // Validate checks the settings.
 func (c *JSONConfig) Validate() error {
 	if strings.TrimSpace(c.Path) == "" {
-		return fmt.Errorf("path: missing: the file to write, e.g. /var/log/sophos/events.json")
+		return &config.FieldError{Key: "path", Msg: "missing: the file to write, e.g. /var/log/sophos/events.json"}
 	}
-	if _, err := c.FileMode.Mode(); err != nil {
+	if err := validateFileMode(c.FileMode); err != nil {
 		return err
 	}
 	switch c.Layout {
 	case "array", "lines":
 	default:
-		return fmt.Errorf("layout: %q: use array (the seed's JSON file) or lines (NDJSON)", c.Layout)
+		return &config.FieldError{Key: "layout", Msg: fmt.Sprintf("%q: use array (the seed's JSON file) or lines (NDJSON)", c.Layout)}
 	}
 	switch c.Format {
 	case "", "raw", "ecs", "official-json", "python-json":
 	default:
-		return fmt.Errorf("format: %q is not a JSON format: use raw, ecs, official-json or python-json (the seed's json.dump bytes), or leave it empty for the items as received", c.Format)
+		return &config.FieldError{Key: "format", Msg: fmt.Sprintf("%q is not a JSON format: use raw, ecs, official-json or python-json (the seed's json.dump bytes), or leave it empty for the items as received", c.Format)}
 	}
 	return c.Rotate.Validate()
 }

@@ -21,7 +21,7 @@ func TestConfigFromYAML(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := DefaultConfig()
-	if err := config.DecodeStrict(&n, &c, "sinks[0]"); err != nil {
+	if err := config.DecodeStrict(&n, &c, "sinks[0]", config.CommonKeys...); err != nil {
 		t.Fatal(err)
 	}
 	if err := c.Validate(); err != nil {
