@@ -31,8 +31,8 @@ func TestRunAlertsAndSinks(t *testing.T) {
 	}
 	h := now.Add(-3*time.Hour).Unix() / 3600
 	l.Append("t1", []ledger.Entry{
-		{Hour: h, Stream: "alert", Read: 2, IDs: []uint64{ledger.HashID("a1"), ledger.HashID("A2")}, Sinks: []ledger.SinkCount{{"siem", 2, 2}}},
-		{Hour: h, Stream: "event", Read: 10, Sinks: []ledger.SinkCount{{"siem", 10, 7}, {"files", 10, 10}}},
+		{Hour: h, Stream: "alert", Read: 2, IDs: []uint64{ledger.HashID("a1"), ledger.HashID("A2")}, Sinks: []ledger.SinkCount{{Name: "siem", Routed: 2, Delivered: 2}}},
+		{Hour: h, Stream: "event", Read: 10, Sinks: []ledger.SinkCount{{Name: "siem", Routed: 10, Delivered: 7}, {Name: "files", Routed: 10, Delivered: 10}}},
 	})
 	fa := &fakeAlerts{ids: []string{"a1", "a2", "a3"}}
 	served := now.Add(-time.Hour)
