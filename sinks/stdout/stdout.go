@@ -22,6 +22,8 @@ type Config struct {
 	CEFStrict bool `yaml:"cef_strict"`
 	// OCSF tunes format ocsf: raw_data: true keeps the API item in raw_data.
 	OCSF encoding.OCSFOptions `yaml:"ocsf"`
+	// LEEF tunes format leef: version "2.0" (default) or "1.0".
+	LEEF encoding.LEEFOptions `yaml:"leef"`
 }
 
 // DefaultConfig returns the defaults.
@@ -29,7 +31,7 @@ func DefaultConfig() Config { return Config{Format: "raw"} }
 
 // Validate checks the format.
 func (c *Config) Validate() error {
-	if _, err := encoding.New(c.Format, encoding.Options{CEFStrict: c.CEFStrict, OCSF: c.OCSF}); err != nil {
+	if _, err := encoding.New(c.Format, encoding.Options{CEFStrict: c.CEFStrict, OCSF: c.OCSF, LEEF: c.LEEF}); err != nil {
 		return fmt.Errorf("format: %w", err)
 	}
 	return nil
@@ -45,7 +47,7 @@ type Sink struct {
 
 // New builds the sink.
 func New(name string, c Config, log *slog.Logger) (*Sink, error) {
-	enc, err := encoding.New(c.Format, encoding.Options{CEFStrict: c.CEFStrict, OCSF: c.OCSF})
+	enc, err := encoding.New(c.Format, encoding.Options{CEFStrict: c.CEFStrict, OCSF: c.OCSF, LEEF: c.LEEF})
 	if err != nil {
 		return nil, fmt.Errorf("format: %w", err)
 	}
