@@ -21,9 +21,9 @@ var SecretKeys = []string{"client_secret", "token", "password", "api_key"}
 // SecretSource says where one secret's value came from, for `validate`
 // (never the value).
 type SecretSource struct {
-	Key  string // e.g. sinks[0].token
-	Line int
-	From string // "file /run/secrets/hec", "environment variable HEC_TOKEN", "the config file"
+	Key  string `json:"key"` // e.g. sinks[0].token
+	Line int    `json:"line"`
+	From string `json:"from"` // "file /run/secrets/hec", "environment variable HEC_TOKEN", "the config file"
 }
 
 // secretOrigins notes, before ${VAR} expansion, where each secret key's

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -58,6 +59,49 @@ func TestSecretFiles(t *testing.T) {
 func TestTabIndentNamed(t *testing.T) {
 	_, err := Parse("x.yaml", []byte("sophos:\n\tclient_id: a\n"))
 	if err == nil || !strings.Contains(err.Error(), "x.yaml:2:") || !strings.Contains(err.Error(), "a tab in the indentation") {
+		t.Fatalf("got %v", err)
+	}
+}
+
+// TestValidateOpensWhatTheRunOpens: a missing or empty sophos.ca_file and a
+// metrics_addr without a port fail validation at their line (the run failed
+// on them, validate said ok).
+func TestValidateOpensWhatTheRunOpens(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "empty.pem"), []byte("not a cert\n"), 0o600)
+	for _, tc := range []struct{ yaml, want string }{
+		{"sophos: {client_id: a, client_secret: b, ca_file: missing.pem}\n", ":1: sophos.ca_file: " + filepath.Join(dir, "missing.pem") + " does not exist"},
+		{"sophos: {client_id: a, client_secret: b, ca_file: empty.pem}\n", "holds no PEM certificate"},
+		{"sophos: {client_id: a, client_secret: b}\nmetrics_addr: 9464\n", `:2: metrics_addr: "9464" is not a listen address (missing port in address): write host:port, e.g. 127.0.0.1:9464`},
+		{"sophos: {client_id: a, client_secret: b}\nmetrics_addr: 127.0.0.1:http-alt-x\n", "is not a number"},
+	} {
+		p := filepath.Join(dir, "c.yaml")
+		os.WriteFile(p, []byte(tc.yaml), 0o600)
+		c, err := Load(p)
+		if err == nil {
+			err = c.CheckFiles()
+		}
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q: %v, want %q", tc.yaml, err, tc.want)
+		}
+	}
+	p := filepath.Join(dir, "c.yaml")
+	os.WriteFile(p, []byte("sophos: {client_id: a, client_secret: b}\nmetrics_addr: :9464\n"), 0o600)
+	if _, err := Load(p); err != nil {
+		t.Fatalf(":9464 is a listen address: %v", err)
+	}
+}
+
+func TestParseEnvFile(t *testing.T) {
+	got, err := ParseEnvFile("env", []byte("# c\n; c\nA=1\n B = two words \nC=\"x \\\"y\\\"\"\nD='$not ${expanded}'\n\nE=\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := [][2]string{{"A", "1"}, {"B", "two words"}, {"C", `x "y"`}, {"D", "$not ${expanded}"}, {"E", ""}}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("got %q, want %q", got, want)
+	}
+	if _, err := ParseEnvFile("env", []byte("A=1\nnot a pair\n")); err == nil || !strings.Contains(err.Error(), "env:2:") {
 		t.Fatalf("got %v", err)
 	}
 }

@@ -156,7 +156,7 @@ func (c *command) flagSet(g *globals) (*flag.FlagSet, runFunc) {
 	if g == nil {
 		g = &globals{}
 	}
-	addConfigFlag(fs, &g.config)
+	addConfigFlag(fs, g)
 	var run runFunc
 	if c.Setup != nil {
 		run = c.Setup(fs)

@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -33,7 +34,11 @@ import (
 // loadConfig reads the config named by -c (or its defaults); errors in it
 // are configuration errors (exit 2).
 func loadConfig(g *globals) (*config.Config, error) {
-	c, err := config.Load(config.Path(g.config))
+	path, err := configPath(g)
+	if err != nil {
+		return nil, err
+	}
+	c, err := config.Load(path)
 	if err != nil {
 		return nil, configError{err}
 	}
@@ -58,11 +63,18 @@ func logFilePath(c *config.Config) string {
 // its stages and sinks without side effects, so that validate and run report
 // the same list: every error of the file, sorted by line.
 func loadChecked(g *globals) (*config.Config, error) {
-	c, err := config.Load(config.Path(g.config))
+	path, err := configPath(g)
+	if err != nil {
+		return nil, err
+	}
+	c, err := config.Load(path)
 	if c == nil {
 		return nil, configError{err}
 	}
 	var all config.Errors
+	if err == nil {
+		err = c.CheckFiles() // the CA bundle the run opens
+	}
 	if err != nil {
 		var list config.Errors
 		if !asErrors(err, &list) {
@@ -129,6 +141,7 @@ func (a *app) cmdRun(ctx context.Context, g *globals) error {
 	if g.logFormat != "" && g.logFormat != "seed" && g.logFormat != "json" {
 		return usageError{fmt.Sprintf("-log-format %q: use seed or json", g.logFormat)}
 	}
+	metrics := pipeline.NewMetrics()
 	for {
 		mode, _ := c.FileMode.Mode() // validated with the config
 		log, closeLog, err := newLogger(c.LogLevel, logFilePath(c), a.stderr, mode)
@@ -137,7 +150,7 @@ func (a *app) cmdRun(ctx context.Context, g *globals) error {
 		}
 		log = withLogFormat(log, cmp.Or(g.logFormat, c.LogFormat))
 		raw, _ := os.ReadFile(c.File)
-		o := collectOptions{once: g.once, since: since, log: log, hup: a.hup, timeout: g.timeout,
+		o := collectOptions{once: g.once, since: since, log: log, hup: a.hup, timeout: g.timeout, metrics: metrics,
 			requireHealthy: g.requireHealthy,
 			reload:         func() (*config.Config, error) { return config.Load(c.File) },
 			reloadOnHUP:    hupReloader(c.File, raw, g)}
@@ -210,6 +223,8 @@ type collectOptions struct {
 	// mode) says whether the config changed.
 	hup         <-chan os.Signal
 	reloadOnHUP func() (*config.Config, error)
+	// metrics (optional) are kept across reloads.
+	metrics *pipeline.Metrics
 	// timeout bounds a -once run (0: none).
 	timeout        time.Duration
 	requireHealthy bool
@@ -250,7 +265,12 @@ func (a *app) collect(ctx context.Context, c *config.Config, g *globals, o colle
 	}
 	log.Info("Initiating Sophos " + streamsTitle(streams) + " Pull")
 
-	metrics := pipeline.NewMetrics()
+	// The metrics and the status board outlive a SIGHUP reload (a reload is
+	// not a restart): cmdRun passes the same ones to every collect.
+	metrics := o.metrics
+	if metrics == nil {
+		metrics = pipeline.NewMetrics()
+	}
 	scfg := sophosConfig(c)
 	scfg.OnAPIError = metrics.APIError
 	scfg.OnConcurrencyLimit = func(n int) { metrics.APIConcurrency.Set(float64(n)) }
@@ -261,6 +281,12 @@ func (a *app) collect(ctx context.Context, c *config.Config, g *globals, o colle
 	id, err := client.WhoAmI(runCtx)
 	if err != nil {
 		log.Error("WhoAmI Authentication unsuccessful: " + err.Error())
+		if ae := (*sophos.AuthError)(nil); errors.As(err, &ae) && ae.Refused() {
+			// Credentials the token endpoint refuses are a configuration
+			// error (exit 2): no retry or restart can fix them, and the unit's
+			// RestartPreventExitStatus=2 keeps systemd from looping.
+			return configError{err}
+		}
 		return err
 	}
 	log.Log(ctx, pipeline.LevelVerbose, "WhoAmI Authentication Successful")
@@ -272,6 +298,9 @@ func (a *app) collect(ctx context.Context, c *config.Config, g *globals, o colle
 	metrics.Board.SetVersion(version)
 	metrics.Board.SetIdentity(status.Identity{ID: id.ID, IDType: id.IDType, DataRegion: region})
 
+	// Tenants named in sophos.tenants that the credentials do not reach:
+	// under -once each is a failed partition (exit 1, named).
+	var missingTenants sync.Map
 	src, err := sophos.NewSource(client, sophos.SourceOptions{
 		Streams: streams, Light: c.Sources.Events.Light, ExcludeTypes: c.Sources.Events.ExcludeTypes,
 		Detections: sophos.DetectionsOptions{Overlap: c.Sources.Detections.Overlap.D(), MaxWindow: c.Sources.Detections.MaxWindow.D(),
@@ -282,6 +311,7 @@ func (a *app) collect(ctx context.Context, c *config.Config, g *globals, o colle
 			metrics.TenantErrors.WithLabelValues(tenant, reason).Inc()
 			if reason == "not_found" { // 401/403 are logged by the pull that got them
 				log.Error("tenant " + tenant + " skipped, the other tenants go on: " + err.Error())
+				missingTenants.Store(tenant, err.Error())
 			}
 		},
 	})
@@ -328,7 +358,12 @@ func (a *app) collect(ctx context.Context, c *config.Config, g *globals, o colle
 	if err := as.addBuffers(c.StateDir, dlq, metrics, log); err != nil {
 		return err
 	}
-	if err := as.start(runCtx, o.requireHealthy, log); err != nil {
+	var names, types []string
+	for _, s := range as.sinks {
+		names, types = append(names, s.Name), append(types, s.Type)
+	}
+	metrics.Board.SetSinks(names, types)
+	if err := as.startOnce(runCtx, o.requireHealthy, o.once, metrics.Board, log); err != nil {
 		return err
 	}
 	for _, sf := range newJSON {
@@ -364,9 +399,6 @@ func (a *app) collect(ctx context.Context, c *config.Config, g *globals, o colle
 				}
 			}
 		}()
-	}
-	for _, s := range as.sinks {
-		metrics.Board.AddSink(s.Name, s.Type)
 	}
 	var ready atomic.Bool
 	if c.MetricsAddr != "" {
@@ -488,6 +520,14 @@ func (a *app) collect(ctx context.Context, c *config.Config, g *globals, o colle
 			what = "undelivered — " + strings.Join(parts, ", ") + " (their pages are pulled again next run)"
 		}
 		return fmt.Errorf("-timeout %s reached: %s", o.timeout, what)
+	}
+	if err == nil && o.once {
+		var names []string
+		missingTenants.Range(func(k, v any) bool { names = append(names, k.(string)); return true })
+		if len(names) > 0 {
+			sort.Strings(names)
+			return fmt.Errorf("-once: %d tenant(s) named in sophos.tenants were not found (failed partitions): %s — check sophos.tenants against `sophos-connect tenants`", len(names), strings.Join(names, ", "))
+		}
 	}
 	if err == nil {
 		err = incomplete(dlq, as.buffered)

@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/sophos-connect/sophos-connect/tools/internal/debrpm"
 )
 
 // build makes both packages once per test binary run.
@@ -14,7 +16,7 @@ func build(t *testing.T) (deb, rpm string) {
 	t.Helper()
 	wd, _ := os.Getwd()
 	out := t.TempDir()
-	paths, err := Build(Options{Root: findRoot(wd), Version: "1.2.3", Arch: "amd64", Out: out, Formats: []string{"deb", "rpm"}})
+	paths, err := debrpm.Build(debrpm.Options{Root: findRoot(wd), Version: "1.2.3", Arch: "amd64", Out: out, Formats: []string{"deb", "rpm"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -45,7 +47,7 @@ func run(t *testing.T, name string, args ...string) string {
 // wantFiles are the packaged files (directories aside).
 var wantFiles = []string{
 	binPath, unitPath, usersPath, configPath, envPath, rotatePath, schemaPath,
-	docDir + "/README.md", docDir + "/sophos-connect.help.txt", docDir + "/examples/sophos-connect.service",
+	docDir + "/README.md", docDir + "/LICENSE", docDir + "/NOTICE", docDir + "/sophos-connect.help.txt", docDir + "/examples/sophos-connect.service",
 }
 
 func debFiles(t *testing.T, deb string) map[string]string {
@@ -174,5 +176,27 @@ func TestPackageInstall(t *testing.T) {
 	run(t, "dpkg", "-P", "sophos-connect")
 	if _, err := os.Stat(configPath); err == nil {
 		t.Error("dpkg -P left the config")
+	}
+}
+
+// TestProductModuleGraphHasNoTools: the tools live in their own module, so
+// the product's module graph (GOWORK=off: the product's go.mod alone) holds
+// none of the packaging libraries.
+func TestProductModuleGraphHasNoTools(t *testing.T) {
+	wd, _ := os.Getwd()
+	cmd := exec.Command("go", "mod", "graph")
+	cmd.Dir = findRoot(wd)
+	cmd.Env = append(os.Environ(), "GOWORK=off")
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("go mod graph: %v", err)
+	}
+	if !strings.Contains(string(out), "github.com/segmentio/kafka-go") {
+		t.Fatalf("go mod graph of the product does not look like the product's:\n%.500s", out)
+	}
+	for _, tool := range []string{"github.com/goreleaser/nfpm", "github.com/go-git/go-git"} {
+		if strings.Contains(string(out), tool) {
+			t.Errorf("the product's module graph holds %s: it belongs in tools/go.mod", tool)
+		}
 	}
 }
