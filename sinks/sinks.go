@@ -17,6 +17,7 @@ import (
 	"github.com/sophos-connect/sophos-connect/config"
 	"github.com/sophos-connect/sophos-connect/pipeline"
 	"github.com/sophos-connect/sophos-connect/sinks/elasticsearch"
+	"github.com/sophos-connect/sophos-connect/sinks/encoding"
 	"github.com/sophos-connect/sophos-connect/sinks/file"
 	"github.com/sophos-connect/sophos-connect/sinks/httpsink"
 	"github.com/sophos-connect/sophos-connect/sinks/kafka"
@@ -67,7 +68,9 @@ type Env struct {
 // Table lists every sink type.
 var Table = []Factory{
 	local(entry("txt", "file", Stable, "a line file: one record per line (the seed's bracketed lines by default; any line format)",
-		file.DefaultTxtConfig, file.NewTxt, func(c file.TxtConfig) string { return fmt.Sprintf("path=%s format=%s%s", c.Path, c.Format, c.Rotate) },
+		file.DefaultTxtConfig, file.NewTxt, func(c file.TxtConfig) string {
+			return fmt.Sprintf("path=%s format=%s%s", c.Path, encoding.FormatDesc(c.Format, encoding.Options{OCSF: c.OCSF, LEEF: c.LEEF}), c.Rotate)
+		},
 		writes(func(c *file.TxtConfig) ([]string, *config.FileMode) { return []string{c.Path}, &c.FileMode }))),
 	local(entry("json", "file", Stable, "a JSON file: the seed's array file (layout: array) or NDJSON (layout: lines)",
 		file.DefaultJSONConfig, file.NewJSON, func(c file.JSONConfig) string {
@@ -75,16 +78,18 @@ var Table = []Factory{
 			if c.Layout == "lines" {
 				def = "raw"
 			}
-			return fmt.Sprintf("path=%s layout=%s format=%s%s", c.Path, c.Layout, orDefault(c.Format, def), c.Rotate)
+			return fmt.Sprintf("path=%s layout=%s format=%s%s", c.Path, c.Layout, encoding.FormatDesc(orDefault(c.Format, def), encoding.Options{OCSF: c.OCSF}), c.Rotate)
 		},
 		writes(func(c *file.JSONConfig) ([]string, *config.FileMode) { return []string{c.Path}, &c.FileMode }))),
 	local(entry("stdout", "stdout", Stable, "standard output, one line per record",
-		stdout.DefaultConfig, stdout.New, func(c stdout.Config) string { return "format=" + c.Format })),
+		stdout.DefaultConfig, stdout.New, func(c stdout.Config) string {
+			return "format=" + encoding.FormatDesc(c.Format, encoding.Options{OCSF: c.OCSF, LEEF: c.LEEF})
+		})),
 	entry("syslog", "syslog", Stable, "syslog over udp, tcp, tcp+tls, relp (acknowledged), relp+tls or a unix socket (RFC 3164 or 5424)",
 		syslog.DefaultConfig, syslog.New, func(c syslog.Config) string { return c.Describe() }),
 	entry("kafka", "kafka", Stable, "Kafka topics (segmentio/kafka-go), keyed by record id",
 		kafka.DefaultConfig, kafka.New, func(c kafka.Config) string {
-			return fmt.Sprintf("brokers=%s topic=%s key=%s format=%s acks=%s compression=%s topic_missing_timeout=%s", strings.Join(c.Brokers, ","), c.Topic, c.Key, c.Format, c.RequiredAcks, c.Compression, c.TopicMissingTimeout)
+			return fmt.Sprintf("brokers=%s topic=%s key=%s format=%s acks=%s compression=%s topic_missing_timeout=%s", strings.Join(c.Brokers, ","), c.Topic, c.Key, encoding.FormatDesc(c.Format, c.Options), c.RequiredAcks, c.Compression, c.TopicMissingTimeout)
 		}),
 	entry("elasticsearch", "elasticsearch", Stable, "Elasticsearch _bulk, idempotent by _id (go-elasticsearch v8)",
 		elasticsearch.DefaultConfig, elasticsearch.New, func(c elasticsearch.Config) string {
@@ -121,12 +126,12 @@ var Table = []Factory{
 	entry("splunk_hec", "splunkhec", Beta, "Splunk HTTP Event Collector, with optional indexer acknowledgement",
 		splunkhec.DefaultConfig, splunkhec.New, func(c splunkhec.Config) string {
 			return fmt.Sprintf("url=%s index=%s sourcetype=%s source=%s format=%s compression=%s max_bytes=%d ack=%v ack_timeout=%s",
-				c.URL, orDefault(c.Index, "(token default)"), c.Sourcetype, c.Source, c.Format, c.Compression, c.MaxBytes, c.Ack, c.AckTimeout)
+				c.URL, orDefault(c.Index, "(token default)"), c.Sourcetype, c.Source, encoding.FormatDesc(c.Format, c.Options), c.Compression, c.MaxBytes, c.Ack, c.AckTimeout)
 		}),
 	entry("sentinel", "sentinel", Beta, "Microsoft Sentinel through the Azure Monitor Logs Ingestion API (a DCR stream)",
 		sentinel.DefaultConfig, sentinel.New, func(c sentinel.Config) string {
 			return fmt.Sprintf("endpoint=%s dcr=%s stream=%s format=%s compression=%s max_bytes=%d tenant_id=%s client_id=%s",
-				c.Endpoint, c.DCRImmutableID, c.Stream, c.Format, c.Compression, c.MaxBytes, c.TenantID, c.ClientID)
+				c.Endpoint, c.DCRImmutableID, c.Stream, encoding.FormatDesc(c.Format, encoding.Options{}), c.Compression, c.MaxBytes, c.TenantID, c.ClientID)
 		}),
 	entry("http", "httpsink", Beta, "any HTTP(S) receiver: NDJSON, JSON array or one request per record; basic, bearer or OAuth2 auth",
 		httpsink.DefaultConfig, httpsink.New, func(c httpsink.Config) string {
@@ -136,7 +141,7 @@ var Table = []Factory{
 			}
 			sort.Strings(hdrs)
 			return fmt.Sprintf("url=%s method=%s body=%s format=%s compression=%s max_bytes=%d auth=%s headers=%s retry_on=%s reject_on=%s split_on=%s",
-				redactURL(c.URL), c.Method, c.Body, c.Format, c.Compression, c.MaxBytes, orDefault(c.Auth.Type, "none"), orDefault(strings.Join(hdrs, ","), "-"),
+				redactURL(c.URL), c.Method, c.Body, encoding.FormatDesc(c.Format, c.Options), c.Compression, c.MaxBytes, orDefault(c.Auth.Type, "none"), orDefault(strings.Join(hdrs, ","), "-"),
 				strings.Join(c.RetryOn, ","), strings.Join(c.RejectOn, ","), strings.Join(c.SplitOn, ","))
 		}),
 }

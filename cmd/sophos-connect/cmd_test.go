@@ -447,3 +447,46 @@ func TestTenantsVersionEmulate(t *testing.T) {
 		t.Fatal("emulate did not stop")
 	}
 }
+
+// TestValidateShowsSIEMFormats: validate names the schema and version of
+// formats ocsf, leef and asim_alert on the sink's line.
+func TestValidateShowsSIEMFormats(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "siem.yaml")
+	os.WriteFile(p, []byte(`sophos: {client_id: a, client_secret: b}
+state_dir: `+dir+`
+sinks:
+  - name: lake
+    type: stdout
+    format: ocsf
+    ocsf: {raw_data: true}
+  - name: qradar
+    type: syslog
+    address: tcp://127.0.0.1:514
+    format: leef
+  - name: qradar-old
+    type: txt
+    path: `+filepath.Join(dir, "leef.log")+`
+    format: leef
+    leef: {version: "1.0"}
+  - name: sentinel-asim
+    type: sentinel
+    tenant_id: 72f988bf-86f1-41af-91ab-2d7cd011db47
+    client_id: 0c1ad2b3-4e5f-4a6b-8c7d-9e0f1a2b3c4d
+    client_secret: x
+    endpoint: https://dce.westeurope-1.ingest.monitor.azure.com
+    dcr_immutable_id: dcr-00112233445566778899aabbccddeeff
+    stream: Custom-SophosCentralAlertEvent_CL
+    format: asim_alert
+`), 0o600)
+	code, out, errOut := runApp(t, ctxT(t), "validate", "-c", p)
+	if code != 0 {
+		t.Fatalf("exit %d: %s\n%s", code, errOut, out)
+	}
+	for _, want := range []string{"format=ocsf (OCSF 1.8.0", "raw_data=true", "protocol=rfc3164 (LEEF header: no tag)",
+		"format=leef (LEEF 2.0, tab-delimited", "format=leef (LEEF 1.0", "format=asim_alert (ASIM AlertEvent 0.1"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("validate output lacks %q:\n%s", want, out)
+		}
+	}
+}

@@ -14,6 +14,7 @@
 //	ocsf           an OCSF event (OCSFVersion): Detection Finding and the
 //	               classes of ocsfEventTypes (ocsf.go)
 //	leef           QRadar's LEEF 2.0 (or 1.0) line (leef.go)
+//	asim_alert     a Microsoft Sentinel row in the ASIM Alert Event schema (asim.go)
 //
 // Every encoder reads the record's raw API item in place (key order kept,
 // pipeline/rawjson) and appends one record, without a line terminator, into
@@ -85,7 +86,7 @@ type Options struct {
 }
 
 // Formats lists the accepted format names.
-var Formats = []string{"raw", "ecs", "integration", "cef", "keyvalue", "official-json", "txt", "python-json", "ocsf", "leef"}
+var Formats = []string{"raw", "ecs", "integration", "cef", "keyvalue", "official-json", "txt", "python-json", "ocsf", "leef", "asim_alert"}
 
 // New returns a fresh encoder for format (one of Formats). Each sink
 // goroutine needs its own: encoders reuse scratch buffers.
@@ -111,6 +112,26 @@ func New(format string, opts Options) (Encoder, error) {
 		return newOCSFEncoder(opts), nil
 	case "leef":
 		return newLEEFEncoder(opts)
+	case "asim_alert":
+		return &asimEncoder{}, nil
 	}
 	return nil, fmt.Errorf("unknown format %q (valid: %s)", format, strings.Join(Formats, ", "))
+}
+
+// FormatDesc is how validate names a sink's format: the name, and for the
+// SIEM-schema formats the schema and version they follow.
+func FormatDesc(format string, o Options) string {
+	switch format {
+	case "ocsf":
+		return fmt.Sprintf("ocsf (OCSF %s, Detection/Incident Finding and the README's classes, raw_data=%v)", OCSFVersion, o.OCSF.RawData)
+	case "leef":
+		v := o.LEEF.Version
+		if v == "" {
+			v = "2.0"
+		}
+		return "leef (LEEF " + v + ", tab-delimited, devTime " + LEEFDevTimeFormat + ")"
+	case "asim_alert":
+		return "asim_alert (ASIM AlertEvent 0.1 rows: examples/sentinel-dcr-asim.json, parser ASimAlertEventSophosCentral)"
+	}
+	return format
 }

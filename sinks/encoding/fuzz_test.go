@@ -75,7 +75,7 @@ func FuzzEncoders(f *testing.F) {
 				if !json.Valid(body) {
 					t.Fatalf("raw: invalid JSON %q", body)
 				}
-			case "official-json", "ecs", "integration", "ocsf":
+			case "official-json", "ecs", "integration", "ocsf", "asim_alert":
 				if !json.Valid(body) || !utf8.Valid(body) {
 					t.Fatalf("%s: invalid JSON %q", v.format, body)
 				}

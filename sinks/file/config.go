@@ -59,6 +59,8 @@ type TxtConfig struct {
 	CEFStrict bool `yaml:"cef_strict"`
 	// OCSF tunes format ocsf: raw_data: true keeps the API item in raw_data.
 	OCSF encoding.OCSFOptions `yaml:"ocsf"`
+	// LEEF tunes format leef: version "2.0" (default) or "1.0".
+	LEEF encoding.LEEFOptions `yaml:"leef"`
 	// Rotate closes the file and starts a new one at a size or age.
 	Rotate Rotate `yaml:"rotate"`
 	// Sync fsyncs after every batch (default true): a record is delivered
@@ -145,5 +147,5 @@ func rotatedName(path, stamp string) string {
 
 // encodingOptions are the encoder options the line sink's keys set.
 func (c *TxtConfig) encodingOptions() encoding.Options {
-	return encoding.Options{CEFStrict: c.CEFStrict, OCSF: c.OCSF}
+	return encoding.Options{CEFStrict: c.CEFStrict, OCSF: c.OCSF, LEEF: c.LEEF}
 }

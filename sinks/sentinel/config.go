@@ -29,8 +29,10 @@ type Config struct {
 	// Stream is the DCR input stream (default Custom-SophosCentral_CL).
 	Stream string `yaml:"stream"`
 	// Format is the row shape: sentinel (default, the columns of
-	// examples/sentinel-dcr.json), or raw, ecs, official-json for a DCR of
-	// your own.
+	// examples/sentinel-dcr.json), asim_alert (ASIM Alert Event rows, the
+	// columns of examples/sentinel-dcr-asim.json, read by the parser
+	// ASimAlertEventSophosCentral), or raw, ecs, official-json, ocsf for a
+	// DCR of your own.
 	Format string `yaml:"format"`
 	// Compression is gzip (default) or none.
 	Compression string `yaml:"compression"`
@@ -60,7 +62,7 @@ const (
 )
 
 // Formats are the row shapes.
-var Formats = []string{"sentinel", "raw", "ecs", "official-json"}
+var Formats = []string{"sentinel", "asim_alert", "raw", "ecs", "official-json", "ocsf"}
 
 // DefaultConfig returns the defaults: stream Custom-SophosCentral_CL, format
 // sentinel, gzip, 1,000,000-byte calls, Entra ID's public cloud, scope

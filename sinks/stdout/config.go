@@ -15,6 +15,8 @@ type Config struct {
 	CEFStrict bool `yaml:"cef_strict"`
 	// OCSF tunes format ocsf: raw_data: true keeps the API item in raw_data.
 	OCSF encoding.OCSFOptions `yaml:"ocsf"`
+	// LEEF tunes format leef: version "2.0" (default) or "1.0".
+	LEEF encoding.LEEFOptions `yaml:"leef"`
 }
 
 // DefaultConfig returns the defaults.
@@ -22,7 +24,7 @@ func DefaultConfig() Config { return Config{Format: "raw"} }
 
 // Validate checks the format.
 func (c *Config) Validate() error {
-	if _, err := encoding.New(c.Format, encoding.Options{CEFStrict: c.CEFStrict, OCSF: c.OCSF}); err != nil {
+	if _, err := encoding.New(c.Format, encoding.Options{CEFStrict: c.CEFStrict, OCSF: c.OCSF, LEEF: c.LEEF}); err != nil {
 		return &config.FieldError{Key: "format", Msg: err.Error()}
 	}
 	return nil

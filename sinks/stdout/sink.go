@@ -22,7 +22,7 @@ type Sink struct {
 
 // New builds the sink.
 func New(name string, c Config, log *slog.Logger) (*Sink, error) {
-	enc, err := encoding.New(c.Format, encoding.Options{CEFStrict: c.CEFStrict, OCSF: c.OCSF})
+	enc, err := encoding.New(c.Format, encoding.Options{CEFStrict: c.CEFStrict, OCSF: c.OCSF, LEEF: c.LEEF})
 	if err != nil {
 		return nil, fmt.Errorf("format: %w", err)
 	}

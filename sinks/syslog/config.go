@@ -359,7 +359,7 @@ func (c *Config) Describe() string {
 		fr, max = c.resolve(ep, ep.network == "udp")
 	}
 	d := fmt.Sprintf("address=%s protocol=%s framing=%s max_message_bytes=%d oversize=%s format=%s",
-		c.Address, c.protocolDesc(), fr, max, c.oversize(), c.format())
+		c.Address, c.protocolDesc(), fr, max, c.oversize(), encoding.FormatDesc(c.format(), c.Options))
 	if ep.relp {
 		d += fmt.Sprintf(" window=%d (acknowledged)", c.window())
 	}

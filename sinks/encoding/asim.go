@@ -1,0 +1,214 @@
+package encoding
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/sophos-connect/sophos-connect/pipeline"
+)
+
+// ASIMAlertColumns are the columns asim_alert rows may carry, in order:
+// the ASIM Alert Event schema (0.1) fields the Sophos data fills, plus
+// AdditionalFields (the stream, tenant and the item). The DCR of
+// examples/sentinel-dcr-asim.json declares exactly these; the KQL parser
+// ASimAlertEventSophosCentral projects them.
+var ASIMAlertColumns = []string{
+	"TimeGenerated", "EventStartTime", "EventEndTime", "EventCount", "EventType", "EventSubType", "EventUid",
+	"EventOriginalType", "EventProduct", "EventVendor", "EventSchema", "EventSchemaVersion", "EventSeverity",
+	"EventOriginalSeverity", "EventMessage", "AlertId", "AlertName", "AlertDescription", "AlertStatus",
+	"AlertOriginalStatus", "AlertVerdict", "DetectionMethod", "RuleName", "RuleDescription", "ThreatName",
+	"ThreatCategory", "ThreatOriginalCategory", "AttackTactics", "AttackTechniques", "DvcHostname", "DvcId",
+	"DvcIdType", "DvcIpAddr", "DvcOs", "Username", "UsernameType", "UserId", "AdditionalFields",
+}
+
+// asimEncoder writes one row per record in the shape of Microsoft
+// Sentinel's ASIM Alert Event schema (format asim_alert): every stream
+// becomes an alert row (an event's EventSubType tells a threat from a policy
+// violation); the MITRE tactics and techniques of detections and cases go
+// to AttackTactics / AttackTechniques.
+type asimEncoder struct {
+	t     tape
+	f     itemFields
+	w     jsonw
+	arena []byte
+}
+
+// asimSeverity is ASIM's EventSeverity: Informational, Low, Medium, High
+// (critical is High, the schema's highest).
+func asimSeverity(s string) string {
+	switch s {
+	case pipeline.SeverityInformational, "info":
+		return "Informational"
+	case pipeline.SeverityLow:
+		return "Low"
+	case pipeline.SeverityMedium:
+		return "Medium"
+	case pipeline.SeverityHigh, pipeline.SeverityCritical:
+		return "High"
+	}
+	return ""
+}
+
+// asimThreat is the threat category, detection method and sub type of a
+// SIEM item by its group and type.
+func asimThreat(group, typ string) (category, method, subType string) {
+	switch {
+	case strings.HasSuffix(typ, "HmpaCryptoGuard"):
+		return "Ransomware", "EDR", "Threat"
+	case strings.HasSuffix(typ, "IpsInboundDetection"):
+		return "SuspiciousActivity", "Intrusion Detection", "Threat"
+	case strings.HasSuffix(typ, "CoreAmsiBlocked"):
+		return "Malware", "EDR", "Threat"
+	case strings.HasSuffix(typ, "WebFilteringBlocked"):
+		return "MaliciousUrl", "", "Policy Violation"
+	}
+	switch group {
+	case "MALWARE":
+		return "Malware", "Antivirus", "Threat"
+	case "PUA":
+		return "Adware", "Antivirus", "Threat"
+	case "RUNTIME_DETECTIONS":
+		return "SuspiciousActivity", "EDR", "Threat"
+	case "WEB", "APPLICATION_CONTROL", "PERIPHERALS", "POLICY":
+		return "Security Policy Violation", "", "Policy Violation"
+	}
+	return "Unknown", "", ""
+}
+
+func (e *asimEncoder) str(n int32) string {
+	b := e.t.strView(&e.arena, n)
+	return unsafeString(b)
+}
+
+func (e *asimEncoder) Append(dst []byte, r *pipeline.Record) ([]byte, error) {
+	t := &e.t
+	if !t.parseItem(r.Raw) {
+		return dst, fmt.Errorf("asim_alert: record %q: %w", r.ID, itemError(r.Raw))
+	}
+	f := &e.f
+	f.read(t)
+	e.arena = e.arena[:0]
+	w := &e.w
+	w.reset(dst)
+	w.b = append(w.b, '{')
+	when := r.WhenTime()
+	if when.IsZero() {
+		when = time.Now() // TimeGenerated is required; Sophos always sends a time
+	}
+	ts := func(k string, tm time.Time) {
+		w.key(k)
+		w.b = append(w.b, '"')
+		w.b = tm.UTC().AppendFormat(w.b, "2006-01-02T15:04:05.000Z")
+		w.b = append(w.b, '"')
+	}
+	ts("TimeGenerated", when)
+	ts("EventStartTime", when)
+	end := r.CreatedTime()
+	if end.IsZero() || end.Before(when) {
+		end = when
+	}
+	ts("EventEndTime", end)
+	w.int("EventCount", 1)
+	w.str("EventType", "Alert")
+	opt := func(k, v string) {
+		if v != "" {
+			w.str(k, v)
+		}
+	}
+	var facts xdrFacts
+	xdr := r.Stream == pipeline.Detections || r.Stream == pipeline.Cases
+	if xdr {
+		var err error
+		if facts, err = factsOf(r); err != nil {
+			return dst, fmt.Errorf("asim_alert: %w", err)
+		}
+	}
+	group := e.str(f.group)
+	category, method, subType := asimThreat(group, r.Type)
+	switch r.Stream {
+	case pipeline.Alerts:
+		if subType == "" {
+			subType = "Suspicious Activity"
+		}
+	case pipeline.Detections:
+		category, method, subType = "SuspiciousActivity", "EDR", "Suspicious Activity"
+	case pipeline.Cases:
+		category, method, subType = "SuspiciousActivity", "", "Threat"
+	}
+	opt("EventSubType", subType)
+	w.str("EventUid", r.ID)
+	opt("EventOriginalType", r.Type)
+	w.str("EventProduct", "Central")
+	w.str("EventVendor", "Sophos")
+	w.str("EventSchema", "AlertEvent")
+	w.str("EventSchemaVersion", "0.1")
+	opt("EventSeverity", asimSeverity(r.Severity))
+	opt("EventOriginalSeverity", r.Severity)
+	message := e.str(f.description)
+	if message == "" {
+		message = e.str(f.name)
+	}
+	if xdr {
+		message = facts.message
+	}
+	opt("EventMessage", message)
+	w.str("AlertId", r.ID)
+	name := r.Name
+	if xdr && facts.ruleDesc != "" && r.Stream == pipeline.Detections {
+		name = facts.ruleDesc
+	}
+	opt("AlertName", name)
+	opt("AlertDescription", message)
+	status := "Active"
+	if r.Stream == pipeline.Cases && (facts.status == "resolved" || facts.status == "closed") {
+		status = "Closed"
+	}
+	w.str("AlertStatus", status)
+	opt("AlertOriginalStatus", facts.status)
+	w.str("AlertVerdict", "Unknown")
+	opt("DetectionMethod", method)
+	if xdr {
+		opt("RuleName", facts.rule)
+		opt("RuleDescription", facts.ruleDesc)
+	}
+	opt("ThreatName", e.str(f.threat))
+	opt("ThreatCategory", category)
+	opt("ThreatOriginalCategory", group)
+	if len(facts.tacticNames) > 0 {
+		w.str("AttackTactics", strings.Join(facts.tacticNames, ", "))
+	}
+	if len(facts.techniques) > 0 {
+		w.str("AttackTechniques", strings.Join(facts.techniques, ", "))
+	}
+	if r.Host != "" {
+		w.str("DvcHostname", r.Host)
+	}
+	if r.EndpointID != "" {
+		w.str("DvcId", r.EndpointID)
+		w.str("DvcIdType", "Other")
+	}
+	if ip := e.str(t.lastMember(f.sourceInfo, "ip")); ip != "" && isIP([]byte(ip)) {
+		w.str("DvcIpAddr", ip)
+	}
+	if f.data != 0 {
+		opt("DvcOs", e.str(t.lastMember(f.data, "endpoint_platform")))
+	}
+	if u := r.User; u != "" && u != "n/a" {
+		w.str("Username", u)
+		if strings.Contains(u, `\`) {
+			w.str("UsernameType", "Windows")
+		} else {
+			w.str("UsernameType", "Simple")
+		}
+	}
+	opt("UserId", e.str(f.userID))
+	w.open("AdditionalFields")
+	w.str("SophosStream", string(r.Stream))
+	w.str("SophosTenantId", r.Tenant)
+	w.key("Item")
+	w.b = t.appendCompact(w.b, 0)
+	w.close('}')
+	w.b = append(w.b, '}')
+	return w.b, nil
+}
