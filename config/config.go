@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/sophos-connect/sophos-connect/internal/redact"
 )
 
 // Default locations.
@@ -167,6 +169,33 @@ func (s Secret) LogValue() slog.Value { return slog.StringValue(s.String()) }
 
 // Value is the secret itself, for the one place that sends it.
 func (s Secret) Value() string { return string(s) }
+
+// UnmarshalYAML registers the value with the redactor the moment it is
+// read, so no output can show it, whichever component holds it.
+func (s *Secret) UnmarshalYAML(n *yaml.Node) error {
+	var v string
+	if err := n.Decode(&v); err != nil {
+		return err
+	}
+	*s = Secret(v)
+	redact.Add(v)
+	return nil
+}
+
+// registerURLSecrets hands the credentials written inside URLs (userinfo,
+// query values such as a HEC ?token=) to the redactor: every scalar that
+// looks like a URL or a user:pass@host address.
+func registerURLSecrets(n *yaml.Node) {
+	if n.Kind == yaml.ScalarNode {
+		if strings.Contains(n.Value, "://") || strings.Contains(n.Value, "@") {
+			redact.AddURL(n.Value)
+		}
+		return
+	}
+	for _, c := range n.Content {
+		registerURLSecrets(c)
+	}
+}
 
 // Sources enables and tunes the two SIEM streams.
 type Sources struct {
@@ -387,6 +416,7 @@ func Parse(name string, data []byte) (*Config, error) {
 	if errs := expandEnv(root); len(errs) > 0 {
 		return nil, prefixFile(name, errs)
 	}
+	registerURLSecrets(root)
 	c.root = root
 	// Every error of the file at once: the keys and types, then the values
 	// of whatever decoded. The config is returned with the errors so the
@@ -453,6 +483,7 @@ func (c *Config) applyEnv() {
 	}
 	if v := os.Getenv("SOPHOS_CLIENT_SECRET"); v != "" {
 		c.Sophos.ClientSecret = Secret(v)
+		redact.Add(v)
 	}
 }
 

@@ -9,6 +9,8 @@ import (
 	"sort"
 	"sync"
 	"time"
+
+	"github.com/sophos-connect/sophos-connect/internal/redact"
 )
 
 // The JSON document of /status.json. Field names are a stable interface
@@ -279,7 +281,7 @@ func (b *Board) Failed(tenant, name, stream, msg string, at time.Time) {
 	}
 	b.mu.Lock()
 	p := b.part(tenant, name, stream)
-	p.lastErr, p.lastErrAt = msg, at
+	p.lastErr, p.lastErrAt = redact.String(msg), at
 	b.mu.Unlock()
 }
 
@@ -301,6 +303,7 @@ func (b *Board) SinkFailed(name, msg string, at time.Time) {
 	if b == nil {
 		return
 	}
+	msg = redact.String(msg)
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	for _, s := range b.sinks {

@@ -17,6 +17,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/sophos-connect/sophos-connect/internal/redact"
+
 	"github.com/sophos-connect/sophos-connect/pipeline"
 )
 
@@ -65,7 +67,7 @@ func main() {
 	// kill a collector that logrotate signals while it starts.
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
-	a := &app{stdout: os.Stdout, stderr: os.Stderr, hup: hup}
+	a := &app{stdout: redact.Writer(os.Stdout), stderr: redact.Writer(os.Stderr), hup: hup}
 	// SOPHOS_CONNECT_CPUPROFILE=FILE writes a pprof CPU profile of the run
 	// (how the README's performance figures were investigated).
 	if p := os.Getenv("SOPHOS_CONNECT_CPUPROFILE"); p != "" {

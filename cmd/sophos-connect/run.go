@@ -402,6 +402,7 @@ func (a *app) collect(ctx context.Context, c *config.Config, g *globals, o colle
 	opts.Workers, opts.MaxInflightPages = pullWorkers(c)
 	if !o.once {
 		wait := c.PullTime.D()
+		opts.PullInterval = wait
 		opts.NextPass = func() (bool, time.Duration) {
 			if o.reload == nil {
 				return true, wait
