@@ -142,6 +142,8 @@ type Sophos struct {
 	FromDateOffsetMinutes int `yaml:"from_date_offset_minutes"`
 	// Timeout bounds one API request (default 30s).
 	Timeout Duration `yaml:"timeout"`
+	// MaxPageBytes bounds one API response body after decompression (default 32MiB; 1MiB to 1GiB): a larger one fails that request with an error.
+	MaxPageBytes ByteSize `yaml:"max_page_bytes"`
 }
 
 // Secret is a string that never prints: fmt, logs and `validate` show

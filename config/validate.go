@@ -60,6 +60,9 @@ func (c *Config) Validate() error {
 	if c.MaxInflightPages < 0 || c.MaxInflightPages > 4096 {
 		add("must be 0 (automatic) to 4096: each page in flight holds up to 1000 records in memory", "max_inflight_pages")
 	}
+	if m := c.Sophos.MaxPageBytes; m != 0 && (m < 1<<20 || m > 1<<30) {
+		add("must be 1MiB to 1GiB (default 32MiB)", "sophos", "max_page_bytes")
+	}
 	if c.DeadLetter.MaxBytes < 0 || (c.DeadLetter.MaxBytes > 0 && c.DeadLetter.MaxBytes < 1<<20) || c.DeadLetter.MaxBytes > 1<<40 {
 		add("must be 0 (never rotate) or 1MiB to 1TiB (default 100MiB)", "dead_letter", "max_bytes")
 	}

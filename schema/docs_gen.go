@@ -73,6 +73,7 @@ var fieldDocs = map[string]string{
 	"github.com/sophos-connect/sophos-connect/config.Sophos.ClientID":                                   "ClientID is the API credential's client id ($SOPHOS_CLIENT_ID overrides it).",
 	"github.com/sophos-connect/sophos-connect/config.Sophos.ClientSecret":                               "ClientSecret is the API credential's secret ($SOPHOS_CLIENT_SECRET overrides it; never printed).",
 	"github.com/sophos-connect/sophos-connect/config.Sophos.FromDateOffsetMinutes":                      "FromDateOffsetMinutes moves a first run's start back by this many minutes, within the API's 24 h (default 0).",
+	"github.com/sophos-connect/sophos-connect/config.Sophos.MaxPageBytes":                               "MaxPageBytes bounds one API response body after decompression (default 32MiB; 1MiB to 1GiB): a larger one fails that request with an error.",
 	"github.com/sophos-connect/sophos-connect/config.Sophos.Tenants":                                    "Tenants limits partner or organization credentials to these tenant ids or names (default: every tenant).",
 	"github.com/sophos-connect/sophos-connect/config.Sophos.Timeout":                                    "Timeout bounds one API request (default 30s).",
 	"github.com/sophos-connect/sophos-connect/config.Sophos.TrustedHosts":                               "TrustedHosts adds host patterns (\"gw.example.com\", \"*.example.com\"; \"http://host:port\" for plain http) that hosts named by API responses may match to receive the bearer token (default: *.sophos.com and api_host's own host).",

@@ -323,6 +323,7 @@ func sophosConfig(c *config.Config) sophos.Config {
 		TrustedHosts:          c.Sophos.TrustedHosts,
 		FromDateOffsetMinutes: c.Sophos.FromDateOffsetMinutes,
 		Timeout:               c.Sophos.Timeout.D(),
+		MaxPageBytes:          int64(c.Sophos.MaxPageBytes),
 		Concurrency:           int(c.Workers), // 0 = auto: adaptive
 		MaxConcurrency:        c.MaxWorkers,
 	}
