@@ -60,15 +60,37 @@ func (c *Config) Validate() error {
 	if c.MaxInflightPages < 0 || c.MaxInflightPages > 4096 {
 		add("must be 0 (automatic) to 4096: each page in flight holds up to 1000 records in memory", "max_inflight_pages")
 	}
+	switch a := c.MetricsAuth; a.Type {
+	case "":
+	case "basic":
+		if a.Username == "" || a.PasswordFile == "" {
+			add("type basic needs username and password_file", "metrics_auth")
+		}
+	case "bearer":
+		if a.TokenFile == "" {
+			add("type bearer needs token_file", "metrics_auth")
+		}
+	default:
+		add(fmt.Sprintf("type %q: want basic or bearer", a.Type), "metrics_auth", "type")
+	}
 	if m := c.Sophos.MaxPageBytes; m != 0 && (m < 1<<20 || m > 1<<30) {
 		add("must be 1MiB to 1GiB (default 32MiB)", "sophos", "max_page_bytes")
 	}
 	if c.DeadLetter.MaxBytes < 0 || (c.DeadLetter.MaxBytes > 0 && c.DeadLetter.MaxBytes < 1<<20) || c.DeadLetter.MaxBytes > 1<<40 {
 		add("must be 0 (never rotate) or 1MiB to 1TiB (default 100MiB)", "dead_letter", "max_bytes")
 	}
-	if !c.Sources.Alerts.Enabled && !c.Sources.Events.Enabled {
-		add("both sources are disabled: enable sources.alerts or sources.events", "sources")
+	for i, st := range c.Sophos.Streams {
+		if !validStream(st) {
+			add(fmt.Sprintf("sophos.streams[%d]: unknown stream %q: use alerts, events, detections or cases", i, st), "sophos", "streams")
+		}
 	}
+	if c.Sophos.Streams != nil && len(c.Sophos.Streams) == 0 {
+		add("empty: list the streams to pull (alerts, events, detections, cases) or remove the key", "sophos", "streams")
+	}
+	if len(c.EnabledStreams()) == 0 && len(c.Sophos.Streams) == 0 {
+		add("every source is disabled: enable sources.alerts or sources.events, or list streams in sophos.streams", "sources")
+	}
+	errs = append(errs, c.Sources.validateXDR(c.fieldErr)...)
 	names := map[string]int{}
 	for i, s := range c.Sinks {
 		p := fmt.Sprintf("sinks[%d]", i)
@@ -91,7 +113,7 @@ func (c *Config) Validate() error {
 		}
 		for _, s := range t.Streams {
 			if !validStream(s) {
-				errs = append(errs, &FieldError{Line: t.Line, Key: p + ".streams", Msg: fmt.Sprintf("unknown stream %q: use alerts or events", s)})
+				errs = append(errs, &FieldError{Line: t.Line, Key: p + ".streams", Msg: fmt.Sprintf("unknown stream %q: use alerts, events, detections or cases", s)})
 			}
 		}
 	}
@@ -105,7 +127,7 @@ func checkCommon(s Component, p string) Errors {
 	var errs Errors
 	for _, st := range s.Streams {
 		if !validStream(st) {
-			errs = append(errs, &FieldError{Line: s.Line, Key: p + ".streams", Msg: fmt.Sprintf("unknown stream %q: use alerts or events", st)})
+			errs = append(errs, &FieldError{Line: s.Line, Key: p + ".streams", Msg: fmt.Sprintf("unknown stream %q: use alerts, events, detections or cases", st)})
 		}
 	}
 	switch s.Buffer.Type {
@@ -138,7 +160,7 @@ func checkCommon(s Component, p string) Errors {
 
 func validStream(s string) bool {
 	switch strings.ToLower(s) {
-	case "alert", "alerts", "event", "events":
+	case "alert", "alerts", "event", "events", "detection", "detections", "case", "cases":
 		return true
 	}
 	return false

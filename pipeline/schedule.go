@@ -51,16 +51,17 @@ func newPartScheduler(untilCaughtUp bool, interval time.Duration) *partScheduler
 	return &partScheduler{untilCaughtUp: untilCaughtUp, interval: interval, entries: map[string]*partEntry{}, wake: make(chan struct{})}
 }
 
-// startPass takes the partition list: new partitions are queued at once,
-// departed ones dropped. The returned channel is closed when every
+// startPass takes the partition list: new and due partitions are queued
+// at once, departed ones dropped. The returned channel is closed when every
 // partition queued now has finished its turn (with untilCaughtUp: is
-// caught up or failed).
+// caught up or failed); the others run on meanwhile.
 func (s *partScheduler) startPass(parts []Partition) <-chan struct{} {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.passLeft = 0
 	s.passDone = make(chan struct{})
 	listed := make(map[string]bool, len(parts))
+	now := time.Now()
 	for _, p := range parts {
 		key := p.Key()
 		listed[key] = true
@@ -70,8 +71,8 @@ func (s *partScheduler) startPass(parts []Partition) <-chan struct{} {
 			s.entries[key] = e
 		}
 		e.p, e.gone = p, false
-		if e.busy || (s.interval >= 0 && !e.finished.IsZero()) {
-			continue // being pulled, or due by its own clock
+		if e.busy || (s.interval >= 0 && !e.finished.IsZero() && e.finished.Add(s.interval).After(now)) {
+			continue // being pulled, or not due yet: its own clock queues it
 		}
 		e.busy, e.inPass = true, true
 		s.passLeft++
@@ -222,6 +223,11 @@ func (r *runner) pullWorkers(ctx context.Context, s *partScheduler) (wait func()
 					return
 				}
 				more, err := r.pullPartition(ctx, p, r.o.PagesPerTurn)
+				if what, ok := notAvailable(err); ok {
+					r.o.Metrics.Board.NotAvailable(p.Tenant, p.TenantName, string(p.Stream), what+": "+err.Error(), r.o.Now())
+					s.finish(p, false)
+					continue
+				}
 				if err != nil && ctx.Err() == nil {
 					r.partitionFailed(p, err)
 				}

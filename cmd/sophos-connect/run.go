@@ -7,7 +7,6 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -19,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/sophos-connect/sophos-connect/config"
+	"github.com/sophos-connect/sophos-connect/gaps"
 	"github.com/sophos-connect/sophos-connect/pipeline"
 	"github.com/sophos-connect/sophos-connect/pipeline/buffer"
 	"github.com/sophos-connect/sophos-connect/sources/sophos"
@@ -240,6 +240,16 @@ func (a *app) collect(ctx context.Context, c *config.Config, g *globals, o colle
 	log.Info("Initiating Sophos " + streamsTitle(streams) + " Pull")
 
 	metrics := pipeline.NewMetrics()
+	// Live (/healthz) from the first second, ready (/readyz) once
+	// authenticated and every sink passed its start-up check.
+	var ready atomic.Bool
+	if c.MetricsAddr != "" {
+		stopMetrics, err := serveMetrics(c, metrics, &ready, log)
+		if err != nil {
+			return err
+		}
+		defer stopMetrics()
+	}
 	scfg := sophosConfig(c)
 	scfg.OnAPIError = metrics.APIError
 	scfg.OnConcurrencyLimit = func(n int) { metrics.APIConcurrency.Set(float64(n)) }
@@ -263,6 +273,10 @@ func (a *app) collect(ctx context.Context, c *config.Config, g *globals, o colle
 
 	src, err := sophos.NewSource(client, sophos.SourceOptions{
 		Streams: streams, Light: c.Sources.Events.Light, ExcludeTypes: c.Sources.Events.ExcludeTypes,
+		Detections: sophos.DetectionsOptions{Overlap: c.Sources.Detections.Overlap.D(), MaxWindow: c.Sources.Detections.MaxWindow.D(),
+			Lookback: c.Sources.Detections.Lookback.D(), PageSize: c.Sources.Detections.PageSize, PollTimeout: c.Sources.Detections.PollTimeout.D()},
+		Cases: sophos.CasesOptions{Window: c.Sources.Cases.Window.D(), PageSize: c.Sources.Cases.PageSize,
+			Detections: c.Sources.Cases.Detections, MaxRemembered: c.Sources.Cases.MaxRemembered},
 		TenantError: func(tenant, reason string, err error) {
 			metrics.TenantErrors.WithLabelValues(tenant, reason).Inc()
 			if reason == "not_found" { // 401/403 are logged by the pull that got them
@@ -351,14 +365,6 @@ func (a *app) collect(ctx context.Context, c *config.Config, g *globals, o colle
 	for _, s := range as.sinks {
 		metrics.Board.AddSink(s.Name, s.Type)
 	}
-	var ready atomic.Bool
-	if c.MetricsAddr != "" {
-		stopMetrics, err := serveMetrics(c.MetricsAddr, metrics, &ready, log)
-		if err != nil {
-			return err
-		}
-		defer stopMetrics()
-	}
 	// Ready once every sink passed its start-up check (a sink down at start
 	// passes it later, before its first successful write).
 	go func() {
@@ -398,6 +404,7 @@ func (a *app) collect(ctx context.Context, c *config.Config, g *globals, o colle
 		Source: src, Stages: as.stages, Sinks: as.sinks, Checkpoints: cps, DeadLetter: dlq,
 		Observers: as.observers, Log: log, Metrics: metrics, Once: o.once, Since: o.since,
 		Now: o.now, DrainTimeout: drainTimeout,
+		Gaps: gaps.Open(c.StateDir), NoGapRecords: !c.GapRecords,
 	}
 	opts.Workers, opts.MaxInflightPages = pullWorkers(c)
 	if !o.once {
@@ -505,13 +512,15 @@ func containsStream(list []pipeline.Stream, s pipeline.Stream) bool {
 }
 
 func streamsTitle(streams []pipeline.Stream) string {
-	if len(streams) == 2 {
-		return "Alerts and Events"
+	var names []string
+	for _, s := range streams {
+		n := s.Plural()
+		names = append(names, strings.ToUpper(n[:1])+n[1:])
 	}
-	if streams[0] == pipeline.Alerts {
-		return "Alerts"
+	if len(names) <= 1 {
+		return strings.Join(names, "")
 	}
-	return "Events"
+	return strings.Join(names[:len(names)-1], ", ") + " and " + names[len(names)-1]
 }
 
 // describeConfig is the seed's "Configurations: [...]" line, without secrets.
@@ -545,15 +554,19 @@ func showCheckpoints(b *status.Board, cps *pipeline.CheckpointStore) {
 }
 
 // serveMetrics serves the status page (/ and /status.json), /metrics,
-// /healthz and /readyz until the returned
-// function is called.
-func serveMetrics(addr string, m *pipeline.Metrics, ready *atomic.Bool, log *slog.Logger) (func(), error) {
-	ln, err := net.Listen("tcp", addr)
+// /healthz and /readyz (status.Serve: timeouts, a connection limit,
+// metrics_auth, a Host check, redacted answers) until the returned function
+// is called. It starts before authentication and the sinks' start-up
+// checks, so /healthz answers from the first second; /readyz tells when
+// the collector is ready.
+func serveMetrics(c *config.Config, m *pipeline.Metrics, ready *atomic.Bool, log *slog.Logger) (func(), error) {
+	auth, err := status.LoadAuth(c.MetricsAuth.Type, c.MetricsAuth.Username, c.MetricsAuth.PasswordFile, c.MetricsAuth.TokenFile)
 	if err != nil {
-		return nil, fmt.Errorf("metrics_addr %s: %w", addr, err)
+		return nil, configError{fmt.Errorf("%s: %w", c.File, err)}
 	}
 	mux := http.NewServeMux()
-	mux.Handle("/metrics", promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{}))
+	// Uncompressed, so the redactor reads what is sent.
+	mux.Handle("/metrics", promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{DisableCompression: true}))
 	status.Register(mux, m.Board, nil)
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") })
 	mux.HandleFunc("/readyz", func(w http.ResponseWriter, r *http.Request) {
@@ -567,14 +580,12 @@ func serveMetrics(addr string, m *pipeline.Metrics, ready *atomic.Bool, log *slo
 		}
 		fmt.Fprintln(w, "ready")
 	})
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	go srv.Serve(ln)
-	log.Info("status page on http://" + ln.Addr().String() + "/ (metrics at /metrics)")
-	return func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		srv.Shutdown(ctx)
-	}, nil
+	srv, err := status.Serve(status.ServerOptions{Addr: c.MetricsAddr, Auth: auth, Log: log}, mux)
+	if err != nil {
+		return nil, err
+	}
+	log.Info("status page on http://" + srv.Addr() + "/ (metrics at /metrics)")
+	return srv.Close, nil
 }
 
 // newClient loads the config and builds the Sophos client for a command.
