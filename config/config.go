@@ -65,6 +65,8 @@ type Config struct {
 	CasesJSONFileName string `yaml:"cases_json_file_name"`
 	// LogLevel is OFF, ERROR, INFO (alias LOG), LOG+ (each pull) or VERBOSE (each record and request); default INFO.
 	LogLevel string `yaml:"log_level" enum:"OFF,ERROR,INFO,LOG,LOG+,VERBOSE"`
+	// LogFormat is seed (the seed's "[System Log dd/mm/YYYY HH:MM:SS] …" lines, the default) or json (one JSON object per line: time in RFC 3339 UTC, level, msg and attributes such as tenant, sink, stream; -log-format overrides it).
+	LogFormat string `yaml:"log_format" enum:"seed,json"`
 	// LogFileName is the seed's log file, in save_file_location unless absolute (default Sophos_log.log).
 	LogFileName string `yaml:"log_file_name"`
 	// Rotate rotates the seed's txt and JSON files by size or age (default:
@@ -99,6 +101,8 @@ type Config struct {
 	DeadLetter DeadLetterConfig `yaml:"dead_letter"`
 	// GapRecords sends a record of type sophos-connect:gap to every sink when a span of a stream fell out of the API's 24 h window, so the SIEM shows the hole (default true).
 	GapRecords bool `yaml:"gap_records"`
+	// Reconcile turns on a periodic reconciliation against Sophos Central (what `sophos-connect reconcile` does) while the collector runs.
+	Reconcile ReconcileConfig `yaml:"reconcile"`
 
 	// Sources enables and tunes the alerts and events streams.
 	Sources Sources `yaml:"sources"`
@@ -116,6 +120,10 @@ type Config struct {
 	// (state_dir, save_file_location, sink paths, TLS files) are resolved
 	// against it, not against the working directory.
 	Dir string `yaml:"-"`
+	// SecretSources says where each secret came from (validate prints it).
+	SecretSources []SecretSource `yaml:"-"`
+	// SecretFiles are the *_file files read (a reload compares them too).
+	SecretFiles []string `yaml:"-"`
 	// unsetVars are ${VAR}s that were not set, for clearer messages.
 	unsetVars map[string]string `yaml:"-"`
 	root      *yaml.Node        `yaml:"-"`
@@ -125,6 +133,14 @@ type Config struct {
 type DeadLetterConfig struct {
 	// MaxBytes rotates dead-letter.ndjson to dead-letter-<UTC time>.ndjson at this size; rotated files are kept (default 100MiB, 0 = never rotate).
 	MaxBytes ByteSize `yaml:"max_bytes"`
+}
+
+// ReconcileConfig is the periodic reconciliation.
+type ReconcileConfig struct {
+	// Every is how often to reconcile, e.g. 1h (default 0: never; the reconcile command works either way).
+	Every Duration `yaml:"every"`
+	// Since is the window each reconciliation checks, at most 24h (default 24h).
+	Since Duration `yaml:"since"`
 }
 
 // FileRotate is the seed's files' rotation, as a file sink's rotate: key.
@@ -244,7 +260,7 @@ type DetectionsSource struct {
 	Enabled bool `yaml:"enabled"`
 	// Overlap re-reads this much before the last window's end, for detections that arrive late; repeats are dropped by id (default 10m).
 	Overlap Duration `yaml:"overlap"`
-	// MaxWindow is the longest window one query asks for; a longer gap is split into windows of this size (default 1h).
+	// MaxWindow is the longest window one query asks for; a longer gap is split into windows of this size (default 6h).
 	MaxWindow Duration `yaml:"max_window"`
 	// Lookback is where a tenant without a checkpoint starts, back from now (default 24h; -since overrides it).
 	Lookback Duration `yaml:"lookback"`
@@ -264,7 +280,7 @@ type CasesSource struct {
 	PageSize int `yaml:"page_size"`
 	// Detections attaches each forwarded case's detections (with their MITRE mapping) as a "detections" list (one more request per forwarded case; default false).
 	Detections bool `yaml:"detections"`
-	// MaxRemembered bounds the (id, updatedAt) memory per tenant, kept in the checkpoint apart from any dedupe stage (default 10000; when more cases than this are in the window, the oldest are re-sent once).
+	// MaxRemembered bounds the (id, updatedAt) memory per tenant, kept in the checkpoint apart from any dedupe stage (default 10000, 16 bytes each; beyond it the oldest-created cases are forgotten and re-sent when read again).
 	MaxRemembered int `yaml:"max_remembered"`
 }
 
@@ -308,7 +324,7 @@ func (s Sources) validateXDR(fe func(string, ...string) *FieldError) Errors {
 		errs = append(errs, fe("must be at most 24h (default 10m)", "sources", "detections", "overlap"))
 	}
 	if d.MaxWindow.D() < time.Minute || d.MaxWindow.D() > 24*time.Hour {
-		errs = append(errs, fe("must be 1m to 24h (default 1h)", "sources", "detections", "max_window"))
+		errs = append(errs, fe("must be 1m to 24h (default 6h)", "sources", "detections", "max_window"))
 	} else if d.Overlap.D() >= d.MaxWindow.D() {
 		errs = append(errs, fe(fmt.Sprintf("overlap %s must be shorter than max_window %s, or windows would never advance", d.Overlap, d.MaxWindow), "sources", "detections", "overlap"))
 	}
@@ -482,6 +498,7 @@ func Defaults() Config {
 		DetectionsJSONFileName:     "sophos_detections.json",
 		CasesJSONFileName:          "sophos_cases.json",
 		LogLevel:                   "INFO",
+		LogFormat:                  "seed",
 		LogFileName:                "Sophos_log.log",
 		AlertsAutoAcknowledgeLevel: "medium",
 		EventsAutoAcknowledgeLevel: "medium",
@@ -494,7 +511,7 @@ func Defaults() Config {
 		Sources: Sources{
 			Alerts: AlertsSource{Enabled: true},
 			Events: EventsSource{Enabled: true},
-			Detections: DetectionsSource{Overlap: Duration(10 * time.Minute), MaxWindow: Duration(time.Hour),
+			Detections: DetectionsSource{Overlap: Duration(10 * time.Minute), MaxWindow: Duration(6 * time.Hour),
 				Lookback: Duration(24 * time.Hour), PageSize: 1000, PollTimeout: Duration(5 * time.Minute)},
 			Cases: CasesSource{Window: Duration(30 * 24 * time.Hour), PageSize: 50, MaxRemembered: 10000},
 		},
@@ -536,7 +553,7 @@ func Parse(name string, data []byte) (*Config, error) {
 		if err.Error() == "EOF" {
 			doc = yaml.Node{}
 		} else {
-			return nil, prefixFile(name, yamlSyntaxError(err))
+			return nil, prefixFile(name, tabHint(yamlSyntaxError(err), data))
 		}
 	}
 	if doc.Kind == 0 || len(doc.Content) == 0 {
@@ -549,6 +566,7 @@ func Parse(name string, data []byte) (*Config, error) {
 	if root.Kind != yaml.MappingNode {
 		return nil, prefixFile(name, &FieldError{Line: root.Line, Msg: "the file must be a mapping of keys (e.g. `sophos:`, `sinks:`)"})
 	}
+	origins := secretOrigins(root)
 	if errs := expandEnv(root); len(errs) > 0 {
 		return nil, prefixFile(name, errs)
 	}
@@ -557,7 +575,8 @@ func Parse(name string, data []byte) (*Config, error) {
 	// Every error of the file at once: the keys and types, then the values
 	// of whatever decoded. The config is returned with the errors so the
 	// caller can check its components too (validate and run list them all).
-	var errs Errors
+	files, fromFiles, errs := readSecretFiles(root, configDir(name))
+	c.SecretFiles, c.SecretSources = files, append(origins, fromFiles...)
 	if err := DecodeStrict(root, &c, ""); err != nil {
 		errs = append(errs, flatten(err)...)
 	}
@@ -620,7 +639,40 @@ func (c *Config) applyEnv() {
 	if v := os.Getenv("SOPHOS_CLIENT_SECRET"); v != "" {
 		c.Sophos.ClientSecret = Secret(v)
 		redact.Add(v)
+		src := SecretSource{Key: "sophos.client_secret", From: "environment variable SOPHOS_CLIENT_SECRET (overrides the file)"}
+		for i, s := range c.SecretSources {
+			if s.Key == src.Key {
+				src.Line = s.Line
+				c.SecretSources = append(c.SecretSources[:i], c.SecretSources[i+1:]...)
+				break
+			}
+		}
+		c.SecretSources = append(c.SecretSources, src)
 	}
+}
+
+// tabHint names the cause when a syntax error's line is indented with a tab
+// (YAML allows only spaces there, and yaml.v3 says only "found character
+// that cannot start any token").
+func tabHint(err error, data []byte) error {
+	var fe *FieldError
+	if !errors.As(err, &fe) || fe.Line <= 0 {
+		return err
+	}
+	lines := strings.Split(string(data), "\n")
+	for _, n := range []int{fe.Line, fe.Line + 1} { // yaml.v3 may count from 0 here
+		if n-1 >= len(lines) {
+			continue
+		}
+		l := lines[n-1]
+		indent := l[:len(l)-len(strings.TrimLeft(l, " \t"))]
+		if strings.Contains(indent, "\t") {
+			fe.Line = n
+			fe.Msg = "a tab in the indentation: YAML indents with spaces only (replace the tab with spaces) — " + fe.Msg
+			return fe
+		}
+	}
+	return err
 }
 
 func yamlSyntaxError(err error) error {

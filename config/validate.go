@@ -40,6 +40,9 @@ func (c *Config) Validate() error {
 	if !validLogLevel(c.LogLevel) {
 		add(fmt.Sprintf("%q is not a log level: use one of %s", c.LogLevel, strings.Join(LogLevels, ", ")), "log_level")
 	}
+	if c.LogFormat != "seed" && c.LogFormat != "json" {
+		add(fmt.Sprintf("%q: use seed (the default) or json", c.LogFormat), "log_format")
+	}
 	switch strings.ToLower(c.AlertsAutoAcknowledgeLevel) {
 	case "low", "medium", "high":
 	default:
@@ -78,6 +81,12 @@ func (c *Config) Validate() error {
 	}
 	if c.DeadLetter.MaxBytes < 0 || (c.DeadLetter.MaxBytes > 0 && c.DeadLetter.MaxBytes < 1<<20) || c.DeadLetter.MaxBytes > 1<<40 {
 		add("must be 0 (never rotate) or 1MiB to 1TiB (default 100MiB)", "dead_letter", "max_bytes")
+	}
+	if e := c.Reconcile.Every.D(); e != 0 && (e < time.Second || e > 24*time.Hour) {
+		add("must be 0 (off) or 1s to 24h, e.g. 1h", "reconcile", "every")
+	}
+	if s := c.Reconcile.Since.D(); s < 0 || s > 24*time.Hour {
+		add("must be at most 24h: Sophos Central keeps 24 h of SIEM data (default 24h)", "reconcile", "since")
 	}
 	for i, st := range c.Sophos.Streams {
 		if !validStream(st) {

@@ -19,6 +19,7 @@ import (
 
 	"github.com/sophos-connect/sophos-connect/internal/redact"
 
+	"github.com/sophos-connect/sophos-connect/internal/useragent"
 	"github.com/sophos-connect/sophos-connect/pipeline"
 )
 
@@ -49,6 +50,7 @@ type globals struct {
 	since                             string
 	timeout                           time.Duration
 	requireHealthy                    bool
+	logFormat                         string // -log-format: overrides log_format
 }
 
 // app carries the process's streams so tests can run commands in-process.
@@ -60,6 +62,7 @@ type app struct {
 }
 
 func main() {
+	useragent.SetVersion(version)
 	if runningAsService() { // started by the Windows service manager
 		os.Exit(runService(os.Args[1:]))
 	}
@@ -121,6 +124,7 @@ func (a *app) globalFlags(g *globals) *flag.FlagSet {
 	fs.StringVar(&g.since, "since", "", "first-run lookback without a checkpoint: a duration (6h), RFC 3339 time or Unix seconds; at most 24h")
 	fs.DurationVar(&g.timeout, "timeout", 0, "with -once: bound the whole run (default 10m); what is undelivered then is reported and the exit code is 1")
 	fs.BoolVar(&g.requireHealthy, "require-healthy", false, "a sink failing its start-up check stops the collector (default: an ERROR, and the sink is retried)")
+	fs.StringVar(&g.logFormat, "log-format", "", "seed (the seed's log lines) or json (one JSON object per line); overrides log_format")
 	return fs
 }
 
@@ -154,7 +158,7 @@ func (a *app) main(ctx context.Context, args []string) int {
 	case len(rest) > 0:
 		cmd := findCommand(commandTable(), rest[:1])
 		if cmd == nil {
-			fmt.Fprintf(a.stderr, "sophos-connect: unknown command %q\nRun `sophos-connect -h` for the flags and commands.\n", rest[0])
+			fmt.Fprintf(a.stderr, "sophos-connect: unknown command %q%s\nRun `sophos-connect -h` for the flags and commands.\n", rest[0], didYouMean(rest[0], commandNames()))
 			return exitUsage
 		}
 		err = a.dispatch(ctx, &g, cmd, rest[1:])

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -19,8 +20,10 @@ import (
 
 	"github.com/sophos-connect/sophos-connect/config"
 	"github.com/sophos-connect/sophos-connect/gaps"
+	"github.com/sophos-connect/sophos-connect/ledger"
 	"github.com/sophos-connect/sophos-connect/pipeline"
 	"github.com/sophos-connect/sophos-connect/pipeline/buffer"
+	"github.com/sophos-connect/sophos-connect/reconcile"
 	"github.com/sophos-connect/sophos-connect/sources/sophos"
 	"github.com/sophos-connect/sophos-connect/sources/sophos/autoack"
 	"github.com/sophos-connect/sophos-connect/status"
@@ -122,12 +125,16 @@ func (a *app) cmdRun(ctx context.Context, g *globals) error {
 	if g.timeout < 0 {
 		return usageError{"-timeout must be positive, e.g. 10m"}
 	}
+	if g.logFormat != "" && g.logFormat != "seed" && g.logFormat != "json" {
+		return usageError{fmt.Sprintf("-log-format %q: use seed or json", g.logFormat)}
+	}
 	for {
 		mode, _ := c.FileMode.Mode() // validated with the config
 		log, closeLog, err := newLogger(c.LogLevel, logFilePath(c), a.stderr, mode)
 		if err != nil {
 			return err
 		}
+		log = withLogFormat(log, cmp.Or(g.logFormat, c.LogFormat))
 		raw, _ := os.ReadFile(c.File)
 		o := collectOptions{once: g.once, since: since, log: log, hup: a.hup, timeout: g.timeout,
 			requireHealthy: g.requireHealthy,
@@ -205,6 +212,9 @@ type collectOptions struct {
 	// timeout bounds a -once run (0: none).
 	timeout        time.Duration
 	requireHealthy bool
+	// repair (reconcile -repair) replaces the SIEM source with the repaired
+	// alerts, and the checkpoints with ones that keep nothing.
+	repair *reconcile.RepairSource
 }
 
 // collect authenticates, builds and runs the pipeline.
@@ -308,7 +318,9 @@ func (a *app) collect(ctx context.Context, c *config.Config, g *globals, o colle
 		now = o.now
 	}
 	var cps pipeline.Checkpointer
-	if as.cluster == nil {
+	if o.repair != nil {
+		cps = &reconcile.MemoryCheckpoints{}
+	} else if as.cluster == nil {
 		store, err := pipeline.OpenCheckpoints(c.StateDir)
 		if err != nil {
 			return err
@@ -380,7 +392,7 @@ func (a *app) collect(ctx context.Context, c *config.Config, g *globals, o colle
 		}
 	}()
 
-	if c.AlertsAutoAcknowledgeStatus && containsStream(streams, pipeline.Alerts) {
+	if c.AlertsAutoAcknowledgeStatus && containsStream(streams, pipeline.Alerts) && o.repair == nil {
 		acker, err := autoack.New(client, src.TenantByID, c.AlertsAutoAcknowledgeLevel, log)
 		if err != nil {
 			return configError{err}
@@ -400,8 +412,23 @@ func (a *app) collect(ctx context.Context, c *config.Config, g *globals, o colle
 		as.observers = append(as.observers, acker)
 	}
 	as.observers = append(as.observers, seedNotes{log})
+	// The ledger of what was read and delivered, for reconcile.
+	led, err := ledger.Open(c.StateDir, nil)
+	if err != nil {
+		return err
+	}
+	if err := led.Compact(); err != nil {
+		log.Error("ledger: " + err.Error())
+	}
+	var source pipeline.Source = src
+	if o.repair != nil {
+		source = o.repair
+	} else if !o.once {
+		go periodic(runCtx, c, client, src, led, cps, streams, metrics, log)
+	}
 	opts := pipeline.Options{
-		Source: src, Stages: as.stages, Sinks: as.sinks, Checkpoints: cps, DeadLetter: dlq,
+		Source: source, APIClock: src, PageObservers: []pipeline.PageObserver{led},
+		Stages: as.stages, Sinks: as.sinks, Checkpoints: cps, DeadLetter: dlq,
 		Observers: as.observers, Log: log, Metrics: metrics, Once: o.once, Since: o.since,
 		Now: o.now, DrainTimeout: drainTimeout,
 		Gaps: gaps.Open(c.StateDir), NoGapRecords: !c.GapRecords,

@@ -95,7 +95,7 @@ func New(name string, c Config, log *slog.Logger) (*Sink, error) {
 	if err := c.Validate(); err != nil {
 		return nil, fmt.Errorf("http sink %q: %w", name, err)
 	}
-	enc, err := encoding.New(c.Format, encoding.Options{CEFStrict: c.CEFStrict, KeepDhost: c.KeepDhost, Logger: log})
+	enc, err := encoding.New(c.Format, encoding.Options{CEFStrict: c.CEFStrict, KeepDhost: c.KeepDhost, OCSF: c.OCSF, Logger: log})
 	if err != nil {
 		return nil, fmt.Errorf("http sink %q: %w", name, err)
 	}
@@ -144,7 +144,11 @@ func (s *Sink) Start(ctx context.Context) error {
 		return nil
 	}
 	if _, err := s.oauth.Token(ctx); err != nil {
-		return fmt.Errorf("http sink %s: auth.token_url %s: %w: check auth.client_id, auth.client_secret and auth.scopes", s.name, s.cfg.Auth.TokenURL, err)
+		err = fmt.Errorf("http sink %s: auth.token_url %s: %w: check auth.client_id, auth.client_secret and auth.scopes", s.name, s.cfg.Auth.TokenURL, err)
+		if te := (*httpout.TokenError)(nil); errors.As(err, &te) && te.Refused() {
+			return pipeline.AuthFailure(err)
+		}
+		return err
 	}
 	return nil
 }

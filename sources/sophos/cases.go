@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"sort"
 	"strings"
 	"time"
 
@@ -20,7 +21,7 @@ type CasesOptions struct {
 	Window        time.Duration // createdAfter = now − Window (default 30 days)
 	PageSize      int           // first page size asked for, lowered on a 400 (default 50)
 	Detections    bool          // attach each forwarded case's detections
-	MaxRemembered int           // (id, updatedAt) pairs kept per tenant (default 10000)
+	MaxRemembered int           // (id, updatedAt) pairs kept per tenant (default 10000; 16 bytes each in the checkpoint)
 }
 
 func (o CasesOptions) withDefaults() CasesOptions {
@@ -39,8 +40,8 @@ func (o CasesOptions) withDefaults() CasesOptions {
 // caseCursor is the cases checkpoint. The API has no updatedAfter, so every
 // sweep re-reads the window page by page (Key is the pageFromKey of the next
 // page, "" between sweeps) and forwards a case only when its (id, updatedAt)
-// is not in Mem: per case an 8-byte hash of the id and a 4-byte hash of
-// updatedAt, oldest first, at most MaxRemembered. Kept in the checkpoint, it
+// is not in Mem: per case an 8-byte hash of the id, a 4-byte hash of
+// updatedAt and its createdAt, at most MaxRemembered. Kept in the checkpoint, it
 // moves only with delivered pages (never ahead of them) and is apart from
 // any dedupe stage's table, so busy events cannot evict it.
 type caseCursor struct {
@@ -69,59 +70,69 @@ func parseCaseCursor(s string) (caseCursor, error) {
 	return c, nil
 }
 
-// caseMemory is the (id, updatedAt) memory in insertion order.
+// caseMemory is the (id, updatedAt) memory: per case the hash of its
+// updatedAt and its createdAt (Unix seconds). Over budget, the oldest-created
+// cases are forgotten first: they leave the createdAfter window soonest, and
+// a sweep that re-reads more cases than the budget then re-sends only the
+// excess, never the whole window (which forgetting by insertion order would).
 type caseMemory struct {
-	order []uint64
-	ver   map[uint64]uint32
+	ver     map[uint64]uint32
+	created map[uint64]uint32
 }
 
 func versionHash(s string) uint32 { return uint32(idHash(s)) }
 
 func decodeCaseMemory(s string) caseMemory {
-	m := caseMemory{ver: map[uint64]uint32{}}
+	m := caseMemory{ver: map[uint64]uint32{}, created: map[uint64]uint32{}}
 	b, err := base64.RawStdEncoding.DecodeString(s)
 	if err != nil {
 		return m
 	}
-	for len(b) >= 12 {
-		m.set(binary.BigEndian.Uint64(b), binary.BigEndian.Uint32(b[8:]))
-		b = b[12:]
+	for len(b) >= 16 {
+		id := binary.BigEndian.Uint64(b)
+		m.ver[id], m.created[id] = binary.BigEndian.Uint32(b[8:]), binary.BigEndian.Uint32(b[12:])
+		b = b[16:]
 	}
 	return m
 }
 
-// set remembers id's version as the newest entry.
-func (m *caseMemory) set(id uint64, v uint32) {
-	if _, ok := m.ver[id]; ok {
-		for i, h := range m.order {
-			if h == id {
-				m.order = append(m.order[:i], m.order[i+1:]...)
-				break
-			}
-		}
+func (m *caseMemory) set(id uint64, v, created uint32) { m.ver[id], m.created[id] = v, created }
+
+// ids is the remembered case hashes, oldest-created first.
+func (m *caseMemory) ids() []uint64 {
+	out := make([]uint64, 0, len(m.ver))
+	for id := range m.ver {
+		out = append(out, id)
 	}
-	m.order = append(m.order, id)
-	m.ver[id] = v
+	sort.Slice(out, func(i, j int) bool {
+		if a, b := m.created[out[i]], m.created[out[j]]; a != b {
+			return a < b
+		}
+		return out[i] < out[j]
+	})
+	return out
 }
 
-// trim forgets the oldest entries beyond max and says how many.
+// trim forgets the oldest-created entries beyond max and says how many.
 func (m *caseMemory) trim(max int) int {
-	n := len(m.order) - max
+	n := len(m.ver) - max
 	if n <= 0 {
 		return 0
 	}
-	for _, h := range m.order[:n] {
-		delete(m.ver, h)
+	for _, id := range m.ids()[:n] {
+		delete(m.ver, id)
+		delete(m.created, id)
 	}
-	m.order = m.order[n:]
 	return n
 }
 
 func (m *caseMemory) encode() string {
-	b := make([]byte, 0, 12*len(m.order))
-	for _, h := range m.order {
-		b = binary.BigEndian.AppendUint64(b, h)
-		b = binary.BigEndian.AppendUint32(b, m.ver[h])
+	ids := m.ids()
+	b := make([]byte, 0, 16*len(ids))
+	for _, id := range ids {
+		b = binary.BigEndian.AppendUint64(b, id)
+		b = binary.BigEndian.AppendUint32(b, m.ver[id])
+		b = binary.BigEndian.AppendUint32(b, m.created[id])
 	}
 	return base64.RawStdEncoding.EncodeToString(b)
 }
@@ -177,11 +188,15 @@ func (s *Source) fetchCases(ctx context.Context, t Tenant, p pipeline.Partition,
 				return nil, err
 			}
 		}
-		mem.set(id, ver)
+		created := uint32(0)
+		if c := r.CreatedTime(); !c.IsZero() {
+			created = uint32(c.Unix())
+		}
+		mem.set(id, ver, created)
 		page.Records = append(page.Records, r)
 	}
-	if n := mem.trim(o.MaxRemembered); n > 0 {
-		s.c.log.Warn(fmt.Sprintf("sophos: cases of %s: more than %d cases in the window (sources.cases.max_remembered): the %d oldest were forgotten and will be forwarded once more if they are read again", p.TenantLabel(), o.MaxRemembered, n))
+	if n := mem.trim(o.MaxRemembered); n > 0 && s.warnOnce("budget/"+p.Key()) {
+		s.c.log.Warn(fmt.Sprintf("sophos: cases of %s: more than %d cases in the window (sources.cases.max_remembered): the oldest are forgotten, and re-sent each time a sweep reads them again — raise max_remembered or shorten sources.cases.window", p.TenantLabel(), o.MaxRemembered))
 	}
 	st.Mem = mem.encode()
 	next := res.Pages.NextKey

@@ -15,6 +15,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/sophos-connect/sophos-connect/internal/useragent"
 )
 
 // Defaults for Config.
@@ -41,7 +43,7 @@ type Config struct {
 
 	FromDateOffsetMinutes int           // SIEM from_date_offset_minutes (≥ 0)
 	Timeout               time.Duration // per HTTP request (each attempt); default DefaultTimeout
-	UserAgent             string        // default "sophos-connect"
+	UserAgent             string        // default "sophos-connect/<version>"
 	// MaxPageBytes bounds one response body, after decompression (default
 	// DefaultMaxPageBytes): a larger one fails that request at once.
 	MaxPageBytes int64
@@ -133,7 +135,7 @@ func (c Config) withDefaults() (Config, error) {
 		c.Timeout = DefaultTimeout
 	}
 	if c.UserAgent == "" {
-		c.UserAgent = "sophos-connect"
+		c.UserAgent = useragent.String()
 	}
 	if c.Now == nil {
 		c.Now = time.Now

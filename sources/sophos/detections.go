@@ -18,7 +18,7 @@ import (
 // DetectionsOptions tune the detections stream.
 type DetectionsOptions struct {
 	Overlap     time.Duration // re-read this much before the last window's end (default 10m)
-	MaxWindow   time.Duration // split longer gaps into windows of this size (default 1h)
+	MaxWindow   time.Duration // split longer gaps into windows of this size (default 6h)
 	Lookback    time.Duration // a tenant without a checkpoint starts this far back (default 24h; Position.Since wins when later)
 	PageSize    int           // results page size (default 1000, at most 2000)
 	PollTimeout time.Duration // give up on a run not finished after this (default 5m)
@@ -37,7 +37,7 @@ func (o DetectionsOptions) withDefaults() DetectionsOptions {
 		o.Overlap = 10 * time.Minute
 	}
 	if o.MaxWindow <= 0 {
-		o.MaxWindow = time.Hour
+		o.MaxWindow = 6 * time.Hour
 	}
 	if o.Overlap >= o.MaxWindow {
 		o.Overlap = o.MaxWindow / 2

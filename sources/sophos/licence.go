@@ -114,3 +114,14 @@ func (s *Source) mdrHint(ctx context.Context, t Tenant, page *pipeline.Page) {
 	}
 	s.c.log.Info(fmt.Sprintf("sophos: tenant %s has no alerts but has cases: it looks MDR-managed, so its findings arrive as cases, which are not pulled — enable them with sophos.streams: [alerts, events, detections, cases] (or -x)", label))
 }
+
+// warnOnce reports true the first time key is seen in this run.
+func (s *Source) warnOnce(key string) bool {
+	s.xdrMu.Lock()
+	defer s.xdrMu.Unlock()
+	if s.logged["warn/"+key] {
+		return false
+	}
+	s.logged["warn/"+key] = true
+	return true
+}

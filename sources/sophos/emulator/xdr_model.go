@@ -22,7 +22,7 @@ const (
 // XDR configures the detections and cases APIs.
 type XDR struct {
 	Detections int      // detections backlog per licensed tenant, over the 23 h before start (default 60; -1 = none)
-	Cases      int      // cases per licensed tenant, created over the 30 days before start (default 12; -1 = none)
+	Cases      int      // cases per licensed tenant, created over the 29 days before start (default 12; -1 = none)
 	Kinds      []string // per tenant index: xdr | mdr | unlicensed (missing = xdr)
 	// CaseChangeEvery makes one case of each licensed tenant change status
 	// this often (0 = only through ChangeCaseStatus).
@@ -267,7 +267,9 @@ func (t *tenant) genXDR() {
 		t.x.detections = append(t.x.detections, t.newDetection(&r, ms, ms))
 	}
 	for i := range o.Cases {
-		created := t.startMs - 30*dayMs + int64(i)*30*dayMs/int64(o.Cases) + int64(r.intn(int(dayMs)))
+		// Inside the last 29 days (a client's 30-day createdAfter sees all of them).
+		step := 28 * dayMs / int64(o.Cases)
+		created := t.startMs - 29*dayMs + int64(i)*step + int64(r.intn(int(max(1, step))))
 		t.x.cases = append(t.x.cases, t.newCase(&r, created))
 	}
 }

@@ -1,0 +1,63 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestSecretFiles: every secret key takes a *_file sibling (as Kubernetes
+// and Docker mount secrets), read relative to the config file, one trailing
+// newline dropped; its content is data (no ${VAR}, no YAML); the sources are
+// listed without values; both keys at once, a missing and an empty file are
+// errors at their line.
+func TestSecretFiles(t *testing.T) {
+	t.Setenv("SOPHOS_CLIENT_SECRET", "")
+	t.Setenv("MY_ID", "the-id")
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "sophos-secret"), []byte("s3cret: ${NOT_EXPANDED}\n"), 0o600)
+	cfg := filepath.Join(dir, "c.yaml")
+	os.WriteFile(cfg, []byte("sophos:\n  client_id: ${MY_ID}\n  client_secret_file: sophos-secret\n"), 0o600)
+	c, err := Load(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.Sophos.ClientSecret.Value(); got != "s3cret: ${NOT_EXPANDED}" {
+		t.Fatalf("client_secret = %q", got)
+	}
+	if len(c.SecretFiles) != 1 || c.SecretFiles[0] != filepath.Join(dir, "sophos-secret") {
+		t.Fatalf("SecretFiles = %v", c.SecretFiles)
+	}
+	if len(c.SecretSources) != 1 || c.SecretSources[0].Key != "sophos.client_secret" || c.SecretSources[0].From != "file "+filepath.Join(dir, "sophos-secret") || c.SecretSources[0].Line != 3 {
+		t.Fatalf("sources = %+v", c.SecretSources)
+	}
+	t.Setenv("HEC", "tok")
+	os.WriteFile(cfg, []byte("sophos:\n  client_id: x\n  client_secret: ${HEC}\n"), 0o600)
+	if c, err = Load(cfg); err != nil || c.SecretSources[0].From != "environment variable HEC" {
+		t.Fatalf("env source: %v %+v", err, c)
+	}
+	for _, tc := range []struct{ yaml, want string }{
+		{"sophos:\n  client_id: x\n  client_secret: a\n  client_secret_file: sophos-secret\n", ":4: sophos.client_secret_file: set either client_secret or client_secret_file, not both"},
+		{"sophos:\n  client_id: x\n  client_secret_file: nope\n", ":3: sophos.client_secret_file: " + filepath.Join(dir, "nope") + " does not exist"},
+		{"sophos:\n  client_id: x\n  client_secret_file: empty\n", "empty is empty"},
+	} {
+		os.WriteFile(filepath.Join(dir, "empty"), []byte("\n"), 0o600)
+		os.WriteFile(cfg, []byte(tc.yaml), 0o600)
+		_, err := Load(cfg)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q: %v, want %q", tc.yaml, err, tc.want)
+		}
+		if err != nil && strings.Contains(err.Error(), "s3cret") {
+			t.Errorf("the secret is in the message: %v", err)
+		}
+	}
+}
+
+// TestTabIndentNamed: a tab in the indentation is named as such, at its line.
+func TestTabIndentNamed(t *testing.T) {
+	_, err := Parse("x.yaml", []byte("sophos:\n\tclient_id: a\n"))
+	if err == nil || !strings.Contains(err.Error(), "x.yaml:2:") || !strings.Contains(err.Error(), "a tab in the indentation") {
+		t.Fatalf("got %v", err)
+	}
+}
