@@ -4,12 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"gopkg.in/yaml.v3"
 	"io"
 	"log/slog"
 	"path/filepath"
 	"strings"
 	"time"
+
+	"gopkg.in/yaml.v3"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -280,7 +281,7 @@ func (as *assembly) drainBuffers(stall time.Duration, log *slog.Logger) {
 // start runs every sink's start-up check. A failure is an ERROR naming the
 // sink and the cause, and the sink retries in the background (startRetry);
 // with requireHealthy it stops start-up instead.
-func (as *assembly) start(ctx context.Context, requireHealthy bool, log *slog.Logger) error {
+func (as *assembly) start(ctx context.Context, requireHealthy, once bool, log *slog.Logger) error {
 	for _, s := range as.sinks {
 		sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		s.Sink.Start(sctx) // a disk buffer logs its sink's failure and returns nil
@@ -292,6 +293,11 @@ func (as *assembly) start(ctx context.Context, requireHealthy bool, log *slog.Lo
 			continue
 		}
 		s := as.sinks[i]
+		var damaged interface{ Damaged() bool }
+		if once && errors.As(err, &damaged) {
+			// A damaged file does not heal by waiting: -once fails now.
+			return configError{fmt.Errorf("sink %s (%s): %w", s.Name, s.Type, err)}
+		}
 		if requireHealthy {
 			return fmt.Errorf("sink %s (%s) failed its start-up check (-require-healthy): %w", s.Name, s.Type, err)
 		}

@@ -71,7 +71,7 @@ func main() {
 	// kill a collector that logrotate signals while it starts.
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
-	a := &app{stdout: redact.Writer(os.Stdout), stderr: redact.Writer(os.Stderr), hup: hup}
+	a := &app{stdout: os.Stdout, stderr: os.Stderr, hup: hup}
 	// SOPHOS_CONNECT_CPUPROFILE=FILE writes a pprof CPU profile of the run
 	// (how the README's performance figures were investigated).
 	if p := os.Getenv("SOPHOS_CONNECT_CPUPROFILE"); p != "" {
@@ -135,6 +135,10 @@ func addConfigFlag(fs *flag.FlagSet, p *string) {
 }
 
 func (a *app) main(ctx context.Context, args []string) int {
+	// Everything a command prints passes the redactor (errors, validate,
+	// status tables): a secret of the config never reaches the screen.
+	redact.Reset()
+	a.stdout, a.stderr = redact.Writer(a.stdout), redact.Writer(a.stderr)
 	var g globals
 	fs := a.globalFlags(&g)
 	if err := fs.Parse(args); err != nil {

@@ -88,7 +88,7 @@ func (a *app) replayDLQ(ctx context.Context, g *globals, only string, attempts i
 	if only != "" && bySink[only] == nil {
 		return usageError{fmt.Sprintf("replay: no sink named %q in %s", only, c.File)}
 	}
-	if err := as.start(ctx, true, log); err != nil {
+	if err := as.start(ctx, true, false, log); err != nil {
 		return err
 	}
 	// Records refused again are collected in a new file; each dead-letter

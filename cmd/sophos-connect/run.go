@@ -337,7 +337,7 @@ func (a *app) collect(ctx context.Context, c *config.Config, g *globals, o colle
 	if err := as.addBuffers(c.StateDir, dlq, metrics, log); err != nil {
 		return err
 	}
-	if err := as.start(runCtx, o.requireHealthy, log); err != nil {
+	if err := as.start(runCtx, o.requireHealthy, o.once, log); err != nil {
 		return err
 	}
 	for _, sf := range newJSON {

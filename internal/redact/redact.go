@@ -42,6 +42,14 @@ type Set struct {
 
 var global Set
 
+// Reset empties the process-wide set: a command starts with only the
+// secrets of the config it reads (tests run many commands in one process).
+func Reset() {
+	global.mu.Lock()
+	defer global.mu.Unlock()
+	global.seen, global.forms, global.grams = nil, nil, nil
+}
+
 // Add registers secrets with the process-wide set used by String.
 func Add(secrets ...string) { global.Add(secrets...) }
 
@@ -98,8 +106,10 @@ func (t *Set) AddURL(raw string) {
 			}
 		}
 		if q, err := url.ParseQuery(u.RawQuery); err == nil {
-			for _, vs := range q {
-				t.Add(vs...)
+			for k, vs := range q {
+				if credentialKey(k) {
+					t.Add(vs...)
+				}
 			}
 		}
 	}
@@ -115,6 +125,19 @@ func (t *Set) AddURL(raw string) {
 			t.Add(pass)
 		}
 	}
+}
+
+// credentialKey tells a query parameter that carries a credential (a HEC
+// ?token=, an Azure SAS sig=, an api_key=) from ordinary ones (index=main),
+// whose values must not be blanked out everywhere.
+func credentialKey(k string) bool {
+	k = strings.ToLower(k)
+	for _, w := range []string{"token", "key", "secret", "pass", "pwd", "sig", "auth", "credential", "code", "session"} {
+		if strings.Contains(k, w) {
+			return true
+		}
+	}
+	return false
 }
 
 // forms are the encodings a receiver or an error may quote s in: as is,
@@ -303,4 +326,13 @@ func (r writer) Write(p []byte) (int, error) {
 		return 0, err
 	}
 	return len(p), nil
+}
+
+// Unwrap returns the writer under a Writer (a terminal's *os.File, whose
+// width the tables read).
+func Unwrap(w io.Writer) io.Writer {
+	if r, ok := w.(writer); ok {
+		return r.w
+	}
+	return w
 }
