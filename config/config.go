@@ -166,7 +166,7 @@ type Sophos struct {
 	CAFile string `yaml:"ca_file"`
 	// TrustedHosts adds host patterns ("gw.example.com", "*.example.com"; "http://host:port" for plain http) that hosts named by API responses may match to receive the bearer token (default: *.sophos.com and api_host's own host).
 	TrustedHosts []string `yaml:"trusted_hosts"`
-	// FromDateOffsetMinutes moves a first run's start back by this many minutes, within the API's 24 h (default 0).
+	// FromDateOffsetMinutes asks the SIEM API to serve only items older than this many minutes, so items that become visible late (behind the cursor's watermark) are not skipped (default 5; the official script's 0 loses them).
 	FromDateOffsetMinutes int `yaml:"from_date_offset_minutes"`
 	// Timeout bounds one API request (default 30s).
 	Timeout Duration `yaml:"timeout"`
@@ -480,10 +480,18 @@ var lineRE = regexp.MustCompile(`^yaml: (unmarshal errors:\n\s*)?line \d+: `)
 
 func stripLine(s string) string { return lineRE.ReplaceAllString(s, "") }
 
+// DefaultFromDateOffsetMinutes is the SIEM API's serving delay the collector
+// asks for. Items can become visible with a created_at a little in the past
+// (behind a caught-up cursor's watermark); with 0, as the official script
+// sends, those are never served. Five minutes covers the emulator's late
+// arrivals (up to 2 min) with room, at the price of records arriving five
+// minutes later (README: Late arrivals).
+const DefaultFromDateOffsetMinutes = 5
+
 // Defaults returns the configuration with the seed's defaults.
 func Defaults() Config {
 	return Config{
-		Sophos: Sophos{AuthURL: DefaultAuthURL, APIHost: DefaultAPIHost, Timeout: Duration(30 * time.Second)},
+		Sophos: Sophos{AuthURL: DefaultAuthURL, APIHost: DefaultAPIHost, Timeout: Duration(30 * time.Second), FromDateOffsetMinutes: DefaultFromDateOffsetMinutes},
 
 		PullTime:                   Duration(10 * time.Second),
 		Run:                        true,

@@ -4,8 +4,10 @@
 //
 // Per (tenant, stream, hour) it keeps the items read, and per sink the
 // records routed to it and delivered (or durably buffered); for alerts also
-// the ids read, as 8-byte hashes (alert ids are what the Common API lists).
-// The hour is the item's created_at hour (UTC).
+// the ids read, as 8-byte hashes (alert ids are what the Common API lists;
+// detection ids make the hourly count exact). The hour is the item's
+// created_at hour (UTC); for detections its sensorGeneratedAt hour, which
+// the Detections API counts by.
 //
 // On disk: one file per tenant, state_dir/ledger/<tenant>.ldg, a sequence
 // of framed entries (length, payload, CRC-32) appended as pages settle.
@@ -36,6 +38,7 @@ import (
 	"time"
 
 	"github.com/sophos-connect/sophos-connect/pipeline"
+	"github.com/sophos-connect/sophos-connect/pipeline/rawjson"
 )
 
 // Retention is how long the ledger keeps an hour: the API's 24 h window
@@ -118,6 +121,12 @@ func (l *Ledger) PageSettled(sp *pipeline.SettledPage) {
 		fallback = l.now()
 	}
 	hourOf := func(r *pipeline.Record) int64 {
+		if p.Stream == pipeline.Detections {
+			// The Detections API counts by sensorGeneratedAt.
+			if t, err := time.Parse(time.RFC3339Nano, rawjson.StringView(rawjson.Get(r.Raw, "sensorGeneratedAt"))); err == nil {
+				return t.Unix() / 3600
+			}
+		}
 		t := r.CreatedTime()
 		if t.IsZero() {
 			t = r.WhenTime()
@@ -139,7 +148,9 @@ func (l *Ledger) PageSettled(sp *pipeline.SettledPage) {
 		}
 		return e
 	}
-	keepIDs := p.Stream == pipeline.Alerts
+	// Alert ids are compared with the Common API's; detection ids make
+	// the hourly count exact although the detections query overlaps.
+	keepIDs := p.Stream == pipeline.Alerts || p.Stream == pipeline.Detections
 	for i := range sp.Page.Records {
 		r := &sp.Page.Records[i]
 		if r.IsGap() {

@@ -33,6 +33,12 @@ type AlertLister interface {
 	AlertIDs(ctx context.Context, tenant string, from, to time.Time) ([]string, error)
 }
 
+// DetectionCounter counts a tenant's detections per hour (Unix hour) in
+// [from, to), as the Detections API does.
+type DetectionCounter interface {
+	DetectionCounts(ctx context.Context, tenant string, from, to time.Time) (map[int64]int, error)
+}
+
 // Options say what to reconcile.
 type Options struct {
 	Ledger      *ledger.Ledger
@@ -41,6 +47,7 @@ type Options struct {
 	Streams     []pipeline.Stream
 	Since, Now  time.Time // the window, by the API's clock
 	Alerts      AlertLister
+	Detections  DetectionCounter // needed only with the detections stream
 }
 
 // HourShort is an hour in which a sink delivered fewer records than were
@@ -117,7 +124,7 @@ func Run(ctx context.Context, o Options) ([]Result, error) {
 						res.Short = append(res.Short, HourShort{Hour: e.Time(), Sink: s.Name, Routed: s.Routed, Delivered: s.Delivered})
 					}
 				}
-				if st == pipeline.Alerts {
+				if st == pipeline.Alerts || st == pipeline.Detections {
 					if ids == nil {
 						ids = map[uint64]bool{}
 					}
@@ -127,6 +134,13 @@ func Run(ctx context.Context, o Options) ([]Result, error) {
 				}
 			}
 			switch st {
+			case pipeline.Detections:
+				if err := o.detections(ctx, t, entries, &res); err != nil {
+					if ctx.Err() != nil {
+						return out, ctx.Err()
+					}
+					res.Error = err.Error()
+				}
 			case pipeline.Alerts:
 				if err := o.alerts(ctx, t, ids, &res); err != nil {
 					if ctx.Err() != nil {
@@ -182,5 +196,51 @@ func (o *Options) alerts(ctx context.Context, t Tenant, read map[uint64]bool, re
 	sort.Strings(res.MissingIDs)
 	res.Checked = fmt.Sprintf("%d alert ids listed by the Common API raised %s to %s, against the ids read from the SIEM stream",
 		len(listed), o.Since.UTC().Format(time.RFC3339), to.UTC().Format(time.RFC3339))
+	return nil
+}
+
+// detectionsSettle is how long a detection may take to become visible
+// after it was generated: the last hours are not judged yet.
+const detectionsSettle = time.Hour
+
+// detections compares the Detections API's hourly counts with the unique
+// detection ids read per hour (by sensorGeneratedAt). Only whole hours
+// that ended before the detections checkpoint was committed, less
+// detectionsSettle, are judged.
+func (o *Options) detections(ctx context.Context, t Tenant, entries []ledger.Entry, res *Result) error {
+	to := o.Now
+	if cp, ok := o.Checkpoints[t.ID+"/"+string(pipeline.Detections)]; ok && cp.SavedAt.Before(to) {
+		to = cp.SavedAt
+	}
+	to = to.Add(-detectionsSettle).Truncate(time.Hour)
+	from := o.Since.Truncate(time.Hour).Add(time.Hour) // whole hours only
+	if !to.After(from) {
+		res.Upstream = 0
+		res.Checked = "nothing to judge yet: no whole hour of detections has settled"
+		return nil
+	}
+	if o.Detections == nil {
+		return fmt.Errorf("no Detections API to count with")
+	}
+	counts, err := o.Detections.DetectionCounts(ctx, t.ID, from, to)
+	if err != nil {
+		return fmt.Errorf("Detections API counts: %w", err)
+	}
+	read := map[int64]uint64{}
+	for i := range entries {
+		if e := &entries[i]; e.Stream == string(pipeline.Detections) {
+			read[e.Hour] += uint64(len(e.IDs))
+		}
+	}
+	res.Upstream = 0
+	for h := from.Unix() / 3600; h < to.Unix()/3600; h++ {
+		up := counts[h]
+		res.Upstream += up
+		if read[h] < uint64(up) {
+			res.Short = append(res.Short, HourShort{Hour: time.Unix(h*3600, 0).UTC(), Sink: "read from the API", Routed: uint64(up), Delivered: read[h]})
+		}
+	}
+	res.Checked = fmt.Sprintf("the Detections API's hourly counts %s to %s (%d detections) against the detections read per hour",
+		from.UTC().Format(time.RFC3339), to.UTC().Format(time.RFC3339), res.Upstream)
 	return nil
 }

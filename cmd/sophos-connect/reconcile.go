@@ -59,6 +59,14 @@ type commonAlerts struct {
 	tenants map[string]sophos.Tenant
 }
 
+func (c commonAlerts) DetectionCounts(ctx context.Context, tenant string, from, to time.Time) (map[int64]int, error) {
+	t, ok := c.tenants[tenant]
+	if !ok {
+		return nil, fmt.Errorf("tenant %s is not reached by these credentials", tenant)
+	}
+	return c.client.DetectionCounts(ctx, t, from, to)
+}
+
 func (c commonAlerts) AlertIDs(ctx context.Context, tenant string, from, to time.Time) ([]string, error) {
 	t, ok := c.tenants[tenant]
 	if !ok {
@@ -81,14 +89,8 @@ func reconcileTenants(ctx context.Context, client *sophos.Client, tenants []soph
 		}
 		list = append(list, reconcile.Tenant{ID: t.ID, Name: name})
 	}
-	var sts []pipeline.Stream
-	for _, s := range streams {
-		if s == pipeline.Alerts || s == pipeline.Events {
-			sts = append(sts, s)
-		}
-	}
-	return reconcile.Run(ctx, reconcile.Options{Ledger: led, Checkpoints: cps, Tenants: list, Streams: sts,
-		Since: now.Add(-since), Now: now, Alerts: commonAlerts{client, byID}})
+	return reconcile.Run(ctx, reconcile.Options{Ledger: led, Checkpoints: cps, Tenants: list, Streams: streams,
+		Since: now.Add(-since), Now: now, Alerts: commonAlerts{client, byID}, Detections: commonAlerts{client, byID}})
 }
 
 // showReconciled puts results on the metric and the status board.
@@ -164,7 +166,7 @@ func (a *app) reconcile(ctx context.Context, g *globals, o reconcileOpts) error 
 		if err := tw.flush(); err != nil {
 			return err
 		}
-		fmt.Fprintln(a.stdout, "(events: Sophos offers no count to compare with upstream; their hours are checked per sink: routed against delivered)")
+		fmt.Fprintln(a.stdout, "(events and cases: Sophos offers no count to compare with upstream; their hours are checked per sink: routed against delivered)")
 	}
 	if !o.repair || missing == 0 {
 		if missing > 0 {

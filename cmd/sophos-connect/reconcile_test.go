@@ -175,3 +175,49 @@ func TestPeriodicReconcile(t *testing.T) {
 		t.Fatalf("no ERROR names the missing alerts:\n%s", e)
 	}
 }
+
+// TestReconcileDetectionCounts: with the detections stream, reconcile
+// compares the Detections API's hourly counts with the detections read per
+// hour: complete after a run; with the ledger lost, the hours are named
+// and the exit code is 1.
+func TestReconcileDetectionCounts(t *testing.T) {
+	emu := newEmu(t, emulator.Options{Events: 50, Alerts: 5})
+	dir := t.TempDir()
+	cfg := writeConfig(t, dir, emu, "")
+	b, _ := os.ReadFile(cfg)
+	os.WriteFile(cfg, []byte(strings.Replace(string(b), "sophos:\n", "sophos:\n  streams: [alerts, events, detections]\n", 1)), 0o600)
+	if code, _, e := runApp(t, ctxT(t), "-c", cfg, "-once"); code != 0 {
+		t.Fatal(e)
+	}
+	detections := func() reconcile.Result {
+		code, out, e := runApp(t, ctxT(t), "-c", cfg, "reconcile", "-json")
+		var res []reconcile.Result
+		if err := json.Unmarshal([]byte(out), &res); err != nil {
+			t.Fatalf("exit %d: %v\n%s%s", code, err, out, e)
+		}
+		for _, r := range res {
+			if r.Stream == "detections" {
+				if (code == 0) != r.Complete {
+					t.Fatalf("exit %d with detections complete=%v", code, r.Complete)
+				}
+				return r
+			}
+		}
+		t.Fatalf("no detections result: %s", out)
+		return reconcile.Result{}
+	}
+	r := detections()
+	if !r.Complete || r.Upstream < 10 {
+		t.Fatalf("after a run: %+v", r)
+	}
+	// The ledger lost: every judged hour with detections is named.
+	os.RemoveAll(filepath.Join(dir, "state", "ledger"))
+	r = detections()
+	var short uint64
+	for _, h := range r.Short {
+		short += h.Routed - h.Delivered
+	}
+	if r.Complete || short != uint64(r.Upstream) {
+		t.Fatalf("without the ledger: missing %d of %d upstream: %+v", short, r.Upstream, r)
+	}
+}

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
+	"net/url"
 	"time"
 )
 
@@ -65,4 +67,33 @@ func (a *Alert) SIEMItem(tenantID string) []byte {
 	enc.SetEscapeHTML(false)
 	_ = enc.Encode(item) // plain strings and numbers: cannot fail
 	return bytes.TrimRight(b.Bytes(), "\n")
+}
+
+// DetectionCounts returns the tenant's detections per hour (by
+// sensorGeneratedAt) in [from, to), as the Detections API counts them
+// (GET /detections/v1/queries/detections/counts?resolution=hour), keyed by
+// the hour's Unix time / 3600.
+func (c *Client) DetectionCounts(ctx context.Context, t Tenant, from, to time.Time) (map[int64]int, error) {
+	q := url.Values{}
+	q.Set("from", isoTime(from))
+	q.Set("to", isoTime(to))
+	q.Set("resolution", "hour")
+	var res struct {
+		Items []struct {
+			Time  string `json:"time"`
+			Count int    `json:"count"`
+		} `json:"items"`
+	}
+	if err := c.getJSON(ctx, &call{base: t.APIHost, path: detectionsPath + "/counts", query: q.Encode(), tenant: t.ID}, &res); err != nil {
+		return nil, err
+	}
+	out := map[int64]int{}
+	for _, it := range res.Items {
+		ts := parseTimeUTC(it.Time)
+		if ts.IsZero() {
+			return nil, fmt.Errorf("sophos: detections counts: a bucket's time %q is not a time", it.Time)
+		}
+		out[ts.Unix()/3600] += it.Count
+	}
+	return out, nil
 }
