@@ -235,6 +235,11 @@ func (as *Assembly) startOnce(ctx context.Context, requireHealthy, once bool, bo
 			continue
 		}
 		s := as.Sinks[i]
+		var damaged interface{ Damaged() bool }
+		if once && errors.As(err, &damaged) {
+			// A damaged file does not heal by waiting: -once fails now.
+			return ConfigError{fmt.Errorf("sink %s (%s): %w", s.Name, s.Type, err)}
+		}
 		if requireHealthy {
 			return fmt.Errorf("sink %s (%s) failed its start-up check (-require-healthy): %w", s.Name, s.Type, err)
 		}
@@ -295,6 +300,7 @@ func SophosConfig(c *config.Config) sophos.Config {
 		TrustedHosts:          c.Sophos.TrustedHosts,
 		FromDateOffsetMinutes: c.Sophos.FromDateOffsetMinutes,
 		Timeout:               c.Sophos.Timeout.D(),
+		MaxPageBytes:          int64(c.Sophos.MaxPageBytes),
 		Concurrency:           int(c.Workers), // 0 = auto: adaptive
 		MaxConcurrency:        c.MaxWorkers,
 	}

@@ -77,7 +77,7 @@ func Replay(ctx context.Context, c *config.Config, o ReplayOptions) (ReplayResul
 	if o.Sink != "" && rp.bySink[o.Sink] == nil {
 		return res, &UnknownSinkError{Name: o.Sink, File: c.File}
 	}
-	if err := as.start(ctx, true, o.Log); err != nil {
+	if err := as.startOnce(ctx, true, false, nil, o.Log); err != nil {
 		return res, err
 	}
 	// Records refused again are collected in a new file; each dead-letter

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"sort"
@@ -144,6 +143,16 @@ func Run(ctx context.Context, c *config.Config, o Options) error {
 	if metrics == nil {
 		metrics = pipeline.NewMetrics()
 	}
+	// Live (/healthz) from the first second, ready (/readyz) once
+	// authenticated and every sink passed its start-up check.
+	var ready atomic.Bool
+	if c.MetricsAddr != "" {
+		stopMetrics, err := serveMetrics(c, metrics, &ready, log)
+		if err != nil {
+			return err
+		}
+		defer stopMetrics()
+	}
 	scfg := SophosConfig(c)
 	scfg.OnAPIError = metrics.APIError
 	scfg.OnConcurrencyLimit = func(n int) { metrics.APIConcurrency.Set(float64(n)) }
@@ -273,14 +282,6 @@ func Run(ctx context.Context, c *config.Config, o Options) error {
 			}
 		}()
 	}
-	var ready atomic.Bool
-	if c.MetricsAddr != "" {
-		stopMetrics, err := serveMetrics(c.MetricsAddr, metrics, &ready, log)
-		if err != nil {
-			return err
-		}
-		defer stopMetrics()
-	}
 	// Ready once every sink passed its start-up check (a sink down at start
 	// passes it later, before its first successful write).
 	go func() {
@@ -340,6 +341,7 @@ func Run(ctx context.Context, c *config.Config, o Options) error {
 	opts.Workers, opts.MaxInflightPages = PullWorkers(c)
 	if !o.Once {
 		wait := c.PullTime.D()
+		opts.PullInterval = wait
 		opts.NextPass = func() (bool, time.Duration) {
 			if o.Reload == nil {
 				return true, wait
@@ -493,15 +495,19 @@ func showCheckpoints(b *status.Board, cps *pipeline.CheckpointStore) {
 }
 
 // serveMetrics serves the status page (/ and /status.json), /metrics,
-// /healthz and /readyz until the returned
-// function is called.
-func serveMetrics(addr string, m *pipeline.Metrics, ready *atomic.Bool, log *slog.Logger) (func(), error) {
-	ln, err := net.Listen("tcp", addr)
+// /healthz and /readyz (status.Serve: timeouts, a connection limit,
+// metrics_auth, a Host check, redacted answers) until the returned function
+// is called. It starts before authentication and the sinks' start-up
+// checks, so /healthz answers from the first second; /readyz tells when
+// the collector is ready.
+func serveMetrics(c *config.Config, m *pipeline.Metrics, ready *atomic.Bool, log *slog.Logger) (func(), error) {
+	auth, err := status.LoadAuth(c.MetricsAuth.Type, c.MetricsAuth.Username, c.MetricsAuth.PasswordFile, c.MetricsAuth.TokenFile)
 	if err != nil {
-		return nil, fmt.Errorf("metrics_addr %s: %w", addr, err)
+		return nil, ConfigError{fmt.Errorf("%s: %w", c.File, err)}
 	}
 	mux := http.NewServeMux()
-	mux.Handle("/metrics", promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{}))
+	// Uncompressed, so the redactor reads what is sent.
+	mux.Handle("/metrics", promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{DisableCompression: true}))
 	status.Register(mux, m.Board, nil)
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") })
 	mux.HandleFunc("/readyz", func(w http.ResponseWriter, r *http.Request) {
@@ -515,12 +521,10 @@ func serveMetrics(addr string, m *pipeline.Metrics, ready *atomic.Bool, log *slo
 		}
 		fmt.Fprintln(w, "ready")
 	})
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	go srv.Serve(ln)
-	log.Info("status page on http://" + ln.Addr().String() + "/ (metrics at /metrics)")
-	return func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		srv.Shutdown(ctx)
-	}, nil
+	srv, err := status.Serve(status.ServerOptions{Addr: c.MetricsAddr, Auth: auth, Log: log}, mux)
+	if err != nil {
+		return nil, err
+	}
+	log.Info("status page on http://" + srv.Addr() + "/ (metrics at /metrics)")
+	return srv.Close, nil
 }

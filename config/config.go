@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/sophos-connect/sophos-connect/internal/redact"
 )
 
 // Default locations.
@@ -83,6 +85,8 @@ type Config struct {
 	StateDir string `yaml:"state_dir"`
 	// MetricsAddr serves the status page, /status.json, /metrics, /healthz and /readyz, e.g. 127.0.0.1:9464 (default off).
 	MetricsAddr string `yaml:"metrics_addr"`
+	// MetricsAuth protects every route of metrics_addr but /healthz and /readyz with HTTP Basic or a bearer token read from a file (default none: keep metrics_addr on loopback).
+	MetricsAuth MetricsAuth `yaml:"metrics_auth"`
 	// Workers is how many Sophos API requests run at once: auto (the default)
 	// adapts it to what the API allows (AIMD, up to max_workers); a number pins it.
 	Workers Workers `yaml:"workers"`
@@ -166,8 +170,22 @@ type Sophos struct {
 	FromDateOffsetMinutes int `yaml:"from_date_offset_minutes"`
 	// Timeout bounds one API request (default 30s).
 	Timeout Duration `yaml:"timeout"`
+	// MaxPageBytes bounds one API response body after decompression (default 32MiB; 1MiB to 1GiB): a larger one fails that request with an error.
+	MaxPageBytes ByteSize `yaml:"max_page_bytes"`
 	// Streams chooses the streams to pull: alerts, events, detections, cases (default: the sources whose enabled is true, i.e. alerts and events). When set it decides alone.
 	Streams []string `yaml:"streams"`
+}
+
+// MetricsAuth is the status server's authentication.
+type MetricsAuth struct {
+	// Type is basic or bearer (default none).
+	Type string `yaml:"type"`
+	// Username is the Basic user name.
+	Username string `yaml:"username"`
+	// PasswordFile holds the Basic password (read at start; a trailing newline is dropped).
+	PasswordFile string `yaml:"password_file"`
+	// TokenFile holds the bearer token (read at start; a trailing newline is dropped).
+	TokenFile string `yaml:"token_file"`
 }
 
 // Secret is a string that never prints: fmt, logs and `validate` show
@@ -195,6 +213,33 @@ func (s Secret) LogValue() slog.Value { return slog.StringValue(s.String()) }
 
 // Value is the secret itself, for the one place that sends it.
 func (s Secret) Value() string { return string(s) }
+
+// UnmarshalYAML registers the value with the redactor the moment it is
+// read, so no output can show it, whichever component holds it.
+func (s *Secret) UnmarshalYAML(n *yaml.Node) error {
+	var v string
+	if err := n.Decode(&v); err != nil {
+		return err
+	}
+	*s = Secret(v)
+	redact.Add(v)
+	return nil
+}
+
+// registerURLSecrets hands the credentials written inside URLs (userinfo,
+// query values such as a HEC ?token=) to the redactor: every scalar that
+// looks like a URL or a user:pass@host address.
+func registerURLSecrets(n *yaml.Node) {
+	if n.Kind == yaml.ScalarNode {
+		if strings.Contains(n.Value, "://") || strings.Contains(n.Value, "@") {
+			redact.AddURL(n.Value)
+		}
+		return
+	}
+	for _, c := range n.Content {
+		registerURLSecrets(c)
+	}
+}
 
 // Sources enables and tunes the streams: the two SIEM streams and the XDR
 // detections and cases.
@@ -533,6 +578,7 @@ func Parse(name string, data []byte) (*Config, error) {
 	if errs := expandEnv(root); len(errs) > 0 {
 		return nil, prefixFile(name, errs)
 	}
+	registerURLSecrets(root)
 	c.root = root
 	// Every error of the file at once: the keys and types, then the values
 	// of whatever decoded. The config is returned with the errors so the
@@ -600,6 +646,7 @@ func (c *Config) applyEnv() {
 	}
 	if v := os.Getenv("SOPHOS_CLIENT_SECRET"); v != "" {
 		c.Sophos.ClientSecret = Secret(v)
+		redact.Add(v)
 		src := SecretSource{Key: "sophos.client_secret", From: "environment variable SOPHOS_CLIENT_SECRET (overrides the file)"}
 		for i, s := range c.SecretSources {
 			if s.Key == src.Key {

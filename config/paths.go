@@ -29,6 +29,8 @@ func (c *Config) resolvePaths(dir string) {
 		c.SaveFileLocation = dir
 	}
 	abs(&c.Sophos.CAFile)
+	abs(&c.MetricsAuth.PasswordFile)
+	abs(&c.MetricsAuth.TokenFile)
 	for i := range c.Sinks {
 		if n := c.Sinks[i].Node; n != nil {
 			resolveNode(n, dir, true)

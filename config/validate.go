@@ -74,6 +74,22 @@ func (c *Config) Validate() error {
 	if c.MaxInflightPages < 0 || c.MaxInflightPages > 4096 {
 		add("must be 0 (automatic) to 4096: each page in flight holds up to 1000 records in memory", "max_inflight_pages")
 	}
+	switch a := c.MetricsAuth; a.Type {
+	case "":
+	case "basic":
+		if a.Username == "" || a.PasswordFile == "" {
+			add("type basic needs username and password_file", "metrics_auth")
+		}
+	case "bearer":
+		if a.TokenFile == "" {
+			add("type bearer needs token_file", "metrics_auth")
+		}
+	default:
+		add(fmt.Sprintf("type %q: want basic or bearer", a.Type), "metrics_auth", "type")
+	}
+	if m := c.Sophos.MaxPageBytes; m != 0 && (m < 1<<20 || m > 1<<30) {
+		add("must be 1MiB to 1GiB (default 32MiB)", "sophos", "max_page_bytes")
+	}
 	if c.DeadLetter.MaxBytes < 0 || (c.DeadLetter.MaxBytes > 0 && c.DeadLetter.MaxBytes < 1<<20) || c.DeadLetter.MaxBytes > 1<<40 {
 		add("must be 0 (never rotate) or 1MiB to 1TiB (default 100MiB)", "dead_letter", "max_bytes")
 	}

@@ -14,6 +14,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/sophos-connect/sophos-connect/internal/redact"
+
 	"github.com/sophos-connect/sophos-connect/pipeline/rawjson"
 )
 
@@ -164,7 +166,7 @@ func (d *DeadLetter) Write(sink, stage string, recs []*Record, reasons []error) 
 	for i, r := range recs {
 		reason := "rejected"
 		if i < len(reasons) && reasons[i] != nil {
-			reason = reasons[i].Error()
+			reason = redact.String(reasons[i].Error())
 		}
 		b = append(b, `{"time":`...)
 		b = rawjson.AppendString(b, now)

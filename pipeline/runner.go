@@ -97,8 +97,12 @@ type Options struct {
 	// flight, but only a few full ones.
 	MaxInflightBytes int64
 	// NextPass is called after each pass in continuous mode: more=false ends
-	// the run (the seed's run: false), wait is the pause before the next pass.
+	// the run (the seed's run: false), wait is the pause before the next pass
+	// and between two pulls of a caught-up partition.
 	NextPass func() (more bool, wait time.Duration)
+	// PullInterval is pull_time before the first NextPass (0: the first
+	// pass waits until every partition finished its first turn).
+	PullInterval time.Duration
 	// DrainTimeout bounds how long shutdown waits for in-flight pages (default 30s).
 	DrainTimeout time.Duration
 	// Now is the clock (default time.Now).
@@ -108,6 +112,9 @@ type Options struct {
 	// (default 20h). Sophos keeps 24 h.
 	WindowWarn  time.Duration
 	WindowError time.Duration
+	// MaxEmptyPages is how many pages in a row may bring no item while
+	// has_more is true before the partition fails (default 5).
+	MaxEmptyPages int
 	// CommitInterval is the least time between two checkpoint commits
 	// (default 20ms): delivered pages wait at most that long for theirs.
 	CommitInterval time.Duration
@@ -155,6 +162,7 @@ type runner struct {
 	mu       sync.Mutex
 	trackers map[string]*partTracker
 	fetchPos map[string]Position
+	emptyRun map[string]int // partition key -> pages in a row with has_more and no item
 	parts    map[string]Partition
 	// unflushed are partitions committed in memory since the last flush:
 	// the status board shows a commit only once it reached disk.
@@ -206,6 +214,9 @@ func Run(ctx context.Context, o Options) (Stats, error) {
 			o.APIClock = c
 		}
 	}
+	if o.MaxEmptyPages <= 0 {
+		o.MaxEmptyPages = DefaultMaxEmptyPages
+	}
 	if o.CommitInterval <= 0 {
 		o.CommitInterval = 20 * time.Millisecond
 	}
@@ -225,6 +236,7 @@ func Run(ctx context.Context, o Options) (Stats, error) {
 		doneCh:    make(chan *pageState, o.MaxInflightPages),
 		trackers:  map[string]*partTracker{},
 		fetchPos:  map[string]Position{},
+		emptyRun:  map[string]int{},
 		parts:     map[string]Partition{},
 		unflushed: map[string]Partition{},
 		lastErr:   map[string]string{},
@@ -286,50 +298,85 @@ func Run(ctx context.Context, o Options) (Stats, error) {
 	return st, runErr
 }
 
-// passes runs pull passes until ctx ends, NextPass says stop, or (Once) after one.
+// passes runs pull passes until ctx ends, NextPass says stop, or (Once)
+// after one. A pass reads the partition list and asks NextPass; the
+// partitions themselves are pulled on their own clocks (partScheduler).
 func (r *runner) passes(ctx context.Context) error {
+	sched := newPartScheduler(r.o.Once, r.o.PullInterval)
+	wait := r.pullWorkers(ctx, sched)
+	defer func() {
+		sched.stop()
+		wait()
+	}()
+	interval := r.o.PullInterval
 	for {
-		failed, err := r.pass(ctx)
-		if ctx.Err() != nil {
-			return nil
+		done, err := r.pass(ctx, sched)
+		if done == nil {
+			done = closedChan
 		}
 		if r.o.Once {
+			if err == nil {
+				select {
+				case <-done:
+				case <-ctx.Done():
+				}
+				r.waitIdleCtx(ctx)
+			}
+			if ctx.Err() != nil {
+				return nil
+			}
 			r.checkWindow()
 			if err != nil {
 				return err
 			}
-			if failed > 0 {
-				return &PartitionsFailedError{Partitions: r.failedNames()}
+			if names := r.failedNames(); len(names) > 0 {
+				return &PartitionsFailedError{Partitions: names}
 			}
 			return nil
 		}
 		if err != nil {
 			r.log.Error(err.Error())
 		}
-		more, wait := true, 10*time.Second
+		// The pass ends when the partitions it queued finished their turn
+		// and pull_time has passed; every other partition goes on by its
+		// own clock meanwhile, so a slow one delays only this list refresh.
+		passEnd := time.After(max(interval, 0))
+		select {
+		case <-done:
+		case <-ctx.Done():
+		}
+		select {
+		case <-passEnd:
+		case <-ctx.Done():
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+		more := true
+		interval = 10 * time.Second
 		if r.o.NextPass != nil {
-			more, wait = r.o.NextPass()
+			more, interval = r.o.NextPass()
 		}
 		if !more {
 			return nil
 		}
+		sched.setInterval(interval)
 		r.checkWindow()
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-time.After(wait):
-		}
 	}
 }
 
-// pass pulls every partition until it is caught up.
-func (r *runner) pass(ctx context.Context) (failed int, err error) {
+var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
+
+// pass lists the partitions and hands them to the scheduler; done closes
+// when each partition it queued has finished its turn (Once: is caught up
+// or failed).
+func (r *runner) pass(ctx context.Context, sched *partScheduler) (done <-chan struct{}, err error) {
 	parts, err := r.o.Source.Partitions(ctx)
 	if err != nil {
 		if ctx.Err() != nil {
-			return 0, nil
+			return nil, nil
 		}
-		return 0, fmt.Errorf("list partitions: %w", err)
+		return nil, fmt.Errorf("list partitions: %w", err)
 	}
 	// The seed's note at the start of each pull.
 	for _, s := range []Stream{Alerts, Events} {
@@ -342,19 +389,11 @@ func (r *runner) pass(ctx context.Context) (failed int, err error) {
 	}
 	r.failedMu.Lock()
 	r.failed = r.failed[:0]
-	unpullable := 0
 	if u, ok := r.o.Source.(Unpullable); ok {
-		for _, what := range u.Unpullable() {
-			unpullable++
-			r.failed = append(r.failed, what)
-		}
+		r.failed = append(r.failed, u.Unpullable()...)
 	}
 	r.failedMu.Unlock()
-	failed = r.schedule(ctx, parts) + unpullable
-	if r.o.Once {
-		r.waitIdleCtx(ctx)
-	}
-	return failed, nil
+	return sched.startPass(parts), nil
 }
 
 func (r *runner) failedNames() []string {
@@ -515,7 +554,21 @@ func (r *runner) pullPartition(ctx context.Context, p Partition, maxPages int) (
 		pos = Position{Cursor: page.Cursor, ServedUntil: page.ServedUntil}
 		r.mu.Lock()
 		r.fetchPos[p.Key()] = pos
+		empty := 0
+		if page.HasMore && len(page.Records) == 0 && len(page.Rejected) == 0 {
+			empty = r.emptyRun[p.Key()] + 1
+		}
+		r.emptyRun[p.Key()] = empty
 		r.mu.Unlock()
+		if empty >= r.o.MaxEmptyPages {
+			// Progress, not only equality: a cursor that changes on every
+			// page while nothing comes would loop for good.
+			r.mu.Lock()
+			delete(r.emptyRun, p.Key())
+			delete(r.fetchPos, p.Key()) // the next pass starts again from the last committed cursor
+			r.mu.Unlock()
+			return false, &CursorFaultError{Reason: fmt.Sprintf("%d pages in a row brought no item while has_more was true (the cursor moves but nothing comes)", empty)}
+		}
 		if !page.HasMore {
 			return false, nil
 		}
@@ -584,16 +637,34 @@ func (e *UndeliveredError) Error() string { return e.msg }
 // CursorFaultError is a SIEM page whose next_cursor cannot be committed:
 // empty, or the cursor just sent while has_more says there is more (the
 // partition would loop on it forever). The page is not used.
-type CursorFaultError struct{ Reason string }
+type CursorFaultError struct {
+	Reason string
+	final  bool // asking again cannot help (an oversized cursor)
+}
 
 func (e *CursorFaultError) Error() string { return "API fault: " + e.Reason }
+
+// Retryable says whether fetching the page again may help.
+func (e *CursorFaultError) Retryable() bool { return !e.final }
+
+// MaxCursorBytes bounds a next_cursor: a real one is under 200 bytes; a
+// bigger one would be committed with every checkpoint and sent with every
+// request.
+const MaxCursorBytes = 4 << 10
+
+// DefaultMaxEmptyPages is how many pages in a row may bring nothing while
+// saying has_more before the partition fails (a cursor that changes on
+// every page without progress would otherwise loop forever).
+const DefaultMaxEmptyPages = 5
 
 func cursorFault(page *Page, pos Position) error {
 	switch {
 	case page.Cursor == "":
-		return &CursorFaultError{"the page has no next_cursor (an empty cursor is never committed)"}
+		return &CursorFaultError{Reason: "the page has no next_cursor (an empty cursor is never committed)"}
+	case len(page.Cursor) > MaxCursorBytes:
+		return &CursorFaultError{Reason: fmt.Sprintf("next_cursor is %d bytes, over the %d-byte bound (it is never committed)", len(page.Cursor), MaxCursorBytes), final: true}
 	case page.HasMore && pos.Cursor != "" && page.Cursor == pos.Cursor:
-		return &CursorFaultError{"next_cursor is the cursor just sent while has_more is true (the partition would loop on it)"}
+		return &CursorFaultError{Reason: "next_cursor is the cursor just sent while has_more is true (the partition would loop on it)"}
 	}
 	return nil
 }

@@ -3,37 +3,16 @@ package seed
 import (
 	"strconv"
 	"strings"
-	"sync"
 
-	"github.com/sophos-connect/sophos-connect/sources/sophos"
+	"github.com/sophos-connect/sophos-connect/internal/redact"
 )
 
-// logSecrets are removed from every log line in all their forms (as is,
-// URL-encoded, JSON-escaped), whatever component wrote the line.
-var logSecrets struct {
-	mu   sync.RWMutex
-	list []string
-}
+// RedactInLogs registers the config's client secret (a reload adds the
+// new one; the old stays redacted too).
+func RedactInLogs(secret string) { redact.Add(secret) }
 
-// RedactInLogs sets the secret to remove (the client secret of the config
-// just read; a reload replaces it).
-func RedactInLogs(secret string) {
-	logSecrets.mu.Lock()
-	defer logSecrets.mu.Unlock()
-	logSecrets.list = logSecrets.list[:0]
-	if len(secret) >= 4 {
-		logSecrets.list = append(logSecrets.list, secret)
-	}
-}
-
-func redactLine(s string) string {
-	logSecrets.mu.RLock()
-	defer logSecrets.mu.RUnlock()
-	if len(logSecrets.list) == 0 {
-		return s
-	}
-	return sophos.Redact(s, logSecrets.list...)
-}
+// redactLine removes every registered secret, in every form, from a line.
+func redactLine(s string) string { return redact.String(s) }
 
 // escapeControls makes text from outside (API values, error bodies) safe
 // for a log line: CR, LF and the other C0 controls, DEL and C1 controls are

@@ -9,6 +9,8 @@ import (
 	"sort"
 	"sync"
 	"time"
+
+	"github.com/sophos-connect/sophos-connect/internal/redact"
 )
 
 // The JSON document of /status.json. Field names are a stable interface
@@ -425,7 +427,7 @@ func (b *Board) Failed(tenant, name, stream, msg string, at time.Time) {
 	}
 	b.mu.Lock()
 	p := b.part(tenant, name, stream)
-	p.lastErr, p.lastErrAt = msg, at
+	p.lastErr, p.lastErrAt = redact.String(msg), at
 	b.mu.Unlock()
 }
 
@@ -491,6 +493,7 @@ func (b *Board) SinkFailed(name, msg string, at time.Time) {
 	if b == nil {
 		return
 	}
+	msg = redact.String(msg)
 	b.mu.Lock()
 	s := b.sink(name)
 	s.lastErr, s.lastErrAt = msg, at

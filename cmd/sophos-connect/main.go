@@ -19,6 +19,7 @@ import (
 
 	"github.com/sophos-connect/sophos-connect/collector"
 	"github.com/sophos-connect/sophos-connect/config"
+	"github.com/sophos-connect/sophos-connect/internal/redact"
 	"github.com/sophos-connect/sophos-connect/internal/useragent"
 	"github.com/sophos-connect/sophos-connect/pipeline"
 )
@@ -155,6 +156,10 @@ func configPath(g *globals) (string, error) {
 }
 
 func (a *app) main(ctx context.Context, args []string) int {
+	// Everything a command prints passes the redactor (errors, validate,
+	// status tables): a secret of the config never reaches the screen.
+	redact.Reset()
+	a.stdout, a.stderr = redact.Writer(a.stdout), redact.Writer(a.stderr)
 	var g globals
 	fs := a.globalFlags(&g)
 	if err := fs.Parse(args); err != nil {

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/sophos-connect/sophos-connect/internal/redact"
 )
 
 // timeLayout is how tables print times: local time with its UTC offset, so
@@ -34,7 +36,7 @@ func terminalWidth(w io.Writer) int {
 	if n, err := strconv.Atoi(os.Getenv("COLUMNS")); err == nil && n > 0 {
 		return n
 	}
-	if f, ok := w.(*os.File); ok {
+	if f, ok := redact.Unwrap(w).(*os.File); ok {
 		return ttyWidth(f)
 	}
 	return 0

@@ -38,6 +38,47 @@ func SkipSpace(data []byte, i int) int {
 // maxDepth bounds nesting so hostile input cannot exhaust the stack.
 const maxDepth = 512
 
+// ErrTooDeep is wrapped (with ErrSyntax) by the error for a value nested
+// deeper than 512 levels; SkipAnyDepth finds the end of such a value.
+var ErrTooDeep = errors.New("nested deeper than 512 levels")
+
+// SkipAnyDepth returns the end offset of the object or array starting at
+// data[i], at any depth, without recursion: brackets must match and strings
+// be closed (their content is not checked). It lets a caller step over a
+// value that SkipValue refused as too deep, to set it aside whole.
+func SkipAnyDepth(data []byte, i int) (int, error) {
+	i = SkipSpace(data, i)
+	if i >= len(data) || (data[i] != '{' && data[i] != '[') {
+		return i, syntaxErr(i, "expected an object or array")
+	}
+	var stack []byte
+	for ; i < len(data); i++ {
+		switch c := data[i]; c {
+		case '"':
+			end, err := skipString(data, i)
+			if err != nil {
+				return end, err
+			}
+			i = end - 1
+		case '{', '[':
+			stack = append(stack, c)
+		case '}', ']':
+			open := byte('{')
+			if c == ']' {
+				open = '['
+			}
+			if len(stack) == 0 || stack[len(stack)-1] != open {
+				return i, syntaxErr(i, "mismatched bracket")
+			}
+			stack = stack[:len(stack)-1]
+			if len(stack) == 0 {
+				return i + 1, nil
+			}
+		}
+	}
+	return i, syntaxErr(i, "unexpected end of input")
+}
+
 // SkipValue returns the end offset of the JSON value starting at data[i]
 // (leading space allowed). It validates the value's syntax.
 func SkipValue(data []byte, i int) (int, error) {
@@ -54,7 +95,7 @@ func skipValue(data []byte, i, depth int) (int, error) {
 		return skipString(data, i)
 	case c == '{':
 		if depth >= maxDepth {
-			return i, syntaxErr(i, "nesting too deep")
+			return i, fmt.Errorf("%w at offset %d: %w", ErrSyntax, i, ErrTooDeep)
 		}
 		i = SkipSpace(data, i+1)
 		if i < len(data) && data[i] == '}' {
@@ -90,7 +131,7 @@ func skipValue(data []byte, i, depth int) (int, error) {
 		}
 	case c == '[':
 		if depth >= maxDepth {
-			return i, syntaxErr(i, "nesting too deep")
+			return i, fmt.Errorf("%w at offset %d: %w", ErrSyntax, i, ErrTooDeep)
 		}
 		i = SkipSpace(data, i+1)
 		if i < len(data) && data[i] == ']' {

@@ -43,7 +43,7 @@ func (s *Sink) Start(ctx context.Context) error {
 		return s.checks(ctx)
 	case http.StatusBadRequest:
 		if bytes.Contains(body, []byte("HTTP request to an HTTPS server")) {
-			return fmt.Errorf("elasticsearch %s expects TLS (it answered: %s): use https:// in addresses", s.where, bytes.TrimSpace(body))
+			return fmt.Errorf("elasticsearch %s expects TLS (it answered: %.120s): use https:// in addresses", s.where, bytes.TrimSpace(body))
 		}
 		return s.statusError("health check GET /", res.StatusCode, body, 0)
 	default:

@@ -22,6 +22,10 @@ type damagedError struct {
 	msg string
 }
 
+// Damaged marks the error as one retrying cannot fix: a -once run fails
+// at once instead of waiting out its -timeout.
+func (e *damagedError) Damaged() bool { return true }
+
 func (e *damagedError) Error() string {
 	return fmt.Sprintf("byte %d: %s — the file is not a JSON array as this tool writes it, or is damaged before its end: it is left as it is; move it aside (or fix it) to continue", e.off, e.msg)
 }

@@ -34,9 +34,23 @@ func NewClient(t config.TLS, timeout time.Duration) (*http.Client, error) {
 // was (307, 308). After a 301, 302 or 303 Go's client would send a GET
 // without the body, and that GET's 200 would count the records as
 // delivered: stop with an error naming the new address instead.
+//
+// A redirect is followed only to the same scheme, host and port: the
+// request carries the sink's credentials (Authorization, custom headers
+// such as an API key, which Go's client would re-send to any host), so a
+// redirect elsewhere stops with an error naming it.
 func sameMethodRedirect(req *http.Request, via []*http.Request) error {
 	if len(via) >= 10 {
 		return errors.New("stopped after 10 redirects")
+	}
+	if from := via[0].URL; req.URL.Scheme != from.Scheme || !strings.EqualFold(req.URL.Host, from.Host) {
+		status := 0
+		if req.Response != nil {
+			status = req.Response.StatusCode
+		}
+		to := *req.URL
+		to.User, to.RawQuery, to.Fragment = nil, "", ""
+		return fmt.Errorf("the receiver redirects (%d) to %s, another scheme, host or port: redirects are followed only within %s://%s so the credentials never go elsewhere; set the url to the new address if it is right", status, to.String(), from.Scheme, from.Host)
 	}
 	if req.Method != via[0].Method {
 		status := 0

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/sophos-connect/sophos-connect/internal/redact"
 )
 
 // ClientCredentials gets and caches an OAuth2 access token with the client
@@ -115,6 +117,7 @@ func (c *ClientCredentials) Token(ctx context.Context) (string, error) {
 	}
 	life := time.Duration(secs * float64(time.Second))
 	c.token = tr.AccessToken
+	redact.Add(tr.AccessToken) // an echo of it in any output is removed too
 	c.refresh = start.Add(life - min(life/5, 5*time.Minute))
 	return c.token, nil
 }

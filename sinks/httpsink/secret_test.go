@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/sophos-connect/sophos-connect/config"
@@ -150,5 +151,51 @@ func TestEchoedSecretsRedacted(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// TestRedirectToAnotherHostNotFollowed: a 307/308 to another host (or port)
+// would re-send the request with its custom secret header there; it is not
+// followed, the error names the target, and the other host sees nothing.
+// A 307 within the same origin is still followed.
+func TestRedirectToAnotherHostNotFollowed(t *testing.T) {
+	var leaked atomic.Int32
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("X-Api-Key") != "" || r.Header.Get("Authorization") != "" {
+			leaked.Add(1)
+		}
+		w.WriteHeader(http.StatusOK)
+	}))
+	defer other.Close()
+	for _, code := range []int{http.StatusTemporaryRedirect, http.StatusPermanentRedirect} {
+		var posts atomic.Int32
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			switch r.URL.Path {
+			case "/away":
+				http.Redirect(w, r, other.URL+"/steal", code)
+			case "/here":
+				http.Redirect(w, r, "/ingest", code)
+			default:
+				posts.Add(1)
+				w.WriteHeader(http.StatusOK)
+			}
+		}))
+		c := DefaultConfig()
+		c.URL = srv.URL + "/away"
+		c.Headers = map[string]config.Secret{"X-Api-Key": "k3y-that-must-stay-home"}
+		s := started(t, c)
+		err := s.Write(context.Background(), outtest.Records(t, "redir", 2))
+		if err == nil || !strings.Contains(err.Error(), other.URL) {
+			t.Errorf("%d to another host: err %v, want one naming %s", code, err, other.URL)
+		}
+		if leaked.Load() > 0 {
+			t.Fatalf("%d: the secret header was sent to the other host", code)
+		}
+		c.URL = srv.URL + "/here"
+		s = started(t, c)
+		if err := s.Write(context.Background(), outtest.Records(t, "redir", 2)); err != nil || posts.Load() == 0 {
+			t.Errorf("%d within the same origin: err %v, posts %d", code, err, posts.Load())
+		}
+		srv.Close()
 	}
 }

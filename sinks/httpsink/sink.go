@@ -20,6 +20,8 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/sophos-connect/sophos-connect/internal/redact"
+
 	"github.com/sophos-connect/sophos-connect/pipeline"
 	"github.com/sophos-connect/sophos-connect/sinks/encoding"
 	"github.com/sophos-connect/sophos-connect/sinks/httpout"
@@ -281,7 +283,7 @@ func (s *Sink) redact(body []byte, token string) []byte {
 	for _, f := range secrets {
 		body = bytes.ReplaceAll(body, []byte(f), []byte("[redacted]"))
 	}
-	return body
+	return redact.Bytes(body)
 }
 
 // secretForms is v as sent and as an answer may quote it: URL-encoded and

@@ -23,10 +23,12 @@ type Client struct {
 
 	lim    *limiter      // requests in flight for the credential (adaptive by default)
 	tokSem chan struct{} // one token fetch at a time
-	tokMu  sync.RWMutex
-	tok    string
-	tokExp time.Time
-	tokOld string // the previous token, redacted too
+	// bigBody lets one response at a time read beyond freeBody (readBody).
+	bigBody chan struct{}
+	tokMu   sync.RWMutex
+	tok     string
+	tokExp  time.Time
+	tokOld  string // the previous token, redacted too
 
 	refusedMu sync.Mutex
 	refused   []string // tenants the last listing refused (untrusted apiHost)
@@ -57,11 +59,12 @@ func NewClient(cfg Config, log *slog.Logger) (*Client, error) {
 		return nil, err
 	}
 	return &Client{
-		cfg:    cfg,
-		log:    log,
-		http:   &http.Client{Transport: useragent.Transport(tr), CheckRedirect: noAuthRedirect},
-		tokSem: make(chan struct{}, 1),
-		lim:    newLimiter(cfg.Concurrency, cfg.MaxConcurrency, cfg.OnConcurrencyLimit),
+		cfg:     cfg,
+		log:     log,
+		http:    &http.Client{Transport: useragent.Transport(tr), CheckRedirect: noAuthRedirect},
+		tokSem:  make(chan struct{}, 1),
+		bigBody: make(chan struct{}, 1),
+		lim:     newLimiter(cfg.Concurrency, cfg.MaxConcurrency, cfg.OnConcurrencyLimit),
 	}, nil
 }
 

@@ -44,6 +44,9 @@ type Config struct {
 	FromDateOffsetMinutes int           // SIEM from_date_offset_minutes (≥ 0)
 	Timeout               time.Duration // per HTTP request (each attempt); default DefaultTimeout
 	UserAgent             string        // default "sophos-connect/<version>"
+	// MaxPageBytes bounds one response body, after decompression (default
+	// DefaultMaxPageBytes): a larger one fails that request at once.
+	MaxPageBytes int64
 
 	// Retry bounds the retries of throttled (429) and failed (5xx, network)
 	// calls; zero fields take the defaults of DefaultRetry.
@@ -124,6 +127,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.FromDateOffsetMinutes >= 24*60 {
 		return c, fmt.Errorf("sophos.from_date_offset_minutes is %d: it must be less than 1440 (the API keeps 24 h)", c.FromDateOffsetMinutes)
+	}
+	if c.MaxPageBytes <= 0 {
+		c.MaxPageBytes = DefaultMaxPageBytes
 	}
 	if c.Timeout <= 0 {
 		c.Timeout = DefaultTimeout

@@ -139,6 +139,16 @@ func decodeItems(body []byte, start int, stream pipeline.Stream, tenant string, 
 		if es < len(body) && body[es] == '{' {
 			// One pass: validate the item and read its fields together.
 			r, end, err := pipeline.DecodeRecord(stream, tenant, body, es)
+			if errors.Is(err, rawjson.ErrTooDeep) {
+				// Carried past whole and set aside: one hostile item must not
+				// hold back the page (and with it the partition) for good.
+				if end, err = rawjson.SkipAnyDepth(body, es); err != nil {
+					return end, err
+				}
+				*rejected = append(*rejected, pipeline.Rejected{Raw: validUTF8(body[es:end]), Reason: fmt.Sprintf("malformed API item %d: %v (it cannot be normalised)", n, rawjson.ErrTooDeep)})
+				ee = end
+				goto next
+			}
 			if errors.Is(err, rawjson.ErrSyntax) {
 				return end, err
 			}
@@ -150,11 +160,15 @@ func decodeItems(body []byte, start int, stream pipeline.Stream, tenant string, 
 			}
 		} else {
 			var err error
-			if ee, err = rawjson.SkipValue(body, es); err != nil {
+			if ee, err = rawjson.SkipValue(body, es); errors.Is(err, rawjson.ErrTooDeep) {
+				ee, err = rawjson.SkipAnyDepth(body, es)
+			}
+			if err != nil {
 				return ee, err
 			}
 			*rejected = append(*rejected, pipeline.Rejected{Raw: validUTF8(body[es:ee]), Reason: fmt.Sprintf("malformed API item %d: not a JSON object", n)})
 		}
+	next:
 		i = rawjson.SkipSpace(body, ee)
 		if i < len(body) && body[i] == ']' {
 			return i + 1, nil

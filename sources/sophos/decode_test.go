@@ -256,3 +256,29 @@ func nestingDepth(b []byte) int {
 	}
 	return maxDepth
 }
+
+// An item nested deeper than 512 levels is dead-lettered with its reason;
+// the page's other items are delivered and the cursor moves on (the whole
+// page was refused before, so the partition never moved).
+func TestDecodePageDeepItemRejectedRestDelivered(t *testing.T) {
+	for _, depth := range []int{513, 10_000, 200_000} {
+		deep := `{"id":"deep","nest":` + strings.Repeat("[", depth) + strings.Repeat("]", depth) + `}`
+		body := `{"has_more":false,"items":[{"id":"a","type":"Event::Endpoint::Threat::Detected","created_at":"2026-11-26T10:00:00.000Z"},` +
+			deep + `,` + strings.Repeat("[", depth) + strings.Repeat("]", depth) +
+			`,{"id":"b","type":"Event::Endpoint::Threat::Detected","created_at":"2026-11-26T10:00:00.000Z"}],"next_cursor":"Y3Vy"}`
+		p, err := decodePage([]byte(body), pipeline.Events, "t", 4)
+		if err != nil {
+			t.Fatalf("depth %d: page refused: %v", depth, err)
+		}
+		if len(p.Records) != 2 || p.Records[0].ID != "a" || p.Records[1].ID != "b" {
+			t.Fatalf("depth %d: records %d", depth, len(p.Records))
+		}
+		if len(p.Rejected) != 2 || !strings.Contains(p.Rejected[0].Reason, "deeper than 512") || p.Cursor != "Y3Vy" {
+			t.Fatalf("depth %d: rejected %+v cursor %q", depth, p.Rejected, p.Cursor)
+		}
+	}
+	// Brackets that do not match are still a broken body (refetched).
+	if _, err := decodePage([]byte(`{"items":[`+strings.Repeat("[", 600)+strings.Repeat("}", 600)+`]}`), pipeline.Events, "t", 1); err == nil {
+		t.Fatal("mismatched deep brackets accepted")
+	}
+}

@@ -12,13 +12,36 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/url"
+	"sync"
 	"time"
 
 	"github.com/sophos-connect/sophos-connect/internal/retryafter"
 )
 
-// maxBody bounds a response body (a 1000-item SIEM page is a few MB).
-const maxBody = 128 << 20
+// DefaultMaxPageBytes bounds a response body (a 1000-item SIEM page is a
+// few MB): sophos.max_page_bytes.
+const DefaultMaxPageBytes = 32 << 20
+
+// freeBody is what each response may read without the big-body gate: real
+// pages fit, so concurrent reads cost at most workers × freeBody.
+const freeBody = 1 << 20
+
+// PageTooLargeError is a response body over max_page_bytes (counted after
+// decompression, so a gzip bomb stops there too). Asking again cannot help.
+type PageTooLargeError struct {
+	Limit int64
+	Size  int64 // the announced Content-Length, or -1 when it was read past the limit
+}
+
+func (e *PageTooLargeError) Error() string {
+	if e.Size > 0 {
+		return fmt.Sprintf("the response announces %d bytes, over sophos.max_page_bytes (%d MiB); raise it if the API really sends pages this large", e.Size, e.Limit>>20)
+	}
+	return fmt.Sprintf("the response body is larger than sophos.max_page_bytes (%d MiB, counted after decompression); raise it if the API really sends pages this large", e.Limit>>20)
+}
+
+// Retryable: the same request would bring the same body.
+func (e *PageTooLargeError) Retryable() bool { return false }
 
 // call is one logical API request; do may send it several times.
 type call struct {
@@ -140,7 +163,8 @@ func (c *Client) do(ctx context.Context, cl *call) (*response, error) {
 				return nil, fmt.Errorf("sophos: %s %s: %w", cl.method, cl.displayPath(), ctx.Err())
 			}
 			lastErr, lastRes = err, nil
-			if !cl.idempotent || isCertError(err) {
+			var tooLarge *PageTooLargeError
+			if !cl.idempotent || isCertError(err) || errors.As(err, &tooLarge) {
 				return nil, err
 			}
 			c.log.Warn("sophos: request failed, retrying", "method", cl.method, "path", cl.displayPath(),
@@ -243,7 +267,11 @@ func (c *Client) roundTrip(ctx context.Context, cl *call, tok string) (*response
 		return nil, c.netError(ctx, actx, cl, err)
 	}
 	defer resp.Body.Close()
-	b, err := readBody(resp)
+	b, err := c.readBody(actx, resp)
+	var tooLarge *PageTooLargeError
+	if errors.As(err, &tooLarge) {
+		return nil, fmt.Errorf("sophos: %s %s: %w", cl.method, cl.displayPath(), err)
+	}
 	if err != nil {
 		return nil, c.netError(ctx, actx, cl, err)
 	}
@@ -282,26 +310,78 @@ func hostOf(raw string) string {
 	return u.Scheme + "://" + u.Host
 }
 
-// readBody reads the body, sized by Content-Length when known.
-func readBody(resp *http.Response) ([]byte, error) {
-	if n := resp.ContentLength; n >= 0 && n <= maxBody {
+// readBody reads the body within max_page_bytes. The first freeBody bytes
+// of every response are read at once; beyond that one response at a time
+// holds the big-body gate, so many tenants answering huge bodies at once
+// cost one max_page_bytes buffer, not one each: memory stays bounded by the
+// in-flight budget plus a constant, whatever the API sends.
+func (c *Client) readBody(ctx context.Context, resp *http.Response) ([]byte, error) {
+	limit := c.cfg.MaxPageBytes
+	if n := resp.ContentLength; n > limit {
+		return nil, &PageTooLargeError{Limit: limit, Size: n}
+	}
+	if n := resp.ContentLength; n >= 0 && n <= freeBody {
 		b := make([]byte, n)
 		if _, err := io.ReadFull(resp.Body, b); err != nil {
 			return nil, fmt.Errorf("reading response body: %w", err)
 		}
 		return b, nil
 	}
-	var buf bytes.Buffer
-	buf.Grow(64 << 10)
-	n, err := buf.ReadFrom(io.LimitReader(resp.Body, maxBody+1))
+	// Read in pooled 1 MiB chunks, copied once into a buffer of the exact
+	// size: no buffer doubling (twice the body at once), and a refused
+	// body leaves no garbage behind, only chunks back in the pool.
+	var chunks [][]byte
+	defer func() {
+		for _, c := range chunks {
+			bodyChunks.Put(&c)
+		}
+	}()
+	var n int64
+	read := func(limit int64) (eof bool, err error) {
+		for n < limit {
+			if len(chunks) == 0 || len(chunks[len(chunks)-1]) == cap(chunks[len(chunks)-1]) {
+				chunks = append(chunks, (*bodyChunks.Get().(*[]byte))[:0])
+			}
+			c := chunks[len(chunks)-1]
+			m, err := resp.Body.Read(c[len(c):cap(c)])
+			chunks[len(chunks)-1] = c[:len(c)+m]
+			n += int64(m)
+			if err == io.EOF {
+				return true, nil
+			}
+			if err != nil {
+				return false, fmt.Errorf("reading response body: %w", err)
+			}
+		}
+		return false, nil
+	}
+	eof, err := read(freeBody + 1)
 	if err != nil {
-		return nil, fmt.Errorf("reading response body: %w", err)
+		return nil, err
 	}
-	if n > maxBody {
-		return nil, fmt.Errorf("response body larger than %d MiB", maxBody>>20)
+	if !eof {
+		select {
+		case c.bigBody <- struct{}{}:
+			defer func() { <-c.bigBody }()
+		case <-ctx.Done():
+			return nil, fmt.Errorf("reading response body: waiting for another large body to be read: %w", ctx.Err())
+		}
+		if eof, err = read(limit + 1); err != nil {
+			return nil, err
+		}
+		if !eof {
+			return nil, &PageTooLargeError{Limit: limit, Size: -1}
+		}
 	}
-	return buf.Bytes(), nil
+	body := make([]byte, 0, n)
+	for _, c := range chunks {
+		body = append(body, c...)
+	}
+	return body, nil
 }
+
+// bodyChunks are the 1 MiB read buffers of readBody.
+var bodyChunks = sync.Pool{New: func() any { b := make([]byte, 0, 1<<20); return &b }}
 
 // backoff is the wait after the given failed attempt (1-based): a random
 // duration in [d/2, d], d = min(Max, Initial·2^(attempt-1)).

@@ -8,6 +8,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/sophos-connect/sophos-connect/internal/redact"
 )
 
 // tokenMargin is how long before expires_in a token is renewed, as the
@@ -106,6 +108,7 @@ func (c *Client) fetchToken(ctx context.Context) (string, error) {
 		c.tokOld = c.tok
 	}
 	c.tok, c.tokExp = tr.AccessToken, issued.Add(ttl-margin)
+	redact.Add(tr.AccessToken) // an echo of it in any output is removed too
 	c.tokMu.Unlock()
 	c.log.Debug("sophos: token obtained", "expires_in", ttl.String())
 	return tr.AccessToken, nil

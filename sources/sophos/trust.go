@@ -1,11 +1,12 @@
 package sophos
 
 import (
-	"encoding/json"
 	"fmt"
 	"net/url"
 	"path"
 	"strings"
+
+	"github.com/sophos-connect/sophos-connect/internal/redact"
 )
 
 // DefaultTrustedHosts are the hosts the bearer token may go to when a
@@ -67,68 +68,6 @@ func hostMatches(pattern, host string) bool {
 	return ok
 }
 
-// secretForms are the ways a secret can appear in text that echoes a
-// request: as is, URL-encoded (form bodies, queries; either hex case) and
-// JSON-escaped (with and without HTML escaping).
-func secretForms(secret string) []string {
-	forms := []string{secret, url.QueryEscape(secret), url.PathEscape(secret)}
-	for _, f := range forms[1:] {
-		forms = append(forms, lowerHex(f))
-	}
-	j, _ := json.Marshal(secret)
-	forms = append(forms, string(j[1:len(j)-1]))
-	var sb strings.Builder
-	enc := json.NewEncoder(&sb)
-	enc.SetEscapeHTML(false)
-	enc.Encode(secret)
-	s := strings.TrimSpace(sb.String())
-	forms = append(forms, s[1:len(s)-1])
-	// Longest first, so a form containing another is replaced whole.
-	out := forms[:0]
-	seen := map[string]bool{}
-	for _, f := range forms {
-		if f != "" && !seen[f] {
-			seen[f] = true
-			out = append(out, f)
-		}
-	}
-	for i := 1; i < len(out); i++ {
-		for j := i; j > 0 && len(out[j]) > len(out[j-1]); j-- {
-			out[j], out[j-1] = out[j-1], out[j]
-		}
-	}
-	return out
-}
-
-func lowerHex(s string) string {
-	b := []byte(s)
-	for i := 0; i+2 < len(b); i++ {
-		if b[i] == '%' {
-			b[i+1] = lower(b[i+1])
-			b[i+2] = lower(b[i+2])
-		}
-	}
-	return string(b)
-}
-
-func lower(c byte) byte {
-	if c >= 'A' && c <= 'F' {
-		return c + 'a' - 'A'
-	}
-	return c
-}
-
-// Redact removes every form of each secret (len ≥ 4) from s.
-func Redact(s string, secrets ...string) string {
-	for _, secret := range secrets {
-		if len(secret) < 4 {
-			continue
-		}
-		for _, f := range secretForms(secret) {
-			if strings.Contains(s, f) {
-				s = strings.ReplaceAll(s, f, "[redacted]")
-			}
-		}
-	}
-	return s
-}
+// Redact removes every form of each secret (len ≥ 4), and of every secret
+// registered with internal/redact, from s.
+func Redact(s string, secrets ...string) string { return redact.With(s, secrets...) }

@@ -31,13 +31,18 @@ type Faults struct {
 	EchoToken   bool    // "echo-token": the token endpoint answers 401 with the request body echoed in "message" (the client secret, URL-encoded)
 	TenantsLoop bool    // "tenants-loop": the tenant listing ignores page and omits pages.total, so it never ends
 	Tenant      string  // "tenant=ID|N": limit same-cursor, empty-cursor, missing-id and foreign-host to one tenant
+
+	// Hostile bodies (per tenant, like the API bugs above; with both set,
+	// odd tenants get the huge item and even ones the bomb).
+	HugeItem int64 // "huge-item=BYTES": every SIEM page is one item holding a BYTES-long string, streamed without Content-Length
+	GzipBomb int64 // "gzip-bomb=BYTES": every SIEM page is gzip-encoded and decompresses to BYTES (a few KB on the wire)
 }
 
 // Enabled reports whether any fault is configured.
 func (f Faults) Enabled() bool {
 	return f.Rate429 > 0 || f.Rate503 > 0 || f.Midpage401 > 0 || f.Slow > 0 || f.Malformed > 0 ||
 		f.StaleCursor > 0 || f.LateArrivals > 0 || f.Replay > 0 || f.SameCursor || f.EmptyCursor || f.MissingID > 0 ||
-		f.ForeignHost || f.EchoToken || f.TenantsLoop
+		f.ForeignHost || f.EchoToken || f.TenantsLoop || f.HugeItem > 0 || f.GzipBomb > 0
 }
 
 // String renders the faults in ParseFaults syntax.
@@ -160,6 +165,16 @@ func ParseFaults(spec string) (Faults, error) {
 			case "tenants-loop":
 				f.TenantsLoop = true
 			}
+		case "huge-item", "gzip-bomb":
+			n, perr := strconv.ParseInt(val, 10, 64)
+			if perr != nil || n < 1 {
+				return Faults{}, fmt.Errorf("fault %q: want a size in bytes, got %q", key, val)
+			}
+			if key == "huge-item" {
+				f.HugeItem = n
+			} else {
+				f.GzipBomb = n
+			}
 		case "missing-id":
 			f.MissingID, err = rate(0.1)
 		case "tenant":
@@ -168,7 +183,7 @@ func ParseFaults(spec string) (Faults, error) {
 			}
 			f.Tenant = val
 		default:
-			return Faults{}, fmt.Errorf("unknown fault %q (known: 429, 503, 503-burst, retry-after, 401-midpage, slow, malformed, stale-cursor, late-arrivals, replay, same-cursor, empty-cursor, missing-id, foreign-host, echo-token, tenants-loop, tenant)", key)
+			return Faults{}, fmt.Errorf("unknown fault %q (known: 429, 503, 503-burst, retry-after, 401-midpage, slow, malformed, stale-cursor, late-arrivals, replay, same-cursor, empty-cursor, missing-id, foreign-host, echo-token, tenants-loop, huge-item, gzip-bomb, tenant)", key)
 		}
 		if err != nil {
 			return Faults{}, err

@@ -92,6 +92,9 @@ func (s *Server) handleSIEM(st streamID) func(http.ResponseWriter, *http.Request
 
 		t := c.t
 		faulty := s.opts.Faults.hits(t, t.idx)
+		if faulty && s.hostileBody(w, t.idx) {
+			return
+		}
 		buf := getBuf()
 		defer putBuf(buf)
 		const head = 32 // room for `{"has_more":false,"items":[`
