@@ -53,6 +53,14 @@ type Config struct {
 	AlertsJSONFileName string `yaml:"alerts_json_file_name"`
 	// EventsJSONFileName is the seed's events JSON file in save_file_location (default sophos_events.json).
 	EventsJSONFileName string `yaml:"events_json_file_name"`
+	// DetectionsTxtFileName is the detections txt file in save_file_location, in the seed's bracketed layout (default sophos_detections).
+	DetectionsTxtFileName string `yaml:"detections_txt_file_name"`
+	// CasesTxtFileName is the cases txt file in save_file_location, in the seed's bracketed layout (default sophos_cases).
+	CasesTxtFileName string `yaml:"cases_txt_file_name"`
+	// DetectionsJSONFileName is the detections JSON array file in save_file_location (default sophos_detections.json).
+	DetectionsJSONFileName string `yaml:"detections_json_file_name"`
+	// CasesJSONFileName is the cases JSON array file in save_file_location (default sophos_cases.json).
+	CasesJSONFileName string `yaml:"cases_json_file_name"`
 	// LogLevel is OFF, ERROR, INFO (alias LOG), LOG+ (each pull) or VERBOSE (each record and request); default INFO.
 	LogLevel string `yaml:"log_level" enum:"OFF,ERROR,INFO,LOG,LOG+,VERBOSE"`
 	// LogFileName is the seed's log file, in save_file_location unless absolute (default Sophos_log.log).
@@ -85,6 +93,8 @@ type Config struct {
 	FileMode FileMode `yaml:"file_mode"`
 	// DeadLetter tunes state_dir/dead-letter.ndjson.
 	DeadLetter DeadLetterConfig `yaml:"dead_letter"`
+	// GapRecords sends a record of type sophos-connect:gap to every sink when a span of a stream fell out of the API's 24 h window, so the SIEM shows the hole (default true).
+	GapRecords bool `yaml:"gap_records"`
 
 	// Sources enables and tunes the alerts and events streams.
 	Sources Sources `yaml:"sources"`
@@ -140,6 +150,8 @@ type Sophos struct {
 	FromDateOffsetMinutes int `yaml:"from_date_offset_minutes"`
 	// Timeout bounds one API request (default 30s).
 	Timeout Duration `yaml:"timeout"`
+	// Streams chooses the streams to pull: alerts, events, detections, cases (default: the sources whose enabled is true, i.e. alerts and events). When set it decides alone.
+	Streams []string `yaml:"streams"`
 }
 
 // Secret is a string that never prints: fmt, logs and `validate` show
@@ -168,12 +180,112 @@ func (s Secret) LogValue() slog.Value { return slog.StringValue(s.String()) }
 // Value is the secret itself, for the one place that sends it.
 func (s Secret) Value() string { return string(s) }
 
-// Sources enables and tunes the two SIEM streams.
+// Sources enables and tunes the streams: the two SIEM streams and the XDR
+// detections and cases.
 type Sources struct {
 	// Alerts is the /siem/v1/alerts stream.
 	Alerts AlertsSource `yaml:"alerts"`
 	// Events is the /siem/v1/events stream.
 	Events EventsSource `yaml:"events"`
+	// Detections is the XDR detections stream (the asynchronous detections query).
+	Detections DetectionsSource `yaml:"detections"`
+	// Cases is the XDR/MDR cases stream (/cases/v1/cases).
+	Cases CasesSource `yaml:"cases"`
+}
+
+// DetectionsSource configures the detections stream.
+type DetectionsSource struct {
+	// Enabled pulls this stream (default false; sophos.streams or -x turn it on too).
+	Enabled bool `yaml:"enabled"`
+	// Overlap re-reads this much before the last window's end, for detections that arrive late; repeats are dropped by id (default 10m).
+	Overlap Duration `yaml:"overlap"`
+	// MaxWindow is the longest window one query asks for; a longer gap is split into windows of this size (default 6h).
+	MaxWindow Duration `yaml:"max_window"`
+	// Lookback is where a tenant without a checkpoint starts, back from now (default 24h; -since overrides it).
+	Lookback Duration `yaml:"lookback"`
+	// PageSize is the results page size, 1 to 2000 (default 1000).
+	PageSize int `yaml:"page_size"`
+	// PollTimeout bounds the wait for one query run to finish before it is re-issued (default 5m).
+	PollTimeout Duration `yaml:"poll_timeout"`
+}
+
+// CasesSource configures the cases stream.
+type CasesSource struct {
+	// Enabled pulls this stream (default false; sophos.streams or -x turn it on too).
+	Enabled bool `yaml:"enabled"`
+	// Window is how far back createdAfter reaches; every poll re-reads it and forwards a case only when its (id, updatedAt) is new (default 720h, 30 days).
+	Window Duration `yaml:"window"`
+	// PageSize is the first page size asked for, lowered on a 400 (default 50; the API's cap is not documented).
+	PageSize int `yaml:"page_size"`
+	// Detections attaches each forwarded case's detections (with their MITRE mapping) as a "detections" list (one more request per forwarded case; default false).
+	Detections bool `yaml:"detections"`
+	// MaxRemembered bounds the (id, updatedAt) memory per tenant, kept in the checkpoint apart from any dedupe stage (default 10000, 16 bytes each; beyond it the oldest-created cases are forgotten and re-sent when read again).
+	MaxRemembered int `yaml:"max_remembered"`
+}
+
+// EnabledStreams is the streams to pull, by their plural names in the
+// canonical order: sophos.streams when set, else the sources' enabled flags.
+func (c *Config) EnabledStreams() []string {
+	want := map[string]bool{}
+	if c.Sophos.Streams != nil {
+		for _, s := range c.Sophos.Streams {
+			switch strings.ToLower(strings.TrimSpace(s)) {
+			case "alert", "alerts":
+				want["alerts"] = true
+			case "event", "events":
+				want["events"] = true
+			case "detection", "detections":
+				want["detections"] = true
+			case "case", "cases":
+				want["cases"] = true
+			}
+		}
+	} else {
+		want["alerts"] = c.Sources.Alerts.Enabled
+		want["events"] = c.Sources.Events.Enabled
+		want["detections"] = c.Sources.Detections.Enabled
+		want["cases"] = c.Sources.Cases.Enabled
+	}
+	var out []string
+	for _, s := range []string{"alerts", "events", "detections", "cases"} {
+		if want[s] {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// validateXDR checks the detections and cases keys.
+func (s Sources) validateXDR(fe func(string, ...string) *FieldError) Errors {
+	var errs Errors
+	d, cs := s.Detections, s.Cases
+	if d.Overlap.D() > 24*time.Hour {
+		errs = append(errs, fe("must be at most 24h (default 10m)", "sources", "detections", "overlap"))
+	}
+	if d.MaxWindow.D() < time.Minute || d.MaxWindow.D() > 24*time.Hour {
+		errs = append(errs, fe("must be 1m to 24h (default 6h)", "sources", "detections", "max_window"))
+	} else if d.Overlap.D() >= d.MaxWindow.D() {
+		errs = append(errs, fe(fmt.Sprintf("overlap %s must be shorter than max_window %s, or windows would never advance", d.Overlap, d.MaxWindow), "sources", "detections", "overlap"))
+	}
+	if d.Lookback.D() < time.Minute || d.Lookback.D() > 90*24*time.Hour {
+		errs = append(errs, fe("must be 1m to 2160h (90 days; default 24h)", "sources", "detections", "lookback"))
+	}
+	if d.PageSize < 1 || d.PageSize > 2000 {
+		errs = append(errs, fe("must be 1 to 2000 (default 1000)", "sources", "detections", "page_size"))
+	}
+	if d.PollTimeout.D() < time.Second || d.PollTimeout.D() > time.Hour {
+		errs = append(errs, fe("must be 1s to 1h (default 5m)", "sources", "detections", "poll_timeout"))
+	}
+	if cs.Window.D() < time.Hour || cs.Window.D() > 366*24*time.Hour {
+		errs = append(errs, fe("must be 1h to 8784h (default 720h, 30 days)", "sources", "cases", "window"))
+	}
+	if cs.PageSize < 1 || cs.PageSize > 5000 {
+		errs = append(errs, fe("must be 1 to 5000 (default 50; lowered automatically on a 400)", "sources", "cases", "page_size"))
+	}
+	if cs.MaxRemembered < 100 || cs.MaxRemembered > 1_000_000 {
+		errs = append(errs, fe("must be 100 to 1000000 (default 10000 per tenant, about 16 bytes each in the checkpoint)", "sources", "cases", "max_remembered"))
+	}
+	return errs
 }
 
 // AlertsSource configures /siem/v1/alerts.
@@ -320,6 +432,10 @@ func Defaults() Config {
 		EventsTxtFileName:          "sophos_events",
 		AlertsJSONFileName:         "sophos_alerts.json",
 		EventsJSONFileName:         "sophos_events.json",
+		DetectionsTxtFileName:      "sophos_detections",
+		CasesTxtFileName:           "sophos_cases",
+		DetectionsJSONFileName:     "sophos_detections.json",
+		CasesJSONFileName:          "sophos_cases.json",
 		LogLevel:                   "INFO",
 		LogFileName:                "Sophos_log.log",
 		AlertsAutoAcknowledgeLevel: "medium",
@@ -329,9 +445,13 @@ func Defaults() Config {
 		Workers:    WorkersAuto,
 		MaxWorkers: DefaultMaxWorkers,
 		DeadLetter: DeadLetterConfig{MaxBytes: 100 << 20},
+		GapRecords: true,
 		Sources: Sources{
 			Alerts: AlertsSource{Enabled: true},
 			Events: EventsSource{Enabled: true},
+			Detections: DetectionsSource{Overlap: Duration(10 * time.Minute), MaxWindow: Duration(6 * time.Hour),
+				Lookback: Duration(24 * time.Hour), PageSize: 1000, PollTimeout: Duration(5 * time.Minute)},
+			Cases: CasesSource{Window: Duration(30 * 24 * time.Hour), PageSize: 50, MaxRemembered: 10000},
 		},
 	}
 }

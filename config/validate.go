@@ -63,9 +63,18 @@ func (c *Config) Validate() error {
 	if c.DeadLetter.MaxBytes < 0 || (c.DeadLetter.MaxBytes > 0 && c.DeadLetter.MaxBytes < 1<<20) || c.DeadLetter.MaxBytes > 1<<40 {
 		add("must be 0 (never rotate) or 1MiB to 1TiB (default 100MiB)", "dead_letter", "max_bytes")
 	}
-	if !c.Sources.Alerts.Enabled && !c.Sources.Events.Enabled {
-		add("both sources are disabled: enable sources.alerts or sources.events", "sources")
+	for i, st := range c.Sophos.Streams {
+		if !validStream(st) {
+			add(fmt.Sprintf("sophos.streams[%d]: unknown stream %q: use alerts, events, detections or cases", i, st), "sophos", "streams")
+		}
 	}
+	if c.Sophos.Streams != nil && len(c.Sophos.Streams) == 0 {
+		add("empty: list the streams to pull (alerts, events, detections, cases) or remove the key", "sophos", "streams")
+	}
+	if len(c.EnabledStreams()) == 0 && len(c.Sophos.Streams) == 0 {
+		add("every source is disabled: enable sources.alerts or sources.events, or list streams in sophos.streams", "sources")
+	}
+	errs = append(errs, c.Sources.validateXDR(c.fieldErr)...)
 	names := map[string]int{}
 	for i, s := range c.Sinks {
 		p := fmt.Sprintf("sinks[%d]", i)
@@ -88,7 +97,7 @@ func (c *Config) Validate() error {
 		}
 		for _, s := range t.Streams {
 			if !validStream(s) {
-				errs = append(errs, &FieldError{Line: t.Line, Key: p + ".streams", Msg: fmt.Sprintf("unknown stream %q: use alerts or events", s)})
+				errs = append(errs, &FieldError{Line: t.Line, Key: p + ".streams", Msg: fmt.Sprintf("unknown stream %q: use alerts, events, detections or cases", s)})
 			}
 		}
 	}
@@ -102,7 +111,7 @@ func checkCommon(s Component, p string) Errors {
 	var errs Errors
 	for _, st := range s.Streams {
 		if !validStream(st) {
-			errs = append(errs, &FieldError{Line: s.Line, Key: p + ".streams", Msg: fmt.Sprintf("unknown stream %q: use alerts or events", st)})
+			errs = append(errs, &FieldError{Line: s.Line, Key: p + ".streams", Msg: fmt.Sprintf("unknown stream %q: use alerts, events, detections or cases", st)})
 		}
 	}
 	switch s.Buffer.Type {
@@ -135,7 +144,7 @@ func checkCommon(s Component, p string) Errors {
 
 func validStream(s string) bool {
 	switch strings.ToLower(s) {
-	case "alert", "alerts", "event", "events":
+	case "alert", "alerts", "event", "events", "detection", "detections", "case", "cases":
 		return true
 	}
 	return false

@@ -14,9 +14,24 @@ import (
 // Checkpoint is the committed position of one partition.
 type Checkpoint struct {
 	Cursor     string    `json:"cursor"`
-	SavedAt    time.Time `json:"saved_at"`              // when the cursor was committed: the 24 h window is measured from here
+	SavedAt    time.Time `json:"saved_at"`              // when the cursor was committed (the host's clock)
 	TenantName string    `json:"tenant_name,omitempty"` // for `state show`
+	// ServedUntil is, by the API's clock, what the cursor's page had
+	// served up to: the 24 h window is measured from here.
+	ServedUntil time.Time `json:"served_until,omitzero"`
 }
+
+// servedUntil is where the 24 h window is measured from: SavedAt for a
+// checkpoint written before served_until was kept.
+func (c Checkpoint) servedUntil() time.Time {
+	if c.ServedUntil.IsZero() {
+		return c.SavedAt
+	}
+	return c.ServedUntil
+}
+
+// Age is the checkpoint's age by the API's clock at apiNow.
+func (c Checkpoint) Age(apiNow time.Time) time.Duration { return apiNow.Sub(c.servedUntil()) }
 
 // Checkpointer is where the runner keeps cursors: the local file
 // (CheckpointStore) or, in distributed mode, the cluster's compacted topic.
@@ -264,6 +279,11 @@ func (s *CheckpointStore) encode(b []byte) []byte {
 		b = append(b, `, "saved_at": "`...)
 		b = c.SavedAt.AppendFormat(b, time.RFC3339Nano)
 		b = append(b, '"')
+		if !c.ServedUntil.IsZero() {
+			b = append(b, `, "served_until": "`...)
+			b = c.ServedUntil.UTC().AppendFormat(b, time.RFC3339Nano)
+			b = append(b, '"')
+		}
 		if c.TenantName != "" {
 			b = append(b, `, "tenant_name": `...)
 			b = appendJSONString(b, c.TenantName)

@@ -23,6 +23,9 @@ type Deliverer struct {
 	// NoDeliveredMetric leaves SinkDelivered to another Deliverer of the
 	// same sink (a disk buffer's drainer counts the real deliveries).
 	NoDeliveredMetric bool
+	// SinkNo is 1 + the sink's index in the pipeline, so that deliveries
+	// are marked per sink (Record.DeliveredBy); 0 marks only "delivered".
+	SinkNo int
 	// OnDelivered and OnDeadLettered count outcomes (optional).
 	OnDelivered    func(n int)
 	OnDeadLettered func(n int)
@@ -56,7 +59,7 @@ func (d *Deliverer) Deliver(ctx context.Context, batch []*Record) bool {
 		m.SinkLatency.WithLabelValues(d.Name).Observe(time.Since(start).Seconds())
 		if err == nil {
 			for _, rec := range todo {
-				rec.MarkDelivered()
+				rec.MarkDeliveredBy(d.SinkNo - 1)
 			}
 			d.delivered(len(todo))
 			m.Board.SinkRecovered(d.Name)
@@ -76,7 +79,7 @@ func (d *Deliverer) Deliver(ctx context.Context, batch []*Record) bool {
 				ferr, bad := failed[i]
 				switch {
 				case !bad:
-					rec.MarkDelivered()
+					rec.MarkDeliveredBy(d.SinkNo - 1)
 				case IsPermanent(ferr):
 					reject = append(reject, rec)
 					reasons = append(reasons, ferr)

@@ -18,25 +18,28 @@ import (
 type Metrics struct {
 	Registry *prometheus.Registry
 
-	RecordsPulled   *prometheus.CounterVec // tenant, stream
-	PagesPulled     *prometheus.CounterVec // tenant, stream
-	BytesPulled     *prometheus.CounterVec // tenant, stream
-	FetchErrors     *prometheus.CounterVec // tenant, stream
-	TenantErrors    *prometheus.CounterVec // tenant, reason: a tenant skipped in a pass
-	APIErrors       *prometheus.CounterVec // status
-	CheckpointAge   *prometheus.GaugeVec   // tenant, stream: seconds since the cursor was committed
-	CheckpointTime  *prometheus.GaugeVec   // tenant, stream: unix time of the last commit
-	WindowGap       *prometheus.CounterVec // tenant, stream: seconds of data lost to the 24 h window
-	StageDropped    *prometheus.CounterVec // stage
-	SinkDelivered   *prometheus.CounterVec // sink
-	SinkRetried     *prometheus.CounterVec // sink
-	SinkRejected    *prometheus.CounterVec // sink
-	SinkBatches     *prometheus.CounterVec // sink
-	SinkLatency     *prometheus.HistogramVec
-	SinkBufferBytes *prometheus.GaugeVec   // sink
-	SinkQueued      *prometheus.GaugeVec   // sink: records routed to the sink, not yet settled
-	DeadLetters     *prometheus.CounterVec // sink (or stage)
-	InflightPages   prometheus.Gauge
+	RecordsPulled  *prometheus.CounterVec // tenant, stream
+	PagesPulled    *prometheus.CounterVec // tenant, stream
+	BytesPulled    *prometheus.CounterVec // tenant, stream
+	FetchErrors    *prometheus.CounterVec // tenant, stream
+	TenantErrors   *prometheus.CounterVec // tenant, reason: a tenant skipped in a pass
+	APIErrors      *prometheus.CounterVec // status
+	CheckpointAge  *prometheus.GaugeVec   // tenant, stream: seconds since the cursor was committed
+	CheckpointTime *prometheus.GaugeVec   // tenant, stream: unix time of the last commit
+	GapSeconds     *prometheus.CounterVec // tenant, stream: seconds of data lost to the 24 h window (gaps)
+	// ReconcileMissing is, per tenant and stream, what the last
+	// reconciliation found missing (alert ids; event and detection records).
+	ReconcileMissing *prometheus.GaugeVec
+	StageDropped     *prometheus.CounterVec // stage
+	SinkDelivered    *prometheus.CounterVec // sink
+	SinkRetried      *prometheus.CounterVec // sink
+	SinkRejected     *prometheus.CounterVec // sink
+	SinkBatches      *prometheus.CounterVec // sink
+	SinkLatency      *prometheus.HistogramVec
+	SinkBufferBytes  *prometheus.GaugeVec   // sink
+	SinkQueued       *prometheus.GaugeVec   // sink: records routed to the sink, not yet settled
+	DeadLetters      *prometheus.CounterVec // sink (or stage)
+	InflightPages    prometheus.Gauge
 	// PartitionFailures counts passes in which a partition failed (tenant, stream).
 	PartitionFailures *prometheus.CounterVec
 	// CommitFailing is 1 while checkpoint commits fail.
@@ -69,7 +72,8 @@ func NewMetrics() *Metrics {
 		APIErrors:         prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sophos_connect_api_errors_total", Help: "Sophos API error responses by HTTP status."}, []string{"status"}),
 		CheckpointAge:     prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "sophos_connect_checkpoint_age_seconds", Help: "Seconds since the partition's cursor was last committed (Sophos keeps 24 h)."}, pt),
 		CheckpointTime:    prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "sophos_connect_checkpoint_timestamp_seconds", Help: "Unix time of the partition's last committed cursor."}, pt),
-		WindowGap:         prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sophos_connect_window_gap_seconds_total", Help: "Seconds of history that fell out of Sophos's 24 h window before they could be fetched."}, pt),
+		GapSeconds:        prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sophos_connect_gap_seconds_total", Help: "Seconds of history that fell out of Sophos's 24 h window before they could be read (gaps; see state gaps)."}, pt),
+		ReconcileMissing:  prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "sophos_connect_reconcile_missing", Help: "What the last reconciliation against Sophos Central found missing: alert ids, or event and detection records (0 = complete)."}, pt),
 		StageDropped:      prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sophos_connect_stage_dropped_total", Help: "Records dropped by a transform stage."}, []string{"stage"}),
 		SinkDelivered:     prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sophos_connect_sink_delivered_total", Help: "Records delivered (or durably buffered) by a sink."}, []string{"sink"}),
 		SinkRetried:       prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sophos_connect_sink_retried_total", Help: "Record deliveries retried."}, []string{"sink"}),
@@ -89,7 +93,7 @@ func NewMetrics() *Metrics {
 		ClusterOwnedTenants:    prometheus.NewGauge(prometheus.GaugeOpts{Name: "sophos_connect_cluster_owned_tenants", Help: "Distributed mode: tenants this member pulls."}),
 	}
 	m.collectors = []prometheus.Collector{m.RecordsPulled, m.PagesPulled, m.BytesPulled, m.FetchErrors, m.TenantErrors, m.APIErrors,
-		m.CheckpointAge, m.CheckpointTime, m.WindowGap, m.StageDropped, m.SinkDelivered, m.SinkRetried,
+		m.CheckpointAge, m.CheckpointTime, m.GapSeconds, m.ReconcileMissing, m.StageDropped, m.SinkDelivered, m.SinkRetried,
 		m.SinkRejected, m.SinkBatches, m.SinkLatency, m.SinkBufferBytes, m.SinkQueued, m.DeadLetters, m.InflightPages, m.APIConcurrency, m.PartitionFailures, m.CommitFailing,
 		m.ClusterRebalances, m.ClusterOwnedPartitions, m.ClusterOwnedTenants,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})}

@@ -15,8 +15,9 @@ import (
 	"github.com/sophos-connect/sophos-connect/pipeline/rawjson"
 )
 
-// Stream names the Sophos SIEM stream a record came from. Its value is the
-// official script's "datastream" value.
+// Stream names the Sophos stream a record came from. Its value is the
+// official script's "datastream" value for the SIEM streams (alert, event)
+// and, in the same form, detection and case for the XDR/MDR findings.
 type Stream string
 
 const (
@@ -24,23 +25,46 @@ const (
 	Alerts Stream = "alert"
 	// Events is the SIEM events stream (/siem/v1/events).
 	Events Stream = "event"
+	// Detections is the XDR detections stream (the asynchronous
+	// /detections/v1/queries/detections query).
+	Detections Stream = "detection"
+	// Cases is the XDR/MDR cases stream (/cases/v1/cases).
+	Cases Stream = "case"
 )
 
-// ParseStream accepts "alert", "alerts", "event" or "events" (any case).
+// AllStreams lists every stream in its canonical order.
+var AllStreams = []Stream{Alerts, Events, Detections, Cases}
+
+// StreamNames is the list of accepted stream names, for messages.
+const StreamNames = "alerts, events, detections or cases"
+
+// ParseStream accepts a stream's singular or plural name (any case):
+// alert(s), event(s), detection(s), case(s).
 func ParseStream(s string) (Stream, error) {
 	switch strings.ToLower(strings.TrimSpace(s)) {
 	case "alert", "alerts":
 		return Alerts, nil
 	case "event", "events":
 		return Events, nil
+	case "detection", "detections":
+		return Detections, nil
+	case "case", "cases":
+		return Cases, nil
 	}
-	return "", fmt.Errorf("unknown stream %q (want alerts or events)", s)
+	return "", fmt.Errorf("unknown stream %q (want %s)", s, StreamNames)
 }
 
-// Plural is the stream's name in config and URLs: "alerts" or "events".
+// Plural is the stream's name in config and URLs: "alerts", "events",
+// "detections" or "cases".
 func (s Stream) Plural() string { return string(s) + "s" }
 
-// Record is one Sophos alert or event, normalized once at the source. The
+// SIEM reports whether the stream is one of the SIEM v1 streams, whose
+// cursors Sophos keeps for 24 h only. Detections and cases carry their own
+// windows in their cursors and are not bound by that window.
+func (s Stream) SIEM() bool { return s == Alerts || s == Events }
+
+// Record is one Sophos alert, event, detection or case, normalized once at
+// the source (xdr.go maps the detection and case keys). The
 // typed fields are read from Raw when the page is decoded; Raw stays the item
 // exactly as the API sent it (transform stages may rewrite it), so encoders
 // never need to guess what Sophos said.
@@ -50,8 +74,8 @@ type Record struct {
 
 	ID       string // item id: stable, the dedupe and idempotency key
 	Type     string // e.g. Event::Endpoint::Threat::Detected
-	Severity string // low | medium | high (as sent)
-	Name     string // events: name; alerts: description
+	Severity string // low | medium | high (as sent); detections and cases: informational | low | medium | high | critical, "" when absent
+	Name     string // events: name; alerts: description; detections: detectionRule; cases: name
 	Group    string // events only, e.g. MALWARE
 
 	When      string // device time, ISO-8601 as sent
@@ -73,15 +97,35 @@ type Record struct {
 
 	// delivered is set (atomically, by any sink) once a sink delivered or
 	// durably buffered the record: auto-acknowledge acts only on those.
-	delivered uint32
+	// Bit 63 means "some sink"; bit i < 63 names the pipeline's sink i (the
+	// delivery ledger counts per sink).
+	delivered uint64
 }
 
+const anySinkBit = uint64(1) << 63
+
 // MarkDelivered records that a sink delivered (or durably buffered) r.
-func (r *Record) MarkDelivered() { atomic.StoreUint32(&r.delivered, 1) }
+func (r *Record) MarkDelivered() { atomic.OrUint64(&r.delivered, anySinkBit) }
+
+// MarkDeliveredBy records that the pipeline's sink number i delivered (or
+// durably buffered) r.
+func (r *Record) MarkDeliveredBy(i int) {
+	bit := anySinkBit
+	if i >= 0 && i < 63 {
+		bit |= 1 << uint(i)
+	}
+	atomic.OrUint64(&r.delivered, bit)
+}
 
 // WasDelivered reports whether at least one sink delivered or durably
 // buffered r (not dead-lettered, not routed nowhere).
-func (r *Record) WasDelivered() bool { return atomic.LoadUint32(&r.delivered) == 1 }
+func (r *Record) WasDelivered() bool { return atomic.LoadUint64(&r.delivered)&anySinkBit != 0 }
+
+// DeliveredBy reports whether the pipeline's sink number i delivered (or
+// durably buffered) r; false for i ≥ 63.
+func (r *Record) DeliveredBy(i int) bool {
+	return i >= 0 && i < 63 && atomic.LoadUint64(&r.delivered)&(1<<uint(i)) != 0
+}
 
 // WhenTime parses When (falling back to CreatedAt); zero when neither parses.
 func (r *Record) WhenTime() time.Time {
@@ -181,7 +225,9 @@ func DecodeRecord(stream Stream, tenant string, data []byte, start int) (Record,
 		}
 		return clean, i, err
 	}
-	if len(dataObj) > 0 && dataObj[0] == '{' && (r.EndpointID == "" || r.EndpointType == "") {
+	if !stream.SIEM() {
+		r.normalizeXDR()
+	} else if len(dataObj) > 0 && dataObj[0] == '{' && (r.EndpointID == "" || r.EndpointType == "") {
 		if r.EndpointID == "" {
 			r.EndpointID = rawjson.StringView(rawjson.Get(dataObj, "endpoint_id"))
 		}

@@ -66,8 +66,19 @@ type Options struct {
 	DeadLetter  *DeadLetter
 	// Observers learn about delivered pages (dedupe, auto-acknowledge).
 	Observers []DeliveryObserver
-	Log       *slog.Logger
-	Metrics   *Metrics
+	// PageObservers learn what each sink did with each settled page (the
+	// delivery ledger).
+	PageObservers []PageObserver
+	// Gaps keeps the gaps found (the state dir's list); optional.
+	Gaps GapRecorder
+	// NoGapRecords stops a gap from sending its record to every sink
+	// (gap_records: false); the ERROR, metric, status page and list stay.
+	NoGapRecords bool
+	// APIClock is the API's clock; default the Source's (if it is an
+	// APIClock), else Now. The 24 h horizon is judged by it.
+	APIClock APIClock
+	Log      *slog.Logger
+	Metrics  *Metrics
 
 	// Once pulls every partition until has_more is false, delivers, commits and returns.
 	Once bool
@@ -92,8 +103,11 @@ type Options struct {
 	DrainTimeout time.Duration
 	// Now is the clock (default time.Now).
 	Now func() time.Time
-	// WindowWarn is the checkpoint age that raises an ERROR (default 20h).
-	WindowWarn time.Duration
+	// WindowWarn is the checkpoint age (by the API's clock) that raises a
+	// WARN with its cause (default 12h); WindowError raises an ERROR
+	// (default 20h). Sophos keeps 24 h.
+	WindowWarn  time.Duration
+	WindowError time.Duration
 	// CommitInterval is the least time between two checkpoint commits
 	// (default 20ms): delivered pages wait at most that long for theirs.
 	CommitInterval time.Duration
@@ -156,7 +170,10 @@ type runner struct {
 	stats     struct {
 		pages, records, delivered, dlq, dropped, settled atomic.Int64
 	}
-	warned sync.Map // partition key -> bool: 20 h warning given
+	warned sync.Map // partition key -> alarm: the age alarm given
+	// lastErr is each partition's last fetch error this run, cleared by a
+	// successful fetch: the age alarm's cause.
+	lastErr map[string]string
 }
 
 // Run pulls, transforms and delivers until ctx ends (then drains in-flight
@@ -182,7 +199,15 @@ func Run(ctx context.Context, o Options) (Stats, error) {
 		o.Now = time.Now
 	}
 	if o.WindowWarn <= 0 {
-		o.WindowWarn = 20 * time.Hour
+		o.WindowWarn = 12 * time.Hour
+	}
+	if o.WindowError <= 0 {
+		o.WindowError = 20 * time.Hour
+	}
+	if o.APIClock == nil {
+		if c, ok := o.Source.(APIClock); ok {
+			o.APIClock = c
+		}
 	}
 	if o.CommitInterval <= 0 {
 		o.CommitInterval = 20 * time.Millisecond
@@ -205,6 +230,7 @@ func Run(ctx context.Context, o Options) (Stats, error) {
 		fetchPos:  map[string]Position{},
 		parts:     map[string]Partition{},
 		unflushed: map[string]Partition{},
+		lastErr:   map[string]string{},
 		commitSig: make(chan struct{}, 1),
 		budget:    newByteBudget(o.MaxInflightBytes),
 	}
@@ -216,7 +242,7 @@ func Run(ctx context.Context, o Options) (Stats, error) {
 
 	var sinkWG sync.WaitGroup
 	for i := range o.Sinks {
-		w := newSinkWorker(r, &o.Sinks[i], o.MaxInflightPages)
+		w := newSinkWorker(r, &o.Sinks[i], i, o.MaxInflightPages)
 		r.workers = append(r.workers, w)
 		sinkWG.Add(1)
 		go func() { defer sinkWG.Done(); w.run(deliverCtx) }()
@@ -272,6 +298,7 @@ func (r *runner) passes(ctx context.Context) error {
 			return nil
 		}
 		if r.o.Once {
+			r.checkWindow()
 			if err != nil {
 				return err
 			}
@@ -367,10 +394,28 @@ func (r *runner) waitIdleCtx(ctx context.Context) {
 }
 
 func sourceName(s Stream) string {
-	if s == Alerts {
+	switch s {
+	case Alerts:
 		return "Alerts"
+	case Detections:
+		return "Detections"
+	case Cases:
+		return "Cases"
 	}
 	return "Events"
+}
+
+// NotAvailable is implemented by a source error that means "this tenant has
+// no such stream" (no licence): the partition is skipped and marked on the
+// status page, and the pass does not count it as failed.
+type NotAvailable interface{ NotAvailable() string }
+
+func notAvailable(err error) (string, bool) {
+	var na NotAvailable
+	if err != nil && errors.As(err, &na) {
+		return na.NotAvailable(), true
+	}
+	return "", false
 }
 
 // position returns where the partition's next fetch starts.
@@ -387,17 +432,64 @@ func (r *runner) position(p Partition) Position {
 	if !ok || cp.Cursor == "" {
 		return Position{Since: r.o.Since}
 	}
-	now := r.o.Now()
-	if age := now.Sub(cp.SavedAt); age > 24*time.Hour {
-		lostTo := now.Add(-24 * time.Hour)
-		r.log.Error(fmt.Sprintf("%s: the checkpoint is %s old, beyond Sophos Central's 24 h window: items from %s to %s could not be fetched and are lost; pulling resumes at %s",
-			p, age.Round(time.Second), cp.SavedAt.UTC().Format(time.RFC3339), lostTo.UTC().Format(time.RFC3339), lostTo.UTC().Format(time.RFC3339)), "source", sourceName(p.Stream))
-		r.o.Metrics.WindowGap.WithLabelValues(p.Tenant, string(p.Stream)).Add(lostTo.Sub(cp.SavedAt).Seconds())
-		return Position{Since: lostTo.Add(time.Minute)}
-	} else if age > r.o.WindowWarn {
-		r.log.Error(fmt.Sprintf("%s: the checkpoint is %s old; Sophos Central keeps 24 h, so data older than that will be lost if delivery does not catch up", p, age.Round(time.Second)), "source", sourceName(p.Stream))
+	if !p.Stream.SIEM() {
+		// Detections and cases keep their windows in the cursor: Sophos'
+		// 24 h SIEM cursor window does not apply to them.
+		return Position{Cursor: cp.Cursor}
 	}
-	return Position{Cursor: cp.Cursor}
+	// The cursor is sent even when it is older than the API's window: the
+	// API then restarts it at its horizon, and the answer's time tells the
+	// gap exactly (pullPartition).
+	return Position{Cursor: cp.Cursor, ServedUntil: cp.servedUntil()}
+}
+
+// apiNow is the API's time as its answers tell it (the host's clock when
+// no answer has told yet).
+func (r *runner) apiNow() time.Time {
+	if r.o.APIClock != nil {
+		if t := r.o.APIClock.APINow(); !t.IsZero() {
+			return t
+		}
+	}
+	return r.o.Now()
+}
+
+// gapBefore reports the span the API could no longer serve between the
+// cursor at pos and page, its answer: the cursor had served up to
+// pos.ServedUntil, and the answer restarts at its horizon, APITime − 24 h.
+// Both times are the API's, so a host clock that runs fast or slow neither
+// invents a gap nor hides one.
+func gapBefore(p Partition, pos Position, page *Page) (Gap, bool) {
+	if !p.Stream.SIEM() || pos.Cursor == "" || pos.ServedUntil.IsZero() || page.APITime.IsZero() {
+		return Gap{}, false
+	}
+	horizon := page.APITime.Add(-APIWindow)
+	if !horizon.After(pos.ServedUntil) {
+		return Gap{}, false
+	}
+	old := page.APITime.Sub(pos.ServedUntil).Round(time.Minute)
+	return Gap{Tenant: p.Tenant, TenantName: p.TenantName, Stream: p.Stream, From: pos.ServedUntil, To: horizon, FoundAt: page.APITime,
+		Reason: fmt.Sprintf("the cursor had not been used for %s, beyond the API's 24 h window (the collector was stopped, or the tenant or a sink failed, that long), so the API restarted it at its horizon", old)}, true
+}
+
+// reportGap names a gap everywhere: an ERROR with the exact span, the
+// metric, the status page, the state dir's list and (unless switched off)
+// a gap record that goes first in page, to every sink.
+func (r *runner) reportGap(g Gap, page *Page) {
+	r.log.Error(fmt.Sprintf("GAP: %s %s from %s to %s (%s) could not be read and are lost: %s",
+		Partition{Tenant: g.Tenant, TenantName: g.TenantName, Stream: g.Stream}.TenantLabel(), g.Stream.Plural(),
+		g.From.UTC().Format(time.RFC3339), g.To.UTC().Format(time.RFC3339), g.To.Sub(g.From).Round(time.Second), g.Reason),
+		"source", sourceName(g.Stream), "tenant", g.Tenant, "stream", g.Stream.Plural(), "gap_from", g.From.UTC(), "gap_to", g.To.UTC())
+	r.o.Metrics.GapSeconds.WithLabelValues(g.Tenant, string(g.Stream)).Add(g.Seconds())
+	r.o.Metrics.Board.Gap(g.Tenant, g.TenantName, string(g.Stream), g.From, g.To, g.Reason, g.FoundAt)
+	if r.o.Gaps != nil {
+		if err := r.o.Gaps.RecordGap(g); err != nil {
+			r.log.Error(fmt.Sprintf("the gap above could not be added to the state dir's list (state gaps): %v", err))
+		}
+	}
+	if !r.o.NoGapRecords {
+		page.Records = append([]Record{gapRecord(g)}, page.Records...)
+	}
 }
 
 // pullPartition pulls up to maxPages pages of p (one turn); more says it
@@ -423,6 +515,9 @@ func (r *runner) pullPartition(ctx context.Context, p Partition, maxPages int) (
 			<-r.inflight
 			return false, err
 		}
+		if g, ok := gapBefore(p, pos, page); ok {
+			r.reportGap(g, page)
+		}
 		r.budget.add(int64(page.Bytes))
 		r.log.Log(ctx, LevelLogPlus, fmt.Sprintf("Pulled %d %s for %s", len(page.Records), p.Stream.Plural(), p.TenantLabel()), "source", sourceName(p.Stream))
 		if err := r.submit(ctx, page); err != nil {
@@ -432,7 +527,7 @@ func (r *runner) pullPartition(ctx context.Context, p Partition, maxPages int) (
 			<-r.inflight
 			return false, err
 		}
-		pos = Position{Cursor: page.Cursor}
+		pos = Position{Cursor: page.Cursor, ServedUntil: page.ServedUntil}
 		r.mu.Lock()
 		r.fetchPos[p.Key()] = pos
 		r.mu.Unlock()
@@ -453,11 +548,23 @@ func (r *runner) fetch(ctx context.Context, p Partition, pos Position) (*Page, e
 			}
 		}
 		page, err := r.o.Source.Fetch(ctx, p, pos)
+		if _, ok := notAvailable(err); ok {
+			return nil, err // not an error of the pass: schedule marks it
+		}
 		if err == nil {
 			err = cursorFault(page, pos)
 		}
 		if err == nil {
 			page.Partition = p
+			if page.APITime.IsZero() {
+				page.APITime = r.apiNow()
+			}
+			if page.ServedUntil.IsZero() {
+				page.ServedUntil = page.APITime
+			}
+			r.mu.Lock()
+			delete(r.lastErr, p.Key())
+			r.mu.Unlock()
 			lbl := []string{p.Tenant, string(p.Stream)}
 			r.o.Metrics.PagesPulled.WithLabelValues(lbl...).Inc()
 			r.o.Metrics.RecordsPulled.WithLabelValues(lbl...).Add(float64(len(page.Records)))
@@ -469,6 +576,9 @@ func (r *runner) fetch(ctx context.Context, p Partition, pos Position) (*Page, e
 			return nil, ctx.Err()
 		}
 		lastErr = err
+		r.mu.Lock()
+		r.lastErr[p.Key()] = err.Error()
+		r.mu.Unlock()
 		r.o.Metrics.FetchErrors.WithLabelValues(p.Tenant, string(p.Stream)).Inc()
 		r.o.Metrics.Board.Failed(p.Tenant, p.TenantName, string(p.Stream), err.Error(), r.o.Now())
 		var pe interface{ Retryable() bool }
@@ -568,6 +678,10 @@ func (r *runner) runStages(ctx context.Context, page *Page) ([]*Record, error) {
 	cur := make([]*Record, 0, 4)
 	next := make([]*Record, 0, 4)
 	for i := range page.Records {
+		if page.Records[i].IsGap() {
+			out = append(out, &page.Records[i]) // a gap reaches every sink as it is
+			continue
+		}
 		cur = append(cur[:0], &page.Records[i])
 		for si := range r.o.Stages {
 			st := &r.o.Stages[si]
@@ -657,11 +771,17 @@ func (r *runner) ackLoop() {
 			for _, obs := range r.o.Observers {
 				obs.Delivered(done.out)
 			}
+			if len(r.o.PageObservers) > 0 {
+				sp := &SettledPage{Page: done.page, Out: done.out, Sinks: r.sinkNames(), routes: r.sinkRoutes()}
+				for _, obs := range r.o.PageObservers {
+					obs.PageSettled(sp)
+				}
+			}
 		}
 		last := ready[len(ready)-1]
 		now := r.o.Now()
 		p := last.page.Partition
-		r.o.Checkpoints.Set(key, Checkpoint{Cursor: last.page.Cursor, SavedAt: now, TenantName: p.TenantName})
+		r.o.Checkpoints.Set(key, Checkpoint{Cursor: last.page.Cursor, SavedAt: now, ServedUntil: last.page.ServedUntil, TenantName: p.TenantName})
 		r.mu.Lock()
 		r.unflushed[key] = p
 		r.mu.Unlock()
@@ -776,12 +896,14 @@ func (r *runner) waitIdle(timeout time.Duration) bool {
 	return true
 }
 
-// checkWindow raises the 20 h alarm for partitions whose committed cursor is
-// getting old (a sink stuck for most of a day).
+// checkWindow raises the age alarms of partitions whose committed cursor
+// is getting old by the API's clock: a WARN past WindowWarn (12 h) and an
+// ERROR past WindowError (20 h), each once per run and level, naming the
+// cause, before Sophos Central's 24 h window loses data.
 func (r *runner) checkWindow() {
-	now := r.o.Now()
+	now := r.apiNow()
 	for key, cp := range r.o.Checkpoints.Durable() {
-		age := now.Sub(cp.SavedAt)
+		age := now.Sub(cp.servedUntil())
 		r.mu.Lock()
 		p, ok := r.parts[key]
 		r.mu.Unlock()
@@ -789,11 +911,66 @@ func (r *runner) checkWindow() {
 			continue
 		}
 		r.o.Metrics.CheckpointAge.WithLabelValues(p.Tenant, string(p.Stream)).Set(age.Seconds())
-		if age > r.o.WindowWarn {
-			if _, done := r.warned.LoadOrStore(key, true); !done {
-				r.log.Error(fmt.Sprintf("%s: nothing has been committed for %s; Sophos Central keeps only 24 h — fix the failing sink (or give it buffer: disk) before data is lost", p, age.Round(time.Minute)), "source", sourceName(p.Stream))
+		if !p.Stream.SIEM() {
+			continue // the 24 h window is the SIEM API's
+		}
+		level := 0
+		switch {
+		case age > r.o.WindowError:
+			level = 2
+		case age > r.o.WindowWarn:
+			level = 1
+		}
+		if level == 0 {
+			r.warned.Delete(key)
+			continue
+		}
+		kind, cause := r.lagCause(key)
+		// Once per level and cause: again when it gets worse or the cause changes.
+		if prev, _ := r.warned.Load(key); prev != nil && prev.(alarm).level >= level && prev.(alarm).kind == kind {
+			continue
+		}
+		r.warned.Store(key, alarm{level, kind})
+		msg := fmt.Sprintf("%s: nothing has been committed for %s (by the API's clock); Sophos Central keeps only 24 h, data is lost in %s unless it catches up — cause: %s",
+			p, age.Round(time.Minute), (APIWindow - age).Round(time.Minute), cause)
+		if level == 2 {
+			r.log.Error(msg, "source", sourceName(p.Stream))
+		} else {
+			r.log.Warn(msg, "source", sourceName(p.Stream))
+		}
+	}
+}
+
+// alarm is the age alarm given for a partition: its level (1 WARN,
+// 2 ERROR) and the kind of its cause.
+type alarm struct {
+	level int
+	kind  string
+}
+
+// lagCause says why a partition's checkpoint is old: its tenant failing,
+// a sink not delivering its pages, or the collector behind.
+func (r *runner) lagCause(key string) (kind, cause string) {
+	r.mu.Lock()
+	fetchErr := r.lastErr[key]
+	waiting := 0
+	if tr := r.trackers[key]; tr != nil {
+		waiting = len(tr.queue)
+	}
+	r.mu.Unlock()
+	switch {
+	case fetchErr != "":
+		return "tenant", "the tenant is failing: " + fetchErr
+	case waiting > 0:
+		var stalled []string
+		for _, w := range r.workers {
+			if q := w.routed.Load() - w.settled.Load(); q > 0 {
+				stalled = append(stalled, fmt.Sprintf("%s (%d records waiting)", w.spec.Name, q))
 			}
 		}
+		return "sink", fmt.Sprintf("a sink is stalled: %d page(s) wait for delivery to %s — fix it, or give it buffer: disk", waiting, strings.Join(stalled, ", "))
+	default:
+		return "behind", "the collector is behind: the tenant answers and the sinks deliver, but pulling has not caught up (more workers, a faster sink, or fewer tenants per collector)"
 	}
 }
 
@@ -815,6 +992,22 @@ func sleepCtx(ctx context.Context, d time.Duration) bool {
 	case <-t.C:
 		return true
 	}
+}
+
+func (r *runner) sinkNames() []string {
+	names := make([]string, len(r.o.Sinks))
+	for i := range r.o.Sinks {
+		names[i] = r.o.Sinks[i].Name
+	}
+	return names
+}
+
+func (r *runner) sinkRoutes() []Routes {
+	rts := make([]Routes, len(r.o.Sinks))
+	for i := range r.o.Sinks {
+		rts[i] = r.o.Sinks[i].Routes
+	}
+	return rts
 }
 
 // boardCommitted shows the flushed partitions' commits on the status board.

@@ -70,6 +70,14 @@ type recordingSink struct {
 	down      bool
 	writes    int
 	batchSize int
+	kept      []Record // type, id and raw of each delivered record, in order
+}
+
+// records returns the type, id and raw item of each delivered record.
+func (s *recordingSink) records() []Record {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Record(nil), s.kept...)
 }
 
 func newRecordingSink() *recordingSink {
@@ -97,6 +105,7 @@ func (s *recordingSink) Write(ctx context.Context, batch []*Record) error {
 		}
 		s.got[r.ID]++
 		s.order = append(s.order, r.ID)
+		s.kept = append(s.kept, Record{Type: r.Type, ID: r.ID, Raw: append([]byte(nil), r.Raw...)})
 	}
 	return be.ErrOrNil()
 }

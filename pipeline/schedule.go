@@ -42,6 +42,11 @@ func (r *runner) schedule(ctx context.Context, parts []Partition) (failed int) {
 		wg.Go(func() {
 			for p := range queue {
 				more, err := r.pullPartition(ctx, p, r.o.PagesPerTurn)
+				if what, ok := notAvailable(err); ok {
+					r.o.Metrics.Board.NotAvailable(p.Tenant, p.TenantName, string(p.Stream), what+": "+err.Error(), r.o.Now())
+					finish(false)
+					continue
+				}
 				switch {
 				case err != nil && ctx.Err() == nil:
 					r.failedMu.Lock()

@@ -23,7 +23,7 @@ type sinkWorker struct {
 // still arrive.
 const lingerCheck = 50 * time.Millisecond
 
-func newSinkWorker(r *runner, spec *SinkSpec, capacity int) *sinkWorker {
+func newSinkWorker(r *runner, spec *SinkSpec, index, capacity int) *sinkWorker {
 	if spec.Batch.MaxEvents <= 0 {
 		spec.Batch.MaxEvents = 1000
 	}
@@ -38,9 +38,9 @@ func newSinkWorker(r *runner, spec *SinkSpec, capacity int) *sinkWorker {
 	// counting the buffering too would count every record twice.
 	_, buffered := spec.Sink.(interface{ Buffered() })
 	w.d = &Deliverer{Name: spec.Name, Sink: spec.Sink, Retry: spec.Retry, DeadLetter: r.o.DeadLetter, Metrics: r.o.Metrics, Log: r.log,
-		NoDeliveredMetric: buffered,
-		OnDelivered:       func(n int) { r.stats.delivered.Add(int64(n)); w.settled.Add(int64(n)) },
-		OnDeadLettered:    func(n int) { r.stats.dlq.Add(int64(n)); w.settled.Add(int64(n)) },
+		NoDeliveredMetric: buffered, SinkNo: index + 1,
+		OnDelivered:    func(n int) { r.stats.delivered.Add(int64(n)); w.settled.Add(int64(n)) },
+		OnDeadLettered: func(n int) { r.stats.dlq.Add(int64(n)); w.settled.Add(int64(n)) },
 	}
 	return w
 }
@@ -52,14 +52,14 @@ func (w *sinkWorker) route(out []*Record) []*Record {
 		return out
 	}
 	for i, rec := range out {
-		if rt.Accepts(rec) {
+		if rt.Accepts(rec) || rec.IsGap() {
 			continue
 		}
 		// The first refused record: copy what came before, filter the rest.
 		sel := make([]*Record, i, len(out)-1)
 		copy(sel, out[:i])
 		for _, rec := range out[i+1:] {
-			if rt.Accepts(rec) {
+			if rt.Accepts(rec) || rec.IsGap() {
 				sel = append(sel, rec)
 			}
 		}

@@ -35,6 +35,9 @@ func (p Partition) String() string {
 type Position struct {
 	Cursor string
 	Since  time.Time
+	// ServedUntil is, by the API's clock, what the page that handed out
+	// Cursor had served up to: the 24 h horizon is measured from it.
+	ServedUntil time.Time
 }
 
 // Page is one API response: the unit of work and of acknowledgement.
@@ -44,6 +47,12 @@ type Page struct {
 	Cursor    string // next_cursor: where the next fetch starts
 	HasMore   bool   // more items are ready now: fetch again at once
 	Bytes     int    // size of the response body, for metrics
+	// APITime is the API's time of its answer (its Date header); the
+	// runner sets its API clock's time when the source leaves it zero.
+	APITime time.Time
+	// ServedUntil is what the answer covers: items created before it were
+	// served (APITime less from_date_offset_minutes); default APITime.
+	ServedUntil time.Time
 	// Rejected are items the source could not turn into records (not an
 	// object, no id, a broken key): they are dead-lettered with their
 	// reason and raw bytes, and the rest of the page goes on.

@@ -26,6 +26,27 @@ type (
 		Throughput []int64        `json:"throughput_per_minute"`
 		Tenants    []TenantStatus `json:"tenants"`
 		Sinks      []SinkStatus   `json:"sinks"`
+		// Gaps are the spans found lost to the API's 24 h window in this
+		// run, oldest first (the page's banner; `state gaps` has them all).
+		Gaps []GapStatus `json:"gaps"`
+	}
+	// GapStatus is a span of a tenant's stream that could not be read.
+	GapStatus struct {
+		Tenant  string    `json:"tenant"`
+		Name    string    `json:"name,omitempty"`
+		Stream  string    `json:"stream"`
+		From    time.Time `json:"from"`
+		To      time.Time `json:"to"`
+		Reason  string    `json:"reason"`
+		FoundAt time.Time `json:"found_at"`
+	}
+	// ReconcileStatus is the last reconciliation of a tenant's stream
+	// against Sophos Central: complete, or how much is missing.
+	ReconcileStatus struct {
+		Complete bool      `json:"complete"`
+		Missing  int64     `json:"missing"`
+		Detail   string    `json:"detail"` // e.g. the missing ids, cut short
+		At       time.Time `json:"at"`
 	}
 	Identity struct {
 		ID         string `json:"id"`
@@ -64,6 +85,14 @@ type (
 		RecordsLastHour int64      `json:"records_last_hour"`
 		LastError       string     `json:"last_error"`
 		LastErrorAt     *time.Time `json:"last_error_at"`
+		// NotAvailable is set while the tenant has no such stream (e.g.
+		// "not licensed: …" for detections and cases): not an error.
+		NotAvailable string `json:"not_available,omitempty"`
+		// Gap is the latest span of this stream lost to the 24 h window in
+		// this run (the row shows red); null when none.
+		Gap *GapStatus `json:"gap"`
+		// Reconcile is the last reconciliation (null: none in this run).
+		Reconcile *ReconcileStatus `json:"reconcile"`
 	}
 	SinkStatus struct {
 		Name          string     `json:"name"`
@@ -158,6 +187,9 @@ type partState struct {
 	lastErr              string
 	lastErrAt            time.Time
 	lastHour             minutes
+	notAvailable         string
+	gap                  *GapStatus
+	reconcile            *ReconcileStatus
 }
 
 type sinkState struct {
@@ -178,6 +210,7 @@ type Board struct {
 	parts     map[string]*partState // "<tenant>/<stream>"
 	sinks     []*sinkState
 	pulled    int64
+	gaps      []GapStatus // this run's, the newest maxGaps
 	thru      minutes
 	counters  func(sink string) SinkCounters
 }
@@ -265,6 +298,7 @@ func (b *Board) Pulled(tenant, name, stream string, n int, at time.Time) {
 	p := b.part(tenant, name, stream)
 	p.lastPull = at
 	p.lastErr, p.lastErrAt = "", time.Time{}
+	p.notAvailable = ""
 	p.lastHour.add(at, int64(n))
 	b.thru.add(at, int64(n))
 	b.pulled += int64(n)
@@ -283,6 +317,18 @@ func (b *Board) Failed(tenant, name, stream, msg string, at time.Time) {
 	b.mu.Unlock()
 }
 
+// NotAvailable marks tenant × stream as not available (not licensed) with
+// the reason; the next successful page clears it. It is not an error.
+func (b *Board) NotAvailable(tenant, name, stream, reason string, at time.Time) {
+	if b == nil {
+		return
+	}
+	b.mu.Lock()
+	p := b.part(tenant, name, stream)
+	p.notAvailable = reason
+	b.mu.Unlock()
+}
+
 // Committed records a checkpoint that reached disk.
 func (b *Board) Committed(tenant, name, stream string, at time.Time) {
 	if b == nil {
@@ -293,6 +339,37 @@ func (b *Board) Committed(tenant, name, stream string, at time.Time) {
 	if at.After(p.committed) {
 		p.committed = at
 	}
+	b.mu.Unlock()
+}
+
+// maxGaps bounds the gaps the board keeps (the state dir keeps them all).
+const maxGaps = 100
+
+// Gap records a span of tenant × stream lost to the API's 24 h window: the
+// row turns red and the page shows a banner.
+func (b *Board) Gap(tenant, name, stream string, from, to time.Time, reason string, foundAt time.Time) {
+	if b == nil {
+		return
+	}
+	g := GapStatus{Tenant: tenant, Name: name, Stream: stream, From: from.UTC(), To: to.UTC(), Reason: reason, FoundAt: foundAt.UTC()}
+	b.mu.Lock()
+	p := b.part(tenant, name, stream)
+	p.gap = &g
+	b.gaps = append(b.gaps, g)
+	if len(b.gaps) > maxGaps {
+		b.gaps = append(b.gaps[:0:0], b.gaps[len(b.gaps)-maxGaps:]...)
+	}
+	b.mu.Unlock()
+}
+
+// Reconciled records the result of a reconciliation of tenant × stream.
+func (b *Board) Reconciled(tenant, name, stream string, missing int64, detail string, at time.Time) {
+	if b == nil {
+		return
+	}
+	b.mu.Lock()
+	p := b.part(tenant, name, stream)
+	p.reconcile = &ReconcileStatus{Complete: missing == 0, Missing: missing, Detail: detail, At: at.UTC()}
 	b.mu.Unlock()
 }
 
@@ -341,6 +418,7 @@ func (b *Board) Snapshot(now time.Time) Status {
 	st := Status{
 		Version: b.version, StartedAt: b.startedAt.UTC(), Now: now.UTC(), Identity: b.identity,
 		Throughput: b.thru.series(now), Tenants: []TenantStatus{}, Sinks: []SinkStatus{},
+		Gaps: append([]GapStatus{}, b.gaps...),
 	}
 	if b.member != nil {
 		m := *b.member
@@ -361,6 +439,15 @@ func (b *Board) Snapshot(now time.Time) Status {
 		ss := StreamStatus{
 			Stream: p.stream, LastPull: timePtr(p.lastPull), CheckpointAt: timePtr(p.committed),
 			RecordsLastHour: p.lastHour.sum(now), LastError: p.lastErr, LastErrorAt: timePtr(p.lastErrAt), Band: BandNone,
+			NotAvailable: p.notAvailable,
+		}
+		if p.gap != nil {
+			g := *p.gap
+			ss.Gap = &g
+		}
+		if p.reconcile != nil {
+			rc := *p.reconcile
+			ss.Reconcile = &rc
 		}
 		if !p.committed.IsZero() {
 			age := now.Sub(p.committed)

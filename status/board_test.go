@@ -130,12 +130,12 @@ func TestJSONShape(t *testing.T) {
 		return k
 	}
 	want := map[string][]string{
-		"":         {"identity", "member", "now", "sinks", "started_at", "tenants", "throughput_per_minute", "totals", "version"},
+		"":         {"gaps", "identity", "member", "now", "sinks", "started_at", "tenants", "throughput_per_minute", "totals", "version"},
 		"identity": {"data_region", "id", "id_type"},
 		"member":   {"group", "id", "partitions", "tenants"},
 		"totals":   {"dead_lettered", "delivered", "failing_streams", "records_pulled", "tenants"},
 		"tenant":   {"id", "name", "streams"},
-		"stream":   {"band", "checkpoint_age_seconds", "checkpoint_at", "last_error", "last_error_at", "last_pull", "records_last_hour", "stream"},
+		"stream":   {"band", "checkpoint_age_seconds", "checkpoint_at", "gap", "last_error", "last_error_at", "last_pull", "reconcile", "records_last_hour", "stream"},
 		"sink":     {"buffered_bytes", "dead_lettered", "delivered", "last_error", "last_error_at", "name", "queued", "type"},
 	}
 	tenant := doc["tenants"].([]any)[0].(map[string]any)

@@ -39,7 +39,7 @@ func WriteText(w io.Writer, st Status, width int) {
 				age = (time.Duration(*s.CheckpointAgeSeconds) * time.Second).String()
 			}
 			rows = append(rows, []string{orDash(tn.Name), tn.ID, s.Stream, fmtTime(s.LastPull), age, s.Band,
-				fmt.Sprint(s.RecordsLastHour), orDash(s.LastError)})
+				fmt.Sprint(s.RecordsLastHour), orDash(cmpOr(s.LastError, s.NotAvailable))})
 		}
 	}
 	writeTable(w, rows, width)
@@ -124,4 +124,12 @@ func oneLine(s string) string {
 		}
 		return r
 	}, s)
+}
+
+// cmpOr is the first non-empty string.
+func cmpOr(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
 }

@@ -82,8 +82,13 @@ func seedSinks(c *config.Config, streams []pipeline.Stream) []config.Component {
 	rot := map[string]any{"max_bytes": int64(c.Rotate.MaxBytes), "max_age": c.Rotate.MaxAge.String(), "keep": c.Rotate.Keep}
 	for _, st := range streams {
 		txtName, jsonName := c.EventsTxtFileName, c.EventsJSONFileName
-		if st == pipeline.Alerts {
+		switch st {
+		case pipeline.Alerts:
 			txtName, jsonName = c.AlertsTxtFileName, c.AlertsJSONFileName
+		case pipeline.Detections:
+			txtName, jsonName = c.DetectionsTxtFileName, c.DetectionsJSONFileName
+		case pipeline.Cases:
+			txtName, jsonName = c.CasesTxtFileName, c.CasesJSONFileName
 		}
 		if c.TxtFileCreation {
 			out = append(out, config.Component{
@@ -102,18 +107,33 @@ func seedSinks(c *config.Config, streams []pipeline.Stream) []config.Component {
 	return out
 }
 
-// enabledStreams intersects the command line's choice with the config.
+// enabledStreams intersects the command line's choice with the config:
+// -a/-e/-r pick among the enabled alerts and events, -x adds detections and
+// cases (even when the config leaves them off); no flag keeps the config's.
 func enabledStreams(c *config.Config, g *globals) []pipeline.Stream {
-	wantA, wantE := true, true
-	if g != nil && (g.alerts || g.events) && !g.run {
-		wantA, wantE = g.alerts, g.events
+	enabled := map[pipeline.Stream]bool{}
+	for _, s := range c.EnabledStreams() {
+		p, _ := pipeline.ParseStream(s)
+		enabled[p] = true
+	}
+	if g != nil && (g.alerts || g.events || g.run || g.xdr) {
+		wantA, wantE := g.alerts || g.run, g.events || g.run
+		if !g.alerts && !g.events && !g.run {
+			wantA, wantE = false, false // -x alone: the XDR streams only
+		}
+		enabled[pipeline.Alerts] = enabled[pipeline.Alerts] && wantA
+		enabled[pipeline.Events] = enabled[pipeline.Events] && wantE
+		if g.xdr {
+			enabled[pipeline.Detections], enabled[pipeline.Cases] = true, true
+		} else if g.alerts || g.events || g.run {
+			enabled[pipeline.Detections], enabled[pipeline.Cases] = false, false
+		}
 	}
 	var out []pipeline.Stream
-	if wantA && c.Sources.Alerts.Enabled {
-		out = append(out, pipeline.Alerts)
-	}
-	if wantE && c.Sources.Events.Enabled {
-		out = append(out, pipeline.Events)
+	for _, s := range pipeline.AllStreams {
+		if enabled[s] {
+			out = append(out, s)
+		}
 	}
 	return out
 }

@@ -279,7 +279,8 @@ func TestDemoRunsWithoutConfig(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
 	}
-	for _, f := range []string{"sophos_events", "sophos_alerts", "sophos_events.json", "sophos_alerts.json", "Sophos_log.log"} {
+	for _, f := range []string{"sophos_events", "sophos_alerts", "sophos_events.json", "sophos_alerts.json", "Sophos_log.log",
+		"sophos_detections", "sophos_cases", "sophos_detections.json", "sophos_cases.json"} { // all four streams
 		if st, err := os.Stat(filepath.Join(dir, f)); err != nil || st.Size() == 0 {
 			t.Fatalf("demo did not write %s: %v", f, err)
 		}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/sophos-connect/sophos-connect/cluster"
 	"github.com/sophos-connect/sophos-connect/config"
+	"github.com/sophos-connect/sophos-connect/gaps"
 	"github.com/sophos-connect/sophos-connect/pipeline"
 	"github.com/sophos-connect/sophos-connect/sources/sophos/autoack"
 	"github.com/sophos-connect/sophos-connect/sources/sophos/emulator"
@@ -215,7 +216,7 @@ func streamList(s []pipeline.Stream) string {
 
 func stateCmd() *command {
 	return &command{
-		Name: "state", Args: "show | reset [TENANT] [STREAM]", Short: "inspect or clear checkpoints",
+		Name: "state", Args: "show | gaps | reset [TENANT] [STREAM]", Short: "inspect or clear checkpoints; list the gaps",
 		Example: "sophos-connect state show\nsophos-connect state reset acme events",
 		Subs: []*command{
 			{
@@ -229,6 +230,20 @@ func stateCmd() *command {
 							return usageError{"state show takes no arguments"}
 						}
 						return a.stateShow(g, asJSON)
+					}
+				},
+			},
+			{
+				Name: "state gaps", Args: "[-json]", Short: "list the spans lost to the API's 24 h window (tenant, stream, from, to, reason)",
+				Example: "sophos-connect state gaps -c sophos-connect.yaml\nsophos-connect state gaps -json",
+				Setup: func(fs *flag.FlagSet) runFunc {
+					var asJSON bool
+					fs.BoolVar(&asJSON, "json", false, "print JSON instead of a table")
+					return func(a *app, ctx context.Context, g *globals, args []string) error {
+						if len(args) > 0 {
+							return usageError{"state gaps takes no arguments"}
+						}
+						return a.stateGaps(g, asJSON)
 					}
 				},
 			},
@@ -302,6 +317,35 @@ func (a *app) stateShow(g *globals, asJSON bool) error {
 			age += " (near or past the 24 h window!)"
 		}
 		tw.row(tenant, stream, orDash(cp.TenantName), cp.SavedAt.Local().Format(timeLayout), age, cp.Cursor)
+	}
+	return tw.flush()
+}
+
+// stateGaps lists the state dir's gaps: what could not be read before it
+// left the API's 24 h window. No gaps is said, not left blank.
+func (a *app) stateGaps(g *globals, asJSON bool) error {
+	c, err := loadConfig(g)
+	if err != nil {
+		return err
+	}
+	list, err := gaps.List(c.StateDir)
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		if list == nil {
+			list = []pipeline.Gap{}
+		}
+		return a.writeJSON(list)
+	}
+	if len(list) == 0 {
+		fmt.Fprintf(a.stdout, "no gaps in %s: nothing fell out of the API's 24 h window before it was read\n", c.StateDir)
+		return nil
+	}
+	tw := newTable(a.stdout, "TENANT", "STREAM", "NAME", "FROM", "TO", "LOST", "REASON")
+	for _, x := range list {
+		tw.row(x.Tenant, x.Stream.Plural(), orDash(x.TenantName), x.From.Local().Format(timeLayout), x.To.Local().Format(timeLayout),
+			x.To.Sub(x.From).Round(time.Second).String(), x.Reason)
 	}
 	return tw.flush()
 }

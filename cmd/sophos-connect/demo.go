@@ -46,7 +46,11 @@ func demoCmd() *command {
 }
 
 func (a *app) demo(ctx context.Context, g *globals, dir string, events, alerts, tenants int) error {
-	emu, err := emulator.New(emulator.Options{Seed: 1, Tenants: tenants, Partner: true, Events: events, Alerts: alerts, ClientID: demoClientID, ClientSecret: demoClientSecret})
+	// An XDR tenant, an MDR tenant (alerts empty, findings as cases) and a
+	// tenant without the licence, then XDR tenants again.
+	kinds := []string{emulator.KindXDR, emulator.KindMDR, emulator.KindUnlicensed}
+	emu, err := emulator.New(emulator.Options{Seed: 1, Tenants: tenants, Partner: true, Events: events, Alerts: alerts, ClientID: demoClientID, ClientSecret: demoClientSecret,
+		XDR: emulator.XDR{Kinds: kinds}})
 	if err != nil {
 		return fmt.Errorf("start the emulator: %w", err)
 	}
@@ -63,6 +67,8 @@ func (a *app) demo(ctx context.Context, g *globals, dir string, events, alerts, 
 	c.JSONFileCreation = true
 	c.StateDir = filepath.Join(dir, "state")
 	c.LogLevel = "LOG+"
+	c.Sophos.Streams = []string{"alerts", "events", "detections", "cases"} // all four streams
+	c.Sources.Cases.Detections = true
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
@@ -71,7 +77,7 @@ func (a *app) demo(ctx context.Context, g *globals, dir string, events, alerts, 
 		return err
 	}
 	defer closeLog()
-	fmt.Fprintf(a.stdout, "demo: Sophos Central emulator at %s (partner, %d tenants, %d events + %d alerts each)\n", emu.URL(), tenants, events, alerts)
+	fmt.Fprintf(a.stdout, "demo: Sophos Central emulator at %s (partner, %d tenants, %d events + %d alerts each; XDR detections and cases: tenant 1 XDR, tenant 2 MDR, tenant 3 not licensed)\n", emu.URL(), tenants, events, alerts)
 	start := time.Now()
 	if err := a.collect(ctx, &c, g, collectOptions{once: true, since: time.Now().Add(-24*time.Hour + 5*time.Minute), log: log}); err != nil {
 		return err

@@ -40,6 +40,7 @@ var version = "dev"
 // globals are the seed's flags plus the collector's own.
 type globals struct {
 	alerts, events, run, whoami, help bool
+	xdr                               bool // -x: detections and cases
 	version, json                     bool
 	config                            string
 	once                              bool
@@ -101,6 +102,9 @@ func (a *app) globalFlags(g *globals) *flag.FlagSet {
 	}
 	for _, n := range []string{"r", "run"} {
 		fs.BoolVar(&g.run, n, false, "pull alerts and events (the default)")
+	}
+	for _, n := range []string{"x", "xdr"} {
+		fs.BoolVar(&g.xdr, n, false, "pull XDR detections and MDR cases (with -a/-e/-r: as well)")
 	}
 	for _, n := range []string{"w", "whoami"} {
 		fs.BoolVar(&g.whoami, n, false, "authenticate, print the identity and exit")

@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/sophos-connect/sophos-connect/config"
+	"github.com/sophos-connect/sophos-connect/gaps"
 	"github.com/sophos-connect/sophos-connect/pipeline"
 	"github.com/sophos-connect/sophos-connect/pipeline/buffer"
 	"github.com/sophos-connect/sophos-connect/sources/sophos"
@@ -263,6 +264,10 @@ func (a *app) collect(ctx context.Context, c *config.Config, g *globals, o colle
 
 	src, err := sophos.NewSource(client, sophos.SourceOptions{
 		Streams: streams, Light: c.Sources.Events.Light, ExcludeTypes: c.Sources.Events.ExcludeTypes,
+		Detections: sophos.DetectionsOptions{Overlap: c.Sources.Detections.Overlap.D(), MaxWindow: c.Sources.Detections.MaxWindow.D(),
+			Lookback: c.Sources.Detections.Lookback.D(), PageSize: c.Sources.Detections.PageSize, PollTimeout: c.Sources.Detections.PollTimeout.D()},
+		Cases: sophos.CasesOptions{Window: c.Sources.Cases.Window.D(), PageSize: c.Sources.Cases.PageSize,
+			Detections: c.Sources.Cases.Detections, MaxRemembered: c.Sources.Cases.MaxRemembered},
 		TenantError: func(tenant, reason string, err error) {
 			metrics.TenantErrors.WithLabelValues(tenant, reason).Inc()
 			if reason == "not_found" { // 401/403 are logged by the pull that got them
@@ -398,6 +403,7 @@ func (a *app) collect(ctx context.Context, c *config.Config, g *globals, o colle
 		Source: src, Stages: as.stages, Sinks: as.sinks, Checkpoints: cps, DeadLetter: dlq,
 		Observers: as.observers, Log: log, Metrics: metrics, Once: o.once, Since: o.since,
 		Now: o.now, DrainTimeout: drainTimeout,
+		Gaps: gaps.Open(c.StateDir), NoGapRecords: !c.GapRecords,
 	}
 	opts.Workers, opts.MaxInflightPages = pullWorkers(c)
 	if !o.once {
@@ -504,13 +510,15 @@ func containsStream(list []pipeline.Stream, s pipeline.Stream) bool {
 }
 
 func streamsTitle(streams []pipeline.Stream) string {
-	if len(streams) == 2 {
-		return "Alerts and Events"
+	var names []string
+	for _, s := range streams {
+		n := s.Plural()
+		names = append(names, strings.ToUpper(n[:1])+n[1:])
 	}
-	if streams[0] == pipeline.Alerts {
-		return "Alerts"
+	if len(names) <= 1 {
+		return strings.Join(names, "")
 	}
-	return "Events"
+	return strings.Join(names[:len(names)-1], ", ") + " and " + names[len(names)-1]
 }
 
 // describeConfig is the seed's "Configurations: [...]" line, without secrets.

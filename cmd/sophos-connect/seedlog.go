@@ -18,9 +18,16 @@ func (n seedNotes) Delivered(records []*pipeline.Record) {
 	if len(records) == 0 || !n.log.Enabled(ctx, pipeline.LevelLogPlus) {
 		return
 	}
-	var alerts, events int
+	var alerts, events, xdr int
 	verbose := n.log.Enabled(ctx, pipeline.LevelVerbose)
 	for _, r := range records {
+		if !r.Stream.SIEM() {
+			xdr++
+			if verbose {
+				n.log.Log(ctx, pipeline.LevelVerbose, fmt.Sprintf("(%s ID: %s at %s added. Name: %s)", r.Stream, r.ID, r.When, r.Name), "source", r.Stream.Plural())
+			}
+			continue
+		}
 		if r.Stream == pipeline.Alerts {
 			alerts++
 			if verbose {
@@ -35,6 +42,9 @@ func (n seedNotes) Delivered(records []*pipeline.Record) {
 	}
 	if alerts > 0 {
 		n.log.Log(ctx, pipeline.LevelLogPlus, fmt.Sprintf("Added %d new Alert IDs", alerts), "source", "Alerts")
+	}
+	if xdr > 0 {
+		n.log.Log(ctx, pipeline.LevelLogPlus, fmt.Sprintf("(added %d new detections and cases)", xdr))
 	}
 	if events > 0 {
 		n.log.Log(ctx, pipeline.LevelLogPlus, fmt.Sprintf("Added %d new Event IDs", events), "source", "Events")

@@ -65,6 +65,8 @@ type Config struct {
 	// copied to ECS fields (formats ecs and integration), like the
 	// integration's option. Default false.
 	PreserveDuplicateCustomFields bool `yaml:"preserve_duplicate_custom_fields"`
+	// OCSF tunes format ocsf: raw_data: true keeps the API item in raw_data.
+	OCSF encoding.OCSFOptions `yaml:"ocsf"`
 
 	// MaxBytes bounds one _bulk request body; a larger batch is split.
 	MaxBytes config.ByteSize `yaml:"max_bytes"`

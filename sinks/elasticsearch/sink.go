@@ -145,7 +145,7 @@ func buildSink(name string, c Config, log *slog.Logger) (*Sink, error) {
 	for i := range workers {
 		enc, err := encoding.New(c.Format, encoding.Options{CEFStrict: c.CEFStrict, Logger: log,
 			ECSExtras: c.ECSExtras, PreserveOriginalEvent: c.PreserveOriginalEvent,
-			PreserveDuplicateCustomFields: c.PreserveDuplicateCustomFields, Namespace: c.Namespace})
+			PreserveDuplicateCustomFields: c.PreserveDuplicateCustomFields, Namespace: c.Namespace, OCSF: c.OCSF})
 		if err != nil {
 			return nil, fmt.Errorf("elasticsearch sink %q: format: %w", name, err)
 		}

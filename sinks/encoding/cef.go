@@ -41,6 +41,9 @@ var severityMap = [...]struct {
 }{{"none", 0}, {"low", 1}, {"medium", 5}, {"high", 8}, {"very_high", 10}}
 
 func (e *cefEncoder) Append(dst []byte, r *pipeline.Record) ([]byte, error) {
+	if !r.Stream.SIEM() {
+		return appendXDRCEF(dst, r, e.strict)
+	}
 	o := e.o
 	if err := o.load(r); err != nil {
 		return dst, fmt.Errorf("cef: record %q: %w", r.ID, err)

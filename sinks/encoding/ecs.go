@@ -47,6 +47,9 @@ func newECSEncoder(opts Options) *ecsEncoder {
 }
 
 func (e *ecsEncoder) Append(dst []byte, r *pipeline.Record) ([]byte, error) {
+	if !r.Stream.SIEM() {
+		return appendXDRECS(dst, r, e.opts, "")
+	}
 	if !e.t.parseItem(r.Raw) {
 		return dst, fmt.Errorf("ecs: record %q: %w", r.ID, itemError(r.Raw))
 	}

@@ -11,6 +11,9 @@
 //	integration    what Elastic Agent's httpjson input sends for the
 //	               integration's pipeline to build that document (integration.go)
 //	python-json    the API item as the seed's json.dump wrote it (reference §11.3)
+//	ocsf           an OCSF event (OCSFVersion): Detection Finding and the
+//	               classes of ocsfEventTypes (ocsf.go)
+//	leef           QRadar's LEEF 2.0 (or 1.0) line (leef.go)
 //
 // Every encoder reads the record's raw API item in place (key order kept,
 // pipeline/rawjson) and appends one record, without a line terminator, into
@@ -65,6 +68,12 @@ type Options struct {
 	// integration's option of that name does. Default false.
 	PreserveDuplicateCustomFields bool `yaml:"preserve_duplicate_custom_fields"`
 
+	// OCSF tunes format ocsf (ocsf.raw_data).
+	OCSF OCSFOptions `yaml:"ocsf"`
+
+	// LEEF tunes format leef (leef.version).
+	LEEF LEEFOptions `yaml:"leef"`
+
 	// Namespace is the data stream namespace of format integration (set by
 	// the elasticsearch sink; "" means default).
 	Namespace string `yaml:"-"`
@@ -76,7 +85,7 @@ type Options struct {
 }
 
 // Formats lists the accepted format names.
-var Formats = []string{"raw", "ecs", "integration", "cef", "keyvalue", "official-json", "txt", "python-json"}
+var Formats = []string{"raw", "ecs", "integration", "cef", "keyvalue", "official-json", "txt", "python-json", "ocsf", "leef"}
 
 // New returns a fresh encoder for format (one of Formats). Each sink
 // goroutine needs its own: encoders reuse scratch buffers.
@@ -98,6 +107,10 @@ func New(format string, opts Options) (Encoder, error) {
 		return newIntegrationEncoder(opts), nil
 	case "python-json":
 		return &pyJSONEncoder{}, nil
+	case "ocsf":
+		return newOCSFEncoder(opts), nil
+	case "leef":
+		return newLEEFEncoder(opts)
 	}
 	return nil, fmt.Errorf("unknown format %q (valid: %s)", format, strings.Join(Formats, ", "))
 }

@@ -13,8 +13,8 @@ import (
 )
 
 // FuzzEncoders feeds arbitrary JSON objects to every encoder: none may
-// panic; raw, official-json, ecs and integration must give valid JSON (the last three
-// valid UTF-8 too); with cef_strict no line format may contain a newline or
+// panic; raw, official-json, ecs, integration and ocsf must give valid JSON (the last four
+// valid UTF-8 too, and ocsf one line); with cef_strict no line format may contain a newline or
 // carriage return; a failed Append leaves dst as it was.
 func FuzzEncoders(f *testing.F) {
 	for _, pg := range goldenPages {
@@ -75,12 +75,15 @@ func FuzzEncoders(f *testing.F) {
 				if !json.Valid(body) {
 					t.Fatalf("raw: invalid JSON %q", body)
 				}
-			case "official-json", "ecs", "integration":
+			case "official-json", "ecs", "integration", "ocsf":
 				if !json.Valid(body) || !utf8.Valid(body) {
 					t.Fatalf("%s: invalid JSON %q", v.format, body)
 				}
+				if v.format == "ocsf" && bytes.ContainsAny(body, "\r\n") {
+					t.Fatalf("ocsf: newline in %q", body)
+				}
 			default:
-				if v.strict && bytes.ContainsAny(body, "\r\n") {
+				if (v.strict || v.format == "leef") && bytes.ContainsAny(body, "\r\n") {
 					t.Fatalf("%s strict: newline in %q", v.format, body)
 				}
 			}

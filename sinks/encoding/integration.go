@@ -46,6 +46,11 @@ func newIntegrationEncoder(opts Options) *integrationEncoder {
 }
 
 func (e *integrationEncoder) Append(dst []byte, r *pipeline.Record) ([]byte, error) {
+	if !r.Stream.SIEM() {
+		// The integration has no pipeline for detections and cases: send
+		// the finished ECS document into this collector's own data stream.
+		return appendXDRECS(dst, r, e.opts, e.ns)
+	}
 	if !e.t.parseItem(r.Raw) {
 		return dst, fmt.Errorf("integration: record %q: %w", r.ID, itemError(r.Raw))
 	}

@@ -25,6 +25,9 @@ type keyvalueEncoder struct {
 }
 
 func (e *keyvalueEncoder) Append(dst []byte, r *pipeline.Record) ([]byte, error) {
+	if !r.Stream.SIEM() {
+		return appendXDRKeyValue(dst, r, e.strict)
+	}
 	o := e.o
 	if err := o.load(r); err != nil {
 		return dst, fmt.Errorf("keyvalue: record %q: %w", r.ID, err)

@@ -44,6 +44,9 @@ type txtFields struct {
 }
 
 func (e *txtEncoder) Append(dst []byte, r *pipeline.Record) ([]byte, error) {
+	if !r.Stream.SIEM() {
+		return appendXDRTxt(dst, r)
+	}
 	t := &e.t
 	if !t.parseItem(r.Raw) {
 		return dst, fmt.Errorf("txt: record %q: %w", r.ID, itemError(r.Raw))

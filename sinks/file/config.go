@@ -49,6 +49,8 @@ type TxtConfig struct {
 	Format string `yaml:"format"` // txt (default) | cef | keyvalue | official-json | ecs | raw
 	// CEFStrict escapes newlines in the cef format, as the CEF specification requires (default false).
 	CEFStrict bool `yaml:"cef_strict"`
+	// OCSF tunes format ocsf: raw_data: true keeps the API item in raw_data.
+	OCSF encoding.OCSFOptions `yaml:"ocsf"`
 	// Rotate closes the file and starts a new one at a size or age.
 	Rotate Rotate `yaml:"rotate"`
 	// Sync fsyncs after every batch (default true): a record is delivered
@@ -69,7 +71,7 @@ func (c *TxtConfig) Validate() error {
 	if _, err := c.FileMode.Mode(); err != nil {
 		return err
 	}
-	if _, err := encoding.New(c.Format, encoding.Options{CEFStrict: c.CEFStrict}); err != nil {
+	if _, err := encoding.New(c.Format, c.encodingOptions()); err != nil {
 		return fmt.Errorf("format: %w", err)
 	}
 	return c.Rotate.Validate()
@@ -86,8 +88,10 @@ type JSONConfig struct {
 	// as received (the seed's file); for lines, raw (item + datastream +
 	// tenant_id). Any JSON format works: raw, ecs, official-json, and
 	// python-json (the item as the seed's Python json.dump wrote it: the
-	// seed's json file sinks use it).
+	// seed's json file sinks use it), ocsf.
 	Format string `yaml:"format"`
+	// OCSF tunes format ocsf: raw_data: true keeps the API item in raw_data.
+	OCSF encoding.OCSFOptions `yaml:"ocsf"`
 	// Rotate closes the file and starts a new one at a size or age.
 	Rotate Rotate `yaml:"rotate"`
 	// Sync fsyncs after every batch (default true): a record is delivered
@@ -129,4 +133,9 @@ func rotatedName(path, stamp string) string {
 	ext := filepath.Ext(path)
 	base := strings.TrimSuffix(path, ext)
 	return base + "-" + stamp + ext
+}
+
+// encodingOptions are the encoder options the line sink's keys set.
+func (c *TxtConfig) encodingOptions() encoding.Options {
+	return encoding.Options{CEFStrict: c.CEFStrict, OCSF: c.OCSF}
 }

@@ -29,12 +29,12 @@ func NewJSON(name string, c JSONConfig, log *slog.Logger) (pipeline.Sink, error)
 		if format == "" {
 			format = "raw"
 		}
-		return NewTxt(name, TxtConfig{Path: c.Path, Format: format, Rotate: c.Rotate, Sync: c.Sync, FileMode: c.FileMode}, log)
+		return NewTxt(name, TxtConfig{Path: c.Path, Format: format, OCSF: c.OCSF, Rotate: c.Rotate, Sync: c.Sync, FileMode: c.FileMode}, log)
 	}
 	var enc encoding.Encoder
 	if c.Format != "" {
 		var err error
-		if enc, err = encoding.New(c.Format, encoding.Options{}); err != nil {
+		if enc, err = encoding.New(c.Format, encoding.Options{OCSF: c.OCSF}); err != nil {
 			return nil, err
 		}
 	}

@@ -27,7 +27,7 @@ func NewTxt(name string, c TxtConfig, log *slog.Logger) (*TxtSink, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
-	enc, err := encoding.New(c.Format, encoding.Options{CEFStrict: c.CEFStrict})
+	enc, err := encoding.New(c.Format, c.encodingOptions())
 	if err != nil {
 		return nil, err
 	}

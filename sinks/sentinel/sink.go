@@ -21,6 +21,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -117,6 +118,35 @@ func row(dst []byte, r *pipeline.Record) ([]byte, error) {
 		dst = append(dst, `,"CreatedAt":"`...)
 		dst = c.UTC().AppendFormat(dst, "2006-01-02T15:04:05.000Z")
 		dst = append(dst, '"')
+	}
+	if !r.Stream.SIEM() {
+		// Detections and cases: the rule and MITRE columns of the DCR
+		// (absent on alert and event rows).
+		x, err := encoding.SummarizeXDR(r)
+		if err != nil {
+			return dst, err
+		}
+		str("RuleName", x.Rule)
+		str("RuleDescription", x.RuleDescription)
+		list := func(col string, ids []string) {
+			dst = append(dst, ',', '"')
+			dst = append(dst, col...)
+			dst = append(dst, `":[`...)
+			for i, id := range ids {
+				if i > 0 {
+					dst = append(dst, ',')
+				}
+				dst = rawjson.AppendString(dst, id)
+			}
+			dst = append(dst, ']')
+		}
+		list("MitreTactics", x.Tactics)
+		list("MitreTechniques", x.Techniques)
+		if r.Stream == pipeline.Cases {
+			str("CaseStatus", x.Status)
+			dst = append(dst, `,"Escalated":`...)
+			dst = strconv.AppendBool(dst, x.Escalated)
+		}
 	}
 	dst = append(dst, `,"Item":`...)
 	dst = append(dst, bytes.TrimSpace(r.Raw)...)

@@ -76,7 +76,7 @@ func New(name string, c Config, log *slog.Logger) (*Sink, error) {
 	if err := c.Validate(); err != nil {
 		return nil, fmt.Errorf("splunk_hec sink %q: %w", name, err)
 	}
-	enc, err := encoding.New(c.Format, encoding.Options{CEFStrict: c.CEFStrict, KeepDhost: c.KeepDhost, Logger: log})
+	enc, err := encoding.New(c.Format, encoding.Options{CEFStrict: c.CEFStrict, KeepDhost: c.KeepDhost, OCSF: c.OCSF, Logger: log})
 	if err != nil {
 		return nil, fmt.Errorf("splunk_hec sink %q: format: %w", name, err)
 	}

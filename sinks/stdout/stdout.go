@@ -20,6 +20,8 @@ type Config struct {
 	Format string `yaml:"format"`
 	// CEFStrict escapes newlines in the cef format, as the CEF specification requires (default false).
 	CEFStrict bool `yaml:"cef_strict"`
+	// OCSF tunes format ocsf: raw_data: true keeps the API item in raw_data.
+	OCSF encoding.OCSFOptions `yaml:"ocsf"`
 }
 
 // DefaultConfig returns the defaults.
@@ -27,7 +29,7 @@ func DefaultConfig() Config { return Config{Format: "raw"} }
 
 // Validate checks the format.
 func (c *Config) Validate() error {
-	if _, err := encoding.New(c.Format, encoding.Options{CEFStrict: c.CEFStrict}); err != nil {
+	if _, err := encoding.New(c.Format, encoding.Options{CEFStrict: c.CEFStrict, OCSF: c.OCSF}); err != nil {
 		return fmt.Errorf("format: %w", err)
 	}
 	return nil
@@ -43,7 +45,7 @@ type Sink struct {
 
 // New builds the sink.
 func New(name string, c Config, log *slog.Logger) (*Sink, error) {
-	enc, err := encoding.New(c.Format, encoding.Options{CEFStrict: c.CEFStrict})
+	enc, err := encoding.New(c.Format, encoding.Options{CEFStrict: c.CEFStrict, OCSF: c.OCSF})
 	if err != nil {
 		return nil, fmt.Errorf("format: %w", err)
 	}

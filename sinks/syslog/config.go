@@ -17,8 +17,9 @@ type Config struct {
 	// relp://host:port, relp+tls://host:port or unix:///path (datagram or
 	// stream socket, detected when connecting).
 	Address string `yaml:"address"`
-	// Protocol is rfc3164 or rfc5424; default rfc3164 with the CEF header
-	// convention for format cef, rfc5424 for every other format.
+	// Protocol is rfc3164 or rfc5424; default rfc3164 with the CEF/LEEF
+	// header convention for formats cef and leef, rfc5424 for every other
+	// format.
 	Protocol string `yaml:"protocol"`
 	// Framing is lf (default for tcp:// and unix stream sockets) or
 	// octet-counting (default for tcp+tls://, as RFC 5425 requires).
@@ -69,7 +70,7 @@ type Config struct {
 // Defaults for the keys left empty.
 const (
 	DefaultProtocol        = "rfc5424" // for formats other than cef
-	DefaultCEFProtocol     = "rfc3164" // ArcSight's and QRadar's convention
+	DefaultCEFProtocol     = "rfc3164" // ArcSight's and QRadar's convention (cef and leef)
 	DefaultTimezone        = "local"
 	DefaultOversize        = oversizeTruncate
 	DefaultWindow          = 128
@@ -209,11 +210,16 @@ func (c *Config) Validate() error {
 }
 
 func (c *Config) protocol() string {
-	if c.Protocol == "" && c.format() == "cef" {
+	if c.Protocol == "" && c.vendorHeader() {
 		return DefaultCEFProtocol
 	}
 	return or(c.Protocol, DefaultProtocol)
 }
+
+// vendorHeader: cef and leef follow ArcSight's and QRadar's convention,
+// an RFC 3164 header without TAG, the CEF:/LEEF: header right after HOST.
+func (c *Config) vendorHeader() bool { return c.format() == "cef" || c.format() == "leef" }
+
 func (c *Config) oversize() string { return or(c.Oversize, DefaultOversize) }
 func (c *Config) utc() bool        { return c.Timezone == "utc" }
 func (c *Config) window() int {
@@ -366,8 +372,8 @@ func (c *Config) protocolDesc() string {
 	if p != "rfc3164" {
 		return p
 	}
-	if c.format() == "cef" {
-		p += " (CEF header: no tag)"
+	if c.vendorHeader() {
+		p += " (" + strings.ToUpper(c.format()) + " header: no tag)"
 	}
 	return p + " timezone=" + or(c.Timezone, DefaultTimezone)
 }

@@ -41,7 +41,8 @@ type framer struct {
 	sdID     string
 	max      int            // message cap in bytes; 0 = none
 	deadOver bool           // oversize: dead_letter (else truncate)
-	cefHead  bool           // RFC 3164 without TAG: "<PRI>Mmm dd hh:mm:ss HOST CEF:0|…"
+	cefHead  bool           // RFC 3164 without TAG: "<PRI>Mmm dd hh:mm:ss HOST CEF:0|…" (and LEEF:…)
+	keepTab  bool           // LEEF: tabs (its delimiter) are not escaped
 	loc      *time.Location // RFC 3164 timestamps' zone
 	now      func() time.Time
 
@@ -89,7 +90,7 @@ func (f *framer) appendFrame(dst []byte, r *pipeline.Record, msg []byte, fields 
 		msgStart++ // the SP before MSG
 		p = append(p, ' ')
 	}
-	p = appendMsg(p, msg, f.rfc3164, f.framing == framingLF)
+	p = appendMsgTab(p, msg, f.rfc3164, f.framing == framingLF, f.keepTab)
 	if f.max > 0 && len(p) > f.max {
 		full = len(p)
 		f.payload = p
@@ -158,10 +159,10 @@ func (f *framer) cutFields(head, msg []byte, fl *encoding.Fields) []byte {
 			continue
 		}
 		q := append(f.scratch[:0], head...)
-		q = appendMsg(q, msg[:end], ctl, lf)
+		q = appendMsgTab(q, msg[:end], ctl, lf, f.keepTab)
 		if id >= k {
-			q = appendMsg(q, sep, ctl, lf)
-			q = appendMsg(q, msg[fl.Pairs[id].Start:fl.Pairs[id].End], ctl, lf)
+			q = appendMsgTab(q, sep, ctl, lf, f.keepTab)
+			q = appendMsgTab(q, msg[fl.Pairs[id].Start:fl.Pairs[id].End], ctl, lf, f.keepTab)
 		}
 		f.scratch = q
 		if len(q) <= f.max {
@@ -311,14 +312,18 @@ func (f *framer) header3164(dst []byte, pri uint8, ts time.Time) []byte {
 // characters; lf escapes only LF, which would end an lf-framed message
 // early. Escapes are rsyslog's own "#ooo" (octal), what rsyslog stores for
 // control characters it receives anyway.
-func appendMsg(dst, msg []byte, ctl, lf bool) []byte {
-	if utf8.Valid(msg) && !needsEscape(msg, ctl, lf) {
+func appendMsg(dst, msg []byte, ctl, lf bool) []byte { return appendMsgTab(dst, msg, ctl, lf, false) }
+
+// appendMsgTab is appendMsg that, with keepTab, leaves tabs alone under
+// ctl: LEEF's attribute delimiter is a tab, which QRadar reads raw.
+func appendMsgTab(dst, msg []byte, ctl, lf, keepTab bool) []byte {
+	if utf8.Valid(msg) && !needsEscape(msg, ctl, lf, keepTab) {
 		return append(dst, msg...)
 	}
 	for i := 0; i < len(msg); {
 		c := msg[i]
 		if c < utf8.RuneSelf {
-			if (ctl && (c < 0x20 || c == 0x7f)) || (lf && c == '\n') {
+			if (ctl && (c < 0x20 || c == 0x7f) && !(keepTab && c == '\t')) || (lf && c == '\n') {
 				dst = append(dst, '#', '0'+(c>>6), '0'+((c>>3)&7), '0'+(c&7))
 			} else {
 				dst = append(dst, c)
@@ -337,10 +342,10 @@ func appendMsg(dst, msg []byte, ctl, lf bool) []byte {
 	return dst
 }
 
-func needsEscape(msg []byte, ctl, lf bool) bool {
+func needsEscape(msg []byte, ctl, lf, keepTab bool) bool {
 	if ctl {
 		for _, c := range msg {
-			if c < 0x20 || c == 0x7f {
+			if (c < 0x20 || c == 0x7f) && !(keepTab && c == '\t') {
 				return true
 			}
 		}

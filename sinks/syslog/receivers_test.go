@@ -23,6 +23,9 @@ type receiver struct {
 	lines func() []receivedLine
 }
 
+// leefID finds the record id in a LEEF message.
+var leefID = regexp.MustCompile(`\tsophosId=([^\t]+)`)
+
 // header3164CEF is the CEF convention's header: "<PRI>Mmm dd hh:mm:ss HOST ".
 var header3164CEF = regexp.MustCompile(`^<[0-9]{1,3}>[A-Z][a-z]{2} [ 1-3][0-9] [0-2][0-9]:[0-5][0-9]:[0-6][0-9] (\S+) `)
 
@@ -104,17 +107,25 @@ func checkOneEach(t *testing.T, got []receivedLine, recs []*pipeline.Record, c C
 	seen := map[string]bool{}
 	for _, l := range got {
 		var id, msg string
-		if c.protocol() == "rfc3164" { // cef: the CEF convention
+		if c.protocol() == "rfc3164" { // cef and leef: the CEF/LEEF convention
 			m := header3164CEF.FindStringSubmatch(l.raw)
 			if m == nil || m[1] != c.Hostname {
 				t.Fatalf("not a CEF-convention header: %.120q", l.raw)
 			}
 			msg = l.raw[len(m[0]):]
-			if id = recordID.FindString(msg); id != "" {
+			if c.format() == "leef" {
+				// rsyslog stores a received tab as #011 (its
+				// parser.escapeControlCharacterTab default); QRadar
+				// reads the tab itself.
+				msg = strings.ReplaceAll(msg, "#011", "\t")
+				if m := leefID.FindStringSubmatch(msg); m != nil {
+					id = m[1]
+				}
+			} else if id = recordID.FindString(msg); id != "" {
 				id = strings.TrimPrefix(id, "id=")
 			}
-			if l.appName != "CEF" || l.hostname != c.Hostname {
-				t.Fatalf("receiver parsed program %q host %q, want CEF and %s", l.appName, l.hostname, c.Hostname)
+			if want := strings.ToUpper(c.format()); l.appName != want || l.hostname != c.Hostname {
+				t.Fatalf("receiver parsed program %q host %q, want %s and %s", l.appName, l.hostname, want, c.Hostname)
 			}
 		} else {
 			m, err := rfc5424.NewParser().Parse([]byte(l.raw))

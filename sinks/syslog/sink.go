@@ -105,7 +105,8 @@ func New(name string, c Config, log *slog.Logger) (*Sink, error) {
 	}
 	s.f = framer{
 		rfc3164:  c.protocol() == "rfc3164",
-		cefHead:  c.protocol() == "rfc3164" && c.format() == "cef",
+		cefHead:  c.protocol() == "rfc3164" && c.vendorHeader(),
+		keepTab:  c.format() == "leef",
 		deadOver: c.oversize() == oversizeDeadLetter,
 		loc:      loc,
 		facility: fac,

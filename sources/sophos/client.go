@@ -28,6 +28,8 @@ type Client struct {
 
 	refusedMu sync.Mutex
 	refused   []string // tenants the last listing refused (untrusted apiHost)
+
+	clock apiClock // the API's clock, from its answers
 }
 
 // Refused lists the tenants the last tenant listing refused because their

@@ -62,6 +62,9 @@ type response struct {
 	status int
 	header http.Header
 	body   []byte
+	// apiTime is the API's time of the answer (its Date header), when it had one.
+	apiTime    time.Time
+	hasAPITime bool
 }
 
 // retryableStatus: throttling and server faults.
@@ -126,6 +129,9 @@ func (c *Client) do(ctx context.Context, cl *call) (*response, error) {
 		}
 		sent := time.Now()
 		res, err := c.roundTrip(ctx, cl, tok)
+		if err == nil {
+			res.apiTime, res.hasAPITime = c.clock.observeDate(res.header.Get("Date"), c.cfg.Now())
+		}
 		if release != nil {
 			release(classify(res, err), time.Since(sent))
 		}

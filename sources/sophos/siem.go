@@ -92,15 +92,12 @@ func (c *Client) SIEMPage(ctx context.Context, t Tenant, stream pipeline.Stream,
 	if stream != pipeline.Alerts && stream != pipeline.Events {
 		return nil, errors.New("sophos: unknown SIEM stream " + strconv.Quote(string(stream)))
 	}
-	since := ClampSince(pos.Since, c.cfg.Now())
+	since := ClampSince(pos.Since, c.APINow())
 	cl := c.siemCall(t, stream, pos.Cursor, since, opt)
 	res, err := c.do(ctx, cl)
 	var ae *APIError
 	if pos.Cursor == "" && errors.As(err, &ae) && ae.Status == http.StatusBadRequest {
-		now := c.cfg.Now()
-		if d, perr := http.ParseTime(res.header.Get("Date")); perr == nil && d.After(now) {
-			now = d
-		}
+		now := c.APINow() // the API's clock: this answer's Date just set it
 		retry := now.Add(-Window + windowMargin)
 		if since.After(retry) { // clamp only: never ask for more than pos.Since did
 			retry = since
@@ -120,7 +117,20 @@ func (c *Client) SIEMPage(ctx context.Context, t Tenant, stream pipeline.Stream,
 	if err != nil {
 		return nil, &PageError{Tenant: t.ID, TenantName: part.TenantName, Stream: stream.Plural(), Reason: err.Error()}
 	}
-	return &pipeline.Page{Partition: part, Records: dp.Records, Rejected: dp.Rejected, Cursor: dp.Cursor, HasMore: dp.HasMore, Bytes: len(res.body)}, nil
+	if n := len(dp.Records); n > 0 {
+		if t := dp.Records[n-1].CreatedTime(); !t.IsZero() {
+			c.clock.observeServed(t)
+		}
+	}
+	apiTime := res.apiTime
+	if !res.hasAPITime {
+		apiTime = c.APINow()
+	}
+	// The server serves only items older than from_date_offset_minutes:
+	// the cursor covers what was created before that.
+	servedUntil := apiTime.Add(-time.Duration(c.cfg.FromDateOffsetMinutes) * time.Minute)
+	return &pipeline.Page{Partition: part, Records: dp.Records, Rejected: dp.Rejected, Cursor: dp.Cursor, HasMore: dp.HasMore, Bytes: len(res.body),
+		APITime: apiTime, ServedUntil: servedUntil}, nil
 }
 
 // siemCall builds the request. Parameters go in the official script's

@@ -118,9 +118,10 @@ func TestSIEMFromDateClamp(t *testing.T) {
 	}
 }
 
-// TestSIEMFromDate400RetriedOnce: a client clock 3 minutes behind sends a
-// from_date the server finds older than 24 h; the 400 is retried once at
-// now−23h59m using the server's Date, and succeeds.
+// TestSIEMFromDate400RetriedOnce: from_date is judged by the API's clock
+// (the Date of its answers), so a client clock 3 minutes behind causes no
+// 400. When the API's clock jumps ahead of what its answers told so far, the
+// 400 is retried once at now−23h59m by the Date of that 400, and succeeds.
 func TestSIEMFromDate400RetriedOnce(t *testing.T) {
 	emu := newEmu(t, emulator.Options{})
 	c, logs := newTestClient(t, emu, func(cfg *Config) {
@@ -134,8 +135,15 @@ func TestSIEMFromDate400RetriedOnce(t *testing.T) {
 	if len(p.Records) == 0 {
 		t.Fatal("no records")
 	}
+	if req := emu.Requests(); req["GET /siem/v1/events 400"] != 0 {
+		t.Fatalf("a host clock 3 min behind caused a 400: %v", req)
+	}
+	emu.AdvanceClock(3 * time.Minute)
+	if _, err := c.SIEMPage(testCtx(t), tn, pipeline.Events, pipeline.Position{}, SIEMOptions{}); err != nil {
+		t.Fatal(err)
+	}
 	req := emu.Requests()
-	if req["GET /siem/v1/events 400"] != 1 || req["GET /siem/v1/events 200"] != 1 {
+	if req["GET /siem/v1/events 400"] != 1 || req["GET /siem/v1/events 200"] != 2 {
 		t.Fatalf("want one 400 then one 200: %v", req)
 	}
 	if !strings.Contains(logs.String(), "from_date rejected (400), retrying once") {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"sync"
+	"time"
 
 	"github.com/sophos-connect/sophos-connect/pipeline"
 )
@@ -20,6 +21,12 @@ type SourceOptions struct {
 	// calls answer 401 or 403 ("unauthorized", "forbidden"). The pass goes
 	// on with the other tenants.
 	TenantError func(tenant, reason string, err error)
+	// Detections and Cases tune the XDR streams.
+	Detections DetectionsOptions
+	Cases      CasesOptions
+	// RetryUnlicensed is how long a tenant × stream that answered 403/404
+	// on the detections or cases routes is skipped (default 24h).
+	RetryUnlicensed time.Duration
 }
 
 // Source is the SIEM pipeline.Source: one partition per tenant × stream.
@@ -29,6 +36,13 @@ type Source struct {
 
 	mu      sync.Mutex
 	tenants map[string]Tenant // by id, from the last Partitions
+
+	xdrMu       sync.Mutex
+	unlicensed  map[string]*NotLicensedError // partition key -> the mark (until its retry)
+	logged      map[string]bool              // tenants whose not-licensed line was logged
+	casesSeen   map[string]bool              // tenants with cases forwarded
+	alertsSeen  map[string]bool              // tenants with alerts pulled
+	hintChecked map[string]bool              // tenants whose MDR hint was considered
 }
 
 var _ pipeline.Source = (*Source)(nil)
@@ -41,8 +55,8 @@ func NewSource(c *Client, opt SourceOptions) (*Source, error) {
 	seen := map[pipeline.Stream]bool{}
 	var streams []pipeline.Stream
 	for _, s := range opt.Streams {
-		if s != pipeline.Alerts && s != pipeline.Events {
-			return nil, fmt.Errorf("sophos: unknown stream %q (want alert or event)", s)
+		if _, err := pipeline.ParseStream(string(s)); err != nil {
+			return nil, fmt.Errorf("sophos: %w", err)
 		}
 		if !seen[s] {
 			seen[s] = true
@@ -50,7 +64,12 @@ func NewSource(c *Client, opt SourceOptions) (*Source, error) {
 		}
 	}
 	opt.Streams = streams
-	return &Source{c: c, opt: opt}, nil
+	opt.Detections, opt.Cases = opt.Detections.withDefaults(), opt.Cases.withDefaults()
+	if opt.RetryUnlicensed <= 0 {
+		opt.RetryUnlicensed = 24 * time.Hour
+	}
+	return &Source{c: c, opt: opt, unlicensed: map[string]*NotLicensedError{}, logged: map[string]bool{},
+		casesSeen: map[string]bool{}, alertsSeen: map[string]bool{}, hintChecked: map[string]bool{}}, nil
 }
 
 // Client returns the underlying API client.
@@ -118,11 +137,30 @@ func (s *Source) Fetch(ctx context.Context, p pipeline.Partition, pos pipeline.P
 	if err != nil {
 		return nil, err
 	}
+	switch p.Stream {
+	case pipeline.Detections, pipeline.Cases:
+		if e := s.stillUnlicensed(p); e != nil {
+			return nil, e
+		}
+		var page *pipeline.Page
+		if p.Stream == pipeline.Detections {
+			page, err = s.fetchDetections(ctx, t, p, pos)
+		} else {
+			page, err = s.fetchCases(ctx, t, p, pos)
+		}
+		if err == nil {
+			s.licensed(p)
+		}
+		return page, err
+	}
 	opt := SIEMOptions{Limit: DefaultLimit}
 	if p.Stream == pipeline.Events {
 		opt.Light, opt.ExcludeTypes = s.opt.Light, s.opt.ExcludeTypes
 	}
 	page, err := s.c.SIEMPage(ctx, t, p.Stream, pos, opt)
+	if err == nil && p.Stream == pipeline.Alerts {
+		s.mdrHint(ctx, t, page)
+	}
 	var ae *APIError
 	if err != nil && s.opt.TenantError != nil && errors.As(err, &ae) {
 		switch ae.Status {

@@ -221,7 +221,8 @@ func (n *node) write(b *strings.Builder) {
 
 // SeverityRank returns the rank of a severity name, or 0 when it is not one:
 // none=1 < low=2 < medium=3 < high=4 < very_high=5 (none and very_high are
-// in the official script's CEF map; the API sends low, medium and high).
+// in the official script's CEF map; the SIEM API sends low, medium and high).
+// Detections and cases add informational (= none) and critical (= very_high).
 func SeverityRank(s string) int8 {
 	switch s { // a switch: no map lookup on the hot path
 	case "low":
@@ -230,9 +231,9 @@ func SeverityRank(s string) int8 {
 		return 3
 	case "high":
 		return 4
-	case "none":
+	case "none", "informational":
 		return 1
-	case "very_high":
+	case "very_high", "critical":
 		return 5
 	}
 	return 0

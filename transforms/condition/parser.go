@@ -370,13 +370,13 @@ func (p *parser) normalize(n *node, vt token) (string, error) {
 	case n.field == fStream && exact:
 		s, err := pipeline.ParseStream(v)
 		if err != nil {
-			return "", p.errTok(vt, fmt.Sprintf("unknown stream %q: use alerts or events", v))
+			return "", p.errTok(vt, fmt.Sprintf("unknown stream %q: use %s", v, pipeline.StreamNames))
 		}
 		return string(s), nil
 	case n.field == fSeverity && exact:
 		lv := strings.ToLower(v)
 		if SeverityRank(lv) == 0 {
-			return "", p.errTok(vt, fmt.Sprintf("unknown severity %q: use low, medium or high (or none, very_high)", v))
+			return "", p.errTok(vt, fmt.Sprintf("unknown severity %q: use informational, low, medium, high or critical (or none, very_high)", v))
 		}
 		return lv, nil
 	}

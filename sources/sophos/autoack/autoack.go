@@ -80,7 +80,7 @@ func (a *Acker) Delivered(records []*pipeline.Record) {
 		if r.Stream != pipeline.Alerts || !a.severity[strings.ToLower(r.Severity)] {
 			continue
 		}
-		if !r.WasDelivered() {
+		if !r.WasDelivered() || r.IsGap() {
 			continue // dead-lettered, or routed to no sink: nobody has it
 		}
 		if len(a.queue) >= maxQueue {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -42,6 +43,7 @@ func DefineFlags(fs *flag.FlagSet) func(ctx context.Context, stdout, stderr io.W
 	var faults string
 	var verbose bool
 	var latency, rateLimit string
+	var kinds, quirks string
 	fs.StringVar(&o.Addr, "addr", "127.0.0.1:8443", "listen address (`host:port`; port 0 picks a free one)")
 	fs.BoolVar(&o.TLS, "tls", false, "serve HTTPS with a self-signed ECDSA certificate for 127.0.0.1/localhost")
 	fs.StringVar(&o.CAFile, "ca-file", "emulator-ca.pem", "with -tls: write the CA certificate (PEM) to this `file` (use it as sophos.ca_file)")
@@ -61,8 +63,19 @@ func DefineFlags(fs *flag.FlagSet) func(ctx context.Context, stdout, stderr io.W
 	fs.StringVar(&rateLimit, "rate-limit", "", "API requests per second for the credentials (token bucket; 429 with Retry-After beyond), e.g. 20/s")
 	fs.IntVar(&o.Limits.MaxConcurrency, "max-concurrency", 0, "API requests in flight for the credentials (429 beyond); 0 = unlimited")
 	fs.BoolVar(&verbose, "v", false, "log every request to stderr")
+	fs.IntVar(&o.XDR.Detections, "detections", 60, "XDR detections backlog per licensed tenant over the last 23 h (-1 = none)")
+	fs.IntVar(&o.XDR.Cases, "cases", 12, "cases per licensed tenant over the last 30 days (-1 = none)")
+	fs.StringVar(&kinds, "kinds", "", "XDR kind of each tenant in order, e.g. xdr,mdr,unlicensed (mdr: alerts empty, findings as cases; unlicensed: 403 on /detections and /cases); default xdr")
+	fs.DurationVar(&o.XDR.CaseChangeEvery, "case-change-every", 0, "one case of each licensed tenant changes status this often (0 = never)")
+	fs.StringVar(&quirks, "xdr-quirks", "", "the reported XDR API quirks, on by default; e.g. pending-polls=2,fail-runs=1,run-ttl=1h,page-size-cap=50 and strict-filters (updatedAfter honoured), page-param (page= honoured), none (all off)")
 	return func(ctx context.Context, stdout, stderr io.Writer) error {
 		var err error
+		if kinds != "" {
+			o.XDR.Kinds = csv(kinds)
+		}
+		if o.XDR.Quirks, err = ParseXDRQuirks(quirks); err != nil {
+			return fmt.Errorf("emulate: -xdr-quirks: %w", err)
+		}
 		if o.Limits.Latency, o.Limits.Jitter, err = ParseLatency(latency); err != nil {
 			return fmt.Errorf("emulate: -latency: %w", err)
 		}
@@ -87,6 +100,12 @@ func serveCommand(ctx context.Context, o Options, faults string, verbose bool, s
 	}
 	if o.Alerts == 0 {
 		o.Alerts = -1
+	}
+	if o.XDR.Detections == 0 {
+		o.XDR.Detections = -1
+	}
+	if o.XDR.Cases == 0 {
+		o.XDR.Cases = -1
 	}
 	if o.IsolationDelay == 0 {
 		o.IsolationDelay = -1
@@ -135,6 +154,14 @@ func printBanner(w io.Writer, s *Server) {
 	if l := o.Limits; l.Enabled() {
 		fmt.Fprintf(w, "  limits:        latency %s±%s, rate limit %g/s, max concurrency %d (0 = unlimited)\n", l.Latency, l.Jitter, l.RateLimit, l.MaxConcurrency)
 	}
+	for i, t := range s.tenants {
+		if i == 10 {
+			break
+		}
+		if k := s.kindOf(i); k != KindXDR {
+			fmt.Fprintf(w, "  XDR kind:      %s %s\n", t.id, k)
+		}
+	}
 	if f := o.Faults.String(); f != "" {
 		fmt.Fprintf(w, "  faults:        %s\n", f)
 	}
@@ -156,4 +183,46 @@ func yamlQuote(s string) string {
 		return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(s) + `"`
 	}
 	return s
+}
+
+// ParseXDRQuirks reads -xdr-quirks: "" keeps the reported quirks on;
+// "none" turns them all off; key=value pairs and flags adjust them.
+func ParseXDRQuirks(s string) (XDRQuirks, error) {
+	var q XDRQuirks
+	for _, part := range csv(s) {
+		k, v, _ := strings.Cut(part, "=")
+		n, nerr := strconv.Atoi(v)
+		switch k {
+		case "none":
+			q = XDRQuirks{PendingPolls: -1, StrictFilters: true, PageParamHonoured: true, PageSizeCap: -1}
+		case "pending-polls", "fail-runs", "page-size-cap":
+			if nerr != nil || n < 0 {
+				return q, fmt.Errorf("%s=%q: want a number >= 0", k, v)
+			}
+			if n == 0 {
+				n = -1 // 0 means none here, not the default
+			}
+			switch k {
+			case "pending-polls":
+				q.PendingPolls = n
+			case "fail-runs":
+				q.FailRuns = max(n, 0)
+			default:
+				q.PageSizeCap = n
+			}
+		case "run-ttl":
+			d, err := time.ParseDuration(v)
+			if err != nil || d <= 0 {
+				return q, fmt.Errorf("run-ttl=%q: want a duration such as 1h", v)
+			}
+			q.RunTTL = d
+		case "strict-filters":
+			q.StrictFilters = true
+		case "page-param":
+			q.PageParamHonoured = true
+		default:
+			return q, fmt.Errorf("unknown quirk %q (pending-polls=N, fail-runs=N, run-ttl=D, page-size-cap=N, strict-filters, page-param, none)", k)
+		}
+	}
+	return q, nil
 }

@@ -29,6 +29,7 @@ type Options struct {
 	Now            func() time.Time // clock (default time.Now); tests move time with it
 	IsolationDelay time.Duration    // how long an isolation toggle stays in progress (409s meanwhile), default 2s; <0 = none
 	Log            *slog.Logger     // optional request log (Debug level per request)
+	XDR            XDR              // the detections and cases APIs (xdr_model.go)
 }
 
 // backlogSpan is how far back the backlog reaches. It stays inside the 24 h
@@ -83,7 +84,11 @@ func (o *Options) setDefaults() error {
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
+	o.XDR.setDefaults()
 	var errs []error
+	if err := o.XDR.validate(); err != nil {
+		errs = append(errs, err)
+	}
 	if o.Partner && o.Organization {
 		errs = append(errs, errors.New("emulator: Partner and Organization are exclusive"))
 	}

@@ -60,6 +60,13 @@ func (s *Server) routes() http.Handler {
 
 	add("GET /account-health-check/v1/health-check", data, s.handleHealthCheck)
 
+	add("POST /detections/v1/queries/detections", data, s.handleDetectionQuery)
+	add("GET /detections/v1/queries/detections/counts", data, s.handleDetectionCounts)
+	add("GET /detections/v1/queries/detections/{runId}", data, s.handleDetectionRun)
+	add("GET /detections/v1/queries/detections/{runId}/results", data, s.handleDetectionResults)
+	add("GET /cases/v1/cases", data, s.handleCases)
+	add("GET /cases/v1/cases/{caseId}/detections", data, s.handleCaseDetections)
+
 	mux.Handle("/", s.wrap("unknown", open, func(w http.ResponseWriter, r *http.Request, _ *call) {
 		msg := "No such route: " + r.Method + " " + r.URL.Path
 		if !strings.HasPrefix(r.URL.Path, "/region/") && isDataPath(r.URL.Path) {
@@ -71,7 +78,7 @@ func (s *Server) routes() http.Handler {
 }
 
 func isDataPath(p string) bool {
-	for _, pre := range []string{"/siem/", "/common/", "/endpoint/", "/account-health-check/"} {
+	for _, pre := range []string{"/siem/", "/common/", "/endpoint/", "/account-health-check/", "/detections/", "/cases/"} {
 		if strings.HasPrefix(p, pre) {
 			return true
 		}
@@ -84,6 +91,9 @@ func isDataPath(p string) bool {
 func (s *Server) wrap(route string, a access, h func(http.ResponseWriter, *http.Request, *call)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
+		// The Date header tells the emulator's clock (AdvanceClock), as a
+		// real API's tells its own, not the host's.
+		w.Header().Set("Date", s.now().UTC().Format(http.TimeFormat))
 		rec := &recorder{ResponseWriter: w}
 		// Counted, and the concurrency slot freed, as the answer starts:
 		// a client that acts on the answer sees the counters include it,

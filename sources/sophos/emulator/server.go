@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -44,6 +45,9 @@ type Server struct {
 	lim      *limiter
 	closed   chan struct{}
 	wg       sync.WaitGroup
+
+	runs       map[string]*queryRun // detections query runs by id
+	clockShift atomic.Int64         // AdvanceClock's total, in nanoseconds
 
 	foreign     *http.Server // the foreign-host fault's listener
 	foreignURL  string
@@ -220,8 +224,26 @@ func (s *Server) regionURL(r string) string { return s.url + "/region/" + r }
 
 func (s *Server) tenant(id string) *tenant { return s.byID[strings.ToLower(id)] }
 
-func (s *Server) now() time.Time { return s.opts.Now() }
-func (s *Server) nowMs() int64   { return s.opts.Now().UnixMilli() }
+// now is the emulator's clock: Options.Now moved by AdvanceClock. Every
+// answer's Date header, the 24 h window and new arrivals follow it.
+func (s *Server) now() time.Time { return s.opts.Now().Add(time.Duration(s.clockShift.Load())) }
+func (s *Server) nowMs() int64   { return s.now().UnixMilli() }
+
+// AdvanceClock moves the emulator's clock by d (negative: back), as if the
+// API's time had passed while a client was stopped: its Date headers, its
+// 24 h window and its cursor restarts follow. The host's clock is untouched.
+func (s *Server) AdvanceClock(d time.Duration) { s.clockShift.Add(int64(d)) }
+
+// WithholdAlerts makes the SIEM alerts stream never serve n of the tenant's
+// alerts now in the window (spread over it), while the Common API still
+// lists them: the fault reconciliation exists for. It returns their ids.
+func (s *Server) WithholdAlerts(tenantID string, n int) []string {
+	t := s.tenant(tenantID)
+	if t == nil || n <= 0 {
+		return nil
+	}
+	return t.withhold(n, s.nowMs())
+}
 
 // AllIDs is the ground truth for end-to-end tests: every item id of a
 // tenant's stream ("alert" or "event") that a client could fetch now (created

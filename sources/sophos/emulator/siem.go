@@ -111,6 +111,9 @@ func (s *Server) handleSIEM(st streamID) func(http.ResponseWriter, *http.Request
 			if exclude != nil && t.excluded(x, exclude) {
 				continue
 			}
+			if st == sAlerts && t.withheld[[2]uint64{x.hi, x.lo}] {
+				continue // withheld from the SIEM stream (the Common API lists it)
+			}
 			if n > 0 {
 				b = append(b, ',')
 			}

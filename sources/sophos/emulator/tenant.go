@@ -95,11 +95,17 @@ type tenant struct {
 	acks         map[[2]uint64]bool
 	globalTamper bool
 	alertByID    map[[2]uint64]item // lazily built for the Common API
+	withheld     map[[2]uint64]bool // alerts the SIEM stream never serves (WithholdAlerts)
+
+	x xdrState // detections and cases (xdr_model.go)
 }
 
 func newTenant(s *Server, idx int, startMs int64) *tenant {
 	o := &s.opts
 	t := &tenant{srv: s, idx: idx, startMs: startMs, ne: int64(o.Events), na: int64(o.Alerts), acks: map[[2]uint64]bool{}}
+	if s.kindOf(idx) == KindMDR {
+		t.na = 0 // MDR: findings are raised as cases, the alert feeds stay empty
+	}
 	t.key = hash4(uint64(o.Seed), 0x7E4A, uint64(idx), 0)
 	t.hi, t.lo = uuidOf(t.key)
 	t.id = uuidString(t.hi, t.lo)
@@ -375,6 +381,9 @@ func (t *tenant) arriveEvent(ms int64) item {
 
 // arriveAlert appends a new alert and its event twin at ms (caller holds t.mu).
 func (t *tenant) arriveAlert(ms int64) item {
+	if t.srv.kindOf(t.idx) == KindMDR {
+		return t.arriveEvent(ms) // MDR tenants raise no alerts
+	}
 	it := item{ms: ms, key: t.alertKey(t.na + t.extraCount[sAlerts]), alert: true}
 	t.extraCount[sAlerts]++
 	it.hi, it.lo = uuidOf(it.key)
@@ -413,6 +422,35 @@ func (t *tenant) lateArrival(s streamID, nowMs int64, back int64) {
 	}
 }
 
+// withhold picks n alerts in the window, spread over it, that the SIEM
+// alerts stream will never serve, and returns their ids.
+func (t *tenant) withhold(n int, nowMs int64) []string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var all []item
+	it := t.iterAfter(sAlerts, pos{nowMs - windowMs - 1, maxU64, maxU64})
+	for {
+		x, ok := it.next()
+		if !ok {
+			break
+		}
+		if !t.withheld[[2]uint64{x.hi, x.lo}] {
+			all = append(all, x)
+		}
+	}
+	n = min(n, len(all))
+	if t.withheld == nil {
+		t.withheld = map[[2]uint64]bool{}
+	}
+	out := make([]string, 0, n)
+	for i := range n {
+		x := all[(2*i+1)*len(all)/(2*n)]
+		t.withheld[[2]uint64{x.hi, x.lo}] = true
+		out = append(out, uuidString(x.hi, x.lo))
+	}
+	return out
+}
+
 // ids returns every item id visible now (created_at within the 24 h window),
 // in served order.
 func (t *tenant) ids(s streamID, nowMs int64) []string {
@@ -425,6 +463,9 @@ func (t *tenant) ids(s streamID, nowMs int64) []string {
 		x, ok := it.next()
 		if !ok {
 			return out
+		}
+		if s == sAlerts && t.withheld[[2]uint64{x.hi, x.lo}] {
+			continue // the SIEM stream never serves it
 		}
 		out = append(out, string(appendUUID(buf[:0], x.hi, x.lo)))
 	}

@@ -1,0 +1,152 @@
+package encoding
+
+import (
+	"strconv"
+	"unicode/utf8"
+	"unsafe"
+
+	"github.com/sophos-connect/sophos-connect/pipeline/rawjson"
+)
+
+// jsonw writes a JSON object member by member into b, placing the commas:
+// the OCSF and ASIM encoders build their documents with it in one pass,
+// without maps or reflection.
+type jsonw struct {
+	b     []byte
+	comma bool   // the next member needs a comma
+	stack []bool // comma state of the enclosing containers
+}
+
+func (w *jsonw) reset(dst []byte) {
+	w.b, w.comma, w.stack = dst, false, w.stack[:0]
+}
+
+// key writes the member name (a plain ASCII name, written as is).
+func (w *jsonw) key(k string) {
+	if w.comma {
+		w.b = append(w.b, ',')
+	}
+	w.b = append(w.b, '"')
+	w.b = append(w.b, k...)
+	w.b = append(w.b, '"', ':')
+	w.comma = true
+}
+
+// open starts a nested object member (k "" inside an array: an element).
+func (w *jsonw) open(k string) { w.push(k, '{') }
+
+// openArray starts an array member.
+func (w *jsonw) openArray(k string) { w.push(k, '[') }
+
+func (w *jsonw) push(k string, c byte) {
+	if k != "" {
+		w.key(k)
+	} else if w.comma {
+		w.b = append(w.b, ',')
+	}
+	w.stack = append(w.stack, true)
+	w.b = append(w.b, c)
+	w.comma = false
+}
+
+// close ends the innermost object or array.
+func (w *jsonw) close(c byte) {
+	w.b = append(w.b, c)
+	w.stack = w.stack[:len(w.stack)-1]
+	w.comma = true
+}
+
+// raw writes a member whose value is JSON text already.
+func (w *jsonw) raw(k string, v []byte) {
+	w.key(k)
+	w.b = append(w.b, v...)
+}
+
+// rawLit is raw for a literal.
+func (w *jsonw) rawLit(k, v string) {
+	w.key(k)
+	w.b = append(w.b, v...)
+}
+
+// str writes a string member, escaping s.
+func (w *jsonw) str(k, s string) {
+	w.key(k)
+	w.b = rawjson.AppendString(w.b, s)
+}
+
+// strb is str for bytes (not retained).
+func (w *jsonw) strb(k string, s []byte) {
+	w.str(k, unsafe.String(unsafe.SliceData(s), len(s)))
+}
+
+// elemStr writes an array element string.
+func (w *jsonw) elemStr(s string) {
+	if w.comma {
+		w.b = append(w.b, ',')
+	}
+	w.b = rawjson.AppendString(w.b, s)
+	w.comma = true
+}
+
+// elemRaw writes an array element that is JSON text already.
+func (w *jsonw) elemRaw(v []byte) {
+	if w.comma {
+		w.b = append(w.b, ',')
+	}
+	w.b = append(w.b, v...)
+	w.comma = true
+}
+
+// int writes an integer member.
+func (w *jsonw) int(k string, v int64) {
+	w.key(k)
+	w.b = strconv.AppendInt(w.b, v, 10)
+}
+
+// strView returns string node n's decoded text, nil when n is absent or
+// not a string. Text without escapes is a view of the item; decoded text
+// is appended to *arena (reset per record by the caller), so every view
+// stays valid until then.
+func (t *tape) strView(arena *[]byte, n int32) []byte {
+	if n == 0 || t.nodes[n].kind != '"' {
+		return nil
+	}
+	nd := &t.nodes[n]
+	inner := t.raw[nd.s+1 : nd.e-1 : nd.e-1]
+	if nd.flags == 0 || nd.flags == strHigh && utf8.Valid(inner) {
+		return inner
+	}
+	start := len(*arena)
+	*arena = appendStr(*arena, jsonText(t.raw[nd.s:nd.e]))
+	return (*arena)[start:len(*arena):len(*arena)]
+}
+
+// appendCompact appends node n's JSON text without the space between
+// tokens (the item may be pretty-printed; a line format needs one line).
+// Strings and numbers are copied as they are.
+func (t *tape) appendCompact(dst []byte, n int32) []byte {
+	nd := &t.nodes[n]
+	switch nd.kind {
+	case '{':
+		dst = append(dst, '{')
+		for k, end := n+1, nd.next; k < end; k = t.nodes[k+1].next {
+			if k != n+1 {
+				dst = append(dst, ',')
+			}
+			dst = append(dst, t.text(k)...)
+			dst = append(dst, ':')
+			dst = t.appendCompact(dst, k+1)
+		}
+		return append(dst, '}')
+	case '[':
+		dst = append(dst, '[')
+		for v := n + 1; v < nd.next; v = t.nodes[v].next {
+			if v != n+1 {
+				dst = append(dst, ',')
+			}
+			dst = t.appendCompact(dst, v)
+		}
+		return append(dst, ']')
+	}
+	return append(dst, t.raw[nd.s:nd.e]...)
+}
