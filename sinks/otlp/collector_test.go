@@ -188,7 +188,7 @@ func TestCollectorExactlyOnceThroughOutage(t *testing.T) {
 	c.MaxBytes = 100_000 // many requests: the outage falls between them
 	failed := &atomic.Int64{}
 	s := &countFailures{Sink: started(t, c), failed: failed}
-	run := outtest.RunPipeline(t, s, 5000, 90*time.Second, func() {
+	run := outtest.RunPipeline(t, s, 5000, 180*time.Second, func() {
 		for deadline := time.Now().Add(30 * time.Second); len(col.records()) < 500; {
 			if time.Now().After(deadline) {
 				t.Error("nothing reached the collector")

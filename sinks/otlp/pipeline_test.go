@@ -17,7 +17,7 @@ import (
 // committed.
 func TestPipelineExactlyOnceWithFaults(t *testing.T) {
 	probeSrv := testServer(t, otlptest.Options{})
-	probe := outtest.RunPipeline(t, started(t, testConfig(probeSrv.URL)), 3000, 30*time.Second, nil)
+	probe := outtest.RunPipeline(t, started(t, testConfig(probeSrv.URL)), 3000, 120*time.Second, nil)
 	bad := probe.Want[1234]
 
 	srv := testServer(t, otlptest.Options{})
@@ -25,7 +25,7 @@ func TestPipelineExactlyOnceWithFaults(t *testing.T) {
 	c.MaxBytes = 200_000 // several requests per batch
 	s := started(t, c)
 	srv.SetFaults(otlptest.Faults{Busy503: 3, Throttle429: 1, BadGateway502: 1, RetryAfter: "1", RejectIDs: []string{bad}})
-	run := outtest.RunPipeline(t, s, 3000, 60*time.Second, func() {
+	run := outtest.RunPipeline(t, s, 3000, 180*time.Second, func() {
 		for deadline := time.Now().Add(20 * time.Second); len(srv.IDs()) < 500; {
 			if time.Now().After(deadline) {
 				t.Error("nothing delivered")
