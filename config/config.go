@@ -63,6 +63,8 @@ type Config struct {
 	CasesJSONFileName string `yaml:"cases_json_file_name"`
 	// LogLevel is OFF, ERROR, INFO (alias LOG), LOG+ (each pull) or VERBOSE (each record and request); default INFO.
 	LogLevel string `yaml:"log_level" enum:"OFF,ERROR,INFO,LOG,LOG+,VERBOSE"`
+	// LogFormat is seed (the seed's "[System Log dd/mm/YYYY HH:MM:SS] …" lines, the default) or json (one JSON object per line: time in RFC 3339 UTC, level, msg and attributes such as tenant, sink, stream; -log-format overrides it).
+	LogFormat string `yaml:"log_format" enum:"seed,json"`
 	// LogFileName is the seed's log file, in save_file_location unless absolute (default Sophos_log.log).
 	LogFileName string `yaml:"log_file_name"`
 	// Rotate rotates the seed's txt and JSON files by size or age (default:
@@ -95,6 +97,8 @@ type Config struct {
 	DeadLetter DeadLetterConfig `yaml:"dead_letter"`
 	// GapRecords sends a record of type sophos-connect:gap to every sink when a span of a stream fell out of the API's 24 h window, so the SIEM shows the hole (default true).
 	GapRecords bool `yaml:"gap_records"`
+	// Reconcile turns on a periodic reconciliation against Sophos Central (what `sophos-connect reconcile` does) while the collector runs.
+	Reconcile ReconcileConfig `yaml:"reconcile"`
 
 	// Sources enables and tunes the alerts and events streams.
 	Sources Sources `yaml:"sources"`
@@ -112,6 +116,10 @@ type Config struct {
 	// (state_dir, save_file_location, sink paths, TLS files) are resolved
 	// against it, not against the working directory.
 	Dir string `yaml:"-"`
+	// SecretSources says where each secret came from (validate prints it).
+	SecretSources []SecretSource `yaml:"-"`
+	// SecretFiles are the *_file files read (a reload compares them too).
+	SecretFiles []string `yaml:"-"`
 	// unsetVars are ${VAR}s that were not set, for clearer messages.
 	unsetVars map[string]string `yaml:"-"`
 	root      *yaml.Node        `yaml:"-"`
@@ -121,6 +129,14 @@ type Config struct {
 type DeadLetterConfig struct {
 	// MaxBytes rotates dead-letter.ndjson to dead-letter-<UTC time>.ndjson at this size; rotated files are kept (default 100MiB, 0 = never rotate).
 	MaxBytes ByteSize `yaml:"max_bytes"`
+}
+
+// ReconcileConfig is the periodic reconciliation.
+type ReconcileConfig struct {
+	// Every is how often to reconcile, e.g. 1h (default 0: never; the reconcile command works either way).
+	Every Duration `yaml:"every"`
+	// Since is the window each reconciliation checks, at most 24h (default 24h).
+	Since Duration `yaml:"since"`
 }
 
 // FileRotate is the seed's files' rotation, as a file sink's rotate: key.
@@ -146,7 +162,7 @@ type Sophos struct {
 	CAFile string `yaml:"ca_file"`
 	// TrustedHosts adds host patterns ("gw.example.com", "*.example.com"; "http://host:port" for plain http) that hosts named by API responses may match to receive the bearer token (default: *.sophos.com and api_host's own host).
 	TrustedHosts []string `yaml:"trusted_hosts"`
-	// FromDateOffsetMinutes moves a first run's start back by this many minutes, within the API's 24 h (default 0).
+	// FromDateOffsetMinutes asks the SIEM API to serve only items older than this many minutes, so items that become visible late (behind the cursor's watermark) are not skipped (default 5; the official script's 0 loses them).
 	FromDateOffsetMinutes int `yaml:"from_date_offset_minutes"`
 	// Timeout bounds one API request (default 30s).
 	Timeout Duration `yaml:"timeout"`
@@ -419,10 +435,18 @@ var lineRE = regexp.MustCompile(`^yaml: (unmarshal errors:\n\s*)?line \d+: `)
 
 func stripLine(s string) string { return lineRE.ReplaceAllString(s, "") }
 
+// DefaultFromDateOffsetMinutes is the SIEM API's serving delay the collector
+// asks for. Items can become visible with a created_at a little in the past
+// (behind a caught-up cursor's watermark); with 0, as the official script
+// sends, those are never served. Five minutes covers the emulator's late
+// arrivals (up to 2 min) with room, at the price of records arriving five
+// minutes later (README: Late arrivals).
+const DefaultFromDateOffsetMinutes = 5
+
 // Defaults returns the configuration with the seed's defaults.
 func Defaults() Config {
 	return Config{
-		Sophos: Sophos{AuthURL: DefaultAuthURL, APIHost: DefaultAPIHost, Timeout: Duration(30 * time.Second)},
+		Sophos: Sophos{AuthURL: DefaultAuthURL, APIHost: DefaultAPIHost, Timeout: Duration(30 * time.Second), FromDateOffsetMinutes: DefaultFromDateOffsetMinutes},
 
 		PullTime:                   Duration(10 * time.Second),
 		Run:                        true,
@@ -437,6 +461,7 @@ func Defaults() Config {
 		DetectionsJSONFileName:     "sophos_detections.json",
 		CasesJSONFileName:          "sophos_cases.json",
 		LogLevel:                   "INFO",
+		LogFormat:                  "seed",
 		LogFileName:                "Sophos_log.log",
 		AlertsAutoAcknowledgeLevel: "medium",
 		EventsAutoAcknowledgeLevel: "medium",
@@ -491,7 +516,7 @@ func Parse(name string, data []byte) (*Config, error) {
 		if err.Error() == "EOF" {
 			doc = yaml.Node{}
 		} else {
-			return nil, prefixFile(name, yamlSyntaxError(err))
+			return nil, prefixFile(name, tabHint(yamlSyntaxError(err), data))
 		}
 	}
 	if doc.Kind == 0 || len(doc.Content) == 0 {
@@ -504,6 +529,7 @@ func Parse(name string, data []byte) (*Config, error) {
 	if root.Kind != yaml.MappingNode {
 		return nil, prefixFile(name, &FieldError{Line: root.Line, Msg: "the file must be a mapping of keys (e.g. `sophos:`, `sinks:`)"})
 	}
+	origins := secretOrigins(root)
 	if errs := expandEnv(root); len(errs) > 0 {
 		return nil, prefixFile(name, errs)
 	}
@@ -511,7 +537,8 @@ func Parse(name string, data []byte) (*Config, error) {
 	// Every error of the file at once: the keys and types, then the values
 	// of whatever decoded. The config is returned with the errors so the
 	// caller can check its components too (validate and run list them all).
-	var errs Errors
+	files, fromFiles, errs := readSecretFiles(root, configDir(name))
+	c.SecretFiles, c.SecretSources = files, append(origins, fromFiles...)
 	if err := DecodeStrict(root, &c, ""); err != nil {
 		errs = append(errs, flatten(err)...)
 	}
@@ -573,7 +600,40 @@ func (c *Config) applyEnv() {
 	}
 	if v := os.Getenv("SOPHOS_CLIENT_SECRET"); v != "" {
 		c.Sophos.ClientSecret = Secret(v)
+		src := SecretSource{Key: "sophos.client_secret", From: "environment variable SOPHOS_CLIENT_SECRET (overrides the file)"}
+		for i, s := range c.SecretSources {
+			if s.Key == src.Key {
+				src.Line = s.Line
+				c.SecretSources = append(c.SecretSources[:i], c.SecretSources[i+1:]...)
+				break
+			}
+		}
+		c.SecretSources = append(c.SecretSources, src)
 	}
+}
+
+// tabHint names the cause when a syntax error's line is indented with a tab
+// (YAML allows only spaces there, and yaml.v3 says only "found character
+// that cannot start any token").
+func tabHint(err error, data []byte) error {
+	var fe *FieldError
+	if !errors.As(err, &fe) || fe.Line <= 0 {
+		return err
+	}
+	lines := strings.Split(string(data), "\n")
+	for _, n := range []int{fe.Line, fe.Line + 1} { // yaml.v3 may count from 0 here
+		if n-1 >= len(lines) {
+			continue
+		}
+		l := lines[n-1]
+		indent := l[:len(l)-len(strings.TrimLeft(l, " \t"))]
+		if strings.Contains(indent, "\t") {
+			fe.Line = n
+			fe.Msg = "a tab in the indentation: YAML indents with spaces only (replace the tab with spaces) — " + fe.Msg
+			return fe
+		}
+	}
+	return err
 }
 
 func yamlSyntaxError(err error) error {

@@ -20,3 +20,6 @@ func defaultPath() string {
 	}
 	return filepath.Join(base, "sophos-connect", DefaultFile)
 }
+
+// PackagedFile is the Linux packages' config file (none on Windows).
+const PackagedFile = ""

@@ -1,8 +1,13 @@
 package config
 
 import (
+	"crypto/x509"
+	"errors"
 	"fmt"
+	"net"
 	"net/url"
+	"os"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -18,6 +23,12 @@ func (c *Config) Validate() error {
 
 	if c.Sophos.ClientID == "" {
 		add("missing: set sophos.client_id in the file or the SOPHOS_CLIENT_ID environment variable"+c.unsetHint("sophos", "client_id"), "sophos", "client_id")
+	}
+	// A listen address without a port fails the run's net.Listen.
+	if c.MetricsAddr != "" {
+		if err := checkListenAddr(c.MetricsAddr); err != nil {
+			add(err.Error(), "metrics_addr")
+		}
 	}
 	if c.Sophos.ClientSecret == "" {
 		add("missing: set sophos.client_secret in the file or the SOPHOS_CLIENT_SECRET environment variable"+c.unsetHint("sophos", "client_secret"), "sophos", "client_secret")
@@ -39,6 +50,9 @@ func (c *Config) Validate() error {
 	}
 	if !validLogLevel(c.LogLevel) {
 		add(fmt.Sprintf("%q is not a log level: use one of %s", c.LogLevel, strings.Join(LogLevels, ", ")), "log_level")
+	}
+	if c.LogFormat != "seed" && c.LogFormat != "json" {
+		add(fmt.Sprintf("%q: use seed (the default) or json", c.LogFormat), "log_format")
 	}
 	switch strings.ToLower(c.AlertsAutoAcknowledgeLevel) {
 	case "low", "medium", "high":
@@ -62,6 +76,12 @@ func (c *Config) Validate() error {
 	}
 	if c.DeadLetter.MaxBytes < 0 || (c.DeadLetter.MaxBytes > 0 && c.DeadLetter.MaxBytes < 1<<20) || c.DeadLetter.MaxBytes > 1<<40 {
 		add("must be 0 (never rotate) or 1MiB to 1TiB (default 100MiB)", "dead_letter", "max_bytes")
+	}
+	if e := c.Reconcile.Every.D(); e != 0 && (e < time.Second || e > 24*time.Hour) {
+		add("must be 0 (off) or 1s to 24h, e.g. 1h", "reconcile", "every")
+	}
+	if s := c.Reconcile.Since.D(); s < 0 || s > 24*time.Hour {
+		add("must be at most 24h: Sophos Central keeps 24 h of SIEM data (default 24h)", "reconcile", "since")
 	}
 	for i, st := range c.Sophos.Streams {
 		if !validStream(st) {
@@ -168,4 +188,52 @@ func (c *Config) unsetHint(path ...string) string {
 		}
 	}
 	return ""
+}
+
+// CheckFiles opens what the run opens besides the sinks' own files (which
+// building the sinks reads): sophos.ca_file must exist and hold a
+// certificate. Errors are "file:line: key: reason".
+func (c *Config) CheckFiles() error {
+	var errs Errors
+	if c.Sophos.CAFile != "" {
+		if err := checkPEMFile(c.Sophos.CAFile); err != nil {
+			errs = append(errs, c.fieldErr(err.Error(), "sophos", "ca_file"))
+		}
+	}
+	if len(errs) == 0 {
+		return nil
+	}
+	return prefixFile(c.File, errs)
+}
+
+// checkPEMFile opens a CA bundle and checks it holds a certificate.
+func checkPEMFile(path string) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("%s does not exist: fix the path or remove the key", path)
+		}
+		return fmt.Errorf("%s cannot be read: %v", path, err)
+	}
+	if !x509.NewCertPool().AppendCertsFromPEM(b) {
+		return fmt.Errorf("%s holds no PEM certificate (-----BEGIN CERTIFICATE-----)", path)
+	}
+	return nil
+}
+
+// checkListenAddr parses a listen address as the run's net.Listen will.
+func checkListenAddr(addr string) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("%q is not a listen address (%v): write host:port, e.g. 127.0.0.1:%s", addr, strings.TrimPrefix(err.Error(), "address "+addr+": "), strings.TrimPrefix(addr, ":"))
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		if _, err := net.LookupPort("tcp", port); err != nil {
+			return fmt.Errorf("%q: port %q is not a number from 0 to 65535", addr, port)
+		}
+	}
+	if host != "" && net.ParseIP(host) == nil && strings.ContainsAny(host, " /") {
+		return fmt.Errorf("%q: %q is not a host name or IP address", addr, host)
+	}
+	return nil
 }

@@ -15,5 +15,8 @@ chmod 0640 /etc/sophos-connect/sophos-connect.yaml
 chmod 0600 /etc/sophos-connect/env
 if [ -d /run/systemd/system ]; then
     systemctl daemon-reload >/dev/null 2>&1 || true
+    # An upgrade restarts a running collector on the new binary (it drains
+    # and commits on SIGTERM); a stopped one stays stopped.
+    systemctl try-restart sophos-connect.service >/dev/null 2>&1 || true
 fi
 exit 0

@@ -20,8 +20,11 @@ type Deliverer struct {
 	DeadLetter *DeadLetter
 	Metrics    *Metrics
 	Log        *slog.Logger
-	// NoDeliveredMetric leaves SinkDelivered to another Deliverer of the
-	// same sink (a disk buffer's drainer counts the real deliveries).
+	// NoDeliveredMetric leaves SinkDelivered — the metric and the status
+	// board's delivery, which clears the sink's error — to another
+	// Deliverer of the same sink: a disk buffer's drainer counts the real
+	// deliveries, and an append to the buffer says nothing about the
+	// destination.
 	NoDeliveredMetric bool
 	// SinkNo is 1 + the sink's index in the pipeline, so that deliveries
 	// are marked per sink (Record.DeliveredBy); 0 marks only "delivered".
@@ -62,7 +65,6 @@ func (d *Deliverer) Deliver(ctx context.Context, batch []*Record) bool {
 				rec.MarkDeliveredBy(d.SinkNo - 1)
 			}
 			d.delivered(len(todo))
-			m.Board.SinkRecovered(d.Name)
 			return true
 		}
 		var retry, reject []*Record
@@ -139,6 +141,7 @@ func (d *Deliverer) deadLetter(ctx context.Context, recs []*Record, reasons []er
 		}
 	}
 	d.Metrics.DeadLetters.WithLabelValues(d.Name).Add(float64(len(recs)))
+	d.Metrics.Board.SinkSettled(d.Name, len(recs))
 	d.Log.Error(fmt.Sprintf("sink %s rejected %d record(s) for good, first %s %s (tenant %s): %v — kept with each reason in %s",
 		d.Name, len(recs), recs[0].Stream, recs[0].ID, recs[0].Tenant, reasons[0], d.DeadLetter.Path()))
 	if d.OnDeadLettered != nil {
@@ -153,6 +156,7 @@ func (d *Deliverer) delivered(n int) {
 	}
 	if !d.NoDeliveredMetric {
 		d.Metrics.SinkDelivered.WithLabelValues(d.Name).Add(float64(n))
+		d.Metrics.Board.SinkDelivered(d.Name, n, time.Now())
 	}
 	if d.OnDelivered != nil {
 		d.OnDelivered(n)

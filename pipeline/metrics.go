@@ -96,11 +96,35 @@ func NewMetrics() *Metrics {
 		m.CheckpointAge, m.CheckpointTime, m.GapSeconds, m.ReconcileMissing, m.StageDropped, m.SinkDelivered, m.SinkRetried,
 		m.SinkRejected, m.SinkBatches, m.SinkLatency, m.SinkBufferBytes, m.SinkQueued, m.DeadLetters, m.InflightPages, m.APIConcurrency, m.PartitionFailures, m.CommitFailing,
 		m.ClusterRebalances, m.ClusterOwnedPartitions, m.ClusterOwnedTenants,
-		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})}
-	m.Registry.MustRegister(m.collectors...)
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), sinkHealth{m}}
 	m.Board = status.NewBoard("", time.Now())
+	m.Registry.MustRegister(m.collectors...)
 	m.Board.SetSinkCounters(m.sinkCounters)
 	return m
+}
+
+var (
+	sinkUpDesc = prometheus.NewDesc("sophos_connect_sink_up",
+		"1 while the sink's state is ok; 0 while it is retrying, stalled or failing its start-up check (the status page's state).", []string{"sink"}, nil)
+	sinkOldestDesc = prometheus.NewDesc("sophos_connect_sink_oldest_undelivered_seconds",
+		"Age of the oldest record routed to the sink and not yet delivered (disk-buffered ones included); 0 when none waits.", []string{"sink"}, nil)
+)
+
+// sinkHealth exports the status board's sink states at scrape time, so the
+// page and /metrics always agree.
+type sinkHealth struct{ m *Metrics }
+
+func (c sinkHealth) Describe(ch chan<- *prometheus.Desc) { ch <- sinkUpDesc; ch <- sinkOldestDesc }
+
+func (c sinkHealth) Collect(ch chan<- prometheus.Metric) {
+	for _, h := range c.m.Board.SinkHealth(time.Now()) {
+		up := 0.0
+		if h.Up {
+			up = 1
+		}
+		ch <- prometheus.MustNewConstMetric(sinkUpDesc, prometheus.GaugeValue, up, h.Name)
+		ch <- prometheus.MustNewConstMetric(sinkOldestDesc, prometheus.GaugeValue, h.OldestUndeliveredSeconds, h.Name)
+	}
 }
 
 // sinkCounters reads a sink's totals for the status page from the metrics

@@ -647,6 +647,7 @@ func (r *runner) submit(ctx context.Context, page *Page) error {
 		ps.pending.Add(1)
 		w.routed.Add(int64(len(recs)))
 		r.o.Metrics.SinkQueued.WithLabelValues(w.spec.Name).Add(float64(len(recs)))
+		r.o.Metrics.Board.SinkRouted(w.spec.Name, len(recs), time.Now())
 		w.in <- chunk{ps: ps, recs: recs}
 	}
 	r.partDone(ps)

@@ -26,3 +26,9 @@ func (sp *SettledPage) Routed(i int, rec *Record) bool {
 	}
 	return i >= 0 && i < len(sp.routes) && sp.routes[i].Accepts(rec)
 }
+
+// NewSettledPage describes a settled page for a PageObserver outside the
+// runner (tests, reconcile's repair): names and routes are the sinks'.
+func NewSettledPage(page *Page, out []*Record, names []string, routes []Routes) *SettledPage {
+	return &SettledPage{Page: page, Out: out, Sinks: names, routes: routes}
+}

@@ -117,3 +117,27 @@ func (rt Routes) String() string {
 	}
 	return b.String()
 }
+
+type authFailure struct{ err error }
+
+func (a authFailure) Error() string { return a.err.Error() }
+func (a authFailure) Unwrap() error { return a.err }
+
+// AuthFailure marks a start-up check the destination answered by refusing
+// the sink's credentials or permissions (HTTP 401/403, a refused OAuth2
+// token, Kafka SASL authentication or topic authorization failed). Retrying
+// cannot help until the config changes, so a -once run fails at once instead
+// of waiting for -timeout; a continuous run keeps retrying (the operator may
+// fix the grant on the destination's side).
+func AuthFailure(err error) error {
+	if err == nil {
+		return nil
+	}
+	return authFailure{err}
+}
+
+// IsAuthFailure reports whether err was marked with AuthFailure.
+func IsAuthFailure(err error) bool {
+	var a authFailure
+	return errors.As(err, &a)
+}

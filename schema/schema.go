@@ -9,6 +9,7 @@ package schema
 import (
 	"encoding/json"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 
@@ -146,6 +147,13 @@ func (b *builder) object(t reflect.Type, v reflect.Value, path string, special m
 			s["description"] = d
 		}
 		props[name] = s
+		if f.Type == secretType {
+			if !slices.Contains(config.SecretKeys, name) {
+				*b.missing = append(*b.missing, p+" (a secret key missing from config.SecretKeys: its "+name+"_file sibling would not be read)")
+			}
+			props[name+"_file"] = Object{"type": "string",
+				"description": "A file holding " + name + " instead (read at start and on reload; one trailing newline dropped), e.g. a Kubernetes or Docker secret, or $CREDENTIALS_DIRECTORY/… from systemd's LoadCredential=."}
+		}
 	})
 	return Object{"type": "object", "properties": props, "additionalProperties": false}
 }

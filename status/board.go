@@ -103,8 +103,32 @@ type (
 		DeadLettered  int64      `json:"dead_lettered"`
 		LastError     string     `json:"last_error"`
 		LastErrorAt   *time.Time `json:"last_error_at"`
+		// State is ok, retrying, stalled or failing_startup (see SinkState*).
+		State string `json:"state"`
+		// LastDelivered is the last time records reached the destination
+		// (for a disk-buffered sink: the drainer's last delivery).
+		LastDelivered *time.Time `json:"last_delivered"`
+		// Undelivered counts records routed to the sink and not yet
+		// delivered or dead-lettered (buffered ones included).
+		Undelivered int64 `json:"undelivered"`
+		// OldestUndeliveredSeconds is the age of the oldest of them (null: none).
+		OldestUndeliveredSeconds *float64 `json:"oldest_undelivered_seconds"`
 	}
 )
+
+// Sink states. A sink's error is cleared only by a delivery on the path that
+// failed: for a disk-buffered sink the drainer's, never an append to the
+// buffer.
+const (
+	SinkOK             = "ok"              // the last delivery attempt succeeded (or none was needed)
+	SinkRetrying       = "retrying"        // the last attempt failed; records are retried with backoff
+	SinkStalled        = "stalled"         // records wait and nothing was delivered for longer than the stall threshold
+	SinkFailingStartup = "failing_startup" // the start-up check fails; records wait until it passes
+)
+
+// DefaultStallAfter is how long a sink may deliver nothing while records wait
+// before it shows as stalled.
+const DefaultStallAfter = 5 * time.Minute
 
 // Bands of checkpoint age against the 24 h window.
 const (
@@ -193,9 +217,48 @@ type partState struct {
 }
 
 type sinkState struct {
-	name, typ string
-	lastErr   string
-	lastErrAt time.Time
+	name, typ     string
+	lastErr       string
+	lastErrAt     time.Time
+	startupErr    string
+	lastDelivered time.Time
+	// waiting holds, oldest first, the records routed to the sink and not
+	// yet settled, in groups of the time they were routed: a sink delivers
+	// in order, so the front is the oldest undelivered record.
+	waiting []waitGroup
+}
+
+type waitGroup struct {
+	at time.Time
+	n  int64
+}
+
+func (s *sinkState) undelivered() int64 {
+	var n int64
+	for _, w := range s.waiting {
+		n += w.n
+	}
+	return n
+}
+
+// state classifies the sink as of now.
+func (s *sinkState) state(now time.Time, stallAfter time.Duration) string {
+	switch {
+	case s.startupErr != "":
+		return SinkFailingStartup
+	case len(s.waiting) > 0 && now.Sub(latest(s.lastDelivered, s.waiting[0].at)) > stallAfter:
+		return SinkStalled
+	case s.lastErr != "":
+		return SinkRetrying
+	}
+	return SinkOK
+}
+
+func latest(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }
 
 // Board collects what the status page shows. Every method is safe for
@@ -213,11 +276,26 @@ type Board struct {
 	gaps      []GapStatus // this run's, the newest maxGaps
 	thru      minutes
 	counters  func(sink string) SinkCounters
+	// stallAfter: see DefaultStallAfter.
+	stallAfter time.Duration
 }
 
 // NewBoard starts a board at startedAt.
 func NewBoard(version string, startedAt time.Time) *Board {
-	return &Board{version: version, startedAt: startedAt, parts: map[string]*partState{}}
+	return &Board{version: version, startedAt: startedAt, parts: map[string]*partState{}, stallAfter: DefaultStallAfter}
+}
+
+// SetStallAfter changes the stall threshold (tests; 0 restores the default).
+func (b *Board) SetStallAfter(d time.Duration) {
+	if b == nil {
+		return
+	}
+	if d <= 0 {
+		d = DefaultStallAfter
+	}
+	b.mu.Lock()
+	b.stallAfter = d
+	b.mu.Unlock()
 }
 
 // SetVersion records the collector's version.
@@ -266,14 +344,48 @@ func (b *Board) AddSink(name, typ string) {
 		return
 	}
 	b.mu.Lock()
+	b.sink(name).typ = typ
+	b.mu.Unlock()
+}
+
+// SetSinks lists exactly these sinks (name → type, in order) after a
+// reload: a sink kept by name keeps its state, a removed one leaves the page.
+func (b *Board) SetSinks(names, types []string) {
+	if b == nil {
+		return
+	}
+	b.mu.Lock()
 	defer b.mu.Unlock()
+	old := b.sinks
+	b.sinks = nil
+	for i, name := range names {
+		var s *sinkState
+		for _, o := range old {
+			if o.name == name {
+				s = o
+			}
+		}
+		if s == nil {
+			s = &sinkState{name: name}
+		}
+		// A new pipeline starts with nothing routed: what the old one had
+		// waiting was either delivered while it drained or is pulled again.
+		s.waiting, s.startupErr = nil, ""
+		s.typ = types[i]
+		b.sinks = append(b.sinks, s)
+	}
+}
+
+// sink returns the named sink's state, adding it when new; b.mu is held.
+func (b *Board) sink(name string) *sinkState {
 	for _, s := range b.sinks {
 		if s.name == name {
-			s.typ = typ
-			return
+			return s
 		}
 	}
-	b.sinks = append(b.sinks, &sinkState{name: name, typ: typ})
+	s := &sinkState{name: name}
+	b.sinks = append(b.sinks, s)
+	return s
 }
 
 func (b *Board) part(tenant, name, stream string) *partState {
@@ -373,34 +485,125 @@ func (b *Board) Reconciled(tenant, name, stream string, missing int64, detail st
 	b.mu.Unlock()
 }
 
-// SinkFailed records a sink's latest write error.
+// SinkFailed records a sink's latest write error. It stays shown until the
+// same delivery path delivers again (SinkDelivered).
 func (b *Board) SinkFailed(name, msg string, at time.Time) {
 	if b == nil {
 		return
 	}
 	b.mu.Lock()
-	defer b.mu.Unlock()
-	for _, s := range b.sinks {
-		if s.name == name {
-			s.lastErr, s.lastErrAt = msg, at
-			return
-		}
-	}
-	b.sinks = append(b.sinks, &sinkState{name: name, lastErr: msg, lastErrAt: at})
+	s := b.sink(name)
+	s.lastErr, s.lastErrAt = msg, at
+	b.mu.Unlock()
 }
 
-// SinkRecovered clears a sink's error after a successful write.
-func (b *Board) SinkRecovered(name string) {
+// SinkRouted records n records routed to the sink at at (or, for a disk
+// buffer opened with records from an earlier run, found there).
+func (b *Board) SinkRouted(name string, n int, at time.Time) {
+	if b == nil || n <= 0 {
+		return
+	}
+	b.mu.Lock()
+	s := b.sink(name)
+	if k := len(s.waiting); k > 0 && s.waiting[k-1].at.Equal(at) {
+		s.waiting[k-1].n += int64(n)
+	} else {
+		s.waiting = append(s.waiting, waitGroup{at, int64(n)})
+	}
+	b.mu.Unlock()
+}
+
+// SinkSettled records n of the sink's oldest waiting records settled
+// (delivered or dead-lettered).
+func (b *Board) SinkSettled(name string, n int) {
+	if b == nil || n <= 0 {
+		return
+	}
+	b.mu.Lock()
+	b.sink(name).settle(int64(n))
+	b.mu.Unlock()
+}
+
+func (s *sinkState) settle(n int64) {
+	for n > 0 && len(s.waiting) > 0 {
+		w := &s.waiting[0]
+		if w.n > n {
+			w.n -= n
+			return
+		}
+		n -= w.n
+		s.waiting = s.waiting[1:]
+	}
+}
+
+// SinkDelivered records n records that reached the destination at at: it
+// settles them and clears the sink's error. Only the path that really
+// delivers calls it: for a disk-buffered sink, the drainer, not the append
+// to the buffer (which would hide a dead destination).
+func (b *Board) SinkDelivered(name string, n int, at time.Time) {
 	if b == nil {
 		return
 	}
 	b.mu.Lock()
-	for _, s := range b.sinks {
-		if s.name == name && s.lastErr != "" {
-			s.lastErr, s.lastErrAt = "", time.Time{}
-		}
+	s := b.sink(name)
+	s.settle(int64(n))
+	s.lastDelivered = at
+	s.lastErr, s.lastErrAt = "", time.Time{}
+	b.mu.Unlock()
+}
+
+// SinkStartup records the outcome of a sink's start-up check ("" passed).
+func (b *Board) SinkStartup(name, errMsg string, at time.Time) {
+	if b == nil {
+		return
+	}
+	b.mu.Lock()
+	s := b.sink(name)
+	s.startupErr = errMsg
+	if errMsg != "" {
+		s.lastErr, s.lastErrAt = errMsg, at
 	}
 	b.mu.Unlock()
+}
+
+// SinkHealth is what /metrics exports per sink: up (state ok) and the age of
+// the oldest undelivered record (0 when none).
+type SinkHealth struct {
+	Name                     string
+	Up                       bool
+	OldestUndeliveredSeconds float64
+}
+
+// SinkHealth returns every listed sink's health as of now.
+func (b *Board) SinkHealth(now time.Time) []SinkHealth {
+	if b == nil {
+		return nil
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	out := make([]SinkHealth, 0, len(b.sinks))
+	for _, s := range b.sinks {
+		h := SinkHealth{Name: s.name, Up: s.state(now, b.stallAfter) == SinkOK}
+		if len(s.waiting) > 0 {
+			h.OldestUndeliveredSeconds = max(now.Sub(s.waiting[0].at).Seconds(), 0)
+		}
+		out = append(out, h)
+	}
+	return out
+}
+
+// Healthy reports whether every sink is ok and no stream is failing (the
+// page's banner is shown otherwise).
+func (st Status) Healthy() bool {
+	if st.Totals.FailingStreams > 0 {
+		return false
+	}
+	for _, s := range st.Sinks {
+		if s.State != SinkOK {
+			return false
+		}
+	}
+	return true
 }
 
 func timePtr(t time.Time) *time.Time {
@@ -479,7 +682,12 @@ func (b *Board) Snapshot(now time.Time) Status {
 	st.Totals.Tenants = len(st.Tenants)
 	st.Totals.RecordsPulled = b.pulled
 	for _, s := range b.sinks {
-		ss := SinkStatus{Name: s.name, Type: s.typ, LastError: s.lastErr, LastErrorAt: timePtr(s.lastErrAt)}
+		ss := SinkStatus{Name: s.name, Type: s.typ, LastError: s.lastErr, LastErrorAt: timePtr(s.lastErrAt),
+			State: s.state(now, b.stallAfter), LastDelivered: timePtr(s.lastDelivered), Undelivered: s.undelivered()}
+		if len(s.waiting) > 0 {
+			age := max(now.Sub(s.waiting[0].at), 0).Round(time.Second).Seconds()
+			ss.OldestUndeliveredSeconds = &age
+		}
 		if b.counters != nil {
 			c := b.counters(s.name)
 			ss.Delivered, ss.Queued, ss.BufferedBytes, ss.DeadLettered = c.Delivered, c.Queued, c.BufferedBytes, c.DeadLettered

@@ -98,7 +98,7 @@ func TestSnapshot(t *testing.T) {
 	}
 	// A page pulled again clears the tenant's error; a write clears the sink's.
 	b.Pulled("t2", "", "event", 1, t0.Add(3*time.Minute))
-	b.SinkRecovered("siem")
+	b.SinkDelivered("siem", 1, t0.Add(3*time.Minute))
 	st = b.Snapshot(t0.Add(3 * time.Minute))
 	if st.Totals.FailingStreams != 0 || st.Sinks[0].LastError != "" {
 		t.Fatalf("errors not cleared: %+v", st)
@@ -136,7 +136,8 @@ func TestJSONShape(t *testing.T) {
 		"totals":   {"dead_lettered", "delivered", "failing_streams", "records_pulled", "tenants"},
 		"tenant":   {"id", "name", "streams"},
 		"stream":   {"band", "checkpoint_age_seconds", "checkpoint_at", "gap", "last_error", "last_error_at", "last_pull", "reconcile", "records_last_hour", "stream"},
-		"sink":     {"buffered_bytes", "dead_lettered", "delivered", "last_error", "last_error_at", "name", "queued", "type"},
+		"sink": {"buffered_bytes", "dead_lettered", "delivered", "last_delivered", "last_error", "last_error_at", "name",
+			"oldest_undelivered_seconds", "queued", "state", "type", "undelivered"},
 	}
 	tenant := doc["tenants"].([]any)[0].(map[string]any)
 	got := map[string][]string{
@@ -207,5 +208,59 @@ func TestWriteTextFitsWidth(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), "…") || !strings.Contains(out.String(), "t-123") || !strings.Contains(out.String(), "UTC") && !strings.Contains(out.String(), time.Local.String()) {
 		t.Fatalf("table:\n%s", out.String())
+	}
+}
+
+// TestSinkStates: a sink's error stays until that sink delivers again; a
+// sink with records waiting and no delivery for the stall threshold is
+// stalled; a failing start-up check shows as failing_startup; the health
+// /metrics exports agrees.
+func TestSinkStates(t *testing.T) {
+	b := NewBoard("v", t0)
+	b.SetStallAfter(time.Minute)
+	b.AddSink("siem", "syslog")
+	state := func(at time.Time) SinkStatus { return b.Snapshot(at).Sinks[0] }
+	if s := state(t0); s.State != SinkOK || s.OldestUndeliveredSeconds != nil || !b.Snapshot(t0).Healthy() {
+		t.Fatalf("fresh sink: %+v", s)
+	}
+	b.SinkRouted("siem", 10, t0)
+	b.SinkRouted("siem", 5, t0.Add(10*time.Second))
+	b.SinkFailed("siem", "connection refused", t0.Add(20*time.Second))
+	s := state(t0.Add(30 * time.Second))
+	if s.State != SinkRetrying || s.Undelivered != 15 || *s.OldestUndeliveredSeconds != 30 || b.Snapshot(t0).Healthy() {
+		t.Fatalf("retrying: %+v", s)
+	}
+	if s := state(t0.Add(61 * time.Second)); s.State != SinkStalled {
+		t.Fatalf("nothing delivered for over a minute with records waiting: %+v", s)
+	}
+	h := b.SinkHealth(t0.Add(61 * time.Second))
+	if len(h) != 1 || h[0].Up || h[0].OldestUndeliveredSeconds != 61 {
+		t.Fatalf("health: %+v", h)
+	}
+	// Delivering the first ten settles the oldest group and clears the error.
+	b.SinkDelivered("siem", 10, t0.Add(62*time.Second))
+	s = state(t0.Add(62 * time.Second))
+	if s.State != SinkOK || s.LastError != "" || s.Undelivered != 5 || *s.OldestUndeliveredSeconds != 52 || s.LastDelivered == nil {
+		t.Fatalf("after a delivery: %+v", s)
+	}
+	b.SinkSettled("siem", 5) // dead-lettered
+	if s := state(t0.Add(200 * time.Second)); s.State != SinkOK || s.Undelivered != 0 {
+		t.Fatalf("nothing waits, so it is not stalled: %+v", s)
+	}
+	b.SinkStartup("siem", "401 token refused", t0)
+	if s := state(t0); s.State != SinkFailingStartup || s.LastError != "401 token refused" {
+		t.Fatalf("start-up failing: %+v", s)
+	}
+	b.SinkStartup("siem", "", t0)
+	b.SinkDelivered("siem", 0, t0)
+	if s := state(t0); s.State != SinkOK {
+		t.Fatalf("start-up passed: %+v", s)
+	}
+	// A reload keeps a sink by name (its last delivery) and drops removed ones.
+	b.AddSink("old", "txt")
+	b.SetSinks([]string{"siem", "new"}, []string{"syslog", "kafka"})
+	st := b.Snapshot(t0)
+	if len(st.Sinks) != 2 || st.Sinks[0].LastDelivered == nil || st.Sinks[1].Name != "new" || st.Sinks[1].Type != "kafka" {
+		t.Fatalf("after SetSinks: %+v", st.Sinks)
 	}
 }

@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/sophos-connect/sophos-connect/internal/useragent"
 )
 
 //go:embed page.html
@@ -63,7 +65,7 @@ func Fetch(ctx context.Context, addr string) (Status, error) {
 	if err != nil {
 		return st, err
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := (&http.Client{Transport: useragent.Transport(nil)}).Do(req)
 	if err != nil {
 		return st, err
 	}

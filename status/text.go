@@ -17,6 +17,18 @@ func WriteText(w io.Writer, st Status, width int) {
 		up = ", up " + st.Now.Sub(st.StartedAt).Round(time.Second).String()
 	}
 	fmt.Fprintf(w, "sophos-connect %s%s; as of %s\n", orDash(st.Version), up, st.Now.Local().Format("2006-01-02 15:04:05 MST"))
+	if !st.Healthy() {
+		var bad []string
+		for _, s := range st.Sinks {
+			if s.State != SinkOK {
+				bad = append(bad, "sink "+s.Name+" "+s.State)
+			}
+		}
+		if st.Totals.FailingStreams > 0 {
+			bad = append(bad, fmt.Sprintf("%d failing tenant stream(s)", st.Totals.FailingStreams))
+		}
+		fmt.Fprintf(w, "NOT OK: %s\n", strings.Join(bad, ", "))
+	}
 	if st.Identity.ID != "" {
 		fmt.Fprintf(w, "identity: %s %s", st.Identity.IDType, st.Identity.ID)
 		if st.Identity.DataRegion != "" {
@@ -44,10 +56,14 @@ func WriteText(w io.Writer, st Status, width int) {
 	}
 	writeTable(w, rows, width)
 	fmt.Fprintln(w)
-	rows = [][]string{{"SINK", "TYPE", "DELIVERED", "QUEUED", "BUFFERED BYTES", "DEAD-LETTERED", "LAST ERROR"}}
+	rows = [][]string{{"SINK", "TYPE", "STATE", "DELIVERED", "QUEUED", "BUFFERED BYTES", "OLDEST WAITING", "DEAD-LETTERED", "LAST ERROR"}}
 	for _, s := range st.Sinks {
-		rows = append(rows, []string{s.Name, orDash(s.Type), fmt.Sprint(s.Delivered), fmt.Sprint(s.Queued),
-			fmt.Sprint(s.BufferedBytes), fmt.Sprint(s.DeadLettered), orDash(s.LastError)})
+		oldest := "-"
+		if s.OldestUndeliveredSeconds != nil {
+			oldest = (time.Duration(*s.OldestUndeliveredSeconds) * time.Second).String()
+		}
+		rows = append(rows, []string{s.Name, orDash(s.Type), orDash(s.State), fmt.Sprint(s.Delivered), fmt.Sprint(s.Queued),
+			fmt.Sprint(s.BufferedBytes), oldest, fmt.Sprint(s.DeadLettered), orDash(s.LastError)})
 	}
 	writeTable(w, rows, width)
 }

@@ -40,7 +40,10 @@ func (as *assembly) adoptSeedFiles(cps *pipeline.CheckpointStore, now time.Time,
 		}
 	}
 	for _, sf := range as.seedFiles {
-		if hasCheckpoint[sf.stream] {
+		// Only the seed's own streams: it never wrote detections or cases,
+		// and a case's id repeats by design (each status change is a new
+		// record of the same case), so ids must not block them.
+		if hasCheckpoint[sf.stream] || !sf.stream.SIEM() {
 			continue
 		}
 		f, err := os.Open(sf.path)

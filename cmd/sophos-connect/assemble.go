@@ -19,6 +19,7 @@ import (
 	"github.com/sophos-connect/sophos-connect/pipeline/buffer"
 	"github.com/sophos-connect/sophos-connect/sinks"
 	"github.com/sophos-connect/sophos-connect/sources/sophos"
+	"github.com/sophos-connect/sophos-connect/status"
 	"github.com/sophos-connect/sophos-connect/transforms"
 	"github.com/sophos-connect/sophos-connect/transforms/condition"
 )
@@ -36,6 +37,10 @@ type assembly struct {
 	starters  []*startRetry   // per sink, same order
 	seedFiles []seedFile      // the seed's txt/json file sinks, for adoption
 	cluster   *cluster.Config // distributed mode; nil = on its own
+	// registered are the sinks' own metric collectors, unregistered on
+	// close: a reload registers the new sinks' in the same registry.
+	registered []prometheus.Collector
+	registry   *prometheus.Registry
 }
 
 // seedFile is one of the seed's file sinks: as.sinks[sink] writes path.
@@ -233,6 +238,7 @@ func (as *assembly) addBuffers(stateDir string, dlq *pipeline.DeadLetter, m *pip
 	for i := range as.sinks {
 		if c, ok := as.sinks[i].Sink.(prometheus.Collector); ok {
 			m.Registry.MustRegister(c) // a sink's own counters (syslog truncations, …)
+			as.registered, as.registry = append(as.registered, c), m.Registry
 		}
 		bc := as.buffers[i]
 		if bc.Type != "disk" {
@@ -281,6 +287,18 @@ func (as *assembly) drainBuffers(stall time.Duration, log *slog.Logger) {
 // sink and the cause, and the sink retries in the background (startRetry);
 // with requireHealthy it stops start-up instead.
 func (as *assembly) start(ctx context.Context, requireHealthy bool, log *slog.Logger) error {
+	return as.startOnce(ctx, requireHealthy, false, nil, log)
+}
+
+// startOnce is start; under -once (once) a sink whose destination refused
+// its credentials or permissions fails the run at once (exit 1) — retrying
+// cannot help within the run, and waiting for -timeout would hang a cron
+// job — while nothing has been pulled, so no checkpoint moves. board (may be
+// nil) shows failing_startup for a failing sink.
+func (as *assembly) startOnce(ctx context.Context, requireHealthy, once bool, board *status.Board, log *slog.Logger) error {
+	for _, st := range as.starters {
+		st.board = board
+	}
 	for _, s := range as.sinks {
 		sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		s.Sink.Start(sctx) // a disk buffer logs its sink's failure and returns nil
@@ -295,8 +313,13 @@ func (as *assembly) start(ctx context.Context, requireHealthy bool, log *slog.Lo
 		if requireHealthy {
 			return fmt.Errorf("sink %s (%s) failed its start-up check (-require-healthy): %w", s.Name, s.Type, err)
 		}
+		if once && pipeline.IsAuthFailure(err) {
+			return fmt.Errorf("sink %s (%s): the destination refused the sink's credentials or permissions at start-up: %w — nothing was pulled and no checkpoint moved; fix the sink's settings (or the grant on the destination) and run again", s.Name, s.Type, err)
+		}
 		if as.buffers[i].Type != "disk" {
 			log.Error(fmt.Sprintf("sink %s (%s) failed its start-up check: %v — running anyway: its records wait (pulling pauses when the memory buffer is full) and the check is retried until it passes; -require-healthy makes this fatal", s.Name, s.Type, err))
+		} else if pipeline.IsAuthFailure(err) {
+			log.Error(fmt.Sprintf("sink %s (%s) failed its start-up check: %v — records are kept in the disk buffer and the check is retried until it passes", s.Name, s.Type, err))
 		}
 	}
 	return nil
@@ -323,6 +346,9 @@ func (as *assembly) reopen(log *slog.Logger) {
 }
 
 func (as *assembly) close() {
+	for _, c := range as.registered {
+		as.registry.Unregister(c)
+	}
 	for _, s := range as.sinks {
 		s.Sink.Close()
 	}

@@ -64,6 +64,7 @@ func commandTable() []*command {
 		endpointsCmd(),
 		alertsCmd(),
 		stateCmd(),
+		reconcileCmd(),
 		replayCmd(),
 		statusCmd(),
 		migrateCmd(),
@@ -122,7 +123,11 @@ func (a *app) dispatch(ctx context.Context, g *globals, c *command, args []strin
 		}
 		s := c.sub(args[0])
 		if s == nil {
-			return usageError{fmt.Sprintf("%s: unknown action %q: use one of %s", c.Name, args[0], c.subWords())}
+			var words []string
+			for _, s := range c.Subs {
+				words = append(words, s.word())
+			}
+			return usageError{fmt.Sprintf("%s: unknown action %q%s: use one of %s", c.Name, args[0], didYouMean(args[0], words), c.subWords())}
 		}
 		return a.dispatch(ctx, g, s, args[1:])
 	}
@@ -151,7 +156,7 @@ func (c *command) flagSet(g *globals) (*flag.FlagSet, runFunc) {
 	if g == nil {
 		g = &globals{}
 	}
-	addConfigFlag(fs, &g.config)
+	addConfigFlag(fs, g)
 	var run runFunc
 	if c.Setup != nil {
 		run = c.Setup(fs)
@@ -179,8 +184,7 @@ func (c *command) help(w io.Writer) error {
 	} else {
 		fs, _ := c.flagSet(nil)
 		b.WriteString("\nFlags:\n")
-		fs.SetOutput(&b)
-		fs.PrintDefaults()
+		printFlags(&b, fs)
 	}
 	b.WriteString("\nExample:\n")
 	for _, l := range strings.Split(strings.TrimRight(c.Example, "\n"), "\n") {

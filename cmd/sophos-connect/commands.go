@@ -4,8 +4,11 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
+	"regexp"
 	"runtime"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"time"
 
@@ -40,6 +43,10 @@ func validateCmd() *command {
 func (a *app) validate(g *globals, asJSON bool) error {
 	c, err := loadChecked(g)
 	if err != nil {
+		if asJSON {
+			// A script gets the errors as data too (and the exit code).
+			a.writeJSON(invalidConfigJSON(err))
+		}
 		return err
 	}
 	streams := enabledStreams(c, g)
@@ -52,6 +59,7 @@ func (a *app) validate(g *globals, asJSON bool) error {
 	if asJSON {
 		return a.writeJSON(p)
 	}
+	defer printSecretSources(a.stdout, c)
 	w := a.stdout
 	fmt.Fprintf(w, "%s: ok\n\n", c.File)
 	fmt.Fprintf(w, "source  sophos  %s (auth %s)\n", p.Source.APIHost, p.Source.AuthURL)
@@ -93,10 +101,60 @@ func (a *app) validate(g *globals, asJSON bool) error {
 	return nil
 }
 
+// configErrorJSON is one error of `validate -json` on an invalid config.
+type configErrorJSON struct {
+	File    string `json:"file"`
+	Line    int    `json:"line"` // 0: none
+	Key     string `json:"key"`
+	Message string `json:"message"`
+}
+
+var errLineRE = regexp.MustCompile(`^(.+?):(\d+): (?:([A-Za-z0-9_.\[\]-]+): )?(.*)$`)
+
+// invalidConfigJSON is `validate -json`'s answer for an invalid config:
+// {"ok": false, "errors": [{file, line, key, message}]}.
+func invalidConfigJSON(err error) any {
+	var list config.Errors
+	if !asErrors(err, &list) {
+		list = config.Errors{err}
+	}
+	out := struct {
+		OK     bool              `json:"ok"`
+		Errors []configErrorJSON `json:"errors"`
+	}{Errors: []configErrorJSON{}}
+	for _, e := range list {
+		for _, msg := range strings.Split(e.Error(), "\n") {
+			if msg == "" {
+				continue
+			}
+			ej := configErrorJSON{Message: msg}
+			if m := errLineRE.FindStringSubmatch(msg); m != nil {
+				ej.File, ej.Key, ej.Message = m[1], m[3], m[4]
+				ej.Line, _ = strconv.Atoi(m[2])
+			}
+			out.Errors = append(out.Errors, ej)
+		}
+	}
+	return out
+}
+
+// printSecretSources says where each secret comes from, never its value.
+func printSecretSources(w io.Writer, c *config.Config) {
+	if len(c.SecretSources) == 0 {
+		return
+	}
+	fmt.Fprintln(w, "\nsecrets (values never shown):")
+	for _, s := range c.SecretSources {
+		fmt.Fprintf(w, "  %-28s from %s\n", s.Key, s.From)
+	}
+}
+
 // pipelineView is what `validate` prints (and `validate -json` encodes).
 type pipelineView struct {
-	File   string `json:"file"`
-	Source struct {
+	OK      bool                  `json:"ok"`
+	File    string                `json:"file"`
+	Secrets []config.SecretSource `json:"secrets"`
+	Source  struct {
 		APIHost  string   `json:"api_host"`
 		AuthURL  string   `json:"auth_url"`
 		Streams  []string `json:"streams"`
@@ -127,7 +185,7 @@ type pipelineView struct {
 }
 
 func resolvedPipeline(c *config.Config, streams []pipeline.Stream, as *assembly) pipelineView {
-	var p pipelineView
+	p := pipelineView{OK: true, Secrets: c.SecretSources}
 	p.File = c.File
 	p.Source.APIHost, p.Source.AuthURL = c.Sophos.APIHost, c.Sophos.AuthURL
 	for _, s := range streams {

@@ -28,7 +28,9 @@ const (
 // override the defaults below.
 func writeConfig(t *testing.T, dir string, emu *emulator.Server, extra string) string {
 	t.Helper()
-	y := fmt.Sprintf("sophos:\n  client_id: %s\n  client_secret: %s\n  auth_url: %s\n  api_host: %s\n",
+	// from_date_offset_minutes: 0 so items added now are served at once
+	// (the default 5 is tested with late arrivals in late_test.go).
+	y := fmt.Sprintf("sophos:\n  client_id: %s\n  client_secret: %s\n  auth_url: %s\n  api_host: %s\n  from_date_offset_minutes: 0\n",
 		testClientID, testClientSecret, emu.AuthURL(), emu.URL())
 	defaults := [][2]string{
 		{"save_file_location", dir}, {"txt_file_creation", "true"}, {"json_file_creation", "true"},

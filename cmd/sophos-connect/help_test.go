@@ -60,7 +60,8 @@ func TestEveryCommandHasHelp(t *testing.T) {
 				}
 				fs, _ := c.flagSet(nil)
 				fs.VisitAll(func(f *flag.Flag) {
-					if !regexp.MustCompile(`\n  -` + regexp.QuoteMeta(f.Name) + `[ \t\n]`).MatchString(out) {
+					// Aliases share a line: "  -c, -config string".
+					if !regexp.MustCompile(`\n  (-\S+, )*-` + regexp.QuoteMeta(f.Name) + `[ ,\t\n]`).MatchString(out) {
 						t.Errorf("%q: help does not show flag -%s", args, f.Name)
 					}
 				})

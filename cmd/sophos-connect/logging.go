@@ -2,11 +2,13 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -39,12 +41,19 @@ type seedHandler struct {
 	level  slog.Level
 	source string
 	attrs  string
+	jattrs []slog.Attr // the same attributes, for the JSON layout
 	now    func() time.Time
+	// json writes one JSON object per line instead of the seed's layout
+	// (log_format: json).
+	json bool
 }
 
 func (h *seedHandler) Enabled(_ context.Context, l slog.Level) bool { return l >= h.level }
 
 func (h *seedHandler) Handle(_ context.Context, r slog.Record) error {
+	if h.json {
+		return h.handleJSON(r)
+	}
 	source := h.source
 	var extra strings.Builder
 	extra.WriteString(h.attrs)
@@ -77,14 +86,103 @@ func (h *seedHandler) Handle(_ context.Context, r slog.Record) error {
 
 func (h *seedHandler) WithAttrs(as []slog.Attr) slog.Handler {
 	c := *h
+	c.jattrs = slices.Clone(h.jattrs)
 	for _, a := range as {
 		if a.Key == "source" {
 			c.source = a.Value.String()
 			continue
 		}
 		c.attrs += fmt.Sprintf(" %s=%v", a.Key, a.Value)
+		c.jattrs = append(c.jattrs, a)
 	}
 	return &c
+}
+
+// handleJSON writes r as one JSON object: time (RFC 3339 UTC, milliseconds),
+// level (the seed's names: ERROR, WARN, INFO, LOG+, VERBOSE), msg, source
+// (System, Alerts, Events) and every attribute, secrets redacted as in the
+// seed's layout.
+func (h *seedHandler) handleJSON(r slog.Record) error {
+	b := make([]byte, 0, 256)
+	b = append(b, `{"time":`...)
+	b = jsonString(b, h.now().UTC().Format("2006-01-02T15:04:05.000Z07:00"))
+	b = append(b, `,"level":`...)
+	b = jsonString(b, levelName(r.Level))
+	b = append(b, `,"msg":`...)
+	b = jsonString(b, redactLine(r.Message))
+	source := h.source
+	attrs := h.jattrs
+	r.Attrs(func(a slog.Attr) bool {
+		if a.Key == "source" {
+			source = a.Value.String()
+		} else {
+			attrs = append(attrs[:len(attrs):len(attrs)], a)
+		}
+		return true
+	})
+	b = append(b, `,"source":`...)
+	b = jsonString(b, source)
+	for _, a := range attrs {
+		if a.Key == "time" || a.Key == "level" || a.Key == "msg" || a.Key == "source" {
+			a.Key = "attr_" + a.Key
+		}
+		b = append(b, ',')
+		b = jsonString(b, a.Key)
+		b = append(b, ':')
+		b = jsonValue(b, a.Value.Resolve())
+	}
+	b = append(b, "}\n"...)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, w := range h.outs {
+		w.Write(b)
+	}
+	return nil
+}
+
+func levelName(l slog.Level) string {
+	switch {
+	case l >= slog.LevelError:
+		return "ERROR"
+	case l >= slog.LevelWarn:
+		return "WARN"
+	case l >= slog.LevelInfo:
+		return "INFO"
+	case l >= pipeline.LevelLogPlus:
+		return "LOG+"
+	}
+	return "VERBOSE"
+}
+
+func jsonString(b []byte, s string) []byte {
+	q, _ := json.Marshal(s) // escapes control characters; never fails for a string
+	return append(b, q...)
+}
+
+func jsonValue(b []byte, v slog.Value) []byte {
+	switch v.Kind() {
+	case slog.KindInt64, slog.KindUint64, slog.KindFloat64, slog.KindBool:
+		if q, err := json.Marshal(v.Any()); err == nil {
+			return append(b, q...)
+		}
+	case slog.KindTime:
+		return jsonString(b, v.Time().UTC().Format(time.RFC3339Nano))
+	case slog.KindDuration:
+		return jsonString(b, v.Duration().String())
+	}
+	return jsonString(b, redactLine(v.String()))
+}
+
+// withLogFormat switches a logger made by newLogger to format ("json" or
+// the seed's layout).
+func withLogFormat(log *slog.Logger, format string) *slog.Logger {
+	h, ok := log.Handler().(*seedHandler)
+	if !ok || format != "json" {
+		return log
+	}
+	c := *h
+	c.json = true
+	return slog.New(&c)
 }
 
 func (h *seedHandler) WithGroup(string) slog.Handler { return h }

@@ -273,3 +273,43 @@ func TestLogrotateCopytruncate(t *testing.T) {
 		t.Errorf("no truncation noticed:\n%s", stderr.String())
 	}
 }
+
+// TestLogrotateCoversEveryExampleFile: both shipped logrotate files rotate
+// every file the examples write in the logs directory — the seed's txt
+// files, the log, and any sink's .log, .txt, .json and .ndjson file (the SOC
+// example's cef.log, the MSP example's archive.ndjson) — and nothing else.
+func TestLogrotateCoversEveryExampleFile(t *testing.T) {
+	bin := needTool(t, "logrotate", "/usr/sbin/logrotate")
+	for _, example := range []string{"logrotate.conf", "logrotate-copytruncate.conf"} {
+		t.Run(example, func(t *testing.T) {
+			dir := t.TempDir()
+			sleeper := exec.Command("sleep", "60")
+			if err := sleeper.Start(); err != nil {
+				t.Fatal(err)
+			}
+			defer sleeper.Process.Kill()
+			want := []string{"sophos_alerts", "sophos_events", "Sophos_log.log", "cef.log", "sophos_events.json", "archive.ndjson", "alerts.txt"}
+			for _, n := range append(want, "notes.dat") {
+				os.WriteFile(filepath.Join(dir, n), []byte("x\n"), 0o640)
+			}
+			conf := logrotateConf(t, example, dir, sleeper.Process.Pid)
+			out, err := exec.Command(bin, "-f", "-s", filepath.Join(t.TempDir(), "status"), conf).CombinedOutput()
+			if err != nil {
+				t.Fatalf("logrotate: %v\n%s", err, out)
+			}
+			rotated := func(n string) bool {
+				_, err1 := os.Stat(filepath.Join(dir, n+".1"))
+				_, err2 := os.Stat(filepath.Join(dir, n+".1.gz")) // no delaycompress
+				return err1 == nil || err2 == nil
+			}
+			for _, n := range want {
+				if !rotated(n) {
+					t.Errorf("%s was not rotated", n)
+				}
+			}
+			if rotated("notes.dat") {
+				t.Error("a file no example writes was rotated")
+			}
+		})
+	}
+}

@@ -17,6 +17,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/sophos-connect/sophos-connect/config"
+	"github.com/sophos-connect/sophos-connect/internal/useragent"
 	"github.com/sophos-connect/sophos-connect/pipeline"
 )
 
@@ -47,6 +49,8 @@ type globals struct {
 	since                             string
 	timeout                           time.Duration
 	requireHealthy                    bool
+	logFormat                         string // -log-format: overrides log_format
+	envFile                           string // -env-file: variables for ${VAR} in the config
 }
 
 // app carries the process's streams so tests can run commands in-process.
@@ -58,6 +62,7 @@ type app struct {
 }
 
 func main() {
+	useragent.SetVersion(version)
 	if runningAsService() { // started by the Windows service manager
 		os.Exit(runService(os.Args[1:]))
 	}
@@ -114,18 +119,38 @@ func (a *app) globalFlags(g *globals) *flag.FlagSet {
 	}
 	fs.BoolVar(&g.version, "version", false, "print the version and exit")
 	fs.BoolVar(&g.json, "json", false, "with -w: print the identity as JSON")
-	addConfigFlag(fs, &g.config)
+	addConfigFlag(fs, g)
 	fs.BoolVar(&g.once, "once", false, "one pass: pull until caught up, deliver, commit, exit")
 	fs.StringVar(&g.since, "since", "", "first-run lookback without a checkpoint: a duration (6h), RFC 3339 time or Unix seconds; at most 24h")
 	fs.DurationVar(&g.timeout, "timeout", 0, "with -once: bound the whole run (default 10m); what is undelivered then is reported and the exit code is 1")
 	fs.BoolVar(&g.requireHealthy, "require-healthy", false, "a sink failing its start-up check stops the collector (default: an ERROR, and the sink is retried)")
+	fs.StringVar(&g.logFormat, "log-format", "", "seed (the seed's log lines) or json (one JSON object per line); overrides log_format")
 	return fs
 }
 
-func addConfigFlag(fs *flag.FlagSet, p *string) {
+func addConfigFlag(fs *flag.FlagSet, g *globals) {
 	for _, n := range []string{"c", "config"} {
-		fs.StringVar(p, n, *p, "config file (default $SOPHOS_CONNECT_CONFIG, else ./sophos-connect.yaml)")
+		fs.StringVar(&g.config, n, g.config, "config file (default $SOPHOS_CONNECT_CONFIG, else ./sophos-connect.yaml, else on Linux /etc/sophos-connect/sophos-connect.yaml)")
 	}
+	fs.StringVar(&g.envFile, "env-file", g.envFile, "read variables for the config's ${VAR} from FILE (systemd EnvironmentFile= syntax; variables already set win); with the packaged config, /etc/sophos-connect/env is read when readable")
+}
+
+// configPath is the config file a command reads; it loads -env-file first,
+// or, for the packaged config, the packaged env file when this user may read
+// it (so `validate`, `status` and `state` work as root on a packaged host).
+func configPath(g *globals) (string, error) {
+	if g.envFile != "" {
+		if _, err := config.LoadEnvFile(g.envFile); err != nil {
+			return "", usageError{err.Error()}
+		}
+	}
+	p := config.Path(g.config)
+	if g.envFile == "" && p == config.PackagedFile && config.PackagedFile != "" {
+		if _, err := config.LoadEnvFile(config.PackagedEnvFile); err != nil && !errors.Is(err, os.ErrNotExist) && !errors.Is(err, os.ErrPermission) {
+			return "", configError{err}
+		}
+	}
+	return p, nil
 }
 
 func (a *app) main(ctx context.Context, args []string) int {
@@ -152,7 +177,7 @@ func (a *app) main(ctx context.Context, args []string) int {
 	case len(rest) > 0:
 		cmd := findCommand(commandTable(), rest[:1])
 		if cmd == nil {
-			fmt.Fprintf(a.stderr, "sophos-connect: unknown command %q\nRun `sophos-connect -h` for the flags and commands.\n", rest[0])
+			fmt.Fprintf(a.stderr, "sophos-connect: unknown command %q%s\nRun `sophos-connect -h` for the flags and commands.\n", rest[0], didYouMean(rest[0], commandNames()))
 			return exitUsage
 		}
 		err = a.dispatch(ctx, &g, cmd, rest[1:])

@@ -76,7 +76,7 @@ func (a *app) replayDLQ(ctx context.Context, g *globals, only string, attempts i
 		return nil
 	}
 
-	as, err := assemble(c, []pipeline.Stream{pipeline.Alerts, pipeline.Events}, log, false)
+	as, err := assemble(c, enabledStreams(c, nil), log, false) // every configured stream's sinks, the seed's files included
 	if err != nil {
 		return configError{err}
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -13,6 +14,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -20,8 +22,10 @@ import (
 
 	"github.com/sophos-connect/sophos-connect/config"
 	"github.com/sophos-connect/sophos-connect/gaps"
+	"github.com/sophos-connect/sophos-connect/ledger"
 	"github.com/sophos-connect/sophos-connect/pipeline"
 	"github.com/sophos-connect/sophos-connect/pipeline/buffer"
+	"github.com/sophos-connect/sophos-connect/reconcile"
 	"github.com/sophos-connect/sophos-connect/sources/sophos"
 	"github.com/sophos-connect/sophos-connect/sources/sophos/autoack"
 	"github.com/sophos-connect/sophos-connect/status"
@@ -30,7 +34,11 @@ import (
 // loadConfig reads the config named by -c (or its defaults); errors in it
 // are configuration errors (exit 2).
 func loadConfig(g *globals) (*config.Config, error) {
-	c, err := config.Load(config.Path(g.config))
+	path, err := configPath(g)
+	if err != nil {
+		return nil, err
+	}
+	c, err := config.Load(path)
 	if err != nil {
 		return nil, configError{err}
 	}
@@ -55,11 +63,18 @@ func logFilePath(c *config.Config) string {
 // its stages and sinks without side effects, so that validate and run report
 // the same list: every error of the file, sorted by line.
 func loadChecked(g *globals) (*config.Config, error) {
-	c, err := config.Load(config.Path(g.config))
+	path, err := configPath(g)
+	if err != nil {
+		return nil, err
+	}
+	c, err := config.Load(path)
 	if c == nil {
 		return nil, configError{err}
 	}
 	var all config.Errors
+	if err == nil {
+		err = c.CheckFiles() // the CA bundle the run opens
+	}
 	if err != nil {
 		var list config.Errors
 		if !asErrors(err, &list) {
@@ -123,14 +138,19 @@ func (a *app) cmdRun(ctx context.Context, g *globals) error {
 	if g.timeout < 0 {
 		return usageError{"-timeout must be positive, e.g. 10m"}
 	}
+	if g.logFormat != "" && g.logFormat != "seed" && g.logFormat != "json" {
+		return usageError{fmt.Sprintf("-log-format %q: use seed or json", g.logFormat)}
+	}
+	metrics := pipeline.NewMetrics()
 	for {
 		mode, _ := c.FileMode.Mode() // validated with the config
 		log, closeLog, err := newLogger(c.LogLevel, logFilePath(c), a.stderr, mode)
 		if err != nil {
 			return err
 		}
+		log = withLogFormat(log, cmp.Or(g.logFormat, c.LogFormat))
 		raw, _ := os.ReadFile(c.File)
-		o := collectOptions{once: g.once, since: since, log: log, hup: a.hup, timeout: g.timeout,
+		o := collectOptions{once: g.once, since: since, log: log, hup: a.hup, timeout: g.timeout, metrics: metrics,
 			requireHealthy: g.requireHealthy,
 			reload:         func() (*config.Config, error) { return config.Load(c.File) },
 			reloadOnHUP:    hupReloader(c.File, raw, g)}
@@ -203,9 +223,14 @@ type collectOptions struct {
 	// mode) says whether the config changed.
 	hup         <-chan os.Signal
 	reloadOnHUP func() (*config.Config, error)
+	// metrics (optional) are kept across reloads.
+	metrics *pipeline.Metrics
 	// timeout bounds a -once run (0: none).
 	timeout        time.Duration
 	requireHealthy bool
+	// repair (reconcile -repair) replaces the SIEM source with the repaired
+	// alerts, and the checkpoints with ones that keep nothing.
+	repair *reconcile.RepairSource
 }
 
 // collect authenticates, builds and runs the pipeline.
@@ -240,7 +265,12 @@ func (a *app) collect(ctx context.Context, c *config.Config, g *globals, o colle
 	}
 	log.Info("Initiating Sophos " + streamsTitle(streams) + " Pull")
 
-	metrics := pipeline.NewMetrics()
+	// The metrics and the status board outlive a SIGHUP reload (a reload is
+	// not a restart): cmdRun passes the same ones to every collect.
+	metrics := o.metrics
+	if metrics == nil {
+		metrics = pipeline.NewMetrics()
+	}
 	scfg := sophosConfig(c)
 	scfg.OnAPIError = metrics.APIError
 	scfg.OnConcurrencyLimit = func(n int) { metrics.APIConcurrency.Set(float64(n)) }
@@ -251,6 +281,12 @@ func (a *app) collect(ctx context.Context, c *config.Config, g *globals, o colle
 	id, err := client.WhoAmI(runCtx)
 	if err != nil {
 		log.Error("WhoAmI Authentication unsuccessful: " + err.Error())
+		if ae := (*sophos.AuthError)(nil); errors.As(err, &ae) && ae.Refused() {
+			// Credentials the token endpoint refuses are a configuration
+			// error (exit 2): no retry or restart can fix them, and the unit's
+			// RestartPreventExitStatus=2 keeps systemd from looping.
+			return configError{err}
+		}
 		return err
 	}
 	log.Log(ctx, pipeline.LevelVerbose, "WhoAmI Authentication Successful")
@@ -262,6 +298,9 @@ func (a *app) collect(ctx context.Context, c *config.Config, g *globals, o colle
 	metrics.Board.SetVersion(version)
 	metrics.Board.SetIdentity(status.Identity{ID: id.ID, IDType: id.IDType, DataRegion: region})
 
+	// Tenants named in sophos.tenants that the credentials do not reach:
+	// under -once each is a failed partition (exit 1, named).
+	var missingTenants sync.Map
 	src, err := sophos.NewSource(client, sophos.SourceOptions{
 		Streams: streams, Light: c.Sources.Events.Light, ExcludeTypes: c.Sources.Events.ExcludeTypes,
 		Detections: sophos.DetectionsOptions{Overlap: c.Sources.Detections.Overlap.D(), MaxWindow: c.Sources.Detections.MaxWindow.D(),
@@ -272,6 +311,7 @@ func (a *app) collect(ctx context.Context, c *config.Config, g *globals, o colle
 			metrics.TenantErrors.WithLabelValues(tenant, reason).Inc()
 			if reason == "not_found" { // 401/403 are logged by the pull that got them
 				log.Error("tenant " + tenant + " skipped, the other tenants go on: " + err.Error())
+				missingTenants.Store(tenant, err.Error())
 			}
 		},
 	})
@@ -299,7 +339,9 @@ func (a *app) collect(ctx context.Context, c *config.Config, g *globals, o colle
 		now = o.now
 	}
 	var cps pipeline.Checkpointer
-	if as.cluster == nil {
+	if o.repair != nil {
+		cps = &reconcile.MemoryCheckpoints{}
+	} else if as.cluster == nil {
 		store, err := pipeline.OpenCheckpoints(c.StateDir)
 		if err != nil {
 			return err
@@ -316,7 +358,12 @@ func (a *app) collect(ctx context.Context, c *config.Config, g *globals, o colle
 	if err := as.addBuffers(c.StateDir, dlq, metrics, log); err != nil {
 		return err
 	}
-	if err := as.start(runCtx, o.requireHealthy, log); err != nil {
+	var names, types []string
+	for _, s := range as.sinks {
+		names, types = append(names, s.Name), append(types, s.Type)
+	}
+	metrics.Board.SetSinks(names, types)
+	if err := as.startOnce(runCtx, o.requireHealthy, o.once, metrics.Board, log); err != nil {
 		return err
 	}
 	for _, sf := range newJSON {
@@ -353,9 +400,6 @@ func (a *app) collect(ctx context.Context, c *config.Config, g *globals, o colle
 			}
 		}()
 	}
-	for _, s := range as.sinks {
-		metrics.Board.AddSink(s.Name, s.Type)
-	}
 	var ready atomic.Bool
 	if c.MetricsAddr != "" {
 		stopMetrics, err := serveMetrics(c.MetricsAddr, metrics, &ready, log)
@@ -379,7 +423,7 @@ func (a *app) collect(ctx context.Context, c *config.Config, g *globals, o colle
 		}
 	}()
 
-	if c.AlertsAutoAcknowledgeStatus && containsStream(streams, pipeline.Alerts) {
+	if c.AlertsAutoAcknowledgeStatus && containsStream(streams, pipeline.Alerts) && o.repair == nil {
 		acker, err := autoack.New(client, src.TenantByID, c.AlertsAutoAcknowledgeLevel, log)
 		if err != nil {
 			return configError{err}
@@ -399,8 +443,23 @@ func (a *app) collect(ctx context.Context, c *config.Config, g *globals, o colle
 		as.observers = append(as.observers, acker)
 	}
 	as.observers = append(as.observers, seedNotes{log})
+	// The ledger of what was read and delivered, for reconcile.
+	led, err := ledger.Open(c.StateDir, nil)
+	if err != nil {
+		return err
+	}
+	if err := led.Compact(); err != nil {
+		log.Error("ledger: " + err.Error())
+	}
+	var source pipeline.Source = src
+	if o.repair != nil {
+		source = o.repair
+	} else if !o.once {
+		go periodic(runCtx, c, client, src, led, cps, streams, metrics, log)
+	}
 	opts := pipeline.Options{
-		Source: src, Stages: as.stages, Sinks: as.sinks, Checkpoints: cps, DeadLetter: dlq,
+		Source: source, APIClock: src, PageObservers: []pipeline.PageObserver{led},
+		Stages: as.stages, Sinks: as.sinks, Checkpoints: cps, DeadLetter: dlq,
 		Observers: as.observers, Log: log, Metrics: metrics, Once: o.once, Since: o.since,
 		Now: o.now, DrainTimeout: drainTimeout,
 		Gaps: gaps.Open(c.StateDir), NoGapRecords: !c.GapRecords,
@@ -461,6 +520,14 @@ func (a *app) collect(ctx context.Context, c *config.Config, g *globals, o colle
 			what = "undelivered — " + strings.Join(parts, ", ") + " (their pages are pulled again next run)"
 		}
 		return fmt.Errorf("-timeout %s reached: %s", o.timeout, what)
+	}
+	if err == nil && o.once {
+		var names []string
+		missingTenants.Range(func(k, v any) bool { names = append(names, k.(string)); return true })
+		if len(names) > 0 {
+			sort.Strings(names)
+			return fmt.Errorf("-once: %d tenant(s) named in sophos.tenants were not found (failed partitions): %s — check sophos.tenants against `sophos-connect tenants`", len(names), strings.Join(names, ", "))
+		}
 	}
 	if err == nil {
 		err = incomplete(dlq, as.buffered)

@@ -122,7 +122,7 @@ func TestSeedDirectoryMigrateAndTwoRuns(t *testing.T) {
 		t.Errorf("migrate did not warn about events_auto_acknowledge_status:\n%s", errOut)
 	}
 	y, _ := os.ReadFile(cfg)
-	y = []byte(strings.Replace(string(y), "sophos:\n", "sophos:\n  auth_url: "+emu.AuthURL()+"\n  api_host: "+emu.URL()+"\n", 1))
+	y = []byte(strings.Replace(string(y), "sophos:\n", "sophos:\n  auth_url: "+emu.AuthURL()+"\n  api_host: "+emu.URL()+"\n  from_date_offset_minutes: 0\n", 1))
 	if err := os.WriteFile(cfg, y, 0o600); err != nil {
 		t.Fatal(err)
 	}

@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/sophos-connect/sophos-connect/pipeline"
+	"github.com/sophos-connect/sophos-connect/status"
 )
 
 // startRetry lets a sink whose destination is down at start-up join the
@@ -17,8 +19,9 @@ import (
 // stopping the collector.
 type startRetry struct {
 	pipeline.Sink
-	name string
-	log  *slog.Logger
+	name  string
+	log   *slog.Logger
+	board *status.Board // failing_startup while the check fails (nil: none)
 
 	mu      sync.Mutex
 	ok      bool
@@ -30,7 +33,17 @@ func (s *startRetry) Start(ctx context.Context) error {
 	defer s.mu.Unlock()
 	err := s.Sink.Start(ctx)
 	s.ok, s.lastErr = err == nil, err
+	s.report(err)
 	return err
+}
+
+// report shows the check's outcome on the status board.
+func (s *startRetry) report(err error) {
+	msg := ""
+	if err != nil {
+		msg = "start-up check failing: " + err.Error()
+	}
+	s.board.SinkStartup(s.name, msg, time.Now())
 }
 
 // failed returns the start-up error while the check has not passed.
@@ -48,12 +61,14 @@ func (s *startRetry) Write(ctx context.Context, batch []*pipeline.Record) error 
 	if !s.ok {
 		if err := s.Sink.Start(ctx); err != nil {
 			s.lastErr = err
+			s.report(err)
 			s.mu.Unlock()
 			// %v, not %w: a start-up failure is never a reason to
 			// dead-letter records, even if the sink marked it permanent.
 			return fmt.Errorf("start-up check still failing: %v", err)
 		}
 		s.ok = true
+		s.report(nil)
 		s.log.Info(fmt.Sprintf("sink %s passed its start-up check; delivering", s.name))
 	}
 	s.mu.Unlock()

@@ -109,7 +109,7 @@ func offlineStatus(c *config.Config, now time.Time) (status.Status, error) {
 	if err != nil {
 		return status.Status{}, err
 	}
-	as, err := assemble(c, []pipeline.Stream{pipeline.Alerts, pipeline.Events}, nil, true)
+	as, err := assemble(c, enabledStreams(c, nil), nil, true)
 	if err != nil {
 		return status.Status{}, configError{err}
 	}

@@ -237,7 +237,7 @@ func TestStatusPageInBrowser(t *testing.T) {
 	if !strings.Contains(dom, `class="band band-red"`) || !strings.Contains(dom, "Departed Ltd") {
 		t.Fatal("the red band is not rendered")
 	}
-	sinkRows := regexp.MustCompile(`<tr class="sink-row" data-sink="([^"]+)">`).FindAllStringSubmatch(dom, -1)
+	sinkRows := regexp.MustCompile(`<tr class="sink-row" data-sink="([^"]+)" data-state="ok">`).FindAllStringSubmatch(dom, -1)
 	if len(sinkRows) != len(st.Sinks) {
 		t.Fatalf("%d sink rows, want %d", len(sinkRows), len(st.Sinks))
 	}

@@ -57,6 +57,9 @@ func TestSystemdUnitVerifies(t *testing.T) {
 		"StateDirectory": "sophos-connect", "LogsDirectory": "sophos-connect", "ConfigurationDirectory": "sophos-connect",
 		"User": "sophos-connect", "EnvironmentFile": "/etc/sophos-connect/env", "ExecReload": "/bin/kill -HUP $MAINPID",
 		"ProtectSystem": "strict", "KillSignal": "SIGTERM",
+		// A configuration error (exit 2: a bad config, a refused credential)
+		// is not restarted every 10 s forever.
+		"RestartPreventExitStatus": "2",
 	} {
 		if got := strings.Join(k[key], ","); got != want {
 			t.Errorf("%s=%q, want %q", key, got, want)

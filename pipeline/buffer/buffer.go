@@ -87,6 +87,9 @@ func New(d *pipeline.Deliverer, o Options) (*Sink, error) {
 	}
 	st := q.Stats()
 	if st.Entries > 0 {
+		// Records an earlier run buffered wait for delivery too (their age
+		// counts from now: the queue keeps no append times).
+		d.Metrics.Board.SinkRouted(d.Name, int(st.Entries), time.Now())
 		log.Info(fmt.Sprintf("sink %s: %d buffered record(s) (%d bytes) from an earlier run will be delivered first", d.Name, st.Entries, st.Bytes))
 	}
 	return &Sink{name: d.Name, inner: d, q: q, opts: o, log: log, m: d.Metrics}, nil
@@ -171,6 +174,7 @@ func (s *Sink) drain(ctx context.Context) {
 		}
 		if len(bad) > 0 {
 			s.inner.DeadLetter.Write(s.name, "buffer", bad, reasons)
+			s.m.Board.SinkSettled(s.name, len(bad))
 		}
 		if !s.inner.Deliver(ctx, ptrs) {
 			// Stopped before everything settled: read these again next time.

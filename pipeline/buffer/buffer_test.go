@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/sophos-connect/sophos-connect/pipeline"
+	"github.com/sophos-connect/sophos-connect/status"
 )
 
 type flakySink struct {
@@ -130,4 +131,42 @@ func TestBufferFullDropNewestIsPermanent(t *testing.T) {
 	if full == nil || !pipeline.IsPermanent(full) {
 		t.Fatalf("a full buffer under drop_newest must refuse for good (dead letter), got %v", full)
 	}
+}
+
+// TestStatusShowsDrainerError: while the destination behind a disk buffer
+// is down, every poll of the status board shows the drainer's error and a
+// state that is not ok — appends to the buffer succeed meanwhile, and once
+// cleared the error on every successful append, hiding the dead destination.
+// When the destination is back, the drainer's delivery clears it.
+func TestStatusShowsDrainerError(t *testing.T) {
+	inner := &flakySink{got: map[string]int{}, down: true}
+	s := newBuffered(t, t.TempDir(), inner)
+	defer s.Close()
+	m := s.m
+	board := m.Board
+	board.AddSink("s", "syslog")
+	// The pipeline's sink worker writes into the buffer with its own
+	// Deliverer, which leaves delivery to the drainer (as sinkWorker does).
+	front := &pipeline.Deliverer{Name: "s", Sink: s, Metrics: m, NoDeliveredMetric: true}
+	front.Deliver(context.Background(), recs(t, 0, 10))
+	waitFor(t, "the drainer's first failure", func() bool { return board.Snapshot(time.Now()).Sinks[0].LastError != "" })
+	for i := 1; i <= 25; i++ {
+		batch := recs(t, i*10, 10)
+		board.SinkRouted("s", len(batch), time.Now())
+		if !front.Deliver(context.Background(), batch) {
+			t.Fatal("append failed")
+		}
+		sk := board.Snapshot(time.Now()).Sinks[0]
+		if sk.LastError == "" || sk.State == status.SinkOK {
+			t.Fatalf("poll %d after a successful append: the down destination is hidden: %+v", i, sk)
+		}
+		if sk.Undelivered == 0 || sk.OldestUndeliveredSeconds == nil {
+			t.Fatalf("poll %d: buffered records not counted as undelivered: %+v", i, sk)
+		}
+	}
+	inner.set(false)
+	waitFor(t, "the drainer to deliver", func() bool {
+		sk := board.Snapshot(time.Now()).Sinks[0]
+		return sk.LastError == "" && sk.State == status.SinkOK && sk.Undelivered == 0
+	})
 }

@@ -224,7 +224,7 @@ func TestHealthCheckErrors(t *testing.T) {
 		c := tg.config("x")
 		c.Password = "s3cr3t-wrong"
 		err := start(c)
-		if err == nil || !strings.Contains(err.Error(), "401") || !strings.Contains(err.Error(), "check username/password or api_key") {
+		if err == nil || !strings.Contains(err.Error(), "401") || !strings.Contains(err.Error(), "check username/password or api_key") || !pipeline.IsAuthFailure(err) {
 			t.Fatalf("got %v", err)
 		}
 		if strings.Contains(err.Error(), "s3cr3t") {

@@ -158,9 +158,9 @@ func (s *Sink) statusError(what string, status int, body []byte, size int) error
 	}
 	switch status {
 	case http.StatusUnauthorized:
-		return fmt.Errorf("elasticsearch %s refused the credentials (401)%s: check username/password or api_key", s.where, detail)
+		return pipeline.AuthFailure(fmt.Errorf("elasticsearch %s refused the credentials (401)%s: check username/password or api_key", s.where, detail))
 	case http.StatusForbidden:
-		return fmt.Errorf("elasticsearch %s: %s forbidden (403)%s: the user needs the index (or create_doc) and auto_configure privileges on %q", s.where, what, detail, s.index.pattern())
+		return pipeline.AuthFailure(fmt.Errorf("elasticsearch %s: %s forbidden (403)%s: the user needs the index (or create_doc) and auto_configure privileges on %q", s.where, what, detail, s.index.pattern()))
 	case http.StatusRequestEntityTooLarge:
 		return fmt.Errorf("elasticsearch %s: %s of %d bytes too large (413): lower max_bytes below the cluster's http.max_content_length", s.where, what, size)
 	}

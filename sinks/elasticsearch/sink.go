@@ -24,6 +24,7 @@ import (
 	es "github.com/elastic/go-elasticsearch/v8"
 	"github.com/elastic/go-elasticsearch/v8/esapi"
 
+	"github.com/sophos-connect/sophos-connect/internal/useragent"
 	"github.com/sophos-connect/sophos-connect/pipeline"
 	"github.com/sophos-connect/sophos-connect/sinks/encoding"
 )
@@ -96,7 +97,7 @@ func New(name string, c Config, log *slog.Logger) (*Sink, error) {
 		Username:  c.Username,
 		Password:  c.Password.Value(),
 		APIKey:    c.APIKey.Value(),
-		Transport: tr,
+		Transport: useragent.Transport(tr),
 		// The pipeline owns retries with backoff. The client only fails
 		// over to the next node (network errors, 502/503/504), once per node.
 		DisableRetry:  len(addrs) <= 1,

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/sophos-connect/sophos-connect/config"
+	"github.com/sophos-connect/sophos-connect/internal/useragent"
 )
 
 // NewClient is an HTTP client with the sink's TLS settings; timeout bounds
@@ -26,7 +27,7 @@ func NewClient(t config.TLS, timeout time.Duration) (*http.Client, error) {
 	tr.MaxIdleConnsPerHost = 4
 	// Do not ask for gzip answers: transparent decompression is fine, but
 	// the bodies that matter here are tiny JSON.
-	return &http.Client{Transport: tr, Timeout: timeout, CheckRedirect: sameMethodRedirect}, nil
+	return &http.Client{Transport: useragent.Transport(tr), Timeout: timeout, CheckRedirect: sameMethodRedirect}, nil
 }
 
 // sameMethodRedirect follows only redirects that resend the request as it

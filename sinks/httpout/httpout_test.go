@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sophos-connect/sophos-connect/config"
 	"github.com/sophos-connect/sophos-connect/pipeline"
 )
 
@@ -164,5 +165,25 @@ func TestClientCredentials(t *testing.T) {
 	_, err = cc.Token(ctx)
 	if !IsTokenError(err) || err.Error() != "token endpoint answered 401 invalid_client: AADSTS7000215: Invalid client secret provided." {
 		t.Fatalf("refusal: %v", err)
+	}
+}
+
+// TestClientUserAgent: the HTTP sinks' client (splunk_hec, sentinel, http)
+// names the collector, not Go-http-client.
+func TestClientUserAgent(t *testing.T) {
+	got := make(chan string, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { got <- r.UserAgent() }))
+	defer srv.Close()
+	c, err := NewClient(config.TLS{}, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := c.Get(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if ua := <-got; !strings.HasPrefix(ua, "sophos-connect/") {
+		t.Fatalf("User-Agent %q, want sophos-connect/<version>", ua)
 	}
 }

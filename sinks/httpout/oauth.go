@@ -51,6 +51,13 @@ func (e *TokenError) Error() string {
 	return msg
 }
 
+// Refused reports an answer that refuses the client's credentials or scope
+// (RFC 6749 §5.2: 400 or 401, and 403 from some servers), as opposed to a
+// token endpoint that is down or busy.
+func (e *TokenError) Refused() bool {
+	return e.Status == 400 || e.Status == 401 || e.Status == 403
+}
+
 // Token returns a valid access token, fetching one when needed.
 func (c *ClientCredentials) Token(ctx context.Context) (string, error) {
 	c.mu.Lock()

@@ -142,7 +142,11 @@ func (s *Sink) Start(ctx context.Context) error {
 		return nil
 	}
 	if _, err := s.oauth.Token(ctx); err != nil {
-		return fmt.Errorf("http sink %s: auth.token_url %s: %w: check auth.client_id, auth.client_secret and auth.scopes", s.name, s.cfg.Auth.TokenURL, err)
+		err = fmt.Errorf("http sink %s: auth.token_url %s: %w: check auth.client_id, auth.client_secret and auth.scopes", s.name, s.cfg.Auth.TokenURL, err)
+		if te := (*httpout.TokenError)(nil); errors.As(err, &te) && te.Refused() {
+			return pipeline.AuthFailure(err)
+		}
+		return err
 	}
 	return nil
 }

@@ -181,7 +181,7 @@ func TestAuth(t *testing.T) {
 	}
 	c.Auth.ClientSecret = "bad"
 	bad, _ := New("web", c, nil)
-	if err := bad.Start(ctx); err == nil || !strings.Contains(err.Error(), "invalid_client") || strings.Contains(err.Error(), "bad") && strings.Contains(err.Error(), "secret bad") {
+	if err := bad.Start(ctx); err == nil || !strings.Contains(err.Error(), "invalid_client") || !pipeline.IsAuthFailure(err) || strings.Contains(err.Error(), "bad") && strings.Contains(err.Error(), "secret bad") {
 		t.Fatalf("start with a wrong secret: %v", err)
 	}
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 
 	"github.com/sophos-connect/sophos-connect/config"
+	"github.com/sophos-connect/sophos-connect/pipeline"
 )
 
 // testPKI is a CA with a server certificate for 127.0.0.1 and a client
@@ -121,7 +122,7 @@ func TestSASLWrongPassword(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 			defer cancel()
 			err = s.Start(ctx)
-			if err == nil || !strings.Contains(err.Error(), "SASL authentication failed — check sasl.username and sasl.password") {
+			if err == nil || !strings.Contains(err.Error(), "SASL authentication failed — check sasl.username and sasl.password") || !pipeline.IsAuthFailure(err) {
 				t.Fatalf("Start: %v, want a SASL authentication error", err)
 			}
 			if strings.Contains(err.Error(), "wrong-Pa55word") {

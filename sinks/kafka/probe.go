@@ -18,6 +18,8 @@ import (
 	metaAPI "github.com/segmentio/kafka-go/protocol/metadata"
 	"github.com/segmentio/kafka-go/protocol/saslauthenticate"
 	"github.com/segmentio/kafka-go/protocol/saslhandshake"
+
+	"github.com/sophos-connect/sophos-connect/pipeline"
 )
 
 // The health check opens its own connection, step by step (dial, TLS,
@@ -214,7 +216,7 @@ func (s *Sink) authenticate(ctx context.Context, pc *protocol.Conn) error {
 			mech.Name(), strings.Join(hs.Mechanisms, ", "), kafkago.Error(hs.ErrorCode))
 	}
 	failed := func(err error) error {
-		return fmt.Errorf("SASL authentication failed — check sasl.username and sasl.password (%s): %w", s.cfg.SASL, err)
+		return pipeline.AuthFailure(fmt.Errorf("SASL authentication failed — check sasl.username and sasl.password (%s): %w", s.cfg.SASL, err))
 	}
 	sess, out, err := mech.Start(ctx)
 	if err != nil {
@@ -260,12 +262,12 @@ func checkTopicMeta(topic string, pr *probeResult) error {
 		case kafkago.UnknownTopicOrPartition:
 			return fmt.Errorf("kafka: topic %q does not exist — create topic %s or enable auto-create (auto.create.topics.enable) on the brokers", topic, topic)
 		case kafkago.TopicAuthorizationFailed:
-			return authError(topic, pr.unknown[topic], code)
+			return pipeline.AuthFailure(authError(topic, pr.unknown[topic], code))
 		default:
 			return fmt.Errorf("kafka: topic %q: %w", topic, code)
 		}
 		if ops := t.TopicAuthorizedOperations; pr.metaVersion >= 8 && ops != math.MinInt32 && ops&aclWrite == 0 {
-			return fmt.Errorf("kafka: not authorized to write to topic %q — grant the sink's principal WRITE on it: %w", topic, kafkago.TopicAuthorizationFailed)
+			return pipeline.AuthFailure(fmt.Errorf("kafka: not authorized to write to topic %q — grant the sink's principal WRITE on it: %w", topic, kafkago.TopicAuthorizationFailed))
 		}
 		if len(t.Partitions) == 0 {
 			return fmt.Errorf("kafka: topic %q has no partitions", topic)

@@ -217,8 +217,8 @@ func TestRealKafkaSCRAM(t *testing.T) {
 	cfg.SASL.Password = "not-the-password"
 	err := startErr(t, cfg)
 	if err == nil || !strings.Contains(err.Error(), "SASL authentication failed — check sasl.username and sasl.password (scram-sha-512 as writer)") ||
-		strings.Contains(err.Error(), "not-the-password") {
-		t.Fatalf("Start with a wrong password: %v", err)
+		strings.Contains(err.Error(), "not-the-password") || !pipeline.IsAuthFailure(err) {
+		t.Fatalf("Start with a wrong password: %v (want an authentication failure)", err)
 	}
 	// The unicode user's password normalized (as SASLprep would) fails.
 	cfg = k.saslConfig(t, k.saslBrokers, k.caFile, topic, "scram-sha-256", "unicode")
@@ -240,7 +240,7 @@ func TestRealKafkaNoWrite(t *testing.T) {
 	createTopic(t, k.brokers, topic, 1)
 	cfg := k.saslConfig(t, k.saslBrokers, k.caFile, topic, "scram-sha-512", "nowrite")
 	err := startErr(t, cfg)
-	if want := fmt.Sprintf("not authorized to write to topic %q — grant the sink's principal WRITE", topic); err == nil || !strings.Contains(err.Error(), want) {
+	if want := fmt.Sprintf("not authorized to write to topic %q — grant the sink's principal WRITE", topic); err == nil || !strings.Contains(err.Error(), want) || !pipeline.IsAuthFailure(err) {
 		t.Fatalf("Start: %v, want %q", err, want)
 	}
 	s, err := New("bus", cfg, testLogger(t))

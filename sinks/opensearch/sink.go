@@ -7,6 +7,7 @@ import (
 
 	"github.com/opensearch-project/opensearch-go/v4"
 
+	"github.com/sophos-connect/sophos-connect/internal/useragent"
 	"github.com/sophos-connect/sophos-connect/sinks/elasticsearch"
 )
 
@@ -27,7 +28,7 @@ func New(name string, c Config, log *slog.Logger) (*elasticsearch.Sink, error) {
 		Addresses: addrs,
 		Username:  c.Username,
 		Password:  c.Password.Value(),
-		Transport: tr,
+		Transport: useragent.Transport(tr),
 		// The pipeline owns retries with backoff; the client only fails
 		// over to the next node (network errors, 502/503/504), once per node.
 		DisableRetry:  len(addrs) <= 1,

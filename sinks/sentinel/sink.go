@@ -248,9 +248,9 @@ func (s *Sink) answerError(status int, raw []byte) error {
 	base := fmt.Sprintf("sentinel %s stream %s: %d %s", s.cfg.Endpoint, s.cfg.Stream, status, detail)
 	switch status {
 	case http.StatusUnauthorized:
-		return fmt.Errorf("%s: the token was refused twice (a fresh one included): check tenant_id and that endpoint belongs to that tenant", base)
+		return pipeline.AuthFailure(fmt.Errorf("%s: the token was refused twice (a fresh one included): check tenant_id and that endpoint belongs to that tenant", base))
 	case http.StatusForbidden:
-		return fmt.Errorf("%s: grant the app (client_id %s) the \"Monitoring Metrics Publisher\" role on the data collection rule %s (Access control (IAM) → Add role assignment; it can take 30 minutes to apply)", base, s.cfg.ClientID, s.cfg.DCRImmutableID)
+		return pipeline.AuthFailure(fmt.Errorf("%s: grant the app (client_id %s) the \"Monitoring Metrics Publisher\" role on the data collection rule %s (Access control (IAM) → Add role assignment; it can take 30 minutes to apply)", base, s.cfg.ClientID, s.cfg.DCRImmutableID))
 	case http.StatusNotFound:
 		return fmt.Errorf("%s: check dcr_immutable_id, stream (declared in the DCR's streamDeclarations) and endpoint (the DCR's or its DCE's logs ingestion URL)", base)
 	case http.StatusRequestEntityTooLarge:
@@ -278,7 +278,11 @@ func (s *Sink) tokenError(err error) error {
 	default:
 		fix = "check tenant_id, client_id and client_secret"
 	}
-	return fmt.Errorf("sentinel sink %s: Entra ID refused the app's credentials: %v: %s", s.name, te, fix)
+	err = fmt.Errorf("sentinel sink %s: Entra ID refused the app's credentials: %v: %s", s.name, te, fix)
+	if te.Refused() {
+		return pipeline.AuthFailure(err)
+	}
+	return err
 }
 
 // Start gets a token (the app's credentials) and posts an empty array to

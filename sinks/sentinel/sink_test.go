@@ -109,6 +109,9 @@ func TestStartErrors(t *testing.T) {
 			t.Errorf("want %q\n got %v", tc.want, err)
 			continue
 		}
+		if auth := !strings.Contains(tc.want, "404"); pipeline.IsAuthFailure(err) != auth {
+			t.Errorf("IsAuthFailure = %v, want %v (refused credentials or role: -once fails at once): %v", !auth, auth, err)
+		}
 		if strings.Contains(err.Error(), secret) || strings.Contains(err.Error(), "wrong-secret-value") || strings.Contains(err.Error(), "Trace ID") {
 			t.Errorf("secret or Entra trace in the message: %v", err)
 		}

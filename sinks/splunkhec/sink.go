@@ -175,7 +175,7 @@ func (s *Sink) answerError(status int, a hecAnswer, raw []byte) error {
 	base += " " + text
 	switch {
 	case status == 401 || status == 403:
-		return fmt.Errorf("%s: sink %s's token was refused: check the token key (the HEC token's value, enabled, in Settings → Data inputs → HTTP Event Collector)", base, s.name)
+		return pipeline.AuthFailure(fmt.Errorf("%s: sink %s's token was refused: check the token key (the HEC token's value, enabled, in Settings → Data inputs → HTTP Event Collector)", base, s.name))
 	case status == 400 && a.code() == 7:
 		return fmt.Errorf("%s: the token may not write index %q: add it to the token's allowed indexes or change index", base, s.cfg.Index)
 	case status == 400 && a.code() == 14:

@@ -112,6 +112,8 @@ func TestStartChecks(t *testing.T) {
 			t.Errorf("%s: %v", tc.token, err)
 		case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
 			t.Errorf("%s ack=%v: want %q, got %v", tc.token, tc.ack, tc.want, err)
+		case strings.Contains(tc.want, "403") != pipeline.IsAuthFailure(err):
+			t.Errorf("%s: a refused token is an authentication failure (-once fails at once), nothing else is: %v", tc.token, err)
 		}
 		if err != nil && strings.Contains(err.Error(), tc.token) && len(tc.token) > 3 {
 			t.Errorf("the token's value is in the message: %v", err)

@@ -149,6 +149,7 @@ func (s *Source) fetchCases(ctx context.Context, t Tenant, p pipeline.Partition,
 	}
 	if st.Key == "" || st.After.IsZero() {
 		st.Key, st.After = "", s.c.cfg.Now().Add(-o.Window).UTC().Truncate(time.Second)
+		s.sweepStarted(p.Key())
 	}
 	if st.Size <= 0 {
 		st.Size = o.PageSize
@@ -208,6 +209,10 @@ func (s *Source) fetchCases(ctx context.Context, t Tenant, p pipeline.Partition,
 			s.c.log.Warn(fmt.Sprintf("sophos: cases of %s: the API returned the pageFromKey just sent as nextKey: ending the sweep here", p.TenantLabel()))
 		}
 		st.Key, st.After = "", time.Time{}
+		// A sweep resumed from an earlier run's checkpoint did not re-read
+		// the pages before its key: sweep once more from the first page, so
+		// every pass (a -once run too) sees every case's latest version.
+		page.HasMore = !s.sweptHere(p.Key())
 	}
 	page.Cursor = st.encode()
 	if len(page.Records) > 0 {

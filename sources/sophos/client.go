@@ -10,6 +10,8 @@ import (
 	"os"
 	"sync"
 	"time"
+
+	"github.com/sophos-connect/sophos-connect/internal/useragent"
 )
 
 // Client talks to Sophos Central (or the emulator). It is safe for
@@ -57,7 +59,7 @@ func NewClient(cfg Config, log *slog.Logger) (*Client, error) {
 	return &Client{
 		cfg:    cfg,
 		log:    log,
-		http:   &http.Client{Transport: tr, CheckRedirect: noAuthRedirect},
+		http:   &http.Client{Transport: useragent.Transport(tr), CheckRedirect: noAuthRedirect},
 		tokSem: make(chan struct{}, 1),
 		lim:    newLimiter(cfg.Concurrency, cfg.MaxConcurrency, cfg.OnConcurrencyLimit),
 	}, nil

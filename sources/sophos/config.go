@@ -15,6 +15,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/sophos-connect/sophos-connect/internal/useragent"
 )
 
 // Defaults for Config.
@@ -41,7 +43,7 @@ type Config struct {
 
 	FromDateOffsetMinutes int           // SIEM from_date_offset_minutes (≥ 0)
 	Timeout               time.Duration // per HTTP request (each attempt); default DefaultTimeout
-	UserAgent             string        // default "sophos-connect"
+	UserAgent             string        // default "sophos-connect/<version>"
 
 	// Retry bounds the retries of throttled (429) and failed (5xx, network)
 	// calls; zero fields take the defaults of DefaultRetry.
@@ -127,7 +129,7 @@ func (c Config) withDefaults() (Config, error) {
 		c.Timeout = DefaultTimeout
 	}
 	if c.UserAgent == "" {
-		c.UserAgent = "sophos-connect"
+		c.UserAgent = useragent.String()
 	}
 	if c.Now == nil {
 		c.Now = time.Now

@@ -187,6 +187,12 @@ func (e *AuthError) Retryable() bool {
 	return retryableStatus(e.Status)
 }
 
+// Refused reports an answer that rejects the credentials themselves (400,
+// 401 or 403 from the token endpoint): a configuration error, not an outage.
+func (e *AuthError) Refused() bool {
+	return e.Status == http.StatusBadRequest || e.Status == http.StatusUnauthorized || e.Status == http.StatusForbidden
+}
+
 // authErrorFor maps a token endpoint answer to a cause and a fix.
 func authErrorFor(status int, code, message, tracking string, body []byte, redact func(string) string) *AuthError {
 	e := &AuthError{Status: status, Code: redact(code), Message: redact(message), TrackingID: tracking}

@@ -125,3 +125,17 @@ func (s *Source) warnOnce(key string) bool {
 	s.logged["warn/"+key] = true
 	return true
 }
+
+// sweepStarted notes that this run began a cases sweep of key at its first page.
+func (s *Source) sweepStarted(key string) {
+	s.xdrMu.Lock()
+	s.logged["sweep/"+key] = true
+	s.xdrMu.Unlock()
+}
+
+// sweptHere reports whether this run began a sweep of key from its first page.
+func (s *Source) sweptHere(key string) bool {
+	s.xdrMu.Lock()
+	defer s.xdrMu.Unlock()
+	return s.logged["sweep/"+key]
+}
