@@ -158,6 +158,9 @@ type runner struct {
 	workers  []*sinkWorker
 	inflight chan struct{}
 	doneCh   chan *pageState
+	// pullsDone is set once no more pages will be pulled (-once pass over,
+	// or shutdown): lingering batches stop waiting.
+	pullsDone atomic.Bool
 
 	mu       sync.Mutex
 	trackers map[string]*partTracker
@@ -263,6 +266,7 @@ func Run(ctx context.Context, o Options) (Stats, error) {
 	go func() { defer close(commitDone); r.commitLoop(commitStop) }()
 
 	runErr := r.passes(ctx)
+	r.pullsDone.Store(true)
 
 	// Drain: wait until every in-flight page is committed, or give up.
 	drained := r.waitIdle(o.DrainTimeout)
@@ -320,6 +324,7 @@ func (r *runner) passes(ctx context.Context) error {
 				case <-done:
 				case <-ctx.Done():
 				}
+				r.pullsDone.Store(true) // lingering batches need not wait for more
 				r.waitIdleCtx(ctx)
 			}
 			if ctx.Err() != nil {
@@ -408,6 +413,14 @@ type PartitionsFailedError struct{ Partitions []string }
 
 func (e *PartitionsFailedError) Error() string {
 	return fmt.Sprintf("%d partition(s) could not be pulled completely (see the errors above), their cursors stay where delivery ended: %s", len(e.Partitions), strings.Join(e.Partitions, ", "))
+}
+
+// noMoreRecords reports whether a lingering batch can stop waiting: no page
+// can be pulled until some in flight are committed (every in-flight slot or
+// the byte budget is taken), or no more pulls come (the -once pass is over,
+// or shutdown).
+func (r *runner) noMoreRecords() bool {
+	return r.pullsDone.Load() || len(r.inflight) == cap(r.inflight) || r.budget.full()
 }
 
 // waitIdleCtx waits until no page is in flight or ctx ends.

@@ -400,3 +400,25 @@ func TestShutdownDoesNotCommitUndelivered(t *testing.T) {
 		t.Fatal("a cursor was committed although nothing was delivered")
 	}
 }
+
+// TestLingerEndsWhenTheRunnerIsSaturated: a sink that lingers for big
+// batches (the s3 sink: max_records, max_age) does not wait out its
+// linger while every in-flight page is its own pending batch — no more
+// records could arrive, so waiting would only stall the pipeline.
+func TestLingerEndsWhenTheRunnerIsSaturated(t *testing.T) {
+	src := newListSource(1, 3000, 100) // 60 pages of 100 records
+	a := newRecordingSink()
+	start := time.Now()
+	st, _, _ := runOnce(t, src, []SinkSpec{
+		{Name: "a", Sink: a, Batch: BatchPolicy{MaxEvents: 100000, Timeout: time.Hour}, Retry: fastRetry()},
+	}, t.TempDir())
+	if st.Records != 6000 || a.count() != 6000 {
+		t.Fatalf("records %d, sink got %d", st.Records, a.count())
+	}
+	if d := time.Since(start); d > 20*time.Second {
+		t.Fatalf("took %s: the batch waited out its linger with the runner saturated", d)
+	}
+	if a.writes > 60 || a.batchSize < 200 {
+		t.Fatalf("%d writes, largest %d: the batches should gather the in-flight pages", a.writes, a.batchSize)
+	}
+}

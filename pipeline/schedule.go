@@ -284,6 +284,13 @@ func (b *byteBudget) wait(ctx context.Context) error {
 	}
 }
 
+// full reports whether the budget is used up (pulls wait).
+func (b *byteBudget) full() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.used >= b.max
+}
+
 func (b *byteBudget) add(n int64) {
 	b.mu.Lock()
 	b.used += n

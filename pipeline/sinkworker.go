@@ -19,6 +19,10 @@ type sinkWorker struct {
 	routed, settled atomic.Int64
 }
 
+// lingerCheck is how often a lingering batch checks that more records can
+// still arrive.
+const lingerCheck = 50 * time.Millisecond
+
 func newSinkWorker(r *runner, spec *SinkSpec, index, capacity int) *sinkWorker {
 	if spec.Batch.MaxEvents <= 0 {
 		spec.Batch.MaxEvents = 1000
@@ -76,8 +80,10 @@ func (w *sinkWorker) run(ctx context.Context) {
 		n := len(c.recs)
 		// Take what is already waiting, up to a batch; optionally linger.
 		var linger <-chan time.Time
+		var check *time.Ticker
 		if w.spec.Batch.Timeout > 0 {
 			linger = time.After(w.spec.Batch.Timeout)
+			check = time.NewTicker(lingerCheck)
 		}
 	gather:
 		for n < w.spec.Batch.MaxEvents {
@@ -93,6 +99,15 @@ func (w *sinkWorker) run(ctx context.Context) {
 				case c, ok = <-w.in:
 				case <-linger:
 					break gather
+				case <-check.C:
+					// No more records can come while every in-flight
+					// slot (or the byte budget) is taken by pages
+					// waiting on this very batch, or once pulling is
+					// over: waiting longer would only stall the pipeline.
+					if w.r.noMoreRecords() {
+						break gather
+					}
+					continue
 				}
 			}
 			if !ok {
@@ -100,6 +115,9 @@ func (w *sinkWorker) run(ctx context.Context) {
 			}
 			pending = append(pending, c)
 			n += len(c.recs)
+		}
+		if check != nil {
+			check.Stop()
 		}
 		if !w.deliver(ctx, pending) {
 			// Delivery was stopped (shutdown timeout): leave the pages

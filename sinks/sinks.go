@@ -22,6 +22,7 @@ import (
 	"github.com/sophos-connect/sophos-connect/sinks/httpsink"
 	"github.com/sophos-connect/sophos-connect/sinks/kafka"
 	"github.com/sophos-connect/sophos-connect/sinks/opensearch"
+	"github.com/sophos-connect/sophos-connect/sinks/otlp"
 	"github.com/sophos-connect/sophos-connect/sinks/sentinel"
 	"github.com/sophos-connect/sophos-connect/sinks/splunkhec"
 	"github.com/sophos-connect/sophos-connect/sinks/stdout"
@@ -132,6 +133,16 @@ var Table = []Factory{
 		sentinel.DefaultConfig, sentinel.New, func(c sentinel.Config) string {
 			return fmt.Sprintf("endpoint=%s dcr=%s stream=%s format=%s compression=%s max_bytes=%d tenant_id=%s client_id=%s",
 				c.Endpoint, c.DCRImmutableID, c.Stream, encoding.FormatDesc(c.Format, encoding.Options{}), c.Compression, c.MaxBytes, c.TenantID, c.ClientID)
+		}),
+	entry("otlp", "otlp", Beta, "OpenTelemetry logs over OTLP/HTTP (protobuf or JSON): the Collector, Grafana Alloy, Datadog, Honeycomb, …",
+		otlp.DefaultConfig, otlp.New, func(c otlp.Config) string {
+			var hdrs []string
+			for k := range c.Headers {
+				hdrs = append(hdrs, k)
+			}
+			sort.Strings(hdrs)
+			return fmt.Sprintf("url=%s encoding=%s format=%s compression=%s auth=%s headers=%s service_name=%s max_bytes=%d max_records=%d",
+				redactURL(c.URL()), c.Encoding, c.Format, c.Compression, orDefault(c.Auth.Type, "none"), orDefault(strings.Join(hdrs, ","), "-"), c.ServiceName, c.MaxBytes, c.MaxRecords)
 		}),
 	entry("http", "httpsink", Beta, "any HTTP(S) receiver: NDJSON, JSON array or one request per record; basic, bearer or OAuth2 auth",
 		httpsink.DefaultConfig, httpsink.New, func(c httpsink.Config) string {
