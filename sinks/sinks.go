@@ -19,6 +19,7 @@ import (
 	"github.com/sophos-connect/sophos-connect/sinks/elasticsearch"
 	"github.com/sophos-connect/sophos-connect/sinks/encoding"
 	"github.com/sophos-connect/sophos-connect/sinks/file"
+	"github.com/sophos-connect/sophos-connect/sinks/googlesecops"
 	"github.com/sophos-connect/sophos-connect/sinks/httpsink"
 	"github.com/sophos-connect/sophos-connect/sinks/kafka"
 	"github.com/sophos-connect/sophos-connect/sinks/opensearch"
@@ -143,6 +144,11 @@ var Table = []Factory{
 			sort.Strings(hdrs)
 			return fmt.Sprintf("url=%s encoding=%s format=%s compression=%s auth=%s headers=%s service_name=%s max_bytes=%d max_records=%d",
 				redactURL(c.URL()), c.Encoding, c.Format, c.Compression, orDefault(c.Auth.Type, "none"), orDefault(strings.Join(hdrs, ","), "-"), c.ServiceName, c.MaxBytes, c.MaxRecords)
+		}),
+	entry("google_secops", "googlesecops", Beta, "Google SecOps (Chronicle): raw entries of log type SOPHOS_CENTRAL through logs.import (or the v2 batchCreate), as a service account",
+		googlesecops.DefaultConfig, googlesecops.New, func(c googlesecops.Config) string {
+			return fmt.Sprintf("url=%s api=%s log_type=%s format=%s max_bytes=%d token_url=%s",
+				c.URL(), c.API, c.LogType, encoding.FormatDesc(c.Format, c.Options), c.MaxBytes, c.TokenURL)
 		}),
 	entry("http", "httpsink", Beta, "any HTTP(S) receiver: NDJSON, JSON array or one request per record; basic, bearer or OAuth2 auth",
 		httpsink.DefaultConfig, httpsink.New, func(c httpsink.Config) string {
