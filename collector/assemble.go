@@ -141,9 +141,21 @@ func Assemble(c *config.Config, streams []pipeline.Stream, log *slog.Logger, dry
 		}
 		as.buffers = append(as.buffers, s.Buffer)
 		as.starters = append(as.starters, sink)
+		batch := pipeline.BatchPolicy{MaxEvents: s.Batch.MaxEvents, Timeout: s.Batch.Timeout.D()}
+		if b, ok := built.(pipeline.Batcher); ok {
+			// A sink that writes large objects (s3) gathers its own
+			// batch (max_records, max_age) unless batch: says otherwise.
+			n, linger := b.Batch()
+			if batch.MaxEvents == 0 {
+				batch.MaxEvents = n
+			}
+			if batch.Timeout == 0 {
+				batch.Timeout = linger
+			}
+		}
 		as.Sinks = append(as.Sinks, pipeline.SinkSpec{
 			Name: s.Name, Type: s.Type, Sink: sink, Routes: routes, Desc: desc,
-			Batch: pipeline.BatchPolicy{MaxEvents: s.Batch.MaxEvents, Timeout: s.Batch.Timeout.D()},
+			Batch: batch,
 			Retry: pipeline.RetryPolicy{Initial: s.Retry.Initial.D(), Max: s.Retry.Max.D(), MaxAttempts: s.Retry.MaxAttempts},
 		})
 	}

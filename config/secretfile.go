@@ -16,7 +16,7 @@ import (
 // a file that holds the value — as Kubernetes and Docker mount secrets, and
 // systemd's LoadCredential= ($CREDENTIALS_DIRECTORY). The schema's test
 // checks that every field of type Secret is listed here.
-var SecretKeys = []string{"client_secret", "token", "password", "api_key", "credentials"}
+var SecretKeys = []string{"client_secret", "token", "password", "api_key", "credentials", "access_key_id", "secret_access_key", "external_id"}
 
 // SecretSource says where one secret's value came from, for `validate`
 // (never the value).

@@ -18,6 +18,13 @@ type BatchPolicy struct {
 	Timeout   time.Duration // wait this long for a partial batch to fill; 0 = write as soon as no more records are waiting
 }
 
+// Batcher is a sink that wants batches of its own size and linger (the s3
+// sink: objects of max_records, written after max_age at the latest). The
+// config's batch keys, when set, win.
+type Batcher interface {
+	Batch() (maxEvents int, linger time.Duration)
+}
+
 // RetryPolicy is the backoff between attempts of a failed write. Attempts
 // never stop by default: a record leaves only delivered or dead-lettered.
 type RetryPolicy struct {

@@ -24,6 +24,7 @@ import (
 	"github.com/sophos-connect/sophos-connect/sinks/kafka"
 	"github.com/sophos-connect/sophos-connect/sinks/opensearch"
 	"github.com/sophos-connect/sophos-connect/sinks/otlp"
+	"github.com/sophos-connect/sophos-connect/sinks/s3"
 	"github.com/sophos-connect/sophos-connect/sinks/sentinel"
 	"github.com/sophos-connect/sophos-connect/sinks/splunkhec"
 	"github.com/sophos-connect/sophos-connect/sinks/stdout"
@@ -149,6 +150,12 @@ var Table = []Factory{
 		googlesecops.DefaultConfig, googlesecops.New, func(c googlesecops.Config) string {
 			return fmt.Sprintf("url=%s api=%s log_type=%s format=%s max_bytes=%d token_url=%s",
 				c.URL(), c.API, c.LogType, encoding.FormatDesc(c.Format, c.Options), c.MaxBytes, c.TokenURL)
+		}),
+	entry("s3", "s3", Beta, "objects in Amazon S3 or any S3-compatible store: NDJSON (gzip) or Parquet of OCSF, the Amazon Security Lake layout",
+		s3.DefaultConfig, s3.New, func(c s3.Config) string {
+			where := orDefault(c.Endpoint, "aws")
+			return fmt.Sprintf("bucket=%s endpoint=%s region=%s layout=%s object=%s format=%s max_bytes=%d max_records=%d max_age=%s role_arn=%s",
+				c.Bucket, redactURL(where), orDefault(c.Region, "(AWS chain)"), c.Layout, c.Object, encoding.FormatDesc(c.Format, c.Options), c.MaxBytes, c.MaxRecords, c.MaxAge, orDefault(c.RoleARN, "-"))
 		}),
 	entry("http", "httpsink", Beta, "any HTTP(S) receiver: NDJSON, JSON array or one request per record; basic, bearer or OAuth2 auth",
 		httpsink.DefaultConfig, httpsink.New, func(c httpsink.Config) string {

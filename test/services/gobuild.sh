@@ -17,12 +17,13 @@ cache="${SOPHOS_CONNECT_CI_CACHE:-$HOME/.cache/sophos-connect-ci}"
 # build NAME VAR PKG: go build PKG in module $here/NAME into the cache.
 build() {
   local name=$1 var=$2 pkg=$3
-  local key; key=$(cat "$here/$name/go.mod" "$here/$name/go.sum" "$here/$name"/*.go 2>/dev/null | sha256sum | cut -c1-16)
+  # (a module without .go files, as seaweedfs, only names its tool in go.mod)
+  local key; key=$( (cat "$here/$name/go.mod" "$here/$name/go.sum" "$here/$name"/*.go 2>/dev/null || true) | sha256sum | cut -c1-16)
   local dir="$cache/$name-$key" bin="$cache/$name-$key/$name"
   if [[ ! -x $bin ]]; then
     local start=$SECONDS
     mkdir -p "$dir"
-    (cd "$here/$name" && GOFLAGS=-mod=readonly go build -trimpath -o "$bin.tmp" "$pkg")
+    (cd "$here/$name" && GOWORK=off GOFLAGS=-mod=readonly go build -trimpath -o "$bin.tmp" "$pkg")
     mv "$bin.tmp" "$bin"
     echo "$name: built in $((SECONDS - start))s" >&2
   fi
@@ -34,7 +35,7 @@ build() {
 # releases builds but breaks at run time.
 one_release() {
   local bad
-  bad=$(cd "$here/otelcol" && go list -m all | awk '
+  bad=$(cd "$here/otelcol" && GOWORK=off go list -m all | awk '
     $1 ~ /^go.opentelemetry.io\/collector/ && $2 != "v0.165.0" && $2 != "v1.71.0" {print}
     $1 ~ /^github.com\/open-telemetry\/opentelemetry-collector-contrib\// && $2 != "v0.165.0" {print}')
   if [[ -n $bad ]]; then

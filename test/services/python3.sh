@@ -7,3 +7,8 @@ if ! command -v python3 >/dev/null 2>&1; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3 >/dev/null
 fi
 echo "python3: $(python3 --version)"
+# pyarrow (PyPI): the independent reader of the s3 sink's Parquet objects.
+if ! python3 -c "import pyarrow.parquet" >/dev/null 2>&1; then
+  python3 -m pip install -q pyarrow 2>/dev/null || python3 -m pip install -q --break-system-packages pyarrow
+fi
+echo "pyarrow: $(python3 -c 'import pyarrow; print(pyarrow.__version__)')"

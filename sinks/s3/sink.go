@@ -1,0 +1,431 @@
+// Package s3 is the S3 sink: it writes records as objects to AWS S3 or any
+// S3-compatible store (AWS SDK for Go v2): gzip'd NDJSON, one object per
+// stream, tenant and day of each write, or Parquet of OCSF records, one
+// object per OCSF class, tenant and day (or, for Amazon Security Lake, per
+// custom source and day), cut at max_bytes/max_records.
+//
+// A write's records count as delivered only once the PUT (or the multipart
+// upload's completion) of their object succeeded; a failed object fails its
+// records, which the pipeline retries. An object's key is a hash of its
+// records' ids, so a retried object has the same key and overwrites itself
+// instead of leaving a duplicate.
+package s3
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
+	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
+	"github.com/aws/smithy-go"
+
+	"github.com/sophos-connect/sophos-connect/pipeline"
+	"github.com/sophos-connect/sophos-connect/sinks/encoding"
+	"github.com/sophos-connect/sophos-connect/sinks/httpout"
+)
+
+// Sink writes objects to a bucket. Write is called by one goroutine at a
+// time (the pipeline's sink worker).
+type Sink struct {
+	name   string
+	cfg    Config
+	log    *slog.Logger
+	enc    encoding.Encoder
+	client *awss3.Client
+
+	e         httpout.Encoded
+	classes   []int64 // OCSF class_uid of each encoded record (parquet)
+	docs      [][]byte
+	zbuf      bytes.Buffer
+	zw        *gzip.Writer
+	lastBytes int
+	objects   int // objects written (tests)
+}
+
+// New builds the sink and its S3 client (credentials are resolved lazily:
+// Start checks them).
+func New(name string, c Config, log *slog.Logger) (*Sink, error) {
+	if log == nil {
+		log = slog.Default()
+	}
+	log = log.With("sink", name)
+	if err := c.Validate(); err != nil {
+		return nil, fmt.Errorf("s3 sink %q: %w", name, err)
+	}
+	enc, err := encoding.New(c.Format, encoding.Options{CEFStrict: c.CEFStrict, KeepDhost: c.KeepDhost,
+		ECSExtras: c.ECSExtras, PreserveOriginalEvent: c.PreserveOriginalEvent,
+		PreserveDuplicateCustomFields: c.PreserveDuplicateCustomFields, Logger: log})
+	if err != nil {
+		return nil, fmt.Errorf("s3 sink %q: %w", name, err)
+	}
+	tc, err := c.TLS.Config()
+	if err != nil {
+		return nil, fmt.Errorf("s3 sink %q: %w", name, err)
+	}
+	// The SDK's own buildable client: it adds AWS_CA_BUNDLE (or the
+	// shared config's ca_bundle) to the trusted CAs, which a plain
+	// *http.Client cannot take.
+	hc := awshttp.NewBuildableClient().WithTimeout(c.Timeout.D()).WithTransportOptions(func(tr *http.Transport) {
+		if tc != nil {
+			tr.TLSClientConfig = tc
+		}
+	})
+	client, err := newClient(context.Background(), c, hc)
+	if err != nil {
+		return nil, fmt.Errorf("s3 sink %q: %w", name, err)
+	}
+	zw, _ := gzip.NewWriterLevel(nil, gzip.BestSpeed)
+	return &Sink{name: name, cfg: c, log: log, enc: enc, client: client, zw: zw}, nil
+}
+
+// newClient loads the AWS SDK's default chain (environment, shared config,
+// web identity, container and instance roles), or the static keys, then
+// wraps it in an assumed role when role_arn is set.
+func newClient(ctx context.Context, c Config, hc *awshttp.BuildableClient) (*awss3.Client, error) {
+	opts := []func(*awsconfig.LoadOptions) error{awsconfig.WithHTTPClient(hc)}
+	if c.Region != "" {
+		opts = append(opts, awsconfig.WithRegion(c.Region))
+	}
+	if c.AccessKeyID != "" {
+		opts = append(opts, awsconfig.WithCredentialsProvider(credentials.NewStaticCredentialsProvider(c.AccessKeyID.Value(), c.SecretAccessKey.Value(), "")))
+	}
+	cfg, err := awsconfig.LoadDefaultConfig(ctx, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("loading the AWS configuration: %w", err)
+	}
+	if cfg.Region == "" {
+		if c.Endpoint == "" {
+			return nil, errors.New("no region: set region (the bucket's, e.g. eu-west-1) or AWS_REGION")
+		}
+		cfg.Region = "us-east-1" // S3-compatible stores mostly ignore it, but SigV4 needs one
+	}
+	if c.RoleARN != "" {
+		p := stscreds.NewAssumeRoleProvider(sts.NewFromConfig(cfg), c.RoleARN, func(o *stscreds.AssumeRoleOptions) {
+			o.RoleSessionName = c.SessionName
+			if c.ExternalID != "" {
+				o.ExternalID = aws.String(c.ExternalID.Value())
+			}
+		})
+		cfg.Credentials = aws.NewCredentialsCache(p)
+	}
+	return awss3.NewFromConfig(cfg, func(o *awss3.Options) {
+		if c.Endpoint != "" {
+			o.BaseEndpoint = aws.String(c.Endpoint)
+			// S3-compatible stores differ in the newer flexible checksums;
+			// the MD5 of each PUT (below) guards the bytes there.
+			o.RequestChecksumCalculation = aws.RequestChecksumCalculationWhenRequired
+			o.ResponseChecksumValidation = aws.ResponseChecksumValidationWhenRequired
+		}
+		o.UsePathStyle = c.ForcePathStyle
+	}), nil
+}
+
+// Batch is the pipeline batch this sink wants: up to max_records records,
+// gathered for up to max_age, so that objects are few and large.
+func (s *Sink) Batch() (maxEvents int, linger time.Duration) {
+	return s.cfg.MaxRecords, s.cfg.MaxAge.D()
+}
+
+// Close releases idle connections.
+func (s *Sink) Close() error {
+	if b, ok := s.client.Options().HTTPClient.(*awshttp.BuildableClient); ok {
+		b.GetTransport().CloseIdleConnections()
+	}
+	return nil
+}
+
+// Start checks the credentials, the region and the bucket (HeadBucket).
+func (s *Sink) Start(ctx context.Context) error {
+	_, err := s.client.HeadBucket(ctx, &awss3.HeadBucketInput{Bucket: aws.String(s.cfg.Bucket)})
+	if err != nil {
+		return fmt.Errorf("s3 sink %s: %w", s.name, s.explain(err))
+	}
+	s.log.Info("s3: connected", "bucket", s.cfg.Bucket, "layout", s.cfg.Layout, "object", s.cfg.Object)
+	return nil
+}
+
+// object is the records of one object: positions in s.e.
+type object struct {
+	key   string // the group's prefix until the name is added
+	items []int
+}
+
+// Write encodes the batch, groups it into objects and uploads each; the
+// records of an object that failed are retried, the rest are delivered.
+func (s *Sink) Write(ctx context.Context, batch []*pipeline.Record) error {
+	if len(batch) == 0 {
+		return nil
+	}
+	enc := s.encodeLine
+	if s.cfg.Object == "parquet" {
+		enc = s.encodeDoc
+	}
+	be := s.e.Encode(batch, "s3: encoding "+s.cfg.Format, enc)
+	s.lastBytes = 0
+	if s.cfg.Object == "parquet" {
+		s.classes = s.classes[:0]
+		for i := 0; i < s.e.Len(); i++ {
+			var c struct {
+				ClassUID int64 `json:"class_uid"`
+			}
+			_ = json.Unmarshal(s.e.Record(i), &c) // the ocsf encoder always writes it
+			s.classes = append(s.classes, c.ClassUID)
+		}
+	}
+	objs := s.group(batch)
+	outcomes := make([]error, s.e.Len())
+	for _, o := range objs {
+		if err := ctx.Err(); err != nil {
+			s.fail(outcomes, o, err)
+			continue
+		}
+		if err := s.upload(ctx, o); err != nil {
+			s.fail(outcomes, o, err)
+			continue
+		}
+		s.objects++
+	}
+	return httpout.BatchError(&s.e, outcomes, be)
+}
+
+func (s *Sink) fail(outcomes []error, o object, err error) {
+	for _, i := range o.items {
+		outcomes[i] = err
+	}
+}
+
+// encodeLine is one NDJSON line.
+func (s *Sink) encodeLine(dst []byte, r *pipeline.Record) ([]byte, error) {
+	start := len(dst)
+	dst, err := s.enc.Append(dst, r)
+	if err != nil {
+		return dst, err
+	}
+	if bytes.IndexByte(dst[start:], '\n') >= 0 {
+		return dst[:start], errors.New("the encoded record spans lines; NDJSON needs one line per record (cef_strict escapes newlines)")
+	}
+	return append(dst, '\n'), nil
+}
+
+// encodeDoc is one JSON document (a Parquet row).
+func (s *Sink) encodeDoc(dst []byte, r *pipeline.Record) ([]byte, error) {
+	return s.enc.Append(dst, r)
+}
+
+// group cuts the encoded records into objects: one group per key prefix
+// (stream, tenant, day), in the order groups first appear, each cut at
+// max_bytes and max_records. The cut depends only on the group's own
+// records, so a retried group is cut (and named) the same way.
+func (s *Sink) group(batch []*pipeline.Record) []object {
+	var order []string
+	groups := map[string][]int{}
+	for i := 0; i < s.e.Len(); i++ {
+		p := s.prefix(batch[s.e.Index[i]], i)
+		if _, ok := groups[p]; !ok {
+			order = append(order, p)
+		}
+		groups[p] = append(groups[p], i)
+	}
+	var out []object
+	for _, p := range order {
+		items := groups[p]
+		lo, size := 0, 0
+		for j, i := range items {
+			n := len(s.e.Record(i))
+			if j > lo && (size+n > int(s.cfg.MaxBytes) || j-lo >= s.cfg.MaxRecords) {
+				out = append(out, s.named(p, items[lo:j], batch))
+				lo, size = j, 0
+			}
+			size += n
+		}
+		out = append(out, s.named(p, items[lo:], batch))
+	}
+	return out
+}
+
+// named gives an object its key: the prefix, then a hash of its records'
+// ids (the raw item when a record has none), then the record count.
+func (s *Sink) named(prefix string, items []int, batch []*pipeline.Record) object {
+	h := sha256.New()
+	h.Write([]byte(prefix))
+	for _, i := range items {
+		r := batch[s.e.Index[i]]
+		if r.ID != "" {
+			h.Write([]byte(r.ID))
+		} else {
+			h.Write(r.Raw)
+		}
+		h.Write([]byte{0})
+	}
+	name := fmt.Sprintf("%s-%d.%s", hex.EncodeToString(h.Sum(nil)[:12]), len(items), s.cfg.Object)
+	return object{key: prefix + name, items: items}
+}
+
+// prefix is the folder of a record's object (encoded as s.e's record i),
+// by the record's time (when, else created_at, else now), UTC:
+//
+//	plain, ndjson.gz:  <prefix><stream>/tenant=<tenant>/dt=<YYYY-MM-DD>/
+//	plain, parquet:    <prefix>ocsf/class_uid=<uid>/tenant=<tenant>/dt=<YYYY-MM-DD>/
+//	security_lake:     ext/<source>/region=<region>/accountId=<account>/eventDay=<YYYYMMDD>/
+func (s *Sink) prefix(r *pipeline.Record, i int) string {
+	t := r.WhenTime()
+	if t.IsZero() {
+		t = time.Now()
+	}
+	t = t.UTC()
+	if s.cfg.Layout == "security_lake" {
+		return "ext/" + s.source(s.classes[i]) + "/region=" + s.cfg.Region + "/accountId=" + s.cfg.AccountID + "/eventDay=" + t.Format("20060102") + "/"
+	}
+	tenant := r.Tenant
+	if tenant == "" {
+		tenant = "none"
+	}
+	var b strings.Builder
+	b.WriteString(s.cfg.Prefix)
+	if s.cfg.Object == "parquet" {
+		fmt.Fprintf(&b, "ocsf/class_uid=%d", s.classes[i])
+	} else {
+		b.WriteString(string(r.Stream))
+	}
+	b.WriteString("/tenant=")
+	b.WriteString(keySafe(tenant))
+	b.WriteString("/dt=")
+	b.WriteString(t.Format("2006-01-02"))
+	b.WriteByte('/')
+	return b.String()
+}
+
+// source is the Security Lake custom source of an OCSF class: a custom
+// source takes one class.
+func (s *Sink) source(classUID int64) string {
+	if name, ok := s.cfg.Sources[int(classUID)]; ok {
+		return name
+	}
+	return fmt.Sprintf("%s-%d", s.cfg.Source, classUID)
+}
+
+// keySafe keeps a key segment to characters S3 and its tools handle well.
+func keySafe(s string) string {
+	return strings.Map(func(r rune) rune {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '-', r == '_', r == '.':
+			return r
+		}
+		return '_'
+	}, s)
+}
+
+// upload builds the object (gzip'd lines, or Parquet) and PUTs it
+// (multipart when it is larger than part_size).
+func (s *Sink) upload(ctx context.Context, o object) error {
+	contentType := "application/gzip"
+	if s.cfg.Object == "parquet" {
+		contentType = "application/vnd.apache.parquet"
+		s.docs = s.docs[:0]
+		for _, i := range o.items {
+			s.docs = append(s.docs, s.e.Record(i))
+		}
+		if err := parquetObject(&s.zbuf, s.docs); err != nil {
+			return pipeline.Permanent(fmt.Errorf("s3 object s3://%s/%s: %w", s.cfg.Bucket, o.key, err))
+		}
+	} else {
+		s.zbuf.Reset()
+		s.zw.Reset(&s.zbuf)
+		for _, i := range o.items {
+			s.zw.Write(s.e.Record(i)) // writes to a bytes.Buffer do not fail
+		}
+		s.zw.Close()
+	}
+	body := s.zbuf.Bytes()
+	s.lastBytes += len(body)
+	var err error
+	if len(body) > int(s.cfg.PartSize) {
+		err = s.multipart(ctx, o.key, body, contentType)
+	} else {
+		_, err = s.client.PutObject(ctx, &awss3.PutObjectInput{
+			Bucket: aws.String(s.cfg.Bucket), Key: aws.String(o.key), Body: bytes.NewReader(body),
+			ContentType: aws.String(contentType), ContentLength: aws.Int64(int64(len(body))),
+			ContentMD5: aws.String(md5Base64(body)),
+		})
+	}
+	if err != nil {
+		return fmt.Errorf("s3 put s3://%s/%s: %w", s.cfg.Bucket, o.key, s.explain(err))
+	}
+	return nil
+}
+
+// multipart uploads body in part_size parts; the object exists (and its
+// records count as delivered) only once the upload is completed. A failed
+// upload is aborted, so no parts are left behind to bill.
+func (s *Sink) multipart(ctx context.Context, key string, body []byte, contentType string) error {
+	cr, err := s.client.CreateMultipartUpload(ctx, &awss3.CreateMultipartUploadInput{
+		Bucket: aws.String(s.cfg.Bucket), Key: aws.String(key), ContentType: aws.String(contentType),
+	})
+	if err != nil {
+		return err
+	}
+	abort := func(cause error) error {
+		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		if _, err := s.client.AbortMultipartUpload(actx, &awss3.AbortMultipartUploadInput{
+			Bucket: aws.String(s.cfg.Bucket), Key: aws.String(key), UploadId: cr.UploadId}); err != nil {
+			s.log.Warn("s3: aborting a failed multipart upload failed; a lifecycle rule (AbortIncompleteMultipartUpload) cleans it up", "key", key, "error", err)
+		}
+		return cause
+	}
+	var parts []types.CompletedPart
+	size := int(s.cfg.PartSize)
+	for n, off := int32(1), 0; off < len(body); n, off = n+1, off+size {
+		part := body[off:min(off+size, len(body))]
+		up, err := s.client.UploadPart(ctx, &awss3.UploadPartInput{
+			Bucket: aws.String(s.cfg.Bucket), Key: aws.String(key), UploadId: cr.UploadId, PartNumber: aws.Int32(n),
+			Body: bytes.NewReader(part), ContentLength: aws.Int64(int64(len(part))), ContentMD5: aws.String(md5Base64(part)),
+		})
+		if err != nil {
+			return abort(fmt.Errorf("part %d: %w", n, err))
+		}
+		parts = append(parts, types.CompletedPart{ETag: up.ETag, PartNumber: aws.Int32(n)})
+	}
+	if _, err := s.client.CompleteMultipartUpload(ctx, &awss3.CompleteMultipartUploadInput{
+		Bucket: aws.String(s.cfg.Bucket), Key: aws.String(key), UploadId: cr.UploadId,
+		MultipartUpload: &types.CompletedMultipartUpload{Parts: parts},
+	}); err != nil {
+		return abort(fmt.Errorf("completing the multipart upload: %w", err))
+	}
+	return nil
+}
+
+// explain adds the fix to the S3 errors a configuration causes.
+func (s *Sink) explain(err error) error {
+	var ae smithy.APIError
+	if !errors.As(err, &ae) {
+		return err
+	}
+	switch ae.ErrorCode() {
+	case "NoSuchBucket", "NotFound":
+		return fmt.Errorf("%w: check bucket %q (and region/endpoint)", err, s.cfg.Bucket)
+	case "AccessDenied", "Forbidden", "InvalidAccessKeyId", "SignatureDoesNotMatch":
+		return fmt.Errorf("%w: check the credentials and that they may s3:PutObject (and s3:ListBucket for the start-up check) on bucket %q", err, s.cfg.Bucket)
+	case "PermanentRedirect", "AuthorizationHeaderMalformed", "301":
+		return fmt.Errorf("%w: the bucket is in another region: set region to the bucket's", err)
+	}
+	return err
+}
+
+var _ pipeline.Sink = (*Sink)(nil)
