@@ -128,19 +128,10 @@ func TestSecurityLakeKeys(t *testing.T) {
 	c.Sources = map[int]string{2004: "sophos-detections"}
 	s := newSink(t, c)
 	recs := outtest.Records(t, "sl", 30)
-	be := s.e.Encode(recs, "", s.encodeDoc)
+	be, objs := s.prepare(recs)
 	if be.ErrOrNil() != nil {
 		t.Fatal(be)
 	}
-	s.classes = s.classes[:0]
-	for i := 0; i < s.e.Len(); i++ {
-		var cl struct {
-			ClassUID int64 `json:"class_uid"`
-		}
-		json.Unmarshal(s.e.Record(i), &cl)
-		s.classes = append(s.classes, cl.ClassUID)
-	}
-	objs := s.group(recs)
 	classes := map[string]map[int64]bool{}
 	for _, o := range objs {
 		dir := o.key[:strings.LastIndex(o.key, "/")+1]

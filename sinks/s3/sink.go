@@ -172,23 +172,8 @@ func (s *Sink) Write(ctx context.Context, batch []*pipeline.Record) error {
 	if len(batch) == 0 {
 		return nil
 	}
-	enc := s.encodeLine
-	if s.cfg.Object == "parquet" {
-		enc = s.encodeDoc
-	}
-	be := s.e.Encode(batch, "s3: encoding "+s.cfg.Format, enc)
+	be, objs := s.prepare(batch)
 	s.lastBytes = 0
-	if s.cfg.Object == "parquet" {
-		s.classes = s.classes[:0]
-		for i := 0; i < s.e.Len(); i++ {
-			var c struct {
-				ClassUID int64 `json:"class_uid"`
-			}
-			_ = json.Unmarshal(s.e.Record(i), &c) // the ocsf encoder always writes it
-			s.classes = append(s.classes, c.ClassUID)
-		}
-	}
-	objs := s.group(batch)
 	outcomes := make([]error, s.e.Len())
 	for _, o := range objs {
 		if err := ctx.Err(); err != nil {
@@ -202,6 +187,26 @@ func (s *Sink) Write(ctx context.Context, batch []*pipeline.Record) error {
 		s.objects++
 	}
 	return httpout.BatchError(&s.e, outcomes, be)
+}
+
+// prepare encodes the batch and cuts it into objects.
+func (s *Sink) prepare(batch []*pipeline.Record) (*pipeline.BatchError, []object) {
+	enc := s.encodeLine
+	if s.cfg.Object == "parquet" {
+		enc = s.encodeDoc
+	}
+	be := s.e.Encode(batch, "s3: encoding "+s.cfg.Format, enc)
+	if s.cfg.Object == "parquet" {
+		s.classes = s.classes[:0]
+		for i := 0; i < s.e.Len(); i++ {
+			var c struct {
+				ClassUID int64 `json:"class_uid"`
+			}
+			_ = json.Unmarshal(s.e.Record(i), &c) // the ocsf encoder always writes it
+			s.classes = append(s.classes, c.ClassUID)
+		}
+	}
+	return be, s.group(batch)
 }
 
 func (s *Sink) fail(outcomes []error, o object, err error) {
@@ -331,30 +336,14 @@ func keySafe(s string) string {
 	}, s)
 }
 
-// upload builds the object (gzip'd lines, or Parquet) and PUTs it
-// (multipart when it is larger than part_size).
+// upload builds the object and PUTs it (multipart when it is larger than
+// part_size).
 func (s *Sink) upload(ctx context.Context, o object) error {
-	contentType := "application/gzip"
-	if s.cfg.Object == "parquet" {
-		contentType = "application/vnd.apache.parquet"
-		s.docs = s.docs[:0]
-		for _, i := range o.items {
-			s.docs = append(s.docs, s.e.Record(i))
-		}
-		if err := parquetObject(&s.zbuf, s.docs); err != nil {
-			return pipeline.Permanent(fmt.Errorf("s3 object s3://%s/%s: %w", s.cfg.Bucket, o.key, err))
-		}
-	} else {
-		s.zbuf.Reset()
-		s.zw.Reset(&s.zbuf)
-		for _, i := range o.items {
-			s.zw.Write(s.e.Record(i)) // writes to a bytes.Buffer do not fail
-		}
-		s.zw.Close()
+	body, contentType, err := s.build(o)
+	if err != nil {
+		return err
 	}
-	body := s.zbuf.Bytes()
 	s.lastBytes += len(body)
-	var err error
 	if len(body) > int(s.cfg.PartSize) {
 		err = s.multipart(ctx, o.key, body, contentType)
 	} else {
@@ -368,6 +357,29 @@ func (s *Sink) upload(ctx context.Context, o object) error {
 		return fmt.Errorf("s3 put s3://%s/%s: %w", s.cfg.Bucket, o.key, s.explain(err))
 	}
 	return nil
+}
+
+// build is the object's bytes (gzip'd lines, or Parquet) and content type.
+func (s *Sink) build(o object) ([]byte, string, error) {
+	contentType := "application/gzip"
+	if s.cfg.Object == "parquet" {
+		contentType = "application/vnd.apache.parquet"
+		s.docs = s.docs[:0]
+		for _, i := range o.items {
+			s.docs = append(s.docs, s.e.Record(i))
+		}
+		if err := parquetObject(&s.zbuf, s.docs); err != nil {
+			return nil, "", pipeline.Permanent(fmt.Errorf("s3 object s3://%s/%s: %w", s.cfg.Bucket, o.key, err))
+		}
+	} else {
+		s.zbuf.Reset()
+		s.zw.Reset(&s.zbuf)
+		for _, i := range o.items {
+			s.zw.Write(s.e.Record(i)) // writes to a bytes.Buffer do not fail
+		}
+		s.zw.Close()
+	}
+	return s.zbuf.Bytes(), contentType, nil
 }
 
 // multipart uploads body in part_size parts; the object exists (and its
