@@ -199,14 +199,28 @@ func (s *Sink) prepare(batch []*pipeline.Record) (*pipeline.BatchError, []object
 	if s.cfg.Object == "parquet" {
 		s.classes = s.classes[:0]
 		for i := 0; i < s.e.Len(); i++ {
-			var c struct {
-				ClassUID int64 `json:"class_uid"`
-			}
-			_ = json.Unmarshal(s.e.Record(i), &c) // the ocsf encoder always writes it
-			s.classes = append(s.classes, c.ClassUID)
+			s.classes = append(s.classes, classUID(s.e.Record(i)))
 		}
 	}
 	return be, s.group(batch)
+}
+
+// classUID reads the top-level class_uid of an OCSF record, which the
+// ocsf encoder writes before any nested object (0 if absent).
+func classUID(doc []byte) int64 {
+	i := bytes.Index(doc, []byte(`"class_uid":`))
+	if i < 0 || bytes.LastIndexByte(doc[:i], '{') != 0 {
+		var c struct {
+			ClassUID int64 `json:"class_uid"`
+		}
+		_ = json.Unmarshal(doc, &c)
+		return c.ClassUID
+	}
+	n, j := int64(0), i+len(`"class_uid":`)
+	for ; j < len(doc) && doc[j] >= '0' && doc[j] <= '9'; j++ {
+		n = n*10 + int64(doc[j]-'0')
+	}
+	return n
 }
 
 func (s *Sink) fail(outcomes []error, o object, err error) {
