@@ -93,8 +93,10 @@ func TestObjectsReadBack(t *testing.T) {
 	w := startSeaweed(t)
 	s := started(t, w.config())
 	recs := outtest.Records(t, "obj", 300)
-	other := *recs[0]
-	other.Tenant, other.ID = "tenant-b", "other-tenant"
+	other, err := pipeline.NewRecord(recs[0].Stream, "tenant-b", []byte(strings.Replace(string(recs[0].Raw), `"obj-0000000"`, `"other-tenant"`, 1)))
+	if err != nil || other.ID != "other-tenant" {
+		t.Fatalf("%v %q", err, other.ID)
+	}
 	recs = append(recs, &other)
 	if err := s.Write(t.Context(), recs); err != nil {
 		t.Fatal(err)
