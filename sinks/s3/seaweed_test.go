@@ -64,7 +64,7 @@ var (
 // weedBin is $WEED_BIN, or the binary .ci/run is still building in the
 // background: it writes "export WEED_BIN=…" to $WEED_ENV_FILE and then
 // creates $WEED_ENV_FILE.done (or .failed). The tests wait for it at most
-// $WEED_WAIT (default 5m: the package's tests must end within go test's 10m), in parallel with the other packages' tests;
+// $WEED_WAIT (default 3m: the package's tests must end within go test's 10m), in parallel with the other packages' tests;
 // a build that is not done by then skips the tests and says so (a cold
 // SeaweedFS build takes long on a small machine).
 func weedBin(t testing.TB) string {
@@ -78,7 +78,7 @@ func weedBin(t testing.TB) string {
 			weedWhy = "no SeaweedFS: `eval \"$(bash test/services/gobuild.sh seaweedfs)\"` builds it and exports WEED_BIN"
 			return
 		}
-		wait := 5 * time.Minute
+		wait := 3 * time.Minute
 		if d, err := time.ParseDuration(os.Getenv("WEED_WAIT")); err == nil {
 			wait = d
 		}
