@@ -26,25 +26,36 @@ import (
 
 func validateCmd() *command {
 	return &command{
-		Name: "validate", Args: "[-c FILE] [-json]",
+		Name: "validate", Args: "[-c FILE] [-json] [-as-user USER]",
 		Short: "check the config and print the resolved pipeline (source → stages → sinks)",
 		Long: "Every error of the file is listed at once, as file:line: key: reason, sorted by line; the run\n" +
-			"prints the same list. Nothing is created on disk and nothing is sent to Sophos Central.",
+			"prints the same list. Nothing is created on disk and nothing is sent to Sophos Central.\n" +
+			"Output and state paths are checked for the user the service runs as: -as-user USER, or, when\n" +
+			"run as root, the owner of an existing state_dir (a packaged host's sophos-connect user).",
 		Example: "sophos-connect validate -c /etc/sophos-connect/sophos-connect.yaml\nsophos-connect validate -json | jq .sinks",
 		Setup: func(fs *flag.FlagSet) runFunc {
 			var asJSON bool
+			var asUser string
 			fs.BoolVar(&asJSON, "json", false, "print the resolved pipeline as JSON")
+			fs.StringVar(&asUser, "as-user", "", "check output and state paths for this user (name or uid) instead of the caller")
 			return func(a *app, ctx context.Context, g *globals, args []string) error {
 				if len(args) > 0 {
 					return usageError{"validate takes no arguments: use -c FILE"}
 				}
-				return a.validate(g, asJSON)
+				var acct *config.Account
+				if asUser != "" {
+					var err error
+					if acct, err = config.LookupAccount(asUser); err != nil {
+						return usageError{"validate -as-user: " + err.Error()}
+					}
+				}
+				return a.validate(g, asJSON, acct)
 			}
 		},
 	}
 }
 
-func (a *app) validate(g *globals, asJSON bool) error {
+func (a *app) validate(g *globals, asJSON bool, acct *config.Account) error {
 	c, err := loadChecked(g)
 	if err != nil {
 		if asJSON {
@@ -99,8 +110,15 @@ func (a *app) validate(g *globals, asJSON bool) error {
 	for _, k := range c.InsecureTLS() {
 		fmt.Fprintf(w, "WARNING: %s\n", collector.InsecureWarning(k))
 	}
-	if errs := checkOutputPaths(w, collector.OutputPaths(c, streams)); len(errs) > 0 {
-		return fmt.Errorf("%d path(s) above cannot be written by this user: create the directories or fix their owner and mode", len(errs))
+	who := "this user"
+	if acct == nil {
+		acct = config.ServiceAccount(c.StateDir)
+	}
+	if acct != nil {
+		who = "user " + acct.Name
+	}
+	if errs := checkOutputPaths(w, collector.OutputPaths(c, streams), acct); len(errs) > 0 {
+		return fmt.Errorf("%d path(s) above cannot be written by %s: create the directories or fix their owner and mode", len(errs), who)
 	}
 	return nil
 }
@@ -557,12 +575,18 @@ func (a *app) migrate(rest []string, out string, force bool) error {
 
 // checkOutputPaths prints each path with "ok" or the reason it cannot be
 // written, and returns the errors.
-func checkOutputPaths(w io.Writer, paths []collector.OutputPath) config.Errors {
+func checkOutputPaths(w io.Writer, paths []collector.OutputPath, acct *config.Account) config.Errors {
 	var errs config.Errors
-	fmt.Fprintln(w, "\npaths (relative ones resolved against the config file's directory):")
+	check := config.CheckWritableDir
+	if acct != nil {
+		fmt.Fprintf(w, "\npaths, checked for user %s (relative ones resolved against the config file's directory):\n", acct.Name)
+		check = func(dir string) error { return config.CheckWritableDirAs(dir, acct) }
+	} else {
+		fmt.Fprintln(w, "\npaths (relative ones resolved against the config file's directory):")
+	}
 	for _, p := range paths {
 		status := "ok"
-		if err := config.CheckWritableDir(p.Dir); err != nil {
+		if err := check(p.Dir); err != nil {
 			status = "NOT WRITABLE: " + err.Error()
 			errs = append(errs, fmt.Errorf("%s %s: %v", p.What, p.Path, err))
 		}
