@@ -319,3 +319,28 @@ func PullWorkers(c *config.Config) (workers, inflight int) {
 	}
 	return workers, inflight
 }
+
+// SinkCheck is one sink's start-up check as `validate -connect` runs it.
+type SinkCheck struct {
+	Name, Type string
+	Local      bool  // files or stdout: not started (a running collector may be writing them); validate checked the paths
+	Err        error // nil: passed
+}
+
+// CheckSinks runs every remote sink's start-up check once (connect,
+// authenticate, the destination's health and setup), as the run does
+// before its first write, each within timeout; nothing is written.
+func (as *Assembly) CheckSinks(ctx context.Context, timeout time.Duration) []SinkCheck {
+	out := make([]SinkCheck, len(as.Sinks))
+	for i, s := range as.Sinks {
+		out[i] = SinkCheck{Name: s.Name, Type: s.Type}
+		if f := sinks.Lookup(s.Type); f != nil && f.Local {
+			out[i].Local = true
+			continue
+		}
+		sctx, cancel := context.WithTimeout(ctx, timeout)
+		out[i].Err = as.starters[i].Sink.Start(sctx)
+		cancel()
+	}
+	return out
+}

@@ -26,17 +26,22 @@ import (
 
 func validateCmd() *command {
 	return &command{
-		Name: "validate", Args: "[-c FILE] [-json] [-as-user USER]",
+		Name: "validate", Args: "[-c FILE] [-json] [-as-user USER] [-connect]",
 		Short: "check the config and print the resolved pipeline (source → stages → sinks)",
 		Long: "Every error of the file is listed at once, as file:line: key: reason, sorted by line; the run\n" +
 			"prints the same list. Nothing is created on disk and nothing is sent to Sophos Central.\n" +
 			"Output and state paths are checked for the user the service runs as: -as-user USER, or, when\n" +
-			"run as root, the owner of an existing state_dir (a packaged host's sophos-connect user).",
-		Example: "sophos-connect validate -c /etc/sophos-connect/sophos-connect.yaml\nsophos-connect validate -json | jq .sinks",
+			"run as root, the owner of an existing state_dir (a packaged host's sophos-connect user).\n" +
+			"-connect goes further: a Sophos token and whoami with the config's credentials, and every sink's\n" +
+			"start-up check (connect, authenticate, health), one line each; exit 1 if any fails. Nothing is\n" +
+			"pulled or written.",
+		Example: "sophos-connect validate -c /etc/sophos-connect/sophos-connect.yaml\nsophos-connect validate -connect\nsophos-connect validate -json | jq .sinks",
 		Setup: func(fs *flag.FlagSet) runFunc {
 			var asJSON bool
 			var asUser string
+			var connect bool
 			fs.BoolVar(&asJSON, "json", false, "print the resolved pipeline as JSON")
+			fs.BoolVar(&connect, "connect", false, "also fetch a Sophos token and whoami, and run every sink's start-up check")
 			fs.StringVar(&asUser, "as-user", "", "check output and state paths for this user (name or uid) instead of the caller")
 			return func(a *app, ctx context.Context, g *globals, args []string) error {
 				if len(args) > 0 {
@@ -49,13 +54,21 @@ func validateCmd() *command {
 						return usageError{"validate -as-user: " + err.Error()}
 					}
 				}
-				return a.validate(g, asJSON, acct)
+				return a.validate(ctx, g, validateOptions{json: asJSON, account: acct, connect: connect})
 			}
 		},
 	}
 }
 
-func (a *app) validate(g *globals, asJSON bool, acct *config.Account) error {
+// validateOptions are validate's flags.
+type validateOptions struct {
+	json    bool
+	account *config.Account // -as-user; nil: the caller (or, as root, the state dir's owner)
+	connect bool
+}
+
+func (a *app) validate(ctx context.Context, g *globals, o validateOptions) error {
+	asJSON, acct := o.json, o.account
 	c, err := loadChecked(g)
 	if err != nil {
 		if asJSON {
@@ -71,8 +84,22 @@ func (a *app) validate(g *globals, asJSON bool, acct *config.Account) error {
 	}
 	defer as.Close()
 	p := resolvedPipeline(c, streams, as)
+	var checks []connectCheck
+	if o.connect {
+		checks = connectChecks(ctx, c, as)
+	}
 	if asJSON {
-		return a.writeJSON(p)
+		p.Checks = checks
+		for _, ch := range checks {
+			p.OK = p.OK && ch.OK
+		}
+		if err := a.writeJSON(p); err != nil {
+			return err
+		}
+		if !p.OK {
+			return errConnectFailed
+		}
+		return nil
 	}
 	defer printSecretSources(a.stdout, c)
 	w := a.stdout
@@ -117,11 +144,21 @@ func (a *app) validate(g *globals, asJSON bool, acct *config.Account) error {
 	if acct != nil {
 		who = "user " + acct.Name
 	}
-	if errs := checkOutputPaths(w, collector.OutputPaths(c, streams), acct); len(errs) > 0 {
+	errs := checkOutputPaths(w, collector.OutputPaths(c, streams), acct)
+	failed := 0
+	if o.connect {
+		failed = printConnectChecks(w, checks)
+	}
+	if len(errs) > 0 {
 		return fmt.Errorf("%d path(s) above cannot be written by %s: create the directories or fix their owner and mode", len(errs), who)
+	}
+	if failed > 0 {
+		return fmt.Errorf("%d connection check(s) above failed", failed)
 	}
 	return nil
 }
+
+var errConnectFailed = errors.New("validate -connect: a check failed (see \"checks\")")
 
 // configErrorJSON is one error of `validate -json` on an invalid config.
 type configErrorJSON struct {
@@ -200,10 +237,11 @@ type pipelineView struct {
 		Routes string `json:"routes"`
 		Desc   string `json:"description"`
 	} `json:"sinks"`
-	Workers          string `json:"workers"` // a number or "auto"
-	MaxInflightPages int    `json:"max_inflight_pages"`
-	StateDir         string `json:"state_dir"`
-	DeadLetters      string `json:"dead_letters"`
+	Workers          string         `json:"workers"` // a number or "auto"
+	MaxInflightPages int            `json:"max_inflight_pages"`
+	StateDir         string         `json:"state_dir"`
+	DeadLetters      string         `json:"dead_letters"`
+	Checks           []connectCheck `json:"checks,omitempty"` // -connect
 }
 
 func resolvedPipeline(c *config.Config, streams []pipeline.Stream, as *collector.Assembly) pipelineView {
