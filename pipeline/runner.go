@@ -105,6 +105,9 @@ type Options struct {
 	PullInterval time.Duration
 	// DrainTimeout bounds how long shutdown waits for in-flight pages (default 30s).
 	DrainTimeout time.Duration
+	// SummaryEvery is the least time between two INFO pass summaries
+	// (default 1 minute: one line per pass at the usual pull_time).
+	SummaryEvery time.Duration
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 	// WindowWarn is the checkpoint age (by the API's clock) that raises a
@@ -178,7 +181,8 @@ type runner struct {
 	stats     struct {
 		pages, records, delivered, dlq, dropped, settled atomic.Int64
 	}
-	warned sync.Map // partition key -> alarm: the age alarm given
+	warned  sync.Map    // partition key -> alarm: the age alarm given
+	summary summaryMark // what the last INFO pass summary counted up to
 	// lastErr is each partition's last fetch error this run, cleared by a
 	// successful fetch: the age alarm's cause.
 	lastErr map[string]string
@@ -331,6 +335,7 @@ func (r *runner) passes(ctx context.Context) error {
 				return nil
 			}
 			r.checkWindow()
+			r.summarize(true)
 			if err != nil {
 				return err
 			}
@@ -348,6 +353,7 @@ func (r *runner) passes(ctx context.Context) error {
 		passEnd := time.After(max(interval, 0))
 		select {
 		case <-done:
+			r.summarize(false)
 		case <-ctx.Done():
 		}
 		select {
