@@ -129,8 +129,8 @@ func (c *Config) validate(n *yaml.Node) error {
 		add("rebalance_timeout", "%s: must be at least 1s: a member drains its in-flight pages within it", c.RebalanceTimeout)
 	}
 	if c.TLS != nil {
-		if err := c.TLS.Validate(); err != nil {
-			add("tls", "%v", err)
+		if fe := c.TLS.Problem(); fe != nil {
+			add("tls."+fe.Key, "%s", fe.Msg)
 		}
 	}
 	for _, p := range c.SASL.Problems() {

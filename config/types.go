@@ -3,6 +3,7 @@ package config
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"os"
 	"reflect"
@@ -152,17 +153,45 @@ type TLS struct {
 	InsecureSkipVerify bool `yaml:"insecure_skip_verify"`
 }
 
-// Validate checks that the files named exist and go together.
+// Validate checks that the files named exist, parse, and go together.
 func (t TLS) Validate() error {
-	if (t.CertFile == "") != (t.KeyFile == "") {
-		return fmt.Errorf("cert_file and key_file must be given together")
+	if fe := t.Problem(); fe != nil {
+		return fe
 	}
-	for _, f := range []string{t.CAFile, t.CertFile, t.KeyFile} {
-		if f == "" {
+	return nil
+}
+
+// Problem is Validate's finding with the key it is about (ca_file,
+// cert_file, key_file), for a caller to put under its own prefix
+// ("sinks[2].tls.ca_file") so the error keeps its line at any depth. The
+// files are read and parsed as the run reads them: a CA bundle without a
+// certificate, or a key that does not match its certificate, fails here
+// rather than at the first connection.
+func (t TLS) Problem() *FieldError {
+	if (t.CertFile == "") != (t.KeyFile == "") {
+		key := "cert_file"
+		if t.KeyFile == "" {
+			key = "key_file"
+		}
+		return &FieldError{Key: key, Msg: "cert_file and key_file must be given together"}
+	}
+	for _, f := range []struct{ key, path string }{{"ca_file", t.CAFile}, {"cert_file", t.CertFile}, {"key_file", t.KeyFile}} {
+		if f.path == "" {
 			continue
 		}
-		if _, err := os.Stat(f); err != nil {
-			return fmt.Errorf("cannot read %s: %v", f, err)
+		if _, err := os.ReadFile(f.path); err != nil {
+			return &FieldError{Key: f.key, Msg: fmt.Sprintf("cannot read %s: %v", f.path, errors.Unwrap(err))}
+		}
+	}
+	if t.CAFile != "" {
+		pem, _ := os.ReadFile(t.CAFile)
+		if !x509.NewCertPool().AppendCertsFromPEM(pem) {
+			return &FieldError{Key: "ca_file", Msg: fmt.Sprintf("%s holds no PEM certificate (a CA bundle is one or more -----BEGIN CERTIFICATE----- blocks)", t.CAFile)}
+		}
+	}
+	if t.CertFile != "" {
+		if _, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile); err != nil {
+			return &FieldError{Key: "cert_file", Msg: fmt.Sprintf("%s with %s: %v", t.CertFile, t.KeyFile, err)}
 		}
 	}
 	return nil

@@ -160,8 +160,8 @@ func (c *Config) Validate() error {
 	default:
 		bad("auth.type", "%q is not none, basic, bearer or oauth2", a.Type)
 	}
-	if err := c.TLS.Validate(); err != nil {
-		bad("tls", "%v", err)
+	if fe := c.TLS.Problem(); fe != nil {
+		bad("tls."+fe.Key, "%s", fe.Msg)
 	}
 	if c.Timeout <= 0 {
 		bad("timeout", "must be positive, e.g. 30s")

@@ -142,8 +142,8 @@ func (c *Config) Validate() error {
 		add("topic_missing_timeout", "%s: must not be negative (0 dead-letters at once, default 5m)", c.TopicMissingTimeout)
 	}
 	if c.TLS != nil {
-		if err := c.TLS.Validate(); err != nil {
-			add("tls", "%v", err)
+		if fe := c.TLS.Problem(); fe != nil {
+			add("tls."+fe.Key, "%s", fe.Msg)
 		}
 	}
 	switch mech := strings.ToLower(c.SASL.Mechanism); {

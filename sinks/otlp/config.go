@@ -150,8 +150,8 @@ func (c *Config) Validate() error {
 	if c.MaxRecords < 0 {
 		bad("max_records", "must be 0 (no limit) or positive")
 	}
-	if err := c.TLS.Validate(); err != nil {
-		bad("tls", "%v", err)
+	if fe := c.TLS.Problem(); fe != nil {
+		bad("tls."+fe.Key, "%s", fe.Msg)
 	}
 	if c.Timeout <= 0 {
 		bad("timeout", "must be positive, e.g. 30s")

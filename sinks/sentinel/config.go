@@ -129,8 +129,8 @@ func (c *Config) Validate() error {
 	if c.Scope == "" {
 		bad("scope", "missing (default %s)", DefaultScope)
 	}
-	if err := c.TLS.Validate(); err != nil {
-		bad("tls", "%v", err)
+	if fe := c.TLS.Problem(); fe != nil {
+		bad("tls."+fe.Key, "%s", fe.Msg)
 	}
 	if c.Timeout <= 0 {
 		bad("timeout", "must be positive, e.g. 30s")
