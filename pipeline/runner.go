@@ -609,7 +609,7 @@ func (r *runner) fetch(ctx context.Context, p Partition, pos Position) (*Page, e
 			return nil, err // not an error of the pass: schedule marks it
 		}
 		if err == nil {
-			err = cursorFault(page, pos)
+			err = cursorFault(p, page, pos)
 		}
 		if err == nil {
 			page.Partition = p
@@ -666,9 +666,11 @@ func (e *CursorFaultError) Error() string { return "API fault: " + e.Reason }
 // Retryable says whether fetching the page again may help.
 func (e *CursorFaultError) Retryable() bool { return !e.final }
 
-// MaxCursorBytes bounds a next_cursor: a real one is under 200 bytes; a
-// bigger one would be committed with every checkpoint and sent with every
-// request.
+// MaxCursorBytes bounds a SIEM next_cursor: a real one is under 200
+// bytes; a bigger one would be committed with every checkpoint and sent
+// with every request. The XDR streams' cursors are the collector's own
+// checkpoints (the ids seen in the overlap, the cases memory), bounded by
+// their own budgets, so the bound is not theirs.
 const MaxCursorBytes = 4 << 10
 
 // DefaultMaxEmptyPages is how many pages in a row may bring nothing while
@@ -676,11 +678,11 @@ const MaxCursorBytes = 4 << 10
 // every page without progress would otherwise loop forever).
 const DefaultMaxEmptyPages = 5
 
-func cursorFault(page *Page, pos Position) error {
+func cursorFault(p Partition, page *Page, pos Position) error {
 	switch {
 	case page.Cursor == "":
 		return &CursorFaultError{Reason: "the page has no next_cursor (an empty cursor is never committed)"}
-	case len(page.Cursor) > MaxCursorBytes:
+	case p.Stream.SIEM() && len(page.Cursor) > MaxCursorBytes:
 		return &CursorFaultError{Reason: fmt.Sprintf("next_cursor is %d bytes, over the %d-byte bound (it is never committed)", len(page.Cursor), MaxCursorBytes), final: true}
 	case page.HasMore && pos.Cursor != "" && page.Cursor == pos.Cursor:
 		return &CursorFaultError{Reason: "next_cursor is the cursor just sent while has_more is true (the partition would loop on it)"}
