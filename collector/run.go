@@ -372,7 +372,7 @@ func Run(ctx context.Context, c *config.Config, o Options) error {
 		if !deadline.IsZero() {
 			stall = max(min(stall, time.Until(deadline)), 100*time.Millisecond)
 		}
-		as.drainBuffers(stall, log)
+		as.drainBuffers(stall, deadline, log)
 	}
 	if o.Stats != nil {
 		*o.Stats = st
