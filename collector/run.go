@@ -189,6 +189,14 @@ func Run(ctx context.Context, c *config.Config, o Options) error {
 			Lookback: c.Sources.Detections.Lookback.D(), PageSize: c.Sources.Detections.PageSize, PollTimeout: c.Sources.Detections.PollTimeout.D()},
 		Cases: sophos.CasesOptions{Window: c.Sources.Cases.Window.D(), PageSize: c.Sources.Cases.PageSize,
 			Detections: c.Sources.Cases.Detections, MaxRemembered: c.Sources.Cases.MaxRemembered},
+		// Partner and organization credentials have no data region of
+		// their own: the status page shows their tenants' regions.
+		OnTenants: func(ts []sophos.Tenant) {
+			if region != "" {
+				return
+			}
+			metrics.Board.SetIdentity(status.Identity{ID: id.ID, IDType: id.IDType, DataRegion: sophos.Regions(ts)})
+		},
 		TenantError: func(tenant, reason string, err error) {
 			metrics.TenantErrors.WithLabelValues(tenant, reason).Inc()
 			if reason == "not_found" { // 401/403 are logged by the pull that got them

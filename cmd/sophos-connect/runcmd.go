@@ -179,16 +179,8 @@ func (a *app) cmdWhoami(ctx context.Context, g *globals) error {
 	if region == "" {
 		region = id.DataRegion // a data host that is not api-<region>.central.sophos.com (the emulator)
 	}
-	if region == "" && len(tenants) > 0 {
-		var regions []string
-		seen := map[string]bool{}
-		for _, t := range tenants {
-			if t.DataRegion != "" && !seen[t.DataRegion] {
-				seen[t.DataRegion] = true
-				regions = append(regions, t.DataRegion)
-			}
-		}
-		region = strings.Join(regions, ",")
+	if region == "" {
+		region = sophos.Regions(tenants)
 	}
 	if g.json {
 		return a.writeJSON(struct {

@@ -105,6 +105,11 @@ func TestStatusJSONFromCollector(t *testing.T) {
 	if st.Version != version || st.Identity.ID == "" || st.Identity.IDType != "partner" || st.StartedAt.IsZero() {
 		t.Fatalf("header: %+v", st)
 	}
+	// Partner credentials have no region of their own: the tenants' ones
+	// (issue 27 found an empty identity.data_region).
+	if r := st.Identity.DataRegion; r == "" || !strings.Contains(r, ",") {
+		t.Errorf("identity.data_region %q, want the partner's tenants' regions (the emulator spreads them over two)", r)
+	}
 	byID := map[string]status.TenantStatus{}
 	for _, tn := range st.Tenants {
 		byID[tn.ID] = tn
