@@ -105,7 +105,8 @@ type (
 		DeadLettered  int64      `json:"dead_lettered"`
 		LastError     string     `json:"last_error"`
 		LastErrorAt   *time.Time `json:"last_error_at"`
-		// State is ok, retrying, stalled or failing_startup (see SinkState*).
+		// State is ok, retrying, stalled, failing_startup or, from the state
+		// dir with no collector running, not_running (see Sink*).
 		State string `json:"state"`
 		// LastDelivered is the last time records reached the destination
 		// (for a disk-buffered sink: the drainer's last delivery).
@@ -126,6 +127,7 @@ const (
 	SinkRetrying       = "retrying"        // the last attempt failed; records are retried with backoff
 	SinkStalled        = "stalled"         // records wait and nothing was delivered for longer than the stall threshold
 	SinkFailingStartup = "failing_startup" // the start-up check fails; records wait until it passes
+	SinkNotRunning     = "not_running"     // no collector answers: `status` read the state dir, nothing is known of delivery
 )
 
 // DefaultStallAfter is how long a sink may deliver nothing while records wait

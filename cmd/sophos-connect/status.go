@@ -123,6 +123,10 @@ func offlineStatus(c *config.Config, now time.Time) (status.Status, error) {
 	})
 	st := b.Snapshot(now)
 	st.StartedAt = time.Time{}
+	// Nothing runs, so nothing is known of any destination: never "ok".
+	for i := range st.Sinks {
+		st.Sinks[i].State = status.SinkNotRunning
+	}
 	return st, nil
 }
 

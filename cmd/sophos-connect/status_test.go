@@ -185,6 +185,10 @@ func TestStatusJSONFromCollector(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "no collector answers") || !strings.Contains(out, "Departed Ltd") || !strings.Contains(out, emu.TenantIDs()[0]) {
 		t.Fatalf("status offline: %d %s %s", code, out, errOut)
 	}
+	// Nothing runs: no sink may show ok (issue 27).
+	if !strings.Contains(out, "NOT OK: sink seed-alerts-txt not_running") || regexp.MustCompile(`(?m)^seed-\S+\s+\S+\s+ok\s`).MatchString(out) {
+		t.Fatalf("status offline shows a sink ok:\n%s", out)
+	}
 }
 
 func chromiumPath(t *testing.T) string {
