@@ -91,7 +91,7 @@ func TestConfigInvalid(t *testing.T) {
 		{"brokers: [a:1]\ntopic: t\nmax_in_flight: 0", "max_in_flight", "between 1 and 64"},
 		{"brokers: [a:1]\ntopic: t\nbatch_bytes: 10", "batch_bytes", "between 1KiB and 64MiB"},
 		{"brokers: [a:1]\ntopic: t\nwrite_timeout: 1ms", "write_timeout", "at least 100ms"},
-		{"brokers: [a:1]\ntopic: t\ntls: {ca_file: /nonexistent/ca.pem}", "tls", "cannot read /nonexistent/ca.pem"},
+		{"brokers: [a:1]\ntopic: t\ntls: {ca_file: /nonexistent/ca.pem}", "tls.ca_file", "cannot read /nonexistent/ca.pem"},
 		{"brokers: [a:1]\ntopic: t\nsasl: {mechanism: gssapi, username: u, password: p}", "sasl.mechanism", "use one of plain, scram-sha-256, scram-sha-512"},
 		{"brokers: [a:1]\ntopic: t\nsasl: {username: u, password: p}", "sasl.mechanism", "no mechanism"},
 		{"brokers: [a:1]\ntopic: t\nsasl: {mechanism: plain, password: p}", "sasl.username", "missing"},
