@@ -1,4 +1,4 @@
-package estest
+package elasticsearchtest
 
 import (
 	"bytes"
@@ -80,7 +80,7 @@ func (s *Server) monitorForbidden(w http.ResponseWriter) bool {
 		return false
 	}
 	writeError(w, http.StatusForbidden, "security_exception",
-		"action [cluster:monitor/main] is unauthorized for API key id [estest] of user [estest], this action is granted by the cluster privileges [monitor,manage,all]")
+		"action [cluster:monitor/main] is unauthorized for API key id [elasticsearchtest] of user [elasticsearchtest], this action is granted by the cluster privileges [monitor,manage,all]")
 	return true
 }
 
@@ -99,7 +99,7 @@ func (s *Server) createForbidden(name string) *docError {
 		return nil
 	}
 	return &docError{status: http.StatusForbidden, typ: "security_exception",
-		reason: "action [indices:admin/auto_create] is unauthorized for user [estest] with effective roles [writer] on indices [" + name +
+		reason: "action [indices:admin/auto_create] is unauthorized for user [elasticsearchtest] with effective roles [writer] on indices [" + name +
 			"], this action is granted by the index privileges [auto_configure,create_index,manage,all]"}
 }
 

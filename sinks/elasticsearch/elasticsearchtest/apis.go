@@ -1,4 +1,4 @@
-package estest
+package elasticsearchtest
 
 import (
 	"bytes"
@@ -412,7 +412,7 @@ func (s *Server) count(w http.ResponseWriter, r *http.Request, expr string) {
 	writeJSON(w, http.StatusOK, []byte(`{"count":`+strconv.Itoa(n)+`,"_shards":{"total":1,"successful":1,"skipped":0,"failed":0}}`))
 }
 
-// matchAllOnly refuses queries estest cannot run.
+// matchAllOnly refuses queries elasticsearchtest cannot run.
 func matchAllOnly(w http.ResponseWriter, r *http.Request) bool {
 	body, ok := readJSONBody(w, r)
 	if !ok {
@@ -427,7 +427,7 @@ func matchAllOnly(w http.ResponseWriter, r *http.Request) bool {
 	_ = json.Unmarshal(body, &req)
 	for k := range req.Query {
 		if k != "match_all" {
-			writeError(w, http.StatusBadRequest, "illegal_argument_exception", "estest runs only match_all queries, not ["+k+"]")
+			writeError(w, http.StatusBadRequest, "illegal_argument_exception", "elasticsearchtest runs only match_all queries, not ["+k+"]")
 			return false
 		}
 	}
@@ -513,7 +513,7 @@ func appendSource(out, src []byte) []byte {
 // getDoc serves GET /{index}/_doc/{id}.
 func (s *Server) getDoc(w http.ResponseWriter, r *http.Request, name, id string) {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		writeError(w, http.StatusBadRequest, "illegal_argument_exception", "estest serves only GET /{index}/_doc/{id}")
+		writeError(w, http.StatusBadRequest, "illegal_argument_exception", "elasticsearchtest serves only GET /{index}/_doc/{id}")
 		return
 	}
 	ixs, ok := s.readTargets(w, name)

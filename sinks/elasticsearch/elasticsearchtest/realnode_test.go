@@ -1,4 +1,4 @@
-package estest
+package elasticsearchtest
 
 import (
 	"encoding/json"
@@ -12,17 +12,17 @@ import (
 	"testing"
 )
 
-// TestAgreesWithRealNode sends the same requests to estest and to the real
+// TestAgreesWithRealNode sends the same requests to elasticsearchtest and to the real
 // node at ELASTICSEARCH_URL (CI: OpenSearch 2.19 from test/services/search.sh)
 // and compares what a log shipper reads: HTTP status, per-item bulk status,
 // error type and result, _version, and the shape of the read APIs the tests
 // use. Where Elasticsearch 8 and OpenSearch are documented to differ, the
-// case names the Elasticsearch value estest keeps (esOnly) and the check
+// case names the Elasticsearch value elasticsearchtest keeps (esOnly) and the check
 // accepts OpenSearch's.
 func TestAgreesWithRealNode(t *testing.T) {
 	u := os.Getenv("ELASTICSEARCH_URL")
 	if u == "" {
-		why := "ELASTICSEARCH_URL is not set: start a node with `eval \"$(bash test/services/search.sh start)\"` to compare estest with it"
+		why := "ELASTICSEARCH_URL is not set: start a node with `eval \"$(bash test/services/search.sh start)\"` to compare elasticsearchtest with it"
 		if os.Getenv("CI") != "" {
 			t.Fatal(why + " (CI is set, so this is a failure)")
 		}
@@ -45,7 +45,7 @@ func TestAgreesWithRealNode(t *testing.T) {
 		name, method, path, ctype, body string
 		full                            bool // compare the whole body too
 		// esOnly: facts where Elasticsearch 8 (documented) and OpenSearch
-		// differ: fact key → the value estest must give.
+		// differ: fact key → the value elasticsearchtest must give.
 		esOnly map[string]string
 	}{
 		{name: "index new", method: "POST", path: "/_bulk", ctype: ndjson,
@@ -139,7 +139,7 @@ func TestAgreesWithRealNode(t *testing.T) {
 		}
 		for _, k := range unionKeys(want, got) {
 			if want[k] != got[k] {
-				diffs = append(diffs, fmt.Sprintf("%s: %s: real %q, estest %q", c.name, k, want[k], got[k]))
+				diffs = append(diffs, fmt.Sprintf("%s: %s: real %q, elasticsearchtest %q", c.name, k, want[k], got[k]))
 			}
 		}
 	}

@@ -1,4 +1,4 @@
-// Package hectest is an in-process Splunk HTTP Event Collector for tests and
+// Package splunkhectest is an in-process Splunk HTTP Event Collector for tests and
 // benchmarks. It follows Splunk's published HEC REST API: the
 // /services/collector/event endpoint (concatenated JSON envelopes, gzip),
 // `Authorization: Splunk <token>`, the JSON answers {"text":…,"code":…}
@@ -11,7 +11,7 @@
 // 6 naming it — the events before it in the request are indexed anyway, the
 // worst case for a sender), acknowledgements that come late or never (an
 // indexer that died before indexing: the events are lost).
-package hectest
+package splunkhectest
 
 import (
 	"bytes"

@@ -1,4 +1,4 @@
-package estest
+package elasticsearchtest
 
 import (
 	"bytes"
@@ -12,7 +12,7 @@ import (
 // BenchmarkBulk measures the server alone (no network): one _bulk request
 // of 1000 ECS documents (~1.4 KB) per iteration, overwriting by _id.
 //
-//	go test -run '^$' -bench BenchmarkBulk ./sinks/elasticsearch/estest/
+//	go test -run '^$' -bench BenchmarkBulk ./sinks/elasticsearch/elasticsearchtest/
 func BenchmarkBulk(b *testing.B) {
 	src, err := os.ReadFile("testdata/ecs.ndjson")
 	if err != nil {

@@ -1,4 +1,4 @@
-// Package estest is an in-process Elasticsearch 8.x test server, faithful to
+// Package elasticsearchtest is an in-process Elasticsearch 8.x test server, faithful to
 // the parts of the REST API a log shipper uses: the root info endpoint (with
 // the X-Elastic-Product header the v8 Go client checks), the _bulk API (NDJSON
 // parsing, index/create/update/delete, _id and _version semantics, per-item
@@ -10,7 +10,7 @@
 // Faults can be injected per item (429, 400) and per request (429, 503), and
 // the product header can be withheld. Like net/http/httptest, New starts the
 // server and Close stops it.
-package estest
+package elasticsearchtest
 
 import (
 	"bytes"
@@ -45,7 +45,7 @@ type Options struct {
 	DiscardSource bool
 	// Seed seeds the generator behind the rate-based faults.
 	Seed uint64
-	// ClusterName is reported by GET /; default "estest".
+	// ClusterName is reported by GET /; default "elasticsearchtest".
 	ClusterName string
 	// Distribution "opensearch" answers GET / as an OpenSearch 2.19 node
 	// (version.distribution, no X-Elastic-Product header); the bulk and
@@ -137,7 +137,7 @@ func NewTLS(opts Options) *Server {
 
 func newServer(opts Options) *Server {
 	if opts.ClusterName == "" {
-		opts.ClusterName = "estest"
+		opts.ClusterName = "elasticsearchtest"
 	}
 	return &Server{
 		opts:      opts,
@@ -334,7 +334,7 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request) int {
 		s.getDoc(w, r, parts[0], parts[2])
 	default:
 		writeError(w, http.StatusBadRequest, "illegal_argument_exception",
-			"estest does not implement ["+r.Method+" /"+path+"]")
+			"elasticsearchtest does not implement ["+r.Method+" /"+path+"]")
 	}
 	return 0
 }
@@ -361,7 +361,7 @@ func (s *Server) info(w http.ResponseWriter, r *http.Request) {
 	}
 	if s.opts.Distribution == "opensearch" {
 		io.WriteString(w, `{
-  "name" : "estest-node-1",
+  "name" : "elasticsearchtest-node-1",
   "cluster_name" : "`+s.opts.ClusterName+`",
   "cluster_uuid" : "kR1Nq6tUT4aS0W3y8Vh3dA",
   "version" : {
@@ -381,7 +381,7 @@ func (s *Server) info(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	io.WriteString(w, `{
-  "name" : "estest-node-1",
+  "name" : "elasticsearchtest-node-1",
   "cluster_name" : "`+s.opts.ClusterName+`",
   "cluster_uuid" : "kR1Nq6tUT4aS0W3y8Vh3dA",
   "version" : {

@@ -1,4 +1,4 @@
-package estest
+package elasticsearchtest
 
 import (
 	"bytes"
@@ -23,7 +23,7 @@ const (
 	ftBool         // boolean
 	ftDate         // date, date_nanos
 	ftIP           // ip
-	ftAny          // flattened and types estest does not model: anything goes
+	ftAny          // flattened and types elasticsearchtest does not model: anything goes
 )
 
 // field is one mapped field.

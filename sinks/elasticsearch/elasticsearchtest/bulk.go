@@ -1,4 +1,4 @@
-package estest
+package elasticsearchtest
 
 import (
 	"bytes"
@@ -128,13 +128,13 @@ func (s *Server) itemFault(id string) *docError {
 
 func rejected() *docError {
 	return &docError{status: http.StatusTooManyRequests, typ: "es_rejected_execution_exception",
-		reason: "rejected execution of primary operation [shard_detail=[sophos][0][estest-node-1], shard_primary_operation_bytes=1024, max_primary_operation_bytes=107374182]"}
+		reason: "rejected execution of primary operation [shard_detail=[sophos][0][elasticsearchtest-node-1], shard_primary_operation_bytes=1024, max_primary_operation_bytes=107374182]"}
 }
 
 func injected400(id string) *docError {
 	return &docError{status: http.StatusBadRequest, typ: "document_parsing_exception",
-		reason:     "[1:2] failed to parse field [injected] of type [long] in document with id '" + id + "'. Preview of field's value: 'estest'",
-		causedType: "illegal_argument_exception", causedReason: "For input string: \"estest\""}
+		reason:     "[1:2] failed to parse field [injected] of type [long] in document with id '" + id + "'. Preview of field's value: 'elasticsearchtest'",
+		causedType: "illegal_argument_exception", causedReason: "For input string: \"elasticsearchtest\""}
 }
 
 // parseBulk splits the NDJSON body into items, checking what Elasticsearch

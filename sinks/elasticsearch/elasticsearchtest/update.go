@@ -1,4 +1,4 @@
-package estest
+package elasticsearchtest
 
 import (
 	"bytes"
@@ -20,7 +20,7 @@ func updatedSource(d *doc, it *bulkItem) (src []byte, created, noop bool, derr *
 		return nil, false, false, &docError{status: 400, typ: "x_content_parse_exception", reason: "[1:1] failed to parse update request: " + err.Error()}
 	}
 	if len(body.Script) > 0 {
-		return nil, false, false, &docError{status: 400, typ: "illegal_argument_exception", reason: "estest does not run update scripts"}
+		return nil, false, false, &docError{status: 400, typ: "illegal_argument_exception", reason: "elasticsearchtest does not run update scripts"}
 	}
 	if d == nil {
 		switch {
