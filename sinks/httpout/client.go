@@ -118,3 +118,16 @@ func RedactURL(a string) string {
 	}
 	return a
 }
+
+// ValidateClient checks the client keys every HTTP sink has: tls and
+// timeout.
+func ValidateClient(t config.TLS, timeout config.Duration) config.Errors {
+	var errs config.Errors
+	if err := t.Validate(); err != nil {
+		errs = append(errs, &config.FieldError{Key: "tls", Msg: err.Error()})
+	}
+	if timeout <= 0 {
+		errs = append(errs, &config.FieldError{Key: "timeout", Msg: "must be positive, e.g. 30s"})
+	}
+	return errs
+}
