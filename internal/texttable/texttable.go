@@ -1,4 +1,6 @@
-package main
+// Package texttable prints the CLI's aligned tables, cut to the
+// terminal's width.
+package texttable
 
 import (
 	"fmt"
@@ -6,29 +8,32 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/sophos-connect/sophos-connect/internal/redact"
 )
 
-// timeLayout is how tables print times: local time with its UTC offset, so
+// TimeLayout is how tables print times: local time with its UTC offset, so
 // a reader never has to guess the zone.
-const timeLayout = "2006-01-02 15:04:05 -07:00"
+const TimeLayout = "2006-01-02 15:04:05 -07:00"
 
-// table prints aligned columns (two spaces apart) for terminal output. On a
+// Table prints aligned columns (two spaces apart) for terminal output. On a
 // terminal (or with $COLUMNS set) the widest columns are cut with "…" so
 // every line fits the width; into a pipe or a file nothing is cut.
-type table struct {
+type Table struct {
 	w     io.Writer
 	rows  [][]string
 	width int // 0 = no limit
 }
 
-func newTable(w io.Writer, header ...string) *table {
-	return &table{w: w, rows: [][]string{header}, width: terminalWidth(w)}
+// New is a table with the header row, as wide as w's terminal.
+func New(w io.Writer, header ...string) *Table {
+	return &Table{w: w, rows: [][]string{header}, width: terminalWidth(w)}
 }
 
-func (t *table) row(cells ...string) { t.rows = append(t.rows, cells) }
+// Row adds a row.
+func (t *Table) Row(cells ...string) { t.rows = append(t.rows, cells) }
 
 // terminalWidth is $COLUMNS, else the width of w when it is a terminal,
 // else 0.
@@ -78,7 +83,9 @@ func truncate(s string, w int) string {
 	return string(r[:w-1]) + "…"
 }
 
-func (t *table) flush() error {
+// Flush prints the rows, each column as wide as its widest cell (cut to
+// the width when there is one).
+func (t *Table) Flush() error {
 	n := 0
 	for _, r := range t.rows {
 		n = max(n, len(r))
@@ -113,4 +120,17 @@ func (t *table) flush() error {
 		}
 	}
 	return nil
+}
+
+// Ago is d as an AGE column says it: just now, 5m ago, 3h ago, 4d ago.
+func Ago(d time.Duration) string {
+	switch {
+	case d < time.Minute:
+		return "just now"
+	case d < time.Hour:
+		return fmt.Sprintf("%dm ago", int(d.Minutes()))
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%dh ago", int(d.Hours()))
+	}
+	return fmt.Sprintf("%dd ago", int(d.Hours()/24))
 }

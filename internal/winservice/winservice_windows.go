@@ -1,11 +1,12 @@
 //go:build windows
 
-package main
+package winservice
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 	"time"
@@ -16,7 +17,9 @@ import (
 	"golang.org/x/sys/windows/svc/mgr"
 )
 
-func serviceInstall(spec serviceSpec) error {
+// Install registers spec (automatic, delayed start; restart after a crash)
+// and its event log source.
+func Install(spec Spec) error {
 	m, err := mgr.Connect()
 	if err != nil {
 		return fmt.Errorf("service install: %w (run it from an elevated prompt: Run as administrator)", err)
@@ -47,7 +50,8 @@ func serviceInstall(spec serviceSpec) error {
 	return nil
 }
 
-func serviceUninstall(name string) error {
+// Uninstall removes the service and its event log source.
+func Uninstall(name string) error {
 	m, err := mgr.Connect()
 	if err != nil {
 		return fmt.Errorf("service uninstall: %w (run it from an elevated prompt)", err)
@@ -65,7 +69,8 @@ func serviceUninstall(name string) error {
 	return nil
 }
 
-func serviceStart(name string) error {
+// Start starts the installed service.
+func Start(name string) error {
 	m, err := mgr.Connect()
 	if err != nil {
 		return err
@@ -79,7 +84,8 @@ func serviceStart(name string) error {
 	return s.Start()
 }
 
-func serviceStop(name string, wait time.Duration) error {
+// Stop stops the service and waits up to wait for it to stop.
+func Stop(name string, wait time.Duration) error {
 	m, err := mgr.Connect()
 	if err != nil {
 		return err
@@ -107,7 +113,8 @@ func serviceStop(name string, wait time.Duration) error {
 	return nil
 }
 
-func runningAsService() bool {
+// Running says whether the service manager started this process.
+func Running() bool {
 	ok, err := svc.IsWindowsService()
 	return err == nil && ok
 }
@@ -117,7 +124,7 @@ type eventLogWriter struct{ l *eventlog.Log }
 
 func (w eventLogWriter) Write(p []byte) (int, error) {
 	line := strings.TrimRight(string(p), "\r\n")
-	switch eventType(line) {
+	switch EventType(line) {
 	case "error":
 		w.l.Error(1, line)
 	case "warning":
@@ -128,14 +135,18 @@ func (w eventLogWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-type serviceHandler struct{ args []string }
+type handler struct {
+	name     string
+	main     func(ctx context.Context, stderr io.Writer) int
+	failCode int
+}
 
-func (h serviceHandler) Execute(_ []string, r <-chan svc.ChangeRequest, s chan<- svc.Status) (bool, uint32) {
+func (h handler) Execute(_ []string, r <-chan svc.ChangeRequest, s chan<- svc.Status) (bool, uint32) {
 	s <- svc.Status{State: svc.StartPending}
-	a := &app{stdout: os.Stdout, stderr: os.Stderr}
-	if l, err := eventlog.Open(serviceName); err == nil {
+	var stderr io.Writer = os.Stderr
+	if l, err := eventlog.Open(h.name); err == nil {
 		defer l.Close()
-		a.stderr = eventLogWriter{l}
+		stderr = eventLogWriter{l}
 	}
 	stop := make(chan struct{})
 	go func() {
@@ -149,7 +160,7 @@ func (h serviceHandler) Execute(_ []string, r <-chan svc.ChangeRequest, s chan<-
 			}
 		}
 	}()
-	code := serviceLoop(func(ctx context.Context) int { return a.main(ctx, h.args) }, stop, 40*time.Second, func(state string) {
+	code := Loop(func(ctx context.Context) int { return h.main(ctx, stderr) }, stop, 40*time.Second, h.failCode, func(state string) {
 		switch state {
 		case "running":
 			s <- svc.Status{State: svc.Running, Accepts: svc.AcceptStop | svc.AcceptShutdown}
@@ -161,14 +172,17 @@ func (h serviceHandler) Execute(_ []string, r <-chan svc.ChangeRequest, s chan<-
 	return false, uint32(code)
 }
 
-// runService is main when the service manager started the binary.
-func runService(args []string) int {
-	if err := svc.Run(serviceName, serviceHandler{args: args}); err != nil {
+// Run is main when the service manager started the binary: it runs main
+// (with the event log as its stderr) under the service name until the
+// manager stops it. failCode is the exit code when the service cannot run
+// or the drain times out.
+func Run(name string, main func(ctx context.Context, stderr io.Writer) int, failCode int) int {
+	if err := svc.Run(name, handler{name: name, main: main, failCode: failCode}); err != nil {
 		var errno windows.Errno
 		if errors.As(err, &errno) {
 			return int(errno)
 		}
-		return exitRuntime
+		return failCode
 	}
-	return exitOK
+	return 0
 }

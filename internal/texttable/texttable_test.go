@@ -1,4 +1,4 @@
-package main
+package texttable
 
 import (
 	"strings"
@@ -12,11 +12,11 @@ func TestTableFitsWidth(t *testing.T) {
 	long := strings.TrimSpace(strings.Repeat("description ", 20))
 	build := func(width int) string {
 		var b strings.Builder
-		tw := newTable(&b, "ID", "SEVERITY", "DESCRIPTION")
+		tw := New(&b, "ID", "SEVERITY", "DESCRIPTION")
 		tw.width = width
-		tw.row("6c9e1a2b-0000-4000-8000-000000000001", "high", long)
-		tw.row("6c9e1a2b-0000-4000-8000-000000000002", "low", "short")
-		if err := tw.flush(); err != nil {
+		tw.Row("6c9e1a2b-0000-4000-8000-000000000001", "high", long)
+		tw.Row("6c9e1a2b-0000-4000-8000-000000000002", "low", "short")
+		if err := tw.Flush(); err != nil {
 			t.Fatal(err)
 		}
 		return b.String()
