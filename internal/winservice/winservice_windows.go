@@ -50,52 +50,49 @@ func Install(spec Spec) error {
 	return nil
 }
 
-// Uninstall removes the service and its event log source.
-func Uninstall(name string) error {
+// withService connects to the Service Control Manager, opens service name
+// and runs fn on it. connectHint follows a failed connection's error
+// ("" = none); notInstalled is the error when there is no such service.
+func withService(name, connectHint, notInstalled string, fn func(s *mgr.Service) error) error {
 	m, err := mgr.Connect()
 	if err != nil {
-		return fmt.Errorf("service uninstall: %w (run it from an elevated prompt)", err)
+		if connectHint != "" {
+			return fmt.Errorf("%s: %w (run it from an elevated prompt)", connectHint, err)
+		}
+		return err
 	}
 	defer m.Disconnect()
 	s, err := m.OpenService(name)
 	if err != nil {
-		return fmt.Errorf("service %s is not installed", name)
+		return errors.New(notInstalled)
 	}
 	defer s.Close()
-	if err := s.Delete(); err != nil {
-		return fmt.Errorf("service uninstall: %w", err)
-	}
-	eventlog.Remove(name)
-	return nil
+	return fn(s)
+}
+
+// Uninstall removes the service and its event log source.
+func Uninstall(name string) error {
+	return withService(name, "service uninstall", fmt.Sprintf("service %s is not installed", name), func(s *mgr.Service) error {
+		if err := s.Delete(); err != nil {
+			return fmt.Errorf("service uninstall: %w", err)
+		}
+		eventlog.Remove(name)
+		return nil
+	})
 }
 
 // Start starts the installed service.
 func Start(name string) error {
-	m, err := mgr.Connect()
-	if err != nil {
-		return err
-	}
-	defer m.Disconnect()
-	s, err := m.OpenService(name)
-	if err != nil {
-		return fmt.Errorf("service %s is not installed: `sophos-connect service install -c FILE` first", name)
-	}
-	defer s.Close()
-	return s.Start()
+	return withService(name, "", fmt.Sprintf("service %s is not installed: `sophos-connect service install -c FILE` first", name),
+		func(s *mgr.Service) error { return s.Start() })
 }
 
 // Stop stops the service and waits up to wait for it to stop.
 func Stop(name string, wait time.Duration) error {
-	m, err := mgr.Connect()
-	if err != nil {
-		return err
-	}
-	defer m.Disconnect()
-	s, err := m.OpenService(name)
-	if err != nil {
-		return fmt.Errorf("service %s is not installed", name)
-	}
-	defer s.Close()
+	return withService(name, "", fmt.Sprintf("service %s is not installed", name), func(s *mgr.Service) error { return stop(s, name, wait) })
+}
+
+func stop(s *mgr.Service, name string, wait time.Duration) error {
 	st, err := s.Control(svc.Stop)
 	if err != nil {
 		return err
