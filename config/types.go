@@ -5,8 +5,10 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -520,16 +522,24 @@ func structFields(t reflect.Type) map[string]reflect.Type {
 }
 
 func suggest(key string, fields map[string]reflect.Type) string {
-	best, bestD := "", 3
-	for k := range fields {
-		if d := EditDistance(key, k); d < bestD || (d == bestD && best != "" && k < best) {
-			best, bestD = k, d
-		}
-	}
+	best := Closest(key, slices.Sorted(maps.Keys(fields)))
 	if best == "" {
 		return ""
 	}
 	return fmt.Sprintf(" (did you mean %q?)", best)
+}
+
+// Closest is the candidate nearest to word within two edits (the first of
+// equally near ones), or "": the "did you mean" of an unknown key, command
+// or action.
+func Closest(word string, candidates []string) string {
+	best, bestD := "", 3
+	for _, c := range candidates {
+		if d := EditDistance(word, c); d < bestD {
+			best, bestD = c, d
+		}
+	}
+	return best
 }
 
 // EditDistance is the Levenshtein distance of a and b, for "did you mean"

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/sophos-connect/sophos-connect/collector"
+	"github.com/sophos-connect/sophos-connect/internal/texttable"
 	"github.com/sophos-connect/sophos-connect/pipeline"
 )
 
@@ -63,11 +64,11 @@ func (a *app) bufferList(g *globals) error {
 		fmt.Fprintln(a.stdout, "no disk buffer holds records of a sink that is not in the config")
 		return nil
 	}
-	t := newTable(a.stdout, "BUFFER", "RECORDS", "DIRECTORY")
+	t := texttable.New(a.stdout, "BUFFER", "RECORDS", "DIRECTORY")
 	for _, o := range orphans {
-		t.row(o.Name, fmt.Sprint(o.Records), o.Dir)
+		t.Row(o.Name, fmt.Sprint(o.Records), o.Dir)
 	}
-	t.flush()
+	t.Flush()
 	return fmt.Errorf("%d disk buffer(s) of sinks no longer in %s hold records: adopt them (buffer: {type: disk, adopt: NAME}) or `buffer drop NAME`", len(orphans), c.File)
 }
 

@@ -6,11 +6,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"regexp"
 	"runtime"
 	"runtime/debug"
-	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -18,9 +15,9 @@ import (
 	"github.com/sophos-connect/sophos-connect/collector"
 	"github.com/sophos-connect/sophos-connect/config"
 	"github.com/sophos-connect/sophos-connect/gaps"
+	"github.com/sophos-connect/sophos-connect/internal/texttable"
 	"github.com/sophos-connect/sophos-connect/pipeline"
 	"github.com/sophos-connect/sophos-connect/seed"
-	"github.com/sophos-connect/sophos-connect/sources/sophos/autoack"
 	"github.com/sophos-connect/sophos-connect/sources/sophos/emulator"
 )
 
@@ -73,7 +70,10 @@ func (a *app) validate(ctx context.Context, g *globals, o validateOptions) error
 	if err != nil {
 		if asJSON {
 			// A script gets the errors as data too (and the exit code).
-			a.writeJSON(invalidConfigJSON(err))
+			a.writeJSON(struct {
+				OK     bool                `json:"ok"`
+				Errors []config.ErrorEntry `json:"errors"`
+			}{Errors: config.ErrorEntries(err)})
 		}
 		return err
 	}
@@ -83,7 +83,7 @@ func (a *app) validate(ctx context.Context, g *globals, o validateOptions) error
 		return configError{collector.PrefixErrors(c.File, err)}
 	}
 	defer as.Close()
-	p := resolvedPipeline(c, streams, as)
+	p := validateView{View: collector.Describe(c, streams, as)}
 	var checks []connectCheck
 	if o.connect {
 		checks = connectChecks(ctx, c, as)
@@ -160,41 +160,11 @@ func (a *app) validate(ctx context.Context, g *globals, o validateOptions) error
 
 var errConnectFailed = errors.New("validate -connect: a check failed (see \"checks\")")
 
-// configErrorJSON is one error of `validate -json` on an invalid config.
-type configErrorJSON struct {
-	File    string `json:"file"`
-	Line    int    `json:"line"` // 0: none
-	Key     string `json:"key"`
-	Message string `json:"message"`
-}
-
-var errLineRE = regexp.MustCompile(`^(.+?):(\d+): (?:([A-Za-z0-9_.\[\]-]+): )?(.*)$`)
-
-// invalidConfigJSON is `validate -json`'s answer for an invalid config:
-// {"ok": false, "errors": [{file, line, key, message}]}.
-func invalidConfigJSON(err error) any {
-	var list config.Errors
-	if !asErrors(err, &list) {
-		list = config.Errors{err}
-	}
-	out := struct {
-		OK     bool              `json:"ok"`
-		Errors []configErrorJSON `json:"errors"`
-	}{Errors: []configErrorJSON{}}
-	for _, e := range list {
-		for _, msg := range strings.Split(e.Error(), "\n") {
-			if msg == "" {
-				continue
-			}
-			ej := configErrorJSON{Message: msg}
-			if m := errLineRE.FindStringSubmatch(msg); m != nil {
-				ej.File, ej.Key, ej.Message = m[1], m[3], m[4]
-				ej.Line, _ = strconv.Atoi(m[2])
-			}
-			out.Errors = append(out.Errors, ej)
-		}
-	}
-	return out
+// validateView is what `validate -json` prints: the resolved pipeline and,
+// with -connect, the checks.
+type validateView struct {
+	collector.View
+	Checks []connectCheck `json:"checks,omitempty"`
 }
 
 // printSecretSources says where each secret comes from, never its value.
@@ -206,110 +176,6 @@ func printSecretSources(w io.Writer, c *config.Config) {
 	for _, s := range c.SecretSources {
 		fmt.Fprintf(w, "  %-28s from %s\n", s.Key, s.From)
 	}
-}
-
-// pipelineView is what `validate` prints (and `validate -json` encodes).
-type pipelineView struct {
-	OK      bool                  `json:"ok"`
-	File    string                `json:"file"`
-	Secrets []config.SecretSource `json:"secrets"`
-	Source  struct {
-		APIHost  string   `json:"api_host"`
-		AuthURL  string   `json:"auth_url"`
-		Streams  []string `json:"streams"`
-		Tenants  string   `json:"tenants"`
-		PullTime string   `json:"pull_time"`
-	} `json:"source"`
-	AutoAcknowledge struct {
-		Enabled    bool     `json:"enabled"`
-		Level      string   `json:"level"`
-		Severities []string `json:"severities"` // acknowledged when enabled
-		Text       string   `json:"-"`
-	} `json:"alerts_auto_acknowledge"`
-	Stages []struct {
-		Name    string `json:"name"`
-		Streams string `json:"streams"`
-		Desc    string `json:"description"`
-	} `json:"stages"`
-	Sinks []struct {
-		Name   string `json:"name"`
-		Type   string `json:"type"`
-		Routes string `json:"routes"`
-		Desc   string `json:"description"`
-	} `json:"sinks"`
-	Workers          string         `json:"workers"` // a number or "auto"
-	MaxInflightPages int            `json:"max_inflight_pages"`
-	StateDir         string         `json:"state_dir"`
-	DeadLetters      string         `json:"dead_letters"`
-	Checks           []connectCheck `json:"checks,omitempty"` // -connect
-}
-
-func resolvedPipeline(c *config.Config, streams []pipeline.Stream, as *collector.Assembly) pipelineView {
-	p := pipelineView{OK: true, Secrets: c.SecretSources}
-	p.File = c.File
-	p.Source.APIHost, p.Source.AuthURL = c.Sophos.APIHost, c.Sophos.AuthURL
-	for _, s := range streams {
-		p.Source.Streams = append(p.Source.Streams, s.Plural())
-	}
-	p.Source.Tenants = "every tenant the credentials reach"
-	if len(c.Sophos.Tenants) > 0 {
-		p.Source.Tenants = strings.Join(c.Sophos.Tenants, ", ")
-	}
-	p.Source.PullTime = c.PullTime.String()
-	aa := &p.AutoAcknowledge
-	aa.Enabled, aa.Level = c.AlertsAutoAcknowledgeStatus, strings.ToLower(c.AlertsAutoAcknowledgeLevel)
-	aa.Severities = []string{}
-	if lv, err := autoack.Levels(c.AlertsAutoAcknowledgeLevel); err == nil {
-		for _, s := range []string{"low", "medium", "high"} {
-			if lv[s] {
-				aa.Severities = append(aa.Severities, s)
-			}
-		}
-	}
-	switch {
-	case !aa.Enabled:
-		aa.Text = fmt.Sprintf("off (alerts_auto_acknowledge_status: false; level %s would acknowledge %s)", aa.Level, strings.Join(aa.Severities, ", "))
-	case !slices.Contains(streams, pipeline.Alerts):
-		aa.Text = "off: the alerts stream is not pulled"
-		aa.Enabled = false
-	default:
-		aa.Text = fmt.Sprintf("ON: every alert of severity %s is acknowledged in Sophos Central, for good, once every sink has it", strings.Join(aa.Severities, ", "))
-	}
-	for _, s := range as.Stages {
-		p.Stages = append(p.Stages, struct {
-			Name    string `json:"name"`
-			Streams string `json:"streams"`
-			Desc    string `json:"description"`
-		}{s.Name, streamList(s.Streams), s.Desc})
-	}
-	for _, s := range as.Sinks {
-		p.Sinks = append(p.Sinks, struct {
-			Name   string `json:"name"`
-			Type   string `json:"type"`
-			Routes string `json:"routes"`
-			Desc   string `json:"description"`
-		}{s.Name, s.Type, s.Routes.String(), s.Desc})
-	}
-	wk, inflight := collector.PullWorkers(c)
-	p.Workers = c.Workers.String()
-	if inflight == 0 && !c.Workers.Auto() {
-		inflight = 4 * wk
-	}
-	p.MaxInflightPages = inflight
-	p.StateDir = c.StateDir
-	p.DeadLetters = strings.TrimRight(c.StateDir, "/") + "/dead-letter.ndjson"
-	return p
-}
-
-func streamList(s []pipeline.Stream) string {
-	if len(s) == 0 {
-		return "streams: all"
-	}
-	var n []string
-	for _, x := range s {
-		n = append(n, x.Plural())
-	}
-	return "streams: " + strings.Join(n, ",")
 }
 
 func stateCmd() *command {
@@ -406,7 +272,7 @@ func (a *app) stateShow(g *globals, asJSON bool) error {
 		fmt.Fprintf(a.stdout, "no checkpoints in %s: the next run starts from the 24 h window (or -since)\n", cps.Path())
 		return nil
 	}
-	tw := newTable(a.stdout, "TENANT", "STREAM", "NAME", "SAVED", "AGE", "CURSOR")
+	tw := texttable.New(a.stdout, "TENANT", "STREAM", "NAME", "SAVED", "AGE", "CURSOR")
 	for _, k := range cps.Keys() {
 		cp := all[k]
 		tenant, stream, _ := strings.Cut(k, "/")
@@ -414,9 +280,9 @@ func (a *app) stateShow(g *globals, asJSON bool) error {
 		if now.Sub(cp.SavedAt) > 20*time.Hour {
 			age += " (near or past the 24 h window!)"
 		}
-		tw.row(tenant, stream, orDash(cp.TenantName), cp.SavedAt.Local().Format(timeLayout), age, cp.Cursor)
+		tw.Row(tenant, stream, orDash(cp.TenantName), cp.SavedAt.Local().Format(texttable.TimeLayout), age, cp.Cursor)
 	}
-	return tw.flush()
+	return tw.Flush()
 }
 
 // stateGaps lists the state dir's gaps: what could not be read before it
@@ -440,12 +306,12 @@ func (a *app) stateGaps(g *globals, asJSON bool) error {
 		fmt.Fprintf(a.stdout, "no gaps in %s: nothing fell out of the API's 24 h window before it was read\n", c.StateDir)
 		return nil
 	}
-	tw := newTable(a.stdout, "TENANT", "STREAM", "NAME", "FROM", "TO", "LOST", "REASON")
+	tw := texttable.New(a.stdout, "TENANT", "STREAM", "NAME", "FROM", "TO", "LOST", "REASON")
 	for _, x := range list {
-		tw.row(x.Tenant, x.Stream.Plural(), orDash(x.TenantName), x.From.Local().Format(timeLayout), x.To.Local().Format(timeLayout),
+		tw.Row(x.Tenant, x.Stream.Plural(), orDash(x.TenantName), x.From.Local().Format(texttable.TimeLayout), x.To.Local().Format(texttable.TimeLayout),
 			x.To.Sub(x.From).Round(time.Second).String(), x.Reason)
 	}
-	return tw.flush()
+	return tw.Flush()
 }
 
 func (a *app) stateReset(g *globals, args []string) error {
@@ -472,45 +338,11 @@ func (a *app) stateReset(g *globals, args []string) error {
 	} else if cc != nil {
 		return a.clusterReset(cc, tenant, stream)
 	}
-	lock, err := pipeline.LockStateDir(c.StateDir, "state reset")
+	n, path, err := collector.ResetCheckpoints(c.StateDir, tenant, stream)
 	if err != nil {
 		return err
 	}
-	defer lock.Unlock()
-	// Read under the lock: a collector may have committed since.
-	cps, err := pipeline.OpenCheckpoints(c.StateDir)
-	if err != nil {
-		return err
-	}
-	all := cps.All()
-	match := func(key string) bool {
-		t, s, _ := strings.Cut(key, "/")
-		tn := all[key].TenantName
-		return (tenant == "" || tenant == "all" || strings.EqualFold(t, tenant) || (tn != "" && strings.EqualFold(tn, tenant))) && (stream == "" || s == stream)
-	}
-	if tenant != "" && tenant != "all" {
-		found := false
-		for k := range all {
-			found = found || match(k)
-		}
-		if !found {
-			var known []string
-			for _, k := range cps.Keys() {
-				t, s, _ := strings.Cut(k, "/")
-				known = append(known, fmt.Sprintf("  %s %s (%s)", t, s, orDash(all[k].TenantName)))
-			}
-			if len(known) == 0 {
-				known = []string{"  (none)"}
-			}
-			return fmt.Errorf("state reset: no checkpoint matches %q%s in %s; the checkpoints are:\n%s",
-				tenant, map[bool]string{true: " " + stream, false: ""}[stream != ""], cps.Path(), strings.Join(known, "\n"))
-		}
-	}
-	n := cps.Delete(match)
-	if err := cps.Flush(); err != nil {
-		return err
-	}
-	fmt.Fprintf(a.stdout, "removed %d checkpoint(s) from %s\n", n, cps.Path())
+	fmt.Fprintf(a.stdout, "removed %d checkpoint(s) from %s\n", n, path)
 	return nil
 }
 

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/sophos-connect/sophos-connect/sinks/splunkhec/hectest"
+	"github.com/sophos-connect/sophos-connect/sinks/splunkhec/splunkhectest"
 	"github.com/sophos-connect/sophos-connect/sources/sophos/emulator"
 )
 
@@ -18,7 +18,7 @@ import (
 // file sink is not started (its path is checked instead) and nothing is
 // pulled or delivered.
 func TestValidateConnect(t *testing.T) {
-	hec := hectest.New(hectest.Options{Tokens: map[string]hectest.Token{"right-token": {}}})
+	hec := splunkhectest.New(splunkhectest.Options{Tokens: map[string]splunkhectest.Token{"right-token": {}}})
 	defer hec.Close()
 	emu := newEmu(t, emulator.Options{Tenants: 2, Partner: true, Events: 50, Alerts: 5})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

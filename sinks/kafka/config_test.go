@@ -125,7 +125,7 @@ func TestPasswordNeverShown(t *testing.T) {
 	defer s.Close()
 	out := fmt.Sprintf("%v %+v %#v %s", c, c, c, c.SASL) + logs.String() + fmt.Sprintf("%v %#v", s.tr.SASL, s.tr.SASL)
 	c.SASL.Mechanism = "plain"
-	out += fmt.Sprintf("%v %+v %#v", mechanism(c.SASL), mechanism(c.SASL), mechanism(c.SASL))
+	out += fmt.Sprintf("%v %+v %#v", c.SASL.Client(), c.SASL.Client(), c.SASL.Client())
 	if strings.Contains(out, "hunter2") {
 		t.Fatalf("password shown: %s", out)
 	}
