@@ -84,9 +84,9 @@ func (a *app) validate(ctx context.Context, g *globals, o validateOptions) error
 	}
 	defer as.Close()
 	p := validateView{View: collector.Describe(c, streams, as)}
-	var checks []connectCheck
+	var checks []collector.ConnectCheck
 	if o.connect {
-		checks = connectChecks(ctx, c, as)
+		checks = collector.Connect(ctx, c, as)
 	}
 	if asJSON {
 		p.Checks = checks
@@ -102,7 +102,31 @@ func (a *app) validate(ctx context.Context, g *globals, o validateOptions) error
 		return nil
 	}
 	defer printSecretSources(a.stdout, c)
+	printPipeline(a.stdout, c, p.View, as)
 	w := a.stdout
+	who := "this user"
+	if acct == nil {
+		acct = config.ServiceAccount(c.StateDir)
+	}
+	if acct != nil {
+		who = "user " + acct.Name
+	}
+	errs := checkOutputPaths(w, collector.OutputPaths(c, streams), acct)
+	failed := 0
+	if o.connect {
+		failed = printConnectChecks(w, checks)
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("%d path(s) above cannot be written by %s: create the directories or fix their owner and mode", len(errs), who)
+	}
+	if failed > 0 {
+		return fmt.Errorf("%d connection check(s) above failed", failed)
+	}
+	return nil
+}
+
+// printPipeline is validate's drawing: source → stages → sinks.
+func printPipeline(w io.Writer, c *config.Config, p collector.View, as *collector.Assembly) {
 	fmt.Fprintf(w, "%s: ok\n\n", c.File)
 	fmt.Fprintf(w, "source  sophos  %s (auth %s)\n", p.Source.APIHost, p.Source.AuthURL)
 	fmt.Fprintf(w, "        streams: %s; tenants: %s; pull every %s; state in %s\n", strings.Join(p.Source.Streams, ", "), p.Source.Tenants, p.Source.PullTime, p.StateDir)
@@ -137,25 +161,6 @@ func (a *app) validate(ctx context.Context, g *globals, o validateOptions) error
 	for _, k := range c.InsecureTLS() {
 		fmt.Fprintf(w, "WARNING: %s\n", collector.InsecureWarning(k))
 	}
-	who := "this user"
-	if acct == nil {
-		acct = config.ServiceAccount(c.StateDir)
-	}
-	if acct != nil {
-		who = "user " + acct.Name
-	}
-	errs := checkOutputPaths(w, collector.OutputPaths(c, streams), acct)
-	failed := 0
-	if o.connect {
-		failed = printConnectChecks(w, checks)
-	}
-	if len(errs) > 0 {
-		return fmt.Errorf("%d path(s) above cannot be written by %s: create the directories or fix their owner and mode", len(errs), who)
-	}
-	if failed > 0 {
-		return fmt.Errorf("%d connection check(s) above failed", failed)
-	}
-	return nil
 }
 
 var errConnectFailed = errors.New("validate -connect: a check failed (see \"checks\")")
@@ -164,7 +169,7 @@ var errConnectFailed = errors.New("validate -connect: a check failed (see \"chec
 // with -connect, the checks.
 type validateView struct {
 	collector.View
-	Checks []connectCheck `json:"checks,omitempty"`
+	Checks []collector.ConnectCheck `json:"checks,omitempty"`
 }
 
 // printSecretSources says where each secret comes from, never its value.

@@ -1,34 +1,32 @@
-package main
+package collector
 
 import (
 	"context"
 	"fmt"
-	"io"
 	"time"
 
-	"github.com/sophos-connect/sophos-connect/collector"
 	"github.com/sophos-connect/sophos-connect/config"
 	"github.com/sophos-connect/sophos-connect/pipeline"
 	"github.com/sophos-connect/sophos-connect/sources/sophos"
 )
 
-// connectCheck is one line of `validate -connect`.
-type connectCheck struct {
+// ConnectCheck is one line of `validate -connect`.
+type ConnectCheck struct {
 	Check string `json:"check"` // "sophos", "sink NAME (TYPE)"
 	OK    bool   `json:"ok"`
 	What  string `json:"result"` // what passed, or the error
 	Fix   string `json:"fix,omitempty"`
 }
 
-// connectChecks is `validate -connect`, as Vector's healthchecks: a Sophos
+// Connect is `validate -connect`, as Vector's healthchecks: a Sophos
 // token and whoami with the config's credentials, then every sink's
 // start-up check (connect, authenticate, health, setup). Nothing is pulled
 // or written; files and stdout are judged by the path check instead (a
 // running collector may be writing them).
-func connectChecks(ctx context.Context, c *config.Config, as *collector.Assembly) []connectCheck {
-	var out []connectCheck
-	sophosCheck := connectCheck{Check: "sophos token and whoami"}
-	client, err := sophos.NewClient(collector.SophosConfig(c), nil)
+func Connect(ctx context.Context, c *config.Config, as *Assembly) []ConnectCheck {
+	var out []ConnectCheck
+	sophosCheck := ConnectCheck{Check: "sophos token and whoami"}
+	client, err := sophos.NewClient(SophosConfig(c), nil)
 	if err == nil {
 		var id *sophos.Identity
 		if id, err = client.WhoAmI(ctx); err == nil {
@@ -47,7 +45,7 @@ func connectChecks(ctx context.Context, c *config.Config, as *collector.Assembly
 	}
 	out = append(out, sophosCheck)
 	for _, s := range as.CheckSinks(ctx, 30*time.Second) {
-		ch := connectCheck{Check: fmt.Sprintf("sink %s (%s)", s.Name, s.Type), OK: s.Err == nil}
+		ch := ConnectCheck{Check: fmt.Sprintf("sink %s (%s)", s.Name, s.Type), OK: s.Err == nil}
 		switch {
 		case s.Local:
 			ch.What = "local output: its path is checked above"
@@ -63,19 +61,4 @@ func connectChecks(ctx context.Context, c *config.Config, as *collector.Assembly
 		out = append(out, ch)
 	}
 	return out
-}
-
-// printConnectChecks writes one line per check and returns how many failed.
-func printConnectChecks(w io.Writer, checks []connectCheck) int {
-	failed := 0
-	fmt.Fprintln(w, "\nconnection checks (-connect):")
-	for _, ch := range checks {
-		if ch.OK {
-			fmt.Fprintf(w, "  %-32s ok: %s\n", ch.Check, ch.What)
-			continue
-		}
-		failed++
-		fmt.Fprintf(w, "  %-32s FAILED: %s\n  %-32s fix: %s\n", ch.Check, ch.What, "", ch.Fix)
-	}
-	return failed
 }
