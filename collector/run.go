@@ -539,10 +539,16 @@ func (r *run) execute(opts pipeline.Options) (pipeline.Stats, error) {
 // the runner's error.
 func (r *run) outcome(st pipeline.Stats, err error) error {
 	o := r.o
-	if nc := r.next.Load(); nc != nil && r.ctx.Err() == nil && err == nil {
+	var undelivered *pipeline.UndeliveredError
+	if nc := r.next.Load(); nc != nil && r.ctx.Err() == nil && (err == nil || errors.As(err, &undelivered)) {
+		// A reload while a sink fails: the pages it could not deliver
+		// within the drain time were not committed, so the new run pulls
+		// them again — apply the new config rather than exit.
+		if undelivered != nil {
+			r.log.Warn("SIGHUP: " + undelivered.Error() + "; applying the new config")
+		}
 		return ReloadRequest{nc}
 	}
-	var undelivered *pipeline.UndeliveredError
 	if (err == nil || errors.As(err, &undelivered)) && o.Timeout > 0 && r.ctx.Err() == nil && r.runCtx.Err() == context.DeadlineExceeded {
 		var parts []string
 		for _, s := range r.as.Sinks {
