@@ -574,7 +574,10 @@ func (r *runner) pullPartition(ctx context.Context, p Partition, maxPages int) (
 		r.mu.Lock()
 		r.fetchPos[p.Key()] = pos
 		empty := 0
-		if page.HasMore && len(page.Records) == 0 && len(page.Rejected) == 0 {
+		// The SIEM API's cursors only: the XDR sources page through their
+		// own windows, where a page of items already seen (the overlap, the
+		// cases memory) rightly brings nothing new.
+		if p.Stream.SIEM() && page.HasMore && len(page.Records) == 0 && len(page.Rejected) == 0 {
 			empty = r.emptyRun[p.Key()] + 1
 		}
 		r.emptyRun[p.Key()] = empty
