@@ -20,6 +20,7 @@ type ingest struct {
 	t    *tape
 	errs int // error.message entries
 	sc   []byte
+	m    []int // grok match scratch
 }
 
 // present is the pipelines' `!= null` and ignore_missing test.
@@ -371,6 +372,7 @@ func javaType(kind byte, text []byte) string {
 type grokPattern struct {
 	re     *regexp.Regexp
 	fields []grokField
+	fast   grokFast // what lets match skip or narrow the regexp (grokfast.go)
 }
 
 type grokField struct {
@@ -442,6 +444,7 @@ func compileGrok(expr string) grokPattern {
 		}
 	}
 	g.re = regexp.MustCompile("(?m)" + expand(b.String()))
+	g.fast = newGrokFast(expr, g.re)
 	return g
 }
 
@@ -461,7 +464,10 @@ func (p *ingest) grok(src int32, name string, pats []grokPattern) {
 	p.d.buf = p.t.appendStrText(p.d.buf, src)
 	text := p.d.buf[start:]
 	for _, g := range pats {
-		m := g.re.FindSubmatchIndex(text)
+		m := g.match(text, p.m[:0])
+		if m != nil {
+			p.m = m
+		}
 		if m == nil {
 			continue
 		}
