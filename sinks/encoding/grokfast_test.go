@@ -3,9 +3,11 @@ package encoding
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -73,6 +75,9 @@ func TestGrokFastDerivation(t *testing.T) {
 		if !p4.firstLine || p1.firstLine || p2.firstLine || p3.firstLine {
 			t.Error("only the last pattern is the first line")
 		}
+		if len(p2.steps) != 9 || p1.steps != nil || p3.steps != nil {
+			t.Errorf("pattern 2 should be matched line by line (steps %d, %d, %d)", len(p1.steps), len(p2.steps), len(p3.steps))
+		}
 		for i, f := range []grokFast{p1, p2, p3} {
 			if f.lead != "Message" || f.anchored == nil {
 				t.Errorf("pattern %d: lead %q", i+1, f.lead)
@@ -135,4 +140,35 @@ func rawDataTexts(t *testing.T) []string {
 		t.Fatal(err)
 	}
 	return out
+}
+
+// TestGrokHandMatchersAgree holds the hand-written NUMBER, MAC and IPv4
+// tests to the grok definitions' regexps on all of a string.
+func TestGrokHandMatchersAgree(t *testing.T) {
+	full := func(name string) *regexp.Regexp {
+		g := compileGrok("^%{" + name + ":x}$")
+		return regexp.MustCompile(`\A(?:` + strings.TrimSuffix(strings.TrimPrefix(g.re.String(), "(?m)^"), "$") + `)\z`)
+	}
+	number, mac, ip := full("NUMBER"), full("MAC"), full("IP")
+	in := []string{"", "0", "1", "+1", "-1", "+", "-", ".", "1.", ".5", "1.5", "-.5", "1.2.3", "12a", " 1", "1 ", "00", "9999999999999999999",
+		"00:1C:B3:09:85:15", "00-1c-b3-09-85-15", "aabb.ccdd.eeff", "aabb.ccdd.eefg", "00:1C:B3:09:85", "00:1C:B3:09:85:15:", "00:1C-B3:09:85:15",
+		"0011.2233.4455.6677", "0.0.0.0", "255.255.255.255", "256.1.1.1", "1.2.3", "1.2.3.4.", "1.2.3.4.5", "01.2.3.4", "001.2.3.4", "1..2.3",
+		"10.20.9.17", "198.51.100.23", "::1", "1.2.3.4 ", "1.2.3.a", "1234.1.1.1", ".1.2.3"}
+	for a := 0; a < 300; a++ { // every one- to three-digit octet
+		in = append(in, fmt.Sprintf("%d.1.%d.9", a, a), fmt.Sprintf("0%d.1.1.1", a))
+	}
+	if !isPlainIPv4([]byte("10.20.9.17")) || !isPlainIPv4([]byte("0.0.0.0")) {
+		t.Error("plain IPv4 addresses must take the hand path")
+	}
+	for _, s := range in {
+		if got, want := isGrokNumber([]byte(s)), number.MatchString(s); got != want {
+			t.Errorf("NUMBER %q: hand %v, regexp %v", s, got, want)
+		}
+		if got, want := isGrokMAC([]byte(s)), mac.MatchString(s); got != want {
+			t.Errorf("MAC %q: hand %v, regexp %v", s, got, want)
+		}
+		if isPlainIPv4([]byte(s)) && !ip.MatchString(s) {
+			t.Errorf("IP %q: hand accepts, regexp does not", s)
+		}
+	}
 }
