@@ -22,6 +22,13 @@ type odoc struct {
 	dirs    [8]dirMemo
 	dirNext int
 
+	// idx finds a member by (object, key) without walking the object's
+	// members: it holds the member added last for each, which is the one
+	// live member of that key if any (set and dir remove the old one
+	// before they add). Open addressing; 0 is an empty slot.
+	idx  []int32
+	idxN int
+
 	// lastPath and lastNode are the field set last: the pipelines copy it
 	// right away (set copy_from).
 	lastPath string
@@ -61,6 +68,7 @@ type onode struct {
 	v           val
 	first, last int32 // children (oObj, oArr)
 	next        int32 // next sibling
+	parent      int32 // the container it was added to; -1 once orphaned
 }
 
 func (d *odoc) reset(t *tape) {
@@ -69,6 +77,8 @@ func (d *odoc) reset(t *tape) {
 	d.buf = d.buf[:0]
 	d.dirs = [8]dirMemo{}
 	d.lastPath, d.lastNode = "", 0
+	clear(d.idx)
+	d.idxN = 0
 }
 
 func tapeVal(n int32) val { return val{kind: oTape, tape: n} }
@@ -123,19 +133,73 @@ func (d *odoc) empty(v val) bool {
 // child returns parent's live member key, or 0.
 func (d *odoc) child(parent int32, key string) int32 {
 	parent = d.n[parent].v.node
-	for c := d.n[parent].first; c != 0; c = d.n[c].next {
-		if d.n[c].v.kind != oDead && d.n[c].key == key {
+	if key == "" || len(d.idx) == 0 {
+		for c := d.n[parent].first; c != 0; c = d.n[c].next {
+			if d.n[c].v.kind != oDead && d.n[c].key == key {
+				return c
+			}
+		}
+		return 0
+	}
+	mask := uint32(len(d.idx) - 1)
+	for h := idxHash(parent, key) & mask; ; h = (h + 1) & mask {
+		c := d.idx[h]
+		if c == 0 {
+			return 0
+		}
+		if d.n[c].parent == parent && d.n[c].key == key {
+			if d.n[c].v.kind == oDead {
+				return 0
+			}
 			return c
 		}
 	}
-	return 0
+}
+
+func idxHash(parent int32, key string) uint32 {
+	h := uint32(2166136261)
+	for i := 0; i < len(key); i++ {
+		h = (h ^ uint32(key[i])) * 16777619
+	}
+	return h ^ uint32(parent)*0x9E3779B1
+}
+
+// index records member i (key non-empty) as the latest of its key.
+func (d *odoc) index(i int32) {
+	if (d.idxN+1)*2 > len(d.idx) {
+		d.idx = make([]int32, max(64, 2*len(d.idx)))
+		d.idxN = 0
+		for j := int32(1); j < i; j++ {
+			if d.n[j].key != "" && d.n[j].parent >= 0 {
+				d.insert(j)
+			}
+		}
+	}
+	d.insert(i)
+}
+
+func (d *odoc) insert(i int32) {
+	nd := &d.n[i]
+	mask := uint32(len(d.idx) - 1)
+	for h := idxHash(nd.parent, nd.key) & mask; ; h = (h + 1) & mask {
+		c := d.idx[h]
+		if c == 0 {
+			d.idx[h] = i
+			d.idxN++
+			return
+		}
+		if d.n[c].parent == nd.parent && d.n[c].key == nd.key {
+			d.idx[h] = i
+			return
+		}
+	}
 }
 
 // add appends a member (or element, key "") to parent.
 func (d *odoc) add(parent int32, key string, v val) int32 {
 	parent = d.n[parent].v.node
 	i := int32(len(d.n))
-	d.n = append(d.n, onode{key: key, v: v})
+	d.n = append(d.n, onode{key: key, v: v, parent: parent})
 	if d.n[parent].last == 0 {
 		d.n[parent].first = i
 	} else {
@@ -144,6 +208,9 @@ func (d *odoc) add(parent int32, key string, v val) int32 {
 	d.n[parent].last = i
 	if (v.kind == oObj || v.kind == oArr) && v.node == 0 {
 		d.n[i].v.node = i // a new container; a copied one keeps its children
+	}
+	if key != "" {
+		d.index(i)
 	}
 	return i
 }
@@ -245,9 +312,12 @@ func (d *odoc) appendTo(path string, v val, unique bool) {
 	n := d.lookup(path)
 	if n == 0 {
 		d.set(path, val{kind: oArr})
-		n = d.lookup(path)
+		n = d.lastNode
 	} else if d.n[n].v.kind != oArr {
 		old := d.n[n].v
+		for c := d.n[n].first; c != 0; c = d.n[c].next {
+			d.n[c].parent = -1 // no longer members: child must not find them
+		}
 		d.n[n].v = val{kind: oArr, node: n}
 		d.n[n].first, d.n[n].last = 0, 0
 		d.add(n, "", old)
