@@ -245,6 +245,9 @@ func Run(ctx context.Context, c *config.Config, o Options) error {
 		return ConfigError{fmt.Errorf("%s: -once is not supported in distributed mode (cluster:): members share the tenants continuously; run one collector without cluster: for a catch-up pass", c.File)}
 	}
 	newJSON := seed.MissingJSON(as.seedFiles)
+	if err := adoptOrphans(c, log); err != nil {
+		return err
+	}
 	if err := as.addBuffers(c.StateDir, dlq, metrics, log); err != nil {
 		return err
 	}

@@ -19,6 +19,7 @@ var fieldDocs = map[string]string{
 	"github.com/sophos-connect/sophos-connect/config.AlertsSource.Enabled":                              "Enabled pulls this stream (default true; -a and -e choose on the command line).",
 	"github.com/sophos-connect/sophos-connect/config.BatchConfig.MaxEvents":                             "MaxEvents is the most records in one write (default 1000, one SIEM page).",
 	"github.com/sophos-connect/sophos-connect/config.BatchConfig.Timeout":                               "Timeout waits this long for a partial batch to fill (default 0: write what is there).",
+	"github.com/sophos-connect/sophos-connect/config.BufferConfig.Adopt":                                "Adopt names a sink that was renamed or removed: its disk buffer's records are moved into this one at start instead of being abandoned.",
 	"github.com/sophos-connect/sophos-connect/config.BufferConfig.MaxBytes":                             "disk: cap (default 1GiB)",
 	"github.com/sophos-connect/sophos-connect/config.BufferConfig.Type":                                 "memory (default) | disk",
 	"github.com/sophos-connect/sophos-connect/config.BufferConfig.WhenFull":                             "block (default) | drop_newest",

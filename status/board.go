@@ -31,6 +31,16 @@ type (
 		// Gaps are the spans found lost to the API's 24 h window in this
 		// run, oldest first (the page's banner; `state gaps` has them all).
 		Gaps []GapStatus `json:"gaps"`
+		// OrphanedBuffers are disk buffers holding records of a sink no
+		// longer in the config (`status` fills them from the state dir; a
+		// collector refuses to start with one).
+		OrphanedBuffers []OrphanedBuffer `json:"orphaned_buffers,omitempty"`
+	}
+	// OrphanedBuffer is a renamed or removed sink's disk buffer.
+	OrphanedBuffer struct {
+		Sink    string `json:"sink"`
+		Records int64  `json:"records"`
+		Dir     string `json:"dir"`
 	}
 	// GapStatus is a span of a tenant's stream that could not be read.
 	GapStatus struct {
@@ -600,7 +610,7 @@ func (b *Board) SinkHealth(now time.Time) []SinkHealth {
 // Healthy reports whether every sink is ok and no stream is failing (the
 // page's banner is shown otherwise).
 func (st Status) Healthy() bool {
-	if st.Totals.FailingStreams > 0 {
+	if st.Totals.FailingStreams > 0 || len(st.OrphanedBuffers) > 0 {
 		return false
 	}
 	for _, s := range st.Sinks {

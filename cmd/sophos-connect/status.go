@@ -127,6 +127,13 @@ func offlineStatus(c *config.Config, now time.Time) (status.Status, error) {
 	for i := range st.Sinks {
 		st.Sinks[i].State = status.SinkNotRunning
 	}
+	orphans, err := collector.FindOrphans(c)
+	if err != nil {
+		return status.Status{}, err
+	}
+	for _, o := range orphans {
+		st.OrphanedBuffers = append(st.OrphanedBuffers, status.OrphanedBuffer{Sink: o.Name, Records: o.Records, Dir: o.Dir})
+	}
 	return st, nil
 }
 
