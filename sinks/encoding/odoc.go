@@ -263,8 +263,10 @@ func (d *odoc) set(path string, v val) {
 }
 
 // lookup returns the node of the field at dotted path, or 0.
-func (d *odoc) lookup(path string) int32 {
-	var n int32
+func (d *odoc) lookup(path string) int32 { return d.lookupFrom(0, path) }
+
+// lookupFrom is lookup below node n.
+func (d *odoc) lookupFrom(n int32, path string) int32 {
 	for path != "" {
 		k, rest, _ := strings.Cut(path, ".")
 		if d.n[n].v.kind != oObj {
@@ -302,6 +304,26 @@ func (d *odoc) copyField(dst, src string) {
 func (d *odoc) remove(path string) {
 	if n := d.lookup(path); n != 0 {
 		d.n[n].v.kind = oDead
+	}
+}
+
+// removeUnder is remove of each path, for paths below prefix (a dotted
+// path ending in "."): the object at prefix is looked up once (removing a
+// field below it never removes it).
+func (d *odoc) removeUnder(prefix string, paths []string) {
+	base := d.lookup(prefix[:len(prefix)-1])
+	for _, path := range paths {
+		rel, ok := strings.CutPrefix(path, prefix)
+		if !ok {
+			d.remove(path)
+			continue
+		}
+		if base == 0 {
+			continue
+		}
+		if n := d.lookupFrom(base, rel); n != 0 {
+			d.n[n].v.kind = oDead
+		}
 	}
 }
 
