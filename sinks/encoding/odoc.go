@@ -156,12 +156,17 @@ func (d *odoc) child(parent int32, key string) int32 {
 	}
 }
 
+// idxHash mixes the object, the key's length and its first, middle and
+// last bytes: member names of one object rarely share all of them, and probing
+// compares the whole key anyway.
 func idxHash(parent int32, key string) uint32 {
-	h := uint32(2166136261)
-	for i := 0; i < len(key); i++ {
-		h = (h ^ uint32(key[i])) * 16777619
+	h := uint32(parent)*0x85EBCA6B ^ uint32(len(key))*0x9E3779B1
+	if n := len(key); n > 0 {
+		h ^= uint32(key[0]) | uint32(key[n/2])<<8 | uint32(key[n-1])<<16
 	}
-	return h ^ uint32(parent)*0x9E3779B1
+	h ^= h >> 15
+	h *= 0x2C1B3C6D
+	return h ^ h>>12
 }
 
 // index records member i (key non-empty) as the latest of its key.
