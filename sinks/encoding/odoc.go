@@ -235,7 +235,7 @@ func (d *odoc) dir(path string) int32 {
 	full := path
 	var n int32
 	for path != "" {
-		k, rest, _ := strings.Cut(path, ".")
+		k, rest := cutDot(path)
 		c := d.child(n, k)
 		if c == 0 || d.n[c].v.kind != oObj {
 			if c != 0 {
@@ -273,7 +273,7 @@ func (d *odoc) lookup(path string) int32 { return d.lookupFrom(0, path) }
 // lookupFrom is lookup below node n.
 func (d *odoc) lookupFrom(n int32, path string) int32 {
 	for path != "" {
-		k, rest, _ := strings.Cut(path, ".")
+		k, rest := cutDot(path)
 		if d.n[n].v.kind != oObj {
 			return 0
 		}
@@ -523,4 +523,12 @@ func laterKey(t *tape, k, end int32) bool {
 		}
 	}
 	return false
+}
+
+// cutDot is strings.Cut(path, ".") without the general substring search.
+func cutDot(path string) (string, string) {
+	if i := strings.IndexByte(path, '.'); i >= 0 {
+		return path[:i], path[i+1:]
+	}
+	return path, ""
 }
