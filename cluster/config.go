@@ -14,7 +14,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/sophos-connect/sophos-connect/config"
-	"github.com/sophos-connect/sophos-connect/sinks/kafka"
+	"github.com/sophos-connect/sophos-connect/internal/kafkaconn"
 )
 
 // Config is the cluster block.
@@ -40,7 +40,7 @@ type Config struct {
 	// TLS, when present (even empty), connects with TLS (as the Kafka sink's tls).
 	TLS *config.TLS `yaml:"tls"`
 	// SASL authenticates when mechanism is set (as the Kafka sink's sasl).
-	SASL kafka.SASL `yaml:"sasl"`
+	SASL kafkaconn.SASL `yaml:"sasl"`
 	// ClientID is sent to the brokers (default sophos-connect).
 	ClientID string `yaml:"client_id"`
 }
@@ -129,8 +129,8 @@ func (c *Config) validate(n *yaml.Node) error {
 		add("rebalance_timeout", "%s: must be at least 1s: a member drains its in-flight pages within it", c.RebalanceTimeout)
 	}
 	if c.TLS != nil {
-		if err := c.TLS.Validate(); err != nil {
-			add("tls", "%v", err)
+		if fe := c.TLS.Problem(); fe != nil {
+			add("tls."+fe.Key, "%s", fe.Msg)
 		}
 	}
 	for _, p := range c.SASL.Problems() {

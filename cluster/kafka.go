@@ -4,14 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"time"
 
 	kafka "github.com/segmentio/kafka-go"
+	"github.com/sophos-connect/sophos-connect/internal/kafkaconn"
 )
 
 // DialFunc opens a connection to a broker (tests cut a member off with it).
-type DialFunc func(ctx context.Context, network, address string) (net.Conn, error)
+type DialFunc = kafkaconn.DialFunc
 
 // conns are a member's ways to the brokers: a Client for topics, cursors
 // and metadata, and the Dialer the consumer group uses.
@@ -23,26 +23,14 @@ type conns struct {
 
 func newConns(c *Config, dial, groupDial DialFunc) (*conns, error) {
 	const timeout = 10 * time.Second
-	if dial == nil {
-		dial = (&net.Dialer{Timeout: timeout, KeepAlive: 30 * time.Second}).DialContext
+	tr, err := kafkaconn.Transport(c.TLS, c.SASL, c.ClientID, timeout, kafkaconn.DialFunc(dial))
+	if err != nil {
+		return nil, fmt.Errorf("cluster.tls: %w", err)
 	}
-	if groupDial == nil {
-		groupDial = dial
-	}
-	tr := &kafka.Transport{Dial: dial, DialTimeout: timeout, IdleTimeout: time.Minute, ClientID: c.ClientID, MetadataTTL: 10 * time.Second}
-	d := &kafka.Dialer{Timeout: timeout, ClientID: c.ClientID, DialFunc: groupDial}
-	if c.TLS != nil {
-		tc, err := c.TLS.Config()
-		if err != nil {
-			return nil, fmt.Errorf("cluster.tls: %w", err)
-		}
-		tr.TLS, d.TLS = tc, tc
-	}
-	tr.SASL = c.SASL.Client()
-	d.SASLMechanism = tr.SASL
+	tr.MetadataTTL = 10 * time.Second
 	return &conns{
 		client: &kafka.Client{Addr: kafka.TCP(c.Brokers...), Transport: tr, Timeout: timeout},
-		dialer: d,
+		dialer: kafkaconn.Dialer(tr, timeout, kafkaconn.DialFunc(groupDial)),
 		tr:     tr,
 	}, nil
 }

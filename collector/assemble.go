@@ -195,25 +195,30 @@ func (as *Assembly) addBuffers(stateDir string, dlq *pipeline.DeadLetter, m *pip
 }
 
 // drainBuffers waits while the disk buffers are emptying; it gives up once
-// no record has been delivered for stall (a destination still down), leaving
-// the rest on disk for the next run.
-func (as *Assembly) drainBuffers(stall time.Duration, log *slog.Logger) {
-	pending := func() int64 {
-		var n int64
+// no record has been delivered for stall while a destination fails (it is
+// still down), or at deadline (zero: none), leaving the rest on disk for the
+// next run. A slow write that has not failed is waited for: a big batch on a
+// loaded receiver is not an outage.
+func (as *Assembly) drainBuffers(stall time.Duration, deadline time.Time, log *slog.Logger) {
+	pending := func() (n int64, failing bool) {
 		for _, b := range as.buffered {
 			n += b.Pending()
+			failing = failing || (b.Pending() > 0 && b.Failing())
 		}
-		return n
+		return n, failing
 	}
-	last, lastChange := pending(), time.Now()
+	last, _ := pending()
+	lastChange := time.Now()
 	for last > 0 {
 		time.Sleep(20 * time.Millisecond)
-		n := pending()
-		if n < last {
+		n, failing := pending()
+		if n < last || !failing {
 			last, lastChange = n, time.Now()
+		}
+		if !failing && (deadline.IsZero() || time.Now().Before(deadline)) {
 			continue
 		}
-		if time.Since(lastChange) > stall {
+		if n > 0 && (time.Since(lastChange) > stall || (!deadline.IsZero() && time.Now().After(deadline))) {
 			log.Error(fmt.Sprintf("%d record(s) are still in disk buffers (a destination is down); they are kept and delivered by the next run", n))
 			return
 		}
@@ -330,4 +335,29 @@ func PullWorkers(c *config.Config) (workers, inflight int) {
 		}
 	}
 	return workers, inflight
+}
+
+// SinkCheck is one sink's start-up check as `validate -connect` runs it.
+type SinkCheck struct {
+	Name, Type string
+	Local      bool  // files or stdout: not started (a running collector may be writing them); validate checked the paths
+	Err        error // nil: passed
+}
+
+// CheckSinks runs every remote sink's start-up check once (connect,
+// authenticate, the destination's health and setup), as the run does
+// before its first write, each within timeout; nothing is written.
+func (as *Assembly) CheckSinks(ctx context.Context, timeout time.Duration) []SinkCheck {
+	out := make([]SinkCheck, len(as.Sinks))
+	for i, s := range as.Sinks {
+		out[i] = SinkCheck{Name: s.Name, Type: s.Type}
+		if f := sinks.Lookup(s.Type); f != nil && f.Local {
+			out[i].Local = true
+			continue
+		}
+		sctx, cancel := context.WithTimeout(ctx, timeout)
+		out[i].Err = as.starters[i].Sink.Start(sctx)
+		cancel()
+	}
+	return out
 }

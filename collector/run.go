@@ -105,9 +105,8 @@ type Options struct {
 
 // Run authenticates, builds and runs the pipeline of c until ctx ends (or,
 // with Once, until caught up). A SIGHUP with a changed config ends it with a
-// ReloadRequest.
+// ReloadRequest. Its steps are the methods of run below, in this order.
 func Run(ctx context.Context, c *config.Config, o Options) error {
-	log := o.Log
 	streams := EnabledStreams(c, o.Streams)
 	if len(streams) == 0 {
 		return ConfigError{fmt.Errorf("%s: the stream chosen on the command line is disabled under sources", c.File)}
@@ -117,50 +116,133 @@ func Run(ctx context.Context, c *config.Config, o Options) error {
 		return err
 	}
 	defer lock.Unlock()
-	log.Info("Configurations: " + describeConfig(c, streams))
-	log.Info(fmt.Sprintf("(config %s: state_dir=%s, workers=%s, %d sinks, %d transforms)", c.File, c.StateDir, c.Workers.String(), len(seed.Sinks(c, streams))+len(c.Sinks), len(c.Transforms)))
+	r := &run{c: c, o: o, log: o.Log, streams: streams, ctx: ctx}
+	defer r.close()
+	r.logStart()
+	r.setDeadline()
+	if err := r.serveMetrics(); err != nil {
+		return err
+	}
+	if err := r.authenticate(); err != nil {
+		return err
+	}
+	if err := r.newSource(); err != nil {
+		return err
+	}
+	if err := r.openOutputs(); err != nil {
+		return err
+	}
+	r.watchHUP()
+	r.watchReady()
+	if err := r.autoAcknowledge(); err != nil {
+		return err
+	}
+	opts, err := r.pipelineOptions()
+	if err != nil {
+		return err
+	}
+	st, err := r.execute(opts)
+	return r.outcome(st, err)
+}
+
+// run is one Run's state, handed from step to step.
+type run struct {
+	identity status.Identity // whoami's answer, for the status board
+	c        *config.Config
+	o        Options
+	log      *slog.Logger
+	streams  []pipeline.Stream
+	ctx      context.Context
+	// closers run when Run returns, last first (as defers would).
+	closers []func()
+
+	runCtx   context.Context // ends the pulling: -timeout, a reload
+	cancel   context.CancelFunc
+	deadline time.Time // of -timeout; zero without
+	drain    time.Duration
+
+	metrics *pipeline.Metrics
+	ready   atomic.Bool
+	client  *sophos.Client
+	src     *sophos.Source
+	// missingTenants are tenants named in sophos.tenants that the
+	// credentials do not reach: under -once each is a failed partition
+	// (exit 1, named).
+	missingTenants sync.Map
+	dlq            *pipeline.DeadLetter
+	as             *Assembly
+	cps            pipeline.Checkpointer
+	next           atomic.Pointer[config.Config] // the config a SIGHUP reload brings
+}
+
+func (r *run) onClose(f func()) { r.closers = append(r.closers, f) }
+
+func (r *run) close() {
+	for i := len(r.closers) - 1; i >= 0; i-- {
+		r.closers[i]()
+	}
+}
+
+// logStart logs the configuration as the seed does, and its TLS warnings.
+func (r *run) logStart() {
+	c, log := r.c, r.log
+	log.Info("Configurations: " + describeConfig(c, r.streams))
+	log.Info(fmt.Sprintf("(config %s: state_dir=%s, workers=%s, %d sinks, %d transforms)", c.File, c.StateDir, c.Workers.String(), len(seed.Sinks(c, r.streams))+len(c.Sinks), len(c.Transforms)))
 	for _, k := range c.InsecureTLS() {
 		log.Warn("WARNING: " + InsecureWarning(k))
 	}
-	// -timeout: pulling stops early enough to leave a fifth of the time
-	// (at most 30 s) for delivering the pages in flight.
-	var deadline time.Time
-	runCtx, cancelRun := context.WithCancel(ctx)
-	defer cancelRun()
-	drainTimeout := 30 * time.Second
-	if o.Timeout > 0 {
-		deadline = time.Now().Add(o.Timeout)
-		drainTimeout = min(o.Timeout/5, 30*time.Second)
-		var cancelT context.CancelFunc
-		runCtx, cancelT = context.WithDeadline(runCtx, deadline.Add(-drainTimeout))
-		defer cancelT()
-	}
-	log.Info("Initiating Sophos " + streamsTitle(streams) + " Pull")
+}
 
-	// The metrics and the status board outlive a SIGHUP reload (a reload is
-	// not a restart): the caller passes the same ones to every Run.
-	metrics := o.Metrics
-	if metrics == nil {
-		metrics = pipeline.NewMetrics()
+// setDeadline: under -timeout pulling stops early enough to leave a fifth
+// of the time (at most 30 s) for delivering the pages in flight.
+func (r *run) setDeadline() {
+	var cancelRun context.CancelFunc
+	r.runCtx, cancelRun = context.WithCancel(r.ctx)
+	r.cancel = cancelRun
+	r.onClose(cancelRun)
+	r.drain = 30 * time.Second
+	if r.o.Timeout > 0 {
+		r.deadline = time.Now().Add(r.o.Timeout)
+		r.drain = min(r.o.Timeout/5, 30*time.Second)
+		var cancelT context.CancelFunc
+		r.runCtx, cancelT = context.WithDeadline(r.runCtx, r.deadline.Add(-r.drain))
+		r.onClose(cancelT)
 	}
-	// Live (/healthz) from the first second, ready (/readyz) once
-	// authenticated and every sink passed its start-up check.
-	var ready atomic.Bool
-	if c.MetricsAddr != "" {
-		stopMetrics, err := serveMetrics(c, metrics, &ready, log)
-		if err != nil {
-			return err
-		}
-		defer stopMetrics()
+	r.log.Info("Initiating Sophos " + streamsTitle(r.streams) + " Pull")
+}
+
+// serveMetrics starts the status server: live (/healthz) from the first
+// second, ready (/readyz) once authenticated and every sink passed its
+// start-up check. The metrics and the status board outlive a SIGHUP reload
+// (a reload is not a restart): the caller passes the same ones to every Run.
+func (r *run) serveMetrics() error {
+	r.metrics = r.o.Metrics
+	if r.metrics == nil {
+		r.metrics = pipeline.NewMetrics()
 	}
-	scfg := SophosConfig(c)
+	if r.c.MetricsAddr == "" {
+		return nil
+	}
+	stopMetrics, err := serveMetrics(r.c, r.metrics, &r.ready, r.log)
+	if err != nil {
+		return err
+	}
+	r.onClose(stopMetrics)
+	return nil
+}
+
+// authenticate asks Sophos Central who the credentials are.
+func (r *run) authenticate() error {
+	log, metrics := r.log, r.metrics
+	scfg := SophosConfig(r.c)
 	scfg.OnAPIError = metrics.APIError
 	scfg.OnConcurrencyLimit = func(n int) { metrics.APIConcurrency.Set(float64(n)) }
 	client, err := sophos.NewClient(scfg, log)
 	if err != nil {
 		return ConfigError{err}
 	}
-	id, err := client.WhoAmI(runCtx)
+	r.client = client
+	id, err := client.WhoAmI(r.runCtx)
 	if err != nil {
 		log.Error("WhoAmI Authentication unsuccessful: " + err.Error())
 		if ae := (*sophos.AuthError)(nil); errors.As(err, &ae) && ae.Refused() {
@@ -171,221 +253,305 @@ func Run(ctx context.Context, c *config.Config, o Options) error {
 		}
 		return err
 	}
-	log.Log(ctx, pipeline.LevelVerbose, "WhoAmI Authentication Successful")
-	log.Log(ctx, pipeline.LevelVerbose, fmt.Sprintf("(whoami: %s %s)", id.IDType, id.ID))
+	log.Log(r.ctx, pipeline.LevelVerbose, "WhoAmI Authentication Successful")
+	log.Log(r.ctx, pipeline.LevelVerbose, fmt.Sprintf("(whoami: %s %s)", id.IDType, id.ID))
 	region := id.Region()
 	if region == "" {
 		region = id.DataRegion
 	}
-	metrics.Board.SetVersion(o.Version)
-	metrics.Board.SetIdentity(status.Identity{ID: id.ID, IDType: id.IDType, DataRegion: region})
+	metrics.Board.SetVersion(r.o.Version)
+	r.identity = status.Identity{ID: id.ID, IDType: id.IDType, DataRegion: region}
+	metrics.Board.SetIdentity(r.identity)
+	return nil
+}
 
-	// Tenants named in sophos.tenants that the credentials do not reach:
-	// under -once each is a failed partition (exit 1, named).
-	var missingTenants sync.Map
-	src, err := sophos.NewSource(client, sophos.SourceOptions{
-		Streams: streams, Light: c.Sources.Events.Light, ExcludeTypes: c.Sources.Events.ExcludeTypes,
+// newSource builds the Sophos source of the configured streams.
+func (r *run) newSource() error {
+	c, log, metrics := r.c, r.log, r.metrics
+	src, err := sophos.NewSource(r.client, sophos.SourceOptions{
+		Streams: r.streams, Light: c.Sources.Events.Light, ExcludeTypes: c.Sources.Events.ExcludeTypes,
 		Detections: sophos.DetectionsOptions{Overlap: c.Sources.Detections.Overlap.D(), MaxWindow: c.Sources.Detections.MaxWindow.D(),
 			Lookback: c.Sources.Detections.Lookback.D(), PageSize: c.Sources.Detections.PageSize, PollTimeout: c.Sources.Detections.PollTimeout.D()},
 		Cases: sophos.CasesOptions{Window: c.Sources.Cases.Window.D(), PageSize: c.Sources.Cases.PageSize,
 			Detections: c.Sources.Cases.Detections, MaxRemembered: c.Sources.Cases.MaxRemembered},
+		// Partner and organization credentials have no data region of
+		// their own: the status page shows their tenants' regions.
+		OnTenants: func(ts []sophos.Tenant) {
+			if r.identity.DataRegion != "" {
+				return
+			}
+			id := r.identity
+			id.DataRegion = sophos.Regions(ts)
+			metrics.Board.SetIdentity(id)
+		},
 		TenantError: func(tenant, reason string, err error) {
 			metrics.TenantErrors.WithLabelValues(tenant, reason).Inc()
 			if reason == "not_found" { // 401/403 are logged by the pull that got them
 				log.Error("tenant " + tenant + " skipped, the other tenants go on: " + err.Error())
-				missingTenants.Store(tenant, err.Error())
+				r.missingTenants.Store(tenant, err.Error())
 			}
 		},
 	})
 	if err != nil {
 		return ConfigError{err}
 	}
+	r.src = src
+	return nil
+}
+
+// openOutputs opens the dead-letter file, assembles the stages and sinks,
+// opens (or, in distributed mode, leaves to the cluster) the checkpoints,
+// adopts the seed's files, and runs the sinks' start-up checks.
+func (r *run) openOutputs() error {
+	c, o, log := r.c, r.o, r.log
 	dlq, err := pipeline.OpenDeadLetter(c.StateDir, pipeline.DeadLetterOptions{MaxBytes: int64(c.DeadLetter.MaxBytes)})
 	if err != nil {
 		return err
 	}
-	defer dlq.Close()
+	r.dlq = dlq
+	r.onClose(func() { dlq.Close() })
 	if dlq.Repaired > 0 {
 		log.Warn(fmt.Sprintf("%s: cut %d byte(s) of a torn last line (a write that never completed; its page was not committed and is pulled again)", dlq.Path(), dlq.Repaired))
 	}
-	as, err := Assemble(c, streams, log, false)
+	as, err := Assemble(c, r.streams, log, false)
 	if err != nil {
 		return ConfigError{err}
 	}
-	defer as.Close()
-	// In distributed mode the cursors live in the cluster's Kafka topic; the
-	// state dir keeps only the disk buffers and the dead-letter file (and
-	// there are no seed files to adopt: file sinks are refused).
-	now := time.Now
-	if o.Now != nil {
-		now = o.Now
-	}
-	var cps pipeline.Checkpointer
-	if o.Repair != nil {
-		cps = &reconcile.MemoryCheckpoints{}
-	} else if as.Cluster == nil {
-		store, err := pipeline.OpenCheckpoints(c.StateDir)
-		if err != nil {
-			return err
-		}
-		if err := seed.Adopt(as.seedFiles, as.Sinks, store, now(), log); err != nil {
-			return err
-		}
-		showCheckpoints(metrics.Board, store)
-		cps = store
-	} else if o.Once {
-		return ConfigError{fmt.Errorf("%s: -once is not supported in distributed mode (cluster:): members share the tenants continuously; run one collector without cluster: for a catch-up pass", c.File)}
+	r.as = as
+	r.onClose(func() { as.Close() })
+	if err := r.openCheckpoints(); err != nil {
+		return err
 	}
 	newJSON := seed.MissingJSON(as.seedFiles)
-	if err := as.addBuffers(c.StateDir, dlq, metrics, log); err != nil {
+	if err := adoptOrphans(c, log); err != nil {
+		return err
+	}
+	if err := as.addBuffers(c.StateDir, dlq, r.metrics, log); err != nil {
 		return err
 	}
 	var names, types []string
 	for _, s := range as.Sinks {
 		names, types = append(names, s.Name), append(types, s.Type)
 	}
-	metrics.Board.SetSinks(names, types)
-	if err := as.startOnce(runCtx, o.RequireHealthy, o.Once, metrics.Board, log); err != nil {
+	r.metrics.Board.SetSinks(names, types)
+	if err := as.startOnce(r.runCtx, o.RequireHealthy, o.Once, r.metrics.Board, log); err != nil {
 		return err
 	}
 	for _, sf := range newJSON {
 		name := sf.Stream.Plural()
 		log.Info("No "+name+" json file existed, created a new "+name+" json file", "source", seed.SourceTag(sf.Stream))
 	}
-	var next atomic.Pointer[config.Config]
-	if o.Hup != nil {
-		go func() {
-			for {
-				select {
-				case <-runCtx.Done():
-					return
-				case <-o.Hup:
-				}
-				if err := seed.ReopenLogFiles(log); err != nil {
-					log.Error(err.Error())
-				}
-				as.reopen(log)
-				log.Info("SIGHUP: reopened the output files and the log file")
-				if o.Once || o.ReloadOnHUP == nil {
-					continue
-				}
-				nc, err := o.ReloadOnHUP()
-				switch {
-				case err != nil:
-					log.Error("SIGHUP: the changed config is refused, the running one stays: " + strings.ReplaceAll(err.Error(), "\n", "; "))
-				case nc != nil:
-					log.Info("SIGHUP: the config changed; delivering the pages in flight, then running with the new one")
-					next.Store(nc)
-					cancelRun()
-					return
-				}
-			}
-		}()
+	return nil
+}
+
+// openCheckpoints: in distributed mode the cursors live in the cluster's
+// Kafka topic; the state dir keeps only the disk buffers and the
+// dead-letter file (and there are no seed files to adopt: file sinks are
+// refused). A repair keeps no checkpoints.
+func (r *run) openCheckpoints() error {
+	now := time.Now
+	if r.o.Now != nil {
+		now = r.o.Now
 	}
-	// Ready once every sink passed its start-up check (a sink down at start
-	// passes it later, before its first successful write).
+	switch {
+	case r.o.Repair != nil:
+		r.cps = &reconcile.MemoryCheckpoints{}
+	case r.as.Cluster == nil:
+		store, err := pipeline.OpenCheckpoints(r.c.StateDir)
+		if err != nil {
+			return err
+		}
+		if err := seed.Adopt(r.as.seedFiles, r.as.Sinks, store, now(), r.log); err != nil {
+			return err
+		}
+		showCheckpoints(r.metrics.Board, store)
+		r.cps = store
+	case r.o.Once:
+		return ConfigError{fmt.Errorf("%s: -once is not supported in distributed mode (cluster:): members share the tenants continuously; run one collector without cluster: for a catch-up pass", r.c.File)}
+	}
+	return nil
+}
+
+// watchHUP: SIGHUP reopens the output and log files; in continuous mode a
+// changed, valid config then ends the run so the caller starts the new one.
+func (r *run) watchHUP() {
+	o, log := r.o, r.log
+	if o.Hup == nil {
+		return
+	}
 	go func() {
-		for runCtx.Err() == nil {
-			if as.allStarted() {
-				ready.Store(true)
+		for {
+			select {
+			case <-r.runCtx.Done():
+				return
+			case <-o.Hup:
+			}
+			if err := seed.ReopenLogFiles(log); err != nil {
+				log.Error(err.Error())
+			}
+			r.as.reopen(log)
+			log.Info("SIGHUP: reopened the output files and the log file")
+			if o.Once || o.ReloadOnHUP == nil {
+				continue
+			}
+			nc, err := o.ReloadOnHUP()
+			switch {
+			case err != nil:
+				log.Error("SIGHUP: the changed config is refused, the running one stays: " + strings.ReplaceAll(err.Error(), "\n", "; "))
+			case nc != nil:
+				log.Info("SIGHUP: the config changed; delivering the pages in flight, then running with the new one")
+				r.next.Store(nc)
+				r.cancel()
+				return
+			}
+		}
+	}()
+}
+
+// watchReady: ready once every sink passed its start-up check (a sink down
+// at start passes it later, before its first successful write).
+func (r *run) watchReady() {
+	go func() {
+		for r.runCtx.Err() == nil {
+			if r.as.allStarted() {
+				r.ready.Store(true)
 				return
 			}
 			select {
-			case <-runCtx.Done():
+			case <-r.runCtx.Done():
 			case <-time.After(200 * time.Millisecond):
 			}
 		}
 	}()
+}
 
-	if c.AlertsAutoAcknowledgeStatus && containsStream(streams, pipeline.Alerts) && o.Repair == nil {
-		acker, err := autoack.New(client, src.TenantByID, c.AlertsAutoAcknowledgeLevel, log)
+// autoAcknowledge starts the seed's alert auto-acknowledgement when the
+// config turns it on; under -once Run waits (a minute at most, within
+// -timeout) for the acknowledgements to go out before it returns.
+func (r *run) autoAcknowledge() error {
+	c, o := r.c, r.o
+	if c.AlertsAutoAcknowledgeStatus && containsStream(r.streams, pipeline.Alerts) && o.Repair == nil {
+		acker, err := autoack.New(r.client, r.src.TenantByID, c.AlertsAutoAcknowledgeLevel, r.log)
 		if err != nil {
 			return ConfigError{err}
 		}
-		defer acker.Close()
+		r.onClose(func() { acker.Close() })
 		if o.Once {
-			defer func() {
+			r.onClose(func() {
 				wait := time.Minute
-				if !deadline.IsZero() {
-					wait = max(min(wait, time.Until(deadline)), time.Second)
+				if !r.deadline.IsZero() {
+					wait = max(min(wait, time.Until(r.deadline)), time.Second)
 				}
 				wctx, cancel := context.WithTimeout(context.Background(), wait)
 				defer cancel()
 				acker.Wait(wctx)
-			}()
+			})
 		}
-		as.observers = append(as.observers, acker)
+		r.as.observers = append(r.as.observers, acker)
 	}
-	as.observers = append(as.observers, seed.Notes{Log: log})
-	// The ledger of what was read and delivered, for reconcile.
+	r.as.observers = append(r.as.observers, seed.Notes{Log: r.log})
+	return nil
+}
+
+// pipelineOptions opens the ledger (what was read and delivered, for
+// reconcile), starts the periodic reconciliation of a continuous run, and
+// builds the runner's options.
+func (r *run) pipelineOptions() (pipeline.Options, error) {
+	c, o, log := r.c, r.o, r.log
 	led, err := ledger.Open(c.StateDir, nil)
 	if err != nil {
-		return err
+		return pipeline.Options{}, err
 	}
 	if err := led.Compact(); err != nil {
 		log.Error("ledger: " + err.Error())
 	}
-	var source pipeline.Source = src
+	var source pipeline.Source = r.src
 	if o.Repair != nil {
 		source = o.Repair
 	} else if !o.Once {
-		go periodic(runCtx, c, client, src, led, cps, streams, metrics, log)
+		go periodic(r.runCtx, c, r.client, r.src, led, r.cps, r.streams, r.metrics, log)
 	}
 	opts := pipeline.Options{
-		Source: source, APIClock: src, PageObservers: []pipeline.PageObserver{led},
-		Stages: as.Stages, Sinks: as.Sinks, Checkpoints: cps, DeadLetter: dlq,
-		Observers: as.observers, Log: log, Metrics: metrics, Once: o.Once, Since: o.Since,
-		Now: o.Now, DrainTimeout: drainTimeout,
+		Source: source, APIClock: r.src, PageObservers: []pipeline.PageObserver{led},
+		Stages: r.as.Stages, Sinks: r.as.Sinks, Checkpoints: r.cps, DeadLetter: r.dlq,
+		Observers: r.as.observers, Log: log, Metrics: r.metrics, Once: o.Once, Since: o.Since,
+		Now: o.Now, DrainTimeout: r.drain,
 		Gaps: gaps.Open(c.StateDir), NoGapRecords: !c.GapRecords,
 	}
 	opts.Workers, opts.MaxInflightPages = PullWorkers(c)
 	if !o.Once {
-		wait := c.PullTime.D()
-		opts.PullInterval = wait
-		opts.NextPass = func() (bool, time.Duration) {
-			if o.Reload == nil {
-				return true, wait
-			}
-			nc, err := o.Reload()
-			if err != nil {
-				log.Error("Config file contains the following errors: " + strings.ReplaceAll(err.Error(), "\n", "; ") + " — keeping the previous settings")
-				return true, wait
-			}
-			if !nc.Run {
-				for _, s := range streams {
-					log.Info("User Ended " + map[pipeline.Stream]string{pipeline.Alerts: "Alert_Pull", pipeline.Events: "Event_Pull"}[s])
-				}
-				return false, 0
-			}
-			wait = nc.PullTime.D()
+		opts.PullInterval = c.PullTime.D()
+		opts.NextPass = r.nextPass(c.PullTime.D())
+	}
+	return opts, nil
+}
+
+// nextPass re-reads the config between passes (the seed's run: false ends
+// a continuous run; its pull_time sets the wait).
+func (r *run) nextPass(wait time.Duration) func() (bool, time.Duration) {
+	return func() (bool, time.Duration) {
+		if r.o.Reload == nil {
 			return true, wait
 		}
-	}
-	var st pipeline.Stats
-	if as.Cluster != nil {
-		st, err = runMember(runCtx, as.Cluster, log, metrics, opts)
-	} else {
-		st, err = pipeline.Run(runCtx, opts)
-	}
-	if o.Once && len(as.buffered) > 0 {
-		stall := 5 * time.Second
-		if !deadline.IsZero() {
-			stall = max(min(stall, time.Until(deadline)), 100*time.Millisecond)
+		nc, err := r.o.Reload()
+		if err != nil {
+			r.log.Error("Config file contains the following errors: " + strings.ReplaceAll(err.Error(), "\n", "; ") + " — keeping the previous settings")
+			return true, wait
 		}
-		as.drainBuffers(stall, log)
+		if !nc.Run {
+			for _, s := range r.streams {
+				r.log.Info("User Ended " + map[pipeline.Stream]string{pipeline.Alerts: "Alert_Pull", pipeline.Events: "Event_Pull"}[s])
+			}
+			return false, 0
+		}
+		wait = nc.PullTime.D()
+		return true, wait
 	}
-	if o.Stats != nil {
-		*o.Stats = st
+}
+
+// execute runs the pipeline (or the cluster member), drains the disk
+// buffers of a -once run and logs the totals.
+func (r *run) execute(opts pipeline.Options) (pipeline.Stats, error) {
+	var st pipeline.Stats
+	var err error
+	if r.as.Cluster != nil {
+		st, err = runMember(r.runCtx, r.as.Cluster, r.log, r.metrics, opts)
+	} else {
+		st, err = pipeline.Run(r.runCtx, opts)
 	}
-	log.Info(fmt.Sprintf("%d new logs added", st.Settled))
-	log.Info(fmt.Sprintf("(%d records pulled in %d pages, %d dropped by stages, %d dead-lettered)", st.Records, st.Pages, st.Dropped, st.DeadLettered))
-	if nc := next.Load(); nc != nil && ctx.Err() == nil && err == nil {
+	if r.o.Once && len(r.as.buffered) > 0 {
+		stall := 5 * time.Second
+		if !r.deadline.IsZero() {
+			stall = max(min(stall, time.Until(r.deadline)), 100*time.Millisecond)
+		}
+		r.as.drainBuffers(stall, r.deadline, r.log)
+	}
+	if r.o.Stats != nil {
+		*r.o.Stats = st
+	}
+	r.log.Info(fmt.Sprintf("%d new logs added", st.Settled))
+	r.log.Info(fmt.Sprintf("(%d records pulled in %d pages, %d dropped by stages, %d dead-lettered)", st.Records, st.Pages, st.Dropped, st.DeadLettered))
+	return st, err
+}
+
+// outcome is Run's answer: a reload, the -timeout that cut the run short,
+// tenants a -once run could not find, records left undelivered (exit 3), or
+// the runner's error.
+func (r *run) outcome(st pipeline.Stats, err error) error {
+	o := r.o
+	var undelivered *pipeline.UndeliveredError
+	if nc := r.next.Load(); nc != nil && r.ctx.Err() == nil && (err == nil || errors.As(err, &undelivered)) {
+		// A reload while a sink fails: the pages it could not deliver
+		// within the drain time were not committed, so the new run pulls
+		// them again — apply the new config rather than exit.
+		if undelivered != nil {
+			r.log.Warn("SIGHUP: " + undelivered.Error() + "; applying the new config")
+		}
 		return ReloadRequest{nc}
 	}
-	var undelivered *pipeline.UndeliveredError
-	if (err == nil || errors.As(err, &undelivered)) && o.Timeout > 0 && ctx.Err() == nil && runCtx.Err() == context.DeadlineExceeded {
+	if (err == nil || errors.As(err, &undelivered)) && o.Timeout > 0 && r.ctx.Err() == nil && r.runCtx.Err() == context.DeadlineExceeded {
 		var parts []string
-		for _, s := range as.Sinks {
+		for _, s := range r.as.Sinks {
 			if n := st.Undelivered[s.Name]; n > 0 {
 				parts = append(parts, fmt.Sprintf("%s: %d record(s)", s.Name, n))
 			}
@@ -398,14 +564,14 @@ func Run(ctx context.Context, c *config.Config, o Options) error {
 	}
 	if err == nil && o.Once {
 		var names []string
-		missingTenants.Range(func(k, v any) bool { names = append(names, k.(string)); return true })
+		r.missingTenants.Range(func(k, v any) bool { names = append(names, k.(string)); return true })
 		if len(names) > 0 {
 			sort.Strings(names)
 			return fmt.Errorf("-once: %d tenant(s) named in sophos.tenants were not found (failed partitions): %s — check sophos.tenants against `sophos-connect tenants`", len(names), strings.Join(names, ", "))
 		}
 	}
 	if err == nil {
-		err = incomplete(dlq, as.buffered)
+		err = incomplete(r.dlq, r.as.buffered)
 	}
 	return err
 }

@@ -403,6 +403,9 @@ type BufferConfig struct {
 	Type     string   `yaml:"type" enum:"memory,disk"`            // memory (default) | disk
 	MaxBytes ByteSize `yaml:"max_bytes"`                          // disk: cap (default 1GiB)
 	WhenFull string   `yaml:"when_full" enum:"block,drop_newest"` // block (default) | drop_newest
+	// Adopt names a sink that was renamed or removed: its disk buffer's
+	// records are moved into this one at start instead of being abandoned.
+	Adopt string `yaml:"adopt"`
 }
 
 // BatchConfig groups records into sink writes.

@@ -3,9 +3,12 @@ package config
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -152,17 +155,45 @@ type TLS struct {
 	InsecureSkipVerify bool `yaml:"insecure_skip_verify"`
 }
 
-// Validate checks that the files named exist and go together.
+// Validate checks that the files named exist, parse, and go together.
 func (t TLS) Validate() error {
-	if (t.CertFile == "") != (t.KeyFile == "") {
-		return fmt.Errorf("cert_file and key_file must be given together")
+	if fe := t.Problem(); fe != nil {
+		return fe
 	}
-	for _, f := range []string{t.CAFile, t.CertFile, t.KeyFile} {
-		if f == "" {
+	return nil
+}
+
+// Problem is Validate's finding with the key it is about (ca_file,
+// cert_file, key_file), for a caller to put under its own prefix
+// ("sinks[2].tls.ca_file") so the error keeps its line at any depth. The
+// files are read and parsed as the run reads them: a CA bundle without a
+// certificate, or a key that does not match its certificate, fails here
+// rather than at the first connection.
+func (t TLS) Problem() *FieldError {
+	if (t.CertFile == "") != (t.KeyFile == "") {
+		key := "cert_file"
+		if t.KeyFile == "" {
+			key = "key_file"
+		}
+		return &FieldError{Key: key, Msg: "cert_file and key_file must be given together"}
+	}
+	for _, f := range []struct{ key, path string }{{"ca_file", t.CAFile}, {"cert_file", t.CertFile}, {"key_file", t.KeyFile}} {
+		if f.path == "" {
 			continue
 		}
-		if _, err := os.Stat(f); err != nil {
-			return fmt.Errorf("cannot read %s: %v", f, err)
+		if _, err := os.ReadFile(f.path); err != nil {
+			return &FieldError{Key: f.key, Msg: fmt.Sprintf("cannot read %s: %v", f.path, errors.Unwrap(err))}
+		}
+	}
+	if t.CAFile != "" {
+		pem, _ := os.ReadFile(t.CAFile)
+		if !x509.NewCertPool().AppendCertsFromPEM(pem) {
+			return &FieldError{Key: "ca_file", Msg: fmt.Sprintf("%s holds no PEM certificate (a CA bundle is one or more -----BEGIN CERTIFICATE----- blocks)", t.CAFile)}
+		}
+	}
+	if t.CertFile != "" {
+		if _, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile); err != nil {
+			return &FieldError{Key: "cert_file", Msg: fmt.Sprintf("%s with %s: %v", t.CertFile, t.KeyFile, err)}
 		}
 	}
 	return nil
@@ -491,16 +522,24 @@ func structFields(t reflect.Type) map[string]reflect.Type {
 }
 
 func suggest(key string, fields map[string]reflect.Type) string {
-	best, bestD := "", 3
-	for k := range fields {
-		if d := EditDistance(key, k); d < bestD || (d == bestD && best != "" && k < best) {
-			best, bestD = k, d
-		}
-	}
+	best := Closest(key, slices.Sorted(maps.Keys(fields)))
 	if best == "" {
 		return ""
 	}
 	return fmt.Sprintf(" (did you mean %q?)", best)
+}
+
+// Closest is the candidate nearest to word within two edits (the first of
+// equally near ones), or "": the "did you mean" of an unknown key, command
+// or action.
+func Closest(word string, candidates []string) string {
+	best, bestD := "", 3
+	for _, c := range candidates {
+		if d := EditDistance(word, c); d < bestD {
+			best, bestD = c, d
+		}
+	}
+	return best
 }
 
 // EditDistance is the Levenshtein distance of a and b, for "did you mean"

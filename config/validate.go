@@ -155,6 +155,9 @@ func checkCommon(s Component, p string) Errors {
 	default:
 		errs = append(errs, &FieldError{Line: s.Line, Key: p + ".buffer.type", Msg: fmt.Sprintf("%q: use memory or disk", s.Buffer.Type)})
 	}
+	if a := s.Buffer.Adopt; a != "" && (s.Buffer.Type != "disk" || a == s.Name) {
+		errs = append(errs, &FieldError{Line: s.Line, Key: p + ".buffer.adopt", Msg: fmt.Sprintf("%q: adopt takes the old name of a disk-buffered sink, into this sink's own disk buffer (type: disk)", a)})
+	}
 	switch s.Buffer.WhenFull {
 	case "", "block", "drop_newest":
 	default:

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 )
 
@@ -32,7 +33,13 @@ type Deliverer struct {
 	// OnDelivered and OnDeadLettered count outcomes (optional).
 	OnDelivered    func(n int)
 	OnDeadLettered func(n int)
+
+	failing atomic.Bool // the last write failed
 }
+
+// Failing reports whether the last write failed: the destination is down
+// or refusing, as opposed to a write still under way.
+func (d *Deliverer) Failing() bool { return d.failing.Load() }
 
 func (d *Deliverer) defaults() {
 	if d.Retry.Initial <= 0 {
@@ -58,6 +65,7 @@ func (d *Deliverer) Deliver(ctx context.Context, batch []*Record) bool {
 	for attempt := 1; ; attempt++ {
 		start := time.Now()
 		err := d.Sink.Write(ctx, todo)
+		d.failing.Store(err != nil)
 		m.SinkBatches.WithLabelValues(d.Name).Inc()
 		m.SinkLatency.WithLabelValues(d.Name).Observe(time.Since(start).Seconds())
 		if err == nil {

@@ -141,3 +141,35 @@ func TestHugeCursorRefused(t *testing.T) {
 		t.Fatal("the healthy partition was not committed")
 	}
 }
+
+// emptyThenItemsSource pages an XDR stream through windows of items it has
+// already seen: eight pages with has_more and nothing new, then one item.
+type emptyThenItemsSource struct{ pulls int }
+
+func (s *emptyThenItemsSource) Partitions(context.Context) ([]Partition, error) {
+	return []Partition{{Tenant: "t", Stream: Cases}}, nil
+}
+
+func (s *emptyThenItemsSource) Fetch(ctx context.Context, p Partition, pos Position) (*Page, error) {
+	s.pulls++
+	if s.pulls <= 8 {
+		return &Page{Partition: p, Cursor: fmt.Sprintf("w%d", s.pulls), HasMore: true}, nil
+	}
+	r, err := NewRecord(Cases, "t", []byte(`{"id":"case-1","type":"investigation","createdAt":"2026-12-07T10:00:00.000Z"}`))
+	if err != nil {
+		return nil, err
+	}
+	return &Page{Partition: p, Cursor: "done", Records: []Record{r}}, nil
+}
+
+// The empty-page bound is the SIEM API's: an XDR source's own windows may
+// rightly bring nothing new for many pages (TestXDRCrashRecovery failed
+// on its cases stream once the bound applied to every stream).
+func TestEmptyPagesBoundOnlyForSIEMCursors(t *testing.T) {
+	src := &emptyThenItemsSource{}
+	sink := newRecordingSink()
+	st, _, _ := runOnce(t, src, []SinkSpec{{Name: "a", Sink: sink, Retry: fastRetry()}}, t.TempDir())
+	if st.Records != 1 || sink.count() != 1 || src.pulls != 9 {
+		t.Fatalf("records %d, delivered %d, pulls %d: the cases partition should page through its empty windows", st.Records, sink.count(), src.pulls)
+	}
+}

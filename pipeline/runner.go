@@ -112,6 +112,9 @@ type Options struct {
 	PullInterval time.Duration
 	// DrainTimeout bounds how long shutdown waits for in-flight pages (default 30s).
 	DrainTimeout time.Duration
+	// SummaryEvery is the least time between two INFO pass summaries
+	// (default 1 minute: one line per pass at the usual pull_time).
+	SummaryEvery time.Duration
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 	// WindowWarn is the checkpoint age (by the API's clock) that raises a
@@ -185,7 +188,8 @@ type runner struct {
 	stats     struct {
 		pages, records, delivered, dlq, dropped, settled atomic.Int64
 	}
-	warned sync.Map // partition key -> alarm: the age alarm given
+	warned  sync.Map    // partition key -> alarm: the age alarm given
+	summary summaryMark // what the last INFO pass summary counted up to
 	// lastErr is each partition's last fetch error this run, cleared by a
 	// successful fetch: the age alarm's cause.
 	lastErr map[string]string
@@ -338,6 +342,7 @@ func (r *runner) passes(ctx context.Context) error {
 				return nil
 			}
 			r.checkWindow()
+			r.summarize(true)
 			if err != nil {
 				return err
 			}
@@ -355,6 +360,7 @@ func (r *runner) passes(ctx context.Context) error {
 		passEnd := time.After(max(interval, 0))
 		select {
 		case <-done:
+			r.summarize(false)
 		case <-ctx.Done():
 		}
 		select {
@@ -575,7 +581,10 @@ func (r *runner) pullPartition(ctx context.Context, p Partition, maxPages int) (
 		r.mu.Lock()
 		r.fetchPos[p.Key()] = pos
 		empty := 0
-		if page.HasMore && len(page.Records) == 0 && len(page.Rejected) == 0 {
+		// The SIEM API's cursors only: the XDR sources page through their
+		// own windows, where a page of items already seen (the overlap, the
+		// cases memory) rightly brings nothing new.
+		if p.Stream.SIEM() && page.HasMore && len(page.Records) == 0 && len(page.Rejected) == 0 {
 			empty = r.emptyRun[p.Key()] + 1
 		}
 		r.emptyRun[p.Key()] = empty
@@ -610,7 +619,7 @@ func (r *runner) fetch(ctx context.Context, p Partition, pos Position) (*Page, e
 			return nil, err // not an error of the pass: schedule marks it
 		}
 		if err == nil {
-			err = cursorFault(page, pos)
+			err = cursorFault(p, page, pos)
 		}
 		if err == nil {
 			page.Partition = p
@@ -667,9 +676,11 @@ func (e *CursorFaultError) Error() string { return "API fault: " + e.Reason }
 // Retryable says whether fetching the page again may help.
 func (e *CursorFaultError) Retryable() bool { return !e.final }
 
-// MaxCursorBytes bounds a next_cursor: a real one is under 200 bytes; a
-// bigger one would be committed with every checkpoint and sent with every
-// request.
+// MaxCursorBytes bounds a SIEM next_cursor: a real one is under 200
+// bytes; a bigger one would be committed with every checkpoint and sent
+// with every request. The XDR streams' cursors are the collector's own
+// checkpoints (the ids seen in the overlap, the cases memory), bounded by
+// their own budgets, so the bound is not theirs.
 const MaxCursorBytes = 4 << 10
 
 // DefaultMaxEmptyPages is how many pages in a row may bring nothing while
@@ -677,11 +688,11 @@ const MaxCursorBytes = 4 << 10
 // every page without progress would otherwise loop forever).
 const DefaultMaxEmptyPages = 5
 
-func cursorFault(page *Page, pos Position) error {
+func cursorFault(p Partition, page *Page, pos Position) error {
 	switch {
 	case page.Cursor == "":
 		return &CursorFaultError{Reason: "the page has no next_cursor (an empty cursor is never committed)"}
-	case len(page.Cursor) > MaxCursorBytes:
+	case p.Stream.SIEM() && len(page.Cursor) > MaxCursorBytes:
 		return &CursorFaultError{Reason: fmt.Sprintf("next_cursor is %d bytes, over the %d-byte bound (it is never committed)", len(page.Cursor), MaxCursorBytes), final: true}
 	case page.HasMore && pos.Cursor != "" && page.Cursor == pos.Cursor:
 		return &CursorFaultError{Reason: "next_cursor is the cursor just sent while has_more is true (the partition would loop on it)"}

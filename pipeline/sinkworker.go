@@ -17,6 +17,7 @@ type sinkWorker struct {
 	d    *Deliverer
 	// routed and settled count this sink's records (Stats.Undelivered).
 	routed, settled atomic.Int64
+	delivered       atomic.Int64 // for the pass summary
 }
 
 // lingerCheck is how often a lingering batch checks that more records can
@@ -39,7 +40,11 @@ func newSinkWorker(r *runner, spec *SinkSpec, index, capacity int) *sinkWorker {
 	_, buffered := spec.Sink.(interface{ Buffered() })
 	w.d = &Deliverer{Name: spec.Name, Sink: spec.Sink, Retry: spec.Retry, DeadLetter: r.o.DeadLetter, Metrics: r.o.Metrics, Log: r.log,
 		NoDeliveredMetric: buffered, SinkNo: index + 1,
-		OnDelivered:    func(n int) { r.stats.delivered.Add(int64(n)); w.settled.Add(int64(n)) },
+		OnDelivered: func(n int) {
+			r.stats.delivered.Add(int64(n))
+			w.settled.Add(int64(n))
+			w.delivered.Add(int64(n))
+		},
 		OnDeadLettered: func(n int) { r.stats.dlq.Add(int64(n)); w.settled.Add(int64(n)) },
 	}
 	return w

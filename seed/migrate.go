@@ -49,23 +49,84 @@ type seedValue struct {
 // outPath ("" = standard output) decides where relative paths point and
 // whether the secret may be written (only into the 0600 file).
 func Migrate(path, outPath string) (yml string, warnings []string, secretOmitted bool, err error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
+	m := &migration{path: path, def: config.Defaults(), root: &yaml.Node{Kind: yaml.MappingNode}}
+	if err := m.dirs(outPath); err != nil {
 		return "", nil, false, err
 	}
-	confDir, err := filepath.Abs(filepath.Dir(path))
-	if err != nil {
+	if m.vals, err = m.read(); err != nil {
 		return "", nil, false, err
 	}
-	outDir := "."
+	secretOmitted = m.addSophos(outPath)
+	m.saveLocation()
+	for _, key := range []string{"pull_time", "run", "txt_file_creation", "json_file_creation",
+		"alerts_txt_file_name", "events_txt_file_name", "alerts_json_file_name", "events_json_file_name",
+		"log_level", "log_file_name", "alerts_auto_acknowledge_status", "alerts_auto_acknowledge_level",
+		"events_auto_acknowledge_status", "events_auto_acknowledge_level"} {
+		m.carry(key)
+	}
+	if lv, ok := m.vals["log_file_name"]; (!ok || lv.v == "") && m.saveDir != m.confDir {
+		m.add("log_file_name", str(filepath.Join(m.confDir, m.def.LogFileName)), "the seed's log, beside sophos.conf")
+	}
+	m.add("save_file_location", str(m.saveDir), "where the seed wrote its files")
+	m.add("state_dir", str(filepath.Join(m.outDir, "state")), "checkpoints, dead letters and buffers")
+
+	var b strings.Builder
+	b.WriteString("# Converted from " + path + " by `sophos-connect migrate`.\n# Sinks, transforms and sources can be added: see examples/ and README.md.\n")
+	enc := yaml.NewEncoder(&b)
+	enc.SetIndent(2)
+	if err := enc.Encode(m.root); err != nil {
+		return "", nil, false, err
+	}
+	enc.Close()
+	return b.String(), m.warnings, secretOmitted, nil
+}
+
+// migration is one Migrate's state, handed from step to step.
+type migration struct {
+	path     string
+	warnings []string
+	vals     map[string]seedValue
+	def      config.Config
+	root     *yaml.Node // the YAML config being written
+	// confDir is where sophos.conf is (the seed's working directory);
+	// outDir where the YAML goes.
+	confDir, outDir string
+	// saveDir and prefix are save_file_location split into a directory
+	// and the file name prefix the seed glued on.
+	saveDir, prefix string
+}
+
+func (m *migration) warn(line int, format string, args ...any) {
+	m.warnings = append(m.warnings, fmt.Sprintf("%s:%d: ", m.path, line)+fmt.Sprintf(format, args...))
+}
+
+func (m *migration) add(key string, value *yaml.Node, comment string) {
+	k := &yaml.Node{Kind: yaml.ScalarNode, Value: key, LineComment: comment}
+	m.root.Content = append(m.root.Content, k, value)
+}
+
+func str(s string) *yaml.Node { return &yaml.Node{Kind: yaml.ScalarNode, Value: s, Tag: "!!str"} }
+
+// dirs resolves confDir and outDir (outPath "" = standard output: the
+// working directory).
+func (m *migration) dirs(outPath string) error {
+	var err error
+	if m.confDir, err = filepath.Abs(filepath.Dir(m.path)); err != nil {
+		return err
+	}
+	m.outDir = "."
 	if outPath != "" {
-		outDir = filepath.Dir(outPath)
+		m.outDir = filepath.Dir(outPath)
 	}
-	if outDir, err = filepath.Abs(outDir); err != nil {
-		return "", nil, false, err
-	}
-	warn := func(line int, format string, args ...any) {
-		warnings = append(warnings, fmt.Sprintf("%s:%d: ", path, line)+fmt.Sprintf(format, args...))
+	m.outDir, err = filepath.Abs(m.outDir)
+	return err
+}
+
+// read reads sophos.conf's `key = value` lines as the seed did.
+func (m *migration) read() (map[string]seedValue, error) {
+	data, err := os.ReadFile(m.path)
+	if err != nil {
+		return nil, err
 	}
 	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf")) // a BOM from Windows editors
 	vals := map[string]seedValue{}
@@ -75,69 +136,72 @@ func Migrate(path, outPath string) (yml string, warnings []string, secretOmitted
 	for sc.Scan() {
 		line++
 		if !utf8.Valid(sc.Bytes()) {
-			return "", nil, false, &InputError{fmt.Errorf("%s:%d: not UTF-8 text: save the file as UTF-8 (an editor may have written another encoding) and run migrate again", path, line)}
+			return nil, &InputError{fmt.Errorf("%s:%d: not UTF-8 text: save the file as UTF-8 (an editor may have written another encoding) and run migrate again", m.path, line)}
 		}
-		text := strings.TrimSpace(sc.Text()) // also drops the \r of CRLF
-		if text == "" || strings.HasPrefix(text, "#") || strings.HasPrefix(text, ";") || strings.HasPrefix(text, "[") {
-			continue
-		}
-		k, v, ok := strings.Cut(text, "=")
-		if !ok {
-			warn(line, "not a `key = value` line: ignored")
-			continue
-		}
-		k, v = strings.TrimSpace(k), strings.TrimSpace(v)
-		key := ""
-		for _, sk := range seedKeys {
-			if strings.Contains(k, sk) {
-				key = sk
-				break
-			}
-		}
-		if key == "" {
-			warn(line, "unknown key %q: ignored (the seed has no such key)", k)
-			continue
-		}
-		if k != key {
-			warn(line, "key %q read as %s (the seed matched keys by substring)", k, key)
-		}
-		if prev, dup := vals[key]; dup {
-			warn(line, "%s repeats line %d: the first value is kept", key, prev.line)
-			continue
-		}
-		kind := seedKind[key]
-		if q, rest, ok := quotedHead(v); ok && strings.HasPrefix(rest, "#") {
-			// "value" # comment: the quotes say where the value ends.
-			warn(line, "%s: the text after the closing quote (%q) is taken as a comment and dropped", key, rest)
-			v = q
-		} else if i := strings.Index(v, "#"); i >= 0 && !isQuoted(v) {
-			if kind == "secret" {
-				warn(line, "%s has a '#' in its value: it is kept whole, as the seed read it; if the part from '#' is a comment, remove it from the value", key)
-			} else {
-				warn(line, "%s: the text from '#' (%q) is taken as a comment and dropped", key, strings.TrimSpace(v[i:]))
-				v = strings.TrimSpace(v[:i])
-			}
-		}
-		vals[key] = seedValue{v: unquote(v), line: line}
+		m.readLine(vals, line, strings.TrimSpace(sc.Text())) // TrimSpace also drops the \r of CRLF
 	}
 	if err := sc.Err(); err != nil {
-		return "", nil, false, fmt.Errorf("read %s: %w", path, err)
+		return nil, fmt.Errorf("read %s: %w", m.path, err)
 	}
+	return vals, nil
+}
 
-	def := config.Defaults()
-	root := &yaml.Node{Kind: yaml.MappingNode}
-	add := func(key string, value *yaml.Node, comment string) {
-		k := &yaml.Node{Kind: yaml.ScalarNode, Value: key, LineComment: comment}
-		root.Content = append(root.Content, k, value)
+// readLine reads one line into vals: keys matched by substring as the seed
+// did, the first of repeated keys kept, comments after a value dropped
+// (except in a secret, which the seed kept whole).
+func (m *migration) readLine(vals map[string]seedValue, line int, text string) {
+	if text == "" || strings.HasPrefix(text, "#") || strings.HasPrefix(text, ";") || strings.HasPrefix(text, "[") {
+		return
 	}
-	str := func(s string) *yaml.Node { return &yaml.Node{Kind: yaml.ScalarNode, Value: s, Tag: "!!str"} }
+	k, v, ok := strings.Cut(text, "=")
+	if !ok {
+		m.warn(line, "not a `key = value` line: ignored")
+		return
+	}
+	k, v = strings.TrimSpace(k), strings.TrimSpace(v)
+	key := ""
+	for _, sk := range seedKeys {
+		if strings.Contains(k, sk) {
+			key = sk
+			break
+		}
+	}
+	if key == "" {
+		m.warn(line, "unknown key %q: ignored (the seed has no such key)", k)
+		return
+	}
+	if k != key {
+		m.warn(line, "key %q read as %s (the seed matched keys by substring)", k, key)
+	}
+	if prev, dup := vals[key]; dup {
+		m.warn(line, "%s repeats line %d: the first value is kept", key, prev.line)
+		return
+	}
+	if q, rest, ok := quotedHead(v); ok && strings.HasPrefix(rest, "#") {
+		// "value" # comment: the quotes say where the value ends.
+		m.warn(line, "%s: the text after the closing quote (%q) is taken as a comment and dropped", key, rest)
+		v = q
+	} else if i := strings.Index(v, "#"); i >= 0 && !isQuoted(v) {
+		if seedKind[key] == "secret" {
+			m.warn(line, "%s has a '#' in its value: it is kept whole, as the seed read it; if the part from '#' is a comment, remove it from the value", key)
+		} else {
+			m.warn(line, "%s: the text from '#' (%q) is taken as a comment and dropped", key, strings.TrimSpace(v[i:]))
+			v = strings.TrimSpace(v[:i])
+		}
+	}
+	vals[key] = seedValue{v: unquote(v), line: line}
+}
 
+// addSophos writes the sophos block. The secret goes only into a file
+// (outPath, written 0600); on standard output it is ${SOPHOS_CLIENT_SECRET},
+// and addSophos says so (true).
+func (m *migration) addSophos(outPath string) (secretOmitted bool) {
 	sophos := &yaml.Node{Kind: yaml.MappingNode}
-	id := vals["client_id"].v
+	id := m.vals["client_id"].v
 	if id == "" {
 		id = "${SOPHOS_CLIENT_ID}"
 	}
-	secret := vals["client_secret"].v
+	secret := m.vals["client_secret"].v
 	if secret != "" && outPath == "" {
 		secretOmitted = true
 	}
@@ -145,111 +209,102 @@ func Migrate(path, outPath string) (yml string, warnings []string, secretOmitted
 		secret = "${SOPHOS_CLIENT_SECRET}"
 	}
 	sophos.Content = append(sophos.Content, str("client_id"), str(id), str("client_secret"), str(secret))
-	add("sophos", sophos, "")
+	m.add("sophos", sophos, "")
+	return secretOmitted
+}
 
-	// save_file_location was a prefix the seed glued to each file name: a
-	// directory when it ends with "/", else a directory plus a name prefix.
-	// Blank meant the seed's working directory: its script directory, where
-	// sophos.conf lives.
-	prefix := ""
-	saveDir := confDir
-	if sv, ok := vals["save_file_location"]; ok && sv.v != "" {
-		loc := sv.v
-		if !strings.HasSuffix(loc, "/") && !strings.HasSuffix(loc, `\`) {
-			prefix = filepath.Base(loc)
-			loc = filepath.Dir(loc)
-			warn(sv.line, "save_file_location %q has no trailing '/': the seed glued it to each file name, so the files stay at %s<name> (the prefix %q goes into the file names)", sv.v, sv.v, prefix)
-		}
-		if !filepath.IsAbs(loc) {
-			loc = filepath.Join(confDir, loc)
-		}
-		saveDir = filepath.Clean(loc)
+// saveLocation: save_file_location was a prefix the seed glued to each file
+// name: a directory when it ends with "/", else a directory plus a name
+// prefix. Blank meant the seed's working directory: its script directory,
+// where sophos.conf lives.
+func (m *migration) saveLocation() {
+	m.saveDir = m.confDir
+	sv, ok := m.vals["save_file_location"]
+	if !ok || sv.v == "" {
+		return
 	}
+	loc := sv.v
+	if !strings.HasSuffix(loc, "/") && !strings.HasSuffix(loc, `\`) {
+		m.prefix = filepath.Base(loc)
+		loc = filepath.Dir(loc)
+		m.warn(sv.line, "save_file_location %q has no trailing '/': the seed glued it to each file name, so the files stay at %s<name> (the prefix %q goes into the file names)", sv.v, sv.v, m.prefix)
+	}
+	if !filepath.IsAbs(loc) {
+		loc = filepath.Join(m.confDir, loc)
+	}
+	m.saveDir = filepath.Clean(loc)
+}
 
-	for _, key := range []string{"pull_time", "run", "txt_file_creation", "json_file_creation",
-		"alerts_txt_file_name", "events_txt_file_name", "alerts_json_file_name", "events_json_file_name",
-		"log_level", "log_file_name", "alerts_auto_acknowledge_status", "alerts_auto_acknowledge_level",
-		"events_auto_acknowledge_status", "events_auto_acknowledge_level"} {
-		sv, ok := vals[key]
-		v := sv.v
-		kind := seedKind[key]
-		if kind == "name" && prefix != "" {
-			if v == "" {
-				v = map[string]string{"alerts_txt_file_name": def.AlertsTxtFileName, "events_txt_file_name": def.EventsTxtFileName,
-					"alerts_json_file_name": def.AlertsJSONFileName, "events_json_file_name": def.EventsJSONFileName}[key]
-			}
-			add(key, str(prefix+v), "")
-			continue
+// carry writes one seed key into the YAML config, by its kind; what it
+// cannot carry over is a warning, and the default applies.
+func (m *migration) carry(key string) {
+	sv, ok := m.vals[key]
+	v := sv.v
+	kind := seedKind[key]
+	if kind == "name" && m.prefix != "" {
+		if v == "" {
+			v = map[string]string{"alerts_txt_file_name": m.def.AlertsTxtFileName, "events_txt_file_name": m.def.EventsTxtFileName,
+				"alerts_json_file_name": m.def.AlertsJSONFileName, "events_json_file_name": m.def.EventsJSONFileName}[key]
 		}
-		if !ok {
-			continue
-		}
-		if v == "" && kind != "unsupported" {
-			continue // blank: the seed's default, which is ours too
-		}
-		switch kind {
-		case "unsupported":
-			warn(sv.line, "%s is not carried over: the seed parsed it but never acted on it", key)
-		case "bool":
-			switch strings.ToLower(v) {
-			case "true":
-				add(key, &yaml.Node{Kind: yaml.ScalarNode, Value: "true", Tag: "!!bool"}, "")
-			case "false":
-				add(key, &yaml.Node{Kind: yaml.ScalarNode, Value: "false", Tag: "!!bool"}, "")
-			default:
-				warn(sv.line, "%s = %q is not True or False: left out, so the default applies", key, v)
-			}
-		case "int":
-			n, err := strconv.ParseFloat(v, 64)
-			if err != nil || n < 1 {
-				warn(sv.line, "pull_time = %q is not a number of seconds (1 or more): left out, so the default (10) applies", v)
-				continue
-			}
-			add(key, &yaml.Node{Kind: yaml.ScalarNode, Value: strconv.FormatFloat(n, 'f', -1, 64), Tag: "!!int"}, "")
-			if n != float64(int64(n)) {
-				root.Content[len(root.Content)-1].Value = fmt.Sprintf("%gs", n)
-				root.Content[len(root.Content)-1].Tag = "!!str"
-			}
-		case "loglevel":
-			if !validSeedLevel(v) {
-				warn(sv.line, "log_level = %q is not a level (OFF, ERROR, INFO, LOG, LOG+, VERBOSE): left out, so INFO applies", v)
-				continue
-			}
-			add(key, str(strings.ToUpper(v)), "")
-		case "level":
-			switch strings.ToLower(v) {
-			case "low", "medium", "high":
-				add(key, str(v), "")
-			default:
-				warn(sv.line, "alerts_auto_acknowledge_level = %q is not low, medium or high: left out, so medium applies", v)
-			}
-		case "path":
-			// log_file_name: the seed wrote it in its working directory,
-			// where sophos.conf is; sophos-connect writes a relative name
-			// in save_file_location.
-			if !filepath.IsAbs(v) && saveDir != confDir {
-				v = filepath.Join(confDir, v)
-			}
-			add(key, str(v), "")
+		m.add(key, str(m.prefix+v), "")
+		return
+	}
+	if !ok || (v == "" && kind != "unsupported") {
+		return // absent, or blank: the seed's default, which is ours too
+	}
+	switch kind {
+	case "unsupported":
+		m.warn(sv.line, "%s is not carried over: the seed parsed it but never acted on it", key)
+	case "bool":
+		switch strings.ToLower(v) {
+		case "true":
+			m.add(key, &yaml.Node{Kind: yaml.ScalarNode, Value: "true", Tag: "!!bool"}, "")
+		case "false":
+			m.add(key, &yaml.Node{Kind: yaml.ScalarNode, Value: "false", Tag: "!!bool"}, "")
 		default:
-			add(key, str(v), "")
+			m.warn(sv.line, "%s = %q is not True or False: left out, so the default applies", key, v)
 		}
+	case "int":
+		m.carrySeconds(key, sv)
+	case "loglevel":
+		if !validSeedLevel(v) {
+			m.warn(sv.line, "log_level = %q is not a level (OFF, ERROR, INFO, LOG, LOG+, VERBOSE): left out, so INFO applies", v)
+			return
+		}
+		m.add(key, str(strings.ToUpper(v)), "")
+	case "level":
+		switch strings.ToLower(v) {
+		case "low", "medium", "high":
+			m.add(key, str(v), "")
+		default:
+			m.warn(sv.line, "alerts_auto_acknowledge_level = %q is not low, medium or high: left out, so medium applies", v)
+		}
+	case "path":
+		// log_file_name: the seed wrote it in its working directory,
+		// where sophos.conf is; sophos-connect writes a relative name
+		// in save_file_location.
+		if !filepath.IsAbs(v) && m.saveDir != m.confDir {
+			v = filepath.Join(m.confDir, v)
+		}
+		m.add(key, str(v), "")
+	default:
+		m.add(key, str(v), "")
 	}
-	if lv, ok := vals["log_file_name"]; (!ok || lv.v == "") && saveDir != confDir {
-		add("log_file_name", str(filepath.Join(confDir, def.LogFileName)), "the seed's log, beside sophos.conf")
-	}
-	add("save_file_location", str(saveDir), "where the seed wrote its files")
-	add("state_dir", str(filepath.Join(outDir, "state")), "checkpoints, dead letters and buffers")
+}
 
-	var b strings.Builder
-	b.WriteString("# Converted from " + path + " by `sophos-connect migrate`.\n# Sinks, transforms and sources can be added: see examples/ and README.md.\n")
-	enc := yaml.NewEncoder(&b)
-	enc.SetIndent(2)
-	if err := enc.Encode(root); err != nil {
-		return "", nil, false, err
+// carrySeconds writes pull_time: whole seconds as a number, a fraction as
+// a duration ("2.5s").
+func (m *migration) carrySeconds(key string, sv seedValue) {
+	n, err := strconv.ParseFloat(sv.v, 64)
+	if err != nil || n < 1 {
+		m.warn(sv.line, "pull_time = %q is not a number of seconds (1 or more): left out, so the default (10) applies", sv.v)
+		return
 	}
-	enc.Close()
-	return b.String(), warnings, secretOmitted, nil
+	m.add(key, &yaml.Node{Kind: yaml.ScalarNode, Value: strconv.FormatFloat(n, 'f', -1, 64), Tag: "!!int"}, "")
+	if n != float64(int64(n)) {
+		m.root.Content[len(m.root.Content)-1].Value = fmt.Sprintf("%gs", n)
+		m.root.Content[len(m.root.Content)-1].Tag = "!!str"
+	}
 }
 
 func validSeedLevel(v string) bool {

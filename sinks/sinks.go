@@ -226,25 +226,27 @@ func Paths(c config.Component) []string {
 }
 
 // keyError places a sink's Validate error at the line of its key
-// (FieldError.Key, dotted for nested keys) when the node has it, else at the
-// component's line.
+// (FieldError.Key, dotted for nested keys) — or, for a key the file lacks
+// ("auth.client_id is needed"), at its nearest parent that is there — and
+// names the whole key path under the component's prefix.
 func keyError(node *yaml.Node, line int, prefix string, err error) error {
 	var fe *config.FieldError
 	if !errors.As(err, &fe) || fe.Key == "" {
 		return &config.FieldError{Line: line, Key: prefix, Msg: err.Error()}
 	}
 	if kl := keyLine(node, fe.Key); kl > 0 {
-		return &config.FieldError{Line: kl, Key: prefix + "." + fe.Key, Msg: fe.Msg}
+		line = kl
 	}
-	return &config.FieldError{Line: line, Key: prefix, Msg: fe.Error()}
+	return &config.FieldError{Line: line, Key: prefix + "." + fe.Key, Msg: fe.Msg}
 }
 
-// keyLine is the line of a dotted key in a mapping node (0: not there).
+// keyLine is the line of a dotted key in a mapping node, or of the deepest
+// part of it that is there (0: none).
 func keyLine(n *yaml.Node, key string) int {
 	kl := 0
 	for _, part := range strings.Split(key, ".") {
 		if n == nil || n.Kind != yaml.MappingNode {
-			return 0
+			return kl
 		}
 		var next *yaml.Node
 		for i := 0; i+1 < len(n.Content); i += 2 {
@@ -254,7 +256,7 @@ func keyLine(n *yaml.Node, key string) int {
 			}
 		}
 		if next == nil {
-			return 0
+			return kl
 		}
 		n = next
 	}

@@ -59,8 +59,30 @@ func TestEveryValidateErrorNamesItsSink(t *testing.T) {
 	}
 	for _, l := range lines {
 		// "6: sinks[3].ack_timeout: …": the sink, the key and the key's line
-		if !strings.Contains(l, "sinks[3]: ") && !strings.HasPrefix(l, "6: sinks[3].ack_") {
+		// (the sink's line for a key the file lacks: ack_poll_interval).
+		if !strings.HasPrefix(l, "6: sinks[3].ack_timeout: ") && !strings.HasPrefix(l, "1: sinks[3].ack_poll_interval: ") {
 			t.Errorf("%q does not name the sink", l)
+		}
+	}
+}
+
+// TestNestedErrorsKeepTheirKeyAndLine: an error about a nested key keeps
+// the whole key path and the line of that key — or of its nearest parent
+// the file has — at any depth (issue 27: a nested sink error lost it).
+func TestNestedErrorsKeepTheirKeyAndLine(t *testing.T) {
+	for _, tc := range []struct{ yaml, want string }{
+		{"name: s\ntype: syslog\naddress: tcp+tls://127.0.0.1:6514\ntls:\n  ca_file: /nonexistent/ca.pem\n",
+			"5: sinks[0].tls.ca_file: cannot read /nonexistent/ca.pem: no such file or directory"},
+		{"name: h\ntype: http\nurl: https://siem.example/in\nauth:\n  type: oauth2\n  token_url: https://idp.example/token\n",
+			"4: sinks[0].auth.client_id: client_id and client_secret are needed for auth type oauth2"},
+	} {
+		var comp config.Component
+		if err := yaml.Unmarshal([]byte(tc.yaml), &comp); err != nil {
+			t.Fatal(err)
+		}
+		_, _, err := Build(comp, "sinks[0]", nil, Env{})
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("got %v\nwant %s", err, tc.want)
 		}
 	}
 }

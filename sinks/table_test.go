@@ -1,6 +1,7 @@
 package sinks
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -15,7 +16,7 @@ import (
 
 // TestEverySinkFolder walks the sink folders (every folder under sinks/
 // that the table names): each has its README.md stating its stability,
-// config.go, sink.go, a benchmark, and a testdata/config.yaml whose sinks
+// config.go, sink.go, bench_test.go with a benchmark, and a testdata/config.yaml whose sinks
 // build through the table — and every type of the table has an example
 // there. A folder without testdata/config.yaml fails.
 func TestEverySinkFolder(t *testing.T) {
@@ -33,13 +34,9 @@ func TestEverySinkFolder(t *testing.T) {
 	sort.Strings(names)
 	for _, dir := range names {
 		t.Run(dir, func(t *testing.T) {
-			for _, file := range []string{"README.md", "config.go", "sink.go", "testdata/config.yaml"} {
-				if _, err := os.Stat(filepath.Join(dir, file)); err != nil {
-					t.Errorf("sinks/%s has no %s", dir, file)
-				}
+			for _, p := range folderProblems(dir, folders[dir]) {
+				t.Error(p)
 			}
-			checkREADME(t, dir, folders[dir])
-			checkBenchmark(t, dir)
 			built := buildFixture(t, dir)
 			for _, typ := range folders[dir] {
 				if !built[typ] {
@@ -53,26 +50,66 @@ func TestEverySinkFolder(t *testing.T) {
 	}
 }
 
-// checkREADME: the README says the stability the table gives.
-func checkREADME(t *testing.T, dir string, types []string) {
-	b, _ := os.ReadFile(filepath.Join(dir, "README.md"))
+// folderFiles are the files every sink folder has.
+var folderFiles = []string{"README.md", "config.go", "sink.go", "testdata/config.yaml", "bench_test.go"}
+
+// folderProblems says what the sink folder dir (of the given types) lacks:
+// one of folderFiles, a README that states each type's stability as the
+// table gives it, a Benchmark function in bench_test.go.
+func folderProblems(dir string, types []string) []string {
+	var out []string
+	for _, file := range folderFiles {
+		if _, err := os.Stat(filepath.Join(dir, file)); err != nil {
+			out = append(out, fmt.Sprintf("sinks/%s has no %s", dir, file))
+		}
+	}
+	readme, _ := os.ReadFile(filepath.Join(dir, "README.md"))
 	for _, typ := range types {
 		want := "Stability: **" + Lookup(typ).Stability + "**"
-		if !strings.Contains(string(b), want) {
-			t.Errorf("sinks/%s/README.md does not say %q (sink %s)", dir, want, typ)
+		if !strings.Contains(string(readme), want) {
+			out = append(out, fmt.Sprintf("sinks/%s/README.md does not say %q (sink %s)", dir, want, typ))
 		}
 	}
+	bench, _ := os.ReadFile(filepath.Join(dir, "bench_test.go"))
+	if !strings.Contains(string(bench), "\nfunc Benchmark") {
+		out = append(out, fmt.Sprintf("sinks/%s/bench_test.go has no Benchmark function", dir))
+	}
+	return out
 }
 
-// checkBenchmark: some test file of the folder has a Benchmark.
-func checkBenchmark(t *testing.T, dir string) {
-	files, _ := filepath.Glob(filepath.Join(dir, "*_test.go"))
-	for _, f := range files {
-		if b, _ := os.ReadFile(f); strings.Contains(string(b), "\nfunc Benchmark") {
-			return
+// TestFolderProblemsNamesWhatIsMissing: the folder check of
+// TestEverySinkFolder fails for a folder without each required file, and
+// passes a complete one.
+func TestFolderProblemsNamesWhatIsMissing(t *testing.T) {
+	dir := t.TempDir()
+	if got := folderProblems(dir, []string{"txt"}); len(got) != len(folderFiles)+2 {
+		t.Fatalf("empty folder: %d problems %q, want each file, the stability and the benchmark", len(got), got)
+	}
+	files := map[string]string{
+		"README.md":            "Stability: **" + Lookup("txt").Stability + "**\n",
+		"config.go":            "package x\n",
+		"sink.go":              "package x\n",
+		"testdata/config.yaml": "type: file\n",
+		"bench_test.go":        "package x\n\nfunc BenchmarkX(b *testing.B) {}\n",
+	}
+	os.Mkdir(filepath.Join(dir, "testdata"), 0o755)
+	for name, body := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
 		}
 	}
-	t.Errorf("sinks/%s has no benchmark", dir)
+	if got := folderProblems(dir, []string{"txt"}); len(got) != 0 {
+		t.Fatalf("complete folder: %q", got)
+	}
+	for name := range files {
+		body, _ := os.ReadFile(filepath.Join(dir, name))
+		os.Remove(filepath.Join(dir, name))
+		got := folderProblems(dir, []string{"txt"})
+		if len(got) == 0 || !strings.Contains(strings.Join(got, "\n"), name) {
+			t.Errorf("without %s: problems %q", name, got)
+		}
+		os.WriteFile(filepath.Join(dir, name), body, 0o644)
+	}
 }
 
 // buildFixture builds every sink of dir/testdata/config.yaml (one mapping

@@ -31,6 +31,16 @@ type (
 		// Gaps are the spans found lost to the API's 24 h window in this
 		// run, oldest first (the page's banner; `state gaps` has them all).
 		Gaps []GapStatus `json:"gaps"`
+		// OrphanedBuffers are disk buffers holding records of a sink no
+		// longer in the config (`status` fills them from the state dir; a
+		// collector refuses to start with one).
+		OrphanedBuffers []OrphanedBuffer `json:"orphaned_buffers,omitempty"`
+	}
+	// OrphanedBuffer is a renamed or removed sink's disk buffer.
+	OrphanedBuffer struct {
+		Sink    string `json:"sink"`
+		Records int64  `json:"records"`
+		Dir     string `json:"dir"`
 	}
 	// GapStatus is a span of a tenant's stream that could not be read.
 	GapStatus struct {
@@ -105,7 +115,8 @@ type (
 		DeadLettered  int64      `json:"dead_lettered"`
 		LastError     string     `json:"last_error"`
 		LastErrorAt   *time.Time `json:"last_error_at"`
-		// State is ok, retrying, stalled or failing_startup (see SinkState*).
+		// State is ok, retrying, stalled, failing_startup or, from the state
+		// dir with no collector running, not_running (see Sink*).
 		State string `json:"state"`
 		// LastDelivered is the last time records reached the destination
 		// (for a disk-buffered sink: the drainer's last delivery).
@@ -126,6 +137,7 @@ const (
 	SinkRetrying       = "retrying"        // the last attempt failed; records are retried with backoff
 	SinkStalled        = "stalled"         // records wait and nothing was delivered for longer than the stall threshold
 	SinkFailingStartup = "failing_startup" // the start-up check fails; records wait until it passes
+	SinkNotRunning     = "not_running"     // no collector answers: `status` read the state dir, nothing is known of delivery
 )
 
 // DefaultStallAfter is how long a sink may deliver nothing while records wait
@@ -598,7 +610,7 @@ func (b *Board) SinkHealth(now time.Time) []SinkHealth {
 // Healthy reports whether every sink is ok and no stream is failing (the
 // page's banner is shown otherwise).
 func (st Status) Healthy() bool {
-	if st.Totals.FailingStreams > 0 {
+	if st.Totals.FailingStreams > 0 || len(st.OrphanedBuffers) > 0 {
 		return false
 	}
 	for _, s := range st.Sinks {

@@ -27,6 +27,9 @@ func WriteText(w io.Writer, st Status, width int) {
 		if st.Totals.FailingStreams > 0 {
 			bad = append(bad, fmt.Sprintf("%d failing tenant stream(s)", st.Totals.FailingStreams))
 		}
+		for _, o := range st.OrphanedBuffers {
+			bad = append(bad, fmt.Sprintf("disk buffer %s holds %d record(s) of sink %s, no longer in the config (buffer.adopt or `buffer drop`)", o.Dir, o.Records, o.Sink))
+		}
 		fmt.Fprintf(w, "NOT OK: %s\n", strings.Join(bad, ", "))
 	}
 	if st.Identity.ID != "" {

@@ -10,7 +10,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kfake"
 
-	"github.com/sophos-connect/sophos-connect/sinks/elasticsearch/estest"
+	"github.com/sophos-connect/sophos-connect/sinks/elasticsearch/elasticsearchtest"
 )
 
 // peer is a network sink's loopback counterpart.
@@ -37,7 +37,7 @@ func startPeer(sink string) (*peer, error) {
 			close:  c.Close,
 		}, nil
 	case "elasticsearch":
-		s := estest.New(estest.Options{DiscardSource: true}) // ids and versions only: the peer's own storage is not what is measured
+		s := elasticsearchtest.New(elasticsearchtest.Options{DiscardSource: true}) // ids and versions only: the peer's own storage is not what is measured
 		return &peer{
 			config: fmt.Sprintf("  - {name: out, type: elasticsearch, addresses: [%s], index: sophos-events, format: ecs, batch: {max_events: 1000}}\n", s.URL),
 			count:  func() int { return s.Count("sophos-events") },

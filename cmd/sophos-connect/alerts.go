@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sophos-connect/sophos-connect/internal/texttable"
 	"github.com/sophos-connect/sophos-connect/sources/sophos"
 )
 
@@ -146,16 +147,16 @@ func (a *app) listAlerts(ctx context.Context, op *operator, tenants []sophos.Ten
 	if multi {
 		header = append([]string{"TENANT"}, header...)
 	}
-	tw := newTable(a.stdout, header...)
+	tw := texttable.New(a.stdout, header...)
 	for _, r := range rows {
 		al := r.al
-		cells := []string{al.RaisedTime().Local().Format(timeLayout), al.Severity, al.Category, al.Type, strings.Join(al.AllowedActions, ","), al.ID, al.Description}
+		cells := []string{al.RaisedTime().Local().Format(texttable.TimeLayout), al.Severity, al.Category, al.Type, strings.Join(al.AllowedActions, ","), al.ID, al.Description}
 		if multi {
 			cells = append([]string{r.tenant.Label()}, cells...)
 		}
-		tw.row(cells...)
+		tw.Row(cells...)
 	}
-	if err := tw.flush(); err != nil {
+	if err := tw.Flush(); err != nil {
 		return err
 	}
 	fmt.Fprintf(a.stdout, "%d alert(s)\n", len(rows))

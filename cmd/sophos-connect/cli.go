@@ -64,6 +64,7 @@ func commandTable() []*command {
 		endpointsCmd(),
 		alertsCmd(),
 		stateCmd(),
+		bufferCmd(),
 		reconcileCmd(),
 		replayCmd(),
 		statusCmd(),

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/sophos-connect/sophos-connect/cluster"
+	"github.com/sophos-connect/sophos-connect/internal/texttable"
 )
 
 // clusterShow is `state show` in distributed mode: the checkpoint topic.
@@ -46,7 +47,7 @@ func (a *app) clusterShow(cc *cluster.Config, asJSON bool) error {
 		fmt.Fprintf(a.stdout, "no checkpoints in topic %s: the cluster starts every tenant from the 24 h window (or -since)\n", cc.CheckpointTopic)
 		return nil
 	}
-	tw := newTable(a.stdout, "TENANT", "STREAM", "NAME", "SAVED", "AGE", "CURSOR")
+	tw := texttable.New(a.stdout, "TENANT", "STREAM", "NAME", "SAVED", "AGE", "CURSOR")
 	for _, k := range keys {
 		cp := all[k]
 		tenant, stream, _ := strings.Cut(k, "/")
@@ -54,9 +55,9 @@ func (a *app) clusterShow(cc *cluster.Config, asJSON bool) error {
 		if now.Sub(cp.SavedAt) > 20*time.Hour {
 			age += " (near or past the 24 h window!)"
 		}
-		tw.row(tenant, stream, orDash(cp.TenantName), cp.SavedAt.Local().Format(timeLayout), age, cp.Cursor)
+		tw.Row(tenant, stream, orDash(cp.TenantName), cp.SavedAt.Local().Format(texttable.TimeLayout), age, cp.Cursor)
 	}
-	return tw.flush()
+	return tw.Flush()
 }
 
 // clusterReset is `state reset` in distributed mode: tombstones in the

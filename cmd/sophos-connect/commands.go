@@ -6,11 +6,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"regexp"
 	"runtime"
 	"runtime/debug"
-	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -18,38 +15,65 @@ import (
 	"github.com/sophos-connect/sophos-connect/collector"
 	"github.com/sophos-connect/sophos-connect/config"
 	"github.com/sophos-connect/sophos-connect/gaps"
+	"github.com/sophos-connect/sophos-connect/internal/texttable"
 	"github.com/sophos-connect/sophos-connect/pipeline"
 	"github.com/sophos-connect/sophos-connect/seed"
-	"github.com/sophos-connect/sophos-connect/sources/sophos/autoack"
 	"github.com/sophos-connect/sophos-connect/sources/sophos/emulator"
 )
 
 func validateCmd() *command {
 	return &command{
-		Name: "validate", Args: "[-c FILE] [-json]",
+		Name: "validate", Args: "[-c FILE] [-json] [-as-user USER] [-connect]",
 		Short: "check the config and print the resolved pipeline (source → stages → sinks)",
 		Long: "Every error of the file is listed at once, as file:line: key: reason, sorted by line; the run\n" +
-			"prints the same list. Nothing is created on disk and nothing is sent to Sophos Central.",
-		Example: "sophos-connect validate -c /etc/sophos-connect/sophos-connect.yaml\nsophos-connect validate -json | jq .sinks",
+			"prints the same list. Nothing is created on disk and nothing is sent to Sophos Central.\n" +
+			"Output and state paths are checked for the user the service runs as: -as-user USER, or, when\n" +
+			"run as root, the owner of an existing state_dir (a packaged host's sophos-connect user).\n" +
+			"-connect goes further: a Sophos token and whoami with the config's credentials, and every sink's\n" +
+			"start-up check (connect, authenticate, health), one line each; exit 1 if any fails. Nothing is\n" +
+			"pulled or written.",
+		Example: "sophos-connect validate -c /etc/sophos-connect/sophos-connect.yaml\nsophos-connect validate -connect\nsophos-connect validate -json | jq .sinks",
 		Setup: func(fs *flag.FlagSet) runFunc {
 			var asJSON bool
+			var asUser string
+			var connect bool
 			fs.BoolVar(&asJSON, "json", false, "print the resolved pipeline as JSON")
+			fs.BoolVar(&connect, "connect", false, "also fetch a Sophos token and whoami, and run every sink's start-up check")
+			fs.StringVar(&asUser, "as-user", "", "check output and state paths for this user (name or uid) instead of the caller")
 			return func(a *app, ctx context.Context, g *globals, args []string) error {
 				if len(args) > 0 {
 					return usageError{"validate takes no arguments: use -c FILE"}
 				}
-				return a.validate(g, asJSON)
+				var acct *config.Account
+				if asUser != "" {
+					var err error
+					if acct, err = config.LookupAccount(asUser); err != nil {
+						return usageError{"validate -as-user: " + err.Error()}
+					}
+				}
+				return a.validate(ctx, g, validateOptions{json: asJSON, account: acct, connect: connect})
 			}
 		},
 	}
 }
 
-func (a *app) validate(g *globals, asJSON bool) error {
+// validateOptions are validate's flags.
+type validateOptions struct {
+	json    bool
+	account *config.Account // -as-user; nil: the caller (or, as root, the state dir's owner)
+	connect bool
+}
+
+func (a *app) validate(ctx context.Context, g *globals, o validateOptions) error {
+	asJSON, acct := o.json, o.account
 	c, err := loadChecked(g)
 	if err != nil {
 		if asJSON {
 			// A script gets the errors as data too (and the exit code).
-			a.writeJSON(invalidConfigJSON(err))
+			a.writeJSON(struct {
+				OK     bool                `json:"ok"`
+				Errors []config.ErrorEntry `json:"errors"`
+			}{Errors: config.ErrorEntries(err)})
 		}
 		return err
 	}
@@ -59,12 +83,50 @@ func (a *app) validate(g *globals, asJSON bool) error {
 		return configError{collector.PrefixErrors(c.File, err)}
 	}
 	defer as.Close()
-	p := resolvedPipeline(c, streams, as)
+	p := validateView{View: collector.Describe(c, streams, as)}
+	var checks []collector.ConnectCheck
+	if o.connect {
+		checks = collector.Connect(ctx, c, as)
+	}
 	if asJSON {
-		return a.writeJSON(p)
+		p.Checks = checks
+		for _, ch := range checks {
+			p.OK = p.OK && ch.OK
+		}
+		if err := a.writeJSON(p); err != nil {
+			return err
+		}
+		if !p.OK {
+			return errConnectFailed
+		}
+		return nil
 	}
 	defer printSecretSources(a.stdout, c)
+	printPipeline(a.stdout, c, p.View, as)
 	w := a.stdout
+	who := "this user"
+	if acct == nil {
+		acct = config.ServiceAccount(c.StateDir)
+	}
+	if acct != nil {
+		who = "user " + acct.Name
+	}
+	errs := checkOutputPaths(w, collector.OutputPaths(c, streams), acct)
+	failed := 0
+	if o.connect {
+		failed = printConnectChecks(w, checks)
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("%d path(s) above cannot be written by %s: create the directories or fix their owner and mode", len(errs), who)
+	}
+	if failed > 0 {
+		return fmt.Errorf("%d connection check(s) above failed", failed)
+	}
+	return nil
+}
+
+// printPipeline is validate's drawing: source → stages → sinks.
+func printPipeline(w io.Writer, c *config.Config, p collector.View, as *collector.Assembly) {
 	fmt.Fprintf(w, "%s: ok\n\n", c.File)
 	fmt.Fprintf(w, "source  sophos  %s (auth %s)\n", p.Source.APIHost, p.Source.AuthURL)
 	fmt.Fprintf(w, "        streams: %s; tenants: %s; pull every %s; state in %s\n", strings.Join(p.Source.Streams, ", "), p.Source.Tenants, p.Source.PullTime, p.StateDir)
@@ -99,47 +161,15 @@ func (a *app) validate(g *globals, asJSON bool) error {
 	for _, k := range c.InsecureTLS() {
 		fmt.Fprintf(w, "WARNING: %s\n", collector.InsecureWarning(k))
 	}
-	if errs := checkOutputPaths(w, collector.OutputPaths(c, streams)); len(errs) > 0 {
-		return fmt.Errorf("%d path(s) above cannot be written by this user: create the directories or fix their owner and mode", len(errs))
-	}
-	return nil
 }
 
-// configErrorJSON is one error of `validate -json` on an invalid config.
-type configErrorJSON struct {
-	File    string `json:"file"`
-	Line    int    `json:"line"` // 0: none
-	Key     string `json:"key"`
-	Message string `json:"message"`
-}
+var errConnectFailed = errors.New("validate -connect: a check failed (see \"checks\")")
 
-var errLineRE = regexp.MustCompile(`^(.+?):(\d+): (?:([A-Za-z0-9_.\[\]-]+): )?(.*)$`)
-
-// invalidConfigJSON is `validate -json`'s answer for an invalid config:
-// {"ok": false, "errors": [{file, line, key, message}]}.
-func invalidConfigJSON(err error) any {
-	var list config.Errors
-	if !asErrors(err, &list) {
-		list = config.Errors{err}
-	}
-	out := struct {
-		OK     bool              `json:"ok"`
-		Errors []configErrorJSON `json:"errors"`
-	}{Errors: []configErrorJSON{}}
-	for _, e := range list {
-		for _, msg := range strings.Split(e.Error(), "\n") {
-			if msg == "" {
-				continue
-			}
-			ej := configErrorJSON{Message: msg}
-			if m := errLineRE.FindStringSubmatch(msg); m != nil {
-				ej.File, ej.Key, ej.Message = m[1], m[3], m[4]
-				ej.Line, _ = strconv.Atoi(m[2])
-			}
-			out.Errors = append(out.Errors, ej)
-		}
-	}
-	return out
+// validateView is what `validate -json` prints: the resolved pipeline and,
+// with -connect, the checks.
+type validateView struct {
+	collector.View
+	Checks []collector.ConnectCheck `json:"checks,omitempty"`
 }
 
 // printSecretSources says where each secret comes from, never its value.
@@ -151,109 +181,6 @@ func printSecretSources(w io.Writer, c *config.Config) {
 	for _, s := range c.SecretSources {
 		fmt.Fprintf(w, "  %-28s from %s\n", s.Key, s.From)
 	}
-}
-
-// pipelineView is what `validate` prints (and `validate -json` encodes).
-type pipelineView struct {
-	OK      bool                  `json:"ok"`
-	File    string                `json:"file"`
-	Secrets []config.SecretSource `json:"secrets"`
-	Source  struct {
-		APIHost  string   `json:"api_host"`
-		AuthURL  string   `json:"auth_url"`
-		Streams  []string `json:"streams"`
-		Tenants  string   `json:"tenants"`
-		PullTime string   `json:"pull_time"`
-	} `json:"source"`
-	AutoAcknowledge struct {
-		Enabled    bool     `json:"enabled"`
-		Level      string   `json:"level"`
-		Severities []string `json:"severities"` // acknowledged when enabled
-		Text       string   `json:"-"`
-	} `json:"alerts_auto_acknowledge"`
-	Stages []struct {
-		Name    string `json:"name"`
-		Streams string `json:"streams"`
-		Desc    string `json:"description"`
-	} `json:"stages"`
-	Sinks []struct {
-		Name   string `json:"name"`
-		Type   string `json:"type"`
-		Routes string `json:"routes"`
-		Desc   string `json:"description"`
-	} `json:"sinks"`
-	Workers          string `json:"workers"` // a number or "auto"
-	MaxInflightPages int    `json:"max_inflight_pages"`
-	StateDir         string `json:"state_dir"`
-	DeadLetters      string `json:"dead_letters"`
-}
-
-func resolvedPipeline(c *config.Config, streams []pipeline.Stream, as *collector.Assembly) pipelineView {
-	p := pipelineView{OK: true, Secrets: c.SecretSources}
-	p.File = c.File
-	p.Source.APIHost, p.Source.AuthURL = c.Sophos.APIHost, c.Sophos.AuthURL
-	for _, s := range streams {
-		p.Source.Streams = append(p.Source.Streams, s.Plural())
-	}
-	p.Source.Tenants = "every tenant the credentials reach"
-	if len(c.Sophos.Tenants) > 0 {
-		p.Source.Tenants = strings.Join(c.Sophos.Tenants, ", ")
-	}
-	p.Source.PullTime = c.PullTime.String()
-	aa := &p.AutoAcknowledge
-	aa.Enabled, aa.Level = c.AlertsAutoAcknowledgeStatus, strings.ToLower(c.AlertsAutoAcknowledgeLevel)
-	aa.Severities = []string{}
-	if lv, err := autoack.Levels(c.AlertsAutoAcknowledgeLevel); err == nil {
-		for _, s := range []string{"low", "medium", "high"} {
-			if lv[s] {
-				aa.Severities = append(aa.Severities, s)
-			}
-		}
-	}
-	switch {
-	case !aa.Enabled:
-		aa.Text = fmt.Sprintf("off (alerts_auto_acknowledge_status: false; level %s would acknowledge %s)", aa.Level, strings.Join(aa.Severities, ", "))
-	case !slices.Contains(streams, pipeline.Alerts):
-		aa.Text = "off: the alerts stream is not pulled"
-		aa.Enabled = false
-	default:
-		aa.Text = fmt.Sprintf("ON: every alert of severity %s is acknowledged in Sophos Central, for good, once every sink has it", strings.Join(aa.Severities, ", "))
-	}
-	for _, s := range as.Stages {
-		p.Stages = append(p.Stages, struct {
-			Name    string `json:"name"`
-			Streams string `json:"streams"`
-			Desc    string `json:"description"`
-		}{s.Name, streamList(s.Streams), s.Desc})
-	}
-	for _, s := range as.Sinks {
-		p.Sinks = append(p.Sinks, struct {
-			Name   string `json:"name"`
-			Type   string `json:"type"`
-			Routes string `json:"routes"`
-			Desc   string `json:"description"`
-		}{s.Name, s.Type, s.Routes.String(), s.Desc})
-	}
-	wk, inflight := collector.PullWorkers(c)
-	p.Workers = c.Workers.String()
-	if inflight == 0 && !c.Workers.Auto() {
-		inflight = 4 * wk
-	}
-	p.MaxInflightPages = inflight
-	p.StateDir = c.StateDir
-	p.DeadLetters = strings.TrimRight(c.StateDir, "/") + "/dead-letter.ndjson"
-	return p
-}
-
-func streamList(s []pipeline.Stream) string {
-	if len(s) == 0 {
-		return "streams: all"
-	}
-	var n []string
-	for _, x := range s {
-		n = append(n, x.Plural())
-	}
-	return "streams: " + strings.Join(n, ",")
 }
 
 func stateCmd() *command {
@@ -350,7 +277,7 @@ func (a *app) stateShow(g *globals, asJSON bool) error {
 		fmt.Fprintf(a.stdout, "no checkpoints in %s: the next run starts from the 24 h window (or -since)\n", cps.Path())
 		return nil
 	}
-	tw := newTable(a.stdout, "TENANT", "STREAM", "NAME", "SAVED", "AGE", "CURSOR")
+	tw := texttable.New(a.stdout, "TENANT", "STREAM", "NAME", "SAVED", "AGE", "CURSOR")
 	for _, k := range cps.Keys() {
 		cp := all[k]
 		tenant, stream, _ := strings.Cut(k, "/")
@@ -358,9 +285,9 @@ func (a *app) stateShow(g *globals, asJSON bool) error {
 		if now.Sub(cp.SavedAt) > 20*time.Hour {
 			age += " (near or past the 24 h window!)"
 		}
-		tw.row(tenant, stream, orDash(cp.TenantName), cp.SavedAt.Local().Format(timeLayout), age, cp.Cursor)
+		tw.Row(tenant, stream, orDash(cp.TenantName), cp.SavedAt.Local().Format(texttable.TimeLayout), age, cp.Cursor)
 	}
-	return tw.flush()
+	return tw.Flush()
 }
 
 // stateGaps lists the state dir's gaps: what could not be read before it
@@ -384,12 +311,12 @@ func (a *app) stateGaps(g *globals, asJSON bool) error {
 		fmt.Fprintf(a.stdout, "no gaps in %s: nothing fell out of the API's 24 h window before it was read\n", c.StateDir)
 		return nil
 	}
-	tw := newTable(a.stdout, "TENANT", "STREAM", "NAME", "FROM", "TO", "LOST", "REASON")
+	tw := texttable.New(a.stdout, "TENANT", "STREAM", "NAME", "FROM", "TO", "LOST", "REASON")
 	for _, x := range list {
-		tw.row(x.Tenant, x.Stream.Plural(), orDash(x.TenantName), x.From.Local().Format(timeLayout), x.To.Local().Format(timeLayout),
+		tw.Row(x.Tenant, x.Stream.Plural(), orDash(x.TenantName), x.From.Local().Format(texttable.TimeLayout), x.To.Local().Format(texttable.TimeLayout),
 			x.To.Sub(x.From).Round(time.Second).String(), x.Reason)
 	}
-	return tw.flush()
+	return tw.Flush()
 }
 
 func (a *app) stateReset(g *globals, args []string) error {
@@ -416,45 +343,11 @@ func (a *app) stateReset(g *globals, args []string) error {
 	} else if cc != nil {
 		return a.clusterReset(cc, tenant, stream)
 	}
-	lock, err := pipeline.LockStateDir(c.StateDir, "state reset")
+	n, path, err := collector.ResetCheckpoints(c.StateDir, tenant, stream)
 	if err != nil {
 		return err
 	}
-	defer lock.Unlock()
-	// Read under the lock: a collector may have committed since.
-	cps, err := pipeline.OpenCheckpoints(c.StateDir)
-	if err != nil {
-		return err
-	}
-	all := cps.All()
-	match := func(key string) bool {
-		t, s, _ := strings.Cut(key, "/")
-		tn := all[key].TenantName
-		return (tenant == "" || tenant == "all" || strings.EqualFold(t, tenant) || (tn != "" && strings.EqualFold(tn, tenant))) && (stream == "" || s == stream)
-	}
-	if tenant != "" && tenant != "all" {
-		found := false
-		for k := range all {
-			found = found || match(k)
-		}
-		if !found {
-			var known []string
-			for _, k := range cps.Keys() {
-				t, s, _ := strings.Cut(k, "/")
-				known = append(known, fmt.Sprintf("  %s %s (%s)", t, s, orDash(all[k].TenantName)))
-			}
-			if len(known) == 0 {
-				known = []string{"  (none)"}
-			}
-			return fmt.Errorf("state reset: no checkpoint matches %q%s in %s; the checkpoints are:\n%s",
-				tenant, map[bool]string{true: " " + stream, false: ""}[stream != ""], cps.Path(), strings.Join(known, "\n"))
-		}
-	}
-	n := cps.Delete(match)
-	if err := cps.Flush(); err != nil {
-		return err
-	}
-	fmt.Fprintf(a.stdout, "removed %d checkpoint(s) from %s\n", n, cps.Path())
+	fmt.Fprintf(a.stdout, "removed %d checkpoint(s) from %s\n", n, path)
 	return nil
 }
 
@@ -557,12 +450,18 @@ func (a *app) migrate(rest []string, out string, force bool) error {
 
 // checkOutputPaths prints each path with "ok" or the reason it cannot be
 // written, and returns the errors.
-func checkOutputPaths(w io.Writer, paths []collector.OutputPath) config.Errors {
+func checkOutputPaths(w io.Writer, paths []collector.OutputPath, acct *config.Account) config.Errors {
 	var errs config.Errors
-	fmt.Fprintln(w, "\npaths (relative ones resolved against the config file's directory):")
+	check := config.CheckWritableDir
+	if acct != nil {
+		fmt.Fprintf(w, "\npaths, checked for user %s (relative ones resolved against the config file's directory):\n", acct.Name)
+		check = func(dir string) error { return config.CheckWritableDirAs(dir, acct) }
+	} else {
+		fmt.Fprintln(w, "\npaths (relative ones resolved against the config file's directory):")
+	}
 	for _, p := range paths {
 		status := "ok"
-		if err := config.CheckWritableDir(p.Dir); err != nil {
+		if err := check(p.Dir); err != nil {
 			status = "NOT WRITABLE: " + err.Error()
 			errs = append(errs, fmt.Errorf("%s %s: %v", p.What, p.Path, err))
 		}

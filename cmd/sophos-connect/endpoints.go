@@ -8,12 +8,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"regexp"
 	"sort"
 	"strings"
 	"time"
 
 	"github.com/sophos-connect/sophos-connect/collector"
+	"github.com/sophos-connect/sophos-connect/internal/texttable"
 	"github.com/sophos-connect/sophos-connect/pipeline"
 	"github.com/sophos-connect/sophos-connect/seed"
 	"github.com/sophos-connect/sophos-connect/sources/sophos"
@@ -63,19 +63,7 @@ func (o *operator) tenant(want string) (sophos.Tenant, error) {
 		}
 		return sophos.Tenant{}, usageError{fmt.Sprintf("these credentials reach %d tenants: choose one with -tenant ID|name (%s)", len(o.tenants), strings.Join(names, ", "))}
 	}
-	var hits []sophos.Tenant
-	for _, t := range o.tenants {
-		if strings.EqualFold(t.ID, want) || strings.EqualFold(t.Name, want) || strings.EqualFold(t.ShowAs, want) {
-			hits = append(hits, t)
-		}
-	}
-	switch len(hits) {
-	case 1:
-		return hits[0], nil
-	case 0:
-		return sophos.Tenant{}, fmt.Errorf("no tenant %q among the %d these credentials reach (see `sophos-connect tenants`)", want, len(o.tenants))
-	}
-	return sophos.Tenant{}, fmt.Errorf("tenant name %q is ambiguous (%d tenants): use its id", want, len(hits))
+	return sophos.FindTenant(o.tenants, want)
 }
 
 // listTenants is the tenants a list command covers: the one -tenant names
@@ -118,35 +106,9 @@ func (a *app) writeJSON(v any) error {
 	return enc.Encode(v)
 }
 
-var uuidRE = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
-
-// resolveEndpoint accepts an endpoint id or a hostname (exact, any case),
-// refusing a hostname that names several endpoints.
+// resolveEndpoint is sophos.Client.ResolveEndpoint.
 func (o *operator) resolveEndpoint(ctx context.Context, t sophos.Tenant, ref string) (*sophos.Endpoint, error) {
-	if uuidRE.MatchString(ref) {
-		return o.client.GetEndpoint(ctx, t, ref, sophos.ViewFull)
-	}
-	list, err := o.client.ListEndpoints(ctx, t, sophos.EndpointFilter{HostnameContains: ref, View: sophos.ViewFull})
-	if err != nil {
-		return nil, err
-	}
-	var hits []sophos.Endpoint
-	for _, e := range list {
-		if strings.EqualFold(e.Hostname, ref) {
-			hits = append(hits, e)
-		}
-	}
-	switch len(hits) {
-	case 1:
-		return &hits[0], nil
-	case 0:
-		return nil, fmt.Errorf("no endpoint named %q in tenant %s", ref, t.Label())
-	}
-	var ids []string
-	for _, e := range hits {
-		ids = append(ids, e.ID)
-	}
-	return nil, fmt.Errorf("hostname %q is ambiguous: %d endpoints (%s) — use the id", ref, len(hits), strings.Join(ids, ", "))
+	return o.client.ResolveEndpoint(ctx, t, ref)
 }
 
 // endpointOpts are the endpoints commands' flags.
@@ -286,7 +248,7 @@ func (a *app) listEndpoints(ctx context.Context, op *operator, tenants []sophos.
 	}
 	var rows []row
 	for _, t := range tenants {
-		op.log.Log(ctx, pipeline.LevelVerbose, fmt.Sprintf("Initiating Health Status Query %s.", describeFilter(f)))
+		op.log.Log(ctx, pipeline.LevelVerbose, fmt.Sprintf("Initiating Health Status Query %s.", f.String()))
 		if len(tenants) > 1 {
 			op.log.Log(ctx, pipeline.LevelVerbose, "(tenant "+t.Label()+" "+t.ID+")")
 		}
@@ -325,7 +287,7 @@ func writeEndpointTable(w io.Writer, withTenant bool, each func(func(sophos.Tena
 	if withTenant {
 		header = append([]string{"TENANT"}, header...)
 	}
-	tw := newTable(w, header...)
+	tw := texttable.New(w, header...)
 	n := 0
 	each(func(t sophos.Tenant, e sophos.Endpoint) {
 		n++
@@ -343,7 +305,7 @@ func writeEndpointTable(w io.Writer, withTenant bool, each func(func(sophos.Tena
 		}
 		seen := "-"
 		if ls := e.LastSeen(); !ls.IsZero() {
-			seen = ls.In(now.Location()).Format(timeLayout) + " (" + ago(now.Sub(ls)) + ")"
+			seen = ls.In(now.Location()).Format(texttable.TimeLayout) + " (" + texttable.Ago(now.Sub(ls)) + ")"
 		}
 		ip := "-"
 		if len(e.IPv4Addresses) > 0 {
@@ -359,40 +321,10 @@ func writeEndpointTable(w io.Writer, withTenant bool, each func(func(sophos.Tena
 		if withTenant {
 			cells = append([]string{t.Label()}, cells...)
 		}
-		tw.row(cells...)
+		tw.Row(cells...)
 	})
-	tw.flush()
+	tw.Flush()
 	fmt.Fprintf(w, "%d endpoint(s)\n", n)
-}
-
-func ago(d time.Duration) string {
-	switch {
-	case d < time.Minute:
-		return "just now"
-	case d < time.Hour:
-		return fmt.Sprintf("%dm ago", int(d.Minutes()))
-	case d < 48*time.Hour:
-		return fmt.Sprintf("%dh ago", int(d.Hours()))
-	}
-	return fmt.Sprintf("%dd ago", int(d.Hours()/24))
-}
-
-func describeFilter(f sophos.EndpointFilter) string {
-	var parts []string
-	add := func(k, v string) {
-		if v != "" {
-			parts = append(parts, fmt.Sprintf("'%s': '%s'", k, v))
-		}
-	}
-	add("healthStatus", strings.Join(f.HealthStatus, ","))
-	add("type", strings.Join(f.Type, ","))
-	add("isolationStatus", f.IsolationStatus)
-	add("hostnameContains", f.HostnameContains)
-	if f.Online != nil {
-		add("online", fmt.Sprint(*f.Online))
-	}
-	add("view", f.View)
-	return "{" + strings.Join(parts, ", ") + "}"
 }
 
 // isolate checks each endpoint's state first, reports the ones already in

@@ -14,7 +14,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/sophos-connect/sophos-connect/pipeline"
-	"github.com/sophos-connect/sophos-connect/sinks/splunkhec/hectest"
+	"github.com/sophos-connect/sophos-connect/sinks/splunkhec/splunkhectest"
 	"github.com/sophos-connect/sophos-connect/sources/sophos/emulator"
 	"github.com/sophos-connect/sophos-connect/status"
 )
@@ -42,7 +42,7 @@ func TestOnceMissingNamedTenantExits1(t *testing.T) {
 func TestOnceWrongHECTokenFailsFast(t *testing.T) {
 	for _, buffered := range []bool{false, true} {
 		t.Run(fmt.Sprintf("disk_buffer=%v", buffered), func(t *testing.T) {
-			hec := hectest.New(hectest.Options{Tokens: map[string]hectest.Token{"right": {}}})
+			hec := splunkhectest.New(splunkhectest.Options{Tokens: map[string]splunkhectest.Token{"right": {}}})
 			defer hec.Close()
 			emu := newEmu(t, emulator.Options{Seed: 7, Events: 100, Alerts: 10})
 			dir := t.TempDir()

@@ -15,7 +15,7 @@ import (
 
 	"github.com/sophos-connect/sophos-connect/pipeline"
 	"github.com/sophos-connect/sophos-connect/seed"
-	"github.com/sophos-connect/sophos-connect/sinks/elasticsearch/estest"
+	"github.com/sophos-connect/sophos-connect/sinks/elasticsearch/elasticsearchtest"
 	"github.com/sophos-connect/sophos-connect/sources/sophos/emulator"
 )
 
@@ -135,7 +135,7 @@ func pipelineReadDLQ(state string, fn func(stream, reason string, record []byte)
 // TestInsecureSkipVerifyIsWarned: validate prints a WARNING line and a run
 // logs a WARN at start for every insecure_skip_verify: true.
 func TestInsecureSkipVerifyIsWarned(t *testing.T) {
-	es := estest.New(estest.Options{})
+	es := elasticsearchtest.New(elasticsearchtest.Options{})
 	defer es.Close()
 	emu := newEmu(t, emulator.Options{Events: 5, Alerts: 1})
 	dir := t.TempDir()

@@ -11,7 +11,7 @@ import (
 	"github.com/sophos-connect/sophos-connect/pipeline"
 	"github.com/sophos-connect/sophos-connect/sinks/httpout/outtest"
 	"github.com/sophos-connect/sophos-connect/sinks/sentinel/sentineltest"
-	"github.com/sophos-connect/sophos-connect/sinks/splunkhec/hectest"
+	"github.com/sophos-connect/sophos-connect/sinks/splunkhec/splunkhectest"
 	"github.com/sophos-connect/sophos-connect/sources/sophos/emulator"
 )
 
@@ -22,7 +22,7 @@ import (
 // their event twins share ids), each exactly once after deduping the
 // resends, and the run exits 0.
 func TestSplunkHECEndToEnd(t *testing.T) {
-	hec := hectest.New(hectest.Options{Tokens: map[string]hectest.Token{"tok-e2e": {Ack: true}}})
+	hec := splunkhectest.New(splunkhectest.Options{Tokens: map[string]splunkhectest.Token{"tok-e2e": {Ack: true}}})
 	defer hec.Close()
 	emu := newEmu(t, emulator.Options{Seed: 19, Events: 1500, Alerts: 120})
 	dir := t.TempDir()
@@ -40,7 +40,7 @@ sinks:
     buffer: {type: disk}
     retry: {initial: 20ms, max: 200ms}
 `, hec.URL))
-	hec.SetFaults(hectest.Faults{Busy503: 4, AckNever: 1})
+	hec.SetFaults(splunkhectest.Faults{Busy503: 4, AckNever: 1})
 	if code, _, e := runApp(t, ctxT(t), "-c", cfg, "-once"); code != 0 {
 		t.Fatalf("exit %d: %s", code, e)
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/sophos-connect/sophos-connect/config"
 	"github.com/sophos-connect/sophos-connect/internal/redact"
 	"github.com/sophos-connect/sophos-connect/internal/useragent"
+	"github.com/sophos-connect/sophos-connect/internal/winservice"
 	"github.com/sophos-connect/sophos-connect/pipeline"
 )
 
@@ -65,7 +66,7 @@ type app struct {
 
 func main() {
 	useragent.SetVersion(version)
-	if runningAsService() { // started by the Windows service manager
+	if winservice.Running() { // started by the Windows service manager
 		os.Exit(runService(os.Args[1:]))
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

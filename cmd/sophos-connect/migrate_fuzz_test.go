@@ -1,12 +1,13 @@
 package main
 
 import (
-	"github.com/sophos-connect/sophos-connect/seed"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/sophos-connect/sophos-connect/seed"
 )
 
 // FuzzMigrateSeed: whatever UTF-8 sophos.conf holds, migrate never fails on

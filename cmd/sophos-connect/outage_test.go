@@ -21,7 +21,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 
 	"github.com/sophos-connect/sophos-connect/pipeline"
-	"github.com/sophos-connect/sophos-connect/sinks/elasticsearch/estest"
+	"github.com/sophos-connect/sophos-connect/sinks/elasticsearch/elasticsearchtest"
 	"github.com/sophos-connect/sophos-connect/sources/sophos/emulator"
 )
 
@@ -272,10 +272,10 @@ func TestOutageKafkaDiskBuffer(t *testing.T) { runOutage(t, newKafkaPeer(t)) }
 
 // --- Elasticsearch (the in-repo bulk API server answering 503 while down) ---
 
-type esPeer struct{ s *estest.Server }
+type esPeer struct{ s *elasticsearchtest.Server }
 
 func newESPeer(t *testing.T) *esPeer {
-	s := estest.New(estest.Options{})
+	s := elasticsearchtest.New(elasticsearchtest.Options{})
 	t.Cleanup(s.Close)
 	return &esPeer{s: s}
 }
@@ -291,8 +291,8 @@ func (p *esPeer) sinkYAML() string {
 `, p.s.URL)
 }
 
-func (p *esPeer) down(t *testing.T) { p.s.SetFaults(estest.Faults{Request503Rate: 1}) }
-func (p *esPeer) up(t *testing.T)   { p.s.SetFaults(estest.Faults{}) }
+func (p *esPeer) down(t *testing.T) { p.s.SetFaults(elasticsearchtest.Faults{Request503Rate: 1}) }
+func (p *esPeer) up(t *testing.T)   { p.s.SetFaults(elasticsearchtest.Faults{}) }
 
 func (p *esPeer) received(t *testing.T) map[string]int {
 	out := map[string]int{}

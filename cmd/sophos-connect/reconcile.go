@@ -2,13 +2,13 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"time"
 
 	"github.com/sophos-connect/sophos-connect/collector"
 	"github.com/sophos-connect/sophos-connect/config"
+	"github.com/sophos-connect/sophos-connect/internal/texttable"
 	"github.com/sophos-connect/sophos-connect/ledger"
 	"github.com/sophos-connect/sophos-connect/pipeline"
 	"github.com/sophos-connect/sophos-connect/reconcile"
@@ -95,28 +95,8 @@ func (a *app) reconcile(ctx context.Context, g *globals, o reconcileOpts) error 
 		if err := a.writeJSON(res); err != nil {
 			return err
 		}
-	} else {
-		tw := newTable(a.stdout, "TENANT", "STREAM", "RESULT", "READ", "UPSTREAM", "MISSING")
-		for i := range res {
-			r := &res[i]
-			up := "-"
-			if r.Upstream >= 0 {
-				up = fmt.Sprint(r.Upstream)
-			}
-			result := "complete"
-			if !r.Complete {
-				result = fmt.Sprintf("%d missing", r.Missing())
-			}
-			name := r.Tenant
-			if r.TenantName != "" {
-				name = r.TenantName + " (" + r.Tenant + ")"
-			}
-			tw.row(name, r.Stream, result, fmt.Sprint(r.Read), up, orDash(r.Detail()))
-		}
-		if err := tw.flush(); err != nil {
-			return err
-		}
-		fmt.Fprintln(a.stdout, "(events and cases: Sophos offers no count to compare with upstream; their hours are checked per sink: routed against delivered)")
+	} else if err := a.printReconcile(res); err != nil {
+		return err
 	}
 	if !o.repair || missing == 0 {
 		if missing > 0 {
@@ -140,48 +120,39 @@ func (a *app) reconcile(ctx context.Context, g *globals, o reconcileOpts) error 
 	return nil
 }
 
-// repair fetches each missing alert from the Common API, maps it to the
-// SIEM alert shape and delivers it through the pipeline once (a -once run
-// of the collector with the repaired alerts as its only source and no
-// checkpoints moved); the ledger records them, so the next reconcile says
-// complete.
+// repair delivers the missing alerts through the pipeline once
+// (collector.Repair), logging to the seed's log file and stderr.
 func (a *app) repair(ctx context.Context, c *config.Config, g *globals, op *operator, tenants []sophos.Tenant, res []reconcile.Result) (int, error) {
-	byID := map[string]sophos.Tenant{}
-	for _, t := range tenants {
-		byID[t.ID] = t
-	}
-	pages := map[string][]pipeline.Record{}
-	names := map[string]string{}
-	n := 0
-	for i := range res {
-		r := &res[i]
-		t := byID[r.Tenant]
-		for _, id := range r.MissingIDs {
-			al, err := op.client.GetAlert(ctx, t, id)
-			if err != nil {
-				return 0, fmt.Errorf("repair: alert %s of tenant %s: %w", id, t.Label(), err)
-			}
-			rec, err := pipeline.NewRecord(pipeline.Alerts, t.ID, al.SIEMItem(t.ID))
-			if err != nil {
-				return 0, fmt.Errorf("repair: alert %s: %w", id, err)
-			}
-			pages[t.ID] = append(pages[t.ID], rec)
-			names[t.ID] = r.TenantName
-			n++
-		}
-	}
-	if n == 0 {
-		return 0, nil
-	}
 	log, closeLog, err := seed.NewLogger(c.LogLevel, seed.LogFilePath(c), a.stderr)
 	if err != nil {
 		return 0, err
 	}
 	defer closeLog()
-	err = collector.Run(ctx, c, collector.Options{Streams: wantStreams(g), Once: true, Log: log, Repair: reconcile.NewRepairSource(pages, names), Timeout: 10 * time.Minute, Version: version})
-	var inc collector.IncompleteError
-	if err != nil && !errors.As(err, &inc) {
-		return 0, err
+	return collector.Repair(ctx, c, op.client, tenants, res, collector.Options{Streams: wantStreams(g), Log: log, Version: version})
+}
+
+// printReconcile prints the results as a table.
+func (a *app) printReconcile(res []reconcile.Result) error {
+	tw := texttable.New(a.stdout, "TENANT", "STREAM", "RESULT", "READ", "UPSTREAM", "MISSING")
+	for i := range res {
+		r := &res[i]
+		up := "-"
+		if r.Upstream >= 0 {
+			up = fmt.Sprint(r.Upstream)
+		}
+		result := "complete"
+		if !r.Complete {
+			result = fmt.Sprintf("%d missing", r.Missing())
+		}
+		name := r.Tenant
+		if r.TenantName != "" {
+			name = r.TenantName + " (" + r.Tenant + ")"
+		}
+		tw.Row(name, r.Stream, result, fmt.Sprint(r.Read), up, orDash(r.Detail()))
 	}
-	return n, err
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintln(a.stdout, "(events and cases: Sophos offers no count to compare with upstream; their hours are checked per sink: routed against delivered)")
+	return nil
 }

@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	"github.com/sophos-connect/sophos-connect/pipeline"
-	"github.com/sophos-connect/sophos-connect/sinks/elasticsearch/estest"
+	"github.com/sophos-connect/sophos-connect/sinks/elasticsearch/elasticsearchtest"
 	"github.com/sophos-connect/sophos-connect/sources/sophos/emulator"
 )
 
@@ -18,7 +18,7 @@ import (
 // lost. After the cause is fixed (format: ecs normalizes those ids),
 // `replay dlq` delivers them and empties the file.
 func TestReplayDeadLetters(t *testing.T) {
-	es := estest.New(estest.Options{})
+	es := elasticsearchtest.New(elasticsearchtest.Options{})
 	defer es.Close()
 	emu := newEmu(t, emulator.Options{Seed: 21, Events: 600, Alerts: 150})
 	dir := t.TempDir()
@@ -48,7 +48,7 @@ func TestReplayDeadLetters(t *testing.T) {
 	b, _ := os.ReadFile(cfg)
 	os.WriteFile(cfg, []byte(strings.Replace(string(b), "format: raw", "format: ecs", 1)), 0o600)
 	// ECS documents carry a different shape: use a fresh index for them.
-	es2 := estest.New(estest.Options{})
+	es2 := elasticsearchtest.New(elasticsearchtest.Options{})
 	defer es2.Close()
 	b, _ = os.ReadFile(cfg)
 	os.WriteFile(cfg, []byte(strings.Replace(string(b), es.URL, es2.URL, 1)), 0o600)

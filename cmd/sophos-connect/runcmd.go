@@ -7,16 +7,25 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"sort"
-	"strings"
 	"time"
 
 	"github.com/sophos-connect/sophos-connect/collector"
 	"github.com/sophos-connect/sophos-connect/config"
+	"github.com/sophos-connect/sophos-connect/internal/texttable"
 	"github.com/sophos-connect/sophos-connect/pipeline"
 	"github.com/sophos-connect/sophos-connect/seed"
 	"github.com/sophos-connect/sophos-connect/sources/sophos"
 )
+
+// loadChecked is collector.LoadChecked of the config named by -c: every
+// error of the file, sorted by line.
+func loadChecked(g *globals) (*config.Config, error) {
+	path, err := configPath(g)
+	if err != nil {
+		return nil, err
+	}
+	return collector.LoadChecked(path, wantStreams(g))
+}
 
 // loadConfig reads the config named by -c (or its defaults); errors in it
 // are configuration errors (exit 2).
@@ -31,71 +40,6 @@ func loadConfig(g *globals) (*config.Config, error) {
 	}
 	seed.RedactInLogs(c.Sophos.ClientSecret.Value())
 	return c, nil
-}
-
-// loadChecked loads the config and, even when the file has errors, builds
-// its stages and sinks without side effects, so that validate and run report
-// the same list: every error of the file, sorted by line.
-func loadChecked(g *globals) (*config.Config, error) {
-	path, err := configPath(g)
-	if err != nil {
-		return nil, err
-	}
-	c, err := config.Load(path)
-	if c == nil {
-		return nil, configError{err}
-	}
-	var all config.Errors
-	if err == nil {
-		err = c.CheckFiles() // the CA bundle the run opens
-	}
-	if err != nil {
-		var list config.Errors
-		if !asErrors(err, &list) {
-			list = config.Errors{err}
-		}
-		all = append(all, list...)
-	}
-	if cerr := collector.Check(c, wantStreams(g)); cerr != nil {
-		var list config.Errors
-		asErrors(cerr, &list)
-		all = append(all, list...)
-	}
-	if len(all) == 0 {
-		return c, nil
-	}
-	return nil, configError{sortByFileLine(c.File, all)}
-}
-
-// sortByFileLine orders "file:line: …" messages by line (stable; those
-// without a line last) and drops repeats.
-func sortByFileLine(file string, errs config.Errors) config.Errors {
-	line := func(e error) int {
-		rest, ok := strings.CutPrefix(e.Error(), file+":")
-		if !ok {
-			return 1 << 30
-		}
-		n := 0
-		i := 0
-		for i < len(rest) && rest[i] >= '0' && rest[i] <= '9' {
-			n = n*10 + int(rest[i]-'0')
-			i++
-		}
-		if i == 0 || i >= len(rest) || rest[i] != ':' {
-			return 1 << 30
-		}
-		return n
-	}
-	seen := map[string]bool{}
-	var out config.Errors
-	for _, e := range errs {
-		if !seen[e.Error()] {
-			seen[e.Error()] = true
-			out = append(out, e)
-		}
-	}
-	sort.SliceStable(out, func(i, j int) bool { return line(out[i]) < line(out[j]) })
-	return out
 }
 
 func (a *app) cmdRun(ctx context.Context, g *globals) error {
@@ -179,16 +123,8 @@ func (a *app) cmdWhoami(ctx context.Context, g *globals) error {
 	if region == "" {
 		region = id.DataRegion // a data host that is not api-<region>.central.sophos.com (the emulator)
 	}
-	if region == "" && len(tenants) > 0 {
-		var regions []string
-		seen := map[string]bool{}
-		for _, t := range tenants {
-			if t.DataRegion != "" && !seen[t.DataRegion] {
-				seen[t.DataRegion] = true
-				regions = append(regions, t.DataRegion)
-			}
-		}
-		region = strings.Join(regions, ",")
+	if region == "" {
+		region = sophos.Regions(tenants)
 	}
 	if g.json {
 		return a.writeJSON(struct {
@@ -248,11 +184,11 @@ func (a *app) tenants(ctx context.Context, g *globals, asJSON bool) error {
 		}
 		return a.writeJSON(list)
 	}
-	tw := newTable(a.stdout, "ID", "NAME", "REGION", "API HOST")
+	tw := texttable.New(a.stdout, "ID", "NAME", "REGION", "API HOST")
 	for _, t := range tenants {
-		tw.row(t.ID, t.Label(), orDash(t.DataRegion), t.APIHost)
+		tw.Row(t.ID, t.Label(), orDash(t.DataRegion), t.APIHost)
 	}
-	return tw.flush()
+	return tw.Flush()
 }
 
 // wantStreams is the command line's choice of streams (nil: no stream

@@ -2,101 +2,35 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/sophos-connect/sophos-connect/internal/winservice"
 )
 
 // The Windows service: `service install|uninstall|start|stop` manage it
-// through the Service Control Manager (service_windows.go); the service
-// itself runs the collector with the config given at install. This file is
-// the part that is the same on every platform, so it is tested everywhere.
+// through the Service Control Manager (internal/winservice); the service
+// itself runs the collector with the config given at install.
 
-const serviceName = "sophos-connect"
-
-// serviceSpec is what `service install` registers.
-type serviceSpec struct {
-	Name, DisplayName, Description string
-	Exe                            string   // absolute path of this binary
-	Args                           []string // arguments the service manager starts it with
-}
-
-// newServiceSpec builds the registration for config (made absolute: a
-// service starts in C:\Windows\System32, not where the user ran install).
-func newServiceSpec(exe, config, name string) (serviceSpec, error) {
-	if name == "" {
-		name = serviceName
-	}
+// newServiceSpec is winservice.NewSpec; -c is required.
+func newServiceSpec(exe, config, name string) (winservice.Spec, error) {
 	if config == "" {
-		return serviceSpec{}, usageError{"service install: -c FILE is required: the config the service runs with (e.g. " + defaultServiceConfig() + ")"}
+		return winservice.Spec{}, usageError{"service install: -c FILE is required: the config the service runs with (e.g. " + winservice.DefaultConfig() + ")"}
 	}
-	abs, err := filepath.Abs(config)
-	if err != nil {
-		return serviceSpec{}, err
-	}
-	if _, err := os.Stat(abs); err != nil {
-		return serviceSpec{}, fmt.Errorf("service install: config %s: %w", abs, err)
-	}
-	return serviceSpec{
-		Name:        name,
-		DisplayName: "Sophos Central SIEM collector (" + name + ")",
-		Description: "sophos-connect: pulls Sophos Central alerts and events into the configured sinks. Config: " + abs,
-		Exe:         exe,
-		Args:        []string{"-c", abs},
-	}, nil
+	return winservice.NewSpec(exe, config, name)
 }
 
-// defaultServiceConfig is where the service's config lives by default.
-func defaultServiceConfig() string {
-	base := os.Getenv("ProgramData")
-	if base == "" {
-		base = `C:\ProgramData`
-	}
-	return base + `\sophos-connect\sophos-connect.yaml`
+// runService is main when the Windows service manager started the binary.
+func runService(args []string) int {
+	return winservice.Run(winservice.Name, func(ctx context.Context, stderr io.Writer) int {
+		a := &app{stdout: os.Stdout, stderr: stderr}
+		return a.main(ctx, args)
+	}, exitRuntime)
 }
-
-// serviceLoop runs the collector (run) until it returns or stop is closed;
-// then it cancels the run and waits up to drain for it to finish (the
-// pipeline drains in-flight pages and commits). report tells the service
-// manager what is happening ("running", "stopping"). It returns the
-// collector's exit code.
-func serviceLoop(run func(ctx context.Context) int, stop <-chan struct{}, drain time.Duration, report func(state string)) int {
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	done := make(chan int, 1)
-	go func() { done <- run(ctx) }()
-	report("running")
-	select {
-	case code := <-done:
-		return code
-	case <-stop:
-	}
-	report("stopping")
-	cancel()
-	select {
-	case code := <-done:
-		return code
-	case <-time.After(drain):
-		return exitRuntime
-	}
-}
-
-// eventType maps a seed log line to the Windows event log's three kinds.
-func eventType(line string) string {
-	switch {
-	case strings.Contains(line, "] ERROR: "):
-		return "error"
-	case strings.Contains(line, "] WARN"):
-		return "warning"
-	}
-	return "info"
-}
-
-var errNotWindows = errors.New("the service command manages a Windows service; on Linux run the systemd unit (examples/sophos-connect.service, or the .deb/.rpm package), see the README's Deploying section")
 
 func serviceCmd() *command {
 	sub := func(action, args, short, example string) *command {
@@ -104,7 +38,7 @@ func serviceCmd() *command {
 			Name: "service " + action, Args: args, Short: short, Example: example,
 			Setup: func(fs *flag.FlagSet) runFunc {
 				var name string
-				fs.StringVar(&name, "name", serviceName, "the service name (several collectors need several names)")
+				fs.StringVar(&name, "name", winservice.Name, "the service name (several collectors need several names)")
 				return func(a *app, ctx context.Context, g *globals, args []string) error {
 					if len(args) > 0 {
 						return usageError{fmt.Sprintf("service %s: unexpected argument %q", action, args[0])}
@@ -137,28 +71,28 @@ func (a *app) runService(ctx context.Context, g *globals, action, name string) e
 		}
 		cfg := g.config
 		if cfg == "" {
-			cfg = defaultServiceConfig()
+			cfg = winservice.DefaultConfig()
 		}
 		spec, err := newServiceSpec(exe, cfg, name)
 		if err != nil {
 			return err
 		}
-		if err := serviceInstall(spec); err != nil {
+		if err := winservice.Install(spec); err != nil {
 			return err
 		}
 		fmt.Fprintf(a.stdout, "installed service %s (automatic start) running %s %s\nstart it with: sophos-connect service start\n", spec.Name, spec.Exe, strings.Join(spec.Args, " "))
 	case "uninstall":
-		if err := serviceUninstall(name); err != nil {
+		if err := winservice.Uninstall(name); err != nil {
 			return err
 		}
 		fmt.Fprintf(a.stdout, "removed service %s (its config, state and log files stay)\n", name)
 	case "start":
-		if err := serviceStart(name); err != nil {
+		if err := winservice.Start(name); err != nil {
 			return err
 		}
 		fmt.Fprintf(a.stdout, "service %s started\n", name)
 	case "stop":
-		if err := serviceStop(name, 45*time.Second); err != nil {
+		if err := winservice.Stop(name, 45*time.Second); err != nil {
 			return err
 		}
 		fmt.Fprintf(a.stdout, "service %s stopped\n", name)

@@ -105,6 +105,11 @@ func TestStatusJSONFromCollector(t *testing.T) {
 	if st.Version != version || st.Identity.ID == "" || st.Identity.IDType != "partner" || st.StartedAt.IsZero() {
 		t.Fatalf("header: %+v", st)
 	}
+	// Partner credentials have no region of their own: the tenants' ones
+	// (issue 27 found an empty identity.data_region).
+	if r := st.Identity.DataRegion; r == "" || !strings.Contains(r, ",") {
+		t.Errorf("identity.data_region %q, want the partner's tenants' regions (the emulator spreads them over two)", r)
+	}
 	byID := map[string]status.TenantStatus{}
 	for _, tn := range st.Tenants {
 		byID[tn.ID] = tn
@@ -179,6 +184,10 @@ func TestStatusJSONFromCollector(t *testing.T) {
 	code, out, errOut = runApp(t, ctxT(t), "status", "-c", cfg)
 	if code != 0 || !strings.Contains(out, "no collector answers") || !strings.Contains(out, "Departed Ltd") || !strings.Contains(out, emu.TenantIDs()[0]) {
 		t.Fatalf("status offline: %d %s %s", code, out, errOut)
+	}
+	// Nothing runs: no sink may show ok (issue 27).
+	if !strings.Contains(out, "NOT OK: sink seed-alerts-txt not_running") || regexp.MustCompile(`(?m)^seed-\S+\s+\S+\s+ok\s`).MatchString(out) {
+		t.Fatalf("status offline shows a sink ok:\n%s", out)
 	}
 }
 

@@ -6,42 +6,17 @@ import (
 	"fmt"
 	"io"
 	"strings"
+
+	"github.com/sophos-connect/sophos-connect/config"
 )
 
 // didYouMean returns " (did you mean X?)" for the candidate closest to word
 // when it is within two edits (a typo such as valdate), else "".
 func didYouMean(word string, candidates []string) string {
-	best, bestD := "", 3
-	for _, c := range candidates {
-		if d := editDistance(strings.ToLower(word), c); d < bestD {
-			best, bestD = c, d
-		}
+	if best := config.Closest(strings.ToLower(word), candidates); best != "" {
+		return fmt.Sprintf(" (did you mean %s?)", best)
 	}
-	if best == "" {
-		return ""
-	}
-	return fmt.Sprintf(" (did you mean %s?)", best)
-}
-
-// editDistance is the Levenshtein distance of a and b.
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
+	return ""
 }
 
 // commandNames are the top-level command words.

@@ -2,12 +2,13 @@ package main
 
 import (
 	"bufio"
-	"github.com/sophos-connect/sophos-connect/collector"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/sophos-connect/sophos-connect/collector"
 )
 
 // unitKeys reads a systemd unit's [Service] keys (a key may repeat).

@@ -191,6 +191,9 @@ func (s *Sink) drain(ctx context.Context) {
 // Pending returns the records buffered and not yet delivered.
 func (s *Sink) Pending() int64 { return s.q.Stats().Entries }
 
+// Failing reports whether the drainer's last write to the real sink failed.
+func (s *Sink) Failing() bool { return s.inner.Failing() }
+
 // Close stops the drainer (undelivered records stay on disk for the next
 // run), then closes the real sink and the queue.
 func (s *Sink) Close() error {

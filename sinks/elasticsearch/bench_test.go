@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/sophos-connect/sophos-connect/internal/cputime"
-	"github.com/sophos-connect/sophos-connect/sinks/elasticsearch/estest"
+	"github.com/sophos-connect/sophos-connect/sinks/elasticsearch/elasticsearchtest"
 )
 
 // BenchmarkElasticsearchSink writes batches of 1000 ECS documents (~1 KB
@@ -24,7 +24,7 @@ func BenchmarkElasticsearchSink(b *testing.B) {
 }
 
 func benchSink(b *testing.B, format string) {
-	srv := estest.New(estest.Options{DiscardSource: true})
+	srv := elasticsearchtest.New(elasticsearchtest.Options{DiscardSource: true})
 	defer srv.Close()
 	c := ecsConfig()
 	c.Addresses = []string{srv.URL}

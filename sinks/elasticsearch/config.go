@@ -177,8 +177,8 @@ func (c *Config) Validate() error {
 	if c.APIKey != "" && c.Username != "" {
 		bad("api_key", "use either api_key or username/password, not both")
 	}
-	if err := c.TLS.Validate(); err != nil {
-		bad("tls", "%v", err)
+	if fe := c.TLS.Problem(); fe != nil {
+		bad("tls."+fe.Key, "%s", fe.Msg)
 	}
 	if ix, err := parseIndex(c.Index); err != nil {
 		bad("index", "%v", err)

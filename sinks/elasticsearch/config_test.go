@@ -108,7 +108,7 @@ func TestValidateNamesKeyAndFix(t *testing.T) {
 		{func(c *Config) { c.MaxBytes = 10 }, "max_bytes: 10 is too small"},
 		{func(c *Config) { c.Concurrency = 0 }, "concurrency: 0 is out of range"},
 		{func(c *Config) { c.Timeout = 0 }, "timeout: must be positive"},
-		{func(c *Config) { c.TLS.CertFile = "x.pem" }, "tls: cert_file and key_file must be given together"},
+		{func(c *Config) { c.TLS.CertFile = "x.pem" }, "tls.key_file: cert_file and key_file must be given together"},
 	}
 	for _, tc := range cases {
 		c := DefaultConfig()

@@ -14,14 +14,14 @@ import (
 	"testing"
 
 	"github.com/sophos-connect/sophos-connect/pipeline"
-	"github.com/sophos-connect/sophos-connect/sinks/elasticsearch/estest"
+	"github.com/sophos-connect/sophos-connect/sinks/elasticsearch/elasticsearchtest"
 )
 
 // These tests inject faults, so they run on the test server only.
 
-func testServer(t *testing.T, o estest.Options) (*estest.Server, *target) {
+func testServer(t *testing.T, o elasticsearchtest.Options) (*elasticsearchtest.Server, *target) {
 	t.Helper()
-	srv := estest.New(o)
+	srv := elasticsearchtest.New(o)
 	t.Cleanup(srv.Close)
 	run := runID()
 	return srv, &target{url: srv.URL, srv: srv, prefix: "sctest-" + run + "-", run: run,
@@ -42,13 +42,13 @@ func newSink(t *testing.T, c Config) *Sink {
 // and 503s, writing again only what failed (as the pipeline does) indexes
 // every document exactly once: all present, all at version 1.
 func TestPartialFailuresExactlyOnce(t *testing.T) {
-	srv, tg := testServer(t, estest.Options{Seed: 7})
+	srv, tg := testServer(t, elasticsearchtest.Options{Seed: 7})
 	c := tg.config("${stream}")
 	c.MaxBytes = 256 << 10 // several requests per batch
 	c.Concurrency = 3
 	s := tg.sink(t, c)
 	recs := makeRecords(t, loadSamples(t), tg.run, 3000, fixedWhen)
-	srv.SetFaults(estest.Faults{
+	srv.SetFaults(elasticsearchtest.Faults{
 		ItemReject429Rate: 0.2,
 		ItemReject429IDs:  map[string]int{recs[0].ID: 3, recs[1].ID: 1},
 		Request503First:   2,
@@ -81,15 +81,15 @@ func TestPartialFailuresExactlyOnce(t *testing.T) {
 // TestWholeRequestFailureIsPlainError: a 429 or 503 for the whole request
 // fails the batch with a plain (retryable) error naming the status.
 func TestWholeRequestFailureIsPlainError(t *testing.T) {
-	srv, tg := testServer(t, estest.Options{})
+	srv, tg := testServer(t, elasticsearchtest.Options{})
 	s := tg.sink(t, tg.config("${stream}"))
 	recs := makeRecords(t, loadSamples(t), tg.run, 50, fixedWhen)
 	for _, f := range []struct {
-		faults estest.Faults
+		faults elasticsearchtest.Faults
 		want   string
 	}{
-		{estest.Faults{Request429First: 1}, "429 Too Many Requests: es_rejected_execution_exception"},
-		{estest.Faults{Request503First: 1}, "503 Service Unavailable: cluster_block_exception"},
+		{elasticsearchtest.Faults{Request429First: 1}, "429 Too Many Requests: es_rejected_execution_exception"},
+		{elasticsearchtest.Faults{Request503First: 1}, "503 Service Unavailable: cluster_block_exception"},
 	} {
 		srv.SetFaults(f.faults)
 		err := s.Write(context.Background(), recs)
@@ -109,13 +109,13 @@ func TestWholeRequestFailureIsPlainError(t *testing.T) {
 // TestSplitByMaxBytes: a batch larger than max_bytes goes out as several
 // requests; when one of them fails as a whole only its records are failed.
 func TestSplitByMaxBytes(t *testing.T) {
-	srv, tg := testServer(t, estest.Options{})
+	srv, tg := testServer(t, elasticsearchtest.Options{})
 	c := tg.config("${stream}")
 	c.MaxBytes = 64 << 10
 	c.Concurrency = 1 // deterministic order: the first request gets the fault
 	s := tg.sink(t, c)
 	recs := makeRecords(t, loadSamples(t), tg.run, 1000, fixedWhen)
-	srv.SetFaults(estest.Faults{Request503First: 1})
+	srv.SetFaults(elasticsearchtest.Faults{Request503First: 1})
 	before := srv.Stats().BulkRequests
 	err := s.Write(context.Background(), recs)
 	var be *pipeline.BatchError
@@ -149,10 +149,10 @@ func TestSplitByMaxBytes(t *testing.T) {
 
 // TestInjectedItem400IsPermanent: per-item 400s are Permanent with their reason.
 func TestInjectedItem400IsPermanent(t *testing.T) {
-	srv, tg := testServer(t, estest.Options{})
+	srv, tg := testServer(t, elasticsearchtest.Options{})
 	s := tg.sink(t, tg.config("${stream}"))
 	recs := makeRecords(t, loadSamples(t), tg.run, 20, fixedWhen)
-	srv.SetFaults(estest.Faults{ItemReject400IDs: map[string]bool{recs[3].ID: true, recs[17].ID: true}})
+	srv.SetFaults(elasticsearchtest.Faults{ItemReject400IDs: map[string]bool{recs[3].ID: true, recs[17].ID: true}})
 	perm, _ := writeAll(t, s, recs, 3)
 	if len(perm) != 2 || perm[recs[3].ID] == nil || perm[recs[17].ID] == nil {
 		t.Fatalf("permanent %v", perm)
@@ -168,7 +168,7 @@ func TestInjectedItem400IsPermanent(t *testing.T) {
 // TestIngestPipeline: the pipeline name goes on the request; a missing
 // pipeline rejects the documents for good with the cluster's reason.
 func TestIngestPipeline(t *testing.T) {
-	srv, tg := testServer(t, estest.Options{})
+	srv, tg := testServer(t, elasticsearchtest.Options{})
 	c := tg.config("${stream}")
 	c.Pipeline = "sophos-enrich"
 	s := tg.sink(t, c)
@@ -199,7 +199,7 @@ func TestHealthCheckErrors(t *testing.T) {
 		return s.Start(context.Background())
 	}
 	t.Run("no product header", func(t *testing.T) {
-		_, tg := testServer(t, estest.Options{NoProductHeader: true})
+		_, tg := testServer(t, elasticsearchtest.Options{NoProductHeader: true})
 		err := start(tg.config("x"))
 		if err == nil || !strings.Contains(err.Error(), "not Elasticsearch") || !strings.Contains(err.Error(), "X-Elastic-Product") || !strings.Contains(err.Error(), tg.url) {
 			t.Fatalf("got %v", err)
@@ -220,7 +220,7 @@ func TestHealthCheckErrors(t *testing.T) {
 		}
 	})
 	t.Run("401", func(t *testing.T) {
-		_, tg := testServer(t, estest.Options{Username: "elastic", Password: "right"})
+		_, tg := testServer(t, elasticsearchtest.Options{Username: "elastic", Password: "right"})
 		c := tg.config("x")
 		c.Password = "s3cr3t-wrong"
 		err := start(c)
@@ -245,7 +245,7 @@ func TestHealthCheckErrors(t *testing.T) {
 // every request.
 func TestAuthHeaders(t *testing.T) {
 	recs := makeRecords(t, loadSamples(t), "auth", 3, fixedWhen)
-	for _, o := range []estest.Options{{Username: "elastic", Password: "pw"}, {APIKey: base64.StdEncoding.EncodeToString([]byte("id:key"))}} {
+	for _, o := range []elasticsearchtest.Options{{Username: "elastic", Password: "pw"}, {APIKey: base64.StdEncoding.EncodeToString([]byte("id:key"))}} {
 		srv, tg := testServer(t, o)
 		s := tg.sink(t, tg.config("${stream}"))
 		if err := s.Write(context.Background(), recs); err != nil {
@@ -271,7 +271,7 @@ func TestAuthHeaders(t *testing.T) {
 // TestTLS: https with the cluster's CA in tls.ca_file works; without it the
 // error says to set ca_file.
 func TestTLS(t *testing.T) {
-	srv := estest.NewTLS(estest.Options{})
+	srv := elasticsearchtest.NewTLS(elasticsearchtest.Options{})
 	defer srv.Close()
 	ca := filepath.Join(t.TempDir(), "ca.pem")
 	pemBytes := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.HTTPServer().Certificate().Raw})

@@ -17,7 +17,7 @@ import (
 
 	"github.com/sophos-connect/sophos-connect/config"
 	"github.com/sophos-connect/sophos-connect/pipeline"
-	"github.com/sophos-connect/sophos-connect/sinks/elasticsearch/estest"
+	"github.com/sophos-connect/sophos-connect/sinks/elasticsearch/elasticsearchtest"
 )
 
 // sample is a Sophos item from testdata with its id and when replaced by
@@ -86,18 +86,18 @@ func runID() string { return fmt.Sprintf("%06x", rand.Uint32()&0xffffff) }
 type target struct {
 	url                string
 	user, pass, apiKey string
-	caFile             string         // ELASTICSEARCH_CA_FILE: the cluster's CA
-	client             *http.Client   // for REST checks
-	srv                *estest.Server // nil for a real cluster
-	prefix             string         // every index/template name the test creates starts with it
+	caFile             string                    // ELASTICSEARCH_CA_FILE: the cluster's CA
+	client             *http.Client              // for REST checks
+	srv                *elasticsearchtest.Server // nil for a real cluster
+	prefix             string                    // every index/template name the test creates starts with it
 	run                string
 }
 
 // forEachTarget runs fn against the test server, and against the cluster
 // at ELASTICSEARCH_URL when that is set.
 func forEachTarget(t *testing.T, fn func(t *testing.T, tg *target)) {
-	t.Run("estest", func(t *testing.T) {
-		srv := estest.New(estest.Options{})
+	t.Run("elasticsearchtest", func(t *testing.T) {
+		srv := elasticsearchtest.New(elasticsearchtest.Options{})
 		t.Cleanup(srv.Close)
 		run := runID()
 		fn(t, &target{url: srv.URL, srv: srv, prefix: "sctest-" + run + "-", run: run})

@@ -17,7 +17,7 @@ import (
 	"time"
 
 	"github.com/sophos-connect/sophos-connect/pipeline"
-	"github.com/sophos-connect/sophos-connect/sinks/elasticsearch/estest"
+	"github.com/sophos-connect/sophos-connect/sinks/elasticsearch/elasticsearchtest"
 	"github.com/sophos-connect/sophos-connect/sinks/encoding"
 )
 
@@ -57,7 +57,7 @@ func loggedSink(t *testing.T, c Config) (*Sink, *logBuffer) {
 func integrationConfig(t *testing.T, tg *target) Config {
 	t.Helper()
 	if tg.srv != nil {
-		tg.srv.SetLimits(estest.Limits{LogsTemplate: true})
+		tg.srv.SetLimits(elasticsearchtest.Limits{LogsTemplate: true})
 	} else {
 		tg.logsTemplate(t)
 	}
@@ -143,7 +143,7 @@ func TestIntegrationFormatIntoDataStreams(t *testing.T) {
 func TestOpTypeIndexOnDataStreamRefused(t *testing.T) {
 	forEachTarget(t, func(t *testing.T, tg *target) {
 		if tg.srv != nil {
-			tg.srv.SetLimits(estest.Limits{LogsTemplate: true})
+			tg.srv.SetLimits(elasticsearchtest.Limits{LogsTemplate: true})
 		} else {
 			tg.logsTemplate(t)
 		}
@@ -186,8 +186,8 @@ func TestOpTypeIndexOnExistingDataStreamRefused(t *testing.T) {
 // TestMonitorForbiddenIsAWarning: an API key without the monitor privilege
 // gets 403 on GET /; the sink starts, warns, and writes.
 func TestMonitorForbiddenIsAWarning(t *testing.T) {
-	srv, tg := testServer(t, estest.Options{})
-	srv.SetLimits(estest.Limits{NoMonitor: true})
+	srv, tg := testServer(t, elasticsearchtest.Options{})
+	srv.SetLimits(elasticsearchtest.Limits{NoMonitor: true})
 	s, logs := loggedSink(t, tg.config("${stream}"))
 	if err := s.Start(context.Background()); err != nil {
 		t.Fatalf("start: %v", err)
@@ -205,12 +205,16 @@ func TestMonitorForbiddenIsAWarning(t *testing.T) {
 // (no auto_configure) is held back and retried, with an ERROR naming the
 // privilege, not dead-lettered; once the privilege is there it delivers.
 func TestCreateIndexForbiddenIsRetried(t *testing.T) {
-	t.Run("no auto_configure", func(t *testing.T) { testForbiddenRetried(t, estest.Limits{NoCreateIndex: true}, "auto_configure") })
-	t.Run("write block", func(t *testing.T) { testForbiddenRetried(t, estest.Limits{WriteBlock: true}, "index.blocks.write") })
+	t.Run("no auto_configure", func(t *testing.T) {
+		testForbiddenRetried(t, elasticsearchtest.Limits{NoCreateIndex: true}, "auto_configure")
+	})
+	t.Run("write block", func(t *testing.T) {
+		testForbiddenRetried(t, elasticsearchtest.Limits{WriteBlock: true}, "index.blocks.write")
+	})
 }
 
-func testForbiddenRetried(t *testing.T, l estest.Limits, fix string) {
-	srv, tg := testServer(t, estest.Options{})
+func testForbiddenRetried(t *testing.T, l elasticsearchtest.Limits, fix string) {
+	srv, tg := testServer(t, elasticsearchtest.Options{})
 	srv.SetLimits(l)
 	s, logs := loggedSink(t, tg.config("${stream}"))
 	if err := s.Start(context.Background()); err != nil {
@@ -230,7 +234,7 @@ func testForbiddenRetried(t *testing.T, l estest.Limits, fix string) {
 	if l := logs.String(); !strings.Contains(l, "level=ERROR") || !strings.Contains(l, fix) {
 		t.Fatalf("no ERROR naming the privilege: %s", l)
 	}
-	srv.SetLimits(estest.Limits{})
+	srv.SetLimits(elasticsearchtest.Limits{})
 	if err := s.Write(context.Background(), recs); err != nil {
 		t.Fatal(err)
 	}
@@ -250,8 +254,8 @@ func asBatchError(err error, be **pipeline.BatchError) bool {
 // fit; a single document larger than the limit is dead-lettered, the
 // others delivered.
 func TestRequestTooLargeIsSplit(t *testing.T) {
-	srv, tg := testServer(t, estest.Options{})
-	srv.SetLimits(estest.Limits{MaxContentLength: 16 << 10})
+	srv, tg := testServer(t, elasticsearchtest.Options{})
+	srv.SetLimits(elasticsearchtest.Limits{MaxContentLength: 16 << 10})
 	c := tg.config("${stream}")
 	c.MaxBytes = 1 << 20
 	s, _ := loggedSink(t, c)
@@ -274,7 +278,7 @@ func TestRequestTooLargeIsSplit(t *testing.T) {
 // TestWholeRequest400FindsTheDocument: a whole-request 400 caused by one
 // document is split down to that document, which is dead-lettered.
 func TestWholeRequest400FindsTheDocument(t *testing.T) {
-	srv := estest.New(estest.Options{})
+	srv := elasticsearchtest.New(elasticsearchtest.Options{})
 	t.Cleanup(srv.Close)
 	target, _ := url.Parse(srv.URL)
 	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -325,7 +329,7 @@ func TestWholeRequest400FindsTheDocument(t *testing.T) {
 // TestLongIDRefused: an _id over 512 bytes would fail the whole request;
 // that record alone is refused before sending.
 func TestLongIDRefused(t *testing.T) {
-	srv, tg := testServer(t, estest.Options{})
+	srv, tg := testServer(t, elasticsearchtest.Options{})
 	s, _ := loggedSink(t, tg.config("${stream}"))
 	if err := s.Start(context.Background()); err != nil {
 		t.Fatal(err)
@@ -350,7 +354,7 @@ func TestLongIDRefused(t *testing.T) {
 
 // TestPlainHTTPToTLSHint: http:// to a TLS port (Elasticsearch 8's
 // default) fails with the fix, whether the server closes the connection
-// (Elasticsearch: an EOF) or answers 400 (Go's TLS servers, estest).
+// (Elasticsearch: an EOF) or answers 400 (Go's TLS servers, elasticsearchtest).
 func TestPlainHTTPToTLSHint(t *testing.T) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -375,7 +379,7 @@ func TestPlainHTTPToTLSHint(t *testing.T) {
 		t.Fatalf("EOF: got %v", err)
 	}
 
-	srv := estest.NewTLS(estest.Options{})
+	srv := elasticsearchtest.NewTLS(elasticsearchtest.Options{})
 	t.Cleanup(srv.Close)
 	c = ecsConfig()
 	c.Addresses = []string{strings.Replace(srv.URL, "https://", "http://", 1)}

@@ -9,13 +9,13 @@ import (
 	"time"
 
 	"github.com/sophos-connect/sophos-connect/pipeline"
-	"github.com/sophos-connect/sophos-connect/sinks/elasticsearch/estest"
+	"github.com/sophos-connect/sophos-connect/sinks/elasticsearch/elasticsearchtest"
 	"github.com/sophos-connect/sophos-connect/sources/sophos/emulator"
 	"github.com/sophos-connect/sophos-connect/sources/sophos/sophostest"
 )
 
 // TestPipelineCheckpointWaitsForRetriedItems runs the real pipeline
-// (Sophos emulator → SIEM source → runner → this sink → estest). One event
+// (Sophos emulator → SIEM source → runner → this sink → elasticsearchtest). One event
 // of the first page is refused with per-item 429s until the test lets it
 // through, and another gets a mapping error: meanwhile the run does not end
 // and no checkpoint is committed (the first page is not fully delivered);
@@ -41,9 +41,9 @@ func TestPipelineCheckpointWaitsForRetriedItems(t *testing.T) {
 	}
 	stuck, bad := first.Records[len(first.Records)-1].ID, first.Records[1].ID
 
-	srv := estest.New(estest.Options{})
+	srv := elasticsearchtest.New(elasticsearchtest.Options{})
 	defer srv.Close()
-	srv.SetFaults(estest.Faults{ItemReject429IDs: map[string]int{stuck: 1 << 30}, ItemReject400IDs: map[string]bool{bad: true}})
+	srv.SetFaults(elasticsearchtest.Faults{ItemReject429IDs: map[string]int{stuck: 1 << 30}, ItemReject400IDs: map[string]bool{bad: true}})
 	c := ecsConfig()
 	c.Addresses = []string{srv.URL}
 	c.Index = "sophos-${stream}"
@@ -101,7 +101,7 @@ func TestPipelineCheckpointWaitsForRetriedItems(t *testing.T) {
 		t.Fatalf("%d events indexed while one is stuck (want some, not all, of %d)", n, len(want))
 	}
 
-	srv.SetFaults(estest.Faults{ItemReject400IDs: map[string]bool{bad: true}}) // the cluster recovers
+	srv.SetFaults(elasticsearchtest.Faults{ItemReject400IDs: map[string]bool{bad: true}}) // the cluster recovers
 	var r result
 	select {
 	case r = <-done:

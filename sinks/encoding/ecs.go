@@ -54,7 +54,7 @@ func (e *ecsEncoder) Append(dst []byte, r *pipeline.Record) ([]byte, error) {
 		return dst, fmt.Errorf("ecs: record %q: %w", r.ID, itemError(r.Raw))
 	}
 	e.d.reset(&e.t)
-	e.p.errs = 0
+	e.p.errs, e.p.topBuilt = 0, false
 	alert := r.Stream == pipeline.Alerts
 	e.common(r, alert)
 	if alert {
@@ -210,9 +210,7 @@ func (e *ecsEncoder) alert() {
 	p.rename(p.in(data, "app_id"), al+"data.app_id")
 
 	if !e.opts.PreserveDuplicateCustomFields {
-		for _, f := range alertDuplicates {
-			d.remove(f)
-		}
+		d.removeUnder(al, alertDuplicates)
 	}
 }
 
@@ -364,9 +362,7 @@ func (e *ecsEncoder) event() {
 	p.appendMustache("related.hash", ev+"ips_threat_data.raw_data.sha_256")
 
 	if !e.opts.PreserveDuplicateCustomFields {
-		for _, f := range eventDuplicates {
-			d.remove(f)
-		}
+		d.removeUnder(ev, eventDuplicates)
 	}
 }
 

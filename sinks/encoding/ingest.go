@@ -20,6 +20,11 @@ type ingest struct {
 	t    *tape
 	errs int // error.message entries
 	sc   []byte
+	m    []int // grok match scratch
+
+	// topIdx finds the item's members by name (buildTop, once per item)
+	topIdx            [64]int32
+	topBuilt, topScan bool
 }
 
 // present is the pipelines' `!= null` and ignore_missing test.
@@ -31,13 +36,51 @@ func (p *ingest) in(obj int32, name string) int32 { return p.t.lastMember(obj, n
 
 // top returns the item's member name (the last one when repeated), or 0.
 func (p *ingest) top(name string) int32 {
-	var found int32
-	for k, end := p.t.itemMembers(); k < end; k = p.t.nodes[k+1].next {
-		if p.t.keyIs(k, name) {
-			found = k + 1
+	if !p.topBuilt {
+		p.buildTop()
+	}
+	if p.topScan {
+		var found int32
+		for k, end := p.t.itemMembers(); k < end; k = p.t.nodes[k+1].next {
+			if p.t.keyIs(k, name) {
+				found = k + 1
+			}
+		}
+		return found
+	}
+	const mask = len(p.topIdx) - 1
+	for h := int(idxHash(0, name)) & mask; ; h = (h + 1) & mask {
+		k := p.topIdx[h]
+		if k == 0 {
+			return 0
+		}
+		if p.t.keyName(k) == name {
+			return k + 1
 		}
 	}
-	return found
+}
+
+// buildTop indexes the item's members by name, the last of a repeated
+// name winning, as top's scan finds it. An item with an escaped name or
+// more members than the index holds well is scanned instead.
+func (p *ingest) buildTop() {
+	p.topBuilt, p.topScan = true, false
+	clear(p.topIdx[:])
+	const mask = len(p.topIdx) - 1
+	n := 0
+	for k, end := p.t.itemMembers(); k < end; k = p.t.nodes[k+1].next {
+		if n++; n > len(p.topIdx)/2 || p.t.nodes[k].flags&strEsc != 0 {
+			p.topScan = true
+			return
+		}
+		name := p.t.keyName(k)
+		for h := int(idxHash(0, name)) & mask; ; h = (h + 1) & mask {
+			if old := p.topIdx[h]; old == 0 || p.t.keyName(old) == name {
+				p.topIdx[h] = k
+				break
+			}
+		}
+	}
 }
 
 func (p *ingest) fail(format string, a ...any) {
@@ -371,6 +414,7 @@ func javaType(kind byte, text []byte) string {
 type grokPattern struct {
 	re     *regexp.Regexp
 	fields []grokField
+	fast   grokFast // what lets match skip or narrow the regexp (grokfast.go)
 }
 
 type grokField struct {
@@ -442,6 +486,7 @@ func compileGrok(expr string) grokPattern {
 		}
 	}
 	g.re = regexp.MustCompile("(?m)" + expand(b.String()))
+	g.fast = newGrokFast(expr, g.re)
 	return g
 }
 
@@ -461,7 +506,10 @@ func (p *ingest) grok(src int32, name string, pats []grokPattern) {
 	p.d.buf = p.t.appendStrText(p.d.buf, src)
 	text := p.d.buf[start:]
 	for _, g := range pats {
-		m := g.re.FindSubmatchIndex(text)
+		m := g.match(text, p.m[:0])
+		if m != nil {
+			p.m = m
+		}
 		if m == nil {
 			continue
 		}

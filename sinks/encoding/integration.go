@@ -5,8 +5,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
-	"sort"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -113,7 +114,7 @@ func (e *integrationEncoder) appendGoJSON(dst []byte, n int32) ([]byte, bool) {
 		}
 		keys := e.keys[start:]
 		// decoded key text for sorting; keys are mostly plain ASCII
-		sort.SliceStable(keys, func(i, j int) bool { return e.keyText(keys[i]) < e.keyText(keys[j]) })
+		slices.SortStableFunc(keys, func(a, b int32) int { return strings.Compare(e.keyText(a), e.keyText(b)) })
 		dst = append(dst, '{')
 		first := true
 		for i, k := range keys {
@@ -182,6 +183,9 @@ func appendGoFloat(dst []byte, f float64) []byte {
 	return dst
 }
 
+// goEscapes are the printable ASCII characters encoding/json escapes.
+var goEscapes = [utf8.RuneSelf]bool{'"': true, '\\': true, '<': true, '>': true, '&': true}
+
 // appendGoString is encoding/json's string form with HTML escaping: \"
 // \\ \b \f \n \r \t, \u00XX for other controls and < > &, \u2028 \u2029,
 // U+FFFD for invalid UTF-8.
@@ -189,6 +193,15 @@ func appendGoString(dst, s []byte) []byte {
 	const hex = "0123456789abcdef"
 	dst = append(dst, '"')
 	for i := 0; i < len(s); {
+		// a run that needs no escape
+		j := i
+		for j < len(s) && s[j] >= 0x20 && s[j] < utf8.RuneSelf && !goEscapes[s[j]] {
+			j++
+		}
+		dst = append(dst, s[i:j]...)
+		if i = j; i == len(s) {
+			break
+		}
 		c := s[i]
 		if c < utf8.RuneSelf {
 			switch {

@@ -22,6 +22,13 @@ type odoc struct {
 	dirs    [8]dirMemo
 	dirNext int
 
+	// idx finds a member by (object, key) without walking the object's
+	// members: it holds the member added last for each, which is the one
+	// live member of that key if any (set and dir remove the old one
+	// before they add). Open addressing; 0 is an empty slot.
+	idx  []int32
+	idxN int
+
 	// lastPath and lastNode are the field set last: the pipelines copy it
 	// right away (set copy_from).
 	lastPath string
@@ -61,6 +68,7 @@ type onode struct {
 	v           val
 	first, last int32 // children (oObj, oArr)
 	next        int32 // next sibling
+	parent      int32 // the container it was added to; -1 once orphaned
 }
 
 func (d *odoc) reset(t *tape) {
@@ -69,6 +77,8 @@ func (d *odoc) reset(t *tape) {
 	d.buf = d.buf[:0]
 	d.dirs = [8]dirMemo{}
 	d.lastPath, d.lastNode = "", 0
+	clear(d.idx)
+	d.idxN = 0
 }
 
 func tapeVal(n int32) val { return val{kind: oTape, tape: n} }
@@ -123,19 +133,78 @@ func (d *odoc) empty(v val) bool {
 // child returns parent's live member key, or 0.
 func (d *odoc) child(parent int32, key string) int32 {
 	parent = d.n[parent].v.node
-	for c := d.n[parent].first; c != 0; c = d.n[c].next {
-		if d.n[c].v.kind != oDead && d.n[c].key == key {
+	if key == "" || len(d.idx) == 0 {
+		for c := d.n[parent].first; c != 0; c = d.n[c].next {
+			if d.n[c].v.kind != oDead && d.n[c].key == key {
+				return c
+			}
+		}
+		return 0
+	}
+	mask := uint32(len(d.idx) - 1)
+	for h := idxHash(parent, key) & mask; ; h = (h + 1) & mask {
+		c := d.idx[h]
+		if c == 0 {
+			return 0
+		}
+		if d.n[c].parent == parent && d.n[c].key == key {
+			if d.n[c].v.kind == oDead {
+				return 0
+			}
 			return c
 		}
 	}
-	return 0
+}
+
+// idxHash mixes the object, the key's length and its first, middle and
+// last bytes: member names of one object rarely share all of them, and probing
+// compares the whole key anyway.
+func idxHash(parent int32, key string) uint32 {
+	h := uint32(parent)*0x85EBCA6B ^ uint32(len(key))*0x9E3779B1
+	if n := len(key); n > 0 {
+		h ^= uint32(key[0]) | uint32(key[n/2])<<8 | uint32(key[n-1])<<16
+	}
+	h ^= h >> 15
+	h *= 0x2C1B3C6D
+	return h ^ h>>12
+}
+
+// index records member i (key non-empty) as the latest of its key.
+func (d *odoc) index(i int32) {
+	if (d.idxN+1)*2 > len(d.idx) {
+		d.idx = make([]int32, max(64, 2*len(d.idx)))
+		d.idxN = 0
+		for j := int32(1); j < i; j++ {
+			if d.n[j].key != "" && d.n[j].parent >= 0 {
+				d.insert(j)
+			}
+		}
+	}
+	d.insert(i)
+}
+
+func (d *odoc) insert(i int32) {
+	nd := &d.n[i]
+	mask := uint32(len(d.idx) - 1)
+	for h := idxHash(nd.parent, nd.key) & mask; ; h = (h + 1) & mask {
+		c := d.idx[h]
+		if c == 0 {
+			d.idx[h] = i
+			d.idxN++
+			return
+		}
+		if d.n[c].parent == nd.parent && d.n[c].key == nd.key {
+			d.idx[h] = i
+			return
+		}
+	}
 }
 
 // add appends a member (or element, key "") to parent.
 func (d *odoc) add(parent int32, key string, v val) int32 {
 	parent = d.n[parent].v.node
 	i := int32(len(d.n))
-	d.n = append(d.n, onode{key: key, v: v})
+	d.n = append(d.n, onode{key: key, v: v, parent: parent})
 	if d.n[parent].last == 0 {
 		d.n[parent].first = i
 	} else {
@@ -144,6 +213,9 @@ func (d *odoc) add(parent int32, key string, v val) int32 {
 	d.n[parent].last = i
 	if (v.kind == oObj || v.kind == oArr) && v.node == 0 {
 		d.n[i].v.node = i // a new container; a copied one keeps its children
+	}
+	if key != "" {
+		d.index(i)
 	}
 	return i
 }
@@ -163,7 +235,7 @@ func (d *odoc) dir(path string) int32 {
 	full := path
 	var n int32
 	for path != "" {
-		k, rest, _ := strings.Cut(path, ".")
+		k, rest := cutDot(path)
 		c := d.child(n, k)
 		if c == 0 || d.n[c].v.kind != oObj {
 			if c != 0 {
@@ -196,10 +268,12 @@ func (d *odoc) set(path string, v val) {
 }
 
 // lookup returns the node of the field at dotted path, or 0.
-func (d *odoc) lookup(path string) int32 {
-	var n int32
+func (d *odoc) lookup(path string) int32 { return d.lookupFrom(0, path) }
+
+// lookupFrom is lookup below node n.
+func (d *odoc) lookupFrom(n int32, path string) int32 {
 	for path != "" {
-		k, rest, _ := strings.Cut(path, ".")
+		k, rest := cutDot(path)
 		if d.n[n].v.kind != oObj {
 			return 0
 		}
@@ -238,6 +312,26 @@ func (d *odoc) remove(path string) {
 	}
 }
 
+// removeUnder is remove of each path, for paths below prefix (a dotted
+// path ending in "."): the object at prefix is looked up once (removing a
+// field below it never removes it).
+func (d *odoc) removeUnder(prefix string, paths []string) {
+	base := d.lookup(prefix[:len(prefix)-1])
+	for _, path := range paths {
+		rel, ok := strings.CutPrefix(path, prefix)
+		if !ok {
+			d.remove(path)
+			continue
+		}
+		if base == 0 {
+			continue
+		}
+		if n := d.lookupFrom(base, rel); n != 0 {
+			d.n[n].v.kind = oDead
+		}
+	}
+}
+
 // appendTo is the append processor: path becomes an array (a scalar there
 // becomes its first element) and v is added; with unique, only when no
 // element renders the same text (allow_duplicates: false).
@@ -245,9 +339,12 @@ func (d *odoc) appendTo(path string, v val, unique bool) {
 	n := d.lookup(path)
 	if n == 0 {
 		d.set(path, val{kind: oArr})
-		n = d.lookup(path)
+		n = d.lastNode
 	} else if d.n[n].v.kind != oArr {
 		old := d.n[n].v
+		for c := d.n[n].first; c != 0; c = d.n[c].next {
+			d.n[c].parent = -1 // no longer members: child must not find them
+		}
 		d.n[n].v = val{kind: oArr, node: n}
 		d.n[n].first, d.n[n].last = 0, 0
 		d.add(n, "", old)
@@ -426,4 +523,12 @@ func laterKey(t *tape, k, end int32) bool {
 		}
 	}
 	return false
+}
+
+// cutDot is strings.Cut(path, ".") without the general substring search.
+func cutDot(path string) (string, string) {
+	if i := strings.IndexByte(path, '.'); i >= 0 {
+		return path[:i], path[i+1:]
+	}
+	return path, ""
 }

@@ -149,11 +149,17 @@ var namedEscape = [0x80]byte{'"': '"', '\\': '\\', '\n': 'n', '\r': 'r', '\t': '
 // U+2028/U+2029 are written as they are.
 func appendJSONString(dst []byte, t text) []byte {
 	dst = append(dst, '"')
-	if plainASCII(t.b) {
-		dst = append(dst, t.b...)
-		return append(dst, '"')
-	}
-	for i := 0; i < len(t.b); {
+	b := t.b
+	for i := 0; i < len(b); {
+		// a run written as it is: printable ASCII and DEL but " and \
+		j := i
+		for j < len(b) && b[j] >= 0x20 && b[j] < utf8.RuneSelf && b[j] != '"' && b[j] != '\\' {
+			j++
+		}
+		dst = append(dst, b[i:j]...)
+		if i = j; i == len(b) {
+			break
+		}
 		r, n := t.next(i)
 		i += n
 		switch {

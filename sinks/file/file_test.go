@@ -15,7 +15,7 @@ import (
 	"github.com/sophos-connect/sophos-connect/pipeline"
 )
 
-func records(t *testing.T, stream pipeline.Stream, from, n int) []*pipeline.Record {
+func records(t testing.TB, stream pipeline.Stream, from, n int) []*pipeline.Record {
 	t.Helper()
 	var out []*pipeline.Record
 	for i := from; i < from+n; i++ {
@@ -250,49 +250,6 @@ func TestConfigValidate(t *testing.T) {
 			t.Errorf("%+v: err %v, want %q", b.c, err, b.want)
 		}
 	}
-}
-
-func BenchmarkTxtSink(b *testing.B) {
-	benchSink(b, func(path string) pipeline.Sink {
-		s, _ := NewTxt("t", TxtConfig{Path: path, Format: "txt"}, nil)
-		return s
-	})
-}
-
-func BenchmarkJSONArraySink(b *testing.B) {
-	benchSink(b, func(path string) pipeline.Sink {
-		s, _ := NewJSON("j", JSONConfig{Path: path, Layout: "array"}, nil)
-		return s
-	})
-}
-
-func BenchmarkJSONLinesSink(b *testing.B) {
-	benchSink(b, func(path string) pipeline.Sink {
-		s, _ := NewJSON("j", JSONConfig{Path: path, Layout: "lines"}, nil)
-		return s
-	})
-}
-
-func benchSink(b *testing.B, mk func(string) pipeline.Sink) {
-	t := &testing.T{}
-	recs := records(t, pipeline.Events, 0, 1000)
-	var size int
-	for _, r := range recs {
-		size += len(r.Raw)
-	}
-	s := mk(filepath.Join(b.TempDir(), "out"))
-	ctx := context.Background()
-	s.Start(ctx)
-	defer s.Close()
-	b.SetBytes(int64(size))
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		if err := s.Write(ctx, recs); err != nil {
-			b.Fatal(err)
-		}
-	}
-	b.ReportMetric(float64(b.N*len(recs))/b.Elapsed().Seconds(), "records/s")
 }
 
 func TestRotateByAge(t *testing.T) {

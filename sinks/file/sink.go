@@ -64,16 +64,7 @@ func (h *handle) checkLocked() (moved bool, size int64) {
 
 // Reopen closes the file; the next batch opens the path again (SIGHUP after
 // an external rotation).
-func (h *handle) Reopen() error {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.f == nil {
-		return nil
-	}
-	err := h.f.Close()
-	h.f = nil
-	return err
-}
+func (h *handle) Reopen() error { return h.Close() }
 
 // rotateLocked closes the file, moves it aside and reopens with reopen.
 func (h *handle) rotateLocked(reopen func() error) error {

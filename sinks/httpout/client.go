@@ -118,3 +118,16 @@ func RedactURL(a string) string {
 	}
 	return a
 }
+
+// ValidateClient checks the client keys every HTTP sink has: tls and
+// timeout.
+func ValidateClient(t config.TLS, timeout config.Duration) config.Errors {
+	var errs config.Errors
+	if fe := t.Problem(); fe != nil {
+		errs = append(errs, &config.FieldError{Key: "tls." + fe.Key, Msg: fe.Msg})
+	}
+	if timeout <= 0 {
+		errs = append(errs, &config.FieldError{Key: "timeout", Msg: "must be positive, e.g. 30s"})
+	}
+	return errs
+}

@@ -160,12 +160,7 @@ func (c *Config) Validate() error {
 	default:
 		bad("auth.type", "%q is not none, basic, bearer or oauth2", a.Type)
 	}
-	if err := c.TLS.Validate(); err != nil {
-		bad("tls", "%v", err)
-	}
-	if c.Timeout <= 0 {
-		bad("timeout", "must be positive, e.g. 30s")
-	}
+	errs = append(errs, httpout.ValidateClient(c.TLS, c.Timeout)...)
 	if len(errs) > 0 {
 		return errs
 	}

@@ -10,13 +10,10 @@ package httpsink
 import (
 	"bytes"
 	"context"
-	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
-	"net/url"
 	"slices"
 	"strings"
 
@@ -41,7 +38,7 @@ type Sink struct {
 	where  string // URL for messages: its query (it may hold a key) hidden
 	// secrets are the credentials the requests carry, in every form a
 	// receiver may echo them in its error body (see redact)
-	secrets []string
+	secrets httpout.Secrets
 
 	gate      httpout.Gate
 	e         httpout.Encoded
@@ -103,7 +100,7 @@ func New(name string, c Config, log *slog.Logger) (*Sink, error) {
 	if err != nil {
 		return nil, fmt.Errorf("http sink %q: %w", name, err)
 	}
-	s := &Sink{name: name, cfg: c, log: log, client: client, enc: enc, where: displayURL(c.URL),
+	s := &Sink{name: name, cfg: c, log: log, client: client, enc: enc, where: httpout.RedactURL(c.URL),
 		policy: policy{parseAll(c.RetryOn), parseAll(c.RejectOn), parseAll(c.SplitOn)}}
 	switch {
 	case c.Body == "ndjson":
@@ -113,22 +110,12 @@ func New(name string, c Config, log *slog.Logger) (*Sink, error) {
 	default:
 		s.ctype = "text/plain; charset=utf-8"
 	}
-	var creds []string
-	for _, v := range c.Headers {
-		creds = append(creds, v.Value())
-	}
-	creds = append(creds, c.Auth.Password.Value(), c.Auth.Token.Value(), c.Auth.ClientSecret.Value())
+	s.secrets.AddHeaders(c.Headers)
+	s.secrets.Add(c.Auth.Password.Value(), c.Auth.Token.Value(), c.Auth.ClientSecret.Value())
 	if c.Auth.Type == "basic" {
-		creds = append(creds, base64.StdEncoding.EncodeToString([]byte(c.Auth.Username+":"+c.Auth.Password.Value())))
+		s.secrets.AddBasic(c.Auth.Username, c.Auth.Password.Value())
 	}
-	if u, err := url.Parse(c.URL); err == nil {
-		for _, vs := range u.Query() {
-			creds = append(creds, vs...)
-		}
-	}
-	for _, v := range creds {
-		s.secrets = append(s.secrets, secretForms(v)...)
-	}
+	s.secrets.AddQuery(c.URL)
 	if c.Auth.Type == "oauth2" {
 		s.oauth = &httpout.ClientCredentials{TokenURL: c.Auth.TokenURL, ClientID: c.Auth.ClientID,
 			ClientSecret: c.Auth.ClientSecret.Value(), Scope: strings.Join(c.Auth.Scopes, " "), Client: client}
@@ -215,45 +202,26 @@ func (s *Sink) send(ctx context.Context, sp httpout.Span) httpout.Result {
 	body := s.assemble(sp)
 	s.lastBytes += len(body)
 	gz := s.cfg.Compression == "gzip"
-	if gz {
-		httpout.Gzip(&s.zbuf, body)
-		body = s.zbuf.Bytes()
-	}
+	body = httpout.Compress(&s.zbuf, body, gz)
 	var res *http.Response
 	var token string // the OAuth2 access token sent
 	for attempt := 0; attempt < 2; attempt++ {
 		if err := s.gate.Wait(ctx); err != nil {
 			return httpout.Fail(httpout.Retry, err)
 		}
-		req, err := http.NewRequestWithContext(ctx, s.cfg.Method, s.cfg.URL, bytes.NewReader(body))
+		req, err := httpout.NewRequest(ctx, s.cfg.Method, s.cfg.URL, body, s.ctype, gz, s.cfg.Headers)
 		if err != nil {
 			return httpout.Fail(httpout.Retry, err)
 		}
-		req.Header.Set("Content-Type", s.ctype)
-		if gz {
-			req.Header.Set("Content-Encoding", "gzip")
-		}
-		for k, v := range s.cfg.Headers {
-			req.Header.Set(k, v.Value())
-		}
-		switch s.cfg.Auth.Type {
-		case "basic":
-			req.SetBasicAuth(s.cfg.Auth.Username, s.cfg.Auth.Password.Value())
-		case "bearer":
-			req.Header.Set("Authorization", "Bearer "+s.cfg.Auth.Token.Value())
-		case "oauth2":
+		httpout.SetAuth(req, s.cfg.Auth.Type, s.cfg.Auth.Username, s.cfg.Auth.Password.Value(), s.cfg.Auth.Token.Value())
+		if s.cfg.Auth.Type == "oauth2" {
 			if token, err = s.oauth.Token(ctx); err != nil {
 				return httpout.Fail(httpout.Retry, fmt.Errorf("http sink %s: getting a token from %s: %w", s.name, s.cfg.Auth.TokenURL, err))
 			}
 			req.Header.Set("Authorization", "Bearer "+token)
 		}
 		if res, err = s.client.Do(req); err != nil {
-			// *url.Error repeats the whole URL: keep only its cause
-			var ue *url.Error
-			if errors.As(err, &ue) {
-				err = ue.Err
-			}
-			return httpout.Fail(httpout.Retry, fmt.Errorf("http %s %s: %w", s.cfg.Method, s.where, err))
+			return httpout.Fail(httpout.Retry, fmt.Errorf("http %s %s: %w", s.cfg.Method, s.where, httpout.Cause(err)))
 		}
 		if res.StatusCode != http.StatusUnauthorized || s.oauth == nil || attempt > 0 {
 			break
@@ -276,36 +244,7 @@ func (s *Sink) send(ctx context.Context, sp httpout.Span) httpout.Result {
 // redact replaces the credentials (and the OAuth2 access token in use) in
 // a receiver's answer, which some echo, before it goes into an error.
 func (s *Sink) redact(body []byte, token string) []byte {
-	secrets := s.secrets
-	if token != "" {
-		secrets = append(secretForms(token), secrets...)
-	}
-	for _, f := range secrets {
-		body = bytes.ReplaceAll(body, []byte(f), []byte("[redacted]"))
-	}
-	return redact.Bytes(body)
-}
-
-// secretForms is v as sent and as an answer may quote it: URL-encoded and
-// JSON-escaped (values under 4 bytes are not worth hiding: they would
-// blank out ordinary text).
-func secretForms(v string) []string {
-	if len(v) < 4 {
-		return nil
-	}
-	j, _ := json.Marshal(v)
-	forms := []string{v, url.QueryEscape(v), url.PathEscape(v), string(j[1 : len(j)-1])}
-	slices.SortFunc(forms, func(a, b string) int { return len(b) - len(a) }) // longest first
-	return slices.Compact(forms)
-}
-
-// displayURL hides a URL's query string (it may hold a key) for messages.
-func displayURL(a string) string {
-	if u, err := url.Parse(a); err == nil && u.RawQuery != "" {
-		u.RawQuery = "…"
-		return u.String()
-	}
-	return a
+	return redact.Bytes(s.secrets.With(token).Redact(body))
 }
 
 var _ pipeline.Sink = (*Sink)(nil)

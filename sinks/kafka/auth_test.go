@@ -20,6 +20,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 
 	"github.com/sophos-connect/sophos-connect/config"
+	"github.com/sophos-connect/sophos-connect/internal/kafkaconn"
 	"github.com/sophos-connect/sophos-connect/pipeline"
 )
 
@@ -81,7 +82,7 @@ func newPKI(t *testing.T) testPKI {
 
 // TestSASL delivers through each SASL mechanism kfake supports.
 func TestSASL(t *testing.T) {
-	for _, mech := range Mechanisms {
+	for _, mech := range kafkaconn.Mechanisms {
 		t.Run(mech, func(t *testing.T) {
 			c := startCluster(t, kfake.NumBrokers(1), kfake.SeedTopics(2, "secured"),
 				kfake.EnableSASL(), kfake.Superuser(strings.ToUpper(mech), "collector", "s3cret,=pass"))
@@ -108,7 +109,7 @@ func readTopicAs(t *testing.T, cfg Config, topic string) []readMsg {
 // TestSASLWrongPassword fails at Start with a clear reason that never shows
 // the password.
 func TestSASLWrongPassword(t *testing.T) {
-	for _, mech := range Mechanisms {
+	for _, mech := range kafkaconn.Mechanisms {
 		t.Run(mech, func(t *testing.T) {
 			c := startCluster(t, kfake.NumBrokers(1), kfake.SeedTopics(1, "secured"),
 				kfake.EnableSASL(), kfake.Superuser(strings.ToUpper(mech), "collector", "right"))

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/sophos-connect/sophos-connect/config"
+	"github.com/sophos-connect/sophos-connect/internal/kafkaconn"
 	"github.com/sophos-connect/sophos-connect/pipeline"
 	"github.com/sophos-connect/sophos-connect/sinks/encoding"
 )
@@ -52,14 +53,9 @@ type Config struct {
 	ClientID string `yaml:"client_id"`
 }
 
-// SASL is the authentication block.
-type SASL struct {
-	Mechanism string `yaml:"mechanism"` // plain | scram-sha-256 | scram-sha-512; "" = off
-	// Username is the SASL user.
-	Username string `yaml:"username"`
-	// Password is the SASL password (write ${VAR} to read it from the environment).
-	Password config.Secret `yaml:"password"`
-}
+// SASL is the authentication block, the same as the cluster block's
+// (internal/kafkaconn).
+type SASL = kafkaconn.SASL
 
 // Defaults, also documented in DefaultConfig.
 const (
@@ -92,7 +88,6 @@ func DefaultConfig() Config {
 var (
 	Compressions = []string{"none", "gzip", "snappy", "lz4", "zstd"}
 	Acks         = []string{"none", "one", "all"}
-	Mechanisms   = []string{"plain", "scram-sha-256", "scram-sha-512"}
 )
 
 // Validate checks every key and names the fix.
@@ -142,24 +137,12 @@ func (c *Config) Validate() error {
 		add("topic_missing_timeout", "%s: must not be negative (0 dead-letters at once, default 5m)", c.TopicMissingTimeout)
 	}
 	if c.TLS != nil {
-		if err := c.TLS.Validate(); err != nil {
-			add("tls", "%v", err)
+		if fe := c.TLS.Problem(); fe != nil {
+			add("tls."+fe.Key, "%s", fe.Msg)
 		}
 	}
-	switch mech := strings.ToLower(c.SASL.Mechanism); {
-	case mech == "":
-		if c.SASL.Username != "" || c.SASL.Password != "" {
-			add("sasl.mechanism", "missing: username/password are set but no mechanism: use one of %s", strings.Join(Mechanisms, ", "))
-		}
-	case !contains(Mechanisms, mech):
-		add("sasl.mechanism", "%q: use one of %s", c.SASL.Mechanism, strings.Join(Mechanisms, ", "))
-	default:
-		if c.SASL.Username == "" {
-			add("sasl.username", "missing: required by sasl mechanism %s", mech)
-		}
-		if c.SASL.Password == "" {
-			add("sasl.password", "missing: required by sasl mechanism %s (use ${VAR} to read it from the environment)", mech)
-		}
+	for _, p := range c.SASL.Problems() {
+		add("sasl."+p[0], "%s", p[1])
 	}
 	if len(errs) == 0 {
 		return nil
@@ -188,15 +171,6 @@ func checkTopic(t string) string {
 	return ""
 }
 
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
-}
-
 // LogValue keeps the password out of structured logs (slog would otherwise
 // marshal the struct, secret included).
 func (c Config) LogValue() slog.Value {
@@ -208,17 +182,6 @@ func (c Config) LogValue() slog.Value {
 		slog.String("topic_missing_timeout", c.TopicMissingTimeout.String()),
 		slog.Bool("tls", c.TLS != nil), slog.String("sasl", c.SASL.String()), slog.String("client_id", c.ClientID))
 }
-
-// String shows the mechanism and user, never the password.
-func (s SASL) String() string {
-	if s.Mechanism == "" {
-		return "off"
-	}
-	return strings.ToLower(s.Mechanism) + " as " + s.Username
-}
-
-// LogValue keeps the password out of structured logs.
-func (s SASL) LogValue() slog.Value { return slog.StringValue(s.String()) }
 
 // topicTemplate parses the validated topic.
 func (c *Config) topicTemplate() pipeline.Template { return pipeline.ParseTemplate(c.Topic) }

@@ -91,7 +91,7 @@ func TestConfigInvalid(t *testing.T) {
 		{"brokers: [a:1]\ntopic: t\nmax_in_flight: 0", "max_in_flight", "between 1 and 64"},
 		{"brokers: [a:1]\ntopic: t\nbatch_bytes: 10", "batch_bytes", "between 1KiB and 64MiB"},
 		{"brokers: [a:1]\ntopic: t\nwrite_timeout: 1ms", "write_timeout", "at least 100ms"},
-		{"brokers: [a:1]\ntopic: t\ntls: {ca_file: /nonexistent/ca.pem}", "tls", "cannot read /nonexistent/ca.pem"},
+		{"brokers: [a:1]\ntopic: t\ntls: {ca_file: /nonexistent/ca.pem}", "tls.ca_file", "cannot read /nonexistent/ca.pem"},
 		{"brokers: [a:1]\ntopic: t\nsasl: {mechanism: gssapi, username: u, password: p}", "sasl.mechanism", "use one of plain, scram-sha-256, scram-sha-512"},
 		{"brokers: [a:1]\ntopic: t\nsasl: {username: u, password: p}", "sasl.mechanism", "no mechanism"},
 		{"brokers: [a:1]\ntopic: t\nsasl: {mechanism: plain, password: p}", "sasl.username", "missing"},
@@ -125,7 +125,7 @@ func TestPasswordNeverShown(t *testing.T) {
 	defer s.Close()
 	out := fmt.Sprintf("%v %+v %#v %s", c, c, c, c.SASL) + logs.String() + fmt.Sprintf("%v %#v", s.tr.SASL, s.tr.SASL)
 	c.SASL.Mechanism = "plain"
-	out += fmt.Sprintf("%v %+v %#v", mechanism(c.SASL), mechanism(c.SASL), mechanism(c.SASL))
+	out += fmt.Sprintf("%v %+v %#v", c.SASL.Client(), c.SASL.Client(), c.SASL.Client())
 	if strings.Contains(out, "hunter2") {
 		t.Fatalf("password shown: %s", out)
 	}

@@ -11,9 +11,8 @@ import (
 	kafkago "github.com/segmentio/kafka-go"
 	"github.com/segmentio/kafka-go/compress"
 	"github.com/segmentio/kafka-go/compress/snappy"
-	"github.com/segmentio/kafka-go/sasl"
-	"github.com/segmentio/kafka-go/sasl/plain"
 
+	"github.com/sophos-connect/sophos-connect/internal/kafkaconn"
 	"github.com/sophos-connect/sophos-connect/pipeline"
 	"github.com/sophos-connect/sophos-connect/sinks/encoding"
 )
@@ -121,33 +120,12 @@ func New(name string, c Config, log *slog.Logger) (*Sink, error) {
 
 // newTransport builds the connection pool: TLS, SASL, client id, timeouts.
 func newTransport(c Config) (*kafkago.Transport, error) {
-	tr := &kafkago.Transport{
-		Dial:        (&net.Dialer{Timeout: c.WriteTimeout.D(), KeepAlive: 30 * time.Second}).DialContext,
-		DialTimeout: c.WriteTimeout.D(),
-		IdleTimeout: time.Minute,
-		MetadataTTL: metadataTTL,
-		ClientID:    c.ClientID,
+	tr, err := kafkaconn.Transport(c.TLS, c.SASL, c.ClientID, c.WriteTimeout.D(), nil)
+	if err != nil {
+		return nil, err
 	}
-	if c.TLS != nil {
-		tc, err := c.TLS.Config()
-		if err != nil {
-			return nil, err
-		}
-		tr.TLS = tc
-	}
-	tr.SASL = mechanism(c.SASL)
+	tr.MetadataTTL = metadataTTL
 	return tr, nil
-}
-
-// mechanism returns the SASL client for s, or nil when SASL is off.
-func mechanism(s SASL) sasl.Mechanism {
-	switch m := strings.ToLower(s.Mechanism); m {
-	case "plain":
-		return plainMechanism{plain.Mechanism{Username: s.Username, Password: s.Password.Value()}}
-	case "scram-sha-256", "scram-sha-512":
-		return newScram(m, s.Username, s.Password.Value())
-	}
-	return nil
 }
 
 // Start is the health check: it connects and authenticates, and fetches the
@@ -182,12 +160,6 @@ func (s *Sink) Close() error {
 	s.tr.CloseIdleConnections()
 	return nil
 }
-
-// plainMechanism is kafka-go's PLAIN that prints without its password.
-type plainMechanism struct{ plain.Mechanism }
-
-func (m plainMechanism) String() string   { return "PLAIN as " + m.Username }
-func (m plainMechanism) GoString() string { return m.String() }
 
 func compressionOf(s string) (kafkago.Compression, bool) {
 	switch strings.ToLower(s) {

@@ -6,7 +6,7 @@ import (
 	"log/slog"
 	"testing"
 
-	"github.com/sophos-connect/sophos-connect/sinks/elasticsearch/estest"
+	"github.com/sophos-connect/sophos-connect/sinks/elasticsearch/elasticsearchtest"
 )
 
 // BenchmarkOpenSearchSink writes batches of 1000 ECS documents to the test
@@ -15,7 +15,7 @@ import (
 //
 //	go test -run '^$' -bench BenchmarkOpenSearchSink -benchtime 20x ./sinks/opensearch/
 func BenchmarkOpenSearchSink(b *testing.B) {
-	srv := estest.New(estest.Options{Distribution: "opensearch", DiscardSource: true})
+	srv := elasticsearchtest.New(elasticsearchtest.Options{Distribution: "opensearch", DiscardSource: true})
 	defer srv.Close()
 	c := DefaultConfig()
 	c.Addresses = []string{srv.URL}

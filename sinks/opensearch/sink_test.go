@@ -17,10 +17,10 @@ import (
 
 	"github.com/sophos-connect/sophos-connect/pipeline"
 	"github.com/sophos-connect/sophos-connect/sinks/elasticsearch"
-	"github.com/sophos-connect/sophos-connect/sinks/elasticsearch/estest"
+	"github.com/sophos-connect/sophos-connect/sinks/elasticsearch/elasticsearchtest"
 )
 
-// target is where a test writes: estest answering as OpenSearch, or the real
+// target is where a test writes: elasticsearchtest answering as OpenSearch, or the real
 // node at OPENSEARCH_URL (CI: test/services/search.sh). Results are checked
 // through the REST API, the same way on both.
 type target struct {
@@ -28,8 +28,8 @@ type target struct {
 }
 
 func forEachTarget(t *testing.T, fn func(t *testing.T, tg target)) {
-	t.Run("estest", func(t *testing.T) {
-		srv := estest.New(estest.Options{Distribution: "opensearch"})
+	t.Run("elasticsearchtest", func(t *testing.T) {
+		srv := elasticsearchtest.New(elasticsearchtest.Options{Distribution: "opensearch"})
 		t.Cleanup(srv.Close)
 		run := runID()
 		fn(t, target{url: srv.URL, prefix: "sctest-" + run + "-", run: run})
@@ -261,7 +261,7 @@ func TestMappingErrorIsPermanent(t *testing.T) {
 // TestStartRefusesElasticsearch: an Elasticsearch node is not taken for
 // OpenSearch; the error says which sink type to use.
 func TestStartRefusesElasticsearch(t *testing.T) {
-	srv := estest.New(estest.Options{})
+	srv := elasticsearchtest.New(elasticsearchtest.Options{})
 	defer srv.Close()
 	c := DefaultConfig()
 	c.Addresses = []string{srv.URL}

@@ -150,12 +150,7 @@ func (c *Config) Validate() error {
 	if c.MaxRecords < 0 {
 		bad("max_records", "must be 0 (no limit) or positive")
 	}
-	if err := c.TLS.Validate(); err != nil {
-		bad("tls", "%v", err)
-	}
-	if c.Timeout <= 0 {
-		bad("timeout", "must be positive, e.g. 30s")
-	}
+	errs = append(errs, httpout.ValidateClient(c.TLS, c.Timeout)...)
 	if len(errs) > 0 {
 		return errs
 	}

@@ -20,14 +20,11 @@ package otlp
 import (
 	"bytes"
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
-	"net/url"
-	"sort"
 	"strings"
 	"time"
 
@@ -50,7 +47,7 @@ type Sink struct {
 	where   string // url for messages (no query)
 	enc     encoding.Encoder
 	ctype   string
-	secrets []string
+	secrets httpout.Secrets
 
 	gate      httpout.Gate
 	e         httpout.Encoded
@@ -93,24 +90,12 @@ func New(name string, c Config, log *slog.Logger) (*Sink, error) {
 	if c.Encoding == "json" {
 		s.ctype = "application/json"
 	}
-	creds := []string{c.Auth.Password.Value(), c.Auth.Token.Value()}
-	for _, v := range c.Headers {
-		creds = append(creds, v.Value())
-	}
+	s.secrets.Add(c.Auth.Password.Value(), c.Auth.Token.Value())
+	s.secrets.AddHeaders(c.Headers)
 	if c.Auth.Type == "basic" {
-		creds = append(creds, base64.StdEncoding.EncodeToString([]byte(c.Auth.Username+":"+c.Auth.Password.Value())))
+		s.secrets.AddBasic(c.Auth.Username, c.Auth.Password.Value())
 	}
-	if u, err := url.Parse(c.Endpoint); err == nil {
-		for _, vs := range u.Query() {
-			creds = append(creds, vs...)
-		}
-	}
-	for _, v := range creds {
-		if len(v) >= 4 { // shorter values would blank out ordinary text
-			s.secrets = append(s.secrets, v)
-		}
-	}
-	sort.Slice(s.secrets, func(i, j int) bool { return len(s.secrets[i]) > len(s.secrets[j]) })
+	s.secrets.AddQuery(c.Endpoint)
 	return s, nil
 }
 
@@ -244,34 +229,14 @@ func (s *Sink) marshal(m proto.Message) ([]byte, error) {
 
 func (s *Sink) post(ctx context.Context, body []byte) (*http.Response, error) {
 	gz := s.cfg.Compression == "gzip"
-	if gz {
-		httpout.Gzip(&s.zbuf, body)
-		body = s.zbuf.Bytes()
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.url, bytes.NewReader(body))
+	req, err := httpout.NewRequest(ctx, http.MethodPost, s.url, httpout.Compress(&s.zbuf, body, gz), s.ctype, gz, s.cfg.Headers)
 	if err != nil {
 		return nil, err
 	}
-	req.Header.Set("Content-Type", s.ctype)
-	if gz {
-		req.Header.Set("Content-Encoding", "gzip")
-	}
-	for k, v := range s.cfg.Headers {
-		req.Header.Set(k, v.Value())
-	}
-	switch s.cfg.Auth.Type {
-	case "basic":
-		req.SetBasicAuth(s.cfg.Auth.Username, s.cfg.Auth.Password.Value())
-	case "bearer":
-		req.Header.Set("Authorization", "Bearer "+s.cfg.Auth.Token.Value())
-	}
+	httpout.SetAuth(req, s.cfg.Auth.Type, s.cfg.Auth.Username, s.cfg.Auth.Password.Value(), s.cfg.Auth.Token.Value())
 	res, err := s.client.Do(req)
 	if err != nil {
-		var ue *url.Error // it repeats the whole URL: keep only its cause
-		if errors.As(err, &ue) {
-			err = ue.Err
-		}
-		return nil, fmt.Errorf("otlp %s: %w", s.where, err)
+		return nil, fmt.Errorf("otlp %s: %w", s.where, httpout.Cause(err))
 	}
 	return res, nil
 }
@@ -301,12 +266,7 @@ func (s *Sink) answerError(res *http.Response, raw []byte) error {
 	return errors.New(base)
 }
 
-func (s *Sink) redact(msg string) string {
-	for _, v := range s.secrets {
-		msg = strings.ReplaceAll(msg, v, "[redacted]")
-	}
-	return msg
-}
+func (s *Sink) redact(msg string) string { return s.secrets.RedactString(msg) }
 
 // partialSuccess reads ExportLogsServiceResponse.partial_success: how many
 // records the receiver rejected and its message.

@@ -53,14 +53,14 @@ func TestPipelineExactlyOnceWithFaults(t *testing.T) {
 // TestTokenRefreshedBeforeExpiry: with 2-second tokens the sink fetches a
 // new one before the old expires, so no call is refused.
 func TestTokenRefreshedBeforeExpiry(t *testing.T) {
-	srv := testServer(t, sentineltest.Options{TokenTTL: 2 * time.Second})
+	srv := testServer(t, sentineltest.Options{TokenTTL: 10 * time.Second}) // a request in flight while a short-lived token expires would 401 on a loaded machine
 	s := started(t, testConfig(t, srv))
 	run := outtest.RunPipeline(t, s, 1000, 30*time.Second, nil)
 	if !run.Committed {
 		t.Fatal("not committed")
 	}
 	recs := outtest.Records(t, "late", 10)
-	time.Sleep(1700 * time.Millisecond) // past 4/5 of the token's life
+	time.Sleep(8200 * time.Millisecond) // past 4/5 of the token's life
 	if err := s.Write(t.Context(), recs); err != nil {
 		t.Fatal(err)
 	}

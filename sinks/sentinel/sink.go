@@ -215,19 +215,11 @@ func (s *Sink) send(ctx context.Context, sp httpout.Span) httpout.Result {
 
 func (s *Sink) post(ctx context.Context, token string, body []byte) (int, http.Header, []byte, error) {
 	gz := s.cfg.Compression == "gzip"
-	if gz {
-		httpout.Gzip(&s.zbuf, body)
-		body = s.zbuf.Bytes()
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.url, bytes.NewReader(body))
+	req, err := httpout.NewRequest(ctx, http.MethodPost, s.url, httpout.Compress(&s.zbuf, body, gz), "application/json", gz, nil)
 	if err != nil {
 		return 0, nil, nil, err
 	}
 	req.Header.Set("Authorization", "Bearer "+token)
-	req.Header.Set("Content-Type", "application/json")
-	if gz {
-		req.Header.Set("Content-Encoding", "gzip")
-	}
 	res, err := s.client.Do(req)
 	if err != nil {
 		return 0, nil, nil, fmt.Errorf("sentinel %s: %w", s.cfg.Endpoint, err)

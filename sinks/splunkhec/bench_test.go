@@ -7,7 +7,7 @@ import (
 
 	"github.com/sophos-connect/sophos-connect/config"
 	"github.com/sophos-connect/sophos-connect/sinks/httpout/outtest"
-	"github.com/sophos-connect/sophos-connect/sinks/splunkhec/hectest"
+	"github.com/sophos-connect/sophos-connect/sinks/splunkhec/splunkhectest"
 )
 
 // BenchmarkSplunkHEC writes batches of 1000 records (raw format, gzip) to
@@ -19,7 +19,7 @@ import (
 func BenchmarkSplunkHEC(b *testing.B) {
 	for _, ack := range []bool{false, true} {
 		b.Run(fmt.Sprintf("ack=%v", ack), func(b *testing.B) {
-			srv := hectest.New(hectest.Options{DiscardEvents: true, Tokens: map[string]hectest.Token{"t": {Ack: ack}}})
+			srv := splunkhectest.New(splunkhectest.Options{DiscardEvents: true, Tokens: map[string]splunkhectest.Token{"t": {Ack: ack}}})
 			defer srv.Close()
 			c := testConfig(srv, "t")
 			c.Ack, c.AckPollInterval = ack, config.Duration(5*time.Millisecond)

@@ -116,12 +116,7 @@ func (c *Config) Validate() error {
 	if c.Ack && (c.AckPollInterval <= 0 || c.AckPollInterval > c.AckTimeout) {
 		bad("ack_poll_interval", "must be positive and at most ack_timeout (default 1s)")
 	}
-	if err := c.TLS.Validate(); err != nil {
-		bad("tls", "%v", err)
-	}
-	if c.Timeout <= 0 {
-		bad("timeout", "must be positive, e.g. 30s")
-	}
+	errs = append(errs, httpout.ValidateClient(c.TLS, c.Timeout)...)
 	if len(errs) > 0 {
 		return errs
 	}

@@ -8,10 +8,10 @@ import (
 	"time"
 
 	"github.com/sophos-connect/sophos-connect/config"
-	"github.com/sophos-connect/sophos-connect/sinks/splunkhec/hectest"
+	"github.com/sophos-connect/sophos-connect/sinks/splunkhec/splunkhectest"
 )
 
-func testConfig(srv *hectest.Server, token string) Config {
+func testConfig(srv *splunkhectest.Server, token string) Config {
 	c := DefaultConfig()
 	c.URL = srv.URL
 	c.Token = config.Secret(token)

@@ -7,17 +7,17 @@ import (
 
 	"github.com/sophos-connect/sophos-connect/config"
 	"github.com/sophos-connect/sophos-connect/sinks/httpout/outtest"
-	"github.com/sophos-connect/sophos-connect/sinks/splunkhec/hectest"
+	"github.com/sophos-connect/sophos-connect/sinks/splunkhec/splunkhectest"
 )
 
 // TestPipelineExactlyOnceWithFaults runs the real pipeline (Sophos emulator
-// → SIEM source → runner → this sink → hectest with indexer
+// → SIEM source → runner → this sink → splunkhectest with indexer
 // acknowledgement) through bursts of 503 "Server is busy", a 429 with
 // Retry-After: 1, two requests whose acks never come (their events lost by the
 // indexer) Every event ends up indexed exactly once
 // (the lost ones after their resend) and the checkpoint is committed.
 func TestPipelineExactlyOnceWithFaults(t *testing.T) {
-	srv := hectest.New(hectest.Options{Tokens: map[string]hectest.Token{"t": {Ack: true, Indexes: []string{"sophos"}}}})
+	srv := splunkhectest.New(splunkhectest.Options{Tokens: map[string]splunkhectest.Token{"t": {Ack: true, Indexes: []string{"sophos"}}}})
 	defer srv.Close()
 	c := testConfig(srv, "t")
 	c.Index = "sophos"
@@ -25,7 +25,7 @@ func TestPipelineExactlyOnceWithFaults(t *testing.T) {
 	c.MaxBytes = 64 << 10
 	s := started(t, c)
 
-	srv.SetFaults(hectest.Faults{Busy503: 3, Throttle429: 1, RetryAfter: "1", AckNever: 2, AckDelay: 30 * time.Millisecond})
+	srv.SetFaults(splunkhectest.Faults{Busy503: 3, Throttle429: 1, RetryAfter: "1", AckNever: 2, AckDelay: 30 * time.Millisecond})
 	run := outtest.RunPipeline(t, s, 2500, 60*time.Second, nil)
 	if !run.Committed || run.Stats.DeadLettered != 0 {
 		t.Fatalf("run %+v", run)
@@ -42,14 +42,14 @@ func TestPipelineExactlyOnceWithFaults(t *testing.T) {
 // dead-lettered alone with HEC's answer; the rest are delivered and the
 // checkpoint commits.
 func TestPipelineBadEventDeadLettered(t *testing.T) {
-	srv := hectest.New(hectest.Options{})
+	srv := splunkhectest.New(splunkhectest.Options{})
 	defer srv.Close()
 	// the emulator's ids are deterministic for a seed: find one first
 	probe := outtest.RunPipeline(t, started(t, testConfig(srv, "test-token")), 1200, 30*time.Second, nil)
 	bad := probe.Want[700]
-	srv2 := hectest.New(hectest.Options{})
+	srv2 := splunkhectest.New(splunkhectest.Options{})
 	defer srv2.Close()
-	srv2.SetFaults(hectest.Faults{RejectIDs: []string{bad}, Busy503: 2})
+	srv2.SetFaults(splunkhectest.Faults{RejectIDs: []string{bad}, Busy503: 2})
 	s := started(t, testConfig(srv2, "test-token"))
 	run := outtest.RunPipeline(t, s, 1200, 30*time.Second, nil)
 	if !run.Committed || run.Stats.DeadLettered != 1 || len(run.DeadLetters) != 1 {

@@ -125,20 +125,12 @@ func (a hecAnswer) code() int {
 
 // post sends body to path and reads HEC's answer.
 func (s *Sink) post(ctx context.Context, path string, body []byte, gz bool) (int, http.Header, hecAnswer, []byte, error) {
-	if gz {
-		httpout.Gzip(&s.zbuf, body)
-		body = s.zbuf.Bytes()
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.base+path, bytes.NewReader(body))
+	req, err := httpout.NewRequest(ctx, http.MethodPost, s.base+path, httpout.Compress(&s.zbuf, body, gz), "application/json", gz, nil)
 	if err != nil {
 		return 0, nil, hecAnswer{}, nil, err
 	}
 	req.Header.Set("Authorization", s.auth)
-	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("X-Splunk-Request-Channel", s.channel)
-	if gz {
-		req.Header.Set("Content-Encoding", "gzip")
-	}
 	res, err := s.client.Do(req)
 	if err != nil {
 		return 0, nil, hecAnswer{}, nil, s.transportError(err)

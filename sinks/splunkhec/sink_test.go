@@ -19,14 +19,14 @@ import (
 	"github.com/sophos-connect/sophos-connect/config"
 	"github.com/sophos-connect/sophos-connect/pipeline"
 	"github.com/sophos-connect/sophos-connect/sinks/httpout/outtest"
-	"github.com/sophos-connect/sophos-connect/sinks/splunkhec/hectest"
+	"github.com/sophos-connect/sophos-connect/sinks/splunkhec/splunkhectest"
 )
 
 // TestEnvelope checks the envelope HEC receives: time in epoch seconds with
 // milliseconds, host from the record's location, the sourcetype per stream,
 // the indexed fields, and the event as an object (raw) or a string (cef).
 func TestEnvelope(t *testing.T) {
-	srv := hectest.New(hectest.Options{})
+	srv := splunkhectest.New(splunkhectest.Options{})
 	defer srv.Close()
 	c := testConfig(srv, "test-token")
 	c.Index = "sophos"
@@ -89,7 +89,7 @@ func TestEnvelope(t *testing.T) {
 // token, HEC's code and the fix; ack: true with a token without indexer
 // acknowledgement fails too; a good token passes.
 func TestStartChecks(t *testing.T) {
-	srv := hectest.New(hectest.Options{Tokens: map[string]hectest.Token{
+	srv := splunkhectest.New(splunkhectest.Options{Tokens: map[string]splunkhectest.Token{
 		"good": {}, "acked": {Ack: true}, "off": {Disabled: true}}})
 	defer srv.Close()
 	ctx := context.Background()
@@ -130,11 +130,11 @@ func TestStartChecks(t *testing.T) {
 // with invalid-event-number): only that record is rejected, as a permanent
 // failure carrying HEC's answer; the others are delivered.
 func TestBadEventAloneRejected(t *testing.T) {
-	srv := hectest.New(hectest.Options{})
+	srv := splunkhectest.New(splunkhectest.Options{})
 	defer srv.Close()
 	s := started(t, testConfig(srv, "test-token"))
 	recs := outtest.Records(t, "bad", 300)
-	srv.SetFaults(hectest.Faults{RejectIDs: []string{recs[117].ID}})
+	srv.SetFaults(splunkhectest.Faults{RejectIDs: []string{recs[117].ID}})
 	err := s.Write(context.Background(), recs)
 	var be *pipeline.BatchError
 	if !errors.As(err, &be) || len(be.Items) != 1 || be.Items[0].Index != 117 || !pipeline.IsPermanent(be.Items[0].Err) ||
@@ -154,7 +154,7 @@ func TestBadEventAloneRejected(t *testing.T) {
 // TestSplitOn413: HEC's max_content_length below max_bytes: requests are
 // halved until they fit, every record delivered once.
 func TestSplitOn413(t *testing.T) {
-	srv := hectest.New(hectest.Options{MaxContentLength: 40 << 10})
+	srv := splunkhectest.New(splunkhectest.Options{MaxContentLength: 40 << 10})
 	defer srv.Close()
 	s := started(t, testConfig(srv, "test-token"))
 	recs := outtest.Records(t, "big", 1000)
@@ -173,11 +173,11 @@ func TestSplitOn413(t *testing.T) {
 // TestRetryAfterHonoured: after a 429 with Retry-After: 1 the next request
 // waits for it, even though the pipeline writes again at once.
 func TestRetryAfterHonoured(t *testing.T) {
-	srv := hectest.New(hectest.Options{})
+	srv := splunkhectest.New(splunkhectest.Options{})
 	defer srv.Close()
 	s := started(t, testConfig(srv, "test-token"))
 	recs := outtest.Records(t, "ra", 10)
-	srv.SetFaults(hectest.Faults{Throttle429: 1, RetryAfter: "1"})
+	srv.SetFaults(splunkhectest.Faults{Throttle429: 1, RetryAfter: "1"})
 	err := s.Write(context.Background(), recs)
 	var be *pipeline.BatchError
 	if !errors.As(err, &be) || len(be.Items) != 10 || pipeline.IsPermanent(be.Items[0].Err) {
@@ -196,14 +196,14 @@ func TestRetryAfterHonoured(t *testing.T) {
 // (the indexer died before indexing): after ack_timeout its records are
 // returned for retry, and a second write delivers them.
 func TestAckTimeoutResends(t *testing.T) {
-	srv := hectest.New(hectest.Options{Tokens: map[string]hectest.Token{"t": {Ack: true}}})
+	srv := splunkhectest.New(splunkhectest.Options{Tokens: map[string]splunkhectest.Token{"t": {Ack: true}}})
 	defer srv.Close()
 	c := testConfig(srv, "t")
 	c.Ack, c.AckTimeout, c.AckPollInterval = true, config.Duration(1500*time.Millisecond), config.Duration(20*time.Millisecond)
 	c.MaxBytes = 16 << 10 // several requests, one of them lost
 	s := started(t, c)
 	recs := outtest.Records(t, "ack", 200)
-	srv.SetFaults(hectest.Faults{AckNever: 1, AckDelay: 50 * time.Millisecond})
+	srv.SetFaults(splunkhectest.Faults{AckNever: 1, AckDelay: 50 * time.Millisecond})
 	err := s.Write(context.Background(), recs)
 	var be *pipeline.BatchError
 	if !errors.As(err, &be) || len(be.Items) == 0 || len(be.Items) == len(recs) ||
@@ -229,7 +229,7 @@ func TestAckTimeoutResends(t *testing.T) {
 // TestTLS: HEC over https with a private CA: without tls.ca_file the start
 // fails naming the fix; with it, records are delivered.
 func TestTLS(t *testing.T) {
-	srv := hectest.NewTLS(hectest.Options{})
+	srv := splunkhectest.NewTLS(splunkhectest.Options{})
 	defer srv.Close()
 	c := testConfig(srv, "test-token")
 	err := newSink(t, c).Start(context.Background())
@@ -253,13 +253,13 @@ func TestTLS(t *testing.T) {
 // (it restarted), the records of the earlier request are not taken as
 // acknowledged by the later ack.
 func TestReusedAckIDResent(t *testing.T) {
-	srv := hectest.New(hectest.Options{Tokens: map[string]hectest.Token{"t": {Ack: true}}})
+	srv := splunkhectest.New(splunkhectest.Options{Tokens: map[string]splunkhectest.Token{"t": {Ack: true}}})
 	defer srv.Close()
 	c := testConfig(srv, "t")
 	c.Ack, c.AckPollInterval, c.MaxBytes = true, config.Duration(10*time.Millisecond), 16<<10
 	s := started(t, c)
 	recs := outtest.Records(t, "reuse", 100)
-	srv.SetFaults(hectest.Faults{ResetAckIDsAfter: 1})
+	srv.SetFaults(splunkhectest.Faults{ResetAckIDsAfter: 1})
 	err := s.Write(context.Background(), recs)
 	var be *pipeline.BatchError
 	if !errors.As(err, &be) || len(be.Items) == 0 || !strings.Contains(be.Items[0].Err.Error(), "ackId 0 was given to two requests") || be.Items[0].Index != 0 {
@@ -270,7 +270,7 @@ func TestReusedAckIDResent(t *testing.T) {
 // TestRefusedTokenRetried: a token refused mid-run (revoked, disabled) holds
 // the records back for retry; it never sends them to the dead-letter file.
 func TestRefusedTokenRetried(t *testing.T) {
-	srv := hectest.New(hectest.Options{})
+	srv := splunkhectest.New(splunkhectest.Options{})
 	defer srv.Close()
 	s := newSink(t, testConfig(srv, "revoked"))
 	err := s.Write(context.Background(), outtest.Records(t, "rv", 20))
@@ -285,7 +285,7 @@ func TestRefusedTokenRetried(t *testing.T) {
 // https, say) makes Go's client repeat the POST as a GET without the
 // events; the 200 of that GET must not count them as delivered.
 func TestRedirectToGETNotDelivered(t *testing.T) {
-	srv := hectest.New(hectest.Options{})
+	srv := splunkhectest.New(splunkhectest.Options{})
 	defer srv.Close()
 	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/services/collector/event" && r.Method == http.MethodPost && r.ContentLength > 0 {

@@ -188,8 +188,8 @@ func (c *Config) Validate() error {
 	if err == nil && !ep.tls && c.TLS != (config.TLS{}) {
 		bad("tls", "applies to tcp+tls:// and relp+tls:// addresses only: change the address scheme or remove tls")
 	}
-	if terr := c.TLS.Validate(); terr != nil {
-		bad("tls", "%v", terr)
+	if fe := c.TLS.Problem(); fe != nil {
+		bad("tls."+fe.Key, "%s", fe.Msg)
 	}
 	if c.MaxMessageBytes < 0 || (c.MaxMessageBytes > 0 && c.MaxMessageBytes < minMessageBytes) {
 		bad("max_message_bytes", "%d is too small: use at least %d (RFC 5426), or 0 for the default", c.MaxMessageBytes, minMessageBytes)

@@ -127,7 +127,7 @@ func TestValidateErrors(t *testing.T) {
 		{func(c *Config) { c.SDID = "sophos" }, "sd_id: \"sophos\" is not an enterprise SD-ID"},
 		{func(c *Config) { c.Format = "xml" }, `format: unknown format "xml"`},
 		{func(c *Config) { c.TLS.ServerName = "x" }, "tls: applies to tcp+tls:// and relp+tls:// addresses only"},
-		{func(c *Config) { c.Address = "tcp+tls://x:1"; c.TLS.CertFile = "c.pem" }, "tls: cert_file and key_file must be given together"},
+		{func(c *Config) { c.Address = "tcp+tls://x:1"; c.TLS.CertFile = "c.pem" }, "tls.key_file: cert_file and key_file must be given together"},
 		{func(c *Config) { c.MaxMessageBytes = 100 }, "max_message_bytes: 100 is too small"},
 		{func(c *Config) { c.Address = "udp://x:1"; c.MaxMessageBytes = 70000 }, "max_message_bytes: 70000 exceeds the largest UDP datagram"},
 		{func(c *Config) { c.DialTimeout = -1 }, "dial_timeout: must not be negative"},

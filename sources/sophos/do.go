@@ -327,9 +327,11 @@ func (c *Client) readBody(ctx context.Context, resp *http.Response) ([]byte, err
 		}
 		return b, nil
 	}
-	// Read in pooled 1 MiB chunks, copied once into a buffer of the exact
-	// size: no buffer doubling (twice the body at once), and a refused
-	// body leaves no garbage behind, only chunks back in the pool.
+	// Read in pooled 256 KiB chunks, copied once into a buffer of the
+	// exact size: no buffer doubling (twice the body at once), and a
+	// refused body leaves no garbage behind, only chunks back in the pool.
+	// Small chunks keep the probe byte past freeBody cheap: each response
+	// read concurrently holds freeBody + one chunk, not twice freeBody.
 	var chunks [][]byte
 	defer func() {
 		for _, c := range chunks {
@@ -380,8 +382,8 @@ func (c *Client) readBody(ctx context.Context, resp *http.Response) ([]byte, err
 	return body, nil
 }
 
-// bodyChunks are the 1 MiB read buffers of readBody.
-var bodyChunks = sync.Pool{New: func() any { b := make([]byte, 0, 1<<20); return &b }}
+// bodyChunks are the 256 KiB read buffers of readBody.
+var bodyChunks = sync.Pool{New: func() any { b := make([]byte, 0, 256<<10); return &b }}
 
 // backoff is the wait after the given failed attempt (1-based): a random
 // duration in [d/2, d], d = min(Max, Initial·2^(attempt-1)).

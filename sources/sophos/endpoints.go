@@ -3,8 +3,10 @@ package sophos
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -335,4 +337,74 @@ func (c *Client) endpointTask(ctx context.Context, t Tenant, id, what string) (*
 		return nil, err
 	}
 	return &task, nil
+}
+
+var uuidRE = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
+
+// ResolveEndpoint finds the endpoint ref names in t: an endpoint id, or a
+// hostname (exact, any case); a hostname of several endpoints is an error
+// listing their ids.
+func (c *Client) ResolveEndpoint(ctx context.Context, t Tenant, ref string) (*Endpoint, error) {
+	if uuidRE.MatchString(ref) {
+		return c.GetEndpoint(ctx, t, ref, ViewFull)
+	}
+	list, err := c.ListEndpoints(ctx, t, EndpointFilter{HostnameContains: ref, View: ViewFull})
+	if err != nil {
+		return nil, err
+	}
+	var hits []Endpoint
+	for _, e := range list {
+		if strings.EqualFold(e.Hostname, ref) {
+			hits = append(hits, e)
+		}
+	}
+	switch len(hits) {
+	case 1:
+		return &hits[0], nil
+	case 0:
+		return nil, fmt.Errorf("no endpoint named %q in tenant %s", ref, t.Label())
+	}
+	var ids []string
+	for _, e := range hits {
+		ids = append(ids, e.ID)
+	}
+	return nil, fmt.Errorf("hostname %q is ambiguous: %d endpoints (%s) — use the id", ref, len(hits), strings.Join(ids, ", "))
+}
+
+// FindTenant picks the tenant want names among tenants: its id, name or
+// showAs, any case; no match or several are errors that say what to do.
+func FindTenant(tenants []Tenant, want string) (Tenant, error) {
+	var hits []Tenant
+	for _, t := range tenants {
+		if strings.EqualFold(t.ID, want) || strings.EqualFold(t.Name, want) || strings.EqualFold(t.ShowAs, want) {
+			hits = append(hits, t)
+		}
+	}
+	switch len(hits) {
+	case 1:
+		return hits[0], nil
+	case 0:
+		return Tenant{}, fmt.Errorf("no tenant %q among the %d these credentials reach (see `sophos-connect tenants`)", want, len(tenants))
+	}
+	return Tenant{}, fmt.Errorf("tenant name %q is ambiguous (%d tenants): use its id", want, len(hits))
+}
+
+// String is the filter as the official script logs it ("Initiating Health
+// Status Query {...}").
+func (f EndpointFilter) String() string {
+	var parts []string
+	add := func(k, v string) {
+		if v != "" {
+			parts = append(parts, fmt.Sprintf("'%s': '%s'", k, v))
+		}
+	}
+	add("healthStatus", strings.Join(f.HealthStatus, ","))
+	add("type", strings.Join(f.Type, ","))
+	add("isolationStatus", f.IsolationStatus)
+	add("hostnameContains", f.HostnameContains)
+	if f.Online != nil {
+		add("online", fmt.Sprint(*f.Online))
+	}
+	add("view", f.View)
+	return "{" + strings.Join(parts, ", ") + "}"
 }

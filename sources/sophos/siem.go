@@ -10,22 +10,14 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sophos-connect/sophos-connect/internal/lightevents"
 	"github.com/sophos-connect/sophos-connect/pipeline"
 )
 
 // LightExcludeTypes are the official script's noisy event types (its -l /
-// --light option), in its order. They apply to events only.
-var LightExcludeTypes = []string{
-	"Event::Endpoint::NonCompliant",
-	"Event::Endpoint::Compliant",
-	"Event::Endpoint::Device::AlertedOnly",
-	"Event::Endpoint::UpdateFailure",
-	"Event::Endpoint::SavScanComplete",
-	"Event::Endpoint::Application::Allowed",
-	"Event::Endpoint::UpdateSuccess",
-	"Event::Endpoint::WebControlViolation",
-	"Event::Endpoint::WebFilteringBlocked",
-}
+// --light option), in its order: internal/lightevents, which the filter
+// stage reads too. They apply to events only.
+var LightExcludeTypes = lightevents.Types
 
 // Window is how far back the SIEM API serves; from_date older than this is
 // a 400 and a cursor older than this silently restarts at the window.

@@ -21,6 +21,9 @@ type SourceOptions struct {
 	// calls answer 401 or 403 ("unauthorized", "forbidden"). The pass goes
 	// on with the other tenants.
 	TenantError func(tenant, reason string, err error)
+	// OnTenants (optional) gets each tenant list Partitions read: partner
+	// and organization credentials learn their data regions from it.
+	OnTenants func([]Tenant)
 	// Detections and Cases tune the XDR streams.
 	Detections DetectionsOptions
 	Cases      CasesOptions
@@ -104,6 +107,9 @@ func (s *Source) Partitions(ctx context.Context) ([]pipeline.Partition, error) {
 	s.mu.Lock()
 	s.tenants = m
 	s.mu.Unlock()
+	if s.opt.OnTenants != nil {
+		s.opt.OnTenants(ts)
+	}
 	return out, nil
 }
 

@@ -248,3 +248,18 @@ func narrowTenants(all []Tenant, want []string, id *Identity) ([]Tenant, error) 
 	}
 	return out, nil
 }
+
+// Regions lists the data regions of tenants, each once, in order of first
+// appearance ("eu01,us03"): the region of partner or organization
+// credentials, which have none of their own.
+func Regions(tenants []Tenant) string {
+	var regions []string
+	seen := map[string]bool{}
+	for _, t := range tenants {
+		if t.DataRegion != "" && !seen[t.DataRegion] {
+			seen[t.DataRegion] = true
+			regions = append(regions, t.DataRegion)
+		}
+	}
+	return strings.Join(regions, ",")
+}

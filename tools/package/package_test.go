@@ -1,12 +1,15 @@
 package main
 
 import (
+	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/sophos-connect/sophos-connect/tools/internal/debrpm"
 )
@@ -47,7 +50,7 @@ func run(t *testing.T, name string, args ...string) string {
 // wantFiles are the packaged files (directories aside).
 var wantFiles = []string{
 	binPath, unitPath, usersPath, configPath, envPath, rotatePath, schemaPath,
-	docDir + "/README.md", docDir + "/LICENSE", docDir + "/NOTICE", docDir + "/sophos-connect.help.txt", docDir + "/examples/sophos-connect.service",
+	docDir + "/README.md", docDir + "/LICENSE", docDir + "/NOTICE", docDir + "/sophos-connect.help.txt", docDir + "/examples/sophos-connect.service", docDir + "/copyright",
 }
 
 func debFiles(t *testing.T, deb string) map[string]string {
@@ -72,6 +75,11 @@ func TestPackageContents(t *testing.T) {
 	for _, f := range wantFiles {
 		if _, ok := files[f]; !ok {
 			t.Errorf("the .deb lacks %s", f)
+		}
+	}
+	for f, mode := range files {
+		if strings.HasPrefix(f, docDir+"/examples/") && mode != "-rw-r--r--" {
+			t.Errorf("%s: %s, want -rw-r--r-- (examples are documentation)", f, mode)
 		}
 	}
 	if files[configPath] != "-rw-r-----" || files[envPath] != "-rw-------" {
@@ -151,6 +159,7 @@ func TestPackageInstall(t *testing.T) {
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Errorf("validate of the shipped config: %v\n%s", err, out)
 	}
+	packagedHostConnects(t)
 	if p, err := exec.LookPath("systemd-analyze"); err == nil {
 		run(t, p, "verify", unitPath)
 	} else {
@@ -198,5 +207,74 @@ func TestProductModuleGraphHasNoTools(t *testing.T) {
 		if strings.Contains(string(out), tool) {
 			t.Errorf("the product's module graph holds %s: it belongs in tools/go.mod", tool)
 		}
+	}
+}
+
+// packagedHostConnects: with the .deb installed and the credentials only in
+// /etc/sophos-connect/env (which only systemd reads), the documented
+// command `sophos-connect validate -connect` — no other flag, from a
+// directory without a config — finds the packaged config and the env
+// file, checks the paths for the sophos-connect user and reaches the Sophos
+// API (the installed binary's emulator on loopback) and every sink.
+func packagedHostConnects(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	emu := exec.Command(binPath, "emulate", "-addr", addr, "-client-id", "pkg-client", "-client-secret", "pkg-secret-value", "-events", "20", "-alerts", "5")
+	emu.Dir = t.TempDir()
+	if err := emu.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { emu.Process.Kill(); emu.Wait() }()
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if c, err := net.Dial("tcp", addr); err == nil {
+			c.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the installed binary's emulator did not listen")
+		}
+	}
+	// The operator's edits: the credentials in the env file, the API's
+	// address (here the emulator's) in the config.
+	oldEnv, _ := os.ReadFile(envPath)
+	oldCfg, _ := os.ReadFile(configPath)
+	defer os.WriteFile(envPath, oldEnv, 0o600)
+	defer os.WriteFile(configPath, oldCfg, 0o640)
+	if err := os.WriteFile(envPath, []byte("SOPHOS_CLIENT_ID=pkg-client\nSOPHOS_CLIENT_SECRET=pkg-secret-value\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := strings.Replace(string(oldCfg), "sophos:\n", fmt.Sprintf("sophos:\n  auth_url: http://%s/api/v2/oauth2/token\n  api_host: http://%s\n", addr, addr), 1)
+	if err := os.WriteFile(configPath, []byte(cfg), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []string{"/var/lib/sophos-connect", "/var/log/sophos-connect"} {
+		// What systemd's StateDirectory=/LogsDirectory= create at first start.
+		os.MkdirAll(d, 0o750)
+		run(t, "chown", "sophos-connect:sophos-connect", d)
+	}
+	cmd := exec.Command(binPath, "validate", "-connect")
+	cmd.Dir = t.TempDir()
+	var env []string
+	for _, e := range os.Environ() {
+		if !strings.HasPrefix(e, "SOPHOS_") {
+			env = append(env, e)
+		}
+	}
+	cmd.Env = env
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("validate -connect on the packaged host: %v\n%s", err, out)
+	}
+	for _, want := range []string{configPath + ": ok", "checked for user sophos-connect", "sophos token and whoami", "ok: tenant "} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("validate -connect output lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(string(out), "pkg-secret-value") {
+		t.Error("the secret is in validate's output")
 	}
 }

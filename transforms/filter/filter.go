@@ -10,15 +10,16 @@ import (
 	"strings"
 
 	"github.com/sophos-connect/sophos-connect/config"
+	"github.com/sophos-connect/sophos-connect/internal/lightevents"
 	"github.com/sophos-connect/sophos-connect/pipeline"
-	"github.com/sophos-connect/sophos-connect/sources/sophos"
 	"github.com/sophos-connect/sophos-connect/transforms/condition"
 )
 
 // LightTypes are the nine noisy event types the official script excludes
-// with -l/--light (reference §4.3), in its order: the same list the source
-// sends as exclude_types, so a light filter and a light source agree.
-var LightTypes = sophos.LightExcludeTypes
+// with -l/--light (reference §4.3), in its order: internal/lightevents, the
+// list the source sends as exclude_types, so a light filter and a light
+// source agree.
+var LightTypes = lightevents.Types
 
 // Config is the filter stage's own keys.
 type Config struct {

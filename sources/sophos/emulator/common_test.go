@@ -180,3 +180,36 @@ func TestCommonAlertGetAndActions(t *testing.T) {
 		t.Fatalf("GET new alert: %d", r.status)
 	}
 }
+
+// TestWithholdAlertsFault: `emulate -faults withhold-alerts=N` hides N
+// alerts from the SIEM stream while the Common API lists them all — the
+// silent loss reconcile exists to find.
+func TestWithholdAlertsFault(t *testing.T) {
+	f, err := ParseFaults("withhold-alerts=4")
+	if err != nil || f.WithholdAlerts != 4 || !f.Enabled() {
+		t.Fatalf("%+v %v", f, err)
+	}
+	if g, err := ParseFaults(f.String()); err != nil || g != f {
+		t.Fatalf("String round trip: %q -> %+v, %v", f.String(), g, err)
+	}
+	s, _ := start(t, Options{Events: 100, Alerts: 30, Faults: f})
+	a := newAPI(t, s)
+	siem, _ := a.pageAll("alerts", "limit=1000")
+	p, r := a.common("GET", "/common/v1/alerts?pageSize=100", "")
+	if r.status != 200 {
+		t.Fatalf("%d %s", r.status, r.body)
+	}
+	served := map[string]bool{}
+	for _, id := range siem {
+		served[id] = true
+	}
+	var hidden int
+	for _, it := range p.Items {
+		if !served[it["id"].(string)] {
+			hidden++
+		}
+	}
+	if len(p.Items) != 30 || len(siem) != 26 || hidden != 4 {
+		t.Fatalf("Common API lists %d, SIEM serves %d, hidden %d: want 30, 26, 4", len(p.Items), len(siem), hidden)
+	}
+}

@@ -36,13 +36,18 @@ type Faults struct {
 	// odd tenants get the huge item and even ones the bomb).
 	HugeItem int64 // "huge-item=BYTES": every SIEM page is one item holding a BYTES-long string, streamed without Content-Length
 	GzipBomb int64 // "gzip-bomb=BYTES": every SIEM page is gzip-encoded and decompresses to BYTES (a few KB on the wire)
+
+	// WithholdAlerts ("withhold-alerts=N"): at start, N of each tenant's
+	// alerts in the window are never served by the SIEM stream while the
+	// Common API still lists them — the silent loss `reconcile` finds.
+	WithholdAlerts int
 }
 
 // Enabled reports whether any fault is configured.
 func (f Faults) Enabled() bool {
 	return f.Rate429 > 0 || f.Rate503 > 0 || f.Midpage401 > 0 || f.Slow > 0 || f.Malformed > 0 ||
 		f.StaleCursor > 0 || f.LateArrivals > 0 || f.Replay > 0 || f.SameCursor || f.EmptyCursor || f.MissingID > 0 ||
-		f.ForeignHost || f.EchoToken || f.TenantsLoop || f.HugeItem > 0 || f.GzipBomb > 0
+		f.ForeignHost || f.EchoToken || f.TenantsLoop || f.HugeItem > 0 || f.GzipBomb > 0 || f.WithholdAlerts > 0
 }
 
 // String renders the faults in ParseFaults syntax.
@@ -80,6 +85,9 @@ func (f Faults) String() string {
 		}
 	}
 	p("missing-id", f.MissingID)
+	if f.WithholdAlerts > 0 {
+		parts = append(parts, "withhold-alerts="+strconv.Itoa(f.WithholdAlerts))
+	}
 	if f.Tenant != "" {
 		parts = append(parts, "tenant="+f.Tenant)
 	}
@@ -177,13 +185,15 @@ func ParseFaults(spec string) (Faults, error) {
 			}
 		case "missing-id":
 			f.MissingID, err = rate(0.1)
+		case "withhold-alerts":
+			f.WithholdAlerts, err = count(5)
 		case "tenant":
 			if val == "" {
 				return Faults{}, fmt.Errorf("fault \"tenant\" needs a tenant id or a 1-based index, e.g. tenant=2")
 			}
 			f.Tenant = val
 		default:
-			return Faults{}, fmt.Errorf("unknown fault %q (known: 429, 503, 503-burst, retry-after, 401-midpage, slow, malformed, stale-cursor, late-arrivals, replay, same-cursor, empty-cursor, missing-id, foreign-host, echo-token, tenants-loop, huge-item, gzip-bomb, tenant)", key)
+			return Faults{}, fmt.Errorf("unknown fault %q (known: 429, 503, 503-burst, retry-after, 401-midpage, slow, malformed, stale-cursor, late-arrivals, replay, same-cursor, empty-cursor, missing-id, foreign-host, echo-token, tenants-loop, huge-item, gzip-bomb, withhold-alerts, tenant)", key)
 		}
 		if err != nil {
 			return Faults{}, err

@@ -76,6 +76,9 @@ func New(opts Options) (*Server, error) {
 		t := newTenant(s, i, s.startMs)
 		s.tenants = append(s.tenants, t)
 		s.byID[t.id] = t
+		if n := opts.Faults.WithholdAlerts; n > 0 && opts.Faults.hits(t, i) {
+			t.withhold(n, s.startMs)
+		}
 	}
 	switch {
 	case opts.Partner:

@@ -9,6 +9,7 @@ package debrpm
 import (
 	"bytes"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -96,6 +97,10 @@ func Build(o Options) ([]string, error) {
 	}
 
 	root := func(p string) string { return filepath.Join(o.Root, p) }
+	copyright := filepath.Join(tmp, "copyright")
+	if err := os.WriteFile(copyright, []byte(copyrightText), 0o644); err != nil {
+		return nil, err
+	}
 	file := func(src, dst string, mode os.FileMode) *files.Content {
 		return &files.Content{Source: src, Destination: dst, FileInfo: &files.ContentFileInfo{Mode: mode}}
 	}
@@ -115,9 +120,22 @@ func Build(o Options) ([]string, error) {
 		file(root("README.md"), DocDir+"/README.md", 0o644),
 		file(root("LICENSE"), DocDir+"/LICENSE", 0o644),
 		file(root("NOTICE"), DocDir+"/NOTICE", 0o644),
-		file(root("examples"), DocDir+"/examples", 0o755),
+		file(copyright, DocDir+"/copyright", 0o644),
 	}
-	contents[len(contents)-1].Type = files.TypeTree
+	// The examples one by one, 0644: documentation, not programs.
+	err = filepath.WalkDir(root("examples"), func(p string, d fs.DirEntry, err error) error {
+		if err != nil || !d.Type().IsRegular() {
+			return err
+		}
+		rel, err := filepath.Rel(root("examples"), p)
+		if err == nil {
+			contents = append(contents, file(p, DocDir+"/examples/"+filepath.ToSlash(rel), 0o644))
+		}
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
 	if help != "" {
 		contents = append(contents, file(help, DocDir+"/sophos-connect.help.txt", 0o644))
 	}
@@ -202,3 +220,23 @@ func mtime(t time.Time) time.Time {
 	}
 	return t.UTC()
 }
+
+// copyrightText is Debian's machine-readable copyright file (DEP-5): the
+// product's licence, and where the third-party notices are.
+const copyrightText = `Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/
+Upstream-Name: sophos-connect
+Source: https://github.com/sophos-connect/sophos-connect
+
+Files: *
+Copyright: sophos-connect contributors
+License: Apache-2.0
+ Licensed under the Apache License, Version 2.0 (the "License"); you may not
+ use this file except in compliance with the License. You may obtain a copy of
+ the License at http://www.apache.org/licenses/LICENSE-2.0
+ .
+ On Debian systems, the full text of the Apache License 2.0 is in
+ /usr/share/common-licenses/Apache-2.0, and beside this file in LICENSE.
+ .
+ The binary includes third-party Go modules under their own (permissive)
+ licences; their names and licence texts are in NOTICE beside this file.
+`

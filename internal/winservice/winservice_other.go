@@ -1,0 +1,16 @@
+//go:build !windows
+
+package winservice
+
+import (
+	"context"
+	"io"
+	"time"
+)
+
+func Install(Spec) error                                        { return ErrNotWindows }
+func Uninstall(string) error                                    { return ErrNotWindows }
+func Start(string) error                                        { return ErrNotWindows }
+func Stop(string, time.Duration) error                          { return ErrNotWindows }
+func Running() bool                                             { return false } // only Windows starts the binary as a service
+func Run(string, func(context.Context, io.Writer) int, int) int { return 1 }
