@@ -18,11 +18,26 @@ import (
 
 const serviceName = "sophos-connect"
 
+// serviceMarker is the first argument of the service's registered command
+// line: it tells the binary that the service manager started it. Go's
+// svc.IsWindowsService guesses from the parent's session 0, which wine (and
+// some Windows containers) do not give; the marker is certain.
+const serviceMarker = "-windows-service"
+
+// serviceArgs strips serviceMarker from the front of args; marked says it
+// was there.
+func serviceArgs(args []string) (rest []string, marked bool) {
+	if len(args) > 0 && args[0] == serviceMarker {
+		return args[1:], true
+	}
+	return args, false
+}
+
 // serviceSpec is what `service install` registers.
 type serviceSpec struct {
 	Name, DisplayName, Description string
 	Exe                            string   // absolute path of this binary
-	Args                           []string // arguments the service manager starts it with
+	Args                           []string // arguments the service manager starts it with (serviceMarker first)
 }
 
 // newServiceSpec builds the registration for config (made absolute: a
@@ -46,7 +61,7 @@ func newServiceSpec(exe, config, name string) (serviceSpec, error) {
 		DisplayName: "Sophos Central SIEM collector (" + name + ")",
 		Description: "sophos-connect: pulls Sophos Central alerts and events into the configured sinks. Config: " + abs,
 		Exe:         exe,
-		Args:        []string{"-c", abs},
+		Args:        []string{serviceMarker, "-c", abs},
 	}, nil
 }
 
@@ -143,10 +158,15 @@ func (a *app) runService(ctx context.Context, g *globals, action, name string) e
 		if err != nil {
 			return err
 		}
-		if err := serviceInstall(spec); err != nil {
+		delayed, err := serviceInstall(spec)
+		if err != nil {
 			return err
 		}
-		fmt.Fprintf(a.stdout, "installed service %s (automatic start) running %s %s\nstart it with: sophos-connect service start\n", spec.Name, spec.Exe, strings.Join(spec.Args, " "))
+		start := "automatic start, delayed"
+		if !delayed {
+			start = "automatic start; this service manager has no delayed start, so it starts with the other automatic services"
+		}
+		fmt.Fprintf(a.stdout, "installed service %s (%s) running %s %s\nstart it with: sophos-connect service start\n", spec.Name, start, spec.Exe, strings.Join(spec.Args, " "))
 	case "uninstall":
 		if err := serviceUninstall(name); err != nil {
 			return err

@@ -22,7 +22,7 @@ func TestServiceSpec(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The service manager starts in System32: the config must be absolute.
-	if spec.Name != "sophos-connect" || !reflect.DeepEqual(spec.Args, []string{"-c", cfg}) || !strings.Contains(spec.Description, cfg) {
+	if spec.Name != "sophos-connect" || !reflect.DeepEqual(spec.Args, []string{serviceMarker, "-c", cfg}) || !strings.Contains(spec.Description, cfg) {
 		t.Fatalf("spec: %+v", spec)
 	}
 	if _, err := newServiceSpec("x", filepath.Join(dir, "missing.yaml"), "n"); err == nil || !strings.Contains(err.Error(), "missing.yaml") {
@@ -30,6 +30,19 @@ func TestServiceSpec(t *testing.T) {
 	}
 	if _, err := newServiceSpec("x", "", "n"); err == nil || !strings.Contains(err.Error(), `sophos-connect\sophos-connect.yaml`) {
 		t.Fatalf("no config: %v", err)
+	}
+}
+
+// TestServiceArgs: the marker `service install` registers first is what
+// makes the binary run as a service; without it the arguments pass through.
+func TestServiceArgs(t *testing.T) {
+	if rest, marked := serviceArgs([]string{serviceMarker, "-c", `C:\x.yaml`}); !marked || !reflect.DeepEqual(rest, []string{"-c", `C:\x.yaml`}) {
+		t.Fatalf("marked: %v %q", marked, rest)
+	}
+	for _, args := range [][]string{nil, {"-c", "x.yaml"}, {"-once", serviceMarker}} {
+		if rest, marked := serviceArgs(args); marked || !reflect.DeepEqual(rest, args) {
+			t.Errorf("%q: marked %v, rest %q", args, marked, rest)
+		}
 	}
 }
 
