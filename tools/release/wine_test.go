@@ -157,6 +157,10 @@ func windowsService(t *testing.T, env []string, cdir string, e emulator) {
 		time.Sleep(time.Second)
 	}
 	svc("stop", "-name", name)
+	// Stopped, it drained and committed: its checkpoints are in svc-state.
+	if st, err := os.Stat(filepath.Join(cdir, "svc-state", "checkpoints.json")); err != nil || st.Size() == 0 {
+		t.Errorf("the stopped service committed no checkpoints (%v)", err)
+	}
 	svc("uninstall", "-name", name)
 	installed = false
 	if out, code := wine(t, env, time.Minute, "service", "start", "-name", name); code == 0 || !strings.Contains(out, "not installed") {
