@@ -83,6 +83,7 @@ func (b *build) image(out string) (string, error) {
 		img = mutate.ConfigMediaType(img, types.OCIConfigJSON)
 		img, err = mutate.ConfigFile(img, &v1.ConfigFile{
 			Architecture: p.Arch, OS: p.OS,
+			RootFS: v1.RootFS{Type: "layers"}, // required by the OCI image spec; runtimes (umoci) refuse an image without it
 			Config: v1.Config{
 				User:       ImageUser,
 				Entrypoint: []string{ImageBinary},

@@ -86,17 +86,20 @@ func run(t *testing.T, name string, args ...string) string {
 // the host's network (loopback), and extra environment variables.
 func (b unpackedImage) exec(t *testing.T, configDir string, extraEnv []string, args ...string) (string, int) {
 	t.Helper()
+	// The image's PATH is the one in force: the host tools go by full path.
+	mount := need(t, "mount", "bind-mounts the config (util-linux)")
+	chroot := need(t, "chroot", "enters the image's rootfs (coreutils)")
 	script := `set -e
-mount --make-rprivate /
-if [ -n "$CONFIG_DIR" ]; then mount --bind "$CONFIG_DIR" "$ROOTFS/etc/sophos-connect"; mount -o remount,bind,ro "$ROOTFS/etc/sophos-connect"; fi
-exec chroot --userspec="$USERSPEC" "$ROOTFS" "$@"`
+"$MOUNT" --make-rprivate /
+if [ -n "$CONFIG_DIR" ]; then "$MOUNT" --bind "$CONFIG_DIR" "$ROOTFS/etc/sophos-connect"; "$MOUNT" -o remount,bind,ro "$ROOTFS/etc/sophos-connect"; fi
+exec "$CHROOT" --userspec="$USERSPEC" "$ROOTFS" "$@"`
 	cmdArgs := append([]string{"--mount", "--fork", "--", "/bin/sh", "-c", script, "sh"}, b.args...)
 	cmdArgs = append(cmdArgs, args...)
 	cmd := exec.Command("unshare", cmdArgs...)
-	// The image's env plus extraEnv; the wrapper's three variables pass
+	// The image's env plus extraEnv; the wrapper's five variables pass
 	// through chroot too, and the binary reads none of them.
 	cmd.Env = append(append(slices.Clone(b.env), extraEnv...),
-		"ROOTFS="+b.rootfs, "CONFIG_DIR="+configDir,
+		"ROOTFS="+b.rootfs, "CONFIG_DIR="+configDir, "MOUNT="+mount, "CHROOT="+chroot,
 		"USERSPEC="+strconv.Itoa(int(b.uid))+":"+strconv.Itoa(int(b.gid)))
 	out, err := cmd.CombinedOutput()
 	code := 0

@@ -305,6 +305,9 @@ func checkImage(t *testing.T, img v1.Image, arch string) {
 		t.Fatal(err)
 	}
 	c := cf.Config
+	if cf.RootFS.Type != "layers" || len(cf.RootFS.DiffIDs) != 1 {
+		t.Errorf("%s: rootfs %+v, want type layers with one diff id", arch, cf.RootFS)
+	}
 	if cf.Architecture != arch || c.User != "65532:65532" || !slices.Equal(c.Entrypoint, []string{"/usr/bin/sophos-connect"}) || len(c.Cmd) != 0 {
 		t.Errorf("%s: arch %s, user %q, entrypoint %q, cmd %q", arch, cf.Architecture, c.User, c.Entrypoint, c.Cmd)
 	}
