@@ -8,6 +8,7 @@ package schema
 
 import (
 	"encoding/json"
+	"fmt"
 	"reflect"
 	"slices"
 	"sort"
@@ -298,9 +299,20 @@ func (b *builder) components(path string, common []string, types []string, docs 
 	return Object{"type": "array", "items": Object{
 		"type":       "object",
 		"required":   []string{"type"},
-		"properties": Object{"type": Object{"enum": types}},
+		"properties": Object{"type": Object{"enum": types, "description": typeList(path, types, docs)}},
 		"allOf":      branches,
 	}}
+}
+
+// typeList describes a components list's `type` key: every type with its
+// one line, so an editor hovering over `type:` shows the choices.
+func typeList(path string, types, docs []string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "The %s type selects the other keys:", strings.TrimSuffix(path, "s"))
+	for i, t := range types {
+		fmt.Fprintf(&b, "\n- %s: %s", t, docs[i])
+	}
+	return b.String()
 }
 
 func (b *builder) sinks() Object {

@@ -2,7 +2,10 @@ package schema
 
 import (
 	"bytes"
+	"encoding/json"
+	"fmt"
 	"os"
+	"strings"
 	"testing"
 )
 
@@ -46,5 +49,78 @@ func TestSchemaFileUpToDate(t *testing.T) {
 	got, err := os.ReadFile("../sophos-connect.schema.json")
 	if err != nil || !bytes.Equal(got, want) {
 		t.Fatal("sophos-connect.schema.json is stale: run `go run ./cmd/sophos-connect schema > sophos-connect.schema.json`")
+	}
+}
+
+// TestEveryEmittedPropertyDescribed walks the schema as emitted (not the
+// config types) and wants a description on every property, wherever it
+// sits: in a sink's or transform's branch, in the lists' own `type` key, in
+// nested objects. An editor hovering over any key shows something.
+func TestEveryEmittedPropertyDescribed(t *testing.T) {
+	b, err := JSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc any
+	if err := json.Unmarshal(b, &doc); err != nil {
+		t.Fatal(err)
+	}
+	var walk func(v any, path string)
+	walk = func(v any, path string) {
+		switch v := v.(type) {
+		case map[string]any:
+			if props, ok := v["properties"].(map[string]any); ok {
+				for name, p := range props {
+					pm, _ := p.(map[string]any)
+					// An `if` clause's properties only test a value.
+					if d, _ := pm["description"].(string); d == "" && !strings.HasSuffix(path, ".if") {
+						t.Errorf("no description: %s.%s", path, name)
+					}
+				}
+			}
+			for k, c := range v {
+				walk(c, path+"."+k)
+			}
+		case []any:
+			for i, c := range v {
+				walk(c, fmt.Sprintf("%s[%d]", path, i))
+			}
+		}
+	}
+	walk(doc, "$")
+}
+
+// TestComponentTypesListed: the sinks' and transforms' `type` key lists
+// every type with its one line.
+func TestComponentTypesListed(t *testing.T) {
+	b, err := JSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Properties map[string]struct {
+			Items struct {
+				Properties struct {
+					Type struct {
+						Enum        []string `json:"enum"`
+						Description string   `json:"description"`
+					} `json:"type"`
+				} `json:"properties"`
+			} `json:"items"`
+		} `json:"properties"`
+	}
+	if err := json.Unmarshal(b, &doc); err != nil {
+		t.Fatal(err)
+	}
+	for _, list := range []string{"sinks", "transforms"} {
+		typ := doc.Properties[list].Items.Properties.Type
+		if len(typ.Enum) < 2 {
+			t.Fatalf("%s: types %v", list, typ.Enum)
+		}
+		for _, e := range typ.Enum {
+			if !strings.Contains(typ.Description, "\n- "+e+": ") {
+				t.Errorf("%s[].type's description lacks %q:\n%s", list, e, typ.Description)
+			}
+		}
 	}
 }

@@ -66,8 +66,11 @@ type app struct {
 
 func main() {
 	useragent.SetVersion(version)
-	if winservice.Running() { // started by the Windows service manager
-		os.Exit(runService(os.Args[1:]))
+	// Started by the Windows service manager: the marker `service install`
+	// puts on the command line, or (a service registered without it) the
+	// session-0 parent check.
+	if args, marked := winservice.Args(os.Args[1:]); marked || winservice.Running() {
+		os.Exit(runService(args))
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	// SIGHUP is caught from the first instant: its default action would

@@ -77,10 +77,15 @@ func (a *app) runService(ctx context.Context, g *globals, action, name string) e
 		if err != nil {
 			return err
 		}
-		if err := winservice.Install(spec); err != nil {
+		delayed, err := winservice.Install(spec)
+		if err != nil {
 			return err
 		}
-		fmt.Fprintf(a.stdout, "installed service %s (automatic start) running %s %s\nstart it with: sophos-connect service start\n", spec.Name, spec.Exe, strings.Join(spec.Args, " "))
+		start := "automatic start, delayed"
+		if !delayed {
+			start = "automatic start; this service manager has no delayed start, so it starts with the other automatic services"
+		}
+		fmt.Fprintf(a.stdout, "installed service %s (%s) running %s %s\nstart it with: sophos-connect service start\n", spec.Name, start, spec.Exe, strings.Join(spec.Args, " "))
 	case "uninstall":
 		if err := winservice.Uninstall(name); err != nil {
 			return err

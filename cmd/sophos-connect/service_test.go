@@ -1,6 +1,7 @@
 package main
 
 import (
+	"github.com/sophos-connect/sophos-connect/internal/winservice"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -19,7 +20,7 @@ func TestServiceSpec(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The service manager starts in System32: the config must be absolute.
-	if spec.Name != "sophos-connect" || !reflect.DeepEqual(spec.Args, []string{"-c", cfg}) || !strings.Contains(spec.Description, cfg) {
+	if spec.Name != "sophos-connect" || !reflect.DeepEqual(spec.Args, []string{winservice.Marker, "-c", cfg}) || !strings.Contains(spec.Description, cfg) {
 		t.Fatalf("spec: %+v", spec)
 	}
 	if _, err := newServiceSpec("x", filepath.Join(dir, "missing.yaml"), "n"); err == nil || !strings.Contains(err.Error(), "missing.yaml") {

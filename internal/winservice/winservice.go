@@ -19,11 +19,25 @@ import (
 // Name is the default service name.
 const Name = "sophos-connect"
 
+// Marker is the first argument of the service's registered command line: it
+// tells the binary that the service manager started it. Go's
+// svc.IsWindowsService guesses from the parent's session 0, which wine (and
+// some Windows containers) do not give; the marker is certain.
+const Marker = "-windows-service"
+
+// Args strips Marker from the front of args; marked says it was there.
+func Args(args []string) (rest []string, marked bool) {
+	if len(args) > 0 && args[0] == Marker {
+		return args[1:], true
+	}
+	return args, false
+}
+
 // Spec is what `service install` registers.
 type Spec struct {
 	Name, DisplayName, Description string
 	Exe                            string   // absolute path of this binary
-	Args                           []string // arguments the service manager starts it with
+	Args                           []string // arguments the service manager starts it with (Marker first)
 }
 
 // NewSpec builds the registration for config (made absolute: a service
@@ -44,7 +58,7 @@ func NewSpec(exe, config, name string) (Spec, error) {
 		DisplayName: "Sophos Central SIEM collector (" + name + ")",
 		Description: "sophos-connect: pulls Sophos Central alerts and events into the configured sinks. Config: " + abs,
 		Exe:         exe,
-		Args:        []string{"-c", abs},
+		Args:        []string{Marker, "-c", abs},
 	}, nil
 }
 

@@ -8,7 +8,7 @@ import (
 	"time"
 )
 
-func Install(Spec) error                                        { return ErrNotWindows }
+func Install(Spec) (bool, error)                                { return false, ErrNotWindows }
 func Uninstall(string) error                                    { return ErrNotWindows }
 func Start(string) error                                        { return ErrNotWindows }
 func Stop(string, time.Duration) error                          { return ErrNotWindows }

@@ -58,3 +58,17 @@ func TestEventType(t *testing.T) {
 		}
 	}
 }
+
+// TestArgs: the marker `service install` registers first is what makes the
+// binary run as a service (wine gives no session-0 parent to guess from);
+// without it the arguments pass through.
+func TestArgs(t *testing.T) {
+	if rest, marked := Args([]string{Marker, "-c", `C:\x.yaml`}); !marked || !reflect.DeepEqual(rest, []string{"-c", `C:\x.yaml`}) {
+		t.Fatalf("marked: %v %q", marked, rest)
+	}
+	for _, args := range [][]string{nil, {"-c", "x.yaml"}, {"-once", Marker}} {
+		if rest, marked := Args(args); marked || !reflect.DeepEqual(rest, args) {
+			t.Errorf("%q: marked %v, rest %q", args, marked, rest)
+		}
+	}
+}

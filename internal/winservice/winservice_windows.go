@@ -10,6 +10,7 @@ import (
 	"os"
 	"strings"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/windows"
 	"golang.org/x/sys/windows/svc"
@@ -17,26 +18,40 @@ import (
 	"golang.org/x/sys/windows/svc/mgr"
 )
 
-// Install registers spec (automatic, delayed start; restart after a crash)
-// and its event log source.
-func Install(spec Spec) error {
+// Install registers spec (automatic start, delayed where the service
+// manager has it; restart after a crash) and its event log source, and
+// reports whether the start is delayed. The delay is set after
+// CreateService, not through it: a service manager without
+// SERVICE_CONFIG_DELAYED_AUTO_START_INFO (wine's answers
+// ERROR_INVALID_LEVEL) keeps a plain automatic start instead of refusing
+// the whole install.
+func Install(spec Spec) (delayed bool, err error) {
 	m, err := mgr.Connect()
 	if err != nil {
-		return fmt.Errorf("service install: %w (run it from an elevated prompt: Run as administrator)", err)
+		return false, fmt.Errorf("service install: %w (run it from an elevated prompt: Run as administrator)", err)
 	}
 	defer m.Disconnect()
 	if s, err := m.OpenService(spec.Name); err == nil {
 		s.Close()
-		return fmt.Errorf("service %s already exists: `sophos-connect service uninstall -name %s` first", spec.Name, spec.Name)
+		return false, fmt.Errorf("service %s already exists: `sophos-connect service uninstall -name %s` first", spec.Name, spec.Name)
 	}
 	s, err := m.CreateService(spec.Name, spec.Exe, mgr.Config{
 		DisplayName: spec.DisplayName, Description: spec.Description,
-		StartType: mgr.StartAutomatic, DelayedAutoStart: true,
+		StartType: mgr.StartAutomatic,
 	}, spec.Args...)
 	if err != nil {
-		return fmt.Errorf("service install: %w", err)
+		return false, fmt.Errorf("service install: %w", err)
 	}
 	defer s.Close()
+	delayed = true
+	info := windows.SERVICE_DELAYED_AUTO_START_INFO{IsDelayedAutoStartUp: 1}
+	if err := windows.ChangeServiceConfig2(s.Handle, windows.SERVICE_CONFIG_DELAYED_AUTO_START_INFO, (*byte)(unsafe.Pointer(&info))); err != nil {
+		if !errors.Is(err, windows.ERROR_INVALID_LEVEL) {
+			s.Delete()
+			return false, fmt.Errorf("service install: delayed automatic start: %w", err)
+		}
+		delayed = false
+	}
 	// Restart after a crash: 5 s, 30 s, then every minute.
 	s.SetRecoveryActions([]mgr.RecoveryAction{
 		{Type: mgr.ServiceRestart, Delay: 5 * time.Second},
@@ -45,9 +60,9 @@ func Install(spec Spec) error {
 	}, 24*60*60)
 	if err := eventlog.InstallAsEventCreate(spec.Name, eventlog.Error|eventlog.Warning|eventlog.Info); err != nil && !strings.Contains(err.Error(), "exists") {
 		s.Delete()
-		return fmt.Errorf("service install: event log source: %w", err)
+		return false, fmt.Errorf("service install: event log source: %w", err)
 	}
-	return nil
+	return delayed, nil
 }
 
 // withService connects to the Service Control Manager, opens service name
