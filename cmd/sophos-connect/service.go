@@ -173,10 +173,15 @@ func (a *app) runService(ctx context.Context, g *globals, action, name string) e
 		}
 		fmt.Fprintf(a.stdout, "removed service %s (its config, state and log files stay)\n", name)
 	case "start":
-		if err := serviceStart(name); err != nil {
+		already, err := serviceStart(name)
+		if err != nil {
 			return err
 		}
-		fmt.Fprintf(a.stdout, "service %s started\n", name)
+		if already {
+			fmt.Fprintf(a.stdout, "service %s is already running\n", name)
+		} else {
+			fmt.Fprintf(a.stdout, "service %s started\n", name)
+		}
 	case "stop":
 		if err := serviceStop(name, 45*time.Second); err != nil {
 			return err

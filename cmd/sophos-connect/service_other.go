@@ -10,7 +10,7 @@ import (
 
 func serviceInstall(serviceSpec) (bool, error) { return false, errNotWindows }
 func serviceUninstall(string) error            { return errNotWindows }
-func serviceStart(string) error                { return errNotWindows }
+func serviceStart(string) (bool, error)        { return false, errNotWindows }
 func serviceStop(string, time.Duration) error  { return errNotWindows }
 
 // runningAsService is false: only Windows starts the binary as a service.

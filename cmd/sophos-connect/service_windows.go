@@ -80,18 +80,26 @@ func serviceUninstall(name string) error {
 	return nil
 }
 
-func serviceStart(name string) error {
+// serviceStart starts the service; already says it was running (an
+// automatic service that the service manager started on its own).
+func serviceStart(name string) (already bool, err error) {
 	m, err := mgr.Connect()
 	if err != nil {
-		return err
+		return false, err
 	}
 	defer m.Disconnect()
 	s, err := m.OpenService(name)
 	if err != nil {
-		return fmt.Errorf("service %s is not installed: `sophos-connect service install -c FILE` first", name)
+		return false, fmt.Errorf("service %s is not installed: `sophos-connect service install -c FILE` first", name)
 	}
 	defer s.Close()
-	return s.Start()
+	if err := s.Start(); err != nil {
+		if errors.Is(err, windows.ERROR_SERVICE_ALREADY_RUNNING) {
+			return true, nil // an automatic service the manager started itself
+		}
+		return false, err
+	}
+	return false, nil
 }
 
 func serviceStop(name string, wait time.Duration) error {
