@@ -92,10 +92,15 @@ func (a *app) runService(ctx context.Context, g *globals, action, name string) e
 		}
 		fmt.Fprintf(a.stdout, "removed service %s (its config, state and log files stay)\n", name)
 	case "start":
-		if err := winservice.Start(name); err != nil {
+		already, err := winservice.Start(name)
+		if err != nil {
 			return err
 		}
-		fmt.Fprintf(a.stdout, "service %s started\n", name)
+		if already {
+			fmt.Fprintf(a.stdout, "service %s is already running\n", name)
+		} else {
+			fmt.Fprintf(a.stdout, "service %s started\n", name)
+		}
 	case "stop":
 		if err := winservice.Stop(name, 45*time.Second); err != nil {
 			return err

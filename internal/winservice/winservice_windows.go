@@ -97,9 +97,22 @@ func Uninstall(name string) error {
 }
 
 // Start starts the installed service.
-func Start(name string) error {
-	return withService(name, "", fmt.Sprintf("service %s is not installed: `sophos-connect service install -c FILE` first", name),
-		func(s *mgr.Service) error { return s.Start() })
+// Start starts the service; already says it was running (an automatic
+// service the manager started on its own: wine boots the prefix again
+// after an idle moment and starts it).
+func Start(name string) (already bool, err error) {
+	err = withService(name, "", fmt.Sprintf("service %s is not installed: `sophos-connect service install -c FILE` first", name),
+		func(s *mgr.Service) error {
+			if err := s.Start(); err != nil {
+				if errors.Is(err, windows.ERROR_SERVICE_ALREADY_RUNNING) {
+					already = true
+					return nil
+				}
+				return err
+			}
+			return nil
+		})
+	return already, err
 }
 
 // Stop stops the service and waits up to wait for it to stop.
