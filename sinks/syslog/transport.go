@@ -107,8 +107,20 @@ func dial(ctx context.Context, ep endpoint, timeout time.Duration, tc *tls.Confi
 		return c, true, err
 	default:
 		c, err = d.DialContext(ctx, "tcp", ep.addr)
+		if err == nil && selfConnected(c) {
+			c.Close()
+			return nil, false, fmt.Errorf("dial tcp %s: connected to itself (nothing listens there, and the kernel picked that very port as the local one): not a receiver", ep.addr)
+		}
 		return c, false, err
 	}
+}
+
+// selfConnected reports a TCP "simultaneous open" with itself: dialing a
+// loopback port in the ephemeral range that nothing listens on can get that
+// port as the local one, and the connection then accepts every write — the
+// records would count as delivered while going nowhere.
+func selfConnected(c net.Conn) bool {
+	return c.LocalAddr().String() == c.RemoteAddr().String()
 }
 
 // dialTLS connects and completes the handshake. Under TLS 1.3 the client
