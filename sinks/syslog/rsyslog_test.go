@@ -258,6 +258,12 @@ func (r *rsyslogd) lines() []receivedLine {
 	if err != nil {
 		return nil
 	}
+	// rsyslog may be writing a line right now: only whole lines count.
+	if i := strings.LastIndexByte(string(b), '\n'); i >= 0 {
+		b = b[:i+1]
+	} else {
+		b = nil
+	}
 	var out []receivedLine
 	for _, l := range strings.Split(strings.TrimSuffix(string(b), "\n"), "\n") {
 		if l == "" {
