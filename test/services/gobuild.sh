@@ -6,7 +6,10 @@
 #   OTELCOL_BIN   an OpenTelemetry Collector (test/services/otelcol: the otlp
 #                 receiver and the file exporter, collector release v0.165.0)
 #   WEED_BIN      SeaweedFS (test/services/seaweedfs), whose S3 gateway the
-#                 s3 sink's tests use
+#                 s3 sink's tests use: built from a trimmed copy (trim/: the
+#                 master, volume, filer and S3 commands and `weed s3stack`,
+#                 without the other filer stores, cloud SDKs, FUSE, sftp,
+#                 message queue and admin UI), a third of the full build
 #
 #   gobuild.sh otelcol|seaweedfs   build one (idempotent), print its export line
 #   gobuild.sh all                 build both in parallel
@@ -14,20 +17,39 @@ set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 cache="${SOPHOS_CONNECT_CI_CACHE:-$HOME/.cache/sophos-connect-ci}"
 
-# build NAME VAR PKG: go build PKG in module $here/NAME into the cache.
+# build NAME VAR PKG [MODFILE]: go build PKG in module $here/NAME into the
+# cache (with -modfile MODFILE when given).
 build() {
-  local name=$1 var=$2 pkg=$3
-  # (a module without .go files, as seaweedfs, only names its tool in go.mod)
-  local key; key=$( (cat "$here/$name/go.mod" "$here/$name/go.sum" "$here/$name"/*.go 2>/dev/null || true) | sha256sum | cut -c1-16)
+  local name=$1 var=$2 pkg=$3 modfile=${4:-}
+  # (the key covers the module's go.mod, go.sum and its own sources)
+  local key; key=$( (cd "$here/$name" && cat go.mod go.sum $(find . -name '*.go' -o -name '*.go.txt' | sort) 2>/dev/null || true) | sha256sum | cut -c1-16)
   local dir="$cache/$name-$key" bin="$cache/$name-$key/$name"
   if [[ ! -x $bin ]]; then
     local start=$SECONDS
     mkdir -p "$dir"
-    (cd "$here/$name" && GOWORK=off GOFLAGS=-mod=readonly go build -trimpath -o "$bin.tmp" "$pkg")
+    local flags=()
+    if [[ -n $modfile ]]; then
+      modfile=$("$modfile") # a step that writes the modfile and prints its path
+      flags=(-modfile "$modfile" -ldflags "-s -w")
+    fi
+    (cd "$here/$name" && GOWORK=off GOFLAGS=-mod=readonly go build -trimpath "${flags[@]}" -o "$bin.tmp" "$pkg")
+    [[ -z $modfile ]] || rm -rf "$(dirname "$modfile")"
     mv "$bin.tmp" "$bin"
     echo "$name: built in $((SECONDS - start))s" >&2
   fi
   echo "export $var=$bin"
+}
+
+# trimmed_seaweedfs writes the trimmed SeaweedFS copy and its go.mod (see
+# test/services/seaweedfs/trim) and prints the go.mod's path. The module's
+# go.sum holds exactly what that build loads (`go mod tidy` would add the
+# tests' dependencies of all of SeaweedFS): after changing the pin, rebuild
+# it with an empty go.sum in the printed directory and
+#   GOFLAGS=-mod=mod GOSUMDB=off go list -modfile DIR/go.mod -deps github.com/seaweedfs/seaweedfs/weed
+# then copy DIR/go.sum plus SeaweedFS's own two lines.
+trimmed_seaweedfs() {
+  local out="${TMPDIR:-/tmp}/sophos-connect-seaweedfs-$$"
+  (cd "$here/seaweedfs" && GOWORK=off GOFLAGS=-mod=readonly go run ./trim "$out")
 }
 
 # one_release checks that every OpenTelemetry Collector module is of one
@@ -47,7 +69,7 @@ one_release() {
 
 case "${1:-}" in
 otelcol) one_release && build otelcol OTELCOL_BIN . ;;
-seaweedfs) build seaweedfs WEED_BIN github.com/seaweedfs/seaweedfs/weed ;;
+seaweedfs) build seaweedfs WEED_BIN github.com/seaweedfs/seaweedfs/weed trimmed_seaweedfs ;;
 all)
   out=$(mktemp -d)
   "$0" otelcol >"$out/o" & o=$!
