@@ -1,17 +1,23 @@
 package otlp
 
 import (
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"testing"
 
 	"github.com/sophos-connect/sophos-connect/sinks/httpout/outtest"
 	"github.com/sophos-connect/sophos-connect/sinks/otlp/otlptest"
 )
 
-// BenchmarkOTLP writes batches of 1000 records (format raw, gzip, 4 MiB
-// requests) to the in-process OTLP/HTTP receiver, which decompresses and
-// decodes every request.
+// The benchmarks write batches of 1000 records (format raw, gzip, 4 MiB
+// requests) and report records/s, the sink's process's CPU µs per record
+// (the in-process receiver's included) and request bytes per record:
 //
-//	go test -run '^$' -bench BenchmarkOTLP -benchtime 50x ./sinks/otlp/
+//	go test -run '^$' -bench 'BenchmarkOTLP' -benchtime 50x ./sinks/otlp/
+//
+// BenchmarkOTLP into the in-process test receiver, which decompresses and
+// decodes every request.
 func BenchmarkOTLP(b *testing.B) {
 	for _, enc := range []string{"proto", "json"} {
 		b.Run(enc, func(b *testing.B) {
@@ -22,4 +28,38 @@ func BenchmarkOTLP(b *testing.B) {
 			outtest.Bench(b, s.Write, func() int { return s.lastBytes })
 		})
 	}
+}
+
+// BenchmarkOTLPDiscard into a receiver that reads each request and answers
+// an empty ExportLogsServiceResponse without decoding: the sink's own
+// ceiling.
+func BenchmarkOTLPDiscard(b *testing.B) {
+	for _, enc := range []string{"proto", "json"} {
+		b.Run(enc, func(b *testing.B) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				io.Copy(io.Discard, r.Body)
+				w.Header().Set("Content-Type", r.Header.Get("Content-Type"))
+				if enc == "json" {
+					io.WriteString(w, "{}")
+				}
+			}))
+			b.Cleanup(srv.Close)
+			c := testConfig(srv.URL)
+			c.Encoding = enc
+			s := started(b, c)
+			outtest.Bench(b, s.Write, func() int { return s.lastBytes })
+		})
+	}
+}
+
+// BenchmarkOTLPCollector into a real OpenTelemetry Collector ($OTELCOL_BIN:
+// the otlp receiver and the file exporter, which writes every request as
+// JSON); cpu-µs/record is the sink's process, peer-cpu-µs/record the
+// collector's.
+func BenchmarkOTLPCollector(b *testing.B) {
+	col := startCollector(b)
+	s := started(b, testConfig(col.endpoint()))
+	cpu0 := outtest.ProcessCPU(col.cmd.Process.Pid)
+	outtest.Bench(b, s.Write, func() int { return s.lastBytes })
+	outtest.ReportPeerCPU(b, col.cmd.Process.Pid, cpu0, b.N*1000)
 }

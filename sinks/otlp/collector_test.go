@@ -27,7 +27,7 @@ import (
 // otlp receiver and the file exporter of release v0.165.0) writing every
 // request it takes to out, one JSON line per request.
 type collector struct {
-	t    *testing.T
+	t    testing.TB
 	bin  string
 	dir  string
 	addr string
@@ -38,7 +38,7 @@ type collector struct {
 
 // startCollector runs $OTELCOL_BIN (built by .ci/run); without it the test
 // is skipped, or fails under CI.
-func startCollector(t *testing.T) *collector {
+func startCollector(t testing.TB) *collector {
 	t.Helper()
 	bin := os.Getenv("OTELCOL_BIN")
 	if bin == "" {

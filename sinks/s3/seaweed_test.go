@@ -153,7 +153,7 @@ func (w *seaweed) start() {
 	ip, master := "-ip=127.0.0.1", "-master=127.0.0.1:"+strconv.Itoa(w.ports[0])
 	port := func(i int) string { return "-port=" + strconv.Itoa(w.ports[i]) }
 	w.cmd = exec.Command(w.bin, "s3stack",
-		"--", "master", ip, "-ip.bind=127.0.0.1", port(0), "-mdir="+w.dir, "-volumeSizeLimitMB=64", "-telemetry=false",
+		"--", "master", ip, "-ip.bind=127.0.0.1", port(0), "-peers=none", "-mdir="+w.dir, "-volumeSizeLimitMB=64", "-telemetry=false",
 		"--", "volume", ip, "-ip.bind=127.0.0.1", port(1), "-dir="+w.dir, master,
 		"--", "filer", ip, "-ip.bind=127.0.0.1", port(2), master, "-defaultStoreDir="+w.dir,
 		"-s3", "-s3.port="+strconv.Itoa(w.ports[3]), "-s3.port.iceberg=0", "-s3.port.lance=0")

@@ -13,7 +13,6 @@ package s3
 
 import (
 	"bytes"
-	"compress/gzip"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -34,6 +33,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/aws/smithy-go"
+	"github.com/klauspost/compress/gzip" // the standard library's API, about twice as fast
 
 	"github.com/sophos-connect/sophos-connect/pipeline"
 	"github.com/sophos-connect/sophos-connect/sinks/encoding"

@@ -13,8 +13,13 @@ import (
 // microseconds per record: the sink and its peer share this process, and on
 // a busy machine CPU time says more than wall time.
 func Bench(b *testing.B, write func(context.Context, []*pipeline.Record) error, lastBytes func() int) {
-	const batch = 1000
-	pool := Records(b, "bench", 20*batch)
+	BenchBatch(b, 1000, write, lastBytes)
+}
+
+// BenchBatch is Bench with batches of batch records (sinks that gather
+// large batches, as s3, pay their per-request cost once per batch).
+func BenchBatch(b *testing.B, batch int, write func(context.Context, []*pipeline.Record) error, lastBytes func() int) {
+	pool := Records(b, "bench", batch*max(2, 20_000/batch))
 	ctx := context.Background()
 	var body int64
 	cpu0 := CPUTime()
