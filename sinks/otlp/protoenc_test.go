@@ -1,6 +1,8 @@
 package otlp
 
 import (
+	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -11,6 +13,7 @@ import (
 	"github.com/sophos-connect/sophos-connect/sinks/encoding"
 	"github.com/sophos-connect/sophos-connect/sinks/httpout"
 	"github.com/sophos-connect/sophos-connect/sinks/httpout/outtest"
+	"github.com/sophos-connect/sophos-connect/sinks/otlp/otlptest"
 )
 
 // TestProtoMatchesMessage: the hand-appended protobuf request decodes to
@@ -60,6 +63,33 @@ func TestProtoMatchesMessage(t *testing.T) {
 		}
 		if n := len(got.ResourceLogs); n == 0 {
 			t.Fatalf("span %v: no resources", sp)
+		}
+	}
+}
+
+// TestNotUTF8FailsAlone: a record whose body is not UTF-8 (which OTLP's
+// string body must be; the pipeline repairs items, but not every encoder's
+// output is checked) is dead-lettered alone; the others are delivered
+// once, in both encodings.
+func TestNotUTF8FailsAlone(t *testing.T) {
+	for _, enc := range []string{"proto", "json"} {
+		srv := testServer(t, otlptest.Options{})
+		c := testConfig(srv.URL)
+		c.Encoding = enc
+		s := started(t, c)
+		recs := outtest.Records(t, "utf8-"+enc, 10)
+		// NewRecord repairs bad UTF-8; an encoder's output might not be
+		bad := *recs[0]
+		bad.ID, bad.Raw, bad.RawChecked = "bad-"+enc, []byte(`{"id":"bad-`+enc+`","name":"caf`+"\xe9"+`"}`), true
+		recs = append(recs[:4], append([]*pipeline.Record{&bad}, recs[4:]...)...)
+		err := s.Write(t.Context(), recs)
+		var be *pipeline.BatchError
+		if !errors.As(err, &be) || len(be.Items) != 1 || be.Items[0].Index != 4 || !pipeline.IsPermanent(be.Items[0].Err) ||
+			!strings.Contains(be.Items[0].Err.Error(), "not valid UTF-8") {
+			t.Fatalf("%s: %v", enc, err)
+		}
+		if ids := srv.IDs(); len(ids) != 10 || ids["bad-"+enc] != 0 {
+			t.Fatalf("%s: delivered %v", enc, ids)
 		}
 	}
 }
