@@ -1,7 +1,7 @@
 // Package tinydisk runs a test against a real full disk: a tmpfs of a few
 // hundred KiB mounted in a private mount namespace (`unshare -rm`, so no
 // root is needed where user namespaces are allowed), on which writes fail
-// with ENOSPC as they do on a full state disk.
+// with ENOSPC as they do on a full state disk (as root, `unshare -m`).
 //
 // The test binary runs itself again inside the namespace for just that
 // test; the parent reports the child's output and result.
@@ -31,11 +31,16 @@ func Run(t *testing.T, size int, fn func(t *testing.T, dir string)) {
 		unavailable(t, "unshare (util-linux) not found")
 	}
 	dir := t.TempDir()
-	probe := exec.Command(unshare, "-rm", "sh", "-c", `mount -t tmpfs -o size=4k tmpfs "$0"`, dir)
+	// root needs only a mount namespace; anyone else maps to root in a user namespace.
+	ns := "-rm"
+	if os.Geteuid() == 0 {
+		ns = "-m"
+	}
+	probe := exec.Command(unshare, ns, "sh", "-c", `mount -t tmpfs -o size=4k tmpfs "$0"`, dir)
 	if out, err := probe.CombinedOutput(); err != nil {
 		unavailable(t, "cannot mount a tmpfs in a user namespace ("+err.Error()+": "+string(out)+")")
 	}
-	args := []string{"-rm", "sh", "-c", `mount -t tmpfs -o size="$0" tmpfs "$1" && shift && exec "$@"`,
+	args := []string{ns, "sh", "-c", `mount -t tmpfs -o size="$0" tmpfs "$1" && shift && exec "$@"`,
 		strconv.Itoa(size), dir, os.Args[0], "-test.run", "^" + t.Name() + "$", "-test.count=1", "-test.v"}
 	cmd := exec.Command(unshare, args...)
 	cmd.Env = append(os.Environ(), envDir+"="+dir, envTest+"="+t.Name())
