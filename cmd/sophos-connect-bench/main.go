@@ -81,6 +81,8 @@ func prepare(bin, dir string) (string, string, func(), error) {
 		}
 		cleanup = func() { os.RemoveAll(d) }
 		dir = d
+	} else if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", "", cleanup, err
 	}
 	if bin == "" {
 		bin = filepath.Join(dir, "sophos-connect")
