@@ -254,8 +254,16 @@ func (s *Sink) encodeDoc(dst []byte, r *pipeline.Record) ([]byte, error) {
 func (s *Sink) group(batch []*pipeline.Record) []object {
 	var order []string
 	groups := map[string][]int{}
+	// a batch has few prefixes: each is built once (not once per record)
+	prefixes := map[prefixKey]string{}
 	for i := 0; i < s.e.Len(); i++ {
-		p := s.prefix(batch[s.e.Index[i]], i)
+		r := batch[s.e.Index[i]]
+		k, t := s.prefixKey(r, i)
+		p, ok := prefixes[k]
+		if !ok {
+			p = s.prefix(k, t)
+			prefixes[k] = p
+		}
 		if _, ok := groups[p]; !ok {
 			order = append(order, p)
 		}
@@ -296,31 +304,52 @@ func (s *Sink) named(prefix string, items []int, batch []*pipeline.Record) objec
 	return object{key: prefix + name, items: items}
 }
 
-// prefix is the folder of a record's object (encoded as s.e's record i),
-// by the record's time (when, else created_at, else now), UTC:
-//
-//	plain, ndjson.gz:  <prefix><stream>/tenant=<tenant>/dt=<YYYY-MM-DD>/
-//	plain, parquet:    <prefix>ocsf/class_uid=<uid>/tenant=<tenant>/dt=<YYYY-MM-DD>/
-//	security_lake:     ext/<source>/region=<region>/accountId=<account>/eventDay=<YYYYMMDD>/
-func (s *Sink) prefix(r *pipeline.Record, i int) string {
+// prefixKey is what a record's prefix depends on: its stream, tenant, OCSF
+// class and day.
+type prefixKey struct {
+	stream pipeline.Stream
+	tenant string
+	class  int64
+	day    int64
+}
+
+// prefixKey is the key of a record (s.e's record i) and its time: when,
+// else created_at, else now, UTC.
+func (s *Sink) prefixKey(r *pipeline.Record, i int) (prefixKey, time.Time) {
 	t := r.WhenTime()
 	if t.IsZero() {
 		t = time.Now()
 	}
 	t = t.UTC()
-	if s.cfg.Layout == "security_lake" {
-		return "ext/" + s.source(s.classes[i]) + "/region=" + s.cfg.Region + "/accountId=" + s.cfg.AccountID + "/eventDay=" + t.Format("20060102") + "/"
+	k := prefixKey{stream: r.Stream, tenant: r.Tenant, day: t.Unix() / 86400}
+	if t.Unix() < 0 && t.Unix()%86400 != 0 {
+		k.day-- // days before 1970 round down too
 	}
-	tenant := r.Tenant
+	if s.cfg.Object == "parquet" {
+		k.class = s.classes[i]
+	}
+	return k, t
+}
+
+// prefix is the folder of the objects of key k (t: a time of its day):
+//
+//	plain, ndjson.gz:  <prefix><stream>/tenant=<tenant>/dt=<YYYY-MM-DD>/
+//	plain, parquet:    <prefix>ocsf/class_uid=<uid>/tenant=<tenant>/dt=<YYYY-MM-DD>/
+//	security_lake:     ext/<source>/region=<region>/accountId=<account>/eventDay=<YYYYMMDD>/
+func (s *Sink) prefix(k prefixKey, t time.Time) string {
+	if s.cfg.Layout == "security_lake" {
+		return "ext/" + s.source(k.class) + "/region=" + s.cfg.Region + "/accountId=" + s.cfg.AccountID + "/eventDay=" + t.Format("20060102") + "/"
+	}
+	tenant := k.tenant
 	if tenant == "" {
 		tenant = "none"
 	}
 	var b strings.Builder
 	b.WriteString(s.cfg.Prefix)
 	if s.cfg.Object == "parquet" {
-		fmt.Fprintf(&b, "ocsf/class_uid=%d", s.classes[i])
+		fmt.Fprintf(&b, "ocsf/class_uid=%d", k.class)
 	} else {
-		b.WriteString(string(r.Stream))
+		b.WriteString(string(k.stream))
 	}
 	b.WriteString("/tenant=")
 	b.WriteString(keySafe(tenant))
