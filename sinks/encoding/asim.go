@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unsafe"
 
 	"github.com/sophos-connect/sophos-connect/pipeline"
 )
@@ -92,23 +93,7 @@ func (e *asimEncoder) Append(dst []byte, r *pipeline.Record) ([]byte, error) {
 	w := &e.w
 	w.reset(dst)
 	w.b = append(w.b, '{')
-	when := r.WhenTime()
-	if when.IsZero() {
-		when = time.Now() // TimeGenerated is required; Sophos always sends a time
-	}
-	ts := func(k string, tm time.Time) {
-		w.key(k)
-		w.b = append(w.b, '"')
-		w.b = tm.UTC().AppendFormat(w.b, "2006-01-02T15:04:05.000Z")
-		w.b = append(w.b, '"')
-	}
-	ts("TimeGenerated", when)
-	ts("EventStartTime", when)
-	end := r.CreatedTime()
-	if end.IsZero() || end.Before(when) {
-		end = when
-	}
-	ts("EventEndTime", end)
+	e.times(r)
 	w.int("EventCount", 1)
 	w.str("EventType", "Alert")
 	opt := func(k, v string) {
@@ -212,3 +197,48 @@ func (e *asimEncoder) Append(dst []byte, r *pipeline.Record) ([]byte, error) {
 	w.b = append(w.b, '}')
 	return w.b, nil
 }
+
+// times writes TimeGenerated and EventStartTime (when, else created_at,
+// else now) and EventEndTime (created_at, not before the start), in UTC
+// with milliseconds.
+func (e *asimEncoder) times(r *pipeline.Record) {
+	w := &e.w
+	ts := func(k string, ms int64) bool {
+		w.key(k)
+		w.b = append(w.b, '"')
+		var ok bool
+		w.b, ok = appendISOMs(w.b, ms, "Z\"")
+		return ok
+	}
+	// The common case, both times in Sophos's form: no time.Time round trip.
+	if when, ok := canonISO(stringBytes(r.When)); ok {
+		if end, ok := canonISO(stringBytes(r.CreatedAt)); ok {
+			end = max(end, when)
+			mark, comma := len(w.b), w.comma
+			if ts("TimeGenerated", when) && ts("EventStartTime", when) && ts("EventEndTime", end) {
+				return
+			}
+			w.b, w.comma = w.b[:mark], comma
+		}
+	}
+	when := r.WhenTime()
+	if when.IsZero() {
+		when = time.Now() // TimeGenerated is required; Sophos always sends a time
+	}
+	tt := func(k string, tm time.Time) {
+		w.key(k)
+		w.b = append(w.b, '"')
+		w.b = tm.UTC().AppendFormat(w.b, "2006-01-02T15:04:05.000Z")
+		w.b = append(w.b, '"')
+	}
+	tt("TimeGenerated", when)
+	tt("EventStartTime", when)
+	end := r.CreatedTime()
+	if end.IsZero() || end.Before(when) {
+		end = when
+	}
+	tt("EventEndTime", end)
+}
+
+// stringBytes views s as bytes for a call that neither keeps nor changes them.
+func stringBytes(s string) []byte { return unsafe.Slice(unsafe.StringData(s), len(s)) }

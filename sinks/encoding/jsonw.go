@@ -1,6 +1,8 @@
 package encoding
 
 import (
+	"encoding/binary"
+	"math/bits"
 	"strconv"
 	"unicode/utf8"
 	"unsafe"
@@ -71,7 +73,7 @@ func (w *jsonw) rawLit(k, v string) {
 // str writes a string member, escaping s.
 func (w *jsonw) str(k, s string) {
 	w.key(k)
-	w.b = rawjson.AppendString(w.b, s)
+	w.b = appendQuoted(w.b, s)
 }
 
 // strb is str for bytes (not retained).
@@ -84,7 +86,7 @@ func (w *jsonw) elemStr(s string) {
 	if w.comma {
 		w.b = append(w.b, ',')
 	}
-	w.b = rawjson.AppendString(w.b, s)
+	w.b = appendQuoted(w.b, s)
 	w.comma = true
 }
 
@@ -95,6 +97,43 @@ func (w *jsonw) elemRaw(v []byte) {
 	}
 	w.b = append(w.b, v...)
 	w.comma = true
+}
+
+// appendQuoted is rawjson.AppendString: the leading run of bytes it writes
+// as they are (printable ASCII but " and \) is found 8 bytes at a time and
+// copied whole; only the rest, if any, goes through AppendString.
+func appendQuoted(dst []byte, s string) []byte {
+	i := plainPrefix(s)
+	dst = append(dst, '"')
+	dst = append(dst, s[:i]...)
+	if i == len(s) {
+		return append(dst, '"')
+	}
+	// The prefix is ASCII, so s[i:] starts a character and escapes alone;
+	// drop the quote AppendString opens it with.
+	mark := len(dst)
+	dst = rawjson.AppendString(dst, s[i:])
+	copy(dst[mark:], dst[mark+1:])
+	return dst[:len(dst)-1]
+}
+
+// plainPrefix is the length of s's leading run of printable ASCII other
+// than " and \. specialBits marks its first special byte exactly; a byte
+// >= 0x80 is marked by its own top bit.
+func plainPrefix(s string) int {
+	i := 0
+	for ; i+8 <= len(s); i += 8 {
+		w := binary.LittleEndian.Uint64(unsafe.Slice(unsafe.StringData(s[i:]), 8))
+		if m := specialBits(w) | w&msb; m != 0 {
+			return i + bits.TrailingZeros64(m)>>3
+		}
+	}
+	for ; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c == '"' || c == '\\' || c >= utf8.RuneSelf {
+			break
+		}
+	}
+	return i
 }
 
 // int writes an integer member.

@@ -110,7 +110,10 @@ func (e *leefEncoder) Append(dst []byte, r *pipeline.Record) ([]byte, error) {
 		ms, ok = e.ms(f.createdAt)
 	}
 	if ok {
-		e.buf = time.UnixMilli(ms).UTC().AppendFormat(e.buf[:0], "2006-01-02T15:04:05.000-0700")
+		var fast bool
+		if e.buf, fast = appendISOMs(e.buf[:0], ms, "+0000"); !fast {
+			e.buf = time.UnixMilli(ms).UTC().AppendFormat(e.buf[:0], "2006-01-02T15:04:05.000-0700")
+		}
 		attr("devTime", e.buf)
 		attr("devTimeFormat", []byte(LEEFDevTimeFormat))
 	}
@@ -194,12 +197,7 @@ func (e *leefEncoder) Append(dst []byte, r *pipeline.Record) ([]byte, error) {
 // str is ocsfEncoder.str: the decoded text of a string node, or nil.
 func (e *leefEncoder) str(n int32) []byte { return e.t.strView(&e.arena, n) }
 
-func (e *leefEncoder) ms(n int32) (int64, bool) {
-	if n == 0 || e.t.kind(n) != '"' {
-		return 0, false
-	}
-	return parseISO8601(e.t.inner(n))
-}
+func (e *leefEncoder) ms(n int32) (int64, bool) { return nodeMillis(&e.t, n) }
 
 // num returns a port given as a number or a numeric string, or nil.
 func (e *leefEncoder) num(n int32) []byte {

@@ -9,7 +9,6 @@ import (
 	"unsafe"
 
 	"github.com/sophos-connect/sophos-connect/pipeline"
-	"github.com/sophos-connect/sophos-connect/pipeline/rawjson"
 )
 
 // OCSFVersion is the OCSF schema release the ocsf records follow and are
@@ -282,11 +281,19 @@ func (e *ocsfEncoder) read() { e.f.read(&e.t) }
 // string); the bytes live in the item or in e.buf until the next call.
 func (e *ocsfEncoder) str(n int32) []byte { return e.t.strView(&e.arena, n) }
 
-func (e *ocsfEncoder) ms(n int32) (int64, bool) {
-	if n == 0 || e.t.kind(n) != '"' {
+func (e *ocsfEncoder) ms(n int32) (int64, bool) { return nodeMillis(&e.t, n) }
+
+// nodeMillis is parseISO8601 of string node n (false when absent or not a
+// string), the common form read by canonISO.
+func nodeMillis(t *tape, n int32) (int64, bool) {
+	if n == 0 || t.kind(n) != '"' {
 		return 0, false
 	}
-	return parseISO8601(e.t.inner(n))
+	s := t.inner(n)
+	if ms, ok := canonISO(s); ok {
+		return ms, true
+	}
+	return parseISO8601(s)
 }
 
 func (e *ocsfEncoder) eventMap() ocsfMap {
@@ -630,7 +637,7 @@ func (e *ocsfEncoder) userInto(w *jsonw, text []byte) bool {
 // appendJSONInner appends s escaped as in a JSON string, without quotes.
 func appendJSONInner(dst []byte, s string) []byte {
 	n := len(dst)
-	dst = rawjson.AppendString(dst, s)
+	dst = appendQuoted(dst, s)
 	copy(dst[n:], dst[n+1:len(dst)-1])
 	return dst[:len(dst)-2]
 }
@@ -768,6 +775,6 @@ func (f *itemFields) read(t *tape) {
 func (e *ocsfEncoder) rawData(r *pipeline.Record) {
 	if e.opts.RawData {
 		e.w.key("raw_data")
-		e.w.b = rawjson.AppendString(e.w.b, unsafe.String(unsafe.SliceData(r.Raw), len(r.Raw)))
+		e.w.b = appendQuoted(e.w.b, unsafe.String(unsafe.SliceData(r.Raw), len(r.Raw)))
 	}
 }

@@ -1,0 +1,34 @@
+package encoding
+
+import (
+	"math/rand/v2"
+	"testing"
+
+	"github.com/sophos-connect/sophos-connect/pipeline/rawjson"
+)
+
+// TestAppendQuotedMatchesRawjson holds appendQuoted (plain prefix copied
+// whole) to rawjson.AppendString on edge cases and random strings mixing
+// plain ASCII with every kind of byte that needs escaping.
+func TestAppendQuotedMatchesRawjson(t *testing.T) {
+	cases := []string{"", "a", "abcdefgh", "abcdefghi\"", "\x00", "héllo wörld 12345678", "\u2028abcdefghijk",
+		"abcdefgh\xff\xfe", "1234567\\", "12345678\\", "plain text that is long enough", "\x7f\x7f\x7f\x7f\x7f\x7f\x7f\x7f\x1f"}
+	rng := rand.New(rand.NewPCG(3, 4))
+	alphabet := []byte("abcXYZ019 ~\x7f\"\\\n\t\x01\x1f\xc3\xa9\xe2\x80\xa8\xff")
+	for range 20000 {
+		b := make([]byte, rng.IntN(40))
+		for i := range b {
+			if rng.IntN(4) == 0 {
+				b[i] = alphabet[rng.IntN(len(alphabet))]
+			} else {
+				b[i] = 'a' + byte(rng.IntN(26))
+			}
+		}
+		cases = append(cases, string(b))
+	}
+	for _, s := range cases {
+		if got, want := string(appendQuoted([]byte("x"), s)), string(rawjson.AppendString([]byte("x"), s)); got != want {
+			t.Fatalf("%q: %q, want %q", s, got, want)
+		}
+	}
+}
