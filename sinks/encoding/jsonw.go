@@ -156,7 +156,13 @@ func (t *tape) strView(arena *[]byte, n int32) []byte {
 		return inner
 	}
 	start := len(*arena)
-	*arena = appendStr(*arena, jsonText(t.raw[nd.s:nd.e]))
+	ok := false
+	if nd.flags == strEsc {
+		*arena, ok = appendUnescaped(*arena, inner)
+	}
+	if !ok {
+		*arena = appendStr(*arena, jsonText(t.raw[nd.s:nd.e]))
+	}
 	return (*arena)[start:len(*arena):len(*arena)]
 }
 

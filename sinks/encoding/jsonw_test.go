@@ -32,3 +32,27 @@ func TestAppendQuotedMatchesRawjson(t *testing.T) {
 		}
 	}
 }
+
+// TestUnescapedMatchesAppendStr holds the one-letter-escape fast decoder
+// (strView, strOf, appendStrText) to appendStr on random escaped strings.
+func TestUnescapedMatchesAppendStr(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	pieces := []string{`\\`, `\"`, `\/`, `\b`, `\f`, `\n`, `\r`, `\t`, `\u00e9`, `\ud83d\ude00`, "a", "bc", "C:", " ", "~"}
+	for range 20000 {
+		var b []byte
+		for range rng.IntN(12) {
+			b = append(b, pieces[rng.IntN(len(pieces))]...)
+		}
+		want := appendStr([]byte("x"), jsonText(append(append([]byte{'"'}, b...), '"')))
+		got, ok := appendUnescaped([]byte("x"), b)
+		if !ok {
+			if string(got) != "x" {
+				t.Fatalf("%s: declined but wrote %q", b, got)
+			}
+			continue
+		}
+		if string(got) != string(want) {
+			t.Fatalf("%s: %q, want %q", b, got, want)
+		}
+	}
+}

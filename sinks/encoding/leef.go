@@ -2,6 +2,7 @@ package encoding
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
 	"strconv"
 	"strings"
@@ -280,6 +281,18 @@ func leefHeader(dst, s []byte) []byte {
 // leefValue appends an attribute value: the delimiter (tab) and line
 // breaks cannot appear in one, so they are written as \t, \n, \r.
 func leefValue(dst, s []byte) []byte {
+	// Most values have no control character at all: find the first byte
+	// below 0x20 8 bytes at a time (the test is exact for the first one).
+	i := 0
+	for ; i+8 <= len(s); i += 8 {
+		w := binary.LittleEndian.Uint64(s[i:])
+		if (w-lsb*0x20)&^w&msb != 0 {
+			break
+		}
+	}
+	if i+8 > len(s) && !hasCtl(s[i:]) {
+		return append(dst, s...)
+	}
 	start := 0
 	for i, c := range s {
 		var esc byte
@@ -298,6 +311,15 @@ func leefValue(dst, s []byte) []byte {
 		start = i + 1
 	}
 	return append(dst, s[start:]...)
+}
+
+func hasCtl(s []byte) bool {
+	for _, c := range s {
+		if c < 0x20 {
+			return true
+		}
+	}
+	return false
 }
 
 // xdr writes a detection or case from the record's typed fields (the same
