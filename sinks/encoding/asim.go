@@ -173,7 +173,7 @@ func (e *asimEncoder) Append(dst []byte, r *pipeline.Record) ([]byte, error) {
 		w.str("DvcId", r.EndpointID)
 		w.str("DvcIdType", "Other")
 	}
-	if ip := e.str(t.lastMember(f.sourceInfo, "ip")); ip != "" && isIP([]byte(ip)) {
+	if ip := e.str(t.lastMember(f.sourceInfo, "ip")); ip != "" && isIP(stringBytes(ip)) {
 		w.str("DvcIpAddr", ip)
 	}
 	if f.data != 0 {

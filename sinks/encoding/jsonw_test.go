@@ -1,9 +1,12 @@
 package encoding
 
 import (
+	"bytes"
+	"encoding/json"
 	"math/rand/v2"
 	"testing"
 
+	"github.com/sophos-connect/sophos-connect/pipeline"
 	"github.com/sophos-connect/sophos-connect/pipeline/rawjson"
 )
 
@@ -53,6 +56,35 @@ func TestUnescapedMatchesAppendStr(t *testing.T) {
 		}
 		if string(got) != string(want) {
 			t.Fatalf("%s: %q, want %q", b, got, want)
+		}
+	}
+}
+
+// TestAppendCompactMatchesJSONCompact holds appendCompact to
+// encoding/json's Compact for every node of the sample items, as written
+// (pretty-printed) and re-indented with tabs and CRLF.
+func TestAppendCompactMatchesJSONCompact(t *testing.T) {
+	recs := append(pageRecords(t, "events_page.json", pipeline.Events), pageRecords(t, "alerts_page.json", pipeline.Alerts)...)
+	recs = append(recs, rec(pipeline.Events, `{"a" : [ 1 , 2.5e3 , true , null , { } , [ ] , "x y" ] , "b":{"c" : "\" }"}}`))
+	var tp tape
+	for _, r := range recs {
+		var tabbed bytes.Buffer
+		if err := json.Indent(&tabbed, r.Raw, "\r\n", "\t"); err != nil {
+			t.Fatal(err)
+		}
+		for _, raw := range [][]byte{r.Raw, tabbed.Bytes()} {
+			if !tp.parseItem(raw) {
+				t.Fatalf("parse %s", raw)
+			}
+			for n := range int32(len(tp.nodes)) {
+				var want bytes.Buffer
+				if err := json.Compact(&want, tp.text(n)); err != nil {
+					t.Fatal(err)
+				}
+				if got := tp.appendCompact(nil, n); string(got) != want.String() {
+					t.Fatalf("node %d: %s, want %s", n, got, want.Bytes())
+				}
+			}
 		}
 	}
 }

@@ -54,7 +54,8 @@ type ocsfMap struct {
 	statusID     int64 // 0: not written
 	statusName   string
 	shape        ocsfShape
-	malwareClass int64 // Detection Finding: malware.classification_ids (0: no malware object)
+	malwareClass int64  // Detection Finding: malware.classification_ids (0: no malware object)
+	head         string // the members writeHead writes, when fixed (withHead)
 }
 
 type ocsfShape int
@@ -124,13 +125,56 @@ var ocsfGroups = map[string]ocsfMap{
 // person to look at), is_alert true.
 var ocsfAlert = detection(1, "New", 0)
 
-// Top-level item members the mapping consumes; every other member goes to
-// unmapped as it is.
-var ocsfConsumed = map[string]bool{
-	"id": true, "type": true, "severity": true, "name": true, "description": true,
-	"when": true, "created_at": true, "location": true, "source": true, "customer_id": true,
-	"endpoint_id": true, "endpoint_type": true, "source_info": true, "group": true, "user_id": true,
-	"threat": true,
+// ocsfConsumed reports the top-level item members the mapping consumes;
+// every other member goes to unmapped as it is.
+func ocsfConsumed(k string) bool {
+	switch k {
+	case "id", "type", "severity", "name", "description",
+		"when", "created_at", "location", "source", "customer_id",
+		"endpoint_id", "endpoint_type", "source_info", "group", "user_id",
+		"threat":
+		return true
+	}
+	return false
+}
+
+// The class and activity members that open a record are the same for
+// every record of a mapping (but activity Other, named after the type):
+// written once, at start-up, by the code that writes the others.
+func init() {
+	for k, m := range ocsfEventTypes {
+		ocsfEventTypes[k] = withHead(m)
+	}
+	for k, m := range ocsfGroups {
+		ocsfGroups[k] = withHead(m)
+	}
+	ocsfAlert = withHead(ocsfAlert)
+}
+
+func withHead(m ocsfMap) ocsfMap {
+	if m.activityID != 99 {
+		w := jsonw{}
+		writeHead(&w, m, m.activityName)
+		m.head = string(w.b)
+	}
+	return m
+}
+
+// writeHead writes the class, category, activity and type members.
+func writeHead(w *jsonw, m ocsfMap, actName string) {
+	w.int("class_uid", m.class.uid)
+	w.str("class_name", m.class.name)
+	w.int("category_uid", m.class.categoryUID)
+	w.str("category_name", m.class.categoryName)
+	w.int("activity_id", m.activityID)
+	w.str("activity_name", actName)
+	w.int("type_uid", m.class.uid*100+m.activityID)
+	w.key("type_name")
+	w.b = append(w.b, '"')
+	w.b = append(w.b, m.class.name...)
+	w.b = append(w.b, ": "...)
+	w.b = appendJSONInner(w.b, actName)
+	w.b = append(w.b, '"')
 }
 
 // ocsfEncoder writes one OCSF event per record (OCSFVersion): alerts as
@@ -206,23 +250,16 @@ func (e *ocsfEncoder) Append(dst []byte, r *pipeline.Record) ([]byte, error) {
 	w := &e.w
 	w.reset(dst)
 	w.b = append(w.b, '{')
-	w.int("class_uid", m.class.uid)
-	w.str("class_name", m.class.name)
-	w.int("category_uid", m.class.categoryUID)
-	w.str("category_name", m.class.categoryName)
-	w.int("activity_id", m.activityID)
-	actName := m.activityName
-	if m.activityID == 99 {
-		actName = e.typeTail()
+	if m.head != "" && m.activityID != 99 {
+		w.b = append(w.b, m.head...)
+		w.comma = true
+	} else {
+		actName := m.activityName
+		if m.activityID == 99 {
+			actName = e.typeTail()
+		}
+		writeHead(w, m, actName)
 	}
-	w.str("activity_name", actName)
-	w.int("type_uid", m.class.uid*100+m.activityID)
-	w.key("type_name")
-	w.b = append(w.b, '"')
-	w.b = append(w.b, m.class.name...)
-	w.b = append(w.b, ": "...)
-	w.b = appendJSONInner(w.b, actName)
-	w.b = append(w.b, '"')
 	w.int("time", timeMs)
 	e.severity()
 	if msg != 0 && t.kind(msg) == '"' {
@@ -510,7 +547,7 @@ func (e *ocsfEncoder) unmapped() {
 	w, t := &e.w, &e.t
 	opened := false
 	for k, end := t.itemMembers(); k < end; k = t.nodes[k+1].next {
-		if ocsfConsumed[t.keyName(k)] {
+		if ocsfConsumed(t.keyName(k)) {
 			continue
 		}
 		if !opened {
@@ -709,8 +746,35 @@ func isHostname(s []byte) bool {
 }
 
 func isIP(s []byte) bool {
+	if isIPv4(s) {
+		return true
+	}
 	_, err := netip.ParseAddr(unsafe.String(unsafe.SliceData(s), len(s)))
 	return err == nil
+}
+
+// isIPv4 reports whether s is a dotted-quad IPv4 address as
+// netip.ParseAddr reads one (four decimal fields 0-255, no leading zeros);
+// false sends anything else to netip.
+func isIPv4(s []byte) bool {
+	fields, v, digits := 0, 0, 0
+	for i := 0; i <= len(s); i++ {
+		if i == len(s) || s[i] == '.' {
+			if digits == 0 || digits > 1 && s[i-digits] == '0' || v > 255 {
+				return false
+			}
+			fields++
+			v, digits = 0, 0
+			continue
+		}
+		c := s[i] - '0'
+		if c > 9 || digits == 3 {
+			return false
+		}
+		v = v*10 + int(c)
+		digits++
+	}
+	return fields == 4
 }
 
 // is reports whether b is s (no allocation).
