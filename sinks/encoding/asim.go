@@ -95,7 +95,7 @@ func (e *asimEncoder) Append(dst []byte, r *pipeline.Record) ([]byte, error) {
 	w.b = append(w.b, '{')
 	e.times(r)
 	w.int("EventCount", 1)
-	w.str("EventType", "Alert")
+	w.lit("EventType", "Alert")
 	opt := func(k, v string) {
 		if v != "" {
 			w.str(k, v)
@@ -124,10 +124,10 @@ func (e *asimEncoder) Append(dst []byte, r *pipeline.Record) ([]byte, error) {
 	opt("EventSubType", subType)
 	w.str("EventUid", r.ID)
 	opt("EventOriginalType", r.Type)
-	w.str("EventProduct", "Central")
-	w.str("EventVendor", "Sophos")
-	w.str("EventSchema", "AlertEvent")
-	w.str("EventSchemaVersion", "0.1")
+	w.lit("EventProduct", "Central")
+	w.lit("EventVendor", "Sophos")
+	w.lit("EventSchema", "AlertEvent")
+	w.lit("EventSchemaVersion", "0.1")
 	opt("EventSeverity", asimSeverity(r.Severity))
 	opt("EventOriginalSeverity", r.Severity)
 	message := e.str(f.description)
@@ -151,7 +151,7 @@ func (e *asimEncoder) Append(dst []byte, r *pipeline.Record) ([]byte, error) {
 	}
 	w.str("AlertStatus", status)
 	opt("AlertOriginalStatus", facts.status)
-	w.str("AlertVerdict", "Unknown")
+	w.lit("AlertVerdict", "Unknown")
 	opt("DetectionMethod", method)
 	if xdr {
 		opt("RuleName", facts.rule)
@@ -171,7 +171,7 @@ func (e *asimEncoder) Append(dst []byte, r *pipeline.Record) ([]byte, error) {
 	}
 	if r.EndpointID != "" {
 		w.str("DvcId", r.EndpointID)
-		w.str("DvcIdType", "Other")
+		w.lit("DvcIdType", "Other")
 	}
 	if ip := e.str(t.lastMember(f.sourceInfo, "ip")); ip != "" && isIP(stringBytes(ip)) {
 		w.str("DvcIpAddr", ip)
@@ -182,9 +182,9 @@ func (e *asimEncoder) Append(dst []byte, r *pipeline.Record) ([]byte, error) {
 	if u := r.User; u != "" && u != "n/a" {
 		w.str("Username", u)
 		if strings.Contains(u, `\`) {
-			w.str("UsernameType", "Windows")
+			w.lit("UsernameType", "Windows")
 		} else {
-			w.str("UsernameType", "Simple")
+			w.lit("UsernameType", "Simple")
 		}
 	}
 	opt("UserId", e.str(f.userID))

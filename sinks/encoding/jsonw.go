@@ -76,6 +76,15 @@ func (w *jsonw) str(k, s string) {
 	w.b = appendQuoted(w.b, s)
 }
 
+// lit writes a string member whose value is a constant that needs no
+// escaping (printable ASCII without " and \).
+func (w *jsonw) lit(k, v string) {
+	w.key(k)
+	w.b = append(w.b, '"')
+	w.b = append(w.b, v...)
+	w.b = append(w.b, '"')
+}
+
 // strb is str for bytes (not retained).
 func (w *jsonw) strb(k string, s []byte) {
 	w.str(k, unsafe.String(unsafe.SliceData(s), len(s)))
@@ -127,6 +136,16 @@ func plainPrefix(s string) int {
 		if m := specialBits(w) | w&msb; m != 0 {
 			return i + bits.TrailingZeros64(m)>>3
 		}
+	}
+	if i < len(s) && len(s) >= 8 {
+		// The last word, overlapping the clean bytes before i (which mark
+		// nothing: only a special byte starts a borrow).
+		j := len(s) - 8
+		w := binary.LittleEndian.Uint64(unsafe.Slice(unsafe.StringData(s[j:]), 8))
+		if m := (specialBits(w) | w&msb) >> (8 * (i - j)); m != 0 {
+			return i + bits.TrailingZeros64(m)>>3
+		}
+		return len(s)
 	}
 	for ; i < len(s); i++ {
 		if c := s[i]; c < 0x20 || c == '"' || c == '\\' || c >= utf8.RuneSelf {

@@ -290,10 +290,10 @@ func (e *ocsfEncoder) Append(dst []byte, r *pipeline.Record) ([]byte, error) {
 			w.open("compliance")
 			if bytes.HasSuffix(t.inner(f.typ), []byte("::NonCompliant")) {
 				w.int("status_id", 3)
-				w.str("status", "Fail")
+				w.lit("status", "Fail")
 			} else {
 				w.int("status_id", 1)
-				w.str("status", "Pass")
+				w.lit("status", "Pass")
 			}
 			w.close('}')
 		}
@@ -389,8 +389,8 @@ func (e *ocsfEncoder) metadata(r *pipeline.Record) {
 	w.open("metadata")
 	w.str("version", OCSFVersion)
 	w.open("product")
-	w.str("name", "Sophos Central")
-	w.str("vendor_name", "Sophos")
+	w.lit("name", "Sophos Central")
+	w.lit("vendor_name", "Sophos")
 	if g := e.str(f.group); len(g) > 0 {
 		w.open("feature")
 		w.strb("name", g)
@@ -466,16 +466,16 @@ func (e *ocsfEncoder) device() {
 	switch {
 	case is(typ, "server"):
 		w.int("type_id", 1)
-		w.str("type", "Server")
+		w.lit("type", "Server")
 	case is(typ, "mobile"):
 		w.int("type_id", 5)
-		w.str("type", "Mobile")
+		w.lit("type", "Mobile")
 	case len(typ) > 0:
 		w.int("type_id", 99)
 		w.strb("type", typ)
 	default:
 		w.int("type_id", 0)
-		w.str("type", "Unknown")
+		w.lit("type", "Unknown")
 	}
 	if ip := t.lastMember(f.sourceInfo, "ip"); ip != 0 && t.kind(ip) == '"' && isIP(t.inner(ip)) {
 		w.raw("ip", t.text(ip))
@@ -509,7 +509,7 @@ func (e *ocsfEncoder) actor(always bool) {
 	if !e.user("actor") && always {
 		w := &e.w
 		w.open("actor")
-		w.str("app_name", "Sophos Endpoint Agent")
+		w.lit("app_name", "Sophos Endpoint Agent")
 		w.close('}')
 	}
 }
@@ -635,10 +635,10 @@ func (e *ocsfEncoder) detail(shape ocsfShape, msg int32) []byte {
 		}
 		if bytes.Contains(name, []byte("Scheduled")) {
 			w.int("type_id", 2)
-			w.str("type", "Scheduled")
+			w.lit("type", "Scheduled")
 		} else {
 			w.int("type_id", 0)
-			w.str("type", "Unknown")
+			w.lit("type", "Unknown")
 		}
 		w.close('}')
 	case shapeAccount:
