@@ -221,10 +221,15 @@ func newEscapeSet(special byte, strict bool) escapeSet {
 // inWord marks (with its top bit) the first byte of w that is in the set,
 // and maybe later ones ("has a zero byte" on w XOR each repeated byte: a
 // borrow only marks bytes after a true one); 0 when none is. Unused
-// patterns repeat the first, so all four are tested without a loop.
+// patterns repeat the first.
 func (s *escapeSet) inWord(w uint64) uint64 {
-	a, b, c, d := w^s.pats[0], w^s.pats[1], w^s.pats[2], w^s.pats[3]
-	return ((a-lsb)&^a | (b-lsb)&^b | (c-lsb)&^c | (d-lsb)&^d) & msb
+	a, b := w^s.pats[0], w^s.pats[1]
+	m := (a-lsb)&^a | (b-lsb)&^b
+	if s.n > 2 { // strict mode's \n and \r
+		c, d := w^s.pats[2], w^s.pats[3]
+		m |= (c-lsb)&^c | (d-lsb)&^d
+	}
+	return m & msb
 }
 
 // flatten is the script's flatten_json on the record dict: nested dicts

@@ -83,6 +83,20 @@ var jsonSpace = [256]bool{' ': true, '\n': true, '\r': true, '\t': true}
 func skipSpace(raw []byte, i int) int {
 	for i < len(raw) && jsonSpace[raw[i]] {
 		i++
+		if i+8 <= len(raw) && raw[i-1] == '\n' {
+			i = skipIndent(raw, i)
+		}
+	}
+	return i
+}
+
+// skipIndent skips the spaces at raw[i:] (i+8 <= len(raw)) 8 at a time:
+// the run ends at the first non-zero byte of a word XOR eight spaces.
+func skipIndent(raw []byte, i int) int {
+	for ; i+8 <= len(raw); i += 8 {
+		if x := binary.LittleEndian.Uint64(raw[i:]) ^ (lsb * ' '); x != 0 {
+			return i + bits.TrailingZeros64(x)>>3
+		}
 	}
 	return i
 }
