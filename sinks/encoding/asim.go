@@ -137,14 +137,23 @@ func (e *asimEncoder) Append(dst []byte, r *pipeline.Record) ([]byte, error) {
 	if xdr {
 		message = facts.message
 	}
-	opt("EventMessage", message)
+	var msgStart, msgEnd int // the quoted message as written
+	if message != "" {
+		w.key("EventMessage")
+		msgStart = len(w.b)
+		w.b = appendQuoted(w.b, message)
+		msgEnd = len(w.b)
+	}
 	w.str("AlertId", r.ID)
 	name := r.Name
 	if xdr && facts.ruleDesc != "" && r.Stream == pipeline.Detections {
 		name = facts.ruleDesc
 	}
 	opt("AlertName", name)
-	opt("AlertDescription", message)
+	if message != "" { // the same text: its escaped form copied
+		w.key("AlertDescription")
+		w.b = append(w.b, w.b[msgStart:msgEnd]...)
+	}
 	status := "Active"
 	if r.Stream == pipeline.Cases && (facts.status == "resolved" || facts.status == "closed") {
 		status = "Closed"

@@ -6,8 +6,6 @@ import (
 	"strconv"
 	"unicode/utf8"
 	"unsafe"
-
-	"github.com/sophos-connect/sophos-connect/pipeline/rawjson"
 )
 
 // jsonw writes a JSON object member by member into b, placing the commas:
@@ -108,22 +106,48 @@ func (w *jsonw) elemRaw(v []byte) {
 	w.comma = true
 }
 
-// appendQuoted is rawjson.AppendString: the leading run of bytes it writes
-// as they are (printable ASCII but " and \) is found 8 bytes at a time and
-// copied whole; only the rest, if any, goes through AppendString.
+// appendQuoted is rawjson.AppendString (encoding/json's escaping without
+// HTML escaping): runs of bytes written as they are (printable ASCII but "
+// and \) are found 8 bytes at a time and copied whole, and valid UTF-8 is
+// copied a character at a time; TestAppendQuotedMatchesRawjson holds the
+// two together.
 func appendQuoted(dst []byte, s string) []byte {
-	i := plainPrefix(s)
+	const hex = "0123456789abcdef"
 	dst = append(dst, '"')
-	dst = append(dst, s[:i]...)
-	if i == len(s) {
-		return append(dst, '"')
+	for {
+		i := plainPrefix(s)
+		dst = append(dst, s[:i]...)
+		if i == len(s) {
+			return append(dst, '"')
+		}
+		c := s[i]
+		if c < utf8.RuneSelf {
+			switch c {
+			case '"', '\\':
+				dst = append(dst, '\\', c)
+			case '\n':
+				dst = append(dst, '\\', 'n')
+			case '\r':
+				dst = append(dst, '\\', 'r')
+			case '\t':
+				dst = append(dst, '\\', 't')
+			default:
+				dst = append(dst, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+			}
+			s = s[i+1:]
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			dst = append(dst, `\ufffd`...)
+		case r == '\u2028' || r == '\u2029':
+			dst = append(dst, '\\', 'u', '2', '0', '2', hex[r&0xf])
+		default:
+			dst = append(dst, s[i:i+size]...)
+		}
+		s = s[i+size:]
 	}
-	// The prefix is ASCII, so s[i:] starts a character and escapes alone;
-	// drop the quote AppendString opens it with.
-	mark := len(dst)
-	dst = rawjson.AppendString(dst, s[i:])
-	copy(dst[mark:], dst[mark+1:])
-	return dst[:len(dst)-1]
 }
 
 // plainPrefix is the length of s's leading run of printable ASCII other

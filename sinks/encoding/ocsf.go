@@ -196,6 +196,7 @@ type ocsfEncoder struct {
 	// detailBuf holds the class-specific members, text a copy of the
 	// item's text they are cut from.
 	detailBuf, text []byte
+	msMemo          msMemo
 }
 
 // itemFields are the item's members the ocsf and leef mappings read (tape
@@ -215,6 +216,7 @@ func (e *ocsfEncoder) Append(dst []byte, r *pipeline.Record) ([]byte, error) {
 	}
 	e.read()
 	e.arena = e.arena[:0]
+	e.msMemo = msMemo{}
 	switch r.Stream {
 	case pipeline.Detections:
 		return e.detection(dst, r), nil
@@ -318,7 +320,27 @@ func (e *ocsfEncoder) read() { e.f.read(&e.t) }
 // string); the bytes live in the item or in e.buf until the next call.
 func (e *ocsfEncoder) str(n int32) []byte { return e.t.strView(&e.arena, n) }
 
-func (e *ocsfEncoder) ms(n int32) (int64, bool) { return nodeMillis(&e.t, n) }
+// ms is nodeMillis, remembered for the record's last two nodes (when and
+// created_at are each read two or three times).
+func (e *ocsfEncoder) ms(n int32) (int64, bool) {
+	c := &e.msMemo
+	for i := range c.n {
+		if c.n[i] == n && n != 0 {
+			return c.ms[i], c.ok[i]
+		}
+	}
+	ms, ok := nodeMillis(&e.t, n)
+	c.n[1], c.ms[1], c.ok[1] = c.n[0], c.ms[0], c.ok[0]
+	c.n[0], c.ms[0], c.ok[0] = n, ms, ok
+	return ms, ok
+}
+
+// msMemo holds ms's last results (n 0: empty).
+type msMemo struct {
+	n  [2]int32
+	ms [2]int64
+	ok [2]bool
+}
 
 // nodeMillis is parseISO8601 of string node n (false when absent or not a
 // string), the common form read by canonISO.
