@@ -217,13 +217,19 @@ func (t *tape) appendCompact(dst []byte, n int32) []byte {
 	switch nd.kind {
 	case '{':
 		dst = append(dst, '{')
-		for k, end := n+1, nd.next; k < end; k = t.nodes[k+1].next {
+		raw, nodes := t.raw, t.nodes
+		for k, end := n+1, nd.next; k < end; k = nodes[k+1].next {
 			if k != n+1 {
 				dst = append(dst, ',')
 			}
-			dst = append(dst, t.text(k)...)
+			kn, vn := &nodes[k], &nodes[k+1]
+			dst = append(dst, raw[kn.s:kn.e]...)
 			dst = append(dst, ':')
-			dst = t.appendCompact(dst, k+1)
+			if vn.kind == '{' || vn.kind == '[' {
+				dst = t.appendCompact(dst, k+1)
+			} else { // a leaf is its text: no call
+				dst = append(dst, raw[vn.s:vn.e]...)
+			}
 		}
 		return append(dst, '}')
 	case '[':
