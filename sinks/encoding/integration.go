@@ -5,9 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
-	"slices"
 	"strconv"
-	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -34,8 +32,14 @@ type integrationEncoder struct {
 	ns   string
 	t    tape
 	msg  []byte
-	keys []int32
+	keys []goKey // appendGoJSON's member lists, one stretch per open object
 	str  []byte
+}
+
+// goKey is an object member for sorting: its decoded name and key node.
+type goKey struct {
+	name string
+	k    int32
 }
 
 func newIntegrationEncoder(opts Options) *integrationEncoder {
@@ -56,12 +60,14 @@ func (e *integrationEncoder) Append(dst []byte, r *pipeline.Record) ([]byte, err
 		return dst, fmt.Errorf("integration: record %q: %w", r.ID, itemError(r.Raw))
 	}
 	var ok bool
+	goJSON := true
 	if e.msg, ok = e.appendGoJSON(e.msg[:0], 0); !ok {
 		// a number beyond float64 (httpjson could not decode the page at
 		// all): send the item as received
 		var b bytes.Buffer
 		_ = json.Compact(&b, r.Raw)
 		e.msg = append(e.msg[:0], b.Bytes()...)
+		goJSON = false
 	}
 	msg := e.msg
 
@@ -76,7 +82,11 @@ func (e *integrationEncoder) Append(dst []byte, r *pipeline.Record) ([]byte, err
 	dst = append(dst, `{"@timestamp":`...)
 	dst = appendISOMillis(dst, ts.UnixMilli())
 	dst = append(dst, `,"message":`...)
-	dst = appendJSONString(dst, plainText(msg))
+	if goJSON {
+		dst = appendQuotedGoJSON(dst, msg)
+	} else {
+		dst = appendJSONString(dst, plainText(msg))
+	}
 	dst = append(dst, `,"data_stream":{"type":"logs","dataset":"sophos_central.`...)
 	dst = append(dst, stream...)
 	dst = append(dst, `","namespace":`...)
@@ -110,25 +120,24 @@ func (e *integrationEncoder) appendGoJSON(dst []byte, n int32) ([]byte, bool) {
 	case '{':
 		start := len(e.keys)
 		for k, end := n+1, nd.next; k < end; k = t.nodes[k+1].next {
-			e.keys = append(e.keys, k)
+			e.keys = append(e.keys, goKey{e.keyText(k), k})
 		}
 		keys := e.keys[start:]
-		// decoded key text for sorting; keys are mostly plain ASCII
-		slices.SortStableFunc(keys, func(a, b int32) int { return strings.Compare(e.keyText(a), e.keyText(b)) })
+		sortGoKeys(keys)
 		dst = append(dst, '{')
 		first := true
 		for i, k := range keys {
-			if i+1 < len(keys) && e.keyText(keys[i+1]) == e.keyText(k) {
+			if i+1 < len(keys) && keys[i+1].name == k.name {
 				continue // a later duplicate wins
 			}
 			if !first {
 				dst = append(dst, ',')
 			}
 			first = false
-			dst = appendGoString(dst, []byte(e.keyText(k)))
+			dst = appendGoString(dst, unsafeBytes(k.name))
 			dst = append(dst, ':')
 			var ok bool
-			if dst, ok = e.appendGoJSON(dst, k+1); !ok {
+			if dst, ok = e.appendGoJSON(dst, k.k+1); !ok {
 				e.keys = e.keys[:start]
 				return dst, false
 			}
@@ -163,6 +172,42 @@ func (e *integrationEncoder) keyText(k int32) string {
 		return e.t.keyName(k)
 	}
 	return string(e.t.appendStrText(nil, k))
+}
+
+// sortGoKeys sorts an object's members bytewise by name, keeping the
+// item's order among equal names: an insertion sort, as objects are small
+// (slices.SortStableFunc with a comparison closure cost more than the rest
+// of the message).
+func sortGoKeys(keys []goKey) {
+	for i := 1; i < len(keys); i++ {
+		k := keys[i]
+		j := i
+		for j > 0 && keys[j-1].name > k.name {
+			keys[j] = keys[j-1]
+			j--
+		}
+		keys[j] = k
+	}
+}
+
+// appendQuotedGoJSON is appendJSONString(dst, plainText(msg)) for msg
+// written by appendGoJSON: valid UTF-8 without control characters (those
+// are escaped), so only " and \ need a backslash
+// (TestQuotedGoJSONMatchesAppendJSONString).
+func appendQuotedGoJSON(dst, msg []byte) []byte {
+	dst = append(dst, '"')
+	for {
+		i := 0
+		for i < len(msg) && msg[i] != '"' && msg[i] != '\\' {
+			i++
+		}
+		dst = append(dst, msg[:i]...)
+		if i == len(msg) {
+			return append(dst, '"')
+		}
+		dst = append(dst, '\\', msg[i])
+		msg = msg[i+1:]
+	}
 }
 
 // appendGoFloat is encoding/json's float64 format.
