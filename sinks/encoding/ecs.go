@@ -210,7 +210,7 @@ func (e *ecsEncoder) alert() {
 	p.rename(p.in(data, "app_id"), al+"data.app_id")
 
 	if !e.opts.PreserveDuplicateCustomFields {
-		d.removeUnder(al, alertDuplicates)
+		d.removeAll(alertDuplicates)
 	}
 }
 
@@ -362,7 +362,7 @@ func (e *ecsEncoder) event() {
 	p.appendMustache("related.hash", ev+"ips_threat_data.raw_data.sha_256")
 
 	if !e.opts.PreserveDuplicateCustomFields {
-		d.removeUnder(ev, eventDuplicates)
+		d.removeAll(eventDuplicates)
 	}
 }
 

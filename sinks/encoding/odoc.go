@@ -3,6 +3,7 @@ package encoding
 import (
 	"strconv"
 	"strings"
+	"unsafe"
 )
 
 // odoc is an output document built the way an ingest pipeline builds one:
@@ -17,27 +18,30 @@ type odoc struct {
 	t   *tape
 	tmp []byte // write scratch
 
-	// dirs remembers the objects dir found lately: consecutive fields
-	// mostly share a parent.
-	dirs    [8]dirMemo
-	dirNext int
+	// Every dotted path the pipelines name gets an id the first time it
+	// is seen (the table then stays as it is: the paths are the code's
+	// constants); cur[id] is the node added last at that path this
+	// record. That node is the field at the path while it is live and
+	// its parent is the node at the parent path, which nodeAt checks: a
+	// path is found by a few array reads, with no hashing of names, and
+	// killing or replacing an object needs no bookkeeping below it.
+	ids     map[string]int32
+	memo    [256]pathMemo // ids by the path's address, before the map
+	pparent []int32       // id -> its parent path's id (root: -1)
+	pkey    []string      // id -> the path's last name
+	cur     []int32
 
-	// idx finds a member by (object, key) without walking the object's
-	// members: it holds the member added last for each, which is the one
-	// live member of that key if any (set and dir remove the old one
-	// before they add). Open addressing; 0 is an empty slot.
-	idx  []int32
-	idxN int
+	// aliased: an object was copied (set to an object that has members),
+	// so its members have two paths; the record's remaining steps walk
+	// the tree, as the pipeline's maps do.
+	aliased bool
 
-	// lastPath and lastNode are the field set last: the pipelines copy it
-	// right away (set copy_from).
-	lastPath string
-	lastNode int32
+	lastNode int32 // the node set last (appendTo's new array)
 }
 
-type dirMemo struct {
+type pathMemo struct {
 	path string
-	node int32
+	id   int32
 }
 
 type okind uint8
@@ -75,10 +79,9 @@ func (d *odoc) reset(t *tape) {
 	d.t = t
 	d.n = append(d.n[:0], onode{v: val{kind: oObj}})
 	d.buf = d.buf[:0]
-	d.dirs = [8]dirMemo{}
-	d.lastPath, d.lastNode = "", 0
-	clear(d.idx)
-	d.idxN = 0
+	clear(d.cur)
+	d.aliased = false
+	d.lastNode = 0
 }
 
 func tapeVal(n int32) val { return val{kind: oTape, tape: n} }
@@ -130,30 +133,90 @@ func (d *odoc) empty(v val) bool {
 	return false
 }
 
-// child returns parent's live member key, or 0.
-func (d *odoc) child(parent int32, key string) int32 {
-	parent = d.n[parent].v.node
-	if key == "" || len(d.idx) == 0 {
-		for c := d.n[parent].first; c != 0; c = d.n[c].next {
-			if d.n[c].v.kind != oDead && d.n[c].key == key {
-				return c
-			}
-		}
-		return 0
+// id returns path's id, giving it one the first time.
+func (d *odoc) id(path string) int32 {
+	m := &d.memo[uintptr(unsafe.Pointer(unsafe.StringData(path)))>>3%uintptr(len(d.memo))]
+	if m.path == path {
+		return m.id // the same address mostly: memequal compares no bytes
 	}
-	mask := uint32(len(d.idx) - 1)
-	for h := idxHash(parent, key) & mask; ; h = (h + 1) & mask {
-		c := d.idx[h]
-		if c == 0 {
+	id, ok := d.ids[path]
+	if !ok {
+		id = d.newID(path)
+	}
+	*m = pathMemo{path, id}
+	return id
+}
+
+func (d *odoc) newID(path string) int32 {
+	if d.ids == nil {
+		d.ids = map[string]int32{"": 0}
+		d.pparent, d.pkey, d.cur = []int32{-1}, []string{""}, []int32{0}
+		if path == "" {
 			return 0
 		}
-		if d.n[c].parent == parent && d.n[c].key == key {
-			if d.n[c].v.kind == oDead {
-				return 0
-			}
+	}
+	dir, key := splitLast(path)
+	parent := d.id(dir)
+	id := int32(len(d.pkey))
+	d.ids[path] = id
+	d.pparent = append(d.pparent, parent)
+	d.pkey = append(d.pkey, key)
+	d.cur = append(d.cur, 0)
+	return id
+}
+
+// curChild returns the live node at path id h if it is a member of
+// object node p (which is at h's parent path), or 0.
+func (d *odoc) curChild(h, p int32) int32 {
+	c := d.cur[h]
+	if c != 0 && d.n[c].parent == d.n[p].v.node && d.n[c].v.kind != oDead {
+		return c
+	}
+	return 0
+}
+
+// nodeAt returns the node of the field at path id h (not the root), or 0.
+func (d *odoc) nodeAt(h int32) int32 {
+	var p int32
+	if ph := d.pparent[h]; ph != 0 {
+		if p = d.nodeAt(ph); p == 0 {
+			return 0
+		}
+	}
+	if d.n[p].v.kind != oObj {
+		return 0
+	}
+	return d.curChild(h, p)
+}
+
+// dirAt returns the object at path id h, created as needed (a
+// non-object in the way is replaced, as dir does).
+func (d *odoc) dirAt(h int32) int32 {
+	if h == 0 {
+		return 0
+	}
+	p := d.dirAt(d.pparent[h])
+	c := d.curChild(h, p)
+	if c == 0 || d.n[c].v.kind != oObj {
+		if c != 0 {
+			d.n[c].v.kind = oDead
+		}
+		c = d.add(p, d.pkey[h], val{kind: oObj})
+		d.cur[h] = c
+	}
+	return c
+}
+
+// child returns parent's live member key, or 0: a walk of its members,
+// for an aliased document.
+func (d *odoc) child(parent int32, key string) int32 {
+	parent = d.n[parent].v.node
+	for c := d.n[parent].first; c != 0; c = d.n[c].next {
+		if d.n[c].v.kind != oDead && d.n[c].key == key {
 			return c
 		}
 	}
+	return 0
 }
 
 // idxHash mixes the object, the key's length and its first, middle and
@@ -167,37 +230,6 @@ func idxHash(parent int32, key string) uint32 {
 	h ^= h >> 15
 	h *= 0x2C1B3C6D
 	return h ^ h>>12
-}
-
-// index records member i (key non-empty) as the latest of its key.
-func (d *odoc) index(i int32) {
-	if (d.idxN+1)*2 > len(d.idx) {
-		d.idx = make([]int32, max(64, 2*len(d.idx)))
-		d.idxN = 0
-		for j := int32(1); j < i; j++ {
-			if d.n[j].key != "" && d.n[j].parent >= 0 {
-				d.insert(j)
-			}
-		}
-	}
-	d.insert(i)
-}
-
-func (d *odoc) insert(i int32) {
-	nd := &d.n[i]
-	mask := uint32(len(d.idx) - 1)
-	for h := idxHash(nd.parent, nd.key) & mask; ; h = (h + 1) & mask {
-		c := d.idx[h]
-		if c == 0 {
-			d.idx[h] = i
-			d.idxN++
-			return
-		}
-		if d.n[c].parent == nd.parent && d.n[c].key == nd.key {
-			d.idx[h] = i
-			return
-		}
-	}
 }
 
 // add appends a member (or element, key "") to parent.
@@ -214,9 +246,6 @@ func (d *odoc) add(parent int32, key string, v val) int32 {
 	if (v.kind == oObj || v.kind == oArr) && v.node == 0 {
 		d.n[i].v.node = i // a new container; a copied one keeps its children
 	}
-	if key != "" {
-		d.index(i)
-	}
 	return i
 }
 
@@ -224,15 +253,9 @@ func (d *odoc) add(parent int32, key string, v val) int32 {
 // in the way is replaced, as setFieldValue would fail there: it cannot
 // happen with the fixed paths used here).
 func (d *odoc) dir(path string) int32 {
-	if path == "" {
-		return 0
+	if !d.aliased {
+		return d.dirAt(d.id(path))
 	}
-	for i := range d.dirs {
-		if m := &d.dirs[i]; m.path == path && m.node != 0 && d.n[m.node].v.kind == oObj {
-			return m.node
-		}
-	}
-	full := path
 	var n int32
 	for path != "" {
 		k, rest := cutDot(path)
@@ -245,8 +268,6 @@ func (d *odoc) dir(path string) int32 {
 		}
 		n, path = c, rest
 	}
-	d.dirs[d.dirNext] = dirMemo{full, n}
-	d.dirNext = (d.dirNext + 1) % len(d.dirs)
 	return n
 }
 
@@ -259,19 +280,36 @@ func splitLast(path string) (string, string) {
 
 // set sets the field at dotted path to v.
 func (d *odoc) set(path string, v val) {
+	if v.kind == oObj && v.node != 0 {
+		d.aliased = true
+	}
+	if !d.aliased {
+		h := d.id(path)
+		p := d.dirAt(d.pparent[h])
+		if c := d.curChild(h, p); c != 0 {
+			d.n[c].v.kind = oDead
+		}
+		d.lastNode = d.add(p, d.pkey[h], v)
+		d.cur[h] = d.lastNode
+		return
+	}
 	dir, key := splitLast(path)
 	p := d.dir(dir)
 	if c := d.child(p, key); c != 0 {
 		d.n[c].v.kind = oDead
 	}
-	d.lastPath, d.lastNode = path, d.add(p, key, v)
+	d.lastNode = d.add(p, key, v)
 }
 
 // lookup returns the node of the field at dotted path, or 0.
-func (d *odoc) lookup(path string) int32 { return d.lookupFrom(0, path) }
-
-// lookupFrom is lookup below node n.
-func (d *odoc) lookupFrom(n int32, path string) int32 {
+func (d *odoc) lookup(path string) int32 {
+	if !d.aliased {
+		if path == "" {
+			return 0
+		}
+		return d.nodeAt(d.id(path))
+	}
+	var n int32
 	for path != "" {
 		k, rest := cutDot(path)
 		if d.n[n].v.kind != oObj {
@@ -287,11 +325,6 @@ func (d *odoc) lookupFrom(n int32, path string) int32 {
 
 // get returns the value at dotted path.
 func (d *odoc) get(path string) (val, bool) {
-	if path == d.lastPath && d.lastNode != 0 {
-		if nd := &d.n[d.lastNode]; nd.v.kind != oDead {
-			return nd.v, true
-		}
-	}
 	if n := d.lookup(path); n != 0 {
 		return d.n[n].v, true
 	}
@@ -312,23 +345,10 @@ func (d *odoc) remove(path string) {
 	}
 }
 
-// removeUnder is remove of each path, for paths below prefix (a dotted
-// path ending in "."): the object at prefix is looked up once (removing a
-// field below it never removes it).
-func (d *odoc) removeUnder(prefix string, paths []string) {
-	base := d.lookup(prefix[:len(prefix)-1])
+// removeAll is remove of each path.
+func (d *odoc) removeAll(paths []string) {
 	for _, path := range paths {
-		rel, ok := strings.CutPrefix(path, prefix)
-		if !ok {
-			d.remove(path)
-			continue
-		}
-		if base == 0 {
-			continue
-		}
-		if n := d.lookupFrom(base, rel); n != 0 {
-			d.n[n].v.kind = oDead
-		}
+		d.remove(path)
 	}
 }
 
