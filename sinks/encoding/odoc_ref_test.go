@@ -104,7 +104,6 @@ func (d *refOdoc) child(parent int32, key string) int32 {
 	}
 }
 
-
 // index records member i (key non-empty) as the latest of its key.
 func (d *refOdoc) index(i int32) {
 	if (d.idxN+1)*2 > len(d.idx) {
@@ -179,7 +178,6 @@ func (d *refOdoc) dir(path string) int32 {
 	}
 	return n
 }
-
 
 // set sets the field at dotted path to v.
 func (d *refOdoc) set(path string, v val) {
@@ -357,7 +355,6 @@ func (d *refOdoc) writeVal(dst []byte, v val) ([]byte, bool) {
 	}
 	return dst, false
 }
-
 
 // TestOdocMatchesReference drives odoc (path ids) and refOdoc (the walk
 // and member index it replaced) through the same random sets, copies
