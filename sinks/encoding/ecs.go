@@ -54,7 +54,7 @@ func (e *ecsEncoder) Append(dst []byte, r *pipeline.Record) ([]byte, error) {
 		return dst, fmt.Errorf("ecs: record %q: %w", r.ID, itemError(r.Raw))
 	}
 	e.d.reset(&e.t)
-	e.p.errs, e.p.topBuilt = 0, false
+	e.p.newRecord()
 	alert := r.Stream == pipeline.Alerts
 	e.common(r, alert)
 	if alert {

@@ -25,6 +25,32 @@ type ingest struct {
 	// topIdx finds the item's members by name (buildTop, once per item)
 	topIdx            [64]int32
 	topBuilt, topScan bool
+
+	// mem finds members of the objects in was asked about by (object,
+	// name): each object's members are entered the first time, the last
+	// of a repeated name winning. Entries of an older generation are
+	// empty, so a new record costs nothing (newRecord).
+	mem     [512]memEntry
+	memGen  uint32
+	memN    int
+	memObjs [16]int32 // objects entered this record; -obj: scanned instead
+	memObjN int
+}
+
+type memEntry struct {
+	gen    uint32
+	obj, k int32
+}
+
+// newRecord forgets the previous item's indexes.
+func (p *ingest) newRecord() {
+	p.errs, p.topBuilt = 0, false
+	p.memGen++
+	if p.memGen == 0 { // wrapped: entries of generation 0 would look current
+		p.mem = [512]memEntry{}
+		p.memGen = 1
+	}
+	p.memN, p.memObjN = 0, 0
 }
 
 // present is the pipelines' `!= null` and ignore_missing test.
@@ -32,7 +58,77 @@ func (p *ingest) present(n int32) bool { return n != 0 && p.t.kind(n) != 'n' }
 
 // in returns member name of object node obj (the last one when repeated),
 // or 0 when obj is absent (0) or not an object.
-func (p *ingest) in(obj int32, name string) int32 { return p.t.lastMember(obj, name) }
+func (p *ingest) in(obj int32, name string) int32 {
+	if obj == 0 || p.t.nodes[obj].kind != '{' {
+		return 0
+	}
+	if p.memGen == 0 { // never reset: generation 0 is the zero entries'
+		p.newRecord()
+	}
+	indexed := false
+	for _, o := range p.memObjs[:p.memObjN] {
+		if o == obj {
+			indexed = true
+			break
+		}
+		if o == -obj {
+			return p.t.lastMember(obj, name)
+		}
+	}
+	if !indexed && !p.enterMembers(obj) {
+		return p.t.lastMember(obj, name)
+	}
+	const mask = len(p.mem) - 1
+	for h := int(idxHash(obj, name)) & mask; ; h = (h + 1) & mask {
+		e := &p.mem[h]
+		if e.gen != p.memGen {
+			return 0
+		}
+		if e.obj == obj && p.t.keyName(e.k) == name {
+			return e.k + 1
+		}
+	}
+}
+
+// enterMembers indexes object obj's members for in; false when it is
+// scanned instead (an escaped name, too many members or objects).
+func (p *ingest) enterMembers(obj int32) bool {
+	n := 0
+	scan := false
+	for k, end := obj+1, p.t.nodes[obj].next; k < end; k = p.t.nodes[k+1].next {
+		if n++; p.t.nodes[k].flags&strEsc != 0 {
+			scan = true
+			break
+		}
+	}
+	if p.memObjN == len(p.memObjs) {
+		return false
+	}
+	if scan || (p.memN+n)*2 > len(p.mem) {
+		p.memObjs[p.memObjN] = -obj
+		p.memObjN++
+		return false
+	}
+	p.memObjs[p.memObjN] = obj
+	p.memObjN++
+	p.memN += n
+	const mask = len(p.mem) - 1
+	for k, end := obj+1, p.t.nodes[obj].next; k < end; k = p.t.nodes[k+1].next {
+		name := p.t.keyName(k)
+		for h := int(idxHash(obj, name)) & mask; ; h = (h + 1) & mask {
+			e := &p.mem[h]
+			if e.gen != p.memGen {
+				*e = memEntry{p.memGen, obj, k}
+				break
+			}
+			if e.obj == obj && p.t.keyName(e.k) == name {
+				e.k = k // the last of a repeated name
+				break
+			}
+		}
+	}
+	return true
+}
 
 // top returns the item's member name (the last one when repeated), or 0.
 func (p *ingest) top(name string) int32 {
