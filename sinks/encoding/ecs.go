@@ -185,7 +185,7 @@ func (e *ecsEncoder) alert() {
 	case p.present(p.in(tid, "date")):
 		if p.present(umid) && e.t.kind(umid) != '{' {
 			s, _ := p.scalar(umid)
-			p.fail("cannot resolve [date] from object of type [%s] as part of path [json.data.user_match_id.date]", javaType(e.t.kind(umid), s))
+			p.fail("cannot resolve [date] from object of type [", javaType(e.t.kind(umid), s), "] as part of path [json.data.user_match_id.date]")
 		} else if !p.date(p.in(umid, "date"), al+"data.user_match_id.date", unixMs) && !p.present(p.in(umid, "date")) {
 			p.fail("field [date] not present as part of path [json.data.user_match_id.date]")
 		}

@@ -1,7 +1,6 @@
 package encoding
 
 import (
-	"fmt"
 	"net/netip"
 	"regexp"
 	"strconv"
@@ -179,8 +178,14 @@ func (p *ingest) buildTop() {
 	}
 }
 
-func (p *ingest) fail(format string, a ...any) {
-	p.d.appendTo("error.message", p.d.textString(fmt.Sprintf(format, a...)), false)
+// fail adds the message made of parts to error.message (the parts are
+// copied: they may be views of scratch space).
+func (p *ingest) fail(parts ...string) {
+	start := len(p.d.buf)
+	for _, part := range parts {
+		p.d.buf = append(p.d.buf, part...)
+	}
+	p.d.appendTo("error.message", val{kind: oText, s: int32(start), e: int32(len(p.d.buf))}, false)
 	p.errs++
 }
 
@@ -253,14 +258,14 @@ func (p *ingest) convertOne(n int32, to convType) (val, bool) {
 				return intVal(i), true
 			}
 		}
-		p.fail("unable to convert [%s] to long", s)
+		p.fail("unable to convert [", unsafeString(s), "] to long")
 	case toIP:
 		if p.t.kind(n) == '"' {
 			if _, err := netip.ParseAddr(unsafeString(s)); err == nil {
 				return tapeVal(n), true
 			}
 		}
-		p.fail("'%s' is not an IP string literal.", s)
+		p.fail("'", unsafeString(s), "' is not an IP string literal.")
 	case toString:
 		if p.t.kind(n) == '"' {
 			return tapeVal(n), true
@@ -275,7 +280,7 @@ func (p *ingest) convertOne(n int32, to convType) (val, bool) {
 				return litVal("false"), true
 			}
 		}
-		p.fail("[%s] is not a boolean value, cannot convert to boolean", s)
+		p.fail("[", unsafeString(s), "] is not a boolean value, cannot convert to boolean")
 	}
 	return val{}, false
 }
@@ -330,7 +335,7 @@ func (p *ingest) date(src int32, path string, f dateFormat) bool {
 		}
 	}
 	if !ok || ms < minISOMillis || ms > maxISOMillis {
-		p.fail("unable to parse date [%s]", s)
+		p.fail("unable to parse date [", unsafeString(s), "]")
 		return false
 	}
 	start := len(p.d.buf)
@@ -470,7 +475,7 @@ func (p *ingest) splitSource(src int32, domainPath, userPath string) {
 	}
 	if p.t.kind(src) != '"' {
 		s, _ := p.scalar(src)
-		p.fail("field [source] of type [%s] cannot be cast to [java.lang.String]", javaType(p.t.kind(src), s))
+		p.fail("field [source] of type [", javaType(p.t.kind(src), s), "] cannot be cast to [java.lang.String]")
 		return
 	}
 	start := int32(len(p.d.buf))
@@ -595,7 +600,7 @@ func (p *ingest) grok(src int32, name string, pats []grokPattern) {
 	}
 	if p.t.kind(src) != '"' {
 		s, _ := p.scalar(src)
-		p.fail("field [%s] of type [%s] cannot be cast to [java.lang.String]", name, javaType(p.t.kind(src), s))
+		p.fail("field [", name, "] of type [", javaType(p.t.kind(src), s), "] cannot be cast to [java.lang.String]")
 		return
 	}
 	start := int32(len(p.d.buf))
@@ -613,7 +618,7 @@ func (p *ingest) grok(src int32, name string, pats []grokPattern) {
 		for i, f := range g.fields {
 			if s := m[2+2*i]; s >= 0 && f.long {
 				if _, ok := parseDecimalLong(text[s:m[3+2*i]]); !ok {
-					p.fail("For input string: \"%s\"", text[s:m[3+2*i]])
+					p.fail("For input string: \"", unsafeString(text[s:m[3+2*i]]), "\"")
 					return
 				}
 			}
@@ -632,7 +637,7 @@ func (p *ingest) grok(src int32, name string, pats []grokPattern) {
 		}
 		return
 	}
-	p.fail("Provided Grok expressions do not match field value: [%s]", text)
+	p.fail("Provided Grok expressions do not match field value: [", unsafeString(text), "]")
 }
 
 // mac is the pipelines' gsub [:.] → - and uppercase of temp.<name>, then

@@ -13,10 +13,11 @@ import (
 // records, values of the item are referenced, not copied, so building a
 // document does not allocate once the slices have grown.
 type odoc struct {
-	n   []onode
-	buf []byte // text the processors make (dates, captures, messages)
-	t   *tape
-	tmp []byte // write scratch
+	n    []onode
+	buf  []byte // text the processors make (dates, captures, messages)
+	t    *tape
+	tmp  []byte // write scratch
+	want []byte // appendTo's scratch
 
 	// Every dotted path the pipelines name gets an id the first time it
 	// is seen (the table then stays as it is: the paths are the code's
@@ -26,7 +27,7 @@ type odoc struct {
 	// path is found by a few array reads, with no hashing of names, and
 	// killing or replacing an object needs no bookkeeping below it.
 	ids     map[string]int32
-	memo    [256]pathMemo // ids by the path's address, before the map
+	memo    [512]pathMemo // ids by the path's address, before the map
 	pparent []int32       // id -> its parent path's id (root: -1)
 	pkey    []string      // id -> the path's last name
 	cur     []int32
@@ -135,7 +136,8 @@ func (d *odoc) empty(v val) bool {
 
 // id returns path's id, giving it one the first time.
 func (d *odoc) id(path string) int32 {
-	m := &d.memo[uintptr(unsafe.Pointer(unsafe.StringData(path)))>>3%uintptr(len(d.memo))]
+	a := uint32(uintptr(unsafe.Pointer(unsafe.StringData(path))))
+	m := &d.memo[((a>>3^a>>12)+uint32(len(path))*0x9E3779B1>>24)%uint32(len(d.memo))]
 	if m.path == path {
 		return m.id // the same address mostly: memequal compares no bytes
 	}
@@ -370,9 +372,9 @@ func (d *odoc) appendTo(path string, v val, unique bool) {
 		d.add(n, "", old)
 	}
 	if unique {
-		want := string(d.textOf(v)) // rare path: a few short strings
+		d.want = append(d.want[:0], d.textOf(v)...) // textOf may use tmp
 		for c := d.n[n].first; c != 0; c = d.n[c].next {
-			if d.n[c].v.kind != oDead && string(d.textOf(d.n[c].v)) == want {
+			if d.n[c].v.kind != oDead && string(d.textOf(d.n[c].v)) == string(d.want) {
 				return
 			}
 		}
