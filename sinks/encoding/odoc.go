@@ -37,6 +37,11 @@ type odoc struct {
 	// the tree, as the pipeline's maps do.
 	aliased bool
 
+	// objGone: an object was removed or replaced this record, so a live
+	// node may hang below a dead one; until then cur[id], when live, is in
+	// the tree without checking its parents.
+	objGone bool
+
 	lastNode int32 // the node set last (appendTo's new array)
 }
 
@@ -81,7 +86,7 @@ func (d *odoc) reset(t *tape) {
 	d.n = append(d.n[:0], onode{v: val{kind: oObj}})
 	d.buf = d.buf[:0]
 	clear(d.cur)
-	d.aliased = false
+	d.aliased, d.objGone = false, false
 	d.lastNode = 0
 }
 
@@ -177,8 +182,23 @@ func (d *odoc) curChild(h, p int32) int32 {
 	return 0
 }
 
+// kill removes node c from the document.
+func (d *odoc) kill(c int32) {
+	if d.n[c].v.kind == oObj {
+		d.objGone = true
+	}
+	d.n[c].v.kind = oDead
+}
+
 // nodeAt returns the node of the field at path id h (not the root), or 0.
 func (d *odoc) nodeAt(h int32) int32 {
+	if !d.objGone {
+		// every live node is in the tree: no object was removed
+		if c := d.cur[h]; c != 0 && d.n[c].v.kind != oDead {
+			return c
+		}
+		return 0
+	}
 	var p int32
 	if ph := d.pparent[h]; ph != 0 {
 		if p = d.nodeAt(ph); p == 0 {
@@ -197,11 +217,14 @@ func (d *odoc) dirAt(h int32) int32 {
 	if h == 0 {
 		return 0
 	}
+	if c := d.cur[h]; !d.objGone && c != 0 && d.n[c].v.kind == oObj {
+		return c // in the tree, as in nodeAt
+	}
 	p := d.dirAt(d.pparent[h])
 	c := d.curChild(h, p)
 	if c == 0 || d.n[c].v.kind != oObj {
 		if c != 0 {
-			d.n[c].v.kind = oDead
+			d.kill(c)
 		}
 		c = d.add(p, d.pkey[h], val{kind: oObj})
 		d.cur[h] = c
@@ -264,7 +287,7 @@ func (d *odoc) dir(path string) int32 {
 		c := d.child(n, k)
 		if c == 0 || d.n[c].v.kind != oObj {
 			if c != 0 {
-				d.n[c].v.kind = oDead
+				d.kill(c)
 			}
 			c = d.add(n, k, val{kind: oObj})
 		}
@@ -289,7 +312,7 @@ func (d *odoc) set(path string, v val) {
 		h := d.id(path)
 		p := d.dirAt(d.pparent[h])
 		if c := d.curChild(h, p); c != 0 {
-			d.n[c].v.kind = oDead
+			d.kill(c)
 		}
 		d.lastNode = d.add(p, d.pkey[h], v)
 		d.cur[h] = d.lastNode
@@ -298,7 +321,7 @@ func (d *odoc) set(path string, v val) {
 	dir, key := splitLast(path)
 	p := d.dir(dir)
 	if c := d.child(p, key); c != 0 {
-		d.n[c].v.kind = oDead
+		d.kill(c)
 	}
 	d.lastNode = d.add(p, key, v)
 }
@@ -343,7 +366,7 @@ func (d *odoc) copyField(dst, src string) {
 // remove removes the field at dotted path (ignore_missing).
 func (d *odoc) remove(path string) {
 	if n := d.lookup(path); n != 0 {
-		d.n[n].v.kind = oDead
+		d.kill(n)
 	}
 }
 
@@ -364,6 +387,9 @@ func (d *odoc) appendTo(path string, v val, unique bool) {
 		n = d.lastNode
 	} else if d.n[n].v.kind != oArr {
 		old := d.n[n].v
+		if old.kind == oObj {
+			d.objGone = true
+		}
 		for c := d.n[n].first; c != 0; c = d.n[c].next {
 			d.n[c].parent = -1 // no longer members: child must not find them
 		}
