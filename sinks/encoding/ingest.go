@@ -5,7 +5,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"time"
 	"unsafe"
 )
 
@@ -406,8 +405,12 @@ func parseISO8601(s []byte) (int64, bool) {
 					if i == 1 || i > 10 {
 						return 0, false
 					}
-					frac := string(rest[1:i]) + strings.Repeat("0", 10-i)
-					nanos, _ = strconv.Atoi(frac)
+					for _, c := range rest[1:i] {
+						nanos = nanos*10 + int(c-'0')
+					}
+					for range 10 - i {
+						nanos *= 10
+					}
 					rest = rest[i:]
 				}
 			}
@@ -448,11 +451,46 @@ func parseISO8601(s []byte) (int64, bool) {
 	default:
 		return 0, false
 	}
-	t := time.Date(y, time.Month(mo), dd, hh, mi, ss, nanos, time.UTC)
-	if t.Day() != dd { // 2023-02-30
+	if dd > daysInMonth(y, mo) { // 2023-02-30
 		return 0, false
 	}
-	return t.UnixMilli() - int64(offset)*1000, true
+	sec := daysFromCivil(y, mo, dd)*86400 + int64(hh*3600+mi*60+ss) - int64(offset)
+	return sec*1000 + int64(nanos/1e6), true
+}
+
+func daysInMonth(y, m int) int {
+	switch m {
+	case 2:
+		if y%4 == 0 && (y%100 != 0 || y%400 == 0) {
+			return 29
+		}
+		return 28
+	case 4, 6, 9, 11:
+		return 30
+	}
+	return 31
+}
+
+// daysFromCivil is the number of days from 1970-01-01 to y-m-d in the
+// proleptic Gregorian calendar (Howard Hinnant's days_from_civil), what
+// time.Date computes without its normalisation (TestParseISO8601MatchesTime).
+func daysFromCivil(y, m, d int) int64 {
+	if m <= 2 {
+		y--
+	}
+	era := y
+	if era < 0 {
+		era -= 399
+	}
+	era /= 400
+	yoe := y - era*400
+	mp := m - 3
+	if m <= 2 {
+		mp = m + 9
+	}
+	doy := (153*mp+2)/5 + d - 1
+	doe := yoe*365 + yoe/4 - yoe/100 + doy
+	return int64(era)*146097 + int64(doe) - 719468
 }
 
 // appendMustache is an append processor whose value is the template
