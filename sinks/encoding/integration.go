@@ -59,18 +59,6 @@ func (e *integrationEncoder) Append(dst []byte, r *pipeline.Record) ([]byte, err
 	if !e.t.parseItem(r.Raw) {
 		return dst, fmt.Errorf("integration: record %q: %w", r.ID, itemError(r.Raw))
 	}
-	var ok bool
-	goJSON := true
-	if e.msg, ok = e.appendGoJSON(e.msg[:0], 0); !ok {
-		// a number beyond float64 (httpjson could not decode the page at
-		// all): send the item as received
-		var b bytes.Buffer
-		_ = json.Compact(&b, r.Raw)
-		e.msg = append(e.msg[:0], b.Bytes()...)
-		goJSON = false
-	}
-	msg := e.msg
-
 	stream := "event"
 	if r.Stream == pipeline.Alerts {
 		stream = "alert"
@@ -81,11 +69,17 @@ func (e *integrationEncoder) Append(dst []byte, r *pipeline.Record) ([]byte, err
 	}
 	dst = append(dst, `{"@timestamp":`...)
 	dst = appendISOMillis(dst, ts.UnixMilli())
-	dst = append(dst, `,"message":`...)
-	if goJSON {
-		dst = appendQuotedGoJSON(dst, msg)
+	dst = append(dst, `,"message":"`...)
+	mark := len(dst)
+	var ok bool
+	if dst, ok = e.goJSON(dst, 0, true); ok {
+		dst = append(dst, '"')
 	} else {
-		dst = appendJSONString(dst, plainText(msg))
+		// a number beyond float64 (httpjson could not decode the page at
+		// all): send the item as received
+		var b bytes.Buffer
+		_ = json.Compact(&b, r.Raw)
+		dst = appendJSONString(dst[:mark-1], plainText(b.Bytes()))
 	}
 	dst = append(dst, `,"data_stream":{"type":"logs","dataset":"sophos_central.`...)
 	dst = append(dst, stream...)
@@ -111,12 +105,20 @@ func (e *integrationEncoder) Append(dst []byte, r *pipeline.Record) ([]byte, err
 // float64, strings with Go's escapes (HTML-safe). ok is false for a number
 // a float64 cannot hold.
 func (e *integrationEncoder) appendGoJSON(dst []byte, n int32) ([]byte, bool) {
+	return e.goJSON(dst, n, false)
+}
+
+// goJSON is appendGoJSON; with quoted, the text is written as the content
+// of a JSON string (what appendJSONString would make of it, in one pass:
+// TestQuotedGoJSONMatchesAppendJSONString).
+func (e *integrationEncoder) goJSON(dst []byte, n int32, quoted bool) ([]byte, bool) {
 	t := &e.t
 	nd := &t.nodes[n]
 	switch nd.kind {
 	case '"':
-		e.str = t.appendStrText(e.str[:0], n)
-		return appendGoString(dst, e.str), true
+		var s []byte
+		s, e.str = t.strOf(e.str, n)
+		return appendGoStr(dst, s, quoted), true
 	case '{':
 		start := len(e.keys)
 		for k, end := n+1, nd.next; k < end; k = t.nodes[k+1].next {
@@ -134,10 +136,10 @@ func (e *integrationEncoder) appendGoJSON(dst []byte, n int32) ([]byte, bool) {
 				dst = append(dst, ',')
 			}
 			first = false
-			dst = appendGoString(dst, unsafeBytes(k.name))
+			dst = appendGoStr(dst, unsafeBytes(k.name), quoted)
 			dst = append(dst, ':')
 			var ok bool
-			if dst, ok = e.appendGoJSON(dst, k.k+1); !ok {
+			if dst, ok = e.goJSON(dst, k.k+1, quoted); !ok {
 				e.keys = e.keys[:start]
 				return dst, false
 			}
@@ -151,7 +153,7 @@ func (e *integrationEncoder) appendGoJSON(dst []byte, n int32) ([]byte, bool) {
 				dst = append(dst, ',')
 			}
 			var ok bool
-			if dst, ok = e.appendGoJSON(dst, v); !ok {
+			if dst, ok = e.goJSON(dst, v, quoted); !ok {
 				return dst, false
 			}
 		}
@@ -190,26 +192,6 @@ func sortGoKeys(keys []goKey) {
 	}
 }
 
-// appendQuotedGoJSON is appendJSONString(dst, plainText(msg)) for msg
-// written by appendGoJSON: valid UTF-8 without control characters (those
-// are escaped), so only " and \ need a backslash
-// (TestQuotedGoJSONMatchesAppendJSONString).
-func appendQuotedGoJSON(dst, msg []byte) []byte {
-	dst = append(dst, '"')
-	for {
-		i := 0
-		for i < len(msg) && msg[i] != '"' && msg[i] != '\\' {
-			i++
-		}
-		dst = append(dst, msg[:i]...)
-		if i == len(msg) {
-			return append(dst, '"')
-		}
-		dst = append(dst, '\\', msg[i])
-		msg = msg[i+1:]
-	}
-}
-
 // appendGoFloat is encoding/json's float64 format.
 func appendGoFloat(dst []byte, f float64) []byte {
 	abs := math.Abs(f)
@@ -228,19 +210,33 @@ func appendGoFloat(dst []byte, f float64) []byte {
 	return dst
 }
 
-// goEscapes are the printable ASCII characters encoding/json escapes.
-var goEscapes = [utf8.RuneSelf]bool{'"': true, '\\': true, '<': true, '>': true, '&': true}
+// goPlain marks the bytes encoding/json writes as they are: printable
+// ASCII and DEL but " \ < > &.
+var goPlain = func() (p [256]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		p[c] = c != '"' && c != '\\' && c != '<' && c != '>' && c != '&'
+	}
+	return p
+}()
 
 // appendGoString is encoding/json's string form with HTML escaping: \"
 // \\ \b \f \n \r \t, \u00XX for other controls and < > &, \u2028 \u2029,
 // U+FFFD for invalid UTF-8.
-func appendGoString(dst, s []byte) []byte {
+func appendGoString(dst, s []byte) []byte { return appendGoStr(dst, s, false) }
+
+// appendGoStr is appendGoString; with quoted, its text is written as the
+// content of a JSON string (each " and \ of it escaped).
+func appendGoStr(dst, s []byte, quoted bool) []byte {
 	const hex = "0123456789abcdef"
-	dst = append(dst, '"')
+	bs, quote := `\`, `"`
+	if quoted {
+		bs, quote = `\\`, `\"`
+	}
+	dst = append(dst, quote...)
 	for i := 0; i < len(s); {
 		// a run that needs no escape
 		j := i
-		for j < len(s) && s[j] >= 0x20 && s[j] < utf8.RuneSelf && !goEscapes[s[j]] {
+		for j < len(s) && goPlain[s[j]] {
 			j++
 		}
 		dst = append(dst, s[i:j]...)
@@ -249,23 +245,24 @@ func appendGoString(dst, s []byte) []byte {
 		}
 		c := s[i]
 		if c < utf8.RuneSelf {
-			switch {
-			case c == '"' || c == '\\':
-				dst = append(dst, '\\', c)
-			case c == '\n':
-				dst = append(dst, '\\', 'n')
-			case c == '\r':
-				dst = append(dst, '\\', 'r')
-			case c == '\t':
-				dst = append(dst, '\\', 't')
-			case c == '\b':
-				dst = append(dst, '\\', 'b')
-			case c == '\f':
-				dst = append(dst, '\\', 'f')
-			case c < 0x20 || c == '<' || c == '>' || c == '&':
-				dst = append(dst, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
-			default:
-				dst = append(dst, c)
+			dst = append(dst, bs...)
+			switch c {
+			case '"':
+				dst = append(dst, quote...)
+			case '\\':
+				dst = append(dst, bs...)
+			case '\n':
+				dst = append(dst, 'n')
+			case '\r':
+				dst = append(dst, 'r')
+			case '\t':
+				dst = append(dst, 't')
+			case '\b':
+				dst = append(dst, 'b')
+			case '\f':
+				dst = append(dst, 'f')
+			default: // other controls, < > &
+				dst = append(dst, 'u', '0', '0', hex[c>>4], hex[c&0xf])
 			}
 			i++
 			continue
@@ -273,13 +270,15 @@ func appendGoString(dst, s []byte) []byte {
 		r, size := utf8.DecodeRune(s[i:])
 		switch {
 		case r == utf8.RuneError && size == 1:
-			dst = append(dst, "\\ufffd"...)
+			dst = append(dst, bs...)
+			dst = append(dst, "ufffd"...)
 		case r == '\u2028' || r == '\u2029':
-			dst = append(dst, '\\', 'u', '2', '0', '2', hex[r&0xf])
+			dst = append(dst, bs...)
+			dst = append(dst, 'u', '2', '0', '2', hex[r&0xf])
 		default:
 			dst = append(dst, s[i:i+size]...)
 		}
 		i += size
 	}
-	return append(dst, '"')
+	return append(dst, quote...)
 }

@@ -2,12 +2,14 @@ package encoding
 
 import (
 	"bytes"
+	"github.com/sophos-connect/sophos-connect/pipeline"
 	"math/rand/v2"
 	"testing"
 )
 
-// TestQuotedGoJSONMatchesAppendJSONString holds the message's quoting
-// shortcut (only " and \ escaped) to the general appendJSONString, on the
+// TestQuotedGoJSONMatchesAppendJSONString holds the message written as a
+// JSON string in one pass (goJSON quoted) to appendJSONString of the Go
+// JSON (goJSON not quoted, TestIntegrationMessageIsGoJSON), on the
 // Go JSON of the sample pages and of random items with escapes, controls,
 // non-ASCII and invalid UTF-8 in names and values.
 func TestQuotedGoJSONMatchesAppendJSONString(t *testing.T) {
@@ -27,7 +29,11 @@ func TestQuotedGoJSONMatchesAppendJSONString(t *testing.T) {
 		if !ok {
 			continue
 		}
-		got, want := appendQuotedGoJSON(nil, msg), appendJSONString(nil, plainText(msg))
+		got, ok := enc.goJSON([]byte(`"`), 0, true)
+		if !ok {
+			t.Fatalf("item %s: quoted, goJSON failed", item)
+		}
+		got, want := append(got, '"'), appendJSONString(nil, plainText(msg))
 		if !bytes.Equal(got, want) {
 			t.Fatalf("item %s:\n got %s\nwant %s", item, got, want)
 		}
@@ -35,5 +41,21 @@ func TestQuotedGoJSONMatchesAppendJSONString(t *testing.T) {
 	}
 	if n < 1000 {
 		t.Fatalf("only %d items compared", n)
+	}
+}
+
+// TestIntegrationBeyondFloat64SendsItemAsReceived: an item with a number
+// a float64 cannot hold (httpjson could not decode it) is sent compacted,
+// as received, after the one-pass message was begun and abandoned.
+func TestIntegrationBeyondFloat64SendsItemAsReceived(t *testing.T) {
+	enc := newIntegrationEncoder(Options{})
+	r := &pipeline.Record{Stream: pipeline.Events, Raw: []byte(`{"b": "x\"y<", "a": 1e400, "c": [1, 2]}`)}
+	out, err := enc.Append([]byte("prefix"), r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `prefix{"@timestamp":`
+	if !bytes.HasPrefix(out, []byte(want)) || !bytes.Contains(out, []byte(`,"message":"{\"b\":\"x\\\"y<\",\"a\":1e400,\"c\":[1,2]}","data_stream":`)) {
+		t.Fatalf("got %s", out)
 	}
 }
