@@ -120,7 +120,7 @@ func (d *odoc) textOf(v val) []byte {
 		d.tmp = strconv.AppendInt(d.tmp[:0], v.i, 10)
 		return d.tmp
 	case oLit:
-		return []byte(v.lit)
+		return unsafeBytes(v.lit) // read only
 	}
 	return nil
 }
