@@ -59,3 +59,31 @@ func TestIntegrationBeyondFloat64SendsItemAsReceived(t *testing.T) {
 		t.Fatalf("got %s", out)
 	}
 }
+
+// TestGoPlainEndMatchesTable holds goPlainEnd's word-at-a-time scan to
+// the goPlain table on random bytes biased to the ones that end a run.
+func TestGoPlainEndMatchesTable(t *testing.T) {
+	rng := rand.New(rand.NewPCG(11, 12))
+	alphabet := []byte("ab<>&\"\\\x00\x1f\x20\x7f\x80\xff\xe2\x80\xa8")
+	for n := 0; n < 20000; n++ {
+		s := make([]byte, rng.IntN(40))
+		for i := range s {
+			if rng.IntN(4) == 0 {
+				s[i] = alphabet[rng.IntN(len(alphabet))]
+			} else {
+				s[i] = byte(rng.IntN(256))
+			}
+		}
+		from := 0
+		if len(s) > 0 {
+			from = rng.IntN(len(s))
+		}
+		want := from
+		for want < len(s) && goPlain[s[want]] {
+			want++
+		}
+		if got := goPlainEnd(s, from); got != want {
+			t.Fatalf("goPlainEnd(%q, %d) = %d, want %d", s, from, got, want)
+		}
+	}
+}
