@@ -211,3 +211,21 @@ func refParseISO8601(s []byte) (int64, bool) {
 	}
 	return t.UnixMilli() - int64(offset)*1000, true
 }
+
+// TestAppendISOMillisMatchesTime holds appendISOMillis (its own calendar
+// arithmetic) to time's formatting over years 1 to 9999, both ends and
+// around the epoch included.
+func TestAppendISOMillisMatchesTime(t *testing.T) {
+	rng := rand.New(rand.NewPCG(13, 14))
+	ms := []int64{minISOMillis, maxISOMillis, 0, -1, 1, 951782400000, -86400000, 86399999}
+	for i := 0; i < 200000; i++ {
+		ms = append(ms, minISOMillis+rng.Int64N(maxISOMillis-minISOMillis+1))
+		ms = append(ms, rng.Int64N(4e12)-2e12) // 1906-2033
+	}
+	for _, m := range ms {
+		want := `"` + time.UnixMilli(m).UTC().Format("2006-01-02T15:04:05.000Z") + `"`
+		if got := string(appendISOMillis(nil, m)); got != want {
+			t.Fatalf("appendISOMillis(%d) = %s, time gives %s", m, got, want)
+		}
+	}
+}
