@@ -274,9 +274,9 @@ func (p *ingest) convertOne(n int32, to convType) (val, bool) {
 		if scalar {
 			switch {
 			case strings.EqualFold(unsafeString(s), "true"):
-				return litVal("true"), true
+				return litTrue, true
 			case strings.EqualFold(unsafeString(s), "false"):
-				return litVal("false"), true
+				return litFalse, true
 			}
 		}
 		p.fail("[", unsafeString(s), "] is not a boolean value, cannot convert to boolean")

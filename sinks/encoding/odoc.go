@@ -58,20 +58,38 @@ const (
 	oArr                // an array: elements first..last
 	oTape               // a value of the item, tape node v.tape
 	oText               // decoded text buf[v.s:v.e], written as a JSON string
-	oLit                // JSON text v.lit, written as it is
-	oInt                // v.i
+	oLit                // JSON text litText[v.s:v.e], written as it is
+	oInt                // v.int()
 	oItems              // core_remedy items: the tape array v.tape with its members renamed
 )
 
-// val is a value: what a field is set to.
+// val is a value: what a field is set to. It is kept small (no strings,
+// no int64): documents are built of many of them.
 type val struct {
 	kind okind
 	tape int32
-	s, e int32
-	i    int64
-	lit  string
+	s, e int32 // oText: buf[s:e]; oLit: litText[s:e]; oInt: the low and high halves
 	node int32 // oObj/oArr: the node holding the children
 }
+
+// litText holds the literals' JSON text (lit), written once at init.
+var litText string
+
+// lit returns the value written as JSON text s; only for package
+// variables (it appends to litText).
+func lit(s string) val {
+	start := len(litText)
+	litText += s
+	return val{kind: oLit, s: int32(start), e: int32(len(litText))}
+}
+
+// The literals the pipelines set.
+var (
+	litTrue, litFalse = lit("true"), lit("false")
+)
+
+// int returns an oInt value's number.
+func (v val) int() int64 { return int64(uint32(v.s)) | int64(v.e)<<32 }
 
 type onode struct {
 	key         string
@@ -91,8 +109,7 @@ func (d *odoc) reset(t *tape) {
 }
 
 func tapeVal(n int32) val { return val{kind: oTape, tape: n} }
-func litVal(s string) val { return val{kind: oLit, lit: s} }
-func intVal(i int64) val  { return val{kind: oInt, i: i} }
+func intVal(i int64) val  { return val{kind: oInt, s: int32(uint32(i)), e: int32(i >> 32)} }
 func (d *odoc) text(b []byte) val {
 	s := len(d.buf)
 	d.buf = append(d.buf, b...)
@@ -117,10 +134,10 @@ func (d *odoc) textOf(v val) []byte {
 		}
 		return d.t.text(v.tape)
 	case oInt:
-		d.tmp = strconv.AppendInt(d.tmp[:0], v.i, 10)
+		d.tmp = strconv.AppendInt(d.tmp[:0], v.int(), 10)
 		return d.tmp
 	case oLit:
-		return unsafeBytes(v.lit) // read only
+		return unsafeBytes(litText[v.s:v.e]) // read only
 	}
 	return nil
 }
@@ -477,9 +494,9 @@ func (d *odoc) writeVal(dst []byte, v val) ([]byte, bool) {
 		}
 		return appendJSONString(dst, plainText(d.buf[v.s:v.e])), true
 	case oLit:
-		return append(dst, v.lit...), true
+		return append(dst, litText[v.s:v.e]...), true
 	case oInt:
-		return strconv.AppendInt(dst, v.i, 10), true
+		return strconv.AppendInt(dst, v.int(), 10), true
 	}
 	return dst, false
 }

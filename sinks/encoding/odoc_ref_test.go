@@ -56,10 +56,10 @@ func (d *refOdoc) textOf(v val) []byte {
 		}
 		return d.t.text(v.tape)
 	case oInt:
-		d.tmp = strconv.AppendInt(d.tmp[:0], v.i, 10)
+		d.tmp = strconv.AppendInt(d.tmp[:0], v.int(), 10)
 		return d.tmp
 	case oLit:
-		return []byte(v.lit)
+		return []byte(litText[v.s:v.e])
 	}
 	return nil
 }
@@ -349,9 +349,9 @@ func (d *refOdoc) writeVal(dst []byte, v val) ([]byte, bool) {
 		}
 		return appendJSONString(dst, plainText(d.buf[v.s:v.e])), true
 	case oLit:
-		return append(dst, v.lit...), true
+		return append(dst, litText[v.s:v.e]...), true
 	case oInt:
-		return strconv.AppendInt(dst, v.i, 10), true
+		return strconv.AppendInt(dst, v.int(), 10), true
 	}
 	return dst, false
 }
@@ -385,7 +385,7 @@ func TestOdocMatchesReference(t *testing.T) {
 			case 0, 1:
 				v := intVal(int64(step))
 				if rng.Intn(3) == 0 {
-					v = litVal(`"s"`)
+					v = litTestS
 				}
 				d.set(p, v)
 				r.set(p, v)
@@ -449,3 +449,5 @@ func TestOdocMatchesReference(t *testing.T) {
 		t.Fatalf("%d of 400 rounds aliased an object: the test does not cover both ways", aliased)
 	}
 }
+
+var litTestS = lit(`"s"`)
