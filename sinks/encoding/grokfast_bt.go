@@ -230,7 +230,16 @@ func (st *btMatch) capture(el *btEl, rest []btEl, k int, pos int) (int, bool) {
 	text := st.text
 	f := 2 * el.field
 	olds, olde := st.caps[f], st.caps[f+1]
+	// what follows must start with lead, when it is a literal: ends
+	// before anything else are not tried
+	lead := ""
+	if len(rest) > 0 && rest[0].kind == 'l' {
+		lead = rest[0].lit
+	}
 	try := func(e int) (int, bool) {
+		if lead != "" && !strings.HasPrefix(unsafeString(text[e:]), lead) {
+			return 0, false
+		}
 		st.caps[f], st.caps[f+1] = pos, e
 		end, ok := st.seq(rest, k, e)
 		if !ok {

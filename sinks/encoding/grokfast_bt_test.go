@@ -133,3 +133,35 @@ func TestGrokBacktrackMatchesRegexp(t *testing.T) {
 	}
 	t.Logf("the matcher was sure on %d of %d matching texts", sure, matched)
 }
+
+// BenchmarkGrokRawData matches the sample event's IPS raw data (the
+// 14-line form, pattern 1) with RE2 as the pipeline's grok did and with
+// the fast paths (TestGrokBacktrackMatchesRegexp holds them equal):
+//
+//	go test -run XXX -bench GrokRawData -benchtime 2000x ./sinks/encoding/
+func BenchmarkGrokRawData(b *testing.B) {
+	texts := rawDataTexts(b)
+	var text []byte
+	for _, s := range texts {
+		if strings.Contains(s, "SHA-256:") {
+			text = []byte(s)
+			break
+		}
+	}
+	g := &alertRawData[0]
+	if text == nil || g.re.FindSubmatchIndex(text) == nil {
+		b.Fatal("no 14-line raw data text matching pattern 1 in the fixtures")
+	}
+	b.Run("regexp", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			g.re.FindSubmatchIndex(text)
+		}
+	})
+	b.Run("fast", func(b *testing.B) {
+		var m []int
+		b.ReportAllocs()
+		for i := 0; i < b.N; i++ {
+			m = g.match(text, m[:0])
+		}
+	})
+}
