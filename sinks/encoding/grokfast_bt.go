@@ -299,6 +299,10 @@ func (st *btMatch) capture(el *btEl, rest []btEl, k int, pos int) (int, bool) {
 		}
 	}
 	for e := pos + 1; e <= len(text); e++ {
+		if st.steps++; st.steps > btMaxSteps {
+			st.unsure = true // each end tried counts: the bound holds on any text
+			return 0, false
+		}
 		if el.typ == "PATH" {
 			if e > paths.last {
 				break

@@ -128,6 +128,20 @@ func TestGrokBacktrackMatchesRegexp(t *testing.T) {
 			}
 		}
 	}
+	// the fixtures' texts: the matcher decides every one (no regexp)
+	for _, text := range rawDataTexts(t) {
+		for _, pats := range [][]grokPattern{alertRawData, eventRawData} {
+			for i := range pats[:3] {
+				want := pats[i].re.FindSubmatchIndex([]byte(text))
+				if want == nil || want[0] != 0 {
+					continue
+				}
+				if m, ok := pats[i].fast.bt.match([]byte(text), 0, nil); !ok || !reflect.DeepEqual(m, want) {
+					t.Errorf("pattern %d on the fixture text %q: sure %v, %v, want %v", i+1, text, ok, m, want)
+				}
+			}
+		}
+	}
 	if matched < 500 || sure*10 < matched*9 {
 		t.Fatalf("the matcher was sure on %d of %d matching texts", sure, matched)
 	}
