@@ -18,6 +18,8 @@ import (
 //	go test -run '^$' -bench BenchmarkElasticsearchSink -benchtime 100x ./sinks/elasticsearch/
 func BenchmarkElasticsearchSink(b *testing.B) {
 	b.Run("ecs", func(b *testing.B) { benchSink(b, "ecs") })
+	// Elasticsearch's default format: the Agent's document, the item in message
+	b.Run("integration", func(b *testing.B) { benchSink(b, "integration") })
 	// raw costs the encoder ~1 µs instead of ~8: what the sink and the
 	// server do besides encoding
 	b.Run("raw", func(b *testing.B) { benchSink(b, "raw") })
@@ -30,6 +32,9 @@ func benchSink(b *testing.B, format string) {
 	c.Addresses = []string{srv.URL}
 	c.Index = "bench-${stream}"
 	c.Format = format
+	if format == "integration" {
+		c.Index, c.Namespace = "", "bench" // it writes to the integration's data streams
+	}
 	s, err := New("bench", c, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		b.Fatal(err)
