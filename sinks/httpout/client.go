@@ -18,6 +18,12 @@ import (
 // NewClient is an HTTP client with the sink's TLS settings; timeout bounds
 // each request (connection, upload and answer).
 func NewClient(t config.TLS, timeout time.Duration) (*http.Client, error) {
+	return NewLimitedClient(t, timeout, nil)
+}
+
+// NewLimitedClient is NewClient whose requests all pass lim (nil: none),
+// which keeps at most its limit in flight and learns from their answers.
+func NewLimitedClient(t config.TLS, timeout time.Duration, lim *Limiter) (*http.Client, error) {
 	tc, err := t.Config()
 	if err != nil {
 		return nil, err
@@ -25,9 +31,15 @@ func NewClient(t config.TLS, timeout time.Duration) (*http.Client, error) {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.TLSClientConfig = tc
 	tr.MaxIdleConnsPerHost = 4
+	var rt http.RoundTripper = tr
+	if lim != nil {
+		// a connection per request in flight, kept between batches
+		tr.MaxIdleConnsPerHost = MaxConcurrency
+		rt = lim.Transport(tr)
+	}
 	// Do not ask for gzip answers: transparent decompression is fine, but
 	// the bodies that matter here are tiny JSON.
-	return &http.Client{Transport: useragent.Transport(tr), Timeout: timeout, CheckRedirect: sameMethodRedirect}, nil
+	return &http.Client{Transport: useragent.Transport(rt), Timeout: timeout, CheckRedirect: sameMethodRedirect}, nil
 }
 
 // sameMethodRedirect follows only redirects that resend the request as it

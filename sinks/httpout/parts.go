@@ -64,6 +64,21 @@ func (e *Encoded) Cut(maxBytes, overhead, maxEvents int) []Span {
 	return out
 }
 
+// MinRequestBytes is the smallest request CutParts makes to have more in
+// flight: below it a receiver's cost per request outweighs the overlap.
+const MinRequestBytes = 64 << 10
+
+// CutParts is Cut, with requests small enough that the records make at
+// least parts of them (none under MinRequestBytes), so that a batch alone
+// can keep that many requests in flight.
+func (e *Encoded) CutParts(maxBytes, overhead, maxEvents, parts int) []Span {
+	if parts > 1 {
+		total := len(e.Body) + overhead*e.Len()
+		maxBytes = min(maxBytes, max((total+parts-1)/parts, MinRequestBytes))
+	}
+	return e.Cut(maxBytes, overhead, maxEvents)
+}
+
 // Encode resets e and appends each record of batch with enc. A record that
 // does not encode is left out, with a permanent failure (prefixed by what)
 // in the returned BatchError, which BatchError completes later.

@@ -18,5 +18,5 @@ func BenchmarkHTTPSink(b *testing.B) {
 	c := testConfig(srv)
 	c.Compression = "gzip"
 	s := started(b, c)
-	outtest.Bench(b, s.Write, func() int { return s.lastBytes })
+	outtest.Bench(b, s.Write, func() int { return int(s.lastBytes.Load()) })
 }

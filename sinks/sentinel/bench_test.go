@@ -15,5 +15,5 @@ import (
 func BenchmarkSentinel(b *testing.B) {
 	srv := testServer(b, sentineltest.Options{DiscardRows: true})
 	s := started(b, testConfig(b, srv))
-	outtest.Bench(b, s.Write, func() int { return s.lastBytes })
+	outtest.Bench(b, s.Write, func() int { return int(s.lastBytes.Load()) })
 }

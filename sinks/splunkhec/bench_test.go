@@ -24,7 +24,7 @@ func BenchmarkSplunkHEC(b *testing.B) {
 			c := testConfig(srv, "t")
 			c.Ack, c.AckPollInterval = ack, config.Duration(5*time.Millisecond)
 			s := started(b, c)
-			outtest.Bench(b, s.Write, func() int { return s.lastBytes })
+			outtest.Bench(b, s.Write, func() int { return int(s.lastBytes.Load()) })
 		})
 	}
 }

@@ -132,7 +132,9 @@ func TestStartChecks(t *testing.T) {
 func TestBadEventAloneRejected(t *testing.T) {
 	srv := splunkhectest.New(splunkhectest.Options{})
 	defer srv.Close()
-	s := started(t, testConfig(srv, "test-token"))
+	c := testConfig(srv, "test-token")
+	c.Request.Concurrency = 1 // one request for the batch: the count below
+	s := started(t, c)
 	recs := outtest.Records(t, "bad", 300)
 	srv.SetFaults(splunkhectest.Faults{RejectIDs: []string{recs[117].ID}})
 	err := s.Write(context.Background(), recs)
