@@ -72,6 +72,13 @@ func (c *Config) es() elasticsearch.Config {
 	}
 }
 
+// RequestConcurrency is request.concurrency, or the older concurrency key
+// when only it is set.
+func (c *Config) RequestConcurrency() httpout.Concurrency {
+	ec := c.es()
+	return ec.RequestConcurrency()
+}
+
 // Validate checks every key and names the fix.
 func (c *Config) Validate() error {
 	ec := c.es()
