@@ -15,7 +15,7 @@ import (
 
 // minPart is the fewest records worth a part of their own: smaller batches
 // go out as one request.
-const minPart = 100
+const minPart = 200
 
 // worker encodes a contiguous part of a batch and sends it, as one or more
 // _bulk requests of at most max_bytes, one request at a time. A batch is

@@ -65,8 +65,10 @@ func (e *Encoded) Cut(maxBytes, overhead, maxEvents int) []Span {
 }
 
 // MinRequestBytes is the smallest request CutParts makes to have more in
-// flight: below it a receiver's cost per request outweighs the overlap.
-const MinRequestBytes = 64 << 10
+// flight: below it the cost per request (both ends) outweighs the overlap.
+// (On loopback, 64 KiB requests cost ~2 CPU-µs more per record than one
+// request per batch; 256 KiB ones less than the overlap gains.)
+const MinRequestBytes = 256 << 10
 
 // CutParts is Cut, with requests small enough that the records make at
 // least parts of them (none under MinRequestBytes), so that a batch alone

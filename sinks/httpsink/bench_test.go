@@ -9,6 +9,7 @@ import (
 
 	"github.com/sophos-connect/sophos-connect/config"
 	"github.com/sophos-connect/sophos-connect/pipeline"
+	"github.com/sophos-connect/sophos-connect/sinks/httpout"
 	"github.com/sophos-connect/sophos-connect/sinks/httpout/outtest"
 )
 
@@ -39,6 +40,7 @@ func BenchmarkHTTPSink(b *testing.B) {
 	c := DefaultConfig()
 	c.URL, c.Timeout = srv.URL+"/ingest", config.Duration(10*time.Second)
 	c.Compression = "gzip"
+	c.Request.Concurrency = httpout.Concurrency(outtest.BenchConcurrency())
 	s := started(b, c)
 	outtest.Bench(b, s.Write, func() int { return int(s.lastBytes.Load()) })
 	if want := int64(b.N+1) * 1000; got.Records.Load() != want {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/sophos-connect/sophos-connect/config"
 	"github.com/sophos-connect/sophos-connect/pipeline"
+	"github.com/sophos-connect/sophos-connect/sinks/httpout"
 	"github.com/sophos-connect/sophos-connect/sinks/httpout/outtest"
 )
 
@@ -57,6 +58,7 @@ func BenchmarkSentinel(b *testing.B) {
 	c.Endpoint, c.AuthorityHost, c.DCRImmutableID = srv.URL, srv.URL, dcrID
 	c.TLS.CAFile = ca
 	c.Timeout = config.Duration(10 * time.Second)
+	c.Request.Concurrency = httpout.Concurrency(outtest.BenchConcurrency())
 	s := started(b, c)
 	outtest.Bench(b, s.Write, func() int { return int(s.lastBytes.Load()) })
 	if want := int64(b.N+1) * 1000; got.Records.Load() != want {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/sophos-connect/sophos-connect/config"
 	"github.com/sophos-connect/sophos-connect/pipeline"
+	"github.com/sophos-connect/sophos-connect/sinks/httpout"
 	"github.com/sophos-connect/sophos-connect/sinks/httpout/outtest"
 )
 
@@ -79,6 +80,7 @@ func BenchmarkSplunkHEC(b *testing.B) {
 			c := DefaultConfig()
 			c.URL, c.Token, c.Timeout = srv.URL, config.Secret("t"), config.Duration(10*time.Second)
 			c.Ack, c.AckPollInterval = ack, config.Duration(5*time.Millisecond)
+			c.Request.Concurrency = httpout.Concurrency(outtest.BenchConcurrency())
 			s := started(b, c)
 			outtest.Bench(b, s.Write, func() int { return int(s.lastBytes.Load()) })
 			if want := int64(b.N+1) * 1000; got.Records.Load() != want {

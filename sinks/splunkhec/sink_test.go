@@ -259,6 +259,7 @@ func TestReusedAckIDResent(t *testing.T) {
 	defer srv.Close()
 	c := testConfig(srv, "t")
 	c.Ack, c.AckPollInterval, c.MaxBytes = true, config.Duration(10*time.Millisecond), 16<<10
+	c.Request.Concurrency = 1 // the first request is the one acknowledged first
 	s := started(t, c)
 	recs := outtest.Records(t, "reuse", 100)
 	srv.SetFaults(splunkhectest.Faults{ResetAckIDsAfter: 1})

@@ -5,7 +5,9 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"os"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -113,4 +115,11 @@ func Body(r *http.Request, fn func([]byte)) error {
 	}
 	fn(buf.Bytes())
 	return nil
+}
+
+// BenchConcurrency is request.concurrency for a benchmark: adaptive, or
+// BENCH_CONCURRENCY=N (to compare with N requests in flight).
+func BenchConcurrency() int {
+	n, _ := strconv.Atoi(os.Getenv("BENCH_CONCURRENCY"))
+	return n
 }
