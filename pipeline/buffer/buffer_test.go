@@ -5,11 +5,16 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/sophos-connect/sophos-connect/internal/tinydisk"
 	"github.com/sophos-connect/sophos-connect/pipeline"
 	"github.com/sophos-connect/sophos-connect/status"
 )
@@ -197,4 +202,88 @@ func TestShutdownCancellationIsNotAnError(t *testing.T) {
 	if strings.Contains(logs.String(), "ERROR") || m.Board.Snapshot(time.Now()).Sinks[0].LastError != "" {
 		t.Fatalf("cancellation logged as a failure:\n%s", logs.String())
 	}
+}
+
+// errSink records the errors of the sink it wraps (the disk buffer here).
+type errSink struct {
+	pipeline.Sink
+	mu   sync.Mutex
+	errs []error
+}
+
+func (s *errSink) Write(ctx context.Context, b []*pipeline.Record) error {
+	err := s.Sink.Write(ctx, b)
+	if err != nil {
+		s.mu.Lock()
+		s.errs = append(s.errs, err)
+		s.mu.Unlock()
+	}
+	return err
+}
+
+func (s *errSink) failed() []error { s.mu.Lock(); defer s.mu.Unlock(); return slices.Clone(s.errs) }
+
+// TestFullStateDiskWhileSinkDown is issue 26's full disk: the destination
+// is down while records keep coming, the buffer fills the (real, tmpfs)
+// state disk and its appends fail; the pipeline holds the rest back and
+// retries. When the destination is back every record arrives exactly once
+// — before, the delivered records' segment was never freed, the disk
+// stayed full and the sink was stuck for good (1,200 of 6,200 delivered).
+// At the end the buffer's segment files hold nothing.
+func TestFullStateDiskWhileSinkDown(t *testing.T) {
+	tinydisk.Run(t, 256<<10, func(t *testing.T, disk string) {
+		dir := filepath.Join(disk, "buffer", "s")
+		inner := &flakySink{down: true, got: map[string]int{}}
+		s := newBuffered(t, dir, inner)
+		defer s.Close()
+		// The pipeline's side: a Deliverer retrying the buffer's Write until it takes the batch.
+		in := &errSink{Sink: s}
+		outer := &pipeline.Deliverer{Name: "s", Sink: in, Retry: pipeline.RetryPolicy{Initial: time.Millisecond, Max: 20 * time.Millisecond}}
+		const batches, per = 62, 100
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			for b := 0; b < batches; b++ {
+				if !outer.Deliver(context.Background(), recs(t, b*per, per)) {
+					t.Error("the pipeline gave up on a batch")
+					return
+				}
+			}
+		}()
+		waitFor(t, "the state disk to fill", func() bool { return len(in.failed()) > 0 })
+		if err := in.failed()[0]; !errors.Is(err, syscall.ENOSPC) {
+			t.Fatalf("the buffer's first failure: %v (want a full disk)", err)
+		}
+		t.Logf("the disk filled with %d record(s) buffered", s.Pending())
+		inner.set(false)
+		select {
+		case <-done:
+		case <-time.After(30 * time.Second):
+			t.Fatalf("stuck: %d of %d records delivered, %d buffered, last error %v", inner.count(), batches*per, s.Pending(), in.failed()[len(in.failed())-1])
+		}
+		waitFor(t, "drain", func() bool { return s.Pending() == 0 })
+		inner.mu.Lock()
+		for id, n := range inner.got {
+			if n != 1 {
+				t.Errorf("%s delivered %d times", id, n)
+			}
+		}
+		got := len(inner.got)
+		inner.mu.Unlock()
+		if got != batches*per {
+			t.Fatalf("delivered %d of %d", got, batches*per)
+		}
+		segs, _ := filepath.Glob(filepath.Join(dir, "*.seg"))
+		var size int64
+		for _, p := range segs {
+			fi, err := os.Stat(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			size += fi.Size()
+		}
+		if len(segs) != 1 || size > 16 {
+			t.Fatalf("after delivering everything the segment files hold %d bytes: %v", size, segs)
+		}
+	})
 }

@@ -41,11 +41,16 @@ func openAckFile(dir string) (*ackFile, uint64, string, error) {
 		if err != nil {
 			return nil, 0, "", fmt.Errorf("create %s: %w", path, err)
 		}
+		af := &ackFile{f: f}
+		if err := af.allocate(nil); err != nil {
+			f.Close()
+			return nil, 0, "", fmt.Errorf("create %s: %w", path, err)
+		}
 		if err := syncDir(dir); err != nil {
 			f.Close()
 			return nil, 0, "", err
 		}
-		return &ackFile{f: f}, 0, "missing", nil
+		return af, 0, "missing", nil
 	}
 	if err != nil {
 		return nil, 0, "", fmt.Errorf("open %s: %w", path, err)
@@ -65,6 +70,11 @@ func openAckFile(dir string) (*ackFile, uint64, string, error) {
 			af.gen, acked, found = gen, pos, true
 		}
 	}
+	if n < len(b) && (found || n == 0) {
+		// A file written before both slots were allocated at creation:
+		// best effort (on a full disk the next Ack reports it).
+		_ = af.allocate(b[:n])
+	}
 	switch {
 	case found:
 		return af, acked, "", nil
@@ -82,15 +92,36 @@ func parseAckSlot(b []byte) (gen, acked uint64, ok bool) {
 	return binary.LittleEndian.Uint64(b[8:16]), binary.LittleEndian.Uint64(b[16:24]), true
 }
 
+// allocate writes both slots' bytes (keeping the first len(have), else a
+// slot for position 0) and fsyncs: later updates overwrite bytes the file
+// already has, so acknowledging — which is what frees space — still works
+// on a full disk (on filesystems that overwrite in place).
+func (a *ackFile) allocate(have []byte) error {
+	var b [2 * ackSlotSize]byte
+	if len(have) > 0 {
+		copy(b[:], have)
+	} else {
+		a.slot(b[:ackSlotSize], 0, 0)
+	}
+	if _, err := a.f.WriteAt(b[:], 0); err != nil {
+		return err
+	}
+	return a.f.Sync()
+}
+
+func (a *ackFile) slot(b []byte, gen, acked uint64) {
+	copy(b[:4], ackMagic[:])
+	binary.LittleEndian.PutUint32(b[4:8], formatVersion)
+	binary.LittleEndian.PutUint64(b[8:16], gen)
+	binary.LittleEndian.PutUint64(b[16:24], acked)
+	binary.LittleEndian.PutUint32(b[24:28], crc32.Checksum(b[:24], castagnoli))
+}
+
 // write stores acked in the older slot and fsyncs it.
 func (a *ackFile) write(acked uint64) error {
 	a.gen++
 	var b [ackSlotSize]byte
-	copy(b[:4], ackMagic[:])
-	binary.LittleEndian.PutUint32(b[4:8], formatVersion)
-	binary.LittleEndian.PutUint64(b[8:16], a.gen)
-	binary.LittleEndian.PutUint64(b[16:24], acked)
-	binary.LittleEndian.PutUint32(b[24:28], crc32.Checksum(b[:24], castagnoli))
+	a.slot(b[:], a.gen, acked)
 	if _, err := a.f.WriteAt(b[:], int64(a.gen%2)*ackSlotSize); err != nil {
 		return fmt.Errorf("write ack file: %w", err)
 	}

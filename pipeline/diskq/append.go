@@ -225,6 +225,9 @@ func (q *Queue) rollback(ts []touched, cause error) {
 		q.log.Error("disk buffer: write failed and could not be rolled back; no more appends until reopened", "err", cause, "rollback_err", errors.Join(errs...))
 		return
 	}
+	q.mu.Lock()
+	q.appendFailed = true
+	q.mu.Unlock()
 	q.log.Warn("disk buffer: append failed and was rolled back", "err", cause)
 }
 

@@ -27,6 +27,12 @@
 // acknowledged are delivered twice (never lost). Rewind re-reads them
 // without a restart.
 //
+// Delivered segments are deleted; the segment taking appends, once all of
+// it is delivered, is emptied (renamed after the next sequence number and
+// cut to its header) when it holds freeDrainedBytes, at every drain after
+// an append failed (a full disk: those bytes are the room the next append
+// needs) and at Open. See free.go.
+//
 // # Recovery
 //
 // Open scans every segment. A frame that is cut short, has a bad length,

@@ -155,10 +155,13 @@ type Queue struct {
 	lostRun  int64
 	total    int64 // sum over segs of size - header
 	closed   bool
-	failed   error         // a write could not be rolled back: the queue stops taking appends
-	dataCh   chan struct{} // closed and replaced when entries are published
-	spaceCh  chan struct{} // closed and replaced when entries are acked
-	closedCh chan struct{}
+	failed   error // a write could not be rolled back: the queue stops taking appends
+	// appendFailed: an append was rolled back (a full disk, typically):
+	// from then on the write segment is emptied at every drain.
+	appendFailed bool
+	dataCh       chan struct{} // closed and replaced when entries are published
+	spaceCh      chan struct{} // closed and replaced when entries are acked
+	closedCh     chan struct{}
 
 	stopSync chan struct{}
 	syncDone chan struct{}

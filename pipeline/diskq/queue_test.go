@@ -197,8 +197,13 @@ func TestDeletesDeliveredSegments(t *testing.T) {
 	if rec := q.Recovery(); rec.Removed != 1 || rec.Entries != 0 || !rec.Clean() {
 		t.Fatalf("recovery: %+v", rec)
 	}
-	if got := bases(); len(got) != 1 || got[0] != 58 {
+	// The write segment (58-60, all delivered) is emptied too, and named
+	// after the next entry.
+	if got := bases(); len(got) != 1 || got[0] != 61 {
 		t.Fatalf("after reopen: %v", got)
+	}
+	if fi, err := os.Stat(filepath.Join(dir, segName(61))); err != nil || fi.Size() != segHeaderSize {
+		t.Fatalf("the emptied write segment: %v, %v", fi, err)
 	}
 }
 

@@ -262,6 +262,15 @@ func (q *Queue) Ack(pos uint64) error {
 			return fmt.Errorf("diskq: delete delivered segment: %w", err)
 		}
 	}
+	q.mu.Lock()
+	drained := q.drainedLocked(freeDrainedBytes)
+	q.mu.Unlock()
+	if drained {
+		if err := q.persistAck(); err != nil { // (SyncInterval: the position first, as above)
+			return err
+		}
+		return q.freeDrained()
+	}
 	return nil
 }
 

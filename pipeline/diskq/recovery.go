@@ -225,6 +225,16 @@ func (q *Queue) recover() error {
 		return err
 	}
 	q.w = writer{f: f, seg: active, size: active.size}
+	if q.drainedLocked(1) {
+		// Delivered records left in the write segment (a run that stopped
+		// before it was emptied, or one that filled the disk).
+		if err := q.emptyWriteSegment(); err != nil {
+			if q.failed != nil {
+				return err
+			}
+			q.log.Warn("disk buffer: could not free the delivered write segment; it is retried after the next delivery", "err", err)
+		}
+	}
 
 	for _, d := range rec.Damage {
 		level, msg := slog.LevelWarn, "disk buffer: damaged data found"
