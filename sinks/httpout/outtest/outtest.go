@@ -203,7 +203,8 @@ func NextFaultAfter(skip, busy, throttle *int) int {
 
 // MiddleFault checks a sink's Write when the receiver fails one request of
 // a batch as a whole while others of it are in flight (the caller set the
-// receiver to fail, e.g., its 6th request): the Write's BatchError names
+// receiver to fail, e.g., the 6th request it gets: which records that is
+// depends on the order the concurrent requests arrive in): the Write's BatchError names
 // exactly the records of that request — contiguous, retryable, none of
 // them received — and every other record was received once; writing the
 // failed records again, as the pipeline does, delivers them, so every
@@ -227,9 +228,6 @@ func MiddleFault(t *testing.T, write func(context.Context, []*pipeline.Record) e
 		}
 		failed = append(failed, recs[it.Index])
 		failedID[recs[it.Index].ID] = true
-	}
-	if first := be.Items[0].Index; first == 0 {
-		t.Fatalf("the failed request holds the batch's first record: the fault was not in the middle")
 	}
 	got := received()
 	for _, r := range recs {
