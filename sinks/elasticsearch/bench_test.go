@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/sophos-connect/sophos-connect/internal/cputime"
+	"github.com/sophos-connect/sophos-connect/pipeline"
 	"github.com/sophos-connect/sophos-connect/sinks/elasticsearch/elasticsearchtest"
 	"github.com/sophos-connect/sophos-connect/sinks/httpout/outtest"
 )
@@ -162,3 +163,34 @@ func benchSink(b *testing.B, url, format string, items func() int64) {
 // cpuTime is the process's user+system CPU time (kept per package so the
 // benchmarks read as before).
 var cpuTime = cputime.Self
+
+// BenchmarkElasticsearchEncode is the sink's encode path alone: 1000
+// records into one part's NDJSON bulk body (action and document lines), per
+// format.
+//
+//	go test -run '^$' -bench BenchmarkElasticsearchEncode -benchtime 200x ./sinks/elasticsearch/
+func BenchmarkElasticsearchEncode(b *testing.B) {
+	for _, format := range []string{"integration", "ecs", "raw"} {
+		b.Run("format="+format, func(b *testing.B) {
+			c := ecsConfig()
+			c.Format = format
+			c.Index, c.OpType, c.IDMode = "", "", ""
+			if format != "integration" {
+				c.Index = "bench-${stream}"
+			}
+			s, err := New("bench", c, slog.New(slog.NewTextHandler(io.Discard, nil)))
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer s.Close()
+			w := s.workers[0]
+			outtest.BenchEncode(b, func(batch []*pipeline.Record) {
+				var r partResult
+				w.encode(s, batch, 0, &r)
+				if len(r.failed) > 0 {
+					b.Fatal(r.failed[0].Err)
+				}
+			})
+		})
+	}
+}

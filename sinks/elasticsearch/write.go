@@ -11,6 +11,7 @@ import (
 	"github.com/sophos-connect/sophos-connect/pipeline"
 	"github.com/sophos-connect/sophos-connect/pipeline/rawjson"
 	"github.com/sophos-connect/sophos-connect/sinks/encoding"
+	"github.com/sophos-connect/sophos-connect/sinks/httpout"
 )
 
 // minPart is the fewest records worth a part of their own: smaller batches
@@ -57,7 +58,14 @@ func (s *Sink) Write(ctx context.Context, batch []*pipeline.Record) error {
 	if len(batch) == 0 {
 		return nil
 	}
-	parts := min(s.lim.Parts(), max(1, len(batch)/minPart))
+	// as many parts as the limiter offers, none under minPart documents
+	// or (by the items' size) httpout.MinRequestBytes: more, smaller
+	// requests cost more CPU at both ends than their overlap gains
+	raw := 0
+	for _, r := range batch {
+		raw += len(r.Raw)
+	}
+	parts := min(s.lim.Parts(), max(1, len(batch)/minPart), max(1, raw/httpout.MinRequestBytes))
 	workers := make([]*worker, parts)
 	for p := range parts {
 		w, err := s.worker(p)

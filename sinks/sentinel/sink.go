@@ -99,7 +99,7 @@ func row(dst []byte, r *pipeline.Record) ([]byte, error) {
 		t = time.Now()
 	}
 	dst = append(dst, `{"TimeGenerated":"`...)
-	dst = t.UTC().AppendFormat(dst, "2006-01-02T15:04:05.000Z")
+	dst = appendMillisUTC(dst, t)
 	dst = append(dst, '"')
 	str := func(col, v string) {
 		dst = append(dst, ',', '"')
@@ -120,7 +120,7 @@ func row(dst []byte, r *pipeline.Record) ([]byte, error) {
 	str("EndpointType", r.EndpointType)
 	if c := r.CreatedTime(); !c.IsZero() {
 		dst = append(dst, `,"CreatedAt":"`...)
-		dst = c.UTC().AppendFormat(dst, "2006-01-02T15:04:05.000Z")
+		dst = appendMillisUTC(dst, c)
 		dst = append(dst, '"')
 	}
 	if !r.Stream.SIEM() {
@@ -155,6 +155,32 @@ func row(dst []byte, r *pipeline.Record) ([]byte, error) {
 	dst = append(dst, `,"Item":`...)
 	dst = append(dst, bytes.TrimSpace(r.Raw)...)
 	return append(dst, '}'), nil
+}
+
+// appendMillisUTC appends t in UTC as 2006-01-02T15:04:05.000Z, digit by
+// digit: time's AppendFormat was a third of a row's cost.
+func appendMillisUTC(dst []byte, t time.Time) []byte {
+	t = t.UTC()
+	year, month, day := t.Date()
+	hour, minute, sec := t.Clock()
+	ms := t.Nanosecond() / 1e6
+	if year < 0 || year > 9999 {
+		return t.AppendFormat(dst, "2006-01-02T15:04:05.000Z")
+	}
+	d2 := func(v int) { dst = append(dst, byte('0'+v/10), byte('0'+v%10)) }
+	d2(year / 100)
+	d2(year % 100)
+	dst = append(dst, '-')
+	d2(int(month))
+	dst = append(dst, '-')
+	d2(day)
+	dst = append(dst, 'T')
+	d2(hour)
+	dst = append(dst, ':')
+	d2(minute)
+	dst = append(dst, ':')
+	d2(sec)
+	return append(dst, '.', byte('0'+ms/100), byte('0'+ms/10%10), byte('0'+ms%10), 'Z')
 }
 
 // Write sends the batch; see the package comment for the outcomes.
