@@ -3,6 +3,7 @@ package httpout
 import (
 	"bytes"
 	"crypto/rand"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -33,8 +34,14 @@ func NewLimitedClient(t config.TLS, timeout time.Duration, lim *Limiter) (*http.
 	tr.MaxIdleConnsPerHost = 4
 	var rt http.RoundTripper = tr
 	if lim != nil {
-		// a connection per request in flight, kept between batches
+		// A connection per request in flight, kept between batches, over
+		// HTTP/1.1: HTTP/2 would put every request on one connection, its
+		// flow control and one read loop (on loopback it cost Sentinel a
+		// third of its throughput), and a load balancer in front of several
+		// receivers (HEC indexers) would see one connection, not several.
 		tr.MaxIdleConnsPerHost = MaxConcurrency
+		tr.ForceAttemptHTTP2 = false
+		tr.TLSNextProto = map[string]func(string, *tls.Conn) http.RoundTripper{}
 		rt = lim.Transport(tr)
 	}
 	// Do not ask for gzip answers: transparent decompression is fine, but
