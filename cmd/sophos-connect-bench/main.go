@@ -38,7 +38,7 @@ type result struct {
 }
 
 func main() {
-	sink := flag.String("sink", "jsonl", "sink: jsonl | txt | json | syslog | kafka | elasticsearch")
+	sink := flag.String("sink", "jsonl", "sink: "+strings.Join(benchSinks, " | "))
 	events := flag.Int("events", 1000000, "events in the emulator's backlog (over all tenants)")
 	tenants := flag.Int("tenants", 4, "tenants (partner credentials)")
 	runs := flag.Int("runs", 3, "runs (min/median/max are reported)")
@@ -81,6 +81,8 @@ func prepare(bin, dir string) (string, string, func(), error) {
 		}
 		cleanup = func() { os.RemoveAll(d) }
 		dir = d
+	} else if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", "", cleanup, err
 	}
 	if bin == "" {
 		bin = filepath.Join(dir, "sophos-connect")
@@ -119,22 +121,24 @@ func run(sink string, events, tenants, runs int, bin, dir string, withFloor bool
 			}
 			flo = append(flo, r)
 		}
-		peer, err := startPeer(sink)
+		peer, err := startPeer(sink, dir)
 		if err != nil {
 			emu.Close()
 			return err
 		}
 		r, err := collectorRun(bin, emu, sink, peer, filepath.Join(dir, fmt.Sprintf("run%d", i)), workers, false)
-		peer.close()
 		emu.Close()
 		if err != nil {
+			peer.close()
 			return err
 		}
 		if withFloor {
 			r.inBytes = flo[len(flo)-1].inBytes
 		}
 		r.events = per * tenants
-		if got := peer.count(); got >= 0 && got < r.events {
+		got := peer.count()
+		peer.close()
+		if got >= 0 && got < r.events {
 			return fmt.Errorf("the %s peer received %d of %d events", sink, got, r.events)
 		}
 		col = append(col, r)
@@ -196,6 +200,7 @@ func collectorRun(bin string, emu *emulator.Server, sink string, peer *peer, dir
   client_secret: bench-secret
   auth_url: %s
   api_host: %s
+  from_date_offset_minutes: 0 # the floor reads up to now too
 txt_file_creation: false
 log_level: ERROR
 log_file_name: ""

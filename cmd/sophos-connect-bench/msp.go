@@ -59,7 +59,7 @@ func runMSP(tenants, perTenant, runs int, bin, dir, workers, latency, rateLimit 
 		if err != nil {
 			return err
 		}
-		peer, _ := startPeer("jsonl")
+		peer, _ := startPeer("jsonl", dir)
 		runDir := filepath.Join(dir, fmt.Sprintf("msp%d", i))
 		r, err := collectorRun(bin, emu, "jsonl", peer, runDir, workers, true)
 		reqs := emu.Requests()

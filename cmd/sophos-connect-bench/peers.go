@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -20,7 +21,7 @@ type peer struct {
 	close  func()
 }
 
-func startPeer(sink string) (*peer, error) {
+func startPeer(sink, dir string) (*peer, error) {
 	switch sink {
 	case "jsonl", "json", "txt":
 		return &peer{count: func() int { return -1 }, close: func() {}}, nil
@@ -43,9 +44,29 @@ func startPeer(sink string) (*peer, error) {
 			count:  func() int { return s.Count("sophos-events") },
 			close:  s.Close,
 		}, nil
+	case "opensearch":
+		return openSearchPeer()
+	case "splunk_hec":
+		return hecPeer(), nil
+	case "http":
+		return httpSinkPeer(), nil
+	case "otlp":
+		return otlpPeer(), nil
+	case "s3":
+		return s3Peer(), nil
+	case "sentinel":
+		return sentinelPeer(dir)
+	case "google_secops":
+		return secopsPeer(dir)
+	case "stdout":
+		return &peer{config: "  - {name: out, type: stdout}\n", count: func() int { return -1 }, close: func() {}}, nil
 	}
-	return nil, fmt.Errorf("unknown sink %q (jsonl, json, txt, syslog, kafka, elasticsearch)", sink)
+	return nil, fmt.Errorf("unknown sink %q (%s)", sink, strings.Join(benchSinks, ", "))
 }
+
+// benchSinks are the sinks the bench can measure: every sink type, the
+// file sinks in their three layouts.
+var benchSinks = []string{"jsonl", "txt", "json", "stdout", "syslog", "kafka", "elasticsearch", "opensearch", "splunk_hec", "sentinel", "http", "otlp", "s3", "google_secops"}
 
 // syslogPeer is a TCP receiver that reads octet-counted frames and counts them.
 func syslogPeer() (*peer, error) {
@@ -84,7 +105,7 @@ func syslogPeer() (*peer, error) {
 		}
 	}()
 	return &peer{
-		config: fmt.Sprintf("  - {name: out, type: syslog, address: tcp://%s, format: cef, batch: {max_events: 1000}}\n", ln.Addr()),
+		config: fmt.Sprintf("  - {name: out, type: syslog, address: tcp://%s, framing: octet-counting, format: cef, batch: {max_events: 1000}}\n", ln.Addr()),
 		count:  func() int { return int(n.Load()) },
 		close:  func() { ln.Close(); wg.Wait() },
 	}, nil

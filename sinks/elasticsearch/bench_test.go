@@ -34,7 +34,7 @@ func BenchmarkElasticsearchSink(b *testing.B) {
 			benchSink(b, srv.URL, format, func() int64 { return got.Records.Load() })
 		})
 	}
-	for _, format := range []string{"ecs", "raw"} {
+	for _, format := range []string{"integration", "ecs", "raw"} {
 		b.Run("receiver=testserver/format="+format, func(b *testing.B) {
 			srv := elasticsearchtest.New(elasticsearchtest.Options{DiscardSource: true})
 			defer srv.Close()

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unsafe"
 
 	"github.com/sophos-connect/sophos-connect/pipeline"
 )
@@ -92,25 +93,9 @@ func (e *asimEncoder) Append(dst []byte, r *pipeline.Record) ([]byte, error) {
 	w := &e.w
 	w.reset(dst)
 	w.b = append(w.b, '{')
-	when := r.WhenTime()
-	if when.IsZero() {
-		when = time.Now() // TimeGenerated is required; Sophos always sends a time
-	}
-	ts := func(k string, tm time.Time) {
-		w.key(k)
-		w.b = append(w.b, '"')
-		w.b = tm.UTC().AppendFormat(w.b, "2006-01-02T15:04:05.000Z")
-		w.b = append(w.b, '"')
-	}
-	ts("TimeGenerated", when)
-	ts("EventStartTime", when)
-	end := r.CreatedTime()
-	if end.IsZero() || end.Before(when) {
-		end = when
-	}
-	ts("EventEndTime", end)
+	e.times(r)
 	w.int("EventCount", 1)
-	w.str("EventType", "Alert")
+	w.lit("EventType", "Alert")
 	opt := func(k, v string) {
 		if v != "" {
 			w.str(k, v)
@@ -139,10 +124,10 @@ func (e *asimEncoder) Append(dst []byte, r *pipeline.Record) ([]byte, error) {
 	opt("EventSubType", subType)
 	w.str("EventUid", r.ID)
 	opt("EventOriginalType", r.Type)
-	w.str("EventProduct", "Central")
-	w.str("EventVendor", "Sophos")
-	w.str("EventSchema", "AlertEvent")
-	w.str("EventSchemaVersion", "0.1")
+	w.lit("EventProduct", "Central")
+	w.lit("EventVendor", "Sophos")
+	w.lit("EventSchema", "AlertEvent")
+	w.lit("EventSchemaVersion", "0.1")
 	opt("EventSeverity", asimSeverity(r.Severity))
 	opt("EventOriginalSeverity", r.Severity)
 	message := e.str(f.description)
@@ -152,21 +137,30 @@ func (e *asimEncoder) Append(dst []byte, r *pipeline.Record) ([]byte, error) {
 	if xdr {
 		message = facts.message
 	}
-	opt("EventMessage", message)
+	var msgStart, msgEnd int // the quoted message as written
+	if message != "" {
+		w.key("EventMessage")
+		msgStart = len(w.b)
+		w.b = appendQuoted(w.b, message)
+		msgEnd = len(w.b)
+	}
 	w.str("AlertId", r.ID)
 	name := r.Name
 	if xdr && facts.ruleDesc != "" && r.Stream == pipeline.Detections {
 		name = facts.ruleDesc
 	}
 	opt("AlertName", name)
-	opt("AlertDescription", message)
+	if message != "" { // the same text: its escaped form copied
+		w.key("AlertDescription")
+		w.b = append(w.b, w.b[msgStart:msgEnd]...)
+	}
 	status := "Active"
 	if r.Stream == pipeline.Cases && (facts.status == "resolved" || facts.status == "closed") {
 		status = "Closed"
 	}
 	w.str("AlertStatus", status)
 	opt("AlertOriginalStatus", facts.status)
-	w.str("AlertVerdict", "Unknown")
+	w.lit("AlertVerdict", "Unknown")
 	opt("DetectionMethod", method)
 	if xdr {
 		opt("RuleName", facts.rule)
@@ -186,9 +180,9 @@ func (e *asimEncoder) Append(dst []byte, r *pipeline.Record) ([]byte, error) {
 	}
 	if r.EndpointID != "" {
 		w.str("DvcId", r.EndpointID)
-		w.str("DvcIdType", "Other")
+		w.lit("DvcIdType", "Other")
 	}
-	if ip := e.str(t.lastMember(f.sourceInfo, "ip")); ip != "" && isIP([]byte(ip)) {
+	if ip := e.str(t.lastMember(f.sourceInfo, "ip")); ip != "" && isIP(stringBytes(ip)) {
 		w.str("DvcIpAddr", ip)
 	}
 	if f.data != 0 {
@@ -197,9 +191,9 @@ func (e *asimEncoder) Append(dst []byte, r *pipeline.Record) ([]byte, error) {
 	if u := r.User; u != "" && u != "n/a" {
 		w.str("Username", u)
 		if strings.Contains(u, `\`) {
-			w.str("UsernameType", "Windows")
+			w.lit("UsernameType", "Windows")
 		} else {
-			w.str("UsernameType", "Simple")
+			w.lit("UsernameType", "Simple")
 		}
 	}
 	opt("UserId", e.str(f.userID))
@@ -212,3 +206,48 @@ func (e *asimEncoder) Append(dst []byte, r *pipeline.Record) ([]byte, error) {
 	w.b = append(w.b, '}')
 	return w.b, nil
 }
+
+// times writes TimeGenerated and EventStartTime (when, else created_at,
+// else now) and EventEndTime (created_at, not before the start), in UTC
+// with milliseconds.
+func (e *asimEncoder) times(r *pipeline.Record) {
+	w := &e.w
+	ts := func(k string, ms int64) bool {
+		w.key(k)
+		w.b = append(w.b, '"')
+		var ok bool
+		w.b, ok = appendISOMs(w.b, ms, "Z\"")
+		return ok
+	}
+	// The common case, both times in Sophos's form: no time.Time round trip.
+	if when, ok := canonISO(stringBytes(r.When)); ok {
+		if end, ok := canonISO(stringBytes(r.CreatedAt)); ok {
+			end = max(end, when)
+			mark, comma := len(w.b), w.comma
+			if ts("TimeGenerated", when) && ts("EventStartTime", when) && ts("EventEndTime", end) {
+				return
+			}
+			w.b, w.comma = w.b[:mark], comma
+		}
+	}
+	when := r.WhenTime()
+	if when.IsZero() {
+		when = time.Now() // TimeGenerated is required; Sophos always sends a time
+	}
+	tt := func(k string, tm time.Time) {
+		w.key(k)
+		w.b = append(w.b, '"')
+		w.b = tm.UTC().AppendFormat(w.b, "2006-01-02T15:04:05.000Z")
+		w.b = append(w.b, '"')
+	}
+	tt("TimeGenerated", when)
+	tt("EventStartTime", when)
+	end := r.CreatedTime()
+	if end.IsZero() || end.Before(when) {
+		end = when
+	}
+	tt("EventEndTime", end)
+}
+
+// stringBytes views s as bytes for a call that neither keeps nor changes them.
+func stringBytes(s string) []byte { return unsafe.Slice(unsafe.StringData(s), len(s)) }

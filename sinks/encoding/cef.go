@@ -3,6 +3,7 @@ package encoding
 import (
 	"encoding/binary"
 	"fmt"
+	"math/bits"
 	"strconv"
 
 	"github.com/sophos-connect/sophos-connect/pipeline"
@@ -154,18 +155,26 @@ func (e *cefEncoder) escape(dst, s []byte, special byte) []byte {
 	if set.n == 0 {
 		return append(dst, s...)
 	}
-	start := 0
-	for i := 0; i < len(s); {
-		if i+8 <= len(s) && !set.inWord(binary.LittleEndian.Uint64(s[i:])) {
+	start, i := 0, 0
+	for {
+		// Jump to the next byte of the set: the first marked byte of a
+		// word is exact; the last few bytes go through the table.
+		for i+8 <= len(s) {
+			if m := set.inWord(binary.LittleEndian.Uint64(s[i:])); m != 0 {
+				i += bits.TrailingZeros64(m) >> 3
+				goto found
+			}
 			i += 8
-			continue
 		}
+		for i < len(s) && !set.tab[s[i]] {
+			i++
+		}
+		if i == len(s) {
+			return append(dst, s[start:]...)
+		}
+	found:
 		c := s[i]
-		i++
-		if !set.tab[c] {
-			continue
-		}
-		dst = append(dst, s[start:i-1]...)
+		dst = append(dst, s[start:i]...)
 		switch c {
 		case '\n':
 			dst = append(dst, '\\', 'n')
@@ -174,9 +183,9 @@ func (e *cefEncoder) escape(dst, s []byte, special byte) []byte {
 		default:
 			dst = append(dst, '\\', c)
 		}
+		i++
 		start = i
 	}
-	return append(dst, s[start:]...)
 }
 
 // escapeSet is the set of bytes escape rewrites.
@@ -209,12 +218,18 @@ func newEscapeSet(special byte, strict bool) escapeSet {
 	return s
 }
 
-// inWord reports whether any byte of w is in the set (the exact
-// "has a zero byte" test on w XOR each repeated byte). Unused patterns
-// repeat the first, so all four are tested without a loop.
-func (s *escapeSet) inWord(w uint64) bool {
-	a, b, c, d := w^s.pats[0], w^s.pats[1], w^s.pats[2], w^s.pats[3]
-	return ((a-lsb)&^a|(b-lsb)&^b|(c-lsb)&^c|(d-lsb)&^d)&msb != 0
+// inWord marks (with its top bit) the first byte of w that is in the set,
+// and maybe later ones ("has a zero byte" on w XOR each repeated byte: a
+// borrow only marks bytes after a true one); 0 when none is. Unused
+// patterns repeat the first.
+func (s *escapeSet) inWord(w uint64) uint64 {
+	a, b := w^s.pats[0], w^s.pats[1]
+	m := (a-lsb)&^a | (b-lsb)&^b
+	if s.n > 2 { // strict mode's \n and \r
+		c, d := w^s.pats[2], w^s.pats[3]
+		m |= (c-lsb)&^c | (d-lsb)&^d
+	}
+	return m & msb
 }
 
 // flatten is the script's flatten_json on the record dict: nested dicts

@@ -54,7 +54,7 @@ func (e *ecsEncoder) Append(dst []byte, r *pipeline.Record) ([]byte, error) {
 		return dst, fmt.Errorf("ecs: record %q: %w", r.ID, itemError(r.Raw))
 	}
 	e.d.reset(&e.t)
-	e.p.errs, e.p.topBuilt = 0, false
+	e.p.newRecord()
 	alert := r.Stream == pipeline.Alerts
 	e.common(r, alert)
 	if alert {
@@ -69,22 +69,37 @@ func (e *ecsEncoder) Append(dst []byte, r *pipeline.Record) ([]byte, error) {
 // common is what both pipelines do first.
 func (e *ecsEncoder) common(r *pipeline.Record, alert bool) {
 	d := &e.d
-	d.set("ecs.version", litVal(`"`+ECSVersion+`"`))
+	d.set("ecs.version", litECSVersion)
 	if alert {
-		d.appendTo("event.kind", litVal(`"alert"`), false)
+		d.appendTo("event.kind", litAlert, false)
 	} else {
-		d.appendTo("event.kind", litVal(`"event"`), false)
+		d.appendTo("event.kind", litEvent, false)
 	}
-	d.appendTo("event.category", litVal(`"host"`), false)
-	d.appendTo("event.type", litVal(`"info"`), false)
+	d.appendTo("event.category", litHost, false)
+	d.appendTo("event.type", litInfo, false)
 	if e.opts.PreserveOriginalEvent {
 		d.set("event.original", d.text(r.Raw))
-		d.appendTo("tags", litVal(`"preserve_original_event"`), true)
+		d.appendTo("tags", litPreserveOriginalEvent, true)
 	}
 	if e.opts.PreserveDuplicateCustomFields {
-		d.appendTo("tags", litVal(`"preserve_duplicate_custom_fields"`), true)
+		d.appendTo("tags", litPreserveDuplicateCustomFields, true)
 	}
 }
+
+// The literals the ecs pipelines set.
+var (
+	litECSVersion                    = lit(`"` + ECSVersion + `"`)
+	litAlert                         = lit(`"alert"`)
+	litEvent                         = lit(`"event"`)
+	litHost                          = lit(`"host"`)
+	litInfo                          = lit(`"info"`)
+	litPreserveOriginalEvent         = lit(`"preserve_original_event"`)
+	litPreserveDuplicateCustomFields = lit(`"preserve_duplicate_custom_fields"`)
+	litPipelineError                 = lit(`"pipeline_error"`)
+	litSophosCentral                 = lit(`"sophos_central"`)
+	litSophosCentralAlert            = lit(`"sophos_central.alert"`)
+	litSophosCentralEvent            = lit(`"sophos_central.event"`)
+)
 
 const al = "sophos_central.alert."
 
@@ -185,7 +200,7 @@ func (e *ecsEncoder) alert() {
 	case p.present(p.in(tid, "date")):
 		if p.present(umid) && e.t.kind(umid) != '{' {
 			s, _ := p.scalar(umid)
-			p.fail("cannot resolve [date] from object of type [%s] as part of path [json.data.user_match_id.date]", javaType(e.t.kind(umid), s))
+			p.fail("cannot resolve [date] from object of type [", javaType(e.t.kind(umid), s), "] as part of path [json.data.user_match_id.date]")
 		} else if !p.date(p.in(umid, "date"), al+"data.user_match_id.date", unixMs) && !p.present(p.in(umid, "date")) {
 			p.fail("field [date] not present as part of path [json.data.user_match_id.date]")
 		}
@@ -210,7 +225,7 @@ func (e *ecsEncoder) alert() {
 	p.rename(p.in(data, "app_id"), al+"data.app_id")
 
 	if !e.opts.PreserveDuplicateCustomFields {
-		d.removeUnder(al, alertDuplicates)
+		d.removeAll(alertDuplicates)
 	}
 }
 
@@ -362,7 +377,7 @@ func (e *ecsEncoder) event() {
 	p.appendMustache("related.hash", ev+"ips_threat_data.raw_data.sha_256")
 
 	if !e.opts.PreserveDuplicateCustomFields {
-		d.removeUnder(ev, eventDuplicates)
+		d.removeAll(eventDuplicates)
 	}
 }
 
@@ -380,7 +395,7 @@ var eventDuplicates = []string{
 func (e *ecsEncoder) finish(r *pipeline.Record, alert bool) {
 	d := &e.d
 	if e.p.errs > 0 {
-		d.appendTo("event.kind", litVal(`"pipeline_error"`), true)
+		d.appendTo("event.kind", litPipelineError, true)
 	}
 	d.remove("temp")
 	if _, ok := d.get("@timestamp"); !ok {
@@ -397,11 +412,11 @@ func (e *ecsEncoder) finish(r *pipeline.Record, alert bool) {
 // extras adds the fields behind ecs_extras.
 func (e *ecsEncoder) extras(r *pipeline.Record, alert bool) {
 	d, p := &e.d, &e.p
-	d.set("event.module", litVal(`"sophos_central"`))
+	d.set("event.module", litSophosCentral)
 	if alert {
-		d.set("event.dataset", litVal(`"sophos_central.alert"`))
+		d.set("event.dataset", litSophosCentralAlert)
 	} else {
-		d.set("event.dataset", litVal(`"sophos_central.event"`))
+		d.set("event.dataset", litSophosCentralEvent)
 	}
 	if sev, ok := ecsSeverity(e.t.valueText(p.top("severity"))); ok {
 		d.set("event.severity", intVal(int64(sev)))

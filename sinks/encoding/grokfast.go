@@ -28,6 +28,7 @@ type grokFast struct {
 	lead      string
 	nlLead    string // "\n" + lead
 	anchored  *regexp.Regexp
+	bt        *btPattern // the pattern's backtracking matcher (grokfast_bt.go)
 }
 
 // grokItem is one top-level element of a grok expression, for newGrokFast.
@@ -44,6 +45,7 @@ func newGrokFast(expr string, re *regexp.Regexp) grokFast {
 		return f
 	}
 	f.steps = grokSteps(expr)
+	f.bt = newBTPattern(expr)
 	items := grokItems(expr)
 	for i, it := range items {
 		if it.kind != 'l' {
@@ -233,6 +235,11 @@ func (g *grokPattern) match(text []byte, scratch []int) []int {
 func (g *grokPattern) matchAt(text []byte, p int, scratch []int) []int {
 	if g.fast.steps != nil {
 		if m, sure := matchSteps(g.fast.steps, text, p, scratch); sure {
+			return m
+		}
+	}
+	if g.fast.bt != nil {
+		if m, sure := g.fast.bt.match(text, p, scratch); sure {
 			return m
 		}
 	}

@@ -100,7 +100,7 @@ func TestGrokFastDerivation(t *testing.T) {
 }
 
 // rawDataTexts are the rawData / raw_data strings anywhere in testdata.
-func rawDataTexts(t *testing.T) []string {
+func rawDataTexts(t testing.TB) []string {
 	seen := map[string]bool{}
 	var out []string
 	var walk func(v any)

@@ -1,12 +1,10 @@
 package encoding
 
 import (
-	"fmt"
 	"net/netip"
 	"regexp"
 	"strconv"
 	"strings"
-	"time"
 	"unsafe"
 )
 
@@ -25,6 +23,32 @@ type ingest struct {
 	// topIdx finds the item's members by name (buildTop, once per item)
 	topIdx            [64]int32
 	topBuilt, topScan bool
+
+	// mem finds members of the objects in was asked about by (object,
+	// name): each object's members are entered the first time, the last
+	// of a repeated name winning. Entries of an older generation are
+	// empty, so a new record costs nothing (newRecord).
+	mem     [512]memEntry
+	memGen  uint32
+	memN    int
+	memObjs [16]int32 // objects entered this record; -obj: scanned instead
+	memObjN int
+}
+
+type memEntry struct {
+	gen    uint32
+	obj, k int32
+}
+
+// newRecord forgets the previous item's indexes.
+func (p *ingest) newRecord() {
+	p.errs, p.topBuilt = 0, false
+	p.memGen++
+	if p.memGen == 0 { // wrapped: entries of generation 0 would look current
+		p.mem = [512]memEntry{}
+		p.memGen = 1
+	}
+	p.memN, p.memObjN = 0, 0
 }
 
 // present is the pipelines' `!= null` and ignore_missing test.
@@ -32,7 +56,77 @@ func (p *ingest) present(n int32) bool { return n != 0 && p.t.kind(n) != 'n' }
 
 // in returns member name of object node obj (the last one when repeated),
 // or 0 when obj is absent (0) or not an object.
-func (p *ingest) in(obj int32, name string) int32 { return p.t.lastMember(obj, name) }
+func (p *ingest) in(obj int32, name string) int32 {
+	if obj == 0 || p.t.nodes[obj].kind != '{' {
+		return 0
+	}
+	if p.memGen == 0 { // never reset: generation 0 is the zero entries'
+		p.newRecord()
+	}
+	indexed := false
+	for _, o := range p.memObjs[:p.memObjN] {
+		if o == obj {
+			indexed = true
+			break
+		}
+		if o == -obj {
+			return p.t.lastMember(obj, name)
+		}
+	}
+	if !indexed && !p.enterMembers(obj) {
+		return p.t.lastMember(obj, name)
+	}
+	const mask = len(p.mem) - 1
+	for h := int(idxHash(obj, name)) & mask; ; h = (h + 1) & mask {
+		e := &p.mem[h]
+		if e.gen != p.memGen {
+			return 0
+		}
+		if e.obj == obj && p.t.keyName(e.k) == name {
+			return e.k + 1
+		}
+	}
+}
+
+// enterMembers indexes object obj's members for in; false when it is
+// scanned instead (an escaped name, too many members or objects).
+func (p *ingest) enterMembers(obj int32) bool {
+	n := 0
+	scan := false
+	for k, end := obj+1, p.t.nodes[obj].next; k < end; k = p.t.nodes[k+1].next {
+		if n++; p.t.nodes[k].flags&strEsc != 0 {
+			scan = true
+			break
+		}
+	}
+	if p.memObjN == len(p.memObjs) {
+		return false
+	}
+	if scan || (p.memN+n)*2 > len(p.mem) {
+		p.memObjs[p.memObjN] = -obj
+		p.memObjN++
+		return false
+	}
+	p.memObjs[p.memObjN] = obj
+	p.memObjN++
+	p.memN += n
+	const mask = len(p.mem) - 1
+	for k, end := obj+1, p.t.nodes[obj].next; k < end; k = p.t.nodes[k+1].next {
+		name := p.t.keyName(k)
+		for h := int(idxHash(obj, name)) & mask; ; h = (h + 1) & mask {
+			e := &p.mem[h]
+			if e.gen != p.memGen {
+				*e = memEntry{p.memGen, obj, k}
+				break
+			}
+			if e.obj == obj && p.t.keyName(e.k) == name {
+				e.k = k // the last of a repeated name
+				break
+			}
+		}
+	}
+	return true
+}
 
 // top returns the item's member name (the last one when repeated), or 0.
 func (p *ingest) top(name string) int32 {
@@ -83,8 +177,14 @@ func (p *ingest) buildTop() {
 	}
 }
 
-func (p *ingest) fail(format string, a ...any) {
-	p.d.appendTo("error.message", p.d.textString(fmt.Sprintf(format, a...)), false)
+// fail adds the message made of parts to error.message (the parts are
+// copied: they may be views of scratch space).
+func (p *ingest) fail(parts ...string) {
+	start := len(p.d.buf)
+	for _, part := range parts {
+		p.d.buf = append(p.d.buf, part...)
+	}
+	p.d.appendTo("error.message", val{kind: oText, s: int32(start), e: int32(len(p.d.buf))}, false)
 	p.errs++
 }
 
@@ -157,14 +257,14 @@ func (p *ingest) convertOne(n int32, to convType) (val, bool) {
 				return intVal(i), true
 			}
 		}
-		p.fail("unable to convert [%s] to long", s)
+		p.fail("unable to convert [", unsafeString(s), "] to long")
 	case toIP:
 		if p.t.kind(n) == '"' {
 			if _, err := netip.ParseAddr(unsafeString(s)); err == nil {
 				return tapeVal(n), true
 			}
 		}
-		p.fail("'%s' is not an IP string literal.", s)
+		p.fail("'", unsafeString(s), "' is not an IP string literal.")
 	case toString:
 		if p.t.kind(n) == '"' {
 			return tapeVal(n), true
@@ -174,12 +274,12 @@ func (p *ingest) convertOne(n int32, to convType) (val, bool) {
 		if scalar {
 			switch {
 			case strings.EqualFold(unsafeString(s), "true"):
-				return litVal("true"), true
+				return litTrue, true
 			case strings.EqualFold(unsafeString(s), "false"):
-				return litVal("false"), true
+				return litFalse, true
 			}
 		}
-		p.fail("[%s] is not a boolean value, cannot convert to boolean", s)
+		p.fail("[", unsafeString(s), "] is not a boolean value, cannot convert to boolean")
 	}
 	return val{}, false
 }
@@ -234,7 +334,7 @@ func (p *ingest) date(src int32, path string, f dateFormat) bool {
 		}
 	}
 	if !ok || ms < minISOMillis || ms > maxISOMillis {
-		p.fail("unable to parse date [%s]", s)
+		p.fail("unable to parse date [", unsafeString(s), "]")
 		return false
 	}
 	start := len(p.d.buf)
@@ -305,8 +405,12 @@ func parseISO8601(s []byte) (int64, bool) {
 					if i == 1 || i > 10 {
 						return 0, false
 					}
-					frac := string(rest[1:i]) + strings.Repeat("0", 10-i)
-					nanos, _ = strconv.Atoi(frac)
+					for _, c := range rest[1:i] {
+						nanos = nanos*10 + int(c-'0')
+					}
+					for range 10 - i {
+						nanos *= 10
+					}
 					rest = rest[i:]
 				}
 			}
@@ -347,11 +451,46 @@ func parseISO8601(s []byte) (int64, bool) {
 	default:
 		return 0, false
 	}
-	t := time.Date(y, time.Month(mo), dd, hh, mi, ss, nanos, time.UTC)
-	if t.Day() != dd { // 2023-02-30
+	if dd > daysInMonth(y, mo) { // 2023-02-30
 		return 0, false
 	}
-	return t.UnixMilli() - int64(offset)*1000, true
+	sec := daysFromCivil(y, mo, dd)*86400 + int64(hh*3600+mi*60+ss) - int64(offset)
+	return sec*1000 + int64(nanos/1e6), true
+}
+
+func daysInMonth(y, m int) int {
+	switch m {
+	case 2:
+		if y%4 == 0 && (y%100 != 0 || y%400 == 0) {
+			return 29
+		}
+		return 28
+	case 4, 6, 9, 11:
+		return 30
+	}
+	return 31
+}
+
+// daysFromCivil is the number of days from 1970-01-01 to y-m-d in the
+// proleptic Gregorian calendar (Howard Hinnant's days_from_civil), what
+// time.Date computes without its normalisation (TestParseISO8601MatchesTime).
+func daysFromCivil(y, m, d int) int64 {
+	if m <= 2 {
+		y--
+	}
+	era := y
+	if era < 0 {
+		era -= 399
+	}
+	era /= 400
+	yoe := y - era*400
+	mp := m - 3
+	if m <= 2 {
+		mp = m + 9
+	}
+	doy := (153*mp+2)/5 + d - 1
+	doe := yoe*365 + yoe/4 - yoe/100 + doy
+	return int64(era)*146097 + int64(doe) - 719468
 }
 
 // appendMustache is an append processor whose value is the template
@@ -374,7 +513,7 @@ func (p *ingest) splitSource(src int32, domainPath, userPath string) {
 	}
 	if p.t.kind(src) != '"' {
 		s, _ := p.scalar(src)
-		p.fail("field [source] of type [%s] cannot be cast to [java.lang.String]", javaType(p.t.kind(src), s))
+		p.fail("field [source] of type [", javaType(p.t.kind(src), s), "] cannot be cast to [java.lang.String]")
 		return
 	}
 	start := int32(len(p.d.buf))
@@ -499,7 +638,7 @@ func (p *ingest) grok(src int32, name string, pats []grokPattern) {
 	}
 	if p.t.kind(src) != '"' {
 		s, _ := p.scalar(src)
-		p.fail("field [%s] of type [%s] cannot be cast to [java.lang.String]", name, javaType(p.t.kind(src), s))
+		p.fail("field [", name, "] of type [", javaType(p.t.kind(src), s), "] cannot be cast to [java.lang.String]")
 		return
 	}
 	start := int32(len(p.d.buf))
@@ -517,7 +656,7 @@ func (p *ingest) grok(src int32, name string, pats []grokPattern) {
 		for i, f := range g.fields {
 			if s := m[2+2*i]; s >= 0 && f.long {
 				if _, ok := parseDecimalLong(text[s:m[3+2*i]]); !ok {
-					p.fail("For input string: \"%s\"", text[s:m[3+2*i]])
+					p.fail("For input string: \"", unsafeString(text[s:m[3+2*i]]), "\"")
 					return
 				}
 			}
@@ -536,7 +675,7 @@ func (p *ingest) grok(src int32, name string, pats []grokPattern) {
 		}
 		return
 	}
-	p.fail("Provided Grok expressions do not match field value: [%s]", text)
+	p.fail("Provided Grok expressions do not match field value: [", unsafeString(text), "]")
 }
 
 // mac is the pipelines' gsub [:.] → - and uppercase of temp.<name>, then

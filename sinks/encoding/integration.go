@@ -2,12 +2,12 @@ package encoding
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"math"
-	"slices"
+	"math/bits"
 	"strconv"
-	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -34,8 +34,14 @@ type integrationEncoder struct {
 	ns   string
 	t    tape
 	msg  []byte
-	keys []int32
+	keys []goKey // appendGoJSON's member lists, one stretch per open object
 	str  []byte
+}
+
+// goKey is an object member for sorting: its decoded name and key node.
+type goKey struct {
+	name string
+	k    int32
 }
 
 func newIntegrationEncoder(opts Options) *integrationEncoder {
@@ -55,16 +61,6 @@ func (e *integrationEncoder) Append(dst []byte, r *pipeline.Record) ([]byte, err
 	if !e.t.parseItem(r.Raw) {
 		return dst, fmt.Errorf("integration: record %q: %w", r.ID, itemError(r.Raw))
 	}
-	var ok bool
-	if e.msg, ok = e.appendGoJSON(e.msg[:0], 0); !ok {
-		// a number beyond float64 (httpjson could not decode the page at
-		// all): send the item as received
-		var b bytes.Buffer
-		_ = json.Compact(&b, r.Raw)
-		e.msg = append(e.msg[:0], b.Bytes()...)
-	}
-	msg := e.msg
-
 	stream := "event"
 	if r.Stream == pipeline.Alerts {
 		stream = "alert"
@@ -75,8 +71,18 @@ func (e *integrationEncoder) Append(dst []byte, r *pipeline.Record) ([]byte, err
 	}
 	dst = append(dst, `{"@timestamp":`...)
 	dst = appendISOMillis(dst, ts.UnixMilli())
-	dst = append(dst, `,"message":`...)
-	dst = appendJSONString(dst, plainText(msg))
+	dst = append(dst, `,"message":"`...)
+	mark := len(dst)
+	var ok bool
+	if dst, ok = e.goJSON(dst, 0, true); ok {
+		dst = append(dst, '"')
+	} else {
+		// a number beyond float64 (httpjson could not decode the page at
+		// all): send the item as received
+		var b bytes.Buffer
+		_ = json.Compact(&b, r.Raw)
+		dst = appendJSONString(dst[:mark-1], plainText(b.Bytes()))
+	}
 	dst = append(dst, `,"data_stream":{"type":"logs","dataset":"sophos_central.`...)
 	dst = append(dst, stream...)
 	dst = append(dst, `","namespace":`...)
@@ -101,34 +107,41 @@ func (e *integrationEncoder) Append(dst []byte, r *pipeline.Record) ([]byte, err
 // float64, strings with Go's escapes (HTML-safe). ok is false for a number
 // a float64 cannot hold.
 func (e *integrationEncoder) appendGoJSON(dst []byte, n int32) ([]byte, bool) {
+	return e.goJSON(dst, n, false)
+}
+
+// goJSON is appendGoJSON; with quoted, the text is written as the content
+// of a JSON string (what appendJSONString would make of it, in one pass:
+// TestQuotedGoJSONMatchesAppendJSONString).
+func (e *integrationEncoder) goJSON(dst []byte, n int32, quoted bool) ([]byte, bool) {
 	t := &e.t
 	nd := &t.nodes[n]
 	switch nd.kind {
 	case '"':
-		e.str = t.appendStrText(e.str[:0], n)
-		return appendGoString(dst, e.str), true
+		var s []byte
+		s, e.str = t.strOf(e.str, n)
+		return appendGoStr(dst, s, quoted), true
 	case '{':
 		start := len(e.keys)
 		for k, end := n+1, nd.next; k < end; k = t.nodes[k+1].next {
-			e.keys = append(e.keys, k)
+			e.keys = append(e.keys, goKey{e.keyText(k), k})
 		}
 		keys := e.keys[start:]
-		// decoded key text for sorting; keys are mostly plain ASCII
-		slices.SortStableFunc(keys, func(a, b int32) int { return strings.Compare(e.keyText(a), e.keyText(b)) })
+		sortGoKeys(keys)
 		dst = append(dst, '{')
 		first := true
 		for i, k := range keys {
-			if i+1 < len(keys) && e.keyText(keys[i+1]) == e.keyText(k) {
+			if i+1 < len(keys) && keys[i+1].name == k.name {
 				continue // a later duplicate wins
 			}
 			if !first {
 				dst = append(dst, ',')
 			}
 			first = false
-			dst = appendGoString(dst, []byte(e.keyText(k)))
+			dst = appendGoStr(dst, unsafeBytes(k.name), quoted)
 			dst = append(dst, ':')
 			var ok bool
-			if dst, ok = e.appendGoJSON(dst, k+1); !ok {
+			if dst, ok = e.goJSON(dst, k.k+1, quoted); !ok {
 				e.keys = e.keys[:start]
 				return dst, false
 			}
@@ -142,7 +155,7 @@ func (e *integrationEncoder) appendGoJSON(dst []byte, n int32) ([]byte, bool) {
 				dst = append(dst, ',')
 			}
 			var ok bool
-			if dst, ok = e.appendGoJSON(dst, v); !ok {
+			if dst, ok = e.goJSON(dst, v, quoted); !ok {
 				return dst, false
 			}
 		}
@@ -165,6 +178,22 @@ func (e *integrationEncoder) keyText(k int32) string {
 	return string(e.t.appendStrText(nil, k))
 }
 
+// sortGoKeys sorts an object's members bytewise by name, keeping the
+// item's order among equal names: an insertion sort, as objects are small
+// (slices.SortStableFunc with a comparison closure cost more than the rest
+// of the message).
+func sortGoKeys(keys []goKey) {
+	for i := 1; i < len(keys); i++ {
+		k := keys[i]
+		j := i
+		for j > 0 && keys[j-1].name > k.name {
+			keys[j] = keys[j-1]
+			j--
+		}
+		keys[j] = k
+	}
+}
+
 // appendGoFloat is encoding/json's float64 format.
 func appendGoFloat(dst []byte, f float64) []byte {
 	abs := math.Abs(f)
@@ -183,44 +212,73 @@ func appendGoFloat(dst []byte, f float64) []byte {
 	return dst
 }
 
-// goEscapes are the printable ASCII characters encoding/json escapes.
-var goEscapes = [utf8.RuneSelf]bool{'"': true, '\\': true, '<': true, '>': true, '&': true}
+// goPlain marks the bytes encoding/json writes as they are: printable
+// ASCII and DEL but " \ < > &.
+var goPlain = func() (p [256]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		p[c] = c != '"' && c != '\\' && c != '<' && c != '>' && c != '&'
+	}
+	return p
+}()
+
+// goPlainEnd returns the index of the first byte at or after i that is
+// not goPlain, len(s) when none is: eight bytes a step (specialBits'
+// tricks, exact for the lowest byte marked).
+func goPlainEnd(s []byte, i int) int {
+	for i+8 <= len(s) {
+		w := binary.LittleEndian.Uint64(s[i:])
+		lt, gt, amp := w^(lsb*'<'), w^(lsb*'>'), w^(lsb*'&')
+		if m := specialBits(w) | ((lt-lsb)&^lt|(gt-lsb)&^gt|(amp-lsb)&^amp|w)&msb; m != 0 {
+			return i + bits.TrailingZeros64(m)>>3
+		}
+		i += 8
+	}
+	for i < len(s) && goPlain[s[i]] {
+		i++
+	}
+	return i
+}
 
 // appendGoString is encoding/json's string form with HTML escaping: \"
 // \\ \b \f \n \r \t, \u00XX for other controls and < > &, \u2028 \u2029,
 // U+FFFD for invalid UTF-8.
-func appendGoString(dst, s []byte) []byte {
+func appendGoString(dst, s []byte) []byte { return appendGoStr(dst, s, false) }
+
+// appendGoStr is appendGoString; with quoted, its text is written as the
+// content of a JSON string (each " and \ of it escaped).
+func appendGoStr(dst, s []byte, quoted bool) []byte {
 	const hex = "0123456789abcdef"
-	dst = append(dst, '"')
+	bs, quote := `\`, `"`
+	if quoted {
+		bs, quote = `\\`, `\"`
+	}
+	dst = append(dst, quote...)
 	for i := 0; i < len(s); {
-		// a run that needs no escape
-		j := i
-		for j < len(s) && s[j] >= 0x20 && s[j] < utf8.RuneSelf && !goEscapes[s[j]] {
-			j++
-		}
+		j := goPlainEnd(s, i) // a run that needs no escape
 		dst = append(dst, s[i:j]...)
 		if i = j; i == len(s) {
 			break
 		}
 		c := s[i]
 		if c < utf8.RuneSelf {
-			switch {
-			case c == '"' || c == '\\':
-				dst = append(dst, '\\', c)
-			case c == '\n':
-				dst = append(dst, '\\', 'n')
-			case c == '\r':
-				dst = append(dst, '\\', 'r')
-			case c == '\t':
-				dst = append(dst, '\\', 't')
-			case c == '\b':
-				dst = append(dst, '\\', 'b')
-			case c == '\f':
-				dst = append(dst, '\\', 'f')
-			case c < 0x20 || c == '<' || c == '>' || c == '&':
-				dst = append(dst, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
-			default:
-				dst = append(dst, c)
+			dst = append(dst, bs...)
+			switch c {
+			case '"':
+				dst = append(dst, quote...)
+			case '\\':
+				dst = append(dst, bs...)
+			case '\n':
+				dst = append(dst, 'n')
+			case '\r':
+				dst = append(dst, 'r')
+			case '\t':
+				dst = append(dst, 't')
+			case '\b':
+				dst = append(dst, 'b')
+			case '\f':
+				dst = append(dst, 'f')
+			default: // other controls, < > &
+				dst = append(dst, 'u', '0', '0', hex[c>>4], hex[c&0xf])
 			}
 			i++
 			continue
@@ -228,13 +286,15 @@ func appendGoString(dst, s []byte) []byte {
 		r, size := utf8.DecodeRune(s[i:])
 		switch {
 		case r == utf8.RuneError && size == 1:
-			dst = append(dst, "\\ufffd"...)
+			dst = append(dst, bs...)
+			dst = append(dst, "ufffd"...)
 		case r == '\u2028' || r == '\u2029':
-			dst = append(dst, '\\', 'u', '2', '0', '2', hex[r&0xf])
+			dst = append(dst, bs...)
+			dst = append(dst, 'u', '2', '0', '2', hex[r&0xf])
 		default:
 			dst = append(dst, s[i:i+size]...)
 		}
 		i += size
 	}
-	return append(dst, '"')
+	return append(dst, quote...)
 }

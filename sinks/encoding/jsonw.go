@@ -1,11 +1,11 @@
 package encoding
 
 import (
+	"encoding/binary"
+	"math/bits"
 	"strconv"
 	"unicode/utf8"
 	"unsafe"
-
-	"github.com/sophos-connect/sophos-connect/pipeline/rawjson"
 )
 
 // jsonw writes a JSON object member by member into b, placing the commas:
@@ -71,7 +71,16 @@ func (w *jsonw) rawLit(k, v string) {
 // str writes a string member, escaping s.
 func (w *jsonw) str(k, s string) {
 	w.key(k)
-	w.b = rawjson.AppendString(w.b, s)
+	w.b = appendQuoted(w.b, s)
+}
+
+// lit writes a string member whose value is a constant that needs no
+// escaping (printable ASCII without " and \).
+func (w *jsonw) lit(k, v string) {
+	w.key(k)
+	w.b = append(w.b, '"')
+	w.b = append(w.b, v...)
+	w.b = append(w.b, '"')
 }
 
 // strb is str for bytes (not retained).
@@ -84,7 +93,7 @@ func (w *jsonw) elemStr(s string) {
 	if w.comma {
 		w.b = append(w.b, ',')
 	}
-	w.b = rawjson.AppendString(w.b, s)
+	w.b = appendQuoted(w.b, s)
 	w.comma = true
 }
 
@@ -95,6 +104,79 @@ func (w *jsonw) elemRaw(v []byte) {
 	}
 	w.b = append(w.b, v...)
 	w.comma = true
+}
+
+// appendQuoted is rawjson.AppendString (encoding/json's escaping without
+// HTML escaping): runs of bytes written as they are (printable ASCII but "
+// and \) are found 8 bytes at a time and copied whole, and valid UTF-8 is
+// copied a character at a time; TestAppendQuotedMatchesRawjson holds the
+// two together.
+func appendQuoted(dst []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	dst = append(dst, '"')
+	for {
+		i := plainPrefix(s)
+		dst = append(dst, s[:i]...)
+		if i == len(s) {
+			return append(dst, '"')
+		}
+		c := s[i]
+		if c < utf8.RuneSelf {
+			switch c {
+			case '"', '\\':
+				dst = append(dst, '\\', c)
+			case '\n':
+				dst = append(dst, '\\', 'n')
+			case '\r':
+				dst = append(dst, '\\', 'r')
+			case '\t':
+				dst = append(dst, '\\', 't')
+			default:
+				dst = append(dst, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+			}
+			s = s[i+1:]
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			dst = append(dst, `\ufffd`...)
+		case r == '\u2028' || r == '\u2029':
+			dst = append(dst, '\\', 'u', '2', '0', '2', hex[r&0xf])
+		default:
+			dst = append(dst, s[i:i+size]...)
+		}
+		s = s[i+size:]
+	}
+}
+
+// plainPrefix is the length of s's leading run of printable ASCII other
+// than " and \. specialBits marks its first special byte exactly; a byte
+// >= 0x80 is marked by its own top bit.
+func plainPrefix(s string) int {
+	i := 0
+	for ; i+8 <= len(s); i += 8 {
+		w := binary.LittleEndian.Uint64(unsafe.Slice(unsafe.StringData(s[i:]), 8))
+		if m := specialBits(w) | w&msb; m != 0 {
+			return i + bits.TrailingZeros64(m)>>3
+		}
+	}
+	if i < len(s) && len(s) >= 8 {
+		// The last word, overlapping the clean bytes before i (which mark
+		// nothing: only a special byte starts a borrow).
+		j := len(s) - 8
+		w := binary.LittleEndian.Uint64(unsafe.Slice(unsafe.StringData(s[j:]), 8))
+		if m := (specialBits(w) | w&msb) >> (8 * (i - j)); m != 0 {
+			return i + bits.TrailingZeros64(m)>>3
+		}
+		return len(s)
+	}
+	for ; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c == '"' || c == '\\' || c >= utf8.RuneSelf {
+			break
+		}
+	}
+	return i
 }
 
 // int writes an integer member.
@@ -117,7 +199,13 @@ func (t *tape) strView(arena *[]byte, n int32) []byte {
 		return inner
 	}
 	start := len(*arena)
-	*arena = appendStr(*arena, jsonText(t.raw[nd.s:nd.e]))
+	ok := false
+	if nd.flags == strEsc {
+		*arena, ok = appendUnescaped(*arena, inner)
+	}
+	if !ok {
+		*arena = appendStr(*arena, jsonText(t.raw[nd.s:nd.e]))
+	}
 	return (*arena)[start:len(*arena):len(*arena)]
 }
 
@@ -129,13 +217,19 @@ func (t *tape) appendCompact(dst []byte, n int32) []byte {
 	switch nd.kind {
 	case '{':
 		dst = append(dst, '{')
-		for k, end := n+1, nd.next; k < end; k = t.nodes[k+1].next {
+		raw, nodes := t.raw, t.nodes
+		for k, end := n+1, nd.next; k < end; k = nodes[k+1].next {
 			if k != n+1 {
 				dst = append(dst, ',')
 			}
-			dst = append(dst, t.text(k)...)
+			kn, vn := &nodes[k], &nodes[k+1]
+			dst = append(dst, raw[kn.s:kn.e]...)
 			dst = append(dst, ':')
-			dst = t.appendCompact(dst, k+1)
+			if vn.kind == '{' || vn.kind == '[' {
+				dst = t.appendCompact(dst, k+1)
+			} else { // a leaf is its text: no call
+				dst = append(dst, raw[vn.s:vn.e]...)
+			}
 		}
 		return append(dst, '}')
 	case '[':

@@ -2,6 +2,7 @@ package encoding
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
 	"strconv"
 	"strings"
@@ -110,7 +111,10 @@ func (e *leefEncoder) Append(dst []byte, r *pipeline.Record) ([]byte, error) {
 		ms, ok = e.ms(f.createdAt)
 	}
 	if ok {
-		e.buf = time.UnixMilli(ms).UTC().AppendFormat(e.buf[:0], "2006-01-02T15:04:05.000-0700")
+		var fast bool
+		if e.buf, fast = appendISOMs(e.buf[:0], ms, "+0000"); !fast {
+			e.buf = time.UnixMilli(ms).UTC().AppendFormat(e.buf[:0], "2006-01-02T15:04:05.000-0700")
+		}
 		attr("devTime", e.buf)
 		attr("devTimeFormat", []byte(LEEFDevTimeFormat))
 	}
@@ -194,12 +198,7 @@ func (e *leefEncoder) Append(dst []byte, r *pipeline.Record) ([]byte, error) {
 // str is ocsfEncoder.str: the decoded text of a string node, or nil.
 func (e *leefEncoder) str(n int32) []byte { return e.t.strView(&e.arena, n) }
 
-func (e *leefEncoder) ms(n int32) (int64, bool) {
-	if n == 0 || e.t.kind(n) != '"' {
-		return 0, false
-	}
-	return parseISO8601(e.t.inner(n))
-}
+func (e *leefEncoder) ms(n int32) (int64, bool) { return nodeMillis(&e.t, n) }
 
 // num returns a port given as a number or a numeric string, or nil.
 func (e *leefEncoder) num(n int32) []byte {
@@ -282,6 +281,18 @@ func leefHeader(dst, s []byte) []byte {
 // leefValue appends an attribute value: the delimiter (tab) and line
 // breaks cannot appear in one, so they are written as \t, \n, \r.
 func leefValue(dst, s []byte) []byte {
+	// Most values have no control character at all: find the first byte
+	// below 0x20 8 bytes at a time (the test is exact for the first one).
+	i := 0
+	for ; i+8 <= len(s); i += 8 {
+		w := binary.LittleEndian.Uint64(s[i:])
+		if (w-lsb*0x20)&^w&msb != 0 {
+			break
+		}
+	}
+	if i+8 > len(s) && !hasCtl(s[i:]) {
+		return append(dst, s...)
+	}
 	start := 0
 	for i, c := range s {
 		var esc byte
@@ -300,6 +311,15 @@ func leefValue(dst, s []byte) []byte {
 		start = i + 1
 	}
 	return append(dst, s[start:]...)
+}
+
+func hasCtl(s []byte) bool {
+	for _, c := range s {
+		if c < 0x20 {
+			return true
+		}
+	}
+	return false
 }
 
 // xdr writes a detection or case from the record's typed fields (the same

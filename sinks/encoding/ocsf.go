@@ -9,7 +9,6 @@ import (
 	"unsafe"
 
 	"github.com/sophos-connect/sophos-connect/pipeline"
-	"github.com/sophos-connect/sophos-connect/pipeline/rawjson"
 )
 
 // OCSFVersion is the OCSF schema release the ocsf records follow and are
@@ -55,7 +54,8 @@ type ocsfMap struct {
 	statusID     int64 // 0: not written
 	statusName   string
 	shape        ocsfShape
-	malwareClass int64 // Detection Finding: malware.classification_ids (0: no malware object)
+	malwareClass int64  // Detection Finding: malware.classification_ids (0: no malware object)
+	head         string // the members writeHead writes, when fixed (withHead)
 }
 
 type ocsfShape int
@@ -125,13 +125,56 @@ var ocsfGroups = map[string]ocsfMap{
 // person to look at), is_alert true.
 var ocsfAlert = detection(1, "New", 0)
 
-// Top-level item members the mapping consumes; every other member goes to
-// unmapped as it is.
-var ocsfConsumed = map[string]bool{
-	"id": true, "type": true, "severity": true, "name": true, "description": true,
-	"when": true, "created_at": true, "location": true, "source": true, "customer_id": true,
-	"endpoint_id": true, "endpoint_type": true, "source_info": true, "group": true, "user_id": true,
-	"threat": true,
+// ocsfConsumed reports the top-level item members the mapping consumes;
+// every other member goes to unmapped as it is.
+func ocsfConsumed(k string) bool {
+	switch k {
+	case "id", "type", "severity", "name", "description",
+		"when", "created_at", "location", "source", "customer_id",
+		"endpoint_id", "endpoint_type", "source_info", "group", "user_id",
+		"threat":
+		return true
+	}
+	return false
+}
+
+// The class and activity members that open a record are the same for
+// every record of a mapping (but activity Other, named after the type):
+// written once, at start-up, by the code that writes the others.
+func init() {
+	for k, m := range ocsfEventTypes {
+		ocsfEventTypes[k] = withHead(m)
+	}
+	for k, m := range ocsfGroups {
+		ocsfGroups[k] = withHead(m)
+	}
+	ocsfAlert = withHead(ocsfAlert)
+}
+
+func withHead(m ocsfMap) ocsfMap {
+	if m.activityID != 99 {
+		w := jsonw{}
+		writeHead(&w, m, m.activityName)
+		m.head = string(w.b)
+	}
+	return m
+}
+
+// writeHead writes the class, category, activity and type members.
+func writeHead(w *jsonw, m ocsfMap, actName string) {
+	w.int("class_uid", m.class.uid)
+	w.str("class_name", m.class.name)
+	w.int("category_uid", m.class.categoryUID)
+	w.str("category_name", m.class.categoryName)
+	w.int("activity_id", m.activityID)
+	w.str("activity_name", actName)
+	w.int("type_uid", m.class.uid*100+m.activityID)
+	w.key("type_name")
+	w.b = append(w.b, '"')
+	w.b = append(w.b, m.class.name...)
+	w.b = append(w.b, ": "...)
+	w.b = appendJSONInner(w.b, actName)
+	w.b = append(w.b, '"')
 }
 
 // ocsfEncoder writes one OCSF event per record (OCSFVersion): alerts as
@@ -153,6 +196,7 @@ type ocsfEncoder struct {
 	// detailBuf holds the class-specific members, text a copy of the
 	// item's text they are cut from.
 	detailBuf, text []byte
+	msMemo          msMemo
 }
 
 // itemFields are the item's members the ocsf and leef mappings read (tape
@@ -172,6 +216,7 @@ func (e *ocsfEncoder) Append(dst []byte, r *pipeline.Record) ([]byte, error) {
 	}
 	e.read()
 	e.arena = e.arena[:0]
+	e.msMemo = msMemo{}
 	switch r.Stream {
 	case pipeline.Detections:
 		return e.detection(dst, r), nil
@@ -207,23 +252,16 @@ func (e *ocsfEncoder) Append(dst []byte, r *pipeline.Record) ([]byte, error) {
 	w := &e.w
 	w.reset(dst)
 	w.b = append(w.b, '{')
-	w.int("class_uid", m.class.uid)
-	w.str("class_name", m.class.name)
-	w.int("category_uid", m.class.categoryUID)
-	w.str("category_name", m.class.categoryName)
-	w.int("activity_id", m.activityID)
-	actName := m.activityName
-	if m.activityID == 99 {
-		actName = e.typeTail()
+	if m.head != "" && m.activityID != 99 {
+		w.b = append(w.b, m.head...)
+		w.comma = true
+	} else {
+		actName := m.activityName
+		if m.activityID == 99 {
+			actName = e.typeTail()
+		}
+		writeHead(w, m, actName)
 	}
-	w.str("activity_name", actName)
-	w.int("type_uid", m.class.uid*100+m.activityID)
-	w.key("type_name")
-	w.b = append(w.b, '"')
-	w.b = append(w.b, m.class.name...)
-	w.b = append(w.b, ": "...)
-	w.b = appendJSONInner(w.b, actName)
-	w.b = append(w.b, '"')
 	w.int("time", timeMs)
 	e.severity()
 	if msg != 0 && t.kind(msg) == '"' {
@@ -254,10 +292,10 @@ func (e *ocsfEncoder) Append(dst []byte, r *pipeline.Record) ([]byte, error) {
 			w.open("compliance")
 			if bytes.HasSuffix(t.inner(f.typ), []byte("::NonCompliant")) {
 				w.int("status_id", 3)
-				w.str("status", "Fail")
+				w.lit("status", "Fail")
 			} else {
 				w.int("status_id", 1)
-				w.str("status", "Pass")
+				w.lit("status", "Pass")
 			}
 			w.close('}')
 		}
@@ -282,11 +320,39 @@ func (e *ocsfEncoder) read() { e.f.read(&e.t) }
 // string); the bytes live in the item or in e.buf until the next call.
 func (e *ocsfEncoder) str(n int32) []byte { return e.t.strView(&e.arena, n) }
 
+// ms is nodeMillis, remembered for the record's last two nodes (when and
+// created_at are each read two or three times).
 func (e *ocsfEncoder) ms(n int32) (int64, bool) {
-	if n == 0 || e.t.kind(n) != '"' {
+	c := &e.msMemo
+	for i := range c.n {
+		if c.n[i] == n && n != 0 {
+			return c.ms[i], c.ok[i]
+		}
+	}
+	ms, ok := nodeMillis(&e.t, n)
+	c.n[1], c.ms[1], c.ok[1] = c.n[0], c.ms[0], c.ok[0]
+	c.n[0], c.ms[0], c.ok[0] = n, ms, ok
+	return ms, ok
+}
+
+// msMemo holds ms's last results (n 0: empty).
+type msMemo struct {
+	n  [2]int32
+	ms [2]int64
+	ok [2]bool
+}
+
+// nodeMillis is parseISO8601 of string node n (false when absent or not a
+// string), the common form read by canonISO.
+func nodeMillis(t *tape, n int32) (int64, bool) {
+	if n == 0 || t.kind(n) != '"' {
 		return 0, false
 	}
-	return parseISO8601(e.t.inner(n))
+	s := t.inner(n)
+	if ms, ok := canonISO(s); ok {
+		return ms, true
+	}
+	return parseISO8601(s)
 }
 
 func (e *ocsfEncoder) eventMap() ocsfMap {
@@ -345,8 +411,8 @@ func (e *ocsfEncoder) metadata(r *pipeline.Record) {
 	w.open("metadata")
 	w.str("version", OCSFVersion)
 	w.open("product")
-	w.str("name", "Sophos Central")
-	w.str("vendor_name", "Sophos")
+	w.lit("name", "Sophos Central")
+	w.lit("vendor_name", "Sophos")
 	if g := e.str(f.group); len(g) > 0 {
 		w.open("feature")
 		w.strb("name", g)
@@ -422,16 +488,16 @@ func (e *ocsfEncoder) device() {
 	switch {
 	case is(typ, "server"):
 		w.int("type_id", 1)
-		w.str("type", "Server")
+		w.lit("type", "Server")
 	case is(typ, "mobile"):
 		w.int("type_id", 5)
-		w.str("type", "Mobile")
+		w.lit("type", "Mobile")
 	case len(typ) > 0:
 		w.int("type_id", 99)
 		w.strb("type", typ)
 	default:
 		w.int("type_id", 0)
-		w.str("type", "Unknown")
+		w.lit("type", "Unknown")
 	}
 	if ip := t.lastMember(f.sourceInfo, "ip"); ip != 0 && t.kind(ip) == '"' && isIP(t.inner(ip)) {
 		w.raw("ip", t.text(ip))
@@ -465,7 +531,7 @@ func (e *ocsfEncoder) actor(always bool) {
 	if !e.user("actor") && always {
 		w := &e.w
 		w.open("actor")
-		w.str("app_name", "Sophos Endpoint Agent")
+		w.lit("app_name", "Sophos Endpoint Agent")
 		w.close('}')
 	}
 }
@@ -503,7 +569,7 @@ func (e *ocsfEncoder) unmapped() {
 	w, t := &e.w, &e.t
 	opened := false
 	for k, end := t.itemMembers(); k < end; k = t.nodes[k+1].next {
-		if ocsfConsumed[t.keyName(k)] {
+		if ocsfConsumed(t.keyName(k)) {
 			continue
 		}
 		if !opened {
@@ -591,10 +657,10 @@ func (e *ocsfEncoder) detail(shape ocsfShape, msg int32) []byte {
 		}
 		if bytes.Contains(name, []byte("Scheduled")) {
 			w.int("type_id", 2)
-			w.str("type", "Scheduled")
+			w.lit("type", "Scheduled")
 		} else {
 			w.int("type_id", 0)
-			w.str("type", "Unknown")
+			w.lit("type", "Unknown")
 		}
 		w.close('}')
 	case shapeAccount:
@@ -630,7 +696,7 @@ func (e *ocsfEncoder) userInto(w *jsonw, text []byte) bool {
 // appendJSONInner appends s escaped as in a JSON string, without quotes.
 func appendJSONInner(dst []byte, s string) []byte {
 	n := len(dst)
-	dst = rawjson.AppendString(dst, s)
+	dst = appendQuoted(dst, s)
 	copy(dst[n:], dst[n+1:len(dst)-1])
 	return dst[:len(dst)-2]
 }
@@ -702,8 +768,35 @@ func isHostname(s []byte) bool {
 }
 
 func isIP(s []byte) bool {
+	if isIPv4(s) {
+		return true
+	}
 	_, err := netip.ParseAddr(unsafe.String(unsafe.SliceData(s), len(s)))
 	return err == nil
+}
+
+// isIPv4 reports whether s is a dotted-quad IPv4 address as
+// netip.ParseAddr reads one (four decimal fields 0-255, no leading zeros);
+// false sends anything else to netip.
+func isIPv4(s []byte) bool {
+	fields, v, digits := 0, 0, 0
+	for i := 0; i <= len(s); i++ {
+		if i == len(s) || s[i] == '.' {
+			if digits == 0 || digits > 1 && s[i-digits] == '0' || v > 255 {
+				return false
+			}
+			fields++
+			v, digits = 0, 0
+			continue
+		}
+		c := s[i] - '0'
+		if c > 9 || digits == 3 {
+			return false
+		}
+		v = v*10 + int(c)
+		digits++
+	}
+	return fields == 4
 }
 
 // is reports whether b is s (no allocation).
@@ -768,6 +861,6 @@ func (f *itemFields) read(t *tape) {
 func (e *ocsfEncoder) rawData(r *pipeline.Record) {
 	if e.opts.RawData {
 		e.w.key("raw_data")
-		e.w.b = rawjson.AppendString(e.w.b, unsafe.String(unsafe.SliceData(r.Raw), len(r.Raw)))
+		e.w.b = appendQuoted(e.w.b, unsafe.String(unsafe.SliceData(r.Raw), len(r.Raw)))
 	}
 }

@@ -3,6 +3,7 @@ package encoding
 import (
 	"strconv"
 	"strings"
+	"unsafe"
 )
 
 // odoc is an output document built the way an ingest pipeline builds one:
@@ -12,32 +13,41 @@ import (
 // records, values of the item are referenced, not copied, so building a
 // document does not allocate once the slices have grown.
 type odoc struct {
-	n   []onode
-	buf []byte // text the processors make (dates, captures, messages)
-	t   *tape
-	tmp []byte // write scratch
+	n    []onode
+	buf  []byte // text the processors make (dates, captures, messages)
+	t    *tape
+	tmp  []byte // write scratch
+	want []byte // appendTo's scratch
 
-	// dirs remembers the objects dir found lately: consecutive fields
-	// mostly share a parent.
-	dirs    [8]dirMemo
-	dirNext int
+	// Every dotted path the pipelines name gets an id the first time it
+	// is seen (the table then stays as it is: the paths are the code's
+	// constants); cur[id] is the node added last at that path this
+	// record. That node is the field at the path while it is live and
+	// its parent is the node at the parent path, which nodeAt checks: a
+	// path is found by a few array reads, with no hashing of names, and
+	// killing or replacing an object needs no bookkeeping below it.
+	ids     map[string]int32
+	memo    [512]pathMemo // ids by the path's address, before the map
+	pparent []int32       // id -> its parent path's id (root: -1)
+	pkey    []string      // id -> the path's last name
+	cur     []int32
 
-	// idx finds a member by (object, key) without walking the object's
-	// members: it holds the member added last for each, which is the one
-	// live member of that key if any (set and dir remove the old one
-	// before they add). Open addressing; 0 is an empty slot.
-	idx  []int32
-	idxN int
+	// aliased: an object was copied (set to an object that has members),
+	// so its members have two paths; the record's remaining steps walk
+	// the tree, as the pipeline's maps do.
+	aliased bool
 
-	// lastPath and lastNode are the field set last: the pipelines copy it
-	// right away (set copy_from).
-	lastPath string
-	lastNode int32
+	// objGone: an object was removed or replaced this record, so a live
+	// node may hang below a dead one; until then cur[id], when live, is in
+	// the tree without checking its parents.
+	objGone bool
+
+	lastNode int32 // the node set last (appendTo's new array)
 }
 
-type dirMemo struct {
+type pathMemo struct {
 	path string
-	node int32
+	id   int32
 }
 
 type okind uint8
@@ -48,20 +58,38 @@ const (
 	oArr                // an array: elements first..last
 	oTape               // a value of the item, tape node v.tape
 	oText               // decoded text buf[v.s:v.e], written as a JSON string
-	oLit                // JSON text v.lit, written as it is
-	oInt                // v.i
+	oLit                // JSON text litText[v.s:v.e], written as it is
+	oInt                // v.int()
 	oItems              // core_remedy items: the tape array v.tape with its members renamed
 )
 
-// val is a value: what a field is set to.
+// val is a value: what a field is set to. It is kept small (no strings,
+// no int64): documents are built of many of them.
 type val struct {
 	kind okind
 	tape int32
-	s, e int32
-	i    int64
-	lit  string
+	s, e int32 // oText: buf[s:e]; oLit: litText[s:e]; oInt: the low and high halves
 	node int32 // oObj/oArr: the node holding the children
 }
+
+// litText holds the literals' JSON text (lit), written once at init.
+var litText string
+
+// lit returns the value written as JSON text s; only for package
+// variables (it appends to litText).
+func lit(s string) val {
+	start := len(litText)
+	litText += s
+	return val{kind: oLit, s: int32(start), e: int32(len(litText))}
+}
+
+// The literals the pipelines set.
+var (
+	litTrue, litFalse = lit("true"), lit("false")
+)
+
+// int returns an oInt value's number.
+func (v val) int() int64 { return int64(uint32(v.s)) | int64(v.e)<<32 }
 
 type onode struct {
 	key         string
@@ -75,15 +103,13 @@ func (d *odoc) reset(t *tape) {
 	d.t = t
 	d.n = append(d.n[:0], onode{v: val{kind: oObj}})
 	d.buf = d.buf[:0]
-	d.dirs = [8]dirMemo{}
-	d.lastPath, d.lastNode = "", 0
-	clear(d.idx)
-	d.idxN = 0
+	clear(d.cur)
+	d.aliased, d.objGone = false, false
+	d.lastNode = 0
 }
 
 func tapeVal(n int32) val { return val{kind: oTape, tape: n} }
-func litVal(s string) val { return val{kind: oLit, lit: s} }
-func intVal(i int64) val  { return val{kind: oInt, i: i} }
+func intVal(i int64) val  { return val{kind: oInt, s: int32(uint32(i)), e: int32(i >> 32)} }
 func (d *odoc) text(b []byte) val {
 	s := len(d.buf)
 	d.buf = append(d.buf, b...)
@@ -108,10 +134,10 @@ func (d *odoc) textOf(v val) []byte {
 		}
 		return d.t.text(v.tape)
 	case oInt:
-		d.tmp = strconv.AppendInt(d.tmp[:0], v.i, 10)
+		d.tmp = strconv.AppendInt(d.tmp[:0], v.int(), 10)
 		return d.tmp
 	case oLit:
-		return []byte(v.lit)
+		return unsafeBytes(litText[v.s:v.e]) // read only
 	}
 	return nil
 }
@@ -130,30 +156,109 @@ func (d *odoc) empty(v val) bool {
 	return false
 }
 
-// child returns parent's live member key, or 0.
-func (d *odoc) child(parent int32, key string) int32 {
-	parent = d.n[parent].v.node
-	if key == "" || len(d.idx) == 0 {
-		for c := d.n[parent].first; c != 0; c = d.n[c].next {
-			if d.n[c].v.kind != oDead && d.n[c].key == key {
-				return c
-			}
+// id returns path's id, giving it one the first time.
+func (d *odoc) id(path string) int32 {
+	a := uint32(uintptr(unsafe.Pointer(unsafe.StringData(path))))
+	m := &d.memo[((a>>3^a>>12)+uint32(len(path))*0x9E3779B1>>24)%uint32(len(d.memo))]
+	if m.path == path {
+		return m.id // the same address mostly: memequal compares no bytes
+	}
+	id, ok := d.ids[path]
+	if !ok {
+		id = d.newID(path)
+	}
+	*m = pathMemo{path, id}
+	return id
+}
+
+func (d *odoc) newID(path string) int32 {
+	if d.ids == nil {
+		d.ids = map[string]int32{"": 0}
+		d.pparent, d.pkey, d.cur = []int32{-1}, []string{""}, []int32{0}
+		if path == "" {
+			return 0
+		}
+	}
+	dir, key := splitLast(path)
+	parent := d.id(dir)
+	id := int32(len(d.pkey))
+	d.ids[path] = id
+	d.pparent = append(d.pparent, parent)
+	d.pkey = append(d.pkey, key)
+	d.cur = append(d.cur, 0)
+	return id
+}
+
+// curChild returns the live node at path id h if it is a member of
+// object node p (which is at h's parent path), or 0.
+func (d *odoc) curChild(h, p int32) int32 {
+	c := d.cur[h]
+	if c != 0 && d.n[c].parent == d.n[p].v.node && d.n[c].v.kind != oDead {
+		return c
+	}
+	return 0
+}
+
+// kill removes node c from the document.
+func (d *odoc) kill(c int32) {
+	if d.n[c].v.kind == oObj {
+		d.objGone = true
+	}
+	d.n[c].v.kind = oDead
+}
+
+// nodeAt returns the node of the field at path id h (not the root), or 0.
+func (d *odoc) nodeAt(h int32) int32 {
+	if !d.objGone {
+		// every live node is in the tree: no object was removed
+		if c := d.cur[h]; c != 0 && d.n[c].v.kind != oDead {
+			return c
 		}
 		return 0
 	}
-	mask := uint32(len(d.idx) - 1)
-	for h := idxHash(parent, key) & mask; ; h = (h + 1) & mask {
-		c := d.idx[h]
-		if c == 0 {
+	var p int32
+	if ph := d.pparent[h]; ph != 0 {
+		if p = d.nodeAt(ph); p == 0 {
 			return 0
 		}
-		if d.n[c].parent == parent && d.n[c].key == key {
-			if d.n[c].v.kind == oDead {
-				return 0
-			}
+	}
+	if d.n[p].v.kind != oObj {
+		return 0
+	}
+	return d.curChild(h, p)
+}
+
+// dirAt returns the object at path id h, created as needed (a
+// non-object in the way is replaced, as dir does).
+func (d *odoc) dirAt(h int32) int32 {
+	if h == 0 {
+		return 0
+	}
+	if c := d.cur[h]; !d.objGone && c != 0 && d.n[c].v.kind == oObj {
+		return c // in the tree, as in nodeAt
+	}
+	p := d.dirAt(d.pparent[h])
+	c := d.curChild(h, p)
+	if c == 0 || d.n[c].v.kind != oObj {
+		if c != 0 {
+			d.kill(c)
+		}
+		c = d.add(p, d.pkey[h], val{kind: oObj})
+		d.cur[h] = c
+	}
+	return c
+}
+
+// child returns parent's live member key, or 0: a walk of its members,
+// for an aliased document.
+func (d *odoc) child(parent int32, key string) int32 {
+	parent = d.n[parent].v.node
+	for c := d.n[parent].first; c != 0; c = d.n[c].next {
+		if d.n[c].v.kind != oDead && d.n[c].key == key {
 			return c
 		}
 	}
+	return 0
 }
 
 // idxHash mixes the object, the key's length and its first, middle and
@@ -167,37 +272,6 @@ func idxHash(parent int32, key string) uint32 {
 	h ^= h >> 15
 	h *= 0x2C1B3C6D
 	return h ^ h>>12
-}
-
-// index records member i (key non-empty) as the latest of its key.
-func (d *odoc) index(i int32) {
-	if (d.idxN+1)*2 > len(d.idx) {
-		d.idx = make([]int32, max(64, 2*len(d.idx)))
-		d.idxN = 0
-		for j := int32(1); j < i; j++ {
-			if d.n[j].key != "" && d.n[j].parent >= 0 {
-				d.insert(j)
-			}
-		}
-	}
-	d.insert(i)
-}
-
-func (d *odoc) insert(i int32) {
-	nd := &d.n[i]
-	mask := uint32(len(d.idx) - 1)
-	for h := idxHash(nd.parent, nd.key) & mask; ; h = (h + 1) & mask {
-		c := d.idx[h]
-		if c == 0 {
-			d.idx[h] = i
-			d.idxN++
-			return
-		}
-		if d.n[c].parent == nd.parent && d.n[c].key == nd.key {
-			d.idx[h] = i
-			return
-		}
-	}
 }
 
 // add appends a member (or element, key "") to parent.
@@ -214,9 +288,6 @@ func (d *odoc) add(parent int32, key string, v val) int32 {
 	if (v.kind == oObj || v.kind == oArr) && v.node == 0 {
 		d.n[i].v.node = i // a new container; a copied one keeps its children
 	}
-	if key != "" {
-		d.index(i)
-	}
 	return i
 }
 
@@ -224,29 +295,21 @@ func (d *odoc) add(parent int32, key string, v val) int32 {
 // in the way is replaced, as setFieldValue would fail there: it cannot
 // happen with the fixed paths used here).
 func (d *odoc) dir(path string) int32 {
-	if path == "" {
-		return 0
+	if !d.aliased {
+		return d.dirAt(d.id(path))
 	}
-	for i := range d.dirs {
-		if m := &d.dirs[i]; m.path == path && m.node != 0 && d.n[m.node].v.kind == oObj {
-			return m.node
-		}
-	}
-	full := path
 	var n int32
 	for path != "" {
 		k, rest := cutDot(path)
 		c := d.child(n, k)
 		if c == 0 || d.n[c].v.kind != oObj {
 			if c != 0 {
-				d.n[c].v.kind = oDead
+				d.kill(c)
 			}
 			c = d.add(n, k, val{kind: oObj})
 		}
 		n, path = c, rest
 	}
-	d.dirs[d.dirNext] = dirMemo{full, n}
-	d.dirNext = (d.dirNext + 1) % len(d.dirs)
 	return n
 }
 
@@ -259,19 +322,36 @@ func splitLast(path string) (string, string) {
 
 // set sets the field at dotted path to v.
 func (d *odoc) set(path string, v val) {
+	if v.kind == oObj && v.node != 0 {
+		d.aliased = true
+	}
+	if !d.aliased {
+		h := d.id(path)
+		p := d.dirAt(d.pparent[h])
+		if c := d.curChild(h, p); c != 0 {
+			d.kill(c)
+		}
+		d.lastNode = d.add(p, d.pkey[h], v)
+		d.cur[h] = d.lastNode
+		return
+	}
 	dir, key := splitLast(path)
 	p := d.dir(dir)
 	if c := d.child(p, key); c != 0 {
-		d.n[c].v.kind = oDead
+		d.kill(c)
 	}
-	d.lastPath, d.lastNode = path, d.add(p, key, v)
+	d.lastNode = d.add(p, key, v)
 }
 
 // lookup returns the node of the field at dotted path, or 0.
-func (d *odoc) lookup(path string) int32 { return d.lookupFrom(0, path) }
-
-// lookupFrom is lookup below node n.
-func (d *odoc) lookupFrom(n int32, path string) int32 {
+func (d *odoc) lookup(path string) int32 {
+	if !d.aliased {
+		if path == "" {
+			return 0
+		}
+		return d.nodeAt(d.id(path))
+	}
+	var n int32
 	for path != "" {
 		k, rest := cutDot(path)
 		if d.n[n].v.kind != oObj {
@@ -287,11 +367,6 @@ func (d *odoc) lookupFrom(n int32, path string) int32 {
 
 // get returns the value at dotted path.
 func (d *odoc) get(path string) (val, bool) {
-	if path == d.lastPath && d.lastNode != 0 {
-		if nd := &d.n[d.lastNode]; nd.v.kind != oDead {
-			return nd.v, true
-		}
-	}
 	if n := d.lookup(path); n != 0 {
 		return d.n[n].v, true
 	}
@@ -308,27 +383,14 @@ func (d *odoc) copyField(dst, src string) {
 // remove removes the field at dotted path (ignore_missing).
 func (d *odoc) remove(path string) {
 	if n := d.lookup(path); n != 0 {
-		d.n[n].v.kind = oDead
+		d.kill(n)
 	}
 }
 
-// removeUnder is remove of each path, for paths below prefix (a dotted
-// path ending in "."): the object at prefix is looked up once (removing a
-// field below it never removes it).
-func (d *odoc) removeUnder(prefix string, paths []string) {
-	base := d.lookup(prefix[:len(prefix)-1])
+// removeAll is remove of each path.
+func (d *odoc) removeAll(paths []string) {
 	for _, path := range paths {
-		rel, ok := strings.CutPrefix(path, prefix)
-		if !ok {
-			d.remove(path)
-			continue
-		}
-		if base == 0 {
-			continue
-		}
-		if n := d.lookupFrom(base, rel); n != 0 {
-			d.n[n].v.kind = oDead
-		}
+		d.remove(path)
 	}
 }
 
@@ -342,6 +404,9 @@ func (d *odoc) appendTo(path string, v val, unique bool) {
 		n = d.lastNode
 	} else if d.n[n].v.kind != oArr {
 		old := d.n[n].v
+		if old.kind == oObj {
+			d.objGone = true
+		}
 		for c := d.n[n].first; c != 0; c = d.n[c].next {
 			d.n[c].parent = -1 // no longer members: child must not find them
 		}
@@ -350,9 +415,9 @@ func (d *odoc) appendTo(path string, v val, unique bool) {
 		d.add(n, "", old)
 	}
 	if unique {
-		want := string(d.textOf(v)) // rare path: a few short strings
+		d.want = append(d.want[:0], d.textOf(v)...) // textOf may use tmp
 		for c := d.n[n].first; c != 0; c = d.n[c].next {
-			if d.n[c].v.kind != oDead && string(d.textOf(d.n[c].v)) == want {
+			if d.n[c].v.kind != oDead && string(d.textOf(d.n[c].v)) == string(d.want) {
 				return
 			}
 		}
@@ -429,9 +494,9 @@ func (d *odoc) writeVal(dst []byte, v val) ([]byte, bool) {
 		}
 		return appendJSONString(dst, plainText(d.buf[v.s:v.e])), true
 	case oLit:
-		return append(dst, v.lit...), true
+		return append(dst, litText[v.s:v.e]...), true
 	case oInt:
-		return strconv.AppendInt(dst, v.i, 10), true
+		return strconv.AppendInt(dst, v.int(), 10), true
 	}
 	return dst, false
 }

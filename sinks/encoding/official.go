@@ -107,10 +107,13 @@ func (o *official) find(list []entry, k []byte, h uint64) int {
 	return -1
 }
 
+// findName is find for a name: every entry carries its key's signature,
+// so most entries are passed over on one compare.
 func (o *official) findName(list []entry, k string) int {
+	h := keySig(stringBytes(k))
 	for i := range list {
 		e := &list[i]
-		if !e.dead && int(e.kb-e.ka) == len(k) && string(o.arena[e.ka:e.kb]) == k {
+		if e.sig == h && !e.dead && string(o.arena[e.ka:e.kb]) == k {
 			return i
 		}
 	}

@@ -80,7 +80,37 @@ func (t *tape) appendStrText(dst []byte, n int32) []byte {
 	if nd.flags == 0 || nd.flags == strHigh && utf8.Valid(inner) {
 		return append(dst, inner...)
 	}
+	if nd.flags == strEsc {
+		if d, ok := appendUnescaped(dst, inner); ok {
+			return d
+		}
+	}
 	return appendStr(dst, jsonText(t.raw[nd.s:nd.e]))
+}
+
+// unescaped is the byte each one-letter JSON escape stands for (0: \u,
+// or not an escape).
+var unescaped = [256]byte{'"': '"', '\\': '\\', '/': '/', 'b': '\b', 'f': '\f', 'n': '\n', 'r': '\r', 't': '\t'}
+
+// appendUnescaped is appendStr for the body of a validated ASCII JSON
+// string (flags strEsc) whose escapes are all one-letter ones: the runs
+// between backslashes are copied whole. false (dst unchanged) when a \u
+// escape needs the general decoder.
+func appendUnescaped(dst, s []byte) ([]byte, bool) {
+	mark := len(dst)
+	for {
+		i := bytes.IndexByte(s, '\\')
+		if i < 0 {
+			return append(dst, s...), true
+		}
+		c := unescaped[s[i+1]] // validated: an escape has its letter
+		if c == 0 {
+			return dst[:mark], false
+		}
+		dst = append(dst, s[:i]...)
+		dst = append(dst, c)
+		s = s[i+2:]
+	}
 }
 
 // appendReprStr appends Python's repr() of string node n. Text without
@@ -108,6 +138,11 @@ func (t *tape) strOf(buf []byte, n int32) ([]byte, []byte) {
 	inner := t.raw[nd.s+1 : nd.e-1]
 	if nd.flags == 0 || nd.flags == strHigh && utf8.Valid(inner) {
 		return inner, buf
+	}
+	if nd.flags == strEsc {
+		if d, ok := appendUnescaped(buf[:0], inner); ok {
+			return d, d
+		}
 	}
 	buf = appendStr(buf[:0], jsonText(t.raw[nd.s:nd.e]))
 	return buf, buf

@@ -1,0 +1,90 @@
+package encoding
+
+import (
+	"bytes"
+	"encoding/json"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/sophos-connect/sophos-connect/pipeline"
+	"github.com/sophos-connect/sophos-connect/pipeline/rawjson"
+)
+
+// TestAppendQuotedMatchesRawjson holds appendQuoted (plain prefix copied
+// whole) to rawjson.AppendString on edge cases and random strings mixing
+// plain ASCII with every kind of byte that needs escaping.
+func TestAppendQuotedMatchesRawjson(t *testing.T) {
+	cases := []string{"", "a", "abcdefgh", "abcdefghi\"", "\x00", "héllo wörld 12345678", "\u2028abcdefghijk",
+		"abcdefgh\xff\xfe", "1234567\\", "12345678\\", "plain text that is long enough", "\x7f\x7f\x7f\x7f\x7f\x7f\x7f\x7f\x1f"}
+	rng := rand.New(rand.NewPCG(3, 4))
+	alphabet := []byte("abcXYZ019 ~\x7f\"\\\n\t\x01\x1f\xc3\xa9\xe2\x80\xa8\xff")
+	for range 20000 {
+		b := make([]byte, rng.IntN(40))
+		for i := range b {
+			if rng.IntN(4) == 0 {
+				b[i] = alphabet[rng.IntN(len(alphabet))]
+			} else {
+				b[i] = 'a' + byte(rng.IntN(26))
+			}
+		}
+		cases = append(cases, string(b))
+	}
+	for _, s := range cases {
+		if got, want := string(appendQuoted([]byte("x"), s)), string(rawjson.AppendString([]byte("x"), s)); got != want {
+			t.Fatalf("%q: %q, want %q", s, got, want)
+		}
+	}
+}
+
+// TestUnescapedMatchesAppendStr holds the one-letter-escape fast decoder
+// (strView, strOf, appendStrText) to appendStr on random escaped strings.
+func TestUnescapedMatchesAppendStr(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	pieces := []string{`\\`, `\"`, `\/`, `\b`, `\f`, `\n`, `\r`, `\t`, `\u00e9`, `\ud83d\ude00`, "a", "bc", "C:", " ", "~"}
+	for range 20000 {
+		var b []byte
+		for range rng.IntN(12) {
+			b = append(b, pieces[rng.IntN(len(pieces))]...)
+		}
+		want := appendStr([]byte("x"), jsonText(append(append([]byte{'"'}, b...), '"')))
+		got, ok := appendUnescaped([]byte("x"), b)
+		if !ok {
+			if string(got) != "x" {
+				t.Fatalf("%s: declined but wrote %q", b, got)
+			}
+			continue
+		}
+		if string(got) != string(want) {
+			t.Fatalf("%s: %q, want %q", b, got, want)
+		}
+	}
+}
+
+// TestAppendCompactMatchesJSONCompact holds appendCompact to
+// encoding/json's Compact for every node of the sample items, as written
+// (pretty-printed) and re-indented with tabs and CRLF.
+func TestAppendCompactMatchesJSONCompact(t *testing.T) {
+	recs := append(pageRecords(t, "events_page.json", pipeline.Events), pageRecords(t, "alerts_page.json", pipeline.Alerts)...)
+	recs = append(recs, rec(pipeline.Events, `{"a" : [ 1 , 2.5e3 , true , null , { } , [ ] , "x y" ] , "b":{"c" : "\" }"}}`))
+	var tp tape
+	for _, r := range recs {
+		var tabbed bytes.Buffer
+		if err := json.Indent(&tabbed, r.Raw, "\r\n", "\t"); err != nil {
+			t.Fatal(err)
+		}
+		for _, raw := range [][]byte{r.Raw, tabbed.Bytes()} {
+			if !tp.parseItem(raw) {
+				t.Fatalf("parse %s", raw)
+			}
+			for n := range int32(len(tp.nodes)) {
+				var want bytes.Buffer
+				if err := json.Compact(&want, tp.text(n)); err != nil {
+					t.Fatal(err)
+				}
+				if got := tp.appendCompact(nil, n); string(got) != want.String() {
+					t.Fatalf("node %d: %s, want %s", n, got, want.Bytes())
+				}
+			}
+		}
+	}
+}
