@@ -173,7 +173,9 @@ func Assemble(c *config.Config, streams []pipeline.Stream, log *slog.Logger, dry
 // buffer: {type: disk}.
 func (as *Assembly) addBuffers(stateDir string, dlq *pipeline.DeadLetter, m *pipeline.Metrics, log *slog.Logger) error {
 	for i := range as.Sinks {
-		if c, ok := as.Sinks[i].Sink.(prometheus.Collector); ok {
+		// The sink itself, not the start-up wrapper around it: an HTTP
+		// sink's concurrency limit, syslog's truncations, … are its own.
+		if c, ok := as.starters[i].Sink.(prometheus.Collector); ok {
 			m.Registry.MustRegister(c) // a sink's own counters (syslog truncations, …)
 			as.registered, as.registry = append(as.registered, c), m.Registry
 		}

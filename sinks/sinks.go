@@ -20,6 +20,7 @@ import (
 	"github.com/sophos-connect/sophos-connect/sinks/encoding"
 	"github.com/sophos-connect/sophos-connect/sinks/file"
 	"github.com/sophos-connect/sophos-connect/sinks/googlesecops"
+	"github.com/sophos-connect/sophos-connect/sinks/httpout"
 	"github.com/sophos-connect/sophos-connect/sinks/httpsink"
 	"github.com/sophos-connect/sophos-connect/sinks/kafka"
 	"github.com/sophos-connect/sophos-connect/sinks/opensearch"
@@ -112,7 +113,7 @@ var Table = []Factory{
 			if addr == "" {
 				addr = elasticsearch.DefaultAddress
 			}
-			return fmt.Sprintf("addresses=%s index=%s op_type=%s format=%s id_mode=%s", addr, c.Index, c.OpType, c.Format, c.IDMode)
+			return fmt.Sprintf("addresses=%s index=%s op_type=%s format=%s id_mode=%s %s", addr, c.Index, c.OpType, c.Format, c.IDMode, concurrencyDesc(c.RequestConcurrency()))
 		}),
 	entry("opensearch", "opensearch", Stable, "OpenSearch _bulk (Wazuh indexer, Graylog, Amazon OpenSearch), idempotent by _id (opensearch-go)",
 		opensearch.DefaultConfig, opensearch.New, func(c opensearch.Config) string {
@@ -124,17 +125,17 @@ var Table = []Factory{
 				}
 				hosts = append(hosts, a)
 			}
-			return fmt.Sprintf("addresses=%s index=%s op_type=%s format=%s", strings.Join(hosts, ","), c.Index, c.OpType, c.Format)
+			return fmt.Sprintf("addresses=%s index=%s op_type=%s format=%s %s", strings.Join(hosts, ","), c.Index, c.OpType, c.Format, concurrencyDesc(c.RequestConcurrency()))
 		}),
 	entry("splunk_hec", "splunkhec", Beta, "Splunk HTTP Event Collector, with optional indexer acknowledgement",
 		splunkhec.DefaultConfig, splunkhec.New, func(c splunkhec.Config) string {
-			return fmt.Sprintf("url=%s index=%s sourcetype=%s source=%s format=%s compression=%s max_bytes=%d ack=%v ack_timeout=%s",
-				c.URL, orDefault(c.Index, "(token default)"), c.Sourcetype, c.Source, encoding.FormatDesc(c.Format, c.Options), c.Compression, c.MaxBytes, c.Ack, c.AckTimeout)
+			return fmt.Sprintf("url=%s index=%s sourcetype=%s source=%s format=%s compression=%s max_bytes=%d %s ack=%v ack_timeout=%s",
+				c.URL, orDefault(c.Index, "(token default)"), c.Sourcetype, c.Source, encoding.FormatDesc(c.Format, c.Options), compressionDesc(c.Compression, c.CompressionLevel), c.MaxBytes, c.Request.Describe(), c.Ack, c.AckTimeout)
 		}),
 	entry("sentinel", "sentinel", Beta, "Microsoft Sentinel through the Azure Monitor Logs Ingestion API (a DCR stream)",
 		sentinel.DefaultConfig, sentinel.New, func(c sentinel.Config) string {
-			return fmt.Sprintf("endpoint=%s dcr=%s stream=%s format=%s compression=%s max_bytes=%d tenant_id=%s client_id=%s",
-				c.Endpoint, c.DCRImmutableID, c.Stream, encoding.FormatDesc(c.Format, encoding.Options{}), c.Compression, c.MaxBytes, c.TenantID, c.ClientID)
+			return fmt.Sprintf("endpoint=%s dcr=%s stream=%s format=%s compression=%s max_bytes=%d %s tenant_id=%s client_id=%s",
+				c.Endpoint, c.DCRImmutableID, c.Stream, encoding.FormatDesc(c.Format, encoding.Options{}), compressionDesc(c.Compression, c.CompressionLevel), c.MaxBytes, c.Request.Describe(), c.TenantID, c.ClientID)
 		}),
 	entry("otlp", "otlp", Beta, "OpenTelemetry logs over OTLP/HTTP (protobuf or JSON): the Collector, Grafana Alloy, Datadog, Honeycomb, …",
 		otlp.DefaultConfig, otlp.New, func(c otlp.Config) string {
@@ -164,10 +165,23 @@ var Table = []Factory{
 				hdrs = append(hdrs, k)
 			}
 			sort.Strings(hdrs)
-			return fmt.Sprintf("url=%s method=%s body=%s format=%s compression=%s max_bytes=%d auth=%s headers=%s retry_on=%s reject_on=%s split_on=%s",
-				redactURL(c.URL), c.Method, c.Body, encoding.FormatDesc(c.Format, c.Options), c.Compression, c.MaxBytes, orDefault(c.Auth.Type, "none"), orDefault(strings.Join(hdrs, ","), "-"),
+			return fmt.Sprintf("url=%s method=%s body=%s format=%s compression=%s max_bytes=%d %s auth=%s headers=%s retry_on=%s reject_on=%s split_on=%s",
+				redactURL(c.URL), c.Method, c.Body, encoding.FormatDesc(c.Format, c.Options), compressionDesc(c.Compression, c.CompressionLevel), c.MaxBytes, c.Request.Describe(), orDefault(c.Auth.Type, "none"), orDefault(strings.Join(hdrs, ","), "-"),
 				strings.Join(c.RetryOn, ","), strings.Join(c.RejectOn, ","), strings.Join(c.SplitOn, ","))
 		}),
+}
+
+// compressionDesc is compression for `validate`, with gzip's level.
+func compressionDesc(compression string, level int) string {
+	if compression == "gzip" {
+		return fmt.Sprintf("gzip(level %d)", level)
+	}
+	return compression
+}
+
+// concurrencyDesc is request.concurrency for `validate`.
+func concurrencyDesc(c httpout.Concurrency) string {
+	return httpout.RequestConfig{Concurrency: c}.Describe()
 }
 
 // redactURL drops a query string (it may hold a key) from a URL for display.

@@ -16,11 +16,11 @@ import (
 func TestHTTPSinkTypes(t *testing.T) {
 	for _, tc := range []struct{ yaml, want, secret string }{
 		{"type: splunk_hec\nurl: https://splunk:8088\ntoken: hec-s3cret\nfields: false\ncef_strict: true\nformat: cef\n",
-			"sourcetype=sophos:central:${stream}s source=sophos-connect format=cef compression=gzip max_bytes=1048576 ack=false", "hec-s3cret"},
+			"sourcetype=sophos:central:${stream}s source=sophos-connect format=cef compression=gzip(level 1) max_bytes=1048576 request.concurrency=adaptive(1..64) ack=false", "hec-s3cret"},
 		{"type: sentinel\ntenant_id: 72f988bf-86f1-41af-91ab-2d7cd011db47\nclient_id: 0c1ad2b3-4e5f-4a6b-8c7d-9e0f1a2b3c4d\nclient_secret: az-s3cret\nendpoint: https://x.westeurope-1.ingest.monitor.azure.com\ndcr_immutable_id: dcr-00112233445566778899aabbccddeeff\n",
-			"stream=Custom-SophosCentral_CL format=sentinel compression=gzip max_bytes=1000000", "az-s3cret"},
+			"stream=Custom-SophosCentral_CL format=sentinel compression=gzip(level 1) max_bytes=1000000 request.concurrency=adaptive(1..64)", "az-s3cret"},
 		{"type: http\nurl: https://siem/ingest?key=q-s3cret\nheaders: {Authorization: h-s3cret}\nauth: {type: bearer, token: b-s3cret}\n",
-			"method=POST body=ndjson format=raw compression=none max_bytes=1048576 auth=bearer headers=Authorization retry_on=408,429,5xx reject_on=4xx split_on=400,413,422", "s3cret"},
+			"method=POST body=ndjson format=raw compression=none max_bytes=1048576 request.concurrency=adaptive(1..64) auth=bearer headers=Authorization retry_on=408,429,5xx reject_on=4xx split_on=400,413,422", "s3cret"},
 	} {
 		var comp config.Component
 		if err := yaml.Unmarshal([]byte("name: x\n"+tc.yaml), &comp); err != nil {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/sophos-connect/sophos-connect/config"
 	"github.com/sophos-connect/sophos-connect/sinks/encoding"
+	"github.com/sophos-connect/sophos-connect/sinks/httpout"
 )
 
 // Config is the elasticsearch sink's own keys (the pipeline handles name,
@@ -70,7 +71,11 @@ type Config struct {
 
 	// MaxBytes bounds one _bulk request body; a larger batch is split.
 	MaxBytes config.ByteSize `yaml:"max_bytes"`
-	// Concurrency bounds the _bulk requests of one batch sent at once.
+	// Request is the request block: concurrency (adaptive, the default, or
+	// a fixed number of _bulk requests in flight).
+	Request httpout.RequestConfig `yaml:"request"`
+	// Concurrency is the older form of a fixed request.concurrency (1 to
+	// 64; unset: request.concurrency decides).
 	Concurrency int `yaml:"concurrency"`
 	// Pipeline is an ingest pipeline to run on every document (optional).
 	Pipeline string `yaml:"pipeline"`
@@ -88,24 +93,23 @@ const (
 	DefaultNamespace = "default"
 	// IntegrationIndex is where format integration writes: the data
 	// streams of Elastic's sophos_central integration.
-	IntegrationIndex   = "logs-sophos_central.${stream}-"
-	DefaultMaxBytes    = 10 << 20
-	DefaultConcurrency = 2
-	DefaultTimeout     = 60 * time.Second
+	IntegrationIndex = "logs-sophos_central.${stream}-"
+	DefaultMaxBytes  = 10 << 20
+	DefaultTimeout   = 60 * time.Second
 )
 
 // DefaultConfig returns the defaults: format integration into
 // logs-sophos_central.<stream>-default with op_type create and the
-// integration's fingerprint _id, 10 MiB requests, 2 at a time, 60 s timeout.
+// integration's fingerprint _id, 10 MiB requests, adaptive concurrency,
+// 60 s timeout.
 // Other formats default to index sophos-${stream}, op_type index, id_mode id
 // (Resolve fills those in).
 func DefaultConfig() Config {
 	return Config{
-		Format:      "integration",
-		Namespace:   DefaultNamespace,
-		MaxBytes:    DefaultMaxBytes,
-		Concurrency: DefaultConcurrency,
-		Timeout:     config.Duration(DefaultTimeout),
+		Format:    "integration",
+		Namespace: DefaultNamespace,
+		MaxBytes:  DefaultMaxBytes,
+		Timeout:   config.Duration(DefaultTimeout),
 	}
 }
 
@@ -197,8 +201,10 @@ func (c *Config) Validate() error {
 	if c.MaxBytes < 1024 {
 		bad("max_bytes", "%d is too small: use at least 1KiB (the default is 10MiB; Elasticsearch accepts up to 100MiB)", c.MaxBytes)
 	}
-	if c.Concurrency < 1 || c.Concurrency > 64 {
-		bad("concurrency", "%d is out of range: use 1 to 64", c.Concurrency)
+	if c.Concurrency < 0 || c.Concurrency > httpout.MaxConcurrency {
+		bad("concurrency", "%d is out of range: use 1 to %d, or request.concurrency (adaptive by default)", c.Concurrency, httpout.MaxConcurrency)
+	} else if c.Concurrency > 0 && c.Request.Concurrency != httpout.Adaptive && int(c.Request.Concurrency) != c.Concurrency {
+		bad("concurrency", "%d and request.concurrency %s disagree: keep request.concurrency only", c.Concurrency, c.Request.Concurrency)
 	}
 	if c.Timeout <= 0 {
 		bad("timeout", "must be positive, e.g. 60s")
@@ -210,6 +216,15 @@ func (c *Config) Validate() error {
 		return errs
 	}
 	return nil
+}
+
+// RequestConcurrency is request.concurrency, or the older concurrency key
+// when only it is set.
+func (c *Config) RequestConcurrency() httpout.Concurrency {
+	if c.Request.Concurrency == httpout.Adaptive && c.Concurrency > 0 {
+		return httpout.Concurrency(c.Concurrency)
+	}
+	return c.Request.Concurrency
 }
 
 // namespaceError checks a data stream namespace against Fleet's rules.

@@ -106,7 +106,8 @@ func TestValidateNamesKeyAndFix(t *testing.T) {
 		{func(c *Config) { c.OpType = "upsert" }, "op_type: \"upsert\" is not index or create"},
 		{func(c *Config) { c.Format = "xml" }, "format: \"xml\" is not one of raw, ecs"},
 		{func(c *Config) { c.MaxBytes = 10 }, "max_bytes: 10 is too small"},
-		{func(c *Config) { c.Concurrency = 0 }, "concurrency: 0 is out of range"},
+		{func(c *Config) { c.Concurrency = 65 }, "concurrency: 65 is out of range"},
+		{func(c *Config) { c.Concurrency, c.Request.Concurrency = 2, 3 }, "concurrency: 2 and request.concurrency 3 disagree"},
 		{func(c *Config) { c.Timeout = 0 }, "timeout: must be positive"},
 		{func(c *Config) { c.TLS.CertFile = "x.pem" }, "tls.key_file: cert_file and key_file must be given together"},
 	}

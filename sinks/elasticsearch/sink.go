@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -27,6 +28,7 @@ import (
 	"github.com/sophos-connect/sophos-connect/internal/useragent"
 	"github.com/sophos-connect/sophos-connect/pipeline"
 	"github.com/sophos-connect/sophos-connect/sinks/encoding"
+	"github.com/sophos-connect/sophos-connect/sinks/httpout"
 )
 
 // Sink writes records to Elasticsearch. Write is called by one goroutine at
@@ -45,8 +47,11 @@ type Sink struct {
 	create  bool
 	where   string
 
-	workers   []*worker // one per concurrent request, each with its encoder
-	lastBytes int       // bulk body bytes of the last Write (benchmarks)
+	lim              *httpout.Limiter // every request of the client passes it
+	httpout.Requests                  // the limiter's metrics
+	workersMu        sync.Mutex
+	workers          []*worker // one per part of a batch sent at once, each with its encoder
+	lastBytes        int       // bulk body bytes of the last Write (benchmarks)
 
 	lastPrivLog atomic.Int64 // unix ns of the last per-item 403 ERROR
 }
@@ -62,6 +67,8 @@ type Backend struct {
 	// Distribution is what GET / must report as version.distribution,
 	// e.g. "opensearch".
 	Distribution string
+	// Limiter is the one Transport's requests pass (LimitedTransport).
+	Limiter *httpout.Limiter
 }
 
 // NewOn builds the sink on another product's client; c is validated as
@@ -72,6 +79,9 @@ func NewOn(name string, c Config, log *slog.Logger, b Backend) (*Sink, error) {
 		return nil, err
 	}
 	s.client, s.product = b.Transport, b.Distribution
+	if b.Limiter != nil {
+		s.lim, s.Requests.Limiter = b.Limiter, b.Limiter
+	}
 	s.close = func(context.Context) error { return b.Close() }
 	return s, nil
 }
@@ -97,7 +107,7 @@ func New(name string, c Config, log *slog.Logger) (*Sink, error) {
 		Username:  c.Username,
 		Password:  c.Password.Value(),
 		APIKey:    c.APIKey.Value(),
-		Transport: useragent.Transport(tr),
+		Transport: useragent.Transport(s.lim.Transport(tr)),
 		// The pipeline owns retries with backoff. The client only fails
 		// over to the next node (network errors, 502/503/504), once per node.
 		DisableRetry:  len(addrs) <= 1,
@@ -119,7 +129,8 @@ func New(name string, c Config, log *slog.Logger) (*Sink, error) {
 }
 
 // HTTPTransport is the HTTP transport a sink for c uses: its TLS settings,
-// enough idle connections for its concurrency, and the response timeout.
+// an idle connection for each request that may be in flight, and the
+// response timeout. Wrap it with LimitedTransport.
 func HTTPTransport(c Config) (*http.Transport, error) {
 	tlsConf, err := c.TLS.Config()
 	if err != nil {
@@ -127,7 +138,7 @@ func HTTPTransport(c Config) (*http.Transport, error) {
 	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.TLSClientConfig = tlsConf
-	tr.MaxIdleConnsPerHost = max(c.Concurrency, 2)
+	tr.MaxIdleConnsPerHost = httpout.MaxConcurrency
 	tr.ResponseHeaderTimeout = c.Timeout.D()
 	return tr, nil
 }
@@ -142,29 +153,49 @@ func buildSink(name string, c Config, log *slog.Logger) (*Sink, error) {
 		return nil, fmt.Errorf("elasticsearch sink %q: %w", name, err)
 	}
 	ix, _ := parseIndex(c.Index)
-	workers := make([]*worker, c.Concurrency)
-	for i := range workers {
-		enc, err := encoding.New(c.Format, encoding.Options{CEFStrict: c.CEFStrict, Logger: log,
-			ECSExtras: c.ECSExtras, PreserveOriginalEvent: c.PreserveOriginalEvent,
-			PreserveDuplicateCustomFields: c.PreserveDuplicateCustomFields, Namespace: c.Namespace, OCSF: c.OCSF})
-		if err != nil {
-			return nil, fmt.Errorf("elasticsearch sink %q: format: %w", name, err)
-		}
-		workers[i] = &worker{enc: enc}
-	}
+	lim := httpout.NewLimiter(c.RequestConcurrency())
 	s := &Sink{
-		name:    name,
-		cfg:     c,
-		log:     log,
-		workers: workers,
-		index:   ix,
-		create:  c.OpType == "create",
-		where:   c.where(),
+		name:     name,
+		cfg:      c,
+		log:      log,
+		lim:      lim,
+		Requests: httpout.Requests{Limiter: lim, Sink: name},
+		index:    ix,
+		create:   c.OpType == "create",
+		where:    c.where(),
+	}
+	if _, err := s.worker(0); err != nil {
+		return nil, fmt.Errorf("elasticsearch sink %q: format: %w", name, err)
 	}
 	if s.create && c.Format != "ecs" && c.Format != "integration" {
 		s.log.Warn("elasticsearch: op_type create (data streams) needs an @timestamp field, which only formats ecs and integration write", "format", c.Format)
 	}
 	return s, nil
+}
+
+// LimitedTransport is tr behind the limiter of a sink for c: what NewOn's
+// Backend.Transport is built on, with Backend.Limiter the limiter.
+func LimitedTransport(c Config, tr http.RoundTripper) (http.RoundTripper, *httpout.Limiter) {
+	lim := httpout.NewLimiter(c.RequestConcurrency())
+	return lim.Transport(tr), lim
+}
+
+// worker is the i-th worker, made (with its encoder) the first time a
+// batch is cut into that many parts.
+func (s *Sink) worker(i int) (*worker, error) {
+	s.workersMu.Lock()
+	defer s.workersMu.Unlock()
+	for len(s.workers) <= i {
+		c := s.cfg
+		enc, err := encoding.New(c.Format, encoding.Options{CEFStrict: c.CEFStrict, Logger: s.log,
+			ECSExtras: c.ECSExtras, PreserveOriginalEvent: c.PreserveOriginalEvent,
+			PreserveDuplicateCustomFields: c.PreserveDuplicateCustomFields, Namespace: c.Namespace, OCSF: c.OCSF})
+		if err != nil {
+			return nil, err
+		}
+		s.workers = append(s.workers, &worker{enc: enc})
+	}
+	return s.workers[i], nil
 }
 
 // Close releases the client's connections.

@@ -11,6 +11,7 @@ import (
 	"github.com/sophos-connect/sophos-connect/pipeline"
 	"github.com/sophos-connect/sophos-connect/pipeline/rawjson"
 	"github.com/sophos-connect/sophos-connect/sinks/encoding"
+	"github.com/sophos-connect/sophos-connect/sinks/httpout"
 )
 
 // minPart is the fewest records worth a part of their own: smaller batches
@@ -18,9 +19,10 @@ import (
 const minPart = 200
 
 // worker encodes a contiguous part of a batch and sends it, as one or more
-// _bulk requests of at most max_bytes, one request at a time. A Sink has
-// `concurrency` workers, so at most that many requests are in flight, and
-// encoding one part overlaps with sending another.
+// _bulk requests of at most max_bytes, one request at a time. A batch is
+// cut into as many parts as the limiter offers (Limiter.Parts), so encoding
+// one part overlaps with sending another, and the limiter keeps the
+// requests in flight to its limit.
 type worker struct {
 	enc    encoding.Encoder
 	body   []byte // NDJSON of the part, reused across batches
@@ -56,16 +58,31 @@ func (s *Sink) Write(ctx context.Context, batch []*pipeline.Record) error {
 	if len(batch) == 0 {
 		return nil
 	}
-	parts := min(len(s.workers), max(1, len(batch)/minPart))
+	// as many parts as the limiter offers, none under minPart documents
+	// or (by the items' size) httpout.MinRequestBytes: more, smaller
+	// requests cost more CPU at both ends than their overlap gains
+	raw := 0
+	for _, r := range batch {
+		raw += len(r.Raw)
+	}
+	parts := min(s.lim.Parts(), max(1, len(batch)/minPart), max(1, raw/httpout.MinRequestBytes))
+	workers := make([]*worker, parts)
+	for p := range parts {
+		w, err := s.worker(p)
+		if err != nil {
+			return fmt.Errorf("elasticsearch: format %s: %w", s.cfg.Format, err)
+		}
+		workers[p] = w
+	}
 	res := make([]partResult, parts)
 	if parts == 1 {
-		res[0] = s.workers[0].run(ctx, s, batch, 0)
+		res[0] = workers[0].run(ctx, s, batch, 0)
 	} else {
 		var wg sync.WaitGroup
 		per := (len(batch) + parts - 1) / parts
 		for p := range parts {
-			lo, hi := p*per, min((p+1)*per, len(batch))
-			wg.Go(func() { res[p] = s.workers[p].run(ctx, s, batch[lo:hi], lo) })
+			lo, hi := min(p*per, len(batch)), min((p+1)*per, len(batch))
+			wg.Go(func() { res[p] = workers[p].run(ctx, s, batch[lo:hi], lo) })
 		}
 		wg.Wait()
 	}

@@ -3,6 +3,7 @@ package httpout
 import (
 	"bytes"
 	"crypto/rand"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -18,6 +19,12 @@ import (
 // NewClient is an HTTP client with the sink's TLS settings; timeout bounds
 // each request (connection, upload and answer).
 func NewClient(t config.TLS, timeout time.Duration) (*http.Client, error) {
+	return NewLimitedClient(t, timeout, nil)
+}
+
+// NewLimitedClient is NewClient whose requests all pass lim (nil: none),
+// which keeps at most its limit in flight and learns from their answers.
+func NewLimitedClient(t config.TLS, timeout time.Duration, lim *Limiter) (*http.Client, error) {
 	tc, err := t.Config()
 	if err != nil {
 		return nil, err
@@ -25,9 +32,21 @@ func NewClient(t config.TLS, timeout time.Duration) (*http.Client, error) {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.TLSClientConfig = tc
 	tr.MaxIdleConnsPerHost = 4
+	var rt http.RoundTripper = tr
+	if lim != nil {
+		// A connection per request in flight, kept between batches, over
+		// HTTP/1.1: HTTP/2 would put every request on one connection, its
+		// flow control and one read loop (on loopback it cost Sentinel a
+		// third of its throughput), and a load balancer in front of several
+		// receivers (HEC indexers) would see one connection, not several.
+		tr.MaxIdleConnsPerHost = MaxConcurrency
+		tr.ForceAttemptHTTP2 = false
+		tr.TLSNextProto = map[string]func(string, *tls.Conn) http.RoundTripper{}
+		rt = lim.Transport(tr)
+	}
 	// Do not ask for gzip answers: transparent decompression is fine, but
 	// the bodies that matter here are tiny JSON.
-	return &http.Client{Transport: useragent.Transport(tr), Timeout: timeout, CheckRedirect: sameMethodRedirect}, nil
+	return &http.Client{Transport: useragent.Transport(rt), Timeout: timeout, CheckRedirect: sameMethodRedirect}, nil
 }
 
 // sameMethodRedirect follows only redirects that resend the request as it

@@ -10,14 +10,23 @@ import (
 	"github.com/sophos-connect/sophos-connect/config"
 )
 
-// Compress returns body as it goes on the wire: gzip'd into zbuf when gz,
-// as is otherwise. Compress once a request and reuse the result for its
-// retries.
+// Compress returns body as it goes on the wire: gzip'd (at the default
+// level) into zbuf when gz, as is otherwise. Compress once a request and
+// reuse the result for its retries.
 func Compress(zbuf *bytes.Buffer, body []byte, gz bool) []byte {
 	if !gz {
 		return body
 	}
-	Gzip(zbuf, body)
+	return CompressLevel(zbuf, body, DefaultCompressionLevel)
+}
+
+// CompressLevel returns body gzip'd at level (1..9) into zbuf, or body as it
+// is when level is 0 (compression: none).
+func CompressLevel(zbuf *bytes.Buffer, body []byte, level int) []byte {
+	if level == 0 {
+		return body
+	}
+	Gzip(zbuf, body, level)
 	return zbuf.Bytes()
 }
 

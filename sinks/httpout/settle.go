@@ -3,6 +3,8 @@ package httpout
 import (
 	"context"
 	"fmt"
+	"sync"
+	"sync/atomic"
 
 	"github.com/sophos-connect/sophos-connect/pipeline"
 )
@@ -92,6 +94,36 @@ func SettleAll(ctx context.Context, e *Encoded, spans []Span, send func(context.
 	for _, sp := range spans {
 		Settle(ctx, sp, send, out)
 	}
+	return out
+}
+
+// SettleConcurrently is SettleAll with up to parts spans settled at once,
+// each by its own goroutine (the Limiter of the sink's client bounds the
+// requests actually in flight). send must be safe for concurrent use. The
+// outcomes are those SettleAll would give: each span writes only its own
+// records' slots, and the caller returns them to the pipeline only once
+// every span is settled, so a page is still acknowledged only when all its
+// records are delivered or dead-lettered.
+func SettleConcurrently(ctx context.Context, e *Encoded, spans []Span, parts int, send func(context.Context, Span) Result) []error {
+	workers := min(parts, len(spans))
+	if workers <= 1 {
+		return SettleAll(ctx, e, spans, send)
+	}
+	out := make([]error, e.Len())
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= len(spans) {
+					return
+				}
+				Settle(ctx, spans[i], send, out)
+			}
+		})
+	}
+	wg.Wait()
 	return out
 }
 

@@ -36,6 +36,12 @@ type Config struct {
 	encoding.Options `yaml:",inline"`
 	// Compression is none (default) or gzip (Content-Encoding: gzip).
 	Compression string `yaml:"compression"`
+	// CompressionLevel is gzip's level, 1 (fastest, the default) to 9
+	// (smallest).
+	CompressionLevel int `yaml:"compression_level"`
+	// Request is the request block: concurrency (adaptive, the default, or
+	// a fixed number of requests in flight).
+	Request httpout.RequestConfig `yaml:"request"`
 	// MaxBytes bounds one request body before compression (default 1MiB).
 	MaxBytes config.ByteSize `yaml:"max_bytes"`
 	// RetryOn lists statuses (429) or classes (5xx) that are retried
@@ -79,15 +85,16 @@ type Auth struct {
 // split on 400/413/422, 30 s timeout.
 func DefaultConfig() Config {
 	return Config{
-		Method:      http.MethodPost,
-		Body:        "ndjson",
-		Format:      "raw",
-		Compression: "none",
-		MaxBytes:    1 << 20,
-		RetryOn:     []string{"408", "429", "5xx"},
-		RejectOn:    []string{"4xx"},
-		SplitOn:     []string{"400", "413", "422"},
-		Timeout:     config.Duration(30 * time.Second),
+		Method:           http.MethodPost,
+		Body:             "ndjson",
+		Format:           "raw",
+		Compression:      "none",
+		CompressionLevel: httpout.DefaultCompressionLevel,
+		MaxBytes:         1 << 20,
+		RetryOn:          []string{"408", "429", "5xx"},
+		RejectOn:         []string{"4xx"},
+		SplitOn:          []string{"400", "413", "422"},
+		Timeout:          config.Duration(30 * time.Second),
 	}
 }
 
@@ -126,6 +133,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Compression != "gzip" && c.Compression != "none" {
 		bad("compression", "%q is not gzip or none", c.Compression)
+	}
+	if fe := httpout.ValidateCompressionLevel(c.CompressionLevel); fe != nil {
+		errs = append(errs, fe)
 	}
 	if c.MaxBytes < 1024 {
 		bad("max_bytes", "%d is too small: use at least 1KiB (default 1MiB)", c.MaxBytes)

@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync/atomic"
 
 	"github.com/sophos-connect/sophos-connect/internal/redact"
 
@@ -25,7 +26,8 @@ import (
 )
 
 // Sink writes records to an HTTP endpoint. Write is called by one goroutine
-// at a time (the pipeline's sink worker).
+// at a time (the pipeline's sink worker); it sends the requests of one
+// batch concurrently, as many at once as request.concurrency allows.
 type Sink struct {
 	name   string
 	cfg    Config
@@ -40,11 +42,12 @@ type Sink struct {
 	// receiver may echo them in its error body (see redact)
 	secrets httpout.Secrets
 
-	gate      httpout.Gate
-	e         httpout.Encoded
-	body      []byte
-	zbuf      bytes.Buffer
-	lastBytes int
+	lim              *httpout.Limiter
+	gate             httpout.Gate
+	e                httpout.Encoded
+	httpout.Requests // the limiter's metrics
+	// lastBytes is the request body bytes of the last Write (benchmarks)
+	lastBytes atomic.Int64
 }
 
 // policy maps statuses to outcomes.
@@ -96,11 +99,13 @@ func New(name string, c Config, log *slog.Logger) (*Sink, error) {
 	if err != nil {
 		return nil, fmt.Errorf("http sink %q: %w", name, err)
 	}
-	client, err := httpout.NewClient(c.TLS, c.Timeout.D())
+	lim := httpout.NewLimiter(c.Request.Concurrency)
+	client, err := httpout.NewLimitedClient(c.TLS, c.Timeout.D(), lim)
 	if err != nil {
 		return nil, fmt.Errorf("http sink %q: %w", name, err)
 	}
 	s := &Sink{name: name, cfg: c, log: log, client: client, enc: enc, where: httpout.RedactURL(c.URL),
+		lim: lim, Requests: httpout.Requests{Limiter: lim, Sink: name},
 		policy: policy{parseAll(c.RetryOn), parseAll(c.RejectOn), parseAll(c.SplitOn)}}
 	switch {
 	case c.Body == "ndjson":
@@ -152,17 +157,18 @@ func (s *Sink) Write(ctx context.Context, batch []*pipeline.Record) error {
 		return nil
 	}
 	be := s.e.Encode(batch, "http: encoding "+s.cfg.Format, s.encode)
-	s.lastBytes = 0
+	s.lastBytes.Store(0)
+	parts := s.lim.Parts()
 	var spans []httpout.Span
 	switch s.cfg.Body {
 	case "single":
 		spans = s.e.Cut(int(s.cfg.MaxBytes), 0, 1)
 	case "json_array":
-		spans = s.e.Cut(int(s.cfg.MaxBytes)-2, 1, 0)
+		spans = s.e.CutParts(int(s.cfg.MaxBytes)-2, 1, 0, parts)
 	default:
-		spans = s.e.Cut(int(s.cfg.MaxBytes), 1, 0)
+		spans = s.e.CutParts(int(s.cfg.MaxBytes), 1, 0, parts)
 	}
-	return httpout.BatchError(&s.e, httpout.SettleAll(ctx, &s.e, spans, s.send), be)
+	return httpout.BatchError(&s.e, httpout.SettleConcurrently(ctx, &s.e, spans, parts, s.send), be)
 }
 
 // encode appends one record in the configured format.
@@ -175,34 +181,41 @@ func (s *Sink) encode(dst []byte, r *pipeline.Record) ([]byte, error) {
 	return dst, err
 }
 
-// assemble builds the body of sp in the configured shape.
-func (s *Sink) assemble(sp httpout.Span) []byte {
-	b := s.body[:0]
+// assemble builds the body of sp in the configured shape into b.
+func (s *Sink) assemble(b *bytes.Buffer, sp httpout.Span) []byte {
 	arr := s.cfg.Body == "json_array"
 	if arr {
-		b = append(b, '[')
+		b.WriteByte('[')
 	}
 	for i := sp.Lo; i < sp.Hi; i++ {
 		if arr && i > sp.Lo {
-			b = append(b, ',')
+			b.WriteByte(',')
 		}
-		b = append(b, s.e.Record(i)...)
+		b.Write(s.e.Record(i))
 		if s.cfg.Body == "ndjson" {
-			b = append(b, '\n')
+			b.WriteByte('\n')
 		}
 	}
 	if arr {
-		b = append(b, ']')
+		b.WriteByte(']')
 	}
-	s.body = b
-	return b
+	return b.Bytes()
 }
 
+// send posts the records of sp (concurrently with the other requests of
+// the batch).
 func (s *Sink) send(ctx context.Context, sp httpout.Span) httpout.Result {
-	body := s.assemble(sp)
-	s.lastBytes += len(body)
+	buf, zbuf := httpout.GetBuffer(), httpout.GetBuffer()
+	defer httpout.PutBuffer(buf)
+	defer httpout.PutBuffer(zbuf)
+	body := s.assemble(buf, sp)
+	s.lastBytes.Add(int64(len(body)))
 	gz := s.cfg.Compression == "gzip"
-	body = httpout.Compress(&s.zbuf, body, gz)
+	level := 0
+	if gz {
+		level = s.cfg.CompressionLevel
+	}
+	body = httpout.CompressLevel(zbuf, body, level)
 	var res *http.Response
 	var token string // the OAuth2 access token sent
 	for attempt := 0; attempt < 2; attempt++ {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/sophos-connect/sophos-connect/config"
 	"github.com/sophos-connect/sophos-connect/sinks/elasticsearch"
+	"github.com/sophos-connect/sophos-connect/sinks/httpout"
 )
 
 // Config is the opensearch sink's own keys (the pipeline handles name,
@@ -34,7 +35,9 @@ type Config struct {
 	CEFStrict bool `yaml:"cef_strict"`
 	// MaxBytes bounds one _bulk request body; a larger batch is split (default 10MiB).
 	MaxBytes config.ByteSize `yaml:"max_bytes"`
-	// Concurrency bounds the _bulk requests of one batch sent at once (default 2).
+	// Request is the request block: concurrency (adaptive, the default, or a fixed number of _bulk requests in flight).
+	Request httpout.RequestConfig `yaml:"request"`
+	// Concurrency is the older form of a fixed request.concurrency (1 to 64; unset: request.concurrency decides).
 	Concurrency int `yaml:"concurrency"`
 	// Pipeline is an ingest pipeline to run on every document (default none).
 	Pipeline string `yaml:"pipeline"`
@@ -57,7 +60,7 @@ func DefaultConfig() Config {
 	d.Format = "ecs"
 	d.Resolve()
 	return Config{Index: d.Index, OpType: d.OpType, Format: d.Format, MaxBytes: d.MaxBytes,
-		Concurrency: d.Concurrency, Timeout: d.Timeout}
+		Timeout: d.Timeout}
 }
 
 // es is c as the elasticsearch sink's config, which checks and runs it.
@@ -65,8 +68,15 @@ func (c *Config) es() elasticsearch.Config {
 	return elasticsearch.Config{
 		Addresses: c.Addresses, Username: c.Username, Password: c.Password, TLS: c.TLS,
 		Index: c.Index, OpType: c.OpType, Format: c.Format, CEFStrict: c.CEFStrict,
-		MaxBytes: c.MaxBytes, Concurrency: c.Concurrency, Pipeline: c.Pipeline, Setup: c.Setup, Timeout: c.Timeout,
+		MaxBytes: c.MaxBytes, Request: c.Request, Concurrency: c.Concurrency, Pipeline: c.Pipeline, Setup: c.Setup, Timeout: c.Timeout,
 	}
+}
+
+// RequestConcurrency is request.concurrency, or the older concurrency key
+// when only it is set.
+func (c *Config) RequestConcurrency() httpout.Concurrency {
+	ec := c.es()
+	return ec.RequestConcurrency()
 }
 
 // Validate checks every key and names the fix.

@@ -9,6 +9,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/sophos-connect/sophos-connect/config"
+	"github.com/sophos-connect/sophos-connect/sinks/httpout"
 )
 
 func decode(t *testing.T, src string) (Config, error) {
@@ -54,7 +55,7 @@ func TestConfigDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	if c.Index != "sophos-${stream}" || c.OpType != "index" || c.Format != "ecs" || c.MaxBytes != 10<<20 ||
-		c.Concurrency != 2 || c.Timeout.D() != 60*time.Second || c.addresses()[0] != "http://127.0.0.1:9200" {
+		c.Concurrency != 0 || c.Request.Concurrency != httpout.Adaptive || c.Timeout.D() != 60*time.Second || c.addresses()[0] != "http://127.0.0.1:9200" {
 		t.Fatalf("defaults %+v", c)
 	}
 }
@@ -66,7 +67,7 @@ func TestConfigInvalid(t *testing.T) {
 		"username: u\n":                  "username and password go together",
 		"op_type: upsert\n":              `"upsert" is not index or create`,
 		"index: 'a-%H'\n":                "only %Y, %m and %d are expanded",
-		"concurrency: 0\n":               "use 1 to 64",
+		"concurrency: 65\n":              "use 1 to 64",
 		"max_bytes: 10\n":                "use at least 1KiB",
 		"format: xml\n":                  `"xml" is not one of`,
 		"tls: {ca_file: /nonexistent}\n": "tls",
@@ -80,5 +81,10 @@ func TestConfigInvalid(t *testing.T) {
 		if err := c.Validate(); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: Validate = %v, want %q", strings.TrimSpace(src), err, want)
 		}
+	}
+	// request.concurrency is checked as it is decoded, naming the key once
+	_, err := decode(t, "request: {concurrency: 0}\n")
+	if err == nil || !strings.Contains(err.Error(), `sinks[0].request.concurrency: "0" is not adaptive or a number from 1 to 64`) {
+		t.Errorf("request.concurrency 0: %v", err)
 	}
 }

@@ -24,11 +24,12 @@ func New(name string, c Config, log *slog.Logger) (*elasticsearch.Sink, error) {
 		return nil, fmt.Errorf("opensearch sink %q: %w", name, err)
 	}
 	addrs := c.addresses()
+	limited, lim := elasticsearch.LimitedTransport(ec, tr)
 	client, err := opensearch.NewClient(opensearch.Config{
 		Addresses: addrs,
 		Username:  c.Username,
 		Password:  c.Password.Value(),
-		Transport: useragent.Transport(tr),
+		Transport: useragent.Transport(limited),
 		// The pipeline owns retries with backoff; the client only fails
 		// over to the next node (network errors, 502/503/504), once per node.
 		DisableRetry:  len(addrs) <= 1,
@@ -44,6 +45,7 @@ func New(name string, c Config, log *slog.Logger) (*elasticsearch.Sink, error) {
 		Transport:    streamer{client},
 		Close:        client.Close,
 		Distribution: "opensearch",
+		Limiter:      lim,
 	})
 }
 

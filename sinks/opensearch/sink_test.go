@@ -75,7 +75,7 @@ func (tg target) sink(t *testing.T, c Config) *elasticsearch.Sink {
 	return s
 }
 
-func (tg target) call(t *testing.T, method, path, body string) (int, []byte) {
+func (tg target) call(t testing.TB, method, path, body string) (int, []byte) {
 	t.Helper()
 	req, err := http.NewRequest(method, tg.url+path, strings.NewReader(body))
 	if err != nil {
@@ -121,7 +121,7 @@ func (tg target) docs(t *testing.T) map[string]hit {
 	return out
 }
 
-func (tg target) cleanup(t *testing.T) {
+func (tg target) cleanup(t testing.TB) {
 	tg.call(t, "DELETE", "/_data_stream/"+tg.prefix+"*", "")
 	tg.call(t, "DELETE", "/"+tg.prefix+"*", "")
 	tg.call(t, "DELETE", "/_index_template/sophos-connect-sctest-"+tg.run, "")

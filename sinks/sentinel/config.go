@@ -36,6 +36,12 @@ type Config struct {
 	Format string `yaml:"format"`
 	// Compression is gzip (default) or none.
 	Compression string `yaml:"compression"`
+	// CompressionLevel is gzip's level, 1 (fastest, the default) to 9
+	// (smallest).
+	CompressionLevel int `yaml:"compression_level"`
+	// Request is the request block: concurrency (adaptive, the default, or
+	// a fixed number of calls in flight).
+	Request httpout.RequestConfig `yaml:"request"`
 	// MaxBytes bounds one call's uncompressed body (default 1000000; the
 	// API takes at most 1 MiB).
 	MaxBytes config.ByteSize `yaml:"max_bytes"`
@@ -69,13 +75,14 @@ var Formats = []string{"sentinel", "asim_alert", "raw", "ecs", "official-json", 
 // https://monitor.azure.com//.default, 30 s timeout.
 func DefaultConfig() Config {
 	return Config{
-		Stream:        DefaultStream,
-		Format:        "sentinel",
-		Compression:   "gzip",
-		MaxBytes:      DefaultMaxBytes,
-		AuthorityHost: DefaultAuthorityHost,
-		Scope:         DefaultScope,
-		Timeout:       config.Duration(DefaultTimeout),
+		Stream:           DefaultStream,
+		Format:           "sentinel",
+		Compression:      "gzip",
+		CompressionLevel: httpout.DefaultCompressionLevel,
+		MaxBytes:         DefaultMaxBytes,
+		AuthorityHost:    DefaultAuthorityHost,
+		Scope:            DefaultScope,
+		Timeout:          config.Duration(DefaultTimeout),
 	}
 }
 
@@ -117,6 +124,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Compression != "gzip" && c.Compression != "none" {
 		bad("compression", "%q is not gzip or none", c.Compression)
+	}
+	if fe := httpout.ValidateCompressionLevel(c.CompressionLevel); fe != nil {
+		errs = append(errs, fe)
 	}
 	if c.MaxBytes < 1024 || c.MaxBytes > APILimit {
 		bad("max_bytes", "%d is out of range: 1KiB to 1MiB (the API's limit per call; default 1000000)", c.MaxBytes)

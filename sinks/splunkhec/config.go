@@ -40,6 +40,12 @@ type Config struct {
 	Fields *bool `yaml:"fields"`
 	// Compression is gzip (default) or none.
 	Compression string `yaml:"compression"`
+	// CompressionLevel is gzip's level, 1 (fastest, the default) to 9
+	// (smallest).
+	CompressionLevel int `yaml:"compression_level"`
+	// Request is the request block: concurrency (adaptive, the default, or
+	// a fixed number of requests in flight).
+	Request httpout.RequestConfig `yaml:"request"`
 	// MaxBytes bounds one request body before compression (default 1MiB).
 	MaxBytes config.ByteSize `yaml:"max_bytes"`
 	// Ack turns on indexer acknowledgement: a record counts as delivered
@@ -68,20 +74,21 @@ const (
 )
 
 // DefaultConfig returns the defaults: sourcetype sophos:central:${stream}s,
-// source sophos-connect, format raw, indexed fields on, gzip, 1 MiB
-// requests, no ack (ack_timeout 5m, polled every 1s), 30 s timeout.
+// source sophos-connect, format raw, indexed fields on, gzip (level 1), 1 MiB
+// requests (adaptive concurrency), no ack (ack_timeout 5m, polled every 1s), 30 s timeout.
 func DefaultConfig() Config {
 	on := true
 	return Config{
-		Sourcetype:      DefaultSourcetype,
-		Source:          DefaultSource,
-		Format:          "raw",
-		Fields:          &on,
-		Compression:     "gzip",
-		MaxBytes:        DefaultMaxBytes,
-		AckTimeout:      config.Duration(DefaultAckTimeout),
-		AckPollInterval: config.Duration(DefaultAckPoll),
-		Timeout:         config.Duration(DefaultTimeout),
+		Sourcetype:       DefaultSourcetype,
+		Source:           DefaultSource,
+		Format:           "raw",
+		Fields:           &on,
+		Compression:      "gzip",
+		CompressionLevel: httpout.DefaultCompressionLevel,
+		MaxBytes:         DefaultMaxBytes,
+		AckTimeout:       config.Duration(DefaultAckTimeout),
+		AckPollInterval:  config.Duration(DefaultAckPoll),
+		Timeout:          config.Duration(DefaultTimeout),
 	}
 }
 
@@ -106,6 +113,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Compression != "gzip" && c.Compression != "none" {
 		bad("compression", "%q is not gzip or none", c.Compression)
+	}
+	if fe := httpout.ValidateCompressionLevel(c.CompressionLevel); fe != nil {
+		errs = append(errs, fe)
 	}
 	if c.MaxBytes < 1024 {
 		bad("max_bytes", "%d is too small: use at least 1KiB (default 1MiB)", c.MaxBytes)

@@ -15,7 +15,6 @@
 package splunkhec
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -27,6 +26,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/sophos-connect/sophos-connect/pipeline"
@@ -36,7 +36,8 @@ import (
 )
 
 // Sink writes records to a Splunk HEC. Write is called by one goroutine at a
-// time (the pipeline's sink worker).
+// time (the pipeline's sink worker); it sends the requests of one batch
+// concurrently, as many at once as request.concurrency allows.
 type Sink struct {
 	name    string
 	cfg     Config
@@ -51,15 +52,18 @@ type Sink struct {
 	sourcetype pipeline.Template
 	host       string // fixed host, or "" for the record's location
 	fallback   string // this machine's name
-	gzip       bool
+	gzLevel    int    // 0: no compression
 
-	gate      httpout.Gate
-	e         httpout.Encoded
-	scratch   []byte
-	zbuf      bytes.Buffer
-	acks      []pendingAck // requests of the current Write awaiting their ack
-	warnOnce  sync.Once
-	lastBytes int // request body bytes of the last Write (benchmarks)
+	lim              *httpout.Limiter
+	httpout.Requests // the limiter's metrics
+	gate             httpout.Gate
+	e                httpout.Encoded
+	scratch          []byte
+	ackMu            sync.Mutex
+	acks             []pendingAck // requests of the current Write awaiting their ack
+	warnOnce         sync.Once
+	// lastBytes is the request body bytes of the last Write (benchmarks)
+	lastBytes atomic.Int64
 }
 
 type pendingAck struct {
@@ -80,9 +84,14 @@ func New(name string, c Config, log *slog.Logger) (*Sink, error) {
 	if err != nil {
 		return nil, fmt.Errorf("splunk_hec sink %q: format: %w", name, err)
 	}
-	client, err := httpout.NewClient(c.TLS, c.Timeout.D())
+	lim := httpout.NewLimiter(c.Request.Concurrency)
+	client, err := httpout.NewLimitedClient(c.TLS, c.Timeout.D(), lim)
 	if err != nil {
 		return nil, fmt.Errorf("splunk_hec sink %q: %w", name, err)
+	}
+	gzLevel := 0
+	if c.Compression == "gzip" {
+		gzLevel = c.CompressionLevel
 	}
 	host, _ := os.Hostname()
 	if host == "" {
@@ -98,7 +107,9 @@ func New(name string, c Config, log *slog.Logger) (*Sink, error) {
 		sourcetype: pipeline.ParseTemplate(c.Sourcetype),
 		host:       c.Host,
 		fallback:   host,
-		gzip:       c.Compression == "gzip",
+		gzLevel:    gzLevel,
+		lim:        lim,
+		Requests:   httpout.Requests{Limiter: lim, Sink: name},
 	}, nil
 }
 
@@ -123,9 +134,12 @@ func (a hecAnswer) code() int {
 	return *a.Code
 }
 
-// post sends body to path and reads HEC's answer.
-func (s *Sink) post(ctx context.Context, path string, body []byte, gz bool) (int, http.Header, hecAnswer, []byte, error) {
-	req, err := httpout.NewRequest(ctx, http.MethodPost, s.base+path, httpout.Compress(&s.zbuf, body, gz), "application/json", gz, nil)
+// post sends body to path (gzip'd at level, unless 0) and reads HEC's
+// answer. It is safe for concurrent use.
+func (s *Sink) post(ctx context.Context, path string, body []byte, level int) (int, http.Header, hecAnswer, []byte, error) {
+	zbuf := httpout.GetBuffer()
+	defer httpout.PutBuffer(zbuf)
+	req, err := httpout.NewRequest(ctx, http.MethodPost, s.base+path, httpout.CompressLevel(zbuf, body, level), "application/json", level > 0, nil)
 	if err != nil {
 		return 0, nil, hecAnswer{}, nil, err
 	}
@@ -239,22 +253,24 @@ func (s *Sink) Write(ctx context.Context, batch []*pipeline.Record) error {
 	}
 	be := s.e.Encode(batch, "splunk hec: encoding "+s.cfg.Format, s.envelope)
 	s.acks = s.acks[:0]
-	s.lastBytes = 0
-	outcomes := httpout.SettleAll(ctx, &s.e, s.e.Cut(int(s.cfg.MaxBytes), 0, 0), s.send)
+	s.lastBytes.Store(0)
+	parts := s.lim.Parts()
+	outcomes := httpout.SettleConcurrently(ctx, &s.e, s.e.CutParts(int(s.cfg.MaxBytes), 0, 0, parts), parts, s.send)
 	if s.cfg.Ack && len(s.acks) > 0 {
 		s.waitAcks(ctx, outcomes)
 	}
 	return httpout.BatchError(&s.e, outcomes, be)
 }
 
-// send posts the records of sp and reads HEC's answer.
+// send posts the records of sp and reads HEC's answer (concurrently with
+// the other requests of the batch).
 func (s *Sink) send(ctx context.Context, sp httpout.Span) httpout.Result {
 	if err := s.gate.Wait(ctx); err != nil {
 		return httpout.Fail(httpout.Retry, err)
 	}
 	body := s.e.Body[s.e.Start(sp.Lo):s.e.Ends[sp.Hi-1]]
-	s.lastBytes += len(body)
-	status, hdr, a, raw, err := s.post(ctx, "/services/collector/event", body, s.gzip)
+	s.lastBytes.Add(int64(len(body)))
+	status, hdr, a, raw, err := s.post(ctx, "/services/collector/event", body, s.gzLevel)
 	if err != nil {
 		return httpout.Fail(httpout.Retry, err)
 	}
@@ -266,7 +282,9 @@ func (s *Sink) send(ctx context.Context, sp httpout.Span) httpout.Result {
 					s.log.Warn("splunk hec: ack is on but HEC answers without an ackId (indexer acknowledgement is off for this token): records count as delivered when HEC accepts them")
 				})
 			} else {
+				s.ackMu.Lock()
 				s.acks = append(s.acks, pendingAck{id: *a.AckID, span: sp})
+				s.ackMu.Unlock()
 			}
 		}
 		return httpout.Ok()
@@ -361,7 +379,7 @@ func (s *Sink) queryAcks(ctx context.Context, ids []int64) ([]int64, error) {
 		body = strconv.AppendInt(body, id, 10)
 	}
 	body = append(body, "]}"...)
-	status, hdr, a, raw, err := s.post(ctx, "/services/collector/ack", body, false)
+	status, hdr, a, raw, err := s.post(ctx, "/services/collector/ack", body, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -409,7 +427,7 @@ func (s *Sink) Start(ctx context.Context) error {
 	default:
 		return fmt.Errorf("%w (health check GET /services/collector/health)", s.answerError(res.StatusCode, a, raw))
 	}
-	status, _, a, raw, err := s.post(ctx, "/services/collector/event", nil, false)
+	status, _, a, raw, err := s.post(ctx, "/services/collector/event", nil, 0)
 	if err != nil {
 		return err
 	}
@@ -426,7 +444,7 @@ func (s *Sink) Start(ctx context.Context) error {
 	if !s.cfg.Ack {
 		return nil
 	}
-	status, _, a, raw, err = s.post(ctx, "/services/collector/ack", []byte(`{"acks":[0]}`), false)
+	status, _, a, raw, err = s.post(ctx, "/services/collector/ack", []byte(`{"acks":[0]}`), 0)
 	if err != nil {
 		return err
 	}

@@ -132,7 +132,9 @@ func TestStartChecks(t *testing.T) {
 func TestBadEventAloneRejected(t *testing.T) {
 	srv := splunkhectest.New(splunkhectest.Options{})
 	defer srv.Close()
-	s := started(t, testConfig(srv, "test-token"))
+	c := testConfig(srv, "test-token")
+	c.Request.Concurrency = 1 // one request for the batch: the count below
+	s := started(t, c)
 	recs := outtest.Records(t, "bad", 300)
 	srv.SetFaults(splunkhectest.Faults{RejectIDs: []string{recs[117].ID}})
 	err := s.Write(context.Background(), recs)
@@ -257,6 +259,7 @@ func TestReusedAckIDResent(t *testing.T) {
 	defer srv.Close()
 	c := testConfig(srv, "t")
 	c.Ack, c.AckPollInterval, c.MaxBytes = true, config.Duration(10*time.Millisecond), 16<<10
+	c.Request.Concurrency = 1 // the first request is the one acknowledged first
 	s := started(t, c)
 	recs := outtest.Records(t, "reuse", 100)
 	srv.SetFaults(splunkhectest.Faults{ResetAckIDsAfter: 1})

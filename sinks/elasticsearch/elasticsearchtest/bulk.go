@@ -93,6 +93,9 @@ func (s *Server) bulk(w http.ResponseWriter, r *http.Request, defIndex string) i
 func (s *Server) requestFault() int {
 	f := &s.faults
 	switch {
+	case f.FaultAfter > 0 && (f.Request429First > 0 || f.Request503First > 0):
+		f.FaultAfter--
+		return 0
 	case f.Request429First > 0:
 		f.Request429First--
 		return http.StatusTooManyRequests

@@ -71,6 +71,9 @@ type Faults struct {
 	// Request429First and Request503First fail the next N bulk requests as a
 	// whole (429 es_rejected_execution_exception, 503 cluster_block_exception).
 	Request429First, Request503First int
+	// FaultAfter delays Request429First and Request503First until this
+	// many more bulk requests were answered normally.
+	FaultAfter int
 	// Request429Rate and Request503Rate fail this fraction of bulk requests.
 	Request429Rate, Request503Rate float64
 }

@@ -6,6 +6,7 @@ package outtest
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -188,6 +189,62 @@ func NextFault(busy, throttle *int) int {
 		return 429
 	}
 	return 0
+}
+
+// NextFaultAfter is NextFault once *skip more requests were answered
+// normally: the refusal lands on a request in the middle of a batch.
+func NextFaultAfter(skip, busy, throttle *int) int {
+	if *skip > 0 && (*busy > 0 || *throttle > 0) {
+		*skip--
+		return 0
+	}
+	return NextFault(busy, throttle)
+}
+
+// MiddleFault checks a sink's Write when the receiver fails one request of
+// a batch as a whole while others of it are in flight (the caller set the
+// receiver to fail, e.g., the 6th request it gets: which records that is
+// depends on the order the concurrent requests arrive in): the Write's BatchError names
+// exactly the records of that request — contiguous, retryable, none of
+// them received — and every other record was received once; writing the
+// failed records again, as the pipeline does, delivers them, so every
+// record arrives exactly once. maxInFlight is the sink's limiter's
+// observed maximum: at least 2, or the batch was not sent concurrently.
+func MiddleFault(t *testing.T, write func(context.Context, []*pipeline.Record) error, recs []*pipeline.Record, received func() map[string]int, maxInFlight func() int) {
+	t.Helper()
+	err := write(context.Background(), recs)
+	var be *pipeline.BatchError
+	if !errors.As(err, &be) || len(be.Items) == 0 || len(be.Items) >= len(recs)/2 {
+		t.Fatalf("want a BatchError naming one request's records, got %v", err)
+	}
+	failed := make([]*pipeline.Record, 0, len(be.Items))
+	failedID := map[string]bool{}
+	for i, it := range be.Items {
+		if pipeline.IsPermanent(it.Err) {
+			t.Fatalf("record %d: a failed request must be retried, not rejected: %v", it.Index, it.Err)
+		}
+		if i > 0 && it.Index != be.Items[i-1].Index+1 {
+			t.Fatalf("failed records %d then %d: not one request's contiguous records", be.Items[i-1].Index, it.Index)
+		}
+		failed = append(failed, recs[it.Index])
+		failedID[recs[it.Index].ID] = true
+	}
+	got := received()
+	for _, r := range recs {
+		if n := got[r.ID]; failedID[r.ID] && n != 0 || !failedID[r.ID] && n != 1 {
+			t.Fatalf("record %s received %d times after the first write (failed: %v)", r.ID, n, failedID[r.ID])
+		}
+	}
+	if n := maxInFlight(); n < 2 {
+		t.Fatalf("at most %d request in flight: the batch was not sent concurrently", n)
+	}
+	if err := write(context.Background(), failed); err != nil {
+		t.Fatalf("writing the %d failed records again: %v", len(failed), err)
+	}
+	if repeats := ExactlyOnce(t, IDs(recs), received(), nil); repeats != 0 {
+		t.Fatalf("%d records arrived twice", repeats)
+	}
+	t.Logf("%d records, %d in the failed request, up to %d requests in flight", len(recs), len(failed), maxInFlight())
 }
 
 // IDs returns the records' ids.

@@ -89,6 +89,7 @@ type Options struct {
 // Faults are injected into the ingestion answers.
 type Faults struct {
 	Busy503     int      // the next N calls answer 503
+	FaultAfter  int      // Busy503 and Throttle429 start after this many more calls answered normally
 	Throttle429 int      // the next N calls answer 429
 	RetryAfter  string   // sent with them
 	RejectIDs   []string // a call holding a row whose SophosId (or id) is one of these answers 400
@@ -261,7 +262,7 @@ func (s *Server) doIngest(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.mu.Lock()
-	if st := outtest.NextFault(&f.Busy503, &f.Throttle429); st != 0 {
+	if st := outtest.NextFaultAfter(&f.FaultAfter, &f.Busy503, &f.Throttle429); st != 0 {
 		ra := f.RetryAfter
 		s.mu.Unlock()
 		if ra != "" {

@@ -54,6 +54,7 @@ type Options struct {
 // Faults are injected into the answers; set them with SetFaults.
 type Faults struct {
 	Busy503     int      // the next N event requests answer 503 code 9
+	FaultAfter  int      // Busy503 and Throttle429 start after this many more event requests answered normally
 	Throttle429 int      // the next N event requests answer 429
 	RetryAfter  string   // Retry-After sent with the 429s and 503s ("" = none)
 	RejectIDs   []string // an event whose body contains "id":"<one of these>" is invalid (400 code 6)
@@ -300,7 +301,7 @@ func (s *Server) event(w *statusRecorder, r *http.Request) {
 	if strings.EqualFold(r.Header.Get("Content-Encoding"), "gzip") {
 		s.stats.Gzip++
 	}
-	if st := outtest.NextFault(&f.Busy503, &f.Throttle429); st != 0 {
+	if st := outtest.NextFaultAfter(&f.FaultAfter, &f.Busy503, &f.Throttle429); st != 0 {
 		ra := f.RetryAfter
 		s.mu.Unlock()
 		if ra != "" {
