@@ -65,8 +65,9 @@ var (
 // weedBin is $WEED_BIN, or the binary .ci/run is building in the
 // background: it writes "export WEED_BIN=…" to $WEED_ENV_FILE and then
 // creates $WEED_ENV_FILE.done (or .failed). The tests wait for it at most
-// $WEED_WAIT (default 4m: the package's tests must end within go test's
-// 10m), in parallel with the other packages' tests. Without a SeaweedFS the
+// $WEED_WAIT (default: until 5 minutes before the package's deadline, at
+// least 4m — the package's tests must end within go test's 10m), in
+// parallel with the other packages' tests. Without a SeaweedFS the
 // tests skip, saying why, except under CI (CI set), where they fail: CI
 // builds it (the trimmed build takes a few minutes cold) and must run them.
 func weedBin(t testing.TB) string {
@@ -81,6 +82,14 @@ func weedBin(t testing.TB) string {
 			return
 		}
 		wait := 4 * time.Minute
+		// As long as the package's deadline (go test's -timeout, 10m by
+		// default) leaves the s3 tests their time: 2–2.5 minutes under
+		// -race, twice that kept for a loaded CI machine.
+		if dl, ok := t.(interface{ Deadline() (time.Time, bool) }); ok {
+			if d, ok := dl.Deadline(); ok {
+				wait = max(wait, time.Until(d)-5*time.Minute)
+			}
+		}
 		if d, err := time.ParseDuration(os.Getenv("WEED_WAIT")); err == nil {
 			wait = d
 		}
