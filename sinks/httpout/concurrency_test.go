@@ -174,13 +174,21 @@ func TestAdaptiveConcurrencyOverHTTP(t *testing.T) {
 		return lim.MaxInFlight()
 	}
 
+	// Under load an RTT spike may take the limit down a step at any time:
+	// what must hold is that it gets to 8 and batches then overlap that
+	// far, not that it stays there.
 	var fast []int
-	for i := 0; i < 300 && lim.Limit() < 8; i++ {
+	reached := false
+	for i := 0; i < 2000 && !reached; i++ {
 		fast = append(fast, batch())
+		reached = lim.Limit() >= 8
 	}
-	peak := batch()
-	if lim.Limit() < 8 || peak < 8 || rs.maxSeen.Load() < 6 || fast[0] > 2 {
-		t.Fatalf("fast receiver: limit %d, receiver saw at most %d in flight; per batch %v then %d", lim.Limit(), rs.maxSeen.Load(), fast, peak)
+	peak := 0
+	for range 5 {
+		peak = max(peak, batch())
+	}
+	if !reached || peak < 6 || rs.maxSeen.Load() < 6 || fast[0] > 2 {
+		t.Fatalf("fast receiver: limit %d (reached 8: %v), receiver saw at most %d in flight; per batch %v then at most %d", lim.Limit(), reached, rs.maxSeen.Load(), fast, peak)
 	}
 	t.Logf("fast: in flight per batch %v, then %d (limit %d)", fast, peak, lim.Limit())
 
@@ -198,10 +206,13 @@ func TestAdaptiveConcurrencyOverHTTP(t *testing.T) {
 	t.Logf("429: in flight per batch %v", busy)
 
 	rs.mode.Store("fast")
-	for i := 0; i < 300 && lim.Limit() < 8; i++ {
+	for i := 0; i < 2000 && lim.Limit() < 8; i++ {
 		batch()
 	}
 	atSwitch := lim.Limit()
+	if atSwitch < 2 {
+		t.Fatalf("fast again: the limit stayed at %d", atSwitch)
+	}
 	rs.mode.Store("slow")
 	lowest.Store(int32(atSwitch))
 	var slow []int
