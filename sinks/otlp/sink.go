@@ -193,7 +193,9 @@ func (s *Sink) send(ctx context.Context, sp httpout.Span) httpout.Result {
 		body = s.build.appendProto(buf.AvailableBuffer(), sc, s.batch, &s.e, sp, time.Now())
 		s.scratch.Put(sc)
 	}
-	buf.Write(body) // keeps a grown slice in the pooled buffer (no copy when it did not grow)
+	if cap(body) > buf.Cap() {
+		*buf = *bytes.NewBuffer(body[:0]) // the pool keeps the grown slice (no copy)
+	}
 	s.lastBytes.Add(int64(len(body)))
 	if err := s.gate.Wait(ctx); err != nil {
 		return httpout.Fail(httpout.Retry, err)
