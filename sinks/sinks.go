@@ -144,13 +144,13 @@ var Table = []Factory{
 				hdrs = append(hdrs, k)
 			}
 			sort.Strings(hdrs)
-			return fmt.Sprintf("url=%s encoding=%s format=%s compression=%s auth=%s headers=%s service_name=%s max_bytes=%d max_records=%d",
-				redactURL(c.URL()), c.Encoding, c.Format, c.Compression, orDefault(c.Auth.Type, "none"), orDefault(strings.Join(hdrs, ","), "-"), c.ServiceName, c.MaxBytes, c.MaxRecords)
+			return fmt.Sprintf("url=%s encoding=%s format=%s compression=%s auth=%s headers=%s service_name=%s max_bytes=%d max_records=%d %s",
+				redactURL(c.URL()), c.Encoding, c.Format, c.Compression, orDefault(c.Auth.Type, "none"), orDefault(strings.Join(hdrs, ","), "-"), c.ServiceName, c.MaxBytes, c.MaxRecords, c.Request.Describe())
 		}),
 	entry("google_secops", "googlesecops", Beta, "Google SecOps (Chronicle): raw entries of log type SOPHOS_CENTRAL through logs.import (or the v2 batchCreate), as a service account",
 		googlesecops.DefaultConfig, googlesecops.New, func(c googlesecops.Config) string {
-			return fmt.Sprintf("url=%s api=%s log_type=%s format=%s max_bytes=%d token_url=%s",
-				c.URL(), c.API, c.LogType, encoding.FormatDesc(c.Format, c.Options), c.MaxBytes, c.TokenURL)
+			return fmt.Sprintf("url=%s api=%s log_type=%s format=%s max_bytes=%d %s token_url=%s",
+				c.URL(), c.API, c.LogType, encoding.FormatDesc(c.Format, c.Options), c.MaxBytes, c.Request.Describe(), c.TokenURL)
 		}),
 	entry("s3", "s3", Beta, "objects in Amazon S3 or any S3-compatible store: NDJSON (gzip) or Parquet of OCSF, the Amazon Security Lake layout",
 		s3.DefaultConfig, s3.New, func(c s3.Config) string {

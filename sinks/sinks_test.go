@@ -1,12 +1,14 @@
 package sinks
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 
 	"gopkg.in/yaml.v3"
 
 	"github.com/sophos-connect/sophos-connect/config"
+	"github.com/sophos-connect/sophos-connect/sinks/googlesecops/googlesecopstest"
 )
 
 // TestHTTPSinkTypes builds the splunk_hec, sentinel and http sinks from YAML
@@ -83,6 +85,47 @@ func TestNestedErrorsKeepTheirKeyAndLine(t *testing.T) {
 		_, _, err := Build(comp, "sinks[0]", nil, Env{})
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("got %v\nwant %s", err, tc.want)
+		}
+	}
+}
+
+// TestOTLPAndSecOpsRequestConcurrency: the otlp and google_secops sinks
+// take request.concurrency as the other HTTP sinks do (adaptive by
+// default, a fixed 1–64, anything else refused saying what it takes), and
+// `validate` shows it.
+func TestOTLPAndSecOpsRequestConcurrency(t *testing.T) {
+	srv := googlesecopstest.New(googlesecopstest.Options{Project: "soc-secops-prod", Location: "us", CustomerID: "c8c65bfa-5f2c-42d4-9189-64bb7b939f2c"})
+	defer srv.Close()
+	key, _ := json.Marshal(srv.Key()) // a YAML double-quoted string
+	for typ, base := range map[string]string{
+		"otlp":          "type: otlp\nendpoint: http://127.0.0.1:4318\n",
+		"google_secops": "type: google_secops\nproject: soc-secops-prod\ncustomer_id: c8c65bfa-5f2c-42d4-9189-64bb7b939f2c\ncredentials: " + string(key) + "\n",
+	} {
+		for extra, want := range map[string]string{
+			"":                                 "request.concurrency=adaptive(1..64)",
+			"request: {concurrency: adaptive}": "request.concurrency=adaptive(1..64)",
+			"request: {concurrency: 8}":        "request.concurrency=8",
+			"request: {concurrency: 65}":       "",
+			"request: {concurrency: auto}":     "",
+		} {
+			var comp config.Component
+			if err := yaml.Unmarshal([]byte("name: x\n"+base+extra+"\n"), &comp); err != nil {
+				t.Fatal(err)
+			}
+			s, desc, err := Build(comp, "sinks[0]", nil, Env{})
+			if want == "" {
+				if err == nil || !strings.Contains(err.Error(), "is not adaptive or a number from 1 to 64") {
+					t.Errorf("%s %q: %v, want the error saying what request.concurrency takes", typ, extra, err)
+				}
+				continue
+			}
+			if err != nil {
+				t.Fatalf("%s %q: %v", typ, extra, err)
+			}
+			s.Close()
+			if !strings.Contains(desc, want) {
+				t.Errorf("%s %q: description %q, want %q", typ, extra, desc, want)
+			}
 		}
 	}
 }

@@ -17,7 +17,7 @@ func BenchmarkGoogleSecOps(b *testing.B) {
 		b.Run(api, func(b *testing.B) {
 			srv := testServer(b, googlesecopstest.Options{DiscardLogs: true})
 			s := started(b, testConfig(b, srv, api))
-			outtest.Bench(b, s.Write, func() int { return s.lastBytes })
+			outtest.Bench(b, s.Write, func() int { return int(s.lastBytes.Load()) })
 		})
 	}
 }

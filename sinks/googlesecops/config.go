@@ -50,6 +50,9 @@ type Config struct {
 	// MaxBytes bounds one request's body (default 1000000; at most 1 MiB
 	// for v2, 4 MiB for v1alpha).
 	MaxBytes config.ByteSize `yaml:"max_bytes"`
+	// Request is the request block: concurrency (adaptive, the default, or
+	// a fixed number of requests in flight).
+	Request httpout.RequestConfig `yaml:"request"`
 	// TLS is the client TLS block (for a proxy's CA, ...).
 	TLS config.TLS `yaml:"tls"`
 	// Timeout bounds each request (default 30s).

@@ -33,6 +33,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/oauth2"
@@ -47,25 +48,30 @@ import (
 )
 
 // Sink writes records to a SecOps instance. Write is called by one
-// goroutine at a time (the pipeline's sink worker).
+// goroutine at a time (the pipeline's sink worker); it sends the requests
+// of one batch concurrently, as many at once as request.concurrency allows.
 type Sink struct {
 	name   string
 	cfg    Config
 	log    *slog.Logger
-	client *http.Client
+	client *http.Client // every request passes lim, token requests included
 	url    string
 	email  string // the service account, for messages
 	jwt    *jwt.Config
 
 	mu     sync.Mutex
 	tokens oauth2.TokenSource
+	last   string // the access token tokens gave last
 
-	enc            encoding.Encoder
-	gate           httpout.Gate
-	e              httpout.Encoded
-	prefix, suffix []byte
-	tmp, body      []byte
-	lastBytes      int
+	lim              *httpout.Limiter
+	httpout.Requests // the limiter's metrics
+	enc              encoding.Encoder
+	gate             httpout.Gate
+	e                httpout.Encoded
+	prefix, suffix   []byte
+	tmp              []byte
+	// lastBytes is the request body bytes of the last Write (benchmarks)
+	lastBytes atomic.Int64
 }
 
 // New builds the sink; it does not contact Google (Start does).
@@ -77,7 +83,8 @@ func New(name string, c Config, log *slog.Logger) (*Sink, error) {
 	if err := c.Validate(); err != nil {
 		return nil, fmt.Errorf("google_secops sink %q: %w", name, err)
 	}
-	client, err := httpout.NewClient(c.TLS, c.Timeout.D())
+	lim := httpout.NewLimiter(c.Request.Concurrency)
+	client, err := httpout.NewLimitedClient(c.TLS, c.Timeout.D(), lim)
 	if err != nil {
 		return nil, fmt.Errorf("google_secops sink %q: %w", name, err)
 	}
@@ -90,7 +97,8 @@ func New(name string, c Config, log *slog.Logger) (*Sink, error) {
 	// The assertion goes to the configured token endpoint only, never to
 	// a token_uri the key file may name.
 	conf.TokenURL = c.TokenURL
-	s := &Sink{name: name, cfg: c, log: log, client: client, url: c.URL(), email: sa.ClientEmail, jwt: conf}
+	s := &Sink{name: name, cfg: c, log: log, client: client, url: c.URL(), email: sa.ClientEmail, jwt: conf,
+		lim: lim, Requests: httpout.Requests{Limiter: lim, Sink: name}}
 	s.tokens = s.newTokenSource()
 	if s.enc, err = encoding.New(c.Format, encoding.Options{Logger: log, CEFStrict: c.CEFStrict, KeepDhost: c.KeepDhost, ECSExtras: c.ECSExtras}); err != nil {
 		return nil, fmt.Errorf("google_secops sink %q: %w", name, err)
@@ -123,14 +131,22 @@ func (s *Sink) token() (string, error) {
 		return "", err
 	}
 	redact.Add(t.AccessToken) // an echo of it in any output is removed too
+	s.mu.Lock()
+	if ts == s.tokens {
+		s.last = t.AccessToken
+	}
+	s.mu.Unlock()
 	return t.AccessToken, nil
 }
 
-// invalidate drops the cached token (Google answered 401: it expired
-// early or was revoked).
-func (s *Sink) invalidate() {
+// invalidate drops the cached token tok (Google answered 401: it expired
+// early or was revoked) unless another request already replaced it: the
+// requests in flight that carried it get one new token between them.
+func (s *Sink) invalidate(tok string) {
 	s.mu.Lock()
-	s.tokens = s.newTokenSource()
+	if s.last == tok {
+		s.tokens, s.last = s.newTokenSource(), ""
+	}
 	s.mu.Unlock()
 }
 
@@ -176,24 +192,29 @@ func (s *Sink) Write(ctx context.Context, batch []*pipeline.Record) error {
 	be := s.e.Encode(batch, "google_secops: encoding "+s.cfg.Format, func(dst []byte, r *pipeline.Record) ([]byte, error) {
 		return s.entry(dst, r, now)
 	})
-	s.lastBytes = 0
+	s.lastBytes.Store(0)
+	parts := s.lim.Parts()
 	// each entry costs a comma; the request its envelope
 	room := int(s.cfg.MaxBytes) - len(s.prefix) - len(s.suffix)
-	outcomes := httpout.SettleAll(ctx, &s.e, s.e.Cut(room, 1, 0), s.send)
+	outcomes := httpout.SettleConcurrently(ctx, &s.e, s.e.CutParts(room, 1, 0, parts), parts, s.send)
 	return httpout.BatchError(&s.e, outcomes, be)
 }
 
-// send posts the entries of sp as one request.
+// send posts the entries of sp as one request (concurrently with the other
+// requests of the batch: it writes only its own buffer).
 func (s *Sink) send(ctx context.Context, sp httpout.Span) httpout.Result {
-	s.body = append(s.body[:0], s.prefix...)
+	buf := httpout.GetBuffer()
+	defer httpout.PutBuffer(buf)
+	buf.Write(s.prefix)
 	for i := sp.Lo; i < sp.Hi; i++ {
 		if i > sp.Lo {
-			s.body = append(s.body, ',')
+			buf.WriteByte(',')
 		}
-		s.body = append(s.body, s.e.Record(i)...)
+		buf.Write(s.e.Record(i))
 	}
-	s.body = append(s.body, s.suffix...)
-	s.lastBytes += len(s.body)
+	buf.Write(s.suffix)
+	body := buf.Bytes()
+	s.lastBytes.Add(int64(len(body)))
 	var status int
 	var hdr http.Header
 	var raw []byte
@@ -205,14 +226,14 @@ func (s *Sink) send(ctx context.Context, sp httpout.Span) httpout.Result {
 		if err != nil {
 			return httpout.Fail(httpout.Retry, s.tokenError(err))
 		}
-		status, hdr, raw, err = s.do(ctx, http.MethodPost, s.url, tok, s.body)
+		status, hdr, raw, err = s.do(ctx, http.MethodPost, s.url, tok, body)
 		if err != nil {
 			return httpout.Fail(httpout.Retry, err)
 		}
 		if status != http.StatusUnauthorized {
 			break
 		}
-		s.invalidate()
+		s.invalidate(tok)
 	}
 	err := s.answerError(status, raw)
 	switch {

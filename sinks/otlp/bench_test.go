@@ -25,7 +25,7 @@ func BenchmarkOTLP(b *testing.B) {
 			c := testConfig(srv.URL)
 			c.Encoding = enc
 			s := started(b, c)
-			outtest.Bench(b, s.Write, func() int { return s.lastBytes })
+			outtest.Bench(b, s.Write, func() int { return int(s.lastBytes.Load()) })
 		})
 	}
 }
@@ -47,7 +47,7 @@ func BenchmarkOTLPDiscard(b *testing.B) {
 			c := testConfig(srv.URL)
 			c.Encoding = enc
 			s := started(b, c)
-			outtest.Bench(b, s.Write, func() int { return s.lastBytes })
+			outtest.Bench(b, s.Write, func() int { return int(s.lastBytes.Load()) })
 		})
 	}
 }
@@ -60,6 +60,6 @@ func BenchmarkOTLPCollector(b *testing.B) {
 	col := startCollector(b)
 	s := started(b, testConfig(col.endpoint()))
 	cpu0 := outtest.ProcessCPU(col.cmd.Process.Pid)
-	outtest.Bench(b, s.Write, func() int { return s.lastBytes })
+	outtest.Bench(b, s.Write, func() int { return int(s.lastBytes.Load()) })
 	outtest.ReportPeerCPU(b, col.cmd.Process.Pid, cpu0, b.N*1000)
 }

@@ -45,6 +45,9 @@ type Config struct {
 	// max_bytes). Small requests narrow down which records a
 	// partial_success rejected (see README).
 	MaxRecords int `yaml:"max_records"`
+	// Request is the request block: concurrency (adaptive, the default, or
+	// a fixed number of requests in flight).
+	Request httpout.RequestConfig `yaml:"request"`
 	// TLS is the client TLS block (https endpoints).
 	TLS config.TLS `yaml:"tls"`
 	// Timeout bounds each request (default 30s).

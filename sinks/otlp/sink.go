@@ -26,10 +26,11 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
-	"github.com/klauspost/compress/gzip"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
@@ -39,7 +40,8 @@ import (
 )
 
 // Sink posts records to an OTLP/HTTP logs receiver. Write is called by one
-// goroutine at a time (the pipeline's sink worker).
+// goroutine at a time (the pipeline's sink worker); it sends the requests
+// of one batch concurrently, as many at once as request.concurrency allows.
 type Sink struct {
 	name    string
 	cfg     Config
@@ -51,16 +53,18 @@ type Sink struct {
 	ctype   string
 	secrets httpout.Secrets
 
-	gate      httpout.Gate
-	e         httpout.Encoded
-	batch     []*pipeline.Record
-	build     builder
-	scratch   protoScratch
-	body      []byte
-	zbuf      bytes.Buffer
-	zw        *gzip.Writer
-	lastBytes int
-	partial   []rejection // partial successes of the current Write
+	lim              *httpout.Limiter
+	httpout.Requests // the limiter's metrics
+	gate             httpout.Gate
+	e                httpout.Encoded
+	batch            []*pipeline.Record
+	build            builder
+	scratch          sync.Pool // *protoScratch, one per request in flight
+	// lastBytes is the request body bytes of the last Write (benchmarks)
+	lastBytes atomic.Int64
+
+	mu      sync.Mutex
+	partial []rejection // partial successes of the current Write
 }
 
 // rejection is a partial success: n of the span's records were rejected.
@@ -85,12 +89,13 @@ func New(name string, c Config, log *slog.Logger) (*Sink, error) {
 	if err != nil {
 		return nil, fmt.Errorf("otlp sink %q: %w", name, err)
 	}
-	client, err := httpout.NewClient(c.TLS, c.Timeout.D())
+	lim := httpout.NewLimiter(c.Request.Concurrency)
+	client, err := httpout.NewLimitedClient(c.TLS, c.Timeout.D(), lim)
 	if err != nil {
 		return nil, fmt.Errorf("otlp sink %q: %w", name, err)
 	}
 	s := &Sink{name: name, cfg: c, log: log, client: client, url: c.URL(), where: httpout.RedactURL(c.URL()), enc: enc,
-		ctype: "application/x-protobuf", build: newBuilder(c)}
+		ctype: "application/x-protobuf", build: newBuilder(c), lim: lim, Requests: httpout.Requests{Limiter: lim, Sink: name}}
 	if c.Encoding == "json" {
 		s.ctype = "application/json"
 	}
@@ -113,11 +118,11 @@ func (s *Sink) Close() error {
 // stores nothing), which checks the address, TLS, the path and the
 // credentials.
 func (s *Sink) Start(ctx context.Context) error {
-	body, err := s.marshal(s.build.empty())
+	body, err := s.marshal(nil, s.build.empty())
 	if err != nil {
 		return err
 	}
-	res, err := s.post(ctx, body)
+	res, err := s.post(ctx, body, new(bytes.Buffer))
 	if err != nil {
 		return fmt.Errorf("otlp sink %s: %w: check endpoint and that the receiver listens for OTLP/HTTP (port 4318 by default)", s.name, err)
 	}
@@ -141,11 +146,14 @@ func (s *Sink) Write(ctx context.Context, batch []*pipeline.Record) error {
 	s.batch = batch
 	defer func() { s.batch = nil }()
 	be := s.e.Encode(batch, "otlp: encoding "+s.cfg.Format, s.appendBody)
-	s.lastBytes = 0
+	s.lastBytes.Store(0)
 	s.partial = s.partial[:0]
+	parts := s.lim.Parts()
 	// a record's fields and framing cost about recordOverhead bytes besides its body
-	spans := s.e.Cut(int(s.cfg.MaxBytes), recordOverhead, s.cfg.MaxRecords)
-	outcomes := httpout.SettleAll(ctx, &s.e, spans, s.send)
+	spans := s.e.CutParts(int(s.cfg.MaxBytes), recordOverhead, s.cfg.MaxRecords, parts)
+	outcomes := httpout.SettleConcurrently(ctx, &s.e, spans, parts, s.send)
+	// every request is answered: a partial success dead-letters the last
+	// records of the request it answered (their slots said delivered)
 	for _, p := range s.partial {
 		for i := p.sp.Hi - p.n; i < p.sp.Hi; i++ {
 			outcomes[i] = pipeline.Permanent(p.err)
@@ -165,23 +173,34 @@ func (s *Sink) appendBody(dst []byte, r *pipeline.Record) ([]byte, error) {
 	return dst, err
 }
 
-// send posts the records of sp as one request.
+// send posts the records of sp as one request (concurrently with the
+// other requests of the batch: it writes only its own buffers).
 func (s *Sink) send(ctx context.Context, sp httpout.Span) httpout.Result {
+	buf, zbuf := httpout.GetBuffer(), httpout.GetBuffer()
+	defer httpout.PutBuffer(buf)
+	defer httpout.PutBuffer(zbuf)
 	var body []byte
 	if s.cfg.Encoding == "json" {
 		var err error
-		if body, err = s.marshal(s.build.request(s.batch, &s.e, sp, time.Now())); err != nil {
+		if body, err = s.marshal(buf.AvailableBuffer(), s.build.request(s.batch, &s.e, sp, time.Now())); err != nil {
 			return httpout.Fail(httpout.Reject, err)
 		}
 	} else {
-		s.body = s.build.appendProto(s.body[:0], &s.scratch, s.batch, &s.e, sp, time.Now())
-		body = s.body
+		sc, _ := s.scratch.Get().(*protoScratch)
+		if sc == nil {
+			sc = new(protoScratch)
+		}
+		body = s.build.appendProto(buf.AvailableBuffer(), sc, s.batch, &s.e, sp, time.Now())
+		s.scratch.Put(sc)
 	}
-	s.lastBytes += len(body)
+	if cap(body) > buf.Cap() {
+		*buf = *bytes.NewBuffer(body[:0]) // the pool keeps the grown slice (no copy)
+	}
+	s.lastBytes.Add(int64(len(body)))
 	if err := s.gate.Wait(ctx); err != nil {
 		return httpout.Fail(httpout.Retry, err)
 	}
-	res, err := s.post(ctx, body)
+	res, err := s.post(ctx, body, zbuf)
 	if err != nil {
 		return httpout.Fail(httpout.Retry, err)
 	}
@@ -196,7 +215,9 @@ func (s *Sink) send(ctx context.Context, sp httpout.Span) httpout.Result {
 			n = min(n, total)
 			err := fmt.Errorf("otlp %s: the receiver rejected %d of the %d records of a request (partial_success: %s) without saying which; the last %d of the request (%s … %s) stand in for them: set max_records: 1 to know exactly",
 				s.where, n, total, orNone(msg), n, s.idOf(sp.Hi-n), s.idOf(sp.Hi-1))
+			s.mu.Lock()
 			s.partial = append(s.partial, rejection{sp: sp, n: n, err: err})
+			s.mu.Unlock()
 			s.log.Warn("otlp: the receiver rejected part of a request", "rejected", n, "records", total, "message", msg)
 		case msg != "":
 			s.log.Warn("otlp: the receiver took the request with a warning", "message", msg)
@@ -234,37 +255,27 @@ func orNone(s string) string {
 	return s
 }
 
-func (s *Sink) marshal(m proto.Message) ([]byte, error) {
+// marshal appends m in the request encoding to dst.
+func (s *Sink) marshal(dst []byte, m proto.Message) ([]byte, error) {
 	var err error
 	if s.cfg.Encoding == "json" {
-		s.body, err = protojson.MarshalOptions{UseEnumNumbers: true}.MarshalAppend(s.body[:0], m)
+		dst, err = protojson.MarshalOptions{UseEnumNumbers: true}.MarshalAppend(dst, m)
 	} else {
-		s.body, err = proto.MarshalOptions{}.MarshalAppend(s.body[:0], m)
+		dst, err = proto.MarshalOptions{}.MarshalAppend(dst, m)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("otlp: encoding the request: %w", err)
 	}
-	return s.body, nil
+	return dst, nil
 }
 
-// gzip compresses body into s.zbuf (klauspost/compress at its fastest
-// level: the standard library's format at about twice the speed).
-func (s *Sink) gzip(body []byte) []byte {
-	s.zbuf.Reset()
-	if s.zw == nil {
-		s.zw, _ = gzip.NewWriterLevel(&s.zbuf, gzip.BestSpeed)
-	} else {
-		s.zw.Reset(&s.zbuf)
-	}
-	s.zw.Write(body) // writes to a bytes.Buffer do not fail
-	s.zw.Close()
-	return s.zbuf.Bytes()
-}
-
-func (s *Sink) post(ctx context.Context, body []byte) (*http.Response, error) {
+// post sends body, gzip'd into zbuf (klauspost/compress at its fastest
+// level) unless compression is none.
+func (s *Sink) post(ctx context.Context, body []byte, zbuf *bytes.Buffer) (*http.Response, error) {
 	gz := s.cfg.Compression == "gzip"
 	if gz {
-		body = s.gzip(body)
+		httpout.Gzip(zbuf, body, httpout.DefaultCompressionLevel)
+		body = zbuf.Bytes()
 	}
 	req, err := httpout.NewRequest(ctx, http.MethodPost, s.url, body, s.ctype, gz, s.cfg.Headers)
 	if err != nil {

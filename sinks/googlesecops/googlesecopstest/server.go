@@ -78,12 +78,16 @@ type Options struct {
 	TokenTTL                      time.Duration // default 1h
 	NoPermission                  bool          // the account lacks chronicle.logs.import
 	DiscardLogs                   bool          // keep ids only (benchmarks)
+	// Latency delays every ingestion answer, however many calls are in
+	// flight (a remote API whose round trip is mostly the network's).
+	Latency time.Duration
 }
 
 // Faults are injected into the ingestion answers.
 type Faults struct {
 	Busy503     int      // the next N calls answer 503
 	Throttle429 int      // the next N calls answer 429
+	FaultAfter  int      // answer N calls normally before the 503s and 429s
 	RetryAfter  string   // sent with them
 	RejectIDs   []string // a call holding an entry whose record id is one of these answers 400
 }
@@ -93,6 +97,7 @@ type Stats struct {
 	Calls, Tokens int
 	Status        map[int]int
 	MaxBody       int
+	MaxInFlight   int // the most ingestion calls served at once
 }
 
 // Log is one entry taken.
@@ -119,6 +124,7 @@ type Server struct {
 	hs     *http.Server
 	tokens map[string]token
 	faults Faults
+	flying int // ingestion calls being served
 	logs   []Log
 	ids    map[string]int
 	stats  Stats
@@ -312,8 +318,14 @@ func (w *statusWriter) WriteHeader(c int) { w.status = c; w.ResponseWriter.Write
 func (s *Server) counted(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		sw := &statusWriter{ResponseWriter: w, status: 200}
+		s.mu.Lock()
+		s.flying++
+		s.stats.MaxInFlight = max(s.stats.MaxInFlight, s.flying)
+		s.mu.Unlock()
+		time.Sleep(s.o.Latency)
 		h(sw, r)
 		s.mu.Lock()
+		s.flying--
 		s.stats.Calls++
 		s.stats.Status[sw.status]++
 		s.mu.Unlock()
@@ -374,7 +386,7 @@ func (s *Server) getLogType(w http.ResponseWriter, r *http.Request) {
 func (s *Server) fault(w http.ResponseWriter) (answered bool, reject []string) {
 	s.mu.Lock()
 	f := &s.faults
-	st := outtest.NextFault(&f.Busy503, &f.Throttle429)
+	st := outtest.NextFaultAfter(&f.FaultAfter, &f.Busy503, &f.Throttle429)
 	ra := f.RetryAfter
 	reject = append(reject, f.RejectIDs...)
 	s.mu.Unlock()

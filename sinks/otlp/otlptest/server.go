@@ -38,8 +38,12 @@ type Options struct {
 // Faults script the next answers.
 type Faults struct {
 	Busy503, Throttle429 int
-	BadGateway502        int
-	RetryAfter           string // Retry-After on the 429/503 answers
+	// FaultAfter answers that many requests normally before the 503s,
+	// 429s or the partial success (a fault in the middle of a batch's
+	// requests).
+	FaultAfter    int
+	BadGateway502 int
+	RetryAfter    string // Retry-After on the 429/503 answers
 	// Partial makes the next request a partial success that rejects this
 	// many records (the server keeps the others, and drops the last
 	// Partial records of the request, as a receiver that rejects them would).
@@ -153,8 +157,12 @@ func RecordID(lr *logspb.LogRecord) string {
 
 func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
 	jsonReq := strings.HasPrefix(r.Header.Get("Content-Type"), "application/json")
+	// the body is read and decoded outside the lock: concurrent requests
+	// are served concurrently, as a collector serves them
 	answer := func(status int, msg string) {
+		s.mu.Lock()
 		s.stats.Status[status]++
+		s.mu.Unlock()
 		if jsonReq {
 			w.Header().Set("Content-Type", "application/json")
 		} else {
@@ -164,9 +172,9 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
 		w.Write(encodeStatus(jsonReq, int(codeFor(status)), msg))
 	}
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	s.stats.Requests++
 	s.ctypes[r.Header.Get("Content-Type")]++
+	s.mu.Unlock()
 	if r.URL.Path != "/v1/logs" {
 		answer(http.StatusNotFound, "no such path "+r.URL.Path)
 		return
@@ -212,21 +220,34 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
 		answer(http.StatusBadRequest, "decoding the request: "+err.Error())
 		return
 	}
+	s.mu.Lock()
+	locked := true
+	defer func() {
+		if locked {
+			s.mu.Unlock()
+		}
+	}()
+	// refuse answers with the lock released (answer takes it)
+	refuse := func(status int, msg string) {
+		s.mu.Unlock()
+		locked = false
+		answer(status, msg)
+	}
 	f := &s.faults
 	if f.Status != 0 {
-		answer(f.Status, "scripted")
+		refuse(f.Status, "scripted")
 		return
 	}
-	if c := outtest.NextFault(&f.Busy503, &f.Throttle429); c != 0 {
+	if c := outtest.NextFaultAfter(&f.FaultAfter, &f.Busy503, &f.Throttle429); c != 0 {
 		if f.RetryAfter != "" {
 			w.Header().Set("Retry-After", f.RetryAfter)
 		}
-		answer(c, "scripted fault")
+		refuse(c, "scripted fault")
 		return
 	}
 	if f.BadGateway502 > 0 {
 		f.BadGateway502--
-		answer(http.StatusBadGateway, "scripted fault")
+		refuse(http.StatusBadGateway, "scripted fault")
 		return
 	}
 	var recs []*logspb.LogRecord
@@ -238,14 +259,16 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
 	for _, lr := range recs {
 		for _, bad := range f.RejectIDs {
 			if RecordID(lr) == bad {
-				answer(http.StatusBadRequest, fmt.Sprintf("record %s: invalid", bad))
+				refuse(http.StatusBadRequest, fmt.Sprintf("record %s: invalid", bad))
 				return
 			}
 		}
 	}
 	drop := map[*logspb.LogRecord]bool{}
 	partial := 0
-	if f.Partial > 0 {
+	if f.Partial > 0 && f.FaultAfter > 0 {
+		f.FaultAfter--
+	} else if f.Partial > 0 {
 		partial = min(f.Partial, len(recs))
 		for _, lr := range recs[len(recs)-partial:] {
 			drop[lr] = true
@@ -267,6 +290,8 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
 		s.logs = append(s.logs, rl)
 	}
 	s.stats.Status[200]++
+	s.mu.Unlock()
+	locked = false
 	if jsonReq {
 		w.Header().Set("Content-Type", "application/json")
 	} else {
