@@ -13,6 +13,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"gopkg.in/yaml.v3"
+
+	"github.com/sophos-connect/sophos-connect/config"
 )
 
 // MaxConcurrency bounds request.concurrency, fixed or adaptive: past it a
@@ -29,8 +31,10 @@ const Adaptive Concurrency = 0
 
 // UnmarshalYAML takes `adaptive` or a whole number from 1 to MaxConcurrency.
 func (c *Concurrency) UnmarshalYAML(n *yaml.Node) error {
+	// A FieldError with the line: the config loader names the key path
+	// (sinks[0].request.concurrency) from it.
 	if n.Kind != yaml.ScalarNode {
-		return errors.New("write adaptive or a number of requests, e.g. 8")
+		return &config.FieldError{Line: n.Line, Msg: "write adaptive or a number of requests, e.g. 8"}
 	}
 	if n.Value == "adaptive" {
 		*c = Adaptive
@@ -38,7 +42,7 @@ func (c *Concurrency) UnmarshalYAML(n *yaml.Node) error {
 	}
 	v, err := strconv.Atoi(n.Value)
 	if err != nil || v < 1 || v > MaxConcurrency {
-		return fmt.Errorf("%q is not adaptive or a number from 1 to %d", n.Value, MaxConcurrency)
+		return &config.FieldError{Line: n.Line, Msg: fmt.Sprintf("%q is not adaptive or a number from 1 to %d", n.Value, MaxConcurrency)}
 	}
 	*c = Concurrency(v)
 	return nil
