@@ -21,6 +21,7 @@ import (
 	"google.golang.org/protobuf/encoding/protowire"
 
 	"github.com/sophos-connect/sophos-connect/sinks/googlesecops/googlesecopstest"
+	"github.com/sophos-connect/sophos-connect/sinks/httpout/outtest"
 	"github.com/sophos-connect/sophos-connect/sinks/sentinel/sentineltest"
 )
 
@@ -30,19 +31,6 @@ import (
 // SecOps need a token service and TLS, and use the in-repo test servers
 // with their discarding option (they still parse every request: their
 // rows say so).
-
-// body reads a request body, gunzipped when it says gzip.
-func body(r *http.Request) ([]byte, error) {
-	var rd io.Reader = r.Body
-	if r.Header.Get("Content-Encoding") == "gzip" {
-		zr, err := gzip.NewReader(r.Body)
-		if err != nil {
-			return nil, err
-		}
-		rd = zr
-	}
-	return io.ReadAll(rd)
-}
 
 // topLevelObjects counts the JSON objects at depth 0 of a stream of
 // concatenated values (HEC's batches), skipping strings.
@@ -91,13 +79,12 @@ func hecPeer() *peer {
 				io.WriteString(w, `{"text":"Invalid token","code":4}`)
 				return
 			}
-			b, err := body(r)
-			if err != nil {
+			events := 0
+			if err := outtest.Body(r, func(b []byte) { events = topLevelObjects(b) }); err != nil {
 				w.WriteHeader(http.StatusBadRequest)
 				io.WriteString(w, `{"text":"Invalid data format","code":6}`)
 				return
 			}
-			events := topLevelObjects(b)
 			if events == 0 {
 				w.WriteHeader(http.StatusBadRequest)
 				io.WriteString(w, `{"text":"No data","code":5}`)
@@ -113,12 +100,12 @@ func hecPeer() *peer {
 func httpSinkPeer() *peer {
 	return httpPeer("  - {name: out, type: http, url: %s/in, batch: {max_events: 1000}}\n", func(n *atomic.Int64) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			b, err := body(r)
-			if err != nil {
+			lines := 0
+			if err := outtest.Body(r, func(b []byte) { lines = bytes.Count(b, []byte{'\n'}) }); err != nil { // ndjson: one record per line
 				w.WriteHeader(http.StatusBadRequest)
 				return
 			}
-			n.Add(int64(bytes.Count(b, []byte{'\n'}))) // ndjson: one record per line
+			n.Add(int64(lines))
 			w.WriteHeader(http.StatusOK)
 		})
 	})
@@ -130,18 +117,15 @@ func httpSinkPeer() *peer {
 func otlpPeer() *peer {
 	return httpPeer("  - {name: out, type: otlp, endpoint: %s, batch: {max_events: 1000}}\n", func(n *atomic.Int64) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			b, err := body(r)
-			if err != nil || r.URL.Path != "/v1/logs" {
-				w.WriteHeader(http.StatusBadRequest)
-				return
-			}
-			records, ok := 0, true
-			for _, rl := range protoField(b, 1, &ok) {
-				for _, sl := range protoField(rl, 2, &ok) {
-					records += len(protoField(sl, 2, &ok))
+			records, ok := 0, r.URL.Path == "/v1/logs"
+			err := outtest.Body(r, func(b []byte) {
+				for _, rl := range protoField(b, 1, &ok) {
+					for _, sl := range protoField(rl, 2, &ok) {
+						records += len(protoField(sl, 2, &ok))
+					}
 				}
-			}
-			if !ok {
+			})
+			if err != nil || !ok {
 				w.WriteHeader(http.StatusBadRequest)
 				return
 			}
