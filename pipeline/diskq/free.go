@@ -36,8 +36,8 @@ func (q *Queue) freeDrained() error {
 
 // drainedLocked says whether the write segment is the only one, holds only
 // acknowledged entries, nothing is read and unacknowledged, and it holds at
-// least min delivered bytes (any, after a failed append).
-func (q *Queue) drainedLocked(min int64) bool {
+// least delivered bytes (any, after a failed append).
+func (q *Queue) drainedLocked(least int64) bool {
 	if q.closed || q.failed != nil || len(q.segs) != 1 {
 		return false
 	}
@@ -45,7 +45,7 @@ func (q *Queue) drainedLocked(min int64) bool {
 	if q.acked != q.lastSeq || len(q.inflight) > 0 || s.size <= segHeaderSize {
 		return false
 	}
-	return q.appendFailed || s.size-segHeaderSize >= min
+	return q.appendFailed || s.size-segHeaderSize >= least
 }
 
 // emptyWriteSegment renames the drained write segment after the next

@@ -7,8 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/sophos-connect/sophos-connect/pipeline"
 	"github.com/sophos-connect/sophos-connect/sinks/googlesecops/googlesecopstest"
 	"github.com/sophos-connect/sophos-connect/sinks/httpout/outtest"
@@ -112,20 +110,7 @@ func TestAdaptiveConcurrencyRises(t *testing.T) {
 	}
 	t.Logf("in flight per batch %v (limit %d)", peaks, s.lim.Limit())
 
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(s) // as the collector registers a sink that is a prometheus.Collector
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	found := false
-	for _, mf := range mfs {
-		if mf.GetName() == "sophos_connect_sink_request_concurrency_limit" {
-			m := mf.GetMetric()[0]
-			found = m.GetGauge().GetValue() == float64(s.lim.Limit()) && m.GetLabel()[1].GetValue() == "secops"
-		}
-	}
-	if !found {
-		t.Fatalf("no request_concurrency_limit for sink secops in %v", mfs)
+	if got := outtest.LimitMetric(t, s, "secops"); got != float64(s.lim.Limit()) {
+		t.Fatalf("request_concurrency_limit for sink secops: %v, the limiter's limit %d", got, s.lim.Limit())
 	}
 }

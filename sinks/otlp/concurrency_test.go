@@ -11,8 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/sophos-connect/sophos-connect/pipeline"
 	"github.com/sophos-connect/sophos-connect/sinks/httpout/outtest"
 	"github.com/sophos-connect/sophos-connect/sinks/otlp/otlptest"
@@ -124,20 +122,7 @@ func TestAdaptiveConcurrencyRises(t *testing.T) {
 	}
 	t.Logf("in flight per batch %v (limit %d)", peaks, s.lim.Limit())
 
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(s) // as the collector registers a sink that is a prometheus.Collector
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	found := false
-	for _, mf := range mfs {
-		if mf.GetName() == "sophos_connect_sink_request_concurrency_limit" {
-			m := mf.GetMetric()[0]
-			found = m.GetGauge().GetValue() == float64(s.lim.Limit()) && m.GetLabel()[1].GetValue() == "otlp"
-		}
-	}
-	if !found {
-		t.Fatalf("no request_concurrency_limit for sink otlp in %v", mfs)
+	if got := outtest.LimitMetric(t, s, "otlp"); got != float64(s.lim.Limit()) {
+		t.Fatalf("request_concurrency_limit for sink otlp: %v, the limiter's limit %d", got, s.lim.Limit())
 	}
 }

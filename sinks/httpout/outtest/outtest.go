@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/sophos-connect/sophos-connect/pipeline"
 	"github.com/sophos-connect/sophos-connect/sources/sophos/emulator"
 	"github.com/sophos-connect/sophos-connect/sources/sophos/sophostest"
@@ -254,4 +256,31 @@ func IDs(recs []*pipeline.Record) []string {
 		out[i] = r.ID
 	}
 	return out
+}
+
+// LimitMetric is the value of the sophos_connect_sink_request_concurrency_limit
+// gauge c exports for sink (registered as the collector registers a sink
+// that is a prometheus.Collector); the test fails when there is none.
+func LimitMetric(t testing.TB, c prometheus.Collector, sink string) float64 {
+	t.Helper()
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(c)
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != "sophos_connect_sink_request_concurrency_limit" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "sink" && l.GetValue() == sink {
+					return m.GetGauge().GetValue()
+				}
+			}
+		}
+	}
+	t.Fatalf("no sophos_connect_sink_request_concurrency_limit for sink %s in %v", sink, mfs)
+	return 0
 }
