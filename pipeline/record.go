@@ -5,7 +5,6 @@
 package pipeline
 
 import (
-	"bytes"
 	"fmt"
 	"strings"
 	"sync/atomic"
@@ -169,6 +168,7 @@ func DecodeRecord(stream Stream, tenant string, data []byte, start int) (Record,
 	}
 	var dataObj []byte
 	badKey := false // a top-level key that is not valid UTF-8
+	var all byte    // every string's flags ORed: without NonASCII the item is ASCII
 	i = rawjson.SkipSpace(data, i+1)
 	if i < len(data) && data[i] == '}' {
 		i++
@@ -177,12 +177,13 @@ func DecodeRecord(stream Stream, tenant string, data []byte, start int) (Record,
 			if i >= len(data) || data[i] != '"' {
 				return r, i, fmt.Errorf("item: expected a key at offset %d: %w", i, rawjson.ErrSyntax)
 			}
-			ke, err := rawjson.SkipValue(data, i)
-			if err != nil {
-				return r, ke, fmt.Errorf("item: %w", err)
+			ke, kf, ok := rawjson.ScanStringFlags(data, i)
+			if !ok {
+				_, _, err := rawjson.ScanString(data, i) // the reason, with its offset
+				return r, i, fmt.Errorf("item: %w", err)
 			}
 			key := data[i+1 : ke-1]
-			if !badKey && !utf8.Valid(key) {
+			if kf&rawjson.NonASCII != 0 && !badKey && !utf8.Valid(key) {
 				badKey = true
 			}
 			i = rawjson.SkipSpace(data, ke)
@@ -191,16 +192,20 @@ func DecodeRecord(stream Stream, tenant string, data []byte, start int) (Record,
 			}
 			vs := rawjson.SkipSpace(data, i+1)
 			var ve int
-			plain := false
+			var vf byte
+			var err error
 			if vs < len(data) && data[vs] == '"' {
-				ve, plain, err = rawjson.ScanString(data, vs)
+				if ve, vf, ok = rawjson.ScanStringFlags(data, vs); !ok {
+					ve, _, err = rawjson.ScanString(data, vs)
+				}
 			} else {
-				ve, err = rawjson.SkipValue(data, vs)
+				ve, vf, err = rawjson.SkipValueFlags(data, vs)
 			}
 			if err != nil {
 				return r, ve, fmt.Errorf("item: %w", err)
 			}
-			r.setField(key, data[vs:ve], plain, &dataObj)
+			all |= kf | vf
+			r.setField(key, kf, data[vs:ve], vf, &dataObj)
 			i = rawjson.SkipSpace(data, ve)
 			if i < len(data) && data[i] == '}' {
 				i++
@@ -214,7 +219,7 @@ func DecodeRecord(stream Stream, tenant string, data []byte, start int) (Record,
 	}
 	r.Raw = data[objStart:i]
 	r.RawChecked = true
-	if !utf8.Valid(r.Raw) {
+	if all&rawjson.NonASCII != 0 && !utf8.Valid(r.Raw) {
 		// Invalid UTF-8 never reaches a sink raw: each bad byte becomes
 		// U+FFFD, as encoding/json does, and the fields are read again.
 		clean, _, err := DecodeRecord(stream, tenant, ValidUTF8(r.Raw), 0)
@@ -258,16 +263,19 @@ func ValidUTF8(b []byte) []byte {
 }
 
 // setField stores a top-level member the record keeps typed. key is the raw
-// key text between the quotes (keys with escapes are compared unquoted).
-func (r *Record) setField(key, value []byte, plain bool, dataObj *[]byte) {
+// key text between the quotes (keys with escapes are compared unquoted);
+// keyFlags and flags are the key's and the value's string flags
+// (rawjson.ScanStringFlags).
+func (r *Record) setField(key []byte, keyFlags byte, value []byte, flags byte, dataObj *[]byte) {
 	name := string(key) // no allocation: used only in the switch
-	if bytes.IndexByte(key, '\\') >= 0 {
+	if keyFlags&rawjson.Escaped != 0 {
 		k, err := rawjson.Unquote(nil, append(append([]byte{'"'}, key...), '"'))
 		if err != nil {
 			return
 		}
 		name = string(k)
 	}
+	plain := flags&rawjson.Escaped == 0
 	switch name {
 	case "id":
 		r.ID = text(value, plain)
@@ -302,10 +310,15 @@ func (r *Record) setField(key, value []byte, plain bool, dataObj *[]byte) {
 	}
 }
 
-// text is a string value's text: a view of the page body when plain.
+// text is a string value's text: a view of the page body when it has no
+// escapes. A view of a string with invalid UTF-8 is never kept: such an
+// item is decoded again from its repaired copy.
 func text(value []byte, plain bool) string {
+	if len(value) == 0 || value[0] != '"' {
+		return ""
+	}
 	if plain {
 		return rawjson.PlainView(value)
 	}
-	return rawjson.StringView(value)
+	return rawjson.String(value)
 }

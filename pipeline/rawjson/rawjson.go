@@ -9,7 +9,6 @@ package rawjson
 
 import (
 	"bytes"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"strconv"
@@ -23,16 +22,6 @@ var ErrSyntax = errors.New("invalid JSON")
 
 func syntaxErr(off int, what string) error {
 	return fmt.Errorf("%w at offset %d: %s", ErrSyntax, off, what)
-}
-
-func isSpace(c byte) bool { return c == ' ' || c == '\n' || c == '\r' || c == '\t' }
-
-// SkipSpace returns the index of the first non-space byte at or after i.
-func SkipSpace(data []byte, i int) int {
-	for i < len(data) && isSpace(data[i]) {
-		i++
-	}
-	return i
 }
 
 // maxDepth bounds nesting so hostile input cannot exhaust the stack.
@@ -55,7 +44,8 @@ func SkipAnyDepth(data []byte, i int) (int, error) {
 	for ; i < len(data); i++ {
 		switch c := data[i]; c {
 		case '"':
-			end, err := skipString(data, i)
+			var f byte
+			end, err := skipString(data, i, &f)
 			if err != nil {
 				return end, err
 			}
@@ -82,17 +72,26 @@ func SkipAnyDepth(data []byte, i int) (int, error) {
 // SkipValue returns the end offset of the JSON value starting at data[i]
 // (leading space allowed). It validates the value's syntax.
 func SkipValue(data []byte, i int) (int, error) {
-	return skipValue(data, i, 0)
+	var f byte
+	return skipValue(data, i, 0, &f)
 }
 
-func skipValue(data []byte, i, depth int) (int, error) {
+// SkipValueFlags is SkipValue that also returns the flags (Escaped,
+// NonASCII) of every string in the value, keys included, ORed: 0 means the
+// value is ASCII, so valid UTF-8 (outside strings JSON is ASCII).
+func SkipValueFlags(data []byte, i int) (end int, flags byte, err error) {
+	end, err = skipValue(data, i, 0, &flags)
+	return end, flags, err
+}
+
+func skipValue(data []byte, i, depth int, flags *byte) (int, error) {
 	i = SkipSpace(data, i)
 	if i >= len(data) {
 		return i, syntaxErr(i, "unexpected end of input")
 	}
 	switch c := data[i]; {
 	case c == '"':
-		return skipString(data, i)
+		return skipString(data, i, flags)
 	case c == '{':
 		if depth >= maxDepth {
 			return i, fmt.Errorf("%w at offset %d: %w", ErrSyntax, i, ErrTooDeep)
@@ -107,14 +106,14 @@ func skipValue(data []byte, i, depth int) (int, error) {
 				return i, syntaxErr(i, "expected object key")
 			}
 			var err error
-			if i, err = skipString(data, i); err != nil {
+			if i, err = skipString(data, i, flags); err != nil {
 				return i, err
 			}
 			i = SkipSpace(data, i)
 			if i >= len(data) || data[i] != ':' {
 				return i, syntaxErr(i, "expected ':'")
 			}
-			if i, err = skipValue(data, i+1, depth+1); err != nil {
+			if i, err = skipValue(data, i+1, depth+1, flags); err != nil {
 				return i, err
 			}
 			i = SkipSpace(data, i)
@@ -139,7 +138,7 @@ func skipValue(data []byte, i, depth int) (int, error) {
 		}
 		for {
 			var err error
-			if i, err = skipValue(data, i, depth+1); err != nil {
+			if i, err = skipValue(data, i, depth+1, flags); err != nil {
 				return i, err
 			}
 			i = SkipSpace(data, i)
@@ -210,61 +209,13 @@ func skipNumber(data []byte, i int) (int, error) {
 	return i, nil
 }
 
-func skipString(data []byte, i int) (int, error) {
-	end, _, err := ScanString(data, i)
-	return end, err
-}
-
-// ScanString returns the end offset of the JSON string starting at data[i]
-// ('"') and whether it is plain: no escapes and only ASCII, so its text is
-// exactly the bytes between the quotes (see PlainView).
-func ScanString(data []byte, i int) (end int, plain bool, err error) {
-	start := i
-	i++
-	var high uint64 // OR of every word scanned: its top bits say non-ASCII
-	escaped := false
-	for i < len(data) {
-		// Skip 8 bytes at a time while none of them is '"', '\\' or a
-		// control character: most of an item's bytes are plain string text.
-		for i+8 <= len(data) {
-			w := binary.LittleEndian.Uint64(data[i:])
-			if hasSpecial(w) {
-				break
-			}
-			high |= w
-			i += 8
-		}
-		if i >= len(data) {
-			break
-		}
-		c := data[i]
-		switch {
-		case c == '"':
-			return i + 1, !escaped && high&msb == 0, nil
-		case c == '\\':
-			escaped = true
-			if i+1 >= len(data) {
-				return start, false, syntaxErr(i, "unterminated escape")
-			}
-			switch data[i+1] {
-			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
-				i += 2
-			case 'u':
-				if len(data)-i < 6 || !isHex4(data[i+2:i+6]) {
-					return start, false, syntaxErr(i, "invalid \\u escape")
-				}
-				i += 6
-			default:
-				return start, false, syntaxErr(i, "invalid escape")
-			}
-		case c < 0x20:
-			return start, false, syntaxErr(i, "control character in string")
-		default:
-			high |= uint64(c)
-			i++
-		}
+func skipString(data []byte, i int, flags *byte) (int, error) {
+	end, f, ok := ScanStringFlags(data, i)
+	if !ok {
+		return i, stringErr(data, i, end)
 	}
-	return start, false, syntaxErr(start, "unterminated string")
+	*flags |= f
+	return end, nil
 }
 
 // PlainView returns the text of a string ScanString called plain, sharing
@@ -275,19 +226,6 @@ func PlainView(raw []byte) string {
 		return ""
 	}
 	return unsafe.String(&inner[0], len(inner))
-}
-
-const (
-	lsb = 0x0101010101010101
-	msb = 0x8080808080808080
-)
-
-// hasSpecial reports whether any byte of w is '"', '\\' or below 0x20
-// (the classic "has zero byte" / "has less than" bit tricks).
-func hasSpecial(w uint64) bool {
-	quote := w ^ (lsb * '"')
-	bslash := w ^ (lsb * '\\')
-	return ((quote-lsb)&^quote|(bslash-lsb)&^bslash|(w-lsb*0x20)&^w)&msb != 0
 }
 
 func isHex4(b []byte) bool {
@@ -324,7 +262,8 @@ func EachMember(obj []byte, fn func(key, value []byte) bool) error {
 		}
 		ks := i
 		var err error
-		if i, err = skipString(obj, i); err != nil {
+		var f byte
+		if i, err = skipString(obj, i, &f); err != nil {
 			return err
 		}
 		key := obj[ks:i]
@@ -333,7 +272,7 @@ func EachMember(obj []byte, fn func(key, value []byte) bool) error {
 			return syntaxErr(i, "expected ':'")
 		}
 		vs := SkipSpace(obj, i+1)
-		if i, err = skipValue(obj, vs, 1); err != nil {
+		if i, err = skipValue(obj, vs, 1, &f); err != nil {
 			return err
 		}
 		if !fn(key, obj[vs:i]) {
@@ -366,7 +305,8 @@ func EachElement(arr []byte, fn func(value []byte) bool) error {
 	for {
 		vs := SkipSpace(arr, i)
 		var err error
-		if i, err = skipValue(arr, vs, 1); err != nil {
+		var f byte
+		if i, err = skipValue(arr, vs, 1, &f); err != nil {
 			return err
 		}
 		if !fn(arr[vs:i]) {

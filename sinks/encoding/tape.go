@@ -1,8 +1,6 @@
 package encoding
 
 import (
-	"encoding/binary"
-	"math/bits"
 	"unsafe"
 
 	"github.com/sophos-connect/sophos-connect/pipeline/rawjson"
@@ -38,8 +36,8 @@ type node struct {
 }
 
 const (
-	strEsc  = 1 << iota // the string has a backslash escape
-	strHigh             // the string has a byte >= 0x80 (maybe invalid UTF-8)
+	strEsc  = rawjson.Escaped  // the string has a backslash escape
+	strHigh = rawjson.NonASCII // the string has a byte >= 0x80 (maybe invalid UTF-8)
 )
 
 // maxTapeDepth is rawjson's nesting limit: a container nested this deep is
@@ -73,34 +71,6 @@ func itemError(raw []byte) error {
 	return rawjson.ErrSyntax // not reached: both parsers accept the same input
 }
 
-func isJSONSpace(c byte) bool { return c == ' ' || c == '\n' || c == '\r' || c == '\t' }
-
-// jsonSpace is isJSONSpace as a table: one load per byte instead of four
-// compares (items are often pretty-printed, with indentation after every
-// member).
-var jsonSpace = [256]bool{' ': true, '\n': true, '\r': true, '\t': true}
-
-func skipSpace(raw []byte, i int) int {
-	for i < len(raw) && jsonSpace[raw[i]] {
-		i++
-		if i+8 <= len(raw) && raw[i-1] == '\n' {
-			i = skipIndent(raw, i)
-		}
-	}
-	return i
-}
-
-// skipIndent skips the spaces at raw[i:] (i+8 <= len(raw)) 8 at a time:
-// the run ends at the first non-zero byte of a word XOR eight spaces.
-func skipIndent(raw []byte, i int) int {
-	for ; i+8 <= len(raw); i += 8 {
-		if x := binary.LittleEndian.Uint64(raw[i:]) ^ (lsb * ' '); x != 0 {
-			return i + bits.TrailingZeros64(x)>>3
-		}
-	}
-	return i
-}
-
 // value parses the value at raw[i:] (leading space allowed) and returns
 // its end offset. It is one loop over an explicit stack of open containers
 // (their node indices), not a recursion: the nodes slice then stays in a
@@ -120,14 +90,14 @@ func (t *tape) value(i int) (int, bool) {
 		s     int
 	)
 value:
-	i = skipSpace(raw, i)
+	i = rawjson.SkipSpace(raw, i)
 	if i >= len(raw) {
 		return i, false
 	}
 	s = i
 	switch c = raw[i]; {
 	case c == '"':
-		if i, flags, ok = scanString(raw, i); !ok {
+		if i, flags, ok = rawjson.ScanStringFlags(raw, i); !ok {
 			return i, false
 		}
 		nodes = pushNode(nodes, s, i, '"', flags)
@@ -137,7 +107,7 @@ value:
 			return i, false
 		}
 		nodes = pushNode(nodes, s, 0, c, 0)
-		i = skipSpace(raw, i+1)
+		i = rawjson.SkipSpace(raw, i+1)
 		if i < len(raw) && raw[i] == c+2 { // '}' and ']' follow '{' and '[' by 2
 			i++
 			n := &nodes[len(nodes)-1]
@@ -168,16 +138,16 @@ value:
 	goto next
 
 key:
-	i = skipSpace(raw, i)
+	i = rawjson.SkipSpace(raw, i)
 	if i >= len(raw) || raw[i] != '"' {
 		return i, false
 	}
 	s = i
-	if i, flags, ok = scanString(raw, i); !ok {
+	if i, flags, ok = rawjson.ScanStringFlags(raw, i); !ok {
 		return i, false
 	}
 	nodes = pushNode(nodes, s, i, '"', flags)
-	i = skipSpace(raw, i)
+	i = rawjson.SkipSpace(raw, i)
 	if i >= len(raw) || raw[i] != ':' {
 		return i, false
 	}
@@ -189,7 +159,7 @@ next: // a value ended at i: continue or close the innermost open container
 		return i, true
 	}
 	top = open[len(open)-1]
-	i = skipSpace(raw, i)
+	i = rawjson.SkipSpace(raw, i)
 	if i >= len(raw) {
 		return i, false
 	}
@@ -274,81 +244,9 @@ const (
 	msb = 0x8080808080808080
 )
 
-// specialBits marks (with its top bit) the first byte of w that is '"',
-// '\\' or below 0x20, and maybe later ones; 0 when w has none. These are
-// rawjson's "has zero byte" / "has less than" tricks: exact for the lowest
-// byte, a borrow can only mark bytes after it.
-func specialBits(w uint64) uint64 {
-	quote := w ^ (lsb * '"')
-	bslash := w ^ (lsb * '\\')
-	return ((quote-lsb)&^quote | (bslash-lsb)&^bslash | (w-lsb*0x20)&^w) & msb
-}
-
-// scanString validates the string at raw[i] (raw[i] == '"') as rawjson
-// does and returns its end offset and flags. It jumps from special byte
-// ('"', '\\' or a control character) to special byte, 8 bytes at a time:
-// one unpredictable branch per string, not one per byte of its last word.
-func scanString(raw []byte, i int) (int, byte, bool) {
-	var flags byte
-	var high uint64 // the plain bytes ORed: bit 7 set means one is >= 0x80
-	i++
-	for {
-		for i+8 <= len(raw) {
-			w := binary.LittleEndian.Uint64(raw[i:])
-			if m := specialBits(w); m != 0 {
-				k := bits.TrailingZeros64(m) >> 3
-				high |= w & (uint64(1)<<(8*k) - 1)
-				i += k
-				goto special
-			}
-			high |= w
-			i += 8
-		}
-		for ; i < len(raw); i++ {
-			c := raw[i]
-			if c == '"' || c == '\\' || c < 0x20 {
-				goto special
-			}
-			high |= uint64(c)
-		}
-		return i, 0, false
-	special:
-		switch raw[i] {
-		case '"':
-			if high&msb != 0 {
-				flags |= strHigh
-			}
-			return i + 1, flags, true
-		case '\\':
-			if i+1 >= len(raw) {
-				return i, 0, false
-			}
-			flags |= strEsc
-			switch raw[i+1] {
-			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
-				i += 2
-			case 'u':
-				if len(raw)-i < 6 || !isHex4(raw[i+2:i+6]) {
-					return i, 0, false
-				}
-				i += 6
-			default:
-				return i, 0, false
-			}
-		default: // a control character
-			return i, 0, false
-		}
-	}
-}
-
-func isHex4(b []byte) bool {
-	for _, c := range b[:4] {
-		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F') {
-			return false
-		}
-	}
-	return true
-}
+// specialBits is rawjson.SpecialBits, the 8-byte test the string
+// writers share with the parse.
+func specialBits(w uint64) uint64 { return rawjson.SpecialBits(w) }
 
 // text returns node n's JSON text.
 func (t *tape) text(n int32) []byte {
