@@ -3,6 +3,7 @@ package rawjson
 import (
 	"encoding/binary"
 	"math/bits"
+	"unsafe"
 )
 
 // The scanning primitives below are shared by every parser of item text
@@ -51,11 +52,12 @@ func skipIndent(data []byte, i int) int {
 // SpecialBits marks (with its top bit) the first byte of w that is '"',
 // '\\' or below 0x20, and maybe later ones; 0 when w has none. These are
 // the "has zero byte" / "has less than" tricks: exact for the lowest such
-// byte, a borrow can only mark bytes after it.
+// byte, a borrow can only mark bytes after it. Each test's usual "and not
+// the byte itself" is applied once: w XOR '"' (or '\\') has w's top bit.
 func SpecialBits(w uint64) uint64 {
 	quote := w ^ (lsb * '"')
 	bslash := w ^ (lsb * '\\')
-	return ((quote-lsb)&^quote | (bslash-lsb)&^bslash | (w-lsb*0x20)&^w) & msb
+	return ((quote - lsb) | (bslash - lsb) | (w - lsb*0x20)) &^ w & msb
 }
 
 // ScanStringFlags validates the JSON string at data[i] (data[i] == '"')
@@ -67,14 +69,17 @@ func SpecialBits(w uint64) uint64 {
 // character, or len(data) when the string is not closed.
 func ScanStringFlags(data []byte, i int) (end int, flags byte, ok bool) {
 	var high uint64 // the plain bytes ORed: bit 7 set means one is >= 0x80
+	base := unsafe.Pointer(unsafe.SliceData(data))
 	i++
 	for {
 		for i+8 <= len(data) {
-			w := binary.LittleEndian.Uint64(data[i:])
+			// The word at i, without a bounds check (i+8 <= len(data)).
+			w := binary.LittleEndian.Uint64((*[8]byte)(unsafe.Add(base, i))[:])
 			if m := SpecialBits(w); m != 0 {
-				k := bits.TrailingZeros64(m) >> 3
-				high |= w & (uint64(1)<<(8*k) - 1)
-				i += k
+				// m^(m-1) keeps the bytes before the special one (whose
+				// own top bit is 0): the plain bytes of this word.
+				high |= w & (m ^ (m - 1))
+				i += bits.TrailingZeros64(m) >> 3
 				goto special
 			}
 			high |= w
