@@ -151,13 +151,12 @@ func appendQuoted(dst []byte, s string) []byte {
 }
 
 // plainPrefix is the length of s's leading run of printable ASCII other
-// than " and \. specialBits marks its first special byte exactly; a byte
-// >= 0x80 is marked by its own top bit.
+// than " and \. notPlainBits marks its first other byte exactly.
 func plainPrefix(s string) int {
 	i := 0
 	for ; i+8 <= len(s); i += 8 {
 		w := binary.LittleEndian.Uint64(unsafe.Slice(unsafe.StringData(s[i:]), 8))
-		if m := specialBits(w) | w&msb; m != 0 {
+		if m := notPlainBits(w); m != 0 {
 			return i + bits.TrailingZeros64(m)>>3
 		}
 	}
@@ -166,7 +165,7 @@ func plainPrefix(s string) int {
 		// nothing: only a special byte starts a borrow).
 		j := len(s) - 8
 		w := binary.LittleEndian.Uint64(unsafe.Slice(unsafe.StringData(s[j:]), 8))
-		if m := (specialBits(w) | w&msb) >> (8 * (i - j)); m != 0 {
+		if m := notPlainBits(w) >> (8 * (i - j)); m != 0 {
 			return i + bits.TrailingZeros64(m)>>3
 		}
 		return len(s)
@@ -177,6 +176,14 @@ func plainPrefix(s string) int {
 		}
 	}
 	return i
+}
+
+// notPlainBits is specialBits(w) | w&msb, a byte >= 0x80 marked by its own
+// top bit, in fewer steps: specialBits' tests before their common "and not
+// w" (a byte >= 0x80 marks itself either way).
+func notPlainBits(w uint64) uint64 {
+	quote, bslash := w^(lsb*'"'), w^(lsb*'\\')
+	return ((quote - lsb) | (bslash - lsb) | (w - lsb*0x20) | w) & msb
 }
 
 // int writes an integer member.

@@ -147,9 +147,10 @@ key:
 		return i, false
 	}
 	nodes = pushNode(nodes, s, i, '"', flags)
-	i = rawjson.SkipSpace(raw, i)
-	if i >= len(raw) || raw[i] != ':' {
-		return i, false
+	if i >= len(raw) || raw[i] != ':' { // the colon usually follows the key
+		if i = rawjson.SkipSpace(raw, i); i >= len(raw) || raw[i] != ':' {
+			return i, false
+		}
 	}
 	i++
 	goto value
@@ -159,9 +160,10 @@ next: // a value ended at i: continue or close the innermost open container
 		return i, true
 	}
 	top = open[len(open)-1]
-	i = rawjson.SkipSpace(raw, i)
-	if i >= len(raw) {
-		return i, false
+	if i >= len(raw) || raw[i] != ',' { // the comma usually follows the value
+		if i = rawjson.SkipSpace(raw, i); i >= len(raw) {
+			return i, false
+		}
 	}
 	c = nodes[top].kind
 	switch raw[i] {
@@ -274,8 +276,10 @@ func (t *tape) keyName(n int32) string {
 // keyIs is rawjson.KeyEquals for key node n: the text as written, or for a
 // key with escapes its decoded text, equals name.
 func (t *tape) keyIs(n int32, name string) bool {
-	if t.nodes[n].flags&strEsc == 0 {
-		return t.keyName(n) == name
+	nd := &t.nodes[n]
+	if nd.flags&strEsc == 0 {
+		// The lengths first: most keys a lookup meets are not name.
+		return int(nd.e-nd.s-2) == len(name) && t.keyName(n) == name
 	}
 	return rawjson.KeyEquals(t.text(n), name)
 }
