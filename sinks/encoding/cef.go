@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/bits"
 	"strconv"
+	"unsafe"
 
 	"github.com/sophos-connect/sophos-connect/pipeline"
 )
@@ -156,11 +157,13 @@ func (e *cefEncoder) escape(dst, s []byte, special byte) []byte {
 		return append(dst, s...)
 	}
 	start, i := 0, 0
+	base := unsafe.Pointer(unsafe.SliceData(s))
 	for {
 		// Jump to the next byte of the set: the first marked byte of a
-		// word is exact; the last few bytes go through the table.
+		// word is exact; the last few bytes go through the table. The
+		// word is read without a bounds check (i+8 <= len(s)).
 		for i+8 <= len(s) {
-			if m := set.inWord(binary.LittleEndian.Uint64(s[i:])); m != 0 {
+			if m := set.inWord(binary.LittleEndian.Uint64((*[8]byte)(unsafe.Add(base, i))[:])); m != 0 {
 				i += bits.TrailingZeros64(m) >> 3
 				goto found
 			}
