@@ -21,14 +21,18 @@ func (w *jsonw) reset(dst []byte) {
 	w.b, w.comma, w.stack = dst, false, w.stack[:0]
 }
 
-// key writes the member name (a plain ASCII name, written as is).
+// key writes the member name (a plain ASCII name, written as is). The
+// buffer is a local while it grows: through w every append would load and
+// store its header again (this is the writers' most frequent call).
 func (w *jsonw) key(k string) {
+	b := w.b
 	if w.comma {
-		w.b = append(w.b, ',')
+		b = append(b, ',', '"')
+	} else {
+		b = append(b, '"')
 	}
-	w.b = append(w.b, '"')
-	w.b = append(w.b, k...)
-	w.b = append(w.b, '"', ':')
+	b = append(b, k...)
+	w.b = append(b, '"', ':')
 	w.comma = true
 }
 
@@ -78,9 +82,9 @@ func (w *jsonw) str(k, s string) {
 // escaping (printable ASCII without " and \).
 func (w *jsonw) lit(k, v string) {
 	w.key(k)
-	w.b = append(w.b, '"')
-	w.b = append(w.b, v...)
-	w.b = append(w.b, '"')
+	b := append(w.b, '"')
+	b = append(b, v...)
+	w.b = append(b, '"')
 }
 
 // strb is str for bytes (not retained).
