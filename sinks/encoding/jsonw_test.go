@@ -36,6 +36,19 @@ func TestAppendQuotedMatchesRawjson(t *testing.T) {
 	}
 }
 
+// FuzzAppendQuoted holds appendQuoted (its plain prefix found by
+// notPlainBits, 8 bytes at a time) to rawjson.AppendString.
+func FuzzAppendQuoted(f *testing.F) {
+	for _, s := range []string{"", "abcdefgh", "abcdefghi\"", "héllo wörld 12345678", "\u2028abcdefghijk", "abcdefgh\xff\xfe", "12345678\\", "\x7f\x7f\x7f\x7f\x7f\x7f\x7f\x7f\x1f"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if got, want := string(appendQuoted([]byte("x"), s)), string(rawjson.AppendString([]byte("x"), s)); got != want {
+			t.Fatalf("%q: %q, want %q", s, got, want)
+		}
+	})
+}
+
 // TestUnescapedMatchesAppendStr holds the one-letter-escape fast decoder
 // (strView, strOf, appendStrText) to appendStr on random escaped strings.
 func TestUnescapedMatchesAppendStr(t *testing.T) {
