@@ -292,7 +292,12 @@ func (t *tape) lastMember(obj int32, name string) int32 {
 		return 0
 	}
 	var found int32
-	for k, end := obj+1, t.nodes[obj].next; k < end; k = t.nodes[k+1].next {
+	nodes := t.nodes
+	for k, end := obj+1, nodes[obj].next; k < end; k = nodes[k+1].next {
+		// A key without escapes of another length is not name: no call.
+		if nd := &nodes[k]; nd.flags&strEsc == 0 && int(nd.e-nd.s-2) != len(name) {
+			continue
+		}
 		if t.keyIs(k, name) {
 			found = k + 1
 		}
