@@ -122,29 +122,39 @@ func (e *asimEncoder) Append(dst []byte, r *pipeline.Record) ([]byte, error) {
 		category, method, subType = "SuspiciousActivity", "", "Threat"
 	}
 	opt("EventSubType", subType)
-	w.str("EventUid", r.ID)
-	opt("EventOriginalType", r.Type)
+	w.strAt("EventUid", t, f.id, r.ID)
+	if r.Type != "" {
+		w.strAt("EventOriginalType", t, f.typ, r.Type)
+	}
 	w.lit("EventProduct", "Central")
 	w.lit("EventVendor", "Sophos")
 	w.lit("EventSchema", "AlertEvent")
 	w.lit("EventSchemaVersion", "0.1")
 	opt("EventSeverity", asimSeverity(r.Severity))
-	opt("EventOriginalSeverity", r.Severity)
-	message := e.str(f.description)
+	if r.Severity != "" {
+		w.strAt("EventOriginalSeverity", t, f.severity, r.Severity)
+	}
+	msgNode := f.description
+	message := e.str(msgNode)
 	if message == "" {
-		message = e.str(f.name)
+		msgNode = f.name
+		message = e.str(msgNode)
 	}
 	if xdr {
-		message = facts.message
+		msgNode, message = 0, facts.message
 	}
 	var msgStart, msgEnd int // the quoted message as written
 	if message != "" {
 		w.key("EventMessage")
 		msgStart = len(w.b)
-		w.b = appendQuoted(w.b, message)
+		if q := t.quotedOf(msgNode, message); q != nil {
+			w.b = append(w.b, q...)
+		} else {
+			w.b = appendQuoted(w.b, message)
+		}
 		msgEnd = len(w.b)
 	}
-	w.str("AlertId", r.ID)
+	w.strAt("AlertId", t, f.id, r.ID)
 	name := r.Name
 	if xdr && facts.ruleDesc != "" && r.Stream == pipeline.Detections {
 		name = facts.ruleDesc
@@ -176,10 +186,10 @@ func (e *asimEncoder) Append(dst []byte, r *pipeline.Record) ([]byte, error) {
 		w.str("AttackTechniques", strings.Join(facts.techniques, ", "))
 	}
 	if r.Host != "" {
-		w.str("DvcHostname", r.Host)
+		w.strAt("DvcHostname", t, f.location, r.Host)
 	}
 	if r.EndpointID != "" {
-		w.str("DvcId", r.EndpointID)
+		w.strAt("DvcId", t, f.endpointID, r.EndpointID)
 		w.lit("DvcIdType", "Other")
 	}
 	if ip := e.str(t.lastMember(f.sourceInfo, "ip")); ip != "" && isIP(stringBytes(ip)) {

@@ -78,6 +78,16 @@ func (w *jsonw) str(k, s string) {
 	w.b = appendQuoted(w.b, s)
 }
 
+// strAt is str for s that may be string node n's own text (a record
+// field): then its JSON text is copied, not scanned again.
+func (w *jsonw) strAt(k string, t *tape, n int32, s string) {
+	if q := t.quotedOf(n, s); q != nil {
+		w.raw(k, q)
+		return
+	}
+	w.str(k, s)
+}
+
 // lit writes a string member whose value is a constant that needs no
 // escaping (printable ASCII without " and \).
 func (w *jsonw) lit(k, v string) {

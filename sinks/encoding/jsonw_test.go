@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"math/rand/v2"
+	"strings"
 	"testing"
 
 	"github.com/sophos-connect/sophos-connect/pipeline"
@@ -99,5 +100,44 @@ func TestAppendCompactMatchesJSONCompact(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// TestStrAtMatchesStr holds the copy of a record field's JSON text
+// (quotedOf: the field is a view of a plain string node) to quoting it:
+// every encoder writes the same bytes for the sample records as for copies
+// whose string fields share no memory with the item.
+func TestStrAtMatchesStr(t *testing.T) {
+	recs := append(pageRecords(t, "events_page.json", pipeline.Events), pageRecords(t, "alerts_page.json", pipeline.Alerts)...)
+	// A view of a non-ASCII string: appendQuoted escapes U+2028, a copy would not.
+	recs = append(recs, rec(pipeline.Alerts, "{\"id\":\"a\u2028\",\"type\":\"t\u2028\",\"severity\":\"high\",\"location\":\"h\u2028\",\"description\":\"d\u2028\"}"))
+	hits := 0
+	for _, r := range recs {
+		var tp tape
+		if !tp.parseItem(r.Raw) {
+			t.Fatalf("parse %s", r.ID)
+		}
+		var f itemFields
+		f.read(&tp)
+		if tp.quotedOf(f.id, r.ID) != nil {
+			hits++
+		}
+		c := *r
+		for _, s := range []*string{&c.ID, &c.Type, &c.Severity, &c.Name, &c.Group, &c.When, &c.CreatedAt, &c.Host, &c.User, &c.EndpointID, &c.EndpointType} {
+			*s = strings.Clone(*s)
+		}
+		for _, format := range Formats {
+			enc := mustNew(t, format, Options{})
+			want, err := enc.Append(nil, &c)
+			if err != nil {
+				continue
+			}
+			if got, _ := enc.Append(nil, r); !bytes.Equal(got, want) {
+				t.Fatalf("%s %s:\n%s\nwant\n%s", format, r.ID, got, want)
+			}
+		}
+	}
+	if hits != len(recs)-1 {
+		t.Fatalf("quotedOf found %d of %d ids as views of the item", hits, len(recs))
 	}
 }

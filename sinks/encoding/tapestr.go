@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"unicode/utf8"
+	"unsafe"
 )
 
 // The string writers below copy a string node's text as it is whenever
@@ -146,4 +147,19 @@ func (t *tape) strOf(buf []byte, n int32) ([]byte, []byte) {
 	}
 	buf = appendStr(buf[:0], jsonText(t.raw[nd.s:nd.e]))
 	return buf, buf
+}
+
+// quotedOf returns string node n's JSON text when s is that text itself
+// (the same memory: DecodeRecord keeps a string without escapes as a view
+// of the item) and it needs no escaping (no escapes, ASCII: appendQuoted
+// would write it unchanged); nil otherwise, and the caller quotes s.
+func (t *tape) quotedOf(n int32, s string) []byte {
+	if n == 0 || len(s) == 0 {
+		return nil
+	}
+	nd := &t.nodes[n]
+	if nd.kind != '"' || nd.flags != 0 || int(nd.e-nd.s-2) != len(s) || unsafe.StringData(s) != &t.raw[nd.s+1] {
+		return nil
+	}
+	return t.raw[nd.s:nd.e:nd.e]
 }
