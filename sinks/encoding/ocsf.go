@@ -415,7 +415,7 @@ func (e *ocsfEncoder) metadata(r *pipeline.Record) {
 	w.lit("vendor_name", "Sophos")
 	if g := e.str(f.group); len(g) > 0 {
 		w.open("feature")
-		w.strb("name", g)
+		w.strAt("name", t, f.group, unsafeString(g))
 		w.close('}')
 	}
 	w.close('}')
@@ -476,9 +476,9 @@ func (e *ocsfEncoder) device() {
 	loc := e.str(f.location)
 	w.open("device")
 	if len(loc) > 0 {
-		w.strb("name", loc)
+		w.strAt("name", t, f.location, unsafeString(loc))
 		if isHostname(loc) {
-			w.strb("hostname", loc)
+			w.strAt("hostname", t, f.location, unsafeString(loc))
 		}
 	}
 	if f.endpointID != 0 && t.kind(f.endpointID) == '"' {
@@ -494,7 +494,7 @@ func (e *ocsfEncoder) device() {
 		w.lit("type", "Mobile")
 	case len(typ) > 0:
 		w.int("type_id", 99)
-		w.strb("type", typ)
+		w.strAt("type", t, f.endpointType, unsafeString(typ))
 	default:
 		w.int("type_id", 0)
 		w.lit("type", "Unknown")
@@ -552,7 +552,7 @@ func (e *ocsfEncoder) user(key string) bool {
 		w.strb("name", src[i+1:])
 		w.strb("domain", src[:i])
 	} else {
-		w.strb("name", src)
+		w.strAt("name", t, f.source, unsafeString(src))
 	}
 	if f.userID != 0 && t.kind(f.userID) == '"' {
 		w.raw("uid", t.text(f.userID))
