@@ -22,7 +22,9 @@ const minPart = 200
 // _bulk requests of at most max_bytes, one request at a time. A batch is
 // cut into as many parts as the limiter offers (Limiter.Parts), so encoding
 // one part overlaps with sending another, and the limiter keeps the
-// requests in flight to its limit.
+// requests in flight to its limit. A worker serves one part at a time:
+// batches written at once (pipeline.ConcurrentSink) each take their own
+// from the sink's idle workers.
 type worker struct {
 	enc    encoding.Encoder
 	body   []byte // NDJSON of the part, reused across batches
@@ -66,13 +68,18 @@ func (s *Sink) Write(ctx context.Context, batch []*pipeline.Record) error {
 		raw += len(r.Raw)
 	}
 	parts := min(s.lim.Parts(), max(1, len(batch)/minPart), max(1, raw/httpout.MinRequestBytes))
-	workers := make([]*worker, parts)
-	for p := range parts {
-		w, err := s.worker(p)
+	workers := make([]*worker, 0, parts)
+	defer func() {
+		for _, w := range workers {
+			s.putWorker(w)
+		}
+	}()
+	for range parts {
+		w, err := s.getWorker()
 		if err != nil {
 			return fmt.Errorf("elasticsearch: format %s: %w", s.cfg.Format, err)
 		}
-		workers[p] = w
+		workers = append(workers, w)
 	}
 	res := make([]partResult, parts)
 	if parts == 1 {
@@ -89,15 +96,16 @@ func (s *Sink) Write(ctx context.Context, batch []*pipeline.Record) error {
 	var be pipeline.BatchError
 	allWhole := true
 	var whole error
-	s.lastBytes = 0
+	bodyBytes := 0
 	for _, r := range res {
 		be.Items = append(be.Items, r.failed...)
 		allWhole = allWhole && r.wholeOnly
 		if whole == nil {
 			whole = r.whole
 		}
-		s.lastBytes += r.bytes
+		bodyBytes += r.bytes
 	}
+	s.lastBytes.Store(int64(bodyBytes))
 	if allWhole && whole != nil {
 		// Nothing was delivered: let the pipeline retry the whole batch.
 		return whole

@@ -47,9 +47,9 @@ import (
 	"github.com/sophos-connect/sophos-connect/sinks/httpout"
 )
 
-// Sink writes records to a SecOps instance. Write is called by one
-// goroutine at a time (the pipeline's sink worker); it sends the requests
-// of one batch concurrently, as many at once as request.concurrency allows.
+// Sink writes records to a SecOps instance. Write may be called for several
+// batches at once (pipeline.ConcurrentSink, through Requests); the requests
+// of all of them share request.concurrency.
 type Sink struct {
 	name   string
 	cfg    Config
@@ -67,9 +67,9 @@ type Sink struct {
 	httpout.Requests // the limiter's metrics
 	enc              encoding.Encoder
 	gate             httpout.Gate
-	e                httpout.Encoded
+	batches          httpout.Batches
 	prefix, suffix   []byte
-	tmp              []byte
+	tmp              []byte // entry's, under batches' encoding lock
 	// lastBytes is the request body bytes of the last Write (benchmarks)
 	lastBytes atomic.Int64
 }
@@ -189,20 +189,23 @@ func (s *Sink) Write(ctx context.Context, batch []*pipeline.Record) error {
 		return nil
 	}
 	now := time.Now().UTC()
-	be := s.e.Encode(batch, "google_secops: encoding "+s.cfg.Format, func(dst []byte, r *pipeline.Record) ([]byte, error) {
+	e, be := s.batches.Encode(batch, "google_secops: encoding "+s.cfg.Format, func(dst []byte, r *pipeline.Record) ([]byte, error) {
 		return s.entry(dst, r, now)
 	})
+	defer s.batches.Release(e)
 	s.lastBytes.Store(0)
 	parts := s.lim.Parts()
 	// each entry costs a comma; the request its envelope
 	room := int(s.cfg.MaxBytes) - len(s.prefix) - len(s.suffix)
-	outcomes := httpout.SettleConcurrently(ctx, &s.e, s.e.CutParts(room, 1, 0, parts), parts, s.send)
-	return httpout.BatchError(&s.e, outcomes, be)
+	outcomes := httpout.SettleConcurrently(ctx, e, e.CutParts(room, 1, 0, parts), parts,
+		func(ctx context.Context, sp httpout.Span) httpout.Result { return s.send(ctx, e, sp) })
+	return httpout.BatchError(e, outcomes, be)
 }
 
-// send posts the entries of sp as one request (concurrently with the other
-// requests of the batch: it writes only its own buffer).
-func (s *Sink) send(ctx context.Context, sp httpout.Span) httpout.Result {
+// send posts the entries of sp (of e) as one request (concurrently with the
+// other requests of the batch and of other batches: it writes only its own
+// buffer).
+func (s *Sink) send(ctx context.Context, e *httpout.Encoded, sp httpout.Span) httpout.Result {
 	buf := httpout.GetBuffer()
 	defer httpout.PutBuffer(buf)
 	buf.Write(s.prefix)
@@ -210,7 +213,7 @@ func (s *Sink) send(ctx context.Context, sp httpout.Span) httpout.Result {
 		if i > sp.Lo {
 			buf.WriteByte(',')
 		}
-		buf.Write(s.e.Record(i))
+		buf.Write(e.Record(i))
 	}
 	buf.Write(s.suffix)
 	body := buf.Bytes()

@@ -369,3 +369,15 @@ func (r Requests) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(limitDesc, prometheus.GaugeValue, float64(limit), r.Sink, mode)
 	ch <- prometheus.MustNewConstMetric(inFlightDesc, prometheus.GaugeValue, float64(n), r.Sink)
 }
+
+// ConcurrentBatches makes an HTTP sink a pipeline.ConcurrentSink: it takes
+// as many batches at once as requests may be in flight — the fixed
+// request.concurrency, or adaptive's ceiling — so that the one limiter
+// bounds the requests of all its batches together and a batch waiting on a
+// slow request does not hold up the next.
+func (r Requests) ConcurrentBatches() int {
+	if r.Limiter.adaptive {
+		return MaxConcurrency
+	}
+	return r.Limiter.Limit()
+}

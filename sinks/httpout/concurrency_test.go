@@ -268,3 +268,15 @@ func TestLimitMetric(t *testing.T) {
 		t.Fatalf("metrics %v", got)
 	}
 }
+
+// TestConcurrentBatches: an HTTP sink takes as many batches at once as its
+// requests may be in flight — the fixed number, or adaptive's ceiling —
+// so the one limiter, not the pipeline, bounds its requests.
+func TestConcurrentBatches(t *testing.T) {
+	for c, want := range map[Concurrency]int{1: 1, 4: 4, MaxConcurrency: MaxConcurrency, Adaptive: MaxConcurrency} {
+		r := Requests{Limiter: NewLimiter(c), Sink: "s"}
+		if got := r.ConcurrentBatches(); got != want {
+			t.Errorf("request.concurrency %s: %d batches at once, want %d", c, got, want)
+		}
+	}
+}

@@ -73,9 +73,9 @@ func BenchmarkSentinel(b *testing.B) {
 //	go test -run '^$' -bench 'BenchmarkSentinelEncode' -benchtime 200x ./sinks/sentinel/
 func BenchmarkSentinelEncode(b *testing.B) {
 	outtest.BenchEncode(b, func() func([]*pipeline.Record) {
-		s := &Sink{}
+		var enc httpout.Encoded
 		return func(batch []*pipeline.Record) {
-			if be := s.e.Encode(batch, "bench", row); len(be.Items) > 0 {
+			if be := enc.Encode(batch, "bench", row); len(be.Items) > 0 {
 				b.Fatal(be)
 			}
 		}

@@ -11,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"regexp"
+	"sync"
 	"testing"
 	"time"
 
@@ -283,4 +284,43 @@ func LimitMetric(t testing.TB, c prometheus.Collector, sink string) float64 {
 	}
 	t.Fatalf("no sophos_connect_sink_request_concurrency_limit for sink %s in %v", sink, mfs)
 	return 0
+}
+
+// ConcurrentWrites writes recs as `writes` batches all at once, as the
+// pipeline's worker does for a pipeline.ConcurrentSink (run it with -race):
+// the sink must say it takes that many (ConcurrentBatches), every Write
+// must succeed, and every record must arrive exactly once — two Writes
+// sharing a buffer would send one batch's records twice and lose the
+// other's. maxInFlight is the sink's limiter's observed maximum: at most
+// limit (one limiter bounds the requests of all the batches together) and
+// at least 2.
+func ConcurrentWrites(t *testing.T, sink pipeline.Sink, recs []*pipeline.Record, writes int, received func() map[string]int, maxInFlight func() int, limit int) {
+	t.Helper()
+	if n := pipeline.ConcurrentBatches(sink); n < writes {
+		t.Fatalf("the sink takes %d batches at once, want at least %d", n, writes)
+	}
+	per := (len(recs) + writes - 1) / writes
+	start := make(chan struct{})
+	errs := make([]error, writes)
+	var wg sync.WaitGroup
+	for w := range writes {
+		batch := recs[min(w*per, len(recs)):min((w+1)*per, len(recs))]
+		wg.Go(func() {
+			<-start
+			errs[w] = sink.Write(context.Background(), batch)
+		})
+	}
+	close(start)
+	wg.Wait()
+	for w, err := range errs {
+		if err != nil {
+			t.Fatalf("write %d of %d at once: %v", w+1, writes, err)
+		}
+	}
+	if repeats := ExactlyOnce(t, IDs(recs), received(), nil); repeats != 0 {
+		t.Fatalf("%d records arrived more than once", repeats)
+	}
+	if n := maxInFlight(); n > limit || n < 2 {
+		t.Fatalf("%d requests in flight at most, want 2 to %d", n, limit)
+	}
 }
