@@ -261,6 +261,7 @@ var fieldDocs = map[string]string{
 	"github.com/sophos-connect/sophos-connect/sinks/s3.Config.PartSize":                                 "PartSize is the multipart part size: a compressed object larger than it is uploaded in parts (default 16MiB; at least 5MiB, S3's minimum).",
 	"github.com/sophos-connect/sophos-connect/sinks/s3.Config.Prefix":                                   "Prefix starts every object key (layout plain; default sophos-central/).",
 	"github.com/sophos-connect/sophos-connect/sinks/s3.Config.Region":                                   "Region is the bucket's region (default: the AWS SDK's chain, AWS_REGION or the shared config's region).",
+	"github.com/sophos-connect/sophos-connect/sinks/s3.Config.Request":                                  "Request is the request block: concurrency (adaptive, the default, or 1 to 64) bounds the S3 calls in flight, across the batches written at once.",
 	"github.com/sophos-connect/sophos-connect/sinks/s3.Config.RoleARN":                                  "RoleARN is a role to assume with those credentials (optional).",
 	"github.com/sophos-connect/sophos-connect/sinks/s3.Config.SecretAccessKey":                          "SecretAccessKey goes with AccessKeyID.",
 	"github.com/sophos-connect/sophos-connect/sinks/s3.Config.SessionName":                              "SessionName names the assumed role's session (default sophos-connect).",

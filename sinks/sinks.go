@@ -155,8 +155,8 @@ var Table = []Factory{
 	entry("s3", "s3", Beta, "objects in Amazon S3 or any S3-compatible store: NDJSON (gzip) or Parquet of OCSF, the Amazon Security Lake layout",
 		s3.DefaultConfig, s3.New, func(c s3.Config) string {
 			where := orDefault(c.Endpoint, "aws")
-			return fmt.Sprintf("bucket=%s endpoint=%s region=%s layout=%s object=%s format=%s max_bytes=%d max_records=%d max_age=%s role_arn=%s",
-				c.Bucket, redactURL(where), orDefault(c.Region, "(AWS chain)"), c.Layout, c.Object, encoding.FormatDesc(c.Format, c.Options), c.MaxBytes, c.MaxRecords, c.MaxAge, orDefault(c.RoleARN, "-"))
+			return fmt.Sprintf("bucket=%s endpoint=%s region=%s layout=%s object=%s format=%s max_bytes=%d max_records=%d max_age=%s %s role_arn=%s",
+				c.Bucket, redactURL(where), orDefault(c.Region, "(AWS chain)"), c.Layout, c.Object, encoding.FormatDesc(c.Format, c.Options), c.MaxBytes, c.MaxRecords, c.MaxAge, c.Request.Describe(), orDefault(c.RoleARN, "-"))
 		}),
 	entry("http", "httpsink", Beta, "any HTTP(S) receiver: NDJSON, JSON array or one request per record; basic, bearer or OAuth2 auth",
 		httpsink.DefaultConfig, httpsink.New, func(c httpsink.Config) string {
