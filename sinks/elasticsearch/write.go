@@ -60,6 +60,11 @@ func (s *Sink) Write(ctx context.Context, batch []*pipeline.Record) error {
 	if len(batch) == 0 {
 		return nil
 	}
+	// past the limiter's room the batch waits here, before it is encoded
+	if err := s.lim.AdmitBatch(ctx); err != nil {
+		return err
+	}
+	defer s.lim.DoneBatch()
 	// as many parts as the limiter offers, none under minPart documents
 	// or (by the items' size) httpout.MinRequestBytes: more, smaller
 	// requests cost more CPU at both ends than their overlap gains

@@ -188,6 +188,11 @@ func (s *Sink) Write(ctx context.Context, batch []*pipeline.Record) error {
 	if len(batch) == 0 {
 		return nil
 	}
+	// past the limiter's room the batch waits here, before it is encoded
+	if err := s.lim.AdmitBatch(ctx); err != nil {
+		return err
+	}
+	defer s.lim.DoneBatch()
 	now := time.Now().UTC()
 	e, be := s.batches.Encode(batch, "google_secops: encoding "+s.cfg.Format, func(dst []byte, r *pipeline.Record) ([]byte, error) {
 		return s.entry(dst, r, now)

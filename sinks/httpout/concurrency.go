@@ -119,6 +119,7 @@ type Limiter struct {
 	limit    int
 	inFlight int
 	maxSeen  int // the most requests in flight at once since ResetMaxInFlight
+	batches  int // batches in a Write of the sink (AdmitBatch)
 
 	// the adaptive state
 	pastMean, pastVar float64 // EWMA of the windows' mean RTT (seconds) and its variance
@@ -180,6 +181,44 @@ func (l *Limiter) Parts() int {
 		n++
 	}
 	return n
+}
+
+// AdmitBatch waits until the sink may start encoding one more batch: while
+// fewer batches are in its Writes than Parts (the limit, one more while
+// adapting). The pipeline offers an HTTP sink up to MaxConcurrency batches
+// at once (Requests.ConcurrentBatches); the ones past the limit wait here,
+// before their bodies are built, so the memory of batches and requests
+// follows the limit the receiver sustains. Call DoneBatch when the batch's
+// Write returns.
+func (l *Limiter) AdmitBatch(ctx context.Context) error {
+	for {
+		l.mu.Lock()
+		room := l.limit
+		if l.adaptive && room < MaxConcurrency {
+			room++
+		}
+		if l.batches < room {
+			l.batches++
+			l.mu.Unlock()
+			return nil
+		}
+		wake := l.wake
+		l.mu.Unlock()
+		select {
+		case <-wake:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// DoneBatch ends a batch AdmitBatch let in.
+func (l *Limiter) DoneBatch() {
+	l.mu.Lock()
+	l.batches--
+	close(l.wake)
+	l.wake = make(chan struct{})
+	l.mu.Unlock()
 }
 
 // Acquire waits for a slot; release it with Release.

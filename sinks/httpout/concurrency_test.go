@@ -280,3 +280,34 @@ func TestConcurrentBatches(t *testing.T) {
 		}
 	}
 }
+
+// TestAdmitBatch: the batches a sink encodes at once follow the limit —
+// fixed 2: two, the third waits until one is done; adaptive (limit 1 at
+// first): two, one more than the limit so that it can be found reached.
+func TestAdmitBatch(t *testing.T) {
+	for _, c := range []Concurrency{2, Adaptive} {
+		l := NewLimiter(c)
+		ctx := context.Background()
+		for range 2 {
+			if err := l.AdmitBatch(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+		short, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
+		if err := l.AdmitBatch(short); err == nil {
+			t.Fatalf("%s: a third batch was let in with room for two", c)
+		}
+		cancel()
+		admitted := make(chan error, 1)
+		go func() { admitted <- l.AdmitBatch(ctx) }()
+		l.DoneBatch()
+		select {
+		case err := <-admitted:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("%s: the waiting batch was not let in when one was done", c)
+		}
+	}
+}

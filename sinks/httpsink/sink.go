@@ -156,6 +156,11 @@ func (s *Sink) Write(ctx context.Context, batch []*pipeline.Record) error {
 	if len(batch) == 0 {
 		return nil
 	}
+	// past the limiter's room the batch waits here, before it is encoded
+	if err := s.lim.AdmitBatch(ctx); err != nil {
+		return err
+	}
+	defer s.lim.DoneBatch()
 	e, be := s.batches.Encode(batch, "http: encoding "+s.cfg.Format, s.encode)
 	defer s.batches.Release(e)
 	s.lastBytes.Store(0)

@@ -149,6 +149,11 @@ func (s *Sink) Write(ctx context.Context, batch []*pipeline.Record) error {
 	if len(batch) == 0 {
 		return nil
 	}
+	// past the limiter's room the batch waits here, before it is encoded
+	if err := s.lim.AdmitBatch(ctx); err != nil {
+		return err
+	}
+	defer s.lim.DoneBatch()
 	e, be := s.batches.Encode(batch, "otlp: encoding "+s.cfg.Format, s.appendBody)
 	defer s.batches.Release(e)
 	w := &write{batch: batch, e: e}

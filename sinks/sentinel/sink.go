@@ -192,6 +192,11 @@ func (s *Sink) Write(ctx context.Context, batch []*pipeline.Record) error {
 	if s.enc != nil {
 		enc = s.enc.Append
 	}
+	// past the limiter's room the batch waits here, before it is encoded
+	if err := s.lim.AdmitBatch(ctx); err != nil {
+		return err
+	}
+	defer s.lim.DoneBatch()
 	e, be := s.batches.Encode(batch, "sentinel: encoding "+s.cfg.Format, enc)
 	defer s.batches.Release(e)
 	s.lastBytes.Store(0)

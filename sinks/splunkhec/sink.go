@@ -258,6 +258,11 @@ func (s *Sink) Write(ctx context.Context, batch []*pipeline.Record) error {
 	if len(batch) == 0 {
 		return nil
 	}
+	// past the limiter's room the batch waits here, before it is encoded
+	if err := s.lim.AdmitBatch(ctx); err != nil {
+		return err
+	}
+	defer s.lim.DoneBatch()
 	e, be := s.batches.Encode(batch, "splunk hec: encoding "+s.cfg.Format, s.envelope)
 	defer s.batches.Release(e)
 	w := &write{e: e}
