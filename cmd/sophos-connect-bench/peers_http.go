@@ -61,9 +61,22 @@ func topLevelObjects(b []byte) int {
 	return n
 }
 
+// peerRTT delays every answer of the HTTP and S3 peers (-sink-rtt): the
+// round trip to a receiver far away, which overlapping requests and
+// batches hide.
+var peerRTT time.Duration
+
 func httpPeer(config string, h func(n *atomic.Int64) http.Handler) *peer {
 	var n atomic.Int64
-	srv := httptest.NewServer(h(&n))
+	handler := h(&n)
+	if rtt := peerRTT; rtt > 0 {
+		inner := handler
+		handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			time.Sleep(rtt)
+			inner.ServeHTTP(w, r)
+		})
+	}
+	srv := httptest.NewServer(handler)
 	return &peer{config: fmt.Sprintf(config, srv.URL), count: func() int { return int(n.Load()) }, close: srv.Close}
 }
 

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -244,6 +245,37 @@ func (l *Limiter) Acquire(ctx context.Context) error {
 	}
 }
 
+// Reserve takes a request slot before the request's body is built and
+// compressed, so that the requests waiting for a slot — of every batch in
+// Write — hold no body. The first request sent with the returned context
+// uses the slot (the transport does not wait again); done gives it back if
+// none did, and must be called when the caller is through.
+func (l *Limiter) Reserve(ctx context.Context) (context.Context, func(), error) {
+	if err := l.Acquire(ctx); err != nil {
+		return ctx, func() {}, err
+	}
+	r := &reservation{l: l}
+	done := func() {
+		if r.used.CompareAndSwap(false, true) {
+			l.Release(l.now(), Failed) // not a measurement
+		}
+	}
+	return context.WithValue(ctx, reservationKey{}, r), done, nil
+}
+
+type reservationKey struct{}
+
+type reservation struct {
+	l    *Limiter
+	used atomic.Bool
+}
+
+// reserved reports whether ctx holds an unused slot of l, and uses it.
+func (l *Limiter) reserved(ctx context.Context) bool {
+	r, ok := ctx.Value(reservationKey{}).(*reservation)
+	return ok && r.l == l && r.used.CompareAndSwap(false, true)
+}
+
 // Outcome is what a request's answer says about the receiver's load.
 type Outcome int
 
@@ -352,11 +384,14 @@ type limitedTransport struct {
 }
 
 func (t limitedTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	if err := t.l.Acquire(req.Context()); err != nil {
-		if req.Body != nil {
-			req.Body.Close() // a RoundTripper must close the body, even on error
+	// (a slot reserved before the body was built is this request's)
+	if !t.l.reserved(req.Context()) {
+		if err := t.l.Acquire(req.Context()); err != nil {
+			if req.Body != nil {
+				req.Body.Close() // a RoundTripper must close the body, even on error
+			}
+			return nil, err
 		}
-		return nil, err
 	}
 	start := t.l.now()
 	res, err := t.next.RoundTrip(req)

@@ -311,3 +311,37 @@ func TestAdmitBatch(t *testing.T) {
 		}
 	}
 }
+
+// TestReserve: a slot reserved before a body is built is the next
+// request's (with a limit of 1 the request goes without waiting for a
+// second slot), and done gives back a slot no request used.
+func TestReserve(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	defer srv.Close()
+	l := NewLimiter(1)
+	client := &http.Client{Transport: l.Transport(http.DefaultTransport)}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	rctx, done, err := l.Reserve(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := l.InFlight(); n != 1 {
+		t.Fatalf("%d in flight after Reserve, want 1", n)
+	}
+	req, _ := http.NewRequestWithContext(rctx, http.MethodPost, srv.URL, strings.NewReader("x"))
+	res, err := client.Do(req)
+	if err != nil {
+		t.Fatalf("the request with the reserved slot: %v", err)
+	}
+	res.Body.Close()
+	done()
+	if n := l.InFlight(); n != 0 {
+		t.Fatalf("%d in flight after the request and done, want 0", n)
+	}
+	_, done, _ = l.Reserve(ctx)
+	done()
+	if n := l.InFlight(); n != 0 {
+		t.Fatalf("%d in flight after an unused reservation's done, want 0", n)
+	}
+}

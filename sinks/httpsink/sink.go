@@ -212,6 +212,12 @@ func (s *Sink) assemble(b *bytes.Buffer, e *httpout.Encoded, sp httpout.Span) []
 // send posts the records of sp (of e) (concurrently with the other requests
 // of the batch and of other batches).
 func (s *Sink) send(ctx context.Context, e *httpout.Encoded, sp httpout.Span) httpout.Result {
+	// a slot first: a request waiting for one holds no body
+	ctx, done, err := s.lim.Reserve(ctx)
+	if err != nil {
+		return httpout.Fail(httpout.Retry, err)
+	}
+	defer done()
 	buf, zbuf := httpout.GetBuffer(), httpout.GetBuffer()
 	defer httpout.PutBuffer(buf)
 	defer httpout.PutBuffer(zbuf)
@@ -254,7 +260,7 @@ func (s *Sink) send(ctx context.Context, e *httpout.Encoded, sp httpout.Span) ht
 	if k == httpout.OK {
 		return httpout.Ok()
 	}
-	err := fmt.Errorf("http %s %s: %d %s: %s", s.cfg.Method, s.where, res.StatusCode, http.StatusText(res.StatusCode), httpout.Snippet(s.redact(raw, token)))
+	err = fmt.Errorf("http %s %s: %d %s: %s", s.cfg.Method, s.where, res.StatusCode, http.StatusText(res.StatusCode), httpout.Snippet(s.redact(raw, token)))
 	if k == httpout.Retry && (res.StatusCode == http.StatusTooManyRequests || res.StatusCode == http.StatusServiceUnavailable) {
 		s.gate.HoldFor(res.Header)
 	}

@@ -188,6 +188,12 @@ func (s *Sink) appendBody(dst []byte, r *pipeline.Record) ([]byte, error) {
 // other requests of the batch and of other batches: it writes only its own
 // buffers and w's partial successes, under w.mu).
 func (s *Sink) send(ctx context.Context, w *write, sp httpout.Span) httpout.Result {
+	// a slot first: a request waiting for one holds no body
+	ctx, done, err := s.lim.Reserve(ctx)
+	if err != nil {
+		return httpout.Fail(httpout.Retry, err)
+	}
+	defer done()
 	buf, zbuf := httpout.GetBuffer(), httpout.GetBuffer()
 	defer httpout.PutBuffer(buf)
 	defer httpout.PutBuffer(zbuf)

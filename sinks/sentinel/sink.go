@@ -210,6 +210,12 @@ func (s *Sink) Write(ctx context.Context, batch []*pipeline.Record) error {
 // send posts the rows of sp (records of e) as one JSON array (concurrently
 // with the other calls of the batch and of other batches).
 func (s *Sink) send(ctx context.Context, e *httpout.Encoded, sp httpout.Span) httpout.Result {
+	// a slot first: a request waiting for one holds no body
+	ctx, done, err := s.lim.Reserve(ctx)
+	if err != nil {
+		return httpout.Fail(httpout.Retry, err)
+	}
+	defer done()
 	buf := httpout.GetBuffer()
 	defer httpout.PutBuffer(buf)
 	buf.WriteByte('[')
@@ -243,7 +249,7 @@ func (s *Sink) send(ctx context.Context, e *httpout.Encoded, sp httpout.Span) ht
 		// expired early or revoked: a fresh token, once
 		s.tokens.Invalidate(tok)
 	}
-	err := s.answerError(status, raw)
+	err = s.answerError(status, raw)
 	switch {
 	case status >= 200 && status < 300:
 		return httpout.Ok()

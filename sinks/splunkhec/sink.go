@@ -282,6 +282,12 @@ func (s *Sink) send(ctx context.Context, w *write, sp httpout.Span) httpout.Resu
 	if err := s.gate.Wait(ctx); err != nil {
 		return httpout.Fail(httpout.Retry, err)
 	}
+	// a slot first: a request waiting for one holds no body
+	ctx, done, err := s.lim.Reserve(ctx)
+	if err != nil {
+		return httpout.Fail(httpout.Retry, err)
+	}
+	defer done()
 	body := w.e.Body[w.e.Start(sp.Lo):w.e.Ends[sp.Hi-1]]
 	s.lastBytes.Add(int64(len(body)))
 	status, hdr, a, raw, err := s.post(ctx, "/services/collector/event", body, s.gzLevel)
