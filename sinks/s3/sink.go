@@ -57,7 +57,7 @@ type Sink struct {
 	client *awss3.Client
 
 	lim              *httpout.Limiter
-	httpout.Requests // the limiter's metrics and ConcurrentBatches
+	httpout.Requests           // the limiter's metrics and ConcurrentBatches
 	writes           sync.Pool // *write
 	// lastBytes is the object bytes of the last Write (benchmarks and
 	// tests, which write one batch at a time)
