@@ -113,7 +113,8 @@ var Table = []Factory{
 			if addr == "" {
 				addr = elasticsearch.DefaultAddress
 			}
-			return fmt.Sprintf("addresses=%s index=%s op_type=%s format=%s id_mode=%s %s", addr, c.Index, c.OpType, c.Format, c.IDMode, concurrencyDesc(c.RequestConcurrency()))
+			return fmt.Sprintf("addresses=%s index=%s op_type=%s format=%s id_mode=%s compression=%s %s", addr, c.Index, c.OpType, c.Format, c.IDMode,
+				compressionDesc(orDefault(c.Compression, "gzip"), max(c.CompressionLevel, httpout.DefaultCompressionLevel)), concurrencyDesc(c.RequestConcurrency()))
 		}),
 	entry("opensearch", "opensearch", Stable, "OpenSearch _bulk (Wazuh indexer, Graylog, Amazon OpenSearch), idempotent by _id (opensearch-go)",
 		opensearch.DefaultConfig, opensearch.New, func(c opensearch.Config) string {
@@ -125,7 +126,8 @@ var Table = []Factory{
 				}
 				hosts = append(hosts, a)
 			}
-			return fmt.Sprintf("addresses=%s index=%s op_type=%s format=%s %s", strings.Join(hosts, ","), c.Index, c.OpType, c.Format, concurrencyDesc(c.RequestConcurrency()))
+			return fmt.Sprintf("addresses=%s index=%s op_type=%s format=%s compression=%s %s", strings.Join(hosts, ","), c.Index, c.OpType, c.Format,
+				compressionDesc(orDefault(c.Compression, "gzip"), max(c.CompressionLevel, httpout.DefaultCompressionLevel)), concurrencyDesc(c.RequestConcurrency()))
 		}),
 	entry("splunk_hec", "splunkhec", Beta, "Splunk HTTP Event Collector, with optional indexer acknowledgement",
 		splunkhec.DefaultConfig, splunkhec.New, func(c splunkhec.Config) string {
