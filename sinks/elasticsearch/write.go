@@ -73,6 +73,7 @@ func (s *Sink) Write(ctx context.Context, batch []*pipeline.Record) error {
 		raw += len(r.Raw)
 	}
 	parts := min(s.lim.Parts(), max(1, len(batch)/minPart), max(1, raw/httpout.MinRequestBytes))
+	s.lim.NoteParts(parts)
 	workers := make([]*worker, 0, parts)
 	defer func() {
 		for _, w := range workers {

@@ -202,7 +202,9 @@ func (s *Sink) Write(ctx context.Context, batch []*pipeline.Record) error {
 	parts := s.lim.Parts()
 	// each entry costs a comma; the request its envelope
 	room := int(s.cfg.MaxBytes) - len(s.prefix) - len(s.suffix)
-	outcomes := httpout.SettleConcurrently(ctx, e, e.CutParts(room, 1, 0, parts), parts,
+	spans := e.CutParts(room, 1, 0, parts)
+	s.lim.NoteParts(min(parts, len(spans)))
+	outcomes := httpout.SettleConcurrently(ctx, e, spans, parts,
 		func(ctx context.Context, sp httpout.Span) httpout.Result { return s.send(ctx, e, sp) })
 	return httpout.BatchError(e, outcomes, be)
 }

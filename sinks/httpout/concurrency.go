@@ -121,6 +121,7 @@ type Limiter struct {
 	inFlight int
 	maxSeen  int // the most requests in flight at once since ResetMaxInFlight
 	batches  int // batches in a Write of the sink (AdmitBatch)
+	parts    int // requests the last batch was cut into at once (NoteParts; 0: 1)
 
 	// the adaptive state
 	pastMean, pastVar float64 // EWMA of the windows' mean RTT (seconds) and its variance
@@ -184,20 +185,19 @@ func (l *Limiter) Parts() int {
 	return n
 }
 
-// AdmitBatch waits until the sink may start encoding one more batch: while
-// fewer batches are in its Writes than Parts (the limit, one more while
-// adapting). The pipeline offers an HTTP sink up to MaxConcurrency batches
-// at once (Requests.ConcurrentBatches); the ones past the limit wait here,
-// before their bodies are built, so the memory of batches and requests
-// follows the limit the receiver sustains. Call DoneBatch when the batch's
-// Write returns.
+// AdmitBatch waits until the sink may start encoding one more batch. The
+// pipeline offers an HTTP sink up to MaxConcurrency batches at once
+// (Requests.ConcurrentBatches); it lets in as many as fill the limit with
+// their requests (the limit over the requests a batch is sent in at once,
+// NoteParts), plus one, so that the next batch is encoded and going while
+// the last requests of the others finish. The rest wait here, before their
+// bodies are built: the memory of batches and requests follows the limit
+// the receiver sustains. Call DoneBatch when the batch's Write returns.
 func (l *Limiter) AdmitBatch(ctx context.Context) error {
 	for {
 		l.mu.Lock()
-		room := l.limit
-		if l.adaptive && room < MaxConcurrency {
-			room++
-		}
+		parts := max(1, l.parts)
+		room := (l.limit+parts-1)/parts + 1
 		if l.batches < room {
 			l.batches++
 			l.mu.Unlock()
@@ -211,6 +211,14 @@ func (l *Limiter) AdmitBatch(ctx context.Context) error {
 			return ctx.Err()
 		}
 	}
+}
+
+// NoteParts tells the limiter how many requests a batch was cut into to go
+// at once (AdmitBatch's measure of how many batches fill the limit).
+func (l *Limiter) NoteParts(n int) {
+	l.mu.Lock()
+	l.parts = n
+	l.mu.Unlock()
 }
 
 // DoneBatch ends a batch AdmitBatch let in.

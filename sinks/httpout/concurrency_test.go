@@ -281,21 +281,27 @@ func TestConcurrentBatches(t *testing.T) {
 	}
 }
 
-// TestAdmitBatch: the batches a sink encodes at once follow the limit —
-// fixed 2: two, the third waits until one is done; adaptive (limit 1 at
-// first): two, one more than the limit so that it can be found reached.
+// TestAdmitBatch: a sink lets in as many batches as fill the limit with
+// their requests, plus one — fixed 2 with one request a batch: three;
+// fixed 4 with batches of 4 requests: two; adaptive (limit 1 at first):
+// two — and a waiting batch goes in when one is done.
 func TestAdmitBatch(t *testing.T) {
-	for _, c := range []Concurrency{2, Adaptive} {
-		l := NewLimiter(c)
+	for _, tc := range []struct {
+		c     Concurrency
+		parts int
+		want  int
+	}{{2, 1, 3}, {4, 4, 2}, {8, 3, 4}, {Adaptive, 1, 2}} {
+		l := NewLimiter(tc.c)
+		l.NoteParts(tc.parts)
 		ctx := context.Background()
-		for range 2 {
+		for range tc.want {
 			if err := l.AdmitBatch(ctx); err != nil {
 				t.Fatal(err)
 			}
 		}
 		short, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
 		if err := l.AdmitBatch(short); err == nil {
-			t.Fatalf("%s: a third batch was let in with room for two", c)
+			t.Fatalf("%s, %d parts: batch %d let in, want %d at most", tc.c, tc.parts, tc.want+1, tc.want)
 		}
 		cancel()
 		admitted := make(chan error, 1)
@@ -307,7 +313,7 @@ func TestAdmitBatch(t *testing.T) {
 				t.Fatal(err)
 			}
 		case <-time.After(5 * time.Second):
-			t.Fatalf("%s: the waiting batch was not let in when one was done", c)
+			t.Fatalf("%s: the waiting batch was not let in when one was done", tc.c)
 		}
 	}
 }

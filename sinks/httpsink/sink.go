@@ -174,6 +174,7 @@ func (s *Sink) Write(ctx context.Context, batch []*pipeline.Record) error {
 	default:
 		spans = e.CutParts(int(s.cfg.MaxBytes), 1, 0, parts)
 	}
+	s.lim.NoteParts(min(parts, len(spans)))
 	send := func(ctx context.Context, sp httpout.Span) httpout.Result { return s.send(ctx, e, sp) }
 	return httpout.BatchError(e, httpout.SettleConcurrently(ctx, e, spans, parts, send), be)
 }

@@ -161,6 +161,7 @@ func (s *Sink) Write(ctx context.Context, batch []*pipeline.Record) error {
 	parts := s.lim.Parts()
 	// a record's fields and framing cost about recordOverhead bytes besides its body
 	spans := e.CutParts(int(s.cfg.MaxBytes), recordOverhead, s.cfg.MaxRecords, parts)
+	s.lim.NoteParts(min(parts, len(spans)))
 	outcomes := httpout.SettleConcurrently(ctx, e, spans, parts,
 		func(ctx context.Context, sp httpout.Span) httpout.Result { return s.send(ctx, w, sp) })
 	// every request is answered: a partial success dead-letters the last

@@ -202,7 +202,9 @@ func (s *Sink) Write(ctx context.Context, batch []*pipeline.Record) error {
 	s.lastBytes.Store(0)
 	// each row costs a comma; the array its brackets
 	parts := s.lim.Parts()
-	outcomes := httpout.SettleConcurrently(ctx, e, e.CutParts(int(s.cfg.MaxBytes)-2, 1, 0, parts), parts,
+	spans := e.CutParts(int(s.cfg.MaxBytes)-2, 1, 0, parts)
+	s.lim.NoteParts(min(parts, len(spans)))
+	outcomes := httpout.SettleConcurrently(ctx, e, spans, parts,
 		func(ctx context.Context, sp httpout.Span) httpout.Result { return s.send(ctx, e, sp) })
 	return httpout.BatchError(e, outcomes, be)
 }

@@ -268,7 +268,9 @@ func (s *Sink) Write(ctx context.Context, batch []*pipeline.Record) error {
 	w := &write{e: e}
 	s.lastBytes.Store(0)
 	parts := s.lim.Parts()
-	outcomes := httpout.SettleConcurrently(ctx, e, e.CutParts(int(s.cfg.MaxBytes), 0, 0, parts), parts,
+	spans := e.CutParts(int(s.cfg.MaxBytes), 0, 0, parts)
+	s.lim.NoteParts(min(parts, len(spans)))
+	outcomes := httpout.SettleConcurrently(ctx, e, spans, parts,
 		func(ctx context.Context, sp httpout.Span) httpout.Result { return s.send(ctx, w, sp) })
 	if s.cfg.Ack && len(w.acks) > 0 {
 		s.waitAcks(ctx, w.acks, outcomes)
