@@ -37,8 +37,10 @@ type Sink interface {
 // holding back only its pages.
 type ConcurrentSink interface {
 	Sink
-	// ConcurrentBatches is how many batches may be in Write at once; 1 or
-	// less is one at a time. Read once, when the pipeline starts.
+	// ConcurrentBatches is how many batches may be in Write at once now; 1
+	// or less is one at a time. The worker asks before each batch it
+	// gathers while others are in Write, so the number may follow the
+	// sink's load (an adaptive request limit).
 	ConcurrentBatches() int
 }
 

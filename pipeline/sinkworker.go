@@ -14,15 +14,20 @@ import (
 // A ConcurrentSink gets up to ConcurrentBatches groups of chunks delivered
 // at once, each by its own goroutine; any other sink one group at a time,
 // by the worker itself. Groups only hold chunks the runner already counts
-// in flight (MaxInflightPages), so concurrency adds no unbounded queue.
+// in flight (MaxInflightPages), so concurrency adds no unbounded queue, and
+// a group is gathered only once the sink has room for it, so chunks that
+// arrive meanwhile make it bigger instead of making more small ones.
 type sinkWorker struct {
 	r    *runner
 	spec *SinkSpec
 	in   chan chunk
 	d    *Deliverer
-	// slots holds a token per group being delivered (nil: one at a time,
-	// inline); groups waits for them at the end.
-	slots  chan struct{}
+	conc ConcurrentSink // nil: one group at a time, inline
+	// active counts the groups being delivered by their own goroutines;
+	// done is signalled when one ends. groups waits for them at the end.
+	mu     sync.Mutex
+	active int
+	done   *sync.Cond
 	groups sync.WaitGroup
 	free   sync.Pool // *group, reused
 	// routed and settled count this sink's records (Stats.Undelivered).
@@ -45,9 +50,9 @@ func newSinkWorker(r *runner, spec *SinkSpec, index, capacity int) *sinkWorker {
 		spec.Retry.Max = time.Minute
 	}
 	w := &sinkWorker{r: r, spec: spec, in: make(chan chunk, capacity)}
-	// More groups than pages in flight could never fill.
-	if n := min(ConcurrentBatches(spec.Sink), capacity); n > 1 {
-		w.slots = make(chan struct{}, n)
+	w.done = sync.NewCond(&w.mu)
+	if c, ok := spec.Sink.(ConcurrentSink); ok {
+		w.conc = c
 	}
 	// A disk-buffered sink's drainer counts its deliveries in the metric;
 	// counting the buffering too would count every record twice.
@@ -97,24 +102,41 @@ type group struct {
 func (w *sinkWorker) run(ctx context.Context) {
 	defer w.groups.Wait() // partDone must not follow the runner's close(doneCh)
 	for {
-		if w.slots != nil {
-			// Wait for a free slot before gathering: chunks arriving
-			// meanwhile join this group instead of making groups of one.
-			w.slots <- struct{}{}
+		if w.conc != nil {
+			w.waitRoom()
 		}
 		g, ok := w.gather()
 		if !ok {
 			return
 		}
-		if w.slots == nil {
+		if w.conc == nil {
 			w.settle(ctx, g)
 			continue
 		}
+		w.mu.Lock()
+		w.active++
+		w.mu.Unlock()
 		w.groups.Add(1)
 		go func() {
-			defer func() { <-w.slots; w.groups.Done() }()
+			defer w.groups.Done()
 			w.settle(ctx, g)
+			w.mu.Lock()
+			w.active--
+			w.done.Signal()
+			w.mu.Unlock()
 		}()
+	}
+}
+
+// waitRoom waits until fewer groups are being delivered than the sink
+// takes at once now (ConcurrentBatches, asked again after each group ends)
+// — never more than the pages that can be in flight, which could not fill
+// them.
+func (w *sinkWorker) waitRoom() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for w.active > 0 && w.active >= min(max(1, w.conc.ConcurrentBatches()), cap(w.in)) {
+		w.done.Wait()
 	}
 }
 

@@ -196,9 +196,7 @@ func (l *Limiter) Parts() int {
 func (l *Limiter) AdmitBatch(ctx context.Context) error {
 	for {
 		l.mu.Lock()
-		parts := max(1, l.parts)
-		room := (l.limit+parts-1)/parts + 1
-		if l.batches < room {
+		if l.batches < l.batchRoom() {
 			l.batches++
 			l.mu.Unlock()
 			return nil
@@ -211,6 +209,19 @@ func (l *Limiter) AdmitBatch(ctx context.Context) error {
 			return ctx.Err()
 		}
 	}
+}
+
+// batchRoom is how many batches AdmitBatch lets in (l.mu held).
+func (l *Limiter) batchRoom() int {
+	parts := max(1, l.parts)
+	return min((l.limit+parts-1)/parts+1, MaxConcurrency)
+}
+
+// BatchRoom is how many batches the sink takes into Write at once now.
+func (l *Limiter) BatchRoom() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.batchRoom()
 }
 
 // NoteParts tells the limiter how many requests a batch was cut into to go
@@ -453,13 +464,9 @@ func (r Requests) Collect(ch chan<- prometheus.Metric) {
 }
 
 // ConcurrentBatches makes an HTTP sink a pipeline.ConcurrentSink: it takes
-// as many batches at once as requests may be in flight — the fixed
-// request.concurrency, or adaptive's ceiling — so that the one limiter
-// bounds the requests of all its batches together and a batch waiting on a
-// slow request does not hold up the next.
-func (r Requests) ConcurrentBatches() int {
-	if r.Limiter.adaptive {
-		return MaxConcurrency
-	}
-	return r.Limiter.Limit()
-}
+// as many batches at once as fill the limiter's current limit with their
+// requests, plus one (BatchRoom, as AdmitBatch), so that the one limiter —
+// fixed, or adaptive up to MaxConcurrency — governs the requests of all its
+// batches together, and a batch waiting on a slow request does not hold up
+// the next.
+func (r Requests) ConcurrentBatches() int { return r.Limiter.BatchRoom() }

@@ -269,14 +269,20 @@ func TestLimitMetric(t *testing.T) {
 	}
 }
 
-// TestConcurrentBatches: an HTTP sink takes as many batches at once as its
-// requests may be in flight — the fixed number, or adaptive's ceiling —
-// so the one limiter, not the pipeline, bounds its requests.
+// TestConcurrentBatches: an HTTP sink takes as many batches at once as
+// fill its current limit with their requests, plus one — fixed 1: two (the
+// next encoded while the one request is out); fixed 4, one request a batch:
+// five, four a batch: two; fixed 64: 64 at most; adaptive at its start
+// (limit 1): two.
 func TestConcurrentBatches(t *testing.T) {
-	for c, want := range map[Concurrency]int{1: 1, 4: 4, MaxConcurrency: MaxConcurrency, Adaptive: MaxConcurrency} {
-		r := Requests{Limiter: NewLimiter(c), Sink: "s"}
-		if got := r.ConcurrentBatches(); got != want {
-			t.Errorf("request.concurrency %s: %d batches at once, want %d", c, got, want)
+	for _, tc := range []struct {
+		c           Concurrency
+		parts, want int
+	}{{1, 1, 2}, {4, 1, 5}, {4, 4, 2}, {MaxConcurrency, 1, MaxConcurrency}, {Adaptive, 1, 2}} {
+		r := Requests{Limiter: NewLimiter(tc.c), Sink: "s"}
+		r.Limiter.NoteParts(tc.parts)
+		if got := r.ConcurrentBatches(); got != tc.want {
+			t.Errorf("request.concurrency %s, %d requests a batch: %d batches at once, want %d", tc.c, tc.parts, got, tc.want)
 		}
 	}
 }
