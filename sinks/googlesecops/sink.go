@@ -183,15 +183,20 @@ func (s *Sink) entry(dst []byte, r *pipeline.Record, now time.Time) ([]byte, err
 	return append(dst, `"}`...), nil
 }
 
+// encode encodes the batch's entries into s.e.
+func (s *Sink) encode(batch []*pipeline.Record) *pipeline.BatchError {
+	now := time.Now().UTC()
+	return s.e.Encode(batch, "google_secops: encoding "+s.cfg.Format, func(dst []byte, r *pipeline.Record) ([]byte, error) {
+		return s.entry(dst, r, now)
+	})
+}
+
 // Write sends the batch; see the package comment for the outcomes.
 func (s *Sink) Write(ctx context.Context, batch []*pipeline.Record) error {
 	if len(batch) == 0 {
 		return nil
 	}
-	now := time.Now().UTC()
-	be := s.e.Encode(batch, "google_secops: encoding "+s.cfg.Format, func(dst []byte, r *pipeline.Record) ([]byte, error) {
-		return s.entry(dst, r, now)
-	})
+	be := s.encode(batch)
 	s.lastBytes.Store(0)
 	parts := s.lim.Parts()
 	// each entry costs a comma; the request its envelope

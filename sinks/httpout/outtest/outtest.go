@@ -284,3 +284,34 @@ func LimitMetric(t testing.TB, c prometheus.Collector, sink string) float64 {
 	t.Fatalf("no sophos_connect_sink_request_concurrency_limit for sink %s in %v", sink, mfs)
 	return 0
 }
+
+// CountObjects counts the JSON objects that open at nesting depth depth of
+// b (0: a stream of concatenated objects, as HEC's batches; 1: the rows of
+// an array), skipping strings: a benchmark's receiver counts records
+// without decoding them.
+func CountObjects(b []byte, depth int) int {
+	n, d, inStr, esc := 0, 0, false, false
+	for _, c := range b {
+		switch {
+		case inStr:
+			switch {
+			case esc:
+				esc = false
+			case c == '\\':
+				esc = true
+			case c == '"':
+				inStr = false
+			}
+		case c == '"':
+			inStr = true
+		case c == '{' || c == '[':
+			if d == depth && c == '{' {
+				n++
+			}
+			d++
+		case c == '}' || c == ']':
+			d--
+		}
+	}
+	return n
+}
