@@ -568,22 +568,18 @@ func (s *Server) batchCreate(w http.ResponseWriter, r *http.Request) {
 // count takes a request in CountOnly mode: the entries are the objects at
 // depth of the body, counted by a scan.
 func (s *Server) count(w http.ResponseWriter, r *http.Request, limit, depth int) {
-	n, size := 0, 0
-	if err := outtest.Body(r, func(b []byte) { n, size = outtest.CountObjects(b, depth), len(b) }); err != nil {
-		gErr(w, 400, "INVALID_ARGUMENT", "The request body could not be read.")
-		return
-	}
-	switch {
-	case size > limit:
+	c, err := outtest.CountBody(r, depth)
+	if err == nil && c.Size > limit {
 		gErr(w, 413, "", fmt.Sprintf("Request payload size exceeds the limit: %d bytes.", limit))
 		return
-	case n == 0:
+	}
+	if err != nil || c.Opens != '{' || c.Objects == 0 {
 		gErr(w, 400, "INVALID_ARGUMENT", "Invalid JSON payload received: no entries.")
 		return
 	}
 	s.mu.Lock()
-	s.stats.MaxBody = max(s.stats.MaxBody, size)
-	s.stats.Logs += n
+	s.stats.MaxBody = max(s.stats.MaxBody, c.Size)
+	s.stats.Logs += c.Objects
 	s.mu.Unlock()
 	answerOK(w)
 }

@@ -361,21 +361,15 @@ func (s *Server) doIngest(w http.ResponseWriter, r *http.Request) {
 // count takes a call in CountOnly mode: the same limit and answers, the
 // rows counted by a scan.
 func (s *Server) count(w http.ResponseWriter, r *http.Request) {
-	rows, size, array := 0, 0, false
-	if err := outtest.Body(r, func(b []byte) {
-		size = len(b)
-		b = bytes.TrimSpace(b)
-		array = len(b) >= 2 && b[0] == '[' && b[len(b)-1] == ']'
-		rows = outtest.CountObjects(b, 1)
-	}); err != nil {
+	c, err := outtest.CountBody(r, 1)
+	switch {
+	case err != nil:
 		azErr(w, 400, "InvalidContent", "The request body could not be read (or is not valid gzip).")
 		return
-	}
-	switch {
-	case size > MaxBody:
+	case c.Size > MaxBody:
 		azErr(w, 413, "ContentLengthLimitExceeded", fmt.Sprintf("Maximum request body size is %d bytes.", MaxBody))
 		return
-	case !array:
+	case c.Opens != '[':
 		azErr(w, 400, "InvalidContent", "The request body must be a JSON array of objects.")
 		return
 	}
@@ -383,8 +377,8 @@ func (s *Server) count(w http.ResponseWriter, r *http.Request) {
 	if strings.EqualFold(r.Header.Get("Content-Encoding"), "gzip") {
 		s.stats.Gzip++
 	}
-	s.stats.MaxBody = max(s.stats.MaxBody, size)
-	s.stats.Rows += rows
+	s.stats.MaxBody = max(s.stats.MaxBody, c.Size)
+	s.stats.Rows += c.Objects
 	s.mu.Unlock()
 	w.WriteHeader(http.StatusNoContent)
 }
