@@ -42,7 +42,6 @@ import (
 
 	"github.com/sophos-connect/sophos-connect/internal/redact"
 	"github.com/sophos-connect/sophos-connect/pipeline"
-	"github.com/sophos-connect/sophos-connect/pipeline/rawjson"
 	"github.com/sophos-connect/sophos-connect/sinks/encoding"
 	"github.com/sophos-connect/sophos-connect/sinks/httpout"
 )
@@ -156,8 +155,9 @@ func (s *Sink) Close() error {
 	return nil
 }
 
-// entry appends one record as a log entry of the request.
-func (s *Sink) entry(dst []byte, r *pipeline.Record, now time.Time) ([]byte, error) {
+// entry appends one record as a log entry of the request; nowText is now
+// as collectionTime (RFC 3339), formatted once per batch.
+func (s *Sink) entry(dst []byte, r *pipeline.Record, now time.Time, nowText []byte) ([]byte, error) {
 	var err error
 	s.tmp, err = s.enc.Append(s.tmp[:0], r)
 	if err != nil {
@@ -169,7 +169,7 @@ func (s *Sink) entry(dst []byte, r *pipeline.Record, now time.Time) ([]byte, err
 	}
 	if s.cfg.API == "v2" {
 		dst = append(dst, `{"log_text":`...)
-		dst = rawjson.AppendString(dst, string(s.tmp))
+		dst = encoding.AppendQuotedBytes(dst, s.tmp)
 		dst = append(dst, `,"ts_epoch_microseconds":`...)
 		dst = strconv.AppendInt(dst, when.UnixMicro(), 10)
 		return append(dst, '}'), nil
@@ -179,8 +179,19 @@ func (s *Sink) entry(dst []byte, r *pipeline.Record, now time.Time) ([]byte, err
 	dst = append(dst, `","logEntryTime":"`...)
 	dst = when.UTC().AppendFormat(dst, time.RFC3339Nano)
 	dst = append(dst, `","collectionTime":"`...)
-	dst = now.AppendFormat(dst, time.RFC3339Nano)
+	dst = append(dst, nowText...)
 	return append(dst, `"}`...), nil
+}
+
+// encode encodes the batch's entries into an Encoded of s.batches (the
+// caller releases it); collectionTime is formatted once per batch, into a
+// local because Writes run at once.
+func (s *Sink) encode(batch []*pipeline.Record) (*httpout.Encoded, *pipeline.BatchError) {
+	now := time.Now().UTC()
+	nowText := now.AppendFormat(make([]byte, 0, 40), time.RFC3339Nano)
+	return s.batches.Encode(batch, "google_secops: encoding "+s.cfg.Format, func(dst []byte, r *pipeline.Record) ([]byte, error) {
+		return s.entry(dst, r, now, nowText)
+	})
 }
 
 // Write sends the batch; see the package comment for the outcomes.
@@ -193,10 +204,7 @@ func (s *Sink) Write(ctx context.Context, batch []*pipeline.Record) error {
 		return err
 	}
 	defer s.lim.DoneBatch()
-	now := time.Now().UTC()
-	e, be := s.batches.Encode(batch, "google_secops: encoding "+s.cfg.Format, func(dst []byte, r *pipeline.Record) ([]byte, error) {
-		return s.entry(dst, r, now)
-	})
+	e, be := s.encode(batch)
 	defer s.batches.Release(e)
 	s.lastBytes.Store(0)
 	parts := s.lim.Parts()

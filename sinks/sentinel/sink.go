@@ -105,7 +105,7 @@ func row(dst []byte, r *pipeline.Record) ([]byte, error) {
 		dst = append(dst, ',', '"')
 		dst = append(dst, col...)
 		dst = append(dst, '"', ':')
-		dst = rawjson.AppendString(dst, v)
+		dst = encoding.AppendQuoted(dst, v)
 	}
 	str("SophosId", r.ID)
 	str("Datastream", string(r.Stream))
@@ -140,7 +140,7 @@ func row(dst []byte, r *pipeline.Record) ([]byte, error) {
 				if i > 0 {
 					dst = append(dst, ',')
 				}
-				dst = rawjson.AppendString(dst, id)
+				dst = encoding.AppendQuoted(dst, id)
 			}
 			dst = append(dst, ']')
 		}

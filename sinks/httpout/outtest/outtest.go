@@ -4,12 +4,14 @@
 package outtest
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"regexp"
 	"sync"
 	"testing"
@@ -324,4 +326,70 @@ func ConcurrentWrites(t *testing.T, sink pipeline.Sink, recs []*pipeline.Record,
 	if n := maxInFlight(); n > limit || n < 2 {
 		t.Fatalf("%d requests in flight at most, want 2 to %d", n, limit)
 	}
+}
+
+// CountObjects counts the JSON objects that open at nesting depth depth of
+// b (0: a stream of concatenated objects, as HEC's batches; 1: the rows of
+// an array), jumping over strings: a benchmark's receiver counts records
+// without decoding them.
+func CountObjects(b []byte, depth int) int {
+	n, d := 0, 0
+	for i := 0; i < len(b); i++ {
+		switch b[i] {
+		case '"':
+			i = closingQuote(b, i)
+		case '{':
+			if d == depth {
+				n++
+			}
+			d++
+		case '[':
+			d++
+		case '}', ']':
+			d--
+		}
+	}
+	return n
+}
+
+// closingQuote is the index of the quote that ends the string opening at
+// b[open] (len(b) when it does not end): the next quote preceded by an
+// even run of backslashes.
+func closingQuote(b []byte, open int) int {
+	for i := open + 1; ; {
+		j := bytes.IndexByte(b[i:], '"')
+		if j < 0 {
+			return len(b)
+		}
+		i += j
+		k := i
+		for k > open+1 && b[k-1] == '\\' {
+			k--
+		}
+		if (i-k)%2 == 0 {
+			return i
+		}
+		i++
+	}
+}
+
+// Counted is what CountBody found in a request's body.
+type Counted struct {
+	Objects int  // the objects at the depth asked for
+	Size    int  // the body's bytes (gunzipped)
+	Opens   byte // the first byte that is not white space ('[': an array); 0 for none
+}
+
+// CountBody reads a request's body as Body does and counts its objects at
+// depth (CountObjects): a benchmark's receiver in one call.
+func CountBody(r *http.Request, depth int) (Counted, error) {
+	var c Counted
+	err := Body(r, func(b []byte) {
+		c.Size = len(b)
+		if t := bytes.TrimSpace(b); len(t) > 0 {
+			c.Opens = t[0]
+		}
+		c.Objects = CountObjects(b, depth)
+	})
+	return c, err
 }
