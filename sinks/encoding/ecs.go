@@ -38,6 +38,14 @@ type ecsEncoder struct {
 	d    odoc
 	p    ingest
 	opts Options
+
+	fp     Fingerprinter
+	parsed parsedItem // the item AppendFingerprint parsed into t
+}
+
+// AppendFingerprint implements FingerprintEncoder.
+func (e *ecsEncoder) AppendFingerprint(dst []byte, r *pipeline.Record) ([]byte, bool) {
+	return fingerprint(&e.fp, &e.t, &e.parsed, dst, r)
 }
 
 func newECSEncoder(opts Options) *ecsEncoder {
@@ -50,7 +58,9 @@ func (e *ecsEncoder) Append(dst []byte, r *pipeline.Record) ([]byte, error) {
 	if !r.Stream.SIEM() {
 		return appendXDRECS(dst, r, e.opts, "")
 	}
-	if !e.t.parseItem(r.Raw) {
+	parsed := e.parsed.is(r)
+	e.parsed = parsedItem{}
+	if !parsed && !e.t.parseItem(r.Raw) {
 		return dst, fmt.Errorf("ecs: record %q: %w", r.ID, itemError(r.Raw))
 	}
 	e.d.reset(&e.t)

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"time"
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/sophos-connect/sophos-connect/pipeline"
 )
@@ -36,6 +37,41 @@ type integrationEncoder struct {
 	msg  []byte
 	keys []goKey // appendGoJSON's member lists, one stretch per open object
 	str  []byte
+
+	fp     Fingerprinter
+	parsed parsedItem // the item AppendFingerprint parsed into t
+}
+
+// parsedItem names the record whose item a tape holds, so that Append
+// after AppendFingerprint does not parse it again.
+type parsedItem struct {
+	r   *pipeline.Record
+	raw []byte
+}
+
+// is reports whether the tape holds r's item: the same record with the
+// same Raw slice.
+func (p parsedItem) is(r *pipeline.Record) bool {
+	return p.r == r && len(p.raw) == len(r.Raw) && unsafe.SliceData(p.raw) == unsafe.SliceData(r.Raw)
+}
+
+// fingerprint is AppendFingerprint for an encoder with tape t and
+// parsed item p.
+func fingerprint(fp *Fingerprinter, t *tape, p *parsedItem, dst []byte, r *pipeline.Record) ([]byte, bool) {
+	*p = parsedItem{}
+	if !r.Stream.SIEM() {
+		return fp.Append(dst, r.Raw) // Append does not use the tape
+	}
+	if !t.parseItem(r.Raw) {
+		return dst, false
+	}
+	*p = parsedItem{r, r.Raw}
+	return fp.appendTape(dst, t)
+}
+
+// AppendFingerprint implements FingerprintEncoder.
+func (e *integrationEncoder) AppendFingerprint(dst []byte, r *pipeline.Record) ([]byte, bool) {
+	return fingerprint(&e.fp, &e.t, &e.parsed, dst, r)
 }
 
 // goKey is an object member for sorting: its decoded name and key node.
@@ -58,7 +94,9 @@ func (e *integrationEncoder) Append(dst []byte, r *pipeline.Record) ([]byte, err
 		// the finished ECS document into this collector's own data stream.
 		return appendXDRECS(dst, r, e.opts, e.ns)
 	}
-	if !e.t.parseItem(r.Raw) {
+	parsed := e.parsed.is(r)
+	e.parsed = parsedItem{}
+	if !parsed && !e.t.parseItem(r.Raw) {
 		return dst, fmt.Errorf("integration: record %q: %w", r.ID, itemError(r.Raw))
 	}
 	stream := "event"
