@@ -515,7 +515,11 @@ var remedyRenames = map[string]string{"sophosPid": "sophos_pid", "suspendResult"
 // repeated key keeps its last value (Elasticsearch rejects duplicate keys).
 // renames, for an array, renames the members of its object elements.
 func (d *odoc) writeTape(dst []byte, n int32, renames map[string]string) ([]byte, bool) {
-	t := d.t
+	return writeCleanTape(d.t, dst, n, renames)
+}
+
+// writeCleanTape is odoc.writeTape for tape t.
+func writeCleanTape(t *tape, dst []byte, n int32, renames map[string]string) ([]byte, bool) {
 	nd := &t.nodes[n]
 	switch nd.kind {
 	case 'n':
@@ -544,7 +548,7 @@ func (d *odoc) writeTape(dst []byte, n int32, renames map[string]string) ([]byte
 			}
 			dst = append(dst, ':')
 			var ok bool
-			if dst, ok = d.writeTape(dst, k+1, nil); ok {
+			if dst, ok = writeCleanTape(t, dst, k+1, nil); ok {
 				any = true
 			} else {
 				dst = dst[:mark]
@@ -564,7 +568,7 @@ func (d *odoc) writeTape(dst []byte, n int32, renames map[string]string) ([]byte
 				dst = append(dst, ',')
 			}
 			var ok bool
-			if dst, ok = d.writeTape(dst, v, renames); ok {
+			if dst, ok = writeCleanTape(t, dst, v, renames); ok {
 				any = true
 			} else {
 				dst = dst[:mark]
