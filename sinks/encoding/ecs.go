@@ -852,6 +852,14 @@ func (e *ecsEncoder) date(src int32, id slot, f dateFormat) bool {
 		return false
 	}
 	s, scalar := e.scalar(src)
+	d := &e.d
+	if f == iso8601 && canonicalISO(s) {
+		// what appendISOMillis would write of it: the text itself
+		start := len(d.buf)
+		d.buf = append(d.buf, s...)
+		d.set(id, val{kind: oText, s: int32(start), e: int32(len(d.buf))})
+		return true
+	}
 	var ms int64
 	ok := false
 	if scalar {
@@ -870,11 +878,29 @@ func (e *ecsEncoder) date(src int32, id slot, f dateFormat) bool {
 		e.fail("unable to parse date [", unsafeString(s), "]")
 		return false
 	}
-	d := &e.d
 	start := len(d.buf)
 	d.buf = appendISOMillis(d.buf, ms)
 	d.set(id, val{kind: oText, s: int32(start + 1), e: int32(len(d.buf) - 1)}) // without the quotes
 	return true
+}
+
+// canonicalISO reports whether s is a valid instant written as
+// appendISOMillis writes one (2024-05-14T08:02:11.482Z, what Sophos
+// sends): parseISO8601 accepts it and appendISOMillis gives it back
+// (TestCanonicalISO).
+func canonicalISO(s []byte) bool {
+	if len(s) != 24 || s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' || s[16] != ':' || s[19] != '.' || s[23] != 'Z' {
+		return false
+	}
+	for _, i := range [...]int{0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18, 20, 21, 22} {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	n2 := func(i int) int { return int(s[i]-'0')*10 + int(s[i+1]-'0') }
+	y := n2(0)*100 + n2(2)
+	mo, dd := n2(5), n2(8)
+	return y >= 1 && mo >= 1 && mo <= 12 && dd >= 1 && dd <= daysInMonth(y, mo) && n2(11) <= 23 && n2(14) <= 59 && n2(17) <= 59
 }
 
 // appendMustache is ingest.appendMustache.

@@ -250,3 +250,45 @@ func FuzzECSMatchesInterpreter(f *testing.F) {
 		}
 	})
 }
+
+// TestCanonicalISO holds the date fast path to parseISO8601 and
+// appendISOMillis: what it accepts they accept and write back unchanged.
+func TestCanonicalISO(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 9))
+	ok := 0
+	for range 200000 {
+		b := []byte("2024-05-14T08:02:11.482Z")
+		switch rng.IntN(4) {
+		case 0: // a random instant in years 1 to 9999
+			ms := minISOMillis + rng.Int64N(maxISOMillis-minISOMillis+1)
+			b = appendISOMillis(nil, ms)
+			b = b[1 : len(b)-1]
+		default: // digits and separators changed at random
+			for range 1 + rng.IntN(3) {
+				b[rng.IntN(len(b))] = "0123456789-:.TZ+x"[rng.IntN(17)]
+			}
+		}
+		if rng.IntN(50) == 0 {
+			b = b[:rng.IntN(len(b))]
+		}
+		if !canonicalISO(b) {
+			continue
+		}
+		ok++
+		ms, parsed := parseISO8601(b)
+		if !parsed || ms < minISOMillis || ms > maxISOMillis {
+			t.Fatalf("%s: canonical, but parseISO8601 rejects it", b)
+		}
+		if w := appendISOMillis(nil, ms); string(w[1:len(w)-1]) != string(b) {
+			t.Fatalf("%s: canonical, but written back as %s", b, w)
+		}
+	}
+	if ok < 10000 {
+		t.Fatalf("only %d canonical instants tried", ok)
+	}
+	for _, s := range []string{"0000-01-01T00:00:00.000Z", "2023-02-29T00:00:00.000Z", "2024-02-30T00:00:00.000Z", "2024-13-01T00:00:00.000Z", "2024-05-14T24:00:00.000Z"} {
+		if canonicalISO([]byte(s)) {
+			t.Errorf("%s: taken as canonical", s)
+		}
+	}
+}
