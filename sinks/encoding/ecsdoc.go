@@ -58,7 +58,7 @@ type slot uint8
 type slotSchema struct {
 	n        int
 	parent   [maxSlots]slot
-	key      [maxSlots]string // `"name":`, the member's key as written
+	key      [maxSlots]string // `,"name":`, the member's key as written after another
 	children [maxSlots][]slot
 	byPath   map[string]slot
 }
@@ -81,7 +81,7 @@ func sp(path string) slot {
 	s.n++
 	s.byPath[path] = id
 	s.parent[id] = p
-	s.key[id] = `"` + key + `":`
+	s.key[id] = `,"` + key + `":`
 	s.children[p] = append(s.children[p], id)
 	return id
 }
@@ -294,10 +294,11 @@ func (d *sdoc) writeObj(dst []byte, id slot) ([]byte, bool) {
 	any := false
 	for c := d.s[id].first; c != 0; c = d.s[c].next {
 		mark := len(dst)
-		if any {
-			dst = append(dst, ',')
+		key := ecsSlots.key[c]
+		if !any {
+			key = key[1:]
 		}
-		dst = append(dst, ecsSlots.key[c]...)
+		dst = append(dst, key...)
 		var ok bool
 		if v := &d.s[c].v; v.kind == oObj {
 			dst, ok = d.writeObj(dst, c)
@@ -344,6 +345,9 @@ func (d *sdoc) writeVal(dst []byte, v val) ([]byte, bool) {
 		}
 		return append(dst, ']'), true
 	case oTape:
+		if nd := &d.t.nodes[v.tape]; nd.kind == '"' && nd.flags == 0 && nd.e-nd.s > 2 {
+			return append(dst, d.t.raw[nd.s:nd.e]...), true // appendJSONStr's plain case
+		}
 		return writeCleanTape(d.t, dst, v.tape, nil)
 	case oItems:
 		return writeCleanTape(d.t, dst, v.tape, remedyRenames)
