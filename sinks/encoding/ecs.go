@@ -22,8 +22,8 @@ import (
 // The pipelines are compiled by hand: each processor is a call on fixed
 // slots of the document (sdoc, ecsdoc.go) with the item's members found
 // in one pass per object (nameIndex), not a processor interpreted over
-// paths and a document of linked nodes. ecsInterp (ecs_interp.go, odoc and
-// ingest.go) is that interpreter, kept as the oracle: the two write the
+// paths and a document of linked nodes. ecsInterp (ecs_interp_test.go, odoc and
+// ingest's processors) is that interpreter, kept as the oracle: the two write the
 // same bytes for every item (TestECSMatchesInterpreter).
 //
 // Options: preserve_original_event keeps event.original (the item as a
@@ -750,7 +750,7 @@ func (e *ecsEncoder) extras(r *pipeline.Record, alert bool) {
 	}
 }
 
-// The processors (ingest.go's, on slots).
+// The processors (the interpreter's, ingest_interp_test.go, on slots).
 
 // present is the pipelines' `!= null` and ignore_missing test.
 func (e *ecsEncoder) present(n int32) bool { return n != 0 && e.t.kind(n) != 'n' }

@@ -13,7 +13,7 @@ import (
 )
 
 // ecsInterp is the ecs encoder as an interpreter of the pipelines'
-// processors over a document built per record (odoc, ingest.go): the
+// processors over a document built per record (odoc_test.go, ingest_interp_test.go): the
 // oracle the ecs encoder (ecs.go) is held to, byte for byte
 // (TestECSMatchesInterpreter), and the reference its comments point to.
 type ecsInterp struct {
@@ -373,7 +373,7 @@ func (e *ecsInterp) extras(r *pipeline.Record, alert bool) {
 }
 
 // The ecs encoder (ecs.go, slots) is the pipelines compiled by hand; the
-// interpreter (ecs_interp.go, odoc and ingest.go) runs them processor by
+// interpreter (here, odoc_test.go and ingest_interp_test.go) runs them processor by
 // processor and is what the fixtures were first matched with. The tests
 // here require the same bytes from both on the fixtures, the golden and
 // diff seeds and random items shaped like the API's (every member the

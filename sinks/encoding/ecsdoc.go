@@ -14,7 +14,7 @@ import (
 // hashed, no nodes allocated. An object's members are a list of its
 // slots in the order they were set, which is odoc's order of insertion (a
 // field set again moves last, as odoc's kill and add does). TestECSMatchesInterpreter holds the
-// encoder built on it to the interpreter (ecs_interp.go, odoc).
+// encoder built on it to the interpreter (ecs_interp_test.go, odoc_test.go).
 type sdoc struct {
 	t    *tape
 	live [maxSlots]bool  // per slot: it has a value
