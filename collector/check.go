@@ -1,9 +1,6 @@
 package collector
 
 import (
-	"errors"
-	"fmt"
-
 	"github.com/sophos-connect/sophos-connect/config"
 	"github.com/sophos-connect/sophos-connect/pipeline"
 )
@@ -15,28 +12,8 @@ import (
 func Check(c *config.Config, want []pipeline.Stream) error {
 	as, err := Assemble(c, EnabledStreams(c, want), nil, true)
 	if err != nil {
-		return PrefixErrors(c.File, err)
+		return config.PrefixFile(c.File, err)
 	}
 	as.Close()
 	return nil
-}
-
-// PrefixErrors adds the file name to component errors ("line: key: msg").
-func PrefixErrors(file string, err error) error {
-	var out config.Errors
-	var list config.Errors
-	if !errors.As(err, &list) {
-		list = config.Errors{err}
-	}
-	for _, e := range list {
-		var nested config.Errors
-		if errors.As(e, &nested) {
-			for _, n := range nested {
-				out = append(out, fmt.Errorf("%s:%s", file, n.Error()))
-			}
-			continue
-		}
-		out = append(out, fmt.Errorf("%s:%s", file, e.Error()))
-	}
-	return out
 }

@@ -69,7 +69,7 @@ func HUPReloader(file string, raw []byte, want []pipeline.Stream) func() (*confi
 		}
 		as, err := Assemble(nc, streams, nil, true)
 		if err != nil {
-			return nil, PrefixErrors(nc.File, err)
+			return nil, config.PrefixFile(nc.File, err)
 		}
 		as.Close()
 		return nc, nil

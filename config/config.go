@@ -466,12 +466,14 @@ func (c *Component) UnmarshalYAML(n *yaml.Node) error {
 			}
 		}
 	}
-	if len(errs) > 0 {
-		return errs
-	}
+	// Keep what decoded even with errors: a bad batch value must not make
+	// the sink look typeless and nameless in the errors that follow.
 	*c = Component(p)
 	c.Node = n
 	c.Line = n.Line
+	if len(errs) > 0 {
+		return errs
+	}
 	return nil
 }
 
@@ -564,22 +566,22 @@ func Parse(name string, data []byte) (*Config, error) {
 		if err.Error() == "EOF" {
 			doc = yaml.Node{}
 		} else {
-			return nil, prefixFile(name, tabHint(yamlSyntaxError(err), data))
+			return nil, PrefixFile(name, tabHint(yamlSyntaxError(err), data))
 		}
 	}
 	if doc.Kind == 0 || len(doc.Content) == 0 {
 		// An empty file is the defaults.
 		c.resolvePaths(configDir(name))
 		c.applyEnv()
-		return &c, prefixFile(name, c.Validate())
+		return &c, PrefixFile(name, c.Validate())
 	}
 	root := doc.Content[0]
 	if root.Kind != yaml.MappingNode {
-		return nil, prefixFile(name, &FieldError{Line: root.Line, Msg: "the file must be a mapping of keys (e.g. `sophos:`, `sinks:`)"})
+		return nil, PrefixFile(name, &FieldError{Line: root.Line, Msg: "the file must be a mapping of keys (e.g. `sophos:`, `sinks:`)"})
 	}
 	origins := secretOrigins(root)
 	if errs := expandEnv(root); len(errs) > 0 {
-		return nil, prefixFile(name, errs)
+		return nil, PrefixFile(name, errs)
 	}
 	registerURLSecrets(root)
 	c.root = root
@@ -600,7 +602,7 @@ func Parse(name string, data []byte) (*Config, error) {
 		return &c, nil
 	}
 	SortByLine(errs)
-	return &c, prefixFile(name, dedupErrors(errs))
+	return &c, PrefixFile(name, dedupErrors(errs))
 }
 
 func flatten(err error) Errors {
@@ -699,29 +701,30 @@ func yamlSyntaxError(err error) error {
 	return &FieldError{Msg: "YAML syntax: " + m}
 }
 
-// prefixFile turns "line: key: reason" errors into "file:line: key: reason".
-func prefixFile(file string, err error) error {
+// PrefixFile puts the file name before every error of err, however deeply
+// the lists nest: "file:line: key: msg", or "file: key: msg" without a line.
+func PrefixFile(file string, err error) error {
 	if err == nil {
 		return nil
 	}
-	var list Errors
-	if !errors.As(err, &list) {
-		list = Errors{err}
-	}
-	out := make(Errors, 0, len(list))
-	for _, e := range list {
-		var nested Errors
-		if errors.As(e, &nested) && len(nested) > 0 && fmt.Sprint(nested) != fmt.Sprint(list) {
-			out = append(out, prefixFile(file, nested).(Errors)...)
-			continue
+	var out Errors
+	var add func(err error)
+	add = func(err error) {
+		var list Errors
+		if errors.As(err, &list) {
+			for _, e := range list {
+				add(e)
+			}
+			return
 		}
 		var fe *FieldError
-		if errors.As(e, &fe) && fe.Line > 0 {
+		if errors.As(err, &fe) && fe.Line > 0 {
 			out = append(out, fmt.Errorf("%s:%s", file, fe.Error()))
 		} else {
-			out = append(out, fmt.Errorf("%s: %s", file, e.Error()))
+			out = append(out, fmt.Errorf("%s: %s", file, err.Error()))
 		}
 	}
+	add(err)
 	return out
 }
 

@@ -8,6 +8,7 @@ import (
 	"maps"
 	"os"
 	"reflect"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -361,7 +362,13 @@ func decodeError(err error, n *yaml.Node, prefix string) error {
 	var list Errors
 	switch {
 	case asErrors(err, &list):
-		return list
+		// A custom unmarshaler names keys from its own node: put them
+		// under prefix (batch.max_events -> sinks[0].batch.max_events).
+		out := make(Errors, len(list))
+		for i, e := range list {
+			out[i] = decodeError(e, n, prefix)
+		}
+		return out
 	case asTypeError(err, &te):
 		var errs Errors
 		for _, m := range te.Errors {
@@ -373,22 +380,59 @@ func decodeError(err error, n *yaml.Node, prefix string) error {
 					m = strings.TrimSpace(rest[i+1:])
 				}
 			}
-			errs = append(errs, &FieldError{Line: line, Key: keyAtLine(n, line, prefix), Msg: friendlyType(m)})
+			key := keyAtLine(n, line, prefix)
+			if line == n.Line && (strings.Contains(m, "!!seq into") || strings.Contains(m, "!!map into")) {
+				key = prefix // the value itself is the wrong kind, not one inside it
+			}
+			errs = append(errs, &FieldError{Line: line, Key: key, Msg: friendlyType(m)})
 		}
 		return errs
 	case asFieldError(err, &fe):
 		if fe.Key == "" {
 			fe.Key = keyAtLine(n, fe.Line, prefix)
+		} else {
+			fe.Key = joinKey(prefix, fe.Key)
 		}
 		return fe
 	}
 	return &FieldError{Line: n.Line, Key: prefix, Msg: err.Error()}
 }
 
+var unmarshalRE = regexp.MustCompile("^cannot unmarshal !!(\\w+)(?: `(.*)`)? into (\\S+)$")
+
+// friendlyType rewrites yaml.v3's "cannot unmarshal !!str `abc` into int"
+// as "expected a whole number, got the string "abc"".
 func friendlyType(m string) string {
-	// "cannot unmarshal !!str `abc` into int" -> "expected int, got string \"abc\""
-	r := strings.NewReplacer("!!str", "string", "!!int", "integer", "!!bool", "boolean", "!!seq", "list", "!!map", "mapping", "!!float", "number")
-	return r.Replace(m)
+	p := unmarshalRE.FindStringSubmatch(m)
+	if p == nil {
+		return m
+	}
+	got := map[string]string{"str": "the string", "int": "the number", "float": "the number", "bool": "the boolean",
+		"seq": "a list", "map": "a mapping", "null": "nothing", "timestamp": "the time"}[p[1]]
+	if got == "" {
+		got = p[1]
+	}
+	if p[2] != "" {
+		got += fmt.Sprintf(" %q", p[2])
+	}
+	want := p[3]
+	switch {
+	case strings.HasPrefix(want, "[]"):
+		want = "a list"
+	case strings.HasPrefix(want, "map["):
+		want = "a mapping of keys"
+	case strings.HasPrefix(want, "int") || strings.HasPrefix(want, "uint"):
+		want = "a whole number"
+	case strings.HasPrefix(want, "float"):
+		want = "a number"
+	case want == "bool":
+		want = "true or false"
+	case want == "string":
+		want = "a single value (a string)"
+	default:
+		want = "a value of type " + want
+	}
+	return "expected " + want + ", got " + got
 }
 
 // keyAtLine finds the dotted key path of the mapping entry on line.
@@ -523,10 +567,23 @@ func structFields(t reflect.Type) map[string]reflect.Type {
 
 func suggest(key string, fields map[string]reflect.Type) string {
 	best := Closest(key, slices.Sorted(maps.Keys(fields)))
-	if best == "" {
-		return ""
+	if best != "" {
+		return fmt.Sprintf(" (did you mean %q?)", best)
 	}
-	return fmt.Sprintf(" (did you mean %q?)", best)
+	// A key written one level too high: client_id beside sophos:.
+	for _, name := range slices.Sorted(maps.Keys(fields)) {
+		t := fields[name]
+		for t.Kind() == reflect.Pointer {
+			t = t.Elem()
+		}
+		if t.Kind() != reflect.Struct || hasInline(t) {
+			continue
+		}
+		if _, ok := fieldIndex(t)[key]; ok {
+			return fmt.Sprintf(" (it belongs under %s: write %s.%s)", name, name, key)
+		}
+	}
+	return ""
 }
 
 // Closest is the candidate nearest to word within two edits (the first of

@@ -114,9 +114,8 @@ func (c *Config) Validate() error {
 	names := map[string]int{}
 	for i, s := range c.Sinks {
 		p := fmt.Sprintf("sinks[%d]", i)
-		if s.Type == "" {
-			errs = append(errs, &FieldError{Line: s.Line, Key: p + ".type", Msg: "missing: txt | json | syslog | kafka | elasticsearch | stdout"})
-		}
+		// A missing type is reported where the sink types are known
+		// (sinks.Build), with the list of them.
 		if s.Name == "" {
 			errs = append(errs, &FieldError{Line: s.Line, Key: p + ".name", Msg: "missing: every sink needs a unique name (used in logs, metrics, buffers)"})
 		} else if prev, dup := names[s.Name]; dup {
@@ -222,7 +221,7 @@ func (c *Config) CheckFiles() error {
 	if len(errs) == 0 {
 		return nil
 	}
-	return prefixFile(c.File, errs)
+	return PrefixFile(c.File, errs)
 }
 
 // checkPEMFile opens a CA bundle and checks it holds a certificate.

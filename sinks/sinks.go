@@ -226,7 +226,11 @@ func Build(c config.Component, prefix string, log *slog.Logger, env Env) (pipeli
 	if f := Lookup(c.Type); f != nil {
 		return f.build(c, prefix, log, env)
 	}
-	return nil, "", &config.FieldError{Line: c.Line, Key: prefix + ".type", Msg: fmt.Sprintf("unknown sink type %q: use one of %s", c.Type, strings.Join(Types(), ", "))}
+	msg := fmt.Sprintf("unknown sink type %q: use one of %s", c.Type, strings.Join(Types(), ", "))
+	if c.Type == "" {
+		msg = "missing: every sink needs a type, one of " + strings.Join(Types(), ", ")
+	}
+	return nil, "", &config.FieldError{Line: c.Line, Key: prefix + ".type", Msg: msg}
 }
 
 // Paths lists the local files a sink component writes (none for network

@@ -80,7 +80,7 @@ func (a *app) validate(ctx context.Context, g *globals, o validateOptions) error
 	streams := enabledStreams(c, g)
 	as, err := collector.Assemble(c, streams, nil, true)
 	if err != nil {
-		return configError{collector.PrefixErrors(c.File, err)}
+		return configError{config.PrefixFile(c.File, err)}
 	}
 	defer as.Close()
 	p := validateView{View: collector.Describe(c, streams, as)}

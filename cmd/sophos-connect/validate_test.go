@@ -32,6 +32,12 @@ sinks:
     colour: red
   - name: s2
     type: txt
+  - name: s3
+    type: syslog
+    address: tcp://127.0.0.1:514
+    batch: {max_events: abc}
+    tls:
+      enabled: true
 workers: many
 log_level: LOUD
 `
@@ -39,7 +45,8 @@ log_level: LOUD
 		t.Fatal(err)
 	}
 	wantLines := map[int]string{4: "pull_time", 5: "bogus_key", 8: "transforms[0].min_severity", 9: "transforms[1].type",
-		13: "sinks[0].address", 14: "sinks[0].colour", 15: "sinks[1]", 17: "workers", 18: "log_level"}
+		13: "sinks[0].address", 14: "sinks[0].colour", 15: "sinks[1]", 20: "sinks[2].batch.max_events", 22: "sinks[2].tls.enabled",
+		23: "workers", 24: "log_level"}
 	code, vOut, vErr := runApp(t, ctxT(t), "validate", "-c", cfg)
 	if code != 2 || vOut != "" {
 		t.Fatalf("validate: exit %d, stdout %q", code, vOut)
@@ -48,6 +55,14 @@ log_level: LOUD
 	m := re.FindAllStringSubmatch(vErr, -1)
 	if len(m) != len(wantLines) {
 		t.Fatalf("validate lists %d errors, want %d:\n%s", len(m), len(wantLines), vErr)
+	}
+	// Nothing else: no error without the file and line (a nested list once
+	// lost its file name), none made up by a bad value (a sink with a bad
+	// batch value once also lost its type and name).
+	for _, l := range strings.Split(strings.TrimSpace(vErr), "\n")[1:] {
+		if !re.MatchString(l) {
+			t.Errorf("an error without its file and line: %q", l)
+		}
 	}
 	prev := 0
 	for _, x := range m {

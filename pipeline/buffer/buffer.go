@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/sophos-connect/sophos-connect/pipeline"
@@ -34,10 +35,15 @@ type Options struct {
 type Sink struct {
 	name  string
 	inner *pipeline.Deliverer
-	q     *diskq.Queue
-	opts  Options
-	log   *slog.Logger
-	m     *pipeline.Metrics
+	// qp is the queue; a disk fault makes Write replace it with a new
+	// Open of the same directory (reopen).
+	qp    atomic.Pointer[diskq.Queue]
+	qopts diskq.Options
+	// closed: Close was called, a closed queue is not reopened.
+	closed atomic.Bool
+	opts   Options
+	log    *slog.Logger
+	m      *pipeline.Metrics
 
 	payloads [][]byte
 	enc      []byte
@@ -71,7 +77,8 @@ func New(d *pipeline.Deliverer, o Options) (*Sink, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	q, err := diskq.Open(o.Dir, diskq.Options{MaxBytes: o.MaxBytes, WhenFull: full, Log: log})
+	qopts := diskq.Options{MaxBytes: o.MaxBytes, WhenFull: full, Log: log}
+	q, err := diskq.Open(o.Dir, qopts)
 	if err != nil {
 		return nil, fmt.Errorf("sink %s: disk buffer %s: %w", d.Name, o.Dir, err)
 	}
@@ -92,8 +99,12 @@ func New(d *pipeline.Deliverer, o Options) (*Sink, error) {
 		d.Metrics.Board.SinkRouted(d.Name, int(st.Entries), time.Now())
 		log.Info(fmt.Sprintf("sink %s: %d buffered record(s) (%d bytes) from an earlier run will be delivered first", d.Name, st.Entries, st.Bytes))
 	}
-	return &Sink{name: d.Name, inner: d, q: q, opts: o, log: log, m: d.Metrics}, nil
+	s := &Sink{name: d.Name, inner: d, qopts: qopts, opts: o, log: log, m: d.Metrics}
+	s.qp.Store(q)
+	return s, nil
 }
+
+func (s *Sink) q() *diskq.Queue { return s.qp.Load() }
 
 // Buffered marks a disk-buffered sink: its drainer, not the pipeline's
 // sink worker, counts deliveries in sophos_connect_sink_delivered_total.
@@ -105,10 +116,44 @@ func (s *Sink) Start(ctx context.Context) error {
 	if err := s.inner.Sink.Start(ctx); err != nil {
 		s.log.Error(fmt.Sprintf("sink %s: start-up check failed: %v — records are kept in the disk buffer until it recovers", s.name, err))
 	}
+	s.startDrainer()
+	return nil
+}
+
+func (s *Sink) startDrainer() {
 	dctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
 	s.wg.Add(1)
 	go func() { defer s.wg.Done(); s.drain(dctx) }()
+}
+
+// reopen replaces a queue a disk fault made refuse appends (ErrFailed) by
+// a new Open of its directory, which scans the files again and keeps every
+// entry still intact; the drainer is stopped around it (what it had read
+// and not acknowledged is read again). Called from Write only.
+func (s *Sink) reopen(cause error) error {
+	s.log.Error(fmt.Sprintf("sink %s: disk buffer %s: %v — reopening it", s.name, s.opts.Dir, cause))
+	started := s.cancel != nil
+	if started {
+		s.cancel()
+		s.wg.Wait()
+	}
+	s.q().Close()
+	q, err := diskq.Open(s.opts.Dir, s.qopts)
+	if err != nil {
+		// Keep the closed queue: the next Write tries again (ErrClosed).
+		if started {
+			s.startDrainer()
+		}
+		return fmt.Errorf("disk buffer %s: reopening after a disk fault: %w", s.opts.Dir, err)
+	}
+	if rec := q.Recovery(); !rec.Clean() {
+		s.log.Error(fmt.Sprintf("sink %s: disk buffer %s reopened: %d record(s), %d bytes could not be recovered", s.name, s.opts.Dir, rec.LostEntries, rec.LostBytes))
+	}
+	s.qp.Store(q)
+	if started {
+		s.startDrainer()
+	}
 	return nil
 }
 
@@ -127,23 +172,32 @@ func (s *Sink) Write(ctx context.Context, batch []*pipeline.Record) error {
 	for i := range batch {
 		s.payloads = append(s.payloads, s.enc[offs[i]:offs[i+1]])
 	}
-	err := s.q.Append(ctx, s.payloads)
+	err := s.q().Append(ctx, s.payloads)
+	if errors.Is(err, diskq.ErrFailed) || (errors.Is(err, diskq.ErrClosed) && !s.closed.Load()) {
+		// A disk fault (or a reopen that failed before): reopen and try
+		// once more; if that fails too the pipeline retries the batch.
+		if rerr := s.reopen(err); rerr != nil {
+			return rerr
+		}
+		err = s.q().Append(ctx, s.payloads)
+	}
 	if errors.Is(err, diskq.ErrFull) || errors.Is(err, diskq.ErrTooLarge) {
 		return pipeline.Permanent(fmt.Errorf("disk buffer full (%d bytes, when_full: drop_newest): %w", s.opts.MaxBytes, err))
 	}
 	if err != nil {
 		return err
 	}
-	s.m.SinkBufferBytes.WithLabelValues(s.name).Set(float64(s.q.Stats().Bytes))
+	s.m.SinkBufferBytes.WithLabelValues(s.name).Set(float64(s.q().Stats().Bytes))
 	return nil
 }
 
 // drain delivers queued records to the real sink in order.
 func (s *Sink) drain(ctx context.Context) {
+	q := s.q() // reopen stops this drainer before it replaces the queue
 	recs := make([]pipeline.Record, 0, s.opts.MaxEvents)
 	ptrs := make([]*pipeline.Record, 0, s.opts.MaxEvents)
 	for {
-		entries, err := s.q.Next(ctx, s.opts.MaxEvents)
+		entries, err := q.Next(ctx, s.opts.MaxEvents)
 		if err != nil {
 			if ctx.Err() == nil && !errors.Is(err, diskq.ErrClosed) {
 				s.log.Error(fmt.Sprintf("sink %s: reading the disk buffer: %v", s.name, err))
@@ -178,18 +232,18 @@ func (s *Sink) drain(ctx context.Context) {
 		}
 		if !s.inner.Deliver(ctx, ptrs) {
 			// Stopped before everything settled: read these again next time.
-			s.q.Rewind()
+			q.Rewind()
 			return
 		}
-		if err := s.q.Ack(entries[len(entries)-1].Pos); err != nil {
+		if err := q.Ack(entries[len(entries)-1].Pos); err != nil {
 			s.log.Error(fmt.Sprintf("sink %s: acknowledging the disk buffer: %v", s.name, err))
 		}
-		s.m.SinkBufferBytes.WithLabelValues(s.name).Set(float64(s.q.Stats().Bytes))
+		s.m.SinkBufferBytes.WithLabelValues(s.name).Set(float64(q.Stats().Bytes))
 	}
 }
 
 // Pending returns the records buffered and not yet delivered.
-func (s *Sink) Pending() int64 { return s.q.Stats().Entries }
+func (s *Sink) Pending() int64 { return s.q().Stats().Entries }
 
 // Failing reports whether the drainer's last write to the real sink failed.
 func (s *Sink) Failing() bool { return s.inner.Failing() }
@@ -197,12 +251,13 @@ func (s *Sink) Failing() bool { return s.inner.Failing() }
 // Close stops the drainer (undelivered records stay on disk for the next
 // run), then closes the real sink and the queue.
 func (s *Sink) Close() error {
+	s.closed.Store(true)
 	if s.cancel != nil {
 		s.cancel()
 		s.wg.Wait()
 	}
 	err := s.inner.Sink.Close()
-	if qerr := s.q.Close(); err == nil {
+	if qerr := s.q().Close(); err == nil {
 		err = qerr
 	}
 	return err
@@ -210,7 +265,7 @@ func (s *Sink) Close() error {
 
 // Drain waits until the buffer is empty or ctx ends (tests, -once).
 func (s *Sink) Drain(ctx context.Context) error {
-	for s.q.Stats().Entries > 0 {
+	for s.q().Stats().Entries > 0 {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()

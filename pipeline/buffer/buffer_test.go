@@ -16,6 +16,7 @@ import (
 
 	"github.com/sophos-connect/sophos-connect/internal/tinydisk"
 	"github.com/sophos-connect/sophos-connect/pipeline"
+	"github.com/sophos-connect/sophos-connect/pipeline/diskq"
 	"github.com/sophos-connect/sophos-connect/status"
 )
 
@@ -286,4 +287,56 @@ func TestFullStateDiskWhileSinkDown(t *testing.T) {
 			t.Fatalf("after delivering everything the segment files hold %d bytes: %v", size, segs)
 		}
 	})
+}
+
+// TestDiskFaultReopensTheQueue: after a disk fault the queue refuses
+// appends until it is reopened (diskq.ErrFailed); the buffer reopens it at
+// the next write instead of refusing every batch until a restart, and every
+// record, buffered before or after the fault, is delivered.
+func TestDiskFaultReopensTheQueue(t *testing.T) {
+	dir := t.TempDir()
+	inner := &flakySink{down: true, got: map[string]int{}}
+	s := newBuffered(t, dir, inner)
+	defer s.Close()
+	ctx := context.Background()
+	if err := s.Write(ctx, recs(t, 0, 300)); err != nil {
+		t.Fatal(err)
+	}
+	old := s.q()
+	old.InjectFault(errors.New("fsync: input/output error"))
+	if err := old.Append(ctx, [][]byte{[]byte("x")}); !errors.Is(err, diskq.ErrFailed) {
+		t.Fatalf("the faulted queue's append: %v, want ErrFailed", err)
+	}
+	if err := s.Write(ctx, recs(t, 300, 300)); err != nil {
+		t.Fatalf("write after a disk fault: %v (the buffer should have reopened its queue)", err)
+	}
+	if s.q() == old {
+		t.Fatal("the queue was not reopened")
+	}
+	if s.Pending() != 600 {
+		t.Fatalf("pending %d after the reopen, want 600", s.Pending())
+	}
+	inner.set(false)
+	waitFor(t, "drain", func() bool { return s.Pending() == 0 && inner.count() == 600 })
+	for id, n := range inner.got {
+		if n != 1 {
+			t.Fatalf("%s delivered %d times", id, n)
+		}
+	}
+}
+
+// TestClosedBufferIsNotReopened: a write after Close is refused, not
+// answered by reopening the queue (which would hold its lock for good).
+func TestClosedBufferIsNotReopened(t *testing.T) {
+	dir := t.TempDir()
+	s := newBuffered(t, dir, &flakySink{got: map[string]int{}})
+	s.Close()
+	if err := s.Write(context.Background(), recs(t, 0, 1)); !errors.Is(err, diskq.ErrClosed) {
+		t.Fatalf("write after Close: %v, want ErrClosed", err)
+	}
+	q, err := diskq.Open(dir, diskq.Options{})
+	if err != nil {
+		t.Fatalf("the directory is still held after Close: %v", err)
+	}
+	q.Close()
 }

@@ -219,10 +219,7 @@ func (q *Queue) rollback(ts []touched, cause error) {
 	if len(errs) > 0 || fsyncFailed {
 		// After a failed fsync the kernel may have dropped the dirty pages:
 		// what is on disk is unknown until Open scans it again.
-		q.mu.Lock()
-		q.failed = fmt.Errorf("diskq %s: unusable after a failed write (%w; rollback: %v): reopen to recover", q.dir, cause, errors.Join(errs...))
-		q.mu.Unlock()
-		q.log.Error("disk buffer: write failed and could not be rolled back; no more appends until reopened", "err", cause, "rollback_err", errors.Join(errs...))
+		q.setFailed(fmt.Errorf("a failed write (%w) could not be rolled back (%v)", cause, errors.Join(errs...)))
 		return
 	}
 	q.mu.Lock()

@@ -113,12 +113,23 @@ func (q *Queue) emptyWriteSegment() error {
 // fail stops appends until the queue is reopened (which scans the files
 // again): what the segment holds on disk is not known any more.
 func (q *Queue) fail(err error) error {
-	err = fmt.Errorf("diskq %s: emptying the delivered write segment failed (%w): reopen to recover", q.dir, err)
+	return q.setFailed(fmt.Errorf("emptying the delivered write segment failed: %w", err))
+}
+
+// setFailed stops appends until the queue is reopened: Append returns the
+// cause wrapped in ErrFailed (the first cause stays). Reads and acks go on.
+func (q *Queue) setFailed(cause error) error {
+	err := fmt.Errorf("diskq %s: %w: %w", q.dir, cause, ErrFailed)
 	q.mu.Lock()
 	if q.failed == nil {
 		q.failed = err
 	}
 	q.mu.Unlock()
-	q.log.Error("disk buffer: emptying the delivered write segment failed; no more appends until reopened", "err", err)
+	q.log.Error("disk buffer: no more appends until it is reopened", "dir", q.dir, "err", cause)
 	return err
 }
+
+// InjectFault puts the queue in the state a disk fault leaves (appends
+// return ErrFailed until it is reopened), for the tests of code that must
+// recover from one (pipeline/buffer): a real fault cannot be made on demand.
+func (q *Queue) InjectFault(cause error) { q.setFailed(cause) }

@@ -76,6 +76,11 @@ var (
 	ErrTooLarge = errors.New("diskq: too large")
 	// ErrClosed is returned after Close.
 	ErrClosed = errors.New("diskq: queue closed")
+	// ErrFailed is returned by Append after a disk fault left the files in a
+	// state only a new Open can read (a failed fsync, a write that could not
+	// be rolled back, a failed emptying of the write segment): close the
+	// queue and open it again.
+	ErrFailed = errors.New("diskq: unusable until reopened")
 	// ErrLocked is returned by Open when another queue holds the directory.
 	ErrLocked = errors.New("diskq: directory in use")
 )
@@ -301,12 +306,7 @@ func (q *Queue) syncLoop() {
 			if err := q.w.f.Sync(); err != nil {
 				// As in write: after a failed fsync what is on disk is
 				// unknown until Open scans it again.
-				q.log.Error("disk buffer: fsync failed; no more appends until reopened", "err", err)
-				q.mu.Lock()
-				if q.failed == nil {
-					q.failed = fmt.Errorf("diskq %s: fsync failed (%w): reopen to recover", q.dir, err)
-				}
-				q.mu.Unlock()
+				q.setFailed(fmt.Errorf("fsync failed: %w", err))
 			} else {
 				q.w.dirty = false
 			}
