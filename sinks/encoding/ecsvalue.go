@@ -138,3 +138,10 @@ func laterKey(t *tape, k, end int32) bool {
 	}
 	return false
 }
+
+// appendKey appends a member name of the fixed mapping (plain ASCII).
+func appendKey(dst []byte, k string) []byte {
+	dst = append(dst, '"')
+	dst = append(dst, k...)
+	return append(dst, '"')
+}

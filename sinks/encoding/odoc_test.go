@@ -484,12 +484,6 @@ func (d *odoc) writeVal(dst []byte, v val) ([]byte, bool) {
 	return dst, false
 }
 
-// appendKey appends a member name of the fixed mapping (plain ASCII).
-func appendKey(dst []byte, k string) []byte {
-	dst = append(dst, '"')
-	dst = append(dst, k...)
-	return append(dst, '"')
-}
 
 // writeTape copies item value n, without null, "" and empty containers. A
 // repeated key keeps its last value (Elasticsearch rejects duplicate keys).
