@@ -484,7 +484,6 @@ func (d *odoc) writeVal(dst []byte, v val) ([]byte, bool) {
 	return dst, false
 }
 
-
 // writeTape copies item value n, without null, "" and empty containers. A
 // repeated key keeps its last value (Elasticsearch rejects duplicate keys).
 // renames, for an array, renames the members of its object elements.
