@@ -558,16 +558,18 @@ func (p ecsPair) compare(t testing.TB, r *pipeline.Record) {
 	}
 }
 
-var ecsItems = flag.Int("ecs.items", 3000, "random items TestECSMatchesInterpreter compares (3000: a few seconds under -race)")
+var ecsItems = flag.Int("ecs.items", 2000, "random items TestECSMatchesInterpreter compares (2000: about 10 s under -race)")
 
 // TestECSMatchesInterpreter holds the encoder to the interpreter, byte for
 // byte, for every option set and both streams.
 func TestECSMatchesInterpreter(t *testing.T) {
 	pairs := newECSPairs()
-	items := diffSeeds(t)
+	var items [][]byte // the fixtures and sample items under every option set
 	for _, f := range loadFixtures(t) {
 		items = append(items, f.lines...)
 	}
+	seeds := diffSeeds(t)
+	items = append(items, seeds[:12]...)
 	for _, item := range items {
 		for _, r := range diffRecords(item) {
 			for _, p := range pairs {
@@ -575,8 +577,14 @@ func TestECSMatchesInterpreter(t *testing.T) {
 			}
 		}
 	}
-	// random items, each record under two of the option sets
+	// the other seeds and random items, each record under two of them
 	rng := rand.New(rand.NewPCG(3, 4))
+	for _, item := range seeds[12:] {
+		for _, r := range diffRecords(item) {
+			pairs[rng.IntN(len(pairs))].compare(t, r)
+			pairs[rng.IntN(len(pairs))].compare(t, r)
+		}
+	}
 	rawData := fixtureRawData(t)
 	n := *ecsItems
 	if testing.Short() {
