@@ -193,7 +193,14 @@ func (w *worker) encode(s *Sink, part []*pipeline.Record, base int, r *partResul
 	for i, rec := range part {
 		w.id = append(w.id[:0], rec.ID...)
 		if s.cfg.IDMode == "fingerprint" {
-			if id, ok := w.fp.Append(w.id[:0], rec.Raw); ok {
+			var id []byte
+			var ok bool
+			if fe, isFE := w.enc.(encoding.FingerprintEncoder); isFE {
+				id, ok = fe.AppendFingerprint(w.id[:0], rec) // the item parsed once for both
+			} else {
+				id, ok = w.fp.Append(w.id[:0], rec.Raw)
+			}
+			if ok {
 				w.id = id
 			}
 		}
