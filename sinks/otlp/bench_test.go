@@ -78,10 +78,12 @@ func BenchmarkOTLPEncode(b *testing.B) {
 	var body []byte
 	now := time.Now()
 	outtest.BenchEncode(b, func(batch []*pipeline.Record) {
-		if be := s.e.Encode(batch, "bench", s.appendBody); len(be.Items) > 0 {
+		e, be := s.batches.Encode(batch, "bench", s.appendBody)
+		if len(be.Items) > 0 {
 			b.Fatal(be)
 		}
-		body = s.build.appendProto(body[:0], sc, batch, &s.e, httpout.Span{Lo: 0, Hi: s.e.Len()}, now)
+		body = s.build.appendProto(body[:0], sc, batch, e, httpout.Span{Lo: 0, Hi: e.Len()}, now)
+		s.batches.Release(e)
 	})
 	b.ReportMetric(float64(len(body))/1000, "B/record")
 }
