@@ -82,3 +82,7 @@ func (s *startRetry) Reopen() error {
 	}
 	return nil
 }
+
+// ConcurrentBatches passes the sink's own (pipeline.ConcurrentSink): the
+// wrapper's Write is safe for concurrent use (its check runs under mu).
+func (s *startRetry) ConcurrentBatches() int { return pipeline.ConcurrentBatches(s.Sink) }

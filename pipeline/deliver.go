@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -14,6 +15,11 @@ import (
 // RetryPolicy.MaxAttempts, because it kept failing). Only failed records are
 // retried, with exponential backoff and jitter. The pipeline's sink workers
 // and the disk buffer's drainer both use it, so the policy lives in one place.
+//
+// Deliver is safe for concurrent use (a ConcurrentSink's worker calls it for
+// several batches at once): each call keeps its own attempt count and
+// backoff, the counters are atomic, and the dead-letter file serializes its
+// writes.
 type Deliverer struct {
 	Name       string
 	Sink       Sink
@@ -34,14 +40,20 @@ type Deliverer struct {
 	OnDelivered    func(n int)
 	OnDeadLettered func(n int)
 
-	failing atomic.Bool // the last write failed
+	failing  atomic.Bool // the last write failed
+	defaultO sync.Once
 }
 
 // Failing reports whether the last write failed: the destination is down
-// or refusing, as opposed to a write still under way.
+// or refusing, as opposed to a write still under way. With batches written
+// concurrently it is the outcome of the write that returned last.
 func (d *Deliverer) Failing() bool { return d.failing.Load() }
 
-func (d *Deliverer) defaults() {
+// defaults fills the unset fields, once: concurrent Delivers must not
+// write them while others read.
+func (d *Deliverer) defaults() { d.defaultO.Do(d.setDefaults) }
+
+func (d *Deliverer) setDefaults() {
 	if d.Retry.Initial <= 0 {
 		d.Retry.Initial = time.Second
 	}

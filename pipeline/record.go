@@ -128,17 +128,46 @@ func (r *Record) DeliveredBy(i int) bool {
 
 // WhenTime parses When (falling back to CreatedAt); zero when neither parses.
 func (r *Record) WhenTime() time.Time {
-	if t, err := time.Parse(time.RFC3339Nano, r.When); err == nil {
+	if t, err := parseTime(r.When); err == nil {
 		return t
 	}
-	t, _ := time.Parse(time.RFC3339Nano, r.CreatedAt)
+	t, _ := parseTime(r.CreatedAt)
 	return t
 }
 
 // CreatedTime parses CreatedAt; zero when it does not parse.
 func (r *Record) CreatedTime() time.Time {
-	t, _ := time.Parse(time.RFC3339Nano, r.CreatedAt)
+	t, _ := parseTime(r.CreatedAt)
 	return t
+}
+
+// parseTime is time.Parse(time.RFC3339Nano, s), reading the form Sophos
+// sends, 2024-05-14T08:02:11.482Z, without the layout interpreter (which
+// was a tenth of the sentinel rows' CPU and is called per record by the
+// ledger and most sinks); anything else, or a date that does not exist,
+// goes to time.Parse. The result is the same Time (TestParseTimeMatchesTime).
+func parseTime(s string) (time.Time, error) {
+	if len(s) != 24 || s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' || s[16] != ':' || s[19] != '.' || s[23] != 'Z' {
+		return time.Parse(time.RFC3339Nano, s)
+	}
+	digits := true
+	num := func(i, n int) int {
+		v := 0
+		for _, c := range []byte(s[i : i+n]) {
+			digits = digits && c >= '0' && c <= '9'
+			v = v*10 + int(c) - '0'
+		}
+		return v
+	}
+	y, mo, d, hh, mi, sec, ms := num(0, 4), num(5, 2), num(8, 2), num(11, 2), num(14, 2), num(17, 2), num(20, 3)
+	if !digits || mo < 1 || mo > 12 || d < 1 || d > 31 || hh > 23 || mi > 59 || sec > 59 {
+		return time.Parse(time.RFC3339Nano, s)
+	}
+	t := time.Date(y, time.Month(mo), d, hh, mi, sec, ms*1e6, time.UTC)
+	if t.Day() != d { // the 31st of a 30-day month, the 29th of February in a common year
+		return time.Parse(time.RFC3339Nano, s)
+	}
+	return t, nil
 }
 
 // NewRecord normalizes one raw API item. raw must be a JSON object; it is

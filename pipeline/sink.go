@@ -22,6 +22,37 @@ type Sink interface {
 	Close() error
 }
 
+// ConcurrentSink is a Sink that takes several Write calls at once. Its sink
+// worker then has up to ConcurrentBatches batches in Write together, so a
+// slow request of one batch does not hold up the next (a receiver far away
+// spends most of a batch's time on the round trip). A sink that does not
+// implement it — files, syslog, Kafka, stdout, whose output keeps the order
+// of the batches — gets one Write at a time, the next only after the last
+// returned.
+//
+// Batches may complete out of order; the pipeline still commits a page's
+// cursor only once every record of it and of every earlier page of its
+// partition is delivered or dead-lettered. The records of one Write are all
+// from whole chunks of pages; a failed record is retried in its own batch,
+// holding back only its pages.
+type ConcurrentSink interface {
+	Sink
+	// ConcurrentBatches is how many batches may be in Write at once now; 1
+	// or less is one at a time. The worker asks before each batch it
+	// gathers while others are in Write, so the number may follow the
+	// sink's load (an adaptive request limit).
+	ConcurrentBatches() int
+}
+
+// ConcurrentBatches is how many batches s takes at once (1 unless it is a
+// ConcurrentSink).
+func ConcurrentBatches(s Sink) int {
+	if c, ok := s.(ConcurrentSink); ok {
+		return max(1, c.ConcurrentBatches())
+	}
+	return 1
+}
+
 // ItemError is the failure of one record of a batch.
 type ItemError struct {
 	Index int // position in the batch passed to Write

@@ -113,7 +113,8 @@ var Table = []Factory{
 			if addr == "" {
 				addr = elasticsearch.DefaultAddress
 			}
-			return fmt.Sprintf("addresses=%s index=%s op_type=%s format=%s id_mode=%s %s", addr, c.Index, c.OpType, c.Format, c.IDMode, concurrencyDesc(c.RequestConcurrency()))
+			return fmt.Sprintf("addresses=%s index=%s op_type=%s format=%s id_mode=%s compression=%s %s", addr, c.Index, c.OpType, c.Format, c.IDMode,
+				compressionDesc(orDefault(c.Compression, "gzip"), max(c.CompressionLevel, httpout.DefaultCompressionLevel)), concurrencyDesc(c.RequestConcurrency()))
 		}),
 	entry("opensearch", "opensearch", Stable, "OpenSearch _bulk (Wazuh indexer, Graylog, Amazon OpenSearch), idempotent by _id (opensearch-go)",
 		opensearch.DefaultConfig, opensearch.New, func(c opensearch.Config) string {
@@ -125,7 +126,8 @@ var Table = []Factory{
 				}
 				hosts = append(hosts, a)
 			}
-			return fmt.Sprintf("addresses=%s index=%s op_type=%s format=%s %s", strings.Join(hosts, ","), c.Index, c.OpType, c.Format, concurrencyDesc(c.RequestConcurrency()))
+			return fmt.Sprintf("addresses=%s index=%s op_type=%s format=%s compression=%s %s", strings.Join(hosts, ","), c.Index, c.OpType, c.Format,
+				compressionDesc(orDefault(c.Compression, "gzip"), max(c.CompressionLevel, httpout.DefaultCompressionLevel)), concurrencyDesc(c.RequestConcurrency()))
 		}),
 	entry("splunk_hec", "splunkhec", Beta, "Splunk HTTP Event Collector, with optional indexer acknowledgement",
 		splunkhec.DefaultConfig, splunkhec.New, func(c splunkhec.Config) string {
@@ -155,8 +157,8 @@ var Table = []Factory{
 	entry("s3", "s3", Beta, "objects in Amazon S3 or any S3-compatible store: NDJSON (gzip) or Parquet of OCSF, the Amazon Security Lake layout",
 		s3.DefaultConfig, s3.New, func(c s3.Config) string {
 			where := orDefault(c.Endpoint, "aws")
-			return fmt.Sprintf("bucket=%s endpoint=%s region=%s layout=%s object=%s format=%s max_bytes=%d max_records=%d max_age=%s role_arn=%s",
-				c.Bucket, redactURL(where), orDefault(c.Region, "(AWS chain)"), c.Layout, c.Object, encoding.FormatDesc(c.Format, c.Options), c.MaxBytes, c.MaxRecords, c.MaxAge, orDefault(c.RoleARN, "-"))
+			return fmt.Sprintf("bucket=%s endpoint=%s region=%s layout=%s object=%s format=%s max_bytes=%d max_records=%d max_age=%s %s role_arn=%s",
+				c.Bucket, redactURL(where), orDefault(c.Region, "(AWS chain)"), c.Layout, c.Object, encoding.FormatDesc(c.Format, c.Options), c.MaxBytes, c.MaxRecords, c.MaxAge, c.Request.Describe(), orDefault(c.RoleARN, "-"))
 		}),
 	entry("http", "httpsink", Beta, "any HTTP(S) receiver: NDJSON, JSON array or one request per record; basic, bearer or OAuth2 auth",
 		httpsink.DefaultConfig, httpsink.New, func(c httpsink.Config) string {

@@ -45,6 +45,7 @@ func main() {
 	bin := flag.String("bin", "", "sophos-connect binary (default: build ./cmd/sophos-connect)")
 	dir := flag.String("dir", "", "work directory (default: a temporary directory)")
 	floor := flag.Bool("floor", true, "also measure the bare HTTP floor")
+	flag.DurationVar(&peerRTT, "sink-rtt", 0, "HTTP and S3 peers answer each request this much later (a receiver across a WAN, e.g. 20ms)")
 	workers := flag.String("workers", "", "collector `workers` (auto or a number; default: not set, the collector's default auto)")
 	latency := flag.String("latency", "", "MSP mode: the emulator's latency per API request, e.g. 150ms±50ms")
 	rateLimit := flag.String("rate-limit", "", "MSP mode: the emulator's rate limit per credential, e.g. 20/s")

@@ -25,45 +25,29 @@ import (
 	"github.com/sophos-connect/sophos-connect/sinks/sentinel/sentineltest"
 )
 
-// The HTTP sinks' peers. Splunk HEC, the http sink and OTLP get a receiver
-// that answers as the real one does and only counts the records (a scan,
-// no decoding), so the figure is the collector's; Sentinel and Google
-// SecOps need a token service and TLS, and use the in-repo test servers
-// with their discarding option (they still parse every request: their
-// rows say so).
+// The HTTP sinks' peers answer as the real services do and only count the
+// records (gunzip and a scan, no decoding), so the figure is the
+// collector's: Splunk HEC, the http sink and OTLP get a receiver here;
+// Sentinel and Google SecOps, which need a token service and TLS, the
+// in-repo test servers in their CountOnly mode (tokens, paths, limits and
+// faults as in the tests, the rows counted, not parsed).
 
-// topLevelObjects counts the JSON objects at depth 0 of a stream of
-// concatenated values (HEC's batches), skipping strings.
-func topLevelObjects(b []byte) int {
-	n, depth, inStr, esc := 0, 0, false, false
-	for _, c := range b {
-		switch {
-		case inStr:
-			switch {
-			case esc:
-				esc = false
-			case c == '\\':
-				esc = true
-			case c == '"':
-				inStr = false
-			}
-		case c == '"':
-			inStr = true
-		case c == '{' || c == '[':
-			if depth == 0 && c == '{' {
-				n++
-			}
-			depth++
-		case c == '}' || c == ']':
-			depth--
-		}
-	}
-	return n
-}
+// peerRTT delays every answer of the HTTP and S3 peers (-sink-rtt): the
+// round trip to a receiver far away, which overlapping requests and
+// batches hide.
+var peerRTT time.Duration
 
 func httpPeer(config string, h func(n *atomic.Int64) http.Handler) *peer {
 	var n atomic.Int64
-	srv := httptest.NewServer(h(&n))
+	handler := h(&n)
+	if rtt := peerRTT; rtt > 0 {
+		inner := handler
+		handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			time.Sleep(rtt)
+			inner.ServeHTTP(w, r)
+		})
+	}
+	srv := httptest.NewServer(handler)
 	return &peer{config: fmt.Sprintf(config, srv.URL), count: func() int { return int(n.Load()) }, close: srv.Close}
 }
 
@@ -80,7 +64,7 @@ func hecPeer() *peer {
 				return
 			}
 			events := 0
-			if err := outtest.Body(r, func(b []byte) { events = topLevelObjects(b) }); err != nil {
+			if err := outtest.Body(r, func(b []byte) { events = outtest.CountObjects(b, 0) }); err != nil {
 				w.WriteHeader(http.StatusBadRequest)
 				io.WriteString(w, `{"text":"Invalid data format","code":6}`)
 				return
@@ -172,7 +156,7 @@ func sentinelPeer(dir string) (*peer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w (run from the repository root)", err)
 	}
-	srv := sentineltest.New(sentineltest.Options{TenantID: tenant, ClientID: client, ClientSecret: secret, DCR: dcr, Streams: streams, DiscardRows: true})
+	srv := sentineltest.New(sentineltest.Options{TenantID: tenant, ClientID: client, ClientSecret: secret, DCR: dcr, Streams: streams, CountOnly: true})
 	ca := filepath.Join(dir, "sentinel-ca.pem")
 	if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o600); err != nil {
 		srv.Close()
@@ -181,14 +165,14 @@ func sentinelPeer(dir string) (*peer, error) {
 	return &peer{
 		config: fmt.Sprintf("  - {name: out, type: sentinel, tenant_id: %s, client_id: %s, client_secret: %s, endpoint: %s, authority_host: %s, dcr_immutable_id: %s, tls: {ca_file: %s}, batch: {max_events: 1000}}\n",
 			tenant, client, secret, srv.URL, srv.URL, dcr, ca),
-		count: func() int { return sumIDs(srv.IDs()) },
+		count: func() int { return srv.Stats().Rows },
 		close: srv.Close,
 	}, nil
 }
 
 func secopsPeer(dir string) (*peer, error) {
 	const project, customer = "soc-secops-prod", "c8c65bfa-5f2c-42d4-9189-64bb7b939f2c"
-	srv := googlesecopstest.New(googlesecopstest.Options{Project: project, Location: "us", CustomerID: customer, DiscardLogs: true})
+	srv := googlesecopstest.New(googlesecopstest.Options{Project: project, Location: "us", CustomerID: customer, CountOnly: true})
 	ca, key := filepath.Join(dir, "secops-ca.pem"), filepath.Join(dir, "secops-key.json")
 	if err := os.WriteFile(ca, srv.CAPEM, 0o600); err != nil {
 		srv.Close()
@@ -201,18 +185,9 @@ func secopsPeer(dir string) (*peer, error) {
 	return &peer{
 		config: fmt.Sprintf("  - {name: out, type: google_secops, project: %s, region: us, customer_id: %s, credentials_file: %s, endpoint: %s, token_url: %s, tls: {ca_file: %s}, batch: {max_events: 1000}}\n",
 			project, customer, key, srv.URL, srv.TokenURL, ca),
-		count: func() int { return sumIDs(srv.IDs()) },
+		count: func() int { return srv.Stats().Logs },
 		close: srv.Close,
 	}, nil
-}
-
-// sumIDs counts deliveries (an id delivered twice counts twice).
-func sumIDs(ids map[string]int) int {
-	n := 0
-	for _, c := range ids {
-		n += c
-	}
-	return n
 }
 
 // s3Peer is an S3 endpoint for one bucket that takes PutObject and the

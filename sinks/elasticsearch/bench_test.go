@@ -140,7 +140,7 @@ func benchSink(b *testing.B, url, format string, items func() int64) {
 		if err := s.Write(ctx, pool[lo:lo+batch]); err != nil {
 			b.Fatal(err)
 		}
-		body += int64(s.lastBytes)
+		body += s.lastBytes.Load()
 	}
 	b.StopTimer()
 	cpu := cpuTime() - cpu0
@@ -183,7 +183,10 @@ func BenchmarkElasticsearchEncode(b *testing.B) {
 				b.Fatal(err)
 			}
 			defer s.Close()
-			w := s.workers[0]
+			w, err := s.getWorker()
+			if err != nil {
+				b.Fatal(err)
+			}
 			outtest.BenchEncode(b, func(batch []*pipeline.Record) {
 				var r partResult
 				w.encode(s, batch, 0, &r)

@@ -30,3 +30,26 @@ func TestConcurrentBulkFailsInTheMiddle(t *testing.T) {
 	}
 	outtest.MiddleFault(t, s.Write, recs, received, s.lim.MaxInFlight)
 }
+
+// TestConcurrentWrites: 4 batches in Write at once (as the pipeline's
+// worker has them for this ConcurrentSink), each cut into parts of several
+// _bulk requests, all through one limiter of 4. Every document is indexed
+// exactly once (all at _version 1).
+func TestConcurrentWrites(t *testing.T) {
+	srv, tg := testServer(t, elasticsearchtest.Options{})
+	_ = srv
+	c := tg.config("${stream}")
+	c.MaxBytes = 32 << 10
+	c.Request.Concurrency = 4
+	s := tg.sink(t, c)
+	s.lim.ResetMaxInFlight()
+	recs := makeRecords(t, loadSamples(t), tg.run, 1600, fixedWhen)
+	received := func() map[string]int {
+		out := map[string]int{}
+		for id, h := range tg.docs(t, tg.prefix+"*") {
+			out[id] = int(h.Version)
+		}
+		return out
+	}
+	outtest.ConcurrentWrites(t, s, recs, 4, received, s.lim.MaxInFlight, 4)
+}

@@ -71,6 +71,12 @@ type Config struct {
 
 	// MaxBytes bounds one _bulk request body; a larger batch is split.
 	MaxBytes config.ByteSize `yaml:"max_bytes"`
+	// Compression is gzip (the default: Elasticsearch and OpenSearch take
+	// Content-Encoding: gzip bodies) or none.
+	Compression string `yaml:"compression"`
+	// CompressionLevel is gzip's level, 1 (fastest, the default) to 9
+	// (smallest).
+	CompressionLevel int `yaml:"compression_level"`
 	// Request is the request block: concurrency (adaptive, the default, or
 	// a fixed number of _bulk requests in flight).
 	Request httpout.RequestConfig `yaml:"request"`
@@ -106,11 +112,25 @@ const (
 // (Resolve fills those in).
 func DefaultConfig() Config {
 	return Config{
-		Format:    "integration",
-		Namespace: DefaultNamespace,
-		MaxBytes:  DefaultMaxBytes,
-		Timeout:   config.Duration(DefaultTimeout),
+		Format:           "integration",
+		Namespace:        DefaultNamespace,
+		MaxBytes:         DefaultMaxBytes,
+		Compression:      "gzip",
+		CompressionLevel: httpout.DefaultCompressionLevel,
+		Timeout:          config.Duration(DefaultTimeout),
 	}
+}
+
+// gzipLevel is the level _bulk bodies are gzip'd at, 0 for none (an unset
+// compression is the default, gzip; an unset level the fastest).
+func (c *Config) gzipLevel() int {
+	if c.Compression == "none" {
+		return 0
+	}
+	if c.CompressionLevel == 0 {
+		return httpout.DefaultCompressionLevel
+	}
+	return c.CompressionLevel
 }
 
 // Resolve fills in the defaults that depend on the format (index, op_type,
@@ -200,6 +220,14 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxBytes < 1024 {
 		bad("max_bytes", "%d is too small: use at least 1KiB (the default is 10MiB; Elasticsearch accepts up to 100MiB)", c.MaxBytes)
+	}
+	if c.Compression != "" && c.Compression != "gzip" && c.Compression != "none" {
+		bad("compression", "%q is not gzip or none", c.Compression)
+	}
+	if c.CompressionLevel != 0 {
+		if fe := httpout.ValidateCompressionLevel(c.CompressionLevel); fe != nil {
+			bad(fe.Key, "%s", fe.Msg)
+		}
 	}
 	if c.Concurrency < 0 || c.Concurrency > httpout.MaxConcurrency {
 		bad("concurrency", "%d is out of range: use 1 to %d, or request.concurrency (adaptive by default)", c.Concurrency, httpout.MaxConcurrency)

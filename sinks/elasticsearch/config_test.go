@@ -109,6 +109,8 @@ func TestValidateNamesKeyAndFix(t *testing.T) {
 		{func(c *Config) { c.Concurrency = 65 }, "concurrency: 65 is out of range"},
 		{func(c *Config) { c.Concurrency, c.Request.Concurrency = 2, 3 }, "concurrency: 2 and request.concurrency 3 disagree"},
 		{func(c *Config) { c.Timeout = 0 }, "timeout: must be positive"},
+		{func(c *Config) { c.Compression = "zstd" }, "compression: \"zstd\" is not gzip or none"},
+		{func(c *Config) { c.CompressionLevel = 10 }, "compression_level: 10 is not a gzip level"},
 		{func(c *Config) { c.TLS.CertFile = "x.pem" }, "tls.key_file: cert_file and key_file must be given together"},
 	}
 	for _, tc := range cases {

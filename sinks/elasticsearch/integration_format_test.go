@@ -2,6 +2,7 @@ package elasticsearch
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -283,7 +284,13 @@ func TestWholeRequest400FindsTheDocument(t *testing.T) {
 	target, _ := url.Parse(srv.URL)
 	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
-		if r.URL.Path == "/_bulk" && bytes.Contains(body, []byte("POISON")) {
+		doc := body // what Elasticsearch reads: the body inflated
+		if r.Header.Get("Content-Encoding") == "gzip" {
+			if zr, err := gzip.NewReader(bytes.NewReader(body)); err == nil {
+				doc, _ = io.ReadAll(zr)
+			}
+		}
+		if r.URL.Path == "/_bulk" && bytes.Contains(doc, []byte("POISON")) {
 			w.Header().Set("X-Elastic-Product", "Elasticsearch")
 			w.Header().Set("Content-Type", "application/json")
 			w.WriteHeader(400)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/sophos-connect/sophos-connect/pipeline"
 	"github.com/sophos-connect/sophos-connect/pipeline/rawjson"
+	"github.com/sophos-connect/sophos-connect/sinks/httpout"
 )
 
 // bulkFilter keeps only what the classification reads: the per-item
@@ -36,13 +37,20 @@ type outcome struct {
 func (s *Sink) send(ctx context.Context, rq request) outcome {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout.D())
 	defer cancel()
+	// a fresh map each time: esapi adopts it as the request's header,
+	// which the transport then mutates (Authorization)
+	hdr := http.Header{"Content-Type": {"application/x-ndjson"}}
+	level := s.cfg.gzipLevel()
+	if level > 0 {
+		hdr.Set("Content-Encoding", "gzip")
+	}
+	zbuf := httpout.GetBuffer()
+	defer httpout.PutBuffer(zbuf)
 	res, err := esapi.BulkRequest{
-		Body:       bytes.NewReader(rq.body),
+		Body:       bytes.NewReader(httpout.CompressLevel(zbuf, rq.body, level)),
 		Pipeline:   s.cfg.Pipeline,
 		FilterPath: bulkFilter,
-		// a fresh map each time: esapi adopts it as the request's header,
-		// which the transport then mutates (Authorization)
-		Header: http.Header{"Content-Type": {"application/x-ndjson"}},
+		Header:     hdr,
 	}.Do(ctx, s.client)
 	if err != nil {
 		return outcome{whole: s.transportError("bulk request", err)}

@@ -50,8 +50,10 @@ type Sink struct {
 	lim              *httpout.Limiter // every request of the client passes it
 	httpout.Requests                  // the limiter's metrics
 	workersMu        sync.Mutex
-	workers          []*worker // one per part of a batch sent at once, each with its encoder
-	lastBytes        int       // bulk body bytes of the last Write (benchmarks)
+	idle             []*worker // workers not in a Write, each with its encoder
+	// lastBytes is the bulk body bytes of the last Write (benchmarks, which
+	// write one batch at a time)
+	lastBytes atomic.Int64
 
 	lastPrivLog atomic.Int64 // unix ns of the last per-item 403 ERROR
 }
@@ -164,9 +166,11 @@ func buildSink(name string, c Config, log *slog.Logger) (*Sink, error) {
 		create:   c.OpType == "create",
 		where:    c.where(),
 	}
-	if _, err := s.worker(0); err != nil {
+	w, err := s.getWorker()
+	if err != nil {
 		return nil, fmt.Errorf("elasticsearch sink %q: format: %w", name, err)
 	}
+	s.putWorker(w)
 	if s.create && c.Format != "ecs" && c.Format != "integration" {
 		s.log.Warn("elasticsearch: op_type create (data streams) needs an @timestamp field, which only formats ecs and integration write", "format", c.Format)
 	}
@@ -180,22 +184,32 @@ func LimitedTransport(c Config, tr http.RoundTripper) (http.RoundTripper, *httpo
 	return lim.Transport(tr), lim
 }
 
-// worker is the i-th worker, made (with its encoder) the first time a
-// batch is cut into that many parts.
-func (s *Sink) worker(i int) (*worker, error) {
+// getWorker takes an idle worker, or makes one (with its encoder) when
+// every worker is busy with a part of a batch: the parts of all the
+// batches in Write at once. Give it back with putWorker.
+func (s *Sink) getWorker() (*worker, error) {
 	s.workersMu.Lock()
-	defer s.workersMu.Unlock()
-	for len(s.workers) <= i {
-		c := s.cfg
-		enc, err := encoding.New(c.Format, encoding.Options{CEFStrict: c.CEFStrict, Logger: s.log,
-			ECSExtras: c.ECSExtras, PreserveOriginalEvent: c.PreserveOriginalEvent,
-			PreserveDuplicateCustomFields: c.PreserveDuplicateCustomFields, Namespace: c.Namespace, OCSF: c.OCSF})
-		if err != nil {
-			return nil, err
-		}
-		s.workers = append(s.workers, &worker{enc: enc})
+	if n := len(s.idle); n > 0 {
+		w := s.idle[n-1]
+		s.idle = s.idle[:n-1]
+		s.workersMu.Unlock()
+		return w, nil
 	}
-	return s.workers[i], nil
+	s.workersMu.Unlock()
+	c := s.cfg
+	enc, err := encoding.New(c.Format, encoding.Options{CEFStrict: c.CEFStrict, Logger: s.log,
+		ECSExtras: c.ECSExtras, PreserveOriginalEvent: c.PreserveOriginalEvent,
+		PreserveDuplicateCustomFields: c.PreserveDuplicateCustomFields, Namespace: c.Namespace, OCSF: c.OCSF})
+	if err != nil {
+		return nil, err
+	}
+	return &worker{enc: enc}, nil
+}
+
+func (s *Sink) putWorker(w *worker) {
+	s.workersMu.Lock()
+	s.idle = append(s.idle, w)
+	s.workersMu.Unlock()
 }
 
 // Close releases the client's connections.

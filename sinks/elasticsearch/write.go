@@ -22,7 +22,9 @@ const minPart = 200
 // _bulk requests of at most max_bytes, one request at a time. A batch is
 // cut into as many parts as the limiter offers (Limiter.Parts), so encoding
 // one part overlaps with sending another, and the limiter keeps the
-// requests in flight to its limit.
+// requests in flight to its limit. A worker serves one part at a time:
+// batches written at once (pipeline.ConcurrentSink) each take their own
+// from the sink's idle workers.
 type worker struct {
 	enc    encoding.Encoder
 	body   []byte // NDJSON of the part, reused across batches
@@ -58,6 +60,11 @@ func (s *Sink) Write(ctx context.Context, batch []*pipeline.Record) error {
 	if len(batch) == 0 {
 		return nil
 	}
+	// past the limiter's room the batch waits here, before it is encoded
+	if err := s.lim.AdmitBatch(ctx); err != nil {
+		return err
+	}
+	defer s.lim.DoneBatch()
 	// as many parts as the limiter offers, none under minPart documents
 	// or (by the items' size) httpout.MinRequestBytes: more, smaller
 	// requests cost more CPU at both ends than their overlap gains
@@ -66,13 +73,19 @@ func (s *Sink) Write(ctx context.Context, batch []*pipeline.Record) error {
 		raw += len(r.Raw)
 	}
 	parts := min(s.lim.Parts(), max(1, len(batch)/minPart), max(1, raw/httpout.MinRequestBytes))
-	workers := make([]*worker, parts)
-	for p := range parts {
-		w, err := s.worker(p)
+	s.lim.NoteParts(parts)
+	workers := make([]*worker, 0, parts)
+	defer func() {
+		for _, w := range workers {
+			s.putWorker(w)
+		}
+	}()
+	for range parts {
+		w, err := s.getWorker()
 		if err != nil {
 			return fmt.Errorf("elasticsearch: format %s: %w", s.cfg.Format, err)
 		}
-		workers[p] = w
+		workers = append(workers, w)
 	}
 	res := make([]partResult, parts)
 	if parts == 1 {
@@ -89,15 +102,16 @@ func (s *Sink) Write(ctx context.Context, batch []*pipeline.Record) error {
 	var be pipeline.BatchError
 	allWhole := true
 	var whole error
-	s.lastBytes = 0
+	bodyBytes := 0
 	for _, r := range res {
 		be.Items = append(be.Items, r.failed...)
 		allWhole = allWhole && r.wholeOnly
 		if whole == nil {
 			whole = r.whole
 		}
-		s.lastBytes += r.bytes
+		bodyBytes += r.bytes
 	}
+	s.lastBytes.Store(int64(bodyBytes))
 	if allWhole && whole != nil {
 		// Nothing was delivered: let the pipeline retry the whole batch.
 		return whole
@@ -179,7 +193,14 @@ func (w *worker) encode(s *Sink, part []*pipeline.Record, base int, r *partResul
 	for i, rec := range part {
 		w.id = append(w.id[:0], rec.ID...)
 		if s.cfg.IDMode == "fingerprint" {
-			if id, ok := w.fp.Append(w.id[:0], rec.Raw); ok {
+			var id []byte
+			var ok bool
+			if fe, isFE := w.enc.(encoding.FingerprintEncoder); isFE {
+				id, ok = fe.AppendFingerprint(w.id[:0], rec) // the item parsed once for both
+			} else {
+				id, ok = w.fp.Append(w.id[:0], rec.Raw)
+			}
+			if ok {
 				w.id = id
 			}
 		}

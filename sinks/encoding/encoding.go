@@ -40,6 +40,18 @@ type Encoder interface {
 	Append(dst []byte, r *pipeline.Record) ([]byte, error)
 }
 
+// FingerprintEncoder is an Encoder that also gives a record's fingerprint
+// _id (Fingerprinter's) from the parse its Append uses: a sink that needs
+// both calls AppendFingerprint and then Append for the same record, and the
+// item is parsed once, not twice.
+type FingerprintEncoder interface {
+	Encoder
+	// AppendFingerprint appends r's fingerprint _id as Fingerprinter.Append
+	// does (ok false when it gives none). The next Append of r (the same
+	// record, its Raw unchanged) reuses the parse.
+	AppendFingerprint(dst []byte, r *pipeline.Record) (out []byte, ok bool)
+}
+
 // Options tune the official script's encoders.
 type Options struct {
 	// CEFStrict also escapes newlines and carriage returns in CEF values

@@ -6,7 +6,6 @@ import (
 	"encoding/binary"
 	"hash"
 	"math"
-	"sort"
 	"strconv"
 	"strings"
 )
@@ -23,9 +22,10 @@ import (
 // digest in standard base64. A copy indexed by Elastic Agent and one from
 // sophos-connect then have the same _id.
 type Fingerprinter struct {
-	t    tape
+	t    tape  // Append's parse
+	cur  *tape // the item being hashed (nil: t)
 	h    hash.Hash
-	tmp  []byte
+	tmp  []byte // string text and number bytes; the digest
 	keys []int32
 }
 
@@ -40,19 +40,30 @@ func (f *Fingerprinter) Append(dst, raw []byte) ([]byte, bool) {
 	if !f.t.parseItem(raw) {
 		return dst, false
 	}
+	return f.appendTape(dst, &f.t)
+}
+
+// appendTape is Append for an item already parsed into t (an encoder's
+// tape: the item is parsed once for the _id and the document). It does
+// not allocate once its scratch has grown.
+func (f *Fingerprinter) appendTape(dst []byte, t *tape) ([]byte, bool) {
+	f.cur = t
 	if f.h == nil {
 		f.h = sha1.New()
 	}
 	f.h.Reset()
-	any := false
-	for _, name := range IntegrationIDFields {
-		var v int32
-		for k, end := f.t.itemMembers(); k < end; k = f.t.nodes[k+1].next {
-			if f.t.keyIs(k, name) {
-				v = k + 1
+	// the last member of each name, in IntegrationIDFields' order
+	var vals [3]int32
+	for k, end := t.itemMembers(); k < end; k = t.nodes[k+1].next {
+		for i, name := range IntegrationIDFields {
+			if t.keyIs(k, name) {
+				vals[i] = k + 1
 			}
 		}
-		if v == 0 || f.t.kind(v) == 'n' {
+	}
+	any := false
+	for _, v := range vals {
+		if v == 0 || t.kind(v) == 'n' {
 			continue
 		}
 		if !f.hashValue(v) {
@@ -63,24 +74,26 @@ func (f *Fingerprinter) Append(dst, raw []byte) ([]byte, bool) {
 	if !any {
 		return dst, false
 	}
-	var sum [sha1.Size]byte
-	return base64.StdEncoding.AppendEncode(dst, f.h.Sum(sum[:0])), true
+	f.tmp = f.h.Sum(f.tmp[:0])
+	return base64.StdEncoding.AppendEncode(dst, f.tmp), true
 }
 
-var delimiter = []byte{0}
+// The bytes hashValue writes for a delimiter, true and false (package
+// variables: a literal passed to hash.Hash.Write would be allocated).
+var delimiter, hashTrue, hashFalse = []byte{0}, []byte{0, 1}, []byte{0, 2}
 
 // hashValue feeds value n as the processor's traversal does.
 func (f *Fingerprinter) hashValue(n int32) bool {
-	t := &f.t
+	t := f.tape()
 	switch t.kind(n) {
 	case '"':
 		f.h.Write(delimiter)
 		f.tmp = t.appendStrText(f.tmp[:0], n)
 		f.h.Write(f.tmp)
 	case 't':
-		f.h.Write([]byte{0, 1})
+		f.h.Write(hashTrue)
 	case 'f':
-		f.h.Write([]byte{0, 2})
+		f.h.Write(hashFalse)
 	case 'n':
 		f.h.Write(delimiter) // toBytes(null) is empty
 	case '[':
@@ -95,10 +108,16 @@ func (f *Fingerprinter) hashValue(n int32) bool {
 			f.keys = append(f.keys, k)
 		}
 		keys := f.keys[start:]
-		sort.SliceStable(keys, func(i, j int) bool { return f.keyText(keys[i]) < f.keyText(keys[j]) })
+		// stable insertion sort by decoded name (objects are small)
+		for i := 1; i < len(keys); i++ {
+			for j := i; j > 0 && f.keyText(keys[j-1]) > f.keyText(keys[j]); j-- {
+				keys[j-1], keys[j] = keys[j], keys[j-1]
+			}
+		}
 		for _, k := range keys {
 			f.h.Write(delimiter)
-			f.h.Write([]byte(f.keyText(k)))
+			f.tmp = append(f.tmp[:0], f.keyText(k)...)
+			f.h.Write(f.tmp)
 			if !f.hashValue(k + 1) {
 				f.keys = f.keys[:start]
 				return false
@@ -112,39 +131,46 @@ func (f *Fingerprinter) hashValue(n int32) bool {
 	return true
 }
 
+// tape is the item being hashed.
+func (f *Fingerprinter) tape() *tape {
+	if f.cur != nil {
+		return f.cur
+	}
+	return &f.t
+}
+
 // keyText is a key's decoded text (Java's String order compares UTF-16
 // units; for the ASCII keys of API items that is byte order).
 func (f *Fingerprinter) keyText(k int32) string {
-	if f.t.nodes[k].flags == 0 {
-		return f.t.keyName(k)
+	t := f.tape()
+	if t.nodes[k].flags == 0 {
+		return t.keyName(k)
 	}
-	return string(f.t.appendStrText(nil, k))
+	return string(t.appendStrText(nil, k))
 }
 
 // hashNumber writes a JSON number as the parsed Java value: Integer, Long
 // or Double.
 func (f *Fingerprinter) hashNumber(text []byte) bool {
-	s := string(text)
-	var b [8]byte
+	s := unsafeString(text) // the tape's bytes, not changed while hashing
 	if !strings.ContainsAny(s, ".eE") {
 		i, err := strconv.ParseInt(s, 10, 64)
 		if err != nil {
 			return false // BigInteger: the processor cannot hash it
 		}
 		if i >= math.MinInt32 && i <= math.MaxInt32 {
-			binary.LittleEndian.PutUint32(b[:4], uint32(int32(i)))
-			f.h.Write(b[:4])
-			return true
+			f.tmp = binary.LittleEndian.AppendUint32(f.tmp[:0], uint32(int32(i)))
+		} else {
+			f.tmp = binary.LittleEndian.AppendUint64(f.tmp[:0], uint64(i))
 		}
-		binary.LittleEndian.PutUint64(b[:], uint64(i))
-		f.h.Write(b[:])
+		f.h.Write(f.tmp)
 		return true
 	}
 	v, err := strconv.ParseFloat(s, 64)
 	if err != nil {
 		return false
 	}
-	binary.LittleEndian.PutUint64(b[:], math.Float64bits(v))
-	f.h.Write(b[:])
+	f.tmp = binary.LittleEndian.AppendUint64(f.tmp[:0], math.Float64bits(v))
+	f.h.Write(f.tmp)
 	return true
 }

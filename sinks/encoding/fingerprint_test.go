@@ -3,6 +3,7 @@ package encoding
 import (
 	"crypto/sha1"
 	"encoding/base64"
+	"github.com/sophos-connect/sophos-connect/pipeline"
 	"testing"
 )
 
@@ -58,5 +59,61 @@ func TestFingerprintIntegrationID(t *testing.T) {
 	want = base64.StdEncoding.EncodeToString(h.Sum(nil))
 	if got, _ := f.Append(nil, []byte(`{"id":4294967296}`)); string(got) != want {
 		t.Fatalf("Long: got %s, want %s", got, want)
+	}
+}
+
+// TestFingerprintEncoderParsesOnce holds the formats that give the _id
+// from their own parse (FingerprintEncoder) to Fingerprinter and to their
+// Append alone: the same _id, the same document after AppendFingerprint,
+// a record other than the one fingerprinted parsed afresh, and no
+// allocation for the pair.
+func TestFingerprintEncoderParsesOnce(t *testing.T) {
+	var recs []*pipeline.Record
+	for _, pg := range goldenPages {
+		recs = append(recs, pageRecords(t, pg.file, pg.stream)...)
+	}
+	bad, _ := pipeline.NewRecord(pipeline.Events, "t", []byte(`{"id":"x"}`))
+	bad.Raw = []byte(`{"id":`) // not JSON: no _id, and Append fails
+	for _, format := range []string{"integration", "ecs"} {
+		enc := mustNew(t, format, Options{}).(FingerprintEncoder)
+		plain := mustNew(t, format, Options{})
+		var f Fingerprinter
+		for i, r := range recs {
+			wantID, wantOK := f.Append(nil, r.Raw)
+			id, ok := enc.AppendFingerprint(nil, r)
+			if ok != wantOK || string(id) != string(wantID) {
+				t.Fatalf("%s record %d: _id %q %v, want %q %v", format, i, id, ok, wantID, wantOK)
+			}
+			// Append of another record after the fingerprint parses that one
+			other := recs[(i+1)%len(recs)]
+			want, _ := plain.Append(nil, other)
+			got, _ := enc.Append(nil, other)
+			if string(got) != string(want) {
+				t.Fatalf("%s: Append of another record after AppendFingerprint:\n got %s\nwant %s", format, got, want)
+			}
+			enc.AppendFingerprint(nil, r)
+			want, _ = plain.Append(nil, r)
+			got, _ = enc.Append(nil, r)
+			if string(got) != string(want) {
+				t.Fatalf("%s record %d after AppendFingerprint:\n got %s\nwant %s", format, i, got, want)
+			}
+		}
+		if _, ok := enc.AppendFingerprint(nil, &bad); ok {
+			t.Fatalf("%s: an _id for an item that is not JSON", format)
+		}
+		if _, err := enc.Append(nil, &bad); err == nil {
+			t.Fatalf("%s: no error for an item that is not JSON", format)
+		}
+		var buf []byte
+		sample := recs[:12] // the sample pages (an extra item's bad "when" costs time.Parse's error)
+		allocs := testing.AllocsPerRun(100, func() {
+			for _, r := range sample {
+				buf, _ = enc.AppendFingerprint(buf[:0], r)
+				buf, _ = enc.Append(buf[:0], r)
+			}
+		})
+		if allocs != 0 {
+			t.Errorf("%s: %.1f allocations per %d records, want 0", format, allocs, len(sample))
+		}
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"time"
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/sophos-connect/sophos-connect/pipeline"
 )
@@ -36,12 +37,124 @@ type integrationEncoder struct {
 	msg  []byte
 	keys []goKey // appendGoJSON's member lists, one stretch per open object
 	str  []byte
+
+	orders [64]keyOrder // objects' member orders (sortKeys), by orderSlot
+	orig   []goKey
+
+	fp     Fingerprinter
+	parsed parsedItem // the item AppendFingerprint parsed into t
+}
+
+// parsedItem names the record whose item a tape holds, so that Append
+// after AppendFingerprint does not parse it again.
+type parsedItem struct {
+	r   *pipeline.Record
+	raw []byte
+}
+
+// is reports whether the tape holds r's item: the same record with the
+// same Raw slice.
+func (p parsedItem) is(r *pipeline.Record) bool {
+	return p.r == r && len(p.raw) == len(r.Raw) && unsafe.SliceData(p.raw) == unsafe.SliceData(r.Raw)
+}
+
+// fingerprint is AppendFingerprint for an encoder with tape t and
+// parsed item p.
+func fingerprint(fp *Fingerprinter, t *tape, p *parsedItem, dst []byte, r *pipeline.Record) ([]byte, bool) {
+	*p = parsedItem{}
+	if !r.Stream.SIEM() {
+		return fp.Append(dst, r.Raw) // Append does not use the tape
+	}
+	if !t.parseItem(r.Raw) {
+		return dst, false
+	}
+	*p = parsedItem{r, r.Raw}
+	return fp.appendTape(dst, t)
+}
+
+// AppendFingerprint implements FingerprintEncoder.
+func (e *integrationEncoder) AppendFingerprint(dst []byte, r *pipeline.Record) ([]byte, bool) {
+	return fingerprint(&e.fp, &e.t, &e.parsed, dst, r)
 }
 
 // goKey is an object member for sorting: its decoded name and key node.
 type goKey struct {
 	name string
 	k    int32
+}
+
+// keyOrder is an object's member names in item order (copied: text,
+// ends) and the order sortGoKeys puts them in (perm: sorted position ->
+// item position).
+type keyOrder struct {
+	text []byte
+	ends []int32
+	perm []int16
+}
+
+// matches reports whether keys have, in order, o's names.
+func (o *keyOrder) matches(keys []goKey) bool {
+	if len(o.ends) != len(keys) {
+		return false
+	}
+	var start int32
+	for i, k := range keys {
+		if string(o.text[start:o.ends[i]]) != k.name {
+			return false
+		}
+		start = o.ends[i]
+	}
+	return true
+}
+
+// sortKeys sorts an object's members as sortGoKeys does. API items of a
+// kind have the same members in the same order, so the order of a list
+// of names is remembered (64 places, a list's length and end names pick
+// its place; a new list takes it over) and reused when an object has, in
+// order, the same names (TestGoKeyOrderCache).
+func (e *integrationEncoder) sortKeys(keys []goKey) {
+	if len(keys) < 2 {
+		return
+	}
+	e.orig = append(e.orig[:0], keys...)
+	// one place per list: its length and first and last names pick it
+	first, last := keys[0].name, keys[len(keys)-1].name
+	h := uint(len(keys))*31 + uint(len(first))*7 + uint(len(last))
+	if first != "" {
+		h += uint(first[0])*131 + uint(first[len(first)-1])*17
+	}
+	if last != "" {
+		h += uint(last[0])*1031 + uint(last[len(last)-1])*5
+	}
+	o := &e.orders[h%uint(len(e.orders))]
+	if o.matches(keys) {
+		for j, p := range o.perm {
+			keys[j] = e.orig[p]
+		}
+		return
+	}
+	sortGoKeys(keys)
+	if len(keys) > 1<<15 {
+		return
+	}
+	o.text, o.ends, o.perm = o.text[:0], o.ends[:0], o.perm[:0]
+	for _, k := range e.orig {
+		o.text = append(o.text, k.name...)
+		o.ends = append(o.ends, int32(len(o.text)))
+	}
+	// the sorted members' item positions: key nodes grow in item order
+	for _, k := range keys {
+		lo, hi := 0, len(e.orig)
+		for lo < hi {
+			m := (lo + hi) / 2
+			if e.orig[m].k < k.k {
+				lo = m + 1
+			} else {
+				hi = m
+			}
+		}
+		o.perm = append(o.perm, int16(lo))
+	}
 }
 
 func newIntegrationEncoder(opts Options) *integrationEncoder {
@@ -58,7 +171,9 @@ func (e *integrationEncoder) Append(dst []byte, r *pipeline.Record) ([]byte, err
 		// the finished ECS document into this collector's own data stream.
 		return appendXDRECS(dst, r, e.opts, e.ns)
 	}
-	if !e.t.parseItem(r.Raw) {
+	parsed := e.parsed.is(r)
+	e.parsed = parsedItem{}
+	if !parsed && !e.t.parseItem(r.Raw) {
 		return dst, fmt.Errorf("integration: record %q: %w", r.ID, itemError(r.Raw))
 	}
 	stream := "event"
@@ -127,7 +242,7 @@ func (e *integrationEncoder) goJSON(dst []byte, n int32, quoted bool) ([]byte, b
 			e.keys = append(e.keys, goKey{e.keyText(k), k})
 		}
 		keys := e.keys[start:]
-		sortGoKeys(keys)
+		e.sortKeys(keys)
 		dst = append(dst, '{')
 		first := true
 		for i, k := range keys {
@@ -161,6 +276,11 @@ func (e *integrationEncoder) goJSON(dst []byte, n int32, quoted bool) ([]byte, b
 		}
 		return append(dst, ']'), true
 	case '0':
+		if txt := t.text(n); shortInt(txt) {
+			// an integer of at most 15 digits is a float64 exactly, and
+			// encoding/json writes it back digit for digit ("-0" too)
+			return append(dst, txt...), true
+		}
 		f, err := strconv.ParseFloat(unsafeString(t.text(n)), 64)
 		if err != nil {
 			return dst, false
@@ -168,6 +288,23 @@ func (e *integrationEncoder) goJSON(dst []byte, n int32, quoted bool) ([]byte, b
 		return appendGoFloat(dst, f), true
 	}
 	return append(dst, t.text(n)...), true // true, false, null
+}
+
+// shortInt reports whether JSON number b is an integer (an optional minus
+// and digits) of 1 to 15 digits.
+func shortInt(b []byte) bool {
+	if len(b) > 0 && b[0] == '-' {
+		b = b[1:]
+	}
+	if len(b) == 0 || len(b) > 15 {
+		return false
+	}
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 // keyText is key node k's decoded text (Go's map key).

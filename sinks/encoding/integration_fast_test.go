@@ -2,9 +2,11 @@ package encoding
 
 import (
 	"bytes"
-	"github.com/sophos-connect/sophos-connect/pipeline"
+	"encoding/json"
 	"math/rand/v2"
 	"testing"
+
+	"github.com/sophos-connect/sophos-connect/pipeline"
 )
 
 // TestQuotedGoJSONMatchesAppendJSONString holds the message written as a
@@ -85,5 +87,39 @@ func TestGoPlainEndMatchesTable(t *testing.T) {
 		if got := goPlainEnd(s, from); got != want {
 			t.Fatalf("goPlainEnd(%q, %d) = %d, want %d", s, from, got, want)
 		}
+	}
+}
+
+// TestGoKeyOrderCache holds the remembered member orders and the short
+// integer path to encoding/json: items of a few shapes, each encoded
+// many times by one encoder (so the orders are found, evicted and found
+// again), give json.Marshal's bytes.
+func TestGoKeyOrderCache(t *testing.T) {
+	rng := rand.New(rand.NewPCG(8, 8))
+	var shapes [][]byte
+	for range 200 { // more lists of names than the encoder remembers
+		shapes = append(shapes, ecsRandItem(rng, nil))
+	}
+	shapes = append(shapes, []byte(`{"b":1,"a":2,"b":3,"c":{"z":-0,"y":999999999999999,"x":1000000000000000,"w":-123,"v":1.5e3}}`))
+	enc := newIntegrationEncoder(Options{})
+	n := 0
+	for range 4000 {
+		item := shapes[rng.IntN(len(shapes))]
+		var v any
+		if json.Unmarshal(item, &v) != nil {
+			continue
+		}
+		want, err := json.Marshal(v)
+		if err != nil || !enc.t.parseItem(item) {
+			continue
+		}
+		got, ok := enc.appendGoJSON(nil, 0)
+		if !ok || !bytes.Equal(got, want) {
+			t.Fatalf("item %s:\n got %s\nwant %s", item, got, want)
+		}
+		n++
+	}
+	if n < 1500 {
+		t.Fatalf("only %d items compared", n)
 	}
 }

@@ -120,6 +120,15 @@ func (w *jsonw) elemRaw(v []byte) {
 	w.comma = true
 }
 
+// AppendQuoted is appendQuoted for the sinks that write JSON of their own
+// (sentinel's rows): s as a JSON string, escaped as rawjson.AppendString
+// escapes it, its plain runs found 8 bytes at a time.
+func AppendQuoted(dst []byte, s string) []byte { return appendQuoted(dst, s) }
+
+// AppendQuotedBytes is AppendQuoted of b's text (google_secops' v2
+// log_text), without copying it into a string.
+func AppendQuotedBytes(dst, b []byte) []byte { return appendQuoted(dst, unsafeString(b)) }
+
 // appendQuoted is rawjson.AppendString (encoding/json's escaping without
 // HTML escaping): runs of bytes written as they are (printable ASCII but "
 // and \) are found 8 bytes at a time and copied whole, and valid UTF-8 is

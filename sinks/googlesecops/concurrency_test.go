@@ -114,3 +114,20 @@ func TestAdaptiveConcurrencyRises(t *testing.T) {
 		t.Fatalf("request_concurrency_limit for sink secops: %v, the limiter's limit %d", got, s.lim.Limit())
 	}
 }
+
+// TestConcurrentWrites: 4 batches in Write at once (as the pipeline's
+// worker has them for this ConcurrentSink), each cut into several calls,
+// all through one limiter of 4. Every record arrives exactly once.
+func TestConcurrentWrites(t *testing.T) {
+	for _, api := range []string{"v1alpha", "v2"} {
+		t.Run(api, func(t *testing.T) {
+			srv := testServer(t, googlesecopstest.Options{})
+			c := testConfig(t, srv, api)
+			c.MaxBytes = 16 << 10
+			c.Request.Concurrency = 4
+			s := started(t, c)
+			s.lim.ResetMaxInFlight()
+			outtest.ConcurrentWrites(t, s, outtest.Records(t, "conc", 1000), 4, srv.IDs, s.lim.MaxInFlight, 4)
+		})
+	}
+}

@@ -3,6 +3,7 @@ package googlesecops
 import (
 	"context"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -74,7 +75,12 @@ func TestPipelineExactlyOnceThroughOutage(t *testing.T) {
 					}
 					time.Sleep(5 * time.Millisecond)
 				}
+				// no request in flight when the port closes: one the
+				// server took but could not answer would be sent again
+				// (at least once), which is not what this test is about
+				s.gate.Lock()
 				srv.Stop()
+				s.gate.Unlock()
 				close(s.release)
 				time.Sleep(time.Second)
 				if err := srv.Restart(); err != nil {
@@ -96,18 +102,23 @@ func TestPipelineExactlyOnceThroughOutage(t *testing.T) {
 }
 
 // countFailures counts the writes that failed; after two delivered writes
-// it holds the next until release is closed.
+// it holds the next until release is closed. Batches are written
+// concurrently (the sink is a pipeline.ConcurrentSink); gate lets the test
+// wait for the Writes in flight and hold new ones.
 type countFailures struct {
 	*Sink
 	failed, ok atomic.Int64
 	release    chan struct{}
+	gate       sync.RWMutex
 }
 
 func (c *countFailures) Write(ctx context.Context, batch []*pipeline.Record) error {
 	if c.ok.Load() >= 2 {
 		<-c.release
 	}
+	c.gate.RLock()
 	err := c.Sink.Write(ctx, batch)
+	c.gate.RUnlock()
 	if err != nil {
 		c.failed.Add(1)
 	} else {

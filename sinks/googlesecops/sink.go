@@ -42,14 +42,13 @@ import (
 
 	"github.com/sophos-connect/sophos-connect/internal/redact"
 	"github.com/sophos-connect/sophos-connect/pipeline"
-	"github.com/sophos-connect/sophos-connect/pipeline/rawjson"
 	"github.com/sophos-connect/sophos-connect/sinks/encoding"
 	"github.com/sophos-connect/sophos-connect/sinks/httpout"
 )
 
-// Sink writes records to a SecOps instance. Write is called by one
-// goroutine at a time (the pipeline's sink worker); it sends the requests
-// of one batch concurrently, as many at once as request.concurrency allows.
+// Sink writes records to a SecOps instance. Write may be called for several
+// batches at once (pipeline.ConcurrentSink, through Requests); the requests
+// of all of them share request.concurrency.
 type Sink struct {
 	name   string
 	cfg    Config
@@ -67,9 +66,9 @@ type Sink struct {
 	httpout.Requests // the limiter's metrics
 	enc              encoding.Encoder
 	gate             httpout.Gate
-	e                httpout.Encoded
+	batches          httpout.Batches
 	prefix, suffix   []byte
-	tmp              []byte
+	tmp              []byte // entry's, under batches' encoding lock
 	// lastBytes is the request body bytes of the last Write (benchmarks)
 	lastBytes atomic.Int64
 }
@@ -156,8 +155,9 @@ func (s *Sink) Close() error {
 	return nil
 }
 
-// entry appends one record as a log entry of the request.
-func (s *Sink) entry(dst []byte, r *pipeline.Record, now time.Time) ([]byte, error) {
+// entry appends one record as a log entry of the request; nowText is now
+// as collectionTime (RFC 3339), formatted once per batch.
+func (s *Sink) entry(dst []byte, r *pipeline.Record, now time.Time, nowText []byte) ([]byte, error) {
 	var err error
 	s.tmp, err = s.enc.Append(s.tmp[:0], r)
 	if err != nil {
@@ -169,7 +169,7 @@ func (s *Sink) entry(dst []byte, r *pipeline.Record, now time.Time) ([]byte, err
 	}
 	if s.cfg.API == "v2" {
 		dst = append(dst, `{"log_text":`...)
-		dst = rawjson.AppendString(dst, string(s.tmp))
+		dst = encoding.AppendQuotedBytes(dst, s.tmp)
 		dst = append(dst, `,"ts_epoch_microseconds":`...)
 		dst = strconv.AppendInt(dst, when.UnixMicro(), 10)
 		return append(dst, '}'), nil
@@ -179,8 +179,19 @@ func (s *Sink) entry(dst []byte, r *pipeline.Record, now time.Time) ([]byte, err
 	dst = append(dst, `","logEntryTime":"`...)
 	dst = when.UTC().AppendFormat(dst, time.RFC3339Nano)
 	dst = append(dst, `","collectionTime":"`...)
-	dst = now.AppendFormat(dst, time.RFC3339Nano)
+	dst = append(dst, nowText...)
 	return append(dst, `"}`...), nil
+}
+
+// encode encodes the batch's entries into an Encoded of s.batches (the
+// caller releases it); collectionTime is formatted once per batch, into a
+// local because Writes run at once.
+func (s *Sink) encode(batch []*pipeline.Record) (*httpout.Encoded, *pipeline.BatchError) {
+	now := time.Now().UTC()
+	nowText := now.AppendFormat(make([]byte, 0, 40), time.RFC3339Nano)
+	return s.batches.Encode(batch, "google_secops: encoding "+s.cfg.Format, func(dst []byte, r *pipeline.Record) ([]byte, error) {
+		return s.entry(dst, r, now, nowText)
+	})
 }
 
 // Write sends the batch; see the package comment for the outcomes.
@@ -188,21 +199,34 @@ func (s *Sink) Write(ctx context.Context, batch []*pipeline.Record) error {
 	if len(batch) == 0 {
 		return nil
 	}
-	now := time.Now().UTC()
-	be := s.e.Encode(batch, "google_secops: encoding "+s.cfg.Format, func(dst []byte, r *pipeline.Record) ([]byte, error) {
-		return s.entry(dst, r, now)
-	})
+	// past the limiter's room the batch waits here, before it is encoded
+	if err := s.lim.AdmitBatch(ctx); err != nil {
+		return err
+	}
+	defer s.lim.DoneBatch()
+	e, be := s.encode(batch)
+	defer s.batches.Release(e)
 	s.lastBytes.Store(0)
 	parts := s.lim.Parts()
 	// each entry costs a comma; the request its envelope
 	room := int(s.cfg.MaxBytes) - len(s.prefix) - len(s.suffix)
-	outcomes := httpout.SettleConcurrently(ctx, &s.e, s.e.CutParts(room, 1, 0, parts), parts, s.send)
-	return httpout.BatchError(&s.e, outcomes, be)
+	spans := e.CutParts(room, 1, 0, parts)
+	s.lim.NoteParts(min(parts, len(spans)))
+	outcomes := httpout.SettleConcurrently(ctx, e, spans, parts,
+		func(ctx context.Context, sp httpout.Span) httpout.Result { return s.send(ctx, e, sp) })
+	return httpout.BatchError(e, outcomes, be)
 }
 
-// send posts the entries of sp as one request (concurrently with the other
-// requests of the batch: it writes only its own buffer).
-func (s *Sink) send(ctx context.Context, sp httpout.Span) httpout.Result {
+// send posts the entries of sp (of e) as one request (concurrently with the
+// other requests of the batch and of other batches: it writes only its own
+// buffer).
+func (s *Sink) send(ctx context.Context, e *httpout.Encoded, sp httpout.Span) httpout.Result {
+	// a slot first: a request waiting for one holds no body
+	ctx, done, err := s.lim.Reserve(ctx)
+	if err != nil {
+		return httpout.Fail(httpout.Retry, err)
+	}
+	defer done()
 	buf := httpout.GetBuffer()
 	defer httpout.PutBuffer(buf)
 	buf.Write(s.prefix)
@@ -210,7 +234,7 @@ func (s *Sink) send(ctx context.Context, sp httpout.Span) httpout.Result {
 		if i > sp.Lo {
 			buf.WriteByte(',')
 		}
-		buf.Write(s.e.Record(i))
+		buf.Write(e.Record(i))
 	}
 	buf.Write(s.suffix)
 	body := buf.Bytes()
@@ -235,7 +259,7 @@ func (s *Sink) send(ctx context.Context, sp httpout.Span) httpout.Result {
 		}
 		s.invalidate(tok)
 	}
-	err := s.answerError(status, raw)
+	err = s.answerError(status, raw)
 	switch {
 	case status >= 200 && status < 300:
 		return httpout.Ok()

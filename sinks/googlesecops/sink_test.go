@@ -2,6 +2,7 @@ package googlesecops
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -148,23 +149,32 @@ func TestBadEntryIsolated(t *testing.T) {
 }
 
 // TestRetryAnswers: 503 and 429 fail the whole batch as retryable (not
-// permanent), and no request leaves before Retry-After.
+// permanent), and no request leaves before Retry-After. The same against
+// the benchmarks' CountOnly server, which must answer as the full one does.
 func TestRetryAnswers(t *testing.T) {
-	srv := testServer(t, googlesecopstest.Options{})
-	s := started(t, testConfig(t, srv, "v1alpha"))
-	recs := outtest.Records(t, "busy", 10)
-	srv.SetFaults(googlesecopstest.Faults{Throttle429: 1, RetryAfter: "1"})
-	err := s.Write(t.Context(), recs)
-	var be *pipeline.BatchError
-	if !errors.As(err, &be) || len(be.Items) != 10 || pipeline.IsPermanent(be.Items[0].Err) || !strings.Contains(err.Error(), "429 RESOURCE_EXHAUSTED") {
-		t.Fatalf("%v", err)
-	}
-	start := time.Now()
-	if err := s.Write(t.Context(), recs); err != nil {
-		t.Fatal(err)
-	}
-	if d := time.Since(start); d < 900*time.Millisecond {
-		t.Fatalf("retried after %s, before Retry-After: 1", d)
+	for _, countOnly := range []bool{false, true} {
+		t.Run(fmt.Sprintf("CountOnly=%v", countOnly), func(t *testing.T) {
+			srv := testServer(t, googlesecopstest.Options{CountOnly: countOnly})
+			s := started(t, testConfig(t, srv, "v1alpha"))
+			recs := outtest.Records(t, "busy", 10)
+			srv.SetFaults(googlesecopstest.Faults{Throttle429: 1, RetryAfter: "1"})
+			err := s.Write(t.Context(), recs)
+			var be *pipeline.BatchError
+			if !errors.As(err, &be) || len(be.Items) != 10 || pipeline.IsPermanent(be.Items[0].Err) || !strings.Contains(err.Error(), "429 RESOURCE_EXHAUSTED") {
+				t.Fatalf("%v", err)
+			}
+			start := time.Now()
+			srv.ExpireTokens() // and a fresh token after the 401
+			if err := s.Write(t.Context(), recs); err != nil {
+				t.Fatal(err)
+			}
+			if d := time.Since(start); d < 900*time.Millisecond {
+				t.Fatalf("retried after %s, before Retry-After: 1", d)
+			}
+			if n := srv.Stats().Logs; n != 10 {
+				t.Fatalf("%d entries taken, want 10", n)
+			}
+		})
 	}
 }
 

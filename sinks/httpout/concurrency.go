@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -119,6 +120,8 @@ type Limiter struct {
 	limit    int
 	inFlight int
 	maxSeen  int // the most requests in flight at once since ResetMaxInFlight
+	batches  int // batches in a Write of the sink (AdmitBatch)
+	parts    int // requests the last batch was cut into at once (NoteParts; 0: 1)
 
 	// the adaptive state
 	pastMean, pastVar float64 // EWMA of the windows' mean RTT (seconds) and its variance
@@ -182,6 +185,62 @@ func (l *Limiter) Parts() int {
 	return n
 }
 
+// AdmitBatch waits until the sink may start encoding one more batch. The
+// pipeline offers an HTTP sink up to MaxConcurrency batches at once
+// (Requests.ConcurrentBatches); it lets in as many as fill the limit with
+// their requests (the limit over the requests a batch is sent in at once,
+// NoteParts), plus one, so that the next batch is encoded and going while
+// the last requests of the others finish. The rest wait here, before their
+// bodies are built: the memory of batches and requests follows the limit
+// the receiver sustains. Call DoneBatch when the batch's Write returns.
+func (l *Limiter) AdmitBatch(ctx context.Context) error {
+	for {
+		l.mu.Lock()
+		if l.batches < l.batchRoom() {
+			l.batches++
+			l.mu.Unlock()
+			return nil
+		}
+		wake := l.wake
+		l.mu.Unlock()
+		select {
+		case <-wake:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// batchRoom is how many batches AdmitBatch lets in (l.mu held).
+func (l *Limiter) batchRoom() int {
+	parts := max(1, l.parts)
+	return min((l.limit+parts-1)/parts+1, MaxConcurrency)
+}
+
+// BatchRoom is how many batches the sink takes into Write at once now.
+func (l *Limiter) BatchRoom() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.batchRoom()
+}
+
+// NoteParts tells the limiter how many requests a batch was cut into to go
+// at once (AdmitBatch's measure of how many batches fill the limit).
+func (l *Limiter) NoteParts(n int) {
+	l.mu.Lock()
+	l.parts = n
+	l.mu.Unlock()
+}
+
+// DoneBatch ends a batch AdmitBatch let in.
+func (l *Limiter) DoneBatch() {
+	l.mu.Lock()
+	l.batches--
+	close(l.wake)
+	l.wake = make(chan struct{})
+	l.mu.Unlock()
+}
+
 // Acquire waits for a slot; release it with Release.
 func (l *Limiter) Acquire(ctx context.Context) error {
 	for {
@@ -203,6 +262,37 @@ func (l *Limiter) Acquire(ctx context.Context) error {
 			return ctx.Err()
 		}
 	}
+}
+
+// Reserve takes a request slot before the request's body is built and
+// compressed, so that the requests waiting for a slot — of every batch in
+// Write — hold no body. The first request sent with the returned context
+// uses the slot (the transport does not wait again); done gives it back if
+// none did, and must be called when the caller is through.
+func (l *Limiter) Reserve(ctx context.Context) (context.Context, func(), error) {
+	if err := l.Acquire(ctx); err != nil {
+		return ctx, func() {}, err
+	}
+	r := &reservation{l: l}
+	done := func() {
+		if r.used.CompareAndSwap(false, true) {
+			l.Release(l.now(), Failed) // not a measurement
+		}
+	}
+	return context.WithValue(ctx, reservationKey{}, r), done, nil
+}
+
+type reservationKey struct{}
+
+type reservation struct {
+	l    *Limiter
+	used atomic.Bool
+}
+
+// reserved reports whether ctx holds an unused slot of l, and uses it.
+func (l *Limiter) reserved(ctx context.Context) bool {
+	r, ok := ctx.Value(reservationKey{}).(*reservation)
+	return ok && r.l == l && r.used.CompareAndSwap(false, true)
 }
 
 // Outcome is what a request's answer says about the receiver's load.
@@ -313,11 +403,14 @@ type limitedTransport struct {
 }
 
 func (t limitedTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	if err := t.l.Acquire(req.Context()); err != nil {
-		if req.Body != nil {
-			req.Body.Close() // a RoundTripper must close the body, even on error
+	// (a slot reserved before the body was built is this request's)
+	if !t.l.reserved(req.Context()) {
+		if err := t.l.Acquire(req.Context()); err != nil {
+			if req.Body != nil {
+				req.Body.Close() // a RoundTripper must close the body, even on error
+			}
+			return nil, err
 		}
-		return nil, err
 	}
 	start := t.l.now()
 	res, err := t.next.RoundTrip(req)
@@ -369,3 +462,11 @@ func (r Requests) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(limitDesc, prometheus.GaugeValue, float64(limit), r.Sink, mode)
 	ch <- prometheus.MustNewConstMetric(inFlightDesc, prometheus.GaugeValue, float64(n), r.Sink)
 }
+
+// ConcurrentBatches makes an HTTP sink a pipeline.ConcurrentSink: it takes
+// as many batches at once as fill the limiter's current limit with their
+// requests, plus one (BatchRoom, as AdmitBatch), so that the one limiter —
+// fixed, or adaptive up to MaxConcurrency — governs the requests of all its
+// batches together, and a batch waiting on a slow request does not hold up
+// the next.
+func (r Requests) ConcurrentBatches() int { return r.Limiter.BatchRoom() }

@@ -268,3 +268,92 @@ func TestLimitMetric(t *testing.T) {
 		t.Fatalf("metrics %v", got)
 	}
 }
+
+// TestConcurrentBatches: an HTTP sink takes as many batches at once as
+// fill its current limit with their requests, plus one — fixed 1: two (the
+// next encoded while the one request is out); fixed 4, one request a batch:
+// five, four a batch: two; fixed 64: 64 at most; adaptive at its start
+// (limit 1): two.
+func TestConcurrentBatches(t *testing.T) {
+	for _, tc := range []struct {
+		c           Concurrency
+		parts, want int
+	}{{1, 1, 2}, {4, 1, 5}, {4, 4, 2}, {MaxConcurrency, 1, MaxConcurrency}, {Adaptive, 1, 2}} {
+		r := Requests{Limiter: NewLimiter(tc.c), Sink: "s"}
+		r.Limiter.NoteParts(tc.parts)
+		if got := r.ConcurrentBatches(); got != tc.want {
+			t.Errorf("request.concurrency %s, %d requests a batch: %d batches at once, want %d", tc.c, tc.parts, got, tc.want)
+		}
+	}
+}
+
+// TestAdmitBatch: a sink lets in as many batches as fill the limit with
+// their requests, plus one — fixed 2 with one request a batch: three;
+// fixed 4 with batches of 4 requests: two; adaptive (limit 1 at first):
+// two — and a waiting batch goes in when one is done.
+func TestAdmitBatch(t *testing.T) {
+	for _, tc := range []struct {
+		c     Concurrency
+		parts int
+		want  int
+	}{{2, 1, 3}, {4, 4, 2}, {8, 3, 4}, {Adaptive, 1, 2}} {
+		l := NewLimiter(tc.c)
+		l.NoteParts(tc.parts)
+		ctx := context.Background()
+		for range tc.want {
+			if err := l.AdmitBatch(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+		short, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
+		if err := l.AdmitBatch(short); err == nil {
+			t.Fatalf("%s, %d parts: batch %d let in, want %d at most", tc.c, tc.parts, tc.want+1, tc.want)
+		}
+		cancel()
+		admitted := make(chan error, 1)
+		go func() { admitted <- l.AdmitBatch(ctx) }()
+		l.DoneBatch()
+		select {
+		case err := <-admitted:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("%s: the waiting batch was not let in when one was done", tc.c)
+		}
+	}
+}
+
+// TestReserve: a slot reserved before a body is built is the next
+// request's (with a limit of 1 the request goes without waiting for a
+// second slot), and done gives back a slot no request used.
+func TestReserve(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	defer srv.Close()
+	l := NewLimiter(1)
+	client := &http.Client{Transport: l.Transport(http.DefaultTransport)}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	rctx, done, err := l.Reserve(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := l.InFlight(); n != 1 {
+		t.Fatalf("%d in flight after Reserve, want 1", n)
+	}
+	req, _ := http.NewRequestWithContext(rctx, http.MethodPost, srv.URL, strings.NewReader("x"))
+	res, err := client.Do(req)
+	if err != nil {
+		t.Fatalf("the request with the reserved slot: %v", err)
+	}
+	res.Body.Close()
+	done()
+	if n := l.InFlight(); n != 0 {
+		t.Fatalf("%d in flight after the request and done, want 0", n)
+	}
+	_, done, _ = l.Reserve(ctx)
+	done()
+	if n := l.InFlight(); n != 0 {
+		t.Fatalf("%d in flight after an unused reservation's done, want 0", n)
+	}
+}

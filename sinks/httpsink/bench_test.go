@@ -57,8 +57,9 @@ func BenchmarkHTTPSinkEncode(b *testing.B) {
 	c := DefaultConfig()
 	c.URL = "http://127.0.0.1:1/ingest"
 	s := started(b, c)
+	var enc httpout.Encoded
 	outtest.BenchEncode(b, func(batch []*pipeline.Record) {
-		if be := s.e.Encode(batch, "bench", s.encode); len(be.Items) > 0 {
+		if be := enc.Encode(batch, "bench", s.encode); len(be.Items) > 0 {
 			b.Fatal(be)
 		}
 	})

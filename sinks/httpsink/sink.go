@@ -25,9 +25,9 @@ import (
 	"github.com/sophos-connect/sophos-connect/sinks/httpout"
 )
 
-// Sink writes records to an HTTP endpoint. Write is called by one goroutine
-// at a time (the pipeline's sink worker); it sends the requests of one
-// batch concurrently, as many at once as request.concurrency allows.
+// Sink writes records to an HTTP endpoint. Write may be called for several
+// batches at once (pipeline.ConcurrentSink, through Requests); the requests
+// of all of them share request.concurrency.
 type Sink struct {
 	name   string
 	cfg    Config
@@ -44,7 +44,7 @@ type Sink struct {
 
 	lim              *httpout.Limiter
 	gate             httpout.Gate
-	e                httpout.Encoded
+	batches          httpout.Batches
 	httpout.Requests // the limiter's metrics
 	// lastBytes is the request body bytes of the last Write (benchmarks)
 	lastBytes atomic.Int64
@@ -156,19 +156,27 @@ func (s *Sink) Write(ctx context.Context, batch []*pipeline.Record) error {
 	if len(batch) == 0 {
 		return nil
 	}
-	be := s.e.Encode(batch, "http: encoding "+s.cfg.Format, s.encode)
+	// past the limiter's room the batch waits here, before it is encoded
+	if err := s.lim.AdmitBatch(ctx); err != nil {
+		return err
+	}
+	defer s.lim.DoneBatch()
+	e, be := s.batches.Encode(batch, "http: encoding "+s.cfg.Format, s.encode)
+	defer s.batches.Release(e)
 	s.lastBytes.Store(0)
 	parts := s.lim.Parts()
 	var spans []httpout.Span
 	switch s.cfg.Body {
 	case "single":
-		spans = s.e.Cut(int(s.cfg.MaxBytes), 0, 1)
+		spans = e.Cut(int(s.cfg.MaxBytes), 0, 1)
 	case "json_array":
-		spans = s.e.CutParts(int(s.cfg.MaxBytes)-2, 1, 0, parts)
+		spans = e.CutParts(int(s.cfg.MaxBytes)-2, 1, 0, parts)
 	default:
-		spans = s.e.CutParts(int(s.cfg.MaxBytes), 1, 0, parts)
+		spans = e.CutParts(int(s.cfg.MaxBytes), 1, 0, parts)
 	}
-	return httpout.BatchError(&s.e, httpout.SettleConcurrently(ctx, &s.e, spans, parts, s.send), be)
+	s.lim.NoteParts(min(parts, len(spans)))
+	send := func(ctx context.Context, sp httpout.Span) httpout.Result { return s.send(ctx, e, sp) }
+	return httpout.BatchError(e, httpout.SettleConcurrently(ctx, e, spans, parts, send), be)
 }
 
 // encode appends one record in the configured format.
@@ -182,7 +190,7 @@ func (s *Sink) encode(dst []byte, r *pipeline.Record) ([]byte, error) {
 }
 
 // assemble builds the body of sp in the configured shape into b.
-func (s *Sink) assemble(b *bytes.Buffer, sp httpout.Span) []byte {
+func (s *Sink) assemble(b *bytes.Buffer, e *httpout.Encoded, sp httpout.Span) []byte {
 	arr := s.cfg.Body == "json_array"
 	if arr {
 		b.WriteByte('[')
@@ -191,7 +199,7 @@ func (s *Sink) assemble(b *bytes.Buffer, sp httpout.Span) []byte {
 		if arr && i > sp.Lo {
 			b.WriteByte(',')
 		}
-		b.Write(s.e.Record(i))
+		b.Write(e.Record(i))
 		if s.cfg.Body == "ndjson" {
 			b.WriteByte('\n')
 		}
@@ -202,13 +210,19 @@ func (s *Sink) assemble(b *bytes.Buffer, sp httpout.Span) []byte {
 	return b.Bytes()
 }
 
-// send posts the records of sp (concurrently with the other requests of
-// the batch).
-func (s *Sink) send(ctx context.Context, sp httpout.Span) httpout.Result {
+// send posts the records of sp (of e) (concurrently with the other requests
+// of the batch and of other batches).
+func (s *Sink) send(ctx context.Context, e *httpout.Encoded, sp httpout.Span) httpout.Result {
+	// a slot first: a request waiting for one holds no body
+	ctx, done, err := s.lim.Reserve(ctx)
+	if err != nil {
+		return httpout.Fail(httpout.Retry, err)
+	}
+	defer done()
 	buf, zbuf := httpout.GetBuffer(), httpout.GetBuffer()
 	defer httpout.PutBuffer(buf)
 	defer httpout.PutBuffer(zbuf)
-	body := s.assemble(buf, sp)
+	body := s.assemble(buf, e, sp)
 	s.lastBytes.Add(int64(len(body)))
 	gz := s.cfg.Compression == "gzip"
 	level := 0
@@ -247,7 +261,7 @@ func (s *Sink) send(ctx context.Context, sp httpout.Span) httpout.Result {
 	if k == httpout.OK {
 		return httpout.Ok()
 	}
-	err := fmt.Errorf("http %s %s: %d %s: %s", s.cfg.Method, s.where, res.StatusCode, http.StatusText(res.StatusCode), httpout.Snippet(s.redact(raw, token)))
+	err = fmt.Errorf("http %s %s: %d %s: %s", s.cfg.Method, s.where, res.StatusCode, http.StatusText(res.StatusCode), httpout.Snippet(s.redact(raw, token)))
 	if k == httpout.Retry && (res.StatusCode == http.StatusTooManyRequests || res.StatusCode == http.StatusServiceUnavailable) {
 		s.gate.HoldFor(res.Header)
 	}

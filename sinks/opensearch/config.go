@@ -35,6 +35,10 @@ type Config struct {
 	CEFStrict bool `yaml:"cef_strict"`
 	// MaxBytes bounds one _bulk request body; a larger batch is split (default 10MiB).
 	MaxBytes config.ByteSize `yaml:"max_bytes"`
+	// Compression is gzip (the default: OpenSearch takes Content-Encoding: gzip bodies) or none.
+	Compression string `yaml:"compression"`
+	// CompressionLevel is gzip's level, 1 (fastest, the default) to 9 (smallest).
+	CompressionLevel int `yaml:"compression_level"`
 	// Request is the request block: concurrency (adaptive, the default, or a fixed number of _bulk requests in flight).
 	Request httpout.RequestConfig `yaml:"request"`
 	// Concurrency is the older form of a fixed request.concurrency (1 to 64; unset: request.concurrency decides).
@@ -60,7 +64,7 @@ func DefaultConfig() Config {
 	d.Format = "ecs"
 	d.Resolve()
 	return Config{Index: d.Index, OpType: d.OpType, Format: d.Format, MaxBytes: d.MaxBytes,
-		Timeout: d.Timeout}
+		Compression: d.Compression, CompressionLevel: d.CompressionLevel, Timeout: d.Timeout}
 }
 
 // es is c as the elasticsearch sink's config, which checks and runs it.
@@ -68,7 +72,7 @@ func (c *Config) es() elasticsearch.Config {
 	return elasticsearch.Config{
 		Addresses: c.Addresses, Username: c.Username, Password: c.Password, TLS: c.TLS,
 		Index: c.Index, OpType: c.OpType, Format: c.Format, CEFStrict: c.CEFStrict,
-		MaxBytes: c.MaxBytes, Request: c.Request, Concurrency: c.Concurrency, Pipeline: c.Pipeline, Setup: c.Setup, Timeout: c.Timeout,
+		MaxBytes: c.MaxBytes, Compression: c.Compression, CompressionLevel: c.CompressionLevel, Request: c.Request, Concurrency: c.Concurrency, Pipeline: c.Pipeline, Setup: c.Setup, Timeout: c.Timeout,
 	}
 }
 

@@ -5,7 +5,10 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"testing"
+	"time"
 
+	"github.com/sophos-connect/sophos-connect/pipeline"
+	"github.com/sophos-connect/sophos-connect/sinks/httpout"
 	"github.com/sophos-connect/sophos-connect/sinks/httpout/outtest"
 	"github.com/sophos-connect/sophos-connect/sinks/otlp/otlptest"
 )
@@ -62,4 +65,25 @@ func BenchmarkOTLPCollector(b *testing.B) {
 	cpu0 := outtest.ProcessCPU(col.cmd.Process.Pid)
 	outtest.Bench(b, s.Write, func() int { return int(s.lastBytes.Load()) })
 	outtest.ReportPeerCPU(b, col.cmd.Process.Pid, cpu0, b.N*1000)
+}
+
+// BenchmarkOTLPEncode is the sink's encode path alone: 1000 records (format
+// raw) into their bodies and the protobuf LogsData of one request, as send
+// builds it before compression.
+//
+//	go test -run '^$' -bench 'BenchmarkOTLPEncode' -benchtime 200x ./sinks/otlp/
+func BenchmarkOTLPEncode(b *testing.B) {
+	s := newSink(b, testConfig("http://127.0.0.1:4318"), nil)
+	sc := new(protoScratch)
+	var body []byte
+	now := time.Now()
+	outtest.BenchEncode(b, func(batch []*pipeline.Record) {
+		e, be := s.batches.Encode(batch, "bench", s.appendBody)
+		if len(be.Items) > 0 {
+			b.Fatal(be)
+		}
+		body = s.build.appendProto(body[:0], sc, batch, e, httpout.Span{Lo: 0, Hi: e.Len()}, now)
+		s.batches.Release(e)
+	})
+	b.ReportMetric(float64(len(body))/1000, "B/record")
 }

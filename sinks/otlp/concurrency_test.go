@@ -126,3 +126,21 @@ func TestAdaptiveConcurrencyRises(t *testing.T) {
 		t.Fatalf("request_concurrency_limit for sink otlp: %v, the limiter's limit %d", got, s.lim.Limit())
 	}
 }
+
+// TestConcurrentWrites: 4 batches in Write at once (as the pipeline's
+// worker has them for this ConcurrentSink), each cut into requests of 20
+// records, all through one limiter of 4. Every record arrives exactly once.
+func TestConcurrentWrites(t *testing.T) {
+	for _, enc := range []string{"proto", "json"} {
+		t.Run(enc, func(t *testing.T) {
+			srv := testServer(t, otlptest.Options{})
+			c := testConfig(srv.URL)
+			c.Encoding = enc
+			c.MaxRecords = 20
+			c.Request.Concurrency = 4
+			s := started(t, c)
+			s.lim.ResetMaxInFlight()
+			outtest.ConcurrentWrites(t, s, outtest.Records(t, "conc", 1000), 4, srv.IDs, s.lim.MaxInFlight, 4)
+		})
+	}
+}

@@ -1,6 +1,7 @@
 package otlp
 
 import (
+	"bytes"
 	"errors"
 	"strings"
 	"testing"
@@ -60,6 +61,10 @@ func TestProtoMatchesMessage(t *testing.T) {
 		want := b.request(recs, &e, sp, now)
 		if !proto.Equal(&got, want) {
 			t.Fatalf("span %v: the appended request differs from the message:\ngot  %v\nwant %v", sp, &got, want)
+		}
+		// and byte for byte: what proto.Marshal writes for the message
+		if m, err := (proto.MarshalOptions{Deterministic: true}).Marshal(want); err != nil || !bytes.Equal(buf, m) {
+			t.Fatalf("span %v: %d bytes appended, proto.Marshal writes %d other bytes (%v)", sp, len(buf), len(m), err)
 		}
 		if n := len(got.ResourceLogs); n == 0 {
 			t.Fatalf("span %v: no resources", sp)

@@ -40,7 +40,14 @@ const (
 // low INFO (9), medium WARN (13), high ERROR (17), critical FATAL (21);
 // anything else UNSPECIFIED (0). severity_text keeps the value as sent.
 func Severity(s string) logspb.SeverityNumber {
-	switch strings.ToLower(s) {
+	if n := severityOf(s); n != logspb.SeverityNumber_SEVERITY_NUMBER_UNSPECIFIED || s == "" {
+		return n // as sent: lower case
+	}
+	return severityOf(strings.ToLower(s))
+}
+
+func severityOf(s string) logspb.SeverityNumber {
+	switch s {
 	case "low", "info", "informational", "none":
 		return logspb.SeverityNumber_SEVERITY_NUMBER_INFO
 	case "medium":

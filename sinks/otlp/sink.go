@@ -39,9 +39,9 @@ import (
 	"github.com/sophos-connect/sophos-connect/sinks/httpout"
 )
 
-// Sink posts records to an OTLP/HTTP logs receiver. Write is called by one
-// goroutine at a time (the pipeline's sink worker); it sends the requests
-// of one batch concurrently, as many at once as request.concurrency allows.
+// Sink posts records to an OTLP/HTTP logs receiver. Write may be called for
+// several batches at once (pipeline.ConcurrentSink, through Requests); the
+// requests of all of them share request.concurrency.
 type Sink struct {
 	name    string
 	cfg     Config
@@ -56,15 +56,21 @@ type Sink struct {
 	lim              *httpout.Limiter
 	httpout.Requests // the limiter's metrics
 	gate             httpout.Gate
-	e                httpout.Encoded
-	batch            []*pipeline.Record
+	batches          httpout.Batches
 	build            builder
 	scratch          sync.Pool // *protoScratch, one per request in flight
-	// lastBytes is the request body bytes of the last Write (benchmarks)
+	// lastBytes is the request body bytes of the last Write (benchmarks,
+	// which write one batch at a time)
 	lastBytes atomic.Int64
+}
 
+// write is one Write's state: its records, their encoding and the partial
+// successes the receiver answered.
+type write struct {
+	batch   []*pipeline.Record
+	e       *httpout.Encoded
 	mu      sync.Mutex
-	partial []rejection // partial successes of the current Write
+	partial []rejection
 }
 
 // rejection is a partial success: n of the span's records were rejected.
@@ -143,23 +149,29 @@ func (s *Sink) Write(ctx context.Context, batch []*pipeline.Record) error {
 	if len(batch) == 0 {
 		return nil
 	}
-	s.batch = batch
-	defer func() { s.batch = nil }()
-	be := s.e.Encode(batch, "otlp: encoding "+s.cfg.Format, s.appendBody)
+	// past the limiter's room the batch waits here, before it is encoded
+	if err := s.lim.AdmitBatch(ctx); err != nil {
+		return err
+	}
+	defer s.lim.DoneBatch()
+	e, be := s.batches.Encode(batch, "otlp: encoding "+s.cfg.Format, s.appendBody)
+	defer s.batches.Release(e)
+	w := &write{batch: batch, e: e}
 	s.lastBytes.Store(0)
-	s.partial = s.partial[:0]
 	parts := s.lim.Parts()
 	// a record's fields and framing cost about recordOverhead bytes besides its body
-	spans := s.e.CutParts(int(s.cfg.MaxBytes), recordOverhead, s.cfg.MaxRecords, parts)
-	outcomes := httpout.SettleConcurrently(ctx, &s.e, spans, parts, s.send)
+	spans := e.CutParts(int(s.cfg.MaxBytes), recordOverhead, s.cfg.MaxRecords, parts)
+	s.lim.NoteParts(min(parts, len(spans)))
+	outcomes := httpout.SettleConcurrently(ctx, e, spans, parts,
+		func(ctx context.Context, sp httpout.Span) httpout.Result { return s.send(ctx, w, sp) })
 	// every request is answered: a partial success dead-letters the last
 	// records of the request it answered (their slots said delivered)
-	for _, p := range s.partial {
+	for _, p := range w.partial {
 		for i := p.sp.Hi - p.n; i < p.sp.Hi; i++ {
 			outcomes[i] = pipeline.Permanent(p.err)
 		}
 	}
-	return httpout.BatchError(&s.e, outcomes, be)
+	return httpout.BatchError(e, outcomes, be)
 }
 
 // appendBody encodes a record's body: OTLP strings must be UTF-8, so a
@@ -174,15 +186,22 @@ func (s *Sink) appendBody(dst []byte, r *pipeline.Record) ([]byte, error) {
 }
 
 // send posts the records of sp as one request (concurrently with the
-// other requests of the batch: it writes only its own buffers).
-func (s *Sink) send(ctx context.Context, sp httpout.Span) httpout.Result {
+// other requests of the batch and of other batches: it writes only its own
+// buffers and w's partial successes, under w.mu).
+func (s *Sink) send(ctx context.Context, w *write, sp httpout.Span) httpout.Result {
+	// a slot first: a request waiting for one holds no body
+	ctx, done, err := s.lim.Reserve(ctx)
+	if err != nil {
+		return httpout.Fail(httpout.Retry, err)
+	}
+	defer done()
 	buf, zbuf := httpout.GetBuffer(), httpout.GetBuffer()
 	defer httpout.PutBuffer(buf)
 	defer httpout.PutBuffer(zbuf)
 	var body []byte
 	if s.cfg.Encoding == "json" {
 		var err error
-		if body, err = s.marshal(buf.AvailableBuffer(), s.build.request(s.batch, &s.e, sp, time.Now())); err != nil {
+		if body, err = s.marshal(buf.AvailableBuffer(), s.build.request(w.batch, w.e, sp, time.Now())); err != nil {
 			return httpout.Fail(httpout.Reject, err)
 		}
 	} else {
@@ -190,7 +209,7 @@ func (s *Sink) send(ctx context.Context, sp httpout.Span) httpout.Result {
 		if sc == nil {
 			sc = new(protoScratch)
 		}
-		body = s.build.appendProto(buf.AvailableBuffer(), sc, s.batch, &s.e, sp, time.Now())
+		body = s.build.appendProto(buf.AvailableBuffer(), sc, w.batch, w.e, sp, time.Now())
 		s.scratch.Put(sc)
 	}
 	if cap(body) > buf.Cap() {
@@ -214,10 +233,10 @@ func (s *Sink) send(ctx context.Context, sp httpout.Span) httpout.Result {
 		case n > 0:
 			n = min(n, total)
 			err := fmt.Errorf("otlp %s: the receiver rejected %d of the %d records of a request (partial_success: %s) without saying which; the last %d of the request (%s … %s) stand in for them: set max_records: 1 to know exactly",
-				s.where, n, total, orNone(msg), n, s.idOf(sp.Hi-n), s.idOf(sp.Hi-1))
-			s.mu.Lock()
-			s.partial = append(s.partial, rejection{sp: sp, n: n, err: err})
-			s.mu.Unlock()
+				s.where, n, total, orNone(msg), n, w.idOf(sp.Hi-n), w.idOf(sp.Hi-1))
+			w.mu.Lock()
+			w.partial = append(w.partial, rejection{sp: sp, n: n, err: err})
+			w.mu.Unlock()
 			s.log.Warn("otlp: the receiver rejected part of a request", "rejected", n, "records", total, "message", msg)
 		case msg != "":
 			s.log.Warn("otlp: the receiver took the request with a warning", "message", msg)
@@ -241,8 +260,8 @@ func retryable(status int) bool {
 	return false
 }
 
-func (s *Sink) idOf(i int) string {
-	if r := s.batch[s.e.Index[i]]; r.ID != "" {
+func (w *write) idOf(i int) string {
+	if r := w.batch[w.e.Index[i]]; r.ID != "" {
 		return r.ID
 	}
 	return "(no id)"

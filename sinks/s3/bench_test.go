@@ -40,7 +40,7 @@ func BenchmarkS3(b *testing.B) {
 					b.Fatal(err)
 				}
 				cpu0 := outtest.ProcessCPU(w.cmd.Process.Pid)
-				outtest.BenchBatch(b, batch, s.Write, func() int { return s.lastBytes })
+				outtest.BenchBatch(b, batch, s.Write, func() int { return int(s.lastBytes.Load()) })
 				outtest.ReportPeerCPU(b, w.cmd.Process.Pid, cpu0, b.N*batch)
 			})
 		}
@@ -65,7 +65,7 @@ func BenchmarkS3Discard(b *testing.B) {
 	c.Bucket, c.Endpoint, c.ForcePathStyle = "bench", srv.URL, true
 	c.AccessKeyID, c.SecretAccessKey = "AKIDEXAMPLE", "example"
 	s := started(b, c)
-	outtest.Bench(b, s.Write, func() int { return s.lastBytes })
+	outtest.Bench(b, s.Write, func() int { return int(s.lastBytes.Load()) })
 }
 
 // BenchmarkS3Objects builds the objects of batches of 1000 records without
@@ -84,20 +84,22 @@ func BenchmarkS3Objects(b *testing.B) {
 			}
 			s := newSink(b, c)
 			outtest.Bench(b, func(_ context.Context, batch []*pipeline.Record) error {
-				s.lastBytes = 0
-				be, objs := s.prepare(batch)
+				w, be, objs := s.prepare(batch)
+				defer s.release(w)
 				if err := be.ErrOrNil(); err != nil {
 					return err
 				}
+				size := 0
 				for _, o := range objs {
-					body, _, err := s.build(o)
+					body, _, err := s.build(w, o)
 					if err != nil {
 						return err
 					}
-					s.lastBytes += len(body)
+					size += len(body)
 				}
+				s.lastBytes.Store(int64(size))
 				return nil
-			}, func() int { return s.lastBytes })
+			}, func() int { return int(s.lastBytes.Load()) })
 		})
 	}
 }

@@ -78,6 +78,10 @@ type Config struct {
 	TLS config.TLS `yaml:"tls"`
 	// Timeout bounds each S3 call (default 5m: large objects).
 	Timeout config.Duration `yaml:"timeout"`
+	// Request is the request block: concurrency (adaptive, the default, or
+	// 1 to 64) bounds the S3 calls in flight, across the batches written at
+	// once.
+	Request httpout.RequestConfig `yaml:"request"`
 }
 
 // Defaults and limits.

@@ -114,10 +114,10 @@ func TestMultipartCompletionDecidesDelivery(t *testing.T) {
 	err := s.Write(t.Context(), recs)
 	var be *pipeline.BatchError
 	if !errors.As(err, &be) || len(be.Items) != len(recs) || pipeline.IsPermanent(be.Items[0].Err) {
-		t.Fatalf("refused completion (object of %d bytes): %v", s.lastBytes, err)
+		t.Fatalf("refused completion (object of %d bytes): %v", s.lastBytes.Load(), err)
 	}
-	if s.lastBytes <= MinPartSize || st.aborted != 1 || len(st.objects) != 0 || len(st.uploads) != 0 {
-		t.Fatalf("%d bytes, %d aborted, %d objects, %d open uploads: want one aborted multipart upload and no object", s.lastBytes, st.aborted, len(st.objects), len(st.uploads))
+	if s.lastBytes.Load() <= MinPartSize || st.aborted != 1 || len(st.objects) != 0 || len(st.uploads) != 0 {
+		t.Fatalf("%d bytes, %d aborted, %d objects, %d open uploads: want one aborted multipart upload and no object", s.lastBytes.Load(), st.aborted, len(st.objects), len(st.uploads))
 	}
 	st.failComplete = false
 	if err := s.Write(t.Context(), recs); err != nil {

@@ -128,7 +128,7 @@ func TestSecurityLakeKeys(t *testing.T) {
 	c.Sources = map[int]string{2004: "sophos-detections"}
 	s := newSink(t, c)
 	recs := outtest.Records(t, "sl", 30)
-	be, objs := s.prepare(recs)
+	w, be, objs := s.prepare(recs)
 	if be.ErrOrNil() != nil {
 		t.Fatal(be)
 	}
@@ -142,7 +142,7 @@ func TestSecurityLakeKeys(t *testing.T) {
 			classes[dir] = map[int64]bool{}
 		}
 		for _, i := range o.items {
-			classes[dir][s.classes[i]] = true
+			classes[dir][w.classes[i]] = true
 		}
 	}
 	for dir, cl := range classes {

@@ -22,6 +22,8 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -40,22 +42,36 @@ import (
 	"github.com/sophos-connect/sophos-connect/sinks/httpout"
 )
 
-// Sink writes objects to a bucket. Write is called by one goroutine at a
-// time (the pipeline's sink worker).
+// Sink writes objects to a bucket. Write may be called for several batches
+// at once (pipeline.ConcurrentSink, through Requests): each has its own
+// buffers (write), the encoding runs one batch at a time (the encoder
+// serves one goroutine), and every S3 call of all of them passes the one
+// limiter of request.concurrency. An object's key depends only on its
+// records, so batches written at once never collide.
 type Sink struct {
 	name   string
 	cfg    Config
 	log    *slog.Logger
 	enc    encoding.Encoder
+	encMu  sync.Mutex // enc
 	client *awss3.Client
 
-	e         httpout.Encoded
-	classes   []int64 // OCSF class_uid of each encoded record (parquet)
-	docs      [][]byte
-	zbuf      bytes.Buffer
-	zw        *gzip.Writer
-	lastBytes int
-	objects   int // objects written (tests)
+	lim              *httpout.Limiter
+	httpout.Requests           // the limiter's metrics and ConcurrentBatches
+	writes           sync.Pool // *write
+	// lastBytes is the object bytes of the last Write (benchmarks and
+	// tests, which write one batch at a time)
+	lastBytes atomic.Int64
+	objects   atomic.Int64 // objects written (tests)
+}
+
+// write is one Write's working state.
+type write struct {
+	e       httpout.Encoded
+	classes []int64 // OCSF class_uid of each encoded record (parquet)
+	docs    [][]byte
+	zbuf    bytes.Buffer
+	zw      *gzip.Writer
 }
 
 // New builds the sink and its S3 client (credentials are resolved lazily:
@@ -86,18 +102,35 @@ func New(name string, c Config, log *slog.Logger) (*Sink, error) {
 			tr.TLSClientConfig = tc
 		}
 	})
-	client, err := newClient(context.Background(), c, hc)
+	lim := httpout.NewLimiter(c.Request.Concurrency)
+	client, err := newClient(context.Background(), c, hc, lim)
 	if err != nil {
 		return nil, fmt.Errorf("s3 sink %q: %w", name, err)
 	}
-	zw, _ := gzip.NewWriterLevel(nil, gzip.BestSpeed)
-	return &Sink{name: name, cfg: c, log: log, enc: enc, client: client, zw: zw}, nil
+	return &Sink{name: name, cfg: c, log: log, enc: enc, client: client,
+		lim: lim, Requests: httpout.Requests{Limiter: lim, Sink: name}}, nil
 }
+
+// limitedClient passes every S3 call through the sink's limiter: at most
+// request.concurrency in flight across the batches written at once, and
+// (adaptive) each answer's status and round-trip time adjust it.
+type limitedClient struct {
+	lim  *httpout.Limiter
+	next aws.HTTPClient
+}
+
+func (c limitedClient) Do(req *http.Request) (*http.Response, error) {
+	return c.lim.Transport(roundTrip(c.next.Do)).RoundTrip(req)
+}
+
+type roundTrip func(*http.Request) (*http.Response, error)
+
+func (f roundTrip) RoundTrip(req *http.Request) (*http.Response, error) { return f(req) }
 
 // newClient loads the AWS SDK's default chain (environment, shared config,
 // web identity, container and instance roles), or the static keys, then
 // wraps it in an assumed role when role_arn is set.
-func newClient(ctx context.Context, c Config, hc *awshttp.BuildableClient) (*awss3.Client, error) {
+func newClient(ctx context.Context, c Config, hc *awshttp.BuildableClient, lim *httpout.Limiter) (*awss3.Client, error) {
 	opts := []func(*awsconfig.LoadOptions) error{awsconfig.WithHTTPClient(hc)}
 	if c.Region != "" {
 		opts = append(opts, awsconfig.WithRegion(c.Region))
@@ -133,6 +166,8 @@ func newClient(ctx context.Context, c Config, hc *awshttp.BuildableClient) (*aws
 			o.ResponseChecksumValidation = aws.ResponseChecksumValidationWhenRequired
 		}
 		o.UsePathStyle = c.ForcePathStyle
+		// (the SDK's buildable client, with AWS_CA_BUNDLE added, inside)
+		o.HTTPClient = limitedClient{lim, o.HTTPClient}
 	}), nil
 }
 
@@ -144,8 +179,10 @@ func (s *Sink) Batch() (maxEvents int, linger time.Duration) {
 
 // Close releases idle connections.
 func (s *Sink) Close() error {
-	if b, ok := s.client.Options().HTTPClient.(*awshttp.BuildableClient); ok {
-		b.GetTransport().CloseIdleConnections()
+	if lc, ok := s.client.Options().HTTPClient.(limitedClient); ok {
+		if b, ok := lc.next.(*awshttp.BuildableClient); ok {
+			b.GetTransport().CloseIdleConnections()
+		}
 	}
 	return nil
 }
@@ -160,7 +197,7 @@ func (s *Sink) Start(ctx context.Context) error {
 	return nil
 }
 
-// object is the records of one object: positions in s.e.
+// object is the records of one object: positions in its write's e.
 type object struct {
 	key   string // the group's prefix until the name is added
 	items []int
@@ -172,37 +209,62 @@ func (s *Sink) Write(ctx context.Context, batch []*pipeline.Record) error {
 	if len(batch) == 0 {
 		return nil
 	}
-	be, objs := s.prepare(batch)
-	s.lastBytes = 0
-	outcomes := make([]error, s.e.Len())
+	// past the limiter's room the batch waits here, before it is encoded
+	if err := s.lim.AdmitBatch(ctx); err != nil {
+		return err
+	}
+	defer s.lim.DoneBatch()
+	w, be, objs := s.prepare(batch)
+	defer s.release(w)
+	outcomes := make([]error, w.e.Len())
+	size := 0
 	for _, o := range objs {
 		if err := ctx.Err(); err != nil {
 			s.fail(outcomes, o, err)
 			continue
 		}
-		if err := s.upload(ctx, o); err != nil {
+		n, err := s.upload(ctx, w, o)
+		size += n
+		if err != nil {
 			s.fail(outcomes, o, err)
 			continue
 		}
-		s.objects++
+		s.objects.Add(1)
 	}
-	return httpout.BatchError(&s.e, outcomes, be)
+	s.lastBytes.Store(int64(size))
+	return httpout.BatchError(&w.e, outcomes, be)
 }
 
-// prepare encodes the batch and cuts it into objects.
-func (s *Sink) prepare(batch []*pipeline.Record) (*pipeline.BatchError, []object) {
+// prepare encodes the batch into a write of its own and cuts it into
+// objects; give the write back with release.
+func (s *Sink) prepare(batch []*pipeline.Record) (*write, *pipeline.BatchError, []object) {
+	w, _ := s.writes.Get().(*write)
+	if w == nil {
+		w = &write{}
+		w.zw, _ = gzip.NewWriterLevel(nil, gzip.BestSpeed)
+	}
 	enc := s.encodeLine
 	if s.cfg.Object == "parquet" {
 		enc = s.encodeDoc
 	}
-	be := s.e.Encode(batch, "s3: encoding "+s.cfg.Format, enc)
+	s.encMu.Lock()
+	be := w.e.Encode(batch, "s3: encoding "+s.cfg.Format, enc)
+	s.encMu.Unlock()
+	w.classes = w.classes[:0]
 	if s.cfg.Object == "parquet" {
-		s.classes = s.classes[:0]
-		for i := 0; i < s.e.Len(); i++ {
-			s.classes = append(s.classes, classUID(s.e.Record(i)))
+		for i := 0; i < w.e.Len(); i++ {
+			w.classes = append(w.classes, classUID(w.e.Record(i)))
 		}
 	}
-	return be, s.group(batch)
+	return w, be, s.group(w, batch)
+}
+
+// release gives a write's buffers back (an object's worth of them: up to
+// max_bytes, plus its compressed copy).
+func (s *Sink) release(w *write) {
+	clear(w.docs)
+	w.docs = w.docs[:0]
+	s.writes.Put(w)
 }
 
 // classUID reads the top-level class_uid of an OCSF record, which the
@@ -251,14 +313,14 @@ func (s *Sink) encodeDoc(dst []byte, r *pipeline.Record) ([]byte, error) {
 // (stream, tenant, day), in the order groups first appear, each cut at
 // max_bytes and max_records. The cut depends only on the group's own
 // records, so a retried group is cut (and named) the same way.
-func (s *Sink) group(batch []*pipeline.Record) []object {
+func (s *Sink) group(w *write, batch []*pipeline.Record) []object {
 	var order []string
 	groups := map[string][]int{}
 	// a batch has few prefixes: each is built once (not once per record)
 	prefixes := map[prefixKey]string{}
-	for i := 0; i < s.e.Len(); i++ {
-		r := batch[s.e.Index[i]]
-		k, t := s.prefixKey(r, i)
+	for i := 0; i < w.e.Len(); i++ {
+		r := batch[w.e.Index[i]]
+		k, t := s.prefixKey(w, r, i)
 		p, ok := prefixes[k]
 		if !ok {
 			p = s.prefix(k, t)
@@ -274,25 +336,25 @@ func (s *Sink) group(batch []*pipeline.Record) []object {
 		items := groups[p]
 		lo, size := 0, 0
 		for j, i := range items {
-			n := len(s.e.Record(i))
+			n := len(w.e.Record(i))
 			if j > lo && (size+n > int(s.cfg.MaxBytes) || j-lo >= s.cfg.MaxRecords) {
-				out = append(out, s.named(p, items[lo:j], batch))
+				out = append(out, s.named(w, p, items[lo:j], batch))
 				lo, size = j, 0
 			}
 			size += n
 		}
-		out = append(out, s.named(p, items[lo:], batch))
+		out = append(out, s.named(w, p, items[lo:], batch))
 	}
 	return out
 }
 
 // named gives an object its key: the prefix, then a hash of its records'
 // ids (the raw item when a record has none), then the record count.
-func (s *Sink) named(prefix string, items []int, batch []*pipeline.Record) object {
+func (s *Sink) named(w *write, prefix string, items []int, batch []*pipeline.Record) object {
 	h := sha256.New()
 	h.Write([]byte(prefix))
 	for _, i := range items {
-		r := batch[s.e.Index[i]]
+		r := batch[w.e.Index[i]]
 		if r.ID != "" {
 			h.Write([]byte(r.ID))
 		} else {
@@ -313,9 +375,9 @@ type prefixKey struct {
 	day    int64
 }
 
-// prefixKey is the key of a record (s.e's record i) and its time: when,
+// prefixKey is the key of a record (w.e's record i) and its time: when,
 // else created_at, else now, UTC.
-func (s *Sink) prefixKey(r *pipeline.Record, i int) (prefixKey, time.Time) {
+func (s *Sink) prefixKey(w *write, r *pipeline.Record, i int) (prefixKey, time.Time) {
 	t := r.WhenTime()
 	if t.IsZero() {
 		t = time.Now()
@@ -326,7 +388,7 @@ func (s *Sink) prefixKey(r *pipeline.Record, i int) (prefixKey, time.Time) {
 		k.day-- // days before 1970 round down too
 	}
 	if s.cfg.Object == "parquet" {
-		k.class = s.classes[i]
+		k.class = w.classes[i]
 	}
 	return k, t
 }
@@ -380,13 +442,12 @@ func keySafe(s string) string {
 }
 
 // upload builds the object and PUTs it (multipart when it is larger than
-// part_size).
-func (s *Sink) upload(ctx context.Context, o object) error {
-	body, contentType, err := s.build(o)
+// part_size); n is the object's size.
+func (s *Sink) upload(ctx context.Context, w *write, o object) (n int, err error) {
+	body, contentType, err := s.build(w, o)
 	if err != nil {
-		return err
+		return 0, err
 	}
-	s.lastBytes += len(body)
 	if len(body) > int(s.cfg.PartSize) {
 		err = s.multipart(ctx, o.key, body, contentType)
 	} else {
@@ -397,32 +458,32 @@ func (s *Sink) upload(ctx context.Context, o object) error {
 		})
 	}
 	if err != nil {
-		return fmt.Errorf("s3 put s3://%s/%s: %w", s.cfg.Bucket, o.key, s.explain(err))
+		return len(body), fmt.Errorf("s3 put s3://%s/%s: %w", s.cfg.Bucket, o.key, s.explain(err))
 	}
-	return nil
+	return len(body), nil
 }
 
 // build is the object's bytes (gzip'd lines, or Parquet) and content type.
-func (s *Sink) build(o object) ([]byte, string, error) {
+func (s *Sink) build(w *write, o object) ([]byte, string, error) {
 	contentType := "application/gzip"
 	if s.cfg.Object == "parquet" {
 		contentType = "application/vnd.apache.parquet"
-		s.docs = s.docs[:0]
+		w.docs = w.docs[:0]
 		for _, i := range o.items {
-			s.docs = append(s.docs, s.e.Record(i))
+			w.docs = append(w.docs, w.e.Record(i))
 		}
-		if err := parquetObject(&s.zbuf, s.docs); err != nil {
+		if err := parquetObject(&w.zbuf, w.docs); err != nil {
 			return nil, "", pipeline.Permanent(fmt.Errorf("s3 object s3://%s/%s: %w", s.cfg.Bucket, o.key, err))
 		}
 	} else {
-		s.zbuf.Reset()
-		s.zw.Reset(&s.zbuf)
+		w.zbuf.Reset()
+		w.zw.Reset(&w.zbuf)
 		for _, i := range o.items {
-			s.zw.Write(s.e.Record(i)) // writes to a bytes.Buffer do not fail
+			w.zw.Write(w.e.Record(i)) // writes to a bytes.Buffer do not fail
 		}
-		s.zw.Close()
+		w.zw.Close()
 	}
-	return s.zbuf.Bytes(), contentType, nil
+	return w.zbuf.Bytes(), contentType, nil
 }
 
 // multipart uploads body in part_size parts; the object exists (and its

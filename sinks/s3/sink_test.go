@@ -117,7 +117,7 @@ func TestObjectsReadBack(t *testing.T) {
 		}
 	}
 	// events and alerts of tenant A, events of tenant B
-	if len(objs) != 3 || s.objects != 3 {
+	if len(objs) != 3 || s.objects.Load() != 3 {
 		t.Fatalf("%d objects: %v", len(objs), keys(objs))
 	}
 	if _, ok := objs["sophos-central/event/tenant=tenant-b/dt=2024-05-14/"+strings.TrimPrefix(onlyKey(t, objs, "tenant=tenant-b"), "sophos-central/event/tenant=tenant-b/dt=2024-05-14/")]; !ok {
@@ -193,7 +193,7 @@ func TestMultipart(t *testing.T) {
 		}
 	}
 	if big == 0 {
-		t.Fatalf("no object over part_size (%d bytes in all): nothing went up in parts", s.lastBytes)
+		t.Fatalf("no object over part_size (%d bytes in all): nothing went up in parts", s.lastBytes.Load())
 	}
 	got := map[string]int{}
 	for _, lines := range w.objects("") {

@@ -37,3 +37,16 @@ func TestAppendMillisUTC(t *testing.T) {
 		}
 	}
 }
+
+// TestConcurrentWrites: 4 batches in Write at once (as the pipeline's
+// worker has them for this ConcurrentSink), each cut into several calls,
+// all through one limiter of 4. Every record arrives exactly once.
+func TestConcurrentWrites(t *testing.T) {
+	srv := testServer(t, sentineltest.Options{})
+	c := testConfig(t, srv)
+	c.MaxBytes = 16 << 10
+	c.Request.Concurrency = 4
+	s := started(t, c)
+	s.lim.ResetMaxInFlight()
+	outtest.ConcurrentWrites(t, s, outtest.Records(t, "conc", 1000), 4, srv.IDs, s.lim.MaxInFlight, 4)
+}

@@ -32,9 +32,9 @@ import (
 	"github.com/sophos-connect/sophos-connect/sinks/httpout"
 )
 
-// Sink writes records to a DCR stream. Write is called by one goroutine at a
-// time (the pipeline's sink worker); it sends the calls of one batch
-// concurrently, as many at once as request.concurrency allows.
+// Sink writes records to a DCR stream. Write may be called for several
+// batches at once (pipeline.ConcurrentSink, through Requests); the calls of
+// all of them share request.concurrency.
 type Sink struct {
 	name   string
 	cfg    Config
@@ -46,7 +46,7 @@ type Sink struct {
 	enc              encoding.Encoder // nil for format sentinel
 	lim              *httpout.Limiter
 	gate             httpout.Gate
-	e                httpout.Encoded
+	batches          httpout.Batches
 	httpout.Requests // the limiter's metrics
 	// lastBytes is the request body bytes of the last Write (benchmarks)
 	lastBytes atomic.Int64
@@ -105,7 +105,7 @@ func row(dst []byte, r *pipeline.Record) ([]byte, error) {
 		dst = append(dst, ',', '"')
 		dst = append(dst, col...)
 		dst = append(dst, '"', ':')
-		dst = rawjson.AppendString(dst, v)
+		dst = encoding.AppendQuoted(dst, v)
 	}
 	str("SophosId", r.ID)
 	str("Datastream", string(r.Stream))
@@ -140,7 +140,7 @@ func row(dst []byte, r *pipeline.Record) ([]byte, error) {
 				if i > 0 {
 					dst = append(dst, ',')
 				}
-				dst = rawjson.AppendString(dst, id)
+				dst = encoding.AppendQuoted(dst, id)
 			}
 			dst = append(dst, ']')
 		}
@@ -192,17 +192,32 @@ func (s *Sink) Write(ctx context.Context, batch []*pipeline.Record) error {
 	if s.enc != nil {
 		enc = s.enc.Append
 	}
-	be := s.e.Encode(batch, "sentinel: encoding "+s.cfg.Format, enc)
+	// past the limiter's room the batch waits here, before it is encoded
+	if err := s.lim.AdmitBatch(ctx); err != nil {
+		return err
+	}
+	defer s.lim.DoneBatch()
+	e, be := s.batches.Encode(batch, "sentinel: encoding "+s.cfg.Format, enc)
+	defer s.batches.Release(e)
 	s.lastBytes.Store(0)
 	// each row costs a comma; the array its brackets
 	parts := s.lim.Parts()
-	outcomes := httpout.SettleConcurrently(ctx, &s.e, s.e.CutParts(int(s.cfg.MaxBytes)-2, 1, 0, parts), parts, s.send)
-	return httpout.BatchError(&s.e, outcomes, be)
+	spans := e.CutParts(int(s.cfg.MaxBytes)-2, 1, 0, parts)
+	s.lim.NoteParts(min(parts, len(spans)))
+	outcomes := httpout.SettleConcurrently(ctx, e, spans, parts,
+		func(ctx context.Context, sp httpout.Span) httpout.Result { return s.send(ctx, e, sp) })
+	return httpout.BatchError(e, outcomes, be)
 }
 
-// send posts the rows of sp as one JSON array (concurrently with the
-// other calls of the batch).
-func (s *Sink) send(ctx context.Context, sp httpout.Span) httpout.Result {
+// send posts the rows of sp (records of e) as one JSON array (concurrently
+// with the other calls of the batch and of other batches).
+func (s *Sink) send(ctx context.Context, e *httpout.Encoded, sp httpout.Span) httpout.Result {
+	// a slot first: a request waiting for one holds no body
+	ctx, done, err := s.lim.Reserve(ctx)
+	if err != nil {
+		return httpout.Fail(httpout.Retry, err)
+	}
+	defer done()
 	buf := httpout.GetBuffer()
 	defer httpout.PutBuffer(buf)
 	buf.WriteByte('[')
@@ -210,7 +225,7 @@ func (s *Sink) send(ctx context.Context, sp httpout.Span) httpout.Result {
 		if i > sp.Lo {
 			buf.WriteByte(',')
 		}
-		buf.Write(s.e.Record(i))
+		buf.Write(e.Record(i))
 	}
 	buf.WriteByte(']')
 	body := buf.Bytes()
@@ -236,7 +251,7 @@ func (s *Sink) send(ctx context.Context, sp httpout.Span) httpout.Result {
 		// expired early or revoked: a fresh token, once
 		s.tokens.Invalidate(tok)
 	}
-	err := s.answerError(status, raw)
+	err = s.answerError(status, raw)
 	switch {
 	case status >= 200 && status < 300:
 		return httpout.Ok()

@@ -99,8 +99,9 @@ func BenchmarkSplunkHECEncode(b *testing.B) {
 	c := DefaultConfig()
 	c.URL, c.Token = "http://127.0.0.1:1", config.Secret("t")
 	s := newSink(b, c)
+	var enc httpout.Encoded
 	outtest.BenchEncode(b, func(batch []*pipeline.Record) {
-		if be := s.e.Encode(batch, "bench", s.envelope); len(be.Items) > 0 {
+		if be := enc.Encode(batch, "bench", s.envelope); len(be.Items) > 0 {
 			b.Fatal(be)
 		}
 	})

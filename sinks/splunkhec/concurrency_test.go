@@ -31,3 +31,23 @@ func TestConcurrentRequestFailsInTheMiddle(t *testing.T) {
 		})
 	}
 }
+
+// TestConcurrentWrites: 8 batches in Write at once (as the pipeline's
+// worker has them for this ConcurrentSink), each cut into several requests,
+// all through one limiter of 4; with ack each Write waits for its own
+// ackIds on the sink's one channel. Every record arrives exactly once.
+func TestConcurrentWrites(t *testing.T) {
+	for _, ack := range []bool{false, true} {
+		t.Run(fmt.Sprintf("ack=%v", ack), func(t *testing.T) {
+			srv := splunkhectest.New(splunkhectest.Options{Tokens: map[string]splunkhectest.Token{"t": {Ack: ack}}})
+			defer srv.Close()
+			c := testConfig(srv, "t")
+			c.Ack, c.AckPollInterval = ack, config.Duration(5*time.Millisecond)
+			c.MaxBytes = 16 << 10
+			c.Request.Concurrency = 4
+			s := started(t, c)
+			s.lim.ResetMaxInFlight()
+			outtest.ConcurrentWrites(t, s, outtest.Records(t, "conc", 1000), 4, srv.IDs, s.lim.MaxInFlight, 4)
+		})
+	}
+}

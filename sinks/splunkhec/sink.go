@@ -35,9 +35,9 @@ import (
 	"github.com/sophos-connect/sophos-connect/sinks/httpout"
 )
 
-// Sink writes records to a Splunk HEC. Write is called by one goroutine at a
-// time (the pipeline's sink worker); it sends the requests of one batch
-// concurrently, as many at once as request.concurrency allows.
+// Sink writes records to a Splunk HEC. Write may be called for several
+// batches at once (pipeline.ConcurrentSink, through Requests); the requests
+// of all of them share request.concurrency.
 type Sink struct {
 	name    string
 	cfg     Config
@@ -57,13 +57,20 @@ type Sink struct {
 	lim              *httpout.Limiter
 	httpout.Requests // the limiter's metrics
 	gate             httpout.Gate
-	e                httpout.Encoded
-	scratch          []byte
-	ackMu            sync.Mutex
-	acks             []pendingAck // requests of the current Write awaiting their ack
+	batches          httpout.Batches
+	scratch          []byte // envelope's, under batches' encoding lock
 	warnOnce         sync.Once
-	// lastBytes is the request body bytes of the last Write (benchmarks)
+	// lastBytes is the request body bytes of the last Write (benchmarks,
+	// which write one batch at a time)
 	lastBytes atomic.Int64
+}
+
+// write is one Write's state: its records and the requests awaiting their
+// indexer acknowledgement.
+type write struct {
+	e     *httpout.Encoded
+	ackMu sync.Mutex
+	acks  []pendingAck
 }
 
 type pendingAck struct {
@@ -251,24 +258,39 @@ func (s *Sink) Write(ctx context.Context, batch []*pipeline.Record) error {
 	if len(batch) == 0 {
 		return nil
 	}
-	be := s.e.Encode(batch, "splunk hec: encoding "+s.cfg.Format, s.envelope)
-	s.acks = s.acks[:0]
+	// past the limiter's room the batch waits here, before it is encoded
+	if err := s.lim.AdmitBatch(ctx); err != nil {
+		return err
+	}
+	defer s.lim.DoneBatch()
+	e, be := s.batches.Encode(batch, "splunk hec: encoding "+s.cfg.Format, s.envelope)
+	defer s.batches.Release(e)
+	w := &write{e: e}
 	s.lastBytes.Store(0)
 	parts := s.lim.Parts()
-	outcomes := httpout.SettleConcurrently(ctx, &s.e, s.e.CutParts(int(s.cfg.MaxBytes), 0, 0, parts), parts, s.send)
-	if s.cfg.Ack && len(s.acks) > 0 {
-		s.waitAcks(ctx, outcomes)
+	spans := e.CutParts(int(s.cfg.MaxBytes), 0, 0, parts)
+	s.lim.NoteParts(min(parts, len(spans)))
+	outcomes := httpout.SettleConcurrently(ctx, e, spans, parts,
+		func(ctx context.Context, sp httpout.Span) httpout.Result { return s.send(ctx, w, sp) })
+	if s.cfg.Ack && len(w.acks) > 0 {
+		s.waitAcks(ctx, w.acks, outcomes)
 	}
-	return httpout.BatchError(&s.e, outcomes, be)
+	return httpout.BatchError(e, outcomes, be)
 }
 
 // send posts the records of sp and reads HEC's answer (concurrently with
-// the other requests of the batch).
-func (s *Sink) send(ctx context.Context, sp httpout.Span) httpout.Result {
+// the other requests of the batch and of other batches).
+func (s *Sink) send(ctx context.Context, w *write, sp httpout.Span) httpout.Result {
 	if err := s.gate.Wait(ctx); err != nil {
 		return httpout.Fail(httpout.Retry, err)
 	}
-	body := s.e.Body[s.e.Start(sp.Lo):s.e.Ends[sp.Hi-1]]
+	// a slot first: a request waiting for one holds no body
+	ctx, done, err := s.lim.Reserve(ctx)
+	if err != nil {
+		return httpout.Fail(httpout.Retry, err)
+	}
+	defer done()
+	body := w.e.Body[w.e.Start(sp.Lo):w.e.Ends[sp.Hi-1]]
 	s.lastBytes.Add(int64(len(body)))
 	status, hdr, a, raw, err := s.post(ctx, "/services/collector/event", body, s.gzLevel)
 	if err != nil {
@@ -282,9 +304,9 @@ func (s *Sink) send(ctx context.Context, sp httpout.Span) httpout.Result {
 					s.log.Warn("splunk hec: ack is on but HEC answers without an ackId (indexer acknowledgement is off for this token): records count as delivered when HEC accepts them")
 				})
 			} else {
-				s.ackMu.Lock()
-				s.acks = append(s.acks, pendingAck{id: *a.AckID, span: sp})
-				s.ackMu.Unlock()
+				w.ackMu.Lock()
+				w.acks = append(w.acks, pendingAck{id: *a.AckID, span: sp})
+				w.ackMu.Unlock()
 			}
 		}
 		return httpout.Ok()
@@ -309,13 +331,14 @@ func (s *Sink) send(ctx context.Context, sp httpout.Span) httpout.Result {
 	return httpout.Fail(httpout.Retry, s.answerError(status, a, raw))
 }
 
-// waitAcks polls /services/collector/ack until every request of this Write
-// is acknowledged or ack_timeout passed; the records of requests still
-// unacknowledged then are marked for sending again.
-func (s *Sink) waitAcks(ctx context.Context, outcomes []error) {
+// waitAcks polls /services/collector/ack until every request of a Write
+// (acks) is acknowledged or ack_timeout passed; the records of requests
+// still unacknowledged then are marked for sending again. Concurrent
+// Writes poll for their own ackIds on the sink's one channel.
+func (s *Sink) waitAcks(ctx context.Context, acks []pendingAck, outcomes []error) {
 	deadline := time.Now().Add(s.cfg.AckTimeout.D())
-	pending := make(map[int64]httpout.Span, len(s.acks))
-	for _, p := range s.acks {
+	pending := make(map[int64]httpout.Span, len(acks))
+	for _, p := range acks {
 		if prev, dup := pending[p.id]; dup {
 			// HEC handed out an ackId twice (restarted?): a true would not
 			// say which request it means, so the earlier one is resent

@@ -4,13 +4,16 @@
 package outtest
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"regexp"
+	"sync"
 	"testing"
 	"time"
 
@@ -283,4 +286,110 @@ func LimitMetric(t testing.TB, c prometheus.Collector, sink string) float64 {
 	}
 	t.Fatalf("no sophos_connect_sink_request_concurrency_limit for sink %s in %v", sink, mfs)
 	return 0
+}
+
+// ConcurrentWrites writes recs as `writes` batches all at once, as the
+// pipeline's worker does for a pipeline.ConcurrentSink (run it with -race):
+// the sink must take at least 2 (ConcurrentBatches; those past its room
+// wait in the sink, AdmitBatch), every Write
+// must succeed, and every record must arrive exactly once — two Writes
+// sharing a buffer would send one batch's records twice and lose the
+// other's. maxInFlight is the sink's limiter's observed maximum: at most
+// limit (one limiter bounds the requests of all the batches together) and
+// at least 2.
+func ConcurrentWrites(t *testing.T, sink pipeline.Sink, recs []*pipeline.Record, writes int, received func() map[string]int, maxInFlight func() int, limit int) {
+	t.Helper()
+	if n := pipeline.ConcurrentBatches(sink); n < 2 {
+		t.Fatalf("the sink takes %d batch at once, want at least 2", n)
+	}
+	per := (len(recs) + writes - 1) / writes
+	start := make(chan struct{})
+	errs := make([]error, writes)
+	var wg sync.WaitGroup
+	for w := range writes {
+		batch := recs[min(w*per, len(recs)):min((w+1)*per, len(recs))]
+		wg.Go(func() {
+			<-start
+			errs[w] = sink.Write(context.Background(), batch)
+		})
+	}
+	close(start)
+	wg.Wait()
+	for w, err := range errs {
+		if err != nil {
+			t.Fatalf("write %d of %d at once: %v", w+1, writes, err)
+		}
+	}
+	if repeats := ExactlyOnce(t, IDs(recs), received(), nil); repeats != 0 {
+		t.Fatalf("%d records arrived more than once", repeats)
+	}
+	if n := maxInFlight(); n > limit || n < 2 {
+		t.Fatalf("%d requests in flight at most, want 2 to %d", n, limit)
+	}
+}
+
+// CountObjects counts the JSON objects that open at nesting depth depth of
+// b (0: a stream of concatenated objects, as HEC's batches; 1: the rows of
+// an array), jumping over strings: a benchmark's receiver counts records
+// without decoding them.
+func CountObjects(b []byte, depth int) int {
+	n, d := 0, 0
+	for i := 0; i < len(b); i++ {
+		switch b[i] {
+		case '"':
+			i = closingQuote(b, i)
+		case '{':
+			if d == depth {
+				n++
+			}
+			d++
+		case '[':
+			d++
+		case '}', ']':
+			d--
+		}
+	}
+	return n
+}
+
+// closingQuote is the index of the quote that ends the string opening at
+// b[open] (len(b) when it does not end): the next quote preceded by an
+// even run of backslashes.
+func closingQuote(b []byte, open int) int {
+	for i := open + 1; ; {
+		j := bytes.IndexByte(b[i:], '"')
+		if j < 0 {
+			return len(b)
+		}
+		i += j
+		k := i
+		for k > open+1 && b[k-1] == '\\' {
+			k--
+		}
+		if (i-k)%2 == 0 {
+			return i
+		}
+		i++
+	}
+}
+
+// Counted is what CountBody found in a request's body.
+type Counted struct {
+	Objects int  // the objects at the depth asked for
+	Size    int  // the body's bytes (gunzipped)
+	Opens   byte // the first byte that is not white space ('[': an array); 0 for none
+}
+
+// CountBody reads a request's body as Body does and counts its objects at
+// depth (CountObjects): a benchmark's receiver in one call.
+func CountBody(r *http.Request, depth int) (Counted, error) {
+	var c Counted
+	err := Body(r, func(b []byte) {
+		c.Size = len(b)
+		if t := bytes.TrimSpace(b); len(t) > 0 {
+			c.Opens = t[0]
+		}
+		c.Objects = CountObjects(b, depth)
+	})
+	return c, err
 }
