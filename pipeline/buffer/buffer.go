@@ -141,10 +141,8 @@ func (s *Sink) reopen(cause error) error {
 	s.q().Close()
 	q, err := diskq.Open(s.opts.Dir, s.qopts)
 	if err != nil {
-		// Keep the closed queue: the next Write tries again (ErrClosed).
-		if started {
-			s.startDrainer()
-		}
+		// Keep the closed queue and no drainer: the next Write tries
+		// again (ErrClosed) and starts the drainer once Open succeeds.
 		return fmt.Errorf("disk buffer %s: reopening after a disk fault: %w", s.opts.Dir, err)
 	}
 	if rec := q.Recovery(); !rec.Clean() {

@@ -340,3 +340,33 @@ func TestClosedBufferIsNotReopened(t *testing.T) {
 	}
 	q.Close()
 }
+
+// TestFailedReopenIsRetried: when reopening after a disk fault fails too
+// (here the directory is not there), the write fails — the pipeline holds
+// the page back and retries — and a later write reopens the queue and
+// restarts the drainer.
+func TestFailedReopenIsRetried(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "q")
+	inner := &flakySink{got: map[string]int{}}
+	s := newBuffered(t, dir, inner)
+	defer s.Close()
+	ctx := context.Background()
+	s.q().InjectFault(errors.New("fsync: input/output error"))
+	if err := os.RemoveAll(dir); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(dir, nil, 0o600); err != nil { // a file where the directory was
+		t.Fatal(err)
+	}
+	err := s.Write(ctx, recs(t, 0, 10))
+	if err == nil || !strings.Contains(err.Error(), "reopening after a disk fault") {
+		t.Fatalf("write while the queue cannot be reopened: %v", err)
+	}
+	if err := os.Remove(dir); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Write(ctx, recs(t, 10, 10)); err != nil {
+		t.Fatalf("write once the directory can be opened again: %v", err)
+	}
+	waitFor(t, "the restarted drainer", func() bool { return inner.count() == 10 })
+}
